@@ -1,0 +1,74 @@
+/**
+ * Self-audit: every call to OpenTrail's own API becomes a CloudTrail record, written as AWS writes
+ * CloudTrail's own events (eventSource cloudtrail.amazonaws.com, lowerCamelCase requestParameters
+ * and responseElements, responseElements null for reads and failures).
+ */
+import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyEventName, userIdentityOf, type Identity, type RecordResource } from '../core/index.ts';
+
+export interface ApiCall {
+  identity: Identity;
+  region: string;
+  eventSource: string;
+  eventName: string;
+  eventTimeMs: number;
+  requestId: string;
+  eventId: string;
+  sourceIPAddress: string;
+  userAgent: string | undefined;
+  requestParameters: unknown;
+  responseElements: unknown;
+  error?: { code: string; message: string };
+  /** Management (Event history) or data event. */
+  category: 'Management' | 'Data';
+  resources?: RecordResource[];
+}
+
+const MAX_ELEMENT_BYTES = 100 * 1024;
+const MAX_TEXT = 1024;
+
+/** `S3BucketName` -> `s3BucketName`, recursively, as CloudTrail's own events spell members. */
+export function lowerCamelKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(lowerCamelKeys);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, val] of Object.entries(v)) out[k.charAt(0).toLowerCase() + k.slice(1)] = lowerCamelKeys(val);
+  return out;
+}
+
+function element(v: unknown): Record<string, unknown> | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length === 0) return null;
+  const camel = lowerCamelKeys(v) as Record<string, unknown>;
+  return JSON.stringify(camel).length > MAX_ELEMENT_BYTES ? null : camel;
+}
+
+const clip = (s: string) => (s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s);
+
+/** The CloudTrail record for one call to our API. */
+export function selfAuditRecord(call: ApiCall): Record<string, unknown> {
+  const readOnly = isReadOnlyEventName(call.eventName);
+  const rec: Record<string, unknown> = {
+    eventVersion: CURRENT_EVENT_VERSION,
+    userIdentity: userIdentityOf(call.identity),
+    eventTime: formatEventTime(call.eventTimeMs),
+    eventSource: call.eventSource,
+    eventName: call.eventName,
+    awsRegion: call.region,
+    sourceIPAddress: call.sourceIPAddress,
+    userAgent: clip(call.userAgent ?? ''),
+  };
+  if (call.error) {
+    rec.errorCode = clip(call.error.code);
+    rec.errorMessage = clip(call.error.message);
+  }
+  rec.requestParameters = element(call.requestParameters);
+  rec.responseElements = readOnly || call.error ? null : element(call.responseElements);
+  rec.requestID = call.requestId;
+  rec.eventID = call.eventId;
+  rec.readOnly = readOnly;
+  if (call.resources) rec.resources = call.resources;
+  rec.eventType = 'AwsApiCall';
+  rec.managementEvent = call.category === 'Management';
+  rec.recipientAccountId = call.identity.accountId;
+  rec.eventCategory = call.category;
+  return rec;
+}

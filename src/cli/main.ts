@@ -1,0 +1,100 @@
+/**
+ * The `opentrail` command. `opentrail serve` starts the server; flags beat environment variables,
+ * which beat the config file, which beats the defaults.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, defaultConfig, readConfigFile, resolveConfig, BOOTSTRAP_PROFILE } from '../config/index.ts';
+import { startServer } from '../server.ts';
+
+const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DIR] [--config FILE]
+
+  --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
+  --port      port to listen on, 0 for any free port (env OPENTRAIL_PORT; default 4580)
+  --data-dir  where events, state and generated credentials live (env OPENTRAIL_DATA_DIR; default .opentrail)
+  --config    JSON or YAML config file (env OPENTRAIL_CONFIG); see docs/configuration.md`;
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' }, port: { type: 'string' }, 'data-dir': { type: 'string' }, config: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const configFile = values.config ?? process.env.OPENTRAIL_CONFIG;
+  const cfg = resolveConfig(configFile ? readConfigFile(configFile) : undefined, defaultConfig(), startedAt);
+  const host = values.host ?? process.env.OPENTRAIL_HOST;
+  const port = values.port ?? process.env.OPENTRAIL_PORT;
+  const dataDir = values['data-dir'] ?? process.env.OPENTRAIL_DATA_DIR;
+  if (host) cfg.host = host;
+  if (dataDir) cfg.dataDir = dataDir;
+  if (port !== undefined) {
+    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new ConfigError(`--port must be 0-65535, not ${port}`);
+    cfg.port = Number(port);
+  }
+
+  const server = await startServer(cfg);
+  const c = server.config;
+  console.log(`OpenTrail listening on ${server.url}`);
+  console.log(`  regions: ${c.regions.join(', ')}`);
+  for (const a of c.accounts) {
+    console.log(`  account ${a.id}: ${a.identities.map((i) => `${i.type}${i.userName ? ` ${i.userName}` : ''}${i.roleName ? ` ${i.roleName}/${i.sessionName}` : ''} (${i.accessKeyId})`).join(', ')}`);
+  }
+  if (server.bootstrap) {
+    const b = server.bootstrap;
+    console.log(`  credentials: ${b.credentialsFile} (profile ${BOOTSTRAP_PROFILE}; ${b.created ? 'created now' : 'created on first start'})`);
+    console.log(`  try: AWS_SHARED_CREDENTIALS_FILE=${b.credentialsFile} AWS_PROFILE=${BOOTSTRAP_PROFILE} aws cloudtrail lookup-events --endpoint-url ${server.url} --region ${c.regions[0]}`);
+  } else {
+    console.log(`  credentials: the access keys declared in ${configFile}`);
+  }
+  console.log(`  data: ${c.dataDir}`);
+
+  const shutdown = (signal: string) => {
+    console.log(`${signal}: shutting down`);
+    server.close().then(
+      () => process.exit(0),
+      (err) => {
+        console.error('shutdown failed', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'serve':
+        await serve(rest);
+        return -1;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return 0;
+      default:
+        console.error(`opentrail: unknown command ${cmd}\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`opentrail: ${(err as Error).message}`);
+      return 2;
+    }
+    if ((err as { code?: string }).code === 'EADDRINUSE') {
+      console.error(`opentrail: ${(err as Error).message}`);
+      return 1;
+    }
+    throw err;
+  }
+}

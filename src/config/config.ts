@@ -1,0 +1,161 @@
+/**
+ * One configuration: defaults, then the config file (JSON or YAML), then environment variables,
+ * then command-line flags. Validation names the offending key; secrets are never printed.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { uniqueIdFor, type Identity, type IdentityType } from '../core/index.ts';
+
+export interface OpenTrailConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  regions: string[];
+  accounts: AccountConfig[];
+  eventHistory: { retentionDays: number; pruneIntervalMs: number };
+  ingest: { maxBodyBytes: number; maxBatchEvents: number };
+}
+
+export interface AccountConfig {
+  id: string;
+  alias?: string;
+  identities: Identity[];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const DEFAULT_REGIONS = ['us-east-1', 'us-west-2', 'eu-west-1'];
+
+export function defaultConfig(): OpenTrailConfig {
+  return {
+    host: '127.0.0.1',
+    port: 4580,
+    dataDir: '.opentrail',
+    regions: [...DEFAULT_REGIONS],
+    accounts: [],
+    eventHistory: { retentionDays: 90, pruneIntervalMs: 60 * 60 * 1000 },
+    ingest: { maxBodyBytes: 50 * 1024 * 1024, maxBatchEvents: 5000 },
+  };
+}
+
+type Raw = Record<string, unknown>;
+const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function str(o: Raw, key: string, where: string, required: true): string;
+function str(o: Raw, key: string, where: string, required?: false): string | undefined;
+function str(o: Raw, key: string, where: string, required = false): string | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) {
+    if (required) throw new ConfigError(`${where}.${key} is required`);
+    return undefined;
+  }
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(`${where}.${key} must be a non-empty string`);
+  return v;
+}
+
+function num(o: Raw, key: string, where: string, fallback: number, min: number): number {
+  const v = o[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new ConfigError(`${where}.${key} must be a number >= ${min}`);
+  return v;
+}
+
+/** Reads a config file; `.yaml`/`.yml` are YAML, anything else JSON. */
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(e as Error).message}`);
+  }
+}
+
+const ACCESS_KEY = /^[A-Z0-9]{16,128}$/;
+
+function parseIdentity(raw: unknown, accountId: string, alias: string | undefined, where: string, startedAt: string): Identity {
+  if (!isObj(raw)) throw new ConfigError(`${where} must be an object`);
+  const type = str(raw, 'type', where, true) as IdentityType;
+  if (!['Root', 'IAMUser', 'AssumedRole'].includes(type)) throw new ConfigError(`${where}.type must be Root, IAMUser or AssumedRole`);
+  const accessKeyId = str(raw, 'accessKeyId', where, true);
+  if (!ACCESS_KEY.test(accessKeyId)) throw new ConfigError(`${where}.accessKeyId must be 16-128 upper-case letters and digits`);
+  const secretAccessKey = str(raw, 'secretAccessKey', where, true);
+  const path = str(raw, 'path', where) ?? '/';
+  if (!/^\/([\x21-\x7e]*\/)?$/.test(path)) throw new ConfigError(`${where}.path must start and end with /`);
+  const base = {
+    type, accountId, accessKeyId, secretAccessKey, path,
+    sessionToken: str(raw, 'sessionToken', where),
+    mfaAuthenticated: raw.mfaAuthenticated === true,
+    isTrustedProducer: raw.trustedProducer === true,
+  };
+  if (type === 'Root') return { ...base, principalId: accountId, accountAlias: alias };
+  if (type === 'IAMUser') {
+    const userName = str(raw, 'userName', where, true);
+    return { ...base, userName, principalId: str(raw, 'principalId', where) ?? uniqueIdFor('AIDA', `${accountId}/user${path}${userName}`) };
+  }
+  const roleName = str(raw, 'roleName', where, true);
+  const sessionName = str(raw, 'sessionName', where, true);
+  const roleId = str(raw, 'roleId', where) ?? uniqueIdFor('AROA', `${accountId}/role${path}${roleName}`);
+  return {
+    ...base, roleName, sessionName, roleId,
+    principalId: `${roleId}:${sessionName}`,
+    sessionCreationDate: str(raw, 'sessionCreationDate', where) ?? startedAt,
+  };
+}
+
+/**
+ * Merges a parsed config document over the defaults and validates it.
+ * `startedAt` is the creation date given to assumed-role sessions that do not name one.
+ */
+export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: string): OpenTrailConfig {
+  if (doc === undefined || doc === null) return base;
+  if (!isObj(doc)) throw new ConfigError('the config must be an object');
+  const cfg: OpenTrailConfig = structuredClone(base);
+  if (doc.host !== undefined) cfg.host = str(doc, 'host', 'config', true);
+  cfg.port = num(doc, 'port', 'config', cfg.port, 0);
+  if (doc.dataDir !== undefined) cfg.dataDir = str(doc, 'dataDir', 'config', true);
+  if (doc.regions !== undefined) {
+    if (!Array.isArray(doc.regions) || doc.regions.length === 0 || !doc.regions.every((r) => typeof r === 'string' && /^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(r))) {
+      throw new ConfigError('config.regions must be a non-empty list of region names');
+    }
+    cfg.regions = [...new Set(doc.regions as string[])];
+  }
+  if (doc.eventHistory !== undefined) {
+    if (!isObj(doc.eventHistory)) throw new ConfigError('config.eventHistory must be an object');
+    cfg.eventHistory.retentionDays = num(doc.eventHistory, 'retentionDays', 'config.eventHistory', cfg.eventHistory.retentionDays, 1);
+    cfg.eventHistory.pruneIntervalMs = num(doc.eventHistory, 'pruneIntervalMs', 'config.eventHistory', cfg.eventHistory.pruneIntervalMs, 1000);
+  }
+  if (doc.ingest !== undefined) {
+    if (!isObj(doc.ingest)) throw new ConfigError('config.ingest must be an object');
+    cfg.ingest.maxBodyBytes = num(doc.ingest, 'maxBodyBytes', 'config.ingest', cfg.ingest.maxBodyBytes, 1024);
+    cfg.ingest.maxBatchEvents = num(doc.ingest, 'maxBatchEvents', 'config.ingest', cfg.ingest.maxBatchEvents, 1);
+  }
+  if (doc.accounts !== undefined) {
+    if (!Array.isArray(doc.accounts)) throw new ConfigError('config.accounts must be a list');
+    const seenKeys = new Set<string>();
+    const seenAccounts = new Set<string>();
+    cfg.accounts = doc.accounts.map((a, i) => {
+      const where = `config.accounts[${i}]`;
+      if (!isObj(a)) throw new ConfigError(`${where} must be an object`);
+      const id = str(a, 'id', where, true);
+      if (!/^\d{12}$/.test(id)) throw new ConfigError(`${where}.id must be a 12-digit account id`);
+      if (seenAccounts.has(id)) throw new ConfigError(`${where}.id ${id} is declared twice`);
+      seenAccounts.add(id);
+      const alias = str(a, 'alias', where);
+      if (!Array.isArray(a.identities)) throw new ConfigError(`${where}.identities must be a list`);
+      const identities = a.identities.map((r, j) => parseIdentity(r, id, alias, `${where}.identities[${j}]`, startedAt));
+      for (const ident of identities) {
+        if (seenKeys.has(ident.accessKeyId)) throw new ConfigError(`access key ${ident.accessKeyId} is declared twice`);
+        seenKeys.add(ident.accessKeyId);
+      }
+      return { id, alias, identities };
+    });
+  }
+  return cfg;
+}

@@ -1,0 +1,111 @@
+/**
+ * The principals that own access keys, and the userIdentity element CloudTrail writes for them.
+ */
+import { createHash } from 'node:crypto';
+import type { UserIdentity } from './record.ts';
+
+export type IdentityType = 'Root' | 'IAMUser' | 'AssumedRole';
+
+export interface Identity {
+  type: IdentityType;
+  accountId: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** AssumedRole only: the session token the caller sends as X-Amz-Security-Token, if required. */
+  sessionToken?: string;
+  /** IAMUser only. */
+  userName?: string;
+  /** AssumedRole only. */
+  roleName?: string;
+  sessionName?: string;
+  /** Path of the IAM user or role, `/` by default. */
+  path?: string;
+  principalId: string;
+  /** AssumedRole: the role's unique id (AROA...). */
+  roleId?: string;
+  mfaAuthenticated: boolean;
+  /** AssumedRole: when the session was issued (ISO-8601). */
+  sessionCreationDate?: string;
+  /** Root: the account alias, written as userName when set. */
+  accountAlias?: string;
+  /** May write records for any account through the bulk ingest endpoint. */
+  isTrustedProducer: boolean;
+}
+
+/**
+ * An IAM-style unique id (`AIDA...`, `AROA...`): the prefix and 17 characters derived from the
+ * seed, so the same principal keeps the same id across restarts.
+ */
+export function uniqueIdFor(prefix: string, seed: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bytes = createHash('sha256').update(seed).digest();
+  let id = prefix;
+  for (let i = 0; id.length < prefix.length + 17; i++) id += alphabet[bytes[i]! % 32];
+  return id;
+}
+
+/** The ARN of the principal, as userIdentity.arn shows it. */
+export function principalArn(id: Identity): string {
+  const path = id.path ?? '/';
+  switch (id.type) {
+    case 'Root':
+      return `arn:aws:iam::${id.accountId}:root`;
+    case 'IAMUser':
+      return `arn:aws:iam::${id.accountId}:user${path}${id.userName}`;
+    case 'AssumedRole':
+      return `arn:aws:sts::${id.accountId}:assumed-role/${id.roleName}/${id.sessionName}`;
+  }
+}
+
+/** The userIdentity element AWS writes for a call signed with this identity's access key. */
+export function userIdentityOf(id: Identity): UserIdentity {
+  const base: UserIdentity = {
+    type: id.type,
+    principalId: id.principalId,
+    arn: principalArn(id),
+    accountId: id.accountId,
+    accessKeyId: id.accessKeyId,
+  };
+  if (id.type === 'IAMUser') base.userName = id.userName;
+  if (id.type === 'Root' && id.accountAlias) base.userName = id.accountAlias;
+  if (id.type === 'AssumedRole') {
+    base.sessionContext = {
+      sessionIssuer: {
+        type: 'Role',
+        principalId: id.roleId,
+        arn: `arn:aws:iam::${id.accountId}:role${id.path ?? '/'}${id.roleName}`,
+        accountId: id.accountId,
+        userName: id.roleName,
+      },
+      webIdFederationData: {},
+      attributes: { creationDate: id.sessionCreationDate, mfaAuthenticated: String(id.mfaAuthenticated) },
+    };
+  }
+  return base;
+}
+
+/**
+ * The Username that Event history shows for a record: the IAM user name, `root` for the root user,
+ * the session name for an assumed role, the user name of a federated user, the service for AWS
+ * service calls; undefined when the record names nobody.
+ */
+export function lookupUsername(ui: UserIdentity | undefined): string | undefined {
+  if (!ui) return undefined;
+  if (typeof ui.userName === 'string' && ui.userName.length > 0) return ui.userName;
+  const arn = typeof ui.arn === 'string' ? ui.arn : '';
+  switch (ui.type) {
+    case 'Root':
+      return 'root';
+    case 'AssumedRole':
+    case 'FederatedUser': {
+      const last = arn.split('/').pop();
+      if (last && arn.includes('/')) return last;
+      const pid = typeof ui.principalId === 'string' ? ui.principalId : '';
+      return pid.includes(':') ? pid.slice(pid.indexOf(':') + 1) : undefined;
+    }
+    case 'AWSService':
+      return typeof ui.invokedBy === 'string' ? ui.invokedBy : undefined;
+    default:
+      return undefined;
+  }
+}

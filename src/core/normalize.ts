@@ -1,0 +1,172 @@
+/**
+ * Validates and normalises one incoming CloudTrail record.
+ *
+ * Invariants: a record that passes comes out with eventVersion, eventTime (CloudTrail form),
+ * awsRegion, eventID, recipientAccountId, eventType, and for API calls requestID, readOnly,
+ * managementEvent and eventCategory; the fields stand in CloudTrail's order, unknown fields after.
+ * A record that fails gets one clear reason and nothing else is touched.
+ */
+import { CURRENT_EVENT_VERSION, MAX_RECORD_BYTES, type CloudTrailRecord } from './record.ts';
+import { formatEventTime, isEventTimeForm, parseIsoTime } from './time.ts';
+import type { IdSource } from './ids.ts';
+import { isReadOnlyEventName } from './read-only.ts';
+
+export interface NormalizeContext {
+  /** Account used when the record names no recipientAccountId. */
+  defaultAccountId: string;
+  /** Region used when the record names no awsRegion. */
+  defaultRegion: string;
+  /** Ingestion time, used when the record has no eventTime. */
+  nowMs: number;
+  ids: IdSource;
+}
+
+export interface NormalizedRecord {
+  record: CloudTrailRecord;
+  /** The record as stored and delivered: compact JSON. */
+  json: string;
+  /** eventTime as epoch seconds. */
+  eventTimeSec: number;
+}
+
+export type NormalizeResult =
+  | { ok: true; value: NormalizedRecord }
+  | { ok: false; errorCode: string; errorMessage: string };
+
+/** CloudTrail's field order; fields not named here follow in the order they came. */
+const FIELD_ORDER = [
+  'eventVersion', 'userIdentity', 'eventTime', 'eventSource', 'eventName', 'awsRegion', 'sourceIPAddress',
+  'userAgent', 'errorCode', 'errorMessage', 'requestParameters', 'responseElements', 'additionalEventData',
+  'requestID', 'eventID', 'readOnly', 'resources', 'eventType', 'apiVersion', 'managementEvent',
+  'recipientAccountId', 'sharedEventID', 'vpcEndpointId', 'vpcEndpointAccountId', 'serviceEventDetails',
+  'eventCategory', 'addendum', 'sessionCredentialFromConsole', 'edgeDeviceDetails', 'tlsDetails',
+  'insightDetails', 'eventContext',
+] as const;
+const KNOWN = new Set<string>(FIELD_ORDER);
+
+const STRING_FIELDS = [
+  'eventVersion', 'eventTime', 'eventSource', 'eventName', 'awsRegion', 'sourceIPAddress', 'userAgent',
+  'errorCode', 'errorMessage', 'requestID', 'eventID', 'eventType', 'apiVersion', 'recipientAccountId',
+  'sharedEventID', 'vpcEndpointId', 'vpcEndpointAccountId', 'eventCategory', 'sessionCredentialFromConsole',
+] as const;
+const OBJECT_FIELDS = [
+  'userIdentity', 'additionalEventData', 'serviceEventDetails', 'addendum', 'edgeDeviceDetails', 'tlsDetails',
+  'insightDetails', 'eventContext',
+] as const;
+
+export const EVENT_CATEGORIES = new Set([
+  'Management', 'Data', 'NetworkActivity', 'Insight', 'ActivityAuditLog', 'ConfigurationItem', 'Evidence',
+]);
+const ACCOUNT_ID = /^\d{12}$/;
+const REGION = /^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$/;
+const EVENT_VERSION = /^\d{1,3}\.\d{1,3}$/;
+const INSIGHT = 'AwsCloudTrailInsight';
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function fail(errorMessage: string, errorCode = 'InvalidRecord'): NormalizeResult {
+  return { ok: false, errorCode, errorMessage };
+}
+
+/** Validates and normalises one record; see the module header for what it guarantees. */
+export function normalizeRecord(input: unknown, ctx: NormalizeContext): NormalizeResult {
+  if (!isPlainObject(input)) return fail('a record must be a JSON object');
+  for (const f of STRING_FIELDS) {
+    const v = input[f];
+    if (v !== undefined && v !== null && typeof v !== 'string') return fail(`${f} must be a string`);
+  }
+  for (const f of OBJECT_FIELDS) {
+    const v = input[f];
+    if (v !== undefined && v !== null && !isPlainObject(v)) return fail(`${f} must be a JSON object`);
+  }
+  for (const f of ['readOnly', 'managementEvent'] as const) {
+    const v = input[f];
+    if (v !== undefined && v !== null && typeof v !== 'boolean') return fail(`${f} must be a boolean`);
+  }
+  const resources = input.resources;
+  if (resources !== undefined && resources !== null) {
+    if (!Array.isArray(resources) || !resources.every(isPlainObject)) {
+      return fail('resources must be an array of JSON objects');
+    }
+  }
+  const str = (f: string): string | undefined => {
+    const v = input[f];
+    return typeof v === 'string' ? v : undefined;
+  };
+
+  const eventType = str('eventType') ?? 'AwsApiCall';
+  const isInsight = eventType === INSIGHT;
+  // Insights and Lake integration (PutAuditEvents) records carry no API-call fields.
+  const isApiRecord = !isInsight && input.eventCategory !== 'ActivityAuditLog';
+
+  const eventVersion = str('eventVersion') ?? CURRENT_EVENT_VERSION;
+  if (!EVENT_VERSION.test(eventVersion)) return fail(`eventVersion must look like 1.11, not ${clip(eventVersion)}`);
+
+  let eventTimeMs = ctx.nowMs;
+  const rawTime = str('eventTime');
+  if (rawTime !== undefined) {
+    const parsed = parseIsoTime(rawTime);
+    if (parsed === undefined) return fail(`eventTime is not an ISO-8601 UTC time: ${clip(rawTime)}`);
+    eventTimeMs = parsed;
+  }
+  const eventTime = rawTime !== undefined && isEventTimeForm(rawTime) ? rawTime : formatEventTime(eventTimeMs);
+
+  if (isApiRecord) {
+    for (const f of ['eventSource', 'eventName'] as const) {
+      const v = str(f);
+      if (v === undefined || v.length === 0) return fail(`missing required field ${f}`);
+    }
+  }
+  const awsRegion = str('awsRegion') ?? ctx.defaultRegion;
+  if (!REGION.test(awsRegion)) return fail(`awsRegion is not a region name: ${clip(awsRegion)}`);
+  const recipientAccountId = str('recipientAccountId') ?? ctx.defaultAccountId;
+  if (!ACCOUNT_ID.test(recipientAccountId)) {
+    return fail(`recipientAccountId must be a 12-digit account id, not ${clip(recipientAccountId)}`, 'InvalidRecipient');
+  }
+  const eventID = str('eventID') ?? ctx.ids.uuid();
+  if (eventID.length === 0 || eventID.length > 128) return fail('eventID must be 1 to 128 characters');
+
+  let eventCategory = str('eventCategory');
+  if (eventCategory !== undefined && !EVENT_CATEGORIES.has(eventCategory)) {
+    return fail(`eventCategory ${clip(eventCategory)} is not one of ${[...EVENT_CATEGORIES].join(', ')}`);
+  }
+  let managementEvent = input.managementEvent as boolean | undefined;
+  let readOnly = input.readOnly as boolean | undefined;
+  let requestID = str('requestID');
+  if (isInsight) {
+    eventCategory ??= 'Insight';
+  } else if (isApiRecord) {
+    eventCategory ??= managementEvent === false ? 'Data' : 'Management';
+    managementEvent ??= eventCategory === 'Management';
+    readOnly ??= isReadOnlyEventName(str('eventName')!);
+    requestID ??= ctx.ids.uuid();
+  }
+
+  const out: Record<string, unknown> = {};
+  const filled: Record<string, unknown> = {
+    eventVersion, eventTime, awsRegion, recipientAccountId, eventID, eventType, eventCategory,
+    managementEvent, readOnly, requestID,
+  };
+  for (const f of FIELD_ORDER) {
+    const v = f in filled ? filled[f] : input[f];
+    if (v !== undefined) out[f] = v;
+  }
+  for (const k of Object.keys(input)) {
+    if (!KNOWN.has(k) && input[k] !== undefined) out[k] = input[k];
+  }
+  const json = JSON.stringify(out);
+  // Byte length only matters near the cap; string length bounds it from below.
+  if (json.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(json) > MAX_RECORD_BYTES) {
+    return fail(`record is ${Buffer.byteLength(json)} bytes; the limit is ${MAX_RECORD_BYTES}`, 'RecordTooLarge');
+  }
+  return {
+    ok: true,
+    value: { record: out as CloudTrailRecord, json, eventTimeSec: Math.floor(eventTimeMs / 1000) },
+  };
+}
+
+function clip(s: string): string {
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
+}

@@ -1,0 +1,37 @@
+/** Time in CloudTrail's forms. Every clock is injected so tests can pin it. */
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  nowMs(): number;
+}
+
+export const systemClock: Clock = { nowMs: () => Date.now() };
+
+/** `YYYY-MM-DDTHH:MM:SSZ`: the eventTime form CloudTrail writes (UTC, whole seconds). */
+export function formatEventTime(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+const EVENT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/**
+ * Parses an ISO-8601 time (with or without fraction or offset) into epoch milliseconds,
+ * or returns undefined when it is not one.
+ */
+export function parseIsoTime(text: string): number | undefined {
+  if (EVENT_TIME.test(text)) {
+    const ms = Date.parse(text);
+    return Number.isNaN(ms) ? undefined : ms;
+  }
+  if (!/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(text)) return undefined;
+  const withZone = /(Z|[+-]\d{2}:?\d{2})$/.test(text) ? text : `${text}Z`;
+  const ms = Date.parse(withZone.replace(' ', 'T'));
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** True when the text is already in CloudTrail's eventTime form. */
+export function isEventTimeForm(text: string): boolean {
+  return EVENT_TIME.test(text);
+}
+
+export const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,0 +1,175 @@
+/**
+ * Event history: LookupEvents over the store, with CloudTrail's validation and answer shape.
+ */
+import {
+  ALL_INSIGHT, ALL_MANAGEMENT, DAY_MS, INSIGHT_LOOKUP_KEYS, LOOKUP_ATTRIBUTE_KEYS, historyCategory,
+  lookupUsername, resourceName, scopedAttributeKey, type CloudTrailRecord, type HistoryCategory,
+} from '../core/index.ts';
+import { cloudTrailError, ServiceError } from '../aws/errors.ts';
+import type { EventStore, LookupAttribute } from '../stores/index.ts';
+import type { NextTokenCodec } from './next-token.ts';
+
+export interface LookupContext {
+  accountId: string;
+  region: string;
+  nowMs: number;
+}
+
+export interface LookupEventsDeps {
+  store: EventStore;
+  tokens: NextTokenCodec;
+  retentionDays: number;
+}
+
+export interface LookupEvent {
+  EventId?: string;
+  EventName?: string;
+  ReadOnly?: string;
+  AccessKeyId?: string;
+  EventTime?: number;
+  EventSource?: string;
+  Username?: string;
+  Resources: { ResourceType?: string; ResourceName?: string }[];
+  CloudTrailEvent: string;
+}
+
+export interface LookupEventsOutput {
+  Events: LookupEvent[];
+  NextToken?: string;
+}
+
+const MEMBERS = new Set(['LookupAttributes', 'StartTime', 'EndTime', 'EventCategory', 'MaxResults', 'NextToken']);
+
+const serialization = (msg: string) => new ServiceError('SerializationException', msg, 400);
+const invalidAttrs = (msg: string) => cloudTrailError('InvalidLookupAttributesException', msg);
+
+/** AttributeValue length as CloudTrail counts it: `_`, space, `,` and newline count twice. */
+function weightedLength(v: string): number {
+  let n = 0;
+  for (const ch of v) n += ch === '_' || ch === ' ' || ch === ',' || ch === '\n' ? 2 : 1;
+  return n;
+}
+
+function timestamp(v: unknown, name: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw serialization(`${name} must be a timestamp (epoch seconds)`);
+  return v;
+}
+
+interface ParsedQuery {
+  category: HistoryCategory;
+  attribute: LookupAttribute;
+  startSec?: number;
+  endSec?: number;
+  maxResults: number;
+  nextToken?: string;
+  fingerprint: string;
+}
+
+function parseInput(input: Record<string, unknown>): ParsedQuery {
+  for (const k of Object.keys(input)) {
+    if (!MEMBERS.has(k)) throw serialization(`Unexpected member ${k} in LookupEventsRequest`);
+  }
+  let category: HistoryCategory = 'management';
+  if (input.EventCategory !== undefined && input.EventCategory !== null) {
+    if (input.EventCategory !== 'insight') {
+      throw cloudTrailError('InvalidEventCategoryException', `Event category ${JSON.stringify(input.EventCategory)} is not valid. The only valid event category is insight.`);
+    }
+    category = 'insight';
+  }
+  let attribute: LookupAttribute = category === 'insight' ? ALL_INSIGHT : ALL_MANAGEMENT;
+  const attrs = input.LookupAttributes;
+  if (attrs !== undefined && attrs !== null) {
+    if (!Array.isArray(attrs)) throw serialization('LookupAttributes must be a list');
+    if (attrs.length > 1) throw invalidAttrs('You can specify at most one lookup attribute.');
+    const a = attrs[0] as Record<string, unknown> | undefined;
+    if (a !== undefined) {
+      if (typeof a !== 'object' || a === null || Array.isArray(a)) throw serialization('LookupAttributes must hold objects');
+      const key = a.AttributeKey;
+      const value = a.AttributeValue;
+      if (typeof key !== 'string' || !(LOOKUP_ATTRIBUTE_KEYS as readonly string[]).includes(key)) {
+        throw invalidAttrs(`AttributeKey must be one of ${LOOKUP_ATTRIBUTE_KEYS.join(', ')}; got ${JSON.stringify(key ?? null)}.`);
+      }
+      if (category === 'insight' && !(INSIGHT_LOOKUP_KEYS as readonly string[]).includes(key)) {
+        throw invalidAttrs(`For Insights events, AttributeKey must be one of ${INSIGHT_LOOKUP_KEYS.join(', ')}.`);
+      }
+      if (typeof value !== 'string' || value.length === 0 || weightedLength(value) > 2000) {
+        throw invalidAttrs('AttributeValue must be a string of 1 to 2000 characters.');
+      }
+      if (key === 'ReadOnly' && value !== 'true' && value !== 'false') {
+        throw invalidAttrs('The value of the ReadOnly attribute must be true or false.');
+      }
+      attribute = key === 'EventId' ? ['EventId', value] : [scopedAttributeKey(category, key), value];
+    }
+  }
+  const startSec = timestamp(input.StartTime, 'StartTime');
+  const endSec = timestamp(input.EndTime, 'EndTime');
+  if (startSec !== undefined && endSec !== undefined && startSec > endSec) {
+    throw cloudTrailError('InvalidTimeRangeException', 'Start time must be earlier than or equal to end time.');
+  }
+  let maxResults = 50;
+  if (input.MaxResults !== undefined && input.MaxResults !== null) {
+    const m = input.MaxResults;
+    if (typeof m !== 'number' || !Number.isInteger(m)) throw serialization('MaxResults must be an integer');
+    if (m < 1 || m > 50) throw cloudTrailError('InvalidMaxResultsException', 'MaxResults must be a value between 1 and 50.');
+    maxResults = m;
+  }
+  let nextToken: string | undefined;
+  if (input.NextToken !== undefined && input.NextToken !== null) {
+    if (typeof input.NextToken !== 'string') throw serialization('NextToken must be a string');
+    nextToken = input.NextToken;
+  }
+  const fingerprint = JSON.stringify([category, attribute, startSec ?? null, endSec ?? null]);
+  return { category, attribute, startSec, endSec, maxResults, nextToken, fingerprint };
+}
+
+function toLookupEvent(json: string): LookupEvent {
+  const r = JSON.parse(json) as CloudTrailRecord;
+  const ev: LookupEvent = { Resources: [], CloudTrailEvent: json };
+  ev.EventId = r.eventID;
+  const insight = r.insightDetails as { eventName?: string; eventSource?: string } | undefined;
+  ev.EventName = r.eventName ?? insight?.eventName;
+  if (typeof r.readOnly === 'boolean') ev.ReadOnly = String(r.readOnly);
+  if (r.userIdentity?.accessKeyId) ev.AccessKeyId = r.userIdentity.accessKeyId;
+  ev.EventTime = Date.parse(r.eventTime) / 1000;
+  ev.EventSource = r.eventSource ?? insight?.eventSource;
+  const username = lookupUsername(r.userIdentity);
+  if (username !== undefined) ev.Username = username;
+  for (const res of Array.isArray(r.resources) ? r.resources : []) {
+    const item: { ResourceType?: string; ResourceName?: string } = {};
+    if (typeof res.type === 'string') item.ResourceType = res.type;
+    const name = resourceName(res);
+    if (name !== undefined) item.ResourceName = name;
+    ev.Resources.push(item);
+  }
+  return ev;
+}
+
+/** LookupEvents for one caller: validates, pages through the store, shapes the answer. */
+export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, input: Record<string, unknown>): Promise<LookupEventsOutput> {
+  const q = parseInput(input);
+  const binding = { accountId: ctx.accountId, region: ctx.region, query: q.fingerprint };
+  let before;
+  if (q.nextToken !== undefined) {
+    before = deps.tokens.decode(q.nextToken, binding);
+    if (!before) throw cloudTrailError('InvalidNextTokenException', 'Invalid NextToken: it was not issued for this request, account and region.');
+  }
+  const oldestSec = Math.floor((ctx.nowMs - deps.retentionDays * DAY_MS) / 1000);
+  const startSec = Math.max(Math.ceil(q.startSec ?? oldestSec), oldestSec);
+  const endSec = Math.floor(q.endSec ?? ctx.nowMs / 1000);
+  if (startSec > endSec) return { Events: [] };
+  const rows = await deps.store.lookup({
+    accountId: ctx.accountId, region: ctx.region, attribute: q.attribute, startSec, endSec, before, limit: q.maxResults + 1,
+  });
+  const page = rows.slice(0, q.maxResults);
+  const events: LookupEvent[] = [];
+  for (const row of page) {
+    // EventId lookups come from the event-id index, which holds both categories.
+    if (q.attribute[0] === 'EventId' && historyCategory(JSON.parse(row.json)) !== q.category) continue;
+    events.push(toLookupEvent(row.json));
+  }
+  const out: LookupEventsOutput = { Events: events };
+  const last = page[page.length - 1];
+  if (rows.length > q.maxResults && last) out.NextToken = deps.tokens.encode({ t: last.t, seq: last.seq }, binding);
+  return out;
+}

@@ -1,0 +1,248 @@
+/**
+ * The HTTP edge: the CloudTrail API (AWS JSON 1.1 on POST /), cloudtrail-data (restJson1
+ * POST /PutAuditEvents), the bulk ingest endpoint (POST /ingest), the event log tail
+ * (GET /events) and GET /health. Every answer to a bad request is AWS-shaped.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { gunzipSync } from 'node:zlib';
+import { ServiceError } from '../aws/errors.ts';
+import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
+import { normalizeRecord, type Clock, type IdSource } from '../core/index.ts';
+import { BulkBodyError, ingestBulk, splitBody, toAppendInput, type Ingester } from '../ingest/index.ts';
+import { selfAuditRecord, type ApiCall } from '../capture/self-audit.ts';
+import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
+import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
+import type { CallContext } from '../services/context.ts';
+import type { EventStore } from '../stores/index.ts';
+import { authenticate, sourceIp, type AuthDeps, type Caller } from './auth.ts';
+
+export interface AppDeps {
+  auth: AuthDeps;
+  provider: CloudTrailProvider;
+  putAuditEvents: PutAuditEventsDeps;
+  ingester: Ingester;
+  store: EventStore;
+  ids: IdSource;
+  clock: Clock;
+  maxBodyBytes: number;
+  /** Called with unexpected errors (bugs); they answer InternalFailure. */
+  onInternalError(err: unknown): void;
+}
+
+const TARGET_PREFIXES = ['com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.', 'CloudTrail_20131101.'];
+const OPERATIONS = new Set<string>(CLOUDTRAIL_OPERATIONS);
+const JSON_11 = 'application/x-amz-json-1.1';
+const PUT_AUDIT_EVENTS_MAX_BYTES = 1024 * 1024;
+
+function parseJsonBody(body: Buffer): Record<string, unknown> {
+  if (body.length === 0) return {};
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new ServiceError('SerializationException', 'The request body is not valid JSON.', 400);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new ServiceError('SerializationException', 'The request body must be a JSON object.', 400);
+  }
+  return doc as Record<string, unknown>;
+}
+
+function sendError(reply: FastifyReply, err: ServiceError, requestId: string, contentType: string): FastifyReply {
+  return reply
+    .code(err.statusCode)
+    .header('content-type', contentType)
+    .header('x-amzn-requestid', requestId)
+    .header('x-amzn-errortype', err.code)
+    .send(JSON.stringify({ __type: err.code, message: err.message }));
+}
+
+export function createApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: deps.maxBodyBytes, return503OnClosing: true });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => done(null, body));
+
+  const internal = (err: unknown) => {
+    deps.onInternalError(err);
+    return new ServiceError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500);
+  };
+  const asServiceError = (err: unknown): ServiceError => (err instanceof ServiceError ? err : internal(err));
+
+  /** Appends a self-audit record durably (the caller answers only after). */
+  const audit = async (call: Omit<ApiCall, 'eventId'>) => {
+    const rec = selfAuditRecord({ ...call, eventId: deps.ids.uuid() });
+    const n = normalizeRecord(rec, { defaultAccountId: call.identity.accountId, defaultRegion: call.region, nowMs: call.eventTimeMs, ids: deps.ids });
+    if (!n.ok) throw new Error(`self-audit record rejected: ${n.errorMessage}`);
+    await deps.ingester.submit([toAppendInput(n.value)]);
+  };
+
+  const bodyOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+
+  app.get('/health', async (_req, reply) => reply.header('content-type', 'application/json').send('{"status":"ok"}'));
+
+  // CloudTrail control plane: AWS JSON 1.1.
+  app.post('/', async (req, reply) => {
+    const requestId = deps.ids.uuid();
+    const body = bodyOf(req);
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const prefix = TARGET_PREFIXES.find((p) => target.startsWith(p));
+    const op = prefix ? target.slice(prefix.length) : '';
+    let caller: Caller;
+    try {
+      if (!OPERATIONS.has(op)) throw new ServiceError('UnknownOperationException', target ? `Unknown operation ${target}` : 'Missing X-Amz-Target header', 400);
+      caller = await authenticate(req, body, ['cloudtrail'], deps.auth);
+    } catch (err) {
+      return sendError(reply, asServiceError(err), requestId, JSON_11);
+    }
+    const nowMs = deps.clock.nowMs();
+    const ctx: CallContext = { identity: caller.identity, accountId: caller.identity.accountId, region: caller.region, requestId, nowMs };
+    let input: Record<string, unknown> = {};
+    let output: object | undefined;
+    let failure: ServiceError | undefined;
+    try {
+      input = parseJsonBody(body);
+      const handler = deps.provider[op as CloudTrailOperation];
+      if (!handler) throw new ServiceError('UnsupportedOperationException', `OpenTrail does not support ${op} yet.`, 400);
+      output = await handler(ctx, input);
+    } catch (err) {
+      failure = asServiceError(err);
+    }
+    try {
+      await audit({
+        identity: caller.identity, region: caller.region, eventSource: 'cloudtrail.amazonaws.com', eventName: op,
+        eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
+        requestParameters: input, responseElements: output, category: 'Management',
+        error: failure ? { code: failure.code, message: failure.message } : undefined,
+      });
+    } catch (err) {
+      return sendError(reply, internal(err), requestId, JSON_11);
+    }
+    if (failure) return sendError(reply, failure, requestId, JSON_11);
+    return reply.header('content-type', JSON_11).header('x-amzn-requestid', requestId).send(JSON.stringify(output ?? {}));
+  });
+
+  // cloudtrail-data: restJson1.
+  app.post('/PutAuditEvents', async (req, reply) => {
+    const requestId = deps.ids.uuid();
+    const body = bodyOf(req);
+    const ct = 'application/json';
+    let caller: Caller;
+    try {
+      caller = await authenticate(req, body, ['cloudtrail-data'], deps.auth);
+    } catch (err) {
+      return sendError(reply, asServiceError(err), requestId, ct);
+    }
+    const nowMs = deps.clock.nowMs();
+    const ctx: CallContext = { identity: caller.identity, accountId: caller.identity.accountId, region: caller.region, requestId, nowMs };
+    const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
+    let output: Awaited<ReturnType<typeof putAuditEvents>> | undefined;
+    let failure: ServiceError | undefined;
+    try {
+      if (body.length > PUT_AUDIT_EVENTS_MAX_BYTES) throw new ServiceError('ValidationException', 'The request body is larger than 1 MB.', 400);
+      output = await putAuditEvents(deps.putAuditEvents, ctx, query, parseJsonBody(body));
+    } catch (err) {
+      failure = asServiceError(err);
+    }
+    const channelArn = query.get('channelArn') ?? undefined;
+    try {
+      await audit({
+        identity: caller.identity, region: caller.region, eventSource: 'cloudtrail-data.amazonaws.com', eventName: 'PutAuditEvents',
+        eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
+        requestParameters: { channelArn, ...(query.has('externalId') ? { externalId: query.get('externalId') } : {}) },
+        responseElements: output ? { successful: output.successful.length, failed: output.failed.length } : undefined,
+        category: 'Data',
+        resources: channelArn?.startsWith('arn:') ? [{ ARN: channelArn, accountId: caller.identity.accountId, type: 'AWS::CloudTrail::Channel' }] : undefined,
+        error: failure ? { code: failure.code, message: failure.message } : undefined,
+      });
+    } catch (err) {
+      return sendError(reply, internal(err), requestId, ct);
+    }
+    if (failure) return sendError(reply, failure, requestId, ct);
+    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(JSON.stringify(output));
+  });
+
+  // Bulk ingest for trusted producers: a log-file body or NDJSON, optionally gzip-encoded.
+  app.post('/ingest', async (req, reply) => {
+    const requestId = deps.ids.uuid();
+    const body = bodyOf(req);
+    const ct = 'application/json';
+    let caller: Caller;
+    try {
+      caller = await authenticate(req, body, ['opentrail', 'cloudtrail'], deps.auth);
+    } catch (err) {
+      return sendError(reply, asServiceError(err), requestId, ct);
+    }
+    const nowMs = deps.clock.nowMs();
+    let records: unknown[];
+    try {
+      let raw = body;
+      const encoding = String(req.headers['content-encoding'] ?? '').toLowerCase();
+      if (encoding === 'gzip' || (raw[0] === 0x1f && raw[1] === 0x8b)) {
+        try {
+          raw = gunzipSync(raw, { maxOutputLength: deps.maxBodyBytes * 4 });
+        } catch (e) {
+          throw new ServiceError('SerializationException', `The gzip body could not be decompressed: ${(e as Error).message}`, 400);
+        }
+      } else if (encoding !== '' && encoding !== 'identity') {
+        throw new ServiceError('SerializationException', `Unsupported Content-Encoding ${encoding}; send gzip or none.`, 400);
+      }
+      records = splitBody(raw.toString('utf8'));
+    } catch (err) {
+      const se = err instanceof BulkBodyError ? new ServiceError('SerializationException', err.message, 400) : asServiceError(err);
+      return sendError(reply, se, requestId, ct);
+    }
+    let output;
+    try {
+      output = await ingestBulk(deps.ingester, { identity: caller.identity, region: caller.region, nowMs, ids: deps.ids }, records);
+      await audit({
+        identity: caller.identity, region: caller.region, eventSource: 'cloudtrail.amazonaws.com', eventName: 'IngestEvents',
+        eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
+        requestParameters: { recordCount: records.length },
+        responseElements: { accepted: output.accepted, duplicates: output.duplicates, rejected: output.rejected },
+        category: 'Data',
+      });
+    } catch (err) {
+      return sendError(reply, internal(err), requestId, ct);
+    }
+    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(JSON.stringify(output));
+  });
+
+  // The caller's account's event log, by cursor: every stored record, management or not.
+  app.get('/events', async (req, reply) => {
+    const requestId = deps.ids.uuid();
+    const ct = 'application/json';
+    let caller: Caller;
+    try {
+      caller = await authenticate(req, Buffer.alloc(0), ['opentrail', 'cloudtrail'], deps.auth);
+    } catch (err) {
+      return sendError(reply, asServiceError(err), requestId, ct);
+    }
+    const q = req.query as Record<string, string | undefined>;
+    const after = Number(q.after ?? 0);
+    const limit = Number(q.limit ?? 1000);
+    if (!Number.isSafeInteger(after) || after < 0 || !Number.isSafeInteger(limit) || limit < 1 || limit > 10000) {
+      return sendError(reply, new ServiceError('ValidationException', 'after must be a whole number >= 0 and limit 1 to 10000.', 400), requestId, ct);
+    }
+    const rows = await deps.store.readAfter(after, limit, caller.identity.accountId);
+    const last = rows[rows.length - 1];
+    const text = `{"events":[${rows.map((r) => `{"seq":${r.seq},"record":${r.json}}`).join(',')}],"next":${last ? last.seq : after}}`;
+    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(text);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    sendError(reply, new ServiceError('UnknownOperationException', `No operation at ${req.method} ${req.url.split('?')[0]}`, 404), deps.ids.uuid(), 'application/json');
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const requestId = deps.ids.uuid();
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, new ServiceError('RequestEntityTooLargeException', `The request body is larger than ${deps.maxBodyBytes} bytes.`, 413), requestId, 'application/json');
+    }
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      return sendError(reply, new ServiceError('ValidationException', err.message, err.statusCode), requestId, 'application/json');
+    }
+    return sendError(reply, internal(err), requestId, 'application/json');
+  });
+
+  return app;
+}

@@ -1,0 +1,3 @@
+export * from './ingester.ts';
+export * from './prepare.ts';
+export * from './bulk.ts';

@@ -1,0 +1,99 @@
+/**
+ * Composition root of the server: picks the drivers, wires services, HTTP and jobs, and shuts
+ * everything down in order (stop accepting, finish requests, drain the ingester, close stores).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { randomIds, systemClock, type Clock, type Identity, type IdSource } from './core/index.ts';
+import { loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
+import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
+import { Ingester } from './ingest/index.ts';
+import { NextTokenCodec, startRetentionJob } from './history/index.ts';
+import { ChannelService } from './services/cloudtrail/channels.ts';
+import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
+import { createApp } from './http/app.ts';
+
+export interface RunningServer {
+  url: string;
+  config: OpenTrailConfig;
+  /** Set when the server created or reused the first-start account. */
+  bootstrap?: { accountId: string; accessKeyId: string; credentialsFile: string; created: boolean };
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  ids?: IdSource;
+  logError?: (msg: string, err?: unknown) => void;
+}
+
+function loadTokenKey(dataDir: string): Buffer {
+  const file = join(dataDir, 'next-token.key');
+  if (existsSync(file)) {
+    const key = readFileSync(file);
+    if (key.length === 32) return key;
+  }
+  const key = NextTokenCodec.randomKey();
+  writeFileSync(file, key, { mode: 0o600 });
+  return key;
+}
+
+export async function startServer(config: OpenTrailConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const clock = opts.clock ?? systemClock;
+  const ids = opts.ids ?? randomIds;
+  const logError = opts.logError ?? ((msg: string, err?: unknown) => console.error(msg, err));
+  mkdirSync(config.dataDir, { recursive: true });
+
+  let bootstrap: RunningServer['bootstrap'];
+  let accounts = config.accounts;
+  if (accounts.length === 0) {
+    const b = loadOrCreateBootstrapAccount(config.dataDir, config.regions[0]!);
+    accounts = [b.account];
+    bootstrap = { accountId: b.account.id, accessKeyId: b.account.identities[0]!.accessKeyId, credentialsFile: b.credentialsFile, created: b.created };
+  }
+  const identities = new Map<string, Identity>();
+  for (const a of accounts) for (const i of a.identities) identities.set(i.accessKeyId, i);
+
+  const store = new SqliteEventStore({ path: join(config.dataDir, 'events.db'), nowMs: () => clock.nowMs() });
+  const control = new SqliteControlStore(join(config.dataDir, 'control.db'));
+  const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents });
+  const channels = new ChannelService(control, ids);
+  const provider = createCloudTrailProvider({
+    history: { store, tokens: new NextTokenCodec(loadTokenKey(config.dataDir)), retentionDays: config.eventHistory.retentionDays },
+    channels,
+  });
+  const app = createApp({
+    auth: { identities, regions: new Set(config.regions), nowMs: () => clock.nowMs() },
+    provider,
+    putAuditEvents: { channels, ingester, ids },
+    ingester,
+    store,
+    ids,
+    clock,
+    maxBodyBytes: config.ingest.maxBodyBytes,
+    onInternalError: (err) => logError('internal error', err),
+  });
+  const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => logError('retention job failed', e));
+
+  await app.listen({ host: config.host, port: config.port });
+  const addr = app.server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${addr.port}`,
+    config: { ...config, accounts, port: addr.port },
+    bootstrap,
+    close: () => {
+      closing ??= (async () => {
+        retention.stop();
+        await app.close();
+        await ingester.drain();
+        await store.close();
+        await control.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * cloudtrail-data PutAuditEvents: events from outside AWS, through a channel, into the event log.
+ *
+ * Each accepted event is stored as a Lake integration record (eventCategory ActivityAuditLog).
+ * Its eventID is derived from the channel and the event's UID, so a retried call stores nothing
+ * twice and answers the same eventID.
+ */
+import { createHash } from 'node:crypto';
+import { ServiceError } from '../../aws/errors.ts';
+import { CURRENT_EVENT_VERSION, formatEventTime, normalizeRecord, parseIsoTime, stableUuid, type IdSource } from '../../core/index.ts';
+import { toAppendInput, type Ingester } from '../../ingest/index.ts';
+import type { ChannelService } from '../cloudtrail/channels.ts';
+import type { CallContext } from '../context.ts';
+
+export interface PutAuditEventsDeps {
+  channels: ChannelService;
+  ingester: Ingester;
+  ids: IdSource;
+}
+
+export interface PutAuditEventsOutput {
+  successful: { id: string; eventID: string }[];
+  failed: { id: string; errorCode: string; errorMessage: string }[];
+}
+
+const ID = /^[-_A-Za-z0-9]{1,128}$/;
+const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
+const err = (code: string, message: string, status = 400) => new ServiceError(code, message, status);
+
+type Failure = { errorCode: string; errorMessage: string };
+
+function checkEventData(data: Record<string, unknown>, ownerAccountId: string): Failure | undefined {
+  const required: [string, number][] = [['version', 256], ['eventSource', 1024], ['eventName', 1024], ['UID', 1024], ['eventTime', 64], ['recipientAccountId', 12]];
+  for (const [f, max] of required) {
+    const v = data[f];
+    if (v === undefined || v === null || v === '') return { errorCode: 'FieldNotFound', errorMessage: `eventData.${f} is required.` };
+    if (typeof v !== 'string') return { errorCode: 'InvalidData', errorMessage: `eventData.${f} must be a string.` };
+    if (v.length > max) return { errorCode: 'FieldTooLong', errorMessage: `eventData.${f} is longer than ${max} characters.` };
+  }
+  const ui = data.userIdentity as Record<string, unknown> | undefined;
+  if (typeof ui !== 'object' || ui === null || Array.isArray(ui)) return { errorCode: 'FieldNotFound', errorMessage: 'eventData.userIdentity is required.' };
+  for (const [f, max] of [['type', 128], ['principalId', 1024]] as const) {
+    const v = ui[f];
+    if (typeof v !== 'string' || v.length === 0) return { errorCode: 'FieldNotFound', errorMessage: `eventData.userIdentity.${f} is required.` };
+    if (v.length > max) return { errorCode: 'FieldTooLong', errorMessage: `eventData.userIdentity.${f} is longer than ${max} characters.` };
+  }
+  for (const [f, max] of [['userAgent', 1024], ['errorCode', 1024], ['errorMessage', 256], ['sourceIPAddress', 64]] as const) {
+    const v = data[f];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') return { errorCode: 'InvalidData', errorMessage: `eventData.${f} must be a string.` };
+    if (v.length > max) return { errorCode: 'FieldTooLong', errorMessage: `eventData.${f} is longer than ${max} characters.` };
+  }
+  for (const [f, max] of [['requestParameters', 100 * 1024], ['responseElements', 100 * 1024], ['additionalEventData', 28 * 1024]] as const) {
+    const v = data[f];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'object' || Array.isArray(v)) return { errorCode: 'InvalidData', errorMessage: `eventData.${f} must be a JSON object.` };
+    if (Buffer.byteLength(JSON.stringify(v)) > max) return { errorCode: 'FieldTooLong', errorMessage: `eventData.${f} is larger than ${max} bytes.` };
+  }
+  if (parseIsoTime(data.eventTime as string) === undefined) return { errorCode: 'InvalidData', errorMessage: 'eventData.eventTime must be yyyy-MM-ddTHH:mm:ss (UTC).' };
+  if (data.recipientAccountId !== ownerAccountId) return { errorCode: 'InvalidRecipient', errorMessage: `eventData.recipientAccountId must be the channel owner, ${ownerAccountId}.` };
+  return undefined;
+}
+
+export async function putAuditEvents(deps: PutAuditEventsDeps, ctx: CallContext, query: URLSearchParams, body: unknown): Promise<PutAuditEventsOutput> {
+  const channelArn = query.get('channelArn');
+  if (!channelArn) throw err('ValidationException', 'channelArn is required.');
+  const externalId = query.get('externalId');
+  if (externalId !== null && !EXTERNAL_ID.test(externalId)) throw err('ValidationException', 'externalId must be 2 to 1224 characters of letters, digits and +=,.@:/-_');
+  let channel;
+  try {
+    channel = await deps.channels.resolve(channelArn, ctx);
+  } catch (e) {
+    if (e instanceof ServiceError && e.code === 'ChannelARNInvalidException') throw err('InvalidChannelARN', `The channel ARN ${channelArn} is not valid.`);
+    if (e instanceof ServiceError && e.code === 'ChannelNotFoundException') throw err('ChannelNotFound', `The channel ${channelArn} was not found.`);
+    throw e;
+  }
+  if (channel.accountId !== ctx.accountId) throw err('ChannelInsufficientPermission', `The caller's account ${ctx.accountId} does not own channel ${channel.ChannelArn}.`);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw err('SerializationException', 'The request body must be a JSON object.');
+  const events = (body as Record<string, unknown>).auditEvents;
+  if (!Array.isArray(events) || events.length < 1 || events.length > 100) throw err('ValidationException', 'auditEvents must list 1 to 100 events.');
+  const seen = new Set<string>();
+  for (const e of events) {
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) throw err('SerializationException', 'auditEvents must hold objects.');
+    const { id, eventData, eventDataChecksum } = e as Record<string, unknown>;
+    if (typeof id !== 'string' || !ID.test(id)) throw err('ValidationException', 'Each audit event needs an id of 1 to 128 letters, digits, - and _.');
+    if (typeof eventData !== 'string') throw err('ValidationException', `Audit event ${id} needs eventData as a string.`);
+    if (eventDataChecksum !== undefined && typeof eventDataChecksum !== 'string') throw err('ValidationException', `Audit event ${id}: eventDataChecksum must be a string.`);
+    if (seen.has(id)) throw err('DuplicatedAuditEventId', `Audit event id ${id} appears more than once in the request.`);
+    seen.add(id);
+  }
+
+  const out: PutAuditEventsOutput = { successful: [], failed: [] };
+  const accepted: { id: string; eventID: string; input: ReturnType<typeof toAppendInput> }[] = [];
+  for (const e of events as { id: string; eventData: string; eventDataChecksum?: string }[]) {
+    const fail = (f: Failure) => out.failed.push({ id: e.id, ...f });
+    if (e.eventDataChecksum !== undefined) {
+      const sum = createHash('sha256').update(e.eventData, 'utf8').digest('base64');
+      if (sum !== e.eventDataChecksum) {
+        fail({ errorCode: 'InvalidChecksum', errorMessage: 'eventDataChecksum is not the base64 SHA-256 of eventData.' });
+        continue;
+      }
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(e.eventData);
+    } catch {
+      fail({ errorCode: 'InvalidData', errorMessage: 'eventData is not valid JSON.' });
+      continue;
+    }
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+      fail({ errorCode: 'InvalidData', errorMessage: 'eventData must be a JSON object.' });
+      continue;
+    }
+    const problem = checkEventData(data as Record<string, unknown>, channel.accountId);
+    if (problem) {
+      fail(problem);
+      continue;
+    }
+    const d = data as Record<string, unknown>;
+    const eventID = stableUuid(channel.ChannelArn, d.UID as string);
+    const n = normalizeRecord({
+      eventVersion: CURRENT_EVENT_VERSION,
+      eventCategory: 'ActivityAuditLog',
+      eventType: 'ActivityLog',
+      eventID,
+      eventTime: formatEventTime(parseIsoTime(d.eventTime as string)!),
+      awsRegion: ctx.region,
+      recipientAccountId: channel.accountId,
+      metadata: { ingestionTime: formatEventTime(ctx.nowMs), channelARN: channel.ChannelArn },
+      eventData: d,
+    }, { defaultAccountId: channel.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: deps.ids });
+    if (!n.ok) {
+      fail({ errorCode: n.errorCode === 'RecordTooLarge' ? 'FieldTooLong' : 'InvalidData', errorMessage: n.errorMessage });
+      continue;
+    }
+    accepted.push({ id: e.id, eventID, input: toAppendInput(n.value) });
+  }
+  if (accepted.length > 0) {
+    await deps.ingester.submit(accepted.map((a) => a.input));
+    for (const a of accepted) out.successful.push({ id: a.id, eventID: a.eventID });
+  }
+  const last = accepted[accepted.length - 1];
+  await deps.channels.recordIngestion(channel, {
+    LatestIngestionAttemptTime: ctx.nowMs / 1000,
+    LatestIngestionAttemptEventID: last?.eventID,
+    ...(last ? { LatestIngestionSuccessTime: ctx.nowMs / 1000, LatestIngestionSuccessEventID: last.eventID } : {}),
+    ...(out.failed[0] ? { LatestIngestionErrorCode: out.failed[0].errorCode } : {}),
+  });
+  return out;
+}

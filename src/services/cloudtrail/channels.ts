@@ -1,0 +1,176 @@
+/**
+ * Channels (CreateChannel, GetChannel, ListChannels, UpdateChannel, DeleteChannel): the
+ * PutAuditEvents entry points of an account and region.
+ */
+import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
+import type { IdSource } from '../../core/index.ts';
+import type { ControlStore } from '../../stores/index.ts';
+import type { CallContext } from '../context.ts';
+
+export interface Destination {
+  Type: 'EVENT_DATA_STORE' | 'AWS_SERVICE';
+  Location: string;
+}
+
+export interface IngestionStatus {
+  LatestIngestionSuccessTime?: number;
+  LatestIngestionSuccessEventID?: string;
+  LatestIngestionErrorCode?: string;
+  LatestIngestionAttemptTime?: number;
+  LatestIngestionAttemptEventID?: string;
+}
+
+export interface Channel {
+  ChannelArn: string;
+  Name: string;
+  Source: string;
+  Destinations: Destination[];
+  Tags: { Key: string; Value?: string }[];
+  accountId: string;
+  region: string;
+  IngestionStatus: IngestionStatus;
+}
+
+export const CHANNEL_KIND = 'channel';
+export const MAX_CHANNELS_PER_REGION = 25;
+const NAME = /^[a-zA-Z0-9._\-]{3,128}$/;
+const LOCATION = /^[a-zA-Z0-9._/\-:*]{3,1024}$/;
+const CHANNEL_ARN = /^arn:aws:cloudtrail:([a-z0-9-]+):(\d{12}):channel\/([A-Za-z0-9-]{1,128})$/;
+const CHANNEL_ID = /^[A-Za-z0-9-]{1,128}$/;
+
+const invalidParam = (m: string) => cloudTrailError('InvalidParameterException', m);
+const serialization = (m: string) => new ServiceError('SerializationException', m, 400);
+
+function channelKey(accountId: string, region: string, id: string): string {
+  return `${accountId}/${region}/${id}`;
+}
+
+/** Resolves a channel ARN or id to its store key, in the caller's account and region by default. */
+export function parseChannelRef(ref: unknown, ctx: { accountId: string; region: string }): { accountId: string; region: string; id: string } {
+  if (typeof ref !== 'string') throw cloudTrailError('ChannelARNInvalidException', 'The specified channel ARN is not valid.');
+  const m = CHANNEL_ARN.exec(ref);
+  if (m) return { region: m[1]!, accountId: m[2]!, id: m[3]! };
+  if (CHANNEL_ID.test(ref)) return { accountId: ctx.accountId, region: ctx.region, id: ref };
+  throw cloudTrailError('ChannelARNInvalidException', `The specified channel ARN is not valid: ${ref}`);
+}
+
+function parseDestinations(v: unknown): Destination[] {
+  if (!Array.isArray(v) || v.length < 1 || v.length > 200) throw invalidParam('Destinations must list 1 to 200 destinations.');
+  return v.map((d) => {
+    if (typeof d !== 'object' || d === null) throw serialization('Destinations must hold objects');
+    const { Type, Location } = d as Record<string, unknown>;
+    if (Type !== 'EVENT_DATA_STORE' && Type !== 'AWS_SERVICE') throw invalidParam('Destination Type must be EVENT_DATA_STORE or AWS_SERVICE.');
+    if (typeof Location !== 'string' || !LOCATION.test(Location)) throw invalidParam('Destination Location must be 3 to 1024 characters of letters, digits, and ._/-:*');
+    return { Type, Location };
+  });
+}
+
+function parseTags(v: unknown): { Key: string; Value?: string }[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.length > 200) throw cloudTrailError('InvalidTagParameterException', 'Tags must be a list of at most 200 tags.');
+  return v.map((t) => {
+    const { Key, Value } = (t ?? {}) as Record<string, unknown>;
+    if (typeof Key !== 'string' || Key.length < 1 || Key.length > 128) throw cloudTrailError('InvalidTagParameterException', 'A tag Key must be 1 to 128 characters.');
+    if (Value !== undefined && (typeof Value !== 'string' || Value.length > 256)) throw cloudTrailError('InvalidTagParameterException', 'A tag Value must be at most 256 characters.');
+    return Value === undefined ? { Key } : { Key, Value };
+  });
+}
+
+function publicView(c: Channel) {
+  return { ChannelArn: c.ChannelArn, Name: c.Name, Source: c.Source, Destinations: c.Destinations };
+}
+
+export class ChannelService {
+  private readonly store: ControlStore;
+  private readonly ids: IdSource;
+
+  constructor(store: ControlStore, ids: IdSource) {
+    this.store = store;
+    this.ids = ids;
+  }
+
+  private async inRegion(ctx: CallContext): Promise<Channel[]> {
+    return (await this.store.list<Channel>(CHANNEL_KIND, `${ctx.accountId}/${ctx.region}/`)).map((r) => r.doc);
+  }
+
+  /** The channel a reference names, or ChannelNotFoundException. */
+  async resolve(ref: unknown, ctx: { accountId: string; region: string }): Promise<Channel> {
+    const r = parseChannelRef(ref, ctx);
+    const c = await this.store.get<Channel>(CHANNEL_KIND, channelKey(r.accountId, r.region, r.id));
+    if (!c) throw cloudTrailError('ChannelNotFoundException', `Channel ${typeof ref === 'string' ? ref : ''} not found.`);
+    return c;
+  }
+
+  private async own(ref: unknown, ctx: CallContext): Promise<Channel> {
+    const c = await this.resolve(ref, ctx);
+    if (c.accountId !== ctx.accountId || c.region !== ctx.region) throw cloudTrailError('ChannelNotFoundException', `Channel ${String(ref)} not found.`);
+    return c;
+  }
+
+  async createChannel(ctx: CallContext, input: Record<string, unknown>) {
+    const { Name, Source } = input;
+    if (typeof Name !== 'string' || !NAME.test(Name)) throw invalidParam('Channel name must be 3 to 128 characters of letters, digits, periods, underscores and hyphens.');
+    if (typeof Source !== 'string' || Source.length < 1 || Source.length > 256) throw cloudTrailError('InvalidSourceException', 'Source must be Custom or the name of a partner source.');
+    const Destinations = parseDestinations(input.Destinations);
+    const Tags = parseTags(input.Tags);
+    const existing = await this.inRegion(ctx);
+    if (existing.some((c) => c.Name === Name)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel named ${Name} already exists.`);
+    if (Source !== 'Custom' && existing.some((c) => c.Source === Source)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel for source ${Source} already exists.`);
+    if (existing.length >= MAX_CHANNELS_PER_REGION) throw cloudTrailError('ChannelMaxLimitExceededException', `An account can have at most ${MAX_CHANNELS_PER_REGION} channels per region.`);
+    const id = this.ids.uuid();
+    const channel: Channel = {
+      ChannelArn: `arn:aws:cloudtrail:${ctx.region}:${ctx.accountId}:channel/${id}`,
+      Name, Source, Destinations, Tags, accountId: ctx.accountId, region: ctx.region, IngestionStatus: {},
+    };
+    await this.store.put(CHANNEL_KIND, channelKey(ctx.accountId, ctx.region, id), channel);
+    return { ...publicView(channel), Tags };
+  }
+
+  async getChannel(ctx: CallContext, input: Record<string, unknown>) {
+    const c = await this.own(input.Channel, ctx);
+    return { ...publicView(c), SourceConfig: { ApplyToAllRegions: false, AdvancedEventSelectors: [] }, IngestionStatus: c.IngestionStatus };
+  }
+
+  async listChannels(ctx: CallContext, input: Record<string, unknown>) {
+    const max = input.MaxResults ?? 1000;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 1000) throw invalidParam('MaxResults must be between 1 and 1000.');
+    const all = await this.inRegion(ctx);
+    let start = 0;
+    if (input.NextToken !== undefined) {
+      const at = typeof input.NextToken === 'string' ? all.findIndex((c) => c.ChannelArn === input.NextToken) : -1;
+      if (at < 0) throw cloudTrailError('InvalidNextTokenException', 'The NextToken is not valid.');
+      start = at;
+    }
+    const page = all.slice(start, start + max);
+    const next = all[start + max];
+    return { Channels: page.map((c) => ({ ChannelArn: c.ChannelArn, Name: c.Name })), ...(next ? { NextToken: next.ChannelArn } : {}) };
+  }
+
+  async updateChannel(ctx: CallContext, input: Record<string, unknown>) {
+    const c = await this.own(input.Channel, ctx);
+    const next: Channel = { ...c };
+    if (input.Name !== undefined) {
+      if (typeof input.Name !== 'string' || !NAME.test(input.Name)) throw invalidParam('Channel name must be 3 to 128 characters of letters, digits, periods, underscores and hyphens.');
+      if (input.Name !== c.Name && (await this.inRegion(ctx)).some((o) => o.Name === input.Name)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel named ${input.Name} already exists.`);
+      next.Name = input.Name;
+    }
+    if (input.Destinations !== undefined) next.Destinations = parseDestinations(input.Destinations);
+    await this.store.put(CHANNEL_KIND, channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!), next);
+    return publicView(next);
+  }
+
+  async deleteChannel(ctx: CallContext, input: Record<string, unknown>) {
+    const c = await this.own(input.Channel, ctx);
+    await this.store.delete(CHANNEL_KIND, channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!));
+    return {};
+  }
+
+  /** Records the outcome of a PutAuditEvents call on the channel's IngestionStatus. */
+  async recordIngestion(c: Channel, status: IngestionStatus): Promise<void> {
+    const key = channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!);
+    const current = await this.store.get<Channel>(CHANNEL_KIND, key);
+    if (!current) return;
+    current.IngestionStatus = { ...current.IngestionStatus, ...status };
+    await this.store.put(CHANNEL_KIND, key, current);
+  }
+}

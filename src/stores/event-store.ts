@@ -1,0 +1,76 @@
+/**
+ * The event log and the Event history index, as the domain needs them.
+ *
+ * Contract (every driver; checked by event-store.suite.ts):
+ * - append MUST NOT resolve before every appended event is durable (survives kill -9).
+ * - Within one account an eventID is stored once: a second append of it is reported as a
+ *   duplicate and changes nothing.
+ * - seq numbers grow with append order and are never reused; readAfter returns events by seq.
+ * - lookup returns Event history entries of one account and region, newest eventTime first
+ *   (ties: higher seq first), within [startSec, endSec], strictly after the `before` position.
+ */
+
+/** One Event history attribute an event can be found by (LookupEvents AttributeKey and value). */
+export type LookupAttribute = readonly [key: string, value: string];
+
+export interface AppendInput {
+  accountId: string;
+  region: string;
+  eventId: string;
+  eventTimeSec: number;
+  /** The record as stored and delivered (compact JSON). */
+  json: string;
+  /**
+   * The Event history attributes the event is found by (the caller includes a catch-all pair for
+   * "every entry"); undefined when the event is not in Event history (data events, ...).
+   */
+  history?: LookupAttribute[];
+}
+
+export interface AppendOutcome {
+  seq: number;
+  duplicate: boolean;
+}
+
+export interface StoredEvent {
+  seq: number;
+  accountId: string;
+  region: string;
+  eventTimeSec: number;
+  json: string;
+}
+
+/** A position in Event history order: events strictly older than it come next. */
+export interface HistoryPosition {
+  t: number;
+  seq: number;
+}
+
+export interface HistoryQuery {
+  accountId: string;
+  region: string;
+  /** The attribute to match; key `EventId` is answered from the event-id index. */
+  attribute: LookupAttribute;
+  startSec: number;
+  endSec: number;
+  before?: HistoryPosition;
+  limit: number;
+}
+
+export interface HistoryRow {
+  t: number;
+  seq: number;
+  json: string;
+}
+
+export interface EventStore {
+  append(batch: readonly AppendInput[]): Promise<AppendOutcome[]>;
+  lookup(q: HistoryQuery): Promise<HistoryRow[]>;
+  /** Events with seq > afterSeq, in seq order, at most `limit`. */
+  readAfter(afterSeq: number, limit: number, accountId?: string): Promise<StoredEvent[]>;
+  /** Removes Event history entries older than cutoffSec and log entries ingested before cutoffIngestMs. */
+  prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }>;
+  /** The count of stored events (for metrics and tests). */
+  count(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,2 @@
+export type * from './event-store.ts';
+export type * from './control-store.ts';

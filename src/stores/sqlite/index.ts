@@ -1,0 +1,2 @@
+export * from './sqlite-event-store.ts';
+export * from './sqlite-control-store.ts';

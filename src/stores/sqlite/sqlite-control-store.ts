@@ -1,0 +1,38 @@
+/** ControlStore on SQLite: one table of JSON documents, WAL, synchronous=FULL. */
+import { DatabaseSync } from 'node:sqlite';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ControlStore } from '../control-store.ts';
+
+export class SqliteControlStore implements ControlStore {
+  private readonly db: DatabaseSync;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new DatabaseSync(path);
+    this.db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;');
+    this.db.exec('CREATE TABLE IF NOT EXISTS documents (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID');
+  }
+
+  async get<T>(kind: string, key: string): Promise<T | undefined> {
+    const row = this.db.prepare('SELECT doc FROM documents WHERE kind = ? AND key = ?').get(kind, key) as { doc: string } | undefined;
+    return row ? (JSON.parse(row.doc) as T) : undefined;
+  }
+
+  async put(kind: string, key: string, doc: unknown): Promise<void> {
+    this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc').run(kind, key, JSON.stringify(doc));
+  }
+
+  async delete(kind: string, key: string): Promise<boolean> {
+    return Number(this.db.prepare('DELETE FROM documents WHERE kind = ? AND key = ?').run(kind, key).changes) > 0;
+  }
+
+  async list<T>(kind: string, keyPrefix: string): Promise<{ key: string; doc: T }[]> {
+    const rows = this.db.prepare("SELECT key, doc FROM documents WHERE kind = ? AND substr(key, 1, ?) = ? ORDER BY key").all(kind, keyPrefix.length, keyPrefix) as { key: string; doc: string }[];
+    return rows.map((r) => ({ key: r.key, doc: JSON.parse(r.doc) as T }));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.isOpen) this.db.close();
+  }
+}

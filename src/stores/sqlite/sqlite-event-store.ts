@@ -1,0 +1,190 @@
+/**
+ * EventStore on SQLite (node:sqlite), the embedded default.
+ *
+ * Durability: WAL with synchronous=FULL; append() runs the whole batch in one transaction and
+ * returns after COMMIT, so one fsync covers every event of a group commit.
+ *
+ * Layout (docs/storage.md): `events` is the log (seq = rowid); `history` is the Event history
+ * index, one small row (key id, eventTime, seq) per lookup attribute, clustered by key then time,
+ * so a lookup is one range scan; `history_keys` maps (account, region, attribute, value) to key ids;
+ * `batches` remembers when each group commit happened, for pruning by ingestion age.
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type {
+  AppendInput, AppendOutcome, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
+} from '../event-store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY,
+  account TEXT NOT NULL,
+  region TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  event_time INTEGER NOT NULL,
+  in_history INTEGER NOT NULL,
+  record TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_id ON events(account, event_id);
+CREATE TABLE IF NOT EXISTS history_keys (
+  id INTEGER PRIMARY KEY,
+  account TEXT NOT NULL,
+  region TEXT NOT NULL,
+  attr TEXT NOT NULL,
+  value TEXT NOT NULL,
+  UNIQUE (account, region, attr, value)
+);
+CREATE TABLE IF NOT EXISTS history (
+  k INTEGER NOT NULL,
+  t INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (k, t, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS batches (
+  first_seq INTEGER PRIMARY KEY,
+  committed_ms INTEGER NOT NULL
+);
+`;
+
+export interface SqliteEventStoreOptions {
+  /** Path of the database file, or ':memory:'. */
+  path: string;
+  nowMs?: () => number;
+  /** Page cache in MiB. */
+  cacheMiB?: number;
+}
+
+export class SqliteEventStore implements EventStore {
+  private readonly db: DatabaseSync;
+  private readonly keyIds = new Map<string, number>();
+  private readonly nowMs: () => number;
+  private readonly insertEvent: StatementSync;
+  private readonly insertHistory: StatementSync;
+  private readonly findKey: StatementSync;
+  private readonly insertKey: StatementSync;
+  private readonly insertBatch: StatementSync;
+
+  constructor(opts: SqliteEventStoreOptions) {
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+    this.nowMs = opts.nowMs ?? Date.now;
+    this.db = new DatabaseSync(opts.path);
+    this.db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-${(opts.cacheMiB ?? 256) * 1024}; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=5000;`);
+    this.db.exec(SCHEMA);
+    this.insertEvent = this.db.prepare(
+      'INSERT INTO events(account, region, event_id, event_time, in_history, record) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(account, event_id) DO NOTHING',
+    );
+    this.insertHistory = this.db.prepare(
+      'INSERT OR IGNORE INTO history(k, t, seq) SELECT value->>0, value->>1, value->>2 FROM json_each(?)',
+    );
+    this.findKey = this.db.prepare('SELECT id FROM history_keys WHERE account = ? AND region = ? AND attr = ? AND value = ?');
+    this.insertKey = this.db.prepare('INSERT INTO history_keys(account, region, attr, value) VALUES (?, ?, ?, ?)');
+    this.insertBatch = this.db.prepare('INSERT OR REPLACE INTO batches(first_seq, committed_ms) VALUES (?, ?)');
+  }
+
+  private keyId(account: string, region: string, attr: string, value: string, create: boolean): number | undefined {
+    const cacheKey = `${account}\u0000${region}\u0000${attr}\u0000${value}`;
+    const hit = this.keyIds.get(cacheKey);
+    if (hit !== undefined) return hit;
+    const row = this.findKey.get(account, region, attr, value) as { id: number } | undefined;
+    let id = row?.id;
+    if (id === undefined) {
+      if (!create) return undefined;
+      id = Number(this.insertKey.run(account, region, attr, value).lastInsertRowid);
+    }
+    if (this.keyIds.size > 200_000) this.keyIds.clear();
+    this.keyIds.set(cacheKey, id);
+    return id;
+  }
+
+  async append(batch: readonly AppendInput[]): Promise<AppendOutcome[]> {
+    if (batch.length === 0) return [];
+    const out: AppendOutcome[] = [];
+    const history: number[][] = [];
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      let firstSeq = -1;
+      for (const e of batch) {
+        const r = this.insertEvent.run(e.accountId, e.region, e.eventId, e.eventTimeSec, e.history ? 1 : 0, e.json);
+        if (r.changes === 0) {
+          const existing = this.db.prepare('SELECT seq FROM events WHERE account = ? AND event_id = ?').get(e.accountId, e.eventId) as { seq: number };
+          out.push({ seq: existing.seq, duplicate: true });
+          continue;
+        }
+        const seq = Number(r.lastInsertRowid);
+        if (firstSeq < 0) firstSeq = seq;
+        out.push({ seq, duplicate: false });
+        if (e.history) {
+          for (const [attr, value] of e.history) {
+            history.push([this.keyId(e.accountId, e.region, attr, value, true)!, e.eventTimeSec, seq]);
+          }
+        }
+      }
+      if (history.length > 0) this.insertHistory.run(JSON.stringify(history));
+      if (firstSeq >= 0) this.insertBatch.run(firstSeq, this.nowMs());
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      // Key ids created inside the rolled-back transaction are gone too.
+      this.keyIds.clear();
+      throw err;
+    }
+    return out;
+  }
+
+  async lookup(q: HistoryQuery): Promise<HistoryRow[]> {
+    const before = q.before ?? { t: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
+    if (q.attribute?.[0] === 'EventId') {
+      const row = this.db.prepare(
+        'SELECT event_time AS t, seq, record AS json FROM events WHERE account = ? AND event_id = ? AND region = ? AND in_history = 1 AND event_time BETWEEN ? AND ? AND (event_time, seq) < (?, ?)',
+      ).get(q.accountId, q.attribute[1], q.region, q.startSec, q.endSec, before.t, before.seq) as HistoryRow | undefined;
+      return row ? [row] : [];
+    }
+    const [attr, value] = q.attribute;
+    const k = this.keyId(q.accountId, q.region, attr, value, false);
+    if (k === undefined) return [];
+    return this.db.prepare(
+      `SELECT h.t AS t, h.seq AS seq, e.record AS json FROM history h JOIN events e ON e.seq = h.seq
+       WHERE h.k = ? AND h.t BETWEEN ? AND ? AND (h.t, h.seq) < (?, ?)
+       ORDER BY h.t DESC, h.seq DESC LIMIT ?`,
+    ).all(k, q.startSec, q.endSec, before.t, before.seq, q.limit) as unknown as HistoryRow[];
+  }
+
+  async readAfter(afterSeq: number, limit: number, accountId?: string): Promise<StoredEvent[]> {
+    const sql = `SELECT seq, account AS accountId, region, event_time AS eventTimeSec, record AS json FROM events
+      WHERE seq > ? ${accountId ? 'AND account = ?' : ''} ORDER BY seq LIMIT ?`;
+    const args: (string | number)[] = accountId ? [afterSeq, accountId, limit] : [afterSeq, limit];
+    return this.db.prepare(sql).all(...args) as unknown as StoredEvent[];
+  }
+
+  async prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }> {
+    let historyRows = 0;
+    const keys = this.db.prepare('SELECT id FROM history_keys').all() as { id: number }[];
+    const del = this.db.prepare('DELETE FROM history WHERE k = ? AND t < ?');
+    for (const { id } of keys) historyRows += Number(del.run(id, cutoffSec).changes);
+    const boundary = this.db.prepare('SELECT min(first_seq) AS s FROM batches WHERE committed_ms >= ?').get(cutoffIngestMs) as { s: number | null };
+    const maxSeq = (this.db.prepare('SELECT max(seq) AS s FROM events').get() as { s: number | null }).s ?? 0;
+    const below = boundary.s ?? maxSeq + 1;
+    this.db.exec('BEGIN IMMEDIATE');
+    let events = 0;
+    try {
+      events = Number(this.db.prepare('DELETE FROM events WHERE seq < ?').run(below).changes);
+      this.db.prepare('DELETE FROM batches WHERE first_seq < ?').run(below);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    return { historyRows, events };
+  }
+
+  async count(): Promise<number> {
+    return (this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+export type { LookupAttribute };

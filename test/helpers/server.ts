@@ -1,0 +1,148 @@
+/**
+ * Test harness: starts the real `opentrail serve` as a child process on a free port with a config
+ * the test writes, and gives clients for it. Nothing of ours is mocked.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CloudTrailClient } from '@aws-sdk/client-cloudtrail';
+
+export const BIN = new URL('../../bin/opentrail.js', import.meta.url).pathname;
+
+export interface TestIdentity {
+  type: 'Root' | 'IAMUser' | 'AssumedRole';
+  accessKeyId: string;
+  secretAccessKey: string;
+  userName?: string;
+  roleName?: string;
+  sessionName?: string;
+  sessionToken?: string;
+  trustedProducer?: boolean;
+  mfaAuthenticated?: boolean;
+  sessionCreationDate?: string;
+}
+
+export interface TestAccount {
+  id: string;
+  alias?: string;
+  identities: TestIdentity[];
+}
+
+export interface TestConfig {
+  regions?: string[];
+  accounts?: TestAccount[];
+  eventHistory?: { retentionDays?: number; pruneIntervalMs?: number };
+  ingest?: { maxBodyBytes?: number; maxBatchEvents?: number };
+}
+
+/** Account 111111111111 with a root key, an IAM user and an assumed-role session. */
+export const ACCOUNT_A: TestAccount = {
+  id: '111111111111',
+  identities: [
+    { type: 'Root', accessKeyId: 'AKIAROOTAAAAAAAAAAAA', secretAccessKey: 'root-secret-a' },
+    { type: 'IAMUser', userName: 'alice', accessKeyId: 'AKIAALICEAAAAAAAAAAA', secretAccessKey: 'alice-secret', trustedProducer: true },
+    { type: 'AssumedRole', roleName: 'Admin', sessionName: 'bob', accessKeyId: 'ASIABOBAAAAAAAAAAAAA', secretAccessKey: 'bob-secret', sessionToken: 'bob-token', sessionCreationDate: '2026-01-02T03:04:05Z' },
+  ],
+};
+
+/** Account 222222222222 with one IAM user. */
+export const ACCOUNT_B: TestAccount = {
+  id: '222222222222',
+  identities: [{ type: 'IAMUser', userName: 'carol', accessKeyId: 'AKIACAROLBBBBBBBBBBB', secretAccessKey: 'carol-secret' }],
+};
+
+export interface StartedServer {
+  url: string;
+  dataDir: string;
+  configFile: string;
+  process: ChildProcess;
+  output(): string;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  /** Write no config file: the server bootstraps its own account. */
+  noConfig?: boolean;
+  env?: Record<string, string>;
+}
+
+export function tempDir(prefix = 'opentrail-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Starts `opentrail serve --port 0` and waits for the line that names its URL. */
+export async function startServer(config: TestConfig = { accounts: [ACCOUNT_A, ACCOUNT_B] }, opts: StartOptions = {}): Promise<StartedServer> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const configFile = join(dataDir, '..', `${dataDir.split('/').pop()}-config.json`);
+  const args = [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
+  if (!opts.noConfig) {
+    writeFileSync(configFile, JSON.stringify(config));
+    args.push('--config', configFile);
+  }
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${out}`)), 20_000);
+    const onData = () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${out}`));
+    });
+  });
+  return {
+    url, dataDir, configFile, process: child,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export function cloudTrailClient(url: string, id: TestIdentity, region = 'us-east-1', extra: Record<string, unknown> = {}): CloudTrailClient {
+  return new CloudTrailClient({
+    endpoint: url,
+    region,
+    credentials: { accessKeyId: id.accessKeyId, secretAccessKey: id.secretAccessKey, sessionToken: id.sessionToken },
+    maxAttempts: 1,
+    ...extra,
+  });
+}
+
+/** Environment for running the AWS CLI against the server as this identity. */
+export function cliEnv(id: TestIdentity, region = 'us-east-1'): Record<string, string> {
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    AWS_ACCESS_KEY_ID: id.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: id.secretAccessKey,
+    AWS_DEFAULT_REGION: region,
+    AWS_MAX_ATTEMPTS: '1',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_PAGER: '',
+  };
+  delete env.AWS_PROFILE;
+  if (id.sessionToken) env.AWS_SESSION_TOKEN = id.sessionToken;
+  else delete env.AWS_SESSION_TOKEN;
+  return env;
+}
