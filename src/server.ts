@@ -26,6 +26,8 @@ export interface StartOptions {
   clock?: Clock;
   ids?: IdSource;
   logError?: (msg: string, err?: unknown) => void;
+  /** How long shutdown waits for busy connections before cutting them. */
+  shutdownGraceMs?: number;
 }
 
 function loadTokenKey(dataDir: string): Buffer {
@@ -42,6 +44,7 @@ function loadTokenKey(dataDir: string): Buffer {
 export async function startServer(config: OpenTrailConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
+  const shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
   const logError = opts.logError ?? ((msg: string, err?: unknown) => console.error(msg, err));
   mkdirSync(config.dataDir, { recursive: true });
 
@@ -88,7 +91,10 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     close: () => {
       closing ??= (async () => {
         retention.stop();
+        // In-flight requests finish; connections still busy after the grace period are cut.
+        const force = setTimeout(() => app.server.closeAllConnections(), shutdownGraceMs);
         await app.close();
+        clearTimeout(force);
         await ingester.drain();
         await store.close();
         await control.close();

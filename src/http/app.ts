@@ -62,6 +62,16 @@ export function createApp(deps: AppDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => done(null, body));
 
+  // While shutting down, answers close their connection so keep-alive clients let go promptly.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
   const internal = (err: unknown) => {
     deps.onInternalError(err);
     return new ServiceError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500);
