@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, defaultConfig, readConfigFile, resolveConfig } from './config.ts';
+import { userIdentityOf } from '../core/index.ts';
+
+const STARTED = '2026-11-21T10:00:00Z';
+
+test('a YAML config declares regions, accounts and identities', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ot-config-'));
+  const file = join(dir, 'opentrail.yaml');
+  writeFileSync(file, `
+regions: [us-east-1, eu-west-1]
+eventHistory: { retentionDays: 30 }
+accounts:
+  - id: "123456789012"
+    alias: prod
+    identities:
+      - { type: Root, accessKeyId: AKIAROOT000000000000, secretAccessKey: s1 }
+      - { type: IAMUser, userName: alice, accessKeyId: AKIAALICE00000000000, secretAccessKey: s2, trustedProducer: true }
+      - { type: AssumedRole, roleName: Admin, sessionName: bob, accessKeyId: ASIABOB0000000000000, secretAccessKey: s3, mfaAuthenticated: true }
+`);
+  const cfg = resolveConfig(readConfigFile(file), defaultConfig(), STARTED);
+  assert.deepEqual(cfg.regions, ['us-east-1', 'eu-west-1']);
+  assert.equal(cfg.eventHistory.retentionDays, 30);
+  const [root, alice, bob] = cfg.accounts[0]!.identities;
+  assert.deepEqual(userIdentityOf(root!), { type: 'Root', principalId: '123456789012', arn: 'arn:aws:iam::123456789012:root', accountId: '123456789012', accessKeyId: 'AKIAROOT000000000000', userName: 'prod' });
+  assert.equal(alice!.isTrustedProducer, true);
+  assert.match(alice!.principalId, /^AIDA[A-Z2-7]{17}$/);
+  const ui = userIdentityOf(bob!);
+  assert.match(ui.principalId!, /^AROA[A-Z2-7]{17}:bob$/);
+  assert.equal(ui.arn, 'arn:aws:sts::123456789012:assumed-role/Admin/bob');
+  assert.deepEqual(ui.sessionContext?.sessionIssuer, { type: 'Role', principalId: ui.principalId!.split(':')[0], arn: 'arn:aws:iam::123456789012:role/Admin', accountId: '123456789012', userName: 'Admin' });
+  assert.deepEqual(ui.sessionContext?.attributes, { creationDate: STARTED, mfaAuthenticated: 'true' });
+});
+
+test('the same principal keeps the same unique id across loads', () => {
+  const doc = { accounts: [{ id: '123456789012', identities: [{ type: 'IAMUser', userName: 'alice', accessKeyId: 'AKIAALICE00000000000', secretAccessKey: 's' }] }] };
+  const a = resolveConfig(doc, defaultConfig(), STARTED).accounts[0]!.identities[0]!.principalId;
+  const b = resolveConfig(doc, defaultConfig(), '2030-01-01T00:00:00Z').accounts[0]!.identities[0]!.principalId;
+  assert.equal(a, b);
+});
+
+test('invalid configs name the offending key', () => {
+  const bad: [unknown, RegExp][] = [
+    [{ regions: [] }, /config\.regions/],
+    [{ regions: ['US East'] }, /config\.regions/],
+    [{ port: -1 }, /config\.port/],
+    [{ accounts: [{ id: '12', identities: [] }] }, /accounts\[0\]\.id/],
+    [{ accounts: [{ id: '123456789012', identities: [{ type: 'Admin', accessKeyId: 'AKIAX000000000000000', secretAccessKey: 's' }] }] }, /identities\[0\]\.type/],
+    [{ accounts: [{ id: '123456789012', identities: [{ type: 'IAMUser', accessKeyId: 'AKIAX000000000000000', secretAccessKey: 's' }] }] }, /identities\[0\]\.userName is required/],
+    [{ accounts: [{ id: '123456789012', identities: [{ type: 'Root', accessKeyId: 'lower', secretAccessKey: 's' }] }] }, /accessKeyId/],
+    [{ accounts: [
+      { id: '123456789012', identities: [{ type: 'Root', accessKeyId: 'AKIASAME000000000000', secretAccessKey: 's' }] },
+      { id: '210987654321', identities: [{ type: 'Root', accessKeyId: 'AKIASAME000000000000', secretAccessKey: 't' }] },
+    ] }, /declared twice/],
+  ];
+  for (const [doc, message] of bad) {
+    assert.throws(() => resolveConfig(doc, defaultConfig(), STARTED), (e: unknown) => e instanceof ConfigError && message.test(e.message), JSON.stringify(doc));
+  }
+});
+
+test('an unreadable or malformed config file is a ConfigError', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ot-config-'));
+  assert.throws(() => readConfigFile(join(dir, 'missing.json')), ConfigError);
+  writeFileSync(join(dir, 'bad.json'), '{"regions": [');
+  assert.throws(() => readConfigFile(join(dir, 'bad.json')), /not valid JSON/);
+});
