@@ -3,7 +3,7 @@
  * CloudTrail's own events (eventSource cloudtrail.amazonaws.com, lowerCamelCase requestParameters
  * and responseElements, responseElements null for reads and failures).
  */
-import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyEventName, userIdentityOf, type Identity, type RecordResource } from '../core/index.ts';
+import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, userIdentityOf, type Identity, type RecordResource } from '../core/index.ts';
 
 export interface ApiCall {
   identity: Identity;
@@ -45,7 +45,7 @@ const clip = (s: string) => (s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s);
 
 /** The CloudTrail record for one call to our API. */
 export function selfAuditRecord(call: ApiCall): Record<string, unknown> {
-  const readOnly = isReadOnlyEventName(call.eventName);
+  const readOnly = isReadOnlyCall(call.eventSource, call.eventName);
   const rec: Record<string, unknown> = {
     eventVersion: CURRENT_EVENT_VERSION,
     userIdentity: userIdentityOf(call.identity),

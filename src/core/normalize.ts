@@ -9,7 +9,7 @@
 import { CURRENT_EVENT_VERSION, MAX_RECORD_BYTES, type CloudTrailRecord } from './record.ts';
 import { formatEventTime, isEventTimeForm, parseIsoTime } from './time.ts';
 import type { IdSource } from './ids.ts';
-import { isReadOnlyEventName } from './read-only.ts';
+import { isReadOnlyCall } from './read-only.ts';
 
 export interface NormalizeContext {
   /** Account used when the record names no recipientAccountId. */
@@ -140,7 +140,7 @@ export function normalizeRecord(input: unknown, ctx: NormalizeContext): Normaliz
   } else if (isApiRecord) {
     eventCategory ??= managementEvent === false ? 'Data' : 'Management';
     managementEvent ??= eventCategory === 'Management';
-    readOnly ??= isReadOnlyEventName(str('eventName')!);
+    readOnly ??= isReadOnlyCall(str('eventSource'), str('eventName')!);
     requestID ??= ctx.ids.uuid();
   }
 

@@ -46,7 +46,8 @@ export class NextTokenCodec {
   decode(token: string, binding: TokenBinding): HistoryPosition | undefined {
     if (!/^[A-Za-z0-9_-]{1,512}$/.test(token)) return undefined;
     const raw = Buffer.from(token, 'base64url');
-    if (raw.length <= IV_BYTES + TAG_BYTES) return undefined;
+    // Base64 decoding forgives stray trailing bits: only the canonical spelling is the token.
+    if (raw.length <= IV_BYTES + TAG_BYTES || raw.toString('base64url') !== token) return undefined;
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, IV_BYTES));
       decipher.setAAD(this.aad(binding));

@@ -54,7 +54,7 @@ function sendError(reply: FastifyReply, err: ServiceError, requestId: string, co
     .header('content-type', contentType)
     .header('x-amzn-requestid', requestId)
     .header('x-amzn-errortype', err.code)
-    .send(JSON.stringify({ __type: err.code, message: err.message }));
+    .send(Buffer.from(JSON.stringify({ __type: err.code, message: err.message })));
 }
 
 export function createApp(deps: AppDeps): FastifyInstance {
@@ -88,7 +88,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
 
   const bodyOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
-  app.get('/health', async (_req, reply) => reply.header('content-type', 'application/json').send('{"status":"ok"}'));
+  app.get('/health', async (_req, reply) => reply.header('content-type', 'application/json').send(Buffer.from('{"status":"ok"}')));
 
   // CloudTrail control plane: AWS JSON 1.1.
   app.post('/', async (req, reply) => {
@@ -128,7 +128,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
       return sendError(reply, internal(err), requestId, JSON_11);
     }
     if (failure) return sendError(reply, failure, requestId, JSON_11);
-    return reply.header('content-type', JSON_11).header('x-amzn-requestid', requestId).send(JSON.stringify(output ?? {}));
+    return reply.header('content-type', JSON_11).header('x-amzn-requestid', requestId).send(Buffer.from(JSON.stringify(output ?? {})));
   });
 
   // cloudtrail-data: restJson1.
@@ -168,7 +168,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
       return sendError(reply, internal(err), requestId, ct);
     }
     if (failure) return sendError(reply, failure, requestId, ct);
-    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(JSON.stringify(output));
+    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(Buffer.from(JSON.stringify(output)));
   });
 
   // Bulk ingest for trusted producers: a log-file body or NDJSON, optionally gzip-encoded.
@@ -214,7 +214,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
     } catch (err) {
       return sendError(reply, internal(err), requestId, ct);
     }
-    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(JSON.stringify(output));
+    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(Buffer.from(JSON.stringify(output)));
   });
 
   // The caller's account's event log, by cursor: every stored record, management or not.
@@ -236,7 +236,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
     const rows = await deps.store.readAfter(after, limit, caller.identity.accountId);
     const last = rows[rows.length - 1];
     const text = `{"events":[${rows.map((r) => `{"seq":${r.seq},"record":${r.json}}`).join(',')}],"next":${last ? last.seq : after}}`;
-    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(text);
+    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(Buffer.from(text));
   });
 
   app.setNotFoundHandler((req, reply) => {

@@ -74,6 +74,7 @@ export async function putAuditEvents(deps: PutAuditEventsDeps, ctx: CallContext,
     if (e instanceof ServiceError && e.code === 'ChannelNotFoundException') throw err('ChannelNotFound', `The channel ${channelArn} was not found.`);
     throw e;
   }
+  if (channel.region !== ctx.region) throw err('ChannelNotFound', `The channel ${channelArn} was not found in ${ctx.region}.`);
   if (channel.accountId !== ctx.accountId) throw err('ChannelInsufficientPermission', `The caller's account ${ctx.accountId} does not own channel ${channel.ChannelArn}.`);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw err('SerializationException', 'The request body must be a JSON object.');
   const events = (body as Record<string, unknown>).auditEvents;
