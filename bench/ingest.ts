@@ -1,0 +1,167 @@
+/**
+ * Ingest benchmark: durable, fully indexed events/s through POST /ingest of the real server.
+ *
+ * Bodies (CloudTrail log-file form, {"Records":[...]}) are generated and SigV4-signed before the
+ * clock starts, so the client's work during the run is only sending bytes: on a 2-core machine
+ * the client shares the CPU with the server, and this keeps its share small (it is reported).
+ */
+import { Agent, request } from 'node:http';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { record, type GenParams } from './gen.ts';
+import { cpuDelta, fileBytes, ioOf, log, machineBusySeconds, memoryOf, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
+
+export interface IngestOptions {
+  events: number;
+  batch: number;
+  connections: number;
+  /** Extra node flags for the server (e.g. --cpu-prof). */
+  nodeFlags?: string[];
+  /** Ingest on top of an existing data dir (copied by the caller) instead of an empty one. */
+  dataDir?: string;
+  seed?: number;
+  keepDataDir?: boolean;
+}
+
+export interface IngestResult {
+  events: number;
+  batch: number;
+  connections: number;
+  requests: number;
+  avgRecordBytes: number;
+  bodyMiB: number;
+  seconds: number;
+  eventsPerSecond: number;
+  mibPerSecond: number;
+  requestLatencyMs: ReturnType<typeof summarize>;
+  server: {
+    rssMiBAfter: number;
+    hwmMiB: number;
+    cpuSeconds: Record<string, { user: number; sys: number }>;
+    cpuCoresUsed: number;
+  };
+  io: { diskWriteMiB: number; diskWriteBytesPerEvent: number; writeSyscallBytesPerEvent: number; writeSyscalls: number; diskWriteMiBPerSecond: number };
+  clientCpuSeconds: number;
+  otherProcessesCores: number;
+  dbBytesAfter: number;
+  walBytesAfter: number;
+}
+
+function post(agent: Agent, url: URL, headers: Record<string, string>, body: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ agent, host: url.hostname, port: url.port, method: 'POST', path: '/ingest', headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'opentrail-bench-ingest-'));
+  const nowMs = Date.now();
+  // eventTimes over the last day, so these are ordinary recent events.
+  const params: GenParams = { seed: opts.seed ?? 777, count: opts.events, endMs: nowMs - 60_000, spanMs: 24 * 3600 * 1000 };
+  log(`ingest: generating ${opts.events} records in ${Math.ceil(opts.events / opts.batch)} bodies of ${opts.batch}`);
+  const bodies: Buffer[] = [];
+  let recordBytes = 0;
+  for (let start = 0; start < opts.events; start += opts.batch) {
+    const parts: string[] = [];
+    for (let i = start; i < Math.min(opts.events, start + opts.batch); i++) {
+      // A distinct seed stream per run: eventIDs never collide with a dataset's.
+      const s = JSON.stringify(record(params, i));
+      recordBytes += s.length;
+      parts.push(s);
+    }
+    bodies.push(Buffer.from(`{"Records":[${parts.join(',')}]}`));
+  }
+  const server = await startBenchServer(dataDir, opts.nodeFlags ?? []);
+  try {
+    const url = new URL(server.url);
+    const signed: Record<string, string>[] = [];
+    for (const b of bodies) signed.push(await signPost(server.url, '/ingest', b, 'application/json'));
+    const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
+    // Warm the connections and the server's JIT with one small signed request per connection.
+    const warm = Buffer.from(`{"Records":[${JSON.stringify(record({ ...params, seed: params.seed + 1 }, 0))}]}`);
+    await Promise.all(Array.from({ length: opts.connections }, async () => {
+      const r = await post(agent, url, await signPost(server.url, '/ingest', warm, 'application/json'), warm);
+      if (r.status !== 200) throw new Error(`warm-up ingest failed: ${r.status} ${r.text.slice(0, 300)}`);
+    }));
+
+    log(`ingest: ${bodies.length} requests over ${opts.connections} connections`);
+    // BENCH_PERF=FILE: sample the server with Linux perf (native frames: SQLite, kernel, V8) during the run.
+    const perf = process.env.BENCH_PERF ? spawn('perf', ['record', '-F', '499', '-g', '-o', process.env.BENCH_PERF, '-p', String(server.pid)], { stdio: 'ignore' }) : undefined;
+    if (perf) await new Promise((r) => setTimeout(r, 500));
+    const cpu0 = threadCpu(server.pid);
+    const io0 = ioOf(server.pid);
+    const machine0 = machineBusySeconds();
+    const client0 = process.cpuUsage();
+    const latencies: number[] = [];
+    let next = 0;
+    let accepted = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: opts.connections }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= bodies.length) return;
+        const s = performance.now();
+        const r = await post(agent, url, signed[i]!, bodies[i]!);
+        latencies.push(performance.now() - s);
+        if (r.status !== 200) throw new Error(`ingest failed: ${r.status} ${r.text.slice(0, 300)}`);
+        const m = /"accepted":(\d+)/.exec(r.text);
+        accepted += Number(m?.[1] ?? 0);
+      }
+    }));
+    const seconds = (performance.now() - t0) / 1000;
+    if (perf) {
+      perf.kill('SIGINT');
+      await new Promise((r) => perf.once('exit', r));
+    }
+    const cpu1 = threadCpu(server.pid);
+    const client = process.cpuUsage(client0);
+    const mem = memoryOf(server.pid);
+    const io1 = ioOf(server.pid);
+    const machineBusy = machineBusySeconds() - machine0;
+    agent.destroy();
+    if (accepted !== opts.events) log(`WARNING: ${accepted} of ${opts.events} accepted`);
+    const cpuSeconds = cpuDelta(cpu0, cpu1);
+    const cpuTotal = Object.values(cpuSeconds).reduce((a, v) => a + v.user + v.sys, 0);
+    const bodyBytes = bodies.reduce((a, b) => a + b.length, 0);
+    const dbPath = join(dataDir, 'events.db');
+    const result: IngestResult = {
+      events: accepted,
+      batch: opts.batch,
+      connections: opts.connections,
+      requests: bodies.length,
+      avgRecordBytes: Math.round(recordBytes / opts.events),
+      bodyMiB: round(bodyBytes / 2 ** 20, 1),
+      seconds: round(seconds, 2),
+      eventsPerSecond: Math.round(accepted / seconds),
+      mibPerSecond: round(bodyBytes / 2 ** 20 / seconds, 1),
+      requestLatencyMs: summarize(latencies),
+      server: { rssMiBAfter: mem.rssMiB, hwmMiB: mem.hwmMiB, cpuSeconds, cpuCoresUsed: round(cpuTotal / seconds, 2) },
+      io: {
+        diskWriteMiB: round((io1.writeBytes - io0.writeBytes) / 2 ** 20, 1),
+        diskWriteBytesPerEvent: Math.round((io1.writeBytes - io0.writeBytes) / accepted),
+        writeSyscallBytesPerEvent: Math.round((io1.wchar - io0.wchar) / accepted),
+        writeSyscalls: io1.syscw - io0.syscw,
+        diskWriteMiBPerSecond: round((io1.writeBytes - io0.writeBytes) / 2 ** 20 / seconds, 1),
+      },
+      clientCpuSeconds: round((client.user + client.system) / 1e6, 2),
+      // CPU used on the machine by anything but this server and this client (other jobs).
+      otherProcessesCores: round(Math.max(0, machineBusy - cpuTotal - (client.user + client.system) / 1e6) / seconds, 2),
+      dbBytesAfter: fileBytes(dbPath),
+      walBytesAfter: fileBytes(`${dbPath}-wal`),
+    };
+    log(`ingest: ${result.eventsPerSecond} events/s (${result.mibPerSecond} MiB/s), server ${result.server.cpuCoresUsed} cores, RSS ${mem.rssMiB} MiB`);
+    return result;
+  } finally {
+    await server.stop();
+    if (!opts.keepDataDir && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,179 @@
+/** Shared pieces of the benchmark: the server process, /proc sampling, SigV4 signing, stats. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SignatureV4 } from '@smithy/signature-v4';
+
+export const BIN = new URL('../bin/opentrail.js', import.meta.url).pathname;
+
+export const BENCH_IDENTITY = {
+  type: 'IAMUser' as const,
+  userName: 'alice',
+  accessKeyId: 'AKIAALICEAAAAAAAAAAA',
+  secretAccessKey: 'alice-secret',
+  trustedProducer: true,
+};
+
+export function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+export interface BenchServer {
+  url: string;
+  pid: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `opentrail serve` on a free port with the bench account; nodeFlags go before the script. */
+export async function startBenchServer(dataDir: string, nodeFlags: string[] = [], extraConfig: Record<string, unknown> = {}): Promise<BenchServer> {
+  const configFile = `${dataDir.replace(/\/$/, '')}-bench-config.json`;
+  writeFileSync(configFile, JSON.stringify({
+    regions: ['us-east-1'],
+    accounts: [{ id: '111111111111', identities: [BENCH_IDENTITY] }],
+    eventHistory: { retentionDays: 36500 },
+    ...extraConfig,
+  }));
+  const child = spawn(process.execPath, [...nodeFlags, BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${out}`)), 60_000);
+    const onData = () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`server exited before listening:\n${out}`));
+    });
+  });
+  return {
+    url, pid: child.pid!, process: child,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+      if (/internal error|Error:/.test(out)) log(`server output:\n${out.slice(-2000)}`);
+    },
+  };
+}
+
+/** Memory of a process from /proc/<pid>/status, MiB. */
+export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+  return { rssMiB: Math.round(kib('VmRSS') / 1024), hwmMiB: Math.round(kib('VmHWM') / 1024) };
+}
+
+const CLK_TCK = 100;
+
+/** CPU seconds per thread name (user, system) of a process, from /proc/<pid>/task/* /stat. */
+export function threadCpu(pid: number): Map<string, { user: number; sys: number }> {
+  const out = new Map<string, { user: number; sys: number }>();
+  const dir = `/proc/${pid}/task`;
+  if (!existsSync(dir)) return out;
+  for (const tid of readdirSync(dir)) {
+    let text: string;
+    try {
+      text = readFileSync(join(dir, tid, 'stat'), 'utf8');
+    } catch {
+      continue;
+    }
+    const open = text.indexOf('(');
+    const close = text.lastIndexOf(')');
+    let name = text.slice(open + 1, close);
+    if (name.startsWith('V8')) name = 'V8 workers (GC/JIT)';
+    else if (name.startsWith('libuv-worker')) name = 'libuv threadpool';
+    else if (tid === String(pid)) name = 'main (JS + SQLite)';
+    const f = text.slice(close + 2).split(' ');
+    const user = Number(f[11]) / CLK_TCK;
+    const sys = Number(f[12]) / CLK_TCK;
+    const prev = out.get(name) ?? { user: 0, sys: 0 };
+    out.set(name, { user: prev.user + user, sys: prev.sys + sys });
+  }
+  return out;
+}
+
+/** Per-thread CPU seconds spent between two threadCpu() samples (threads that exited are missed). */
+export function cpuDelta(a: Map<string, { user: number; sys: number }>, b: Map<string, { user: number; sys: number }>): Record<string, { user: number; sys: number }> {
+  const out: Record<string, { user: number; sys: number }> = {};
+  for (const [k, v] of b) {
+    const p = a.get(k) ?? { user: 0, sys: 0 };
+    const d = { user: round(v.user - p.user, 2), sys: round(v.sys - p.sys, 2) };
+    if (d.user + d.sys > 0) out[k] = d;
+  }
+  return out;
+}
+
+export function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+export function summarize(samples: number[]): { n: number; p50: number; p90: number; p99: number; max: number; mean: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const mean = s.reduce((x, y) => x + y, 0) / Math.max(1, s.length);
+  return { n: s.length, p50: round(percentile(s, 0.5), 3), p90: round(percentile(s, 0.9), 3), p99: round(percentile(s, 0.99), 3), max: round(s[s.length - 1] ?? NaN, 3), mean: round(mean, 3) };
+}
+
+/** node:crypto behind smithy's hash interface (the pure-JS one costs ~10 ms per MB of body). */
+class NodeSha256 {
+  private readonly h;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    const key = secret === undefined || typeof secret === 'string' ? secret : ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret);
+    this.h = key === undefined ? createHash('sha256') : createHmac('sha256', key);
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.h.update(typeof data === 'string' ? data : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.h.digest();
+  }
+}
+
+/** SigV4-signs a POST (service `opentrail`) and returns the headers to send. */
+export async function signPost(url: string, path: string, body: Buffer, contentType: string): Promise<Record<string, string>> {
+  const u = new URL(url);
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: BENCH_IDENTITY.accessKeyId, secretAccessKey: BENCH_IDENTITY.secretAccessKey },
+    region: 'us-east-1', service: 'opentrail', sha256: NodeSha256,
+  });
+  const signed = await signer.sign(
+    { method: 'POST', protocol: u.protocol, hostname: u.hostname, port: Number(u.port), path, query: {}, headers: { host: u.host, 'content-type': contentType }, body },
+    { signingDate: new Date() },
+  );
+  return signed.headers as Record<string, string>;
+}
+
+export function fileBytes(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
+/** Bytes a process read and wrote (/proc/<pid>/io): write_bytes is what reached the block layer. */
+export function ioOf(pid: number): { writeBytes: number; readBytes: number; wchar: number; syscw: number } {
+  const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const v = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  return { writeBytes: v('write_bytes'), readBytes: v('read_bytes'), wchar: v('wchar'), syscw: v('syscw') };
+}
+
+/** CPU seconds the whole machine spent busy (all processes), from /proc/stat. */
+export function machineBusySeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)) / CLK_TCK;
+}

@@ -1,0 +1,87 @@
+/**
+ * `npm run bench`: ingest throughput and LookupEvents latency of the real server.
+ * Prints one JSON document on stdout; progress goes to stderr.
+ *
+ * Environment:
+ *   BENCH_SCALE        1m (default): lookups over 1M events; 10m: over 1M and 10M (the 10M
+ *                      dataset takes ~20 min to build the first time, then is reused);
+ *                      small: 100k, for a quick check
+ *   BENCH_ONLY         ingest | lookup (default: both)
+ *   BENCH_INGEST_EVENTS  events to ingest (default 240000)
+ *   BENCH_BATCH        records per POST /ingest (default 1000)
+ *   BENCH_CONNECTIONS  concurrent HTTP connections (default 6)
+ *   BENCH_SAMPLES      timed LookupEvents per query kind (default 2000; warm-up BENCH_WARMUP=200)
+ *   BENCH_PROFILE=1    also run ingest and the 1M lookups with `node --cpu-prof` on the server
+ *                      and summarise where its time goes (profiles kept in bench/out/profiles/)
+ */
+import { cpus, totalmem } from 'node:os';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { runIngest } from './ingest.ts';
+import { runLookups, type LookupResult } from './lookup.ts';
+import { ensureDataset, OUT_DIR } from './dataset.ts';
+import { summarizeProfile, type ProfileSummary } from './profile.ts';
+import { GENERATOR_VERSION } from './gen.ts';
+import { log } from './lib.ts';
+
+const env = process.env;
+const scale = env.BENCH_SCALE ?? '1m';
+const only = env.BENCH_ONLY;
+const num = (name: string, dflt: number) => (env[name] ? Number(env[name]) : dflt);
+const sizes: Record<string, number[]> = { small: [100_000], '1m': [1_000_000], '10m': [1_000_000, 10_000_000] };
+if (!sizes[scale]) throw new Error(`BENCH_SCALE must be small, 1m or 10m, not ${scale}`);
+
+const ingestOpts = { events: num('BENCH_INGEST_EVENTS', 240_000), batch: num('BENCH_BATCH', 1000), connections: num('BENCH_CONNECTIONS', 6) };
+const lookupOpts = { samples: num('BENCH_SAMPLES', 2000), warmup: num('BENCH_WARMUP', 200), pages: 20 };
+const profileDir = join(OUT_DIR, 'profiles');
+
+async function profiled<T>(name: string, fn: (flags: string[]) => Promise<T>): Promise<{ result: T; profile: ProfileSummary }> {
+  const dir = join(profileDir, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const result = await fn(['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '200']);
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no profile written in ${dir}`);
+  return { result, profile: summarizeProfile(join(dir, file)) };
+}
+
+const report: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
+  settings: { scale, generatorVersion: GENERATOR_VERSION, ingest: ingestOpts, lookup: lookupOpts },
+  targets: { ingestEventsPerSecond: 50_000, lookupP99MsAt10M: 5 },
+};
+
+if (only !== 'lookup') {
+  report.ingest = await runIngest(ingestOpts);
+  if (env.BENCH_PROFILE === '1') {
+    const p = await profiled('ingest', (nodeFlags) => runIngest({ ...ingestOpts, nodeFlags }));
+    report.ingestProfiled = { eventsPerSecond: p.result.eventsPerSecond, profile: p.profile };
+  }
+}
+
+if (only !== 'ingest') {
+  const lookup: Record<string, LookupResult> = {};
+  for (const n of sizes[scale]!) {
+    const { dir, manifest } = await ensureDataset(n);
+    const key = n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`;
+    lookup[key] = await runLookups(dir, manifest, lookupOpts);
+    if (env.BENCH_PROFILE === '1' && n === sizes[scale]![0]) {
+      const p = await profiled(`lookup-${key}`, (nodeFlags) => runLookups(dir, manifest, { ...lookupOpts, samples: Math.min(lookupOpts.samples, 1000), nodeFlags }));
+      report[`lookupProfiled${key}`] = p.profile;
+    }
+  }
+  report.lookup = lookup;
+}
+
+const ingest = report.ingest as { eventsPerSecond: number } | undefined;
+const lk = report.lookup as Record<string, LookupResult> | undefined;
+const biggest = lk ? Object.values(lk).at(-1) : undefined;
+report.gaps = {
+  ingest: ingest ? `${ingest.eventsPerSecond} of 50000 events/s (${Math.round((100 * ingest.eventsPerSecond) / 50_000)}%)` : undefined,
+  lookupWorstP99Ms: biggest
+    ? { events: biggest.events, worstP99Ms: Math.max(...Object.values(biggest.queries).map((q) => q.p99), biggest.pagedWalk.p99), target: 5 }
+    : undefined,
+};
+log('done');
+process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
