@@ -7,7 +7,8 @@
  * Layout (docs/storage.md): `events` is the log (seq = rowid); `history` is the Event history
  * index, one small row (key id, eventTime, seq) per lookup attribute, clustered by key then time,
  * so a lookup is one range scan; `history_keys` maps (account, region, attribute, value) to key ids;
- * `batches` remembers when each group commit happened, for pruning by ingestion age.
+ * `batches` remembers when each group commit happened, for pruning by ingestion age; `meta` holds
+ * the history cut-off, the eventTime below which Event history holds nothing (EventId included).
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
@@ -18,7 +19,7 @@ import type {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
   account TEXT NOT NULL,
   region TEXT NOT NULL,
   event_id TEXT NOT NULL,
@@ -41,6 +42,10 @@ CREATE TABLE IF NOT EXISTS history (
   seq INTEGER NOT NULL,
   PRIMARY KEY (k, t, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS batches (
   first_seq INTEGER PRIMARY KEY,
   committed_ms INTEGER NOT NULL
@@ -58,12 +63,17 @@ export interface SqliteEventStoreOptions {
 export class SqliteEventStore implements EventStore {
   private readonly db: DatabaseSync;
   private readonly keyIds = new Map<string, number>();
+  /** Event history holds no entry with an eventTime below this (epoch seconds). */
+  private historyCutoffSec: number;
   private readonly nowMs: () => number;
   private readonly insertEvent: StatementSync;
   private readonly insertHistory: StatementSync;
   private readonly findKey: StatementSync;
   private readonly insertKey: StatementSync;
   private readonly insertBatch: StatementSync;
+  private readonly findSeq: StatementSync;
+  private readonly lookupById: StatementSync;
+  private readonly lookupByKey: StatementSync;
 
   constructor(opts: SqliteEventStoreOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
@@ -80,6 +90,17 @@ export class SqliteEventStore implements EventStore {
     this.findKey = this.db.prepare('SELECT id FROM history_keys WHERE account = ? AND region = ? AND attr = ? AND value = ?');
     this.insertKey = this.db.prepare('INSERT INTO history_keys(account, region, attr, value) VALUES (?, ?, ?, ?)');
     this.insertBatch = this.db.prepare('INSERT OR REPLACE INTO batches(first_seq, committed_ms) VALUES (?, ?)');
+    const cutoff = this.db.prepare("SELECT value FROM meta WHERE name = 'history_cutoff_sec'").get() as { value: number } | undefined;
+    this.historyCutoffSec = cutoff?.value ?? Number.MIN_SAFE_INTEGER;
+    this.findSeq = this.db.prepare('SELECT seq FROM events WHERE account = ? AND event_id = ?');
+    this.lookupById = this.db.prepare(
+      'SELECT event_time AS t, seq, record AS json FROM events WHERE account = ? AND event_id = ? AND region = ? AND in_history = 1 AND event_time BETWEEN ? AND ? AND (event_time, seq) < (?, ?)',
+    );
+    this.lookupByKey = this.db.prepare(
+      `SELECT h.t AS t, h.seq AS seq, e.record AS json FROM history h JOIN events e ON e.seq = h.seq
+       WHERE h.k = ? AND h.t BETWEEN ? AND ? AND (h.t, h.seq) < (?, ?)
+       ORDER BY h.t DESC, h.seq DESC LIMIT ?`,
+    );
   }
 
   private keyId(account: string, region: string, attr: string, value: string, create: boolean): number | undefined {
@@ -107,7 +128,7 @@ export class SqliteEventStore implements EventStore {
       for (const e of batch) {
         const r = this.insertEvent.run(e.accountId, e.region, e.eventId, e.eventTimeSec, e.history ? 1 : 0, e.json);
         if (r.changes === 0) {
-          const existing = this.db.prepare('SELECT seq FROM events WHERE account = ? AND event_id = ?').get(e.accountId, e.eventId) as { seq: number };
+          const existing = this.findSeq.get(e.accountId, e.eventId) as { seq: number };
           out.push({ seq: existing.seq, duplicate: true });
           continue;
         }
@@ -135,19 +156,13 @@ export class SqliteEventStore implements EventStore {
   async lookup(q: HistoryQuery): Promise<HistoryRow[]> {
     const before = q.before ?? { t: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
     if (q.attribute?.[0] === 'EventId') {
-      const row = this.db.prepare(
-        'SELECT event_time AS t, seq, record AS json FROM events WHERE account = ? AND event_id = ? AND region = ? AND in_history = 1 AND event_time BETWEEN ? AND ? AND (event_time, seq) < (?, ?)',
-      ).get(q.accountId, q.attribute[1], q.region, q.startSec, q.endSec, before.t, before.seq) as HistoryRow | undefined;
+      const row = this.lookupById.get(q.accountId, q.attribute[1], q.region, Math.max(q.startSec, this.historyCutoffSec), q.endSec, before.t, before.seq) as HistoryRow | undefined;
       return row ? [row] : [];
     }
     const [attr, value] = q.attribute;
     const k = this.keyId(q.accountId, q.region, attr, value, false);
     if (k === undefined) return [];
-    return this.db.prepare(
-      `SELECT h.t AS t, h.seq AS seq, e.record AS json FROM history h JOIN events e ON e.seq = h.seq
-       WHERE h.k = ? AND h.t BETWEEN ? AND ? AND (h.t, h.seq) < (?, ?)
-       ORDER BY h.t DESC, h.seq DESC LIMIT ?`,
-    ).all(k, q.startSec, q.endSec, before.t, before.seq, q.limit) as unknown as HistoryRow[];
+    return this.lookupByKey.all(k, q.startSec, q.endSec, before.t, before.seq, q.limit) as unknown as HistoryRow[];
   }
 
   async readAfter(afterSeq: number, limit: number, accountId?: string): Promise<StoredEvent[]> {
@@ -159,6 +174,10 @@ export class SqliteEventStore implements EventStore {
 
   async prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }> {
     let historyRows = 0;
+    if (cutoffSec > this.historyCutoffSec) {
+      this.db.prepare("INSERT INTO meta(name, value) VALUES ('history_cutoff_sec', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value").run(cutoffSec);
+      this.historyCutoffSec = cutoffSec;
+    }
     const keys = this.db.prepare('SELECT id FROM history_keys').all() as { id: number }[];
     const del = this.db.prepare('DELETE FROM history WHERE k = ? AND t < ?');
     for (const { id } of keys) historyRows += Number(del.run(id, cutoffSec).changes);
