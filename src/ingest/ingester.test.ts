@@ -1,0 +1,245 @@
+import { test, describe, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Ingester } from './ingester.ts';
+import { SqliteEventStore } from '../stores/sqlite/sqlite-event-store.ts';
+import type { AppendInput, AppendOutcome, EventStore, HistoryQuery } from '../stores/event-store.ts';
+
+/** A real SQLite store behind a thin wrapper that records every append (one append = one transaction). */
+class CountingStore implements EventStore {
+  readonly inner = new SqliteEventStore({ path: ':memory:' });
+  readonly appends: string[][] = [];
+  /** When set, the next append waits for this gate before writing. */
+  gate: Promise<void> | undefined;
+  /** When set, appends whose batch holds this eventId throw (after the gate). */
+  poison: string | undefined;
+  /** Events durable at the moment each append resolved. */
+  readonly durableAt: number[] = [];
+
+  async append(batch: readonly AppendInput[]): Promise<AppendOutcome[]> {
+    this.appends.push(batch.map((e) => e.eventId));
+    const gate = this.gate;
+    this.gate = undefined;
+    if (gate) await gate;
+    if (this.poison !== undefined && batch.some((e) => e.eventId === this.poison)) throw new Error(`disk full while writing ${this.poison}`);
+    const out = await this.inner.append(batch);
+    this.durableAt.push(await this.inner.count());
+    return out;
+  }
+  lookup(q: HistoryQuery) { return this.inner.lookup(q); }
+  readAfter(afterSeq: number, limit: number, accountId?: string) { return this.inner.readAfter(afterSeq, limit, accountId); }
+  prune(cutoffSec: number, cutoffIngestMs: number) { return this.inner.prune(cutoffSec, cutoffIngestMs); }
+  count() { return this.inner.count(); }
+  close() { return this.inner.close(); }
+}
+
+let serial = 0;
+const ev = (eventId = `e${++serial}`): AppendInput => ({
+  accountId: '111111111111', region: 'us-east-1', eventId, eventTimeSec: 1_767_225_600, json: JSON.stringify({ eventID: eventId }), history: [['*', 'management']],
+});
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const stores: CountingStore[] = [];
+function setup(maxBatchEvents = 5000) {
+  const store = new CountingStore();
+  stores.push(store);
+  return { store, ingester: new Ingester(store, { maxBatchEvents }) };
+}
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+});
+
+async function storedIds(store: EventStore): Promise<string[]> {
+  return (await store.readAfter(0, 100_000)).map((r) => (JSON.parse(r.json) as { eventID: string }).eventID);
+}
+
+describe('Ingester: group commit', () => {
+  test('many concurrent submits share far fewer transactions than submits', async () => {
+    const { store, ingester } = setup();
+    const submits = Array.from({ length: 300 }, () => [ev()]);
+    const results = await Promise.all(submits.map((items) => ingester.submit(items)));
+    assert.equal(results.length, 300);
+    assert.ok(store.appends.length <= 10, `${store.appends.length} transactions for 300 submits`);
+    assert.equal(ingester.stats.commits, store.appends.length);
+    assert.equal(ingester.stats.events, 300);
+    assert.equal(await store.count(), 300);
+  });
+
+  test('submits arriving while a commit is in flight join the next commit together', async () => {
+    const { store, ingester } = setup();
+    const gate = deferred();
+    store.gate = gate.promise;
+    const first = ingester.submit([ev('first')]);
+    await new Promise((r) => setImmediate(r)); // the first commit is now in flight, held at the gate
+    assert.equal(store.appends.length, 1);
+    const later = Array.from({ length: 50 }, () => ingester.submit([ev(), ev()]));
+    gate.resolve();
+    await Promise.all([first, ...later]);
+    assert.equal(store.appends.length, 2, 'the 50 queued submits went out as one transaction');
+    assert.equal(store.appends[1]!.length, 100);
+  });
+
+  test('order is preserved: seqs follow submit order, and each caller gets its own outcomes', async () => {
+    const { store, ingester } = setup();
+    const submits = Array.from({ length: 120 }, (_, i) => Array.from({ length: (i % 4) + 1 }, () => ev()));
+    const results = await Promise.all(submits.map((items) => ingester.submit(items)));
+    const flatIds = submits.flat().map((e) => e.eventId);
+    assert.deepEqual(await storedIds(store), flatIds, 'the log is in submit order');
+    const rows = await store.readAfter(0, 100_000);
+    const idBySeq = new Map(rows.map((r) => [r.seq, (JSON.parse(r.json) as { eventID: string }).eventID]));
+    let last = 0;
+    results.forEach((outcomes, i) => {
+      assert.equal(outcomes.length, submits[i]!.length);
+      outcomes.forEach((o, j) => {
+        assert.equal(o.duplicate, false);
+        assert.equal(idBySeq.get(o.seq), submits[i]![j]!.eventId, 'the outcome names the caller\'s own event');
+        assert.ok(o.seq > last);
+        last = o.seq;
+      });
+    });
+  });
+
+  test('a submit resolves only once its events are durable in the store', async () => {
+    const { store, ingester } = setup();
+    const seen: number[] = [];
+    await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const outcomes = await ingester.submit([ev(`d${i}`)]);
+      // At resolution time, the event is readable from the store.
+      const rows = await store.readAfter(outcomes[0]!.seq - 1, 1);
+      assert.equal((JSON.parse(rows[0]!.json) as { eventID: string }).eventID, `d${i}`);
+      seen.push(i);
+    }));
+    assert.equal(seen.length, 20);
+  });
+
+  test('maxBatchEvents caps a transaction, but never splits one submit', async () => {
+    const { store, ingester } = setup(10);
+    const submits = [...Array.from({ length: 9 }, () => [ev(), ev(), ev()]), Array.from({ length: 25 }, () => ev()), [ev()]];
+    await Promise.all(submits.map((s) => ingester.submit(s)));
+    for (const batch of store.appends) {
+      assert.ok(batch.length <= 10 || batch.length === 25, `a transaction of ${batch.length} events`);
+    }
+    assert.ok(store.appends.some((b) => b.length === 25), 'the 25-event submit went out whole');
+    // Every submit is inside exactly one transaction.
+    const owner = new Map<string, number>();
+    store.appends.forEach((b, i) => b.forEach((id) => owner.set(id, i)));
+    for (const s of submits) assert.equal(new Set(s.map((e) => owner.get(e.eventId))).size, 1);
+    assert.deepEqual(await storedIds(store), submits.flat().map((e) => e.eventId));
+  });
+
+  test('duplicates across concurrent callers in one transaction: the first stores, the second is told duplicate', async () => {
+    const { ingester } = setup();
+    const [a, b] = await Promise.all([ingester.submit([ev('same')]), ingester.submit([ev('same')])]);
+    assert.equal(a[0]!.duplicate, false);
+    assert.equal(b[0]!.duplicate, true);
+    assert.equal(b[0]!.seq, a[0]!.seq);
+  });
+
+  test('an empty submit resolves at once without a transaction', async () => {
+    const { store, ingester } = setup();
+    assert.deepEqual(await ingester.submit([]), []);
+    assert.equal(store.appends.length, 0);
+  });
+});
+
+describe('Ingester: failures', () => {
+  test('a failing append rejects every caller of that group, and stores none of it', async () => {
+    const { store, ingester } = setup();
+    store.poison = 'bad';
+    const group = [ingester.submit([ev()]), ingester.submit([ev('bad')]), ingester.submit([ev(), ev()])];
+    const settled = await Promise.allSettled(group);
+    assert.equal(store.appends.length, 1, 'one group');
+    for (const s of settled) {
+      assert.equal(s.status, 'rejected');
+      assert.match(String((s as PromiseRejectedResult).reason), /disk full while writing bad/);
+    }
+    assert.equal(await store.count(), 0);
+  });
+
+  test('later groups still work after a failed one', async () => {
+    const { store, ingester } = setup();
+    store.poison = 'bad';
+    await assert.rejects(ingester.submit([ev('bad')]));
+    store.poison = undefined;
+    const ok = await ingester.submit([ev('good')]);
+    assert.equal(ok[0]!.duplicate, false);
+    assert.deepEqual(await storedIds(store), ['good']);
+  });
+
+  test('a failure does not leak into the group queued behind it', async () => {
+    const { store, ingester } = setup();
+    const gate = deferred();
+    store.gate = gate.promise;
+    store.poison = 'bad';
+    const failing = ingester.submit([ev('bad'), ev('x')]);
+    await new Promise((r) => setImmediate(r)); // first group in flight
+    const queued = [ingester.submit([ev('q1')]), ingester.submit([ev('q2')])];
+    gate.resolve();
+    await assert.rejects(failing, /disk full/);
+    const outcomes = await Promise.all(queued);
+    assert.ok(outcomes.every((o) => o[0]!.duplicate === false));
+    assert.deepEqual(await storedIds(store), ['q1', 'q2']);
+    assert.equal(store.appends.length, 2);
+  });
+
+  test('drain waits for queued and in-flight work, failed or not', async () => {
+    const { store, ingester } = setup();
+    const gate = deferred();
+    store.gate = gate.promise;
+    store.poison = 'bad';
+    const p1 = ingester.submit([ev('bad')]).catch(() => 'rejected');
+    const p2 = ingester.submit([ev('fine')]);
+    let drained = false;
+    const d = ingester.drain().then(() => { drained = true; });
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(drained, false, 'drain waits for the gated commit');
+    gate.resolve();
+    await d;
+    assert.equal(await p1, 'rejected');
+    await assert.rejects(p2, /disk full/, 'p2 shared the failing group');
+    await ingester.drain(); // idle: resolves at once
+  });
+
+  test('property: for any interleaving of submits and failures, every caller settles exactly as its group did, and the log holds exactly the successful groups in order', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.record({ size: fc.integer({ min: 1, max: 4 }), poison: fc.boolean(), waves: fc.nat({ max: 2 }) }), { minLength: 1, maxLength: 25 }),
+      fc.integer({ min: 1, max: 8 }),
+      async (plan, maxBatchEvents) => {
+        const store = new CountingStore();
+        try {
+          const ingester = new Ingester(store, { maxBatchEvents });
+          store.poison = 'poison';
+          const submitted: { ids: string[]; settled: Promise<{ ok: boolean }> }[] = [];
+          let n = 0;
+          for (const step of plan) {
+            for (let w = 0; w < step.waves; w++) await new Promise((r) => setImmediate(r));
+            const items = Array.from({ length: step.size }, (_, i) => ev(step.poison && i === 0 ? 'poison' : `p${n++}-${serial}`));
+            const settledP = ingester.submit(items).then(() => ({ ok: true }), () => ({ ok: false }));
+            submitted.push({ ids: items.map((e) => e.eventId), settled: settledP });
+          }
+          const settled = await Promise.all(submitted.map((s) => s.settled));
+          await ingester.drain();
+          // Which transaction each submit went into, from the store's own record of appends.
+          const groupOf = (id: string) => store.appends.findIndex((b) => b.includes(id));
+          const failedGroups = new Set(store.appends.map((b, i) => (b.includes('poison') ? i : -1)).filter((i) => i >= 0));
+          const expectedLog: string[] = [];
+          submitted.forEach((s, i) => {
+            const g = groupOf(s.ids[s.ids.length - 1]!);
+            assert.ok(g >= 0);
+            assert.equal(settled[i]!.ok, !failedGroups.has(g), `submit ${i} in group ${g}`);
+            if (settled[i]!.ok) expectedLog.push(...s.ids);
+          });
+          assert.deepEqual(await storedIds(store), expectedLog);
+          assert.equal(ingester.stats.commits, store.appends.length - failedGroups.size);
+        } finally {
+          await store.close();
+        }
+      },
+    ), { numRuns: 100 });
+  });
+});

@@ -1,0 +1,539 @@
+/**
+ * The EventStore contract (see the header of event-store.ts), as tests any driver must pass.
+ *
+ *   runEventStoreContract('SQLite (file)', async () => new SqliteEventStore({ path: ... }), { persistent });
+ *
+ * The suite uses only the EventStore interface and the real clock (pruning by ingestion time
+ * sleeps a few tens of milliseconds around its cutoff), so a PostgreSQL driver runs it unchanged.
+ * Every test gets a fresh, empty store from `makeStore` and closes it.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { AppendInput, AppendOutcome, EventStore, HistoryPosition, HistoryQuery, HistoryRow, LookupAttribute } from './event-store.ts';
+
+export interface EventStoreContractOptions {
+  /**
+   * For drivers whose data outlives the object (files, databases): allocates fresh storage and
+   * returns an opener; every call of the opener opens that same storage again.
+   */
+  persistent?: () => Promise<() => Promise<EventStore>>;
+  /** fast-check runs of the model-based property (default 40). */
+  modelRuns?: number;
+}
+
+const A = '111111111111';
+const B = '222222222222';
+const R1 = 'us-east-1';
+const R2 = 'eu-west-1';
+const T0 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const ALL: LookupAttribute = ['*', 'management'];
+const WIDE = { startSec: 0, endSec: 4_000_000_000, limit: 1000 };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let serial = 0;
+/** An event whose json names its eventID and a variant, so rows can be told apart. */
+function ev(fields: Partial<AppendInput> & { variant?: string } = {}): AppendInput {
+  const { variant, ...rest } = fields;
+  const eventId = rest.eventId ?? `evt-${++serial}`;
+  return {
+    accountId: A,
+    region: R1,
+    eventId,
+    eventTimeSec: T0,
+    json: JSON.stringify({ eventID: eventId, variant: variant ?? 'first' }),
+    history: [ALL],
+    ...rest,
+  };
+}
+
+const idOf = (json: string): string => (JSON.parse(json) as { eventID: string }).eventID;
+const ids = (rows: { json: string }[]) => rows.map((r) => idOf(r.json));
+
+function q(fields: Partial<HistoryQuery> = {}): HistoryQuery {
+  return { accountId: A, region: R1, attribute: ALL, ...WIDE, ...fields };
+}
+
+export function runEventStoreContract(name: string, makeStore: () => Promise<EventStore>, options: EventStoreContractOptions = {}): void {
+  async function withStore(fn: (s: EventStore) => Promise<void>): Promise<void> {
+    const s = await makeStore();
+    try {
+      await fn(s);
+    } finally {
+      await s.close();
+    }
+  }
+
+  describe(`EventStore contract: ${name}`, () => {
+    describe('append', () => {
+      test('a fresh store is empty', () => withStore(async (s) => {
+        assert.equal(await s.count(), 0);
+        assert.deepEqual(await s.readAfter(0, 10), []);
+        assert.deepEqual(await s.lookup(q()), []);
+      }));
+
+      test('one outcome per event, in order, none duplicate, seq strictly increasing', () => withStore(async (s) => {
+        const batch = [ev(), ev(), ev(), ev()];
+        const out = await s.append(batch);
+        assert.equal(out.length, 4);
+        assert.ok(out.every((o) => o.duplicate === false));
+        for (let i = 1; i < out.length; i++) assert.ok(out[i]!.seq > out[i - 1]!.seq, `seq ${out[i]!.seq} after ${out[i - 1]!.seq}`);
+        assert.ok(out.every((o) => Number.isSafeInteger(o.seq)));
+        assert.equal(await s.count(), 4);
+        // readAfter agrees with the seqs append reported.
+        const rows = await s.readAfter(0, 10);
+        assert.deepEqual(rows.map((r) => r.seq), out.map((o) => o.seq));
+        assert.deepEqual(ids(rows), batch.map((e) => e.eventId));
+      }));
+
+      test('an empty batch appends nothing', () => withStore(async (s) => {
+        assert.deepEqual(await s.append([]), []);
+        assert.equal(await s.count(), 0);
+      }));
+
+      test('seq keeps growing across batches', () => withStore(async (s) => {
+        const first = await s.append([ev(), ev()]);
+        const second = await s.append([ev()]);
+        const third = await s.append([ev(), ev(), ev()]);
+        const all = [...first, ...second, ...third].map((o) => o.seq);
+        assert.deepEqual(all, [...all].sort((a, b) => a - b));
+        assert.equal(new Set(all).size, all.length);
+      }));
+
+      test('a duplicate eventID within one batch is reported, keeps the first, and stores once', () => withStore(async (s) => {
+        const a = ev({ eventId: 'dup', variant: 'first' });
+        const b = ev();
+        const a2 = ev({ eventId: 'dup', variant: 'second', history: [ALL, ['EventName', 'OnlyInSecond']] });
+        const out = await s.append([a, b, a2]);
+        assert.deepEqual(out.map((o) => o.duplicate), [false, false, true]);
+        assert.equal(out[2]!.seq, out[0]!.seq, 'the duplicate names the stored event');
+        assert.equal(await s.count(), 2);
+        const rows = await s.readAfter(0, 10);
+        assert.equal(JSON.parse(rows[0]!.json).variant, 'first');
+        assert.deepEqual(await s.lookup(q({ attribute: ['EventName', 'OnlyInSecond'] })), [], 'the duplicate indexes nothing');
+      }));
+
+      test('a duplicate eventID across batches changes nothing', () => withStore(async (s) => {
+        const [first] = await s.append([ev({ eventId: 'again', eventTimeSec: T0 })]);
+        const [second] = await s.append([ev({ eventId: 'again', variant: 'second', eventTimeSec: T0 + 500, history: [ALL, ['EventName', 'X']] })]);
+        assert.equal(second!.duplicate, true);
+        assert.equal(second!.seq, first!.seq);
+        assert.equal(await s.count(), 1);
+        const rows = await s.lookup(q());
+        assert.equal(rows.length, 1);
+        assert.equal(rows[0]!.t, T0, 'history keeps the first event time');
+        assert.equal(JSON.parse(rows[0]!.json).variant, 'first');
+        assert.deepEqual(await s.lookup(q({ attribute: ['EventName', 'X'] })), []);
+      }));
+
+      test('an eventID is unique per account: the same id in another region of the account is a duplicate', () => withStore(async (s) => {
+        const out = await s.append([ev({ eventId: 'x', region: R1 }), ev({ eventId: 'x', region: R2 })]);
+        assert.deepEqual(out.map((o) => o.duplicate), [false, true]);
+      }));
+
+      test('the same eventID in two accounts is two events', () => withStore(async (s) => {
+        const out = await s.append([ev({ eventId: 'shared', accountId: A }), ev({ eventId: 'shared', accountId: B })]);
+        assert.deepEqual(out.map((o) => o.duplicate), [false, false]);
+        assert.notEqual(out[0]!.seq, out[1]!.seq);
+        assert.equal(await s.count(), 2);
+        assert.deepEqual(ids(await s.lookup(q({ accountId: B, attribute: ['EventId', 'shared'] }))), ['shared']);
+      }));
+
+      test('concurrent appends all land, with distinct seqs', () => withStore(async (s) => {
+        const batches = Array.from({ length: 10 }, () => Array.from({ length: 5 }, () => ev()));
+        const outs = await Promise.all(batches.map((b) => s.append(b)));
+        const seqs = outs.flat().map((o) => o.seq);
+        assert.equal(new Set(seqs).size, 50);
+        for (const out of outs) for (let i = 1; i < out.length; i++) assert.ok(out[i]!.seq > out[i - 1]!.seq);
+        assert.equal(await s.count(), 50);
+        const rows = await s.readAfter(0, 100);
+        const bySeq = new Map(rows.map((r) => [r.seq, idOf(r.json)]));
+        batches.forEach((b, i) => b.forEach((e, j) => assert.equal(bySeq.get(outs[i]![j]!.seq), e.eventId)));
+      }));
+
+      test('records are stored byte for byte (unicode, escapes, 256 KB)', () => withStore(async (s) => {
+        const big = JSON.stringify({ eventID: 'big', pad: 'x'.repeat(256 * 1024 - 40) });
+        const uni = JSON.stringify({ eventID: 'uni', s: 'ü€😀\u2028\\"\u0000', n: -0.5e-7 });
+        await s.append([ev({ eventId: 'big', json: big }), ev({ eventId: 'uni', json: uni })]);
+        const rows = await s.readAfter(0, 10);
+        assert.equal(rows[0]!.json, big);
+        assert.equal(rows[1]!.json, uni);
+        assert.equal((await s.lookup(q({ attribute: ['EventId', 'uni'] })))[0]!.json, uni);
+      }));
+    });
+
+    describe('readAfter', () => {
+      test('returns events after a seq, in seq order, at most limit, with their routing', () => withStore(async (s) => {
+        const batch = [ev({ accountId: A, region: R1, eventTimeSec: T0 + 1 }), ev({ accountId: B, region: R2, eventTimeSec: T0 + 2, history: undefined }), ev({ accountId: A, region: R2, eventTimeSec: T0 + 3 })];
+        const out = await s.append(batch);
+        const rows = await s.readAfter(0, 10);
+        assert.deepEqual(rows.map((r) => ({ ...r })), batch.map((e, i) => ({ seq: out[i]!.seq, accountId: e.accountId, region: e.region, eventTimeSec: e.eventTimeSec, json: e.json })));
+        assert.deepEqual((await s.readAfter(out[0]!.seq, 10)).map((r) => r.seq), [out[1]!.seq, out[2]!.seq], 'afterSeq is exclusive');
+        assert.deepEqual((await s.readAfter(0, 2)).map((r) => r.seq), [out[0]!.seq, out[1]!.seq]);
+        assert.deepEqual(await s.readAfter(out[2]!.seq, 10), []);
+      }));
+
+      test('paging with the last seq visits every event once, in order', () => withStore(async (s) => {
+        const all: AppendInput[] = [];
+        for (let b = 0; b < 4; b++) {
+          const batch = Array.from({ length: 7 }, () => ev());
+          all.push(...batch);
+          await s.append(batch);
+        }
+        const seen: string[] = [];
+        let after = 0;
+        for (;;) {
+          const page = await s.readAfter(after, 3);
+          if (page.length === 0) break;
+          assert.ok(page.length <= 3);
+          seen.push(...ids(page));
+          after = page[page.length - 1]!.seq;
+        }
+        assert.deepEqual(seen, all.map((e) => e.eventId));
+      }));
+
+      test('the account filter returns only that account, paging on its own seqs', () => withStore(async (s) => {
+        const batch = Array.from({ length: 12 }, (_, i) => ev({ accountId: i % 3 === 0 ? B : A }));
+        await s.append(batch);
+        const expected = batch.filter((e) => e.accountId === B).map((e) => e.eventId);
+        const got: string[] = [];
+        let after = 0;
+        for (;;) {
+          const page = await s.readAfter(after, 2, B);
+          if (page.length === 0) break;
+          assert.ok(page.every((r) => r.accountId === B));
+          got.push(...ids(page));
+          after = page[page.length - 1]!.seq;
+        }
+        assert.deepEqual(got, expected);
+        assert.equal((await s.readAfter(0, 100, A)).length, 8);
+        assert.deepEqual(await s.readAfter(0, 100, '333333333333'), []);
+      }));
+
+      test('events outside Event history are in the log', () => withStore(async (s) => {
+        await s.append([ev({ eventId: 'data', history: undefined })]);
+        assert.deepEqual(ids(await s.readAfter(0, 10)), ['data']);
+        assert.deepEqual(await s.lookup(q()), []);
+        assert.deepEqual(await s.lookup(q({ attribute: ['EventId', 'data'] })), [], 'not an Event history entry, even by EventId');
+      }));
+    });
+
+    describe('lookup', () => {
+      test('newest eventTime first; ties by higher seq first', () => withStore(async (s) => {
+        // Appended out of time order, with ties.
+        const batch = [
+          ev({ eventId: 'mid-1', eventTimeSec: T0 + 10 }),
+          ev({ eventId: 'old', eventTimeSec: T0 }),
+          ev({ eventId: 'new', eventTimeSec: T0 + 20 }),
+          ev({ eventId: 'mid-2', eventTimeSec: T0 + 10 }),
+          ev({ eventId: 'mid-3', eventTimeSec: T0 + 10 }),
+        ];
+        await s.append(batch.slice(0, 3));
+        await s.append(batch.slice(3));
+        const rows = await s.lookup(q());
+        assert.deepEqual(ids(rows), ['new', 'mid-3', 'mid-2', 'mid-1', 'old']);
+        assert.deepEqual(rows.map((r) => r.t), [T0 + 20, T0 + 10, T0 + 10, T0 + 10, T0]);
+        for (let i = 1; i < rows.length; i++) {
+          const [p, c] = [rows[i - 1]!, rows[i]!];
+          assert.ok(p.t > c.t || (p.t === c.t && p.seq > c.seq));
+        }
+      }));
+
+      test('limit caps the answer', () => withStore(async (s) => {
+        await s.append(Array.from({ length: 10 }, (_, i) => ev({ eventTimeSec: T0 + i })));
+        assert.equal((await s.lookup(q({ limit: 3 }))).length, 3);
+        assert.equal((await s.lookup(q({ limit: 1 })))[0]!.t, T0 + 9);
+      }));
+
+      test('time bounds are inclusive at both ends', () => withStore(async (s) => {
+        await s.append([
+          ev({ eventId: 'before', eventTimeSec: T0 - 1 }), ev({ eventId: 'start', eventTimeSec: T0 }),
+          ev({ eventId: 'end', eventTimeSec: T0 + 100 }), ev({ eventId: 'after', eventTimeSec: T0 + 101 }),
+        ]);
+        assert.deepEqual(ids(await s.lookup(q({ startSec: T0, endSec: T0 + 100 }))), ['end', 'start']);
+        assert.deepEqual(ids(await s.lookup(q({ startSec: T0, endSec: T0 }))), ['start']);
+        assert.deepEqual(await s.lookup(q({ startSec: T0 + 1, endSec: T0 + 99 })), []);
+        assert.deepEqual(ids(await s.lookup(q({ startSec: T0 + 100, endSec: T0 + 100, attribute: ['EventId', 'end'] }))), ['end']);
+        assert.deepEqual(await s.lookup(q({ startSec: T0 + 101, endSec: T0 + 200, attribute: ['EventId', 'end'] })), []);
+      }));
+
+      test('before: strictly older positions only, ties broken by seq', () => withStore(async (s) => {
+        const out = await s.append([
+          ev({ eventId: 'a', eventTimeSec: T0 }), ev({ eventId: 'b', eventTimeSec: T0 + 5 }),
+          ev({ eventId: 'c', eventTimeSec: T0 + 5 }), ev({ eventId: 'd', eventTimeSec: T0 + 5 }), ev({ eventId: 'e', eventTimeSec: T0 + 9 }),
+        ]);
+        const [sa, sb, sc, sd] = out.map((o) => o.seq) as [number, number, number, number];
+        assert.ok(sa < sb && sb < sc && sc < sd);
+        const at = (before: HistoryPosition) => s.lookup(q({ before })).then(ids);
+        assert.deepEqual(await at({ t: T0 + 5, seq: sd }), ['c', 'b', 'a']);
+        assert.deepEqual(await at({ t: T0 + 5, seq: sc }), ['b', 'a']);
+        assert.deepEqual(await at({ t: T0 + 5, seq: sb }), ['a']);
+        assert.deepEqual(await at({ t: T0 + 6, seq: 0 }), ['d', 'c', 'b', 'a']);
+        assert.deepEqual(await at({ t: T0, seq: sa }), []);
+        assert.deepEqual(await at({ t: T0 + 100, seq: 0 }), ['e', 'd', 'c', 'b', 'a']);
+      }));
+
+      test('paging by the last row position visits every entry once, in order, across ties', () => withStore(async (s) => {
+        const batch = Array.from({ length: 23 }, (_, i) => ev({ eventTimeSec: T0 + Math.floor(i / 4) }));
+        await s.append(batch.slice(0, 11));
+        await s.append(batch.slice(11));
+        const full = ids(await s.lookup(q()));
+        assert.equal(full.length, 23);
+        const paged: string[] = [];
+        let before: HistoryPosition | undefined;
+        for (let guard = 0; guard < 100; guard++) {
+          const page = await s.lookup(q({ limit: 4, before }));
+          if (page.length === 0) break;
+          paged.push(...ids(page));
+          const last = page[page.length - 1]!;
+          before = { t: last.t, seq: last.seq };
+        }
+        assert.deepEqual(paged, full);
+      }));
+
+      test('an attribute finds only the events indexed under it, with exact value match', () => withStore(async (s) => {
+        await s.append([
+          ev({ eventId: 'put', history: [ALL, ['EventName', 'PutObject'], ['Username', 'alice']] }),
+          ev({ eventId: 'get', history: [ALL, ['EventName', 'GetObject'], ['Username', 'alice']] }),
+          ev({ eventId: 'put2', history: [ALL, ['EventName', 'PutObject'], ['Username', 'bob']] }),
+        ]);
+        assert.deepEqual(new Set(ids(await s.lookup(q({ attribute: ['EventName', 'PutObject'] })))), new Set(['put', 'put2']));
+        assert.deepEqual(new Set(ids(await s.lookup(q({ attribute: ['Username', 'alice'] })))), new Set(['put', 'get']));
+        for (const value of ['putobject', 'PutObjec', 'PutObject ', '%', '*']) {
+          assert.deepEqual(await s.lookup(q({ attribute: ['EventName', value] })), [], value);
+        }
+        assert.deepEqual(await s.lookup(q({ attribute: ['Username', 'PutObject'] })), [], 'keys are not interchangeable');
+        assert.deepEqual(await s.lookup(q({ attribute: ['insight:EventName', 'PutObject'] })), []);
+      }));
+
+      test('EventId finds one event of the account and region, within the time bounds and before the cursor', () => withStore(async (s) => {
+        const [o] = await s.append([ev({ eventId: 'target', eventTimeSec: T0 + 7, history: [ALL] }), ev({ eventId: 'other' })]);
+        const byId = (fields: Partial<HistoryQuery>) => s.lookup(q({ attribute: ['EventId', 'target'], ...fields }));
+        const rows = await byId({});
+        assert.equal(rows.length, 1);
+        assert.deepEqual({ t: rows[0]!.t, seq: rows[0]!.seq, id: idOf(rows[0]!.json) }, { t: T0 + 7, seq: o!.seq, id: 'target' });
+        assert.deepEqual(await byId({ region: R2 }), []);
+        assert.deepEqual(await byId({ accountId: B }), []);
+        assert.deepEqual(await byId({ startSec: T0 + 8 }), []);
+        assert.deepEqual(await byId({ endSec: T0 + 6 }), []);
+        assert.deepEqual(await byId({ before: { t: T0 + 7, seq: o!.seq } }), [], 'the cursor position itself is excluded');
+        assert.equal((await byId({ before: { t: T0 + 7, seq: o!.seq + 1 } })).length, 1);
+        assert.deepEqual(await s.lookup(q({ attribute: ['EventId', 'missing'] })), []);
+      }));
+
+      test('attributes are isolated between accounts and regions', () => withStore(async (s) => {
+        const name: LookupAttribute = ['EventName', 'CreateTrail'];
+        await s.append([
+          ev({ eventId: 'a1', accountId: A, region: R1, history: [ALL, name] }),
+          ev({ eventId: 'a2', accountId: A, region: R2, history: [ALL, name] }),
+          ev({ eventId: 'b1', accountId: B, region: R1, history: [ALL, name] }),
+        ]);
+        assert.deepEqual(ids(await s.lookup(q({ accountId: A, region: R1, attribute: name }))), ['a1']);
+        assert.deepEqual(ids(await s.lookup(q({ accountId: A, region: R2, attribute: name }))), ['a2']);
+        assert.deepEqual(ids(await s.lookup(q({ accountId: B, region: R1, attribute: name }))), ['b1']);
+        assert.deepEqual(await s.lookup(q({ accountId: B, region: R2, attribute: name })), []);
+        assert.deepEqual(ids(await s.lookup(q({ accountId: A, region: R1 }))), ['a1']);
+        assert.deepEqual(await s.lookup(q({ accountId: A, region: R1, attribute: ['EventId', 'a2'] })), []);
+        assert.deepEqual(await s.lookup(q({ accountId: B, region: R1, attribute: ['EventId', 'a1'] })), []);
+      }));
+
+      test('rows carry t, seq and the stored record', () => withStore(async (s) => {
+        const e = ev({ eventTimeSec: T0 + 3 });
+        const [o] = await s.append([e]);
+        const rows: HistoryRow[] = await s.lookup(q());
+        assert.deepEqual(rows.map((r) => ({ t: r.t, seq: r.seq, json: r.json })), [{ t: T0 + 3, seq: o!.seq, json: e.json }]);
+      }));
+    });
+
+    describe('prune', () => {
+      test('by history time: entries older than the cutoff leave Event history, the log keeps them', () => withStore(async (s) => {
+        await s.append([
+          ev({ eventId: 'old', eventTimeSec: T0 - 10, history: [ALL, ['EventName', 'N']] }),
+          ev({ eventId: 'edge', eventTimeSec: T0, history: [ALL, ['EventName', 'N']] }),
+          ev({ eventId: 'new', eventTimeSec: T0 + 10, history: [ALL, ['EventName', 'N']] }),
+        ]);
+        const res = await s.prune(T0, 0);
+        assert.ok(res.historyRows >= 1, `historyRows ${res.historyRows}`);
+        assert.equal(res.events, 0, 'nothing was ingested before epoch 0');
+        assert.deepEqual(ids(await s.lookup(q())), ['new', 'edge'], 'the cutoff itself is kept');
+        assert.deepEqual(ids(await s.lookup(q({ attribute: ['EventName', 'N'] }))), ['new', 'edge']);
+        assert.equal(await s.count(), 3);
+        assert.deepEqual(ids(await s.readAfter(0, 10)), ['old', 'edge', 'new']);
+        assert.deepEqual(await s.prune(T0, 0), { historyRows: 0, events: 0 }, 'pruning again removes nothing');
+      }));
+
+      test('by history time: an entry pruned from Event history is not found by EventId either', () => withStore(async (s) => {
+        await s.append([ev({ eventId: 'old', eventTimeSec: T0 - 10 })]);
+        await s.prune(T0, 0);
+        assert.deepEqual(await s.lookup(q()), []);
+        assert.deepEqual(await s.lookup(q({ attribute: ['EventId', 'old'] })), [], 'EventId answers from Event history, which no longer holds it');
+      }));
+
+      test('by ingestion time: events ingested before the cutoff leave the log; later ones stay', () => withStore(async (s) => {
+        await s.append([ev({ eventId: 'early-1', eventTimeSec: T0 + 1 }), ev({ eventId: 'early-2', eventTimeSec: T0 + 2 })]);
+        await sleep(40);
+        const cutoff = Date.now();
+        await sleep(40);
+        await s.append([ev({ eventId: 'late', eventTimeSec: T0 })]);
+        const res = await s.prune(0, cutoff);
+        assert.equal(res.events, 2);
+        assert.equal(await s.count(), 1);
+        assert.deepEqual(ids(await s.readAfter(0, 10)), ['late']);
+        assert.deepEqual(ids(await s.lookup(q())), ['late'], 'pruned events are gone from lookups too');
+        assert.deepEqual(await s.lookup(q({ attribute: ['EventId', 'early-1'] })), []);
+        assert.deepEqual((await s.prune(0, cutoff)).events, 0);
+      }));
+
+      test('seq numbers are never reused, even after the whole log was pruned', () => withStore(async (s) => {
+        const first = await s.append([ev(), ev(), ev()]);
+        const maxSeq = Math.max(...first.map((o) => o.seq));
+        await sleep(5);
+        const res = await s.prune(0, Date.now() + 60_000);
+        assert.equal(res.events, 3);
+        assert.equal(await s.count(), 0);
+        const [next] = await s.append([ev()]);
+        assert.ok(next!.seq > maxSeq, `seq ${next!.seq} reused (had reached ${maxSeq}); a reader at readAfter(${maxSeq}) would never see this event`);
+        assert.equal((await s.readAfter(maxSeq, 10)).length, 1);
+      }));
+
+      test('after the log is pruned, a new event is not found under an old event\'s history entries', () => withStore(async (s) => {
+        // Event history (by eventTime) can outlive the log (by ingestion time), e.g. for a record
+        // whose eventTime is later than its ingestion.
+        await s.append([ev({ eventId: 'gone', eventTimeSec: T0 + 1000, history: [ALL, ['EventName', 'OldName']] })]);
+        await sleep(5);
+        await s.prune(0, Date.now() + 60_000);
+        await s.append([ev({ eventId: 'fresh', eventTimeSec: T0, history: [ALL, ['EventName', 'NewName']] })]);
+        assert.deepEqual(ids(await s.lookup(q({ attribute: ['EventName', 'OldName'] }))), []);
+        assert.deepEqual(ids(await s.lookup(q())), ['fresh']);
+      }));
+    });
+
+    if (options.persistent) {
+      const persistent = options.persistent;
+      describe('persistence', () => {
+        test('a reopened store holds what was appended, still detects duplicates and keeps seq growing', async () => {
+          const open = await persistent();
+          const s1 = await open();
+          let first: AppendOutcome[];
+          try {
+            first = await s1.append([ev({ eventId: 'p1', eventTimeSec: T0 + 1, history: [ALL, ['EventName', 'Persisted']] }), ev({ eventId: 'p2', eventTimeSec: T0 + 2, history: undefined })]);
+          } finally {
+            await s1.close();
+          }
+          const s2 = await open();
+          try {
+            assert.equal(await s2.count(), 2);
+            assert.deepEqual(ids(await s2.readAfter(0, 10)), ['p1', 'p2']);
+            assert.deepEqual(ids(await s2.lookup(q({ attribute: ['EventName', 'Persisted'] }))), ['p1']);
+            assert.deepEqual(ids(await s2.lookup(q({ attribute: ['EventId', 'p1'] }))), ['p1']);
+            const again = await s2.append([ev({ eventId: 'p1', variant: 'retry' }), ev({ eventId: 'p3' })]);
+            assert.deepEqual(again.map((o) => o.duplicate), [true, false]);
+            assert.equal(again[0]!.seq, first[0]!.seq);
+            assert.ok(again[1]!.seq > first[1]!.seq);
+          } finally {
+            await s2.close();
+          }
+        });
+
+        test('a resolved append is visible to a second handle on the same storage, before the first is closed', async () => {
+          const open = await persistent();
+          const s1 = await open();
+          await s1.append([ev({ eventId: 'acked' })]);
+          const s2 = await open();
+          try {
+            assert.deepEqual(ids(await s2.readAfter(0, 10)), ['acked']);
+          } finally {
+            await s2.close();
+            await s1.close();
+          }
+        });
+      });
+    }
+
+    describe('model-based property', () => {
+      interface ModelEvent extends AppendInput { seq: number }
+      const accounts = [A, B];
+      const regions = [R1, R2];
+      const attrPool: LookupAttribute[] = [ALL, ['EventName', 'x'], ['EventName', 'y'], ['Username', 'u']];
+      const eventArb = fc.record({
+        accountId: fc.constantFrom(...accounts),
+        region: fc.constantFrom(...regions),
+        eventId: fc.constantFrom('e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9'),
+        eventTimeSec: fc.integer({ min: T0, max: T0 + 6 }),
+        history: fc.option(fc.subarray(attrPool), { nil: undefined }),
+      });
+      const queryArb = fc.record({
+        accountId: fc.constantFrom(...accounts),
+        region: fc.constantFrom(...regions),
+        attribute: fc.oneof(fc.constantFrom(...attrPool), fc.constantFrom('e0', 'e3', 'e9').map((id): LookupAttribute => ['EventId', id])),
+        startSec: fc.integer({ min: T0 - 1, max: T0 + 7 }),
+        span: fc.integer({ min: 0, max: 8 }),
+        limit: fc.integer({ min: 1, max: 6 }),
+        before: fc.option(fc.record({ t: fc.integer({ min: T0 - 1, max: T0 + 7 }), seqRank: fc.nat({ max: 40 }) }), { nil: undefined }),
+      });
+
+      test('appends, lookups and readAfter agree with a simple in-memory model', async () => {
+        await fc.assert(fc.asyncProperty(
+          fc.array(fc.array(eventArb, { maxLength: 6 }), { minLength: 1, maxLength: 5 }),
+          fc.array(queryArb, { minLength: 1, maxLength: 8 }),
+          fc.array(fc.record({ after: fc.nat({ max: 40 }), limit: fc.integer({ min: 1, max: 10 }), account: fc.option(fc.constantFrom(...accounts), { nil: undefined }) }), { maxLength: 3 }),
+          async (batches, queries, reads) => {
+            const s = await makeStore();
+            try {
+              const stored: ModelEvent[] = [];
+              const byKey = new Map<string, ModelEvent>();
+              let maxSeq = 0;
+              for (const batch of batches) {
+                const inputs = batch.map((e) => ({ ...e, json: JSON.stringify({ eventID: e.eventId, a: e.accountId, n: serial++ }) }));
+                const out = await s.append(inputs);
+                assert.equal(out.length, inputs.length);
+                inputs.forEach((e, i) => {
+                  const o = out[i]!;
+                  const key = `${e.accountId}/${e.eventId}`;
+                  const prior = byKey.get(key);
+                  if (prior) {
+                    assert.deepEqual({ dup: o.duplicate, seq: o.seq }, { dup: true, seq: prior.seq }, `duplicate ${key}`);
+                  } else {
+                    assert.equal(o.duplicate, false, `new ${key}`);
+                    assert.ok(o.seq > maxSeq, `seq ${o.seq} after ${maxSeq}`);
+                    maxSeq = o.seq;
+                    const m = { ...e, seq: o.seq };
+                    byKey.set(key, m);
+                    stored.push(m);
+                  }
+                });
+              }
+              const seqs = stored.map((e) => e.seq);
+              for (const qa of queries) {
+                const before = qa.before ? { t: qa.before.t, seq: qa.before.seqRank < seqs.length ? seqs[qa.before.seqRank]! : qa.before.seqRank * 1000 } : undefined;
+                const query: HistoryQuery = { accountId: qa.accountId, region: qa.region, attribute: qa.attribute, startSec: qa.startSec, endSec: qa.startSec + qa.span, limit: qa.limit, before };
+                const [key, value] = query.attribute;
+                const expected = stored
+                  .filter((e) => e.accountId === query.accountId && e.region === query.region && e.history !== undefined)
+                  .filter((e) => (key === 'EventId' ? e.eventId === value : e.history!.some(([k, v]) => k === key && v === value)))
+                  .filter((e) => e.eventTimeSec >= query.startSec && e.eventTimeSec <= query.endSec)
+                  .filter((e) => !before || e.eventTimeSec < before.t || (e.eventTimeSec === before.t && e.seq < before.seq))
+                  .sort((x, y) => y.eventTimeSec - x.eventTimeSec || y.seq - x.seq)
+                  .slice(0, query.limit)
+                  .map((e) => ({ t: e.eventTimeSec, seq: e.seq, json: e.json }));
+                const got = (await s.lookup(query)).map((r) => ({ t: r.t, seq: r.seq, json: r.json }));
+                assert.deepEqual(got, expected, JSON.stringify(query));
+              }
+              for (const r of reads) {
+                const after = r.after < seqs.length ? seqs[r.after]! : 0;
+                const expected = stored.filter((e) => e.seq > after && (r.account === undefined || e.accountId === r.account)).slice(0, r.limit);
+                const got = await s.readAfter(after, r.limit, r.account);
+                assert.deepEqual(got.map((g) => ({ seq: g.seq, accountId: g.accountId, region: g.region, eventTimeSec: g.eventTimeSec, json: g.json })),
+                  expected.map((e) => ({ seq: e.seq, accountId: e.accountId, region: e.region, eventTimeSec: e.eventTimeSec, json: e.json })));
+              }
+              assert.equal(await s.count(), stored.length);
+            } finally {
+              await s.close();
+            }
+          },
+        ), { numRuns: options.modelRuns ?? 40 });
+      });
+    });
+  });
+}
