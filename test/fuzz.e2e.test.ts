@@ -170,7 +170,12 @@ const lookupInput = fc.record(memberValues, { requiredKeys: [] }).chain((input) 
   ));
 
 /** Values large enough to stress size limits: up to ~100k characters of 1- to 4-byte text. */
-const hugeString = fc.tuple(fc.constantFrom('a', 'é', '€', '😀', '"', '\\', '\u0000', '_'), fc.integer({ min: 1_000, max: 100_000 })).map(([c, n]) => c.repeat(n));
+const hugeString = fc.tuple(
+  fc.constantFrom('a', 'é', '€', '中', '😀', '"', '\\', '\u0000', '_'),
+  // Around the limits that matter: 256 KB of UTF-8 per record (85-88k three-byte characters) and the
+  // self-audit's 100k-character cap on requestParameters.
+  fc.oneof(fc.integer({ min: 1_000, max: 100_000 }), fc.constantFrom(50_000, 64_000, 86_000, 88_000, 95_000, 99_000, 100_001, 120_000)),
+).map(([c, n]) => c.repeat(n));
 /** A JSON text nested up to 30 000 levels deep (about 60 KB). */
 const deepJson = fc.tuple(fc.integer({ min: 1, max: 30_000 }), fc.constantFrom('array', 'object')).map(([depth, kind]) =>
   kind === 'array' ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
@@ -449,13 +454,13 @@ describe('fuzz: size and depth limits (account B, last, so their large records d
   test('huge values in any member are refused with a 4xx, never a 5xx', async () => {
     await fc.assert(fc.asyncProperty(fc.constantFrom(...LOOKUP_MEMBERS, 'UnknownMember'), hugeString, async (member, value) => {
       await callApi(`${TARGET}LookupEvents`, JSON.stringify({ [member]: member === 'LookupAttributes' ? [{ AttributeKey: 'EventName', AttributeValue: value }] : value }), carol);
-    }), { numRuns: 40 });
+    }), { numRuns: 40, examples: [['NextToken', '€'.repeat(90_000)], ['LookupAttributes', '€'.repeat(88_000)]] });
   });
 
   test('deeply nested values in any member are refused with a 4xx, never a 5xx', async () => {
     await fc.assert(fc.asyncProperty(fc.constantFrom(...LOOKUP_MEMBERS, 'UnknownMember'), deepJson, async (member, nested) => {
       await callApi(`${TARGET}LookupEvents`, `{"${member}":${nested}}`, carol);
-    }), { numRuns: 40 });
+    }), { numRuns: 40, examples: [['LookupAttributes', `${'['.repeat(20_000)}${']'.repeat(20_000)}`]] });
   });
 
   test('huge values in records: rejected or accepted, never a 5xx', async () => {
@@ -465,14 +470,14 @@ describe('fuzz: size and depth limits (account B, last, so their large records d
       if (a.status === 200 && Buffer.byteLength(text) > 256 * 1024) {
         assert.equal((a.doc as { rejected: number }).rejected, 1, 'a record over 256 KB is rejected');
       }
-    }), { numRuns: 30 });
+    }), { numRuns: 30, examples: [['€'.repeat(90_000), 'unknownField']] });
   });
 
   test('deeply nested records are rejected record by record, never a 5xx', async () => {
     await fc.assert(fc.asyncProperty(deepJson, fc.constantFrom('requestParameters', 'additionalEventData', 'unknownField'), async (nested, field) => {
       const text = `{"eventSource":"s3.amazonaws.com","eventName":"PutObject","${field}":${nested}}`;
       await send('POST /ingest deep', `${server.url}/ingest`, carol, { body: text, service: 'opentrail' }, 'application/json');
-    }), { numRuns: 40 });
+    }), { numRuns: 40, examples: [[`${'['.repeat(20_000)}${']'.repeat(20_000)}`, 'requestParameters']] });
   });
 });
 

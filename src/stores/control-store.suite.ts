@@ -209,7 +209,11 @@ export function runControlStoreContract(name: string, makeStore: () => Promise<C
         } finally {
           await s.close();
         }
-      }), { numRuns: options.modelRuns ?? 60 });
+      }), {
+        numRuns: options.modelRuns ?? 60,
+        // Always tried: a key and a prefix sharing a character outside the BMP (UTF-16 length 2).
+        examples: [[[{ op: 'put', kind: 'k1', key: '😀b', doc: {} }], ['😀']]],
+      });
     });
   });
 }
