@@ -488,8 +488,9 @@ describe('signature edge cases over HTTP', () => {
     const amz = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
     const date = amz.slice(0, 8);
     const scope = `${date}/us-east-1/opentrail/aws4_request`;
-    // SigV4: a header sent several times is signed as its trimmed values joined by "," (suite vector get-header-key-duplicate).
-    const canonical = ['GET', '/events', 'limit=1', `host:${u.host}`, `x-amz-date:${amz}`, `x-repeated:${values.map((v) => v.trim()).join(',')}`, '',
+    // SigV4: a header sent several times is signed as its values joined by "," (suite vector
+    // get-header-key-duplicate), each trimmed with runs of spaces folded to one (the spec's Trimall).
+    const canonical = ['GET', '/events', 'limit=1', `host:${u.host}`, `x-amz-date:${amz}`, `x-repeated:${values.map((v) => v.trim().replace(/ +/g, ' ')).join(',')}`, '',
       'host;x-amz-date;x-repeated', createHash('sha256').update('').digest('hex')].join('\n');
     const toSign = ['AWS4-HMAC-SHA256', amz, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
     let key = createHmac('sha256', `AWS4${alice.secretAccessKey}`).update(date).digest();

@@ -30,7 +30,7 @@ export interface SignedRequest {
   path: string;
   /** Raw query string without the leading `?`. */
   rawQuery: string;
-  /** Header names in lower case. */
+  /** Header names in lower case; a header sent more than once as the list of its values. */
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
 }
@@ -66,9 +66,10 @@ const AUTH_RE = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([
 
 const incomplete = (msg: string) => new ServiceError('IncompleteSignatureException', msg, 400);
 
+/** A header's value as SigV4 canonicalises repeated headers: each trimmed, joined by commas. */
 function headerValue(headers: SignedRequest['headers'], name: string): string | undefined {
   const v = headers[name];
-  return Array.isArray(v) ? v.join(',') : v;
+  return Array.isArray(v) ? v.map((s) => s.trim()).join(',') : v;
 }
 
 /** Parses the Authorization header, or throws the AWS error for a missing or malformed one. */
@@ -136,7 +137,8 @@ export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Prom
     if (v === undefined) throw new ServiceError('SignatureDoesNotMatch', `The request signature we calculated does not match the signature you provided. Signed header ${name} is missing.`, 403);
     headers[name] = v;
   }
-  const query: Record<string, string | string[]> = {};
+  // A null-prototype object: parameter names such as `constructor` are plain names here.
+  const query: Record<string, string | string[]> = Object.create(null);
   if (req.rawQuery) {
     for (const [k, v] of new URLSearchParams(req.rawQuery)) {
       const prev = query[k];

@@ -26,19 +26,34 @@ export interface ApiCall {
 const MAX_ELEMENT_BYTES = 100 * 1024;
 const MAX_TEXT = 1024;
 
+/** Deeper request members than this are not recorded (the element becomes null). */
+const MAX_DEPTH = 64;
+
+class TooDeep extends Error {}
+
 /** `S3BucketName` -> `s3BucketName`, recursively, as CloudTrail's own events spell members. */
-export function lowerCamelKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(lowerCamelKeys);
+export function lowerCamelKeys(v: unknown, depth = 0): unknown {
+  if (depth > MAX_DEPTH) throw new TooDeep();
+  if (Array.isArray(v)) return v.map((x) => lowerCamelKeys(x, depth + 1));
   if (typeof v !== 'object' || v === null) return v;
   const out: Record<string, unknown> = {};
-  for (const [k, val] of Object.entries(v)) out[k.charAt(0).toLowerCase() + k.slice(1)] = lowerCamelKeys(val);
+  for (const [k, val] of Object.entries(v)) out[k.charAt(0).toLowerCase() + k.slice(1)] = lowerCamelKeys(val, depth + 1);
   return out;
 }
 
+/**
+ * requestParameters / responseElements as CloudTrail records them: null when empty, and omitted
+ * (null) when larger than 100 KB or nested deeper than CloudTrail would keep.
+ */
 function element(v: unknown): Record<string, unknown> | null {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length === 0) return null;
-  const camel = lowerCamelKeys(v) as Record<string, unknown>;
-  return JSON.stringify(camel).length > MAX_ELEMENT_BYTES ? null : camel;
+  try {
+    const camel = lowerCamelKeys(v) as Record<string, unknown>;
+    return Buffer.byteLength(JSON.stringify(camel)) > MAX_ELEMENT_BYTES ? null : camel;
+  } catch (e) {
+    if (e instanceof TooDeep) return null;
+    throw e;
+  }
 }
 
 const clip = (s: string) => (s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s);

@@ -156,7 +156,12 @@ export function normalizeRecord(input: unknown, ctx: NormalizeContext): Normaliz
   for (const k of Object.keys(input)) {
     if (!KNOWN.has(k) && input[k] !== undefined) out[k] = input[k];
   }
-  const json = JSON.stringify(out);
+  let json: string;
+  try {
+    json = JSON.stringify(out);
+  } catch {
+    return fail('the record is nested too deeply to store');
+  }
   // Byte length only matters near the cap; string length bounds it from below.
   if (json.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(json) > MAX_RECORD_BYTES) {
     return fail(`record is ${Buffer.byteLength(json)} bytes; the limit is ${MAX_RECORD_BYTES}`, 'RecordTooLarge');

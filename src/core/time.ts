@@ -19,6 +19,7 @@ const EVENT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
  * or returns undefined when it is not one.
  */
 export function parseIsoTime(text: string): number | undefined {
+  if (!isRealDate(text)) return undefined;
   if (EVENT_TIME.test(text)) {
     const ms = Date.parse(text);
     return Number.isNaN(ms) ? undefined : ms;
@@ -27,6 +28,15 @@ export function parseIsoTime(text: string): number | undefined {
   const withZone = /(Z|[+-]\d{2}:?\d{2})$/.test(text) ? text : `${text}Z`;
   const ms = Date.parse(withZone.replace(' ', 'T'));
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** The calendar date and clock time in the text exist (Date.parse rolls 2024-02-30 over to March). */
+function isRealDate(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?/.exec(text);
+  if (!m) return false;
+  const [y, mo, d, h, mi, s] = [+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +(m[6] ?? 0)];
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  return mo >= 1 && mo <= 12 && d >= 1 && d <= daysInMonth && h <= 23 && mi <= 59 && s <= 59;
 }
 
 /** True when the text is already in CloudTrail's eventTime form. */

@@ -50,6 +50,13 @@ function weightedLength(v: string): number {
   return n;
 }
 
+/** A short description of a client value for an error message (never its whole text). */
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}...` : v);
+  if (v === null || v === undefined) return String(v);
+  return Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : String(v);
+}
+
 function timestamp(v: unknown, name: string): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v)) throw serialization(`${name} must be a timestamp (epoch seconds)`);
@@ -73,7 +80,7 @@ function parseInput(input: Record<string, unknown>): ParsedQuery {
   let category: HistoryCategory = 'management';
   if (input.EventCategory !== undefined && input.EventCategory !== null) {
     if (input.EventCategory !== 'insight') {
-      throw cloudTrailError('InvalidEventCategoryException', `Event category ${JSON.stringify(input.EventCategory)} is not valid. The only valid event category is insight.`);
+      throw cloudTrailError('InvalidEventCategoryException', `Event category ${describe(input.EventCategory)} is not valid. The only valid event category is insight.`);
     }
     category = 'insight';
   }
@@ -88,7 +95,7 @@ function parseInput(input: Record<string, unknown>): ParsedQuery {
       const key = a.AttributeKey;
       const value = a.AttributeValue;
       if (typeof key !== 'string' || !(LOOKUP_ATTRIBUTE_KEYS as readonly string[]).includes(key)) {
-        throw invalidAttrs(`AttributeKey must be one of ${LOOKUP_ATTRIBUTE_KEYS.join(', ')}; got ${JSON.stringify(key ?? null)}.`);
+        throw invalidAttrs(`AttributeKey must be one of ${LOOKUP_ATTRIBUTE_KEYS.join(', ')}; got ${describe(key)}.`);
       }
       if (category === 'insight' && !(INSIGHT_LOOKUP_KEYS as readonly string[]).includes(key)) {
         throw invalidAttrs(`For Insights events, AttributeKey must be one of ${INSIGHT_LOOKUP_KEYS.join(', ')}.`);

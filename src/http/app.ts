@@ -80,8 +80,11 @@ export function createApp(deps: AppDeps): FastifyInstance {
 
   /** Appends a self-audit record durably (the caller answers only after). */
   const audit = async (call: Omit<ApiCall, 'eventId'>) => {
-    const rec = selfAuditRecord({ ...call, eventId: deps.ids.uuid() });
-    const n = normalizeRecord(rec, { defaultAccountId: call.identity.accountId, defaultRegion: call.region, nowMs: call.eventTimeMs, ids: deps.ids });
+    const nctx = { defaultAccountId: call.identity.accountId, defaultRegion: call.region, nowMs: call.eventTimeMs, ids: deps.ids };
+    const eventId = deps.ids.uuid();
+    let n = normalizeRecord(selfAuditRecord({ ...call, eventId }), nctx);
+    // A call too large to record in full is recorded without its parameters, as CloudTrail omits them.
+    if (!n.ok) n = normalizeRecord(selfAuditRecord({ ...call, eventId, requestParameters: null, responseElements: null }), nctx);
     if (!n.ok) throw new Error(`self-audit record rejected: ${n.errorMessage}`);
     await deps.ingester.submit([toAppendInput(n.value)]);
   };

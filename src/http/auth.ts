@@ -22,7 +22,7 @@ export async function authenticate(req: FastifyRequest, body: Buffer, services: 
       method: req.method,
       path: q < 0 ? req.url : req.url.slice(0, q),
       rawQuery: q < 0 ? '' : req.url.slice(q + 1),
-      headers: req.headers,
+      headers: req.raw.headersDistinct,
       body,
     },
     { nowMs: deps.nowMs(), services, credentialsFor: (id) => deps.identities.get(id) },

@@ -54,7 +54,13 @@ function checkEventData(data: Record<string, unknown>, ownerAccountId: string): 
     const v = data[f];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'object' || Array.isArray(v)) return { errorCode: 'InvalidData', errorMessage: `eventData.${f} must be a JSON object.` };
-    if (Buffer.byteLength(JSON.stringify(v)) > max) return { errorCode: 'FieldTooLong', errorMessage: `eventData.${f} is larger than ${max} bytes.` };
+    let text: string;
+    try {
+      text = JSON.stringify(v);
+    } catch {
+      return { errorCode: 'InvalidData', errorMessage: `eventData.${f} is nested too deeply.` };
+    }
+    if (Buffer.byteLength(text) > max) return { errorCode: 'FieldTooLong', errorMessage: `eventData.${f} is larger than ${max} bytes.` };
   }
   if (parseIsoTime(data.eventTime as string) === undefined) return { errorCode: 'InvalidData', errorMessage: 'eventData.eventTime must be yyyy-MM-ddTHH:mm:ss (UTC).' };
   if (data.recipientAccountId !== ownerAccountId) return { errorCode: 'InvalidRecipient', errorMessage: `eventData.recipientAccountId must be the channel owner, ${ownerAccountId}.` };

@@ -27,8 +27,9 @@ export class SqliteControlStore implements ControlStore {
     return Number(this.db.prepare('DELETE FROM documents WHERE kind = ? AND key = ?').run(kind, key).changes) > 0;
   }
 
+  /** SQLite's substr counts characters (code points), hence the code-point length of the prefix. */
   async list<T>(kind: string, keyPrefix: string): Promise<{ key: string; doc: T }[]> {
-    const rows = this.db.prepare("SELECT key, doc FROM documents WHERE kind = ? AND substr(key, 1, ?) = ? ORDER BY key").all(kind, keyPrefix.length, keyPrefix) as { key: string; doc: string }[];
+    const rows = this.db.prepare("SELECT key, doc FROM documents WHERE kind = ? AND substr(key, 1, ?) = ? ORDER BY key").all(kind, [...keyPrefix].length, keyPrefix) as { key: string; doc: string }[];
     return rows.map((r) => ({ key: r.key, doc: JSON.parse(r.doc) as T }));
   }
 
