@@ -34,6 +34,7 @@ export async function bulkLoad(dbPath: string, params: GenParams, workers = 2): 
   const created = new SqliteEventStore({ path: dbPath });
   await created.close();
   const db = new DatabaseSync(dbPath);
+  db.exec('PRAGMA journal_mode=DELETE'); // leave WAL (the store set it) so OFF takes effect
   db.exec('PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-1048576; PRAGMA temp_store=MEMORY; DROP INDEX events_by_id;');
   const insertEvent = db.prepare('INSERT INTO events(seq, account, region, event_id, event_time, in_history, record) VALUES (?, ?, ?, ?, ?, ?, ?)');
   const insertKey = db.prepare('INSERT INTO history_keys(id, account, region, attr, value) VALUES (?, ?, ?, ?, ?)');
@@ -118,6 +119,7 @@ export async function bulkLoad(dbPath: string, params: GenParams, workers = 2): 
   db.exec('DETACH l');
   rmSync(scratch, { force: true });
   log(`history done at ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  db.exec('PRAGMA journal_mode=WAL');
   db.close();
   log(`building the event-id index (opening the store)`);
   const store = new SqliteEventStore({ path: dbPath });

@@ -57,11 +57,14 @@ export function datasetKey(p: GenParams, method: BuildMethod): string {
   return `v${GENERATOR_VERSION}-s${p.seed}-n${p.count}-e${p.endMs}-span${p.spanMs}${method === 'bulk' ? '-bulk' : ''}`;
 }
 
-/** SqliteEventStore.append up to 1M events, the bulk loader above that (BENCH_BUILD=store|bulk overrides). */
+/**
+ * SqliteEventStore.append below 1M events, the bulk loader from 1M on (BENCH_BUILD=store|bulk
+ * overrides): append() slows to ~1,000 events/s past 500k events on this machine (docs/performance.md).
+ */
 export function defaultMethod(count: number): BuildMethod {
   const m = process.env.BENCH_BUILD;
   if (m === 'store' || m === 'bulk') return m;
-  return count > 1_000_000 ? 'bulk' : 'store';
+  return count >= 1_000_000 ? 'bulk' : 'store';
 }
 
 /** Returns the dataset directory (holding events.db) and its manifest, building it if needed. */

@@ -3,9 +3,11 @@
  * Prints one JSON document on stdout; progress goes to stderr.
  *
  * Environment:
- *   BENCH_SCALE        1m (default): lookups over 1M events; 10m: over 1M and 10M (the 10M
- *                      dataset takes ~20 min to build the first time, then is reused);
- *                      small: 100k, for a quick check
+ *   BENCH_SCALE        1m (default): lookups over 1M events; 10m: over 1M and 10M (datasets
+ *                      are built once with the bulk loader and reused from bench/out/datasets;
+ *                      the 10M one writes ~20 GB and takes well over 30 min on this machine's
+ *                      ~100 MB/s disk); small: 100k, built with SqliteEventStore.append
+ *   BENCH_BUILD        store | bulk: how datasets are built (default: bulk from 1M events)
  *   BENCH_ONLY         ingest | lookup (default: both)
  *   BENCH_INGEST_EVENTS  events to ingest (default 240000)
  *   BENCH_BATCH        records per POST /ingest (default 1000)
