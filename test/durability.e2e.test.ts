@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { ACCOUNT_A, startServer, tempDir, type StartedServer } from './helpers/server.ts';
+import { LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
+import { ACCOUNT_A, cloudTrailClient, startServer, tempDir, type StartedServer } from './helpers/server.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
 
 const producer = ACCOUNT_A.identities[1]!; // alice, account 111111111111
@@ -103,6 +104,37 @@ test('SIGTERM finishes in-flight requests, exits 0 and loses nothing', async () 
     const stored = new Set(await readLog(second));
     const missing = [...load.acked].filter((id) => !stored.has(id));
     assert.deepEqual(missing, []);
+  } finally {
+    await second.stop();
+  }
+});
+
+test('the self-audit records of answered reads survive kill -9', async () => {
+  const dataDir = tempDir();
+  const first = await startServer(config, { dataDir });
+  const client = cloudTrailClient(first.url, producer);
+  const requestIds: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    const out = await client.send(new LookupEventsCommand({ MaxResults: 1 }));
+    requestIds.push(out.$metadata.requestId!);
+  }
+  await first.kill(); // at once after the last answer
+  client.destroy();
+
+  const second = await startServer(config, { dataDir });
+  try {
+    const records = new Map<string, { eventName: string; readOnly: boolean }>();
+    let after = 0;
+    for (;;) {
+      const res = await signedFetch(`${second.url}/events?after=${after}&limit=10000`, producer);
+      const page = (await res.json()) as { events: { record: { requestID: string; eventName: string; readOnly: boolean } }[]; next: number };
+      if (page.events.length === 0) break;
+      for (const e of page.events) records.set(e.record.requestID, e.record);
+      after = page.next;
+    }
+    const missing = requestIds.filter((id) => records.get(id)?.eventName !== 'LookupEvents');
+    assert.deepEqual(missing, [], 'answered LookupEvents calls whose audit record was lost');
+    assert.ok(requestIds.every((id) => records.get(id)?.readOnly === true));
   } finally {
     await second.stop();
   }

@@ -86,7 +86,9 @@ export function createApp(deps: AppDeps): FastifyInstance {
     // A call too large to record in full is recorded without its parameters, as CloudTrail omits them.
     if (!n.ok) n = normalizeRecord(selfAuditRecord({ ...call, eventId, requestParameters: null, responseElements: null }), nctx);
     if (!n.ok) throw new Error(`self-audit record rejected: ${n.errorMessage}`);
-    await deps.ingester.submit([toAppendInput(n.value)]);
+    // A read's record need not wait for the disk flush: it survives kill -9 at once and is
+    // flushed with the next write (docs/architecture.md). Writes wait for the flush.
+    await deps.ingester.submit([toAppendInput(n.value)], n.value.record.readOnly === true ? 'process' : 'disk');
   };
 
   const bodyOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));

@@ -3,13 +3,15 @@
  * appends whatever has queued up in one store transaction and resolves every caller once that
  * transaction is durable.
  *
- * MUST: a submit() promise resolves only after the store confirmed its events durable, and
+ * MUST: a submit() promise resolves only after the store confirmed its events durable (at the
+ * durability asked for, or stronger when the group holds a `disk` submit), and
  * rejects (never resolves) when they could not be stored. Order of appends follows submit order.
  */
-import type { AppendInput, AppendOutcome, EventStore } from '../stores/index.ts';
+import type { AppendInput, AppendOutcome, Durability, EventStore } from '../stores/index.ts';
 
 interface Pending {
   items: readonly AppendInput[];
+  durability: Durability;
   resolve(outcomes: AppendOutcome[]): void;
   reject(err: unknown): void;
 }
@@ -39,11 +41,15 @@ export class Ingester {
     this.opts = opts;
   }
 
-  /** Appends the events durably; resolves with one outcome per event, in order. */
-  submit(items: readonly AppendInput[]): Promise<AppendOutcome[]> {
+  /**
+   * Appends the events durably; resolves with one outcome per event, in order. `process`
+   * durability (kill -9 safe, power-safe at the next `disk` commit) is for records nobody is
+   * waiting to see acknowledged, such as the self-audit of read-only calls.
+   */
+  submit(items: readonly AppendInput[], durability: Durability = 'disk'): Promise<AppendOutcome[]> {
     if (items.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.queue.push({ items, resolve, reject });
+      this.queue.push({ items, durability, resolve, reject });
       this.schedule();
     });
   }
@@ -77,7 +83,8 @@ export class Ingester {
         }
         const all = group.length === 1 ? group[0]!.items : group.flatMap((p) => p.items);
         try {
-          const outcomes = await this.store.append(all);
+          const durability = group.some((p) => p.durability === 'disk') ? 'disk' : 'process';
+          const outcomes = await this.store.append(all, durability);
           this.stats.commits++;
           this.stats.events += all.length;
           let at = 0;

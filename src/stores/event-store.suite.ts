@@ -436,6 +436,25 @@ export function runEventStoreContract(name: string, makeStore: () => Promise<Eve
           }
         });
 
+        test("appends with 'process' durability interleave with 'disk' ones and persist alike", async () => {
+          const open = await persistent();
+          const s1 = await open();
+          try {
+            await s1.append([ev({ eventId: 'r1', history: [ALL, ['EventName', 'Read']] })], 'process');
+            await s1.append([ev({ eventId: 'w1', eventTimeSec: T0 + 1 })], 'disk');
+            await s1.append([ev({ eventId: 'r2', eventTimeSec: T0 + 2, history: [ALL, ['EventName', 'Read']] })], 'process');
+          } finally {
+            await s1.close();
+          }
+          const s2 = await open();
+          try {
+            assert.deepEqual(ids(await s2.readAfter(0, 10)), ['r1', 'w1', 'r2']);
+            assert.deepEqual(ids(await s2.lookup(q({ attribute: ['EventName', 'Read'] }))), ['r2', 'r1']);
+          } finally {
+            await s2.close();
+          }
+        });
+
         test('a resolved append is visible to a second handle on the same storage, before the first is closed', async () => {
           const open = await persistent();
           const s1 = await open();

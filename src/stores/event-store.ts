@@ -2,7 +2,9 @@
  * The event log and the Event history index, as the domain needs them.
  *
  * Contract (every driver; checked by event-store.suite.ts):
- * - append MUST NOT resolve before every appended event is durable (survives kill -9).
+ * - append MUST NOT resolve before every appended event is durable: with durability `disk` (the
+ *   default) it survives power loss; with `process` it survives a crash of the process (kill -9)
+ *   and becomes power-safe no later than the next `disk` append resolves.
  * - Within one account an eventID is stored once: a second append of it is reported as a
  *   duplicate and changes nothing.
  * - seq numbers grow with append order and are never reused; readAfter returns events by seq.
@@ -63,8 +65,11 @@ export interface HistoryRow {
   json: string;
 }
 
+/** How durable an append must be before it resolves; see the contract above. */
+export type Durability = 'disk' | 'process';
+
 export interface EventStore {
-  append(batch: readonly AppendInput[]): Promise<AppendOutcome[]>;
+  append(batch: readonly AppendInput[], durability?: Durability): Promise<AppendOutcome[]>;
   lookup(q: HistoryQuery): Promise<HistoryRow[]>;
   /** Events with seq > afterSeq, in seq order, at most `limit`. */
   readAfter(afterSeq: number, limit: number, accountId?: string): Promise<StoredEvent[]>;

@@ -1,8 +1,10 @@
 /**
  * EventStore on SQLite (node:sqlite), the embedded default.
  *
- * Durability: WAL with synchronous=FULL; append() runs the whole batch in one transaction and
- * returns after COMMIT, so one fsync covers every event of a group commit.
+ * Durability: WAL; append() runs the whole batch in one transaction and returns after COMMIT, so
+ * one fsync covers every event of a group commit. A `disk` append commits with synchronous=FULL
+ * (the WAL is fsynced); a `process` append with synchronous=NORMAL (the WAL reaches the OS, which
+ * survives kill -9), and the next FULL commit's fsync covers its frames too, the WAL being one file.
  *
  * Layout (docs/storage.md): `events` is the log (seq = rowid); `history` is the Event history
  * index, one small row (key id, eventTime, seq) per lookup attribute, clustered by key then time,
@@ -14,7 +16,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type {
-  AppendInput, AppendOutcome, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
+  AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
 } from '../event-store.ts';
 
 const SCHEMA = `
@@ -56,8 +58,13 @@ export interface SqliteEventStoreOptions {
   /** Path of the database file, or ':memory:'. */
   path: string;
   nowMs?: () => number;
-  /** Page cache in MiB. */
+  /**
+   * Page cache in MiB. Kept small: SQLite walks the whole cache at every COMMIT, and reads are
+   * served from the memory map instead.
+   */
   cacheMiB?: number;
+  /** Memory-mapped read window in MiB. */
+  mmapMiB?: number;
 }
 
 export class SqliteEventStore implements EventStore {
@@ -79,7 +86,7 @@ export class SqliteEventStore implements EventStore {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
     this.nowMs = opts.nowMs ?? Date.now;
     this.db = new DatabaseSync(opts.path);
-    this.db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-${(opts.cacheMiB ?? 256) * 1024}; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=5000;`);
+    this.db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-${(opts.cacheMiB ?? 16) * 1024}; PRAGMA mmap_size=${(opts.mmapMiB ?? 4096) * 1024 * 1024}; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=5000;`);
     this.db.exec(SCHEMA);
     this.insertEvent = this.db.prepare(
       'INSERT INTO events(account, region, event_id, event_time, in_history, record) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(account, event_id) DO NOTHING',
@@ -118,8 +125,15 @@ export class SqliteEventStore implements EventStore {
     return id;
   }
 
-  async append(batch: readonly AppendInput[]): Promise<AppendOutcome[]> {
+  private synchronous: 'FULL' | 'NORMAL' = 'FULL';
+
+  async append(batch: readonly AppendInput[], durability: Durability = 'disk'): Promise<AppendOutcome[]> {
     if (batch.length === 0) return [];
+    const wanted = durability === 'disk' ? 'FULL' : 'NORMAL';
+    if (wanted !== this.synchronous) {
+      this.db.exec(`PRAGMA synchronous=${wanted}`);
+      this.synchronous = wanted;
+    }
     const out: AppendOutcome[] = [];
     const history: number[][] = [];
     this.db.exec('BEGIN IMMEDIATE');
