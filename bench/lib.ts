@@ -1,11 +1,10 @@
 /** Shared pieces of the benchmark: the server process, /proc sampling, SigV4 signing, stats. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
-
-export const BIN = new URL('../bin/opentrail.js', import.meta.url).pathname;
+import { NodeSha256 } from '../src/aws/sigv4.ts';
+import { startServer, type TestConfig } from '../test/helpers/server.ts';
 
 export const BENCH_IDENTITY = {
   type: 'IAMUser' as const,
@@ -28,41 +27,18 @@ export interface BenchServer {
 
 /** Starts `opentrail serve` on a free port with the bench account; nodeFlags go before the script. */
 export async function startBenchServer(dataDir: string, nodeFlags: string[] = [], extraConfig: Record<string, unknown> = {}): Promise<BenchServer> {
-  const configFile = `${dataDir.replace(/\/$/, '')}-bench-config.json`;
-  writeFileSync(configFile, JSON.stringify({
+  const config = {
     regions: ['us-east-1'],
     accounts: [{ id: '111111111111', identities: [BENCH_IDENTITY] }],
     eventHistory: { retentionDays: 36500 },
     ...extraConfig,
-  }));
-  const child = spawn(process.execPath, [...nodeFlags, BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${out}`)), 60_000);
-    const onData = () => {
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`server exited before listening:\n${out}`));
-    });
-  });
+  } as TestConfig;
+  const server = await startServer(config, { dataDir: dataDir.replace(/\/$/, ''), nodeFlags, startTimeoutMs: 60_000 });
   return {
-    url, pid: child.pid!, process: child,
+    url: server.url, pid: server.process.pid!, process: server.process,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      await server.stop();
+      const out = server.output();
       if (/internal error|Error:/.test(out)) log(`server output:\n${out.slice(-2000)}`);
     },
   };
@@ -129,21 +105,6 @@ export function summarize(samples: number[]): { n: number; p50: number; p90: num
   const s = [...samples].sort((a, b) => a - b);
   const mean = s.reduce((x, y) => x + y, 0) / Math.max(1, s.length);
   return { n: s.length, p50: round(percentile(s, 0.5), 3), p90: round(percentile(s, 0.9), 3), p99: round(percentile(s, 0.99), 3), max: round(s[s.length - 1] ?? NaN, 3), mean: round(mean, 3) };
-}
-
-/** node:crypto behind smithy's hash interface (the pure-JS one costs ~10 ms per MB of body). */
-class NodeSha256 {
-  private readonly h;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    const key = secret === undefined || typeof secret === 'string' ? secret : ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret);
-    this.h = key === undefined ? createHash('sha256') : createHmac('sha256', key);
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.h.update(typeof data === 'string' ? data : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.h.digest();
-  }
 }
 
 /** SigV4-signs a POST (service `opentrail`) and returns the headers to send. */

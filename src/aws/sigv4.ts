@@ -10,7 +10,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { ServiceError } from './errors.ts';
 
 /** node:crypto behind the hash interface smithy expects (a key makes it an HMAC). */
-class NodeSha256 {
+export class NodeSha256 {
   private readonly h;
   constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
     const key = secret === undefined || typeof secret === 'string' ? secret : ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret);

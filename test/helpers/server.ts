@@ -69,6 +69,9 @@ export interface StartOptions {
   /** Write no config file: the server bootstraps its own account. */
   noConfig?: boolean;
   env?: Record<string, string>;
+  /** Node flags placed before the script (e.g. --cpu-prof). */
+  nodeFlags?: string[];
+  startTimeoutMs?: number;
 }
 
 export function tempDir(prefix = 'opentrail-test-'): string {
@@ -79,7 +82,7 @@ export function tempDir(prefix = 'opentrail-test-'): string {
 export async function startServer(config: TestConfig = { accounts: [ACCOUNT_A, ACCOUNT_B] }, opts: StartOptions = {}): Promise<StartedServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const configFile = join(dataDir, '..', `${dataDir.split('/').pop()}-config.json`);
-  const args = [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
+  const args = [...(opts.nodeFlags ?? []), BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
   if (!opts.noConfig) {
     writeFileSync(configFile, JSON.stringify(config));
     args.push('--config', configFile);
@@ -90,7 +93,8 @@ export async function startServer(config: TestConfig = { accounts: [ACCOUNT_A, A
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${out}`)), 20_000);
+    const timeoutMs = opts.startTimeoutMs ?? 20_000;
+    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = () => {
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) {
