@@ -8,6 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { randomIds, systemClock, type Clock, type Identity, type IdSource } from './core/index.ts';
 import { loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
 import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
+import { FsObjectStore } from './stores/fs/index.ts';
+import { S3ObjectStore, SnsTopicDirectory } from './stores/s3/index.ts';
+import { TrailService } from './services/cloudtrail/trails.ts';
+import { TagService } from './services/cloudtrail/tags.ts';
 import { Ingester } from './ingest/index.ts';
 import { NextTokenCodec, startRetentionJob } from './history/index.ts';
 import { ChannelService } from './services/cloudtrail/channels.ts';
@@ -62,9 +66,17 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const control = new SqliteControlStore(join(config.dataDir, 'control.db'));
   const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents });
   const channels = new ChannelService(control, ids);
+  const tokens = new NextTokenCodec(loadTokenKey(config.dataDir));
+  const os = config.objectStore;
+  const objects = os.type === 's3' ? new S3ObjectStore(os) : new FsObjectStore(os.root ?? join(config.dataDir, 'buckets'));
+  if (os.type === 'filesystem') mkdirSync(os.root ?? join(config.dataDir, 'buckets'), { recursive: true });
+  const topics = config.sns ? new SnsTopicDirectory(config.sns) : undefined;
+  const trails = new TrailService({ store: control, objects, topics, organization: config.organization, regions: config.regions, tokens });
   const provider = createCloudTrailProvider({
-    history: { store, tokens: new NextTokenCodec(loadTokenKey(config.dataDir)), retentionDays: config.eventHistory.retentionDays },
+    history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
     channels,
+    trails,
+    tags: new TagService(trails, channels),
   });
   const app = createApp({
     auth: { identities, regions: new Set(config.regions), nowMs: () => clock.nowMs() },
@@ -98,6 +110,8 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
         await ingester.drain();
         await store.close();
         await control.close();
+        if (objects instanceof S3ObjectStore) objects.destroy();
+        topics?.destroy();
       })();
       return closing;
     },

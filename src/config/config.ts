@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { uniqueIdFor, type Identity, type IdentityType } from '../core/index.ts';
+import { uniqueIdFor, type Identity, type IdentityType, type OrganizationConfig } from '../core/index.ts';
+
+export type { OrganizationConfig };
 
 export interface OpenTrailConfig {
   host: string;
@@ -14,7 +16,24 @@ export interface OpenTrailConfig {
   accounts: AccountConfig[];
   eventHistory: { retentionDays: number; pruneIntervalMs: number };
   ingest: { maxBodyBytes: number; maxBatchEvents: number };
+  /** An AWS Organizations organization whose management account may create organization trails. */
+  organization?: OrganizationConfig;
+  /** Where trail buckets live: directories under a root (default `<dataDir>/buckets`) or S3. */
+  objectStore: ObjectStoreConfig;
+  /** SNS endpoint used to check (and later publish to) trails' topics; absent: topics are checked for form only. */
+  sns?: NeighbourConfig;
 }
+
+export interface NeighbourConfig {
+  endpoint?: string;
+  region: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+export type ObjectStoreConfig =
+  | { type: 'filesystem'; root?: string }
+  | ({ type: 's3'; forcePathStyle: boolean } & NeighbourConfig);
 
 export interface AccountConfig {
   id: string;
@@ -37,6 +56,7 @@ export function defaultConfig(): OpenTrailConfig {
     accounts: [],
     eventHistory: { retentionDays: 90, pruneIntervalMs: 60 * 60 * 1000 },
     ingest: { maxBodyBytes: 50 * 1024 * 1024, maxBatchEvents: 5000 },
+    objectStore: { type: 'filesystem' },
   };
 }
 
@@ -75,6 +95,24 @@ export function readConfigFile(path: string): unknown {
   } catch (e) {
     throw new ConfigError(`config file ${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(e as Error).message}`);
   }
+}
+
+function parseNeighbour(raw: unknown, where: string): NeighbourConfig {
+  if (!isObj(raw)) throw new ConfigError(`${where} must be an object`);
+  return {
+    endpoint: str(raw, 'endpoint', where),
+    region: str(raw, 'region', where) ?? 'us-east-1',
+    accessKeyId: str(raw, 'accessKeyId', where),
+    secretAccessKey: str(raw, 'secretAccessKey', where),
+  };
+}
+
+function parseObjectStore(raw: unknown): ObjectStoreConfig {
+  if (!isObj(raw)) throw new ConfigError('config.objectStore must be an object');
+  const type = str(raw, 'type', 'config.objectStore', true);
+  if (type === 'filesystem') return { type, root: str(raw, 'root', 'config.objectStore') };
+  if (type === 's3') return { type, forcePathStyle: raw.forcePathStyle !== false, ...parseNeighbour(raw, 'config.objectStore') };
+  throw new ConfigError('config.objectStore.type must be filesystem or s3');
 }
 
 const ACCESS_KEY = /^[A-Z0-9]{16,128}$/;
@@ -135,6 +173,21 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     if (!isObj(doc.ingest)) throw new ConfigError('config.ingest must be an object');
     cfg.ingest.maxBodyBytes = num(doc.ingest, 'maxBodyBytes', 'config.ingest', cfg.ingest.maxBodyBytes, 1024);
     cfg.ingest.maxBatchEvents = num(doc.ingest, 'maxBatchEvents', 'config.ingest', cfg.ingest.maxBatchEvents, 1);
+  }
+  if (doc.objectStore !== undefined) cfg.objectStore = parseObjectStore(doc.objectStore);
+  if (doc.sns !== undefined) cfg.sns = parseNeighbour(doc.sns, 'config.sns');
+  if (doc.organization !== undefined) {
+    const o = doc.organization;
+    if (!isObj(o)) throw new ConfigError('config.organization must be an object');
+    const id = str(o, 'id', 'config.organization', true);
+    if (!/^o-[a-z0-9]{10,32}$/.test(id)) throw new ConfigError('config.organization.id must look like o-exampleorgid (o- and 10-32 lower-case letters or digits)');
+    const managementAccountId = str(o, 'managementAccountId', 'config.organization', true);
+    const members = o.memberAccountIds ?? [];
+    if (!Array.isArray(members) || !members.every((m) => typeof m === 'string' && /^\d{12}$/.test(m))) {
+      throw new ConfigError('config.organization.memberAccountIds must be a list of 12-digit account ids');
+    }
+    if (!/^\d{12}$/.test(managementAccountId)) throw new ConfigError('config.organization.managementAccountId must be a 12-digit account id');
+    cfg.organization = { id, managementAccountId, memberAccountIds: [...new Set([managementAccountId, ...(members as string[])])] };
   }
   if (doc.accounts !== undefined) {
     if (!Array.isArray(doc.accounts)) throw new ConfigError('config.accounts must be a list');

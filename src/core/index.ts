@@ -5,6 +5,8 @@ export * from './normalize.ts';
 export * from './read-only.ts';
 export * from './identity.ts';
 export * from './history-attributes.ts';
+export * from './access-policy.ts';
+export * from './organization.ts';
 export * from './trail-name.ts';
 export * from './event-selectors.ts';
 export * from './insight-selectors.ts';

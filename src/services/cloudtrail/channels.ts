@@ -165,6 +165,17 @@ export class ChannelService {
     return {};
   }
 
+  /** Replaces a channel's tags (AddTags/RemoveTags); the caller must own it. */
+  async setTags(ref: string, ctx: CallContext, change: (tags: Channel['Tags']) => Channel['Tags']): Promise<void> {
+    const c = await this.own(ref, ctx);
+    await this.store.put(CHANNEL_KIND, channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!), { ...c, Tags: change(c.Tags) });
+  }
+
+  /** The channel's tags, for ListTags. */
+  async tagsOf(ref: string, ctx: CallContext): Promise<Channel['Tags']> {
+    return (await this.own(ref, ctx)).Tags;
+  }
+
   /** Records the outcome of a PutAuditEvents call on the channel's IngestionStatus. */
   async recordIngestion(c: Channel, status: IngestionStatus): Promise<void> {
     const key = channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!);

@@ -5,7 +5,10 @@
 import { lookupEvents, type LookupEventsDeps } from '../../history/index.ts';
 import type { CloudTrailOperation } from '../../aws/cloudtrail-operations.ts';
 import type { CallContext } from '../context.ts';
+import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import type { ChannelService } from './channels.ts';
+import type { TrailService } from './trails.ts';
+import type { TagService } from './tags.ts';
 
 export type OperationHandler = (ctx: CallContext, input: Record<string, unknown>) => Promise<object>;
 export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHandler>>;
@@ -13,11 +16,45 @@ export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHa
 export interface CloudTrailProviderDeps {
   history: LookupEventsDeps;
   channels: ChannelService;
+  trails: TrailService;
+  tags: TagService;
+}
+
+/** ListPublicKeys: validated as AWS does; the integrity issue fills the list with signing keys. */
+async function listPublicKeys(_ctx: CallContext, input: Record<string, unknown>) {
+  for (const k of ['StartTime', 'EndTime'] as const) {
+    const v = input[k];
+    if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isFinite(v))) throw new ServiceError('SerializationException', `${k} must be a timestamp`, 400);
+  }
+  if (typeof input.StartTime === 'number' && typeof input.EndTime === 'number' && input.StartTime > input.EndTime) {
+    throw cloudTrailError('InvalidTimeRangeException', 'Start time must be earlier than or equal to end time.');
+  }
+  if (input.NextToken !== undefined && input.NextToken !== null) throw cloudTrailError('InvalidTokenException', 'The NextToken is not valid.');
+  return { PublicKeyList: [] };
 }
 
 export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTrailProvider {
   const ch = deps.channels;
+  const tr = deps.trails;
+  const tg = deps.tags;
   return {
+    CreateTrail: (ctx, input) => tr.createTrail(ctx, input),
+    UpdateTrail: (ctx, input) => tr.updateTrail(ctx, input),
+    DeleteTrail: (ctx, input) => tr.deleteTrail(ctx, input),
+    GetTrail: (ctx, input) => tr.getTrail(ctx, input),
+    DescribeTrails: (ctx, input) => tr.describeTrails(ctx, input),
+    ListTrails: (ctx, input) => tr.listTrails(ctx, input),
+    GetTrailStatus: (ctx, input) => tr.getTrailStatus(ctx, input),
+    StartLogging: (ctx, input) => tr.startLogging(ctx, input),
+    StopLogging: (ctx, input) => tr.stopLogging(ctx, input),
+    PutEventSelectors: (ctx, input) => tr.putEventSelectors(ctx, input),
+    GetEventSelectors: (ctx, input) => tr.getEventSelectors(ctx, input),
+    PutInsightSelectors: (ctx, input) => tr.putInsightSelectors(ctx, input),
+    GetInsightSelectors: (ctx, input) => tr.getInsightSelectors(ctx, input),
+    AddTags: (ctx, input) => tg.addTags(ctx, input),
+    RemoveTags: (ctx, input) => tg.removeTags(ctx, input),
+    ListTags: (ctx, input) => tg.listTags(ctx, input),
+    ListPublicKeys: listPublicKeys,
     LookupEvents: (ctx, input) => lookupEvents(deps.history, ctx, input),
     CreateChannel: (ctx, input) => ch.createChannel(ctx, input),
     GetChannel: (ctx, input) => ch.getChannel(ctx, input),

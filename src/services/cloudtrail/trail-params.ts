@@ -1,0 +1,118 @@
+/**
+ * CreateTrail / UpdateTrail members: types, formats and the checks against the bucket and topic,
+ * each failing with the exception AWS uses.
+ */
+import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
+import { missingBucketStatement, policyAllows } from '../../core/index.ts';
+import { NeighbourUnavailableError, type ObjectStore, type TopicDirectory } from '../../stores/index.ts';
+import type { Tag, TrailDoc } from './trail-model.ts';
+
+export const serialization = (m: string) => new ServiceError('SerializationException', m, 400);
+
+export function optionalBool(input: Record<string, unknown>, key: string): boolean | undefined {
+  const v = input[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw serialization(`${key} must be a boolean`);
+  return v;
+}
+
+export function optionalString(input: Record<string, unknown>, key: string): string | undefined {
+  const v = input[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw serialization(`${key} must be a string`);
+  return v;
+}
+
+const BUCKET = /^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const SNS_NAME = /^[A-Za-z0-9_-]{1,256}$/;
+const SNS_ARN = /^arn:aws[a-z-]*:sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,256})$/;
+const KMS_KEY_ID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
+const KMS_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})|alias\/[a-zA-Z0-9/_-]{1,250})$/;
+const KMS_ALIAS = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
+const LOG_GROUP_ARN = /^arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{12}:log-group:[.\-_/#A-Za-z0-9]{1,512}:\*$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+
+export function checkBucketName(bucket: string): void {
+  if (!BUCKET.test(bucket) || bucket.includes('..')) throw cloudTrailError('InvalidS3BucketNameException', `Bucket name is not valid: ${bucket}`);
+}
+
+export function checkPrefix(prefix: string): void {
+  if (prefix.length > 200 || prefix.startsWith('/') || prefix.includes('//') || /[\u0000-\u001f\u007f]/.test(prefix)) {
+    throw cloudTrailError('InvalidS3PrefixException', `The S3 key prefix is not valid: it must be at most 200 characters and not start with / or contain //.`);
+  }
+}
+
+/** The topic ARN for SnsTopicName (a name in the trail's home region and account, or an ARN). */
+export function snsTopicArn(nameOrArn: string, homeRegion: string, accountId: string): string {
+  if (SNS_NAME.test(nameOrArn)) return `arn:aws:sns:${homeRegion}:${accountId}:${nameOrArn}`;
+  if (SNS_ARN.test(nameOrArn)) return nameOrArn;
+  throw cloudTrailError('InvalidSnsTopicNameException', `SNS topic name is not valid: ${nameOrArn}`);
+}
+
+/** The full KMS ARN CloudTrail answers for a KmsKeyId given as key id, key ARN, alias or alias ARN. */
+export function kmsKeyArn(id: string, homeRegion: string, accountId: string): string {
+  if (KMS_ARN.test(id)) return id;
+  if (KMS_KEY_ID.test(id)) return `arn:aws:kms:${homeRegion}:${accountId}:key/${id}`;
+  if (KMS_ALIAS.test(id)) return `arn:aws:kms:${homeRegion}:${accountId}:${id}`;
+  throw cloudTrailError('InvalidKmsKeyIdException', `Invalid KmsKeyId: ${id}. Give a key id, a key ARN, an alias (alias/name) or an alias ARN.`);
+}
+
+export function checkCloudWatchLogs(groupArn: string | undefined, roleArn: string | undefined): void {
+  if ((groupArn === undefined) !== (roleArn === undefined)) {
+    throw cloudTrailError('InvalidParameterCombinationException', 'CloudWatchLogsLogGroupArn and CloudWatchLogsRoleArn must be given together.');
+  }
+  if (groupArn !== undefined && !LOG_GROUP_ARN.test(groupArn)) {
+    throw cloudTrailError('InvalidCloudWatchLogsLogGroupArnException', `Log group ARN is not valid: ${groupArn}. Expected arn:aws:logs:<region>:<account>:log-group:<name>:*`);
+  }
+  if (roleArn !== undefined && !ROLE_ARN.test(roleArn)) {
+    throw cloudTrailError('InvalidCloudWatchLogsRoleArnException', `Role ARN is not valid: ${roleArn}. Expected arn:aws:iam::<account>:role/<name>`);
+  }
+}
+
+export function parseTags(v: unknown, existing: Tag[] = []): Tag[] {
+  if (v === undefined || v === null) return existing;
+  if (!Array.isArray(v)) throw serialization('TagsList must be a list');
+  if (v.length > 200) throw cloudTrailError('InvalidTagParameterException', 'A request can name at most 200 tags.');
+  const out = new Map(existing.map((t) => [t.Key, t]));
+  for (const t of v) {
+    if (typeof t !== 'object' || t === null) throw serialization('TagsList must hold objects');
+    const { Key, Value } = t as Record<string, unknown>;
+    if (typeof Key !== 'string' || Key.length < 1 || Key.length > 128) throw cloudTrailError('InvalidTagParameterException', 'A tag Key must be 1 to 128 characters.');
+    if (Key.toLowerCase().startsWith('aws:')) throw cloudTrailError('InvalidTagParameterException', `Tag keys starting with aws: are reserved: ${Key}`);
+    if (Value !== undefined && Value !== null && (typeof Value !== 'string' || Value.length > 256)) throw cloudTrailError('InvalidTagParameterException', 'A tag Value must be at most 256 characters.');
+    out.set(Key, typeof Value === 'string' ? { Key, Value } : { Key });
+  }
+  const tags = [...out.values()];
+  if (tags.length > 50) throw cloudTrailError('TagsLimitExceededException', 'A resource can have at most 50 tags.');
+  return tags;
+}
+
+function unavailable(e: unknown): never {
+  if (e instanceof NeighbourUnavailableError) throw new ServiceError('ServiceUnavailableException', e.message, 503);
+  throw e;
+}
+
+/** The bucket exists and, where the store has policies, would let CloudTrail write the trail's files. */
+export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3BucketName' | 'S3KeyPrefix' | 'accountId' | 'IsOrganizationTrail'>, orgId: string | undefined): Promise<void> {
+  checkBucketName(t.S3BucketName);
+  const exists = await store.bucketExists(t.S3BucketName).catch(unavailable);
+  if (!exists) throw cloudTrailError('S3BucketDoesNotExistException', `S3 bucket does not exist: ${t.S3BucketName}`);
+  if (store.kind !== 's3') return;
+  const policy = await store.bucketPolicy(t.S3BucketName).catch(unavailable);
+  if (policy === undefined) return;
+  const base = t.S3KeyPrefix ? `${t.S3KeyPrefix}/` : '';
+  const prefixes = [`${base}AWSLogs/${t.accountId}/`];
+  if (t.IsOrganizationTrail && orgId) prefixes.push(`${base}AWSLogs/${orgId}/`);
+  const missing = missingBucketStatement(policy, t.S3BucketName, prefixes);
+  if (missing) throw cloudTrailError('InsufficientS3BucketPolicyException', `Incorrect S3 bucket policy is detected for bucket: ${t.S3BucketName}. Missing statement: ${missing}`);
+}
+
+/** The topic exists and lets CloudTrail publish, when topics can be checked at all. */
+export async function checkTopic(topics: TopicDirectory | undefined, topicArn: string): Promise<void> {
+  if (!topics) return;
+  const policy = await topics.topicPolicy(topicArn).catch(unavailable);
+  if (policy === undefined) throw cloudTrailError('InvalidSnsTopicNameException', `SNS topic does not exist: ${topicArn}`);
+  if (!policyAllows(policy, 'cloudtrail.amazonaws.com', 'SNS:Publish', topicArn)) {
+    throw cloudTrailError('InsufficientSnsTopicPolicyException', `Incorrect SNS topic policy is detected for topic: ${topicArn}. Missing statement: allow cloudtrail.amazonaws.com SNS:Publish on ${topicArn}`);
+  }
+}

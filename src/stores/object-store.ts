@@ -1,0 +1,23 @@
+/**
+ * The bucket trails deliver into, as the control plane needs it today (delivery adds writes).
+ * Drivers: a filesystem bucket (default) and any S3-compatible endpoint.
+ */
+export interface ObjectStore {
+  /** Which kind of store this is; policy checks apply to `s3` only. */
+  readonly kind: 'filesystem' | 's3';
+  bucketExists(bucket: string): Promise<boolean>;
+  /** The bucket policy document, or undefined when the bucket has none (or the store has no policies). */
+  bucketPolicy(bucket: string): Promise<string | undefined>;
+}
+
+/** SNS topics a trail can notify, as the control plane needs them. */
+export interface TopicDirectory {
+  /** The topic's access policy, or undefined when the topic does not exist. `{}` when it has none. */
+  topicPolicy(topicArn: string): Promise<string | undefined>;
+}
+
+/** An internal failure talking to a neighbour service; retrying may help. */
+export class NeighbourUnavailableError extends Error {
+  override name = 'NeighbourUnavailableError';
+  readonly retryable = true;
+}

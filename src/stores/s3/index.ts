@@ -1,0 +1,2 @@
+export * from './s3-object-store.ts';
+export * from './sns-topic-directory.ts';

@@ -1,0 +1,53 @@
+/** ObjectStore on any S3-compatible endpoint (AWS S3, MinIO, Ceph RGW, moto) via @aws-sdk/client-s3. */
+import { GetBucketPolicyCommand, HeadBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { NeighbourUnavailableError, type ObjectStore } from '../object-store.ts';
+
+export interface S3Options {
+  endpoint?: string;
+  region: string;
+  forcePathStyle?: boolean;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+function status(e: unknown): number | undefined {
+  return e instanceof S3ServiceException ? e.$metadata.httpStatusCode : undefined;
+}
+
+export class S3ObjectStore implements ObjectStore {
+  readonly kind = 's3' as const;
+  private readonly client: S3Client;
+
+  constructor(opts: S3Options) {
+    this.client = new S3Client({
+      endpoint: opts.endpoint,
+      region: opts.region,
+      forcePathStyle: opts.forcePathStyle ?? true,
+      credentials: opts.accessKeyId && opts.secretAccessKey ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } : undefined,
+      maxAttempts: 2,
+    });
+  }
+
+  async bucketExists(bucket: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+      return true;
+    } catch (e) {
+      if (status(e) === 404 || (e as { name?: string }).name === 'NotFound') return false;
+      throw new NeighbourUnavailableError(`S3 HeadBucket ${bucket} failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async bucketPolicy(bucket: string): Promise<string | undefined> {
+    try {
+      return (await this.client.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy;
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NoSuchBucketPolicy' || status(e) === 404) return undefined;
+      throw new NeighbourUnavailableError(`S3 GetBucketPolicy ${bucket} failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}

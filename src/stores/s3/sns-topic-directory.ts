@@ -1,0 +1,31 @@
+/** TopicDirectory on SNS (or an SNS-compatible endpoint such as moto) via @aws-sdk/client-sns. */
+import { GetTopicAttributesCommand, SNSClient, SNSServiceException } from '@aws-sdk/client-sns';
+import { NeighbourUnavailableError, type TopicDirectory } from '../object-store.ts';
+import type { S3Options } from './s3-object-store.ts';
+
+export class SnsTopicDirectory implements TopicDirectory {
+  private readonly client: SNSClient;
+
+  constructor(opts: Omit<S3Options, 'forcePathStyle'>) {
+    this.client = new SNSClient({
+      endpoint: opts.endpoint,
+      region: opts.region,
+      credentials: opts.accessKeyId && opts.secretAccessKey ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } : undefined,
+      maxAttempts: 2,
+    });
+  }
+
+  async topicPolicy(topicArn: string): Promise<string | undefined> {
+    try {
+      const out = await this.client.send(new GetTopicAttributesCommand({ TopicArn: topicArn }));
+      return out.Attributes?.Policy ?? '{}';
+    } catch (e) {
+      if ((e as { name?: string }).name === 'NotFoundException' || (e instanceof SNSServiceException && e.$metadata.httpStatusCode === 404)) return undefined;
+      throw new NeighbourUnavailableError(`SNS GetTopicAttributes ${topicArn} failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}
