@@ -10,3 +10,4 @@ export * from './organization.ts';
 export * from './trail-name.ts';
 export * from './event-selectors.ts';
 export * from './insight-selectors.ts';
+export * from './log-file-key.ts';
