@@ -1,4 +1,4 @@
 export type * from './event-store.ts';
 export type * from './control-store.ts';
 export type * from './object-store.ts';
-export { NeighbourUnavailableError } from './object-store.ts';
+export { NeighbourUnavailableError, ObjectStoreError } from './object-store.ts';

@@ -8,6 +8,29 @@ export interface ObjectStore {
   bucketExists(bucket: string): Promise<boolean>;
   /** The bucket policy document, or undefined when the bucket has none (or the store has no policies). */
   bucketPolicy(bucket: string): Promise<string | undefined>;
+  /**
+   * Writes an object; resolves only once the store confirmed it (filesystem: written, fsynced and
+   * renamed into place). Writing the same key with the same bytes again is harmless.
+   */
+  putObject(bucket: string, key: string, body: Buffer, opts?: PutOptions): Promise<void>;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  /** User metadata (x-amz-meta-*). */
+  metadata?: Record<string, string>;
+  /** SSE-KMS with this key; SSE-S3 (AES256) otherwise. */
+  kmsKeyId?: string;
+}
+
+/** A write the store refused or could not take; `code` is the store's error code (NoSuchBucket, AccessDenied, ...). */
+export class ObjectStoreError extends Error {
+  override name = 'ObjectStoreError';
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
 }
 
 /** SNS topics a trail can notify, as the control plane needs them. */

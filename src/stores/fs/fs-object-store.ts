@@ -1,7 +1,10 @@
-/** ObjectStore on the filesystem: each bucket is a directory under the root. No policies. */
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { ObjectStore } from '../object-store.ts';
+/**
+ * ObjectStore on the filesystem: each bucket is a directory under the root, each key a file path
+ * below it. No policies. Metadata lives beside the object in `<file>.meta.json`.
+ */
+import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { dirname, join, normalize, sep } from 'node:path';
+import { ObjectStoreError, type ObjectStore, type PutOptions } from '../object-store.ts';
 
 export class FsObjectStore implements ObjectStore {
   readonly kind = 'filesystem' as const;
@@ -22,5 +25,40 @@ export class FsObjectStore implements ObjectStore {
 
   async bucketPolicy(): Promise<string | undefined> {
     return undefined;
+  }
+
+  /** The object's path; keys that would leave the bucket directory are refused. */
+  objectPath(bucket: string, key: string): string {
+    const base = join(this.root, bucket);
+    const path = normalize(join(base, key));
+    if (!path.startsWith(base + sep) || key.includes('\0')) throw new ObjectStoreError('InvalidKey', `Key ${key} is not a valid object key.`);
+    return path;
+  }
+
+  async putObject(bucket: string, key: string, body: Buffer, opts: PutOptions = {}): Promise<void> {
+    if (!(await this.bucketExists(bucket))) throw new ObjectStoreError('NoSuchBucket', `The bucket ${bucket} does not exist under ${this.root}.`);
+    const path = this.objectPath(bucket, key);
+    await mkdir(dirname(path), { recursive: true });
+    if (opts.metadata && Object.keys(opts.metadata).length > 0) await writeDurably(`${path}.meta.json`, Buffer.from(JSON.stringify(opts.metadata)));
+    await writeDurably(path, body);
+  }
+}
+
+/** Write to a temporary name, fsync, rename into place, fsync the directory: all or nothing. */
+async function writeDurably(path: string, body: Buffer): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(body);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }

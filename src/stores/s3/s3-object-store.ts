@@ -1,6 +1,6 @@
 /** ObjectStore on any S3-compatible endpoint (AWS S3, MinIO, Ceph RGW, moto) via @aws-sdk/client-s3. */
-import { GetBucketPolicyCommand, HeadBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { NeighbourUnavailableError, type ObjectStore } from '../object-store.ts';
+import { GetBucketPolicyCommand, HeadBucketCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { NeighbourUnavailableError, ObjectStoreError, type ObjectStore, type PutOptions } from '../object-store.ts';
 
 export interface S3Options {
   endpoint?: string;
@@ -44,6 +44,20 @@ export class S3ObjectStore implements ObjectStore {
     } catch (e) {
       if ((e as { name?: string }).name === 'NoSuchBucketPolicy' || status(e) === 404) return undefined;
       throw new NeighbourUnavailableError(`S3 GetBucketPolicy ${bucket} failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async putObject(bucket: string, key: string, body: Buffer, opts: PutOptions = {}): Promise<void> {
+    try {
+      await this.client.send(new PutObjectCommand({
+        Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType, Metadata: opts.metadata,
+        ACL: 'bucket-owner-full-control',
+        ServerSideEncryption: opts.kmsKeyId ? 'aws:kms' : 'AES256',
+        SSEKMSKeyId: opts.kmsKeyId,
+      }));
+    } catch (e) {
+      const code = (e as { name?: string }).name ?? 'UnknownError';
+      throw new ObjectStoreError(code, `S3 PutObject s3://${bucket}/${key} failed: ${(e as Error).message}`, { cause: e });
     }
   }
 
