@@ -11,3 +11,4 @@ export * from './trail-name.ts';
 export * from './event-selectors.ts';
 export * from './insight-selectors.ts';
 export * from './log-file-key.ts';
+export * from './trail-scope.ts';
