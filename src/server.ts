@@ -71,7 +71,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const objects = os.type === 's3' ? new S3ObjectStore(os) : new FsObjectStore(os.root ?? join(config.dataDir, 'buckets'));
   if (os.type === 'filesystem') mkdirSync(os.root ?? join(config.dataDir, 'buckets'), { recursive: true });
   const topics = config.sns ? new SnsTopicDirectory(config.sns) : undefined;
-  const trails = new TrailService({ store: control, objects, topics, organization: config.organization, regions: config.regions, tokens });
+  const trails = new TrailService({ store: control, events: store, objects, topics, organization: config.organization, regions: config.regions, tokens });
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
     channels,

@@ -12,3 +12,4 @@ export * from './event-selectors.ts';
 export * from './insight-selectors.ts';
 export * from './log-file-key.ts';
 export * from './trail-scope.ts';
+export * from './trail.ts';

@@ -436,6 +436,31 @@ export function runEventStoreContract(name: string, makeStore: () => Promise<Eve
           }
         });
 
+        test('lastSeq is the high-water mark of seq, across reopen and pruning', async () => {
+          const open = await persistent();
+          const s1 = await open();
+          try {
+            assert.equal(await s1.lastSeq(), 0);
+            const out = await s1.append([ev({ eventId: 'h1' }), ev({ eventId: 'h2' })]);
+            assert.equal(await s1.lastSeq(), out[1]!.seq);
+            await s1.append([ev({ eventId: 'h1' })]);
+            assert.ok((await s1.lastSeq()) >= out[1]!.seq, 'seq may skip, never go back');
+            assert.deepEqual(await s1.readAfter(await s1.lastSeq(), 10), [], 'nothing stored lies beyond lastSeq');
+            await s1.prune(0, Date.now() + 60_000);
+            assert.equal(await s1.count(), 0);
+            assert.ok((await s1.lastSeq()) >= out[1]!.seq, 'pruning keeps the high-water mark');
+          } finally {
+            await s1.close();
+          }
+          const s2 = await open();
+          try {
+            const [next] = await s2.append([ev({ eventId: 'h3' })]);
+            assert.ok(next!.seq > (await s2.lastSeq()) - 1 && next!.seq === (await s2.lastSeq()));
+          } finally {
+            await s2.close();
+          }
+        });
+
         test("appends with 'process' durability interleave with 'disk' ones and persist alike", async () => {
           const open = await persistent();
           const s1 = await open();

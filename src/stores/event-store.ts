@@ -75,6 +75,11 @@ export interface EventStore {
   readAfter(afterSeq: number, limit: number, accountId?: string): Promise<StoredEvent[]>;
   /** Removes Event history entries older than cutoffSec and log entries ingested before cutoffIngestMs. */
   prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }>;
+  /**
+   * A seq at or above every stored event's (0 for a new log), never going back, not even when
+   * pruning empties the log; events appended later get higher seqs. Seqs may skip numbers.
+   */
+  lastSeq(): Promise<number>;
   /** The count of stored events (for metrics and tests). */
   count(): Promise<number>;
   close(): Promise<void>;

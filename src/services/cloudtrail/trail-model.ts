@@ -1,61 +1,7 @@
-/**
- * A trail as stored, which trails an account sees in a region (home and shadow trails), and the
- * shapes the API answers with.
- */
-import type { AdvancedEventSelector, EventSelector, InsightSelector, OrganizationConfig } from '../../core/index.ts';
+/** The shapes the trail API answers with. The stored trail itself is core's TrailDoc. */
+import type { TrailDoc } from '../../core/index.ts';
 
-export interface Tag {
-  Key: string;
-  Value?: string;
-}
-
-export interface TrailDoc {
-  Name: string;
-  /** The owner: the account that created the trail (the management account for organization trails). */
-  accountId: string;
-  HomeRegion: string;
-  TrailARN: string;
-  S3BucketName: string;
-  S3KeyPrefix?: string;
-  SnsTopicName?: string;
-  SnsTopicARN?: string;
-  IncludeGlobalServiceEvents: boolean;
-  IsMultiRegionTrail: boolean;
-  LogFileValidationEnabled: boolean;
-  CloudWatchLogsLogGroupArn?: string;
-  CloudWatchLogsRoleArn?: string;
-  KmsKeyId?: string;
-  IsOrganizationTrail: boolean;
-  /** Exactly one of the two is set once PutEventSelectors ran; neither means the default selectors. */
-  eventSelectors?: EventSelector[];
-  advancedEventSelectors?: AdvancedEventSelector[];
-  insightSelectors?: InsightSelector[];
-  tags: Tag[];
-  isLogging: boolean;
-  startLoggingTimeMs?: number;
-  stopLoggingTimeMs?: number;
-  createdMs: number;
-}
-
-export const TRAIL_KIND = 'trail';
-export const MAX_TRAILS_PER_REGION = 5;
-
-export function trailKey(accountId: string, homeRegion: string, name: string): string {
-  return `${accountId}/${homeRegion}/${name}`;
-}
-
-/** Whether `accountId` sees the trail in `region`: its own home or shadow trails, and organization trails it belongs to. */
-export function isVisible(t: TrailDoc, accountId: string, region: string, org: OrganizationConfig | undefined): boolean {
-  const inRegion = t.HomeRegion === region || t.IsMultiRegionTrail;
-  if (!inRegion) return false;
-  if (t.accountId === accountId) return true;
-  return t.IsOrganizationTrail && org !== undefined && org.managementAccountId === t.accountId && org.memberAccountIds.includes(accountId);
-}
-
-/** A trail seen from anywhere but its owner's home region is a shadow trail there. */
-export function isShadow(t: TrailDoc, accountId: string, region: string): boolean {
-  return t.accountId !== accountId || t.HomeRegion !== region;
-}
+export { isShadow, isVisible, MAX_TRAILS_PER_REGION, TRAIL_KIND, trailKey, type Tag, type TrailDoc } from '../../core/index.ts';
 
 const defined = <T extends Record<string, unknown>>(o: T): T => {
   for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];

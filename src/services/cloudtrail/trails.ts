@@ -8,7 +8,7 @@ import {
   formatEventTime, isArnLike, parseTrailArn, trailArn, validateAdvancedEventSelectors, validateEventSelectors,
   validateInsightSelectors, validateTrailName, BOTH_SELECTOR_KINDS_MESSAGE, DEFAULT_EVENT_SELECTORS, type OrganizationConfig,
 } from '../../core/index.ts';
-import type { ControlStore, ObjectStore, TopicDirectory } from '../../stores/index.ts';
+import type { ControlStore, EventStore, ObjectStore, TopicDirectory } from '../../stores/index.ts';
 import type { NextTokenCodec } from '../../history/index.ts';
 import type { CallContext } from '../context.ts';
 import {
@@ -21,6 +21,8 @@ import {
 
 export interface TrailServiceDeps {
   store: ControlStore;
+  /** The event log: logging starts and stops at its current end. */
+  events: EventStore;
   objects: ObjectStore;
   topics?: TopicDirectory;
   organization?: OrganizationConfig;
@@ -271,13 +273,17 @@ export class TrailService {
 
   async startLogging(ctx: CallContext, input: Record<string, unknown>) {
     const t = await this.resolveForChange(input.Name, ctx);
-    if (!t.isLogging) await this.save({ ...t, isLogging: true, startLoggingTimeMs: ctx.nowMs });
+    if (!t.isLogging) {
+      const next: TrailDoc = { ...t, isLogging: true, startLoggingTimeMs: ctx.nowMs, deliverAfterSeq: await this.deps.events.lastSeq() };
+      delete next.deliverThroughSeq;
+      await this.save(next);
+    }
     return {};
   }
 
   async stopLogging(ctx: CallContext, input: Record<string, unknown>) {
     const t = await this.resolveForChange(input.Name, ctx);
-    if (t.isLogging) await this.save({ ...t, isLogging: false, stopLoggingTimeMs: ctx.nowMs });
+    if (t.isLogging) await this.save({ ...t, isLogging: false, stopLoggingTimeMs: ctx.nowMs, deliverThroughSeq: await this.deps.events.lastSeq() });
     return {};
   }
 

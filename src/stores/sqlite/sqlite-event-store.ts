@@ -211,6 +211,12 @@ export class SqliteEventStore implements EventStore {
     return { historyRows, events };
   }
 
+  async lastSeq(): Promise<number> {
+    // sqlite_sequence keeps the high-water mark even when pruning emptied the table.
+    const row = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
+    return row?.seq ?? 0;
+  }
+
   async count(): Promise<number> {
     return (this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
   }

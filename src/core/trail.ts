@@ -1,0 +1,65 @@
+/**
+ * A trail as stored, and which trails an account sees in a region: its own home and shadow trails,
+ * and the organization trails of its organization.
+ */
+import type { AdvancedEventSelector, EventSelector } from './event-selectors.ts';
+import type { InsightSelector } from './insight-selectors.ts';
+import type { OrganizationConfig } from './organization.ts';
+
+export interface Tag {
+  Key: string;
+  Value?: string;
+}
+
+export interface TrailDoc {
+  Name: string;
+  /** The owner: the account that created the trail (the management account for organization trails). */
+  accountId: string;
+  HomeRegion: string;
+  TrailARN: string;
+  S3BucketName: string;
+  S3KeyPrefix?: string;
+  SnsTopicName?: string;
+  SnsTopicARN?: string;
+  IncludeGlobalServiceEvents: boolean;
+  IsMultiRegionTrail: boolean;
+  LogFileValidationEnabled: boolean;
+  CloudWatchLogsLogGroupArn?: string;
+  CloudWatchLogsRoleArn?: string;
+  KmsKeyId?: string;
+  IsOrganizationTrail: boolean;
+  /** Exactly one of the two is set once PutEventSelectors ran; neither means the default selectors. */
+  eventSelectors?: EventSelector[];
+  advancedEventSelectors?: AdvancedEventSelector[];
+  insightSelectors?: InsightSelector[];
+  tags: Tag[];
+  isLogging: boolean;
+  startLoggingTimeMs?: number;
+  stopLoggingTimeMs?: number;
+  createdMs: number;
+  /** Delivery starts after this event-log seq: the end of the log when logging last started. */
+  deliverAfterSeq?: number;
+  /** While not logging: delivery stops at this seq, the end of the log when logging stopped. */
+  deliverThroughSeq?: number;
+}
+
+export const TRAIL_KIND = 'trail';
+export const MAX_TRAILS_PER_REGION = 5;
+
+export function trailKey(accountId: string, homeRegion: string, name: string): string {
+  return `${accountId}/${homeRegion}/${name}`;
+}
+
+/** Whether `accountId` sees the trail in `region`: its own home or shadow trails, and organization trails it belongs to. */
+export function isVisible(t: TrailDoc, accountId: string, region: string, org: OrganizationConfig | undefined): boolean {
+  const inRegion = t.HomeRegion === region || t.IsMultiRegionTrail;
+  if (!inRegion) return false;
+  if (t.accountId === accountId) return true;
+  return t.IsOrganizationTrail && org !== undefined && org.managementAccountId === t.accountId && org.memberAccountIds.includes(accountId);
+}
+
+/** A trail seen from anywhere but its owner's home region is a shadow trail there. */
+export function isShadow(t: TrailDoc, accountId: string, region: string): boolean {
+  return t.accountId !== accountId || t.HomeRegion !== region;
+}
+
