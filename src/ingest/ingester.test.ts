@@ -30,6 +30,7 @@ class CountingStore implements EventStore {
   readAfter(afterSeq: number, limit: number, accountId?: string) { return this.inner.readAfter(afterSeq, limit, accountId); }
   prune(cutoffSec: number, cutoffIngestMs: number) { return this.inner.prune(cutoffSec, cutoffIngestMs); }
   count() { return this.inner.count(); }
+  lastSeq() { return this.inner.lastSeq(); }
   close() { return this.inner.close(); }
 }
 
