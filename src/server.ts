@@ -17,6 +17,7 @@ import { NextTokenCodec, startRetentionJob } from './history/index.ts';
 import { ChannelService } from './services/cloudtrail/channels.ts';
 import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
+import { DeliveryWorker } from './delivery/index.ts';
 
 export interface RunningServer {
   url: string;
@@ -89,9 +90,14 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     maxBodyBytes: config.ingest.maxBodyBytes,
     onInternalError: (err) => logError('internal error', err),
   });
+  const delivery = new DeliveryWorker(
+    { events: store, control, objects, clock, logError },
+    { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization },
+  );
   const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => logError('retention job failed', e));
 
   await app.listen({ host: config.host, port: config.port });
+  delivery.start();
   const addr = app.server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
 
@@ -108,6 +114,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
         await app.close();
         clearTimeout(force);
         await ingester.drain();
+        await delivery.stop();
         await store.close();
         await control.close();
         if (objects instanceof S3ObjectStore) objects.destroy();

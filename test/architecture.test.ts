@@ -18,6 +18,7 @@ const ALLOWED: Record<string, string[]> = {
   ingest: ['core', 'stores'],
   history: ['core', 'aws', 'stores'],
   capture: ['core'],
+  delivery: ['core', 'stores'],
   services: ['core', 'aws', 'ingest', 'history', 'stores'],
   http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores'],
   config: ['core'],

@@ -20,6 +20,8 @@ export interface OpenTrailConfig {
   organization?: OrganizationConfig;
   /** Where trail buckets live: directories under a root (default `<dataDir>/buckets`) or S3. */
   objectStore: ObjectStoreConfig;
+  /** When trails' log files close: after `maxAgeMs`, or at `maxBytes` of records. */
+  delivery: { maxAgeMs: number; maxBytes: number; pollMs: number };
   /** SNS endpoint used to check (and later publish to) trails' topics; absent: topics are checked for form only. */
   sns?: NeighbourConfig;
 }
@@ -57,6 +59,7 @@ export function defaultConfig(): OpenTrailConfig {
     eventHistory: { retentionDays: 90, pruneIntervalMs: 60 * 60 * 1000 },
     ingest: { maxBodyBytes: 50 * 1024 * 1024, maxBatchEvents: 5000 },
     objectStore: { type: 'filesystem' },
+    delivery: { maxAgeMs: 30_000, maxBytes: 16 * 1024 * 1024, pollMs: 1000 },
   };
 }
 
@@ -173,6 +176,12 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     if (!isObj(doc.ingest)) throw new ConfigError('config.ingest must be an object');
     cfg.ingest.maxBodyBytes = num(doc.ingest, 'maxBodyBytes', 'config.ingest', cfg.ingest.maxBodyBytes, 1024);
     cfg.ingest.maxBatchEvents = num(doc.ingest, 'maxBatchEvents', 'config.ingest', cfg.ingest.maxBatchEvents, 1);
+  }
+  if (doc.delivery !== undefined) {
+    if (!isObj(doc.delivery)) throw new ConfigError('config.delivery must be an object');
+    cfg.delivery.maxAgeMs = num(doc.delivery, 'maxAgeMs', 'config.delivery', cfg.delivery.maxAgeMs, 0);
+    cfg.delivery.maxBytes = num(doc.delivery, 'maxBytes', 'config.delivery', cfg.delivery.maxBytes, 1024);
+    cfg.delivery.pollMs = num(doc.delivery, 'pollMs', 'config.delivery', cfg.delivery.pollMs, 10);
   }
   if (doc.objectStore !== undefined) cfg.objectStore = parseObjectStore(doc.objectStore);
   if (doc.sns !== undefined) cfg.sns = parseNeighbour(doc.sns, 'config.sns');

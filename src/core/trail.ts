@@ -63,3 +63,39 @@ export function isShadow(t: TrailDoc, accountId: string, region: string): boolea
   return t.accountId !== accountId || t.HomeRegion !== region;
 }
 
+
+/** Control-store kind of a trail's delivery state, keyed by trail ARN. */
+export const DELIVERY_STATE_KIND = 'delivery-state';
+
+/** What delivery remembers per trail (docs/design/delivery.md). */
+export interface DeliveryState {
+  /** Every event with seq <= cursor is delivered for this trail, or was not the trail's. */
+  cursor: number;
+  /** A batch being written: redone as it is after a crash. */
+  intent?: DeliveryIntent;
+  latestDeliveryTimeMs?: number;
+  latestDeliveryAttemptTimeMs?: number;
+  latestDeliveryError?: string;
+  latestNotificationTimeMs?: number;
+  latestNotificationAttemptTimeMs?: number;
+  latestNotificationError?: string;
+  latestCloudWatchLogsDeliveryTimeMs?: number;
+  latestCloudWatchLogsDeliveryError?: string;
+}
+
+export interface DeliveryIntent {
+  /** Events with fromSeq < seq <= toSeq. */
+  fromSeq: number;
+  toSeq: number;
+  deliveredMs: number;
+  /** What selected the events and where they go, as it was when the batch closed. */
+  bucket: string;
+  prefix?: string;
+  organizationId?: string;
+  kmsKeyId?: string;
+  regions: string[];
+  accountIds: string[];
+  includeGlobalServiceEvents: boolean;
+  eventSelectors?: EventSelector[];
+  advancedEventSelectors?: AdvancedEventSelector[];
+}

@@ -6,7 +6,8 @@
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import {
   formatEventTime, isArnLike, parseTrailArn, trailArn, validateAdvancedEventSelectors, validateEventSelectors,
-  validateInsightSelectors, validateTrailName, BOTH_SELECTOR_KINDS_MESSAGE, DEFAULT_EVENT_SELECTORS, type OrganizationConfig,
+  validateInsightSelectors, validateTrailName, BOTH_SELECTOR_KINDS_MESSAGE, DEFAULT_EVENT_SELECTORS, DELIVERY_STATE_KIND,
+  type DeliveryState, type OrganizationConfig,
 } from '../../core/index.ts';
 import type { ControlStore, EventStore, ObjectStore, TopicDirectory } from '../../stores/index.ts';
 import type { NextTokenCodec } from '../../history/index.ts';
@@ -257,15 +258,24 @@ export class TrailService {
 
   async getTrailStatus(ctx: CallContext, input: Record<string, unknown>) {
     const t = await this.resolve(input.Name, ctx);
+    const d = (await this.deps.store.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN)) ?? { cursor: 0 };
     const iso = (ms: number | undefined) => (ms === undefined ? '' : formatEventTime(ms));
+    const epoch = (name: string, ms: number | undefined) => (ms === undefined ? {} : { [name]: ms / 1000 });
+    const text = (name: string, v: string | undefined) => (v === undefined ? {} : { [name]: v });
     return {
       IsLogging: t.isLogging,
-      ...(t.startLoggingTimeMs !== undefined ? { StartLoggingTime: t.startLoggingTimeMs / 1000 } : {}),
-      ...(t.stopLoggingTimeMs !== undefined ? { StopLoggingTime: t.stopLoggingTimeMs / 1000 } : {}),
-      LatestDeliveryAttemptTime: '',
-      LatestNotificationAttemptTime: '',
-      LatestNotificationAttemptSucceeded: '',
-      LatestDeliveryAttemptSucceeded: '',
+      ...text('LatestDeliveryError', d.latestDeliveryError),
+      ...text('LatestNotificationError', d.latestNotificationError),
+      ...epoch('LatestDeliveryTime', d.latestDeliveryTimeMs),
+      ...epoch('LatestNotificationTime', d.latestNotificationTimeMs),
+      ...epoch('StartLoggingTime', t.startLoggingTimeMs),
+      ...epoch('StopLoggingTime', t.stopLoggingTimeMs),
+      ...text('LatestCloudWatchLogsDeliveryError', d.latestCloudWatchLogsDeliveryError),
+      ...epoch('LatestCloudWatchLogsDeliveryTime', d.latestCloudWatchLogsDeliveryTimeMs),
+      LatestDeliveryAttemptTime: iso(d.latestDeliveryAttemptTimeMs),
+      LatestNotificationAttemptTime: iso(d.latestNotificationAttemptTimeMs),
+      LatestNotificationAttemptSucceeded: iso(d.latestNotificationTimeMs),
+      LatestDeliveryAttemptSucceeded: iso(d.latestDeliveryTimeMs),
       TimeLoggingStarted: iso(t.startLoggingTimeMs),
       TimeLoggingStopped: iso(t.stopLoggingTimeMs),
     };

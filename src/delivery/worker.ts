@@ -1,0 +1,219 @@
+/**
+ * The delivery worker: for every logging trail, reads the event log after the trail's cursor,
+ * closes batches on age or size, and writes one CloudTrail log file per (account, region) into the
+ * trail's bucket. Crash-safe by intent records (docs/design/delivery.md):
+ *
+ * MUST: a trail's cursor moves only after the store confirmed every file of the batch.
+ * MUST: a batch written again (retry, crash between write and cursor) has the same keys and bytes.
+ */
+import {
+  compileTrailScope, DELIVERY_STATE_KIND, logFileKey, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
+  type DeliveryState, type OrganizationConfig, type TrailDoc,
+} from '../core/index.ts';
+import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
+import { logFileBody } from './log-file.ts';
+
+export interface DeliveryOptions {
+  /** A batch closes when its first event has waited this long. */
+  maxAgeMs: number;
+  /** ... or when its records reach this many bytes (uncompressed). */
+  maxBytes: number;
+  pollMs: number;
+  /** Events read from the log per query. */
+  readBatch: number;
+  /** Regions served: a multi-region trail covers them all. */
+  regions: string[];
+  organization?: OrganizationConfig;
+}
+
+export interface DeliveryDeps {
+  events: EventStore;
+  control: ControlStore;
+  objects: ObjectStore;
+  clock: Clock;
+  logError(msg: string, err?: unknown): void;
+}
+
+interface OpenBatch {
+  fromSeq: number;
+  scannedTo: number;
+  bytes: number;
+  firstMatchMs?: number;
+}
+
+const MIN_BACKOFF_MS = 1000;
+const MAX_BACKOFF_MS = 60_000;
+
+export class DeliveryWorker {
+  private readonly deps: DeliveryDeps;
+  private readonly opts: DeliveryOptions;
+  private readonly open = new Map<string, OpenBatch>();
+  private readonly backoff = new Map<string, { untilMs: number; delayMs: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(deps: DeliveryDeps, opts: DeliveryOptions) {
+    this.deps = deps;
+    this.opts = opts;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(false), this.opts.pollMs);
+    this.timer.unref();
+  }
+
+  /** Stops polling and delivers every open batch now. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+    await this.tick(true);
+  }
+
+  /** One pass over every trail; passes never overlap. `force` closes every open batch. */
+  tick(force: boolean): Promise<void> {
+    if (this.running) return this.running;
+    this.running = this.pass(force)
+      .catch((e) => this.deps.logError('delivery pass failed', e))
+      .finally(() => {
+        this.running = undefined;
+      });
+    return this.running;
+  }
+
+  private async pass(force: boolean): Promise<void> {
+    const trails = (await this.deps.control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc);
+    for (const t of trails) {
+      try {
+        await this.serve(t, force);
+      } catch (e) {
+        this.deps.logError(`delivery for ${t.TrailARN} failed`, e);
+      }
+    }
+  }
+
+  private scopeOf(t: TrailDoc) {
+    const org = this.opts.organization;
+    return {
+      regions: t.IsMultiRegionTrail ? this.opts.regions : [t.HomeRegion],
+      accountIds: t.IsOrganizationTrail && org ? org.memberAccountIds : [t.accountId],
+      includeGlobalServiceEvents: t.IncludeGlobalServiceEvents,
+      selectors: { eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors },
+    };
+  }
+
+  private async serve(t: TrailDoc, force: boolean): Promise<void> {
+    const now = this.deps.clock.nowMs();
+    const wait = this.backoff.get(t.TrailARN);
+    if (wait && now < wait.untilMs && !force) return;
+    const state = (await this.deps.control.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN)) ?? { cursor: t.deliverAfterSeq ?? 0 };
+    if (state.intent) {
+      await this.write(t, state, state.intent);
+      return;
+    }
+    const start = Math.max(state.cursor, t.deliverAfterSeq ?? 0);
+    const limit = t.isLogging ? Number.POSITIVE_INFINITY : (t.deliverThroughSeq ?? start);
+    if (start >= limit) {
+      this.open.delete(t.TrailARN);
+      return;
+    }
+    let ob = this.open.get(t.TrailARN);
+    if (!ob || ob.fromSeq !== start) ob = { fromSeq: start, scannedTo: start, bytes: 0 };
+    this.open.set(t.TrailARN, ob);
+    const admits = compileTrailScope(this.scopeOf(t));
+    for (;;) {
+      const rows = await this.deps.events.readAfter(ob.scannedTo, this.opts.readBatch);
+      let reachedLimit = false;
+      for (const row of rows) {
+        if (row.seq > limit) {
+          reachedLimit = true;
+          break;
+        }
+        if (admits(JSON.parse(row.json) as CloudTrailRecord)) {
+          ob.bytes += row.json.length + 1;
+          ob.firstMatchMs ??= now;
+        }
+        ob.scannedTo = row.seq;
+        if (ob.bytes >= this.opts.maxBytes) break;
+      }
+      if (reachedLimit || rows.length < this.opts.readBatch || ob.bytes >= this.opts.maxBytes) break;
+    }
+    const drained = !t.isLogging;
+    const due = ob.firstMatchMs !== undefined && (force || drained || now - ob.firstMatchMs >= this.opts.maxAgeMs || ob.bytes >= this.opts.maxBytes);
+    if (due) {
+      const intent: DeliveryIntent = {
+        fromSeq: ob.fromSeq, toSeq: ob.scannedTo, deliveredMs: now, bucket: t.S3BucketName, prefix: t.S3KeyPrefix,
+        organizationId: t.IsOrganizationTrail ? this.opts.organization?.id : undefined, kmsKeyId: t.KmsKeyId,
+        ...this.scopeOf(t), eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors,
+      };
+      delete (intent as { selectors?: unknown }).selectors;
+      this.open.delete(t.TrailARN);
+      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, intent });
+      await this.write(t, state, intent);
+    } else if (ob.firstMatchMs === undefined && ob.scannedTo > state.cursor) {
+      // Nothing of this trail's in what was read: the cursor may move without a file.
+      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, cursor: ob.scannedTo });
+      this.open.delete(t.TrailARN);
+    }
+  }
+
+  /** Builds the batch's files from the intent alone, writes them, then moves the cursor. */
+  private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent): Promise<void> {
+    const attemptMs = this.deps.clock.nowMs();
+    try {
+      const files = await this.build(t.TrailARN, intent);
+      for (const f of files) {
+        await this.deps.objects.putObject(intent.bucket, f.key, f.body, { contentType: 'application/json', kmsKeyId: intent.kmsKeyId });
+      }
+      const next: DeliveryState = { ...state, cursor: intent.toSeq, latestDeliveryAttemptTimeMs: attemptMs };
+      delete next.intent;
+      if (files.length > 0) {
+        next.latestDeliveryTimeMs = this.deps.clock.nowMs();
+        delete next.latestDeliveryError;
+      }
+      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, next);
+      this.backoff.delete(t.TrailARN);
+    } catch (e) {
+      const code = e instanceof ObjectStoreError ? e.code : 'InternalError';
+      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, intent, latestDeliveryAttemptTimeMs: attemptMs, latestDeliveryError: code });
+      const prev = this.backoff.get(t.TrailARN)?.delayMs ?? MIN_BACKOFF_MS / 2;
+      const delayMs = Math.min(MAX_BACKOFF_MS, prev * 2);
+      this.backoff.set(t.TrailARN, { untilMs: attemptMs + delayMs * (0.75 + Math.random() * 0.5), delayMs });
+      if (!(e instanceof ObjectStoreError)) throw e;
+    }
+  }
+
+  private async build(trailArn: string, intent: DeliveryIntent): Promise<{ key: string; body: Buffer }[]> {
+    const admits = compileTrailScope({
+      regions: intent.regions, accountIds: intent.accountIds, includeGlobalServiceEvents: intent.includeGlobalServiceEvents,
+      selectors: { eventSelectors: intent.eventSelectors, advancedEventSelectors: intent.advancedEventSelectors },
+    });
+    const groups = new Map<string, { accountId: string; region: string; records: string[] }>();
+    let after = intent.fromSeq;
+    for (;;) {
+      const rows = await this.deps.events.readAfter(after, this.opts.readBatch);
+      let done = rows.length < this.opts.readBatch;
+      for (const row of rows) {
+        if (row.seq > intent.toSeq) {
+          done = true;
+          break;
+        }
+        after = row.seq;
+        const r = JSON.parse(row.json) as CloudTrailRecord;
+        if (!admits(r)) continue;
+        const k = `${r.recipientAccountId}/${r.awsRegion}`;
+        let g = groups.get(k);
+        if (!g) groups.set(k, (g = { accountId: r.recipientAccountId, region: r.awsRegion, records: [] }));
+        g.records.push(row.json);
+      }
+      if (done) break;
+    }
+    return [...groups.values()].map((g) => ({
+      key: logFileKey({
+        prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
+        deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}`,
+      }),
+      body: logFileBody(g.records),
+    }));
+  }
+}
