@@ -34,6 +34,10 @@ export interface TestConfig {
   accounts?: TestAccount[];
   eventHistory?: { retentionDays?: number; pruneIntervalMs?: number };
   ingest?: { maxBodyBytes?: number; maxBatchEvents?: number };
+  delivery?: { maxAgeMs?: number; maxBytes?: number; pollMs?: number };
+  objectStore?: Record<string, unknown>;
+  sns?: Record<string, unknown>;
+  organization?: { id: string; managementAccountId: string; memberAccountIds: string[] };
 }
 
 /** Account 111111111111 with a root key, an IAM user and an assumed-role session. */
