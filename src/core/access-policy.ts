@@ -26,7 +26,9 @@ function principalMatches(principal: unknown, service: string): boolean {
   if (principal === '*') return true;
   if (typeof principal !== 'object' || principal === null) return false;
   const p = principal as Record<string, unknown>;
-  return list(p.Service).includes(service) || list(p.AWS).includes('*');
+  // {"AWS": "*"} names every AWS account's principals, not service principals (SNS's default
+  // topic policy is written that way and does not let CloudTrail publish).
+  return list(p.Service).includes(service);
 }
 
 function statements(policy: string): Statement[] | undefined {

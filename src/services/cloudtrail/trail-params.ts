@@ -111,7 +111,7 @@ export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3Bucke
 export async function checkTopic(topics: TopicDirectory | undefined, topicArn: string): Promise<void> {
   if (!topics) return;
   const policy = await topics.topicPolicy(topicArn).catch(unavailable);
-  if (policy === undefined) throw cloudTrailError('InvalidSnsTopicNameException', `SNS topic does not exist: ${topicArn}`);
+  if (policy === undefined) throw cloudTrailError('InsufficientSnsTopicPolicyException', `SNS Topic does not exist or the topic policy is incorrect! (${topicArn} does not exist)`);
   if (!policyAllows(policy, 'cloudtrail.amazonaws.com', 'SNS:Publish', topicArn)) {
     throw cloudTrailError('InsufficientSnsTopicPolicyException', `Incorrect SNS topic policy is detected for topic: ${topicArn}. Missing statement: allow cloudtrail.amazonaws.com SNS:Publish on ${topicArn}`);
   }

@@ -94,7 +94,9 @@ export class TrailService {
 
   private checkOrganization(accountId: string): void {
     const org = this.deps.organization;
-    if (!org) throw cloudTrailError('OrganizationsNotInUseException', 'This account is not part of an organization: OpenTrail has no organization configured.');
+    if (!org || !org.memberAccountIds.includes(accountId)) {
+      throw cloudTrailError('OrganizationsNotInUseException', `Account ${accountId} is not part of an organization${org ? '' : ': OpenTrail has no organization configured'}.`);
+    }
     if (org.managementAccountId !== accountId) {
       throw cloudTrailError('NotOrganizationMasterAccountException', `Only the management account ${org.managementAccountId} of organization ${org.id} can create or change organization trails.`);
     }
@@ -301,8 +303,8 @@ export class TrailService {
     const t = await this.resolveForChange(input.TrailName, ctx, 'TrailName');
     const hasBasic = input.EventSelectors !== undefined && input.EventSelectors !== null;
     const hasAdvanced = input.AdvancedEventSelectors !== undefined && input.AdvancedEventSelectors !== null;
-    if (hasBasic && hasAdvanced) throw cloudTrailError('InvalidParameterCombinationException', BOTH_SELECTOR_KINDS_MESSAGE);
-    if (!hasBasic && !hasAdvanced) throw cloudTrailError('InvalidParameterCombinationException', 'Specify EventSelectors or AdvancedEventSelectors.');
+    if (hasBasic && hasAdvanced) throw cloudTrailError('InvalidEventSelectorsException', BOTH_SELECTOR_KINDS_MESSAGE);
+    if (!hasBasic && !hasAdvanced) throw cloudTrailError('InvalidEventSelectorsException', 'Specify EventSelectors or AdvancedEventSelectors.');
     const next: TrailDoc = { ...t };
     delete next.eventSelectors;
     delete next.advancedEventSelectors;
