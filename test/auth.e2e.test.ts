@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import {
-  CloudTrailClient, DescribeTrailsCommand, ListEventDataStoresCommand, ListChannelsCommand, LookupEventsCommand,
+  CloudTrailClient, ListEventDataStoresCommand, ListChannelsCommand, LookupEventsCommand,
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cliEnv, cloudTrailClient, startServer, tempDir, type StartedServer, type TestIdentity } from './helpers/server.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
