@@ -38,7 +38,17 @@ interface OpenBatch {
   fromSeq: number;
   scannedTo: number;
   bytes: number;
+  /** The admitted events in seq order, kept so closing the batch need not read them again. */
+  admitted: Admitted[];
+  /** The trail scope they were admitted under; a changed trail starts the batch over. */
+  scopeKey: string;
   firstMatchMs?: number;
+}
+
+interface Admitted {
+  accountId: string;
+  region: string;
+  json: string;
 }
 
 const MIN_BACKOFF_MS = 1000;
@@ -118,9 +128,11 @@ export class DeliveryWorker {
       return;
     }
     let ob = this.open.get(t.TrailARN);
-    if (!ob || ob.fromSeq !== start) ob = { fromSeq: start, scannedTo: start, bytes: 0 };
+    const scope = this.scopeOf(t);
+    const scopeKey = JSON.stringify(scope);
+    if (!ob || ob.fromSeq !== start || ob.scopeKey !== scopeKey) ob = { fromSeq: start, scannedTo: start, bytes: 0, admitted: [], scopeKey };
     this.open.set(t.TrailARN, ob);
-    const admits = compileTrailScope(this.scopeOf(t));
+    const admits = compileTrailScope(scope);
     for (;;) {
       const rows = await this.deps.events.readAfter(ob.scannedTo, this.opts.readBatch);
       let reachedLimit = false;
@@ -129,9 +141,11 @@ export class DeliveryWorker {
           reachedLimit = true;
           break;
         }
-        if (admits(JSON.parse(row.json) as CloudTrailRecord)) {
+        const r = JSON.parse(row.json) as CloudTrailRecord;
+        if (admits(r)) {
           ob.bytes += row.json.length + 1;
           ob.firstMatchMs ??= now;
+          ob.admitted.push({ accountId: r.recipientAccountId, region: r.awsRegion, json: row.json });
         }
         ob.scannedTo = row.seq;
         if (ob.bytes >= this.opts.maxBytes) break;
@@ -149,7 +163,7 @@ export class DeliveryWorker {
       delete (intent as { selectors?: unknown }).selectors;
       this.open.delete(t.TrailARN);
       await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, intent });
-      await this.write(t, state, intent);
+      await this.write(t, state, intent, ob.admitted);
     } else if (ob.firstMatchMs === undefined && ob.scannedTo > state.cursor) {
       // Nothing of this trail's in what was read: the cursor may move without a file.
       await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, cursor: ob.scannedTo });
@@ -158,10 +172,10 @@ export class DeliveryWorker {
   }
 
   /** Builds the batch's files from the intent alone, writes them, then moves the cursor. */
-  private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent): Promise<void> {
+  private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent, admitted?: Admitted[]): Promise<void> {
     const attemptMs = this.deps.clock.nowMs();
     try {
-      const files = await this.build(t.TrailARN, intent);
+      const files = await this.build(t.TrailARN, intent, admitted);
       for (const f of files) {
         await this.deps.objects.putObject(intent.bucket, f.key, f.body, { contentType: 'application/json', kmsKeyId: intent.kmsKeyId });
       }
@@ -183,31 +197,21 @@ export class DeliveryWorker {
     }
   }
 
-  private async build(trailArn: string, intent: DeliveryIntent): Promise<{ key: string; body: Buffer }[]> {
-    const admits = compileTrailScope({
-      regions: intent.regions, accountIds: intent.accountIds, includeGlobalServiceEvents: intent.includeGlobalServiceEvents,
-      selectors: { eventSelectors: intent.eventSelectors, advancedEventSelectors: intent.advancedEventSelectors },
-    });
+  /**
+   * The batch's files. From the events admitted while reading when they are at hand; otherwise
+   * (a pending intent after a restart) by reading the intent's range again with its snapshot: both
+   * give the same records in the same order, hence the same keys and bytes.
+   */
+  private async build(trailArn: string, intent: DeliveryIntent, admitted?: Admitted[]): Promise<{ key: string; body: Buffer }[]> {
     const groups = new Map<string, { accountId: string; region: string; records: string[] }>();
-    let after = intent.fromSeq;
-    for (;;) {
-      const rows = await this.deps.events.readAfter(after, this.opts.readBatch);
-      let done = rows.length < this.opts.readBatch;
-      for (const row of rows) {
-        if (row.seq > intent.toSeq) {
-          done = true;
-          break;
-        }
-        after = row.seq;
-        const r = JSON.parse(row.json) as CloudTrailRecord;
-        if (!admits(r)) continue;
-        const k = `${r.recipientAccountId}/${r.awsRegion}`;
-        let g = groups.get(k);
-        if (!g) groups.set(k, (g = { accountId: r.recipientAccountId, region: r.awsRegion, records: [] }));
-        g.records.push(row.json);
-      }
-      if (done) break;
-    }
+    const add = (a: Admitted) => {
+      const k = `${a.accountId}/${a.region}`;
+      let g = groups.get(k);
+      if (!g) groups.set(k, (g = { accountId: a.accountId, region: a.region, records: [] }));
+      g.records.push(a.json);
+    };
+    if (admitted) admitted.forEach(add);
+    else await this.readIntent(intent, add);
     return [...groups.values()].map((g) => ({
       key: logFileKey({
         prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
@@ -215,5 +219,24 @@ export class DeliveryWorker {
       }),
       body: logFileBody(g.records),
     }));
+  }
+
+  /** Reads the intent's range of the log and hands over the events its snapshot admits, in seq order. */
+  private async readIntent(intent: DeliveryIntent, add: (a: Admitted) => void): Promise<void> {
+    const admits = compileTrailScope({
+      regions: intent.regions, accountIds: intent.accountIds, includeGlobalServiceEvents: intent.includeGlobalServiceEvents,
+      selectors: { eventSelectors: intent.eventSelectors, advancedEventSelectors: intent.advancedEventSelectors },
+    });
+    let after = intent.fromSeq;
+    for (;;) {
+      const rows = await this.deps.events.readAfter(after, this.opts.readBatch);
+      for (const row of rows) {
+        if (row.seq > intent.toSeq) return;
+        after = row.seq;
+        const r = JSON.parse(row.json) as CloudTrailRecord;
+        if (admits(r)) add({ accountId: r.recipientAccountId, region: r.awsRegion, json: row.json });
+      }
+      if (rows.length < this.opts.readBatch) return;
+    }
   }
 }
