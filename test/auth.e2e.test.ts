@@ -7,6 +7,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { runAws, type CliResult } from './helpers/cli.ts';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -32,20 +33,7 @@ const LONG_TARGET = 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.';
 const SHORT_TARGET = 'CloudTrail_20131101.';
 const JSON_11 = 'application/x-amz-json-1.1';
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function runAws(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile('aws', args, { env, maxBuffer: 16 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** The modelled error name the CLI printed, or undefined when it succeeded. */
 function cliErrorCode(r: CliResult): string | undefined {

@@ -5,7 +5,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { runAws, type CliResult } from './helpers/cli.ts';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
@@ -55,19 +55,9 @@ function sdk(id: TestIdentity, region = 'us-east-1'): CloudTrailClient {
   return c;
 }
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function aws(args: string[], id: TestIdentity, region = 'us-east-1'): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile('aws', [...args, '--endpoint-url', server.url, '--output', 'json'], { env: cliEnv(id, region), maxBuffer: 64 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runAws([...args, '--endpoint-url', server.url, '--output', 'json'], cliEnv(id, region));
 }
 
 async function awsJson(args: string[], id: TestIdentity, region = 'us-east-1'): Promise<Json> {

@@ -10,7 +10,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { runAws, type CliResult } from './helpers/cli.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -40,19 +40,9 @@ function sdk(region = HOME): CloudTrailClient {
   return c;
 }
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function aws(args: string[], id: TestIdentity = ALICE, region = HOME): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile('aws', ['cloudtrail', ...args, '--endpoint-url', server.url, '--output', 'json'], { env: cliEnv(id, region), timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runAws(['cloudtrail', ...args, '--endpoint-url', server.url, '--output', 'json'], cliEnv(id, region));
 }
 
 async function awsJson(args: string[], region = HOME): Promise<Json> {
@@ -80,7 +70,8 @@ const cliTime = (v: unknown): number => (typeof v === 'number' ? v * 1000 : Date
 const plain = (v: unknown): Json => JSON.parse(JSON.stringify(v, (k, x) => (k === '$metadata' ? undefined : x))) as Json;
 
 before(async () => {
-  const version = await new Promise<string>((resolve) => execFile('aws', ['--version'], (_e, out, err) => resolve(`${out}${err}`)));
+  const v = await runAws(['--version'], process.env as Record<string, string>);
+  const version = `${v.stdout}${v.stderr}`;
   if (/^aws-cli\/2\./.test(version.trim())) {
     SERVICE_ERROR_RC = 254;
     USAGE_RC = 252;
