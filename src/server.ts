@@ -9,7 +9,8 @@ import { randomIds, systemClock, type Clock, type Identity, type IdSource } from
 import { loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
 import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
-import { S3ObjectStore, SnsTopicDirectory } from './stores/s3/index.ts';
+import { CloudWatchLogsSink, S3ObjectStore, SnsTopicDirectory, SnsTopicPublisher } from './stores/s3/index.ts';
+import { FetchWebhookPoster } from './stores/http/index.ts';
 import { TrailService } from './services/cloudtrail/trails.ts';
 import { TagService } from './services/cloudtrail/tags.ts';
 import { Ingester } from './ingest/index.ts';
@@ -17,7 +18,7 @@ import { NextTokenCodec, startRetentionJob } from './history/index.ts';
 import { ChannelService } from './services/cloudtrail/channels.ts';
 import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
-import { DeliveryWorker } from './delivery/index.ts';
+import { AfterDelivery, DeliveryWorker } from './delivery/index.ts';
 
 export interface RunningServer {
   url: string;
@@ -90,8 +91,14 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     maxBodyBytes: config.ingest.maxBodyBytes,
     onInternalError: (err) => logError('internal error', err),
   });
+  const publisher = config.sns ? new SnsTopicPublisher(config.sns) : undefined;
+  const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs) : undefined;
+  const afterDelivery = new AfterDelivery({
+    control, clock, logError, topics: publisher, logs: logSink,
+    webhooks: config.webhooks?.length ? { poster: new FetchWebhookPoster(), targets: config.webhooks } : undefined,
+  });
   const delivery = new DeliveryWorker(
-    { events: store, control, objects, clock, logError },
+    { events: store, control, objects, clock, logError, afterDelivery },
     { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization },
   );
   const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => logError('retention job failed', e));
@@ -119,6 +126,8 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
         await control.close();
         if (objects instanceof S3ObjectStore) objects.destroy();
         topics?.destroy();
+        publisher?.destroy();
+        logSink?.destroy();
       })();
       return closing;
     },

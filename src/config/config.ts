@@ -22,8 +22,21 @@ export interface OpenTrailConfig {
   objectStore: ObjectStoreConfig;
   /** When trails' log files close: after `maxAgeMs`, or at `maxBytes` of records. */
   delivery: { maxAgeMs: number; maxBytes: number; pollMs: number };
-  /** SNS endpoint used to check (and later publish to) trails' topics; absent: topics are checked for form only. */
+  /** SNS endpoint used to check trails' topics and publish their notifications; absent: topics are checked for form only and not notified. */
   sns?: NeighbourConfig;
+  /** CloudWatch Logs endpoint trails with a log group stream their records to. */
+  cloudWatchLogs?: NeighbourConfig;
+  /** HTTP endpoints that get every delivery notification (of the trails they name) as a JSON POST. */
+  webhooks?: WebhookConfig[];
+}
+
+export interface WebhookConfig {
+  url: string;
+  /** Only these trails (by ARN); absent: every trail. */
+  trailArns?: string[];
+  /** Extra request headers, e.g. Authorization. */
+  headers?: Record<string, string>;
+  timeoutMs: number;
 }
 
 export interface NeighbourConfig {
@@ -118,6 +131,36 @@ function parseObjectStore(raw: unknown): ObjectStoreConfig {
   throw new ConfigError('config.objectStore.type must be filesystem or s3');
 }
 
+const TRAIL_ARN = /^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail\/[\w.-]{3,128}$/;
+
+function parseWebhook(raw: unknown, where: string): WebhookConfig {
+  if (!isObj(raw)) throw new ConfigError(`${where} must be an object`);
+  const url = str(raw, 'url', where, true);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`${where}.url must be an http or https URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`${where}.url must be an http or https URL`);
+  const out: WebhookConfig = { url, timeoutMs: num(raw, 'timeoutMs', where, 5000, 100) };
+  if (raw.trailArns !== undefined) {
+    const arns = raw.trailArns;
+    if (!Array.isArray(arns) || arns.length === 0 || !arns.every((a) => typeof a === 'string' && TRAIL_ARN.test(a))) {
+      throw new ConfigError(`${where}.trailArns must be a non-empty list of trail ARNs (arn:aws:cloudtrail:<region>:<account>:trail/<name>)`);
+    }
+    out.trailArns = [...new Set(arns as string[])];
+  }
+  if (raw.headers !== undefined) {
+    const h = raw.headers;
+    if (!isObj(h) || !Object.entries(h).every(([k, v]) => /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) && typeof v === 'string')) {
+      throw new ConfigError(`${where}.headers must map header names to strings`);
+    }
+    out.headers = h as Record<string, string>;
+  }
+  return out;
+}
+
 const ACCESS_KEY = /^[A-Z0-9]{16,128}$/;
 
 function parseIdentity(raw: unknown, accountId: string, alias: string | undefined, where: string, startedAt: string): Identity {
@@ -185,6 +228,11 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
   }
   if (doc.objectStore !== undefined) cfg.objectStore = parseObjectStore(doc.objectStore);
   if (doc.sns !== undefined) cfg.sns = parseNeighbour(doc.sns, 'config.sns');
+  if (doc.cloudWatchLogs !== undefined) cfg.cloudWatchLogs = parseNeighbour(doc.cloudWatchLogs, 'config.cloudWatchLogs');
+  if (doc.webhooks !== undefined) {
+    if (!Array.isArray(doc.webhooks)) throw new ConfigError('config.webhooks must be a list');
+    cfg.webhooks = doc.webhooks.map((w, i) => parseWebhook(w, `config.webhooks[${i}]`));
+  }
   if (doc.organization !== undefined) {
     const o = doc.organization;
     if (!isObj(o)) throw new ConfigError('config.organization must be an object');

@@ -1,2 +1,3 @@
 export * from './worker.ts';
 export * from './log-file.ts';
+export * from './after-delivery.ts';

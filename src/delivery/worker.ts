@@ -32,6 +32,8 @@ export interface DeliveryDeps {
   objects: ObjectStore;
   clock: Clock;
   logError(msg: string, err?: unknown): void;
+  /** SNS / webhook notifications and CloudWatch Logs, run once a batch is committed; never rejects (after-delivery.ts). */
+  afterDelivery?: { delivered(t: TrailDoc, intent: DeliveryIntent, files: { key: string; body: Buffer }[]): Promise<void> };
 }
 
 interface OpenBatch {
@@ -187,6 +189,7 @@ export class DeliveryWorker {
       }
       await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, next);
       this.backoff.delete(t.TrailARN);
+      await this.deps.afterDelivery?.delivered(t, intent, files);
     } catch (e) {
       const code = e instanceof ObjectStoreError ? e.code : 'InternalError';
       await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, intent, latestDeliveryAttemptTimeMs: attemptMs, latestDeliveryError: code });

@@ -1,4 +1,6 @@
 export type * from './event-store.ts';
 export type * from './control-store.ts';
 export type * from './object-store.ts';
+export type * from './delivery-targets.ts';
 export { NeighbourUnavailableError, ObjectStoreError } from './object-store.ts';
+export { DeliveryTargetError } from './delivery-targets.ts';

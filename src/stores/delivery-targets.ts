@@ -1,0 +1,49 @@
+/**
+ * Where delivery reports a batch after its log files are in the bucket: SNS topics, HTTP webhooks
+ * and CloudWatch Logs log groups (docs/design/delivery.md, "After a file is written").
+ * Drivers: SNS and CloudWatch Logs through the AWS SDK (src/stores/s3/), webhooks through fetch
+ * (src/stores/http/).
+ */
+
+/** SNS topics delivery notifies. */
+export interface TopicPublisher {
+  /** Publishes one message; resolves once the topic accepted it, else throws a DeliveryTargetError. */
+  publish(topicArn: string, subject: string, message: string): Promise<void>;
+}
+
+export interface WebhookRequest {
+  headers?: Record<string, string>;
+  timeoutMs: number;
+}
+
+/** HTTP endpoints that take a JSON POST per notification. */
+export interface WebhookPoster {
+  /** POSTs `body` as application/json; resolves on a 2xx answer, else throws a DeliveryTargetError. */
+  post(url: string, body: string, req: WebhookRequest): Promise<void>;
+}
+
+/** One CloudWatch Logs event: `timestamp` in epoch ms, `message` as sent. */
+export interface LogEvent {
+  timestamp: number;
+  message: string;
+}
+
+/** CloudWatch Logs log groups delivery streams records into. */
+export interface LogGroupSink {
+  /**
+   * Puts one PutLogEvents batch (the caller keeps it within the API's limits, sorted by time) into
+   * `stream` of the log group, creating the stream when it does not exist. Resolves with how many
+   * events the service refused as too old or too new; throws a DeliveryTargetError otherwise.
+   */
+  putLogEvents(logGroupArn: string, stream: string, events: readonly LogEvent[]): Promise<{ rejected: number }>;
+}
+
+/** A notification or log event the target refused or could not take; `code` is the target's error code. */
+export class DeliveryTargetError extends Error {
+  override name = 'DeliveryTargetError';
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * LogGroupSink on CloudWatch Logs (or a compatible endpoint such as moto) via
+ * @aws-sdk/client-cloudwatch-logs. A log group is written in the region its ARN names, through the
+ * configured endpoint and credentials (the trail's CloudWatchLogsRoleArn is not assumed).
+ */
+import { CloudWatchLogsClient, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { DeliveryTargetError, type LogEvent, type LogGroupSink } from '../delivery-targets.ts';
+import type { S3Options } from './s3-object-store.ts';
+import { awsErrorCode } from './sns-topic-publisher.ts';
+
+/** `arn:aws:logs:<region>:<account>:log-group:<name>[:*]` -> region and name. */
+export function parseLogGroupArn(arn: string): { region: string; name: string } | undefined {
+  const m = /^arn:[^:]+:logs:([^:]+):[^:]*:log-group:(.+?)(?::\*)?$/.exec(arn);
+  return m ? { region: m[1]!, name: m[2]! } : undefined;
+}
+
+export class CloudWatchLogsSink implements LogGroupSink {
+  private readonly opts: Omit<S3Options, 'forcePathStyle'>;
+  private readonly clients = new Map<string, CloudWatchLogsClient>();
+  /** Streams known to exist: `<region>/<group>/<stream>`. */
+  private readonly streams = new Set<string>();
+
+  constructor(opts: Omit<S3Options, 'forcePathStyle'>) {
+    this.opts = opts;
+  }
+
+  private client(region: string): CloudWatchLogsClient {
+    let c = this.clients.get(region);
+    if (!c) {
+      c = new CloudWatchLogsClient({
+        endpoint: this.opts.endpoint,
+        region,
+        credentials: this.opts.accessKeyId && this.opts.secretAccessKey ? { accessKeyId: this.opts.accessKeyId, secretAccessKey: this.opts.secretAccessKey } : undefined,
+        maxAttempts: 3,
+        requestHandler: { connectionTimeout: 3000, requestTimeout: 10_000 },
+      });
+      this.clients.set(region, c);
+    }
+    return c;
+  }
+
+  private async createStream(c: CloudWatchLogsClient, group: string, stream: string): Promise<void> {
+    try {
+      await c.send(new CreateLogStreamCommand({ logGroupName: group, logStreamName: stream }));
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'ResourceAlreadyExistsException') throw e;
+    }
+  }
+
+  async putLogEvents(logGroupArn: string, stream: string, events: readonly LogEvent[]): Promise<{ rejected: number }> {
+    const g = parseLogGroupArn(logGroupArn);
+    if (!g) throw new DeliveryTargetError('InvalidParameterException', `not a log group ARN: ${logGroupArn}`);
+    const c = this.client(g.region);
+    const known = `${g.region}/${g.name}/${stream}`;
+    const put = () => c.send(new PutLogEventsCommand({ logGroupName: g.name, logStreamName: stream, logEvents: [...events] }));
+    try {
+      if (!this.streams.has(known)) {
+        await this.createStream(c, g.name, stream);
+        this.streams.add(known);
+      }
+      let out;
+      try {
+        out = await put();
+      } catch (e) {
+        // The stream was deleted since we created it: create it again, once.
+        if ((e as { name?: string }).name !== 'ResourceNotFoundException') throw e;
+        this.streams.delete(known);
+        await this.createStream(c, g.name, stream);
+        this.streams.add(known);
+        out = await put();
+      }
+      const r = out.rejectedLogEventsInfo;
+      if (!r) return { rejected: 0 };
+      let rejected = 0;
+      if (r.tooOldLogEventEndIndex !== undefined) rejected += r.tooOldLogEventEndIndex + 1;
+      if (r.expiredLogEventEndIndex !== undefined) rejected = Math.max(rejected, r.expiredLogEventEndIndex + 1);
+      if (r.tooNewLogEventStartIndex !== undefined) rejected += events.length - r.tooNewLogEventStartIndex;
+      return { rejected };
+    } catch (e) {
+      this.streams.delete(known);
+      throw new DeliveryTargetError(awsErrorCode(e), `CloudWatch Logs PutLogEvents to ${g.name}/${stream} failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  destroy(): void {
+    for (const c of this.clients.values()) c.destroy();
+    this.clients.clear();
+  }
+}
