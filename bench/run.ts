@@ -8,11 +8,15 @@
  *                      the 10M one writes ~20 GB and takes well over 30 min on this machine's
  *                      ~100 MB/s disk); small: 100k, built with SqliteEventStore.append
  *   BENCH_BUILD        store | bulk: how datasets are built (default: bulk from 1M events)
- *   BENCH_ONLY         ingest | lookup (default: both)
+ *   BENCH_ONLY         ingest | lookup | delivery (default: all three)
  *   BENCH_INGEST_EVENTS  events to ingest (default 240000)
  *   BENCH_BATCH        records per POST /ingest (default 1000)
  *   BENCH_CONNECTIONS  concurrent HTTP connections (default 6)
  *   BENCH_SAMPLES      timed LookupEvents per query kind (default 2000; warm-up BENCH_WARMUP=200)
+ *   BENCH_DELIVERY_EVENTS           events ingested with a logging trail (default 100000)
+ *   BENCH_DELIVERY_CAPACITY_EVENTS  backlog the in-process DeliveryWorker drains (default 100000)
+ *   BENCH_DELIVERY_RATE             events/s offered in the latency runs (default 500), for
+ *   BENCH_DELIVERY_FAST_SECONDS / BENCH_DELIVERY_DEFAULT_SECONDS  (20 / 75: maxAgeMs 1000 / default 30 s)
  *   BENCH_PROFILE=1    also run ingest and the 1M lookups with `node --cpu-prof` on the server
  *                      and summarise where its time goes (profiles kept in bench/out/profiles/)
  */
@@ -21,6 +25,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runIngest } from './ingest.ts';
 import { runLookups, type LookupResult } from './lookup.ts';
+import { runDelivery, type CapacityResult } from './delivery.ts';
 import { ensureDataset, OUT_DIR } from './dataset.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { GENERATOR_VERSION } from './gen.ts';
@@ -35,6 +40,12 @@ if (!sizes[scale]) throw new Error(`BENCH_SCALE must be small, 1m or 10m, not ${
 
 const ingestOpts = { events: num('BENCH_INGEST_EVENTS', 240_000), batch: num('BENCH_BATCH', 1000), connections: num('BENCH_CONNECTIONS', 6) };
 const lookupOpts = { samples: num('BENCH_SAMPLES', 2000), warmup: num('BENCH_WARMUP', 200), pages: 20 };
+const deliveryOpts = {
+  events: num('BENCH_DELIVERY_EVENTS', 100_000), batch: 1000, connections: 6,
+  latencyRate: num('BENCH_DELIVERY_RATE', 500),
+  latencySeconds: [num('BENCH_DELIVERY_FAST_SECONDS', 20), num('BENCH_DELIVERY_DEFAULT_SECONDS', 75)] as [number, number],
+  capacityEvents: num('BENCH_DELIVERY_CAPACITY_EVENTS', 100_000),
+};
 const profileDir = join(OUT_DIR, 'profiles');
 
 async function profiled<T>(name: string, fn: (flags: string[]) => Promise<T>): Promise<{ result: T; profile: ProfileSummary }> {
@@ -50,11 +61,11 @@ async function profiled<T>(name: string, fn: (flags: string[]) => Promise<T>): P
 const report: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
-  settings: { scale, generatorVersion: GENERATOR_VERSION, ingest: ingestOpts, lookup: lookupOpts },
-  targets: { ingestEventsPerSecond: 50_000, lookupP99MsAt10M: 5 },
+  settings: { scale, generatorVersion: GENERATOR_VERSION, ingest: ingestOpts, lookup: lookupOpts, delivery: deliveryOpts },
+  targets: { ingestEventsPerSecond: 50_000, lookupP99MsAt10M: 5, deliveryEventsPerSecond: 50_000 },
 };
 
-if (only !== 'lookup') {
+if (only === undefined || only === 'ingest') {
   report.ingest = await runIngest(ingestOpts);
   if (env.BENCH_PROFILE === '1') {
     const p = await profiled('ingest', (nodeFlags) => runIngest({ ...ingestOpts, nodeFlags }));
@@ -62,7 +73,7 @@ if (only !== 'lookup') {
   }
 }
 
-if (only !== 'ingest') {
+if (only === undefined || only === 'lookup') {
   const lookup: Record<string, LookupResult> = {};
   for (const n of sizes[scale]!) {
     const { dir, manifest } = await ensureDataset(n);
@@ -76,6 +87,8 @@ if (only !== 'ingest') {
   report.lookup = lookup;
 }
 
+if (only === undefined || only === 'delivery') report.delivery = await runDelivery(deliveryOpts);
+
 const ingest = report.ingest as { eventsPerSecond: number } | undefined;
 const lk = report.lookup as Record<string, LookupResult> | undefined;
 const biggest = lk ? Object.values(lk).at(-1) : undefined;
@@ -83,6 +96,12 @@ report.gaps = {
   ingest: ingest ? `${ingest.eventsPerSecond} of 50000 events/s (${Math.round((100 * ingest.eventsPerSecond) / 50_000)}%)` : undefined,
   lookupWorstP99Ms: biggest
     ? { events: biggest.events, worstP99Ms: Math.max(...Object.values(biggest.queries).map((q) => q.p99), biggest.pagedWalk.p99), target: 5 }
+    : undefined,
+  delivery: report.delivery
+    ? (() => {
+      const cap = (report.delivery as { capacity: CapacityResult[] }).capacity[0]!;
+      return `${cap.eventsPerSecond} of 50000 events/s for one trail (${Math.round((100 * cap.eventsPerSecond) / 50_000)}%), in-process backlog drain`;
+    })()
     : undefined,
 };
 log('done');
