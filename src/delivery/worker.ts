@@ -176,8 +176,9 @@ export class DeliveryWorker {
   /** Builds the batch's files from the intent alone, writes them, then moves the cursor. */
   private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent, admitted?: Admitted[]): Promise<void> {
     const attemptMs = this.deps.clock.nowMs();
+    let files: { key: string; body: Buffer }[];
     try {
-      const files = await this.build(t.TrailARN, intent, admitted);
+      files = await this.build(t.TrailARN, intent, admitted);
       for (const f of files) {
         await this.deps.objects.putObject(intent.bucket, f.key, f.body, { contentType: 'application/json', kmsKeyId: intent.kmsKeyId });
       }
@@ -189,7 +190,6 @@ export class DeliveryWorker {
       }
       await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, next);
       this.backoff.delete(t.TrailARN);
-      await this.deps.afterDelivery?.delivered(t, intent, files);
     } catch (e) {
       const code = e instanceof ObjectStoreError ? e.code : 'InternalError';
       await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, intent, latestDeliveryAttemptTimeMs: attemptMs, latestDeliveryError: code });
@@ -197,7 +197,10 @@ export class DeliveryWorker {
       const delayMs = Math.min(MAX_BACKOFF_MS, prev * 2);
       this.backoff.set(t.TrailARN, { untilMs: attemptMs + delayMs * (0.75 + Math.random() * 0.5), delayMs });
       if (!(e instanceof ObjectStoreError)) throw e;
+      return;
     }
+    // Outside the try: whatever notifying does, the files and the cursor are committed already.
+    if (files.length > 0) await this.deps.afterDelivery?.delivered(t, intent, files);
   }
 
   /**
