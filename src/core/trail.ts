@@ -37,10 +37,12 @@ export interface TrailDoc {
   startLoggingTimeMs?: number;
   stopLoggingTimeMs?: number;
   createdMs: number;
-  /** Delivery starts after this event-log seq: the end of the log when logging last started. */
+  /** Delivery starts after this event-log seq: the end of the log when logging first started. */
   deliverAfterSeq?: number;
   /** While not logging: delivery stops at this seq, the end of the log when logging stopped. */
   deliverThroughSeq?: number;
+  /** Seq ranges (after, through] during which logging was stopped: never delivered. */
+  skippedSeqs?: [number, number][];
 }
 
 export const TRAIL_KIND = 'trail';
@@ -64,11 +66,20 @@ export function isShadow(t: TrailDoc, accountId: string, region: string): boolea
 }
 
 
+/** Whether the event at `seq` falls in a period when the trail was logging (given its skipped ranges). */
+export function isLoggedSeq(skipped: readonly (readonly [number, number])[] | undefined, seq: number): boolean {
+  if (!skipped) return true;
+  for (const [after, through] of skipped) if (seq > after && seq <= through) return false;
+  return true;
+}
+
 /** Control-store kind of a trail's delivery state, keyed by trail ARN. */
 export const DELIVERY_STATE_KIND = 'delivery-state';
 
 /** What delivery remembers per trail (docs/design/delivery.md). */
 export interface DeliveryState {
+  /** The createdMs of the trail this state belongs to: a trail deleted and created again starts afresh. */
+  trailCreatedMs?: number;
   /** Every event with seq <= cursor is delivered for this trail, or was not the trail's. */
   cursor: number;
   /** A batch being written: redone as it is after a crash. */
@@ -96,6 +107,7 @@ export interface DeliveryIntent {
   regions: string[];
   accountIds: string[];
   includeGlobalServiceEvents: boolean;
+  skippedSeqs?: [number, number][];
   eventSelectors?: EventSelector[];
   advancedEventSelectors?: AdvancedEventSelector[];
 }

@@ -7,7 +7,7 @@
  * MUST: a batch written again (retry, crash between write and cursor) has the same keys and bytes.
  */
 import {
-  compileTrailScope, DELIVERY_STATE_KIND, logFileKey, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
+  compileTrailScope, DELIVERY_STATE_KIND, isLoggedSeq, logFileKey, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
   type DeliveryState, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
 import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
@@ -118,7 +118,9 @@ export class DeliveryWorker {
     const now = this.deps.clock.nowMs();
     const wait = this.backoff.get(t.TrailARN);
     if (wait && now < wait.untilMs && !force) return;
-    const state = (await this.deps.control.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN)) ?? { cursor: t.deliverAfterSeq ?? 0 };
+    const stored = await this.deps.control.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
+    // State left by a deleted trail of the same ARN is not this trail's.
+    const state: DeliveryState = stored?.trailCreatedMs === t.createdMs ? stored : { trailCreatedMs: t.createdMs, cursor: t.deliverAfterSeq ?? 0 };
     if (state.intent) {
       await this.write(t, state, state.intent);
       return;
@@ -131,7 +133,7 @@ export class DeliveryWorker {
     }
     let ob = this.open.get(t.TrailARN);
     const scope = this.scopeOf(t);
-    const scopeKey = JSON.stringify(scope);
+    const scopeKey = JSON.stringify([scope, t.skippedSeqs ?? []]);
     if (!ob || ob.fromSeq !== start || ob.scopeKey !== scopeKey) ob = { fromSeq: start, scannedTo: start, bytes: 0, admitted: [], scopeKey };
     this.open.set(t.TrailARN, ob);
     const admits = compileTrailScope(scope);
@@ -143,8 +145,8 @@ export class DeliveryWorker {
           reachedLimit = true;
           break;
         }
-        const r = JSON.parse(row.json) as CloudTrailRecord;
-        if (admits(r)) {
+        const r = isLoggedSeq(t.skippedSeqs, row.seq) ? (JSON.parse(row.json) as CloudTrailRecord) : undefined;
+        if (r && admits(r)) {
           ob.bytes += row.json.length + 1;
           ob.firstMatchMs ??= now;
           ob.admitted.push({ accountId: r.recipientAccountId, region: r.awsRegion, json: row.json });
@@ -160,7 +162,7 @@ export class DeliveryWorker {
       const intent: DeliveryIntent = {
         fromSeq: ob.fromSeq, toSeq: ob.scannedTo, deliveredMs: now, bucket: t.S3BucketName, prefix: t.S3KeyPrefix,
         organizationId: t.IsOrganizationTrail ? this.opts.organization?.id : undefined, kmsKeyId: t.KmsKeyId,
-        ...this.scopeOf(t), eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors,
+        ...this.scopeOf(t), eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors, skippedSeqs: t.skippedSeqs,
       };
       delete (intent as { selectors?: unknown }).selectors;
       this.open.delete(t.TrailARN);
@@ -239,6 +241,7 @@ export class DeliveryWorker {
       for (const row of rows) {
         if (row.seq > intent.toSeq) return;
         after = row.seq;
+        if (!isLoggedSeq(intent.skippedSeqs, row.seq)) continue;
         const r = JSON.parse(row.json) as CloudTrailRecord;
         if (admits(r)) add({ accountId: r.recipientAccountId, region: r.awsRegion, json: row.json });
       }

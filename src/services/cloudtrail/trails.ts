@@ -207,6 +207,7 @@ export class TrailService {
   async deleteTrail(ctx: CallContext, input: Record<string, unknown>) {
     const t = await this.resolveForChange(input.Name, ctx);
     await this.deps.store.delete(TRAIL_KIND, trailKey(t.accountId, t.HomeRegion, t.Name));
+    await this.deps.store.delete(DELIVERY_STATE_KIND, t.TrailARN);
     return {};
   }
 
@@ -260,7 +261,8 @@ export class TrailService {
 
   async getTrailStatus(ctx: CallContext, input: Record<string, unknown>) {
     const t = await this.resolve(input.Name, ctx);
-    const d = (await this.deps.store.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN)) ?? { cursor: 0 };
+    const stored = await this.deps.store.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
+    const d: DeliveryState = stored?.trailCreatedMs === t.createdMs ? stored : { cursor: 0 };
     const iso = (ms: number | undefined) => (ms === undefined ? '' : formatEventTime(ms));
     const epoch = (name: string, ms: number | undefined) => (ms === undefined ? {} : { [name]: ms / 1000 });
     const text = (name: string, v: string | undefined) => (v === undefined ? {} : { [name]: v });
@@ -286,7 +288,16 @@ export class TrailService {
   async startLogging(ctx: CallContext, input: Record<string, unknown>) {
     const t = await this.resolveForChange(input.Name, ctx);
     if (!t.isLogging) {
-      const next: TrailDoc = { ...t, isLogging: true, startLoggingTimeMs: ctx.nowMs, deliverAfterSeq: await this.deps.events.lastSeq() };
+      const end = await this.deps.events.lastSeq();
+      const next: TrailDoc = { ...t, isLogging: true, startLoggingTimeMs: ctx.nowMs };
+      if (t.deliverAfterSeq === undefined) {
+        next.deliverAfterSeq = end;
+      } else if (t.deliverThroughSeq !== undefined && end > t.deliverThroughSeq) {
+        // What arrived while stopped is never delivered; what came before the stop still is.
+        const d = await this.deps.store.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
+        const cursor = d?.trailCreatedMs === t.createdMs ? d.cursor : 0;
+        next.skippedSeqs = [...(t.skippedSeqs ?? []).filter(([, through]) => through > cursor), [t.deliverThroughSeq, end]];
+      }
       delete next.deliverThroughSeq;
       await this.save(next);
     }

@@ -25,6 +25,8 @@ export class S3ObjectStore implements ObjectStore {
       forcePathStyle: opts.forcePathStyle ?? true,
       credentials: opts.accessKeyId && opts.secretAccessKey ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } : undefined,
       maxAttempts: 2,
+      // An endpoint that accepts connections and never answers must not hold delivery forever.
+      requestHandler: { connectionTimeout: 3000, requestTimeout: 60_000 },
     });
   }
 
@@ -56,8 +58,11 @@ export class S3ObjectStore implements ObjectStore {
         SSEKMSKeyId: opts.kmsKeyId,
       }));
     } catch (e) {
-      const code = (e as { name?: string }).name ?? 'UnknownError';
-      throw new ObjectStoreError(code, `S3 PutObject s3://${bucket}/${key} failed: ${(e as Error).message}`, { cause: e });
+      // A network failure carries its errno code (ECONNREFUSED, ...); a service error its name.
+      const name = (e as { name?: string }).name;
+      const code = (e as { code?: unknown }).code;
+      const errorCode = typeof code === 'string' ? code : name && name !== 'Error' ? name : 'ServiceUnavailable';
+      throw new ObjectStoreError(errorCode, `S3 PutObject s3://${bucket}/${key} failed: ${(e as Error).message}`, { cause: e });
     }
   }
 
