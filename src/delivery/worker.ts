@@ -97,7 +97,8 @@ export class DeliveryWorker {
     const trails = (await this.deps.control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc);
     for (const t of trails) {
       try {
-        await this.serve(t, force);
+        // A batch that closed on size leaves more behind: keep going, a backlog drains at full speed.
+        while (await this.serve(t, force));
       } catch (e) {
         this.deps.logError(`delivery for ${t.TrailARN} failed`, e);
       }
@@ -114,22 +115,22 @@ export class DeliveryWorker {
     };
   }
 
-  private async serve(t: TrailDoc, force: boolean): Promise<void> {
+  /** Serves one trail once; true when a batch closed on size and the log may hold more. */
+  private async serve(t: TrailDoc, force: boolean): Promise<boolean> {
     const now = this.deps.clock.nowMs();
     const wait = this.backoff.get(t.TrailARN);
-    if (wait && now < wait.untilMs && !force) return;
+    if (wait && now < wait.untilMs && !force) return false;
     const stored = await this.deps.control.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
     // State left by a deleted trail of the same ARN is not this trail's.
     const state: DeliveryState = stored?.trailCreatedMs === t.createdMs ? stored : { trailCreatedMs: t.createdMs, cursor: t.deliverAfterSeq ?? 0 };
     if (state.intent) {
-      await this.write(t, state, state.intent);
-      return;
+      return (await this.write(t, state, state.intent)) && state.intent.toSeq < (await this.deps.events.lastSeq());
     }
     const start = Math.max(state.cursor, t.deliverAfterSeq ?? 0);
     const limit = t.isLogging ? Number.POSITIVE_INFINITY : (t.deliverThroughSeq ?? start);
     if (start >= limit) {
       this.open.delete(t.TrailARN);
-      return;
+      return false;
     }
     let ob = this.open.get(t.TrailARN);
     const scope = this.scopeOf(t);
@@ -167,16 +168,19 @@ export class DeliveryWorker {
       delete (intent as { selectors?: unknown }).selectors;
       this.open.delete(t.TrailARN);
       await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, intent });
-      await this.write(t, state, intent, ob.admitted);
+      const full = ob.bytes >= this.opts.maxBytes;
+      return (await this.write(t, state, intent, ob.admitted)) && full;
     } else if (ob.firstMatchMs === undefined && ob.scannedTo > state.cursor) {
       // Nothing of this trail's in what was read: the cursor may move without a file.
       await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, cursor: ob.scannedTo });
       this.open.delete(t.TrailARN);
     }
+    return false;
   }
 
   /** Builds the batch's files from the intent alone, writes them, then moves the cursor. */
-  private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent, admitted?: Admitted[]): Promise<void> {
+  /** Writes the batch and moves the cursor; false when the store refused (the intent stays). */
+  private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent, admitted?: Admitted[]): Promise<boolean> {
     const attemptMs = this.deps.clock.nowMs();
     let files: { key: string; body: Buffer }[];
     try {
@@ -199,10 +203,11 @@ export class DeliveryWorker {
       const delayMs = Math.min(MAX_BACKOFF_MS, prev * 2);
       this.backoff.set(t.TrailARN, { untilMs: attemptMs + delayMs * (0.75 + Math.random() * 0.5), delayMs });
       if (!(e instanceof ObjectStoreError)) throw e;
-      return;
+      return false;
     }
     // Outside the try: whatever notifying does, the files and the cursor are committed already.
     if (files.length > 0) await this.deps.afterDelivery?.delivered(t, intent, files);
+    return true;
   }
 
   /**
@@ -220,13 +225,13 @@ export class DeliveryWorker {
     };
     if (admitted) admitted.forEach(add);
     else await this.readIntent(intent, add);
-    return [...groups.values()].map((g) => ({
+    return Promise.all([...groups.values()].map(async (g) => ({
       key: logFileKey({
         prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
         deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}`,
       }),
-      body: logFileBody(g.records),
-    }));
+      body: await logFileBody(g.records),
+    })));
   }
 
   /** Reads the intent's range of the log and hands over the events its snapshot admits, in seq order. */
