@@ -73,6 +73,25 @@ export function isLoggedSeq(skipped: readonly (readonly [number, number])[] | un
   return true;
 }
 
+/**
+ * Control-store kind of a log file the store confirmed for a trail with log file validation,
+ * keyed `<trail ARN>|<object key>`, until a digest lists it.
+ */
+export const DELIVERED_FILE_KIND = 'delivered-file';
+
+export interface DeliveredFile {
+  bucket: string;
+  key: string;
+  accountId: string;
+  region: string;
+  /** Hex SHA-256 of the uncompressed file. */
+  sha256: string;
+  oldestEventTime: string;
+  newestEventTime: string;
+  /** When the store confirmed the write. */
+  confirmedMs: number;
+}
+
 /** Control-store kind of a trail's delivery state, keyed by trail ARN. */
 export const DELIVERY_STATE_KIND = 'delivery-state';
 

@@ -7,11 +7,12 @@
  * MUST: a batch written again (retry, crash between write and cursor) has the same keys and bytes.
  */
 import {
-  compileTrailScope, DELIVERY_STATE_KIND, isLoggedSeq, logFileKey, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
+  compileTrailScope, DELIVERED_FILE_KIND, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
   type DeliveryState, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
 import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
-import { logFileBody } from './log-file.ts';
+import { createHash } from 'node:crypto';
+import { logFileBody, logFileJson } from './log-file.ts';
 
 export interface DeliveryOptions {
   /** A batch closes when its first event has waited this long. */
@@ -50,7 +51,19 @@ interface OpenBatch {
 interface Admitted {
   accountId: string;
   region: string;
+  eventTime: string;
   json: string;
+}
+
+/** A built log file: its key and gzip body, and what a digest says of it. */
+export interface BuiltLogFile {
+  key: string;
+  body: Buffer;
+  accountId: string;
+  region: string;
+  sha256: string;
+  oldestEventTime: string;
+  newestEventTime: string;
 }
 
 const MIN_BACKOFF_MS = 1000;
@@ -150,7 +163,7 @@ export class DeliveryWorker {
         if (r && admits(r)) {
           ob.bytes += row.json.length + 1;
           ob.firstMatchMs ??= now;
-          ob.admitted.push({ accountId: r.recipientAccountId, region: r.awsRegion, json: row.json });
+          ob.admitted.push({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json });
         }
         ob.scannedTo = row.seq;
         if (ob.bytes >= this.opts.maxBytes) break;
@@ -182,11 +195,22 @@ export class DeliveryWorker {
   /** Writes the batch and moves the cursor; false when the store refused (the intent stays). */
   private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent, admitted?: Admitted[]): Promise<boolean> {
     const attemptMs = this.deps.clock.nowMs();
-    let files: { key: string; body: Buffer }[];
+    let files: BuiltLogFile[];
     try {
       files = await this.build(t.TrailARN, intent, admitted);
       for (const f of files) {
         await this.deps.objects.putObject(intent.bucket, f.key, f.body, { contentType: 'application/json', kmsKeyId: intent.kmsKeyId });
+      }
+      if (t.LogFileValidationEnabled) {
+        // What digests will list: only files the store confirmed (written again, identically, on a redo).
+        const confirmedMs = this.deps.clock.nowMs();
+        for (const f of files) {
+          const doc: DeliveredFile = {
+            bucket: intent.bucket, key: f.key, accountId: f.accountId, region: f.region, sha256: f.sha256,
+            oldestEventTime: f.oldestEventTime, newestEventTime: f.newestEventTime, confirmedMs,
+          };
+          await this.deps.control.put(DELIVERED_FILE_KIND, `${t.TrailARN}|${f.key}`, doc);
+        }
       }
       const next: DeliveryState = { ...state, cursor: intent.toSeq, latestDeliveryAttemptTimeMs: attemptMs };
       delete next.intent;
@@ -215,23 +239,30 @@ export class DeliveryWorker {
    * (a pending intent after a restart) by reading the intent's range again with its snapshot: both
    * give the same records in the same order, hence the same keys and bytes.
    */
-  private async build(trailArn: string, intent: DeliveryIntent, admitted?: Admitted[]): Promise<{ key: string; body: Buffer }[]> {
-    const groups = new Map<string, { accountId: string; region: string; records: string[] }>();
+  private async build(trailArn: string, intent: DeliveryIntent, admitted?: Admitted[]): Promise<BuiltLogFile[]> {
+    const groups = new Map<string, { accountId: string; region: string; records: string[]; oldest: string; newest: string }>();
     const add = (a: Admitted) => {
       const k = `${a.accountId}/${a.region}`;
       let g = groups.get(k);
-      if (!g) groups.set(k, (g = { accountId: a.accountId, region: a.region, records: [] }));
+      if (!g) groups.set(k, (g = { accountId: a.accountId, region: a.region, records: [], oldest: a.eventTime, newest: a.eventTime }));
       g.records.push(a.json);
+      if (a.eventTime < g.oldest) g.oldest = a.eventTime;
+      if (a.eventTime > g.newest) g.newest = a.eventTime;
     };
     if (admitted) admitted.forEach(add);
     else await this.readIntent(intent, add);
-    return Promise.all([...groups.values()].map(async (g) => ({
+    return Promise.all([...groups.values()].map(async (g) => {
+      const json = logFileJson(g.records);
+      return {
+      accountId: g.accountId, region: g.region, sha256: createHash('sha256').update(json).digest('hex'),
+      oldestEventTime: g.oldest, newestEventTime: g.newest,
       key: logFileKey({
         prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
         deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}`,
       }),
-      body: await logFileBody(g.records),
-    })));
+      body: await logFileBody(json),
+      };
+    }));
   }
 
   /** Reads the intent's range of the log and hands over the events its snapshot admits, in seq order. */
@@ -248,7 +279,7 @@ export class DeliveryWorker {
         after = row.seq;
         if (!isLoggedSeq(intent.skippedSeqs, row.seq)) continue;
         const r = JSON.parse(row.json) as CloudTrailRecord;
-        if (admits(r)) add({ accountId: r.recipientAccountId, region: r.awsRegion, json: row.json });
+        if (admits(r)) add({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json });
       }
       if (rows.length < this.opts.readBatch) return;
     }
