@@ -18,9 +18,10 @@ const ALLOWED: Record<string, string[]> = {
   ingest: ['core', 'stores'],
   history: ['core', 'aws', 'stores'],
   capture: ['core'],
-  delivery: ['core', 'stores'],
-  services: ['core', 'aws', 'ingest', 'history', 'stores'],
-  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores'],
+  integrity: ['core', 'stores'],
+  delivery: ['core', 'stores', 'integrity'],
+  services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity'],
+  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity'],
   config: ['core'],
 };
 

@@ -1,0 +1,198 @@
+/**
+ * Digest signing keys: one RSA 2048 key pair per Region at a time, rotated on a schedule, old keys
+ * kept so that older digests still validate (reference §5.2, §5.3).
+ *
+ * Keys live in the control store, kind `signing-key`, key `<region>/<validityStartMs, 16 digits>`,
+ * so a Region's keys list in validity order. The public key is kept as PKCS#1 DER (what
+ * ListPublicKeys returns); its fingerprint is the lowercase hex MD5 of those bytes.
+ */
+import { createHash, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import type { ControlStore } from '../stores/index.ts';
+
+export interface SigningKey {
+  region: string;
+  /** Lowercase hex MD5 of publicKeyDer. */
+  fingerprint: string;
+  /** PKCS#1 `RSAPublicKey` DER. */
+  publicKeyDer: Buffer;
+  /** PKCS#8 PEM. */
+  privateKeyPem: string;
+  validityStartMs: number;
+  validityEndMs: number;
+}
+
+export interface KeyPair {
+  publicKey: KeyObject;
+  privateKey: KeyObject;
+}
+
+export interface SigningKeyStoreOptions {
+  /** Validity of each key; a new key is made when the current one's validity ends. Default 30 days. */
+  rotationMs?: number;
+  /** Makes a key pair (tests inject a fixed or fast one). Default: RSA 2048 off the main thread. */
+  generate?: () => KeyPair | Promise<KeyPair>;
+}
+
+export const SIGNING_KEY_KIND = 'signing-key';
+export const DEFAULT_KEY_ROTATION_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** What is stored per key (Buffers as base64). */
+interface StoredKey {
+  region: string;
+  fingerprint: string;
+  publicKeyDer: string;
+  privateKeyPem: string;
+  validityStartMs: number;
+  validityEndMs: number;
+}
+
+/** DER length octets. */
+function derLength(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+/** A DER INTEGER from unsigned big-endian bytes (minimal, with a 0 byte when the top bit is set). */
+function derUnsignedInteger(bytes: Buffer): Buffer {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  let body = bytes.subarray(i);
+  if (body.length === 0) body = Buffer.from([0]);
+  if (body[0]! & 0x80) body = Buffer.concat([Buffer.from([0]), body]);
+  return Buffer.concat([Buffer.from([0x02]), derLength(body.length), body]);
+}
+
+/**
+ * The PKCS#1 `RSAPublicKey` DER of an RSA public (or private) key: base64 starts `MIIBCgKCAQEA`
+ * for 2048-bit keys with exponent 65537.
+ */
+export function publicKeyDerOf(keyObject: KeyObject): Buffer {
+  if (keyObject.asymmetricKeyType !== 'rsa') throw new Error(`signing keys are RSA, not ${keyObject.asymmetricKeyType ?? keyObject.type}`);
+  const key = keyObject.type === 'private' ? createPublicKey(keyObject) : keyObject;
+  try {
+    return key.export({ type: 'pkcs1', format: 'der' }) as Buffer;
+  } catch {
+    // Node 24 (OpenSSL 3.5) cannot re-export as PKCS#1 a public key that was itself loaded from
+    // PKCS#1: encode SEQUENCE { modulus INTEGER, publicExponent INTEGER } from the JWK instead.
+    const jwk = key.export({ format: 'jwk' });
+    if (typeof jwk.n !== 'string' || typeof jwk.e !== 'string') throw new Error('not an RSA key');
+    const body = Buffer.concat([derUnsignedInteger(Buffer.from(jwk.n, 'base64url')), derUnsignedInteger(Buffer.from(jwk.e, 'base64url'))]);
+    return Buffer.concat([Buffer.from([0x30]), derLength(body.length), body]);
+  }
+}
+
+/** Lowercase hex MD5 of the public key DER (ListPublicKeys' Fingerprint, digestPublicKeyFingerprint). */
+export function fingerprintOf(der: Buffer): string {
+  return createHash('md5').update(der).digest('hex');
+}
+
+function defaultGenerate(): Promise<KeyPair> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair('rsa', { modulusLength: 2048, publicExponent: 0x10001 }, (err, publicKey, privateKey) => {
+      if (err) reject(err);
+      else resolve({ publicKey, privateKey });
+    });
+  });
+}
+
+function storageKey(region: string, validityStartMs: number): string {
+  return `${region}/${String(Math.max(0, validityStartMs)).padStart(16, '0')}`;
+}
+
+function fromStored(s: StoredKey): SigningKey {
+  return {
+    region: s.region,
+    fingerprint: s.fingerprint,
+    publicKeyDer: Buffer.from(s.publicKeyDer, 'base64'),
+    privateKeyPem: s.privateKeyPem,
+    validityStartMs: s.validityStartMs,
+    validityEndMs: s.validityEndMs,
+  };
+}
+
+export class SigningKeyStore {
+  private readonly store: ControlStore;
+  private readonly rotationMs: number;
+  private readonly generate: () => KeyPair | Promise<KeyPair>;
+  /** Serializes key creation so that concurrent callers never make two keys. */
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Keys per Region in validity-start order, loaded once from the store. */
+  private readonly cache = new Map<string, SigningKey[]>();
+
+  constructor(store: ControlStore, opts: SigningKeyStoreOptions = {}) {
+    this.store = store;
+    this.rotationMs = opts.rotationMs ?? DEFAULT_KEY_ROTATION_MS;
+    if (!(this.rotationMs > 0)) throw new Error('rotationMs must be positive');
+    this.generate = opts.generate ?? defaultGenerate;
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async load(region: string): Promise<SigningKey[]> {
+    const cached = this.cache.get(region);
+    if (cached) return cached;
+    const rows = await this.store.list<StoredKey>(SIGNING_KEY_KIND, `${region}/`);
+    const keys = rows.map((r) => fromStored(r.doc)).filter((k) => k.region === region);
+    keys.sort((a, b) => a.validityStartMs - b.validityStartMs);
+    this.cache.set(region, keys);
+    return keys;
+  }
+
+  /** The newest key whose validity [start, end) holds the time, if any. */
+  private static validAt(keys: SigningKey[], ms: number): SigningKey | undefined {
+    let found: SigningKey | undefined;
+    for (const k of keys) if (k.validityStartMs <= ms && ms < k.validityEndMs) found = k;
+    return found;
+  }
+
+  /**
+   * The key to sign with at `nowMs` in the Region: the newest key valid then, or a new key valid
+   * from `nowMs` for the rotation period (the Region's first key, or the next one after rotation).
+   */
+  currentKey(region: string, nowMs: number): Promise<SigningKey> {
+    return this.serialized(async () => {
+      const keys = await this.load(region);
+      const valid = SigningKeyStore.validAt(keys, nowMs);
+      if (valid) return valid;
+      const pair = await this.generate();
+      const publicKeyDer = publicKeyDerOf(pair.publicKey);
+      const key: SigningKey = {
+        region,
+        fingerprint: fingerprintOf(publicKeyDer),
+        publicKeyDer,
+        privateKeyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+        validityStartMs: nowMs,
+        validityEndMs: nowMs + this.rotationMs,
+      };
+      const stored: StoredKey = { ...key, publicKeyDer: publicKeyDer.toString('base64') };
+      await this.store.put(SIGNING_KEY_KIND, storageKey(region, nowMs), stored);
+      const next = [...keys, key].sort((a, b) => a.validityStartMs - b.validityStartMs);
+      this.cache.set(region, next);
+      return key;
+    });
+  }
+
+  /** The Region's key with this fingerprint (any age). */
+  keyByFingerprint(region: string, fingerprint: string): Promise<SigningKey | undefined> {
+    return this.serialized(async () => (await this.load(region)).find((k) => k.fingerprint === fingerprint));
+  }
+
+  /** The Region's keys whose validity overlaps [startMs, endMs], oldest first. */
+  keysBetween(region: string, startMs: number, endMs: number): Promise<SigningKey[]> {
+    return this.serialized(async () => (await this.load(region)).filter((k) => k.validityStartMs <= endMs && k.validityEndMs >= startMs));
+  }
+
+  /** Every Region's keys, oldest first per Region (for tools that read without a Region). */
+  async allKeys(): Promise<SigningKey[]> {
+    return this.serialized(async () => {
+      const rows = await this.store.list<StoredKey>(SIGNING_KEY_KIND, '');
+      return rows.map((r) => fromStored(r.doc));
+    });
+  }
+}
