@@ -22,6 +22,8 @@ export interface OpenTrailConfig {
   objectStore: ObjectStoreConfig;
   /** When trails' log files close: after `maxAgeMs`, or at `maxBytes` of records. */
   delivery: { maxAgeMs: number; maxBytes: number; pollMs: number };
+  /** Log file integrity: how long each digest file covers (AWS: one hour). */
+  integrity: { digestPeriodMs: number; keyRotationMs: number };
   /** SNS endpoint used to check trails' topics and publish their notifications; absent: topics are checked for form only and not notified. */
   sns?: NeighbourConfig;
   /** CloudWatch Logs endpoint trails with a log group stream their records to. */
@@ -73,6 +75,7 @@ export function defaultConfig(): OpenTrailConfig {
     ingest: { maxBodyBytes: 50 * 1024 * 1024, maxBatchEvents: 5000 },
     objectStore: { type: 'filesystem' },
     delivery: { maxAgeMs: 30_000, maxBytes: 16 * 1024 * 1024, pollMs: 1000 },
+    integrity: { digestPeriodMs: 60 * 60 * 1000, keyRotationMs: 30 * 24 * 60 * 60 * 1000 },
   };
 }
 
@@ -225,6 +228,11 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     cfg.delivery.maxAgeMs = num(doc.delivery, 'maxAgeMs', 'config.delivery', cfg.delivery.maxAgeMs, 0);
     cfg.delivery.maxBytes = num(doc.delivery, 'maxBytes', 'config.delivery', cfg.delivery.maxBytes, 1024);
     cfg.delivery.pollMs = num(doc.delivery, 'pollMs', 'config.delivery', cfg.delivery.pollMs, 10);
+  }
+  if (doc.integrity !== undefined) {
+    if (!isObj(doc.integrity)) throw new ConfigError('config.integrity must be an object');
+    cfg.integrity.digestPeriodMs = num(doc.integrity, 'digestPeriodMs', 'config.integrity', cfg.integrity.digestPeriodMs, 1000);
+    cfg.integrity.keyRotationMs = num(doc.integrity, 'keyRotationMs', 'config.integrity', cfg.integrity.keyRotationMs, 60_000);
   }
   if (doc.objectStore !== undefined) cfg.objectStore = parseObjectStore(doc.objectStore);
   if (doc.sns !== undefined) cfg.sns = parseNeighbour(doc.sns, 'config.sns');

@@ -92,6 +92,14 @@ export interface DeliveredFile {
   confirmedMs: number;
 }
 
+/** Control-store kind of a trail's digest delivery status, keyed by trail ARN (written by the digest job). */
+export const DIGEST_STATUS_KIND = 'digest-status';
+
+export interface DigestStatus {
+  latestDigestDeliveryTimeMs?: number;
+  latestDigestDeliveryError?: string;
+}
+
 /** Control-store kind of a trail's delivery state, keyed by trail ARN. */
 export const DELIVERY_STATE_KIND = 'delivery-state';
 

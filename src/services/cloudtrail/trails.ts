@@ -7,7 +7,7 @@ import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import {
   formatEventTime, isArnLike, parseTrailArn, trailArn, validateAdvancedEventSelectors, validateEventSelectors,
   validateInsightSelectors, validateTrailName, BOTH_SELECTOR_KINDS_MESSAGE, DEFAULT_EVENT_SELECTORS, DELIVERY_STATE_KIND,
-  type DeliveryState, type OrganizationConfig,
+  DIGEST_STATUS_KIND, type DeliveryState, type DigestStatus, type OrganizationConfig,
 } from '../../core/index.ts';
 import type { ControlStore, EventStore, ObjectStore, TopicDirectory } from '../../stores/index.ts';
 import type { NextTokenCodec } from '../../history/index.ts';
@@ -208,6 +208,7 @@ export class TrailService {
     const t = await this.resolveForChange(input.Name, ctx);
     await this.deps.store.delete(TRAIL_KIND, trailKey(t.accountId, t.HomeRegion, t.Name));
     await this.deps.store.delete(DELIVERY_STATE_KIND, t.TrailARN);
+    await this.deps.store.delete(DIGEST_STATUS_KIND, t.TrailARN);
     return {};
   }
 
@@ -263,6 +264,7 @@ export class TrailService {
     const t = await this.resolve(input.Name, ctx);
     const stored = await this.deps.store.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
     const d: DeliveryState = stored?.trailCreatedMs === t.createdMs ? stored : { cursor: 0 };
+    const digests = (await this.deps.store.get<DigestStatus>(DIGEST_STATUS_KIND, t.TrailARN)) ?? {};
     const iso = (ms: number | undefined) => (ms === undefined ? '' : formatEventTime(ms));
     const epoch = (name: string, ms: number | undefined) => (ms === undefined ? {} : { [name]: ms / 1000 });
     const text = (name: string, v: string | undefined) => (v === undefined ? {} : { [name]: v });
@@ -276,6 +278,8 @@ export class TrailService {
       ...epoch('StopLoggingTime', t.stopLoggingTimeMs),
       ...text('LatestCloudWatchLogsDeliveryError', d.latestCloudWatchLogsDeliveryError),
       ...epoch('LatestCloudWatchLogsDeliveryTime', d.latestCloudWatchLogsDeliveryTimeMs),
+      ...epoch('LatestDigestDeliveryTime', digests.latestDigestDeliveryTimeMs),
+      ...text('LatestDigestDeliveryError', digests.latestDigestDeliveryError),
       LatestDeliveryAttemptTime: iso(d.latestDeliveryAttemptTimeMs),
       LatestNotificationAttemptTime: iso(d.latestNotificationAttemptTimeMs),
       LatestNotificationAttemptSucceeded: iso(d.latestNotificationTimeMs),
