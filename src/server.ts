@@ -19,6 +19,8 @@ import { ChannelService } from './services/cloudtrail/channels.ts';
 import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
 import { AfterDelivery, DeliveryWorker } from './delivery/index.ts';
+import { SigningKeyStore } from './integrity/index.ts';
+import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 
 export interface RunningServer {
   url: string;
@@ -74,11 +76,13 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   if (os.type === 'filesystem') mkdirSync(os.root ?? join(config.dataDir, 'buckets'), { recursive: true });
   const topics = config.sns ? new SnsTopicDirectory(config.sns) : undefined;
   const trails = new TrailService({ store: control, events: store, objects, topics, organization: config.organization, regions: config.regions, tokens });
+  const signingKeys = new SigningKeyStore(control);
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
     channels,
     trails,
     tags: new TagService(trails, channels),
+    publicKeys: new PublicKeyService({ keys: signingKeys, tokens }),
   });
   const app = createApp({
     auth: { identities, regions: new Set(config.regions), nowMs: () => clock.nowMs() },

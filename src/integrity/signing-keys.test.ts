@@ -84,6 +84,16 @@ test('first call creates the Region key; later calls in its validity return it; 
   await control.close();
 });
 
+test('validity starts on the whole second of the first use', async () => {
+  const control = new SqliteControlStore(':memory:');
+  const keys = new SigningKeyStore(control, { rotationMs: DAY, generate: pool().generate });
+  const k = await keys.currentKey('us-east-1', T0 + 1234);
+  assert.equal(k.validityStartMs, T0 + 1000);
+  assert.equal(k.validityEndMs, T0 + 1000 + DAY);
+  assert.equal((await keys.currentKey('us-east-1', T0 + 1000)).fingerprint, k.fingerprint);
+  await control.close();
+});
+
 test('rotation: a new key once the validity ended; the old one is kept and findable', async () => {
   const control = new SqliteControlStore(':memory:');
   const keys = new SigningKeyStore(control, { rotationMs: DAY, generate: pool().generate });

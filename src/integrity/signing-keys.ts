@@ -153,13 +153,17 @@ export class SigningKeyStore {
 
   /**
    * The key to sign with at `nowMs` in the Region: the newest key valid then, or a new key valid
-   * from `nowMs` for the rotation period (the Region's first key, or the next one after rotation).
+   * from `nowMs` (its whole second) for the rotation period (the Region's first key, or the next
+   * one after rotation).
    */
   currentKey(region: string, nowMs: number): Promise<SigningKey> {
     return this.serialized(async () => {
       const keys = await this.load(region);
       const valid = SigningKeyStore.validAt(keys, nowMs);
       if (valid) return valid;
+      // Validity starts on a whole second (as AWS's keys do) unless that would end it before now.
+      const second = Math.floor(nowMs / 1000) * 1000;
+      const startMs = second + this.rotationMs > nowMs ? second : nowMs;
       const pair = await this.generate();
       const publicKeyDer = publicKeyDerOf(pair.publicKey);
       const key: SigningKey = {
@@ -167,11 +171,11 @@ export class SigningKeyStore {
         fingerprint: fingerprintOf(publicKeyDer),
         publicKeyDer,
         privateKeyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-        validityStartMs: nowMs,
-        validityEndMs: nowMs + this.rotationMs,
+        validityStartMs: startMs,
+        validityEndMs: startMs + this.rotationMs,
       };
       const stored: StoredKey = { ...key, publicKeyDer: publicKeyDer.toString('base64') };
-      await this.store.put(SIGNING_KEY_KIND, storageKey(region, nowMs), stored);
+      await this.store.put(SIGNING_KEY_KIND, storageKey(region, startMs), stored);
       const next = [...keys, key].sort((a, b) => a.validityStartMs - b.validityStartMs);
       this.cache.set(region, next);
       return key;

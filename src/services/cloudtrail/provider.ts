@@ -5,10 +5,10 @@
 import { lookupEvents, type LookupEventsDeps } from '../../history/index.ts';
 import type { CloudTrailOperation } from '../../aws/cloudtrail-operations.ts';
 import type { CallContext } from '../context.ts';
-import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import type { ChannelService } from './channels.ts';
 import type { TrailService } from './trails.ts';
 import type { TagService } from './tags.ts';
+import type { PublicKeyService } from './public-keys.ts';
 
 export type OperationHandler = (ctx: CallContext, input: Record<string, unknown>) => Promise<object>;
 export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHandler>>;
@@ -18,19 +18,7 @@ export interface CloudTrailProviderDeps {
   channels: ChannelService;
   trails: TrailService;
   tags: TagService;
-}
-
-/** ListPublicKeys: validated as AWS does; the integrity issue fills the list with signing keys. */
-async function listPublicKeys(_ctx: CallContext, input: Record<string, unknown>) {
-  for (const k of ['StartTime', 'EndTime'] as const) {
-    const v = input[k];
-    if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isFinite(v))) throw new ServiceError('SerializationException', `${k} must be a timestamp`, 400);
-  }
-  if (typeof input.StartTime === 'number' && typeof input.EndTime === 'number' && input.StartTime > input.EndTime) {
-    throw cloudTrailError('InvalidTimeRangeException', 'Start time must be earlier than or equal to end time.');
-  }
-  if (input.NextToken !== undefined && input.NextToken !== null) throw cloudTrailError('InvalidTokenException', 'The NextToken is not valid.');
-  return { PublicKeyList: [] };
+  publicKeys: PublicKeyService;
 }
 
 export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTrailProvider {
@@ -54,7 +42,7 @@ export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTra
     AddTags: (ctx, input) => tg.addTags(ctx, input),
     RemoveTags: (ctx, input) => tg.removeTags(ctx, input),
     ListTags: (ctx, input) => tg.listTags(ctx, input),
-    ListPublicKeys: listPublicKeys,
+    ListPublicKeys: (ctx, input) => deps.publicKeys.listPublicKeys(ctx, input),
     LookupEvents: (ctx, input) => lookupEvents(deps.history, ctx, input),
     CreateChannel: (ctx, input) => ch.createChannel(ctx, input),
     GetChannel: (ctx, input) => ch.getChannel(ctx, input),
