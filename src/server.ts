@@ -18,7 +18,7 @@ import { NextTokenCodec, startRetentionJob } from './history/index.ts';
 import { ChannelService } from './services/cloudtrail/channels.ts';
 import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
-import { AfterDelivery, DeliveryWorker } from './delivery/index.ts';
+import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
 import { SigningKeyStore } from './integrity/index.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 
@@ -76,7 +76,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   if (os.type === 'filesystem') mkdirSync(os.root ?? join(config.dataDir, 'buckets'), { recursive: true });
   const topics = config.sns ? new SnsTopicDirectory(config.sns) : undefined;
   const trails = new TrailService({ store: control, events: store, objects, topics, organization: config.organization, regions: config.regions, tokens });
-  const signingKeys = new SigningKeyStore(control);
+  const signingKeys = new SigningKeyStore(control, { rotationMs: config.integrity.keyRotationMs });
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
     channels,
@@ -105,10 +105,15 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     { events: store, control, objects, clock, logError, afterDelivery },
     { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization },
   );
+  const digests = new DigestJob(
+    { control, objects, keys: signingKeys, clock, logError },
+    { periodMs: config.integrity.digestPeriodMs, regions: config.regions, organization: config.organization },
+  );
   const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => logError('retention job failed', e));
 
   await app.listen({ host: config.host, port: config.port });
   delivery.start();
+  digests.start();
   const addr = app.server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
 
@@ -126,6 +131,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
         clearTimeout(force);
         await ingester.drain();
         await delivery.stop();
+        await digests.stop();
         await store.close();
         await control.close();
         if (objects instanceof S3ObjectStore) objects.destroy();
