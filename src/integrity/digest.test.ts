@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   DIGEST_METADATA,
   digestFolderPrefix,
   digestKey,
   digestTime,
+  loadPublicKeyDer,
   parseDigest,
   parseDigestKey,
   serializeDigest,
@@ -17,7 +20,7 @@ import {
   verifyDigestSignature,
   type DigestFile,
 } from './digest.ts';
-import { publicKeyDerOf } from './signing-keys.ts';
+import { fingerprintOf, publicKeyDerOf } from './signing-keys.ts';
 
 const SAMPLE_LINE = readFileSync(resolve(import.meta.dirname, '../../test/fixtures/corpus/awsdocs-cloudtrail-digest.jsonl'), 'utf8').trim();
 
@@ -171,3 +174,64 @@ test('digestTime truncates to whole seconds, UTC', () => {
 test('S3 metadata names are the ones the AWS CLI reads', () => {
   assert.deepEqual(DIGEST_METADATA, { signature: 'signature', algorithm: 'signature-algorithm' });
 });
+
+test('loadPublicKeyDer: PKCS#1 only (the AWS CLI refuses SPKI), and a loaded key verifies', () => {
+  const key = loadPublicKeyDer(PUBLIC_DER);
+  assert.ok(key);
+  assert.equal(loadPublicKeyDer(publicKey.export({ type: 'spki', format: 'der' }) as Buffer), undefined);
+  assert.equal(loadPublicKeyDer(Buffer.from('x')), undefined);
+  assert.equal(verifyDigestSignature(key, 'abc', signDigest(privateKey, 'abc')), true);
+});
+
+/** A starting digest and one chained to it, as the digest job makes them. */
+function chain(): { key: string; gz: string; signature: string }[] {
+  const out: { key: string; gz: string; signature: string }[] = [];
+  let prev: { key: string; hash: string; signature: string } | undefined;
+  for (const endMs of [Date.UTC(2024, 4, 1, 10), Date.UTC(2024, 4, 1, 11)]) {
+    const key = digestKey({ prefix: 'pre', accountId: '111122223333', region: 'us-west-2', trailName: 't1', homeRegion: 'us-east-1', endMs });
+    const d: DigestFile = {
+      awsAccountId: '111122223333', digestStartTime: digestTime(endMs - 3_600_000), digestEndTime: digestTime(endMs), digestS3Bucket: 'bkt', digestS3Object: key,
+      digestPublicKeyFingerprint: fingerprintOf(PUBLIC_DER), digestSignatureAlgorithm: 'SHA256withRSA', newestEventTime: digestTime(endMs - 60_000), oldestEventTime: digestTime(endMs - 7_200_000),
+      previousDigestS3Bucket: prev ? 'bkt' : null, previousDigestS3Object: prev?.key ?? null, previousDigestHashValue: prev?.hash ?? null,
+      previousDigestHashAlgorithm: prev ? 'SHA-256' : null, previousDigestSignature: prev?.signature ?? null,
+      logFiles: [{ s3Bucket: 'bkt', s3Object: 'pre/AWSLogs/111122223333/CloudTrail/us-west-2/2024/05/01/x.json.gz', hashValue: sha256Hex('{"Records":[]}'), hashAlgorithm: 'SHA-256', newestEventTime: digestTime(endMs - 60_000), oldestEventTime: digestTime(endMs - 7_200_000) }],
+    };
+    const bytes = serializeDigest(d);
+    const hash = sha256Hex(bytes);
+    const signature = signDigest(privateKey, signingString({ digestEndTime: d.digestEndTime, bucket: 'bkt', key, digestSha256Hex: hash, previousSignature: prev?.signature ?? null }));
+    out.push({ key, gz: gzipSync(bytes).toString('base64'), signature });
+    prev = { key, hash, signature };
+  }
+  return out;
+}
+
+const CLI_VALIDATOR = `
+import sys, json, base64, gzip
+from awscli.customizations.cloudtrail.validation import Sha256RSADigestValidator, DigestError
+req = json.load(sys.stdin)
+for d in req['digests']:
+    inflated = gzip.decompress(base64.b64decode(d['gz']))
+    data = json.loads(inflated.decode())
+    data['_signature'] = d['signature']
+    try:
+        Sha256RSADigestValidator().validate('bkt', d['key'], req['publicKey'], data, inflated)
+        print('valid')
+    except DigestError as e:
+        print('INVALID', e)
+`;
+
+const awscli = spawnSync('python3', ['-c', 'import awscli.customizations.cloudtrail.validation']).status === 0;
+
+test('the AWS CLI validate-logs verifier accepts our digests and rejects a tampered one', { skip: !awscli && 'awscli (Python) not installed' }, () => {
+  const digests = chain();
+  const tampered = { ...digests[1]!, gz: gzipSync(Buffer.from(gunzipText(digests[1]!.gz).replace('/2024/05/01/x.json.gz', '/2024/05/01/y.json.gz'))).toString('base64') };
+  const run = (list: unknown[], pub = PUBLIC_DER.toString('base64')) =>
+    execFileSync('python3', ['-c', CLI_VALIDATOR], { input: JSON.stringify({ publicKey: pub, digests: list }) }).toString().trim().split('\n');
+  assert.deepEqual(run(digests), ['valid', 'valid']);
+  assert.match(run([tampered])[0]!, /^INVALID/);
+  assert.match(run(digests.slice(0, 1), (publicKey.export({ type: 'spki', format: 'der' }) as Buffer).toString('base64'))[0]!, /Unable to load PKCS #1 key/);
+});
+
+function gunzipText(b64: string): string {
+  return gunzipSync(Buffer.from(b64, 'base64')).toString();
+}

@@ -213,17 +213,28 @@ export function signDigest(privateKey: KeyObject | string, signingString: string
 }
 
 /**
- * Checks a hex signature against a PKCS#1 DER RSA public key (ListPublicKeys' Value, decoded).
- * False for a bad key, a malformed signature or a mismatch; never throws.
+ * The RSA public key of a PKCS#1 DER `RSAPublicKey` (ListPublicKeys' Value, decoded), or
+ * undefined when the bytes are not one (the AWS CLI then reports "Unable to load PKCS #1 key";
+ * an SPKI key is refused as the CLI refuses it).
  */
-export function verifyDigestSignature(publicKeyDer: Buffer, signingString: string, signatureHex: string): boolean {
-  if (!/^(?:[0-9a-fA-F]{2})+$/.test(signatureHex)) return false;
-  let key: KeyObject;
+export function loadPublicKeyDer(der: Buffer): KeyObject | undefined {
   try {
-    key = createPublicKey({ key: publicKeyDer, format: 'der', type: 'pkcs1' });
+    const key = createPublicKey({ key: der, format: 'der', type: 'pkcs1' });
+    return key.asymmetricKeyType === 'rsa' ? key : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/**
+ * Checks a hex signature against a PKCS#1 DER RSA public key (or a key loaded by
+ * loadPublicKeyDer, to load it once for many digests). False for a bad key, a malformed
+ * signature or a mismatch; never throws.
+ */
+export function verifyDigestSignature(publicKeyDer: Buffer | KeyObject, signingString: string, signatureHex: string): boolean {
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(signatureHex)) return false;
+  const key = Buffer.isBuffer(publicKeyDer) ? loadPublicKeyDer(publicKeyDer) : publicKeyDer;
+  if (!key) return false;
   try {
     return verify('sha256', Buffer.from(signingString, 'utf8'), key, Buffer.from(signatureHex, 'hex'));
   } catch {

@@ -187,3 +187,23 @@ test('keys persist through a reopened SqliteControlStore (default RSA generation
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('two stores on one database: a key made by one is found, not duplicated, by the other', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opentrail-keys-'));
+  try {
+    const path = join(dir, 'control.db');
+    const [c1, c2] = [new SqliteControlStore(path), new SqliteControlStore(path)];
+    const p = pool();
+    const s1 = new SigningKeyStore(c1, { rotationMs: DAY, generate: p.generate });
+    const s2 = new SigningKeyStore(c2, { rotationMs: DAY, generate: p.generate });
+    await s2.keysBetween('us-east-1', 0, T0 * 2); // s2 caches "no keys"
+    const a = await s1.currentKey('us-east-1', T0);
+    assert.equal((await s2.keyByFingerprint('us-east-1', a.fingerprint))?.fingerprint, a.fingerprint);
+    assert.equal((await s2.currentKey('us-east-1', T0 + 5)).fingerprint, a.fingerprint);
+    assert.equal(p.count(), 1);
+    await c1.close();
+    await c2.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

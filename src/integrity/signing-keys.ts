@@ -134,8 +134,8 @@ export class SigningKeyStore {
     return run;
   }
 
-  private async load(region: string): Promise<SigningKey[]> {
-    const cached = this.cache.get(region);
+  private async load(region: string, fresh = false): Promise<SigningKey[]> {
+    const cached = fresh ? undefined : this.cache.get(region);
     if (cached) return cached;
     const rows = await this.store.list<StoredKey>(SIGNING_KEY_KIND, `${region}/`);
     const keys = rows.map((r) => fromStored(r.doc)).filter((k) => k.region === region);
@@ -158,8 +158,12 @@ export class SigningKeyStore {
    */
   currentKey(region: string, nowMs: number): Promise<SigningKey> {
     return this.serialized(async () => {
-      const keys = await this.load(region);
-      const valid = SigningKeyStore.validAt(keys, nowMs);
+      let keys = await this.load(region);
+      let valid = SigningKeyStore.validAt(keys, nowMs);
+      if (valid) return valid;
+      // Before making a key, re-read: another process on the same store may have made one.
+      keys = await this.load(region, true);
+      valid = SigningKeyStore.validAt(keys, nowMs);
       if (valid) return valid;
       // Validity starts on a whole second (as AWS's keys do) unless that would end it before now.
       const second = Math.floor(nowMs / 1000) * 1000;
@@ -184,7 +188,10 @@ export class SigningKeyStore {
 
   /** The Region's key with this fingerprint (any age). */
   keyByFingerprint(region: string, fingerprint: string): Promise<SigningKey | undefined> {
-    return this.serialized(async () => (await this.load(region)).find((k) => k.fingerprint === fingerprint));
+    return this.serialized(async () => {
+      const find = (keys: SigningKey[]) => keys.find((k) => k.fingerprint === fingerprint);
+      return find(await this.load(region)) ?? find(await this.load(region, true));
+    });
   }
 
   /** The Region's keys whose validity overlaps [startMs, endMs], oldest first. */
