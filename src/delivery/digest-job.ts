@@ -145,7 +145,8 @@ export class DigestJob {
       .filter((r) => r.doc.accountId === accountId && r.doc.region === region && r.doc.confirmedMs < endMs && r.doc.bucket === t.S3BucketName);
     const org = t.IsOrganizationTrail ? this.opts.organization?.id : undefined;
     const key = digestKey({ prefix: t.S3KeyPrefix, organizationId: org, accountId, region, trailName: t.Name, homeRegion: t.HomeRegion, endMs });
-    const signingKey = await this.deps.keys.currentKey(t.HomeRegion, endMs);
+    // Each digest is signed with the key of the Region it covers (validate-logs asks that Region).
+    const signingKey = await this.deps.keys.currentKey(region, endMs);
     const times = files.map((f) => f.doc);
     const digest: DigestFile = {
       awsAccountId: accountId,
