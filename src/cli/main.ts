@@ -5,8 +5,10 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfig, readConfigFile, resolveConfig, BOOTSTRAP_PROFILE } from '../config/index.ts';
 import { startServer } from '../server.ts';
+import { validateLogsCommand } from './validate-logs.ts';
 
 const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DIR] [--config FILE]
+       opentrail validate-logs --trail-arn ARN --start-time TIME [...]   (opentrail validate-logs --help)
 
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
   --port      port to listen on, 0 for any free port (env OPENTRAIL_PORT; default 4580)
@@ -76,6 +78,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve':
         await serve(rest);
         return -1;
+      case 'validate-logs':
+        return await validateLogsCommand(rest);
       case undefined:
       case 'help':
       case '--help':

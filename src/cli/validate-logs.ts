@@ -1,0 +1,323 @@
+/**
+ * `opentrail validate-logs`: `aws cloudtrail validate-logs` (CLI v1) with the same flags, output
+ * lines and exit codes (0 all valid, 1 anything invalid or missing, 255 fatal), against S3 or the
+ * filesystem bucket (`--bucket-root`), plus the checks of docs/validate-logs.md that the AWS CLI
+ * does not make. The engine is src/integrity/validate.ts.
+ */
+import { parseArgs } from 'node:util';
+import {
+  CloudTrailClient, DescribeTrailsCommand, GetTrailStatusCommand, ListPublicKeysCommand, type Trail,
+} from '@aws-sdk/client-cloudtrail';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../aws/sigv4.ts';
+import { digestTime } from '../integrity/digest.ts';
+import { validateLogs, ValidationFatalError, type PublicKeyInfo, type ValidationEvent, type ValidationSummary } from '../integrity/validate.ts';
+import { BucketReadError, type BucketReader } from '../stores/bucket-reader.ts';
+import { FsBucketReader } from '../stores/fs/fs-bucket-reader.ts';
+import { S3BucketReader } from '../stores/s3/s3-bucket-reader.ts';
+
+export const VALIDATE_USAGE = `usage: opentrail validate-logs --trail-arn ARN --start-time TIME [--end-time TIME]
+         [--s3-bucket BUCKET] [--s3-prefix PREFIX] [--account-id ID] [--verbose]
+         [--region REGION] [--endpoint-url URL] [--s3-endpoint-url URL | --bucket-root DIR]
+         [--aws-compatible] [--concurrency N]
+
+Validates a trail's log files with its digest files, as aws cloudtrail validate-logs does
+(see docs/validate-logs.md). Exit code 0: all valid; 1: something invalid or missing; 255: error.
+
+  --trail-arn        the trail (arn:<partition>:cloudtrail:<region>:<account>:trail/<name>)
+  --start-time       validate log files delivered from this UTC time (ISO 8601 or epoch seconds)
+  --end-time         ... up to this time (default now)
+  --s3-bucket        the bucket of the digests (default: the trail's, from DescribeTrails)
+  --s3-prefix        their key prefix (default: the trail's)
+  --account-id       the member account, for organization trails
+  --verbose          print every valid file too
+  --region           the Region whose digests are validated (env AWS_REGION / AWS_DEFAULT_REGION)
+  --endpoint-url     the CloudTrail API, e.g. the OpenTrail server (DescribeTrails, ListPublicKeys)
+  --s3-endpoint-url  an S3-compatible endpoint (env AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL)
+  --bucket-root      read buckets from this directory instead of S3 (OpenTrail's filesystem buckets)
+  --aws-compatible   report only what the AWS CLI reports (no checks for added files and the like)
+  --concurrency      log files read at once (default 16)`;
+
+const ARN_RE = /^arn:.+:cloudtrail:.+:\d{12}:trail\/.+/s;
+
+/** A fatal error printed the way the AWS CLI prints exceptions: a blank line, the message. */
+class CommandError extends Error {}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/**
+ * `--start-time` / `--end-time`: what dateutil (the AWS CLI) reads in practice - ISO 8601 in the
+ * extended or basic form, date only, space for T, fractions, Z or an offset - and epoch seconds.
+ * Times without a zone are UTC; an offset is applied (the AWS CLI drops it: docs/validate-logs.md).
+ */
+export function parseCliTime(text: string): number {
+  const s = text.trim();
+  let ms = Number.NaN;
+  if (/^\d{9,}(?:\.\d+)?$/.test(s)) {
+    ms = Math.floor(Number(s) * 1000);
+  } else {
+    const m = /^(\d{4})-?(\d{2})-?(\d{2})(?:[T ](\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,](\d+))?)?)?)?\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
+    if (m) {
+      const frac = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
+      ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), frac);
+      const check = new Date(ms);
+      if (check.getUTCMonth() !== +m[2]! - 1 || check.getUTCDate() !== +m[3]! || +(m[4] ?? 0) > 23 || +(m[5] ?? 0) > 59 || +(m[6] ?? 0) > 59) ms = Number.NaN;
+      const zone = m[8]?.toUpperCase();
+      if (zone && zone !== 'Z' && zone !== 'UTC' && zone !== 'GMT') {
+        const z = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone)!;
+        ms -= (z[1] === '-' ? -1 : 1) * (+z[2]! * 60 + +(z[3] ?? 0)) * 60_000;
+      }
+    } else if (/[a-z]/i.test(s)) {
+      // Free forms such as "Jan 2 2026 10:00": UTC unless they name a zone.
+      ms = Date.parse(/(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$/i.test(s) ? s : `${s} UTC`);
+      if (Number.isNaN(ms)) ms = Date.parse(s);
+    }
+  }
+  if (!Number.isFinite(ms)) throw new CommandError(`Unable to parse date value: ${text}`);
+  return ms;
+}
+
+/** The AWS CLI's stdout/stderr layout: errors on stderr followed by a blank line, valid lines only with --verbose. */
+class Printer {
+  private lastDoubleSpace = true;
+  private readonly verbose: boolean;
+  private readonly stdout: (s: string) => void;
+  private readonly stderr: (s: string) => void;
+  constructor(verbose: boolean, stdout: (s: string) => void, stderr: (s: string) => void) {
+    this.verbose = verbose;
+    this.stdout = stdout;
+    this.stderr = stderr;
+  }
+
+  status(message: string, isError: boolean): void {
+    if (isError) {
+      this.stderr(this.lastDoubleSpace ? `${message}\n\n` : `\n${message}\n\n`);
+      this.lastDoubleSpace = true;
+    } else if (this.verbose) {
+      this.lastDoubleSpace = false;
+      this.stdout(`${message}\n`);
+    }
+  }
+
+  event(e: ValidationEvent): void {
+    if (e.kind === 'gap') {
+      this.status(`${e.backfill ? '(backfill) ' : ''}No log files were delivered by CloudTrail between ${digestTime(e.fromMs)} and ${digestTime(e.toMs)}`, true);
+    } else if (e.kind === 'digest') {
+      const head = `${e.backfill ? '(backfill) ' : ''}Digest file\ts3://${e.bucket}/${e.key}\t`;
+      this.status(e.valid ? `${head}valid` : `${head}INVALID: ${e.reason}`, !e.valid);
+    } else {
+      const head = `Log file\ts3://${e.bucket}/${e.key}\t`;
+      this.status(e.valid ? `${head}valid` : `${head}INVALID: ${e.reason}`, !e.valid);
+    }
+  }
+
+  startup(arn: string, startMs: number, endMs: number): void {
+    this.stdout(`Validating log files for trail ${arn} between ${digestTime(startMs)} and ${digestTime(endMs)}\n\n`);
+  }
+
+  summary(s: ValidationSummary, startMs: number, endMs: number): void {
+    let out = this.lastDoubleSpace ? '' : '\n';
+    out += `Results requested for ${digestTime(startMs)} to ${digestTime(endMs)}\n`;
+    const valid = s.validDigests + s.validBackfillDigests;
+    const invalid = s.invalidDigests + s.invalidBackfillDigests;
+    if (valid === 0 && invalid === 0) {
+      this.stdout(`${out}No digests found\n`);
+      return;
+    }
+    if (s.foundStartMs === undefined || s.foundEndMs === undefined) out += 'No valid digests found in range\n';
+    else out += `Results found for ${digestTime(s.foundStartMs)} to ${digestTime(s.foundEndMs)}:\n`;
+    const ratio = (v: number, i: number, name: string) => {
+      const total = v + i;
+      if (total === 0) return '';
+      return `\n${v}/${total} ${name} files valid${i > 0 ? `, ${i}/${total} ${name} files INVALID` : ''}`;
+    };
+    out += ratio(s.validDigests, s.invalidDigests, 'digest');
+    out += ratio(s.validBackfillDigests, s.invalidBackfillDigests, 'backfill digest');
+    out += ratio(s.validLogs, s.invalidLogs, 'log');
+    this.stdout(`${out}\n`);
+  }
+}
+
+export interface ValidateCommandIo {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  env: NodeJS.ProcessEnv;
+  nowMs(): number;
+}
+
+const defaultIo: ValidateCommandIo = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  env: process.env,
+  nowMs: () => Date.now(),
+};
+
+/** Organizations DescribeOrganization (JSON 1.1), signed with the caller's credentials: the `o-` id of an organization trail's keys. */
+async function describeOrganizationId(ct: CloudTrailClient, env: NodeJS.ProcessEnv): Promise<string> {
+  const endpoint = new URL(env.AWS_ENDPOINT_URL_ORGANIZATIONS ?? env.AWS_ENDPOINT_URL ?? 'https://organizations.us-east-1.amazonaws.com');
+  const credentials = await ct.config.credentials();
+  const signer = new SignatureV4({ credentials, region: 'us-east-1', service: 'organizations', sha256: NodeSha256 });
+  const body = '{}';
+  const signed = await signer.sign({
+    method: 'POST', protocol: endpoint.protocol, hostname: endpoint.hostname, port: endpoint.port ? Number(endpoint.port) : undefined,
+    path: endpoint.pathname || '/',
+    headers: { host: endpoint.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSOrganizationsV20161128.DescribeOrganization' },
+    body,
+  });
+  const res = await fetch(endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body });
+  const json = (await res.json().catch(() => ({}))) as { Organization?: { Id?: string }; __type?: string; message?: string; Message?: string };
+  if (!res.ok || !json.Organization?.Id) {
+    const code = (json.__type ?? `HTTP ${res.status}`).split('#').at(-1);
+    throw new CommandError(`An error occurred (${code}) when calling the DescribeOrganization operation: ${json.message ?? json.Message ?? ''}`);
+  }
+  return json.Organization.Id;
+}
+
+async function listPublicKeys(ct: CloudTrailClient, startMs: number, endMs: number): Promise<PublicKeyInfo[]> {
+  const keys: PublicKeyInfo[] = [];
+  let token: string | undefined;
+  do {
+    const out = await ct.send(new ListPublicKeysCommand({ StartTime: new Date(startMs), EndTime: new Date(endMs), NextToken: token }));
+    for (const k of out.PublicKeyList ?? []) {
+      if (k.Fingerprint && k.Value) keys.push({ fingerprint: k.Fingerprint, value: Buffer.from(k.Value) });
+    }
+    token = out.NextToken;
+  } while (token);
+  return keys;
+}
+
+function sdkMessage(e: unknown, operation: string): string {
+  const err = e as { name?: string; message?: string; $metadata?: unknown };
+  if (err.$metadata && err.name) return `An error occurred (${err.name}) when calling the ${operation} operation: ${err.message ?? ''}`;
+  return err.message ?? String(e);
+}
+
+export async function validateLogsCommand(argv: string[], io: ValidateCommandIo = defaultIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        'trail-arn': { type: 'string' }, 'start-time': { type: 'string' }, 'end-time': { type: 'string' },
+        's3-bucket': { type: 'string' }, 's3-prefix': { type: 'string' }, 'account-id': { type: 'string' },
+        verbose: { type: 'boolean' }, region: { type: 'string' }, 'endpoint-url': { type: 'string' },
+        's3-endpoint-url': { type: 'string' }, 'bucket-root': { type: 'string' }, 'aws-compatible': { type: 'boolean' },
+        concurrency: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    io.stderr(`${VALIDATE_USAGE}\nopentrail validate-logs: error: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout(`${VALIDATE_USAGE}\n`);
+    return 0;
+  }
+  const missing = [['trail-arn', values['trail-arn']], ['start-time', values['start-time']]].filter(([, v]) => v === undefined).map(([n]) => `--${n}`);
+  if (missing.length) {
+    io.stderr(`${VALIDATE_USAGE}\nopentrail validate-logs: error: the following arguments are required: ${missing.join(', ')}\n`);
+    return 2;
+  }
+  const concurrency = values.concurrency === undefined ? 16 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024) {
+    io.stderr(`opentrail validate-logs: error: --concurrency must be 1-1024, not ${values.concurrency}\n`);
+    return 2;
+  }
+
+  const env = io.env;
+  const trailArn = values['trail-arn']!;
+  let reader: BucketReader | undefined;
+  let ct: CloudTrailClient | undefined;
+  let started = false;
+  try {
+    const startMs = parseCliTime(values['start-time']!);
+    const endMs = values['end-time'] ? parseCliTime(values['end-time']) : io.nowMs();
+    if (startMs > endMs) throw new CommandError('Invalid time range specified: start-time must occur before end-time');
+
+    const region = values.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+    ct = new CloudTrailClient({ region, endpoint: values['endpoint-url'], maxAttempts: 3 });
+    let sourceRegion: string;
+    try {
+      sourceRegion = await ct.config.region();
+    } catch {
+      throw new CommandError('You must specify a region. You can also configure your region by running "aws configure".');
+    }
+    if (!ARN_RE.test(trailArn)) throw new CommandError(`Invalid trail ARN provided: ${trailArn}`);
+
+    let bucket = values['s3-bucket'];
+    let prefix = values['s3-prefix'];
+    let organizationId: string | undefined;
+    let accountId = values['account-id'];
+    if (bucket === undefined) {
+      let trails: Trail[];
+      try {
+        trails = (await ct.send(new DescribeTrailsCommand({}))).trailList ?? [];
+      } catch (e) {
+        throw new CommandError(sdkMessage(e, 'DescribeTrails'));
+      }
+      const trail = trails.find((t) => t.TrailARN === trailArn);
+      if (!trail) throw new CommandError(`A trail could not be found for ${trailArn}`);
+      bucket = trail.S3BucketName ?? '';
+      prefix = trail.S3KeyPrefix;
+      if (trail.IsOrganizationTrail) {
+        if (!accountId) throw new CommandError("Missing required parameter for organization trail: '--account-id'");
+        organizationId = await describeOrganizationId(ct, env);
+      }
+    }
+    accountId ||= trailArn.split(':')[4];
+
+    const extended = !values['aws-compatible'];
+    let latestDigestDeliveryMs: number | undefined;
+    if (extended) {
+      // Not asked by the AWS CLI: tells how far digests should go (a deleted newest digest).
+      try {
+        const st = await ct.send(new GetTrailStatusCommand({ Name: trailArn }));
+        latestDigestDeliveryMs = st.LatestDigestDeliveryTime?.getTime();
+      } catch {
+        latestDigestDeliveryMs = undefined;
+      }
+    }
+
+    if (values['bucket-root'] !== undefined) {
+      reader = new FsBucketReader(values['bucket-root']);
+    } else {
+      const endpoint = values['s3-endpoint-url'] ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+      reader = new S3BucketReader({ region: sourceRegion, endpoint, maxSockets: Math.max(concurrency, 4) });
+    }
+
+    const printer = new Printer(Boolean(values.verbose), io.stdout, io.stderr);
+    printer.startup(trailArn, startMs, endMs);
+    started = true;
+    const client = ct;
+    const summary = await validateLogs({
+      trailArn, startMs, endMs, bucket, prefix, accountId, organizationId, sourceRegion,
+      reader, extended, latestDigestDeliveryMs, concurrency,
+      keys: {
+        listPublicKeys: async (s, e) => {
+          try {
+            return await listPublicKeys(client, s, e);
+          } catch (err) {
+            throw new CommandError(sdkMessage(err, 'ListPublicKeys'));
+          }
+        },
+      },
+    }, (e) => printer.event(e));
+    printer.summary(summary, startMs, endMs);
+    const invalid = summary.invalidDigests + summary.invalidBackfillDigests + summary.invalidLogs;
+    return invalid > 0 ? 1 : 0;
+  } catch (e) {
+    if (e instanceof CommandError || e instanceof ValidationFatalError || e instanceof BucketReadError) {
+      io.stderr(`\n${e.message}\n`);
+      return 255;
+    }
+    if (started || (e as { $metadata?: unknown }).$metadata || (e as { code?: unknown }).code) {
+      io.stderr(`\n${(e as Error).message ?? String(e)}\n`);
+      return 255;
+    }
+    throw e;
+  } finally {
+    reader?.close?.();
+    ct?.destroy();
+  }
+}
