@@ -269,11 +269,13 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
 
     const extended = !values['aws-compatible'];
     let latestDigestDeliveryMs: number | undefined;
+    let stopLoggingMs: number | undefined;
     if (extended) {
       // Not asked by the AWS CLI: tells how far digests should go (a deleted newest digest).
       try {
         const st = await ct.send(new GetTrailStatusCommand({ Name: trailArn }));
         latestDigestDeliveryMs = st.LatestDigestDeliveryTime?.getTime();
+        if (st.IsLogging === false) stopLoggingMs = st.StopLoggingTime?.getTime();
       } catch {
         latestDigestDeliveryMs = undefined;
       }
@@ -292,7 +294,7 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
     const client = ct;
     const summary = await validateLogs({
       trailArn, startMs, endMs, bucket, prefix, accountId, organizationId, sourceRegion,
-      reader, extended, latestDigestDeliveryMs, concurrency,
+      reader, extended, latestDigestDeliveryMs, stopLoggingMs, concurrency,
       keys: {
         listPublicKeys: async (s, e) => {
           try {

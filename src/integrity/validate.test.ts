@@ -357,6 +357,9 @@ test('the newest digests deleted: GetTrailStatus\' latest digest delivery says t
     assert.deepEqual(r.problems, [3, 2].map((i) => `digest ${tail(c.digests[i]!.key)} not found (extended)`));
     // A delivery that may still be the newest found digest's says nothing.
     assert.deepEqual((await run(c, { latestDigestDeliveryMs: T0 + 2 * HOUR + 60_000 })).problems, []);
+    // A stopped trail: its final digest (ending at or after the stop) was delivered, so it is missing.
+    const stopped = await run(c, { stopLoggingMs: T0 + 3 * HOUR + 30 * 60_000, latestDigestDeliveryMs: T0 + 4 * HOUR + 5000 });
+    assert.deepEqual(stopped.problems, [3, 2].map((i) => `digest ${tail(c.digests[i]!.key)} not found (extended)`));
   } finally {
     cleanup(c);
   }

@@ -60,6 +60,8 @@ export interface ValidateOptions {
   extended?: boolean;
   /** GetTrailStatus' LatestDigestDeliveryTime, when known: digests after the newest found are expected up to it. */
   latestDigestDeliveryMs?: number;
+  /** GetTrailStatus' StopLoggingTime of a trail that is not logging: a final digest ends at or after it. */
+  stopLoggingMs?: number;
   /** Log files fetched and hashed at once (default 16). */
   concurrency?: number;
   /** How long after its name's minute a log file may still be listed in a digest (default 15 min). */
@@ -640,14 +642,17 @@ class Validation {
       } else missing.push(prevMs);
       if (!Number.isNaN(newestMs)) missing.push(...this.inferMissing(prevMs, newestMs));
     } else if (this.o.latestDigestDeliveryMs !== undefined && newest !== undefined) {
-      // Digests are delivered after their end: those ending by the latest delivery must be there.
       const r = await this.loadAndValidate(bucket, newest, false);
       if (!r.ok) return;
       this.noteWindow(r);
       const p = this.period();
-      // A digest is written shortly after its end; one ending at t is surely there by t + min(P, 10 min).
-      const limit = Math.min(this.o.latestDigestDeliveryMs - Math.min(p, 10 * MINUTE), rangeEndMs);
-      for (let t = newestMs + p; t <= limit; t += p) missing.unshift(t);
+      const delivered = this.o.latestDigestDeliveryMs;
+      const stop = this.o.stopLoggingMs;
+      // A stopped trail whose final digest was delivered: digests run up to the first ending at or
+      // after the stop. Otherwise a digest is written shortly after its end: one ending at t is
+      // surely there by t + min(P, 10 min).
+      const last = stop !== undefined && delivered >= stop ? stop + p - 1 : delivered - Math.min(p, 10 * MINUTE);
+      for (let t = newestMs + p; t <= Math.min(last, rangeEndMs); t += p) missing.push(t);
       missing.sort((a, b) => b - a);
     }
     for (const t of missing) {
