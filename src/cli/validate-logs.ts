@@ -207,6 +207,12 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
       strict: true,
     }));
   } catch (e) {
+    // As the AWS CLI: an unknown option is an error (255), a malformed one a usage error (2).
+    const unknown = (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'([^']+)'/.exec((e as Error).message)?.[1] : undefined;
+    if (unknown) {
+      io.stderr(`\nUnknown options: ${unknown}\n`);
+      return 255;
+    }
     io.stderr(`${VALIDATE_USAGE}\nopentrail validate-logs: error: ${(e as Error).message}\n`);
     return 2;
   }
