@@ -6,13 +6,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CreateTrailCommand, GetTrailStatusCommand, StartLoggingCommand, StopLoggingCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, BIN, cliEnv, cloudTrailClient, startServer, type StartedServer, type TestConfig } from './helpers/server.ts';
 import { ingest, sleep, traffic, waitFor } from './helpers/delivery.ts';
 import type { CliResult } from './helpers/cli.ts';
+import { parseDigestKey } from '../src/integrity/digest.ts';
 
 const ALICE = ACCOUNT_A.identities[1]!;
 const A = ACCOUNT_A.id;
@@ -33,6 +34,12 @@ function files(dir: string): string[] {
     const p = join(dir, n);
     return statSync(p).isDirectory() ? files(p) : n.endsWith('.json.gz') ? [relative(join(root, BUCKET), p)] : [];
   }).sort();
+}
+
+async function newestDigestEndMs(): Promise<number> {
+  const dir = join(root, BUCKET, 'AWSLogs', A, 'CloudTrail-Digest');
+  if (!existsSync(dir)) return 0;
+  return Math.max(0, ...files(dir).map((k) => parseDigestKey(k)?.endMs ?? 0));
 }
 
 function validate(extra: string[] = []): Promise<CliResult> {
@@ -62,8 +69,9 @@ before(async () => {
     await sleep(PERIOD_MS);
   }
   await ct.send(new StopLoggingCommand({ Name: 'audit' }));
-  const stoppedMs = Date.now();
-  await waitFor(async () => ((await ct.send(new GetTrailStatusCommand({ Name: 'audit' }))).LatestDigestDeliveryTime?.getTime() ?? 0) >= stoppedMs, 20_000, 'the final digest');
+  // The final digest, ending at or after the stop, follows within a period.
+  const stopMs = (await ct.send(new GetTrailStatusCommand({ Name: 'audit' }))).StopLoggingTime!.getTime();
+  await waitFor(async () => (await newestDigestEndMs()) >= stopMs, 20_000, 'the final digest');
   await sleep(PERIOD_MS);
   range = ['--start-time', iso(startMs), '--end-time', iso(Date.now())];
 });

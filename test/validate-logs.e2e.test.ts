@@ -15,6 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { ACCOUNT_A, BIN, cliEnv, cloudTrailClient, startServer, type StartedServer, type TestConfig } from './helpers/server.ts';
 import { motoNeighbourConfig, motoS3, startMoto, type StartedMoto } from './helpers/moto.ts';
 import { runAws, type CliResult } from './helpers/cli.ts';
+import { parseDigestKey } from '../src/integrity/digest.ts';
 import { ingest, sleep, traffic, waitFor } from './helpers/delivery.ts';
 
 const ALICE = ACCOUNT_A.identities[1]!;
@@ -71,6 +72,10 @@ async function keys(prefix: string): Promise<string[]> {
   return out.sort();
 }
 
+async function newestDigestEndMs(): Promise<number> {
+  return Math.max(0, ...(await keys(`AWSLogs/${A}/CloudTrail-Digest/`)).map((k) => parseDigestKey(k)?.endMs ?? 0));
+}
+
 interface Saved {
   key: string;
   body: Buffer;
@@ -115,9 +120,9 @@ before(async () => {
   }
   await sleep(1000);
   await ct.send(new StopLoggingCommand({ Name: TRAIL }));
-  const stoppedMs = Date.now();
-  // The final digest follows the stop within a period.
-  await waitFor(async () => ((await ct.send(new GetTrailStatusCommand({ Name: TRAIL }))).LatestDigestDeliveryTime?.getTime() ?? 0) >= stoppedMs, 20_000, 'the final digest');
+  // The final digest, ending at or after the stop, follows within a period.
+  const stopMs = (await ct.send(new GetTrailStatusCommand({ Name: TRAIL }))).StopLoggingTime!.getTime();
+  await waitFor(async () => (await newestDigestEndMs()) >= stopMs, 20_000, 'the final digest');
   await sleep(PERIOD_MS);
   range = ['--start-time', iso(startMs), '--end-time', iso(Date.now())];
   digests = await keys(`AWSLogs/${A}/CloudTrail-Digest/`);

@@ -571,6 +571,8 @@ class Validation {
       this.visited.add(`${bucket}/${key}`);
       this.prefetch(bucket, digests, key);
       const r = await this.loadAndValidate(bucket, key, backfill);
+      // Visited once: the bytes need not stay in memory (a later check may fetch again).
+      this.digestCache.delete(`${bucket}/${key}`);
       const cameFromLink = expectedBy;
       expectedBy = undefined;
       if (missingAbove !== undefined) {
@@ -648,10 +650,11 @@ class Validation {
       const p = this.period();
       const delivered = this.o.latestDigestDeliveryMs;
       const stop = this.o.stopLoggingMs;
-      // A stopped trail whose final digest was delivered: digests run up to the first ending at or
-      // after the stop. Otherwise a digest is written shortly after its end: one ending at t is
-      // surely there by t + min(P, 10 min).
-      const last = stop !== undefined && delivered >= stop ? stop + p - 1 : delivered - Math.min(p, 10 * MINUTE);
+      // A digest is written shortly after its end: one ending at t is surely there once a delivery
+      // happened at t + min(P, 10 min) (a pass that began before t may report a delivery after t).
+      // A stopped trail delivers nothing after its final digest, which ends at or after the stop:
+      // a delivery at or after that end (and after the stop) means it was written.
+      const last = stop !== undefined && delivered >= stop ? Math.min(stop + p - 1, delivered) : delivered - Math.min(p, 10 * MINUTE);
       for (let t = newestMs + p; t <= Math.min(last, rangeEndMs); t += p) missing.push(t);
       missing.sort((a, b) => b - a);
     }
