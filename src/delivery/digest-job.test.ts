@@ -83,8 +83,12 @@ test('digests chain period after period, survive a restart, list each confirmed 
   await job().tick();
   clock.now = T0 + 7 * PERIOD + 1;
   await job().tick();
-  const final = readDigest(dir, `AWSLogs/${A}/CloudTrail-Digest/us-east-1/2026/01/01/${A}_CloudTrail-Digest_us-east-1_audit_us-east-1_20260101T100500Z.json.gz`);
+  // The final digest ends with the period that holds the stop (10:03:00.010 -> 10:04:00), even
+  // when the job only runs later; then no more digests.
+  const final = readDigest(dir, `AWSLogs/${A}/CloudTrail-Digest/us-east-1/2026/01/01/${A}_CloudTrail-Digest_us-east-1_audit_us-east-1_20260101T100400Z.json.gz`);
   assert.equal(final.digest.previousDigestSignature, chain[2]!.signature);
-  assert.throws(() => readDigest(dir, `AWSLogs/${A}/CloudTrail-Digest/us-east-1/2026/01/01/${A}_CloudTrail-Digest_us-east-1_audit_us-east-1_20260101T100700Z.json.gz`), /ENOENT/);
+  for (const stamp of ['100500', '100600', '100700']) {
+    assert.throws(() => readDigest(dir, `AWSLogs/${A}/CloudTrail-Digest/us-east-1/2026/01/01/${A}_CloudTrail-Digest_us-east-1_audit_us-east-1_20260101T${stamp}Z.json.gz`), /ENOENT/);
+  }
   await control.close();
 });

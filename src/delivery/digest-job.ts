@@ -114,11 +114,18 @@ export class DigestJob {
     const stored = await this.deps.control.get<ChainLink>(DIGEST_CHAIN_KIND, chainKey);
     let link = stored?.trailCreatedMs === t.createdMs ? stored : undefined;
     let wrote = false;
+    // Digests run up to the last whole period; after StopLogging, up to the end of the period that
+    // holds the stop (the final digest covers the StopLogging event), and then the chain ends.
+    let target = boundary;
     if (!t.isLogging) {
-      // After StopLogging one final digest covers what was delivered up to the next boundary.
-      if (!link || link.ended || link.endMs >= boundary) return false;
-      await this.write(t, accountId, region, link, boundary, true);
-      return true;
+      if (!link || link.ended) return false;
+      const finalEnd = Math.ceil((t.stopLoggingTimeMs ?? now) / period) * period;
+      if (finalEnd > boundary) return false;
+      target = finalEnd;
+      if (link.endMs >= target) {
+        await this.deps.control.put(DIGEST_CHAIN_KIND, chainKey, { ...link, ended: true });
+        return false;
+      }
     }
     let startMs: number;
     if (!link || link.ended) {
@@ -130,9 +137,9 @@ export class DigestJob {
       startMs = link.endMs;
     }
     // One digest per period, also for periods with no log files, catching up after downtime.
-    while (startMs < boundary) {
-      const endMs = Math.min(boundary, Math.floor(startMs / period) * period + period);
-      link = await this.write(t, accountId, region, link, endMs, false, startMs);
+    while (startMs < target) {
+      const endMs = Math.min(target, Math.floor(startMs / period) * period + period);
+      link = await this.write(t, accountId, region, link, endMs, !t.isLogging && endMs >= target, startMs);
       startMs = endMs;
       wrote = true;
     }
