@@ -8,7 +8,7 @@
  *                      the 10M one writes ~20 GB and takes well over 30 min on this machine's
  *                      ~100 MB/s disk); small: 100k, built with SqliteEventStore.append
  *   BENCH_BUILD        store | bulk: how datasets are built (default: bulk from 1M events)
- *   BENCH_ONLY         ingest | lookup | delivery (default: all three)
+ *   BENCH_ONLY         ingest | lookup | delivery | validate (default: all four)
  *   BENCH_INGEST_EVENTS  events to ingest (default 240000)
  *   BENCH_BATCH        records per POST /ingest (default 1000)
  *   BENCH_CONNECTIONS  concurrent HTTP connections (default 6)
@@ -17,6 +17,12 @@
  *   BENCH_DELIVERY_CAPACITY_EVENTS  backlog the in-process DeliveryWorker drains (default 100000)
  *   BENCH_DELIVERY_RATE             events/s offered in the latency runs (default 500), for
  *   BENCH_DELIVERY_FAST_SECONDS / BENCH_DELIVERY_DEFAULT_SECONDS  (20 / 75: maxAgeMs 1000 / default 30 s)
+ *   BENCH_VALIDATE_PERIODS   digest periods of traffic for validate-logs (default 120; period
+ *                      BENCH_VALIDATE_PERIOD_MS, default 1000)
+ *   BENCH_VALIDATE_MOTO_MB / BENCH_VALIDATE_FS_MB  uncompressed log data delivered to the moto
+ *                      bucket / the filesystem bucket (default 30 / 100; BENCH_VALIDATE_FS_MB=400
+ *                      for the full filesystem figure)
+ *   BENCH_VALIDATE_REPEAT  runs of opentrail validate-logs per figure, best kept (default 3)
  *   BENCH_PROFILE=1    also run ingest and the 1M lookups with `node --cpu-prof` on the server
  *                      and summarise where its time goes (profiles kept in bench/out/profiles/)
  */
@@ -26,6 +32,7 @@ import { join } from 'node:path';
 import { runIngest } from './ingest.ts';
 import { runLookups, type LookupResult } from './lookup.ts';
 import { runDelivery, type CapacityResult } from './delivery.ts';
+import { runValidate } from './validate.ts';
 import { ensureDataset, OUT_DIR } from './dataset.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { GENERATOR_VERSION } from './gen.ts';
@@ -46,6 +53,11 @@ const deliveryOpts = {
   latencySeconds: [num('BENCH_DELIVERY_FAST_SECONDS', 20), num('BENCH_DELIVERY_DEFAULT_SECONDS', 75)] as [number, number],
   capacityEvents: num('BENCH_DELIVERY_CAPACITY_EVENTS', 100_000),
 };
+const validateOpts = {
+  periodMs: num('BENCH_VALIDATE_PERIOD_MS', 1000), periods: num('BENCH_VALIDATE_PERIODS', 120),
+  motoMB: num('BENCH_VALIDATE_MOTO_MB', 30), fsMB: num('BENCH_VALIDATE_FS_MB', 100),
+  repeat: num('BENCH_VALIDATE_REPEAT', 3), concurrency: 16,
+};
 const profileDir = join(OUT_DIR, 'profiles');
 
 async function profiled<T>(name: string, fn: (flags: string[]) => Promise<T>): Promise<{ result: T; profile: ProfileSummary }> {
@@ -61,8 +73,8 @@ async function profiled<T>(name: string, fn: (flags: string[]) => Promise<T>): P
 const report: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
-  settings: { scale, generatorVersion: GENERATOR_VERSION, ingest: ingestOpts, lookup: lookupOpts, delivery: deliveryOpts },
-  targets: { ingestEventsPerSecond: 50_000, lookupP99MsAt10M: 5, deliveryEventsPerSecond: 50_000 },
+  settings: { scale, generatorVersion: GENERATOR_VERSION, ingest: ingestOpts, lookup: lookupOpts, delivery: deliveryOpts, validate: validateOpts },
+  targets: { ingestEventsPerSecond: 50_000, lookupP99MsAt10M: 5, deliveryEventsPerSecond: 50_000, validateSpeedupVsAwsCli: 2, validateOverMotoFloor: 1.5, validateFsLogMBps: 400 },
 };
 
 if (only === undefined || only === 'ingest') {
@@ -89,6 +101,8 @@ if (only === undefined || only === 'lookup') {
 
 if (only === undefined || only === 'delivery') report.delivery = await runDelivery(deliveryOpts);
 
+if (only === undefined || only === 'validate') report.validate = await runValidate(validateOpts);
+
 const ingest = report.ingest as { eventsPerSecond: number } | undefined;
 const lk = report.lookup as Record<string, LookupResult> | undefined;
 const biggest = lk ? Object.values(lk).at(-1) : undefined;
@@ -101,6 +115,12 @@ report.gaps = {
     ? (() => {
       const cap = (report.delivery as { capacity: CapacityResult[] }).capacity[0]!;
       return `${cap.eventsPerSecond} of 50000 events/s for one trail (${Math.round((100 * cap.eventsPerSecond) / 50_000)}%), in-process backlog drain`;
+    })()
+    : undefined,
+  validate: report.validate
+    ? (() => {
+      const v = report.validate as { moto: { speedupVsAwsCli: number; oursOverFloor: number }; fs: { ours: { logMBps: number } } };
+      return `${v.moto.speedupVsAwsCli}x the AWS CLI (target 2x), ${v.moto.oursOverFloor}x moto's serve-once floor (target <= 1.5x), ${v.fs.ours.logMBps} MB/s on the filesystem bucket (target 400)`;
     })()
     : undefined,
 };

@@ -1,0 +1,341 @@
+/**
+ * validate-logs benchmark (issue 5): how fast `opentrail validate-logs` validates delivered log
+ * files, against the AWS CLI (`aws cloudtrail validate-logs`) on the same moto-hosted bucket, against
+ * the floor (moto serving every object once + gunzip + SHA-256), and on the filesystem bucket.
+ *
+ * Two real servers (digest period `periodMs`, 1 s by default, so 100+ digests exist after ~2 min)
+ * are fed the same generated traffic at a steady rate for `periods` periods: one delivers into a
+ * bucket on moto server, the other into its filesystem bucket (more data: `fsMB`). Logging is
+ * stopped, the final digest awaited, and then, with both servers still answering DescribeTrails,
+ * GetTrailStatus and ListPublicKeys:
+ *   - moto: the AWS CLI once, ours `repeat` times (best), over the whole range; the floor: every
+ *     object (digests and log files) GET once over HTTP keep-alive, one at a time and with ours'
+ *     concurrency (16), plus in-process gunzip + SHA-256 of every object (one core);
+ *   - filesystem: ours with --bucket-root, MB/s of uncompressed log data;
+ *   - scaling: ours over the last 1, 10, 100 and all periods, on both buckets.
+ * Every tool run is a fresh process (wall time includes Node / Python start-up).
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { CloudTrailClient, CreateTrailCommand, GetTrailStatusCommand, StartLoggingCommand, StopLoggingCommand } from '@aws-sdk/client-cloudtrail';
+import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { parseDigestKey } from '../src/integrity/digest.ts';
+import { BIN } from '../test/helpers/server.ts';
+import { motoNeighbourConfig, motoS3, startMoto } from '../test/helpers/moto.ts';
+import { record, type GenParams } from './gen.ts';
+import { BENCH_IDENTITY, log, round, signPost, startBenchServer, type BenchServer } from './lib.ts';
+
+const ACCOUNT = '111111111111';
+const REGION = 'us-east-1';
+const BUCKET = 'bench-validate';
+const TRAIL = 'audit';
+const ARN = `arn:aws:cloudtrail:${REGION}:${ACCOUNT}:trail/${TRAIL}`;
+
+export interface ValidateOptions {
+  /** Digest period, ms (integrity.digestPeriodMs). */
+  periodMs: number;
+  /** Periods over which traffic is ingested (=> about this many digests, plus one or two). */
+  periods: number;
+  /** Uncompressed log data to deliver into the moto bucket, MB (approximate). */
+  motoMB: number;
+  /** ... and into the filesystem bucket. */
+  fsMB: number;
+  /** Runs of ours per measurement (the best is kept). */
+  repeat: number;
+  /** --concurrency of ours (and of the concurrent floor). */
+  concurrency: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const MB = 1e6;
+const AUTH = 'AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00';
+
+interface Run {
+  seconds: number;
+  code: number;
+  digests: number;
+  logFiles: number;
+  stderr: string;
+}
+
+function timed(cmd: string, args: string[], env: Record<string, string>): Promise<Run> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env, maxBuffer: 256 << 20, timeout: 900_000 }, (err, stdout, stderr) => {
+      const seconds = (performance.now() - t0) / 1000;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      const d = /(\d+)\/(\d+) digest files valid/.exec(stdout);
+      const l = /(\d+)\/(\d+) log files valid/.exec(stdout);
+      resolve({ seconds: round(seconds, 3), code, digests: Number(d?.[2] ?? 0), logFiles: Number(l?.[2] ?? 0), stderr: stderr.slice(0, 2000) });
+    });
+  });
+}
+
+function check(r: Run, what: string): Run {
+  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}\n${r.stderr}`);
+  return r;
+}
+
+async function best(n: number, fn: () => Promise<Run>, what: string): Promise<Run & { runs: number[] }> {
+  const runs: Run[] = [];
+  for (let i = 0; i < n; i++) runs.push(check(await fn(), what));
+  const b = runs.reduce((x, y) => (y.seconds < x.seconds ? y : x));
+  return { ...b, runs: runs.map((r) => r.seconds) };
+}
+
+async function ingestBatch(server: BenchServer, body: Buffer): Promise<void> {
+  const headers = await signPost(server.url, '/ingest', body, 'application/json');
+  const res = await fetch(`${server.url}/ingest`, { method: 'POST', headers, body: body as unknown as BodyInit });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`ingest: ${res.status} ${text.slice(0, 300)}`);
+}
+
+function ctClient(url: string): CloudTrailClient {
+  return new CloudTrailClient({
+    endpoint: url, region: REGION, maxAttempts: 1,
+    credentials: { accessKeyId: BENCH_IDENTITY.accessKeyId, secretAccessKey: BENCH_IDENTITY.secretAccessKey },
+  });
+}
+
+async function s3Keys(s3: S3Client, prefix: string): Promise<{ key: string; size: number }[]> {
+  const out: { key: string; size: number }[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0 });
+    token = page.NextContinuationToken;
+  } while (token);
+  return out.sort((a, b) => (a.key < b.key ? -1 : 1));
+}
+
+function fsKeys(root: string): { key: string; size: number }[] {
+  const out: { key: string; size: number }[] = [];
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (n.endsWith('.json.gz')) out.push({ key: relative(root, p), size: st.size });
+    }
+  };
+  walk(root);
+  return out.sort((a, b) => (a.key < b.key ? -1 : 1));
+}
+
+const newestDigestEnd = (keys: { key: string }[]) => Math.max(0, ...keys.map((k) => parseDigestKey(k.key)?.endMs ?? 0));
+
+/**
+ * GETs every key from moto (path style), `concurrency` at a time. Not signed: moto does not check
+ * signatures, it only needs an Authorization header to treat the request as not anonymous.
+ */
+async function serveOnce(base: string, keys: string[], concurrency: number): Promise<{ seconds: number; bodies: Buffer[] }> {
+  const u = new URL(base);
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const bodies: Buffer[] = new Array(keys.length);
+  const get = (key: string) => new Promise<Buffer>((resolve, reject) => {
+    const req = request({ agent, host: u.hostname, port: u.port, method: 'GET', path: `/${BUCKET}/${key.split('/').map(encodeURIComponent).join('/')}`, headers: { authorization: AUTH } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${key}: ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= keys.length) return;
+      bodies[i] = await get(keys[i]!);
+    }
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  agent.destroy();
+  return { seconds: round(seconds, 3), bodies };
+}
+
+/** gunzip + SHA-256 of every body, one core; the uncompressed bytes. */
+function hashAll(bodies: Buffer[]): { seconds: number; bytes: number } {
+  const t0 = performance.now();
+  let bytes = 0;
+  for (const b of bodies) {
+    const raw = gunzipSync(b);
+    bytes += raw.length;
+    createHash('sha256').update(raw).digest('hex');
+  }
+  return { seconds: round((performance.now() - t0) / 1000, 3), bytes };
+}
+
+export async function runValidate(opts: ValidateOptions): Promise<Record<string, unknown>> {
+  const motoDataDir = mkdtempSync(join(tmpdir(), 'opentrail-bench-validate-moto-'));
+  const fsDataDir = mkdtempSync(join(tmpdir(), 'opentrail-bench-validate-fs-'));
+  const bucketRoot = join(fsDataDir, 'buckets');
+  mkdirSync(join(bucketRoot, BUCKET), { recursive: true });
+  const moto = await startMoto();
+  const s3 = motoS3(moto);
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  const common = { delivery: { maxAgeMs: 1000, pollMs: 50 }, integrity: { digestPeriodMs: opts.periodMs } };
+  const motoServer = await startBenchServer(motoDataDir, [], { ...common, objectStore: motoNeighbourConfig(moto).objectStore });
+  const fsServer = await startBenchServer(fsDataDir, [], common);
+  const servers = [motoServer, fsServer];
+  try {
+    // Traffic: the same generated records; the fs bucket gets more of them.
+    const sample = Array.from({ length: 200 }, (_, i) => JSON.stringify(record({ seed: 77, count: 200, endMs: Date.now(), spanMs: 1000 }, i)).length);
+    const avg = sample.reduce((a, b) => a + b, 0) / sample.length;
+    const tickMs = 250;
+    const ticks = Math.ceil((opts.periods * opts.periodMs) / tickMs);
+    const perTick = (mb: number) => Math.max(1, Math.round((mb * MB) / avg / ticks));
+    const counts = { moto: perTick(opts.motoMB), fs: perTick(opts.fsMB) };
+    for (const s of servers) {
+      const ct = ctClient(s.url);
+      await ct.send(new CreateTrailCommand({ Name: TRAIL, S3BucketName: BUCKET, EnableLogFileValidation: true }));
+      await ct.send(new StartLoggingCommand({ Name: TRAIL }));
+      ct.destroy();
+    }
+    const startMs = Date.now() - 2000;
+    log(`validate: ingesting for ${opts.periods} digest periods of ${opts.periodMs} ms: ${counts.moto} (moto) and ${counts.fs} (fs) events every ${tickMs} ms (~${Math.round(avg)} B each)`);
+    const t0 = Date.now();
+    let index = 0;
+    for (let t = 0; t < ticks; t++) {
+      const due = t0 + t * tickMs;
+      if (Date.now() < due) await sleep(due - Date.now());
+      const params: GenParams = { seed: 4711, count: 1e9, endMs: Date.now(), spanMs: tickMs };
+      const n = Math.max(counts.moto, counts.fs);
+      const recs: string[] = [];
+      for (let i = 0; i < n; i++) recs.push(JSON.stringify(record(params, index + i)));
+      index += n;
+      const body = (m: number) => Buffer.from(`{"Records":[${recs.slice(0, m).join(',')}]}`);
+      const posts: Promise<void>[] = [];
+      for (let off = 0; off < counts.fs; off += 2000) {
+        posts.push(ingestBatch(fsServer, Buffer.from(`{"Records":[${recs.slice(off, Math.min(counts.fs, off + 2000)).join(',')}]}`)));
+      }
+      posts.push(ingestBatch(motoServer, body(counts.moto)));
+      await Promise.all(posts);
+      if (t % Math.round(10_000 / tickMs) === 0) log(`validate: ${Math.round((100 * t) / ticks)}% ingested`);
+    }
+    const lag = Date.now() - (t0 + ticks * tickMs);
+    log(`validate: ingest done (${lag} ms behind schedule); stopping logging, waiting for the final digests`);
+    await sleep(2000);
+    const stopMs: number[] = [];
+    for (const s of servers) {
+      const ct = ctClient(s.url);
+      await ct.send(new StopLoggingCommand({ Name: TRAIL }));
+      stopMs.push((await ct.send(new GetTrailStatusCommand({ Name: TRAIL }))).StopLoggingTime!.getTime());
+      ct.destroy();
+    }
+    const digestPrefix = `AWSLogs/${ACCOUNT}/CloudTrail-Digest/`;
+    const logPrefix = `AWSLogs/${ACCOUNT}/CloudTrail/`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const m = newestDigestEnd(await s3Keys(s3, digestPrefix));
+      const f = newestDigestEnd(fsKeys(join(bucketRoot, BUCKET)).filter((k) => k.key.startsWith(digestPrefix)));
+      if (m >= stopMs[0]! && f >= stopMs[1]!) break;
+      if (Date.now() > deadline) throw new Error('final digests did not appear within 60 s');
+      await sleep(200);
+    }
+    await sleep(opts.periodMs);
+    const endMs = Date.now();
+    const range = ['--start-time', iso(startMs), '--end-time', iso(endMs)];
+
+    const motoDigests = await s3Keys(s3, digestPrefix);
+    const motoLogs = await s3Keys(s3, logPrefix);
+    const fsAll = fsKeys(join(bucketRoot, BUCKET));
+    const fsDigests = fsAll.filter((k) => k.key.startsWith(digestPrefix));
+    const fsLogs = fsAll.filter((k) => k.key.startsWith(logPrefix));
+
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      AWS_ACCESS_KEY_ID: BENCH_IDENTITY.accessKeyId, AWS_SECRET_ACCESS_KEY: BENCH_IDENTITY.secretAccessKey,
+      AWS_DEFAULT_REGION: REGION, AWS_MAX_ATTEMPTS: '1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      AWS_ENDPOINT_URL_S3: moto.url,
+    };
+    const ours = (server: BenchServer, extra: string[], r = range) => () =>
+      timed(process.execPath, [BIN, 'validate-logs', '--endpoint-url', server.url, '--region', REGION, '--trail-arn', ARN, ...r, '--concurrency', String(opts.concurrency), ...extra], env);
+    const aws = () => timed('aws', ['cloudtrail', 'validate-logs', '--endpoint-url', motoServer.url, '--region', REGION, '--trail-arn', ARN, ...range], env);
+
+    // The floor on moto: every object served once (digests too: both tools read them), + gunzip + SHA-256.
+    log(`validate: moto floor over ${motoDigests.length} digests + ${motoLogs.length} log files`);
+    const allKeys = [...motoDigests, ...motoLogs].map((k) => k.key);
+    const serveSeq = await serveOnce(moto.url, allKeys, 1);
+    const serveConc = await serveOnce(moto.url, allKeys, opts.concurrency);
+    const hash = hashAll(serveConc.bodies);
+    const logBytesMoto = hashAll(serveConc.bodies.slice(motoDigests.length)).bytes;
+    const gzBytesMoto = motoLogs.reduce((a, k) => a + k.size, 0);
+    const floorConc = round(serveConc.seconds + hash.seconds, 3);
+    const floorSeq = round(serveSeq.seconds + hash.seconds, 3);
+
+    log('validate: the AWS CLI on moto');
+    const awsRun = check(await aws(), 'aws cloudtrail validate-logs');
+    log(`validate: AWS CLI ${awsRun.seconds} s; ours on moto`);
+    const oursMoto = await best(opts.repeat, ours(motoServer, []), 'opentrail validate-logs (moto)');
+    const oursMotoCompat = await best(opts.repeat, ours(motoServer, ['--aws-compatible']), 'opentrail validate-logs --aws-compatible (moto)');
+    if (awsRun.logFiles !== oursMoto.logFiles || awsRun.digests !== oursMoto.digests) {
+      throw new Error(`the tools disagree: aws ${awsRun.digests}/${awsRun.logFiles}, ours ${oursMoto.digests}/${oursMoto.logFiles}`);
+    }
+
+    log('validate: ours on the filesystem bucket');
+    let logBytesFs = 0;
+    for (const k of fsLogs) logBytesFs += gunzipSync(readFileSync(join(bucketRoot, BUCKET, k.key))).length;
+    const gzBytesFs = fsLogs.reduce((a, k) => a + k.size, 0);
+    const oursFs = await best(opts.repeat, ours(fsServer, ['--bucket-root', bucketRoot]), 'opentrail validate-logs (fs)');
+    // Scaling: the last N periods.
+    log('validate: scaling over 1, 10, 100 and all periods');
+    const scaling: Record<string, unknown>[] = [];
+    const lastDigestEnd = newestDigestEnd(motoDigests);
+    for (const n of [1, 10, 100, 'all'] as const) {
+      const r = n === 'all' ? range : ['--start-time', iso(lastDigestEnd - n * opts.periodMs - 1000), '--end-time', iso(endMs)];
+      const m = await best(opts.repeat, ours(motoServer, [], r), `scaling moto ${n}`);
+      const f = await best(opts.repeat, ours(fsServer, ['--bucket-root', bucketRoot], r), `scaling fs ${n}`);
+      scaling.push({
+        periods: n,
+        moto: { digests: m.digests, logFiles: m.logFiles, seconds: m.seconds, msPerDigest: round((1000 * m.seconds) / Math.max(1, m.digests), 1) },
+        fs: { digests: f.digests, logFiles: f.logFiles, seconds: f.seconds, msPerDigest: round((1000 * f.seconds) / Math.max(1, f.digests), 1) },
+      });
+    }
+
+    const mbps = (bytes: number, s: number) => round(bytes / MB / s, 1);
+    const result = {
+      settings: { ...opts, ingestTickMs: tickMs, eventsPerTick: counts, avgRecordBytes: Math.round(avg), deliveryMaxAgeMs: 1000, ingestBehindScheduleMs: lag },
+      moto: {
+        digests: motoDigests.length, logFiles: motoLogs.length,
+        logMB: round(logBytesMoto / MB, 1), logGzipMB: round(gzBytesMoto / MB, 1),
+        floor: {
+          serveOnceSequentialSeconds: serveSeq.seconds, serveOnceConcurrentSeconds: serveConc.seconds, concurrency: opts.concurrency,
+          gunzipSha256Seconds: hash.seconds, gunzipSha256MBps: mbps(hash.bytes, hash.seconds),
+          floorSeconds: floorConc, floorSequentialSeconds: floorSeq,
+        },
+        awsCli: { seconds: awsRun.seconds, logMBps: mbps(logBytesMoto, awsRun.seconds), digests: awsRun.digests, logFiles: awsRun.logFiles },
+        ours: { seconds: oursMoto.seconds, runs: oursMoto.runs, logMBps: mbps(logBytesMoto, oursMoto.seconds) },
+        oursAwsCompatible: { seconds: oursMotoCompat.seconds, runs: oursMotoCompat.runs },
+        speedupVsAwsCli: round(awsRun.seconds / oursMoto.seconds, 2),
+        oursOverFloor: round(oursMoto.seconds / floorConc, 2),
+      },
+      fs: {
+        digests: fsDigests.length, logFiles: fsLogs.length, logMB: round(logBytesFs / MB, 1), logGzipMB: round(gzBytesFs / MB, 1),
+        ours: { seconds: oursFs.seconds, runs: oursFs.runs, logMBps: mbps(logBytesFs, oursFs.seconds) },
+        // Fixed cost (process start, DescribeTrails, ListPublicKeys, listing): ours over 1 period.
+        fixedSeconds: (scaling[0]!.fs as { seconds: number }).seconds,
+        logMBpsExcludingFixed: oursFs.seconds > (scaling[0]!.fs as { seconds: number }).seconds
+          ? mbps(logBytesFs, oursFs.seconds - (scaling[0]!.fs as { seconds: number }).seconds) : null,
+      },
+      scaling,
+      targets: { speedupVsAwsCli: 2, oursOverFloor: 1.5, fsLogMBps: 400 },
+    };
+    log(`validate: moto: aws ${awsRun.seconds} s, ours ${oursMoto.seconds} s, floor ${floorConc} s; fs ${oursFs.seconds} s for ${round(logBytesFs / MB, 1)} MB`);
+    return result;
+  } finally {
+    s3.destroy();
+    for (const s of servers) await s.stop();
+    await moto.stop();
+    rmSync(motoDataDir, { recursive: true, force: true });
+    rmSync(fsDataDir, { recursive: true, force: true });
+  }
+}
