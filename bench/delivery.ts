@@ -11,7 +11,7 @@
  * 3. Capacity (in process): the DeliveryWorker draining a backlog of N events already in the log,
  *    nothing else running: the most events/s delivery can do on this machine, and where the time goes.
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ import type { EventStore, ObjectStore } from '../src/stores/index.ts';
 import { DeliveryWorker } from '../src/delivery/index.ts';
 import { record, type GenParams } from './gen.ts';
 import { runIngest } from './ingest.ts';
-import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
+import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, post, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
 
 const ACCOUNT = '111111111111';
 const REGION = 'us-east-1';
@@ -46,18 +46,6 @@ export interface DeliveryOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function post(agent: Agent, url: URL, headers: Record<string, string>, body: Buffer): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ agent, host: url.hostname, port: url.port, method: 'POST', path: '/ingest', headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /**
  * Watches a bucket directory: every new log file is read once (gunzip + parse) and the time it was

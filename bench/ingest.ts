@@ -5,13 +5,13 @@
  * clock starts, so the client's work during the run is only sending bytes: on a 2-core machine
  * the client shares the CPU with the server, and this keeps its share small (it is reported).
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { record, type GenParams } from './gen.ts';
-import { cpuDelta, fileBytes, ioOf, log, machineBusySeconds, memoryOf, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
+import { cpuDelta, fileBytes, ioOf, log, machineBusySeconds, memoryOf, post, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
 
 export interface IngestOptions {
   events: number;
@@ -49,18 +49,6 @@ export interface IngestResult {
   walBytesAfter: number;
 }
 
-function post(agent: Agent, url: URL, headers: Record<string, string>, body: Buffer): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ agent, host: url.hostname, port: url.port, method: 'POST', path: '/ingest', headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'opentrail-bench-ingest-'));

@@ -15,25 +15,21 @@ import {
   CreateTrailCommand, DeleteTrailCommand, GetTrailStatusCommand, StartLoggingCommand, StopLoggingCommand, type CloudTrailClient, type GetTrailStatusCommandOutput,
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer, type TestConfig } from './helpers/server.ts';
-import { motoS3, startMoto } from './helpers/moto.ts';
-import { idOf, ingest, motoOnPort, readS3Bucket, sleep, traffic, waitFor, type Json, type MotoProcess } from './helpers/delivery.ts';
+import { motoS3, startMoto, startMotoOnPort, type StartedMoto } from './helpers/moto.ts';
+import { idOf, ingest, readS3Bucket, sleep, traffic, waitFor, type Json } from './helpers/delivery.ts';
 
 const A = ACCOUNT_A.id;
 const ALICE = ACCOUNT_A.identities[1]!;
 const REGIONS = ['us-east-1', 'eu-west-1'];
 
-let moto: MotoProcess;
+let moto: StartedMoto;
 let s3: S3Client;
 const servers: StartedServer[] = [];
 const clients: CloudTrailClient[] = [];
 
 before(async () => {
-  const first = await startMoto();
-  moto = { url: first.url, port: first.port, process: first.process, kill: async () => {
-    if (first.process.exitCode === null && first.process.signalCode === null) first.process.kill('SIGKILL');
-    await first.stop();
-  } };
-  s3 = motoS3(first);
+  moto = await startMoto();
+  s3 = motoS3(moto);
 });
 
 after(async () => {
@@ -148,7 +144,7 @@ test('the S3 endpoint killed mid-run and started again on the same port: error r
   assert.ok(st!.LatestDeliveryTime instanceof Date && st!.LatestDeliveryTime.getTime() <= killedAt + 1000, 'LatestDeliveryTime is the last success, before the kill');
 
   // Back on the same port, empty: the bucket is made again.
-  moto = await motoOnPort(moto.port);
+  moto = await startMotoOnPort(moto.port);
   const restartedAt = Date.now();
   await s3.send(new CreateBucketCommand({ Bucket: 'ot-fault' }));
   await sleep(800);

@@ -4,7 +4,6 @@
  * traffic generator, and moto server on a port of the caller's choosing (for restarts).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -233,50 +232,3 @@ export function corpusRecords(): Json[] {
     .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Json));
 }
 
-export interface MotoProcess {
-  url: string;
-  port: number;
-  process: ChildProcess;
-  /** SIGKILL and wait for exit: the S3 endpoint goes away at once, and everything it held with it. */
-  kill(): Promise<void>;
-}
-
-/** Starts moto server on this port (e.g. again on the port of one that was killed) and waits until it answers. */
-export async function motoOnPort(port: number, timeoutMs = 20_000): Promise<MotoProcess> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const url = `http://127.0.0.1:${port}`;
-    for (;;) {
-      if (child.exitCode !== null) break;
-      try {
-        const res = await fetch(`${url}/moto-api/`, { signal: AbortSignal.timeout(1000) });
-        await res.arrayBuffer();
-        if (res.ok) {
-          return {
-            url, port, process: child,
-            kill: async () => {
-              if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-              await exited;
-            },
-          };
-        }
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        await exited;
-        throw new Error(`moto server did not answer on ${url} within ${timeoutMs} ms:\n${out}`);
-      }
-      await sleep(100);
-    }
-    // Exited: the port may still be held by the killed server's socket for a moment; try again.
-    if (Date.now() > deadline) throw new Error(`moto server could not start on port ${port}:\n${out}`);
-    await sleep(200);
-  }
-}

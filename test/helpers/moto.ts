@@ -20,6 +20,8 @@ export interface StartedMoto {
   output(): string;
   /** SIGTERM and wait for exit. */
   stop(): Promise<void>;
+  /** SIGKILL and wait for exit: the endpoint goes away at once, and everything it held with it. */
+  kill(): Promise<void>;
 }
 
 /** A port nobody listens on right now (the OS's pick for port 0). */
@@ -79,6 +81,10 @@ async function startOnce(port: number, timeoutMs: number, accountId: string | un
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
   };
 }
 
@@ -97,6 +103,20 @@ export async function startMoto(opts: MotoOptions = {}): Promise<StartedMoto> {
     if (started !== 'port-in-use') return started;
   }
   throw new Error(`moto server found no free port in ${attempts} attempts`);
+}
+
+/**
+ * Starts moto server on this very port (e.g. again on the port of one that was killed, whose
+ * socket may linger a moment) and waits until it answers.
+ */
+export async function startMotoOnPort(port: number, opts: MotoOptions = {}): Promise<StartedMoto> {
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
+  for (;;) {
+    const started = await startOnce(port, Math.max(1000, deadline - Date.now()), opts.accountId);
+    if (started !== 'port-in-use') return started;
+    if (Date.now() > deadline) throw new Error(`moto server could not start on port ${port}`);
+    await sleep(200);
+  }
 }
 
 /** The `objectStore` / `sns` members of an OpenTrail config that point at this moto. */
