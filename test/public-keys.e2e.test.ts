@@ -12,6 +12,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { ListPublicKeysCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
 import { runAws } from './helpers/cli.ts';
 import { ACCOUNT_A, ACCOUNT_B, cliEnv, cloudTrailClient, startServer, tempDir, type StartedServer } from './helpers/server.ts';
+import { fails } from './helpers/aws-errors.ts';
 
 type Json = Record<string, any>;
 
@@ -42,14 +43,6 @@ function pythonLoad(values: string[]): Promise<string[]> {
   const script = 'import sys, base64, rsa\nfor v in sys.argv[1:]:\n  k = rsa.PublicKey.load_pkcs1(base64.b64decode(v), "DER")\n  print(k.n.bit_length(), k.e)';
   return new Promise((resolve, reject) => {
     execFile('python3', ['-c', script, ...values], (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim().split('\n'))));
-  });
-}
-
-async function fails(p: Promise<unknown>, name: string, status: number): Promise<void> {
-  await assert.rejects(p, (e: { name?: string; $metadata?: { httpStatusCode?: number } }) => {
-    assert.equal(e.name, name);
-    assert.equal(e.$metadata?.httpStatusCode, status);
-    return true;
   });
 }
 

@@ -16,6 +16,7 @@ import {
   CreateTrailCommand, DeleteTrailCommand, GetTrailCommand, UpdateTrailCommand, type CloudTrailClient, type CreateTrailCommandInput,
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer, type TestConfig } from './helpers/server.ts';
+import { fails } from './helpers/aws-errors.ts';
 import { motoNeighbourConfig, motoS3, motoSns, startMoto, type StartedMoto } from './helpers/moto.ts';
 
 const REGION = 'us-east-1';
@@ -51,15 +52,6 @@ after(async () => {
   await moto?.stop();
 });
 
-async function fails(p: Promise<unknown>, name: string, status: number, message?: string | RegExp): Promise<Error> {
-  const err = await p.then(() => undefined, (e: unknown) => e as Error & { $metadata?: { httpStatusCode?: number } });
-  assert.ok(err, `the call should have failed with ${name}`);
-  assert.equal(err.name, name, `error name (message: ${err.message})`);
-  assert.equal(err.$metadata?.httpStatusCode, status, `HTTP status of ${name} (message: ${err.message})`);
-  if (typeof message === 'string') assert.equal(err.message, message);
-  else if (message) assert.match(err.message, message);
-  return err;
-}
 
 function create(input: Partial<CreateTrailCommandInput> & { Name: string; S3BucketName: string }) {
   return ct.send(new CreateTrailCommand(input));

@@ -27,6 +27,7 @@ import {
   ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, tempDir, type StartedServer, type TestAccount, type TestConfig, type TestIdentity,
 } from './helpers/server.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
+import { fails } from './helpers/aws-errors.ts';
 
 type Json = Record<string, any>;
 
@@ -114,16 +115,6 @@ after(async () => {
   await server?.stop();
 });
 
-/** The modelled error a call fails with: name, HTTP status and (optionally) message. */
-async function fails(p: Promise<unknown>, name: string, status: number, message?: string | RegExp): Promise<Error> {
-  const err = await p.then(() => undefined, (e: unknown) => e as Error & { $metadata?: { httpStatusCode?: number } });
-  assert.ok(err, `the call should have failed with ${name}`);
-  assert.equal(err.name, name, `error name (message: ${err.message})`);
-  assert.equal(err.$metadata?.httpStatusCode, status, `HTTP status of ${name} (message: ${err.message})`);
-  if (typeof message === 'string') assert.equal(err.message, message);
-  else if (message) assert.match(err.message, message);
-  return err;
-}
 
 /** A raw JSON 1.1 call, to see exactly what goes over the wire. */
 async function rawCall(op: string, body: unknown, id: TestIdentity, region = HOME): Promise<{ status: number; headers: Headers; json: Json }> {
