@@ -21,9 +21,13 @@ import { createApp } from './http/app.ts';
 import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
 import { SigningKeyStore } from './integrity/index.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
+import { createGateway } from './capture/gateway/index.ts';
+import { apiCallRecorder } from './capture/self-audit.ts';
 
 export interface RunningServer {
   url: string;
+  /** The recording gateway's address, when `gateway` is configured. */
+  gatewayUrl?: string;
   config: OpenTrailConfig;
   /** Set when the server created or reused the first-start account. */
   bootstrap?: { accountId: string; accessKeyId: string; credentialsFile: string; created: boolean };
@@ -111,23 +115,51 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   );
   const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => logError('retention job failed', e));
 
+  const gw = config.gateway;
+  const gateway = gw
+    ? createGateway(
+      { identities, regions: new Set(config.regions), clock, ids, record: apiCallRecorder(ingester, ids), logError },
+      { upstreams: { services: gw.services, default: gw.upstream }, maxBodyBytes: gw.maxBodyBytes, recordBeforeAnswer: gw.recordBeforeAnswer },
+    )
+    : undefined;
+
   await app.listen({ host: config.host, port: config.port });
+  if (gateway && gw) {
+    await new Promise<void>((resolve, reject) => {
+      gateway.once('error', reject);
+      gateway.listen(gw.port, gw.host, () => {
+        gateway.off('error', reject);
+        resolve();
+      });
+    }).catch(async (e) => {
+      await app.close();
+      throw e;
+    });
+  }
   delivery.start();
   digests.start();
+  const urlOf = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   const addr = app.server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const gatewayAddr = gateway?.address() as AddressInfo | undefined;
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${addr.port}`,
-    config: { ...config, accounts, port: addr.port },
+    url: urlOf(addr),
+    gatewayUrl: gatewayAddr ? urlOf(gatewayAddr) : undefined,
+    config: { ...config, accounts, port: addr.port, ...(gw && gatewayAddr ? { gateway: { ...gw, port: gatewayAddr.port } } : {}) },
     bootstrap,
     close: () => {
       closing ??= (async () => {
         retention.stop();
         // In-flight requests finish; connections still busy after the grace period are cut.
-        const force = setTimeout(() => app.server.closeAllConnections(), shutdownGraceMs);
+        const force = setTimeout(() => {
+          app.server.closeAllConnections();
+          gateway?.closeAllConnections();
+        }, shutdownGraceMs);
+        const gatewayClosed = gateway ? new Promise<void>((resolve) => gateway.close(() => resolve())) : undefined;
+        gateway?.closeIdleConnections();
         await app.close();
+        await gatewayClosed;
         clearTimeout(force);
         await ingester.drain();
         await delivery.stop();

@@ -17,7 +17,7 @@ const ALLOWED: Record<string, string[]> = {
   'stores/sqlite': ['core', 'stores'],
   ingest: ['core', 'stores'],
   history: ['core', 'aws', 'stores'],
-  capture: ['core', 'aws', 'stores'],
+  capture: ['core', 'aws', 'stores', 'ingest'],
   integrity: ['core', 'stores'],
   delivery: ['core', 'stores', 'integrity'],
   services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity'],

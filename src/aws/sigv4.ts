@@ -32,7 +32,11 @@ export interface SignedRequest {
   rawQuery: string;
   /** Header names in lower case; a header sent more than once as the list of its values. */
   headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
+  /**
+   * The body; null when it is streamed on unread (a proxy), in which case the request must carry
+   * x-amz-content-sha256 and the caller checks a hex hash against the bytes as they pass.
+   */
+  body: Buffer | null;
 }
 
 export interface ParsedAuthorization {
@@ -154,14 +158,17 @@ export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Prom
     applyChecksum: false,
   });
   const declaredHash = headers['x-amz-content-sha256'];
-  if (declaredHash !== undefined && /^[0-9a-f]{64}$/.test(declaredHash)) {
+  if (req.body === null && declaredHash === undefined) {
+    throw new ServiceError('XAmzContentSHA256Mismatch', "A streamed request must sign its payload hash in 'x-amz-content-sha256'.", 400);
+  }
+  if (req.body !== null && declaredHash !== undefined && /^[0-9a-f]{64}$/.test(declaredHash)) {
     const actual = createHash('sha256').update(req.body).digest('hex');
     if (actual !== declaredHash) {
       throw new ServiceError('XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", 400);
     }
   }
   const resigned = await signer.sign(
-    { method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.path, query, headers, body: req.body },
+    { method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.path, query, headers, body: req.body ?? Buffer.alloc(0) },
     { signingDate: new Date(signedAt), signableHeaders: signed, unsignableHeaders: new Set() },
   );
   const expected = /Signature=([0-9a-f]{64})/.exec(String(resigned.headers.authorization))?.[1] ?? '';

@@ -3,7 +3,8 @@
  * CloudTrail's own events (eventSource cloudtrail.amazonaws.com, lowerCamelCase requestParameters
  * and responseElements, responseElements null for reads and failures).
  */
-import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, userIdentityOf, type Identity, type RecordResource } from '../core/index.ts';
+import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, normalizeRecord, userIdentityOf, type IdSource, type Identity, type RecordResource } from '../core/index.ts';
+import { toAppendInput, type Ingester } from '../ingest/index.ts';
 
 export interface ApiCall {
   identity: Identity;
@@ -21,6 +22,9 @@ export interface ApiCall {
   /** Management (Event history) or data event. */
   category: 'Management' | 'Data';
   resources?: RecordResource[];
+  additionalEventData?: Record<string, unknown>;
+  /** Member names are already spelled as CloudTrail writes them (else: lowerCamelCase, as for CloudTrail's own API). */
+  keysAsGiven?: boolean;
 }
 
 const MAX_ELEMENT_BYTES = 100 * 1024;
@@ -45,10 +49,10 @@ export function lowerCamelKeys(v: unknown, depth = 0): unknown {
  * requestParameters / responseElements as CloudTrail records them: null when empty, and omitted
  * (null) when larger than 100 KB or nested deeper than CloudTrail would keep.
  */
-function element(v: unknown): Record<string, unknown> | null {
+function element(v: unknown, keysAsGiven: boolean): Record<string, unknown> | null {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.keys(v).length === 0) return null;
   try {
-    const camel = lowerCamelKeys(v) as Record<string, unknown>;
+    const camel = (keysAsGiven ? v : lowerCamelKeys(v)) as Record<string, unknown>;
     return Buffer.byteLength(JSON.stringify(camel)) > MAX_ELEMENT_BYTES ? null : camel;
   } catch (e) {
     if (e instanceof TooDeep) return null;
@@ -75,9 +79,10 @@ export function selfAuditRecord(call: ApiCall): Record<string, unknown> {
     rec.errorCode = clip(call.error.code);
     rec.errorMessage = clip(call.error.message);
   }
-  rec.requestParameters = element(call.requestParameters);
-  rec.responseElements = readOnly || call.error ? null : element(call.responseElements);
-  rec.requestID = call.requestId;
+  rec.requestParameters = element(call.requestParameters, call.keysAsGiven === true);
+  rec.responseElements = readOnly || call.error ? null : element(call.responseElements, call.keysAsGiven === true);
+  if (call.additionalEventData) rec.additionalEventData = call.additionalEventData;
+  rec.requestID = clip(call.requestId);
   rec.eventID = call.eventId;
   rec.readOnly = readOnly;
   if (call.resources) rec.resources = call.resources;
@@ -86,4 +91,21 @@ export function selfAuditRecord(call: ApiCall): Record<string, unknown> {
   rec.recipientAccountId = call.identity.accountId;
   rec.eventCategory = call.category;
   return rec;
+}
+
+/**
+ * Records API calls through the ingester: `record(call)` resolves once the record is appended. A
+ * read's record need not wait for the disk flush: it survives kill -9 at once and is flushed with
+ * the next write (docs/architecture.md). Writes wait for the flush. A call too large to record in
+ * full is recorded without its parameters, as CloudTrail omits them.
+ */
+export function apiCallRecorder(ingester: Pick<Ingester, 'submit'>, ids: IdSource): (call: Omit<ApiCall, 'eventId'>) => Promise<void> {
+  return async (call) => {
+    const nctx = { defaultAccountId: call.identity.accountId, defaultRegion: call.region, nowMs: call.eventTimeMs, ids };
+    const eventId = ids.uuid();
+    let n = normalizeRecord(selfAuditRecord({ ...call, eventId }), nctx);
+    if (!n.ok) n = normalizeRecord(selfAuditRecord({ ...call, eventId, requestParameters: null, responseElements: null, additionalEventData: undefined }), nctx);
+    if (!n.ok) throw new Error(`API call record rejected: ${n.errorMessage}`);
+    await ingester.submit([toAppendInput(n.value)], n.value.record.readOnly === true ? 'process' : 'disk');
+  };
 }

@@ -44,6 +44,7 @@ async function serve(argv: string[]): Promise<void> {
   const server = await startServer(cfg);
   const c = server.config;
   console.log(`OpenTrail listening on ${server.url}`);
+  if (server.gatewayUrl) console.log(`  recording gateway: ${server.gatewayUrl} (point AWS clients' --endpoint-url here)`);
   console.log(`  regions: ${c.regions.join(', ')}`);
   for (const a of c.accounts) {
     console.log(`  account ${a.id}: ${a.identities.map((i) => `${i.type}${i.userName ? ` ${i.userName}` : ''}${i.roleName ? ` ${i.roleName}/${i.sessionName}` : ''} (${i.accessKeyId})`).join(', ')}`);

@@ -30,6 +30,28 @@ export interface OpenTrailConfig {
   cloudWatchLogs?: NeighbourConfig;
   /** HTTP endpoints that get every delivery notification (of the trails they name) as a JSON POST. */
   webhooks?: WebhookConfig[];
+  /** The recording gateway: a second listener that forwards AWS-protocol calls and records them. */
+  gateway?: GatewayConfig;
+}
+
+export interface UpstreamConfig {
+  endpoint: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+}
+
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  /** The upstream of every service not named in `services`. */
+  upstream?: UpstreamConfig;
+  /** Upstreams by SigV4 signing name (`xray`, `monitoring`, `apigateway`, ...). */
+  services: Record<string, UpstreamConfig>;
+  /** Largest request body the gateway reads whole (object uploads stream and are not bounded). */
+  maxBodyBytes: number;
+  /** Finish each answer only once the call's record is stored (default true). */
+  recordBeforeAnswer: boolean;
 }
 
 export interface WebhookConfig {
@@ -164,6 +186,48 @@ function parseWebhook(raw: unknown, where: string): WebhookConfig {
   return out;
 }
 
+function parseUpstream(raw: unknown, where: string): UpstreamConfig {
+  if (!isObj(raw)) throw new ConfigError(`${where} must be an object`);
+  const endpoint = str(raw, 'endpoint', where, true);
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new ConfigError(`${where}.endpoint must be an http or https URL`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new ConfigError(`${where}.endpoint must be an http or https URL without a path`);
+  }
+  const out: UpstreamConfig = { endpoint: url.origin };
+  const accessKeyId = str(raw, 'accessKeyId', where);
+  const secretAccessKey = str(raw, 'secretAccessKey', where);
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) throw new ConfigError(`${where} needs both accessKeyId and secretAccessKey, or neither`);
+  if (accessKeyId !== undefined) Object.assign(out, { accessKeyId, secretAccessKey, sessionToken: str(raw, 'sessionToken', where) });
+  return out;
+}
+
+function parseGateway(raw: unknown): GatewayConfig {
+  const where = 'config.gateway';
+  if (!isObj(raw)) throw new ConfigError(`${where} must be an object`);
+  const out: GatewayConfig = {
+    host: str(raw, 'host', where) ?? '127.0.0.1',
+    port: num(raw, 'port', where, 4581, 0),
+    services: {},
+    maxBodyBytes: num(raw, 'maxBodyBytes', where, 16 * 1024 * 1024, 1024),
+    recordBeforeAnswer: raw.recordBeforeAnswer !== false,
+  };
+  if (raw.upstream !== undefined) out.upstream = parseUpstream(raw.upstream, `${where}.upstream`);
+  if (raw.services !== undefined) {
+    if (!isObj(raw.services)) throw new ConfigError(`${where}.services must map signing names to upstreams`);
+    for (const [name, u] of Object.entries(raw.services)) {
+      if (!/^[a-z0-9-]+$/.test(name)) throw new ConfigError(`${where}.services: '${name}' is not a SigV4 signing name`);
+      out.services[name] = parseUpstream(u, `${where}.services.${name}`);
+    }
+  }
+  if (!out.upstream && Object.keys(out.services).length === 0) throw new ConfigError(`${where} needs an upstream or at least one entry in services`);
+  return out;
+}
+
 const ACCESS_KEY = /^[A-Z0-9]{16,128}$/;
 
 function parseIdentity(raw: unknown, accountId: string, alias: string | undefined, where: string, startedAt: string): Identity {
@@ -241,6 +305,7 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     if (!Array.isArray(doc.webhooks)) throw new ConfigError('config.webhooks must be a list');
     cfg.webhooks = doc.webhooks.map((w, i) => parseWebhook(w, `config.webhooks[${i}]`));
   }
+  if (doc.gateway !== undefined && doc.gateway !== null) cfg.gateway = parseGateway(doc.gateway);
   if (doc.organization !== undefined) {
     const o = doc.organization;
     if (!isObj(o)) throw new ConfigError('config.organization must be an object');

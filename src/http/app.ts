@@ -9,7 +9,7 @@ import { ServiceError } from '../aws/errors.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
 import { normalizeRecord, type Clock, type IdSource } from '../core/index.ts';
 import { BulkBodyError, ingestBulk, splitBody, toAppendInput, type Ingester } from '../ingest/index.ts';
-import { selfAuditRecord, type ApiCall } from '../capture/self-audit.ts';
+import { apiCallRecorder } from '../capture/self-audit.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { CallContext } from '../services/context.ts';
@@ -79,17 +79,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
   const asServiceError = (err: unknown): ServiceError => (err instanceof ServiceError ? err : internal(err));
 
   /** Appends a self-audit record durably (the caller answers only after). */
-  const audit = async (call: Omit<ApiCall, 'eventId'>) => {
-    const nctx = { defaultAccountId: call.identity.accountId, defaultRegion: call.region, nowMs: call.eventTimeMs, ids: deps.ids };
-    const eventId = deps.ids.uuid();
-    let n = normalizeRecord(selfAuditRecord({ ...call, eventId }), nctx);
-    // A call too large to record in full is recorded without its parameters, as CloudTrail omits them.
-    if (!n.ok) n = normalizeRecord(selfAuditRecord({ ...call, eventId, requestParameters: null, responseElements: null }), nctx);
-    if (!n.ok) throw new Error(`self-audit record rejected: ${n.errorMessage}`);
-    // A read's record need not wait for the disk flush: it survives kill -9 at once and is
-    // flushed with the next write (docs/architecture.md). Writes wait for the flush.
-    await deps.ingester.submit([toAppendInput(n.value)], n.value.record.readOnly === true ? 'process' : 'disk');
-  };
+  const audit = apiCallRecorder(deps.ingester, deps.ids);
 
   const bodyOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 

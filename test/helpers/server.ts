@@ -38,6 +38,7 @@ export interface TestConfig {
   objectStore?: Record<string, unknown>;
   sns?: Record<string, unknown>;
   organization?: { id: string; managementAccountId: string; memberAccountIds: string[] };
+  gateway?: Record<string, unknown>;
 }
 
 /** Account 111111111111 with a root key, an IAM user and an assumed-role session. */
@@ -58,6 +59,8 @@ export const ACCOUNT_B: TestAccount = {
 
 export interface StartedServer {
   url: string;
+  /** The recording gateway's URL, when the config has a gateway. */
+  gatewayUrl?: string;
   dataDir: string;
   configFile: string;
   process: ChildProcess;
@@ -101,7 +104,7 @@ export async function startServer(config: TestConfig = { accounts: [ACCOUNT_A, A
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = () => {
       const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
+      if (m && (!config.gateway || opts.noConfig || /recording gateway: http/.test(out))) {
         clearTimeout(timer);
         child.stdout!.off('data', onData);
         resolve(m[1]!);
@@ -115,6 +118,7 @@ export async function startServer(config: TestConfig = { accounts: [ACCOUNT_A, A
   });
   return {
     url, dataDir, configFile, process: child,
+    gatewayUrl: /recording gateway: (http:\/\/\S+)/.exec(out)?.[1],
     output: () => out,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -1,0 +1,210 @@
+// Writes src/capture/gateway/models/<signingName>.json: the operations, HTTP bindings and shapes the
+// recording gateway decodes requests with, taken from AWS's published models and never typed by hand:
+//  - the Smithy schemas compiled into the AWS SDK for JavaScript v3 clients (`<Op>$` exports), read
+//    with @smithy/core's NormalizedSchema;
+//  - for services whose v3 client on the registry predates compiled schemas, the JSON model in
+//    aws-sdk v2's `apis/` folder.
+// To add a service: install its client as a devDependency, add a line to SOURCES, run
+// `node scripts/gen-gateway-models.ts`, and add its capture rules (src/capture/gateway/rules.ts).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { NormalizedSchema } from '@smithy/core/schema';
+import type { ModelMember, ModelShape, ServiceModel } from '../src/capture/gateway/model.ts';
+
+const require = createRequire(import.meta.url);
+const OUT = 'src/capture/gateway/models';
+
+type Source =
+  | { kind: 'v3'; pkg: string; client: string }
+  | { kind: 'v2'; file: string; signingName?: string };
+
+const SOURCES: Source[] = [
+  { kind: 'v3', pkg: '@aws-sdk/client-xray', client: 'XRayClient' },
+  { kind: 'v3', pkg: '@aws-sdk/client-cloudwatch', client: 'CloudWatchClient' },
+  { kind: 'v3', pkg: '@aws-sdk/client-api-gateway', client: 'APIGatewayClient' },
+  { kind: 'v3', pkg: '@aws-sdk/client-servicediscovery', client: 'ServiceDiscoveryClient' },
+  { kind: 'v3', pkg: '@aws-sdk/client-eventbridge', client: 'EventBridgeClient' },
+  { kind: 'v3', pkg: '@aws-sdk/client-cloudwatch-logs', client: 'CloudWatchLogsClient' },
+  { kind: 'v3', pkg: '@aws-sdk/client-s3', client: 'S3Client' },
+  // @aws-sdk/client-devops-guru on the registry is 3.523.0, older than compiled schemas.
+  { kind: 'v2', file: 'aws-sdk/apis/devops-guru-2020-12-01.min.json' },
+];
+
+const PROTOCOLS: Record<string, ServiceModel['protocol']> = {
+  'aws.protocols#awsJson1_0': 'awsJson1_0',
+  'aws.protocols#awsJson1_1': 'awsJson1_1',
+  'aws.protocols#restJson1': 'restJson1',
+  'aws.protocols#awsQuery': 'awsQuery',
+  'aws.protocols#restXml': 'restXml',
+  'smithy.protocols#rpcv2Cbor': 'rpcv2Cbor',
+  'json': 'awsJson1_1', 'rest-json': 'restJson1', 'query': 'awsQuery', 'rest-xml': 'restXml',
+};
+
+function version(pkg: string): string {
+  return JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')).version;
+}
+
+// ---- v3: compiled Smithy schemas ----
+
+function fromV3(pkg: string, clientName: string): Promise<ServiceModel> {
+  return import(pkg).then(async (sdk: Record<string, unknown>) => {
+    const Client = sdk[clientName] as new (c: object) => { config: Record<string, any> };
+    const config = new Client({ region: 'us-east-1' }).config;
+    const protocolId: string = config.protocol.getShapeId();
+    const settings = config.protocolSettings ?? {};
+    const endpoint = config.endpointProvider({ Region: 'us-east-1', UseFIPS: false, UseDualStack: false });
+    const endpointPrefix = new URL(endpoint.url.href).hostname.split('.')[0]!;
+    // The SigV4 signing name: from the client's auth scheme options, else the endpoint's, else the prefix.
+    const auth = await Promise.resolve().then(() => config.httpAuthSchemeProvider({ region: 'us-east-1', operation: '' })).catch(() => []);
+    const signingName: string = auth.find((o: any) => o.schemeId === 'aws.auth#sigv4')?.signingProperties?.name
+      ?? endpoint.properties?.authSchemes?.find((a: any) => a.name === 'sigv4')?.signingName ?? endpointPrefix;
+    const shapes: Record<string, ModelShape> = {};
+    const operations: ServiceModel['operations'] = {};
+
+    const ref = (s: NormalizedSchema): string => {
+      if (s.isBlobSchema()) return s.isStreaming() ? 'stream' : 'blob';
+      if (s.isTimestampSchema()) return 'timestamp';
+      if (s.isDocumentSchema()) return 'document';
+      if (s.isBooleanSchema()) return 'boolean';
+      if (s.isNumericSchema() || s.isBigIntegerSchema() || s.isBigDecimalSchema()) return 'number';
+      if (s.isStringSchema()) return 'string';
+      // Lists and maps of simple types have no name of their own (a bare number in the schema).
+      const anonymous = typeof s.getSchema() === 'number';
+      const name = anonymous && s.isListSchema() ? `[${ref(s.getValueSchema())}]`
+        : anonymous && s.isMapSchema() ? `{${ref(s.getValueSchema())}}` : s.getName()!;
+      if (shapes[name]) return name;
+      if (s.isListSchema()) {
+        shapes[name] = { type: 'list', member: { target: 'string' } };
+        shapes[name] = { type: 'list', member: member(s.getValueSchema(), true) };
+      } else if (s.isMapSchema()) {
+        shapes[name] = { type: 'map', key: 'string', value: { target: 'string' } };
+        shapes[name] = { type: 'map', key: ref(s.getKeySchema()), value: member(s.getValueSchema(), true) };
+      } else if (s.isStructSchema() || s.isUnionSchema()) {
+        const shape: ModelShape = { type: 'structure', members: {} };
+        shapes[name] = shape;
+        for (const [m, ms] of s.structIterator()) shape.members[m] = member(ms, false);
+      } else {
+        return 'string';
+      }
+      return name;
+    };
+
+    const member = (s: NormalizedSchema, inner: boolean): ModelMember => {
+      const t = s.getMergedTraits() as Record<string, any>;
+      const out: ModelMember = { target: ref(s) };
+      if (!inner) {
+        if (t.httpLabel) out.location = 'label';
+        else if (t.httpQuery !== undefined) { out.location = 'query'; out.name = t.httpQuery; }
+        else if (t.httpHeader !== undefined) { out.location = 'header'; out.name = t.httpHeader; }
+        else if (t.httpPrefixHeaders !== undefined) { out.location = 'prefixHeaders'; out.name = t.httpPrefixHeaders; }
+        else if (t.httpQueryParams) out.location = 'queryParams';
+        else if (t.httpPayload) out.location = 'payload';
+      }
+      if (t.jsonName !== undefined) out.jsonName = t.jsonName;
+      if (t.xmlName !== undefined) out.xmlName = t.xmlName;
+      if (t.xmlFlattened) out.flattened = true;
+      if (t.sensitive) out.sensitive = true;
+      return out;
+    };
+
+    for (const [key, value] of Object.entries(sdk)) {
+      if (!key.endsWith('$') || !Array.isArray(value) || value[0] !== 9) continue;
+      const [, , name, traits, input, output] = value as [number, string, string, Record<string, any>, unknown, unknown];
+      const http = traits?.http as [string, string, number] | undefined;
+      const inSchema = NormalizedSchema.of(input as any);
+      const outSchema = NormalizedSchema.of(output as any);
+      operations[name] = {
+        ...(http ? { http: [http[0], http[1]] as [string, string] } : {}),
+        input: inSchema.isUnitSchema() ? null : ref(inSchema),
+        output: outSchema.isUnitSchema() ? null : ref(outSchema),
+      };
+    }
+    return {
+      source: `${pkg}@${version(pkg)}`,
+      signingName,
+      endpointPrefix,
+      protocol: PROTOCOLS[protocolId] ?? (() => { throw new Error(`unknown protocol ${protocolId}`); })(),
+      ...(settings.serviceTarget ? { target: settings.serviceTarget } : {}),
+      apiVersion: settings.version,
+      operations: sortKeys(operations),
+      shapes: sortKeys(shapes),
+    } as ServiceModel;
+  });
+}
+
+// ---- v2: aws-sdk's JSON models (botocore's format, minified) ----
+
+interface V2Shape { type?: string; shape?: string; members?: Record<string, V2Shape>; member?: V2Shape; key?: V2Shape; value?: V2Shape; location?: string; locationName?: string; sensitive?: boolean; flattened?: boolean; streaming?: boolean; payload?: string; jsonvalue?: boolean }
+
+function fromV2(file: string): ServiceModel {
+  const model = JSON.parse(readFileSync(require.resolve(file), 'utf8')) as { metadata: Record<string, string>; operations: Record<string, { http: { method?: string; requestUri: string }; input?: V2Shape; output?: V2Shape }>; shapes: Record<string, V2Shape> };
+  const shapes: Record<string, ModelShape> = {};
+  const resolve = (s: V2Shape): V2Shape => (s.shape ? { ...model.shapes[s.shape]!, ...s, type: model.shapes[s.shape]!.type } : s);
+
+  const ref = (s: V2Shape, nameIfInline: string): string => {
+    const r = resolve(s);
+    switch (r.type ?? 'string') {
+      case 'string': return r.jsonvalue ? 'document' : 'string';
+      case 'integer': case 'long': case 'double': case 'float': case 'bigdecimal': case 'biginteger': return 'number';
+      case 'boolean': return 'boolean';
+      case 'blob': return r.streaming ? 'stream' : 'blob';
+      case 'timestamp': return 'timestamp';
+    }
+    const name = s.shape ?? nameIfInline;
+    if (shapes[name]) return name;
+    if (r.type === 'list') {
+      shapes[name] = { type: 'list', member: { target: 'string' } };
+      shapes[name] = { type: 'list', member: member(r.member ?? {}, `${name}Member`, undefined) };
+    } else if (r.type === 'map') {
+      shapes[name] = { type: 'map', key: 'string', value: { target: 'string' } };
+      shapes[name] = { type: 'map', key: ref(r.key ?? {}, `${name}Key`), value: member(r.value ?? {}, `${name}Value`, undefined) };
+    } else {
+      const shape: ModelShape = { type: 'structure', members: {} };
+      shapes[name] = shape;
+      for (const [m, ms] of Object.entries(r.members ?? {})) shape.members[m] = member(ms, `${name}${m}`, r.payload === m ? 'payload' : undefined);
+    }
+    return name;
+  };
+
+  const member = (s: V2Shape, inlineName: string, payload: 'payload' | undefined): ModelMember => {
+    const r = resolve(s);
+    const out: ModelMember = { target: ref(s, inlineName) };
+    const loc = { uri: 'label', querystring: 'query', header: 'header', headers: 'prefixHeaders' }[s.location ?? ''] as ModelMember['location'] | undefined;
+    if (loc) out.location = loc;
+    else if (payload) out.location = payload;
+    if (s.locationName !== undefined && loc && loc !== 'label') out.name = s.locationName;
+    if (r.sensitive) out.sensitive = true;
+    return out;
+  };
+
+  const operations: ServiceModel['operations'] = {};
+  for (const [name, op] of Object.entries(model.operations)) {
+    operations[name] = {
+      http: [op.http.method ?? 'POST', op.http.requestUri],
+      input: op.input ? ref(op.input, `${name}Request`) : null,
+      output: op.output ? ref(op.output, `${name}Response`) : null,
+    };
+  }
+  const md = model.metadata;
+  return {
+    source: `aws-sdk@${version('aws-sdk')} ${file.split('/').pop()}`,
+    signingName: md.signingName ?? md.endpointPrefix!,
+    endpointPrefix: md.endpointPrefix!,
+    protocol: PROTOCOLS[md.protocol!]!,
+    ...(md.targetPrefix ? { target: md.targetPrefix } : {}),
+    apiVersion: md.apiVersion!,
+    operations: sortKeys(operations),
+    shapes: sortKeys(shapes),
+  };
+}
+
+function sortKeys<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+mkdirSync(OUT, { recursive: true });
+for (const src of SOURCES) {
+  const model = src.kind === 'v3' ? await fromV3(src.pkg, src.client) : fromV2(src.file);
+  writeFileSync(`${OUT}/${model.signingName}.json`, JSON.stringify(model) + '\n');
+  console.log(`${model.signingName}: ${model.protocol}, ${Object.keys(model.operations).length} operations, ${Object.keys(model.shapes).length} shapes (${model.source})`);
+}

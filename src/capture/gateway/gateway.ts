@@ -1,0 +1,446 @@
+/**
+ * The recording gateway: an HTTP listener in front of AWS-protocol services. Each request is
+ * verified against OpenTrail's identities (SigV4), decoded with the service's model, forwarded to
+ * the upstream (re-signed when the upstream has credentials of its own), answered with the
+ * upstream's answer unchanged, and recorded as one CloudTrail event when the service's capture
+ * rules say CloudTrail records that call.
+ *
+ * Nothing reaches the upstream unless its signature verified. Object bodies (S3 PutObject,
+ * UploadPart) are streamed through, hashed on the way when their hash was signed; every other body
+ * is read whole, up to `maxBodyBytes`, because verifying and decoding it needs it.
+ */
+import { createHash } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { Transform } from 'node:stream';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { cbor } from '@smithy/core/cbor';
+import { ServiceError } from '../../aws/errors.ts';
+import { NodeSha256, parseAuthorization, verifySigV4, type ParsedAuthorization } from '../../aws/sigv4.ts';
+import { isReadOnlyCall, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
+import type { ApiCall } from '../self-audit.ts';
+import { decodeAnswer, decodeRequest, requestProtocol, type DecodedCall, type GatewayRequest } from './decode.ts';
+import { loadModel, type Protocol, type ServiceModel } from './model.ts';
+import { captureOf, ruleFor, type Capture, type ServiceRule } from './rules.ts';
+
+export interface UpstreamConfig {
+  /** `http(s)://host[:port]` of the service (or of one server answering many, such as moto). */
+  endpoint: string;
+  /** Credentials the upstream expects; when set the gateway re-signs each request with them. */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+}
+
+export interface GatewayOptions {
+  /** Upstream per signing name (`xray`, `monitoring`, ...), and the one for every other service. */
+  upstreams: { services?: Record<string, UpstreamConfig>; default?: UpstreamConfig };
+  /** Largest body read whole (every request but streamed object bodies). */
+  maxBodyBytes: number;
+  /** Hold the end of each answer until the call's record is stored (the call is never lost). */
+  recordBeforeAnswer: boolean;
+  /** Most bytes of an upstream answer kept to decode its error or responseElements. */
+  maxAnswerBytes?: number;
+}
+
+export interface GatewayDeps {
+  identities: ReadonlyMap<string, Identity>;
+  regions: ReadonlySet<string>;
+  clock: Clock;
+  ids: IdSource;
+  /** Appends one call's record; resolves once it is stored. */
+  record(call: Omit<ApiCall, 'eventId'>): Promise<void>;
+  logError(msg: string, err?: unknown): void;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
+const RESIGNED = new Set(['authorization', 'x-amz-date', 'x-amz-security-token', 'host']);
+
+function single(h: IncomingMessage['headersDistinct']): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null);
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = v.length === 1 ? v[0]! : v;
+  return out;
+}
+
+function headerOf(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+function sourceIp(socket: Socket): string {
+  const ip = socket.remoteAddress ?? '';
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+/** How this request expects errors: by the protocol it spoke, or its service's when unknown. */
+function errorFormat(headers: Record<string, string | string[] | undefined>, service: string | undefined, model: ServiceModel | undefined): Protocol {
+  if (headerOf(headers, 'smithy-protocol') === 'rpc-v2-cbor') return 'rpcv2Cbor';
+  if (headerOf(headers, 'x-amz-target') !== undefined) return 'awsJson1_1';
+  if (service === 's3') return 'restXml';
+  if ((headerOf(headers, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')) return 'awsQuery';
+  return model?.protocol ?? 'restJson1';
+}
+
+/** Our own errors, named as the service's protocol and the service name them. */
+function errorCodeFor(e: ServiceError, format: Protocol, service: string | undefined): string {
+  if (service === 's3') {
+    if (e.code === 'UnrecognizedClientException') return 'InvalidAccessKeyId';
+    if (e.code === 'MissingAuthenticationTokenException' || e.code === 'IncompleteSignatureException') return 'AccessDenied';
+  }
+  if (format === 'awsQuery' && e.code === 'UnrecognizedClientException') return 'InvalidClientTokenId';
+  return e.code;
+}
+
+function xmlEscape(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+function sendError(res: ServerResponse, format: Protocol, code: string, e: ServiceError, requestId: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  let body: Buffer | Uint8Array;
+  const headers: Record<string, string> = { 'x-amzn-requestid': requestId };
+  if (format === 'rpcv2Cbor') {
+    headers['smithy-protocol'] = 'rpc-v2-cbor';
+    headers['content-type'] = 'application/cbor';
+    body = cbor.serialize({ __type: code, message: e.message });
+  } else if (format === 'awsQuery') {
+    headers['content-type'] = 'text/xml';
+    body = Buffer.from(`<ErrorResponse><Error><Type>Sender</Type><Code>${xmlEscape(code)}</Code><Message>${xmlEscape(e.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`);
+  } else if (format === 'restXml') {
+    headers['content-type'] = 'application/xml';
+    headers['x-amz-request-id'] = requestId;
+    body = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${xmlEscape(code)}</Code><Message>${xmlEscape(e.message)}</Message><RequestId>${requestId}</RequestId></Error>`);
+  } else {
+    headers['content-type'] = format === 'restJson1' ? 'application/json' : 'application/x-amz-json-1.1';
+    headers['x-amzn-errortype'] = code;
+    body = Buffer.from(JSON.stringify({ __type: code, message: e.message }));
+  }
+  headers['content-length'] = String(body.length);
+  res.writeHead(e.statusCode, headers).end(body);
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** S3 records name the bucket, key and host, and the query parameters by their wire names. */
+function s3Details(call: DecodedCall, req: GatewayRequest, capture: Capture): { params: Record<string, unknown>; resources: RecordResource[] | undefined } {
+  const params: Record<string, unknown> = {};
+  const bucket = typeof call.params.Bucket === 'string' ? call.params.Bucket : undefined;
+  const key = typeof call.params.Key === 'string' ? call.params.Key : undefined;
+  if (bucket !== undefined) params.bucketName = bucket;
+  params.Host = headerOf(req.headers, 'host') ?? '';
+  if (key !== undefined) params.key = key;
+  for (const [k, v] of new URLSearchParams(req.rawQuery)) if (k !== 'x-id') params[k] = v;
+  let resources: RecordResource[] | undefined;
+  if (bucket !== undefined) {
+    resources = [{ type: 'AWS::S3::Bucket', ARN: `arn:aws:s3:::${bucket}` }];
+    if (key !== undefined && capture === 'data') resources.unshift({ type: 'AWS::S3::Object', ARN: `arn:aws:s3:::${bucket}/${key}` });
+  }
+  return { params, resources };
+}
+
+interface Prepared {
+  auth: ParsedAuthorization;
+  model: ServiceModel;
+  rule: ServiceRule;
+  request: GatewayRequest;
+  call: DecodedCall | undefined;
+  /** Set when the body is streamed to the upstream rather than read first. */
+  streamed: boolean;
+}
+
+export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Server {
+  const maxAnswerBytes = opts.maxAnswerBytes ?? 1024 * 1024;
+  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      deps.logError('gateway: internal error', err);
+      sendError(res, 'restJson1', 'InternalFailure', new ServiceError('InternalFailure', 'The request processing has failed because of an unknown error.', 500), deps.ids.uuid());
+    });
+  });
+  server.on('close', () => {
+    agents.http.destroy();
+    agents.https.destroy();
+  });
+
+  /** Records a call, unless its service does not record it; never throws. */
+  const record = (p: Prepared, identity: Identity, startedMs: number, sourceIPAddress: string, answer: { requestId?: string; error?: { code: string; message: string }; output?: Record<string, unknown>; bytesOut?: number; bytesIn?: number; amzId2?: string }): Promise<void> => {
+    const call = p.call;
+    if (!call) return Promise.resolve();
+    const capture = captureOf(p.rule, call.operation);
+    if (capture === 'none') return Promise.resolve();
+    let requestParameters: unknown = call.params;
+    let resources: RecordResource[] | undefined;
+    let additionalEventData: Record<string, unknown> | undefined;
+    if (p.rule.s3Style) {
+      const d = s3Details(call, p.request, capture);
+      requestParameters = d.params;
+      resources = d.resources;
+      additionalEventData = {
+        SignatureVersion: 'SigV4',
+        AuthenticationMethod: 'AuthHeader',
+        ...(answer.amzId2 ? { 'x-amz-id-2': answer.amzId2 } : {}),
+        bytesTransferredIn: answer.bytesIn ?? 0,
+        bytesTransferredOut: answer.bytesOut ?? 0,
+      };
+    }
+    if (capture === 'data' && p.rule.dataResourceType) resources = [{ type: p.rule.dataResourceType }];
+    return deps.record({
+      identity,
+      region: p.auth.region,
+      eventSource: p.rule.eventSource,
+      eventName: call.operation,
+      eventTimeMs: startedMs,
+      requestId: answer.requestId ?? deps.ids.uuid(),
+      sourceIPAddress,
+      userAgent: headerOf(p.request.headers, 'user-agent'),
+      requestParameters,
+      responseElements: answer.output ?? null,
+      error: answer.error,
+      category: capture === 'data' ? 'Data' : 'Management',
+      resources,
+      additionalEventData,
+      keysAsGiven: true,
+    }).catch((err) => deps.logError(`gateway: could not record ${p.rule.eventSource} ${call.operation}`, err));
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startedMs = deps.clock.nowMs();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const headers = single(req.headersDistinct);
+    const ip = sourceIp(req.socket);
+    const gatewayRequestId = deps.ids.uuid();
+
+    let auth: ParsedAuthorization;
+    try {
+      auth = parseAuthorization(headers);
+    } catch (e) {
+      req.resume();
+      const err = e as ServiceError;
+      const format = errorFormat(headers, undefined, undefined);
+      return sendError(res, format, errorCodeFor(err, format, undefined), err, gatewayRequestId);
+    }
+    const model = loadModel(auth.service);
+    const rule = ruleFor(auth.service);
+    const format = errorFormat(headers, auth.service, model);
+    const fail = (e: ServiceError) => sendError(res, format, errorCodeFor(e, format, auth.service), e, gatewayRequestId);
+    if (!model || !rule) {
+      req.resume();
+      return fail(new ServiceError('UnknownServiceException', `The OpenTrail gateway has no model or capture rules for service '${auth.service}'.`, 400));
+    }
+    const request: GatewayRequest = { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, body: null };
+    const opts0 = { memberCase: rule.memberCase };
+
+    // Object bodies stream through; everything else is read whole to verify and decode it.
+    let streamed = false;
+    const sha = headerOf(headers, 'x-amz-content-sha256');
+    const protocol = requestProtocol(request, model);
+    if (sha !== undefined && (protocol === 'restXml' || protocol === 'restJson1')) {
+      try {
+        const head = decodeRequest(model, request, opts0);
+        const input = model.operations[head.operation]!.input;
+        const shape = input ? model.shapes[input] : undefined;
+        streamed = shape?.type === 'structure' && Object.values(shape.members).some((m) => m.location === 'payload' && (m.target === 'stream' || m.target === 'blob'));
+      } catch {
+        streamed = false;
+      }
+    }
+    if (!streamed) {
+      try {
+        request.body = await readBody(req, opts.maxBodyBytes);
+      } catch (e) {
+        if (e instanceof BodyTooLarge) return fail(new ServiceError('RequestEntityTooLargeException', `The request body is larger than the gateway's limit of ${opts.maxBodyBytes} bytes.`, 413));
+        throw e;
+      }
+    }
+
+    const p: Prepared = { auth, model, rule, request, call: undefined, streamed };
+    let decodeError: ServiceError | undefined;
+    try {
+      p.call = decodeRequest(model, request, opts0);
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e;
+      decodeError = e;
+    }
+
+    const identity = deps.identities.get(auth.accessKeyId);
+    try {
+      await verifySigV4(request, { nowMs: startedMs, services: [auth.service], credentialsFor: (id) => deps.identities.get(id), uriEscapePath: auth.service !== 's3' });
+      if (!deps.regions.has(auth.region)) {
+        throw new ServiceError('SignatureDoesNotMatch', `Credential should be scoped to a valid region, not '${auth.region}'. This OpenTrail serves ${[...deps.regions].join(', ')}.`, 403);
+      }
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e;
+      if (streamed) req.resume();
+      // A known key with a bad signature is a failed call of that identity, as AWS records it.
+      if (identity) await record(p, identity, startedMs, ip, { requestId: gatewayRequestId, error: { code: errorCodeFor(e, format, auth.service), message: e.message } });
+      return fail(e);
+    }
+    if (decodeError || !p.call) {
+      if (streamed) req.resume();
+      return fail(decodeError ?? new ServiceError('UnknownOperationException', 'Unknown operation', 404));
+    }
+    const upstream = opts.upstreams.services?.[auth.service] ?? opts.upstreams.default;
+    if (!upstream) {
+      if (streamed) req.resume();
+      return fail(new ServiceError('ServiceUnavailableException', `The OpenTrail gateway has no upstream for service '${auth.service}'.`, 503));
+    }
+    await forward(req, res, p, identity!, upstream, startedMs, ip, fail);
+  }
+
+  async function forward(req: IncomingMessage, res: ServerResponse, p: Prepared, identity: Identity, upstream: UpstreamConfig, startedMs: number, ip: string, fail: (e: ServiceError) => void): Promise<void> {
+    const target = new URL(upstream.endpoint);
+    const path = req.url ?? '/';
+    let headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(p.request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    if (upstream.accessKeyId && upstream.secretAccessKey && upstream.accessKeyId !== p.auth.accessKeyId) {
+      const sha = headerOf(headers, 'x-amz-content-sha256');
+      if (sha?.startsWith('STREAMING-AWS4-HMAC-SHA256')) {
+        req.resume();
+        return fail(new ServiceError('NotImplemented', 'Chunk-signed uploads cannot be re-signed for the upstream; sign the payload (or send it unsigned) instead.', 501));
+      }
+      const plain: Record<string, string> = {};
+      for (const [k, v] of Object.entries(headers)) if (!RESIGNED.has(k)) plain[k] = Array.isArray(v) ? v.join(',') : v;
+      plain.host = target.host;
+      const query: Record<string, string | string[]> = Object.create(null);
+      for (const [k, v] of new URLSearchParams(p.request.rawQuery)) {
+        const prev = query[k];
+        query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+      }
+      const signer = new SignatureV4({
+        credentials: { accessKeyId: upstream.accessKeyId, secretAccessKey: upstream.secretAccessKey, sessionToken: upstream.sessionToken },
+        region: p.auth.region,
+        service: p.auth.service,
+        sha256: NodeSha256,
+        uriEscapePath: p.auth.service !== 's3',
+        applyChecksum: false,
+      });
+      const signed = await signer.sign({ method: p.request.method, protocol: target.protocol, hostname: target.hostname, port: target.port ? Number(target.port) : undefined, path: p.request.path, query, headers: plain, body: p.request.body ?? undefined }, { signingDate: new Date(deps.clock.nowMs()) });
+      headers = signed.headers as Record<string, string>;
+    }
+
+    const capture = captureOf(p.rule, p.call!.operation);
+    const recorded = capture !== 'none';
+    const readOnly = isReadOnlyCall(p.rule.eventSource, p.call!.operation);
+    const client = target.protocol === 'https:' ? https : http;
+    const upReq = client.request({
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port || undefined,
+      method: p.request.method,
+      path,
+      headers,
+      agent: target.protocol === 'https:' ? agents.https : agents.http,
+    });
+
+    let bytesIn = p.request.body?.length ?? 0;
+    let hashMismatch = false;
+    const done = new Promise<void>((resolve) => {
+      upReq.on('response', (upRes) => {
+        const status = upRes.statusCode ?? 502;
+        const keep = recorded && (status >= 300 || (!readOnly && p.call!.protocol !== 'awsQuery' && p.call!.protocol !== 'restXml'));
+        const kept: Buffer[] = [];
+        let keptBytes = 0;
+        let bytesOut = 0;
+        let complete = true;
+        const raw: string[] = [];
+        for (let i = 0; i + 1 < upRes.rawHeaders.length; i += 2) {
+          if (!HOP_BY_HOP.has(upRes.rawHeaders[i]!.toLowerCase())) raw.push(upRes.rawHeaders[i]!, upRes.rawHeaders[i + 1]!);
+        }
+        res.writeHead(status, raw);
+        upRes.on('data', (c: Buffer) => {
+          bytesOut += c.length;
+          if (keep) {
+            if (keptBytes + c.length <= maxAnswerBytes) {
+              kept.push(c);
+              keptBytes += c.length;
+            } else complete = false;
+          }
+        });
+        upRes.pipe(res, { end: false });
+        upRes.on('end', () => {
+          void (async () => {
+            if (recorded && !hashMismatch) {
+              const a = decodeAnswer(p.model, p.call!, status, upRes.headersDistinct as Record<string, string[]>, Buffer.concat(kept), complete, { memberCase: p.rule.memberCase });
+              const stored = record(p, identity, startedMs, ip, { ...a, bytesIn, bytesOut, amzId2: headerOf(upRes.headers as Record<string, string>, 'x-amz-id-2') });
+              if (opts.recordBeforeAnswer) await stored;
+            }
+            res.end();
+            resolve();
+          })();
+        });
+        upRes.on('error', () => {
+          res.destroy();
+          resolve();
+        });
+      });
+      upReq.on('error', (err) => {
+        void (async () => {
+          if (!res.headersSent) {
+            const e = new ServiceError('ServiceUnavailableException', `The upstream of the OpenTrail gateway did not answer: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 503);
+            if (recorded && !hashMismatch) await record(p, identity, startedMs, ip, { error: { code: e.code, message: e.message } });
+            fail(e);
+          } else res.destroy();
+          resolve();
+        })();
+      });
+    });
+
+    if (!p.streamed) {
+      upReq.end(p.request.body);
+    } else {
+      const declared = headerOf(p.request.headers, 'x-amz-content-sha256')!;
+      const hash = /^[0-9a-f]{64}$/.test(declared) ? createHash('sha256') : undefined;
+      const meter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          bytesIn += chunk.length;
+          hash?.update(chunk);
+          cb(null, chunk);
+        },
+        flush(cb) {
+          if (hash && hash.digest('hex') !== declared) {
+            hashMismatch = true;
+            cb(new Error('payload hash mismatch'));
+          } else cb();
+        },
+      });
+      req.pipe(meter).pipe(upReq);
+      meter.on('error', () => {
+        // The upstream never gets a complete request: the connection is cut before the last byte.
+        upReq.destroy();
+        if (hashMismatch) {
+          const e = new ServiceError('XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", 400);
+          void record(p, identity, startedMs, ip, { error: { code: e.code, message: e.message } }).then(() => fail(e));
+        }
+      });
+      req.on('error', () => upReq.destroy());
+    }
+    await done;
+  }
+
+  return server;
+}
