@@ -119,6 +119,10 @@ function fromV3(pkg: string, clientName: string): Promise<ServiceModel> {
         output: outSchema.isUnitSchema() ? null : ref(outSchema),
       };
     }
+    // Compiled schemas drop @required; routing needs it for the query members and headers that tell
+    // operations on one URI apart (S3 DeleteObject vs AbortMultipartUpload's uploadId). aws-sdk v2
+    // ships the same model with its required lists.
+    markRequired(operations, shapes, `aws-sdk/apis/${endpointPrefix}-${settings.version}.min.json`);
     return {
       source: `${pkg}@${version(pkg)}`,
       signingName,
@@ -130,6 +134,22 @@ function fromV3(pkg: string, clientName: string): Promise<ServiceModel> {
       shapes: sortKeys(shapes),
     } as ServiceModel;
   });
+}
+
+function markRequired(operations: ServiceModel['operations'], shapes: Record<string, ModelShape>, v2File: string): void {
+  let v2: { operations: Record<string, { input?: V2Shape & { required?: string[] } }>; shapes: Record<string, V2Shape & { required?: string[] }> };
+  try {
+    v2 = JSON.parse(readFileSync(require.resolve(v2File), 'utf8'));
+  } catch {
+    return;
+  }
+  for (const [name, op] of Object.entries(operations)) {
+    const input = v2.operations[name]?.input;
+    const required = (input?.shape ? v2.shapes[input.shape]?.required : input?.required) ?? [];
+    const shape = op.input ? shapes[op.input] : undefined;
+    if (shape?.type !== 'structure') continue;
+    for (const m of required) if (shape.members[m]) shape.members[m].required = true;
+  }
 }
 
 // ---- v2: aws-sdk's JSON models (botocore's format, minified) ----
@@ -162,6 +182,7 @@ function fromV2(file: string): ServiceModel {
       const shape: ModelShape = { type: 'structure', members: {} };
       shapes[name] = shape;
       for (const [m, ms] of Object.entries(r.members ?? {})) shape.members[m] = member(ms, `${name}${m}`, r.payload === m ? 'payload' : undefined);
+      for (const m of (r as { required?: string[] }).required ?? []) if (shape.members[m]) shape.members[m].required = true;
     }
     return name;
   };

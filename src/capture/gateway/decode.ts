@@ -7,7 +7,7 @@
  * The protocol is read off the request (a CloudWatch call may arrive as awsQuery, awsJson1_0 or
  * rpcv2Cbor, depending on the SDK), not off the model.
  */
-import { cbor } from '@smithy/core/cbor';
+import { cbor, tagSymbol } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
 import type { ModelMember, ModelShape, Protocol, ServiceModel } from './model.ts';
 
@@ -84,10 +84,11 @@ class Walker {
     if (m.sensitive) return HIDDEN;
     if (depth > 64) return undefined;
     if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+    if (typeof v === 'object' && tagSymbol in v) v = (v as { value: unknown }).value;
     if (v instanceof Date) return v.toISOString();
     if (m.target === 'timestamp' && typeof v === 'number') return new Date(v * 1000).toISOString();
     const s = this.shape(m.target);
-    if (!s) return typeof v === 'object' && (v as { tagSymbol?: unknown }).tagSymbol ? String((v as { value?: unknown }).value) : v;
+    if (!s) return v;
     if (s.type === 'list') return Array.isArray(v) ? v.map((x) => this.value(s.member, x, depth + 1)) : v;
     if (typeof v !== 'object' || Array.isArray(v)) return v;
     if (s.type === 'map') {
@@ -187,6 +188,8 @@ interface Route {
   segments: ({ literal: string } | { label: string; greedy: boolean })[];
   /** `?uploads`, `?list-type=2`: required query keys (value undefined: any). */
   queryLiterals: [string, string | undefined][];
+  /** The `x-id` the AWS SDKs add to S3 calls that share a URI; checked when the request has one. */
+  xId: string | undefined;
   score: number;
 }
 
@@ -202,17 +205,21 @@ function routes(model: ServiceModel): Route[] {
     const q = uri.indexOf('?');
     let path = q < 0 ? uri : uri.slice(0, q);
     // The SDK's S3 model leaves the bucket to endpoint rules; on the wire (path style) it leads the path.
-    if (model.signingName === 's3' && !path.startsWith('/{Bucket}')) path = '/{Bucket}' + (path === '/' ? '' : path);
+    const input = op.input ? model.shapes[op.input] : undefined;
+    if (model.signingName === 's3' && input?.type === 'structure' && input.members.Bucket?.location === 'label' && !path.startsWith('/{Bucket}')) {
+      path = '/{Bucket}' + (path === '/' ? '' : path);
+    }
     const segments = path.split('/').filter((s) => s !== '').map((s) => {
       const m = /^\{([^}+]+)(\+?)\}$/.exec(s);
       return m ? { label: m[1]!, greedy: m[2] === '+' } : { literal: s };
     });
+    const xId = /(?:^|&)x-id=([^&]+)/.exec(q < 0 ? '' : uri.slice(q + 1))?.[1];
     const queryLiterals = (q < 0 ? [] : uri.slice(q + 1).split('&'))
       .filter((p) => p !== '' && !p.startsWith('x-id='))
       .map((p) => { const i = p.indexOf('='); return (i < 0 ? [p, undefined] : [p.slice(0, i), p.slice(i + 1)]) as [string, string | undefined]; });
     const literals = segments.filter((s) => 'literal' in s).length;
     const greedy = segments.some((s) => 'greedy' in s && s.greedy);
-    list.push({ operation, method, segments, queryLiterals, score: literals * 100 + queryLiterals.length * 10 + segments.length - (greedy ? 5 : 0) });
+    list.push({ operation, method, segments, queryLiterals, xId, score: literals * 100 + queryLiterals.length * 10 + segments.length - (greedy ? 5 : 0) });
   }
   list.sort((a, b) => b.score - a.score);
   routeCache.set(model, list);
@@ -224,16 +231,32 @@ const COPY_PAIRS = new Set(['CopyObject', 'PutObject', 'UploadPartCopy', 'Upload
 function matchRoute(model: ServiceModel, req: GatewayRequest, query: URLSearchParams): { route: Route; labels: Record<string, string> } | undefined {
   const segs = req.path.split('/').filter((s) => s !== '');
   const copy = req.headers['x-amz-copy-source'] !== undefined;
-  let best: { route: Route; labels: Record<string, string> } | undefined;
+  let best: { route: Route; labels: Record<string, string>; score: number } | undefined;
   for (const route of routes(model)) {
     if (route.method !== req.method) continue;
     if (!route.queryLiterals.every(([k, v]) => query.has(k) && (v === undefined || query.get(k) === v))) continue;
+    const xId = query.get('x-id');
+    if (xId !== null && route.xId !== undefined && xId !== route.xId) continue;
     const labels = matchSegments(route.segments, segs);
     if (!labels) continue;
     // S3's copy calls differ from their plain forms only by the x-amz-copy-source header.
     if (model.signingName === 's3' && COPY_PAIRS.has(route.operation) && (route.operation === 'CopyObject' || route.operation === 'UploadPartCopy') !== copy) continue;
-    if (!best) best = { route, labels };
-    break;
+    // Operations sharing a URI differ by their required query members and headers.
+    const input = model.operations[route.operation]!.input;
+    const shape = input ? model.shapes[input] : undefined;
+    let present = 0;
+    let missing = false;
+    if (shape?.type === 'structure') {
+      for (const [name, m] of Object.entries(shape.members)) {
+        const has = m.location === 'query' ? query.has(m.name ?? name) : m.location === 'header' ? req.headers[(m.name ?? name).toLowerCase()] !== undefined : undefined;
+        if (has === undefined) continue;
+        if (has && m.location === 'query') present++;
+        if (!has && m.required) missing = true;
+      }
+    }
+    if (missing) continue;
+    const score = route.score + present * 1000 + (xId !== null && xId === route.xId ? 10_000 : 0);
+    if (!best || score > best.score) best = { route, labels, score };
   }
   return best;
 }

@@ -19,6 +19,8 @@ export interface ModelMember {
   jsonName?: string;
   xmlName?: string;
   flattened?: boolean;
+  /** Smithy's @required (top-level input members; used to tell operations on one URI apart). */
+  required?: boolean;
   /** Smithy's @sensitive: CloudTrail writes HIDDEN_DUE_TO_SECURITY_REASONS for the value. */
   sensitive?: boolean;
 }
