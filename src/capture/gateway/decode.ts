@@ -84,13 +84,13 @@ class Walker {
     if (m.sensitive) return HIDDEN;
     if (depth > 64) return undefined;
     if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
-    if (typeof v === 'object' && tagSymbol in v) v = (v as { value: unknown }).value;
+    if (typeof v === 'object' && tagSymbol in v) v = (v as unknown as { value: unknown }).value;
     if (v instanceof Date) return v.toISOString();
     if (m.target === 'timestamp' && typeof v === 'number') return new Date(v * 1000).toISOString();
     const s = this.shape(m.target);
     if (!s) return v;
     if (s.type === 'list') return Array.isArray(v) ? v.map((x) => this.value(s.member, x, depth + 1)) : v;
-    if (typeof v !== 'object' || Array.isArray(v)) return v;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
     if (s.type === 'map') {
       const out: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(v)) out[k] = this.value(s.value, x, depth + 1);
