@@ -310,8 +310,8 @@ export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: De
   if (protocol === 'rpcv2Cbor' || protocol === 'awsJson1_0' || protocol === 'awsJson1_1') {
     let operation: string | undefined;
     if (protocol === 'rpcv2Cbor') operation = /\/service\/[^/]+\/operation\/([^/?]+)$/.exec(req.path)?.[1];
-    else operation = header(req.headers, 'x-amz-target')!.split('.').pop();
-    if (!operation || !model.operations[operation]) throw unknownOperation(operation ?? req.path);
+    else operation = header(req.headers, 'x-amz-target')?.split('.').pop();
+    if (!operation || !Object.hasOwn(model.operations, operation)) throw unknownOperation(operation ?? req.path);
     const call: DecodedCall = { operation, protocol, params: {} };
     if (req.body && req.body.length > 0) {
       try {
@@ -329,7 +329,7 @@ export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: De
       ? new URLSearchParams(req.body.toString('utf8'))
       : query;
     const operation = form.get('Action') ?? '';
-    if (!model.operations[operation]) throw unknownOperation(operation);
+    if (!Object.hasOwn(model.operations, operation)) throw unknownOperation(operation);
     const input = model.operations[operation]!.input;
     const tree = queryTree(form);
     const params = input ? (walker.query({ target: input }, tree) as Record<string, unknown>) : {};

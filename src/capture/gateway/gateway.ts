@@ -371,7 +371,14 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
         for (let i = 0; i + 1 < upRes.rawHeaders.length; i += 2) {
           if (!HOP_BY_HOP.has(upRes.rawHeaders[i]!.toLowerCase())) raw.push(upRes.rawHeaders[i]!, upRes.rawHeaders[i + 1]!);
         }
-        res.writeHead(status, raw);
+        // When the answer must wait for the record, the client must not be able to see it complete
+        // before then: the headers (a body may be empty) and the last chunk are held back.
+        const holdBack = recorded && opts.recordBeforeAnswer;
+        let held: Buffer | undefined;
+        const flushHead = () => {
+          if (!res.headersSent) res.writeHead(status, raw);
+        };
+        if (!holdBack) flushHead();
         upRes.on('data', (c: Buffer) => {
           bytesOut += c.length;
           if (keep) {
@@ -380,16 +387,26 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
               keptBytes += c.length;
             } else complete = false;
           }
+          if (!holdBack) {
+            if (!res.write(c)) upRes.pause();
+            return;
+          }
+          if (held) {
+            flushHead();
+            if (!res.write(held)) upRes.pause();
+          }
+          held = c;
         });
-        upRes.pipe(res, { end: false });
+        res.on('drain', () => upRes.resume());
         upRes.on('end', () => {
           void (async () => {
             if (recorded && !hashMismatch) {
               const a = decodeAnswer(p.model, p.call!, status, upRes.headersDistinct as Record<string, string[]>, Buffer.concat(kept), complete, { memberCase: p.rule.memberCase });
               const stored = record(p, identity, startedMs, ip, { ...a, bytesIn, bytesOut, amzId2: headerOf(upRes.headers as Record<string, string>, 'x-amz-id-2') });
-              if (opts.recordBeforeAnswer) await stored;
+              if (holdBack) await stored;
             }
-            res.end();
+            flushHead();
+            res.end(held);
             resolve();
           })();
         });
@@ -415,17 +432,22 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     } else {
       const declared = headerOf(p.request.headers, 'x-amz-content-sha256')!;
       const hash = /^[0-9a-f]{64}$/.test(declared) ? createHash('sha256') : undefined;
+      // The last chunk is held back until the hash is checked, so a body that does not match its
+      // signed hash never reaches the upstream whole.
+      let held: Buffer | undefined;
       const meter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           bytesIn += chunk.length;
           hash?.update(chunk);
-          cb(null, chunk);
+          const previous = held;
+          held = chunk;
+          cb(null, previous);
         },
         flush(cb) {
           if (hash && hash.digest('hex') !== declared) {
             hashMismatch = true;
             cb(new Error('payload hash mismatch'));
-          } else cb();
+          } else cb(null, held);
         },
       });
       req.pipe(meter).pipe(upReq);
