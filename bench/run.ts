@@ -8,7 +8,7 @@
  *                      the 10M one writes ~20 GB and takes well over 30 min on this machine's
  *                      ~100 MB/s disk); small: 100k, built with SqliteEventStore.append
  *   BENCH_BUILD        store | bulk: how datasets are built (default: bulk from 1M events)
- *   BENCH_ONLY         ingest | lookup | delivery | validate (default: all four)
+ *   BENCH_ONLY         ingest | lookup | delivery | validate | gateway (default: all five)
  *   BENCH_INGEST_EVENTS  events to ingest (default 240000)
  *   BENCH_BATCH        records per POST /ingest (default 1000)
  *   BENCH_CONNECTIONS  concurrent HTTP connections (default 6)
@@ -23,6 +23,9 @@
  *                      bucket / the filesystem bucket (default 30 / 100; BENCH_VALIDATE_FS_MB=400
  *                      for the full filesystem figure)
  *   BENCH_VALIDATE_REPEAT  runs of opentrail validate-logs per figure, best kept (default 3)
+ *   BENCH_GATEWAY_SAMPLES  timed calls per recording-gateway case and arm (default 1500; warm-up
+ *                      BENCH_GATEWAY_WARMUP=300); BENCH_GATEWAY_CONCURRENCY (16,64) and
+ *                      BENCH_GATEWAY_SECONDS (4) for its throughput runs
  *   BENCH_PROFILE=1    also run ingest and the 1M lookups with `node --cpu-prof` on the server
  *                      and summarise where its time goes (profiles kept in bench/out/profiles/)
  */
@@ -33,6 +36,7 @@ import { runIngest } from './ingest.ts';
 import { runLookups, type LookupResult } from './lookup.ts';
 import { runDelivery, type CapacityResult } from './delivery.ts';
 import { runValidate } from './validate.ts';
+import { runGateway } from './gateway.ts';
 import { ensureDataset, OUT_DIR } from './dataset.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { GENERATOR_VERSION } from './gen.ts';
@@ -58,6 +62,10 @@ const validateOpts = {
   motoMB: num('BENCH_VALIDATE_MOTO_MB', 30), fsMB: num('BENCH_VALIDATE_FS_MB', 100),
   repeat: num('BENCH_VALIDATE_REPEAT', 3), concurrency: 16,
 };
+const gatewayOpts = {
+  samples: num('BENCH_GATEWAY_SAMPLES', 1500), warmup: num('BENCH_GATEWAY_WARMUP', 300),
+  concurrency: (env.BENCH_GATEWAY_CONCURRENCY ?? '16,64').split(',').map(Number), throughputSeconds: num('BENCH_GATEWAY_SECONDS', 4),
+};
 const profileDir = join(OUT_DIR, 'profiles');
 
 async function profiled<T>(name: string, fn: (flags: string[]) => Promise<T>): Promise<{ result: T; profile: ProfileSummary }> {
@@ -73,8 +81,8 @@ async function profiled<T>(name: string, fn: (flags: string[]) => Promise<T>): P
 const report: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
-  settings: { scale, generatorVersion: GENERATOR_VERSION, ingest: ingestOpts, lookup: lookupOpts, delivery: deliveryOpts, validate: validateOpts },
-  targets: { ingestEventsPerSecond: 50_000, lookupP99MsAt10M: 5, deliveryEventsPerSecond: 50_000, validateSpeedupVsAwsCli: 2, validateOverMotoFloor: 1.5, validateFsLogMBps: 400 },
+  settings: { scale, generatorVersion: GENERATOR_VERSION, ingest: ingestOpts, lookup: lookupOpts, delivery: deliveryOpts, validate: validateOpts, gateway: gatewayOpts },
+  targets: { ingestEventsPerSecond: 50_000, lookupP99MsAt10M: 5, deliveryEventsPerSecond: 50_000, validateSpeedupVsAwsCli: 2, validateOverMotoFloor: 1.5, validateFsLogMBps: 400, gatewayP99OverheadMs: 2 },
 };
 
 if (only === undefined || only === 'ingest') {
@@ -103,6 +111,10 @@ if (only === undefined || only === 'delivery') report.delivery = await runDelive
 
 if (only === undefined || only === 'validate') report.validate = await runValidate(validateOpts);
 
+if (only === undefined || only === 'gateway') {
+  report.gateway = await runGateway({ ...gatewayOpts, profileDir: env.BENCH_PROFILE === '1' ? join(profileDir, 'gateway') : undefined });
+}
+
 const ingest = report.ingest as { eventsPerSecond: number } | undefined;
 const lk = report.lookup as Record<string, LookupResult> | undefined;
 const biggest = lk ? Object.values(lk).at(-1) : undefined;
@@ -121,6 +133,12 @@ report.gaps = {
     ? (() => {
       const v = report.validate as { moto: { speedupVsAwsCli: number; oursOverFloor: number }; fs: { ours: { logMBps: number } } };
       return `${v.moto.speedupVsAwsCli}x the AWS CLI (target 2x), ${v.moto.oursOverFloor}x moto's serve-once floor (target <= 1.5x), ${v.fs.ours.logMBps} MB/s on the filesystem bucket (target 400)`;
+    })()
+    : undefined,
+  gateway: report.gateway
+    ? (() => {
+      const g = report.gateway as Awaited<ReturnType<typeof runGateway>>;
+      return Object.fromEntries(g.modes.map((m) => [`recordBeforeAnswer=${m.recordBeforeAnswer}`, `worst p99 overhead ${Math.max(...Object.values(m.latency).map((l) => l.overheadMs.p99))} ms (target < 2 ms)`]));
     })()
     : undefined,
 };
