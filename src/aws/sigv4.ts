@@ -103,6 +103,19 @@ function compactTime(ms: number): string {
 }
 
 /**
+ * A raw query string as @smithy/signature-v4 takes it: repeated names as lists, in a null-prototype
+ * object so that names such as `constructor` are plain names.
+ */
+export function signingQuery(rawQuery: string): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = Object.create(null);
+  for (const [k, v] of new URLSearchParams(rawQuery)) {
+    const prev = query[k];
+    query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return query;
+}
+
+/**
  * Verifies the request's signature. Returns the parsed authorization and the credentials that
  * signed it, or throws the AWS error: MissingAuthenticationTokenException, IncompleteSignatureException,
  * UnrecognizedClientException (unknown key), SignatureDoesNotMatch, RequestExpired (clock skew).
@@ -141,14 +154,7 @@ export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Prom
     if (v === undefined) throw new ServiceError('SignatureDoesNotMatch', `The request signature we calculated does not match the signature you provided. Signed header ${name} is missing.`, 403);
     headers[name] = v;
   }
-  // A null-prototype object: parameter names such as `constructor` are plain names here.
-  const query: Record<string, string | string[]> = Object.create(null);
-  if (req.rawQuery) {
-    for (const [k, v] of new URLSearchParams(req.rawQuery)) {
-      const prev = query[k];
-      query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
-    }
-  }
+  const query = signingQuery(req.rawQuery);
   const signer = new SignatureV4({
     credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: signed.has('x-amz-security-token') ? token : undefined },
     region: auth.region,

@@ -109,3 +109,9 @@ export function lookupUsername(ui: UserIdentity | undefined): string | undefined
       return undefined;
   }
 }
+
+/** A caller's socket address as CloudTrail writes sourceIPAddress (IPv4-mapped IPv6 addresses unwrapped). */
+export function sourceIpAddress(remoteAddress: string | undefined): string {
+  const ip = remoteAddress ?? '';
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}

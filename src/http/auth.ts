@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import { verifySigV4 } from '../aws/sigv4.ts';
 import { ServiceError } from '../aws/errors.ts';
-import type { Identity } from '../core/index.ts';
+import { sourceIpAddress, type Identity } from '../core/index.ts';
 
 export interface Caller {
   identity: Identity;
@@ -35,6 +35,5 @@ export async function authenticate(req: FastifyRequest, body: Buffer, services: 
 
 /** The caller's address as CloudTrail writes sourceIPAddress (IPv4-mapped addresses unwrapped). */
 export function sourceIp(req: FastifyRequest): string {
-  const ip = req.socket.remoteAddress ?? '';
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  return sourceIpAddress(req.socket.remoteAddress);
 }

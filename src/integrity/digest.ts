@@ -70,8 +70,7 @@ export function digestKey(p: DigestKeyParts): string {
   const d = new Date(p.endMs);
   const [y, m, day] = [String(d.getUTCFullYear()).padStart(4, '0'), two(d.getUTCMonth() + 1), two(d.getUTCDate())];
   const stamp = `${y}${m}${day}T${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}Z`;
-  const base = `${p.prefix ? `${p.prefix}/` : ''}AWSLogs/${p.organizationId ? `${p.organizationId}/` : ''}${p.accountId}/CloudTrail-Digest/${p.region}/${y}/${m}/${day}/`;
-  return `${base}${p.accountId}_CloudTrail-Digest_${p.region}_${p.trailName}_${p.homeRegion}_${stamp}.json.gz`;
+  return `${digestFolderPrefix(p)}${y}/${m}/${day}/${p.accountId}_CloudTrail-Digest_${p.region}_${p.trailName}_${p.homeRegion}_${stamp}.json.gz`;
 }
 
 /** The folder every digest of one account and covered Region lives under (ends with `/`). */

@@ -40,7 +40,8 @@ export interface DecodedCall {
 
 const unknownOperation = (what: string) => new ServiceError('UnknownOperationException', `Unknown operation ${what}`, 404);
 
-function header(h: GatewayRequest['headers'], name: string): string | undefined {
+/** A header's value; a header sent more than once as its values joined by commas. */
+export function header(h: GatewayRequest['headers'], name: string): string | undefined {
   const v = h[name];
   return Array.isArray(v) ? v.join(',') : v;
 }

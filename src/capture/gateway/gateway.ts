@@ -12,15 +12,14 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { cbor } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
-import { NodeSha256, parseAuthorization, verifySigV4, type ParsedAuthorization } from '../../aws/sigv4.ts';
-import { isReadOnlyCall, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
+import { NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization } from '../../aws/sigv4.ts';
+import { isReadOnlyCall, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import type { ApiCall } from '../self-audit.ts';
-import { decodeAnswer, decodeRequest, requestProtocol, type DecodedCall, type GatewayRequest } from './decode.ts';
+import { decodeAnswer, decodeRequest, header, requestProtocol, type DecodedCall, type GatewayRequest } from './decode.ts';
 import { loadModel, type Protocol, type ServiceModel } from './model.ts';
 import { captureOf, ruleFor, type Capture, type ServiceRule } from './rules.ts';
 
@@ -63,22 +62,12 @@ function single(h: IncomingMessage['headersDistinct']): Record<string, string | 
   return out;
 }
 
-function headerOf(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v.join(',') : v;
-}
-
-function sourceIp(socket: Socket): string {
-  const ip = socket.remoteAddress ?? '';
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}
-
 /** How this request expects errors: by the protocol it spoke, or its service's when unknown. */
 function errorFormat(headers: Record<string, string | string[] | undefined>, service: string | undefined, model: ServiceModel | undefined): Protocol {
-  if (headerOf(headers, 'smithy-protocol') === 'rpc-v2-cbor') return 'rpcv2Cbor';
-  if (headerOf(headers, 'x-amz-target') !== undefined) return 'awsJson1_1';
+  if (header(headers, 'smithy-protocol') === 'rpc-v2-cbor') return 'rpcv2Cbor';
+  if (header(headers, 'x-amz-target') !== undefined) return 'awsJson1_1';
   if (service === 's3') return 'restXml';
-  if ((headerOf(headers, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')) return 'awsQuery';
+  if ((header(headers, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')) return 'awsQuery';
   return model?.protocol ?? 'restJson1';
 }
 
@@ -150,7 +139,7 @@ function s3Details(call: DecodedCall, req: GatewayRequest, capture: Capture): { 
   const bucket = typeof call.params.Bucket === 'string' ? call.params.Bucket : undefined;
   const key = typeof call.params.Key === 'string' ? call.params.Key : undefined;
   if (bucket !== undefined) params.bucketName = bucket;
-  params.Host = headerOf(req.headers, 'host') ?? '';
+  params.Host = header(req.headers, 'host') ?? '';
   if (key !== undefined) params.key = key;
   for (const [k, v] of new URLSearchParams(req.rawQuery)) if (k !== 'x-id') params[k] = v;
   let resources: RecordResource[] | undefined;
@@ -216,7 +205,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       eventTimeMs: startedMs,
       requestId: answer.requestId ?? deps.ids.uuid(),
       sourceIPAddress,
-      userAgent: headerOf(p.request.headers, 'user-agent'),
+      userAgent: header(p.request.headers, 'user-agent'),
       requestParameters,
       responseElements: answer.output ?? null,
       error: answer.error,
@@ -232,7 +221,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const headers = single(req.headersDistinct);
-    const ip = sourceIp(req.socket);
+    const ip = sourceIpAddress(req.socket.remoteAddress);
     const gatewayRequestId = deps.ids.uuid();
 
     let auth: ParsedAuthorization;
@@ -256,12 +245,14 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const opts0 = { memberCase: rule.memberCase };
 
     // Object bodies stream through; everything else is read whole to verify and decode it.
+    // A REST call decodes from its path, query and headers alone; a streamed one is decoded once, here.
     let streamed = false;
-    const sha = headerOf(headers, 'x-amz-content-sha256');
+    let head: DecodedCall | undefined;
+    const sha = header(headers, 'x-amz-content-sha256');
     const protocol = requestProtocol(request, model);
     if (sha !== undefined && (protocol === 'restXml' || protocol === 'restJson1')) {
       try {
-        const head = decodeRequest(model, request, opts0);
+        head = decodeRequest(model, request, opts0);
         const input = model.operations[head.operation]!.input;
         const shape = input ? model.shapes[input] : undefined;
         streamed = shape?.type === 'structure' && Object.values(shape.members).some((m) => m.location === 'payload' && (m.target === 'stream' || m.target === 'blob'));
@@ -278,13 +269,15 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       }
     }
 
-    const p: Prepared = { auth, model, rule, request, call: undefined, streamed };
+    const p: Prepared = { auth, model, rule, request, call: streamed ? head : undefined, streamed };
     let decodeError: ServiceError | undefined;
-    try {
-      p.call = decodeRequest(model, request, opts0);
-    } catch (e) {
-      if (!(e instanceof ServiceError)) throw e;
-      decodeError = e;
+    if (!streamed) {
+      try {
+        p.call = decodeRequest(model, request, opts0);
+      } catch (e) {
+        if (!(e instanceof ServiceError)) throw e;
+        decodeError = e;
+      }
     }
 
     const identity = deps.identities.get(auth.accessKeyId);
@@ -318,7 +311,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     let headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(p.request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     if (upstream.accessKeyId && upstream.secretAccessKey && upstream.accessKeyId !== p.auth.accessKeyId) {
-      const sha = headerOf(headers, 'x-amz-content-sha256');
+      const sha = header(headers, 'x-amz-content-sha256');
       if (sha?.startsWith('STREAMING-AWS4-HMAC-SHA256')) {
         req.resume();
         return fail(new ServiceError('NotImplemented', 'Chunk-signed uploads cannot be re-signed for the upstream; sign the payload (or send it unsigned) instead.', 501));
@@ -326,11 +319,6 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       const plain: Record<string, string> = {};
       for (const [k, v] of Object.entries(headers)) if (!RESIGNED.has(k)) plain[k] = Array.isArray(v) ? v.join(',') : v;
       plain.host = target.host;
-      const query: Record<string, string | string[]> = Object.create(null);
-      for (const [k, v] of new URLSearchParams(p.request.rawQuery)) {
-        const prev = query[k];
-        query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
-      }
       const signer = new SignatureV4({
         credentials: { accessKeyId: upstream.accessKeyId, secretAccessKey: upstream.secretAccessKey, sessionToken: upstream.sessionToken },
         region: p.auth.region,
@@ -339,7 +327,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
         uriEscapePath: p.auth.service !== 's3',
         applyChecksum: false,
       });
-      const signed = await signer.sign({ method: p.request.method, protocol: target.protocol, hostname: target.hostname, port: target.port ? Number(target.port) : undefined, path: p.request.path, query, headers: plain, body: p.request.body ?? undefined }, { signingDate: new Date(deps.clock.nowMs()) });
+      const signed = await signer.sign({ method: p.request.method, protocol: target.protocol, hostname: target.hostname, port: target.port ? Number(target.port) : undefined, path: p.request.path, query: signingQuery(p.request.rawQuery), headers: plain, body: p.request.body ?? undefined }, { signingDate: new Date(deps.clock.nowMs()) });
       headers = signed.headers as Record<string, string>;
     }
 
@@ -402,7 +390,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
           void (async () => {
             if (recorded && !hashMismatch) {
               const a = decodeAnswer(p.model, p.call!, status, upRes.headersDistinct as Record<string, string[]>, Buffer.concat(kept), complete, { memberCase: p.rule.memberCase });
-              const stored = record(p, identity, startedMs, ip, { ...a, bytesIn, bytesOut, amzId2: headerOf(upRes.headers as Record<string, string>, 'x-amz-id-2') });
+              const stored = record(p, identity, startedMs, ip, { ...a, bytesIn, bytesOut, amzId2: header(upRes.headers as Record<string, string>, 'x-amz-id-2') });
               if (holdBack) await stored;
             }
             flushHead();
@@ -430,7 +418,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     if (!p.streamed) {
       upReq.end(p.request.body);
     } else {
-      const declared = headerOf(p.request.headers, 'x-amz-content-sha256')!;
+      const declared = header(p.request.headers, 'x-amz-content-sha256')!;
       const hash = /^[0-9a-f]{64}$/.test(declared) ? createHash('sha256') : undefined;
       // The last chunk is held back until the hash is checked, so a body that does not match its
       // signed hash never reaches the upstream whole.
