@@ -4,3 +4,4 @@ export type * from './object-store.ts';
 export type * from './delivery-targets.ts';
 export { NeighbourUnavailableError, ObjectStoreError } from './object-store.ts';
 export { DeliveryTargetError } from './delivery-targets.ts';
+export { StoreUnavailableError } from './errors.ts';
