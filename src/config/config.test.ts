@@ -68,3 +68,11 @@ test('an unreadable or malformed config file is a ConfigError', () => {
   writeFileSync(join(dir, 'bad.json'), '{"regions": [');
   assert.throws(() => readConfigFile(join(dir, 'bad.json')), /not valid JSON/);
 });
+
+test('integrity.keyEncryption: absent means the key file in the data dir; a file path; anything else is refused', () => {
+  assert.equal(resolveConfig({ integrity: { digestPeriodMs: 5000 } }, defaultConfig(), STARTED).integrity.keyEncryption, undefined);
+  assert.deepEqual(resolveConfig({ integrity: { keyEncryption: { type: 'file', path: '/secrets/kek' } } }, defaultConfig(), STARTED).integrity.keyEncryption, { type: 'file', path: '/secrets/kek' });
+  for (const [ke, message] of [[[], /keyEncryption must be an object/], [{ type: 'vault' }, /keyEncryption\.type must be file/], [{ type: 'file', path: '' }, /keyEncryption\.path must be a non-empty string/]] as const) {
+    assert.throws(() => resolveConfig({ integrity: { keyEncryption: ke } }, defaultConfig(), STARTED), (e: unknown) => e instanceof ConfigError && message.test(e.message));
+  }
+});
