@@ -19,7 +19,8 @@ import { ChannelService } from './services/cloudtrail/channels.ts';
 import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
 import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
-import { KeyEncryptionError, KeyFile, SigningKeyStore } from './integrity/index.ts';
+import { KeyEncryptionError, KeyFile, KmsWrappedKey, SigningKeyStore } from './integrity/index.ts';
+import { KmsDataKeys } from './stores/kms/index.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
@@ -74,8 +75,9 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const control = new SqliteControlStore(join(config.dataDir, 'control.db'));
   // Digest-signing keys are encrypted under a key kept outside control.db (docs/storage.md); a
   // missing or unusable key stops the start with a one-line error instead of a new key chain.
-  const kekFile = new KeyFile(config.integrity.keyEncryption?.path ?? join(config.dataDir, 'signing-keys.kek'));
-  const signingKeys = await SigningKeyStore.open(control, kekFile, { rotationMs: config.integrity.keyRotationMs }).then((o) => o.keys, async (e) => {
+  const ke = config.integrity.keyEncryption;
+  const kek = ke?.type === 'kms' ? new KmsWrappedKey(control, new KmsDataKeys(ke)) : new KeyFile(ke?.path ?? join(config.dataDir, 'signing-keys.kek'));
+  const signingKeys = await SigningKeyStore.open(control, kek, { rotationMs: config.integrity.keyRotationMs }).then((o) => o.keys, async (e) => {
     await store.close();
     await control.close();
     throw e instanceof KeyEncryptionError ? new ConfigError(e.message) : e;

@@ -70,8 +70,13 @@ export interface NeighbourConfig {
   secretAccessKey?: string;
 }
 
-/** Where the key that encrypts the digest-signing private keys lives; absent: `<dataDir>/signing-keys.kek`. */
-export type KeyEncryptionConfig = { type: 'file'; path?: string };
+/**
+ * Where the key that encrypts the digest-signing private keys lives: a key file (absent: the
+ * default, `<dataDir>/signing-keys.kek`), or a data key wrapped by a KMS-compatible endpoint.
+ */
+export type KeyEncryptionConfig =
+  | { type: 'file'; path?: string }
+  | { type: 'kms'; endpoint?: string; region: string; keyId: string; accessKeyId?: string; secretAccessKey?: string };
 
 export type ObjectStoreConfig =
   | { type: 'filesystem'; root?: string }
@@ -303,8 +308,15 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     const ke = doc.integrity.keyEncryption;
     if (ke !== undefined) {
       if (!isObj(ke)) throw new ConfigError('config.integrity.keyEncryption must be an object');
-      if (ke.type !== 'file') throw new ConfigError('config.integrity.keyEncryption.type must be file');
-      cfg.integrity.keyEncryption = { type: 'file', path: str(ke, 'path', 'config.integrity.keyEncryption') };
+      const where = 'config.integrity.keyEncryption';
+      if (ke.type === 'file') cfg.integrity.keyEncryption = { type: 'file', path: str(ke, 'path', where) };
+      else if (ke.type === 'kms') {
+        const endpoint = str(ke, 'endpoint', where);
+        if (endpoint !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(endpoint)) throw new ConfigError(`${where}.endpoint must be an http(s) URL without a path`);
+        const n = parseNeighbour(ke, where);
+        if ((n.accessKeyId === undefined) !== (n.secretAccessKey === undefined)) throw new ConfigError(`${where}: accessKeyId and secretAccessKey go together`);
+        cfg.integrity.keyEncryption = { type: 'kms', ...n, keyId: str(ke, 'keyId', where, true) };
+      } else throw new ConfigError(`${where}.type must be file or kms`);
     }
   }
   if (doc.objectStore !== undefined) cfg.objectStore = parseObjectStore(doc.objectStore);

@@ -4,13 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteControlStore } from '../stores/sqlite/index.ts';
 import { fingerprintOf, publicKeyDerOf, SigningKeyStore, SIGNING_KEY_KIND, type KeyPair } from './signing-keys.ts';
-import { ephemeralKek, KeyEncryptionError, KeyFile, seal, unseal } from './key-encryption.ts';
+import { ephemeralKek, KeyEncryptionError, KeyFile, KmsWrappedKey, seal, unseal, WRAPPED_KEK_KIND } from './key-encryption.ts';
+import type { DataKeyService } from '../stores/index.ts';
 import { signDigest, verifyDigestSignature } from './digest.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -213,5 +214,59 @@ test('migration is all or nothing: a key that cannot be read stops it before any
   // A clear key whose private half is not its public key's is refused too.
   await control.put(SIGNING_KEY_KIND, 'us-east-1/b', { ...good, privateKeyPem: clearRow(POOL[2]!, 'us-east-1', 0).privateKeyPem });
   await assert.rejects(SigningKeyStore.open(control, new KeyFile(join(dir, 'signing-keys.kek'))), /does not match its public key/);
+  await control.close();
+}));
+
+/** A stand-in KMS for the unit tests (the end-to-end test uses moto's): AES-GCM under its own key, the context as AAD. */
+function fakeKms(): DataKeyService & { down: boolean; calls: string[] } {
+  const master = ephemeralKek();
+  const aad = (ctx: Record<string, string>) => JSON.stringify(Object.entries(ctx).sort());
+  return {
+    description: 'KMS key fake-1 at http://kms.test', down: false, calls: [],
+    async generateDataKey(ctx) {
+      this.calls.push('GenerateDataKey');
+      if (this.down) throw new Error('GenerateDataKey failed: fetch failed');
+      const plaintext = randomBytes(32);
+      return { plaintext, ciphertextBlob: Buffer.from(JSON.stringify(seal(master, plaintext, aad(ctx)))) };
+    },
+    async decrypt(blob, ctx) {
+      this.calls.push('Decrypt');
+      if (this.down) throw new Error('Decrypt failed: fetch failed');
+      return unseal(master, JSON.parse(blob.toString()), aad(ctx), 'blob');
+    },
+  };
+}
+
+test('KMS-wrapped data key: made once with GenerateDataKey, stored wrapped, opened with Decrypt at each open', () => withDir(async (dir) => {
+  const control = new SqliteControlStore(join(dir, 'control.db'));
+  const kms = fakeKms();
+  const first = await SigningKeyStore.open(control, new KmsWrappedKey(control, kms), { generate: () => POOL[0]! });
+  assert.equal(first.createdKek, true);
+  const key = await first.keys.currentKey('us-east-1', T0);
+  const wrapped = await control.get<Record<string, string>>(WRAPPED_KEK_KIND, 'kms');
+  assert.deepEqual(Object.keys(wrapped!).sort(), ['ciphertextBlob', 'kek', 'wrappedBy']);
+  assert.equal(wrapped!.wrappedBy, 'KMS key fake-1 at http://kms.test');
+  const again = await SigningKeyStore.open(control, new KmsWrappedKey(control, kms));
+  assert.equal(again.createdKek, false);
+  assert.deepEqual(kms.calls, ['GenerateDataKey', 'Decrypt']);
+  assert.equal((await again.keys.keyByFingerprint('us-east-1', key.fingerprint))?.privateKeyPem, key.privateKeyPem);
+  // KMS unreachable, or another KMS: a clear error, nothing made.
+  kms.down = true;
+  await assert.rejects(SigningKeyStore.open(control, new KmsWrappedKey(control, kms)), (e: Error) => e instanceof KeyEncryptionError &&
+    e.message === "cannot decrypt the signing keys' data key (wrapped by KMS key fake-1 at http://kms.test) with KMS key fake-1 at http://kms.test: Decrypt failed: fetch failed");
+  await assert.rejects(SigningKeyStore.open(control, new KmsWrappedKey(control, fakeKms())), /cannot decrypt the signing keys' data key/);
+  // Keys sealed under a key file are not opened by a KMS configuration, which says what to do.
+  await control.delete(WRAPPED_KEK_KIND, 'kms');
+  await assert.rejects(SigningKeyStore.open(control, new KmsWrappedKey(control, fakeKms())), /holds 1 encrypted signing key but the data key wrapped by KMS key fake-1 .* is missing: control.db has no KMS-wrapped data key/);
+  assert.equal((await control.list(SIGNING_KEY_KIND, '')).length, 1);
+  await control.close();
+}));
+
+test('KMS-wrapped data key: a failing GenerateDataKey on first start stores nothing', () => withDir(async (dir) => {
+  const control = new SqliteControlStore(join(dir, 'control.db'));
+  const kms = fakeKms();
+  kms.down = true;
+  await assert.rejects(SigningKeyStore.open(control, new KmsWrappedKey(control, kms)), /cannot make the signing keys' data key with KMS key fake-1 at http:\/\/kms.test: GenerateDataKey failed/);
+  assert.equal(await control.get(WRAPPED_KEK_KIND, 'kms'), undefined);
   await control.close();
 }));

@@ -6,12 +6,17 @@
  * random 96-bit nonce is used per seal, and the key's identity (Region, fingerprint, validity
  * start) is the associated data, so a sealed key moved to another row does not open.
  *
+ * With `integrity.keyEncryption` type `kms`, the KEK is instead a data key made by a KMS-compatible
+ * service (`GenerateDataKey`), stored in the control store only as the service's ciphertext, and
+ * opened with `Decrypt` at each start: access to the KMS key is then what signing needs.
+ *
  * The KEK has an id (a keyed hash of it, not the key): stored with every sealed key, it tells
  * "this is the wrong key file" apart from "this row was tampered with".
  */
 import { closeSync, constants, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import type { ControlStore, DataKeyService } from '../stores/index.ts';
 
 export const KEK_BYTES = 32;
 const NONCE_BYTES = 12;
@@ -85,6 +90,8 @@ export function unseal(kek: KeyEncryptionKey, sealed: SealedKey, aad: string, wh
  */
 export interface KeyEncryptionKeySource {
   readonly description: string;
+  /** What to do when stored keys are encrypted but `load` finds no key (one sentence). */
+  readonly whenMissing: string;
   load(): Promise<KeyEncryptionKey | undefined>;
   create(): Promise<KeyEncryptionKey>;
 }
@@ -96,6 +103,7 @@ export interface KeyEncryptionKeySource {
 export class KeyFile implements KeyEncryptionKeySource {
   readonly path: string;
   readonly description: string;
+  readonly whenMissing = 'restore it from the backup taken with control.db';
 
   constructor(path: string) {
     this.path = path;
@@ -150,5 +158,59 @@ export class KeyFile implements KeyEncryptionKeySource {
       // Directories cannot be opened for fsync on some platforms; the file itself is synced.
     }
     return kekOf(key, this.description);
+  }
+}
+
+/** Control-store kind of the KMS-wrapped data key (key `kms`). */
+export const WRAPPED_KEK_KIND = 'signing-key-kek';
+/** The encryption context of the wrapped data key: the service opens it only for this purpose. */
+export const KEK_ENCRYPTION_CONTEXT: Readonly<Record<string, string>> = { 'opentrail:purpose': 'digest-signing-keys' };
+
+interface StoredWrappedKek {
+  /** The service's ciphertext of the data key, base64. */
+  ciphertextBlob: string;
+  /** Id of the data key (as in sealed keys). */
+  kek: string;
+  /** Which service and key wrapped it, for messages. */
+  wrappedBy: string;
+}
+
+/** A KEK that is a data key of a KMS-compatible service, stored wrapped in the control store. */
+export class KmsWrappedKey implements KeyEncryptionKeySource {
+  readonly description: string;
+  readonly whenMissing = 'control.db has no KMS-wrapped data key, so its keys were encrypted under a key file: configure that key file (integrity.keyEncryption type file)';
+  private readonly control: ControlStore;
+  private readonly service: DataKeyService;
+
+  constructor(control: ControlStore, service: DataKeyService) {
+    this.control = control;
+    this.service = service;
+    this.description = `data key wrapped by ${service.description}`;
+  }
+
+  async load(): Promise<KeyEncryptionKey | undefined> {
+    const doc = await this.control.get<StoredWrappedKek>(WRAPPED_KEK_KIND, 'kms');
+    if (!doc) return undefined;
+    let plaintext: Buffer;
+    try {
+      plaintext = await this.service.decrypt(Buffer.from(doc.ciphertextBlob, 'base64'), { ...KEK_ENCRYPTION_CONTEXT });
+    } catch (e) {
+      throw new KeyEncryptionError(`cannot decrypt the signing keys' data key (wrapped by ${doc.wrappedBy}) with ${this.service.description}: ${(e as Error).message}`);
+    }
+    const kek = kekOf(plaintext, this.description);
+    if (kek.id !== doc.kek) throw new KeyEncryptionError(`${this.service.description} decrypted the signing keys' data key to key ${kek.id}, not ${doc.kek}`);
+    return kek;
+  }
+
+  async create(): Promise<KeyEncryptionKey> {
+    let made: { plaintext: Buffer; ciphertextBlob: Buffer };
+    try {
+      made = await this.service.generateDataKey({ ...KEK_ENCRYPTION_CONTEXT });
+    } catch (e) {
+      throw new KeyEncryptionError(`cannot make the signing keys' data key with ${this.service.description}: ${(e as Error).message}`);
+    }
+    const kek = kekOf(made.plaintext, this.description);
+    await this.control.put(WRAPPED_KEK_KIND, 'kms', { ciphertextBlob: made.ciphertextBlob.toString('base64'), kek: kek.id, wrappedBy: this.service.description } satisfies StoredWrappedKek);
+    return kek;
   }
 }

@@ -204,7 +204,7 @@ export class SigningKeyStore {
       if (sealed.length > 0) {
         throw new KeyEncryptionError(
           `the control store (control.db) holds ${sealed.length} encrypted signing key${sealed.length === 1 ? '' : 's'} but the ${source.description} is missing: ` +
-          'restore it from the backup taken with control.db; OpenTrail will not sign with new keys in their place by itself (docs/storage.md)',
+          `${source.whenMissing}; OpenTrail will not sign with new keys in their place by itself (docs/storage.md)`,
         );
       }
       kek = await source.create();
