@@ -257,6 +257,16 @@ describe('KMS-wrapped data key (moto)', () => {
     integrity: { digestPeriodMs: PERIOD_MS, keyEncryption: { type: 'kms', endpoint: m.url, region: MOTO_REGION, keyId, ...MOTO_CREDENTIALS } },
   } as TestConfig);
 
+  /** The KMS-wrapped data key's row in control.db, as stored. */
+  function wrappedKek(dir: string): string | undefined {
+    const db = new DatabaseSync(join(dir, 'control.db'), { readOnly: true });
+    try {
+      return (db.prepare("SELECT doc FROM documents WHERE kind = 'signing-key-kek' AND key = 'kms'").get() as { doc: string } | undefined)?.doc;
+    } finally {
+      db.close();
+    }
+  }
+
   before(async () => {
     moto = await startMoto();
     keyId = (await kmsCall(moto, 'CreateKey', { Description: 'opentrail signing keys' })).KeyMetadata.KeyId as string;
@@ -286,11 +296,9 @@ describe('KMS-wrapped data key (moto)', () => {
     assert.equal(rows.length, 1);
     assert.deepEqual(strings(JSON.parse(rows[0]!.doc)).filter(isPrivateKey), []);
     assert.equal(existsSync(join(kmsServer.dataDir, 'signing-keys.kek')), false, 'no key file beside control.db');
-    const db = new DatabaseSync(path, { readOnly: true });
-    const wrapped = db.prepare("SELECT doc FROM documents WHERE kind = 'signing-key-kek' AND key = 'kms'").get() as { doc: string } | undefined;
-    db.close();
+    const wrapped = wrappedKek(kmsServer.dataDir);
     assert.ok(wrapped, 'the wrapped data key is stored');
-    const blob = Buffer.from(JSON.parse(wrapped.doc).ciphertextBlob, 'base64');
+    const blob = Buffer.from(JSON.parse(wrapped).ciphertextBlob, 'base64');
     // The blob opens with KMS, and only with the encryption context it was made with.
     const kms = new KmsDataKeys({ endpoint: moto.url, region: MOTO_REGION, keyId, ...MOTO_CREDENTIALS });
     assert.equal((await kms.decrypt(blob, { 'opentrail:purpose': 'digest-signing-keys' })).length, 32);
@@ -330,7 +338,10 @@ describe('KMS-wrapped data key (moto)', () => {
   });
 
   test('after a restart with the same KMS key, opentrail validate-logs validates both runs', async () => {
+    const wrappedBefore = wrappedKek(kmsServer.dataDir);
+    assert.ok(wrappedBefore, 'the wrapped data key is stored');
     kmsServer = await startServer(config, { dataDir: kmsServer.dataDir });
+    assert.equal(wrappedKek(kmsServer.dataDir), wrappedBefore, 'the same data key, opened again, not a new one');
     kmsCt.destroy();
     kmsCt = cloudTrailClient(kmsServer.url, ALICE, REGION);
     const before = digestFiles(kmsServer.dataDir).length;
