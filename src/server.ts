@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomIds, systemClock, type Clock, type Identity, type IdSource } from './core/index.ts';
-import { loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
+import { ConfigError, loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
 import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
 import { CloudWatchLogsSink, S3ObjectStore, SnsTopicDirectory, SnsTopicPublisher } from './stores/s3/index.ts';
@@ -19,7 +19,8 @@ import { ChannelService } from './services/cloudtrail/channels.ts';
 import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
 import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
-import { SigningKeyStore } from './integrity/index.ts';
+import { KeyEncryptionError, KeyFile, KmsWrappedKey, SigningKeyStore } from './integrity/index.ts';
+import { KmsDataKeys } from './stores/kms/index.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
@@ -72,6 +73,15 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
 
   const store = new SqliteEventStore({ path: join(config.dataDir, 'events.db'), nowMs: () => clock.nowMs() });
   const control = new SqliteControlStore(join(config.dataDir, 'control.db'));
+  // Digest-signing keys are encrypted under a key kept outside control.db (docs/storage.md); a
+  // missing or unusable key stops the start with a one-line error instead of a new key chain.
+  const ke = config.integrity.keyEncryption;
+  const kek = ke?.type === 'kms' ? new KmsWrappedKey(control, new KmsDataKeys(ke)) : new KeyFile(ke?.path ?? join(config.dataDir, 'signing-keys.kek'));
+  const signingKeys = await SigningKeyStore.open(control, kek, { rotationMs: config.integrity.keyRotationMs }).then((o) => o.keys, async (e) => {
+    await store.close();
+    await control.close();
+    throw e instanceof KeyEncryptionError ? new ConfigError(e.message) : e;
+  });
   const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents });
   const channels = new ChannelService(control, ids);
   const tokens = new NextTokenCodec(loadTokenKey(config.dataDir));
@@ -80,7 +90,6 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   if (os.type === 'filesystem') mkdirSync(os.root ?? join(config.dataDir, 'buckets'), { recursive: true });
   const topics = config.sns ? new SnsTopicDirectory(config.sns) : undefined;
   const trails = new TrailService({ store: control, events: store, objects, topics, organization: config.organization, regions: config.regions, tokens });
-  const signingKeys = new SigningKeyStore(control, { rotationMs: config.integrity.keyRotationMs });
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
     channels,

@@ -68,3 +68,18 @@ test('an unreadable or malformed config file is a ConfigError', () => {
   writeFileSync(join(dir, 'bad.json'), '{"regions": [');
   assert.throws(() => readConfigFile(join(dir, 'bad.json')), /not valid JSON/);
 });
+
+test('integrity.keyEncryption: absent means the key file in the data dir; a file path; a KMS key; anything else is refused', () => {
+  assert.equal(resolveConfig({ integrity: { digestPeriodMs: 5000 } }, defaultConfig(), STARTED).integrity.keyEncryption, undefined);
+  assert.deepEqual(resolveConfig({ integrity: { keyEncryption: { type: 'file', path: '/secrets/kek' } } }, defaultConfig(), STARTED).integrity.keyEncryption, { type: 'file', path: '/secrets/kek' });
+  assert.deepEqual(resolveConfig({ integrity: { keyEncryption: { type: 'kms', endpoint: 'http://127.0.0.1:5000', region: 'eu-west-1', keyId: 'alias/ot', accessKeyId: 'K', secretAccessKey: 'S' } } }, defaultConfig(), STARTED).integrity.keyEncryption,
+    { type: 'kms', endpoint: 'http://127.0.0.1:5000', region: 'eu-west-1', keyId: 'alias/ot', accessKeyId: 'K', secretAccessKey: 'S' });
+  const bad = [
+    [[], /keyEncryption must be an object/], [{ type: 'vault' }, /keyEncryption\.type must be file or kms/], [{ type: 'file', path: '' }, /keyEncryption\.path must be a non-empty string/],
+    [{ type: 'kms', region: 'us-east-1' }, /keyEncryption\.keyId is required/], [{ type: 'kms', keyId: 'k', endpoint: 'ftp://x' }, /endpoint must be an http\(s\) URL/],
+    [{ type: 'kms', keyId: 'k', accessKeyId: 'K' }, /accessKeyId and secretAccessKey go together/],
+  ] as const;
+  for (const [ke, message] of bad) {
+    assert.throws(() => resolveConfig({ integrity: { keyEncryption: ke } }, defaultConfig(), STARTED), (e: unknown) => e instanceof ConfigError && message.test(e.message));
+  }
+});

@@ -23,7 +23,7 @@ export interface OpenTrailConfig {
   /** When trails' log files close: after `maxAgeMs`, or at `maxBytes` of records. */
   delivery: { maxAgeMs: number; maxBytes: number; pollMs: number };
   /** Log file integrity: how long each digest file covers (AWS: one hour). */
-  integrity: { digestPeriodMs: number; keyRotationMs: number };
+  integrity: { digestPeriodMs: number; keyRotationMs: number; keyEncryption?: KeyEncryptionConfig };
   /** SNS endpoint used to check trails' topics and publish their notifications; absent: topics are checked for form only and not notified. */
   sns?: NeighbourConfig;
   /** CloudWatch Logs endpoint trails with a log group stream their records to. */
@@ -69,6 +69,14 @@ export interface NeighbourConfig {
   accessKeyId?: string;
   secretAccessKey?: string;
 }
+
+/**
+ * Where the key that encrypts the digest-signing private keys lives: a key file (absent: the
+ * default, `<dataDir>/signing-keys.kek`), or a data key wrapped by a KMS-compatible endpoint.
+ */
+export type KeyEncryptionConfig =
+  | { type: 'file'; path?: string }
+  | { type: 'kms'; endpoint?: string; region: string; keyId: string; accessKeyId?: string; secretAccessKey?: string };
 
 export type ObjectStoreConfig =
   | { type: 'filesystem'; root?: string }
@@ -297,6 +305,19 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     if (!isObj(doc.integrity)) throw new ConfigError('config.integrity must be an object');
     cfg.integrity.digestPeriodMs = num(doc.integrity, 'digestPeriodMs', 'config.integrity', cfg.integrity.digestPeriodMs, 1000);
     cfg.integrity.keyRotationMs = num(doc.integrity, 'keyRotationMs', 'config.integrity', cfg.integrity.keyRotationMs, 60_000);
+    const ke = doc.integrity.keyEncryption;
+    if (ke !== undefined) {
+      if (!isObj(ke)) throw new ConfigError('config.integrity.keyEncryption must be an object');
+      const where = 'config.integrity.keyEncryption';
+      if (ke.type === 'file') cfg.integrity.keyEncryption = { type: 'file', path: str(ke, 'path', where) };
+      else if (ke.type === 'kms') {
+        const endpoint = str(ke, 'endpoint', where);
+        if (endpoint !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(endpoint)) throw new ConfigError(`${where}.endpoint must be an http(s) URL without a path`);
+        const n = parseNeighbour(ke, where);
+        if ((n.accessKeyId === undefined) !== (n.secretAccessKey === undefined)) throw new ConfigError(`${where}: accessKeyId and secretAccessKey go together`);
+        cfg.integrity.keyEncryption = { type: 'kms', ...n, keyId: str(ke, 'keyId', where, true) };
+      } else throw new ConfigError(`${where}.type must be file or kms`);
+    }
   }
   if (doc.objectStore !== undefined) cfg.objectStore = parseObjectStore(doc.objectStore);
   if (doc.sns !== undefined) cfg.sns = parseNeighbour(doc.sns, 'config.sns');

@@ -109,6 +109,9 @@ class MemoryControl implements ControlStore {
   async delete(kind: string, key: string): Promise<boolean> {
     return this.docs.delete(`${kind}/${key}`);
   }
+  async putMany(docs: { kind: string; key: string; doc: unknown }[]): Promise<void> {
+    for (const d of docs) this.docs.set(`${d.kind}/${d.key}`, structuredClone(d.doc));
+  }
   async list<T>(): Promise<{ key: string; doc: T }[]> {
     return [];
   }

@@ -1,2 +1,3 @@
 export * from './digest.ts';
 export * from './signing-keys.ts';
+export * from './key-encryption.ts';

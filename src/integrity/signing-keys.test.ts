@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteControlStore } from '../stores/sqlite/index.ts';
 import { fingerprintOf, publicKeyDerOf, SigningKeyStore, SIGNING_KEY_KIND, type KeyPair } from './signing-keys.ts';
+import { ephemeralKek } from './key-encryption.ts';
 import { signDigest, verifyDigestSignature } from './digest.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -169,13 +170,14 @@ test('keys persist through a reopened SqliteControlStore (default RSA generation
   const dir = mkdtempSync(join(tmpdir(), 'opentrail-keys-'));
   try {
     const path = join(dir, 'control.db');
+    const kek = ephemeralKek();
     const c1 = new SqliteControlStore(path);
-    const a = await new SigningKeyStore(c1).currentKey('us-east-1', T0);
+    const a = await new SigningKeyStore(c1, { kek }).currentKey('us-east-1', T0);
     assert.equal(a.validityEndMs - a.validityStartMs, 30 * DAY, 'default rotation is 30 days');
     assert.ok(a.publicKeyDer.toString('base64').startsWith('MIIBCgKCAQEA'));
     await c1.close();
     const c2 = new SqliteControlStore(path);
-    const keys = new SigningKeyStore(c2, { generate: () => assert.fail('must not generate') });
+    const keys = new SigningKeyStore(c2, { kek, generate: () => assert.fail('must not generate') });
     const b = await keys.currentKey('us-east-1', T0 + DAY);
     assert.equal(b.fingerprint, a.fingerprint);
     assert.ok(b.publicKeyDer.equals(a.publicKeyDer));
@@ -194,8 +196,9 @@ test('two stores on one database: a key made by one is found, not duplicated, by
     const path = join(dir, 'control.db');
     const [c1, c2] = [new SqliteControlStore(path), new SqliteControlStore(path)];
     const p = pool();
-    const s1 = new SigningKeyStore(c1, { rotationMs: DAY, generate: p.generate });
-    const s2 = new SigningKeyStore(c2, { rotationMs: DAY, generate: p.generate });
+    const kek = ephemeralKek();
+    const s1 = new SigningKeyStore(c1, { kek, rotationMs: DAY, generate: p.generate });
+    const s2 = new SigningKeyStore(c2, { kek, rotationMs: DAY, generate: p.generate });
     await s2.keysBetween('us-east-1', 0, T0 * 2); // s2 caches "no keys"
     const a = await s1.currentKey('us-east-1', T0);
     assert.equal((await s2.keyByFingerprint('us-east-1', a.fingerprint))?.fingerprint, a.fingerprint);

@@ -5,9 +5,15 @@
  * Keys live in the control store, kind `signing-key`, key `<region>/<validityStartMs, 16 digits>`,
  * so a Region's keys list in validity order. The public key is kept as PKCS#1 DER (what
  * ListPublicKeys returns); its fingerprint is the lowercase hex MD5 of those bytes.
+ *
+ * The private key is never stored in the clear: it is sealed (AES-256-GCM, key-encryption.ts)
+ * under a key-encryption key kept outside the control store, with the key's Region, fingerprint
+ * and validity start as associated data. `SigningKeyStore.open` checks that key against the stored
+ * keys and encrypts in place, in one transaction, keys an older version stored in the clear.
  */
-import { createHash, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import type { ControlStore } from '../stores/index.ts';
+import { ephemeralKek, KeyEncryptionError, seal, unseal, type KeyEncryptionKey, type KeyEncryptionKeySource, type SealedKey } from './key-encryption.ts';
 
 export interface SigningKey {
   region: string;
@@ -31,6 +37,19 @@ export interface SigningKeyStoreOptions {
   rotationMs?: number;
   /** Makes a key pair (tests inject a fixed or fast one). Default: RSA 2048 off the main thread. */
   generate?: () => KeyPair | Promise<KeyPair>;
+  /**
+   * The key-encryption key private keys are sealed under. Default: a random in-memory key, so keys
+   * made are readable by this object only (tests); the server uses `SigningKeyStore.open`.
+   */
+  kek?: KeyEncryptionKey;
+}
+
+export interface OpenedSigningKeys {
+  keys: SigningKeyStore;
+  /** The key-encryption key was created now (first start, or first start after an upgrade). */
+  createdKek: boolean;
+  /** Keys found stored in the clear and encrypted in place now. */
+  migrated: number;
 }
 
 export const SIGNING_KEY_KIND = 'signing-key';
@@ -41,9 +60,27 @@ interface StoredKey {
   region: string;
   fingerprint: string;
   publicKeyDer: string;
-  privateKeyPem: string;
+  /** The PKCS#8 DER private key, sealed. */
+  privateKey?: SealedKey;
+  /** Before encryption at rest: the PKCS#8 PEM in the clear (migrated by `open`). */
+  privateKeyPem?: string;
   validityStartMs: number;
   validityEndMs: number;
+}
+
+/** The associated data of a sealed key: its identity, so a sealed key only opens in its own row. */
+function sealingAad(k: { region: string; fingerprint: string; validityStartMs: number }): string {
+  return `opentrail signing-key v1\n${k.region}\n${k.fingerprint}\n${k.validityStartMs}`;
+}
+
+function describeKey(k: { region: string; fingerprint: string }): string {
+  return `signing key ${k.fingerprint} of ${k.region}`;
+}
+
+function sealKey(kek: KeyEncryptionKey, key: SigningKey): StoredKey {
+  const der = createPrivateKey(key.privateKeyPem).export({ type: 'pkcs8', format: 'der' });
+  const { privateKeyPem: _clear, ...pub } = key;
+  return { ...pub, publicKeyDer: key.publicKeyDer.toString('base64'), privateKey: seal(kek, der, sealingAad(key)) };
 }
 
 /** DER length octets. */
@@ -101,12 +138,32 @@ function storageKey(region: string, validityStartMs: number): string {
   return `${region}/${String(Math.max(0, validityStartMs)).padStart(16, '0')}`;
 }
 
-function fromStored(s: StoredKey): SigningKey {
+/** A stored key, its private key opened and checked against its public key. */
+function fromStored(s: StoredKey, kek: KeyEncryptionKey): SigningKey {
+  const what = describeKey(s);
+  let privateKey: KeyObject;
+  try {
+    if (s.privateKey) {
+      const der = unseal(kek, s.privateKey, sealingAad(s), what);
+      privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } else if (typeof s.privateKeyPem === 'string') {
+      privateKey = createPrivateKey(s.privateKeyPem);
+    } else {
+      throw new KeyEncryptionError(`${what} has no private key`);
+    }
+  } catch (e) {
+    if (e instanceof KeyEncryptionError) throw e;
+    throw new KeyEncryptionError(`${what} holds no readable private key: ${(e as Error).message}`);
+  }
+  const publicKeyDer = Buffer.from(s.publicKeyDer, 'base64');
+  if (!publicKeyDerOf(privateKey).equals(publicKeyDer) || fingerprintOf(publicKeyDer) !== s.fingerprint) {
+    throw new KeyEncryptionError(`${what}: its private key does not match its public key`);
+  }
   return {
     region: s.region,
     fingerprint: s.fingerprint,
-    publicKeyDer: Buffer.from(s.publicKeyDer, 'base64'),
-    privateKeyPem: s.privateKeyPem,
+    publicKeyDer,
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
     validityStartMs: s.validityStartMs,
     validityEndMs: s.validityEndMs,
   };
@@ -116,6 +173,7 @@ export class SigningKeyStore {
   private readonly store: ControlStore;
   private readonly rotationMs: number;
   private readonly generate: () => KeyPair | Promise<KeyPair>;
+  private readonly kek: KeyEncryptionKey;
   /** Serializes key creation so that concurrent callers never make two keys. */
   private chain: Promise<unknown> = Promise.resolve();
   /** Keys per Region in validity-start order, loaded once from the store. */
@@ -126,6 +184,37 @@ export class SigningKeyStore {
     this.rotationMs = opts.rotationMs ?? DEFAULT_KEY_ROTATION_MS;
     if (!(this.rotationMs > 0)) throw new Error('rotationMs must be positive');
     this.generate = opts.generate ?? defaultGenerate;
+    this.kek = opts.kek ?? ephemeralKek();
+  }
+
+  /**
+   * The server's way in: gets the key-encryption key from `source`, checks it opens every stored
+   * key, and encrypts keys stored in the clear (an older version's) in place, in one transaction
+   * that leaves no copy of the clear keys in the store's files. Creates the key-encryption key only
+   * when no stored key is encrypted; when some are and the key is missing, throws
+   * KeyEncryptionError rather than start a new key chain behind the operator's back.
+   */
+  static async open(store: ControlStore, source: KeyEncryptionKeySource, opts: Omit<SigningKeyStoreOptions, 'kek'> = {}): Promise<OpenedSigningKeys> {
+    const rows = await store.list<StoredKey>(SIGNING_KEY_KIND, '');
+    const sealed = rows.filter((r) => r.doc.privateKey !== undefined);
+    const clear = rows.filter((r) => r.doc.privateKey === undefined);
+    let kek = await source.load();
+    let createdKek = false;
+    if (!kek) {
+      if (sealed.length > 0) {
+        throw new KeyEncryptionError(
+          `the control store (control.db) holds ${sealed.length} encrypted signing key${sealed.length === 1 ? '' : 's'} but the ${source.description} is missing: ` +
+          `${source.whenMissing}; OpenTrail will not sign with new keys in their place by itself (docs/storage.md)`,
+        );
+      }
+      kek = await source.create();
+      createdKek = true;
+    }
+    const keys = new SigningKeyStore(store, { ...opts, kek });
+    for (const r of sealed) fromStored(r.doc, kek);
+    const migrated = clear.map((r) => ({ kind: SIGNING_KEY_KIND, key: r.key, doc: sealKey(kek, fromStored(r.doc, kek)) }));
+    if (migrated.length > 0) await store.putMany(migrated, { eraseReplaced: true });
+    return { keys, createdKek, migrated: migrated.length };
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
@@ -138,7 +227,7 @@ export class SigningKeyStore {
     const cached = fresh ? undefined : this.cache.get(region);
     if (cached) return cached;
     const rows = await this.store.list<StoredKey>(SIGNING_KEY_KIND, `${region}/`);
-    const keys = rows.map((r) => fromStored(r.doc)).filter((k) => k.region === region);
+    const keys = rows.filter((r) => r.doc.region === region).map((r) => fromStored(r.doc, this.kek));
     keys.sort((a, b) => a.validityStartMs - b.validityStartMs);
     this.cache.set(region, keys);
     return keys;
@@ -178,8 +267,7 @@ export class SigningKeyStore {
         validityStartMs: startMs,
         validityEndMs: startMs + this.rotationMs,
       };
-      const stored: StoredKey = { ...key, publicKeyDer: publicKeyDer.toString('base64') };
-      await this.store.put(SIGNING_KEY_KIND, storageKey(region, startMs), stored);
+      await this.store.put(SIGNING_KEY_KIND, storageKey(region, startMs), sealKey(this.kek, key));
       const next = [...keys, key].sort((a, b) => a.validityStartMs - b.validityStartMs);
       this.cache.set(region, next);
       return key;
@@ -203,7 +291,7 @@ export class SigningKeyStore {
   async allKeys(): Promise<SigningKey[]> {
     return this.serialized(async () => {
       const rows = await this.store.list<StoredKey>(SIGNING_KEY_KIND, '');
-      return rows.map((r) => fromStored(r.doc));
+      return rows.map((r) => fromStored(r.doc, this.kek));
     });
   }
 }

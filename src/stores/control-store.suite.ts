@@ -135,6 +135,19 @@ export function runControlStoreContract(name: string, makeStore: () => Promise<C
       assert.equal(await s.get('any', 'nul'), undefined, 'a key is not cut at a NUL');
     }));
 
+    test('putMany puts every document, or none when one cannot be stored', () => withStore(async (s) => {
+      await s.put('k', 'a', { v: 0 });
+      await s.putMany([{ kind: 'k', key: 'a', doc: { v: 1 } }, { kind: 'k', key: 'b', doc: { v: 2 } }, { kind: 'other', key: 'a', doc: [3] }]);
+      assert.deepEqual((await s.list('k', '')).map((r) => [r.key, r.doc]), [['a', { v: 1 }], ['b', { v: 2 }]]);
+      assert.deepEqual(await s.get('other', 'a'), [3]);
+      await assert.rejects(s.putMany([{ kind: 'k', key: 'a', doc: { v: 9 } }, { kind: 'k', key: 'c', doc: undefined }]));
+      assert.deepEqual(await s.get('k', 'a'), { v: 1 }, 'the first document of a failed batch is not stored');
+      assert.equal(await s.get('k', 'c'), undefined);
+      await s.putMany([], { eraseReplaced: true });
+      await s.putMany([{ kind: 'k', key: 'a', doc: { v: 4 } }], { eraseReplaced: true });
+      assert.deepEqual(await s.get('k', 'a'), { v: 4 });
+    }));
+
     test('concurrent puts of different keys all land', () => withStore(async (s) => {
       await Promise.all(Array.from({ length: 30 }, (_, i) => s.put('c', `k${String(i).padStart(2, '0')}`, { i })));
       const all = await s.list<{ i: number }>('c', 'k');

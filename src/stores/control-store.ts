@@ -10,5 +10,11 @@ export interface ControlStore {
   /** Returns whether a document was deleted. */
   delete(kind: string, key: string): Promise<boolean>;
   list<T>(kind: string, keyPrefix: string): Promise<{ key: string; doc: T }[]>;
+  /**
+   * Puts every document, all or none. With `eraseReplaced`, once it resolves no bytes of the
+   * documents it replaced remain anywhere in the store's files (journals, free space): for
+   * rewriting secrets that were stored in the clear.
+   */
+  putMany(docs: { kind: string; key: string; doc: unknown }[], opts?: { eraseReplaced?: boolean }): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,6 +1,8 @@
 /** The ControlStore contract on SQLite: file-backed (with reopening) and in memory. */
-import { after } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DatabaseSync } from 'node:sqlite';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runControlStoreContract } from '../control-store.suite.ts';
@@ -19,3 +21,23 @@ runControlStoreContract('SqliteControlStore (file)', async () => new SqliteContr
 });
 
 runControlStoreContract('SqliteControlStore (:memory:)', async () => new SqliteControlStore(':memory:'), { modelRuns: 100 });
+
+test('putMany with eraseReplaced leaves no byte of the replaced documents in the database file or its WAL', async () => {
+  const path = join(dir, 'erase', 'control.db');
+  const secret = (i: number) => `SECRET-${i}-${'s'.repeat(6000)}`; // overflow pages, as a PEM key would need
+  // Written as a store without secure_delete would have (an older version), then rewritten twice.
+  mkdirSync(join(dir, 'erase'));
+  const old = new DatabaseSync(path);
+  old.exec("PRAGMA journal_mode=WAL; CREATE TABLE documents (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID");
+  for (let i = 0; i < 3; i++) old.prepare('INSERT OR REPLACE INTO documents VALUES (?, ?, ?)').run('secret', `k${i}`, JSON.stringify({ s: secret(i) }));
+  old.prepare('UPDATE documents SET doc = ? WHERE key = ?').run(JSON.stringify({ s: `${secret(0)}-v2` }), 'k0');
+  const raw = () => [path, `${path}-wal`].filter(existsSync).map((p) => readFileSync(p).toString('latin1')).join('');
+  assert.ok(raw().includes('SECRET-'), 'precondition: the secrets are in the files');
+  const s = new SqliteControlStore(path); // while the old connection is still open, as a copy's WAL might be
+  old.close();
+  await s.putMany([0, 1, 2].map((i) => ({ kind: 'secret', key: `k${i}`, doc: { sealed: 'x'.repeat(100) } })), { eraseReplaced: true });
+  assert.equal(raw().includes('SECRET-'), false);
+  assert.deepEqual((await s.list('secret', '')).map((r) => r.doc), [0, 1, 2].map(() => ({ sealed: 'x'.repeat(100) })));
+  await s.close();
+  assert.equal(raw().includes('SECRET-'), false);
+});

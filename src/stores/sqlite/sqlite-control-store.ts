@@ -1,4 +1,7 @@
-/** ControlStore on SQLite: one table of JSON documents, WAL, synchronous=FULL. */
+/**
+ * ControlStore on SQLite: one table of JSON documents, WAL, synchronous=FULL. `secure_delete` is on,
+ * so replaced and deleted documents are overwritten, not left in free pages.
+ */
 import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -10,7 +13,7 @@ export class SqliteControlStore implements ControlStore {
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;');
+    this.db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA secure_delete=ON;');
     this.db.exec('CREATE TABLE IF NOT EXISTS documents (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID');
   }
 
@@ -21,6 +24,24 @@ export class SqliteControlStore implements ControlStore {
 
   async put(kind: string, key: string, doc: unknown): Promise<void> {
     this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc').run(kind, key, JSON.stringify(doc));
+  }
+
+  async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: { eraseReplaced?: boolean } = {}): Promise<void> {
+    const texts = docs.map((d) => [d.kind, d.key, JSON.stringify(d.doc)] as const);
+    const put = this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc');
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const [kind, key, doc] of texts) put.run(kind, key, doc);
+      this.db.exec('COMMIT');
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+    if (opts.eraseReplaced && this.db.location() !== null) {
+      // The old pages may sit in the WAL and in free pages written before secure_delete was on:
+      // move the WAL into the database and empty it, rebuild the file, and empty the WAL again.
+      this.db.exec('PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);');
+    }
   }
 
   async delete(kind: string, key: string): Promise<boolean> {

@@ -1,0 +1,1 @@
+export { KmsDataKeys, type KmsDataKeysConfig } from './kms-data-keys.ts';
