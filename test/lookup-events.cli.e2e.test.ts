@@ -126,7 +126,8 @@ const CHANNEL_ARN = /^arn:aws:cloudtrail:us-east-1:111111111111:channel\/[A-Za-z
 
 before(async () => {
   server = await startServer({
-    regions: ['us-east-1', 'us-west-2', 'eu-west-1', STRATUS_REGION],
+    // Every region of the stratus records is served: records for other regions are refused.
+    regions: [...new Set(['us-east-1', 'us-west-2', 'eu-west-1', STRATUS_REGION, ...STRATUS_LINES.map((l) => (JSON.parse(l) as Json).awsRegion as string)])],
     accounts: [ACCOUNT_A, ACCOUNT_B, { id: STRATUS_ACCOUNT, identities: [STRATUS_ROOT] }],
     eventHistory: { retentionDays: 36500 },
   });
