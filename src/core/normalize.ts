@@ -137,9 +137,6 @@ export function normalizeRecord(raw: unknown, ctx: NormalizeContext): NormalizeR
   }
   const awsRegion = str('awsRegion') ?? ctx.defaultRegion;
   if (!REGION.test(awsRegion)) return fail(`awsRegion is not a region name: ${clip(awsRegion)}`);
-  if (ctx.servedRegions && !ctx.servedRegions.has(awsRegion)) {
-    return fail(`awsRegion ${awsRegion} is not served here; this OpenTrail serves ${[...ctx.servedRegions].join(', ')}`, 'InvalidRegion');
-  }
   const recipientAccountId = str('recipientAccountId') ?? ctx.defaultAccountId;
   if (!ACCOUNT_ID.test(recipientAccountId)) {
     return fail(`recipientAccountId must be a 12-digit account id, not ${clip(recipientAccountId)}`, 'InvalidRecipient');
@@ -161,6 +158,11 @@ export function normalizeRecord(raw: unknown, ctx: NormalizeContext): NormalizeR
     managementEvent ??= eventCategory === 'Management';
     readOnly ??= isReadOnlyCall(str('eventSource'), str('eventName')!);
     requestID ??= ctx.ids.uuid();
+  }
+
+  // Last: a record that is otherwise valid is refused for its region alone.
+  if (ctx.servedRegions && !ctx.servedRegions.has(awsRegion)) {
+    return fail(`awsRegion ${awsRegion} is not served here; this OpenTrail serves ${[...ctx.servedRegions].join(', ')}`, 'InvalidRegion');
   }
 
   const out: Record<string, unknown> = {};
