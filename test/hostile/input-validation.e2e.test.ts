@@ -16,7 +16,7 @@ import {
   AddTagsCommand, CreateChannelCommand, CreateTrailCommand, DeleteChannelCommand, GetChannelCommand, GetTrailCommand,
   GetTrailStatusCommand, ListTagsCommand, StartLoggingCommand, UpdateChannelCommand, UpdateTrailCommand, type CloudTrailClient,
 } from '@aws-sdk/client-cloudtrail';
-import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, tempDir, type StartedServer } from '../helpers/server.ts';
+import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, tempDir, type StartedServer, type TestConfig } from '../helpers/server.ts';
 import { signedFetch } from '../helpers/signed-fetch.ts';
 import { fails } from '../helpers/aws-errors.ts';
 import { eventLog, sleep, waitFor, type Json } from '../helpers/delivery.ts';
@@ -167,12 +167,12 @@ describe('S3KeyPrefix, PutAuditEvents and channel isolation, /ingest regions', (
 describe('a trail stored before S3KeyPrefix was validated', () => {
   test('delivers nothing outside its bucket, reports InvalidS3Prefix, and resumes once UpdateTrail fixes the prefix', async () => {
     const dataDir = tempDir();
-    const config = { regions: REGIONS, accounts: [ACCOUNT_A], delivery: { maxAgeMs: 200, pollMs: 50 } };
+    const config = { regions: REGIONS, accounts: [ACCOUNT_A], delivery: { maxAgeMs: 200, pollMs: 50 }, integrity: { digestPeriodMs: 2000 } } as TestConfig;
     let server = await startServer(config, { dataDir });
     const bucketsDir = join(dataDir, 'buckets');
     mkdirSync(join(bucketsDir, BUCKET), { recursive: true });
     let a = cloudTrailClient(server.url, ROOT_A);
-    await a.send(new CreateTrailCommand({ Name: 'legacy', S3BucketName: BUCKET, S3KeyPrefix: 'legacy' }));
+    await a.send(new CreateTrailCommand({ Name: 'legacy', S3BucketName: BUCKET, S3KeyPrefix: 'legacy', EnableLogFileValidation: true }));
     await a.send(new StartLoggingCommand({ Name: 'legacy' }));
     a.destroy();
     await server.stop();
@@ -191,8 +191,10 @@ describe('a trail stored before S3KeyPrefix was validated', () => {
       const res = await signedFetch(`${server.url}/ingest`, ALICE, { body: JSON.stringify({ Records: [{ eventSource: 'ec2.amazonaws.com', eventName: 'RunInstances', eventID: 'legacy-1' }] }), headers: { 'content-type': 'application/json' } });
       assert.equal(res.status, 200);
       await waitFor(async () => (await a.send(new GetTrailStatusCommand({ Name: 'legacy' }))).LatestDeliveryError !== undefined, 20_000, 'a delivery error');
-      const status = await a.send(new GetTrailStatusCommand({ Name: 'legacy' }));
-      assert.equal(status.LatestDeliveryError, 'InvalidS3Prefix');
+      assert.equal((await a.send(new GetTrailStatusCommand({ Name: 'legacy' }))).LatestDeliveryError, 'InvalidS3Prefix');
+      // Digests (every 2 s here) are held back the same way.
+      await waitFor(async () => (await a.send(new GetTrailStatusCommand({ Name: 'legacy' }))).LatestDigestDeliveryError !== undefined, 20_000, 'a digest delivery error');
+      assert.equal((await a.send(new GetTrailStatusCommand({ Name: 'legacy' }))).LatestDigestDeliveryError, 'InvalidS3Prefix');
       await sleep(500);
       // Nothing was written outside the bucket (only the databases may have grown), nor inside it.
       const now = filesUnder(dataDir).filter((f) => !f.startsWith(`buckets/${BUCKET}/`));
@@ -204,6 +206,7 @@ describe('a trail stored before S3KeyPrefix was validated', () => {
       await a.send(new UpdateTrailCommand({ Name: 'legacy', S3KeyPrefix: 'fixed' }));
       await waitFor(() => filesUnder(join(bucketsDir, BUCKET)).some((f) => f.startsWith('fixed/AWSLogs/') && f.endsWith('.json.gz')), 30_000, 'delivery under the fixed prefix');
       await waitFor(async () => (await a.send(new GetTrailStatusCommand({ Name: 'legacy' }))).LatestDeliveryError === undefined, 10_000, 'the error cleared');
+      await waitFor(() => filesUnder(join(bucketsDir, BUCKET)).some((f) => f.startsWith('fixed/AWSLogs/111111111111/CloudTrail-Digest/')), 30_000, 'digests under the fixed prefix');
     } finally {
       a.destroy();
       await server.stop();
