@@ -319,6 +319,16 @@ describe('normalizeRecord: validation', () => {
     assert.ok(f.errorMessage.length < 200, `message is ${f.errorMessage.length} chars`);
   });
 
+  test('a field named __proto__ is kept as a field and never becomes the record\'s prototype', () => {
+    const input = JSON.parse('{"eventSource":"a.amazonaws.com","eventName":"B","__proto__":{"userIdentity":{"userName":"admin"},"isAdmin":true}}');
+    const v = ok(normalizeRecord(input, ctx()));
+    assert.equal(Object.getPrototypeOf(v.record), Object.prototype);
+    assert.equal(v.record.userIdentity, undefined, 'no inherited userIdentity to be indexed');
+    assert.equal((v.record as Record<string, unknown>).isAdmin, undefined);
+    assert.deepEqual(JSON.parse(v.json).__proto__, { userIdentity: { userName: 'admin' }, isAdmin: true });
+    assert.ok(Object.hasOwn(JSON.parse(v.json), '__proto__'));
+  });
+
   test('the input is never modified, pass or fail', () => {
     const inputs: unknown[] = [
       { ...minimal(), requestParameters: { z: 1 }, extra: [1, 2] },

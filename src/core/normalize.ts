@@ -175,7 +175,9 @@ export function normalizeRecord(raw: unknown, ctx: NormalizeContext): NormalizeR
     if (v !== undefined) out[f] = v;
   }
   for (const k of Object.keys(input)) {
-    if (!KNOWN.has(k) && input[k] !== undefined) out[k] = input[k];
+    // Defined, not assigned: a field named "__proto__" (JSON.parse makes it an own field) is kept as
+    // a field instead of becoming the record's prototype, whose members would be read as fields.
+    if (!KNOWN.has(k) && input[k] !== undefined) Object.defineProperty(out, k, { value: input[k], enumerable: true, writable: true, configurable: true });
   }
   let json: string;
   try {

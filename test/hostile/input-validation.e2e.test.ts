@@ -14,7 +14,7 @@ import { join, relative } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import {
   AddTagsCommand, CreateChannelCommand, CreateTrailCommand, DeleteChannelCommand, GetChannelCommand, GetTrailCommand,
-  GetTrailStatusCommand, ListTagsCommand, StartLoggingCommand, UpdateChannelCommand, UpdateTrailCommand, type CloudTrailClient,
+  GetTrailStatusCommand, ListTagsCommand, LookupEventsCommand, StartLoggingCommand, UpdateChannelCommand, UpdateTrailCommand, type CloudTrailClient,
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, tempDir, type StartedServer, type TestConfig } from '../helpers/server.ts';
 import { signedFetch } from '../helpers/signed-fetch.ts';
@@ -107,6 +107,27 @@ describe('S3KeyPrefix, PutAuditEvents and channel isolation, /ingest regions', (
     const stored = new Set((await eventLog(server.url, ROOT_A)).map((e) => e.record.eventID));
     assert.ok(stored.has('served-1') && stored.has('served-default'));
     assert.ok(!stored.has('unserved-1') && !stored.has('unserved-insight'), 'nothing of an unserved region is stored');
+  });
+
+  test('a record field named __proto__ is stored as a field and cannot make Event history index what the record does not say', async () => {
+    // JSON.parse makes "__proto__" an own field; assigned to an object it would become its prototype,
+    // and Event history would index the prototype's userIdentity while the stored record has none.
+    const body = '{"Records":[{"eventSource":"iam.amazonaws.com","eventName":"CreateUser","eventID":"proto-1","__proto__":{"userIdentity":{"type":"IAMUser","userName":"forged-admin"},"readOnly":true}}]}';
+    const { result } = await whileProbing(server, async () => {
+      const res = await signedFetch(`${server.url}/ingest`, ALICE, { body, headers: { 'content-type': 'application/json' } });
+      assert.equal(res.status, 200);
+      return (await res.json()) as { results: Json[] };
+    });
+    assert.equal(result.results[0]!.status, 'accepted');
+    const stored = (await eventLog(server.url, ROOT_A)).find((e) => e.record.eventID === 'proto-1')!.record;
+    assert.equal(stored.userIdentity, undefined);
+    assert.equal(stored.readOnly, false, 'CreateUser writes');
+    const byUser = await a.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'Username', AttributeValue: 'forged-admin' }] }));
+    assert.deepEqual((byUser.Events ?? []).map((e) => e.EventId), [], 'Event history indexes only what the record says');
+    assert.deepEqual(stored.__proto__, { userIdentity: { type: 'IAMUser', userName: 'forged-admin' }, readOnly: true }, 'the field is kept as sent');
+    const byId = await a.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventId', AttributeValue: 'proto-1' }] }));
+    assert.equal(byId.Events?.[0]?.ReadOnly, 'false');
+    assert.equal(byId.Events?.[0]?.Username, undefined);
   });
 
   describe('channels of another account answer as channels that do not exist', () => {
