@@ -11,5 +11,6 @@ export * from './trail-name.ts';
 export * from './event-selectors.ts';
 export * from './insight-selectors.ts';
 export * from './log-file-key.ts';
+export * from './s3-key-prefix.ts';
 export * from './trail-scope.ts';
 export * from './trail.ts';

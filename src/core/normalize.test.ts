@@ -251,7 +251,11 @@ describe('normalizeRecord: validation', () => {
     ['userIdentity', [], /userIdentity must be a JSON object/],
     ['additionalEventData', 5, /additionalEventData must be a JSON object/],
     ['tlsDetails', ['TLSv1.2'], /tlsDetails must be a JSON object/],
-    ['readOnly', 'true', /readOnly must be a boolean/],
+    ['readOnly', 'yes', /readOnly must be a boolean/],
+    ['readOnly', 1, /readOnly must be a boolean/],
+    ['sessionCredentialFromConsole', 1, /sessionCredentialFromConsole must be a string/],
+    ['additionalEventData', ['a'], /additionalEventData must be a JSON object/],
+    ['serviceEventDetails', 7, /serviceEventDetails must be a JSON object/],
     ['managementEvent', 1, /managementEvent must be a boolean/],
     ['resources', { ARN: 'x' }, /resources must be an array/],
     ['resources', ['arn:aws:s3:::b'], /resources must be an array of JSON objects/],
@@ -315,6 +319,16 @@ describe('normalizeRecord: validation', () => {
     assert.ok(f.errorMessage.length < 200, `message is ${f.errorMessage.length} chars`);
   });
 
+  test('a field named __proto__ is kept as a field and never becomes the record\'s prototype', () => {
+    const input = JSON.parse('{"eventSource":"a.amazonaws.com","eventName":"B","__proto__":{"userIdentity":{"userName":"admin"},"isAdmin":true}}');
+    const v = ok(normalizeRecord(input, ctx()));
+    assert.equal(Object.getPrototypeOf(v.record), Object.prototype);
+    assert.equal(v.record.userIdentity, undefined, 'no inherited userIdentity to be indexed');
+    assert.equal((v.record as Record<string, unknown>).isAdmin, undefined);
+    assert.deepEqual(JSON.parse(v.json).__proto__, { userIdentity: { userName: 'admin' }, isAdmin: true });
+    assert.ok(Object.hasOwn(JSON.parse(v.json), '__proto__'));
+  });
+
   test('the input is never modified, pass or fail', () => {
     const inputs: unknown[] = [
       { ...minimal(), requestParameters: { z: 1 }, extra: [1, 2] },
@@ -326,6 +340,84 @@ describe('normalizeRecord: validation', () => {
       normalizeRecord(input, ctx());
       assert.deepEqual(input, before);
     }
+  });
+});
+
+describe('normalizeRecord: type quirks of real producers are normalised, not rejected', () => {
+  test('sessionCredentialFromConsole as a boolean becomes the string CloudTrail writes', () => {
+    assert.equal(ok(normalizeRecord({ ...minimal(), sessionCredentialFromConsole: true }, ctx())).record.sessionCredentialFromConsole, 'true');
+    assert.equal(ok(normalizeRecord({ ...minimal(), sessionCredentialFromConsole: false }, ctx())).record.sessionCredentialFromConsole, 'false');
+    assert.equal(ok(normalizeRecord({ ...minimal(), sessionCredentialFromConsole: 'true' }, ctx())).record.sessionCredentialFromConsole, 'true');
+  });
+
+  test('readOnly and managementEvent as "true"/"false" text (any case) become booleans; other text is refused', () => {
+    for (const [text, value] of [['true', true], ['false', false], ['True', true], ['FALSE', false]] as const) {
+      const r = ok(normalizeRecord({ ...minimal(), readOnly: text, managementEvent: text }, ctx())).record;
+      assert.equal(r.readOnly, value, text);
+      assert.equal(r.managementEvent, value, text);
+      assert.equal(r.eventCategory, value ? 'Management' : 'Data', 'the category follows the normalised managementEvent');
+    }
+    for (const text of ['yes', '1', ' true', 'truee', '']) {
+      assert.match(failed(normalizeRecord({ ...minimal(), managementEvent: text }, ctx())).errorMessage, /managementEvent must be a boolean/, text);
+    }
+  });
+
+  test('a string holding a JSON object becomes the object; other strings are kept as they came', () => {
+    for (const f of ['requestParameters', 'responseElements', 'additionalEventData', 'serviceEventDetails']) {
+      const obj = { bucketName: 'b', nested: { n: 1, list: [1, 'x'] } };
+      assert.deepEqual(ok(normalizeRecord({ ...minimal(), [f]: JSON.stringify(obj) }, ctx())).record[f], obj, f);
+      assert.deepEqual(ok(normalizeRecord({ ...minimal(), [f]: ` \n${JSON.stringify(obj)}` }, ctx())).record[f], obj, `${f} after whitespace`);
+      for (const kept of ['not json', '[1,2]', '"a string"', '{"broken":', '42', 'null', '']) {
+        assert.equal(ok(normalizeRecord({ ...minimal(), [f]: kept }, ctx())).record[f], kept, `${f} = ${kept}`);
+      }
+    }
+  });
+
+  test('userIdentity.sessionContext.attributes.creationDate in another whole-second ISO form is written in CloudTrail form', () => {
+    const ui = (creationDate: string) => ({ type: 'AssumedRole', sessionContext: { attributes: { creationDate, mfaAuthenticated: 'false' }, sessionIssuer: { type: 'Role' } } });
+    for (const [input, expected] of [
+      ['2024-07-30 21:31:15', '2024-07-30T21:31:15Z'], ['2024-07-30T21:31:15.000Z', '2024-07-30T21:31:15Z'],
+      ['2024-07-30T23:31:15+02:00', '2024-07-30T21:31:15Z'], ['2024-07-30T21:31:15Z', '2024-07-30T21:31:15Z'],
+      // Kept: a fraction would be lost, and text that is no time has nothing to normalise.
+      ['2024-07-30 21:31:15.250', '2024-07-30 21:31:15.250'], ['redacted', 'redacted'],
+    ] as const) {
+      const r = ok(normalizeRecord({ ...minimal(), userIdentity: ui(input) }, ctx())).record;
+      assert.equal(r.userIdentity?.sessionContext?.attributes?.creationDate, expected, input);
+      assert.equal(r.userIdentity?.sessionContext?.attributes?.mfaAuthenticated, 'false', 'the other attributes stay');
+      assert.deepEqual(r.userIdentity?.sessionContext?.sessionIssuer, { type: 'Role' });
+    }
+  });
+
+  test('eventTime in YYYY-MM-DD HH:MM:SS form (with or without a fraction) is UTC', () => {
+    assert.equal(ok(normalizeRecord({ ...minimal(), eventTime: '2022-09-27 17:09:18' }, ctx())).record.eventTime, '2022-09-27T17:09:18Z');
+    assert.equal(ok(normalizeRecord({ ...minimal(), eventTime: '2025-02-19 16:32:39.000000000' }, ctx())).record.eventTime, '2025-02-19T16:32:39Z');
+  });
+
+  test('quirks are normalised without touching the input, and normalising again changes nothing', () => {
+    const input = {
+      ...minimal(), sessionCredentialFromConsole: true, readOnly: 'False', requestParameters: '{"a":1}',
+      userIdentity: { type: 'AssumedRole', sessionContext: { attributes: { creationDate: '2024-01-01 00:00:00' } } },
+    };
+    const before = structuredClone(input);
+    const first = ok(normalizeRecord(input, ctx()));
+    assert.deepEqual(input, before);
+    assert.equal(ok(normalizeRecord(JSON.parse(first.json), ctx())).json, first.json);
+  });
+});
+
+describe('normalizeRecord: served regions', () => {
+  const served = new Set(['us-east-1', 'eu-west-1']);
+  test('a record for a region the server does not serve is refused with InvalidRegion, naming both', () => {
+    const f = failed(normalizeRecord({ ...minimal(), awsRegion: 'ap-south-1' }, ctx({ servedRegions: served })));
+    assert.equal(f.errorCode, 'InvalidRegion');
+    assert.match(f.errorMessage, /ap-south-1/);
+    assert.match(f.errorMessage, /us-east-1, eu-west-1/);
+    assert.equal(failed(normalizeRecord({ eventType: 'AwsCloudTrailInsight', awsRegion: 'ap-south-1' }, ctx({ servedRegions: served }))).errorCode, 'InvalidRegion');
+  });
+  test('served regions pass, and without a set every region name does', () => {
+    assert.equal(ok(normalizeRecord({ ...minimal(), awsRegion: 'eu-west-1' }, ctx({ servedRegions: served }))).record.awsRegion, 'eu-west-1');
+    assert.equal(ok(normalizeRecord(minimal(), ctx({ servedRegions: served }))).record.awsRegion, 'us-east-1');
+    ok(normalizeRecord({ ...minimal(), awsRegion: 'ap-south-1' }, ctx()));
   });
 });
 

@@ -5,6 +5,12 @@
  * awsRegion, eventID, recipientAccountId, eventType, and for API calls requestID, readOnly,
  * managementEvent and eventCategory; the fields stand in CloudTrail's order, unknown fields after.
  * A record that fails gets one clear reason and nothing else is touched.
+ *
+ * Type quirks of real producers that have one meaning are normalised, not rejected (docs/ingest.md):
+ * `sessionCredentialFromConsole` as a boolean, `readOnly`/`managementEvent` as "true"/"false",
+ * `requestParameters`/`responseElements`/`additionalEventData`/`serviceEventDetails` as a string
+ * holding a JSON object, and `userIdentity.sessionContext.attributes.creationDate` in another
+ * ISO-8601 form (e.g. `YYYY-MM-DD HH:MM:SS`).
  */
 import { CURRENT_EVENT_VERSION, MAX_RECORD_BYTES, type CloudTrailRecord } from './record.ts';
 import { formatEventTime, isEventTimeForm, parseIsoTime } from './time.ts';
@@ -19,6 +25,11 @@ export interface NormalizeContext {
   /** Ingestion time, used when the record has no eventTime. */
   nowMs: number;
   ids: IdSource;
+  /**
+   * The regions this server serves. When given, a record for any other region is refused
+   * (`InvalidRegion`): nothing could ever deliver or look it up.
+   */
+  servedRegions?: ReadonlySet<string>;
 }
 
 export interface NormalizedRecord {
@@ -47,12 +58,18 @@ const KNOWN = new Set<string>(FIELD_ORDER);
 const STRING_FIELDS = [
   'eventVersion', 'eventTime', 'eventSource', 'eventName', 'awsRegion', 'sourceIPAddress', 'userAgent',
   'errorCode', 'errorMessage', 'requestID', 'eventID', 'eventType', 'apiVersion', 'recipientAccountId',
-  'sharedEventID', 'vpcEndpointId', 'vpcEndpointAccountId', 'eventCategory', 'sessionCredentialFromConsole',
+  'sharedEventID', 'vpcEndpointId', 'vpcEndpointAccountId', 'eventCategory',
 ] as const;
 const OBJECT_FIELDS = [
-  'userIdentity', 'additionalEventData', 'serviceEventDetails', 'addendum', 'edgeDeviceDetails', 'tlsDetails',
-  'insightDetails', 'eventContext',
+  'userIdentity', 'addendum', 'edgeDeviceDetails', 'tlsDetails', 'insightDetails', 'eventContext',
 ] as const;
+/**
+ * Fields some producers write as a string holding the JSON object: such a string is parsed; any
+ * other string is kept as it came (nothing indexes these fields, and Athena's CloudTrail table
+ * declares them as strings). additionalEventData and serviceEventDetails must otherwise be objects.
+ */
+const JSON_TEXT_FIELDS = ['requestParameters', 'responseElements', 'additionalEventData', 'serviceEventDetails'] as const;
+const BOOLEAN_TEXT = /^(true|false)$/i;
 
 export const EVENT_CATEGORIES = new Set([
   'Management', 'Data', 'NetworkActivity', 'Insight', 'ActivityAuditLog', 'ConfigurationItem', 'Evidence',
@@ -71,8 +88,11 @@ function fail(errorMessage: string, errorCode = 'InvalidRecord'): NormalizeResul
 }
 
 /** Validates and normalises one record; see the module header for what it guarantees. */
-export function normalizeRecord(input: unknown, ctx: NormalizeContext): NormalizeResult {
-  if (!isPlainObject(input)) return fail('a record must be a JSON object');
+export function normalizeRecord(raw: unknown, ctx: NormalizeContext): NormalizeResult {
+  if (!isPlainObject(raw)) return fail('a record must be a JSON object');
+  const quirks = fixQuirks(raw);
+  if (typeof quirks === 'string') return fail(quirks);
+  const input = quirks;
   for (const f of STRING_FIELDS) {
     const v = input[f];
     if (v !== undefined && v !== null && typeof v !== 'string') return fail(`${f} must be a string`);
@@ -80,10 +100,6 @@ export function normalizeRecord(input: unknown, ctx: NormalizeContext): Normaliz
   for (const f of OBJECT_FIELDS) {
     const v = input[f];
     if (v !== undefined && v !== null && !isPlainObject(v)) return fail(`${f} must be a JSON object`);
-  }
-  for (const f of ['readOnly', 'managementEvent'] as const) {
-    const v = input[f];
-    if (v !== undefined && v !== null && typeof v !== 'boolean') return fail(`${f} must be a boolean`);
   }
   const resources = input.resources;
   if (resources !== undefined && resources !== null) {
@@ -144,6 +160,11 @@ export function normalizeRecord(input: unknown, ctx: NormalizeContext): Normaliz
     requestID ??= ctx.ids.uuid();
   }
 
+  // Last: a record that is otherwise valid is refused for its region alone.
+  if (ctx.servedRegions && !ctx.servedRegions.has(awsRegion)) {
+    return fail(`awsRegion ${awsRegion} is not served here; this OpenTrail serves ${[...ctx.servedRegions].join(', ')}`, 'InvalidRegion');
+  }
+
   const out: Record<string, unknown> = {};
   const filled: Record<string, unknown> = {
     eventVersion, eventTime, awsRegion, recipientAccountId, eventID, eventType, eventCategory,
@@ -154,7 +175,9 @@ export function normalizeRecord(input: unknown, ctx: NormalizeContext): Normaliz
     if (v !== undefined) out[f] = v;
   }
   for (const k of Object.keys(input)) {
-    if (!KNOWN.has(k) && input[k] !== undefined) out[k] = input[k];
+    // Defined, not assigned: a field named "__proto__" (JSON.parse makes it an own field) is kept as
+    // a field instead of becoming the record's prototype, whose members would be read as fields.
+    if (!KNOWN.has(k) && input[k] !== undefined) Object.defineProperty(out, k, { value: input[k], enumerable: true, writable: true, configurable: true });
   }
   let json: string;
   try {
@@ -170,6 +193,62 @@ export function normalizeRecord(input: unknown, ctx: NormalizeContext): Normaliz
     ok: true,
     value: { record: out as CloudTrailRecord, json, eventTimeSec: Math.floor(eventTimeMs / 1000) },
   };
+}
+
+/**
+ * The record with its type quirks normalised (a shallow copy; the input is never modified), or
+ * the reason it cannot be: a message naming the field.
+ */
+function fixQuirks(input: Record<string, unknown>): Record<string, unknown> | string {
+  let out = input;
+  const set = (k: string, v: unknown) => {
+    if (out === input) out = { ...input };
+    out[k] = v;
+  };
+  const fromConsole = input.sessionCredentialFromConsole;
+  if (typeof fromConsole === 'boolean') set('sessionCredentialFromConsole', String(fromConsole));
+  else if (fromConsole !== undefined && fromConsole !== null && typeof fromConsole !== 'string') {
+    return 'sessionCredentialFromConsole must be a string ("true" or "false") or a boolean';
+  }
+  for (const f of ['readOnly', 'managementEvent'] as const) {
+    const v = input[f];
+    if (v === undefined || v === null || typeof v === 'boolean') continue;
+    if (typeof v === 'string' && BOOLEAN_TEXT.test(v)) set(f, v.toLowerCase() === 'true');
+    else return `${f} must be a boolean (or the text "true" or "false"), not ${typeof v === 'string' ? clip(v) : JSON.stringify(v)?.slice(0, 64)}`;
+  }
+  for (const f of JSON_TEXT_FIELDS) {
+    const v = input[f];
+    if (typeof v !== 'string') continue;
+    const parsed = parseObjectText(v);
+    if (parsed !== undefined) set(f, parsed);
+  }
+  for (const f of ['additionalEventData', 'serviceEventDetails'] as const) {
+    const v = out[f];
+    if (v !== undefined && v !== null && !isPlainObject(v) && typeof v !== 'string') return `${f} must be a JSON object (or a string holding one)`;
+  }
+  const ui = input.userIdentity;
+  if (isPlainObject(ui) && isPlainObject(ui.sessionContext) && isPlainObject(ui.sessionContext.attributes)) {
+    const attributes = ui.sessionContext.attributes;
+    const cd = attributes.creationDate;
+    // Another ISO-8601 form of a whole second is rewritten in CloudTrail's form; anything else
+    // (a fraction, text that is no time) is kept as it came: nothing indexes it.
+    const ms = typeof cd === 'string' && !isEventTimeForm(cd) ? parseIsoTime(cd) : undefined;
+    if (ms !== undefined && ms % 1000 === 0) {
+      set('userIdentity', { ...ui, sessionContext: { ...ui.sessionContext, attributes: { ...attributes, creationDate: formatEventTime(ms) } } });
+    }
+  }
+  return out;
+}
+
+/** The JSON object a string holds, or undefined when it holds anything else (or is too large to be a field). */
+function parseObjectText(text: string): Record<string, unknown> | undefined {
+  if (text.length > MAX_RECORD_BYTES || !/^\s*\{/.test(text)) return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    return isPlainObject(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function clip(s: string): string {

@@ -58,7 +58,8 @@ export interface CloudTrailRecord {
   errorMessage?: string;
   requestParameters?: Record<string, unknown> | null;
   responseElements?: Record<string, unknown> | null;
-  additionalEventData?: Record<string, unknown>;
+  /** A string only when a producer wrote one that holds no JSON object (kept as it came). */
+  additionalEventData?: Record<string, unknown> | string;
   requestID?: string;
   eventID: string;
   readOnly?: boolean;
@@ -69,7 +70,8 @@ export interface CloudTrailRecord {
   sharedEventID?: string;
   vpcEndpointId?: string;
   vpcEndpointAccountId?: string;
-  serviceEventDetails?: Record<string, unknown>;
+  /** A string only when a producer wrote one that holds no JSON object (kept as it came). */
+  serviceEventDetails?: Record<string, unknown> | string;
   managementEvent?: boolean;
   eventCategory?: string;
   addendum?: {

@@ -9,7 +9,7 @@
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import {
-  DELIVERED_FILE_KIND, DIGEST_STATUS_KIND, TRAIL_KIND, type Clock, type DeliveredFile, type DigestStatus, type OrganizationConfig, type TrailDoc,
+  DELIVERED_FILE_KIND, DIGEST_STATUS_KIND, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type DeliveredFile, type DigestStatus, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
 import {
   DIGEST_HASH_ALGORITHM, DIGEST_METADATA, DIGEST_SIGNATURE_ALGORITHM, digestKey, digestTime, serializeDigest, sha256Hex,
@@ -147,6 +147,8 @@ export class DigestJob {
   }
 
   private async write(t: TrailDoc, accountId: string, region: string, prev: ChainLink | undefined, endMs: number, final: boolean, startMs = prev?.endMs ?? endMs): Promise<ChainLink> {
+    // A prefix stored before S3KeyPrefix was validated: no digest under it (LatestDigestDeliveryError).
+    if (t.S3KeyPrefix !== undefined && s3KeyPrefixProblem(t.S3KeyPrefix)) throw new ObjectStoreError('InvalidS3Prefix', `S3KeyPrefix of ${t.TrailARN} is not deliverable`);
     const prefix = `${t.TrailARN}|`;
     const files = (await this.deps.control.list<DeliveredFile>(DELIVERED_FILE_KIND, prefix))
       .filter((r) => r.doc.accountId === accountId && r.doc.region === region && r.doc.confirmedMs < endMs && r.doc.bucket === t.S3BucketName);

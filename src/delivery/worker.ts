@@ -7,7 +7,7 @@
  * MUST: a batch written again (retry, crash between write and cursor) has the same keys and bytes.
  */
 import {
-  compileTrailScope, DELIVERED_FILE_KIND, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
+  compileTrailScope, DELIVERED_FILE_KIND, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
   type DeliveryState, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
 import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
@@ -172,6 +172,15 @@ export class DeliveryWorker {
     }
     const drained = !t.isLogging;
     const due = ob.firstMatchMs !== undefined && (force || drained || now - ob.firstMatchMs >= this.opts.maxAgeMs || ob.bytes >= this.opts.maxBytes);
+    if (due && t.S3KeyPrefix !== undefined && s3KeyPrefixProblem(t.S3KeyPrefix)) {
+      // A prefix stored before S3KeyPrefix was validated names keys no store should take: no file,
+      // the cursor stays, GetTrailStatus says why, and UpdateTrail with a valid prefix resumes it.
+      this.open.delete(t.TrailARN);
+      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, latestDeliveryAttemptTimeMs: now, latestDeliveryError: 'InvalidS3Prefix' });
+      const delayMs = Math.min(MAX_BACKOFF_MS, (this.backoff.get(t.TrailARN)?.delayMs ?? MIN_BACKOFF_MS / 2) * 2);
+      this.backoff.set(t.TrailARN, { untilMs: now + delayMs, delayMs });
+      return false;
+    }
     if (due) {
       const intent: DeliveryIntent = {
         fromSeq: ob.fromSeq, toSeq: ob.scannedTo, deliveredMs: now, bucket: t.S3BucketName, prefix: t.S3KeyPrefix,

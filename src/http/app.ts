@@ -198,7 +198,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
     }
     let output;
     try {
-      output = await ingestBulk(deps.ingester, { identity: caller.identity, region: caller.region, nowMs, ids: deps.ids }, records);
+      output = await ingestBulk(deps.ingester, { identity: caller.identity, region: caller.region, nowMs, ids: deps.ids, servedRegions: deps.auth.regions }, records);
       await audit({
         identity: caller.identity, region: caller.region, eventSource: 'cloudtrail.amazonaws.com', eventName: 'IngestEvents',
         eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],

@@ -57,13 +57,15 @@ export interface BulkContext {
   region: string;
   nowMs: number;
   ids: IdSource;
+  /** Regions the server serves: records for others are refused (InvalidRegion). */
+  servedRegions?: ReadonlySet<string>;
 }
 
 export async function ingestBulk(ingester: Ingester, ctx: BulkContext, records: unknown[]): Promise<BulkOutput> {
   const results: BulkResult[] = new Array(records.length);
   const inputs: AppendInput[] = [];
   const at: number[] = [];
-  const nctx = { defaultAccountId: ctx.identity.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: ctx.ids };
+  const nctx = { defaultAccountId: ctx.identity.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: ctx.ids, servedRegions: ctx.servedRegions };
   for (let i = 0; i < records.length; i++) {
     const raw = records[i];
     if (raw instanceof SyntaxError) {

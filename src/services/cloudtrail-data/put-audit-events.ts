@@ -72,6 +72,8 @@ export async function putAuditEvents(deps: PutAuditEventsDeps, ctx: CallContext,
   if (!channelArn) throw err('ValidationException', 'channelArn is required.');
   const externalId = query.get('externalId');
   if (externalId !== null && !EXTERNAL_ID.test(externalId)) throw err('ValidationException', 'externalId must be 2 to 1224 characters of letters, digits and +=,.@:/-_');
+  // Another account's or region's channel answers exactly as one that does not exist (resolve
+  // never looks it up): the answer must not tell whether it exists.
   let channel;
   try {
     channel = await deps.channels.resolve(channelArn, ctx);
@@ -80,8 +82,6 @@ export async function putAuditEvents(deps: PutAuditEventsDeps, ctx: CallContext,
     if (e instanceof ServiceError && e.code === 'ChannelNotFoundException') throw err('ChannelNotFound', `The channel ${channelArn} was not found.`);
     throw e;
   }
-  if (channel.region !== ctx.region) throw err('ChannelNotFound', `The channel ${channelArn} was not found in ${ctx.region}.`);
-  if (channel.accountId !== ctx.accountId) throw err('ChannelInsufficientPermission', `The caller's account ${ctx.accountId} does not own channel ${channel.ChannelArn}.`);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw err('SerializationException', 'The request body must be a JSON object.');
   const events = (body as Record<string, unknown>).auditEvents;
   if (!Array.isArray(events) || events.length < 1 || events.length > 100) throw err('ValidationException', 'auditEvents must list 1 to 100 events.');

@@ -93,18 +93,23 @@ export class ChannelService {
     return (await this.store.list<Channel>(CHANNEL_KIND, `${ctx.accountId}/${ctx.region}/`)).map((r) => r.doc);
   }
 
-  /** The channel a reference names, or ChannelNotFoundException. */
+  /**
+   * The caller's channel a reference names, in the caller's account and region. Anything else
+   * (another account's or region's channel, or none) is ChannelNotFoundException with one message
+   * that names only what the caller sent; another account's channels are never looked up, so
+   * neither the answer nor its timing says whether they exist.
+   */
   async resolve(ref: unknown, ctx: { accountId: string; region: string }): Promise<Channel> {
     const r = parseChannelRef(ref, ctx);
+    const notFound = () => cloudTrailError('ChannelNotFoundException', `Channel ${String(ref)} not found.`);
+    if (r.accountId !== ctx.accountId || r.region !== ctx.region) throw notFound();
     const c = await this.store.get<Channel>(CHANNEL_KIND, channelKey(r.accountId, r.region, r.id));
-    if (!c) throw cloudTrailError('ChannelNotFoundException', `Channel ${typeof ref === 'string' ? ref : ''} not found.`);
+    if (!c || c.accountId !== ctx.accountId || c.region !== ctx.region) throw notFound();
     return c;
   }
 
   private async own(ref: unknown, ctx: CallContext): Promise<Channel> {
-    const c = await this.resolve(ref, ctx);
-    if (c.accountId !== ctx.accountId || c.region !== ctx.region) throw cloudTrailError('ChannelNotFoundException', `Channel ${String(ref)} not found.`);
-    return c;
+    return this.resolve(ref, ctx);
   }
 
   async createChannel(ctx: CallContext, input: Record<string, unknown>) {

@@ -3,7 +3,7 @@
  * each failing with the exception AWS uses.
  */
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
-import { missingBucketStatement, policyAllows } from '../../core/index.ts';
+import { missingBucketStatement, policyAllows, s3KeyPrefixProblem } from '../../core/index.ts';
 import { NeighbourUnavailableError, type ObjectStore, type TopicDirectory } from '../../stores/index.ts';
 import type { Tag, TrailDoc } from './trail-model.ts';
 
@@ -36,9 +36,12 @@ export function checkBucketName(bucket: string): void {
   if (!BUCKET.test(bucket) || bucket.includes('..')) throw cloudTrailError('InvalidS3BucketNameException', `Bucket name is not valid: ${bucket}`);
 }
 
+/** S3KeyPrefix must be deliverable (src/core/s3-key-prefix.ts), else InvalidS3PrefixException (400). */
 export function checkPrefix(prefix: string): void {
-  if (prefix.length > 200 || prefix.startsWith('/') || prefix.includes('//') || /[\u0000-\u001f\u007f]/.test(prefix)) {
-    throw cloudTrailError('InvalidS3PrefixException', `The S3 key prefix is not valid: it must be at most 200 characters and not start with / or contain //.`);
+  const problem = s3KeyPrefixProblem(prefix);
+  if (problem) {
+    const shown = JSON.stringify(prefix.length > 64 ? `${prefix.slice(0, 64)}...` : prefix);
+    throw cloudTrailError('InvalidS3PrefixException', `The S3 key prefix ${shown} is not valid: ${problem}.`);
   }
 }
 

@@ -3,16 +3,10 @@
  * in `<file>.meta.json`. Listing walks only the directories that can hold keys after `startAfter`
  * and yields keys in S3's order.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, normalize, sep } from 'node:path';
 import { BucketReadError, type BucketObject, type BucketReader } from '../bucket-reader.ts';
-
-const META_SUFFIX = '.meta.json';
-
-/** Files FsObjectStore writes beside objects: metadata and in-flight temporaries. */
-function isSidecar(name: string): boolean {
-  return name.endsWith(META_SUFFIX) || /\.tmp-\d+-\d+$/.test(name);
-}
+import { isListablePrefix, isSidecar, isWithin, keyProblem, META_SUFFIX, resolvesWithin } from './fs-paths.ts';
 
 function errno(e: unknown): string | undefined {
   return (e as { code?: string }).code;
@@ -28,25 +22,31 @@ export class FsBucketReader implements BucketReader {
     this.highWaterMark = opts.highWaterMark ?? 1 << 20;
   }
 
-  private async bucketDir(bucket: string, operation: string): Promise<string> {
+  /** The bucket directory and its real path (the boundary no read may cross). */
+  private async bucketDir(bucket: string, operation: string): Promise<{ dir: string; real: string }> {
     const dir = join(this.root, bucket);
-    let ok = false;
+    let real: string | undefined;
     if (/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
       try {
-        ok = (await stat(dir)).isDirectory();
+        if ((await stat(dir)).isDirectory()) real = await realpath(dir);
       } catch {
-        ok = false;
+        real = undefined;
       }
     }
-    if (!ok) throw new BucketReadError('NoSuchBucket', operation, 'The specified bucket does not exist');
-    return dir;
+    if (real === undefined) throw new BucketReadError('NoSuchBucket', operation, 'The specified bucket does not exist');
+    return { dir, real };
   }
 
   async *listKeys(bucket: string, prefix: string, startAfter?: string): AsyncIterable<string> {
-    const base = await this.bucketDir(bucket, 'ListObjects');
+    const { dir: base, real } = await this.bucketDir(bucket, 'ListObjects');
+    // A prefix whose directory part has `..`, `.` or empty segments (or NUL, or a leading /) matches
+    // no key of the bucket: listing it must not walk anywhere.
+    if (!isListablePrefix(prefix)) return;
     // Start at the deepest directory the prefix names; entries there are filtered by the rest.
     const slash = prefix.lastIndexOf('/');
     const dirKey = slash >= 0 ? prefix.slice(0, slash + 1) : '';
+    // That directory must really be inside the bucket (a symlink on the way could lead out).
+    if (!(await resolvesWithin(real, join(base, dirKey)))) return;
     yield* this.walk(base, dirKey, prefix, startAfter);
   }
 
@@ -80,9 +80,11 @@ export class FsBucketReader implements BucketReader {
   }
 
   async getObject(bucket: string, key: string): Promise<BucketObject> {
-    const base = await this.bucketDir(bucket, 'GetObject');
+    const { dir: base, real } = await this.bucketDir(bucket, 'GetObject');
     const path = normalize(join(base, key));
-    if (!path.startsWith(base + sep) || key.includes('\0') || isSidecar(key)) {
+    // Keys that do not map one to one to a file of the bucket, and files reached through a symlink
+    // that leads out of it, do not exist as far as the bucket is concerned.
+    if (keyProblem(key) !== undefined || !path.startsWith(base + sep) || !(await resolvesWithin(real, path))) {
       throw new BucketReadError('NoSuchKey', 'GetObject', 'The specified key does not exist.');
     }
     let fh;
@@ -103,7 +105,11 @@ export class FsBucketReader implements BucketReader {
     const body = fh.createReadStream({ highWaterMark: this.highWaterMark });
     let metadata: Record<string, string> = {};
     try {
-      const raw: unknown = JSON.parse(await readFile(`${path}${META_SUFFIX}`, 'utf8'));
+      // A sidecar reached through a symlink out of the bucket counts as none.
+      const metaPath = `${path}${META_SUFFIX}`;
+      const metaReal = await realpath(metaPath);
+      if (!isWithin(real, metaReal)) throw Object.assign(new Error('metadata outside the bucket'), { code: 'ENOENT' });
+      const raw: unknown = JSON.parse(await readFile(metaReal, 'utf8'));
       if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
         metadata = Object.fromEntries(
           Object.entries(raw as Record<string, unknown>)

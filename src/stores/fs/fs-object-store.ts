@@ -5,6 +5,7 @@
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname, join, normalize, sep } from 'node:path';
 import { ObjectStoreError, type ObjectStore, type PutOptions } from '../object-store.ts';
+import { bucketPaths, keyProblem, META_SUFFIX, resolvesWithin } from './fs-paths.ts';
 
 export class FsObjectStore implements ObjectStore {
   readonly kind = 'filesystem' as const;
@@ -27,17 +28,27 @@ export class FsObjectStore implements ObjectStore {
     return undefined;
   }
 
-  /** The object's path; keys that would leave the bucket directory are refused. */
+  /**
+   * The object's path. Refused (InvalidKey): keys that do not map one to one to a file below the
+   * bucket directory (`..`, `.` or empty segments, a leading `/`, NUL, the store's sidecar names).
+   */
   objectPath(bucket: string, key: string): string {
+    const problem = keyProblem(key);
+    if (problem) throw new ObjectStoreError('InvalidKey', `Key ${JSON.stringify(key.slice(0, 200))} is not a valid object key: ${problem}.`);
     const base = join(this.root, bucket);
     const path = normalize(join(base, key));
-    if (!path.startsWith(base + sep) || key.includes('\0')) throw new ObjectStoreError('InvalidKey', `Key ${key} is not a valid object key.`);
+    if (!path.startsWith(base + sep)) throw new ObjectStoreError('InvalidKey', `Key ${JSON.stringify(key.slice(0, 200))} is not a valid object key.`);
     return path;
   }
 
   async putObject(bucket: string, key: string, body: Buffer, opts: PutOptions = {}): Promise<void> {
     if (!(await this.bucketExists(bucket))) throw new ObjectStoreError('NoSuchBucket', `The bucket ${bucket} does not exist under ${this.root}.`);
     const path = this.objectPath(bucket, key);
+    // A symlink inside the bucket must not lead a write outside it (checked before any directory is made).
+    const { real } = await bucketPaths(this.root, bucket);
+    if (!(await resolvesWithin(real, path)) || !(await resolvesWithin(real, `${path}${META_SUFFIX}`))) {
+      throw new ObjectStoreError('InvalidKey', `Key ${JSON.stringify(key.slice(0, 200))} leads outside the bucket through a symbolic link.`);
+    }
     await mkdir(dirname(path), { recursive: true });
     if (opts.metadata && Object.keys(opts.metadata).length > 0) await writeDurably(`${path}.meta.json`, Buffer.from(JSON.stringify(opts.metadata)));
     await writeDurably(path, body);
