@@ -35,14 +35,14 @@ test('awsQuery: dotted list members become lists, numbers numbers, names lowerCa
 
 test('rpcv2Cbor: the operation from the path, members from the CBOR body; timestamps as ISO-8601', () => {
   const body = Buffer.from(cbor.serialize({ AlarmName: 'x', StartDate: dateToTag(new Date('2026-01-02T03:04:05Z')), HistoryItemType: 'StateUpdate' }));
-  const call = decodeRequest(model('monitoring'), req({ path: '/service/GraniteServiceVersion20100801/operation/DescribeAlarmHistory', headers: { 'smithy-protocol': 'rpc-v2-cbor' }, body }), lower);
+  const call = decodeRequest(model('monitoring'), req({ path: '/service/GraniteServiceVersion20100801/operation/DescribeAlarmHistory', headers: { 'smithy-protocol': 'rpc-v2-cbor', 'content-type': 'application/cbor' }, body }), lower);
   assert.equal(call.operation, 'DescribeAlarmHistory');
   assert.deepEqual(call.params, { alarmName: 'x', startDate: '2026-01-02T03:04:05.000Z', historyItemType: 'StateUpdate' });
 });
 
 test('awsJson: sensitive members are hidden as CloudTrail hides them, at any depth', () => {
   const body = JSON.stringify({ Name: 'c', AuthorizationType: 'BASIC', AuthParameters: { BasicAuthParameters: { Username: 'u', Password: 'p@ss' } } });
-  const call = decodeRequest(model('events'), req({ headers: { 'x-amz-target': 'AWSEvents.CreateConnection' }, body: Buffer.from(body) }), lower);
+  const call = decodeRequest(model('events'), req({ headers: { 'x-amz-target': 'AWSEvents.CreateConnection', 'content-type': 'application/x-amz-json-1.1' }, body: Buffer.from(body) }), lower);
   assert.deepEqual(call.params.authParameters, { basicAuthParameters: { username: 'u', password: HIDDEN } });
 });
 
@@ -109,7 +109,7 @@ test('every REST operation of every model decodes back to itself from its own UR
 
 test('answers: error codes from JSON, x-amzn-errortype, CBOR and XML; request ids; outputs cased like requests', () => {
   const sd = model('servicediscovery');
-  const call = decodeRequest(sd, req({ headers: { 'x-amz-target': 'Route53AutoNaming_v20170314.CreateHttpNamespace' }, body: Buffer.from('{"Name":"n"}') }), lower);
+  const call = decodeRequest(sd, req({ headers: { 'x-amz-target': 'Route53AutoNaming_v20170314.CreateHttpNamespace', 'content-type': 'application/x-amz-json-1.1' }, body: Buffer.from('{"Name":"n"}') }), lower);
   const ok = decodeAnswer(sd, call, 200, { 'x-amzn-requestid': 'r1' }, Buffer.from('{"OperationId":"op-1"}'), true, lower);
   assert.deepEqual(ok, { requestId: 'r1', output: { operationId: 'op-1' } });
   const err = decodeAnswer(sd, call, 400, { 'x-amzn-errortype': 'NamespaceAlreadyExists:http://internal' }, Buffer.from('{"message":"exists"}'), true, lower);
@@ -118,7 +118,7 @@ test('answers: error codes from JSON, x-amzn-errortype, CBOR and XML; request id
   assert.deepEqual(typed.error, { code: 'InvalidInput', message: 'bad' });
 
   const cw = model('monitoring');
-  const cborCall = decodeRequest(cw, req({ path: '/service/GraniteServiceVersion20100801/operation/PutMetricAlarm', headers: { 'smithy-protocol': 'rpc-v2-cbor' }, body: Buffer.from(cbor.serialize({ AlarmName: 'a' })) }), lower);
+  const cborCall = decodeRequest(cw, req({ path: '/service/GraniteServiceVersion20100801/operation/PutMetricAlarm', headers: { 'smithy-protocol': 'rpc-v2-cbor', 'content-type': 'application/cbor' }, body: Buffer.from(cbor.serialize({ AlarmName: 'a' })) }), lower);
   const cborErr = decodeAnswer(cw, cborCall, 400, {}, Buffer.from(cbor.serialize({ __type: 'com.amazonaws.cloudwatch#LimitExceeded', message: 'too many' })), true, lower);
   assert.deepEqual(cborErr.error, { code: 'LimitExceeded', message: 'too many' });
 

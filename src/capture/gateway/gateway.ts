@@ -13,13 +13,15 @@ import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { Transform } from 'node:stream';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { cbor } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
 import { NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization } from '../../aws/sigv4.ts';
 import { isReadOnlyCall, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import type { ApiCall } from '../self-audit.ts';
-import { decodeAnswer, decodeRequest, header, requestProtocol, type DecodedCall, type GatewayRequest } from './decode.ts';
+import { AMBIGUOUS, decodeAnswer, decodeRequest, header, requestProtocol, type DecodedCall, type GatewayRequest } from './decode.ts';
 import { loadModel, type Protocol, type ServiceModel } from './model.ts';
 import { captureOf, ruleFor, type Capture, type ServiceRule } from './rules.ts';
 
@@ -53,6 +55,8 @@ export interface GatewayDeps {
   logError(msg: string, err?: unknown): void;
 }
 
+const gunzipAsync = promisify(gunzip);
+
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
 const RESIGNED = new Set(['authorization', 'x-amz-date', 'x-amz-security-token', 'host']);
 
@@ -76,6 +80,7 @@ function errorCodeFor(e: ServiceError, format: Protocol, service: string | undef
   if (service === 's3') {
     if (e.code === 'UnrecognizedClientException') return 'InvalidAccessKeyId';
     if (e.code === 'MissingAuthenticationTokenException' || e.code === 'IncompleteSignatureException') return 'AccessDenied';
+    if (e.code === AMBIGUOUS) return 'InvalidRequest';
   }
   if (format === 'awsQuery' && e.code === 'UnrecognizedClientException') return 'InvalidClientTokenId';
   return e.code;
@@ -244,19 +249,33 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const request: GatewayRequest = { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, body: null };
     const opts0 = { memberCase: rule.memberCase };
 
+    // Signals that could make the upstream read another operation than the gateway would are
+    // refused before anything is read or forwarded (nothing is recorded: no call was made).
+    let protocol: Protocol;
+    try {
+      protocol = requestProtocol(request, model);
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e;
+      req.resume();
+      return fail(e);
+    }
+
     // Object bodies stream through; everything else is read whole to verify and decode it.
     // A REST call decodes from its path, query and headers alone; a streamed one is decoded once, here.
     let streamed = false;
     let head: DecodedCall | undefined;
     const sha = header(headers, 'x-amz-content-sha256');
-    const protocol = requestProtocol(request, model);
-    if (sha !== undefined && (protocol === 'restXml' || protocol === 'restJson1')) {
+    if (protocol === 'restXml' || protocol === 'restJson1') {
       try {
         head = decodeRequest(model, request, opts0);
         const input = model.operations[head.operation]!.input;
         const shape = input ? model.shapes[input] : undefined;
-        streamed = shape?.type === 'structure' && Object.values(shape.members).some((m) => m.location === 'payload' && (m.target === 'stream' || m.target === 'blob'));
-      } catch {
+        streamed = sha !== undefined && shape?.type === 'structure' && Object.values(shape.members).some((m) => m.location === 'payload' && (m.target === 'stream' || m.target === 'blob'));
+      } catch (e) {
+        if (e instanceof ServiceError && e.code === AMBIGUOUS) {
+          req.resume();
+          return fail(e);
+        }
         streamed = false;
       }
     }
@@ -266,6 +285,21 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       } catch (e) {
         if (e instanceof BodyTooLarge) return fail(new ServiceError('RequestEntityTooLargeException', `The request body is larger than the gateway's limit of ${opts.maxBodyBytes} bytes.`, 413));
         throw e;
+      }
+      // The upstream decodes a gzip body (CloudWatch PutMetricData is compressed by the SDKs), so
+      // the gateway decodes what the upstream will read, bounded like the body itself.
+      if (auth.service !== 's3') {
+        const encoding = header(headers, 'content-encoding')?.trim();
+        if (encoding === 'gzip') {
+          try {
+            request.content = await gunzipAsync(request.body, { maxOutputLength: opts.maxBodyBytes });
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return fail(new ServiceError('RequestEntityTooLargeException', `The decompressed request body is larger than the gateway's limit of ${opts.maxBodyBytes} bytes.`, 413));
+            return fail(new ServiceError('SerializationException', 'The request body is not valid gzip.', 400));
+          }
+        } else if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+          return fail(new ServiceError(AMBIGUOUS, `Ambiguous request: Content-Encoding '${encoding.slice(0, 100)}' is not one the gateway can decode (gzip or identity); it cannot know what the upstream would read.`, 400));
+        }
       }
     }
 
@@ -310,6 +344,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const path = req.url ?? '/';
     let headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(p.request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    // The gateway frames what it forwards: a body read whole goes with its own length.
+    if (!p.streamed && (headers['content-length'] !== undefined || (p.request.body?.length ?? 0) > 0)) headers['content-length'] = String(p.request.body?.length ?? 0);
     if (upstream.accessKeyId && upstream.secretAccessKey && upstream.accessKeyId !== p.auth.accessKeyId) {
       const sha = header(headers, 'x-amz-content-sha256');
       if (sha?.startsWith('STREAMING-AWS4-HMAC-SHA256')) {
