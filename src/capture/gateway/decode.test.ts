@@ -10,7 +10,7 @@ const model = (name: string): ServiceModel => {
   assert.ok(m, `model ${name}`);
   return m;
 };
-const req = (over: Partial<GatewayRequest>): GatewayRequest => ({ method: 'POST', path: '/', rawQuery: '', headers: {}, body: null, ...over });
+const req = (over: Partial<GatewayRequest>): GatewayRequest => ({ method: 'POST', path: '/', rawQuery: '', body: null, ...over, headers: { host: '127.0.0.1:4581', ...over.headers } });
 const lower = { memberCase: 'lowerCamel' } as const;
 
 test('every capture rule has a generated model, and every model a rule', () => {
@@ -126,4 +126,140 @@ test('answers: error codes from JSON, x-amzn-errortype, CBOR and XML; request id
   const s3Call = decodeRequest(s3, req({ method: 'GET', path: '/b/k' }), { memberCase: 'model' });
   const xml = decodeAnswer(s3, s3Call, 404, { 'x-amz-request-id': 'R2' }, Buffer.from('<?xml version="1.0"?><Error><Code>NoSuchKey</Code><Message>The key &amp; more</Message></Error>'), true, { memberCase: 'model' });
   assert.deepEqual(xml, { requestId: 'R2', error: { code: 'NoSuchKey', message: 'The key & more' } });
+});
+
+// ---------- one reading only (issue 10, item 3) ----------
+
+const refusedAs = (fn: () => unknown, code = 'AmbiguousRequestException') => assert.throws(fn, (e: Error & { code?: string; statusCode?: number }) => {
+  assert.equal(e.code, code, e.message);
+  assert.equal(e.statusCode, 400);
+  return true;
+});
+const CW = 'GraniteServiceVersion20100801';
+const json10 = { 'content-type': 'application/x-amz-json-1.0' };
+
+test('RPC services: exactly one of X-Amz-Target, smithy-protocol + /service/.../operation/..., or Action names the operation', () => {
+  const cw = model('monitoring');
+  const d = (over: Partial<GatewayRequest>) => () => decodeRequest(cw, req(over), lower);
+  refusedAs(d({ rawQuery: 'Action=DeleteAlarms', headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms` }, body: Buffer.from('{}') }));
+  refusedAs(d({ headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-amz-target': `${CW}.DescribeAlarms` }, body: Buffer.from('Action=DeleteAlarms') }));
+  refusedAs(d({ path: `/service/${CW}/operation/DeleteAlarms`, headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms` }, body: Buffer.from('{}') }));
+  refusedAs(d({ path: `/service/${CW}/operation/DeleteAlarms`, headers: { 'content-type': 'application/cbor' } }), 'AmbiguousRequestException');
+  refusedAs(d({ path: `/service/${CW}/operation/DeleteAlarms`, headers: { 'smithy-protocol': 'rpc-v2-json' } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms`, 'x-amzn-target': `${CW}.DeleteAlarms` } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': [`${CW}.DescribeAlarms`, `${CW}.DeleteAlarms`] } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms`, action: 'DeleteAlarms' } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms`, 'x-http-method-override': 'GET' } }));
+  refusedAs(d({ headers: { ...json10, x_amz_target: `${CW}.DeleteAlarms`, 'x-amz-target': `${CW}.DescribeAlarms` } }));
+  // Each reading on its own is fine.
+  assert.equal(decodeRequest(cw, req({ headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms` }, body: Buffer.from('{}') }), lower).operation, 'DescribeAlarms');
+  assert.equal(decodeRequest(cw, req({ path: `/service/${CW}/operation/DescribeAlarms`, headers: { 'smithy-protocol': 'rpc-v2-cbor' } }), lower).operation, 'DescribeAlarms');
+  assert.equal(decodeRequest(cw, req({ method: 'GET', rawQuery: 'Action=DescribeAlarms&Version=2010-08-01' }), lower).operation, 'DescribeAlarms');
+});
+
+test('awsJson and rpcv2Cbor: method, path, query, Content-Type, target prefix and body must all be the protocol\'s', () => {
+  const cw = model('monitoring');
+  const t = { 'x-amz-target': `${CW}.DescribeAlarms` };
+  const d = (over: Partial<GatewayRequest>) => () => decodeRequest(cw, req({ headers: { ...json10, ...t }, body: Buffer.from('{}'), ...over }), lower);
+  refusedAs(d({ method: 'PUT' }));
+  refusedAs(d({ path: '/x' }));
+  refusedAs(d({ rawQuery: 'a=b' }));
+  refusedAs(d({ headers: { ...t, 'content-type': 'application/json' } }));
+  refusedAs(d({ headers: { ...t } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': 'Other.DescribeAlarms' } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': `${CW}.x.DescribeAlarms` } }));
+  refusedAs(d({ body: Buffer.from('AlarmNames.member.1=a') }), 'SerializationException');
+  refusedAs(d({ body: Buffer.from('[1]') }), 'SerializationException');
+  refusedAs(d({ body: Buffer.from('{"AlarmNamePrefix":"&Action=DeleteAlarms&"}') }));
+  refusedAs(d({ body: Buffer.from('{"AlarmNamePrefix":"x","y":"&%61CTION=DeleteAlarms"}') }));
+  const cborReq = (over: Partial<GatewayRequest>) => () => decodeRequest(cw, req({ path: `/service/${CW}/operation/DescribeAlarms`, headers: { 'smithy-protocol': 'rpc-v2-cbor', 'content-type': 'application/cbor' }, body: Buffer.from(cbor.serialize({})), ...over }), lower);
+  refusedAs(cborReq({ path: `/service/Other/operation/DescribeAlarms` }));
+  refusedAs(cborReq({ path: `/service/${CW}/operation/DescribeAlarms/` }));
+  refusedAs(cborReq({ path: `/service/${CW}/operation/Describe%41larms` }));
+  refusedAs(cborReq({ headers: { 'smithy-protocol': 'rpc-v2-cbor', 'content-type': 'application/json' } }));
+  refusedAs(cborReq({ body: Buffer.from([0x01]) }), 'SerializationException');
+  // A gzip body is decoded from `content` (the gateway gunzips it), and checked there too.
+  const gz = decodeRequest(cw, req({ headers: { ...json10, ...t }, body: Buffer.from('gzip bytes'), content: Buffer.from('{"AlarmNamePrefix":"p"}') }), lower);
+  assert.deepEqual(gz.params, { alarmNamePrefix: 'p' });
+  refusedAs(d({ content: Buffer.from('{"AlarmNamePrefix":"&Action=DeleteAlarms&"}') }));
+});
+
+test('awsQuery: one Action and one Version, spelled so, from one place (a POST form, or a GET query)', () => {
+  const cw = model('monitoring');
+  const f = (body: string, over: Partial<GatewayRequest> = {}) => () => decodeRequest(cw, req({ headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(body), ...over }), lower);
+  refusedAs(f('Action=DescribeAlarms&Action=DeleteAlarms'));
+  refusedAs(f('Action=DescribeAlarms&ACTION=DeleteAlarms'));
+  refusedAs(f('action=DeleteAlarms'));
+  refusedAs(f('Action=DescribeAlarms&version=2010-08-01'));
+  refusedAs(f('Action=DescribeAlarms&Version=2010-08-01&Version=2011-01-01'));
+  refusedAs(f('Action=DescribeAlarms&Version=2011-01-01'));
+  refusedAs(f('Action=DescribeAlarms&AlarmNames.member.1=a&AlarmNames.member.1=b'));
+  refusedAs(f('Action=DescribeAlarms', { rawQuery: 'Action=DeleteAlarms' }));
+  refusedAs(f('Action=DescribeAlarms', { method: 'GET' }));
+  refusedAs(() => decodeRequest(cw, req({ method: 'PUT', rawQuery: 'Action=DescribeAlarms' }), lower));
+  refusedAs(() => decodeRequest(cw, req({ method: 'GET', rawQuery: 'Action=DescribeAlarms', body: Buffer.from('{"AlarmNames":["a"]}') }), lower));
+  assert.equal(f('Action=DescribeAlarms&Version=2010-08-01&AlarmNames.member.1=a')().operation, 'DescribeAlarms');
+  // Percent-encoded names are the names they decode to, for the gateway as for the upstream.
+  assert.equal(f('%41ction=DescribeAlarms&Version=2010-08-01')().operation, 'DescribeAlarms');
+});
+
+test('REST: selectors of the RPC protocols, method overrides and raw separators are refused', () => {
+  const ag = model('apigateway');
+  const d = (over: Partial<GatewayRequest>) => () => decodeRequest(ag, req({ method: 'GET', path: '/restapis', ...over }), { memberCase: 'model' });
+  refusedAs(d({ headers: { 'x-amz-target': 'BackplaneControlService.DeleteRestApi' } }));
+  refusedAs(d({ headers: { 'smithy-protocol': 'rpc-v2-cbor' } }));
+  refusedAs(d({ rawQuery: 'Action=DeleteRestApi' }));
+  refusedAs(d({ rawQuery: 'aCtIoN=DeleteRestApi' }));
+  refusedAs(d({ rawQuery: '_method=DELETE' }));
+  refusedAs(d({ headers: { 'x-http-method-override': 'DELETE' } }));
+  refusedAs(d({ headers: { 'x-method-override': 'DELETE' } }));
+  refusedAs(d({ rawQuery: 'limit=1;position=2' }));
+  refusedAs(d({ path: '/restapis#x' }));
+  refusedAs(d({ path: 'http://host/restapis' }));
+  refusedAs(d({ method: 'POST', body: Buffer.from('Action=DeleteRestApi') }));
+  refusedAs(d({ rawQuery: 'limit=1&limit=2' }));
+});
+
+test('REST: a path is refused when another server\'s reading of it routes to another operation', () => {
+  const ag = model('apigateway');
+  const d = (method: string, path: string) => () => decodeRequest(ag, req({ method, path }), { memberCase: 'model' }).operation;
+  refusedAs(d('DELETE', '/restapis/abc%2Fresources%2Fr1'));
+  refusedAs(d('DELETE', '/restapis/abc/stages/..'));
+  refusedAs(d('DELETE', '/restapis/abc/stages/%2e%2E'));
+  refusedAs(d('GET', '/restapis/abc/resources/.'));
+  refusedAs(d('DELETE', '/restapis/abc%5Cresources%5Cr1'));
+  // Readings that route nowhere else are fine: the upstream runs the same operation or none.
+  assert.equal(d('GET', '/domainnames/d.example.com/basepathmappings/v1%2Forders')(), 'GetBasePathMapping');
+  assert.equal(d('GET', '/restapis/')(), 'GetRestApis');
+
+  const s3 = model('s3');
+  const o = (method: string, path: string, rawQuery = '') => decodeRequest(s3, req({ method, path, rawQuery, headers: { host: '127.0.0.1:4581' } }), { memberCase: 'model' });
+  refusedAs(() => o('DELETE', '/victim/key/..'));
+  refusedAs(() => o('GET', '/b/..'));
+  assert.equal(o('GET', '/b/a//b').params.Key, 'a//b', 'S3 keys keep their empty segments');
+  assert.equal(o('GET', '/b/a/../c').operation, 'GetObject', 'a key with a dot segment is still an object call under every reading');
+  assert.equal(o('GET', '/b/').operation, 'ListObjects');
+  assert.equal(o('GET', '/').operation, 'ListBuckets');
+});
+
+test('S3: x-id may only pick among operations the request fits; query parameters read once are sent once', () => {
+  const s3 = model('s3');
+  const o = (method: string, path: string, rawQuery = '', headers: Record<string, string> = {}) => decodeRequest(s3, req({ method, path, rawQuery, headers: { host: 'localhost:4581', ...headers } }), { memberCase: 'model' }).operation;
+  refusedAs(() => o('PUT', '/b/k', 'partNumber=1&uploadId=u&x-id=PutObject'));
+  refusedAs(() => o('GET', '/b/k', 'x-id=DeleteObject'));
+  refusedAs(() => o('GET', '/b/k', 'x-id=GetObject&x-id=GetObject'));
+  refusedAs(() => o('GET', '/b', 'list-type=2&list-type=1'));
+  refusedAs(() => o('PUT', '/b/k', '', { x_amz_copy_source: 'o/k' }));
+  refusedAs(() => o('PUT', '/b/k', '', { 'x-amz-copy-source': ['o/k', 'p/k'] as unknown as string }));
+  assert.equal(o('PUT', '/b/k', 'partNumber=1&uploadId=u&x-id=UploadPart'), 'UploadPart');
+  assert.equal(o('GET', '/', 'x-id=ListDirectoryBuckets'), 'ListDirectoryBuckets', 'x-id settles a tie');
+  assert.equal(o('GET', '/'), 'ListBuckets');
+});
+
+test('S3: the bucket comes from the path only; a Host that may name a bucket is refused', () => {
+  const s3 = model('s3');
+  const o = (host: string | string[]) => () => decodeRequest(s3, req({ method: 'DELETE', path: '/b/k', headers: { host } }), { memberCase: 'model' }).operation;
+  for (const host of ['127.0.0.1:4581', '127.0.0.1', 'localhost:4581', 'localhost', 'opentrail-gateway:4581', '[::1]:4581']) assert.equal(o(host)(), 'DeleteObject', host);
+  for (const host of ['b.localhost:4581', 'b.s3.amazonaws.com', 's3.amazonaws.com', 'gateway.internal', 'localhost.:4581', '127.0.0.1.', '[zz]:1', 'a:b:c', '']) refusedAs(o(host));
+  refusedAs(o(['127.0.0.1:4581', 'b.localhost:4581']));
 });
