@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { cbor, dateToTag } from '@smithy/core/cbor';
 import { decodeAnswer, decodeRequest, HIDDEN, type GatewayRequest } from './decode.ts';
 import { loadModel, modelNames, type ServiceModel } from './model.ts';
@@ -262,4 +263,51 @@ test('S3: the bucket comes from the path only; a Host that may name a bucket is 
   for (const host of ['127.0.0.1:4581', '127.0.0.1', 'localhost:4581', 'localhost', 'opentrail-gateway:4581', '[::1]:4581']) assert.equal(o(host)(), 'DeleteObject', host);
   for (const host of ['b.localhost:4581', 'b.s3.amazonaws.com', 's3.amazonaws.com', 'gateway.internal', 'localhost.:4581', '127.0.0.1.', '[zz]:1', 'a:b:c', '']) refusedAs(o(host));
   refusedAs(o(['127.0.0.1:4581', 'b.localhost:4581']));
+});
+
+test('property: whenever the gateway accepts a CloudWatch request, no lenient reader of it names another operation', () => {
+  const cw = model('monitoring');
+  const OPS = ['DescribeAlarms', 'DeleteAlarms'];
+  const op = fc.constantFrom(...OPS);
+  const arb = fc.record({
+    target: fc.option(fc.oneof(op.map((o) => `${CW}.${o}`), fc.constant(`Other.DeleteAlarms`)), { nil: undefined }),
+    smithy: fc.option(fc.constantFrom('rpc-v2-cbor', 'RPC-V2-CBOR'), { nil: undefined }),
+    pathOp: fc.option(op, { nil: undefined }),
+    queryAction: fc.option(fc.tuple(fc.constantFrom('Action', 'action', '%41ction'), op), { nil: undefined }),
+    contentType: fc.option(fc.constantFrom('application/x-amz-json-1.0', 'application/x-www-form-urlencoded', 'Application/X-WWW-Form-Urlencoded', 'application/cbor', 'text/plain'), { nil: undefined }),
+    body: fc.constantFrom('', '{}', 'Action=DeleteAlarms', 'Action=DescribeAlarms&Version=2010-08-01', '{"AlarmNamePrefix":"&Action=DeleteAlarms&"}', 'cbor'),
+    actionHeader: fc.option(op, { nil: undefined }),
+    method: fc.constantFrom('POST', 'GET'),
+  });
+  fc.assert(fc.property(arb, (r) => {
+    const headers: Record<string, string> = {};
+    if (r.target) headers['x-amz-target'] = r.target;
+    if (r.smithy) headers['smithy-protocol'] = r.smithy;
+    if (r.contentType) headers['content-type'] = r.contentType;
+    if (r.actionHeader) headers.action = r.actionHeader;
+    const path = r.pathOp ? `/service/${CW}/operation/${r.pathOp}` : '/';
+    const rawQuery = r.queryAction ? `${r.queryAction[0]}=${r.queryAction[1]}` : '';
+    const body = r.body === 'cbor' ? Buffer.from(cbor.serialize({})) : Buffer.from(r.body);
+    let decided: string;
+    try {
+      decided = decodeRequest(cw, req({ method: r.method, path, rawQuery, headers, body }), lower).operation;
+    } catch {
+      return true; // refused: nothing reaches the upstream
+    }
+    const formOf = (s: string) => new URLSearchParams(s);
+    const isForm = (r.contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+    // moto: form body, else URL query, else the body read as a query string, else the headers; then X-Amz-Target; then the path.
+    const motoParams = isForm && body.length > 0 ? formOf(body.toString()) : rawQuery ? formOf(rawQuery) : body.length > 0 ? formOf(body.toString()) : new URLSearchParams(Object.entries({ Action: r.actionHeader ?? '' }).filter(([, v]) => v));
+    const readers: Record<string, string | undefined> = {
+      moto: motoParams.get('Action') ?? r.target?.split('.').pop() ?? r.pathOp,
+      'by Content-Type': isForm ? formOf(body.toString()).get('Action') ?? undefined : r.contentType === 'application/x-amz-json-1.0' ? r.target?.split('.').pop() : r.contentType === 'application/cbor' ? r.pathOp : undefined,
+      'query first': formOf(rawQuery).get('Action') ?? undefined,
+      'path first': r.pathOp,
+      'target first': r.target?.split('.').pop(),
+    };
+    for (const [name, got] of Object.entries(readers)) {
+      if (got !== undefined && got !== decided) throw new Error(`gateway decided ${decided}; a ${name} reader reads ${got}: ${JSON.stringify(r)}`);
+    }
+    return true;
+  }), { numRuns: 2000 });
 });
