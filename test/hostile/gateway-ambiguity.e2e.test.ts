@@ -121,6 +121,7 @@ describe('hostile: the gateway refuses requests whose operation can be read two 
   let moto: StartedMoto;
   let proxy: Awaited<ReturnType<typeof startRecordingProxy>>;
   let server: StartedServer;
+  let resigning: StartedServer;
   let gw: string;
   let cwMoto: CloudWatchClient;
 
@@ -150,9 +151,11 @@ describe('hostile: the gateway refuses requests whose operation can be read two 
   before(async () => {
     moto = await startMoto();
     proxy = await startRecordingProxy(moto.url);
-    server = await startServer({ accounts: [ACCOUNT_A], gateway: { port: 0, upstream: { endpoint: proxy.url } } });
+    server = await startServer({ accounts: [ACCOUNT_A], gateway: { port: 0, upstream: { endpoint: proxy.url }, hostnames: ['gw.opentrail.test'] } });
     gw = server.gatewayUrl!;
     assert.ok(gw, server.output());
+    // A second gateway that re-signs S3 calls with its own key: the client's Host never reaches moto.
+    resigning = await startServer({ accounts: [ACCOUNT_A], gateway: { port: 0, upstream: { endpoint: proxy.url }, services: { s3: { endpoint: proxy.url, accessKeyId: 'AKIAUPSTREAMAAAAAAAA', secretAccessKey: 'x' } }, hostnames: ['gw.opentrail.test'] } });
     cwMoto = new CloudWatchClient({ endpoint: moto.url, region: MOTO_REGION, credentials: { ...MOTO_CREDENTIALS }, maxAttempts: 1 });
     await cwMoto.send(new PutMetricAlarmCommand({ AlarmName: 'victim', MetricName: 'CPU', Namespace: 'AWS/EC2', Statistic: 'Average', Period: 60, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' }));
     const s3 = motoS3(moto);
@@ -162,6 +165,7 @@ describe('hostile: the gateway refuses requests whose operation can be read two 
 
   after(async () => {
     await server?.stop();
+    await resigning?.stop();
     await proxy?.close();
     await moto?.stop();
   });
@@ -183,6 +187,17 @@ describe('hostile: the gateway refuses requests whose operation can be read two 
     for (const n of ['DescribeAlarms', 'PutMetricData', 'GetObject']) assert.ok(names.includes(n), `${n} recorded; got ${names.join(', ')}`);
     const put = (await gatewayRecords()).find((r) => r.eventName === 'PutMetricData');
     assert.equal(put?.requestParameters.namespace, 'App', 'the gzip body\'s members are recorded');
+  });
+
+  test('gateway.hostnames: a declared dotted name addresses a re-signing gateway path style; a bucket under it does not', async () => {
+    const url = resigning.gatewayUrl!;
+    const port = new URL(url).port;
+    const named = await send(url, { service: 's3', method: 'GET', path: '/victim/key', hosts: [`gw.opentrail.test:${port}`] });
+    assert.equal(named.status, 200, named.body.toString());
+    assert.equal(named.body.toString(), 'precious');
+    const virtual = await send(url, { service: 's3', method: 'GET', path: '/key', hosts: [`victim.gw.opentrail.test:${port}`] });
+    assert.equal(virtual.status, 400);
+    assert.equal(errorCode(virtual, 's3'), 'InvalidRequest');
   });
 
   test('awsJson: an Action in the query, a form body, a form hidden in the JSON, an Action header: none runs DeleteAlarms under DescribeAlarms', async (t) => {
@@ -241,6 +256,10 @@ describe('hostile: the gateway refuses requests whose operation can be read two 
     await refused(t, { service: 's3', method: 'DELETE', path: '/key', hosts: [`victim.localhost:${port}`] }, 's3');
     await refused(t, { service: 's3', method: 'DELETE', path: '/key', hosts: ['victim.s3.amazonaws.com'] }, 's3');
     await refused(t, { service: 's3', method: 'DELETE', path: '/victim/key', hosts: [`localhost.:${port}`] }, 's3');
+    await refused(t, { service: 's3', method: 'DELETE', path: '/key', hosts: [`victim.gw.opentrail.test:${port}`] }, 's3');
+    // Even a declared name: passed through (no upstream credentials), moto would read bucket 'gw' from it.
+    await refused(t, { service: 's3', method: 'GET', path: '/victim/key', hosts: [`gw.opentrail.test:${port}`] }, 's3');
+    await refused(t, { service: 's3', method: 'DELETE', path: '/victim/key', hosts: [`gateway.internal:${port}`] }, 's3');
     await refused(t, { service: 's3', method: 'DELETE', path: '/victim/key', hosts: [`127.0.0.1:${port}`, `victim.localhost:${port}`] }, 's3');
     await refused(t, { service: 's3', method: 'PUT', path: '/victim/key', query: 'partNumber=1&uploadId=u&x-id=PutObject', body: 'x' }, 's3');
     await refused(t, { service: 's3', method: 'GET', path: '/victim', query: 'list-type=2&list-type=1' }, 's3');

@@ -263,6 +263,16 @@ test('S3: the bucket comes from the path only; a Host that may name a bucket is 
   for (const host of ['127.0.0.1:4581', '127.0.0.1', 'localhost:4581', 'localhost', 'opentrail-gateway:4581', '[::1]:4581']) assert.equal(o(host)(), 'DeleteObject', host);
   for (const host of ['b.localhost:4581', 'b.s3.amazonaws.com', 's3.amazonaws.com', 'gateway.internal', 'localhost.:4581', '127.0.0.1.', '[zz]:1', 'a:b:c', '']) refusedAs(o(host));
   refusedAs(o(['127.0.0.1:4581', 'b.localhost:4581']));
+  // A dotted name the operator declares as the gateway's own (gateway.hostnames) is path style; a name under it is not.
+  const named = (host: string) => () => decodeRequest(s3, req({ method: 'DELETE', path: '/b/k', headers: { host } }), { memberCase: 'model', pathStyleHosts: ['gw.example.com'] }).operation;
+  assert.equal(named('gw.example.com:4581')(), 'DeleteObject');
+  assert.equal(named('GW.Example.com')(), 'DeleteObject');
+  refusedAs(named('b.gw.example.com:4581'));
+  refusedAs(named('gw.example.com.'));
+});
+
+test('awsQuery requests go to /', () => {
+  refusedAs(() => decodeRequest(model('monitoring'), req({ path: '/x', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from('Action=DescribeAlarms&Version=2010-08-01') }), lower));
 });
 
 test('property: whenever the gateway accepts a CloudWatch request, no lenient reader of it names another operation', () => {

@@ -30,6 +30,8 @@ export interface GatewayRequest {
 export interface DecodeOptions {
   /** How structure member names are written (CloudTrail spells them per service). */
   memberCase: 'model' | 'lowerCamel';
+  /** Host names (lower case, no port) that address the gateway itself, path style, for S3. */
+  pathStyleHosts?: readonly string[];
 }
 
 export interface DecodedCall {
@@ -124,9 +126,9 @@ function checkCommon(req: GatewayRequest, model: ServiceModel): void {
  * Throws AmbiguousRequestException (400) when signals of two protocols are present, or a signal is
  * malformed.
  */
-export function requestProtocol(req: GatewayRequest, model: ServiceModel): Protocol {
+export function requestProtocol(req: GatewayRequest, model: ServiceModel, pathStyleHosts: readonly string[] = []): Protocol {
   checkCommon(req, model);
-  if (model.signingName === 's3') checkS3Host(req);
+  if (model.signingName === 's3') checkS3Host(req, pathStyleHosts);
   if (isRestProtocol(model.protocol)) return model.protocol;
   const target = header(req.headers, 'x-amz-target');
   const smithy = header(req.headers, 'smithy-protocol');
@@ -152,15 +154,16 @@ export function requestProtocol(req: GatewayRequest, model: ServiceModel): Proto
  * S3 reads the bucket from the Host (virtual-hosted style: `bucket.s3.amazonaws.com`,
  * `bucket.localhost:4581`) or from the path; the gateway reads it from the path only. A Host that an
  * S3 server could read a bucket from is refused: only an IP address or a name without dots
- * (`localhost`, a container name) is taken as path style, as S3-compatible servers do (moto).
+ * (`localhost`, a container name), or a name configured in `gateway.hostnames`, is taken as path
+ * style, as S3-compatible servers do (moto).
  */
-function checkS3Host(req: GatewayRequest): void {
+function checkS3Host(req: GatewayRequest, pathStyleHosts: readonly string[]): void {
   const host = header(req.headers, 'host') ?? '';
   const m = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(host);
   const name = m?.[1] ?? '';
-  const ok = m !== null && (name.startsWith('[') ? isIPv6(name.slice(1, -1)) : isIPv4(name) || /^[A-Za-z0-9-]+$/.test(name));
+  const ok = m !== null && (name.startsWith('[') ? isIPv6(name.slice(1, -1)) : isIPv4(name) || /^[A-Za-z0-9-]+$/.test(name) || pathStyleHosts.includes(name.toLowerCase()));
   if (!ok) {
-    throw ambiguous(`Host '${host.slice(0, 200)}' may name a bucket (virtual-hosted-style addressing), which the gateway cannot attribute; address the gateway by IP address or a host name without dots, path style (forcePathStyle, addressing_style=path)`);
+    throw ambiguous(`Host '${host.slice(0, 200)}' may name a bucket (virtual-hosted-style addressing), which the gateway cannot attribute; address the gateway by IP address, a host name without dots or one of gateway.hostnames, path style (forcePathStyle, addressing_style=path)`);
   }
 }
 
@@ -503,7 +506,7 @@ function safeDecode(s: string): string {
  * model has no operation for it; a body that cannot be parsed leaves `bodyError` set.
  */
 export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: DecodeOptions): DecodedCall {
-  const protocol = requestProtocol(req, model);
+  const protocol = requestProtocol(req, model, opts.pathStyleHosts);
   const query = new URLSearchParams(req.rawQuery);
   const walker = new Walker(model, opts, protocol === 'restJson1');
   const inputOf = (operation: string) => {
@@ -558,6 +561,7 @@ export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: De
   }
 
   if (protocol === 'awsQuery') {
+    if (req.path !== '/') throw ambiguous(`awsQuery requests go to '/', not '${req.path.slice(0, 200)}'; the upstream might route by the path`);
     const isForm = mediaType(req.headers) === 'application/x-www-form-urlencoded';
     let form: URLSearchParams;
     if (req.method === 'POST' && isForm) {

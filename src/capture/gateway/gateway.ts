@@ -43,6 +43,8 @@ export interface GatewayOptions {
   recordBeforeAnswer: boolean;
   /** Most bytes of an upstream answer kept to decode its error or responseElements. */
   maxAnswerBytes?: number;
+  /** Dotted host names clients address the gateway by, path style, for S3 (`gateway.hostnames`). */
+  pathStyleHosts?: readonly string[];
 }
 
 export interface GatewayDeps {
@@ -67,11 +69,12 @@ function single(h: IncomingMessage['headersDistinct']): Record<string, string | 
 }
 
 /** How this request expects errors: by the protocol it spoke, or its service's when unknown. */
-function errorFormat(headers: Record<string, string | string[] | undefined>, service: string | undefined, model: ServiceModel | undefined): Protocol {
+function errorFormat(headers: Record<string, string | string[] | undefined>, service: string | undefined, model: ServiceModel | undefined, rawQuery = ''): Protocol {
   if (header(headers, 'smithy-protocol') === 'rpc-v2-cbor') return 'rpcv2Cbor';
   if (header(headers, 'x-amz-target') !== undefined) return 'awsJson1_1';
   if (service === 's3') return 'restXml';
-  if ((header(headers, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')) return 'awsQuery';
+  if ((header(headers, 'content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return 'awsQuery';
+  if (model && model.protocol !== 'restJson1' && model.protocol !== 'restXml' && /(?:^|&)Action=/.test(rawQuery)) return 'awsQuery';
   return model?.protocol ?? 'restJson1';
 }
 
@@ -240,20 +243,25 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     }
     const model = loadModel(auth.service);
     const rule = ruleFor(auth.service);
-    const format = errorFormat(headers, auth.service, model);
+    const format = errorFormat(headers, auth.service, model, q < 0 ? '' : url.slice(q + 1));
     const fail = (e: ServiceError) => sendError(res, format, errorCodeFor(e, format, auth.service), e, gatewayRequestId);
     if (!model || !rule) {
       req.resume();
       return fail(new ServiceError('UnknownServiceException', `The OpenTrail gateway has no model or capture rules for service '${auth.service}'.`, 400));
     }
     const request: GatewayRequest = { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, body: null };
-    const opts0 = { memberCase: rule.memberCase };
+    // Declared dotted host names count as path style only when the gateway re-signs for the upstream
+    // (its own Host replaces the client's); passed through, the upstream would read a bucket from them.
+    const upstreamOf = opts.upstreams.services?.[auth.service] ?? opts.upstreams.default;
+    const resigned = upstreamOf?.accessKeyId !== undefined && upstreamOf.secretAccessKey !== undefined && upstreamOf.accessKeyId !== auth.accessKeyId;
+    const pathStyleHosts = resigned ? opts.pathStyleHosts : [];
+    const opts0 = { memberCase: rule.memberCase, pathStyleHosts };
 
     // Signals that could make the upstream read another operation than the gateway would are
     // refused before anything is read or forwarded (nothing is recorded: no call was made).
     let protocol: Protocol;
     try {
-      protocol = requestProtocol(request, model);
+      protocol = requestProtocol(request, model, pathStyleHosts);
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
       req.resume();
