@@ -271,6 +271,11 @@ test('S3: the bucket comes from the path only; a Host that may name a bucket is 
   refusedAs(named('gw.example.com.'));
 });
 
+test('an RPC request with no operation signal at all is an unknown operation (404), not a crash', () => {
+  assert.throws(() => decodeRequest(model('monitoring'), req({ headers: json10, body: Buffer.from('{}') }), lower), (e: Error & { code?: string; statusCode?: number }) => e.code === 'UnknownOperationException' && e.statusCode === 404);
+  assert.throws(() => decodeRequest(model('servicediscovery'), req({ body: Buffer.from('{}') }), lower), (e: Error & { code?: string }) => e.code !== undefined);
+});
+
 test('awsQuery requests go to /', () => {
   refusedAs(() => decodeRequest(model('monitoring'), req({ path: '/x', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from('Action=DescribeAlarms&Version=2010-08-01') }), lower));
 });
@@ -320,4 +325,33 @@ test('property: whenever the gateway accepts a CloudWatch request, no lenient re
     }
     return true;
   }), { numRuns: 2000 });
+});
+
+test('property: any request to any model decodes or is refused with a 4xx ServiceError, never anything else', () => {
+  const models = modelNames().map(model);
+  const piece = fc.constantFrom('', '/', '//', '.', '..', '%2F', '%2E%2E', '\\', 'service', 'operation', 'restapis', 'b', 'k', 'GraniteServiceVersion20100801', 'DescribeAlarms', '%', '%zz', '#', ';', '?');
+  const arb = fc.record({
+    m: fc.nat({ max: models.length - 1 }),
+    method: fc.oneof({ weight: 3, arbitrary: fc.constant('POST') }, fc.constantFrom('GET', 'PUT', 'DELETE', 'HEAD', 'PATCH')),
+    path: fc.oneof(fc.constant('/'), fc.array(piece, { maxLength: 6 }).map((p) => `/${p.join('/')}`)),
+    rawQuery: fc.oneof(fc.constant(''), fc.array(fc.tuple(fc.constantFrom('Action', 'action', 'x-id', 'uploads', 'list-type', 'Version', 'a', ''), fc.constantFrom('', 'DescribeAlarms', '2', 'PutObject', '%', '2010-08-01')), { maxLength: 4 }).map((q) => q.map(([k, v]) => `${k}=${v}`).join('&'))),
+    headers: fc.record({
+      'x-amz-target': fc.option(fc.constantFrom('GraniteServiceVersion20100801.DescribeAlarms', 'x', ''), { nil: undefined }),
+      'smithy-protocol': fc.option(fc.constantFrom('rpc-v2-cbor', 'x'), { nil: undefined }),
+      'content-type': fc.option(fc.constantFrom('application/x-amz-json-1.0', 'application/x-amz-json-1.1', 'application/x-www-form-urlencoded', 'application/cbor', 'text/plain', ''), { nil: undefined }),
+      host: fc.option(fc.constantFrom('b.localhost', '127.0.0.1', 'localhost:1', ''), { nil: undefined }),
+      'x-amz-copy-source': fc.option(fc.constant('b/k'), { nil: undefined }),
+      action: fc.option(fc.constant('DeleteAlarms'), { nil: undefined }),
+      x_amz_target: fc.option(fc.constant('x'), { nil: undefined }),
+    }).map((h) => Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined)) as Record<string, string>),
+    body: fc.constantFrom('', '{}', '[]', 'Action=DescribeAlarms', 'null', '{"a":', '\u0000\u00ff'),
+  });
+  fc.assert(fc.property(arb, (r) => {
+    try {
+      decodeRequest(models[r.m]!, req({ method: r.method, path: r.path, rawQuery: r.rawQuery, headers: r.headers, body: Buffer.from(r.body) }), lower);
+    } catch (e) {
+      const err = e as Error & { code?: string; statusCode?: number };
+      if (!(typeof err.code === 'string' && typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500)) throw e;
+    }
+  }), { numRuns: 20000 });
 });

@@ -537,7 +537,8 @@ export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: De
       if (ct !== 'application/x-amz-json-1.0' && ct !== 'application/x-amz-json-1.1') {
         throw ambiguous(`an X-Amz-Target request must be sent as application/x-amz-json-1.0 or -1.1, not '${ct ?? ''}'; the upstream might read the body as another protocol`);
       }
-      const target = header(req.headers, 'x-amz-target')!;
+      const target = header(req.headers, 'x-amz-target');
+      if (target === undefined) throw unknownOperation(req.path);
       const dot = target.indexOf('.');
       const prefix = target.slice(0, dot);
       operation = target.slice(dot + 1);
