@@ -128,7 +128,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const gateway = gw
     ? createGateway(
       { identities, regions: new Set(config.regions), clock, ids, record: apiCallRecorder(ingester, ids), logError },
-      { upstreams: { services: gw.services, default: gw.upstream }, maxBodyBytes: gw.maxBodyBytes, recordBeforeAnswer: gw.recordBeforeAnswer },
+      { upstreams: { services: gw.services, default: gw.upstream }, maxBodyBytes: gw.maxBodyBytes, recordBeforeAnswer: gw.recordBeforeAnswer, pathStyleHosts: gw.hostnames },
     )
     : undefined;
 

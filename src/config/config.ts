@@ -52,6 +52,8 @@ export interface GatewayConfig {
   maxBodyBytes: number;
   /** Finish each answer only once the call's record is stored (default true). */
   recordBeforeAnswer: boolean;
+  /** Dotted host names clients reach the gateway by, path style, for S3 (IP addresses and dot-free names always count). */
+  hostnames: string[];
 }
 
 export interface WebhookConfig {
@@ -223,7 +225,15 @@ function parseGateway(raw: unknown): GatewayConfig {
     services: {},
     maxBodyBytes: num(raw, 'maxBodyBytes', where, 16 * 1024 * 1024, 1024),
     recordBeforeAnswer: raw.recordBeforeAnswer !== false,
+    hostnames: [],
   };
+  if (raw.hostnames !== undefined) {
+    const names = raw.hostnames;
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string' && /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(n))) {
+      throw new ConfigError(`${where}.hostnames must be a list of dotted host names without port or trailing dot`);
+    }
+    out.hostnames = [...new Set((names as string[]).map((n) => n.toLowerCase()))];
+  }
   if (raw.upstream !== undefined) out.upstream = parseUpstream(raw.upstream, `${where}.upstream`);
   if (raw.services !== undefined) {
     if (!isObj(raw.services)) throw new ConfigError(`${where}.services must map signing names to upstreams`);

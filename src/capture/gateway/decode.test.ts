@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { cbor, dateToTag } from '@smithy/core/cbor';
 import { decodeAnswer, decodeRequest, HIDDEN, type GatewayRequest } from './decode.ts';
 import { loadModel, modelNames, type ServiceModel } from './model.ts';
@@ -10,7 +11,7 @@ const model = (name: string): ServiceModel => {
   assert.ok(m, `model ${name}`);
   return m;
 };
-const req = (over: Partial<GatewayRequest>): GatewayRequest => ({ method: 'POST', path: '/', rawQuery: '', headers: {}, body: null, ...over });
+const req = (over: Partial<GatewayRequest>): GatewayRequest => ({ method: 'POST', path: '/', rawQuery: '', body: null, ...over, headers: { host: '127.0.0.1:4581', ...over.headers } });
 const lower = { memberCase: 'lowerCamel' } as const;
 
 test('every capture rule has a generated model, and every model a rule', () => {
@@ -35,14 +36,14 @@ test('awsQuery: dotted list members become lists, numbers numbers, names lowerCa
 
 test('rpcv2Cbor: the operation from the path, members from the CBOR body; timestamps as ISO-8601', () => {
   const body = Buffer.from(cbor.serialize({ AlarmName: 'x', StartDate: dateToTag(new Date('2026-01-02T03:04:05Z')), HistoryItemType: 'StateUpdate' }));
-  const call = decodeRequest(model('monitoring'), req({ path: '/service/GraniteServiceVersion20100801/operation/DescribeAlarmHistory', headers: { 'smithy-protocol': 'rpc-v2-cbor' }, body }), lower);
+  const call = decodeRequest(model('monitoring'), req({ path: '/service/GraniteServiceVersion20100801/operation/DescribeAlarmHistory', headers: { 'smithy-protocol': 'rpc-v2-cbor', 'content-type': 'application/cbor' }, body }), lower);
   assert.equal(call.operation, 'DescribeAlarmHistory');
   assert.deepEqual(call.params, { alarmName: 'x', startDate: '2026-01-02T03:04:05.000Z', historyItemType: 'StateUpdate' });
 });
 
 test('awsJson: sensitive members are hidden as CloudTrail hides them, at any depth', () => {
   const body = JSON.stringify({ Name: 'c', AuthorizationType: 'BASIC', AuthParameters: { BasicAuthParameters: { Username: 'u', Password: 'p@ss' } } });
-  const call = decodeRequest(model('events'), req({ headers: { 'x-amz-target': 'AWSEvents.CreateConnection' }, body: Buffer.from(body) }), lower);
+  const call = decodeRequest(model('events'), req({ headers: { 'x-amz-target': 'AWSEvents.CreateConnection', 'content-type': 'application/x-amz-json-1.1' }, body: Buffer.from(body) }), lower);
   assert.deepEqual(call.params.authParameters, { basicAuthParameters: { username: 'u', password: HIDDEN } });
 });
 
@@ -109,7 +110,7 @@ test('every REST operation of every model decodes back to itself from its own UR
 
 test('answers: error codes from JSON, x-amzn-errortype, CBOR and XML; request ids; outputs cased like requests', () => {
   const sd = model('servicediscovery');
-  const call = decodeRequest(sd, req({ headers: { 'x-amz-target': 'Route53AutoNaming_v20170314.CreateHttpNamespace' }, body: Buffer.from('{"Name":"n"}') }), lower);
+  const call = decodeRequest(sd, req({ headers: { 'x-amz-target': 'Route53AutoNaming_v20170314.CreateHttpNamespace', 'content-type': 'application/x-amz-json-1.1' }, body: Buffer.from('{"Name":"n"}') }), lower);
   const ok = decodeAnswer(sd, call, 200, { 'x-amzn-requestid': 'r1' }, Buffer.from('{"OperationId":"op-1"}'), true, lower);
   assert.deepEqual(ok, { requestId: 'r1', output: { operationId: 'op-1' } });
   const err = decodeAnswer(sd, call, 400, { 'x-amzn-errortype': 'NamespaceAlreadyExists:http://internal' }, Buffer.from('{"message":"exists"}'), true, lower);
@@ -118,7 +119,7 @@ test('answers: error codes from JSON, x-amzn-errortype, CBOR and XML; request id
   assert.deepEqual(typed.error, { code: 'InvalidInput', message: 'bad' });
 
   const cw = model('monitoring');
-  const cborCall = decodeRequest(cw, req({ path: '/service/GraniteServiceVersion20100801/operation/PutMetricAlarm', headers: { 'smithy-protocol': 'rpc-v2-cbor' }, body: Buffer.from(cbor.serialize({ AlarmName: 'a' })) }), lower);
+  const cborCall = decodeRequest(cw, req({ path: '/service/GraniteServiceVersion20100801/operation/PutMetricAlarm', headers: { 'smithy-protocol': 'rpc-v2-cbor', 'content-type': 'application/cbor' }, body: Buffer.from(cbor.serialize({ AlarmName: 'a' })) }), lower);
   const cborErr = decodeAnswer(cw, cborCall, 400, {}, Buffer.from(cbor.serialize({ __type: 'com.amazonaws.cloudwatch#LimitExceeded', message: 'too many' })), true, lower);
   assert.deepEqual(cborErr.error, { code: 'LimitExceeded', message: 'too many' });
 
@@ -126,4 +127,231 @@ test('answers: error codes from JSON, x-amzn-errortype, CBOR and XML; request id
   const s3Call = decodeRequest(s3, req({ method: 'GET', path: '/b/k' }), { memberCase: 'model' });
   const xml = decodeAnswer(s3, s3Call, 404, { 'x-amz-request-id': 'R2' }, Buffer.from('<?xml version="1.0"?><Error><Code>NoSuchKey</Code><Message>The key &amp; more</Message></Error>'), true, { memberCase: 'model' });
   assert.deepEqual(xml, { requestId: 'R2', error: { code: 'NoSuchKey', message: 'The key & more' } });
+});
+
+// ---------- one reading only (issue 10, item 3) ----------
+
+const refusedAs = (fn: () => unknown, code = 'AmbiguousRequestException') => assert.throws(fn, (e: Error & { code?: string; statusCode?: number }) => {
+  assert.equal(e.code, code, e.message);
+  assert.equal(e.statusCode, 400);
+  return true;
+});
+const CW = 'GraniteServiceVersion20100801';
+const json10 = { 'content-type': 'application/x-amz-json-1.0' };
+
+test('RPC services: exactly one of X-Amz-Target, smithy-protocol + /service/.../operation/..., or Action names the operation', () => {
+  const cw = model('monitoring');
+  const d = (over: Partial<GatewayRequest>) => () => decodeRequest(cw, req(over), lower);
+  refusedAs(d({ rawQuery: 'Action=DeleteAlarms', headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms` }, body: Buffer.from('{}') }));
+  refusedAs(d({ headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-amz-target': `${CW}.DescribeAlarms` }, body: Buffer.from('Action=DeleteAlarms') }));
+  refusedAs(d({ path: `/service/${CW}/operation/DeleteAlarms`, headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms` }, body: Buffer.from('{}') }));
+  refusedAs(d({ path: `/service/${CW}/operation/DeleteAlarms`, headers: { 'content-type': 'application/cbor' } }), 'AmbiguousRequestException');
+  refusedAs(d({ path: `/service/${CW}/operation/DeleteAlarms`, headers: { 'smithy-protocol': 'rpc-v2-json' } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms`, 'x-amzn-target': `${CW}.DeleteAlarms` } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': [`${CW}.DescribeAlarms`, `${CW}.DeleteAlarms`] } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms`, action: 'DeleteAlarms' } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms`, 'x-http-method-override': 'GET' } }));
+  refusedAs(d({ headers: { ...json10, x_amz_target: `${CW}.DeleteAlarms`, 'x-amz-target': `${CW}.DescribeAlarms` } }));
+  // Each reading on its own is fine.
+  assert.equal(decodeRequest(cw, req({ headers: { ...json10, 'x-amz-target': `${CW}.DescribeAlarms` }, body: Buffer.from('{}') }), lower).operation, 'DescribeAlarms');
+  assert.equal(decodeRequest(cw, req({ path: `/service/${CW}/operation/DescribeAlarms`, headers: { 'smithy-protocol': 'rpc-v2-cbor' } }), lower).operation, 'DescribeAlarms');
+  assert.equal(decodeRequest(cw, req({ method: 'GET', rawQuery: 'Action=DescribeAlarms&Version=2010-08-01' }), lower).operation, 'DescribeAlarms');
+});
+
+test('awsJson and rpcv2Cbor: method, path, query, Content-Type, target prefix and body must all be the protocol\'s', () => {
+  const cw = model('monitoring');
+  const t = { 'x-amz-target': `${CW}.DescribeAlarms` };
+  const d = (over: Partial<GatewayRequest>) => () => decodeRequest(cw, req({ headers: { ...json10, ...t }, body: Buffer.from('{}'), ...over }), lower);
+  refusedAs(d({ method: 'PUT' }));
+  refusedAs(d({ path: '/x' }));
+  refusedAs(d({ rawQuery: 'a=b' }));
+  refusedAs(d({ headers: { ...t, 'content-type': 'application/json' } }));
+  refusedAs(d({ headers: { ...t } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': 'Other.DescribeAlarms' } }));
+  refusedAs(d({ headers: { ...json10, 'x-amz-target': `${CW}.x.DescribeAlarms` } }));
+  refusedAs(d({ body: Buffer.from('AlarmNames.member.1=a') }), 'SerializationException');
+  refusedAs(d({ body: Buffer.from('[1]') }), 'SerializationException');
+  refusedAs(d({ body: Buffer.from('{"AlarmNamePrefix":"&Action=DeleteAlarms&"}') }));
+  refusedAs(d({ body: Buffer.from('{"AlarmNamePrefix":"x","y":"&%61CTION=DeleteAlarms"}') }));
+  const cborReq = (over: Partial<GatewayRequest>) => () => decodeRequest(cw, req({ path: `/service/${CW}/operation/DescribeAlarms`, headers: { 'smithy-protocol': 'rpc-v2-cbor', 'content-type': 'application/cbor' }, body: Buffer.from(cbor.serialize({})), ...over }), lower);
+  refusedAs(cborReq({ path: `/service/Other/operation/DescribeAlarms` }));
+  refusedAs(cborReq({ path: `/service/${CW}/operation/DescribeAlarms/` }));
+  refusedAs(cborReq({ path: `/service/${CW}/operation/Describe%41larms` }));
+  refusedAs(cborReq({ headers: { 'smithy-protocol': 'rpc-v2-cbor', 'content-type': 'application/json' } }));
+  refusedAs(cborReq({ body: Buffer.from([0x01]) }), 'SerializationException');
+  // A gzip body is decoded from `content` (the gateway gunzips it), and checked there too.
+  const gz = decodeRequest(cw, req({ headers: { ...json10, ...t }, body: Buffer.from('gzip bytes'), content: Buffer.from('{"AlarmNamePrefix":"p"}') }), lower);
+  assert.deepEqual(gz.params, { alarmNamePrefix: 'p' });
+  refusedAs(d({ content: Buffer.from('{"AlarmNamePrefix":"&Action=DeleteAlarms&"}') }));
+});
+
+test('awsQuery: one Action and one Version, spelled so, from one place (a POST form, or a GET query)', () => {
+  const cw = model('monitoring');
+  const f = (body: string, over: Partial<GatewayRequest> = {}) => () => decodeRequest(cw, req({ headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(body), ...over }), lower);
+  refusedAs(f('Action=DescribeAlarms&Action=DeleteAlarms'));
+  refusedAs(f('Action=DescribeAlarms&ACTION=DeleteAlarms'));
+  refusedAs(f('action=DeleteAlarms'));
+  refusedAs(f('Action=DescribeAlarms&version=2010-08-01'));
+  refusedAs(f('Action=DescribeAlarms&Version=2010-08-01&Version=2011-01-01'));
+  refusedAs(f('Action=DescribeAlarms&Version=2011-01-01'));
+  refusedAs(f('Action=DescribeAlarms&AlarmNames.member.1=a&AlarmNames.member.1=b'));
+  refusedAs(f('Action=DescribeAlarms', { rawQuery: 'Action=DeleteAlarms' }));
+  refusedAs(f('Action=DescribeAlarms', { method: 'GET' }));
+  refusedAs(() => decodeRequest(cw, req({ method: 'PUT', rawQuery: 'Action=DescribeAlarms' }), lower));
+  refusedAs(() => decodeRequest(cw, req({ method: 'GET', rawQuery: 'Action=DescribeAlarms', body: Buffer.from('{"AlarmNames":["a"]}') }), lower));
+  assert.equal(f('Action=DescribeAlarms&Version=2010-08-01&AlarmNames.member.1=a')().operation, 'DescribeAlarms');
+  // Percent-encoded names are the names they decode to, for the gateway as for the upstream.
+  assert.equal(f('%41ction=DescribeAlarms&Version=2010-08-01')().operation, 'DescribeAlarms');
+});
+
+test('REST: selectors of the RPC protocols, method overrides and raw separators are refused', () => {
+  const ag = model('apigateway');
+  const d = (over: Partial<GatewayRequest>) => () => decodeRequest(ag, req({ method: 'GET', path: '/restapis', ...over }), { memberCase: 'model' });
+  refusedAs(d({ headers: { 'x-amz-target': 'BackplaneControlService.DeleteRestApi' } }));
+  refusedAs(d({ headers: { 'smithy-protocol': 'rpc-v2-cbor' } }));
+  refusedAs(d({ rawQuery: 'Action=DeleteRestApi' }));
+  refusedAs(d({ rawQuery: 'aCtIoN=DeleteRestApi' }));
+  refusedAs(d({ rawQuery: '_method=DELETE' }));
+  refusedAs(d({ headers: { 'x-http-method-override': 'DELETE' } }));
+  refusedAs(d({ headers: { 'x-method-override': 'DELETE' } }));
+  refusedAs(d({ rawQuery: 'limit=1;position=2' }));
+  refusedAs(d({ path: '/restapis#x' }));
+  refusedAs(d({ path: 'http://host/restapis' }));
+  refusedAs(d({ method: 'POST', body: Buffer.from('Action=DeleteRestApi') }));
+  refusedAs(d({ rawQuery: 'limit=1&limit=2' }));
+});
+
+test('REST: a path is refused when another server\'s reading of it routes to another operation', () => {
+  const ag = model('apigateway');
+  const d = (method: string, path: string) => () => decodeRequest(ag, req({ method, path }), { memberCase: 'model' }).operation;
+  refusedAs(d('DELETE', '/restapis/abc%2Fresources%2Fr1'));
+  refusedAs(d('DELETE', '/restapis/abc/stages/..'));
+  refusedAs(d('DELETE', '/restapis/abc/stages/%2e%2E'));
+  refusedAs(d('GET', '/restapis/abc/resources/.'));
+  refusedAs(d('DELETE', '/restapis/abc%5Cresources%5Cr1'));
+  // Readings that route nowhere else are fine: the upstream runs the same operation or none.
+  assert.equal(d('GET', '/domainnames/d.example.com/basepathmappings/v1%2Forders')(), 'GetBasePathMapping');
+  assert.equal(d('GET', '/restapis/')(), 'GetRestApis');
+
+  const s3 = model('s3');
+  const o = (method: string, path: string, rawQuery = '') => decodeRequest(s3, req({ method, path, rawQuery, headers: { host: '127.0.0.1:4581' } }), { memberCase: 'model' });
+  refusedAs(() => o('DELETE', '/victim/key/..'));
+  refusedAs(() => o('GET', '/b/..'));
+  assert.equal(o('GET', '/b/a//b').params.Key, 'a//b', 'S3 keys keep their empty segments');
+  assert.equal(o('GET', '/b/a/../c').operation, 'GetObject', 'a key with a dot segment is still an object call under every reading');
+  assert.equal(o('GET', '/b/').operation, 'ListObjects');
+  assert.equal(o('GET', '/').operation, 'ListBuckets');
+});
+
+test('S3: x-id may only pick among operations the request fits; query parameters read once are sent once', () => {
+  const s3 = model('s3');
+  const o = (method: string, path: string, rawQuery = '', headers: Record<string, string> = {}) => decodeRequest(s3, req({ method, path, rawQuery, headers: { host: 'localhost:4581', ...headers } }), { memberCase: 'model' }).operation;
+  refusedAs(() => o('PUT', '/b/k', 'partNumber=1&uploadId=u&x-id=PutObject'));
+  refusedAs(() => o('GET', '/b/k', 'x-id=DeleteObject'));
+  refusedAs(() => o('GET', '/b/k', 'x-id=GetObject&x-id=GetObject'));
+  refusedAs(() => o('GET', '/b', 'list-type=2&list-type=1'));
+  refusedAs(() => o('PUT', '/b/k', '', { x_amz_copy_source: 'o/k' }));
+  refusedAs(() => o('PUT', '/b/k', '', { 'x-amz-copy-source': ['o/k', 'p/k'] as unknown as string }));
+  assert.equal(o('PUT', '/b/k', 'partNumber=1&uploadId=u&x-id=UploadPart'), 'UploadPart');
+  assert.equal(o('GET', '/', 'x-id=ListDirectoryBuckets'), 'ListDirectoryBuckets', 'x-id settles a tie');
+  assert.equal(o('GET', '/'), 'ListBuckets');
+});
+
+test('S3: the bucket comes from the path only; a Host that may name a bucket is refused', () => {
+  const s3 = model('s3');
+  const o = (host: string | string[]) => () => decodeRequest(s3, req({ method: 'DELETE', path: '/b/k', headers: { host } }), { memberCase: 'model' }).operation;
+  for (const host of ['127.0.0.1:4581', '127.0.0.1', 'localhost:4581', 'localhost', 'opentrail-gateway:4581', '[::1]:4581']) assert.equal(o(host)(), 'DeleteObject', host);
+  for (const host of ['b.localhost:4581', 'b.s3.amazonaws.com', 's3.amazonaws.com', 'gateway.internal', 'localhost.:4581', '127.0.0.1.', '[zz]:1', 'a:b:c', '']) refusedAs(o(host));
+  refusedAs(o(['127.0.0.1:4581', 'b.localhost:4581']));
+  // A dotted name the operator declares as the gateway's own (gateway.hostnames) is path style; a name under it is not.
+  const named = (host: string) => () => decodeRequest(s3, req({ method: 'DELETE', path: '/b/k', headers: { host } }), { memberCase: 'model', pathStyleHosts: ['gw.example.com'] }).operation;
+  assert.equal(named('gw.example.com:4581')(), 'DeleteObject');
+  assert.equal(named('GW.Example.com')(), 'DeleteObject');
+  refusedAs(named('b.gw.example.com:4581'));
+  refusedAs(named('gw.example.com.'));
+});
+
+test('an RPC request with no operation signal at all is an unknown operation (404), not a crash', () => {
+  assert.throws(() => decodeRequest(model('monitoring'), req({ headers: json10, body: Buffer.from('{}') }), lower), (e: Error & { code?: string; statusCode?: number }) => e.code === 'UnknownOperationException' && e.statusCode === 404);
+  assert.throws(() => decodeRequest(model('servicediscovery'), req({ body: Buffer.from('{}') }), lower), (e: Error & { code?: string }) => e.code !== undefined);
+});
+
+test('awsQuery requests go to /', () => {
+  refusedAs(() => decodeRequest(model('monitoring'), req({ path: '/x', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from('Action=DescribeAlarms&Version=2010-08-01') }), lower));
+});
+
+test('property: whenever the gateway accepts a CloudWatch request, no lenient reader of it names another operation', () => {
+  const cw = model('monitoring');
+  const OPS = ['DescribeAlarms', 'DeleteAlarms'];
+  const op = fc.constantFrom(...OPS);
+  const arb = fc.record({
+    target: fc.option(fc.oneof(op.map((o) => `${CW}.${o}`), fc.constant(`Other.DeleteAlarms`)), { nil: undefined }),
+    smithy: fc.option(fc.constantFrom('rpc-v2-cbor', 'RPC-V2-CBOR'), { nil: undefined }),
+    pathOp: fc.option(op, { nil: undefined }),
+    queryAction: fc.option(fc.tuple(fc.constantFrom('Action', 'action', '%41ction'), op), { nil: undefined }),
+    contentType: fc.option(fc.constantFrom('application/x-amz-json-1.0', 'application/x-www-form-urlencoded', 'Application/X-WWW-Form-Urlencoded', 'application/cbor', 'text/plain'), { nil: undefined }),
+    body: fc.constantFrom('', '{}', 'Action=DeleteAlarms', 'Action=DescribeAlarms&Version=2010-08-01', '{"AlarmNamePrefix":"&Action=DeleteAlarms&"}', 'cbor'),
+    actionHeader: fc.option(op, { nil: undefined }),
+    method: fc.constantFrom('POST', 'GET'),
+  });
+  fc.assert(fc.property(arb, (r) => {
+    const headers: Record<string, string> = {};
+    if (r.target) headers['x-amz-target'] = r.target;
+    if (r.smithy) headers['smithy-protocol'] = r.smithy;
+    if (r.contentType) headers['content-type'] = r.contentType;
+    if (r.actionHeader) headers.action = r.actionHeader;
+    const path = r.pathOp ? `/service/${CW}/operation/${r.pathOp}` : '/';
+    const rawQuery = r.queryAction ? `${r.queryAction[0]}=${r.queryAction[1]}` : '';
+    const body = r.body === 'cbor' ? Buffer.from(cbor.serialize({})) : Buffer.from(r.body);
+    let decided: string;
+    try {
+      decided = decodeRequest(cw, req({ method: r.method, path, rawQuery, headers, body }), lower).operation;
+    } catch {
+      return true; // refused: nothing reaches the upstream
+    }
+    const formOf = (s: string) => new URLSearchParams(s);
+    const isForm = (r.contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+    // moto: form body, else URL query, else the body read as a query string, else the headers; then X-Amz-Target; then the path.
+    const motoParams = isForm && body.length > 0 ? formOf(body.toString()) : rawQuery ? formOf(rawQuery) : body.length > 0 ? formOf(body.toString()) : new URLSearchParams(Object.entries({ Action: r.actionHeader ?? '' }).filter(([, v]) => v));
+    const readers: Record<string, string | undefined> = {
+      moto: motoParams.get('Action') ?? r.target?.split('.').pop() ?? r.pathOp,
+      'by Content-Type': isForm ? formOf(body.toString()).get('Action') ?? undefined : r.contentType === 'application/x-amz-json-1.0' ? r.target?.split('.').pop() : r.contentType === 'application/cbor' ? r.pathOp : undefined,
+      'query first': formOf(rawQuery).get('Action') ?? undefined,
+      'path first': r.pathOp,
+      'target first': r.target?.split('.').pop(),
+    };
+    for (const [name, got] of Object.entries(readers)) {
+      if (got !== undefined && got !== decided) throw new Error(`gateway decided ${decided}; a ${name} reader reads ${got}: ${JSON.stringify(r)}`);
+    }
+    return true;
+  }), { numRuns: 2000 });
+});
+
+test('property: any request to any model decodes or is refused with a 4xx ServiceError, never anything else', () => {
+  const models = modelNames().map(model);
+  const piece = fc.constantFrom('', '/', '//', '.', '..', '%2F', '%2E%2E', '\\', 'service', 'operation', 'restapis', 'b', 'k', 'GraniteServiceVersion20100801', 'DescribeAlarms', '%', '%zz', '#', ';', '?');
+  const arb = fc.record({
+    m: fc.nat({ max: models.length - 1 }),
+    method: fc.oneof({ weight: 3, arbitrary: fc.constant('POST') }, fc.constantFrom('GET', 'PUT', 'DELETE', 'HEAD', 'PATCH')),
+    path: fc.oneof(fc.constant('/'), fc.array(piece, { maxLength: 6 }).map((p) => `/${p.join('/')}`)),
+    rawQuery: fc.oneof(fc.constant(''), fc.array(fc.tuple(fc.constantFrom('Action', 'action', 'x-id', 'uploads', 'list-type', 'Version', 'a', ''), fc.constantFrom('', 'DescribeAlarms', '2', 'PutObject', '%', '2010-08-01')), { maxLength: 4 }).map((q) => q.map(([k, v]) => `${k}=${v}`).join('&'))),
+    headers: fc.record({
+      'x-amz-target': fc.option(fc.constantFrom('GraniteServiceVersion20100801.DescribeAlarms', 'x', ''), { nil: undefined }),
+      'smithy-protocol': fc.option(fc.constantFrom('rpc-v2-cbor', 'x'), { nil: undefined }),
+      'content-type': fc.option(fc.constantFrom('application/x-amz-json-1.0', 'application/x-amz-json-1.1', 'application/x-www-form-urlencoded', 'application/cbor', 'text/plain', ''), { nil: undefined }),
+      host: fc.option(fc.constantFrom('b.localhost', '127.0.0.1', 'localhost:1', ''), { nil: undefined }),
+      'x-amz-copy-source': fc.option(fc.constant('b/k'), { nil: undefined }),
+      action: fc.option(fc.constant('DeleteAlarms'), { nil: undefined }),
+      x_amz_target: fc.option(fc.constant('x'), { nil: undefined }),
+    }).map((h) => Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined)) as Record<string, string>),
+    body: fc.constantFrom('', '{}', '[]', 'Action=DescribeAlarms', 'null', '{"a":', '\u0000\u00ff'),
+  });
+  fc.assert(fc.property(arb, (r) => {
+    try {
+      decodeRequest(models[r.m]!, req({ method: r.method, path: r.path, rawQuery: r.rawQuery, headers: r.headers, body: Buffer.from(r.body) }), lower);
+    } catch (e) {
+      const err = e as Error & { code?: string; statusCode?: number };
+      if (!(typeof err.code === 'string' && typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500)) throw e;
+    }
+  }), { numRuns: 20000 });
 });

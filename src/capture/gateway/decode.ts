@@ -7,6 +7,7 @@
  * The protocol is read off the request (a CloudWatch call may arrive as awsQuery, awsJson1_0 or
  * rpcv2Cbor, depending on the SDK), not off the model.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { cbor, tagSymbol } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
 import type { ModelMember, ModelShape, Protocol, ServiceModel } from './model.ts';
@@ -22,11 +23,15 @@ export interface GatewayRequest {
   headers: Record<string, string | string[] | undefined>;
   /** The body, or null when it was streamed to the upstream without being kept. */
   body: Buffer | null;
+  /** The body after its Content-Encoding (gzip) was undone, when it had one; what is decoded. */
+  content?: Buffer;
 }
 
 export interface DecodeOptions {
   /** How structure member names are written (CloudTrail spells them per service). */
   memberCase: 'model' | 'lowerCamel';
+  /** Host names (lower case, no port) that address the gateway itself, path style, for S3. */
+  pathStyleHosts?: readonly string[];
 }
 
 export interface DecodedCall {
@@ -46,15 +51,132 @@ export function header(h: GatewayRequest['headers'], name: string): string | und
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-/** The protocol the request speaks, from its headers and the service's model. */
-export function requestProtocol(req: GatewayRequest, model: ServiceModel): Protocol {
-  if (header(req.headers, 'smithy-protocol') === 'rpc-v2-cbor') return 'rpcv2Cbor';
-  if (header(req.headers, 'x-amz-target') !== undefined) return model.protocol === 'awsJson1_0' ? 'awsJson1_0' : 'awsJson1_1';
-  const ct = header(req.headers, 'content-type') ?? '';
-  if (model.protocol === 'awsQuery' || ((model.protocol === 'awsJson1_0' || model.protocol === 'awsJson1_1' || model.protocol === 'rpcv2Cbor') && (ct.startsWith('application/x-www-form-urlencoded') || /(^|&)Action=/.test(req.rawQuery)))) {
-    return 'awsQuery';
+// ---------- deciding the operation: one reading, or none ----------
+
+/**
+ * A request whose operation (or protocol) could be read two ways is refused before it reaches the
+ * upstream: the gateway records what it decided, so the upstream must not be able to decide
+ * otherwise. docs/gateway.md ("How the operation is decided") lists every rule and why.
+ */
+export const AMBIGUOUS = 'AmbiguousRequestException';
+const ambiguous = (msg: string) => new ServiceError(AMBIGUOUS, `Ambiguous request: ${msg}`, 400);
+const serialization = (msg: string) => new ServiceError('SerializationException', msg, 400);
+
+/** Headers whose every value must be single: each decides how the request is read or framed. */
+const SINGLE_HEADERS = new Set([
+  'host', 'content-type', 'content-length', 'content-encoding', 'transfer-encoding', 'x-amz-target', 'x-amzn-target',
+  'smithy-protocol', 'authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256', 'x-amz-copy-source',
+]);
+/** Headers some servers and frameworks read as "use this method instead". */
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'];
+const RPC_PATH = /^\/service\/([A-Za-z0-9_]+)\/operation\/([A-Za-z0-9_]+)$/;
+
+function isRestProtocol(p: Protocol): boolean {
+  return p === 'restJson1' || p === 'restXml';
+}
+
+/** The media type of a Content-Type, lower case, without parameters. */
+function mediaType(h: GatewayRequest['headers']): string | undefined {
+  const ct = header(h, 'content-type');
+  return ct === undefined ? undefined : ct.split(';')[0]!.trim().toLowerCase();
+}
+
+/** Names of parameters spelled like `Action` in any case; a form/query is read as URLSearchParams reads it. */
+function actionKeys(params: URLSearchParams): string[] {
+  const out: string[] = [];
+  for (const k of params.keys()) if (k.toLowerCase() === 'action') out.push(k);
+  return out;
+}
+
+/** The method, target, header and query checks every protocol shares (no body needed). */
+function checkCommon(req: GatewayRequest, model: ServiceModel): void {
+  if (!req.path.startsWith('/')) {
+    throw ambiguous(`the request target '${req.path.slice(0, 100)}' is not a path; send origin-form ('/...')`);
   }
+  if (req.path.includes('#') || req.rawQuery.includes('#')) throw ambiguous("the request target contains '#'; servers differ on whether a fragment ends the path or the query");
+  if (req.rawQuery.includes(';')) throw ambiguous("the query string contains a raw ';'; some servers split parameters on it (send it as %3B)");
+  for (const [name, v] of Object.entries(req.headers)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v) && v.length > 1 && (SINGLE_HEADERS.has(name) || name.startsWith('x-amz-') || name.startsWith('x-amzn-'))) {
+      throw ambiguous(`header '${name}' is sent ${v.length} times; the upstream may read a different one`);
+    }
+    if (name.includes('_')) {
+      const dashed = name.replace(/_/g, '-');
+      if (SINGLE_HEADERS.has(dashed) || dashed.startsWith('x-amz') || dashed === 'action' || METHOD_OVERRIDES.includes(dashed)) {
+        throw ambiguous(`header '${name}' reads as '${dashed}' to servers that map '_' to '-'`);
+      }
+    }
+  }
+  for (const h of METHOD_OVERRIDES) if (req.headers[h] !== undefined) throw ambiguous(`header '${h}' asks for another method than ${req.method}`);
+  if (req.headers.action !== undefined) throw ambiguous("an 'Action' header; some servers read parameters from headers");
+  if (req.headers['x-amzn-target'] !== undefined) throw ambiguous("header 'x-amzn-target'; the gateway reads only X-Amz-Target");
+  const query = new URLSearchParams(req.rawQuery);
+  if (query.has('_method')) throw ambiguous("query parameter '_method' asks for another method");
+  if (isRestProtocol(model.protocol)) {
+    if (req.headers['x-amz-target'] !== undefined) throw ambiguous(`${model.signingName} speaks ${model.protocol}, whose operation is the method and path; X-Amz-Target would name another`);
+    if (req.headers['smithy-protocol'] !== undefined) throw ambiguous(`${model.signingName} speaks ${model.protocol}, not the protocol named by smithy-protocol`);
+    const actions = actionKeys(query);
+    if (actions.length > 0) throw ambiguous(`${model.signingName} speaks ${model.protocol}, whose operation is the method and path; query parameter '${actions[0]}' would name another`);
+  }
+}
+
+/**
+ * The protocol the request speaks, read off the request (a CloudWatch call may arrive as awsJson1_0,
+ * rpcv2Cbor or awsQuery), checked so that exactly one reading is possible. Needs no body.
+ * Throws AmbiguousRequestException (400) when signals of two protocols are present, or a signal is
+ * malformed.
+ */
+export function requestProtocol(req: GatewayRequest, model: ServiceModel, pathStyleHosts: readonly string[] = []): Protocol {
+  checkCommon(req, model);
+  if (model.signingName === 's3') checkS3Host(req, pathStyleHosts);
+  if (isRestProtocol(model.protocol)) return model.protocol;
+  const target = header(req.headers, 'x-amz-target');
+  const smithy = header(req.headers, 'smithy-protocol');
+  const rpcPath = /^\/+service\//i.test(safeDecode(req.path));
+  const query = new URLSearchParams(req.rawQuery);
+  const form = mediaType(req.headers) === 'application/x-www-form-urlencoded';
+  const queryAction = actionKeys(query).length > 0;
+  const signals: string[] = [];
+  if (target !== undefined) signals.push('X-Amz-Target (awsJson)');
+  if (smithy !== undefined || rpcPath) signals.push('smithy-protocol or a /service/.../operation/... path (rpcv2Cbor)');
+  if (form || queryAction) signals.push(form ? 'a form Content-Type (awsQuery)' : 'an Action query parameter (awsQuery)');
+  if (signals.length > 1) throw ambiguous(`the request names its operation by ${signals.join(' and by ')}; send one`);
+  if (smithy !== undefined || rpcPath) {
+    if (smithy !== 'rpc-v2-cbor') throw ambiguous(`smithy-protocol '${smithy ?? ''}' is not rpc-v2-cbor, or is missing on a /service/.../operation/... path`);
+    return 'rpcv2Cbor';
+  }
+  if (target !== undefined) return model.protocol === 'awsJson1_0' ? 'awsJson1_0' : 'awsJson1_1';
+  if (form || queryAction) return 'awsQuery';
   return model.protocol;
+}
+
+/**
+ * S3 reads the bucket from the Host (virtual-hosted style: `bucket.s3.amazonaws.com`,
+ * `bucket.localhost:4581`) or from the path; the gateway reads it from the path only. A Host that an
+ * S3 server could read a bucket from is refused: only an IP address or a name without dots
+ * (`localhost`, a container name), or a name configured in `gateway.hostnames`, is taken as path
+ * style, as S3-compatible servers do (moto).
+ */
+function checkS3Host(req: GatewayRequest, pathStyleHosts: readonly string[]): void {
+  const host = header(req.headers, 'host') ?? '';
+  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(host);
+  const name = m?.[1] ?? '';
+  const ok = m !== null && (name.startsWith('[') ? isIPv6(name.slice(1, -1)) : isIPv4(name) || /^[A-Za-z0-9-]+$/.test(name) || pathStyleHosts.includes(name.toLowerCase()));
+  if (!ok) {
+    throw ambiguous(`Host '${host.slice(0, 200)}' may name a bucket (virtual-hosted-style addressing), which the gateway cannot attribute; address the gateway by IP address, a host name without dots or one of gateway.hostnames, path style (forcePathStyle, addressing_style=path)`);
+  }
+}
+
+/** A body that a lenient server would read as a form naming an Action (moto reads any body so). */
+function checkBodyAction(body: Buffer | null | undefined, protocol: Protocol): void {
+  if (!body || body.length === 0 || protocol === 'awsQuery') return;
+  // A key that decodes to "action" is at most 18 bytes (%XX per letter); scan without splitting.
+  const text = body.toString('latin1');
+  const re = /(?:^|[&;])([^&;=]{1,18})=/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (safeDecode(m[1]!.replace(/\+/g, ' ')).toLowerCase() === 'action') throw ambiguous(`the ${protocol} body also reads as a form with an Action parameter`);
+    re.lastIndex = m.index + 1;
+  }
 }
 
 // ---------- values, directed by shapes ----------
@@ -229,16 +351,20 @@ function routes(model: ServiceModel): Route[] {
 
 const COPY_PAIRS = new Set(['CopyObject', 'PutObject', 'UploadPartCopy', 'UploadPart']);
 
-function matchRoute(model: ServiceModel, req: GatewayRequest, query: URLSearchParams): { route: Route; labels: Record<string, string> } | undefined {
-  const segs = req.path.split('/').filter((s) => s !== '');
+interface RouteMatch { route: Route; labels: Record<string, string> }
+
+/**
+ * The routes that fit best, by method, path segments (already decoded), query literals and the
+ * required query members and headers; several when they tie. `x-id` plays no part: S3 ignores it.
+ */
+function matchRoutes(model: ServiceModel, req: GatewayRequest, query: URLSearchParams, segs: string[], foldCase: boolean): RouteMatch[] {
   const copy = req.headers['x-amz-copy-source'] !== undefined;
-  let best: { route: Route; labels: Record<string, string>; score: number } | undefined;
+  let best: RouteMatch[] = [];
+  let bestScore = -Infinity;
   for (const route of routes(model)) {
     if (route.method !== req.method) continue;
     if (!route.queryLiterals.every(([k, v]) => query.has(k) && (v === undefined || query.get(k) === v))) continue;
-    const xId = query.get('x-id');
-    if (xId !== null && route.xId !== undefined && xId !== route.xId) continue;
-    const labels = matchSegments(route.segments, segs);
+    const labels = matchSegments(route.segments, segs, foldCase);
     if (!labels) continue;
     // S3's copy calls differ from their plain forms only by the x-amz-copy-source header.
     if (model.signingName === 's3' && COPY_PAIRS.has(route.operation) && (route.operation === 'CopyObject' || route.operation === 'UploadPartCopy') !== copy) continue;
@@ -256,28 +382,109 @@ function matchRoute(model: ServiceModel, req: GatewayRequest, query: URLSearchPa
       }
     }
     if (missing) continue;
-    const score = route.score + present * 1000 + (xId !== null && xId === route.xId ? 10_000 : 0);
-    if (!best || score > best.score) best = { route, labels, score };
+    const score = route.score + present * 1000;
+    if (score > bestScore) {
+      bestScore = score;
+      best = [{ route, labels }];
+    } else if (score === bestScore) best.push({ route, labels });
   }
   return best;
 }
 
-function matchSegments(pattern: Route['segments'], segs: string[]): Record<string, string> | undefined {
+/** Among tied routes, the one the SDK's `x-id` names, else the first. */
+function pick(candidates: RouteMatch[], xId: string | null): RouteMatch | undefined {
+  return (xId !== null ? candidates.find((c) => c.route.xId === xId) : undefined) ?? candidates[0];
+}
+
+/** RFC 3986 remove_dot_segments over decoded segments. */
+function removeDots(segs: string[]): string[] {
+  const out: string[] = [];
+  for (const s of segs) {
+    if (s === '.') continue;
+    if (s === '..') out.pop();
+    else out.push(s);
+  }
+  return out;
+}
+
+/**
+ * How servers and proxies may read a path: as sent (segments decoded one by one, as AWS's routers
+ * do), with `//` merged, decoded before splitting (`%2F` and `\` as separators), and with `.`/`..`
+ * segments resolved. The first reading decides; the others must not route to another operation.
+ */
+function pathReadings(path: string): { name: string; segs: string[]; foldCase?: boolean }[] {
+  const raw = path.slice(1).split('/');
+  const asSent = raw.map(safeDecode);
+  const decoded = safeDecode(path).replace(/\\/g, '/').slice(1).split('/');
+  const nonEmpty = (a: string[]) => a.filter((x) => x !== '');
+  return [
+    { name: 'as sent', segs: asSent },
+    { name: "with '//' merged", segs: nonEmpty(asSent) },
+    { name: 'with dot segments resolved', segs: removeDots(asSent) },
+    { name: "with dot segments resolved and '//' merged", segs: nonEmpty(removeDots(asSent)) },
+    { name: "decoded before splitting ('%2F', '\\' as '/')", segs: decoded },
+    { name: "decoded before splitting, '//' merged", segs: nonEmpty(decoded) },
+    { name: 'decoded before splitting, dot segments resolved', segs: removeDots(decoded) },
+    { name: "decoded before splitting, dot segments resolved, '//' merged", segs: nonEmpty(removeDots(decoded)) },
+    { name: 'with its literal segments in another case', segs: asSent, foldCase: true },
+  ];
+}
+
+/**
+ * The REST operation of a request: the route of the path as sent (or, when that fits none, with
+ * `//` merged); refused when another reading of the path routes elsewhere, or `x-id` names another
+ * operation, or a query parameter the operation reads once is sent twice.
+ */
+function matchRoute(model: ServiceModel, req: GatewayRequest, query: URLSearchParams): RouteMatch | undefined {
+  const xId = query.get('x-id');
+  if (query.getAll('x-id').length > 1) throw ambiguous("query parameter 'x-id' is sent more than once");
+  const readings = pathReadings(req.path);
+  const decisions = readings.map((r) => matchRoutes(model, req, query, r.segs, r.foldCase ?? false));
+  const primaryIndex = decisions[0]!.length > 0 ? 0 : 1;
+  const primary = decisions[primaryIndex]!;
+  if (primary.length === 0) return undefined;
+  const chosen = pick(primary, xId)!;
+  if (xId !== null && chosen.route.operation !== xId && !primary.some((c) => c.route.xId === xId)) {
+    throw ambiguous(`x-id names ${xId.slice(0, 100)}, but the method, path, query and headers are those of ${chosen.route.operation}`);
+  }
+  decisions.forEach((d, i) => {
+    const other = pick(d, xId);
+    if (other && other.route.operation !== chosen.route.operation) {
+      throw ambiguous(`the path reads as ${chosen.route.operation} ${readings[primaryIndex]!.name}, but as ${other.route.operation} ${readings[i]!.name}; servers differ on which`);
+    }
+  });
+  const input = model.operations[chosen.route.operation]!.input;
+  const shape = input ? model.shapes[input] : undefined;
+  const seen = new Set<string>();
+  for (const k of query.keys()) {
+    if (!seen.has(k)) {
+      seen.add(k);
+      continue;
+    }
+    const member = shape?.type === 'structure' ? Object.entries(shape.members).find(([n, m]) => m.location === 'query' && (m.name ?? n) === k)?.[1] : undefined;
+    const target = member ? model.shapes[member.target] : undefined;
+    if (target?.type !== 'list') throw ambiguous(`query parameter '${k.slice(0, 100)}' is sent more than once; ${chosen.route.operation} reads it once, and servers differ on which`);
+  }
+  return chosen;
+}
+
+function matchSegments(pattern: Route['segments'], segs: string[], foldCase: boolean): Record<string, string> | undefined {
   const labels: Record<string, string> = {};
   let i = 0;
   for (let p = 0; p < pattern.length; p++) {
     const s = pattern[p]!;
     if ('literal' in s) {
-      if (segs[i] === undefined || safeDecode(segs[i]!) !== s.literal) return undefined;
+      if (segs[i] === undefined || (foldCase ? segs[i]!.toLowerCase() !== s.literal.toLowerCase() : segs[i] !== s.literal)) return undefined;
       i++;
     } else if (s.greedy) {
       const rest = segs.slice(i, segs.length - (pattern.length - p - 1));
-      if (rest.length === 0) return undefined;
-      labels[s.label] = rest.map(safeDecode).join('/');
+      const joined = rest.join('/');
+      if (joined === '') return undefined;
+      labels[s.label] = joined;
       i += rest.length;
     } else {
-      if (segs[i] === undefined) return undefined;
-      labels[s.label] = safeDecode(segs[i]!);
+      if (segs[i] === undefined || segs[i] === '') return undefined;
+      labels[s.label] = segs[i]!;
       i++;
     }
   }
@@ -299,7 +506,7 @@ function safeDecode(s: string): string {
  * model has no operation for it; a body that cannot be parsed leaves `bodyError` set.
  */
 export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: DecodeOptions): DecodedCall {
-  const protocol = requestProtocol(req, model);
+  const protocol = requestProtocol(req, model, opts.pathStyleHosts);
   const query = new URLSearchParams(req.rawQuery);
   const walker = new Walker(model, opts, protocol === 'restJson1');
   const inputOf = (operation: string) => {
@@ -308,28 +515,74 @@ export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: De
     return s?.type === 'structure' ? s.members : {};
   };
 
+  const content = req.content ?? req.body;
+  checkBodyAction(req.body, protocol);
+  if (req.content) checkBodyAction(req.content, protocol);
+
   if (protocol === 'rpcv2Cbor' || protocol === 'awsJson1_0' || protocol === 'awsJson1_1') {
-    let operation: string | undefined;
-    if (protocol === 'rpcv2Cbor') operation = /\/service\/[^/]+\/operation\/([^/?]+)$/.exec(req.path)?.[1];
-    else operation = header(req.headers, 'x-amz-target')?.split('.').pop();
-    if (!operation || !Object.hasOwn(model.operations, operation)) throw unknownOperation(operation ?? req.path);
-    const call: DecodedCall = { operation, protocol, params: {} };
-    if (req.body && req.body.length > 0) {
-      try {
-        const body = protocol === 'rpcv2Cbor' ? cbor.deserialize(req.body) : JSON.parse(req.body.toString('utf8'));
-        if (body && typeof body === 'object' && !Array.isArray(body)) call.params = walker.struct(inputOf(operation), body, 0);
-      } catch (e) {
-        call.bodyError = (e as Error).message;
+    if (req.method !== 'POST') throw ambiguous(`${protocol} requests are POSTs, not ${req.method}`);
+    if (req.rawQuery !== '') throw ambiguous(`${protocol} requests carry no query string; the upstream might read parameters from it`);
+    const ct = mediaType(req.headers);
+    let operation: string;
+    if (protocol === 'rpcv2Cbor') {
+      const m = RPC_PATH.exec(req.path);
+      if (!m) throw ambiguous(`the rpcv2Cbor path '${req.path.slice(0, 200)}' is not /service/<name>/operation/<name>`);
+      if (model.target !== undefined && m[1] !== model.target) throw ambiguous(`the rpcv2Cbor path names service '${m[1]}', not ${model.signingName}'s '${model.target}'`);
+      if (ct !== undefined ? ct !== 'application/cbor' : content !== null && content.length > 0) {
+        throw ambiguous(`an rpcv2Cbor body must be sent as application/cbor, not '${ct ?? ''}'`);
       }
+      operation = m[2]!;
+    } else {
+      if (req.path !== '/') throw ambiguous(`${protocol} requests go to '/', not '${req.path.slice(0, 200)}'; the upstream might route by the path`);
+      if (ct !== 'application/x-amz-json-1.0' && ct !== 'application/x-amz-json-1.1') {
+        throw ambiguous(`an X-Amz-Target request must be sent as application/x-amz-json-1.0 or -1.1, not '${ct ?? ''}'; the upstream might read the body as another protocol`);
+      }
+      const target = header(req.headers, 'x-amz-target');
+      if (target === undefined) throw unknownOperation(req.path);
+      const dot = target.indexOf('.');
+      const prefix = target.slice(0, dot);
+      operation = target.slice(dot + 1);
+      if (dot < 0 || operation.includes('.') || (model.target !== undefined && prefix !== model.target)) {
+        throw ambiguous(`X-Amz-Target '${target.slice(0, 200)}' is not '${model.target ?? '<service>'}.<Operation>'`);
+      }
+    }
+    if (!Object.hasOwn(model.operations, operation)) throw unknownOperation(operation);
+    const call: DecodedCall = { operation, protocol, params: {} };
+    if (content && content.length > 0) {
+      let body: unknown;
+      try {
+        body = protocol === 'rpcv2Cbor' ? cbor.deserialize(content) : JSON.parse(content.toString('utf8'));
+      } catch (e) {
+        throw serialization(`The ${protocol} body could not be read: ${(e as Error).message}`.slice(0, 300));
+      }
+      if (!body || typeof body !== 'object' || Array.isArray(body)) throw serialization(`The ${protocol} body must be an object (a ${protocol === 'rpcv2Cbor' ? 'CBOR map' : 'JSON object'}).`);
+      call.params = walker.struct(inputOf(operation), body as Record<string, unknown>, 0);
     }
     return call;
   }
 
   if (protocol === 'awsQuery') {
-    const form = header(req.headers, 'content-type')?.startsWith('application/x-www-form-urlencoded') && req.body
-      ? new URLSearchParams(req.body.toString('utf8'))
-      : query;
+    if (req.path !== '/') throw ambiguous(`awsQuery requests go to '/', not '${req.path.slice(0, 200)}'; the upstream might route by the path`);
+    const isForm = mediaType(req.headers) === 'application/x-www-form-urlencoded';
+    let form: URLSearchParams;
+    if (req.method === 'POST' && isForm) {
+      if (req.rawQuery !== '') throw ambiguous('an awsQuery form POST carries no query string; the upstream might read parameters from either');
+      form = new URLSearchParams((content ?? Buffer.alloc(0)).toString('utf8'));
+    } else if (req.method === 'GET' && (!content || content.length === 0)) {
+      form = query;
+    } else {
+      throw ambiguous(`awsQuery requests are a POST with a form body (application/x-www-form-urlencoded) or a GET with a query string, not a ${req.method}${isForm ? ' form' : ''} with ${content && content.length > 0 ? 'a body' : 'no body'}`);
+    }
+    const seen = new Set<string>();
+    for (const k of form.keys()) {
+      const lower = k.toLowerCase();
+      if (seen.has(lower)) throw ambiguous(`awsQuery parameter '${k.slice(0, 100)}' is sent more than once (or in two spellings); the upstream may read a different one`);
+      seen.add(lower);
+      if ((lower === 'action' && k !== 'Action') || (lower === 'version' && k !== 'Version')) throw ambiguous(`awsQuery parameter '${k}' is spelled unlike '${lower === 'action' ? 'Action' : 'Version'}'`);
+    }
     const operation = form.get('Action') ?? '';
+    const version = form.get('Version');
+    if (version !== null && version !== model.apiVersion) throw ambiguous(`Version '${version.slice(0, 50)}' is not ${model.signingName}'s API version ${model.apiVersion}`);
     if (!Object.hasOwn(model.operations, operation)) throw unknownOperation(operation);
     const input = model.operations[operation]!.input;
     const tree = queryTree(form);
@@ -373,12 +626,12 @@ export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: De
         break;
       }
       case 'payload': {
-        if (req.body && req.body.length > 0 && m.target !== 'stream' && m.target !== 'blob') {
+        if (content && content.length > 0 && m.target !== 'stream' && m.target !== 'blob') {
           const s = walker.shape(m.target);
-          if (m.target === 'string') v = m.sensitive ? HIDDEN : req.body.toString('utf8');
+          if (m.target === 'string') v = m.sensitive ? HIDDEN : content.toString('utf8');
           else if (protocol === 'restJson1' && (s || m.target === 'document')) {
             try {
-              v = walker.value(m, JSON.parse(req.body.toString('utf8')));
+              v = walker.value(m, JSON.parse(content.toString('utf8')));
             } catch (e) {
               call.bodyError = (e as Error).message;
             }
@@ -398,9 +651,9 @@ export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: De
     if (Object.keys(rest).length > 0) params[walker.key(queryParams[0])] = rest;
   }
   const hasBodyMembers = Object.values(members).some((m) => !m.location);
-  if (protocol === 'restJson1' && hasBodyMembers && req.body && req.body.length > 0) {
+  if (protocol === 'restJson1' && hasBodyMembers && content && content.length > 0) {
     try {
-      const body = JSON.parse(req.body.toString('utf8'));
+      const body = JSON.parse(content.toString('utf8'));
       if (body && typeof body === 'object' && !Array.isArray(body)) Object.assign(params, walker.struct(members, body, 0, true));
     } catch (e) {
       call.bodyError = (e as Error).message;

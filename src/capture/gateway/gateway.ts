@@ -13,13 +13,15 @@ import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { Transform } from 'node:stream';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { cbor } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
 import { NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization } from '../../aws/sigv4.ts';
 import { isReadOnlyCall, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import type { ApiCall } from '../self-audit.ts';
-import { decodeAnswer, decodeRequest, header, requestProtocol, type DecodedCall, type GatewayRequest } from './decode.ts';
+import { AMBIGUOUS, decodeAnswer, decodeRequest, header, requestProtocol, type DecodedCall, type GatewayRequest } from './decode.ts';
 import { loadModel, type Protocol, type ServiceModel } from './model.ts';
 import { captureOf, ruleFor, type Capture, type ServiceRule } from './rules.ts';
 
@@ -41,6 +43,8 @@ export interface GatewayOptions {
   recordBeforeAnswer: boolean;
   /** Most bytes of an upstream answer kept to decode its error or responseElements. */
   maxAnswerBytes?: number;
+  /** Dotted host names clients address the gateway by, path style, for S3 (`gateway.hostnames`). */
+  pathStyleHosts?: readonly string[];
 }
 
 export interface GatewayDeps {
@@ -53,6 +57,8 @@ export interface GatewayDeps {
   logError(msg: string, err?: unknown): void;
 }
 
+const gunzipAsync = promisify(gunzip);
+
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
 const RESIGNED = new Set(['authorization', 'x-amz-date', 'x-amz-security-token', 'host']);
 
@@ -63,11 +69,12 @@ function single(h: IncomingMessage['headersDistinct']): Record<string, string | 
 }
 
 /** How this request expects errors: by the protocol it spoke, or its service's when unknown. */
-function errorFormat(headers: Record<string, string | string[] | undefined>, service: string | undefined, model: ServiceModel | undefined): Protocol {
+function errorFormat(headers: Record<string, string | string[] | undefined>, service: string | undefined, model: ServiceModel | undefined, rawQuery = ''): Protocol {
   if (header(headers, 'smithy-protocol') === 'rpc-v2-cbor') return 'rpcv2Cbor';
   if (header(headers, 'x-amz-target') !== undefined) return 'awsJson1_1';
   if (service === 's3') return 'restXml';
-  if ((header(headers, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')) return 'awsQuery';
+  if ((header(headers, 'content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return 'awsQuery';
+  if (model && model.protocol !== 'restJson1' && model.protocol !== 'restXml' && /(?:^|&)Action=/.test(rawQuery)) return 'awsQuery';
   return model?.protocol ?? 'restJson1';
 }
 
@@ -76,6 +83,7 @@ function errorCodeFor(e: ServiceError, format: Protocol, service: string | undef
   if (service === 's3') {
     if (e.code === 'UnrecognizedClientException') return 'InvalidAccessKeyId';
     if (e.code === 'MissingAuthenticationTokenException' || e.code === 'IncompleteSignatureException') return 'AccessDenied';
+    if (e.code === AMBIGUOUS) return 'InvalidRequest';
   }
   if (format === 'awsQuery' && e.code === 'UnrecognizedClientException') return 'InvalidClientTokenId';
   return e.code;
@@ -235,28 +243,47 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     }
     const model = loadModel(auth.service);
     const rule = ruleFor(auth.service);
-    const format = errorFormat(headers, auth.service, model);
+    const format = errorFormat(headers, auth.service, model, q < 0 ? '' : url.slice(q + 1));
     const fail = (e: ServiceError) => sendError(res, format, errorCodeFor(e, format, auth.service), e, gatewayRequestId);
     if (!model || !rule) {
       req.resume();
       return fail(new ServiceError('UnknownServiceException', `The OpenTrail gateway has no model or capture rules for service '${auth.service}'.`, 400));
     }
     const request: GatewayRequest = { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, body: null };
-    const opts0 = { memberCase: rule.memberCase };
+    // Declared dotted host names count as path style only when the gateway re-signs for the upstream
+    // (its own Host replaces the client's); passed through, the upstream would read a bucket from them.
+    const upstreamOf = opts.upstreams.services?.[auth.service] ?? opts.upstreams.default;
+    const resigned = upstreamOf?.accessKeyId !== undefined && upstreamOf.secretAccessKey !== undefined && upstreamOf.accessKeyId !== auth.accessKeyId;
+    const pathStyleHosts = resigned ? opts.pathStyleHosts : [];
+    const opts0 = { memberCase: rule.memberCase, pathStyleHosts };
+
+    // Signals that could make the upstream read another operation than the gateway would are
+    // refused before anything is read or forwarded (nothing is recorded: no call was made).
+    let protocol: Protocol;
+    try {
+      protocol = requestProtocol(request, model, pathStyleHosts);
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e;
+      req.resume();
+      return fail(e);
+    }
 
     // Object bodies stream through; everything else is read whole to verify and decode it.
     // A REST call decodes from its path, query and headers alone; a streamed one is decoded once, here.
     let streamed = false;
     let head: DecodedCall | undefined;
     const sha = header(headers, 'x-amz-content-sha256');
-    const protocol = requestProtocol(request, model);
-    if (sha !== undefined && (protocol === 'restXml' || protocol === 'restJson1')) {
+    if (protocol === 'restXml' || protocol === 'restJson1') {
       try {
         head = decodeRequest(model, request, opts0);
         const input = model.operations[head.operation]!.input;
         const shape = input ? model.shapes[input] : undefined;
-        streamed = shape?.type === 'structure' && Object.values(shape.members).some((m) => m.location === 'payload' && (m.target === 'stream' || m.target === 'blob'));
-      } catch {
+        streamed = sha !== undefined && shape?.type === 'structure' && Object.values(shape.members).some((m) => m.location === 'payload' && (m.target === 'stream' || m.target === 'blob'));
+      } catch (e) {
+        if (e instanceof ServiceError && e.code === AMBIGUOUS) {
+          req.resume();
+          return fail(e);
+        }
         streamed = false;
       }
     }
@@ -266,6 +293,21 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       } catch (e) {
         if (e instanceof BodyTooLarge) return fail(new ServiceError('RequestEntityTooLargeException', `The request body is larger than the gateway's limit of ${opts.maxBodyBytes} bytes.`, 413));
         throw e;
+      }
+      // The upstream decodes a gzip body (CloudWatch PutMetricData is compressed by the SDKs), so
+      // the gateway decodes what the upstream will read, bounded like the body itself.
+      if (auth.service !== 's3') {
+        const encoding = header(headers, 'content-encoding')?.trim();
+        if (encoding === 'gzip') {
+          try {
+            request.content = await gunzipAsync(request.body, { maxOutputLength: opts.maxBodyBytes });
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return fail(new ServiceError('RequestEntityTooLargeException', `The decompressed request body is larger than the gateway's limit of ${opts.maxBodyBytes} bytes.`, 413));
+            return fail(new ServiceError('SerializationException', 'The request body is not valid gzip.', 400));
+          }
+        } else if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+          return fail(new ServiceError(AMBIGUOUS, `Ambiguous request: Content-Encoding '${encoding.slice(0, 100)}' is not one the gateway can decode (gzip or identity); it cannot know what the upstream would read.`, 400));
+        }
       }
     }
 
@@ -310,6 +352,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const path = req.url ?? '/';
     let headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(p.request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    // The gateway frames what it forwards: a body read whole goes with its own length.
+    if (!p.streamed && (headers['content-length'] !== undefined || (p.request.body?.length ?? 0) > 0)) headers['content-length'] = String(p.request.body?.length ?? 0);
     if (upstream.accessKeyId && upstream.secretAccessKey && upstream.accessKeyId !== p.auth.accessKeyId) {
       const sha = header(headers, 'x-amz-content-sha256');
       if (sha?.startsWith('STREAMING-AWS4-HMAC-SHA256')) {
