@@ -85,12 +85,12 @@ export function createApp(deps: AppDeps): FastifyInstance {
   const log = deps.log ?? ((m: string) => console.error(m));
   const storeLog = new RepeatLimitedLog(log);
   /** A store failure that passes by itself: logged (with its cause, rate-limited) and answered 503. */
-  const describe = (err: StoreUnavailableError) => {
+  const describeFailure = (err: StoreUnavailableError) => {
     const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? ` (cause: ${err.cause.message})` : '';
     return `${err.message}${cause}`;
   };
   const unavailable = (err: StoreUnavailableError) => {
-    storeLog.log(`store unavailable, answering 503 ServiceUnavailableException: ${describe(err)}`);
+    storeLog.log(`store unavailable, answering 503 ServiceUnavailableException: ${describeFailure(err)}`);
     return new ServiceError('ServiceUnavailableException', 'OpenTrail cannot store data right now (storage unavailable); nothing of this request was stored. Retry later.', 503);
   };
   const asServiceError = (err: unknown): ServiceError => (err instanceof ServiceError ? err : err instanceof StoreUnavailableError ? unavailable(err) : internal(err));
@@ -157,7 +157,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
       if (!(mutating && !failure && err instanceof StoreUnavailableError)) return sendError(reply, asServiceError(err), requestId, JSON_11);
       // The change is applied and durable: answer it as applied, never an error after a commit;
       // its record waits in memory for the event store (logged).
-      storeLog.log(`store unavailable after a change was applied (answered as applied): ${describe(err)}`);
+      storeLog.log(`store unavailable after a change was applied (answered as applied): ${describeFailure(err)}`);
       backlog.add(apiCallInput(call, deps.ids).input);
     }
     if (failure) return sendError(reply, failure, requestId, JSON_11);
