@@ -31,7 +31,7 @@ try {
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mountPoint], { stdio: 'pipe' });
   mounted = true;
 } catch (e) {
-  skipReason = `cannot mount a tmpfs (needs root / CAP_SYS_ADMIN): ${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim()}`;
+  skipReason = `cannot mount a tmpfs (needs root / CAP_SYS_ADMIN): ${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim().split('\n')[0]}`;
   console.log(`# disk-full.e2e skipped: ${skipReason}`);
 }
 
