@@ -20,12 +20,12 @@ const rec = (eventId: string): AppendInput => ({
 });
 
 /** A real store whose connection is capped at its size: SQLITE_FULL, as on a full disk, until freed. */
-function setup(maxRecords?: number) {
+function setup(maxRecords?: number, maxBytes?: number) {
   const store = new SqliteEventStore({ path: join(dir, `events-${++n}.db`) });
   const db = (store as unknown as { db: DatabaseSync }).db;
   const pages = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
   const lines: string[] = [];
-  const backlog = new AuditBacklog(new Ingester(store, { maxBatchEvents: 5000 }), { maxRecords, retryMs: 60_000, log: (m) => lines.push(m) });
+  const backlog = new AuditBacklog(new Ingester(store, { maxBatchEvents: 5000 }), { maxRecords, maxBytes, retryMs: 60_000, log: (m) => lines.push(m) });
   return {
     store, backlog, lines,
     fill: () => db.exec(`PRAGMA max_page_count = ${pages}`),
@@ -63,6 +63,19 @@ describe('AuditBacklog', () => {
       assert.equal(h.backlog.size, 2);
       const overflow = h.lines.find((l) => l.includes('backlog full'));
       assert.ok(overflow?.includes('"eventID":"c"'), 'the record that did not fit is in the log');
+    } finally {
+      await h.backlog.close();
+      await h.store.close();
+    }
+  });
+
+  test('is bounded by bytes too', async () => {
+    const h = setup(1000, 50_000);
+    try {
+      h.fill();
+      for (const id of ['a', 'b', 'c']) h.backlog.add(rec(id)); // ~20 KB each
+      assert.equal(h.backlog.size, 2);
+      assert.ok(h.lines.find((l) => l.includes('backlog full'))?.includes('"eventID":"c"'));
     } finally {
       await h.backlog.close();
       await h.store.close();

@@ -128,6 +128,8 @@ export function apiCallRecorder(ingester: Pick<Ingester, 'submit'>, ids: IdSourc
 export interface AuditBacklogOptions {
   /** Records held at most; beyond it a record is written to the log instead (default 1000). */
   maxRecords?: number;
+  /** Bytes of records (their JSON) held at most, likewise (default 16 MiB). */
+  maxBytes?: number;
   /** Time between attempts while records wait (default 2000 ms). */
   retryMs?: number;
   log(message: string): void;
@@ -142,16 +144,19 @@ export interface AuditBacklogOptions {
  */
 export class AuditBacklog {
   private readonly waiting: AppendInput[] = [];
+  private bytes = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private readonly ingester: Pick<Ingester, 'submit'>;
   private readonly max: number;
+  private readonly maxBytes: number;
   private readonly retryMs: number;
   private readonly log: (message: string) => void;
 
   constructor(ingester: Pick<Ingester, 'submit'>, opts: AuditBacklogOptions) {
     this.ingester = ingester;
     this.max = opts.maxRecords ?? 1000;
+    this.maxBytes = opts.maxBytes ?? 16 * 1024 * 1024;
     this.retryMs = opts.retryMs ?? 2000;
     this.log = opts.log;
   }
@@ -162,11 +167,12 @@ export class AuditBacklog {
 
   /** Holds a record for a later append. */
   add(input: AppendInput): void {
-    if (this.waiting.length >= this.max) {
-      this.log(`self-audit backlog full (${this.max} records): this record is not stored, only logged: ${input.json}`);
+    if (this.waiting.length >= this.max || this.bytes + input.json.length > this.maxBytes) {
+      this.log(`self-audit backlog full (${this.waiting.length} records, ${this.bytes} bytes): this record is not stored, only logged: ${input.json}`);
       return;
     }
     this.waiting.push(input);
+    this.bytes += input.json.length;
     this.log(`self-audit record ${input.eventId} waits in memory until the event store takes writes again (${this.waiting.length} waiting)`);
     this.timer ??= setInterval(() => void this.flush(), this.retryMs).unref();
   }
@@ -185,6 +191,7 @@ export class AuditBacklog {
       if (batch.length === 0) return;
       await this.ingester.submit(batch, 'disk');
       this.waiting.splice(0, batch.length);
+      this.bytes = this.waiting.reduce((n, r) => n + r.json.length, 0);
       this.log(`self-audit backlog: stored ${batch.length} record(s) that waited for the event store`);
     } catch {
       // Still failing: the next attempt follows; the store's failure is logged where it is answered.
@@ -201,6 +208,7 @@ export class AuditBacklog {
     await this.flush();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.bytes = 0;
     for (const r of this.waiting.splice(0)) this.log(`self-audit record not stored before shutdown, logged instead: ${r.json}`);
   }
 }
