@@ -63,4 +63,25 @@ describe('SqliteControlStore: failures that pass by themselves', () => {
       await store.close();
     }
   });
+
+  test('putMany on a full database stores none of the documents, leaves no transaction open, and names the cause', async () => {
+    const store = new SqliteControlStore(join(dir, `full-${++n}.db`));
+    try {
+      await store.put('k', 'a', { v: 1 });
+      const db = (store as unknown as { db: DatabaseSync }).db;
+      const pages = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
+      db.exec(`PRAGMA max_page_count = ${pages}`);
+      const docs = ['a', 'b', 'c'].map((key) => ({ kind: 'k', key, doc: { v: 2, pad: 'x'.repeat(20_000) } }));
+      const err = await store.putMany(docs).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof StoreUnavailableError, `rejected with ${String(err)}`);
+      assert.match(err.message, /SQLITE_FULL/);
+      assert.equal(db.isTransaction, false);
+      assert.deepEqual((await store.list('k', '')).map((r) => [r.key, (r.doc as { v: number }).v]), [['a', 1]]);
+      db.exec('PRAGMA max_page_count = 1073741823');
+      await store.putMany(docs);
+      assert.equal((await store.list('k', '')).length, 3);
+    } finally {
+      await store.close();
+    }
+  });
 });
