@@ -58,7 +58,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
   const shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
-  const logError = opts.logError ?? ((msg: string, err?: unknown) => console.error(msg, err));
+  const logError = opts.logError ?? ((msg: string, err?: unknown) => (err === undefined ? console.error(msg) : console.error(msg, err)));
   mkdirSync(config.dataDir, { recursive: true });
 
   let bootstrap: RunningServer['bootstrap'];
@@ -82,7 +82,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     await control.close();
     throw e instanceof KeyEncryptionError ? new ConfigError(e.message) : e;
   });
-  const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents });
+  const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents, log: (m) => logError(m) });
   const channels = new ChannelService(control, ids);
   const tokens = new NextTokenCodec(loadTokenKey(config.dataDir));
   const os = config.objectStore;
@@ -100,13 +100,14 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const app = createApp({
     auth: { identities, regions: new Set(config.regions), nowMs: () => clock.nowMs() },
     provider,
-    putAuditEvents: { channels, ingester, ids },
+    putAuditEvents: { channels, ingester, ids, logError },
     ingester,
     store,
     ids,
     clock,
     maxBodyBytes: config.ingest.maxBodyBytes,
     onInternalError: (err) => logError('internal error', err),
+    log: (message) => logError(message),
   });
   const publisher = config.sns ? new SnsTopicPublisher(config.sns) : undefined;
   const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs) : undefined;

@@ -5,6 +5,7 @@
  */
 import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, normalizeRecord, userIdentityOf, type IdSource, type Identity, type RecordResource } from '../core/index.ts';
 import { toAppendInput, type Ingester } from '../ingest/index.ts';
+import type { AppendInput, Durability } from '../stores/index.ts';
 
 export interface ApiCall {
   identity: Identity;
@@ -93,19 +94,121 @@ export function selfAuditRecord(call: ApiCall): Record<string, unknown> {
   return rec;
 }
 
+/** A call's record as the ingester takes it, and how durable it must be before the answer. */
+export interface ApiCallInput {
+  input: AppendInput;
+  durability: Durability;
+}
+
 /**
- * Records API calls through the ingester: `record(call)` resolves once the record is appended. A
- * read's record need not wait for the disk flush: it survives kill -9 at once and is flushed with
- * the next write (docs/architecture.md). Writes wait for the flush. A call too large to record in
- * full is recorded without its parameters, as CloudTrail omits them.
+ * The append input for one call: its record (a call too large to record in full is recorded
+ * without its parameters, as CloudTrail omits them). A read's record need not wait for the disk
+ * flush: it survives kill -9 at once and is flushed with the next write (docs/architecture.md).
+ */
+export function apiCallInput(call: Omit<ApiCall, 'eventId'>, ids: IdSource): ApiCallInput {
+  const nctx = { defaultAccountId: call.identity.accountId, defaultRegion: call.region, nowMs: call.eventTimeMs, ids };
+  const eventId = ids.uuid();
+  let n = normalizeRecord(selfAuditRecord({ ...call, eventId }), nctx);
+  if (!n.ok) n = normalizeRecord(selfAuditRecord({ ...call, eventId, requestParameters: null, responseElements: null, additionalEventData: undefined }), nctx);
+  if (!n.ok) throw new Error(`API call record rejected: ${n.errorMessage}`);
+  return { input: toAppendInput(n.value), durability: n.value.record.readOnly === true ? 'process' : 'disk' };
+}
+
+/**
+ * Records API calls through the ingester: `record(call)` resolves once the record is appended
+ * (reads at `process` durability, writes at `disk`; see apiCallInput).
  */
 export function apiCallRecorder(ingester: Pick<Ingester, 'submit'>, ids: IdSource): (call: Omit<ApiCall, 'eventId'>) => Promise<void> {
   return async (call) => {
-    const nctx = { defaultAccountId: call.identity.accountId, defaultRegion: call.region, nowMs: call.eventTimeMs, ids };
-    const eventId = ids.uuid();
-    let n = normalizeRecord(selfAuditRecord({ ...call, eventId }), nctx);
-    if (!n.ok) n = normalizeRecord(selfAuditRecord({ ...call, eventId, requestParameters: null, responseElements: null, additionalEventData: undefined }), nctx);
-    if (!n.ok) throw new Error(`API call record rejected: ${n.errorMessage}`);
-    await ingester.submit([toAppendInput(n.value)], n.value.record.readOnly === true ? 'process' : 'disk');
+    const { input, durability } = apiCallInput(call, ids);
+    await ingester.submit([input], durability);
   };
+}
+
+export interface AuditBacklogOptions {
+  /** Records held at most; beyond it a record is written to the log instead (default 1000). */
+  maxRecords?: number;
+  /** Bytes of records (their JSON) held at most, likewise (default 16 MiB). */
+  maxBytes?: number;
+  /** Time between attempts while records wait (default 2000 ms). */
+  retryMs?: number;
+  log(message: string): void;
+}
+
+/**
+ * Self-audit records of calls whose change was applied (and answered as applied) while the event
+ * store could not take the record: held in memory and appended as soon as the store takes writes
+ * again. Bounded: when full, and for whatever is still held when the process closes, each record
+ * is written whole to the log (so an operator can still ingest it), never silently dropped. A
+ * process that dies (kill -9, power loss) while records wait loses them: docs/storage.md.
+ */
+export class AuditBacklog {
+  private readonly waiting: AppendInput[] = [];
+  private bytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private readonly ingester: Pick<Ingester, 'submit'>;
+  private readonly max: number;
+  private readonly maxBytes: number;
+  private readonly retryMs: number;
+  private readonly log: (message: string) => void;
+
+  constructor(ingester: Pick<Ingester, 'submit'>, opts: AuditBacklogOptions) {
+    this.ingester = ingester;
+    this.max = opts.maxRecords ?? 1000;
+    this.maxBytes = opts.maxBytes ?? 16 * 1024 * 1024;
+    this.retryMs = opts.retryMs ?? 2000;
+    this.log = opts.log;
+  }
+
+  get size(): number {
+    return this.waiting.length;
+  }
+
+  /** Holds a record for a later append. */
+  add(input: AppendInput): void {
+    if (this.waiting.length >= this.max || this.bytes + input.json.length > this.maxBytes) {
+      this.log(`self-audit backlog full (${this.waiting.length} records, ${this.bytes} bytes): this record is not stored, only logged: ${input.json}`);
+      return;
+    }
+    this.waiting.push(input);
+    this.bytes += input.json.length;
+    this.log(`self-audit record ${input.eventId} waits in memory until the event store takes writes again (${this.waiting.length} waiting)`);
+    this.timer ??= setInterval(() => void this.flush(), this.retryMs).unref();
+  }
+
+  /** One attempt to append every waiting record (in one transaction). */
+  flush(): Promise<void> {
+    this.flushing ??= this.attempt().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async attempt(): Promise<void> {
+    const batch = this.waiting.slice();
+    try {
+      if (batch.length === 0) return;
+      await this.ingester.submit(batch, 'disk');
+      this.waiting.splice(0, batch.length);
+      this.bytes = this.waiting.reduce((n, r) => n + r.json.length, 0);
+      this.log(`self-audit backlog: stored ${batch.length} record(s) that waited for the event store`);
+    } catch {
+      // Still failing: the next attempt follows; the store's failure is logged where it is answered.
+    } finally {
+      if (this.waiting.length === 0 && this.timer) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    }
+  }
+
+  /** A last attempt; what still cannot be stored is written whole to the log. */
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.bytes = 0;
+    for (const r of this.waiting.splice(0)) this.log(`self-audit record not stored before shutdown, logged instead: ${r.json}`);
+  }
 }

@@ -7,13 +7,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { gunzipSync } from 'node:zlib';
 import { ServiceError } from '../aws/errors.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
-import { normalizeRecord, type Clock, type IdSource } from '../core/index.ts';
+import { isReadOnlyCall, normalizeRecord, type Clock, type IdSource } from '../core/index.ts';
 import { BulkBodyError, ingestBulk, splitBody, toAppendInput, type Ingester } from '../ingest/index.ts';
-import { apiCallRecorder } from '../capture/self-audit.ts';
+import { apiCallInput, apiCallRecorder, AuditBacklog, type ApiCall } from '../capture/self-audit.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { CallContext } from '../services/context.ts';
-import type { EventStore } from '../stores/index.ts';
+import { StoreUnavailableError, type EventStore } from '../stores/index.ts';
+import { RepeatLimitedLog } from './repeat-log.ts';
 import { authenticate, sourceIp, type AuthDeps, type Caller } from './auth.ts';
 
 export interface AppDeps {
@@ -27,6 +28,11 @@ export interface AppDeps {
   maxBodyBytes: number;
   /** Called with unexpected errors (bugs); they answer InternalFailure. */
   onInternalError(err: unknown): void;
+  /**
+   * Operational messages without a stack: a store that cannot take writes (identical lines within
+   * a minute are counted, not repeated) and the self-audit backlog. Default: stderr.
+   */
+  log?(message: string): void;
 }
 
 const TARGET_PREFIXES = ['com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.', 'CloudTrail_20131101.'];
@@ -76,10 +82,35 @@ export function createApp(deps: AppDeps): FastifyInstance {
     deps.onInternalError(err);
     return new ServiceError('InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.', 500);
   };
-  const asServiceError = (err: unknown): ServiceError => (err instanceof ServiceError ? err : internal(err));
+  const log = deps.log ?? ((m: string) => console.error(m));
+  const storeLog = new RepeatLimitedLog(log);
+  /** A store failure that passes by itself: logged (with its cause, rate-limited) and answered 503. */
+  const describeFailure = (err: StoreUnavailableError) => {
+    const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? ` (cause: ${err.cause.message})` : '';
+    return `${err.message}${cause}`;
+  };
+  const unavailable = (err: StoreUnavailableError) => {
+    storeLog.log(`store unavailable, answering 503 ServiceUnavailableException: ${describeFailure(err)}`);
+    return new ServiceError('ServiceUnavailableException', 'OpenTrail cannot store data right now (storage unavailable); nothing of this request was stored. Retry later.', 503);
+  };
+  const asServiceError = (err: unknown): ServiceError => (err instanceof ServiceError ? err : err instanceof StoreUnavailableError ? unavailable(err) : internal(err));
 
   /** Appends a self-audit record durably (the caller answers only after). */
   const audit = apiCallRecorder(deps.ingester, deps.ids);
+  /** Self-audit records of applied changes that the event store could not take at the time. */
+  const backlog = new AuditBacklog(deps.ingester, { log });
+  app.addHook('onClose', async () => {
+    await backlog.close();
+  });
+  /**
+   * Before a change that must be audited: when the event store is failing (its last commit failed,
+   * none succeeded since) and a probe write fails too, refuse with 503 before applying anything.
+   */
+  const ensureWritable = async () => {
+    // Records of earlier applied changes go first; storing them is a write that proves recovery.
+    if (backlog.size > 0) await backlog.flush();
+    if (deps.ingester.unavailable()) await deps.ingester.probe();
+  };
 
   const bodyOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
@@ -104,23 +135,30 @@ export function createApp(deps: AppDeps): FastifyInstance {
     let input: Record<string, unknown> = {};
     let output: object | undefined;
     let failure: ServiceError | undefined;
+    const mutating = !isReadOnlyCall('cloudtrail.amazonaws.com', op);
     try {
       input = parseJsonBody(body);
       const handler = deps.provider[op as CloudTrailOperation];
       if (!handler) throw new ServiceError('UnsupportedOperationException', `OpenTrail does not support ${op} yet.`, 400);
+      if (mutating) await ensureWritable();
       output = await handler(ctx, input);
     } catch (err) {
       failure = asServiceError(err);
     }
+    const call: Omit<ApiCall, 'eventId'> = {
+      identity: caller.identity, region: caller.region, eventSource: 'cloudtrail.amazonaws.com', eventName: op,
+      eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
+      requestParameters: input, responseElements: output, category: 'Management',
+      error: failure ? { code: failure.code, message: failure.message } : undefined,
+    };
     try {
-      await audit({
-        identity: caller.identity, region: caller.region, eventSource: 'cloudtrail.amazonaws.com', eventName: op,
-        eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
-        requestParameters: input, responseElements: output, category: 'Management',
-        error: failure ? { code: failure.code, message: failure.message } : undefined,
-      });
+      await audit(call);
     } catch (err) {
-      return sendError(reply, internal(err), requestId, JSON_11);
+      if (!(mutating && !failure && err instanceof StoreUnavailableError)) return sendError(reply, asServiceError(err), requestId, JSON_11);
+      // The change is applied and durable: answer it as applied, never an error after a commit;
+      // its record waits in memory for the event store (logged).
+      storeLog.log(`store unavailable after a change was applied (answered as applied): ${describeFailure(err)}`);
+      backlog.add(apiCallInput(call, deps.ids).input);
     }
     if (failure) return sendError(reply, failure, requestId, JSON_11);
     return reply.header('content-type', JSON_11).header('x-amzn-requestid', requestId).send(Buffer.from(JSON.stringify(output ?? {})));
@@ -142,25 +180,27 @@ export function createApp(deps: AppDeps): FastifyInstance {
     const query = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
     let output: Awaited<ReturnType<typeof putAuditEvents>> | undefined;
     let failure: ServiceError | undefined;
+    const channelArn = query.get('channelArn') ?? undefined;
+    const callOf = (out: typeof output, error: ServiceError | undefined): Omit<ApiCall, 'eventId'> => ({
+      identity: caller.identity, region: caller.region, eventSource: 'cloudtrail-data.amazonaws.com', eventName: 'PutAuditEvents',
+      eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
+      requestParameters: { channelArn, ...(query.has('externalId') ? { externalId: query.get('externalId') } : {}) },
+      responseElements: out ? { successful: out.successful.length, failed: out.failed.length } : undefined,
+      category: 'Data',
+      resources: channelArn?.startsWith('arn:') ? [{ ARN: channelArn, accountId: caller.identity.accountId, type: 'AWS::CloudTrail::Channel' }] : undefined,
+      error: error ? { code: error.code, message: error.message } : undefined,
+    });
     try {
       if (body.length > PUT_AUDIT_EVENTS_MAX_BYTES) throw new ServiceError('ValidationException', 'The request body is larger than 1 MB.', 400);
-      output = await putAuditEvents(deps.putAuditEvents, ctx, query, parseJsonBody(body));
+      // The call's own record is stored in the same transaction as its events: both or neither.
+      output = await putAuditEvents(deps.putAuditEvents, ctx, query, parseJsonBody(body), (out) => [apiCallInput(callOf(out, undefined), deps.ids).input]);
     } catch (err) {
       failure = asServiceError(err);
     }
-    const channelArn = query.get('channelArn') ?? undefined;
     try {
-      await audit({
-        identity: caller.identity, region: caller.region, eventSource: 'cloudtrail-data.amazonaws.com', eventName: 'PutAuditEvents',
-        eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
-        requestParameters: { channelArn, ...(query.has('externalId') ? { externalId: query.get('externalId') } : {}) },
-        responseElements: output ? { successful: output.successful.length, failed: output.failed.length } : undefined,
-        category: 'Data',
-        resources: channelArn?.startsWith('arn:') ? [{ ARN: channelArn, accountId: caller.identity.accountId, type: 'AWS::CloudTrail::Channel' }] : undefined,
-        error: failure ? { code: failure.code, message: failure.message } : undefined,
-      });
+      if (failure) await audit(callOf(undefined, failure));
     } catch (err) {
-      return sendError(reply, internal(err), requestId, ct);
+      return sendError(reply, asServiceError(err), requestId, ct);
     }
     if (failure) return sendError(reply, failure, requestId, ct);
     return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(Buffer.from(JSON.stringify(output)));
@@ -198,16 +238,16 @@ export function createApp(deps: AppDeps): FastifyInstance {
     }
     let output;
     try {
-      output = await ingestBulk(deps.ingester, { identity: caller.identity, region: caller.region, nowMs, ids: deps.ids, servedRegions: deps.auth.regions }, records);
-      await audit({
+      // The records and the call's own record go in one transaction: all stored, or none.
+      output = await ingestBulk(deps.ingester, { identity: caller.identity, region: caller.region, nowMs, ids: deps.ids, servedRegions: deps.auth.regions }, records, (counts) => [apiCallInput({
         identity: caller.identity, region: caller.region, eventSource: 'cloudtrail.amazonaws.com', eventName: 'IngestEvents',
         eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
         requestParameters: { recordCount: records.length },
-        responseElements: { accepted: output.accepted, duplicates: output.duplicates, rejected: output.rejected },
+        responseElements: counts,
         category: 'Data',
-      });
+      }, deps.ids).input]);
     } catch (err) {
-      return sendError(reply, internal(err), requestId, ct);
+      return sendError(reply, asServiceError(err), requestId, ct);
     }
     return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(Buffer.from(JSON.stringify(output)));
   });
@@ -246,7 +286,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return sendError(reply, new ServiceError('ValidationException', err.message, err.statusCode), requestId, 'application/json');
     }
-    return sendError(reply, internal(err), requestId, 'application/json');
+    return sendError(reply, asServiceError(err), requestId, 'application/json');
   });
 
   return app;

@@ -61,7 +61,14 @@ export interface BulkContext {
   servedRegions?: ReadonlySet<string>;
 }
 
-export async function ingestBulk(ingester: Ingester, ctx: BulkContext, records: unknown[]): Promise<BulkOutput> {
+/** The counts of a bulk call's answer (what its self-audit record states). */
+export type BulkCounts = Pick<BulkOutput, 'accepted' | 'duplicates' | 'rejected'>;
+
+/**
+ * Validates and appends the records. `audit`, when given, builds the call's self-audit record from
+ * the counts; it is stored in the same transaction as the records: both or neither.
+ */
+export async function ingestBulk(ingester: Ingester, ctx: BulkContext, records: unknown[], audit?: (counts: BulkCounts) => readonly AppendInput[]): Promise<BulkOutput> {
   const results: BulkResult[] = new Array(records.length);
   const inputs: AppendInput[] = [];
   const at: number[] = [];
@@ -84,7 +91,11 @@ export async function ingestBulk(ingester: Ingester, ctx: BulkContext, records: 
     inputs.push(toAppendInput(n.value));
     at.push(i);
   }
-  const outcomes = await ingester.submit(inputs);
+  const counts = (outcomes: readonly { duplicate: boolean }[]): BulkCounts => {
+    const duplicates = outcomes.filter((o) => o.duplicate).length;
+    return { accepted: outcomes.length - duplicates, duplicates, rejected: records.length - outcomes.length };
+  };
+  const outcomes = await ingester.submit(inputs, 'disk', audit && ((out) => audit(counts(out))));
   let accepted = 0;
   let duplicates = 0;
   outcomes.forEach((o, j) => {

@@ -1,9 +1,14 @@
-import { test, describe, afterEach } from 'node:test';
+import { test, describe, after, afterEach } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Ingester } from './ingester.ts';
 import { SqliteEventStore } from '../stores/sqlite/sqlite-event-store.ts';
-import type { AppendInput, AppendOutcome, EventStore, HistoryQuery } from '../stores/event-store.ts';
+import { StoreUnavailableError } from '../stores/errors.ts';
+import type { AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery } from '../stores/event-store.ts';
 
 /** A real SQLite store behind a thin wrapper that records every append (one append = one transaction). */
 class CountingStore implements EventStore {
@@ -16,16 +21,17 @@ class CountingStore implements EventStore {
   /** Events durable at the moment each append resolved. */
   readonly durableAt: number[] = [];
 
-  async append(batch: readonly AppendInput[]): Promise<AppendOutcome[]> {
+  async append(batch: readonly AppendInput[], durability?: Durability, follow?: AppendFollow): Promise<AppendOutcome[]> {
     this.appends.push(batch.map((e) => e.eventId));
     const gate = this.gate;
     this.gate = undefined;
     if (gate) await gate;
     if (this.poison !== undefined && batch.some((e) => e.eventId === this.poison)) throw new Error(`disk full while writing ${this.poison}`);
-    const out = await this.inner.append(batch);
+    const out = await this.inner.append(batch, durability, follow);
     this.durableAt.push(await this.inner.count());
     return out;
   }
+  probe() { return this.inner.probe(); }
   lookup(q: HistoryQuery) { return this.inner.lookup(q); }
   readAfter(afterSeq: number, limit: number, accountId?: string) { return this.inner.readAfter(afterSeq, limit, accountId); }
   prune(cutoffSec: number, cutoffIngestMs: number) { return this.inner.prune(cutoffSec, cutoffIngestMs); }
@@ -242,5 +248,122 @@ describe('Ingester: failures', () => {
         }
       },
     ), { numRuns: 100 });
+  });
+});
+
+/**
+ * Real SQLite failures, not thrown by a test double: the store's own connection is capped at its
+ * current size (PRAGMA max_page_count), so a commit that needs one more page fails with SQLITE_FULL
+ * inside SQLite, exactly as on a full disk; lifting the cap is the disk getting space again.
+ */
+describe('Ingester: a store that fails and recovers (real SQLite, SQLITE_FULL)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opentrail-ingester-full-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  const big = (eventId: string): AppendInput => ({ ...ev(eventId), json: JSON.stringify({ eventID: eventId, pad: 'x'.repeat(20_000) }) });
+
+  function fullStore() {
+    const store = new SqliteEventStore({ path: join(dir, `events-${++n}.db`) });
+    const db = (store as unknown as { db: DatabaseSync }).db;
+    const pages = () => (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
+    return {
+      store,
+      db,
+      fill: () => db.exec(`PRAGMA max_page_count = ${pages()}`),
+      free: () => db.exec('PRAGMA max_page_count = 1073741823'),
+    };
+  }
+
+  test('a failed commit rolls back: every waiter of the group is rejected with StoreUnavailableError, nothing is stored, no transaction stays open; the next commit succeeds', async () => {
+    const { store, db, fill, free } = fullStore();
+    const ingester = new Ingester(store, { maxBatchEvents: 5000 });
+    try {
+      await ingester.submit([ev('before')]);
+      fill();
+      const group = [ingester.submit([big('g1')]), ingester.submit([ev('g2'), big('g3')]), ingester.submit([ev('g4')], 'process')];
+      const settled = await Promise.allSettled(group);
+      for (const s of settled) {
+        assert.equal(s.status, 'rejected');
+        const reason = (s as PromiseRejectedResult).reason as Error;
+        assert.ok(reason instanceof StoreUnavailableError, `rejected with ${reason}`);
+        assert.match(reason.message, /SQLITE_FULL/);
+        assert.equal((reason.cause as { errcode?: number }).errcode! & 0xff, 13, 'the SQLite error is the cause');
+      }
+      assert.equal(db.isTransaction, false, 'the connection is not left inside the failed transaction');
+      assert.deepEqual(await storedIds(store), ['before'], 'nothing of the failed group is stored');
+      assert.ok(ingester.unavailable() instanceof StoreUnavailableError, 'the ingester knows the store is failing');
+      // The ingester is not stuck: the next group is tried, and fails again while the disk is full.
+      await assert.rejects(ingester.submit([big('again')]), StoreUnavailableError);
+
+      free();
+      await ingester.probe();
+      assert.equal(ingester.unavailable(), undefined, 'a successful probe ends the failing state');
+      const ok = await Promise.all([ingester.submit([big('after1')]), ingester.submit([ev('after2')])]);
+      assert.ok(ok.every((o) => o[0]!.duplicate === false));
+      assert.deepEqual(await storedIds(store), ['before', 'after1', 'after2']);
+      // Event history (whose key ids were cached inside the failed transaction) still works.
+      const rows = await store.lookup({ accountId: '111111111111', region: 'us-east-1', attribute: ['*', 'management'], startSec: 0, endSec: 4e9, limit: 10 });
+      assert.equal(rows.length, 3);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a successful commit after failures ends the failing state without a probe', async () => {
+    const { store, fill, free } = fullStore();
+    const ingester = new Ingester(store, { maxBatchEvents: 5000 });
+    try {
+      fill();
+      await assert.rejects(ingester.submit([big('x')]), StoreUnavailableError);
+      assert.ok(ingester.unavailable());
+      free();
+      await ingester.submit([ev('y')]);
+      assert.equal(ingester.unavailable(), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('Ingester: follow (a submit\'s own audit record in the same transaction)', () => {
+  test('the follow sees its submit\'s outcomes (duplicates included) and is stored in the same commit, after the items', async () => {
+    const { store, ingester } = setup();
+    await ingester.submit([ev('dup')]);
+    const seen: (readonly AppendOutcome[])[] = [];
+    const out = await ingester.submit([ev('new'), ev('dup')], 'disk', (o) => {
+      seen.push(o);
+      return [ev(`audit-${o.filter((x) => x.duplicate).length}-dups`)];
+    });
+    assert.equal(out.length, 2, 'the submit resolves with its own items\' outcomes');
+    assert.deepEqual(seen.map((o) => o.map((x) => x.duplicate)), [[false, true]]);
+    assert.deepEqual(await storedIds(store), ['dup', 'new', 'audit-1-dups']);
+    assert.equal(store.appends.length, 2, 'one transaction for the items and their follow');
+  });
+
+  test('a submit with no items but a follow stores the follow', async () => {
+    const { store, ingester } = setup();
+    await ingester.submit([], 'disk', () => [ev('only-audit')]);
+    assert.deepEqual(await storedIds(store), ['only-audit']);
+  });
+
+  test('when the commit fails, neither the items nor the follow are stored', async () => {
+    const { store, ingester } = setup();
+    store.poison = 'bad';
+    await assert.rejects(ingester.submit([ev('bad')], 'disk', () => [ev('its-audit')]));
+    assert.deepEqual(await storedIds(store), []);
+  });
+
+  test('a follow that throws fails its own submit alone: nothing of it is stored, the rest of its group is', async () => {
+    const { store, ingester } = setup();
+    const results = await Promise.allSettled([
+      ingester.submit([ev('a1')], 'disk', () => [ev('a1-audit')]),
+      ingester.submit([ev('b1')], 'disk', () => {
+        throw new Error('cannot build the record');
+      }),
+      ingester.submit([ev('c1')]),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /cannot build the record/);
+    assert.deepEqual(await storedIds(store), ['a1', 'c1', 'a1-audit']);
   });
 });

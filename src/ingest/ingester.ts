@@ -5,20 +5,42 @@
  *
  * MUST: a submit() promise resolves only after the store confirmed its events durable (at the
  * durability asked for, or stronger when the group holds a `disk` submit), and
- * rejects (never resolves) when they could not be stored. Order of appends follows submit order.
+ * rejects (never resolves) when they could not be stored, and then stored none of them (nor what
+ * its `follow` added). Order of appends follows submit order.
+ *
+ * Failures: a failed transaction rejects every submit of its group and stores none of them; the
+ * next group is tried as usual, so the ingester never stays stuck. When the failure passes by
+ * itself (StoreUnavailableError: disk full, I/O error, ...), the ingester remembers it until a
+ * commit succeeds again (`unavailable()`), so callers about to make a change that must be audited
+ * can refuse early; `probe()` asks the store whether it takes writes again.
  */
-import type { AppendInput, AppendOutcome, Durability, EventStore } from '../stores/index.ts';
+import { StoreUnavailableError, type AppendInput, type AppendOutcome, type Durability, type EventStore } from '../stores/index.ts';
+
+/** Events to append in the same transaction as a submit's own, built from its outcomes. */
+export type SubmitFollow = (outcomes: readonly AppendOutcome[]) => readonly AppendInput[];
 
 interface Pending {
   items: readonly AppendInput[];
   durability: Durability;
+  follow: SubmitFollow | undefined;
   resolve(outcomes: AppendOutcome[]): void;
   reject(err: unknown): void;
+}
+
+/** A submit's follow threw: only that submit fails; the rest of its group is tried again. */
+class FollowFailed extends Error {
+  readonly pending: Pending;
+  constructor(pending: Pending, cause: unknown) {
+    super('a submit\'s follow failed', { cause });
+    this.pending = pending;
+  }
 }
 
 export interface IngesterOptions {
   /** Soft cap on events per transaction; one submit is never split. */
   maxBatchEvents: number;
+  /** Told when the store takes writes again after failing (default: nothing). */
+  log?: (message: string) => void;
 }
 
 export interface IngesterStats {
@@ -31,6 +53,9 @@ export class Ingester {
   private flushing = false;
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
+  /** Set while the store is failing: the last commit failed for a reason that passes by itself. */
+  private failure: StoreUnavailableError | undefined;
+  private failingSinceMs = 0;
   readonly stats: IngesterStats = { commits: 0, events: 0 };
 
   private readonly store: EventStore;
@@ -45,19 +70,72 @@ export class Ingester {
    * Appends the events durably; resolves with one outcome per event, in order. `process`
    * durability (kill -9 safe, power-safe at the next `disk` commit) is for records nobody is
    * waiting to see acknowledged, such as the self-audit of read-only calls.
+   *
+   * `follow`, when given, is called inside the transaction with this submit's outcomes; the events
+   * it returns (a self-audit record that counts duplicates) are stored in the same transaction, so
+   * they and `items` are stored together or not at all. The promise resolves with the outcomes of
+   * `items` only. A follow that throws fails its own submit alone.
    */
-  submit(items: readonly AppendInput[], durability: Durability = 'disk'): Promise<AppendOutcome[]> {
-    if (items.length === 0) return Promise.resolve([]);
+  submit(items: readonly AppendInput[], durability: Durability = 'disk', follow?: SubmitFollow): Promise<AppendOutcome[]> {
+    if (items.length === 0 && !follow) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.queue.push({ items, durability, resolve, reject });
+      this.queue.push({ items, durability, follow, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** The store's failure while it is failing (its last commit failed, none succeeded since). */
+  unavailable(): StoreUnavailableError | undefined {
+    return this.failure;
+  }
+
+  /**
+   * Resolves when the store takes writes: at once unless it is failing; else after a small probe
+   * write succeeded (which ends the failing state). Rejects with the store's error otherwise.
+   */
+  async probe(): Promise<void> {
+    if (!this.failure) return;
+    try {
+      await this.store.probe();
+      this.recovered();
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) this.failing(err);
+      throw err;
+    }
+  }
+
+  private failing(err: StoreUnavailableError): void {
+    if (!this.failure) this.failingSinceMs = Date.now();
+    this.failure = err;
+  }
+
+  private recovered(): void {
+    if (!this.failure) return;
+    this.opts.log?.(`event store takes writes again (failing since ${new Date(this.failingSinceMs).toISOString()}: ${this.failure.message})`);
+    this.failure = undefined;
   }
 
   /** Resolves once nothing is queued or being written. */
   drain(): Promise<void> {
     if (!this.flushing && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** The follow-up events of a group, each submit's after its own outcomes are known. */
+  private followAll(group: readonly Pending[], outcomes: readonly AppendOutcome[]): AppendInput[] {
+    const more: AppendInput[] = [];
+    let at = 0;
+    for (const p of group) {
+      const mine = outcomes.slice(at, at + p.items.length);
+      at += p.items.length;
+      if (!p.follow) continue;
+      try {
+        more.push(...p.follow(mine));
+      } catch (err) {
+        throw new FollowFailed(p, err);
+      }
+    }
+    return more;
   }
 
   private schedule(): void {
@@ -82,17 +160,26 @@ export class Ingester {
           count += p.items.length;
         }
         const all = group.length === 1 ? group[0]!.items : group.flatMap((p) => p.items);
+        const follows = group.some((p) => p.follow) ? group : undefined;
         try {
           const durability = group.some((p) => p.durability === 'disk') ? 'disk' : 'process';
-          const outcomes = await this.store.append(all, durability);
+          const outcomes = await this.store.append(all, durability, follows && ((out) => this.followAll(follows, out)));
+          this.recovered();
           this.stats.commits++;
-          this.stats.events += all.length;
+          this.stats.events += outcomes.length;
           let at = 0;
           for (const p of group) {
             p.resolve(outcomes.slice(at, at + p.items.length));
             at += p.items.length;
           }
         } catch (err) {
+          if (err instanceof FollowFailed) {
+            // Nothing was stored: fail that submit alone and try the others again, in order.
+            err.pending.reject(err.cause);
+            this.queue.unshift(...group.filter((p) => p !== err.pending));
+            continue;
+          }
+          if (err instanceof StoreUnavailableError) this.failing(err);
           for (const p of group) p.reject(err);
         }
       }

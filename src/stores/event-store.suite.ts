@@ -92,6 +92,19 @@ export function runEventStoreContract(name: string, makeStore: () => Promise<Eve
         assert.equal(await s.count(), 0);
       }));
 
+      test('follow: built from the batch\'s outcomes, appended after it in the same append; when it throws, nothing is stored', () => withStore(async (s) => {
+        await s.append([ev({ eventId: 'old' })]);
+        const out = await s.append([ev({ eventId: 'n1' }), ev({ eventId: 'old' })], 'disk', (o) => [ev({ eventId: `f-${o.map((x) => (x.duplicate ? 'd' : 'n')).join('')}` })]);
+        assert.deepEqual(out.map((o) => o.duplicate), [false, true, false]);
+        assert.deepEqual(ids(await s.readAfter(0, 10)), ['old', 'n1', 'f-nd']);
+        await assert.rejects(s.append([ev({ eventId: 'lost' })], 'disk', () => {
+          throw new Error('follow failed');
+        }), /follow failed/);
+        assert.deepEqual(ids(await s.readAfter(0, 10)), ['old', 'n1', 'f-nd'], 'nothing of the failed append is stored');
+        await s.probe();
+        assert.equal(await s.count(), 3, 'a probe stores no event');
+      }));
+
       test('seq keeps growing across batches', () => withStore(async (s) => {
         const first = await s.append([ev(), ev()]);
         const second = await s.append([ev()]);

@@ -5,6 +5,9 @@
  * - append MUST NOT resolve before every appended event is durable: with durability `disk` (the
  *   default) it survives power loss; with `process` it survives a crash of the process (kill -9)
  *   and becomes power-safe no later than the next `disk` append resolves.
+ * - append is atomic: when it rejects, nothing of the batch is stored. A failure that passes by
+ *   itself (disk full, I/O error, lock timeout, file that cannot be opened) rejects with
+ *   StoreUnavailableError (the driver's error as its cause), and a later append can succeed.
  * - Within one account an eventID is stored once: a second append of it is reported as a
  *   duplicate and changes nothing.
  * - seq numbers grow with append order and are never reused; readAfter returns events by seq.
@@ -65,11 +68,28 @@ export interface HistoryRow {
   json: string;
 }
 
+/**
+ * Events whose records depend on how the events before them were stored (the self-audit record of
+ * a bulk call counts accepted events and duplicates): called inside the append's transaction with
+ * the outcomes of the batch; what it returns is appended in the same transaction, after the batch.
+ * When it throws, the append stores nothing and rejects with its error.
+ */
+export type AppendFollow = (outcomes: readonly AppendOutcome[]) => readonly AppendInput[];
+
 /** How durable an append must be before it resolves; see the contract above. */
 export type Durability = 'disk' | 'process';
 
 export interface EventStore {
-  append(batch: readonly AppendInput[], durability?: Durability): Promise<AppendOutcome[]>;
+  /**
+   * Appends the batch, then what `follow` returns, in one transaction: all of it is stored, or
+   * (the promise rejects) none of it. Resolves with one outcome per event, batch then follow.
+   */
+  append(batch: readonly AppendInput[], durability?: Durability, follow?: AppendFollow): Promise<AppendOutcome[]>;
+  /**
+   * Commits a small write nobody reads (at `disk` durability), to learn whether the store takes
+   * writes again after failures; rejects as append would.
+   */
+  probe(): Promise<void>;
   lookup(q: HistoryQuery): Promise<HistoryRow[]>;
   /** Events with seq > afterSeq, in seq order, at most `limit`. */
   readAfter(afterSeq: number, limit: number, accountId?: string): Promise<StoredEvent[]>;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { ServiceError } from '../../aws/errors.ts';
 import { CURRENT_EVENT_VERSION, formatEventTime, normalizeRecord, parseIsoTime, stableUuid, type IdSource } from '../../core/index.ts';
 import { toAppendInput, type Ingester } from '../../ingest/index.ts';
+import type { AppendInput } from '../../stores/index.ts';
 import type { ChannelService } from '../cloudtrail/channels.ts';
 import type { CallContext } from '../context.ts';
 
@@ -16,6 +17,8 @@ export interface PutAuditEventsDeps {
   channels: ChannelService;
   ingester: Ingester;
   ids: IdSource;
+  /** For failures after the events were stored, which do not fail the call (default: stderr). */
+  logError?: (msg: string, err?: unknown) => void;
 }
 
 export interface PutAuditEventsOutput {
@@ -67,7 +70,16 @@ function checkEventData(data: Record<string, unknown>, ownerAccountId: string): 
   return undefined;
 }
 
-export async function putAuditEvents(deps: PutAuditEventsDeps, ctx: CallContext, query: URLSearchParams, body: unknown): Promise<PutAuditEventsOutput> {
+/**
+ * `audit`, when given, builds the call's own self-audit record from the answer; it is stored in the
+ * same transaction as the accepted events, so a failure stores neither and a success both. Once
+ * they are stored the call succeeds: updating the channel's IngestionStatus afterwards is best
+ * effort (logged when it fails), never an error answer after a commit.
+ */
+export async function putAuditEvents(
+  deps: PutAuditEventsDeps, ctx: CallContext, query: URLSearchParams, body: unknown,
+  audit?: (output: PutAuditEventsOutput) => readonly AppendInput[],
+): Promise<PutAuditEventsOutput> {
   const channelArn = query.get('channelArn');
   if (!channelArn) throw err('ValidationException', 'channelArn is required.');
   const externalId = query.get('externalId');
@@ -142,16 +154,18 @@ export async function putAuditEvents(deps: PutAuditEventsDeps, ctx: CallContext,
     }
     accepted.push({ id: e.id, eventID, input: toAppendInput(n.value) });
   }
-  if (accepted.length > 0) {
-    await deps.ingester.submit(accepted.map((a) => a.input));
-    for (const a of accepted) out.successful.push({ id: a.id, eventID: a.eventID });
-  }
+  for (const a of accepted) out.successful.push({ id: a.id, eventID: a.eventID });
+  await deps.ingester.submit(accepted.map((a) => a.input), 'disk', audit && (() => audit(out)));
   const last = accepted[accepted.length - 1];
-  await deps.channels.recordIngestion(channel, {
-    LatestIngestionAttemptTime: ctx.nowMs / 1000,
-    LatestIngestionAttemptEventID: last?.eventID,
-    ...(last ? { LatestIngestionSuccessTime: ctx.nowMs / 1000, LatestIngestionSuccessEventID: last.eventID } : {}),
-    ...(out.failed[0] ? { LatestIngestionErrorCode: out.failed[0].errorCode } : {}),
-  });
+  try {
+    await deps.channels.recordIngestion(channel, {
+      LatestIngestionAttemptTime: ctx.nowMs / 1000,
+      LatestIngestionAttemptEventID: last?.eventID,
+      ...(last ? { LatestIngestionSuccessTime: ctx.nowMs / 1000, LatestIngestionSuccessEventID: last.eventID } : {}),
+      ...(out.failed[0] ? { LatestIngestionErrorCode: out.failed[0].errorCode } : {}),
+    });
+  } catch (e) {
+    (deps.logError ?? ((m: string, x?: unknown) => console.error(m, x)))(`PutAuditEvents: events stored, but the IngestionStatus of ${channel.ChannelArn} could not be updated`, e);
+  }
   return out;
 }

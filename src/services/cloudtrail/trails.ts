@@ -207,8 +207,10 @@ export class TrailService {
   async deleteTrail(ctx: CallContext, input: Record<string, unknown>) {
     const t = await this.resolveForChange(input.Name, ctx);
     await this.deps.store.delete(TRAIL_KIND, trailKey(t.accountId, t.HomeRegion, t.Name));
-    await this.deps.store.delete(DELIVERY_STATE_KIND, t.TrailARN);
-    await this.deps.store.delete(DIGEST_STATUS_KIND, t.TrailARN);
+    // The trail is gone: that is the change, answered as done even when the cleanup below fails
+    // (the store failing between two writes); delivery state left behind is ignored by a trail
+    // created later under the same ARN (it carries trailCreatedMs).
+    await Promise.allSettled([this.deps.store.delete(DELIVERY_STATE_KIND, t.TrailARN), this.deps.store.delete(DIGEST_STATUS_KIND, t.TrailARN)]);
     return {};
   }
 

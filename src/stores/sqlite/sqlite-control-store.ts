@@ -1,11 +1,14 @@
 /**
  * ControlStore on SQLite: one table of JSON documents, WAL, synchronous=FULL. `secure_delete` is on,
- * so replaced and deleted documents are overwritten, not left in free pages.
+ * so replaced and deleted documents are overwritten, not left in free pages. Each write is one
+ * transaction, rolled back whole when it fails; failures that pass by themselves (disk full, I/O
+ * error, ...) reject with StoreUnavailableError.
  */
 import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ControlStore } from '../control-store.ts';
+import { storeFailure } from './errors.ts';
 
 export class SqliteControlStore implements ControlStore {
   private readonly db: DatabaseSync;
@@ -17,40 +20,54 @@ export class SqliteControlStore implements ControlStore {
     this.db.exec('CREATE TABLE IF NOT EXISTS documents (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID');
   }
 
+  private guard<T>(operation: string, work: () => T): T {
+    try {
+      return work();
+    } catch (err) {
+      if (this.db.isOpen && this.db.isTransaction) {
+        try {
+          this.db.exec('ROLLBACK');
+        } catch {
+          // The original error is the one to report.
+        }
+      }
+      throw storeFailure(err, 'control.db', operation);
+    }
+  }
+
   async get<T>(kind: string, key: string): Promise<T | undefined> {
-    const row = this.db.prepare('SELECT doc FROM documents WHERE kind = ? AND key = ?').get(kind, key) as { doc: string } | undefined;
+    const row = this.guard('get', () => this.db.prepare('SELECT doc FROM documents WHERE kind = ? AND key = ?').get(kind, key)) as { doc: string } | undefined;
     return row ? (JSON.parse(row.doc) as T) : undefined;
   }
 
   async put(kind: string, key: string, doc: unknown): Promise<void> {
-    this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc').run(kind, key, JSON.stringify(doc));
+    const text = JSON.stringify(doc);
+    this.guard('put', () => this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc').run(kind, key, text));
   }
 
   async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: { eraseReplaced?: boolean } = {}): Promise<void> {
     const texts = docs.map((d) => [d.kind, d.key, JSON.stringify(d.doc)] as const);
-    const put = this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc');
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
+    this.guard('putMany', () => {
+      const put = this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc');
+      // A failure rolls back (in guard, unless SQLite already did): all of them or none.
+      this.db.exec('BEGIN IMMEDIATE');
       for (const [kind, key, doc] of texts) put.run(kind, key, doc);
       this.db.exec('COMMIT');
-    } catch (e) {
-      this.db.exec('ROLLBACK');
-      throw e;
-    }
+    });
     if (opts.eraseReplaced && this.db.location() !== null) {
       // The old pages may sit in the WAL and in free pages written before secure_delete was on:
       // move the WAL into the database and empty it, rebuild the file, and empty the WAL again.
-      this.db.exec('PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);');
+      this.guard('putMany (erase)', () => this.db.exec('PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);'));
     }
   }
 
   async delete(kind: string, key: string): Promise<boolean> {
-    return Number(this.db.prepare('DELETE FROM documents WHERE kind = ? AND key = ?').run(kind, key).changes) > 0;
+    return Number(this.guard('delete', () => this.db.prepare('DELETE FROM documents WHERE kind = ? AND key = ?').run(kind, key)).changes) > 0;
   }
 
   /** SQLite's substr counts characters (code points), hence the code-point length of the prefix. */
   async list<T>(kind: string, keyPrefix: string): Promise<{ key: string; doc: T }[]> {
-    const rows = this.db.prepare("SELECT key, doc FROM documents WHERE kind = ? AND substr(key, 1, ?) = ? ORDER BY key").all(kind, [...keyPrefix].length, keyPrefix) as { key: string; doc: string }[];
+    const rows = this.guard('list', () => this.db.prepare("SELECT key, doc FROM documents WHERE kind = ? AND substr(key, 1, ?) = ? ORDER BY key").all(kind, [...keyPrefix].length, keyPrefix)) as { key: string; doc: string }[];
     return rows.map((r) => ({ key: r.key, doc: JSON.parse(r.doc) as T }));
   }
 

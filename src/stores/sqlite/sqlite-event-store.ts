@@ -15,8 +15,9 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { storeFailure } from './errors.ts';
 import type {
-  AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
+  AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
 } from '../event-store.ts';
 
 const SCHEMA = `
@@ -81,6 +82,7 @@ export class SqliteEventStore implements EventStore {
   private readonly findSeq: StatementSync;
   private readonly lookupById: StatementSync;
   private readonly lookupByKey: StatementSync;
+  private readonly probeWrite: StatementSync;
 
   constructor(opts: SqliteEventStoreOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
@@ -103,6 +105,7 @@ export class SqliteEventStore implements EventStore {
     this.lookupById = this.db.prepare(
       'SELECT event_time AS t, seq, record AS json FROM events WHERE account = ? AND event_id = ? AND region = ? AND in_history = 1 AND event_time BETWEEN ? AND ? AND (event_time, seq) < (?, ?)',
     );
+    this.probeWrite = this.db.prepare("INSERT INTO meta(name, value) VALUES ('write_probe_ms', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
     this.lookupByKey = this.db.prepare(
       `SELECT h.t AS t, h.seq AS seq, e.record AS json FROM history h JOIN events e ON e.seq = h.seq
        WHERE h.k = ? AND h.t BETWEEN ? AND ? AND (h.t, h.seq) < (?, ?)
@@ -127,47 +130,100 @@ export class SqliteEventStore implements EventStore {
 
   private synchronous: 'FULL' | 'NORMAL' = 'FULL';
 
-  async append(batch: readonly AppendInput[], durability: Durability = 'disk'): Promise<AppendOutcome[]> {
-    if (batch.length === 0) return [];
+  /** Sets the commit durability; the pragma must run outside a transaction. */
+  private durability(durability: Durability): void {
     const wanted = durability === 'disk' ? 'FULL' : 'NORMAL';
     if (wanted !== this.synchronous) {
       this.db.exec(`PRAGMA synchronous=${wanted}`);
       this.synchronous = wanted;
     }
-    const out: AppendOutcome[] = [];
-    const history: number[][] = [];
-    this.db.exec('BEGIN IMMEDIATE');
+  }
+
+  /**
+   * Runs `work` in one write transaction and commits it. On any failure the transaction is rolled
+   * back (when SQLite has not already done so), so the connection is never left inside a failed
+   * transaction, nothing of `work` stays, and the next call starts clean; failures that pass by
+   * themselves are reported as StoreUnavailableError with SQLite's error as the cause.
+   */
+  private inTransaction<T>(operation: string, work: () => T): T {
     try {
-      let firstSeq = -1;
-      for (const e of batch) {
-        const r = this.insertEvent.run(e.accountId, e.region, e.eventId, e.eventTimeSec, e.history ? 1 : 0, e.json);
-        if (r.changes === 0) {
-          const existing = this.findSeq.get(e.accountId, e.eventId) as { seq: number };
-          out.push({ seq: existing.seq, duplicate: true });
-          continue;
-        }
-        const seq = Number(r.lastInsertRowid);
-        if (firstSeq < 0) firstSeq = seq;
-        out.push({ seq, duplicate: false });
-        if (e.history) {
-          for (const [attr, value] of e.history) {
-            history.push([this.keyId(e.accountId, e.region, attr, value, true)!, e.eventTimeSec, seq]);
-          }
+      this.db.exec('BEGIN IMMEDIATE');
+      const out = work();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      // SQLite rolls back by itself after some failures (SQLITE_FULL, SQLITE_IOERR, ...); a
+      // ROLLBACK then would throw "no transaction is active" and hide the real cause.
+      if (this.db.isOpen && this.db.isTransaction) {
+        try {
+          this.db.exec('ROLLBACK');
+        } catch {
+          // The connection is unusable for now; the original error is the one to report.
         }
       }
-      if (history.length > 0) this.insertHistory.run(JSON.stringify(history));
-      if (firstSeq >= 0) this.insertBatch.run(firstSeq, this.nowMs());
-      this.db.exec('COMMIT');
+      throw storeFailure(err, 'events.db', operation);
+    }
+  }
+
+  /** Runs a statement outside a transaction, reporting failures that pass by themselves as such. */
+  private guard<T>(operation: string, work: () => T): T {
+    try {
+      return work();
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      throw storeFailure(err, 'events.db', operation);
+    }
+  }
+
+  async append(batch: readonly AppendInput[], durability: Durability = 'disk', follow?: AppendFollow): Promise<AppendOutcome[]> {
+    if (batch.length === 0 && !follow) return [];
+    this.guard('append', () => this.durability(durability));
+    try {
+      return this.inTransaction('append', () => {
+        const state = { firstSeq: -1, history: [] as number[][] };
+        const out = this.insertAll(batch, state);
+        if (follow) out.push(...this.insertAll(follow(out), state));
+        if (state.history.length > 0) this.insertHistory.run(JSON.stringify(state.history));
+        if (state.firstSeq >= 0) this.insertBatch.run(state.firstSeq, this.nowMs());
+        return out;
+      });
+    } catch (err) {
       // Key ids created inside the rolled-back transaction are gone too.
       this.keyIds.clear();
       throw err;
     }
+  }
+
+  private insertAll(batch: readonly AppendInput[], state: { firstSeq: number; history: number[][] }): AppendOutcome[] {
+    const out: AppendOutcome[] = [];
+    for (const e of batch) {
+      const r = this.insertEvent.run(e.accountId, e.region, e.eventId, e.eventTimeSec, e.history ? 1 : 0, e.json);
+      if (r.changes === 0) {
+        const existing = this.findSeq.get(e.accountId, e.eventId) as { seq: number };
+        out.push({ seq: existing.seq, duplicate: true });
+        continue;
+      }
+      const seq = Number(r.lastInsertRowid);
+      if (state.firstSeq < 0) state.firstSeq = seq;
+      out.push({ seq, duplicate: false });
+      if (e.history) {
+        for (const [attr, value] of e.history) {
+          state.history.push([this.keyId(e.accountId, e.region, attr, value, true)!, e.eventTimeSec, seq]);
+        }
+      }
+    }
     return out;
   }
 
+  async probe(): Promise<void> {
+    this.guard('probe', () => this.durability('disk'));
+    this.inTransaction('probe', () => this.probeWrite.run(this.nowMs()));
+  }
+
   async lookup(q: HistoryQuery): Promise<HistoryRow[]> {
+    return this.guard('lookup', () => this.lookupNow(q));
+  }
+
+  private lookupNow(q: HistoryQuery): HistoryRow[] {
     const before = q.before ?? { t: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
     if (q.attribute?.[0] === 'EventId') {
       const row = this.lookupById.get(q.accountId, q.attribute[1], q.region, Math.max(q.startSec, this.historyCutoffSec), q.endSec, before.t, before.seq) as HistoryRow | undefined;
@@ -187,6 +243,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   async prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }> {
+    return this.guard('prune', () => this.pruneNow(cutoffSec, cutoffIngestMs));
+  }
+
+  private pruneNow(cutoffSec: number, cutoffIngestMs: number): { historyRows: number; events: number } {
     let historyRows = 0;
     if (cutoffSec > this.historyCutoffSec) {
       this.db.prepare("INSERT INTO meta(name, value) VALUES ('history_cutoff_sec', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value").run(cutoffSec);
@@ -198,27 +258,22 @@ export class SqliteEventStore implements EventStore {
     const boundary = this.db.prepare('SELECT min(first_seq) AS s FROM batches WHERE committed_ms >= ?').get(cutoffIngestMs) as { s: number | null };
     const maxSeq = (this.db.prepare('SELECT max(seq) AS s FROM events').get() as { s: number | null }).s ?? 0;
     const below = boundary.s ?? maxSeq + 1;
-    this.db.exec('BEGIN IMMEDIATE');
-    let events = 0;
-    try {
-      events = Number(this.db.prepare('DELETE FROM events WHERE seq < ?').run(below).changes);
+    const events = this.inTransaction('prune', () => {
+      const n = Number(this.db.prepare('DELETE FROM events WHERE seq < ?').run(below).changes);
       this.db.prepare('DELETE FROM batches WHERE first_seq < ?').run(below);
-      this.db.exec('COMMIT');
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
-    }
+      return n;
+    });
     return { historyRows, events };
   }
 
   async lastSeq(): Promise<number> {
     // sqlite_sequence keeps the high-water mark even when pruning emptied the table.
-    const row = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
+    const row = this.guard('lastSeq', () => this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get()) as { seq: number } | undefined;
     return row?.seq ?? 0;
   }
 
   async count(): Promise<number> {
-    return (this.db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
+    return (this.guard('count', () => this.db.prepare('SELECT count(*) AS n FROM events').get()) as { n: number }).n;
   }
 
   async close(): Promise<void> {
