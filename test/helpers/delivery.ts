@@ -117,7 +117,15 @@ export function readFsBucket(bucketDir: string): LogFile[] {
     }
     for (const name of names) {
       const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
+      let isDir: boolean;
+      try {
+        isDir = statSync(p).isDirectory();
+      } catch (e) {
+        // A temporary file renamed into place between readdir and stat: delivery was mid-write.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      if (isDir) walk(p);
       else if (name.endsWith('.json.gz')) {
         const key = relative(bucketDir, p);
         out.push({ key, key_: parseLogKey(key), records: parseLogFile(key, readFileSync(p)) });
