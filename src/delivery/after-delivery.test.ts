@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { DELIVERY_STATE_KIND, logFileKey, type DeliveryIntent, type DeliveryState, type TrailDoc } from '../core/index.ts';
+import { DELIVERY_STATE_KIND, logFileKey, NOTIFICATION_STATUS_KIND, type DeliveryIntent, type DeliveryState, type NotificationStatus, type TrailDoc } from '../core/index.ts';
 import { DeliveryTargetError, type ControlStore, type LogEvent, type LogGroupSink, type TopicPublisher, type WebhookPoster, type WebhookRequest } from '../stores/index.ts';
 import { logFileBody } from './log-file.ts';
 import {
@@ -186,9 +186,10 @@ function harness(opts: { topicFails?: string; hookStatus?: number; logsFail?: st
 
 test('a batch notifies its topic and webhooks once and records the time; the state keeps the worker\'s fields', async () => {
   const h = harness();
-  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10, latestDeliveryTimeMs: 5, latestNotificationError: 'OldError' } satisfies DeliveryState);
+  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10, latestDeliveryTimeMs: 5, latestNotificationError: 'OldError' } satisfies DeliveryState);
   const files = [file(A, 'us-east-1', [record('1', A, 'us-east-1', '2026-03-04T05:00:00Z')]), file(A, 'eu-west-1', [record('2', A, 'eu-west-1', '2026-03-04T05:00:01Z')])];
   await h.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, files);
+  await h.after.idle();
   assert.equal(h.published.length, 1);
   assert.equal(h.published[0]!.topic, TOPIC);
   assert.equal(h.published[0]!.subject, NOTIFICATION_SUBJECT);
@@ -197,9 +198,10 @@ test('a batch notifies its topic and webhooks once and records the time; the sta
   assert.equal(h.posted[0]!.body, h.published[0]!.message);
   assert.equal(h.posted[0]!.req.headers?.authorization, 'Bearer x');
   assert.equal(h.posted[0]!.req.headers?.['x-opentrail-trail-arn'], TRAIL_ARN);
-  const s = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
-  assert.equal(s.cursor, 10);
-  assert.equal(s.latestDeliveryTimeMs, 5);
+  const d = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
+  assert.deepEqual(d, { trailCreatedMs: 0, cursor: 10, latestDeliveryTimeMs: 5, latestNotificationError: 'OldError' }, 'the worker\'s document is never written');
+  const s = (await h.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!;
+  assert.equal(s.trailCreatedMs, 0);
   assert.equal(s.latestNotificationError, undefined);
   assert.ok(s.latestNotificationAttemptTimeMs! > 1000 && s.latestNotificationTimeMs! >= s.latestNotificationAttemptTimeMs!);
   assert.equal(s.latestCloudWatchLogsDeliveryTimeMs, undefined, 'no log group, no CloudWatch Logs fields');
@@ -208,37 +210,44 @@ test('a batch notifies its topic and webhooks once and records the time; the sta
 
 test('failed notifications are reported, joined, and change neither cursor nor delivery fields; success clears the error', async () => {
   const h = harness({ topicFails: 'NotFound', hookStatus: 500 });
-  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10, latestDeliveryTimeMs: 5, latestNotificationTimeMs: 7 } satisfies DeliveryState);
+  // An older data dir: the last success is in DeliveryState and carries over.
+  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10, latestDeliveryTimeMs: 5, latestNotificationTimeMs: 7 } satisfies DeliveryState);
   await h.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, [file(A, 'us-east-1', [record('1', A, 'us-east-1', '2026-03-04T05:00:00Z')])]);
-  const s = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
+  await h.after.idle();
+  const s = (await h.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!;
   assert.equal(s.latestNotificationError, 'NotFound; WebhookHttp500');
   assert.equal(s.latestNotificationTimeMs, 7, 'the last success stays');
   assert.ok(s.latestNotificationAttemptTimeMs! > 7);
-  assert.deepEqual({ cursor: s.cursor, latestDeliveryTimeMs: s.latestDeliveryTimeMs }, { cursor: 10, latestDeliveryTimeMs: 5 });
+  const d = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
+  assert.deepEqual({ cursor: d.cursor, latestDeliveryTimeMs: d.latestDeliveryTimeMs }, { cursor: 10, latestDeliveryTimeMs: 5 });
   assert.ok(h.errors.length >= 2);
   assert.ok(h.errors.every((e) => !e.includes('hooks.example')), 'webhook URLs (they may hold secrets) are not logged');
 
   const ok = harness();
-  await ok.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, s);
+  await ok.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, d);
+  await ok.control.put(NOTIFICATION_STATUS_KIND, TRAIL_ARN, s);
   await ok.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, [file(A, 'us-east-1', [record('1', A, 'us-east-1', '2026-03-04T05:00:00Z')])]);
-  assert.equal((await ok.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!.latestNotificationError, undefined);
+  await ok.after.idle();
+  assert.equal((await ok.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!.latestNotificationError, undefined);
 });
 
 test('a trail with a topic but no SNS endpoint configured reports SnsNotConfigured', async () => {
   const h = harness({ noTopics: true });
-  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10 } satisfies DeliveryState);
+  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10 } satisfies DeliveryState);
   await h.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, [file(A, 'us-east-1', [record('1', A, 'us-east-1', '2026-03-04T05:00:00Z')])]);
-  assert.equal((await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!.latestNotificationError, 'SnsNotConfigured');
+  await h.after.idle();
+  assert.equal((await h.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!.latestNotificationError, 'SnsNotConfigured');
   assert.equal(h.posted.length, 1, 'webhooks still get it');
 });
 
 test('every record goes to its stream in time order, verbatim; failures are reported in the CloudWatch Logs fields', async () => {
   const h = harness();
-  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10 } satisfies DeliveryState);
+  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10 } satisfies DeliveryState);
   const east = [record('b', A, 'us-east-1', '2026-03-04T05:00:02Z'), record('a', A, 'us-east-1', '2026-03-04T05:00:01Z')];
   const west = [record('c', A, 'eu-west-1', '2026-03-04T05:00:00Z')];
   const org = [record('d', B, 'us-east-1', '2026-03-04T05:00:03Z')];
   await h.after.delivered(trail({ CloudWatchLogsLogGroupArn: GROUP }), intent, [file(A, 'us-east-1', east), file(A, 'eu-west-1', west), file(B, 'us-east-1', org, 'o-exampleorg42')]);
+  await h.after.idle();
   const byStream = Object.fromEntries(h.putCalls.map((c) => [c.stream, c.events]));
   assert.deepEqual(Object.keys(byStream).sort(), ['111111111111_CloudTrail_eu-west-1', '111111111111_CloudTrail_us-east-1', 'o-exampleorg42_222222222222_CloudTrail_us-east-1']);
   assert.ok(h.putCalls.every((c) => c.group === GROUP));
@@ -246,16 +255,17 @@ test('every record goes to its stream in time order, verbatim; failures are repo
     { timestamp: Date.parse('2026-03-04T05:00:01Z'), message: east[1] },
     { timestamp: Date.parse('2026-03-04T05:00:02Z'), message: east[0] },
   ]);
-  const s = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
+  const s = (await h.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!;
   assert.ok(s.latestCloudWatchLogsDeliveryTimeMs !== undefined);
   assert.equal(s.latestCloudWatchLogsDeliveryError, undefined);
   assert.equal(h.posted.length, 1, 'without a topic the catch-all webhook is still notified');
   assert.ok(s.latestNotificationTimeMs !== undefined);
 
   const bad = harness({ logsFail: 'ResourceNotFoundException' });
-  await bad.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10 } satisfies DeliveryState);
+  await bad.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10 } satisfies DeliveryState);
   await bad.after.delivered(trail({ CloudWatchLogsLogGroupArn: GROUP }), intent, [file(A, 'us-east-1', east)]);
-  assert.equal((await bad.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!.latestCloudWatchLogsDeliveryError, 'ResourceNotFoundException');
+  await bad.after.idle();
+  assert.equal((await bad.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!.latestCloudWatchLogsDeliveryError, 'ResourceNotFoundException');
 });
 
 test('nothing happens for an empty batch, and nothing ever throws', async () => {
@@ -267,4 +277,5 @@ test('nothing happens for an empty batch, and nothing ever throws', async () => 
     clock: { nowMs: () => 1 }, logError: () => {}, logs: undefined,
   });
   await broken.delivered(trail({ CloudWatchLogsLogGroupArn: GROUP }), intent, [file(A, 'us-east-1', [record('1', A, 'us-east-1', 'x')])]);
+  await broken.idle();
 });
