@@ -8,7 +8,8 @@
  * - A's own later log files arrive too (only its notifications wait);
  * - /health keeps answering (whileProbing);
  * - GetTrailStatus reports A's CloudWatch Logs timeout, and later A's webhook timeout, and nothing
- *   for B.
+ *   for B;
+ * - SIGTERM still ends the server while A's webhook hangs (the drain has a deadline).
  * The check that fails when after-delivery runs inline with the delivery loop is causal, not
  * timed: B's files are in the bucket while A's first webhook call has not ended yet (its timeout
  * has not been reported and the hanging server still holds the request open).
@@ -77,6 +78,7 @@ const okBodies: string[] = [];
 let server: StartedServer;
 let ct: CloudTrailClient;
 let dataDir: string;
+let hookUrl: string;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -136,7 +138,7 @@ const hasAll = (bucket: string, want: Rec[]) => {
 };
 
 before(async () => {
-  const hookUrl = await hungHook.listen();
+  hookUrl = await hungHook.listen();
   const logsUrl = await hungLogs.listen();
   okHook = createHttpServer((req, res) => {
     let body = '';
@@ -151,10 +153,11 @@ before(async () => {
   const okUrl = `http://127.0.0.1:${(okHook.address() as AddressInfo).port}`;
   dataDir = tempDir();
   for (const b of ['a-bucket', 'b-bucket']) mkdirSync(join(dataDir, 'buckets', b), { recursive: true });
+  const delivery = { maxAgeMs: 300, pollMs: 50, drainTimeoutMs: 1000 };
   const config: TestConfig & Record<string, unknown> = {
     regions: ['us-east-1'],
     accounts: [ACCOUNT_A],
-    delivery: { maxAgeMs: 300, pollMs: 50 },
+    delivery,
     webhooks: [
       { url: `${hookUrl}/hook`, trailArns: [arn('a-hung')], timeoutMs: HUNG_HOOK_TIMEOUT_MS },
       { url: `${okUrl}/hook`, trailArns: [arn('b-healthy')] },
@@ -174,7 +177,9 @@ before(async () => {
 
 after(async () => {
   ct?.destroy();
-  await server?.stop();
+  // A server that cannot shut down (a target holding it) must not hold the test run too.
+  await Promise.race([server?.stop(), new Promise((r) => setTimeout(r, 30_000).unref())]);
+  await server?.kill();
   await hungHook.close();
   await hungLogs.close();
   await new Promise((r) => okHook?.close(r));
@@ -234,4 +239,10 @@ test('a webhook and a CloudWatch Logs endpoint that never answer hold up only th
   const b = await ct.send(new GetTrailStatusCommand({ Name: 'b-healthy' }));
   assert.equal(b.LatestNotificationError, undefined);
   assertAlive(server);
+
+  // A's next webhook call hangs too; shutdown still ends (after delivery.drainTimeoutMs), cleanly.
+  await waitFor('A\'s next webhook call to hang', () => (hungHook.open > 0 ? true : undefined), 15_000);
+  const exit = await Promise.race([server.stop(), new Promise((r) => setTimeout(r, 30_000, 'still running').unref())]);
+  assert.equal(exit, 0, `the server exits on SIGTERM while a target hangs:\n${server.output().slice(-2000)}`);
+  assert.ok(!server.output().includes(hookUrl), 'the webhook URL (it may hold a token) is never logged');
 });
