@@ -9,12 +9,17 @@
  *   `<account>_CloudTrail_<region>` (`<o-id>_<account>_CloudTrail_<region>` for organization
  *   trails), in PutLogEvents batches within the API's limits; records over 256 KB are left out.
  *
- * MUST: never throw into the worker. The files and the cursor are committed before this runs, so a
- *   failure here can neither lose nor repeat a log file; it is reported in the trail's
- *   DeliveryState (LatestNotification*, LatestCloudWatchLogsDelivery*) and the batch's
- *   notification / log events are dropped, not retried later (AWS does not redeliver them either).
- * MUST: at most once per committed batch; a crash between the cursor commit and this step loses
- *   that batch's notifications and log events (the files are safe).
+ * MUST: never throw into the worker, and never make it wait for a target: `delivered()` hands the
+ *   batch to one FIFO queue per target (topic, webhook, log group) and returns. Each queue has one
+ *   worker (calls to a target never overlap and keep delivery order), a bound in batches and bytes
+ *   (past it the oldest waiting batch is dropped, `<Kind>QueueFull`), and a deadline per call.
+ * MUST: the files and the cursor are committed before this runs, so a failure here can neither lose
+ *   nor repeat a log file; it is reported in the trail's NotificationStatus (LatestNotification*,
+ *   LatestCloudWatchLogsDelivery*), never in DeliveryState, which only the worker writes, and the
+ *   batch's notification / log events are dropped, not retried later (AWS does not redeliver them
+ *   either).
+ * MUST: at most once per committed batch; a crash between the cursor commit and the target's call
+ *   (queues are in memory) loses that batch's notifications and log events (the files are safe).
  */
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
