@@ -10,6 +10,8 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { DeliveryTargetError } from '../delivery-targets.ts';
 import { CloudWatchLogsSink } from './cloudwatch-logs-sink.ts';
 import { SnsTopicPublisher } from './sns-topic-publisher.ts';
+import { SnsTopicDirectory } from './sns-topic-directory.ts';
+import { NeighbourUnavailableError } from '../object-store.ts';
 
 async function blackHole() {
   const sockets = new Set<Socket>();
@@ -62,6 +64,17 @@ test('CloudWatch Logs to a silent endpoint fails with CloudWatchLogsTimeout', { 
     await assert.rejects(p, code('CloudWatchLogsTimeout'));
   } finally {
     logs.destroy();
+    await hole.close();
+  }
+});
+
+test('the topic check of CreateTrail gives up on a silent SNS endpoint (unavailable) instead of waiting for ever', { timeout: 30_000 }, async () => {
+  const hole = await blackHole();
+  const dir = new SnsTopicDirectory({ endpoint: hole.endpoint, ...creds }, { requestTimeoutMs: 200, maxAttempts: 1 });
+  try {
+    await assert.rejects(dir.topicPolicy(TOPIC), (e: unknown) => e instanceof NeighbourUnavailableError);
+  } finally {
+    dir.destroy();
     await hole.close();
   }
 });
