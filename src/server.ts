@@ -9,7 +9,7 @@ import { randomIds, systemClock, type Clock, type Identity, type IdSource } from
 import { ConfigError, loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
 import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
-import { CloudWatchLogsSink, S3ObjectStore, SnsTopicDirectory, SnsTopicPublisher } from './stores/s3/index.ts';
+import { callDeadlineMs, CloudWatchLogsSink, S3ObjectStore, SnsTopicDirectory, SnsTopicPublisher } from './stores/s3/index.ts';
 import { FetchWebhookPoster } from './stores/http/index.ts';
 import { TrailService } from './services/cloudtrail/trails.ts';
 import { TagService } from './services/cloudtrail/tags.ts';
@@ -109,11 +109,16 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     onInternalError: (err) => logError('internal error', err),
     log: (message) => logError(message),
   });
-  const publisher = config.sns ? new SnsTopicPublisher(config.sns) : undefined;
-  const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs) : undefined;
+  const publisher = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;
+  const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs, config.cloudWatchLogs) : undefined;
   const afterDelivery = new AfterDelivery({
     control, clock, logError, topics: publisher, logs: logSink,
     webhooks: config.webhooks?.length ? { poster: new FetchWebhookPoster(), targets: config.webhooks } : undefined,
+  }, {
+    queueLength: config.delivery.targetQueueLength,
+    queueBytes: config.delivery.targetQueueBytes,
+    ...(config.sns ? { snsCallTimeoutMs: callDeadlineMs(config.sns) } : {}),
+    ...(config.cloudWatchLogs ? { logsCallTimeoutMs: callDeadlineMs(config.cloudWatchLogs) } : {}),
   });
   const delivery = new DeliveryWorker(
     { events: store, control, objects, clock, logError, afterDelivery },
@@ -173,6 +178,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
         clearTimeout(force);
         await ingester.drain();
         await delivery.stop();
+        await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
         await store.close();
         await control.close();

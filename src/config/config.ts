@@ -20,14 +20,19 @@ export interface OpenTrailConfig {
   organization?: OrganizationConfig;
   /** Where trail buckets live: directories under a root (default `<dataDir>/buckets`) or S3. */
   objectStore: ObjectStoreConfig;
-  /** When trails' log files close: after `maxAgeMs`, or at `maxBytes` of records. */
-  delivery: { maxAgeMs: number; maxBytes: number; pollMs: number };
+  /**
+   * When trails' log files close: after `maxAgeMs`, or at `maxBytes` of records. After delivery
+   * (SNS, webhooks, CloudWatch Logs) each target has a queue of at most `targetQueueLength` batches
+   * and `targetQueueBytes` bytes (the oldest is dropped past either); shutdown waits up to
+   * `drainTimeoutMs` for the queues.
+   */
+  delivery: { maxAgeMs: number; maxBytes: number; pollMs: number; targetQueueLength: number; targetQueueBytes: number; drainTimeoutMs: number };
   /** Log file integrity: how long each digest file covers (AWS: one hour). */
   integrity: { digestPeriodMs: number; keyRotationMs: number; keyEncryption?: KeyEncryptionConfig };
   /** SNS endpoint used to check trails' topics and publish their notifications; absent: topics are checked for form only and not notified. */
-  sns?: NeighbourConfig;
+  sns?: NotifierConfig;
   /** CloudWatch Logs endpoint trails with a log group stream their records to. */
-  cloudWatchLogs?: NeighbourConfig;
+  cloudWatchLogs?: NotifierConfig;
   /** HTTP endpoints that get every delivery notification (of the trails they name) as a JSON POST. */
   webhooks?: WebhookConfig[];
   /** The recording gateway: a second listener that forwards AWS-protocol calls and records them. */
@@ -80,6 +85,9 @@ export type KeyEncryptionConfig =
   | { type: 'file'; path?: string }
   | { type: 'kms'; endpoint?: string; region: string; keyId: string; accessKeyId?: string; secretAccessKey?: string };
 
+/** An SDK neighbour after delivery calls: each attempt is cut at `requestTimeoutMs`, one call makes at most `maxAttempts`. */
+export type NotifierConfig = NeighbourConfig & { requestTimeoutMs: number; maxAttempts: number };
+
 export type ObjectStoreConfig =
   | { type: 'filesystem'; root?: string }
   | ({ type: 's3'; forcePathStyle: boolean } & NeighbourConfig);
@@ -106,7 +114,7 @@ export function defaultConfig(): OpenTrailConfig {
     eventHistory: { retentionDays: 90, pruneIntervalMs: 60 * 60 * 1000 },
     ingest: { maxBodyBytes: 50 * 1024 * 1024, maxBatchEvents: 5000 },
     objectStore: { type: 'filesystem' },
-    delivery: { maxAgeMs: 30_000, maxBytes: 16 * 1024 * 1024, pollMs: 1000 },
+    delivery: { maxAgeMs: 30_000, maxBytes: 16 * 1024 * 1024, pollMs: 1000, targetQueueLength: 100, targetQueueBytes: 64 * 1024 * 1024, drainTimeoutMs: 10_000 },
     integrity: { digestPeriodMs: 60 * 60 * 1000, keyRotationMs: 30 * 24 * 60 * 60 * 1000 },
   };
 }
@@ -156,6 +164,15 @@ function parseNeighbour(raw: unknown, where: string): NeighbourConfig {
     accessKeyId: str(raw, 'accessKeyId', where),
     secretAccessKey: str(raw, 'secretAccessKey', where),
   };
+}
+
+/** A neighbour after delivery calls, with its time limits (defaults: `requestTimeoutMs`, 3 attempts). */
+function parseNotifier(raw: unknown, where: string, requestTimeoutMs: number): NotifierConfig {
+  const n = parseNeighbour(raw, where);
+  const o = raw as Raw;
+  const maxAttempts = num(o, 'maxAttempts', where, 3, 1);
+  if (!Number.isInteger(maxAttempts) || maxAttempts > 10) throw new ConfigError(`${where}.maxAttempts must be a whole number from 1 to 10`);
+  return { ...n, requestTimeoutMs: num(o, 'requestTimeoutMs', where, requestTimeoutMs, 100), maxAttempts };
 }
 
 function parseObjectStore(raw: unknown): ObjectStoreConfig {
@@ -310,6 +327,9 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     cfg.delivery.maxAgeMs = num(doc.delivery, 'maxAgeMs', 'config.delivery', cfg.delivery.maxAgeMs, 0);
     cfg.delivery.maxBytes = num(doc.delivery, 'maxBytes', 'config.delivery', cfg.delivery.maxBytes, 1024);
     cfg.delivery.pollMs = num(doc.delivery, 'pollMs', 'config.delivery', cfg.delivery.pollMs, 10);
+    cfg.delivery.targetQueueLength = num(doc.delivery, 'targetQueueLength', 'config.delivery', cfg.delivery.targetQueueLength, 1);
+    cfg.delivery.targetQueueBytes = num(doc.delivery, 'targetQueueBytes', 'config.delivery', cfg.delivery.targetQueueBytes, 1024);
+    cfg.delivery.drainTimeoutMs = num(doc.delivery, 'drainTimeoutMs', 'config.delivery', cfg.delivery.drainTimeoutMs, 0);
   }
   if (doc.integrity !== undefined) {
     if (!isObj(doc.integrity)) throw new ConfigError('config.integrity must be an object');
@@ -330,8 +350,8 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     }
   }
   if (doc.objectStore !== undefined) cfg.objectStore = parseObjectStore(doc.objectStore);
-  if (doc.sns !== undefined) cfg.sns = parseNeighbour(doc.sns, 'config.sns');
-  if (doc.cloudWatchLogs !== undefined) cfg.cloudWatchLogs = parseNeighbour(doc.cloudWatchLogs, 'config.cloudWatchLogs');
+  if (doc.sns !== undefined) cfg.sns = parseNotifier(doc.sns, 'config.sns', 5000);
+  if (doc.cloudWatchLogs !== undefined) cfg.cloudWatchLogs = parseNotifier(doc.cloudWatchLogs, 'config.cloudWatchLogs', 10_000);
   if (doc.webhooks !== undefined) {
     if (!Array.isArray(doc.webhooks)) throw new ConfigError('config.webhooks must be a list');
     cfg.webhooks = doc.webhooks.map((w, i) => parseWebhook(w, `config.webhooks[${i}]`));

@@ -114,6 +114,24 @@ export interface DeliveryState {
   latestDeliveryTimeMs?: number;
   latestDeliveryAttemptTimeMs?: number;
   latestDeliveryError?: string;
+  /** Legacy: notification and CloudWatch Logs fields written here before NotificationStatus existed; read only as a fallback. */
+  latestNotificationTimeMs?: number;
+  latestNotificationAttemptTimeMs?: number;
+  latestNotificationError?: string;
+  latestCloudWatchLogsDeliveryTimeMs?: number;
+  latestCloudWatchLogsDeliveryError?: string;
+}
+
+/**
+ * Control-store kind of a trail's notification and CloudWatch Logs status, keyed by trail ARN.
+ * Written only by after-delivery, which runs beside the delivery worker (not inside its pass), so
+ * it keeps its own document: the worker's DeliveryState (cursor, intent) is never rewritten by it.
+ */
+export const NOTIFICATION_STATUS_KIND = 'notification-status';
+
+export interface NotificationStatus {
+  /** The createdMs of the trail this status belongs to (as DeliveryState.trailCreatedMs). */
+  trailCreatedMs: number;
   latestNotificationTimeMs?: number;
   latestNotificationAttemptTimeMs?: number;
   latestNotificationError?: string;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { DELIVERY_STATE_KIND, logFileKey, type DeliveryIntent, type DeliveryState, type TrailDoc } from '../core/index.ts';
+import { DELIVERY_STATE_KIND, logFileKey, NOTIFICATION_STATUS_KIND, type DeliveryIntent, type DeliveryState, type NotificationStatus, type TrailDoc } from '../core/index.ts';
 import { DeliveryTargetError, type ControlStore, type LogEvent, type LogGroupSink, type TopicPublisher, type WebhookPoster, type WebhookRequest } from '../stores/index.ts';
 import { logFileBody } from './log-file.ts';
 import {
@@ -186,9 +186,10 @@ function harness(opts: { topicFails?: string; hookStatus?: number; logsFail?: st
 
 test('a batch notifies its topic and webhooks once and records the time; the state keeps the worker\'s fields', async () => {
   const h = harness();
-  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10, latestDeliveryTimeMs: 5, latestNotificationError: 'OldError' } satisfies DeliveryState);
+  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10, latestDeliveryTimeMs: 5, latestNotificationError: 'OldError' } satisfies DeliveryState);
   const files = [file(A, 'us-east-1', [record('1', A, 'us-east-1', '2026-03-04T05:00:00Z')]), file(A, 'eu-west-1', [record('2', A, 'eu-west-1', '2026-03-04T05:00:01Z')])];
   await h.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, files);
+  await h.after.idle();
   assert.equal(h.published.length, 1);
   assert.equal(h.published[0]!.topic, TOPIC);
   assert.equal(h.published[0]!.subject, NOTIFICATION_SUBJECT);
@@ -197,9 +198,10 @@ test('a batch notifies its topic and webhooks once and records the time; the sta
   assert.equal(h.posted[0]!.body, h.published[0]!.message);
   assert.equal(h.posted[0]!.req.headers?.authorization, 'Bearer x');
   assert.equal(h.posted[0]!.req.headers?.['x-opentrail-trail-arn'], TRAIL_ARN);
-  const s = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
-  assert.equal(s.cursor, 10);
-  assert.equal(s.latestDeliveryTimeMs, 5);
+  const d = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
+  assert.deepEqual(d, { trailCreatedMs: 0, cursor: 10, latestDeliveryTimeMs: 5, latestNotificationError: 'OldError' }, 'the worker\'s document is never written');
+  const s = (await h.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!;
+  assert.equal(s.trailCreatedMs, 0);
   assert.equal(s.latestNotificationError, undefined);
   assert.ok(s.latestNotificationAttemptTimeMs! > 1000 && s.latestNotificationTimeMs! >= s.latestNotificationAttemptTimeMs!);
   assert.equal(s.latestCloudWatchLogsDeliveryTimeMs, undefined, 'no log group, no CloudWatch Logs fields');
@@ -208,37 +210,44 @@ test('a batch notifies its topic and webhooks once and records the time; the sta
 
 test('failed notifications are reported, joined, and change neither cursor nor delivery fields; success clears the error', async () => {
   const h = harness({ topicFails: 'NotFound', hookStatus: 500 });
-  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10, latestDeliveryTimeMs: 5, latestNotificationTimeMs: 7 } satisfies DeliveryState);
+  // An older data dir: the last success is in DeliveryState and carries over.
+  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10, latestDeliveryTimeMs: 5, latestNotificationTimeMs: 7 } satisfies DeliveryState);
   await h.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, [file(A, 'us-east-1', [record('1', A, 'us-east-1', '2026-03-04T05:00:00Z')])]);
-  const s = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
+  await h.after.idle();
+  const s = (await h.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!;
   assert.equal(s.latestNotificationError, 'NotFound; WebhookHttp500');
   assert.equal(s.latestNotificationTimeMs, 7, 'the last success stays');
   assert.ok(s.latestNotificationAttemptTimeMs! > 7);
-  assert.deepEqual({ cursor: s.cursor, latestDeliveryTimeMs: s.latestDeliveryTimeMs }, { cursor: 10, latestDeliveryTimeMs: 5 });
+  const d = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
+  assert.deepEqual({ cursor: d.cursor, latestDeliveryTimeMs: d.latestDeliveryTimeMs }, { cursor: 10, latestDeliveryTimeMs: 5 });
   assert.ok(h.errors.length >= 2);
   assert.ok(h.errors.every((e) => !e.includes('hooks.example')), 'webhook URLs (they may hold secrets) are not logged');
 
   const ok = harness();
-  await ok.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, s);
+  await ok.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, d);
+  await ok.control.put(NOTIFICATION_STATUS_KIND, TRAIL_ARN, s);
   await ok.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, [file(A, 'us-east-1', [record('1', A, 'us-east-1', '2026-03-04T05:00:00Z')])]);
-  assert.equal((await ok.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!.latestNotificationError, undefined);
+  await ok.after.idle();
+  assert.equal((await ok.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!.latestNotificationError, undefined);
 });
 
 test('a trail with a topic but no SNS endpoint configured reports SnsNotConfigured', async () => {
   const h = harness({ noTopics: true });
-  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10 } satisfies DeliveryState);
+  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10 } satisfies DeliveryState);
   await h.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, [file(A, 'us-east-1', [record('1', A, 'us-east-1', '2026-03-04T05:00:00Z')])]);
-  assert.equal((await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!.latestNotificationError, 'SnsNotConfigured');
+  await h.after.idle();
+  assert.equal((await h.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!.latestNotificationError, 'SnsNotConfigured');
   assert.equal(h.posted.length, 1, 'webhooks still get it');
 });
 
 test('every record goes to its stream in time order, verbatim; failures are reported in the CloudWatch Logs fields', async () => {
   const h = harness();
-  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10 } satisfies DeliveryState);
+  await h.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10 } satisfies DeliveryState);
   const east = [record('b', A, 'us-east-1', '2026-03-04T05:00:02Z'), record('a', A, 'us-east-1', '2026-03-04T05:00:01Z')];
   const west = [record('c', A, 'eu-west-1', '2026-03-04T05:00:00Z')];
   const org = [record('d', B, 'us-east-1', '2026-03-04T05:00:03Z')];
   await h.after.delivered(trail({ CloudWatchLogsLogGroupArn: GROUP }), intent, [file(A, 'us-east-1', east), file(A, 'eu-west-1', west), file(B, 'us-east-1', org, 'o-exampleorg42')]);
+  await h.after.idle();
   const byStream = Object.fromEntries(h.putCalls.map((c) => [c.stream, c.events]));
   assert.deepEqual(Object.keys(byStream).sort(), ['111111111111_CloudTrail_eu-west-1', '111111111111_CloudTrail_us-east-1', 'o-exampleorg42_222222222222_CloudTrail_us-east-1']);
   assert.ok(h.putCalls.every((c) => c.group === GROUP));
@@ -246,16 +255,17 @@ test('every record goes to its stream in time order, verbatim; failures are repo
     { timestamp: Date.parse('2026-03-04T05:00:01Z'), message: east[1] },
     { timestamp: Date.parse('2026-03-04T05:00:02Z'), message: east[0] },
   ]);
-  const s = (await h.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!;
+  const s = (await h.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!;
   assert.ok(s.latestCloudWatchLogsDeliveryTimeMs !== undefined);
   assert.equal(s.latestCloudWatchLogsDeliveryError, undefined);
   assert.equal(h.posted.length, 1, 'without a topic the catch-all webhook is still notified');
   assert.ok(s.latestNotificationTimeMs !== undefined);
 
   const bad = harness({ logsFail: 'ResourceNotFoundException' });
-  await bad.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { cursor: 10 } satisfies DeliveryState);
+  await bad.control.put(DELIVERY_STATE_KIND, TRAIL_ARN, { trailCreatedMs: 0, cursor: 10 } satisfies DeliveryState);
   await bad.after.delivered(trail({ CloudWatchLogsLogGroupArn: GROUP }), intent, [file(A, 'us-east-1', east)]);
-  assert.equal((await bad.control.get<DeliveryState>(DELIVERY_STATE_KIND, TRAIL_ARN))!.latestCloudWatchLogsDeliveryError, 'ResourceNotFoundException');
+  await bad.after.idle();
+  assert.equal((await bad.control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, TRAIL_ARN))!.latestCloudWatchLogsDeliveryError, 'ResourceNotFoundException');
 });
 
 test('nothing happens for an empty batch, and nothing ever throws', async () => {
@@ -267,4 +277,211 @@ test('nothing happens for an empty batch, and nothing ever throws', async () => 
     clock: { nowMs: () => 1 }, logError: () => {}, logs: undefined,
   });
   await broken.delivered(trail({ CloudWatchLogsLogGroupArn: GROUP }), intent, [file(A, 'us-east-1', [record('1', A, 'us-east-1', 'x')])]);
+  await broken.idle();
+});
+
+// --- Queues: one slow target never holds up another (issue 10, item 5) ---------------------------
+
+const TRAIL_2 = `arn:aws:cloudtrail:us-east-1:${A}:trail/t2`;
+const GROUP_2 = `arn:aws:logs:us-east-1:${A}:log-group:CloudTrail/other:*`;
+
+/** Batch n: one file with its own key, so notifications tell batches apart. */
+function batch(n: number, account = A, region = 'us-east-1') {
+  return [{
+    key: logFileKey({ accountId: account, region, deliveredMs: intent.deliveredMs, batchIdentity: `batch-${n}` }),
+    body: gzipSync(Buffer.from(`{"Records":[${record(`e${n}`, account, region, '2026-03-04T05:00:00Z')}]}`)),
+  }];
+}
+const keyOf = (message: string) => (JSON.parse(message) as { s3ObjectKey: string[] }).s3ObjectKey[0]!;
+
+/** A promise with its resolve at hand. */
+function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+interface Call { target: string; body: string; signal?: AbortSignal; release(): void }
+
+/**
+ * Targets that answer only when the test releases them (or at once, for `quick` ones), recording
+ * every call with its signal. Nothing here honours the signal unless `honour` is set.
+ */
+function rig(opts: { quick?: string[]; honour?: boolean; after?: Partial<ConstructorParameters<typeof AfterDelivery>[1]>; hooks?: { url: string; trailArns?: string[]; timeoutMs?: number }[] } = {}) {
+  const control = new MemoryControl();
+  const calls: Call[] = [];
+  const active = new Map<string, number>();
+  let maxActivePerTarget = 0;
+  const errors: string[] = [];
+  const answer = async (target: string, body: string, signal?: AbortSignal): Promise<void> => {
+    const d = deferred();
+    calls.push({ target, body, signal, release: d.resolve });
+    active.set(target, (active.get(target) ?? 0) + 1);
+    maxActivePerTarget = Math.max(maxActivePerTarget, active.get(target)!);
+    try {
+      if (opts.quick?.includes(target)) return;
+      const aborted = new Promise<never>((_, reject) => {
+        if (opts.honour) signal?.addEventListener('abort', () => reject(new DeliveryTargetError('Aborted', 'aborted')), { once: true });
+      });
+      await Promise.race([d.promise, aborted]);
+    } finally {
+      active.set(target, active.get(target)! - 1);
+    }
+  };
+  const after = new AfterDelivery({
+    control, clock: { nowMs: () => Date.now() }, logError: (m) => errors.push(m),
+    topics: { publish: (topic, _s, message, o) => answer(topic, message, o?.signal) },
+    logs: {
+      putLogEvents: async (group, stream, events, o) => {
+        await answer(`${group}|${stream}`, events.map((e) => e.message).join('\n'), o?.signal);
+        return { rejected: 0 };
+      },
+    },
+    webhooks: {
+      poster: { post: (url, body, req) => answer(url, body, req.signal) },
+      targets: (opts.hooks ?? []).map((h) => ({ timeoutMs: 60_000, ...h })),
+    },
+  }, opts.after);
+  const callsTo = (target: string) => calls.filter((c) => c.target === target);
+  const status = async (arn = TRAIL_ARN) => control.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, arn);
+  const until = async (what: string, cond: () => boolean) => {
+    for (let i = 0; !cond(); i++) {
+      if (i > 2000) assert.fail(`never happened: ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  return { control, after, calls, callsTo, status, until, errors, maxActive: () => maxActivePerTarget };
+}
+
+async function logging(r: { control: MemoryControl }, ...arns: string[]) {
+  for (const arn of arns) await r.control.put(DELIVERY_STATE_KIND, arn, { trailCreatedMs: 0, cursor: 10 } satisfies DeliveryState);
+}
+
+const TOPIC_2 = `arn:aws:sns:us-east-1:${A}:topic-two`;
+const t2 = (extra: Partial<TrailDoc> = {}) => trail({ Name: 't2', TrailARN: TRAIL_2, ...extra });
+
+test('delivered() only queues: it returns while targets still work, and a hung target holds up no other target', async () => {
+  const r = rig({ quick: [TOPIC_2], hooks: [{ url: 'http://hung.example/', trailArns: [TRAIL_ARN] }] });
+  await logging(r, TRAIL_ARN, TRAIL_2);
+  await r.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, batch(1)); // SNS topic and the webhook, both hang
+  await r.until('both of t1\'s targets called', () => r.calls.length === 2);
+  for (let n = 2; n <= 4; n++) await r.after.delivered(t2({ SnsTopicARN: TOPIC_2 }), intent, batch(n));
+  await r.until('t2\'s topic got every batch', () => r.callsTo(TOPIC_2).length === 3);
+  assert.deepEqual(r.callsTo(TOPIC_2).map((c) => keyOf(c.body)), [2, 3, 4].map((n) => batch(n)[0]!.key), 'in order');
+  await r.until('t2\'s outcome recorded', () => r.control.docs.has(`${NOTIFICATION_STATUS_KIND}/${TRAIL_2}`));
+  assert.equal((await r.status(TRAIL_2))!.latestNotificationError, undefined);
+  assert.equal(await r.status(TRAIL_ARN), undefined, 't1\'s batch is still out: nothing recorded yet');
+  // The topic answers; t1's batch settles only when its webhook does too.
+  r.callsTo(TOPIC)[0]!.release();
+  await new Promise((res) => setTimeout(res, 20));
+  assert.equal(await r.status(TRAIL_ARN), undefined);
+  r.callsTo('http://hung.example/')[0]!.release();
+  await r.after.idle();
+  const s = (await r.status(TRAIL_ARN))!;
+  assert.equal(s.latestNotificationError, undefined);
+  assert.ok(s.latestNotificationTimeMs !== undefined);
+});
+
+test('calls to one target never overlap and keep the delivery order; another log group goes on meanwhile', async () => {
+  const r = rig({ quick: [`${GROUP_2}|${A}_CloudTrail_us-east-1`] });
+  await logging(r, TRAIL_ARN, TRAIL_2);
+  for (let n = 1; n <= 4; n++) await r.after.delivered(trail({ CloudWatchLogsLogGroupArn: GROUP }), intent, batch(n));
+  for (let n = 5; n <= 7; n++) await r.after.delivered(t2({ CloudWatchLogsLogGroupArn: GROUP_2 }), intent, batch(n));
+  const slow = `${GROUP}|${A}_CloudTrail_us-east-1`;
+  await r.until('the other group got its batches', () => r.callsTo(`${GROUP_2}|${A}_CloudTrail_us-east-1`).length === 3);
+  assert.equal(r.callsTo(slow).length, 1, 'the slow group has one call in flight and the rest waiting');
+  for (let i = 0; i < 4; i++) {
+    await r.until(`call ${i + 1} to the slow group`, () => r.callsTo(slow).length === i + 1);
+    r.callsTo(slow)[i]!.release();
+  }
+  await r.after.idle();
+  assert.equal(r.maxActive(), 1, 'never two calls at once to one target');
+  assert.deepEqual(r.callsTo(slow).map((c) => (JSON.parse(c.body) as { eventID: string }).eventID), ['e1', 'e2', 'e3', 'e4']);
+  assert.ok((await r.status(TRAIL_ARN))!.latestCloudWatchLogsDeliveryTimeMs !== undefined);
+});
+
+test('a full queue drops its oldest waiting batch, reports <Kind>QueueFull, and keeps the newest', async () => {
+  const hook = 'http://slow.example/';
+  const r = rig({ hooks: [{ url: hook }], after: { queueLength: 2 } });
+  await logging(r, TRAIL_ARN);
+  for (let n = 1; n <= 5; n++) await r.after.delivered(trail(), intent, batch(n)); // 1 in flight; 2, 3 wait; 4 and 5 push them out
+  await r.until('the drops are recorded', () => r.control.docs.has(`${NOTIFICATION_STATUS_KIND}/${TRAIL_ARN}`));
+  await new Promise((res) => setTimeout(res, 20));
+  assert.equal((await r.status())!.latestNotificationError, 'WebhookQueueFull');
+  assert.ok(r.errors.some((e) => /webhook #0: queue full/.test(e)), 'logged, naming the webhook by index');
+  assert.ok(r.errors.every((e) => !e.includes('slow.example')), 'never by URL');
+  for (let i = 0; i < 3; i++) {
+    await r.until(`call ${i + 1}`, () => r.callsTo(hook).length === i + 1);
+    r.callsTo(hook)[i]!.release();
+  }
+  await r.after.idle();
+  assert.deepEqual(r.callsTo(hook).map((c) => keyOf(c.body)), [1, 4, 5].map((n) => batch(n)[0]!.key), 'the in-flight one, then the two newest, in order');
+  assert.equal((await r.status())!.latestNotificationError, undefined, 'the newest got through and cleared the error');
+
+  // Bytes bound the queue too: each waiting notification is ~200 bytes here.
+  const b = rig({ hooks: [{ url: hook }], after: { queueLength: 100, queueBytes: 300 } });
+  await logging(b, TRAIL_ARN);
+  for (let n = 1; n <= 4; n++) await b.after.delivered(trail(), intent, batch(n));
+  await b.until('first call', () => b.calls.length === 1);
+  b.calls[0]!.release();
+  await b.until('second call', () => b.calls.length === 2);
+  b.calls[1]!.release();
+  await b.after.idle();
+  assert.deepEqual(b.calls.map((c) => keyOf(c.body)), [1, 4].map((n) => batch(n)[0]!.key));
+});
+
+test('a call that never answers is cut at its deadline, even by a driver that ignores its signal; the next batch then runs', async () => {
+  const hook = 'http://deaf.example/';
+  const r = rig({ hooks: [{ url: hook, timeoutMs: 100 }], after: { snsCallTimeoutMs: 100, logsCallTimeoutMs: 100 } });
+  await logging(r, TRAIL_ARN);
+  const t = trail({ SnsTopicARN: TOPIC, CloudWatchLogsLogGroupArn: GROUP });
+  // Two streams in one batch: after the first times out, the second is not tried (it would wait as long again).
+  await r.after.delivered(t, intent, [...batch(1), ...batch(2, A, 'eu-west-1')]);
+  await r.after.delivered(t, intent, batch(3));
+  await r.after.idle();
+  const s = (await r.status())!;
+  assert.equal(s.latestNotificationError, 'SnsTimeout; WebhookTimeout');
+  assert.equal(s.latestCloudWatchLogsDeliveryError, 'CloudWatchLogsTimeout');
+  assert.equal(r.callsTo(TOPIC).length, 2, 'the second batch was tried after the first timed out');
+  assert.equal(r.callsTo(hook).length, 2);
+  assert.equal(r.calls.filter((c) => c.target.startsWith(GROUP)).length, 2, 'one stream per batch: the timed-out batch stopped');
+  assert.ok(r.calls.every((c) => c.signal?.aborted), 'every call\'s signal was aborted at its deadline');
+});
+
+test('close() drains the queues, cuts a hung target at the deadline (DroppedAtShutdown), and takes no batch afterwards', async () => {
+  const hook = 'http://hung.example/';
+  const r = rig({ quick: [TOPIC], honour: true, hooks: [{ url: hook }] });
+  await logging(r, TRAIL_ARN, TRAIL_2);
+  for (let n = 1; n <= 3; n++) await r.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, batch(n)); // topic quick, webhook hangs
+  for (let n = 4; n <= 5; n++) await r.after.delivered(t2({ CloudWatchLogsLogGroupArn: GROUP_2 }), intent, batch(n)); // released below
+  await r.until('the log group call', () => r.calls.some((c) => c.target.startsWith(GROUP_2)));
+  const closing = r.after.close(300);
+  // A slow but answering target finishes within the drain.
+  for (let i = 0; i < 2; i++) {
+    await r.until(`log call ${i + 1}`, () => r.calls.filter((c) => c.target.startsWith(GROUP_2)).length === i + 1);
+    r.calls.filter((c) => c.target.startsWith(GROUP_2))[i]!.release();
+  }
+  await closing;
+  assert.equal(r.callsTo(TOPIC).length, 3, 'every queued SNS notification went out');
+  assert.equal(r.callsTo(hook).length, 1, 'the hung webhook was called once; its waiting batches were dropped');
+  assert.ok(r.callsTo(hook)[0]!.signal?.aborted, 'the call in flight was cut off');
+  assert.equal((await r.status())!.latestNotificationError, 'DroppedAtShutdown');
+  assert.ok((await r.status(TRAIL_2))!.latestCloudWatchLogsDeliveryTimeMs !== undefined);
+  assert.equal((await r.status(TRAIL_2))!.latestCloudWatchLogsDeliveryError, undefined);
+  assert.ok(r.errors.some((e) => /not sent within the 300 ms shutdown drain/.test(e)));
+  const before = r.calls.length;
+  await r.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, batch(9));
+  await r.after.idle();
+  assert.equal(r.calls.length, before, 'nothing is taken after close');
+});
+
+test('an outcome is not recorded for a trail deleted, or deleted and created again, meanwhile', async () => {
+  const r = rig({ quick: [TOPIC] });
+  await r.after.delivered(trail({ SnsTopicARN: TOPIC }), intent, batch(1)); // no DeliveryState: deleted
+  await r.control.put(DELIVERY_STATE_KIND, TRAIL_2, { trailCreatedMs: 99, cursor: 0 } satisfies DeliveryState);
+  await r.after.delivered(t2({ SnsTopicARN: TOPIC, createdMs: 1 }), intent, batch(2)); // an older trail of the same ARN
+  await r.after.idle();
+  assert.equal(r.callsTo(TOPIC).length, 2);
+  assert.equal(await r.status(TRAIL_ARN), undefined);
+  assert.equal(await r.status(TRAIL_2), undefined);
 });

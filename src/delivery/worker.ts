@@ -33,7 +33,10 @@ export interface DeliveryDeps {
   objects: ObjectStore;
   clock: Clock;
   logError(msg: string, err?: unknown): void;
-  /** SNS / webhook notifications and CloudWatch Logs, run once a batch is committed; never rejects (after-delivery.ts). */
+  /**
+   * SNS / webhook notifications and CloudWatch Logs for a committed batch (after-delivery.ts): hands
+   * the batch to per-target queues and returns without waiting for any target; never rejects.
+   */
   afterDelivery?: { delivered(t: TrailDoc, intent: DeliveryIntent, files: { key: string; body: Buffer }[]): Promise<void> };
 }
 
@@ -239,6 +242,7 @@ export class DeliveryWorker {
       return false;
     }
     // Outside the try: whatever notifying does, the files and the cursor are committed already.
+    // It only queues the batch: a target that hangs never holds up this pass (other trails' files).
     if (files.length > 0) await this.deps.afterDelivery?.delivered(t, intent, files);
     return true;
   }

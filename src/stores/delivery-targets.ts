@@ -7,12 +7,22 @@
 
 /** SNS topics delivery notifies. */
 export interface TopicPublisher {
-  /** Publishes one message; resolves once the topic accepted it, else throws a DeliveryTargetError. */
-  publish(topicArn: string, subject: string, message: string): Promise<void>;
+  /**
+   * Publishes one message; resolves once the topic accepted it, else throws a DeliveryTargetError
+   * (`SnsTimeout` when `signal` aborted the call or the driver's own time limit passed).
+   */
+  publish(topicArn: string, subject: string, message: string, opts?: TargetCallOptions): Promise<void>;
 }
 
-export interface WebhookRequest {
+/** What every call to a delivery target may be given. */
+export interface TargetCallOptions {
+  /** Aborts the call (its caller's deadline, or shutdown); the driver gives up and throws. */
+  signal?: AbortSignal;
+}
+
+export interface WebhookRequest extends TargetCallOptions {
   headers?: Record<string, string>;
+  /** The whole POST, answer body included, is cut after this (`WebhookTimeout`). */
   timeoutMs: number;
 }
 
@@ -33,9 +43,10 @@ export interface LogGroupSink {
   /**
    * Puts one PutLogEvents batch (the caller keeps it within the API's limits, sorted by time) into
    * `stream` of the log group, creating the stream when it does not exist. Resolves with how many
-   * events the service refused as too old or too new; throws a DeliveryTargetError otherwise.
+   * events the service refused as too old or too new; throws a DeliveryTargetError otherwise
+   * (`CloudWatchLogsTimeout` when `signal` aborted the call or the driver's own time limit passed).
    */
-  putLogEvents(logGroupArn: string, stream: string, events: readonly LogEvent[]): Promise<{ rejected: number }>;
+  putLogEvents(logGroupArn: string, stream: string, events: readonly LogEvent[], opts?: TargetCallOptions): Promise<{ rejected: number }>;
 }
 
 /** A notification or log event the target refused or could not take; `code` is the target's error code. */

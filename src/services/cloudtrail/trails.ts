@@ -6,7 +6,7 @@
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import {
   formatEventTime, isArnLike, parseTrailArn, trailArn, validateAdvancedEventSelectors, validateEventSelectors,
-  validateInsightSelectors, validateTrailName, BOTH_SELECTOR_KINDS_MESSAGE, DEFAULT_EVENT_SELECTORS, DELIVERY_STATE_KIND,
+  validateInsightSelectors, validateTrailName, BOTH_SELECTOR_KINDS_MESSAGE, DEFAULT_EVENT_SELECTORS, DELIVERY_STATE_KIND, NOTIFICATION_STATUS_KIND, type NotificationStatus,
   DIGEST_STATUS_KIND, type DeliveryState, type DigestStatus, type OrganizationConfig,
 } from '../../core/index.ts';
 import type { ControlStore, EventStore, ObjectStore, TopicDirectory } from '../../stores/index.ts';
@@ -210,7 +210,9 @@ export class TrailService {
     // The trail is gone: that is the change, answered as done even when the cleanup below fails
     // (the store failing between two writes); delivery state left behind is ignored by a trail
     // created later under the same ARN (it carries trailCreatedMs).
-    await Promise.allSettled([this.deps.store.delete(DELIVERY_STATE_KIND, t.TrailARN), this.deps.store.delete(DIGEST_STATUS_KIND, t.TrailARN)]);
+    await Promise.allSettled([
+      this.deps.store.delete(DELIVERY_STATE_KIND, t.TrailARN), this.deps.store.delete(NOTIFICATION_STATUS_KIND, t.TrailARN), this.deps.store.delete(DIGEST_STATUS_KIND, t.TrailARN),
+    ]);
     return {};
   }
 
@@ -266,6 +268,9 @@ export class TrailService {
     const t = await this.resolve(input.Name, ctx);
     const stored = await this.deps.store.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
     const d: DeliveryState = stored?.trailCreatedMs === t.createdMs ? stored : { cursor: 0 };
+    // Notifications and CloudWatch Logs: after-delivery's own document (older data dirs: DeliveryState's fields).
+    const status = await this.deps.store.get<NotificationStatus>(NOTIFICATION_STATUS_KIND, t.TrailARN);
+    const n: Omit<NotificationStatus, 'trailCreatedMs'> = status?.trailCreatedMs === t.createdMs ? status : d;
     const digests = (await this.deps.store.get<DigestStatus>(DIGEST_STATUS_KIND, t.TrailARN)) ?? {};
     const iso = (ms: number | undefined) => (ms === undefined ? '' : formatEventTime(ms));
     const epoch = (name: string, ms: number | undefined) => (ms === undefined ? {} : { [name]: ms / 1000 });
@@ -273,18 +278,18 @@ export class TrailService {
     return {
       IsLogging: t.isLogging,
       ...text('LatestDeliveryError', d.latestDeliveryError),
-      ...text('LatestNotificationError', d.latestNotificationError),
+      ...text('LatestNotificationError', n.latestNotificationError),
       ...epoch('LatestDeliveryTime', d.latestDeliveryTimeMs),
-      ...epoch('LatestNotificationTime', d.latestNotificationTimeMs),
+      ...epoch('LatestNotificationTime', n.latestNotificationTimeMs),
       ...epoch('StartLoggingTime', t.startLoggingTimeMs),
       ...epoch('StopLoggingTime', t.stopLoggingTimeMs),
-      ...text('LatestCloudWatchLogsDeliveryError', d.latestCloudWatchLogsDeliveryError),
-      ...epoch('LatestCloudWatchLogsDeliveryTime', d.latestCloudWatchLogsDeliveryTimeMs),
+      ...text('LatestCloudWatchLogsDeliveryError', n.latestCloudWatchLogsDeliveryError),
+      ...epoch('LatestCloudWatchLogsDeliveryTime', n.latestCloudWatchLogsDeliveryTimeMs),
       ...epoch('LatestDigestDeliveryTime', digests.latestDigestDeliveryTimeMs),
       ...text('LatestDigestDeliveryError', digests.latestDigestDeliveryError),
       LatestDeliveryAttemptTime: iso(d.latestDeliveryAttemptTimeMs),
-      LatestNotificationAttemptTime: iso(d.latestNotificationAttemptTimeMs),
-      LatestNotificationAttemptSucceeded: iso(d.latestNotificationTimeMs),
+      LatestNotificationAttemptTime: iso(n.latestNotificationAttemptTimeMs),
+      LatestNotificationAttemptSucceeded: iso(n.latestNotificationTimeMs),
       LatestDeliveryAttemptSucceeded: iso(d.latestDeliveryTimeMs),
       TimeLoggingStarted: iso(t.startLoggingTimeMs),
       TimeLoggingStopped: iso(t.stopLoggingTimeMs),

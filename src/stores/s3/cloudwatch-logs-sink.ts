@@ -4,9 +4,11 @@
  * configured endpoint and credentials (the trail's CloudWatchLogsRoleArn is not assumed).
  */
 import { CloudWatchLogsClient, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { DeliveryTargetError, type LogEvent, type LogGroupSink } from '../delivery-targets.ts';
+import { DeliveryTargetError, type LogEvent, type LogGroupSink, type TargetCallOptions } from '../delivery-targets.ts';
 import type { S3Options } from './s3-object-store.ts';
-import { awsErrorCode } from './sns-topic-publisher.ts';
+import { awsErrorCode, boundedClientSettings, callDeadlineMs, isTimeoutOrAbort, type TargetLimits } from './sns-topic-publisher.ts';
+
+export const CLOUDWATCH_LOGS_LIMITS: TargetLimits = { requestTimeoutMs: 10_000, maxAttempts: 3 };
 
 /** `arn:aws:logs:<region>:<account>:log-group:<name>[:*]` -> region and name. */
 export function parseLogGroupArn(arn: string): { region: string; name: string } | undefined {
@@ -16,12 +18,14 @@ export function parseLogGroupArn(arn: string): { region: string; name: string } 
 
 export class CloudWatchLogsSink implements LogGroupSink {
   private readonly opts: Omit<S3Options, 'forcePathStyle'>;
+  private readonly limits: TargetLimits;
   private readonly clients = new Map<string, CloudWatchLogsClient>();
   /** Streams known to exist: `<region>/<group>/<stream>`. */
   private readonly streams = new Set<string>();
 
-  constructor(opts: Omit<S3Options, 'forcePathStyle'>) {
+  constructor(opts: Omit<S3Options, 'forcePathStyle'>, limits: TargetLimits = CLOUDWATCH_LOGS_LIMITS) {
     this.opts = opts;
+    this.limits = limits;
   }
 
   private client(region: string): CloudWatchLogsClient {
@@ -31,31 +35,33 @@ export class CloudWatchLogsSink implements LogGroupSink {
         endpoint: this.opts.endpoint,
         region,
         credentials: this.opts.accessKeyId && this.opts.secretAccessKey ? { accessKeyId: this.opts.accessKeyId, secretAccessKey: this.opts.secretAccessKey } : undefined,
-        maxAttempts: 3,
-        requestHandler: { connectionTimeout: 3000, requestTimeout: 10_000 },
+        ...boundedClientSettings(this.limits),
       });
       this.clients.set(region, c);
     }
     return c;
   }
 
-  private async createStream(c: CloudWatchLogsClient, group: string, stream: string): Promise<void> {
+  private async createStream(c: CloudWatchLogsClient, group: string, stream: string, signal: AbortSignal): Promise<void> {
     try {
-      await c.send(new CreateLogStreamCommand({ logGroupName: group, logStreamName: stream }));
+      await c.send(new CreateLogStreamCommand({ logGroupName: group, logStreamName: stream }), { abortSignal: signal });
     } catch (e) {
       if ((e as { name?: string }).name !== 'ResourceAlreadyExistsException') throw e;
     }
   }
 
-  async putLogEvents(logGroupArn: string, stream: string, events: readonly LogEvent[]): Promise<{ rejected: number }> {
+  /** One call: stream creation when needed and the put, all within requestTimeoutMs x maxAttempts (and `opts.signal`). */
+  async putLogEvents(logGroupArn: string, stream: string, events: readonly LogEvent[], opts: TargetCallOptions = {}): Promise<{ rejected: number }> {
     const g = parseLogGroupArn(logGroupArn);
     if (!g) throw new DeliveryTargetError('InvalidParameterException', `not a log group ARN: ${logGroupArn}`);
     const c = this.client(g.region);
     const known = `${g.region}/${g.name}/${stream}`;
-    const put = () => c.send(new PutLogEventsCommand({ logGroupName: g.name, logStreamName: stream, logEvents: [...events] }));
+    const deadline = AbortSignal.timeout(callDeadlineMs(this.limits));
+    const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
+    const put = () => c.send(new PutLogEventsCommand({ logGroupName: g.name, logStreamName: stream, logEvents: [...events] }), { abortSignal: signal });
     try {
       if (!this.streams.has(known)) {
-        await this.createStream(c, g.name, stream);
+        await this.createStream(c, g.name, stream, signal);
         this.streams.add(known);
       }
       let out;
@@ -65,7 +71,7 @@ export class CloudWatchLogsSink implements LogGroupSink {
         // The stream was deleted since we created it: create it again, once.
         if ((e as { name?: string }).name !== 'ResourceNotFoundException') throw e;
         this.streams.delete(known);
-        await this.createStream(c, g.name, stream);
+        await this.createStream(c, g.name, stream, signal);
         this.streams.add(known);
         out = await put();
       }
@@ -78,7 +84,8 @@ export class CloudWatchLogsSink implements LogGroupSink {
       return { rejected };
     } catch (e) {
       this.streams.delete(known);
-      throw new DeliveryTargetError(awsErrorCode(e), `CloudWatch Logs PutLogEvents to ${g.name}/${stream} failed: ${(e as Error).message}`, { cause: e });
+      const code = isTimeoutOrAbort(e, signal) ? 'CloudWatchLogsTimeout' : awsErrorCode(e);
+      throw new DeliveryTargetError(code, `CloudWatch Logs PutLogEvents to ${g.name}/${stream} failed: ${(e as Error).message}`, { cause: e });
     }
   }
 

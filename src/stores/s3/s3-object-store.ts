@@ -26,7 +26,8 @@ export class S3ObjectStore implements ObjectStore {
       credentials: opts.accessKeyId && opts.secretAccessKey ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } : undefined,
       maxAttempts: 2,
       // An endpoint that accepts connections and never answers must not hold delivery forever.
-      requestHandler: { connectionTimeout: 3000, requestTimeout: 60_000 },
+      // (throwOnRequestTimeout: without it the SDK only logs a warning when requestTimeout passes.)
+      requestHandler: { connectionTimeout: 3000, requestTimeout: 60_000, throwOnRequestTimeout: true },
     });
   }
 

@@ -3,7 +3,7 @@
  * A topic is published to in the region its ARN names, through the configured endpoint.
  */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { DeliveryTargetError, type TopicPublisher } from '../delivery-targets.ts';
+import { DeliveryTargetError, type TargetCallOptions, type TopicPublisher } from '../delivery-targets.ts';
 import type { S3Options } from './s3-object-store.ts';
 
 /** The service's error code (`NotFound`, `AuthorizationError`, ...), else the SDK's error name. */
@@ -14,12 +14,44 @@ export function awsErrorCode(e: unknown): string {
   return typeof err.name === 'string' && err.name !== 'Error' ? err.name : 'InternalFailure';
 }
 
+/** Time limits of an SDK neighbour: each attempt, and how many attempts one call may make. */
+export interface TargetLimits {
+  /** One HTTP attempt, answer included (the SDK's requestTimeout, made to throw). */
+  requestTimeoutMs: number;
+  maxAttempts: number;
+}
+
+export const SNS_LIMITS: TargetLimits = { requestTimeoutMs: 5000, maxAttempts: 3 };
+
+/** Whole-call deadline: every attempt at its limit. */
+export const callDeadlineMs = (l: TargetLimits): number => l.requestTimeoutMs * l.maxAttempts;
+
+/** True when `e` is the SDK giving up on time (requestTimeout, connectionTimeout) or an aborted call. */
+export function isTimeoutOrAbort(e: unknown, signal?: AbortSignal): boolean {
+  const name = (e as { name?: unknown }).name;
+  return signal?.aborted === true || name === 'TimeoutError' || name === 'AbortError';
+}
+
+/**
+ * SDK client settings for a neighbour that may hang: connect within 3 s, each attempt within
+ * requestTimeoutMs (throwOnRequestTimeout: without it the SDK only logs a warning and waits for
+ * ever), at most maxAttempts attempts.
+ */
+export function boundedClientSettings(l: TargetLimits) {
+  return {
+    maxAttempts: l.maxAttempts,
+    requestHandler: { connectionTimeout: 3000, requestTimeout: l.requestTimeoutMs, throwOnRequestTimeout: true },
+  };
+}
+
 export class SnsTopicPublisher implements TopicPublisher {
   private readonly opts: Omit<S3Options, 'forcePathStyle'>;
+  private readonly limits: TargetLimits;
   private readonly clients = new Map<string, SNSClient>();
 
-  constructor(opts: Omit<S3Options, 'forcePathStyle'>) {
+  constructor(opts: Omit<S3Options, 'forcePathStyle'>, limits: TargetLimits = SNS_LIMITS) {
     this.opts = opts;
+    this.limits = limits;
   }
 
   private client(topicArn: string): SNSClient {
@@ -30,19 +62,21 @@ export class SnsTopicPublisher implements TopicPublisher {
         endpoint: this.opts.endpoint,
         region,
         credentials: this.opts.accessKeyId && this.opts.secretAccessKey ? { accessKeyId: this.opts.accessKeyId, secretAccessKey: this.opts.secretAccessKey } : undefined,
-        maxAttempts: 3,
-        requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 },
+        ...boundedClientSettings(this.limits),
       });
       this.clients.set(region, c);
     }
     return c;
   }
 
-  async publish(topicArn: string, subject: string, message: string): Promise<void> {
+  async publish(topicArn: string, subject: string, message: string, opts: TargetCallOptions = {}): Promise<void> {
+    const deadline = AbortSignal.timeout(callDeadlineMs(this.limits));
+    const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
     try {
-      await this.client(topicArn).send(new PublishCommand({ TopicArn: topicArn, Subject: subject, Message: message }));
+      await this.client(topicArn).send(new PublishCommand({ TopicArn: topicArn, Subject: subject, Message: message }), { abortSignal: signal });
     } catch (e) {
-      throw new DeliveryTargetError(awsErrorCode(e), `SNS Publish to ${topicArn} failed: ${(e as Error).message}`, { cause: e });
+      const code = isTimeoutOrAbort(e, signal) ? 'SnsTimeout' : awsErrorCode(e);
+      throw new DeliveryTargetError(code, `SNS Publish to ${topicArn} failed: ${(e as Error).message}`, { cause: e });
     }
   }
 
