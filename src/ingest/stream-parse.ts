@@ -41,7 +41,7 @@ export interface BulkParseLimits {
   maxRecordChars: number;
 }
 
-export const DEFAULT_PARSE_LIMITS: BulkParseLimits = { maxRecords: 50_000, maxRecordChars: 1024 * 1024 };
+export const DEFAULT_PARSE_LIMITS: BulkParseLimits = { maxRecords: 10_000, maxRecordChars: 1024 * 1024 };
 
 /** Leading text kept while deciding the body's form, and after a log file's Records list. */
 const MAX_HEAD_CHARS = 64 * 1024;
@@ -255,6 +255,8 @@ export class BulkBodyParser {
       if (!WS.test(text)) throw notJson('unexpected text after the list');
       return;
     }
+    // Only checked for being JSON, never used: whitespace-only pieces need not be kept.
+    if (WS.test(text)) return;
     this.tail += text;
     if (this.tail.length > MAX_HEAD_CHARS) throw notJson('too much text after the Records list');
   }
