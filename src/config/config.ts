@@ -119,7 +119,7 @@ export function defaultConfig(): OpenTrailConfig {
     ingest: {
       maxBodyBytes: 50 * 1024 * 1024, maxBatchEvents: 5000,
       maxUnverifiedBodyBytes: 2 * 1024 * 1024, maxDecodedBytes: 200 * 1024 * 1024, maxInFlightBodyBytes: 256 * 1024 * 1024,
-      maxRecordsPerRequest: 10_000, maxEventsPageBytes: 8 * 1024 * 1024,
+      maxRecordsPerRequest: 5000, maxEventsPageBytes: 8 * 1024 * 1024,
     },
     objectStore: { type: 'filesystem' },
     delivery: { maxAgeMs: 30_000, maxBytes: 16 * 1024 * 1024, pollMs: 1000, targetQueueLength: 100, targetQueueBytes: 64 * 1024 * 1024, drainTimeoutMs: 10_000 },

@@ -15,7 +15,7 @@ import type { CallContext } from '../services/context.ts';
 import { StoreUnavailableError, type EventStore } from '../stores/index.ts';
 import { RepeatLimitedLog } from './repeat-log.ts';
 import { authenticate, authenticateBody, authenticateHeaders, sourceIp, type AuthDeps, type Caller } from './auth.ts';
-import { BodyBudget, bodyEncoding, decodedChunks, readBody, shouldClose, type BodyLease } from './body.ts';
+import { BodyBudget, bodyEncoding, closeAfterAnswer, decodedChunks, readBody, shouldClose, type BodyLease } from './body.ts';
 
 export interface AppDeps {
   auth: AuthDeps;
@@ -139,7 +139,10 @@ export function createApp(deps: AppDeps): FastifyInstance {
 
   /** An error answer; a body not read yet is cut off (connection closed) unless it is small. */
   const refuse = (req: FastifyRequest, reply: FastifyReply, err: unknown, requestId: string, contentType: string): FastifyReply => {
-    if (shouldClose(req.raw)) reply.header('connection', 'close');
+    if (shouldClose(req.raw)) {
+      reply.header('connection', 'close');
+      closeAfterAnswer(req.raw);
+    }
     return sendError(reply, asServiceError(err), requestId, contentType);
   };
 

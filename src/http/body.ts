@@ -88,6 +88,32 @@ export function shouldClose(req: IncomingMessage): boolean {
   return len === undefined || len > DRAIN_BYTES;
 }
 
+/** After an early refusal, a connection is kept (unread) at most this long before it is destroyed. */
+export const LINGER_MS = 2000;
+
+/**
+ * Closes the connection once the answer is written, without reading any more of the body: our
+ * side is ended at once (the client reads the answer and the end of the stream), reading stops so
+ * that the client's further bytes wait in the kernel's socket buffers (TCP backpressure, none of
+ * our memory), and the socket is destroyed when the client closes or after LINGER_MS. Destroying
+ * at once instead would make the client's kernel drop the answer when our reset arrives while it
+ * is still writing. Call before answering; the answer must carry `connection: close`.
+ */
+export function closeAfterAnswer(req: IncomingMessage): void {
+  // Paused with a read(0), the body counts as consumed: Node then neither reads nor discards the
+  // rest after the answer, and stops reading the socket once a few KB are waiting.
+  req.pause();
+  req.read(0);
+  const socket = req.socket as IncomingMessage['socket'] & { destroySoon?: () => void };
+  // Node calls destroySoon() on the socket when an answer marked `connection: close` is written.
+  socket.destroySoon = () => {
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.end();
+  };
+}
+
 export interface ReadBody {
   body: Buffer;
   /** Hex SHA-256 of the body, computed while it arrived. */
@@ -172,12 +198,14 @@ const PIECE = 64 * 1024;
 /**
  * The decoded body as chunks: identity in pieces; gzip inflated as a stream (on the thread pool),
  * stopping with RequestEntityTooLargeException (413) as soon as the output passes `maxDecoded`, and
- * SerializationException (400) for data that is not (complete) gzip. Decoded gzip bytes are taken
- * from the lease.
+ * SerializationException (400) for data that is not (complete) gzip. Decoded bytes are taken from
+ * the lease (for identity the body's size again: what its parsed records will hold).
  */
 export async function* decodedChunks(body: Buffer, encoding: 'gzip' | 'identity', maxDecoded: number, lease: BodyLease): AsyncGenerator<Buffer> {
   if (encoding === 'identity') {
     if (body.length > maxDecoded) throw tooLarge(maxDecoded, ' (decoded)');
+    // The parsed records take about as much memory again as their text: count them too.
+    lease.take(body.length);
     for (let off = 0; off < body.length; off += PIECE) yield body.subarray(off, off + PIECE);
     return;
   }

@@ -41,7 +41,7 @@ export interface BulkParseLimits {
   maxRecordChars: number;
 }
 
-export const DEFAULT_PARSE_LIMITS: BulkParseLimits = { maxRecords: 10_000, maxRecordChars: 1024 * 1024 };
+export const DEFAULT_PARSE_LIMITS: BulkParseLimits = { maxRecords: 5000, maxRecordChars: 1024 * 1024 };
 
 /** Leading text kept while deciding the body's form, and after a log file's Records list. */
 const MAX_HEAD_CHARS = 64 * 1024;

@@ -120,18 +120,20 @@ async function neighbourLookups(url: string, stop: () => boolean): Promise<numbe
 }
 
 /** Runs `hostile` while probing /health and while account B keeps calling LookupEvents. */
-async function hostileWithNeighbour<T>(server: StartedServer, hostile: () => Promise<T>): Promise<T> {
+async function hostileWithNeighbour<T>(server: StartedServer, hostile: () => Promise<T>, t?: { diagnostic(msg: string): void }): Promise<T> {
   let stop = false;
   const neighbour = neighbourLookups(server.url, () => stop);
   try {
-    const { result } = await whileProbing(server, async () => {
+    const { result, report } = await whileProbing(server, async () => {
       try {
         return await hostile();
       } finally {
         stop = true;
       }
     });
-    assert.ok((await neighbour) > 0, 'account B called LookupEvents during the hostile request');
+    const calls = await neighbour;
+    t?.diagnostic(`worst /health ${Math.round(report.worstMs)} ms over ${report.probes} probes; account B made ${calls} LookupEvents calls`);
+    assert.ok(calls > 0, 'account B called LookupEvents during the hostile request');
     return result;
   } finally {
     stop = true;
@@ -161,40 +163,43 @@ after(async () => {
 });
 
 describe('item 1: no request kills or stalls the process', () => {
-  test('a gzip body inflating to 150 MiB of tiny NDJSON lines is refused 413 while it is parsed; others keep answering', async () => {
+  test('a gzip body inflating to 150 MiB of tiny NDJSON lines is refused 413 while it is parsed; others keep answering', async (t) => {
     const bomb = gzipBomb('{}\n', 1024 * 1024, 150);
     const headers = await signedHeaders(server.url, '/ingest', alice, bomb, { 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' });
-    const a = await hostileWithNeighbour(server, () => rawPost(server.url, '/ingest', headers, bomb, { timeoutMs: 120_000 }));
+    const a = await hostileWithNeighbour(server, () => rawPost(server.url, '/ingest', headers, bomb, { timeoutMs: 120_000 }), t);
     assertAwsError(a, 413, 'RequestEntityTooLargeException', /records/);
   });
 
-  test('a gzip body inflating past ingest.maxDecodedBytes (300 MiB of zeros) is refused 413 without inflating the rest', async () => {
+  test('a gzip body inflating past ingest.maxDecodedBytes (300 MiB of zeros) is refused 413 without inflating the rest', async (t) => {
     const bomb = gzipBomb('0', 1024 * 1024, 300);
     const headers = await signedHeaders(server.url, '/ingest', alice, bomb, { 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' });
-    const a = await hostileWithNeighbour(server, () => rawPost(server.url, '/ingest', headers, bomb, { timeoutMs: 120_000 }));
+    const a = await hostileWithNeighbour(server, () => rawPost(server.url, '/ingest', headers, bomb, { timeoutMs: 120_000 }), t);
     assertAwsError(a, 413, 'RequestEntityTooLargeException', /inflates to more than/);
   });
 
-  test('a body of 8 million tiny NDJSON lines is refused 413 at the record cap; others keep answering', async () => {
+  test('a body of 8 million tiny NDJSON lines is refused 413 at the record cap; others keep answering', async (t) => {
     const body = Buffer.from('1\n'.repeat(8_000_000));
     const headers = await signedHeaders(server.url, '/ingest', alice, body, { 'content-type': 'application/x-ndjson' });
-    const a = await hostileWithNeighbour(server, () => rawPost(server.url, '/ingest', headers, body, { timeoutMs: 120_000 }));
-    assertAwsError(a, 413, 'RequestEntityTooLargeException', /more than 10000 records/);
+    const a = await hostileWithNeighbour(server, () => rawPost(server.url, '/ingest', headers, body, { timeoutMs: 120_000 }), t);
+    assertAwsError(a, 413, 'RequestEntityTooLargeException', /more than 5000 records/);
   });
 
-  test('a large real batch (10,000 records in one log file, the default cap) is stored while /health and another account keep answering', async () => {
-    const records = Array.from({ length: 10_000 }, (_, i) => ({
+  test('a large real batch (5,000 records in one log file, the default cap) is stored while /health and another account keep answering', async (t) => {
+    const records = Array.from({ length: 5000 }, (_, i) => ({
       eventSource: 'orders.example.com', eventName: 'CreateOrder', eventID: `big-batch-${i}`,
-      userIdentity: { type: 'IAMUser', userName: 'alice' }, requestParameters: { orderId: `o-${i}`, note: 'x'.repeat(100) },
+      userIdentity: { type: 'IAMUser', userName: 'alice', arn: 'arn:aws:iam::111111111111:user/alice', accountId: '111111111111' },
+      requestParameters: { orderId: `o-${i}`, items: Array.from({ length: 12 }, (_, j) => ({ sku: `sku-${j}`, qty: j, price: { amount: j * 3.5, currency: 'EUR' } })) },
+      responseElements: { order: { id: `o-${i}`, state: 'CREATED', lines: Array.from({ length: 8 }, (_, j) => ({ line: j, ok: true })) } },
+      resources: [{ ARN: `arn:aws:orders:us-east-1:111111111111:order/o-${i}`, type: 'AWS::Orders::Order' }],
     }));
     const body = Buffer.from(JSON.stringify({ Records: records }));
     const headers = await signedHeaders(server.url, '/ingest', alice, body, { 'content-type': 'application/json' });
-    const a = await hostileWithNeighbour(server, () => rawPost(server.url, '/ingest', headers, body, { timeoutMs: 120_000 }));
+    const a = await hostileWithNeighbour(server, () => rawPost(server.url, '/ingest', headers, body, { timeoutMs: 120_000 }), t);
     assert.equal(a.status, 200, a.text.slice(0, 300));
     assertAlive(server);
     const out = JSON.parse(a.text) as { accepted: number; rejected: number; results: unknown[] };
-    assert.equal(out.accepted, 10_000);
-    assert.equal(out.results.length, 10_000);
+    assert.equal(out.accepted, 5000);
+    assert.equal(out.results.length, 5000);
   });
 
   test('ingest.maxRecordsPerRequest is enforced while parsing: one record over the cap refuses the whole body (413) and stores nothing', async () => {
@@ -302,7 +307,7 @@ describe('item 4: SigV4 as strict as AWS', () => {
     assert.ok((statuses.get(200) ?? 0) > 0, `some posts were accepted: ${JSON.stringify([...statuses])}`);
     assert.ok((statuses.get(503) ?? 0) > 0, `the budget refused some posts with a retryable 503: ${JSON.stringify([...statuses])}`);
     // 60 x 1.9 MiB + 6 x 40 MiB = 354 MiB offered; the budget is 32 MiB.
-    assert.ok(peak - baseline < 200, `server RSS grew by ${Math.round(peak - baseline)} MiB (baseline ${Math.round(baseline)} MiB, peak ${Math.round(peak)} MiB)`);
+    assert.ok(peak - baseline < 250, `server RSS grew by ${Math.round(peak - baseline)} MiB (baseline ${Math.round(baseline)} MiB, peak ${Math.round(peak)} MiB)`);
   });
 });
 
