@@ -75,7 +75,10 @@ export function declaredLength(req: IncomingMessage): number | undefined {
 
 /** True when the request may still be sending a body we have not read. */
 export function hasUnreadBody(req: IncomingMessage): boolean {
-  return !req.complete && (declaredLength(req) !== 0 || req.headers['transfer-encoding'] !== undefined);
+  const len = declaredLength(req);
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (len === undefined && !chunked) return false; // HTTP/1.1: no length and not chunked is no body
+  return !req.complete && (chunked || len !== 0);
 }
 
 /**
