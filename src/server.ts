@@ -105,7 +105,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     store,
     ids,
     clock,
-    maxBodyBytes: config.ingest.maxBodyBytes,
+    limits: config.ingest,
     onInternalError: (err) => logError('internal error', err),
     log: (message) => logError(message),
   });

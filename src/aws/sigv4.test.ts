@@ -11,7 +11,7 @@ import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { parseAuthorization, verifySigV4, type Credentials, type SignedRequest, type VerifyOptions } from './sigv4.ts';
+import { checkSigV4Headers, parseAuthorization, verifySigV4, type Credentials, type SignedRequest, type VerifyOptions } from './sigv4.ts';
 import { ServiceError } from './errors.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -372,6 +372,54 @@ describe('SigV4: headers and body', () => {
     const tampered = { ...req, body: '{"a":"c"}' };
     const err = await rejects(tampered, auth, 'XAmzContentSHA256Mismatch', 400);
     assert.match(err.message, /x-amz-content-sha256/);
+  });
+});
+
+describe('SigV4: strictness (issue 10 item 4)', () => {
+  test('UNSIGNED-PAYLOAD or STREAMING-* in a signed x-amz-content-sha256 is refused unless allowUnsignedPayload (S3 through the gateway)', async () => {
+    for (const value of ['UNSIGNED-PAYLOAD', 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD']) {
+      const req = build({ extraHeaders: [['x-amz-content-sha256', value]] });
+      const auth = sign(req, { payloadHash: value });
+      const err = await rejects(req, auth, 'XAmzContentSHA256Mismatch', 400);
+      assert.match(err.message, /payload must be signed/);
+      await accepts(req, auth, { ...OPTS, allowUnsignedPayload: true });
+    }
+  });
+
+  test('an x-amz-content-sha256 left out of SignedHeaders is ignored: the body hash is part of the signature', async () => {
+    const req = build({ extraHeaders: [['x-amz-content-sha256', 'UNSIGNED-PAYLOAD']] });
+    const auth = sign(req, { signed: ['host', 'x-amz-date', 'content-type', 'x-amz-target'] });
+    await accepts(req, auth);
+    await rejects({ ...req, body: '{"MaxResults":6}' }, auth, 'SignatureDoesNotMatch', 403);
+  });
+
+  test('mustSign: a listed header sent but not signed is SignatureDoesNotMatch (403); one not sent is fine', async () => {
+    const req = build();
+    const mustSign = ['x-amz-target', 'content-type'];
+    await accepts(req, sign(req), { ...OPTS, mustSign });
+    for (const left of ['x-amz-target', 'content-type']) {
+      const auth = sign(req, { signed: ['host', 'x-amz-date', ...mustSign.filter((h) => h !== left)] });
+      await accepts(req, auth);
+      const err = await rejects(req, auth, 'SignatureDoesNotMatch', 403, { ...OPTS, mustSign });
+      assert.match(err.message, new RegExp(`not signed: ${left}`));
+    }
+    const noType = { ...req, headers: req.headers.filter(([n]) => n !== 'content-type') };
+    await accepts(noType, sign(noType), { ...OPTS, mustSign });
+  });
+
+  test('with a signed hex payload hash the signature verifies without the body (body: null), and checkSigV4Headers reports the hash', async () => {
+    const body = '{"MaxResults":5}';
+    const req = build({ body, extraHeaders: [['x-amz-content-sha256', sha256Hex(body)]] });
+    const auth = sign(req);
+    const headersOnly = { ...toSignedRequest(req, auth), body: null };
+    await verifySigV4(headersOnly, OPTS);
+    assert.equal(checkSigV4Headers(headersOnly.headers, OPTS).payloadHash, sha256Hex(body));
+    const bad = sign(req, { creds: { ...CREDS, secretAccessKey: 'other' } });
+    const err = await rejection(verifySigV4({ ...toSignedRequest(req, bad), body: null }, OPTS));
+    assert.equal(err.code, 'SignatureDoesNotMatch');
+    // Without a signed hash there is nothing to report: the body is needed.
+    const plain = build();
+    assert.equal(checkSigV4Headers(toSignedRequest(plain, sign(plain)).headers, OPTS).payloadHash, undefined);
   });
 });
 

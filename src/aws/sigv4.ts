@@ -64,6 +64,21 @@ export interface VerifyOptions {
   services: readonly string[];
   /** S3-style signing leaves the path unescaped; every other service escapes it. */
   uriEscapePath?: boolean;
+  /**
+   * Accept an `x-amz-content-sha256` that is not a hex hash (`UNSIGNED-PAYLOAD`, `STREAMING-...`).
+   * Only S3 accepts these on AWS; everywhere else (the default) the payload must be signed.
+   */
+  allowUnsignedPayload?: boolean;
+  /** Headers that must be among the SignedHeaders when the request carries them (lower case). */
+  mustSign?: readonly string[];
+}
+
+/** What the headers alone established: who signed, and whether the payload hash is signed. */
+export interface HeaderCheck {
+  auth: ParsedAuthorization;
+  credentials: Credentials;
+  /** The signed hex `x-amz-content-sha256`, when the request carries one. */
+  payloadHash?: string;
 }
 
 const AUTH_RE = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([0-9a-f]{64})\s*$/;
@@ -115,14 +130,16 @@ export function signingQuery(rawQuery: string): Record<string, string | string[]
   return query;
 }
 
+const HEX_SHA256 = /^[0-9a-f]{64}$/;
+
 /**
- * Verifies the request's signature. Returns the parsed authorization and the credentials that
- * signed it, or throws the AWS error: MissingAuthenticationTokenException, IncompleteSignatureException,
- * UnrecognizedClientException (unknown key), SignatureDoesNotMatch, RequestExpired (clock skew).
+ * Everything the headers allow checking without the body and without computing the signature:
+ * the Authorization form, date, scope, service, the access key, clock skew, the session token,
+ * the headers that must be signed, and the form of `x-amz-content-sha256`. Throws the AWS error.
  */
-export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Promise<{ auth: ParsedAuthorization; credentials: Credentials }> {
-  const auth = parseAuthorization(req.headers);
-  const dateText = headerValue(req.headers, 'x-amz-date');
+export function checkSigV4Headers(headers: SignedRequest['headers'], opts: VerifyOptions): HeaderCheck {
+  const auth = parseAuthorization(headers);
+  const dateText = headerValue(headers, 'x-amz-date');
   if (!dateText) throw incomplete('Authorization header requires existence of either a \'X-Amz-Date\' or a \'Date\' header.');
   const signedAt = amzDate(dateText);
   if (signedAt === undefined) throw incomplete(`Date must be in ISO-8601 'basic format'. Got '${dateText}'.`);
@@ -142,10 +159,48 @@ export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Prom
   if (signedAt > opts.nowMs + skew) {
     throw new ServiceError('RequestExpired', `Signature not yet current: ${dateText} is still later than ${compactTime(opts.nowMs + skew)} (${compactTime(opts.nowMs)} + 15 min.)`, 400);
   }
-  const token = headerValue(req.headers, 'x-amz-security-token');
+  const token = headerValue(headers, 'x-amz-security-token');
   if (credentials.sessionToken !== undefined && token !== credentials.sessionToken) {
     throw new ServiceError('UnrecognizedClientException', 'The security token included in the request is invalid.', 403);
   }
+  const unsigned = (opts.mustSign ?? []).filter((h) => headers[h] !== undefined && !auth.signedHeaders.includes(h));
+  if (unsigned.length > 0) {
+    throw new ServiceError('SignatureDoesNotMatch', `There were headers present in the request which were not signed: ${unsigned.join(', ')}.`, 403);
+  }
+  // Only a signed hash header counts: an unsigned one is ignored and the body is hashed instead.
+  const declared = auth.signedHeaders.includes('x-amz-content-sha256') ? headerValue(headers, 'x-amz-content-sha256') : undefined;
+  if (declared !== undefined && !HEX_SHA256.test(declared) && !opts.allowUnsignedPayload) {
+    throw new ServiceError('XAmzContentSHA256Mismatch', `The payload must be signed: 'x-amz-content-sha256' must be the hex SHA-256 of the body, not '${declared.slice(0, 64)}' (only S3 accepts unsigned payloads).`, 400);
+  }
+  return { auth, credentials, payloadHash: declared !== undefined && HEX_SHA256.test(declared) ? declared : undefined };
+}
+
+/** The hex SHA-256 of a body, as `x-amz-content-sha256` carries it. */
+export function payloadHashOf(body: Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/** Throws XAmzContentSHA256Mismatch unless the body hashes to the signed hash. */
+export function checkPayloadHash(declared: string, actual: string): void {
+  if (actual !== declared) {
+    throw new ServiceError('XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", 400);
+  }
+}
+
+/**
+ * Verifies the request's signature. Returns the parsed authorization and the credentials that
+ * signed it, or throws the AWS error: MissingAuthenticationTokenException, IncompleteSignatureException,
+ * UnrecognizedClientException (unknown key), SignatureDoesNotMatch, RequestExpired (clock skew),
+ * XAmzContentSHA256Mismatch (a payload hash that is not the body's, or not a hash where one is required).
+ *
+ * With `body: null` and a signed hex `x-amz-content-sha256` the signature is checked completely
+ * without the body; the caller must then check the body against that hash (checkPayloadHash).
+ */
+export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Promise<{ auth: ParsedAuthorization; credentials: Credentials }> {
+  const { auth, credentials } = checkSigV4Headers(req.headers, opts);
+  const dateText = headerValue(req.headers, 'x-amz-date')!;
+  const signedAt = amzDate(dateText)!;
+  const token = headerValue(req.headers, 'x-amz-security-token');
 
   const signed = new Set(auth.signedHeaders);
   const headers: Record<string, string> = {};
@@ -167,12 +222,7 @@ export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Prom
   if (req.body === null && declaredHash === undefined) {
     throw new ServiceError('XAmzContentSHA256Mismatch', "A streamed request must sign its payload hash in 'x-amz-content-sha256'.", 400);
   }
-  if (req.body !== null && declaredHash !== undefined && /^[0-9a-f]{64}$/.test(declaredHash)) {
-    const actual = createHash('sha256').update(req.body).digest('hex');
-    if (actual !== declaredHash) {
-      throw new ServiceError('XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", 400);
-    }
-  }
+  if (req.body !== null && declaredHash !== undefined && HEX_SHA256.test(declaredHash)) checkPayloadHash(declaredHash, payloadHashOf(req.body));
   const resigned = await signer.sign(
     { method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.path, query, headers, body: req.body ?? Buffer.alloc(0) },
     { signingDate: new Date(signedAt), signableHeaders: signed, unsignableHeaders: new Set() },

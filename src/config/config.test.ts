@@ -83,3 +83,21 @@ test('integrity.keyEncryption: absent means the key file in the data dir; a file
     assert.throws(() => resolveConfig({ integrity: { keyEncryption: ke } }, defaultConfig(), STARTED), (e: unknown) => e instanceof ConfigError && message.test(e.message));
   }
 });
+
+test('ingest limits of the HTTP edge: defaults, overrides, and out-of-range values refused', () => {
+  const d = defaultConfig().ingest;
+  assert.deepEqual(
+    { u: d.maxUnverifiedBodyBytes, dec: d.maxDecodedBytes, f: d.maxInFlightBodyBytes, r: d.maxRecordsPerRequest, p: d.maxEventsPageBytes },
+    { u: 2 * 1024 * 1024, dec: 200 * 1024 * 1024, f: 256 * 1024 * 1024, r: 5000, p: 8 * 1024 * 1024 },
+  );
+  const cfg = resolveConfig({ ingest: { maxUnverifiedBodyBytes: 65536, maxDecodedBytes: 1048576, maxInFlightBodyBytes: 4194304, maxRecordsPerRequest: 10, maxEventsPageBytes: 4096 } }, defaultConfig(), STARTED);
+  assert.equal(cfg.ingest.maxUnverifiedBodyBytes, 65536);
+  assert.equal(cfg.ingest.maxDecodedBytes, 1048576);
+  assert.equal(cfg.ingest.maxInFlightBodyBytes, 4194304);
+  assert.equal(cfg.ingest.maxRecordsPerRequest, 10);
+  assert.equal(cfg.ingest.maxEventsPageBytes, 4096);
+  assert.equal(cfg.ingest.maxBodyBytes, d.maxBodyBytes, 'others keep their defaults');
+  for (const [key, bad] of [['maxRecordsPerRequest', 0], ['maxInFlightBodyBytes', 10], ['maxEventsPageBytes', 'big']] as const) {
+    assert.throws(() => resolveConfig({ ingest: { [key]: bad } }, defaultConfig(), STARTED), (e: unknown) => e instanceof ConfigError && e.message.includes(`config.ingest.${key}`));
+  }
+});

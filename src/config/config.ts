@@ -15,7 +15,11 @@ export interface OpenTrailConfig {
   regions: string[];
   accounts: AccountConfig[];
   eventHistory: { retentionDays: number; pruneIntervalMs: number };
-  ingest: { maxBodyBytes: number; maxBatchEvents: number };
+  ingest: {
+    maxBodyBytes: number; maxBatchEvents: number;
+    /** Hostile-input limits of the HTTP edge: docs/ingest.md. */
+    maxUnverifiedBodyBytes: number; maxDecodedBytes: number; maxInFlightBodyBytes: number; maxRecordsPerRequest: number; maxEventsPageBytes: number;
+  };
   /** An AWS Organizations organization whose management account may create organization trails. */
   organization?: OrganizationConfig;
   /** Where trail buckets live: directories under a root (default `<dataDir>/buckets`) or S3. */
@@ -112,7 +116,11 @@ export function defaultConfig(): OpenTrailConfig {
     regions: [...DEFAULT_REGIONS],
     accounts: [],
     eventHistory: { retentionDays: 90, pruneIntervalMs: 60 * 60 * 1000 },
-    ingest: { maxBodyBytes: 50 * 1024 * 1024, maxBatchEvents: 5000 },
+    ingest: {
+      maxBodyBytes: 50 * 1024 * 1024, maxBatchEvents: 5000,
+      maxUnverifiedBodyBytes: 2 * 1024 * 1024, maxDecodedBytes: 200 * 1024 * 1024, maxInFlightBodyBytes: 256 * 1024 * 1024,
+      maxRecordsPerRequest: 5000, maxEventsPageBytes: 8 * 1024 * 1024,
+    },
     objectStore: { type: 'filesystem' },
     delivery: { maxAgeMs: 30_000, maxBytes: 16 * 1024 * 1024, pollMs: 1000, targetQueueLength: 100, targetQueueBytes: 64 * 1024 * 1024, drainTimeoutMs: 10_000 },
     integrity: { digestPeriodMs: 60 * 60 * 1000, keyRotationMs: 30 * 24 * 60 * 60 * 1000 },
@@ -321,6 +329,10 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     if (!isObj(doc.ingest)) throw new ConfigError('config.ingest must be an object');
     cfg.ingest.maxBodyBytes = num(doc.ingest, 'maxBodyBytes', 'config.ingest', cfg.ingest.maxBodyBytes, 1024);
     cfg.ingest.maxBatchEvents = num(doc.ingest, 'maxBatchEvents', 'config.ingest', cfg.ingest.maxBatchEvents, 1);
+    for (const key of ['maxUnverifiedBodyBytes', 'maxDecodedBytes', 'maxInFlightBodyBytes', 'maxEventsPageBytes'] as const) {
+      cfg.ingest[key] = num(doc.ingest, key, 'config.ingest', cfg.ingest[key], 1024);
+    }
+    cfg.ingest.maxRecordsPerRequest = num(doc.ingest, 'maxRecordsPerRequest', 'config.ingest', cfg.ingest.maxRecordsPerRequest, 1);
   }
   if (doc.delivery !== undefined) {
     if (!isObj(doc.delivery)) throw new ConfigError('config.delivery must be an object');

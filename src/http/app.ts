@@ -4,18 +4,18 @@
  * (GET /events) and GET /health. Every answer to a bad request is AWS-shaped.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { gunzipSync } from 'node:zlib';
 import { ServiceError } from '../aws/errors.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
 import { isReadOnlyCall, normalizeRecord, type Clock, type IdSource } from '../core/index.ts';
-import { BulkBodyError, ingestBulk, splitBody, toAppendInput, type Ingester } from '../ingest/index.ts';
+import { BulkBodyError, BulkLimitError, ingestBulk, parseBulkChunks, type Ingester } from '../ingest/index.ts';
 import { apiCallInput, apiCallRecorder, AuditBacklog, type ApiCall } from '../capture/self-audit.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { CallContext } from '../services/context.ts';
 import { StoreUnavailableError, type EventStore } from '../stores/index.ts';
 import { RepeatLimitedLog } from './repeat-log.ts';
-import { authenticate, sourceIp, type AuthDeps, type Caller } from './auth.ts';
+import { authenticate, authenticateBody, authenticateHeaders, sourceIp, type AuthDeps, type Caller } from './auth.ts';
+import { BodyBudget, bodyEncoding, closeAfterAnswer, decodedChunks, readBody, shouldClose, type BodyLease } from './body.ts';
 
 export interface AppDeps {
   auth: AuthDeps;
@@ -25,7 +25,7 @@ export interface AppDeps {
   store: EventStore;
   ids: IdSource;
   clock: Clock;
-  maxBodyBytes: number;
+  limits: EdgeLimits;
   /** Called with unexpected errors (bugs); they answer InternalFailure. */
   onInternalError(err: unknown): void;
   /**
@@ -34,6 +34,27 @@ export interface AppDeps {
    */
   log?(message: string): void;
 }
+
+/** Size limits of the HTTP edge (config `ingest.*`; docs/ingest.md). */
+export interface EdgeLimits {
+  /** Largest /ingest body from a caller whose headers verified with a signed hex payload hash. */
+  maxBodyBytes: number;
+  /** Largest body of a request whose payload hash is not signed (its signature covers the body, checked only once read). */
+  maxUnverifiedBodyBytes: number;
+  /** Largest decoded (inflated) /ingest body. */
+  maxDecodedBytes: number;
+  /** Body bytes (raw and decoded) held by all requests in flight together. */
+  maxInFlightBodyBytes: number;
+  /** Entries (records or broken lines) in one /ingest body. */
+  maxRecordsPerRequest: number;
+  /** Bytes of records in one GET /events answer (at least one record is always returned). */
+  maxEventsPageBytes: number;
+}
+
+/** Headers the CloudTrail API requires among the SignedHeaders, as AWS does. */
+const API_MUST_SIGN = ['x-amz-target', 'content-type'];
+/** Characters of text one /ingest record may span (4x the 256 KB a stored record may have, for whitespace). */
+const MAX_RECORD_CHARS = 1024 * 1024;
 
 const TARGET_PREFIXES = ['com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.', 'CloudTrail_20131101.'];
 const OPERATIONS = new Set<string>(CLOUDTRAIL_OPERATIONS);
@@ -64,9 +85,13 @@ function sendError(reply: FastifyReply, err: ServiceError, requestId: string, co
 }
 
 export function createApp(deps: AppDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: deps.maxBodyBytes, return503OnClosing: true });
+  const limits = deps.limits;
+  const app = Fastify({ logger: false, return503OnClosing: true });
+  // Bodies are not read by Fastify: each route reads its body itself, after the caller's headers
+  // verified and within its limits (src/http/body.ts).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+  const budget = new BodyBudget(limits.maxInFlightBodyBytes);
 
   // While shutting down, answers close their connection so keep-alive clients let go promptly.
   let closing = false;
@@ -112,23 +137,47 @@ export function createApp(deps: AppDeps): FastifyInstance {
     if (deps.ingester.unavailable()) await deps.ingester.probe();
   };
 
-  const bodyOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+  /** An error answer; a body not read yet is cut off (connection closed) unless it is small. */
+  const refuse = (req: FastifyRequest, reply: FastifyReply, err: unknown, requestId: string, contentType: string): FastifyReply => {
+    if (shouldClose(req.raw)) {
+      reply.header('connection', 'close');
+      closeAfterAnswer(req.raw);
+    }
+    return sendError(reply, asServiceError(err), requestId, contentType);
+  };
+
+  /**
+   * Authenticates and reads the body: the headers first (nothing is read for a caller they do not
+   * verify), then at most `bigLimit` bytes when the payload hash is signed (the signature is then
+   * already checked), else at most maxUnverifiedBodyBytes, then the body against the signature.
+   */
+  const receive = async (req: FastifyRequest, services: readonly string[], mustSign: readonly string[], bigLimit: number, lease: BodyLease): Promise<{ caller: Caller; body: Buffer }> => {
+    const head = await authenticateHeaders(req, services, deps.auth, mustSign);
+    const signed = head.payloadHash !== undefined;
+    const limit = signed ? bigLimit : Math.min(bigLimit, limits.maxUnverifiedBodyBytes);
+    const hint = signed || bigLimit <= limit ? '' : `; sign the payload hash (a hex x-amz-content-sha256 header) to send up to ${bigLimit} bytes`;
+    const { body, sha256 } = await readBody(req.raw, limit, lease, hint);
+    const caller = await authenticateBody(req, head, body, sha256, services, deps.auth, mustSign);
+    return { caller, body };
+  };
 
   app.get('/health', async (_req, reply) => reply.header('content-type', 'application/json').send(Buffer.from('{"status":"ok"}')));
 
   // CloudTrail control plane: AWS JSON 1.1.
   app.post('/', async (req, reply) => {
     const requestId = deps.ids.uuid();
-    const body = bodyOf(req);
     const target = String(req.headers['x-amz-target'] ?? '');
     const prefix = TARGET_PREFIXES.find((p) => target.startsWith(p));
     const op = prefix ? target.slice(prefix.length) : '';
     let caller: Caller;
+    let body: Buffer;
+    const lease = budget.lease();
+    reply.raw.once('close', () => lease.release());
     try {
-      if (!OPERATIONS.has(op)) throw new ServiceError('UnknownOperationException', target ? `Unknown operation ${target}` : 'Missing X-Amz-Target header', 400);
-      caller = await authenticate(req, body, ['cloudtrail'], deps.auth);
+      if (!OPERATIONS.has(op)) throw new ServiceError('UnknownOperationException', target ? `Unknown operation ${target.slice(0, 200)}` : 'Missing X-Amz-Target header', 400);
+      ({ caller, body } = await receive(req, ['cloudtrail'], API_MUST_SIGN, limits.maxUnverifiedBodyBytes, lease));
     } catch (err) {
-      return sendError(reply, asServiceError(err), requestId, JSON_11);
+      return refuse(req, reply, err, requestId, JSON_11);
     }
     const nowMs = deps.clock.nowMs();
     const ctx: CallContext = { identity: caller.identity, accountId: caller.identity.accountId, region: caller.region, requestId, nowMs };
@@ -167,13 +216,15 @@ export function createApp(deps: AppDeps): FastifyInstance {
   // cloudtrail-data: restJson1.
   app.post('/PutAuditEvents', async (req, reply) => {
     const requestId = deps.ids.uuid();
-    const body = bodyOf(req);
     const ct = 'application/json';
     let caller: Caller;
+    let body: Buffer;
+    const lease = budget.lease();
+    reply.raw.once('close', () => lease.release());
     try {
-      caller = await authenticate(req, body, ['cloudtrail-data'], deps.auth);
+      ({ caller, body } = await receive(req, ['cloudtrail-data'], [], limits.maxUnverifiedBodyBytes, lease));
     } catch (err) {
-      return sendError(reply, asServiceError(err), requestId, ct);
+      return refuse(req, reply, err, requestId, ct);
     }
     const nowMs = deps.clock.nowMs();
     const ctx: CallContext = { identity: caller.identity, accountId: caller.identity.accountId, region: caller.region, requestId, nowMs };
@@ -209,31 +260,26 @@ export function createApp(deps: AppDeps): FastifyInstance {
   // Bulk ingest for trusted producers: a log-file body or NDJSON, optionally gzip-encoded.
   app.post('/ingest', async (req, reply) => {
     const requestId = deps.ids.uuid();
-    const body = bodyOf(req);
     const ct = 'application/json';
     let caller: Caller;
+    let body: Buffer;
+    const lease = budget.lease();
+    reply.raw.once('close', () => lease.release());
     try {
-      caller = await authenticate(req, body, ['opentrail', 'cloudtrail'], deps.auth);
+      ({ caller, body } = await receive(req, ['opentrail', 'cloudtrail'], [], limits.maxBodyBytes, lease));
     } catch (err) {
-      return sendError(reply, asServiceError(err), requestId, ct);
+      return refuse(req, reply, err, requestId, ct);
     }
     const nowMs = deps.clock.nowMs();
     let records: unknown[];
     try {
-      let raw = body;
-      const encoding = String(req.headers['content-encoding'] ?? '').toLowerCase();
-      if (encoding === 'gzip' || (raw[0] === 0x1f && raw[1] === 0x8b)) {
-        try {
-          raw = gunzipSync(raw, { maxOutputLength: deps.maxBodyBytes * 4 });
-        } catch (e) {
-          throw new ServiceError('SerializationException', `The gzip body could not be decompressed: ${(e as Error).message}`, 400);
-        }
-      } else if (encoding !== '' && encoding !== 'identity') {
-        throw new ServiceError('SerializationException', `Unsupported Content-Encoding ${encoding}; send gzip or none.`, 400);
-      }
-      records = splitBody(raw.toString('utf8'));
+      // Decoded as a stream and parsed record by record, yielding to other requests as it goes.
+      const chunks = decodedChunks(body, bodyEncoding(req.raw, body), limits.maxDecodedBytes, lease);
+      records = await parseBulkChunks(chunks, { maxRecords: limits.maxRecordsPerRequest, maxRecordChars: MAX_RECORD_CHARS });
     } catch (err) {
-      const se = err instanceof BulkBodyError ? new ServiceError('SerializationException', err.message, 400) : asServiceError(err);
+      const se = err instanceof BulkBodyError ? new ServiceError('SerializationException', err.message, 400)
+        : err instanceof BulkLimitError ? new ServiceError('RequestEntityTooLargeException', `The request has too many records: ${err.message}.`, 413)
+        : asServiceError(err);
       return sendError(reply, se, requestId, ct);
     }
     let output;
@@ -268,7 +314,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
     if (!Number.isSafeInteger(after) || after < 0 || !Number.isSafeInteger(limit) || limit < 1 || limit > 10000) {
       return sendError(reply, new ServiceError('ValidationException', 'after must be a whole number >= 0 and limit 1 to 10000.', 400), requestId, ct);
     }
-    const rows = await deps.store.readAfter(after, limit, caller.identity.accountId);
+    const rows = await deps.store.readAfter(after, limit, caller.identity.accountId, limits.maxEventsPageBytes);
     const last = rows[rows.length - 1];
     const text = `{"events":[${rows.map((r) => `{"seq":${r.seq},"record":${r.json}}`).join(',')}],"next":${last ? last.seq : after}}`;
     return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(Buffer.from(text));
@@ -280,9 +326,6 @@ export function createApp(deps: AppDeps): FastifyInstance {
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const requestId = deps.ids.uuid();
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendError(reply, new ServiceError('RequestEntityTooLargeException', `The request body is larger than ${deps.maxBodyBytes} bytes.`, 413), requestId, 'application/json');
-    }
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return sendError(reply, new ServiceError('ValidationException', err.message, err.statusCode), requestId, 'application/json');
     }

@@ -6,6 +6,7 @@ import { normalizeRecord, type IdSource, type Identity } from '../core/index.ts'
 import { toAppendInput } from './prepare.ts';
 import type { Ingester } from './ingester.ts';
 import type { AppendInput } from '../stores/index.ts';
+import { RecordTooLargeEntry } from './stream-parse.ts';
 
 export type BulkResult =
   | { status: 'accepted' | 'duplicate'; eventID: string }
@@ -18,39 +19,10 @@ export interface BulkOutput {
   results: BulkResult[];
 }
 
-export class BulkBodyError extends Error {
-  override name = 'BulkBodyError';
-}
+export { BulkBodyError, BulkLimitError, RecordTooLargeEntry, splitBody, parseBulkChunks, DEFAULT_PARSE_LIMITS, type BulkParseLimits } from './stream-parse.ts';
 
-/**
- * Splits a body into records: a JSON object with a Records list (a CloudTrail log file), a JSON
- * array, or one JSON value per line. A line that is not JSON becomes a rejected entry, not an error.
- */
-export function splitBody(text: string): unknown[] {
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith('[') || (trimmed.startsWith('{') && /^\{\s*"Records"\s*:/.test(trimmed))) {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch (e) {
-      throw new BulkBodyError(`the body is not valid JSON: ${(e as Error).message}`);
-    }
-    if (Array.isArray(doc)) return doc;
-    const records = (doc as { Records?: unknown }).Records;
-    if (!Array.isArray(records)) throw new BulkBodyError('a log-file body needs "Records" to be a list');
-    return records;
-  }
-  const out: unknown[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim().length === 0) continue;
-    try {
-      out.push(JSON.parse(line));
-    } catch {
-      out.push(new SyntaxError('the line is not valid JSON'));
-    }
-  }
-  return out;
-}
+/** Work done between yields to the event loop while normalising, ms. */
+const SLICE_MS = 8;
 
 export interface BulkContext {
   identity: Identity;
@@ -73,10 +45,21 @@ export async function ingestBulk(ingester: Ingester, ctx: BulkContext, records: 
   const inputs: AppendInput[] = [];
   const at: number[] = [];
   const nctx = { defaultAccountId: ctx.identity.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: ctx.ids, servedRegions: ctx.servedRegions };
+  let sliceStart = performance.now();
   for (let i = 0; i < records.length; i++) {
+    // Normalising is synchronous: give the event loop a turn every SLICE_MS so that a large
+    // request never holds up other callers.
+    if ((i & 63) === 63 && performance.now() - sliceStart > SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
     const raw = records[i];
     if (raw instanceof SyntaxError) {
       results[i] = { status: 'rejected', errorCode: 'InvalidJson', errorMessage: raw.message };
+      continue;
+    }
+    if (raw instanceof RecordTooLargeEntry) {
+      results[i] = { status: 'rejected', errorCode: 'RecordTooLarge', errorMessage: raw.message };
       continue;
     }
     const n = normalizeRecord(raw, nctx);

@@ -224,6 +224,33 @@ export function runEventStoreContract(name: string, makeStore: () => Promise<Eve
         assert.deepEqual(await s.readAfter(0, 100, '333333333333'), []);
       }));
 
+      test('maxBytes caps a page by the records\' UTF-8 bytes, always returns the first event, and paging still visits every event once', () => withStore(async (s) => {
+        const pad = (n: number, c = 'x') => ({ variant: c.repeat(n) });
+        const batch = [ev(pad(100)), ev(pad(5000)), ev(pad(100, 'é')), ev(pad(100)), ev(pad(100))];
+        const out = await s.append(batch);
+        const size = batch.map((e) => Buffer.byteLength(e.json));
+        // A cap below the first record still returns it, alone.
+        assert.deepEqual((await s.readAfter(0, 10, undefined, 1)).map((r) => r.seq), [out[0]!.seq]);
+        // Exactly the first two fit; one byte less and only the first does.
+        assert.deepEqual((await s.readAfter(0, 10, undefined, size[0]! + size[1]!)).map((r) => r.seq), [out[0]!.seq, out[1]!.seq]);
+        assert.deepEqual((await s.readAfter(0, 10, undefined, size[0]! + size[1]! - 1)).map((r) => r.seq), [out[0]!.seq]);
+        // Bytes, not characters: the multi-byte record counts twice its length.
+        const after1 = out[1]!.seq;
+        assert.deepEqual((await s.readAfter(after1, 10, undefined, size[2]! + size[3]! - 1)).map((r) => r.seq), [out[2]!.seq]);
+        // limit still applies; the account filter still applies.
+        assert.equal((await s.readAfter(0, 2, undefined, 1e9)).length, 2);
+        assert.deepEqual(await s.readAfter(0, 10, '333333333333', 10), []);
+        const seen: string[] = [];
+        let after = 0;
+        for (;;) {
+          const page = await s.readAfter(after, 10, undefined, 300);
+          if (page.length === 0) break;
+          seen.push(...ids(page));
+          after = page[page.length - 1]!.seq;
+        }
+        assert.deepEqual(seen, batch.map((e) => e.eventId));
+      }));
+
       test('events outside Event history are in the log', () => withStore(async (s) => {
         await s.append([ev({ eventId: 'data', history: undefined })]);
         assert.deepEqual(ids(await s.readAfter(0, 10)), ['data']);

@@ -91,8 +91,12 @@ export interface EventStore {
    */
   probe(): Promise<void>;
   lookup(q: HistoryQuery): Promise<HistoryRow[]>;
-  /** Events with seq > afterSeq, in seq order, at most `limit`. */
-  readAfter(afterSeq: number, limit: number, accountId?: string): Promise<StoredEvent[]>;
+  /**
+   * Events with seq > afterSeq, in seq order, at most `limit`; with `maxBytes`, also stops before
+   * the record whose JSON (UTF-8) would take the total over maxBytes, but always returns the first
+   * event when there is one, however large. The driver never holds more than that in memory.
+   */
+  readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): Promise<StoredEvent[]>;
   /** Removes Event history entries older than cutoffSec and log entries ingested before cutoffIngestMs. */
   prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }>;
   /**

@@ -33,7 +33,7 @@ export interface TestConfig {
   regions?: string[];
   accounts?: TestAccount[];
   eventHistory?: { retentionDays?: number; pruneIntervalMs?: number };
-  ingest?: { maxBodyBytes?: number; maxBatchEvents?: number };
+  ingest?: { maxBodyBytes?: number; maxBatchEvents?: number; maxUnverifiedBodyBytes?: number; maxDecodedBytes?: number; maxInFlightBodyBytes?: number; maxRecordsPerRequest?: number; maxEventsPageBytes?: number };
   delivery?: { maxAgeMs?: number; maxBytes?: number; pollMs?: number };
   objectStore?: Record<string, unknown>;
   sns?: Record<string, unknown>;

@@ -324,7 +324,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
 
     const identity = deps.identities.get(auth.accessKeyId);
     try {
-      await verifySigV4(request, { nowMs: startedMs, services: [auth.service], credentialsFor: (id) => deps.identities.get(id), uriEscapePath: auth.service !== 's3' });
+      await verifySigV4(request, { nowMs: startedMs, services: [auth.service], credentialsFor: (id) => deps.identities.get(id), uriEscapePath: auth.service !== 's3', allowUnsignedPayload: auth.service === 's3' });
       if (!deps.regions.has(auth.region)) {
         throw new ServiceError('SignatureDoesNotMatch', `Credential should be scoped to a valid region, not '${auth.region}'. This OpenTrail serves ${[...deps.regions].join(', ')}.`, 403);
       }

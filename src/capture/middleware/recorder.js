@@ -138,6 +138,9 @@ export class Recorder {
       region: options.region,
       service: 'opentrail',
       sha256: NodeSha256,
+      // Sign the payload hash (x-amz-content-sha256): OpenTrail then verifies the signature before
+      // reading the body and accepts bodies above its small limit for unverified payloads.
+      applyChecksum: true,
     });
     this.#onError = options.onError ?? ((e) => console.warn(`opentrail: ${e.code}: ${e.message}`));
   }

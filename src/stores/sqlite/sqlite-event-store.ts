@@ -235,11 +235,20 @@ export class SqliteEventStore implements EventStore {
     return this.lookupByKey.all(k, q.startSec, q.endSec, before.t, before.seq, q.limit) as unknown as HistoryRow[];
   }
 
-  async readAfter(afterSeq: number, limit: number, accountId?: string): Promise<StoredEvent[]> {
+  async readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): Promise<StoredEvent[]> {
     const sql = `SELECT seq, account AS accountId, region, event_time AS eventTimeSec, record AS json FROM events
       WHERE seq > ? ${accountId ? 'AND account = ?' : ''} ORDER BY seq LIMIT ?`;
     const args: (string | number)[] = accountId ? [afterSeq, accountId, limit] : [afterSeq, limit];
-    return this.db.prepare(sql).all(...args) as unknown as StoredEvent[];
+    if (maxBytes === undefined) return this.db.prepare(sql).all(...args) as unknown as StoredEvent[];
+    // Row by row, so that no more than the cap (plus one record) is ever read into memory.
+    const out: StoredEvent[] = [];
+    let bytes = 0;
+    for (const row of this.db.prepare(sql).iterate(...args) as Iterable<StoredEvent>) {
+      bytes += Buffer.byteLength(row.json);
+      if (out.length > 0 && bytes > maxBytes) break;
+      out.push(row);
+    }
+    return out;
   }
 
   async prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }> {
