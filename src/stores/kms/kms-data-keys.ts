@@ -4,8 +4,8 @@
  * Organizations call (two calls do not justify a client package: docs/dependencies.md).
  * Answers are read up to 64 KiB and each call times out.
  */
-import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../../core/sha256.ts';
 import { KeyServiceError, type DataKeyService } from '../key-service.ts';
 
 export interface KmsDataKeysConfig {
@@ -21,19 +21,6 @@ export interface KmsDataKeysConfig {
 
 const MAX_ANSWER_BYTES = 64 * 1024;
 
-class Sha256 {
-  private readonly h;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    const key = secret === undefined || typeof secret === 'string' ? secret : ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret);
-    this.h = key === undefined ? createHash('sha256') : createHmac('sha256', key);
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.h.update(typeof data === 'string' ? data : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.from(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.h.digest();
-  }
-}
 
 async function readBounded(res: Response): Promise<string> {
   const reader = res.body?.getReader();
@@ -75,7 +62,7 @@ export class KmsDataKeys implements DataKeyService {
       },
       region: cfg.region,
       service: 'kms',
-      sha256: Sha256,
+      sha256: NodeSha256,
     });
   }
 
