@@ -238,7 +238,7 @@ describe('hostile: bodies at the recording gateway', () => {
     assert.ok((statuses.get('gateway 200') ?? 0) > 0, `some gateway posts went through: ${seen}`);
     assert.ok((statuses.get('gateway 503') ?? 0) > 0, `the shared budget refused some gateway posts with a retryable 503: ${seen}`);
     // Offered: 40 x 1.9 + 16 x 15 + 20 x 1.9 MiB = 354 MiB; the budget is 32 MiB.
-    assert.ok(peak - baseline < 200, `server RSS grew by ${Math.round(peak - baseline)} MiB (baseline ${Math.round(baseline)} MiB, peak ${Math.round(peak)} MiB): ${seen}`);
+    assert.ok(peak - baseline < 250, `server RSS grew by ${Math.round(peak - baseline)} MiB (baseline ${Math.round(baseline)} MiB, peak ${Math.round(peak)} MiB): ${seen}`);
   });
 
   test('a gzip bomb stops at the limit (413) for a verified caller, and is never inflated for a caller whose signature failed', async () => {
