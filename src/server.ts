@@ -24,6 +24,7 @@ import { KmsDataKeys } from './stores/kms/index.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
+import { BodyBudget } from './aws/body.ts';
 
 export interface RunningServer {
   url: string;
@@ -97,6 +98,8 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     tags: new TagService(trails, channels),
     publicKeys: new PublicKeyService({ keys: signingKeys, tokens }),
   });
+  // One budget of body bytes in flight for both listeners (API edge and gateway): src/aws/body.ts.
+  const bodyBudget = new BodyBudget(config.ingest.maxInFlightBodyBytes);
   const app = createApp({
     auth: { identities, regions: new Set(config.regions), nowMs: () => clock.nowMs() },
     provider,
@@ -106,6 +109,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     ids,
     clock,
     limits: config.ingest,
+    budget: bodyBudget,
     onInternalError: (err) => logError('internal error', err),
     log: (message) => logError(message),
   });
@@ -133,8 +137,8 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const gw = config.gateway;
   const gateway = gw
     ? createGateway(
-      { identities, regions: new Set(config.regions), clock, ids, record: apiCallRecorder(ingester, ids), logError },
-      { upstreams: { services: gw.services, default: gw.upstream }, maxBodyBytes: gw.maxBodyBytes, recordBeforeAnswer: gw.recordBeforeAnswer, pathStyleHosts: gw.hostnames },
+      { identities, regions: new Set(config.regions), clock, ids, record: apiCallRecorder(ingester, ids), logError, budget: bodyBudget },
+      { upstreams: { services: gw.services, default: gw.upstream }, maxBodyBytes: gw.maxBodyBytes, maxUnverifiedBodyBytes: config.ingest.maxUnverifiedBodyBytes, recordBeforeAnswer: gw.recordBeforeAnswer, pathStyleHosts: gw.hostnames },
     )
     : undefined;
 

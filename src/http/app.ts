@@ -15,7 +15,7 @@ import type { CallContext } from '../services/context.ts';
 import { StoreUnavailableError, type EventStore } from '../stores/index.ts';
 import { RepeatLimitedLog } from './repeat-log.ts';
 import { authenticate, authenticateBody, authenticateHeaders, sourceIp, type AuthDeps, type Caller } from './auth.ts';
-import { BodyBudget, bodyEncoding, closeAfterAnswer, decodedChunks, readBody, shouldClose, type BodyLease } from './body.ts';
+import { BodyBudget, bodyEncoding, closeAfterAnswer, decodedChunks, readBody, shouldClose, type BodyLease } from '../aws/body.ts';
 
 export interface AppDeps {
   auth: AuthDeps;
@@ -26,6 +26,11 @@ export interface AppDeps {
   ids: IdSource;
   clock: Clock;
   limits: EdgeLimits;
+  /**
+   * The in-flight body budget, shared with the recording gateway (src/server.ts makes one);
+   * default: one of its own, of limits.maxInFlightBodyBytes.
+   */
+  budget?: BodyBudget;
   /** Called with unexpected errors (bugs); they answer InternalFailure. */
   onInternalError(err: unknown): void;
   /**
@@ -88,10 +93,10 @@ export function createApp(deps: AppDeps): FastifyInstance {
   const limits = deps.limits;
   const app = Fastify({ logger: false, return503OnClosing: true });
   // Bodies are not read by Fastify: each route reads its body itself, after the caller's headers
-  // verified and within its limits (src/http/body.ts).
+  // verified and within its limits (src/aws/body.ts).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
-  const budget = new BodyBudget(limits.maxInFlightBodyBytes);
+  const budget = deps.budget ?? new BodyBudget(limits.maxInFlightBodyBytes);
 
   // While shutting down, answers close their connection so keep-alive clients let go promptly.
   let closing = false;

@@ -5,20 +5,23 @@
  * upstream's answer unchanged, and recorded as one CloudTrail event when the service's capture
  * rules say CloudTrail records that call.
  *
- * Nothing reaches the upstream unless its signature verified. Object bodies (S3 PutObject,
- * UploadPart) are streamed through, hashed on the way when their hash was signed; every other body
- * is read whole, up to `maxBodyBytes`, because verifying and decoding it needs it.
+ * Nothing reaches the upstream unless its signature verified, and no byte of a body is read before
+ * everything the headers allow is checked (src/aws/sigv4.ts checkSigV4Headers; with a signed payload
+ * hash, the whole signature). Object bodies (S3 PutObject, UploadPart) are streamed through, hashed
+ * on the way when their hash was signed; every other body is read whole with the API edge's reader
+ * (src/aws/body.ts), because verifying and decoding it needs it: up to `maxBodyBytes` when its
+ * payload hash is signed (the signature already verified), else up to `maxUnverifiedBodyBytes`, and
+ * always within the in-flight body budget the gateway shares with the API edge.
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { Transform } from 'node:stream';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { cbor } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
-import { NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization } from '../../aws/sigv4.ts';
+import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, shouldClose } from '../../aws/body.ts';
+import { checkPayloadHash, checkSigV4Headers, NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
 import { isReadOnlyCall, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import type { ApiCall } from '../self-audit.ts';
 import { AMBIGUOUS, decodeAnswer, decodeRequest, header, requestProtocol, type DecodedCall, type GatewayRequest } from './decode.ts';
@@ -37,8 +40,13 @@ export interface UpstreamConfig {
 export interface GatewayOptions {
   /** Upstream per signing name (`xray`, `monitoring`, ...), and the one for every other service. */
   upstreams: { services?: Record<string, UpstreamConfig>; default?: UpstreamConfig };
-  /** Largest body read whole (every request but streamed object bodies). */
+  /** Largest body read whole (every request but streamed object bodies), and largest decoded gzip body. */
   maxBodyBytes: number;
+  /**
+   * Largest body read before its signature is verified: a body whose payload hash is not signed
+   * (the signature covers the body itself). Default 2 MiB (the server passes `ingest.maxUnverifiedBodyBytes`).
+   */
+  maxUnverifiedBodyBytes?: number;
   /** Hold the end of each answer until the call's record is stored (the call is never lost). */
   recordBeforeAnswer: boolean;
   /** Most bytes of an upstream answer kept to decode its error or responseElements. */
@@ -55,9 +63,13 @@ export interface GatewayDeps {
   /** Appends one call's record; resolves once it is stored. */
   record(call: Omit<ApiCall, 'eventId'>): Promise<void>;
   logError(msg: string, err?: unknown): void;
+  /**
+   * Body bytes (raw and decoded) held by requests in flight, shared with the API edge (src/server.ts
+   * makes one); beyond it a request is refused with a retryable 503. Default: 256 MiB of its own.
+   */
+  budget?: BodyBudget;
 }
 
-const gunzipAsync = promisify(gunzip);
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
 const RESIGNED = new Set(['authorization', 'x-amz-date', 'x-amz-security-token', 'host']);
@@ -93,13 +105,14 @@ function xmlEscape(s: string): string {
   return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
 
-function sendError(res: ServerResponse, format: Protocol, code: string, e: ServiceError, requestId: string): void {
+function sendError(res: ServerResponse, format: Protocol, code: string, e: ServiceError, requestId: string, close = false): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   let body: Buffer | Uint8Array;
   const headers: Record<string, string> = { 'x-amzn-requestid': requestId };
+  if (close) headers.connection = 'close';
   if (format === 'rpcv2Cbor') {
     headers['smithy-protocol'] = 'rpc-v2-cbor';
     headers['content-type'] = 'application/cbor';
@@ -120,25 +133,18 @@ function sendError(res: ServerResponse, format: Protocol, code: string, e: Servi
   res.writeHead(e.statusCode, headers).end(body);
 }
 
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+/**
+ * Before an early refusal: a body not read yet is cut off (the answer carries `connection: close`,
+ * the connection lingers unread, then closes: src/aws/body.ts closeAfterAnswer) unless it is small
+ * enough to discard. Returns whether the answer must close the connection.
+ */
+function dropUnread(req: IncomingMessage): boolean {
+  if (shouldClose(req)) {
+    closeAfterAnswer(req);
+    return true;
+  }
+  req.resume();
+  return false;
 }
 
 /** S3 records name the bucket, key and host, and the query parameters by their wire names. */
@@ -170,6 +176,8 @@ interface Prepared {
 
 export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Server {
   const maxAnswerBytes = opts.maxAnswerBytes ?? 1024 * 1024;
+  const maxUnverified = Math.min(opts.maxBodyBytes, opts.maxUnverifiedBodyBytes ?? 2 * 1024 * 1024);
+  const budget = deps.budget ?? new BodyBudget(256 * 1024 * 1024);
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
 
   const server = http.createServer((req, res) => {
@@ -236,18 +244,18 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     try {
       auth = parseAuthorization(headers);
     } catch (e) {
-      req.resume();
       const err = e as ServiceError;
       const format = errorFormat(headers, undefined, undefined);
-      return sendError(res, format, errorCodeFor(err, format, undefined), err, gatewayRequestId);
+      return sendError(res, format, errorCodeFor(err, format, undefined), err, gatewayRequestId, dropUnread(req));
     }
     const model = loadModel(auth.service);
     const rule = ruleFor(auth.service);
     const format = errorFormat(headers, auth.service, model, q < 0 ? '' : url.slice(q + 1));
-    const fail = (e: ServiceError) => sendError(res, format, errorCodeFor(e, format, auth.service), e, gatewayRequestId);
+    const fail = (e: ServiceError, close = false) => sendError(res, format, errorCodeFor(e, format, auth.service), e, gatewayRequestId, close);
+    /** A refusal before (or instead of) reading the body: the rest of it is cut off unless small. */
+    const refuse = (e: ServiceError) => fail(e, dropUnread(req));
     if (!model || !rule) {
-      req.resume();
-      return fail(new ServiceError('UnknownServiceException', `The OpenTrail gateway has no model or capture rules for service '${auth.service}'.`, 400));
+      return refuse(new ServiceError('UnknownServiceException', `The OpenTrail gateway has no model or capture rules for service '${auth.service}'.`, 400));
     }
     const request: GatewayRequest = { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, body: null };
     // Declared dotted host names count as path style only when the gateway re-signs for the upstream
@@ -264,8 +272,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       protocol = requestProtocol(request, model, pathStyleHosts);
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
-      req.resume();
-      return fail(e);
+      return refuse(e);
     }
 
     // Object bodies stream through; everything else is read whole to verify and decode it.
@@ -280,70 +287,120 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
         const shape = input ? model.shapes[input] : undefined;
         streamed = sha !== undefined && shape?.type === 'structure' && Object.values(shape.members).some((m) => m.location === 'payload' && (m.target === 'stream' || m.target === 'blob'));
       } catch (e) {
-        if (e instanceof ServiceError && e.code === AMBIGUOUS) {
-          req.resume();
-          return fail(e);
-        }
+        if (e instanceof ServiceError && e.code === AMBIGUOUS) return refuse(e);
+        head = undefined;
         streamed = false;
       }
     }
-    if (!streamed) {
-      try {
-        request.body = await readBody(req, opts.maxBodyBytes);
-      } catch (e) {
-        if (e instanceof BodyTooLarge) return fail(new ServiceError('RequestEntityTooLargeException', `The request body is larger than the gateway's limit of ${opts.maxBodyBytes} bytes.`, 413));
-        throw e;
-      }
-      // The upstream decodes a gzip body (CloudWatch PutMetricData is compressed by the SDKs), so
-      // the gateway decodes what the upstream will read, bounded like the body itself.
-      if (auth.service !== 's3') {
-        const encoding = header(headers, 'content-encoding')?.trim();
-        if (encoding === 'gzip') {
-          try {
-            request.content = await gunzipAsync(request.body, { maxOutputLength: opts.maxBodyBytes });
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return fail(new ServiceError('RequestEntityTooLargeException', `The decompressed request body is larger than the gateway's limit of ${opts.maxBodyBytes} bytes.`, 413));
-            return fail(new ServiceError('SerializationException', 'The request body is not valid gzip.', 400));
-          }
-        } else if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
-          return fail(new ServiceError(AMBIGUOUS, `Ambiguous request: Content-Encoding '${encoding.slice(0, 100)}' is not one the gateway can decode (gzip or identity); it cannot know what the upstream would read.`, 400));
-        }
-      }
-    }
 
-    const p: Prepared = { auth, model, rule, request, call: streamed ? head : undefined, streamed };
-    let decodeError: ServiceError | undefined;
-    if (!streamed) {
-      try {
-        p.call = decodeRequest(model, request, opts0);
-      } catch (e) {
-        if (!(e instanceof ServiceError)) throw e;
-        decodeError = e;
-      }
-    }
-
+    const p: Prepared = { auth, model, rule, request, call: head, streamed };
     const identity = deps.identities.get(auth.accessKeyId);
+    const verifyOpts: VerifyOptions = { nowMs: startedMs, services: [auth.service], credentialsFor: (id) => deps.identities.get(id), uriEscapePath: auth.service !== 's3', allowUnsignedPayload: auth.service === 's3' };
+    /** A known key's failed call is recorded as that identity's, as AWS records it; then refused. */
+    const refuseSigned = async (e: ServiceError, early: boolean) => {
+      if (identity) await record(p, identity, startedMs, ip, { requestId: gatewayRequestId, error: { code: errorCodeFor(e, format, auth.service), message: e.message } });
+      return early ? refuse(e) : fail(e);
+    };
+
+    // Everything the headers allow is checked before any byte of the body is read: the key, scope,
+    // region, date, session token and the payload hash's form; and when the payload hash is signed
+    // (or the body streams), the whole signature.
+    let headError: ServiceError | undefined;
+    let verified = false;
+    let payloadHash: string | undefined;
     try {
-      await verifySigV4(request, { nowMs: startedMs, services: [auth.service], credentialsFor: (id) => deps.identities.get(id), uriEscapePath: auth.service !== 's3', allowUnsignedPayload: auth.service === 's3' });
+      ({ payloadHash } = checkSigV4Headers(headers, verifyOpts));
       if (!deps.regions.has(auth.region)) {
         throw new ServiceError('SignatureDoesNotMatch', `Credential should be scoped to a valid region, not '${auth.region}'. This OpenTrail serves ${[...deps.regions].join(', ')}.`, 403);
       }
+      // A signed x-amz-content-sha256 (a hex hash, or UNSIGNED-PAYLOAD where S3 allows it) lets the
+      // signature be checked in full without the body.
+      const hashSigned = sha !== undefined && p.auth.signedHeaders.includes('x-amz-content-sha256');
+      if (hashSigned || streamed) {
+        await verifySigV4({ ...request, body: null }, verifyOpts);
+        verified = true;
+      }
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
-      if (streamed) req.resume();
-      // A known key with a bad signature is a failed call of that identity, as AWS records it.
-      if (identity) await record(p, identity, startedMs, ip, { requestId: gatewayRequestId, error: { code: errorCodeFor(e, format, auth.service), message: e.message } });
+      headError = e;
+    }
+    // Refused from the headers: at once, unless a known key's small body is worth reading to record
+    // the failed call with its parameters (at most maxUnverifiedBodyBytes, as any unverified body).
+    if (headError) {
+      const declared = Number(header(headers, 'content-length') ?? (header(headers, 'transfer-encoding') === undefined ? 0 : Infinity));
+      if (!identity || streamed || !(declared <= maxUnverified)) return refuseSigned(headError, true);
+    }
+    if (streamed) {
+      const upstream = opts.upstreams.services?.[auth.service] ?? opts.upstreams.default;
+      if (!upstream) return refuse(new ServiceError('ServiceUnavailableException', `The OpenTrail gateway has no upstream for service '${auth.service}'.`, 503));
+      return forward(req, res, p, identity!, upstream, startedMs, ip, fail);
+    }
+
+    const lease = budget.lease();
+    res.once('close', () => lease.release());
+    const limit = verified ? opts.maxBodyBytes : maxUnverified;
+    const hint = verified || limit >= opts.maxBodyBytes ? '' : `; sign the payload hash (a hex x-amz-content-sha256 header) to send up to ${opts.maxBodyBytes} bytes`;
+    try {
+      const read = await readBody(req, limit, lease, hint);
+      request.body = read.body;
+      if (verified && payloadHash !== undefined) checkPayloadHash(payloadHash, read.sha256);
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e;
+      // A body that does not match its signed hash is a failed call of a verified identity.
+      if (e.code === 'XAmzContentSHA256Mismatch') return refuseSigned(e, false);
+      return refuse(headError ?? e);
+    }
+    // The signature covers the body: checked now that the body is here, before anything of it is
+    // decompressed or decoded for the upstream.
+    let signatureError = headError;
+    if (!signatureError && !verified) {
+      try {
+        await verifySigV4(request, verifyOpts);
+      } catch (e) {
+        if (!(e instanceof ServiceError)) throw e;
+        signatureError = e;
+      }
+    }
+    const encoding = auth.service === 's3' ? undefined : header(headers, 'content-encoding')?.trim();
+    const plain = encoding === undefined || encoding === '' || encoding === 'identity';
+    if (signatureError) {
+      // A known key's failed call is recorded with what its body says; a compressed body is not
+      // inflated for a caller whose signature failed (the record then has no call to name: none).
+      if (identity && plain) {
+        try {
+          p.call = decodeRequest(model, request, opts0);
+        } catch (e) {
+          if (!(e instanceof ServiceError)) throw e;
+        }
+      }
+      return refuseSigned(signatureError, false);
+    }
+    // The upstream decodes a gzip body (CloudWatch PutMetricData is compressed by the SDKs), so
+    // the gateway decodes what the upstream will read, bounded like the body itself and counted
+    // against the in-flight budget.
+    if (encoding === 'gzip') {
+      try {
+        const parts: Buffer[] = [];
+        for await (const part of decodedChunks(request.body!, 'gzip', opts.maxBodyBytes, lease)) parts.push(part);
+        request.content = Buffer.concat(parts);
+      } catch (e) {
+        if (!(e instanceof ServiceError)) throw e;
+        if (e.code === 'RequestEntityTooLargeException') return fail(new ServiceError(e.code, `The decompressed request body is larger than the gateway's limit of ${opts.maxBodyBytes} bytes.`, 413));
+        if (e.code === 'SerializationException') return fail(new ServiceError(e.code, 'The request body is not valid gzip.', 400));
+        return fail(e);
+      }
+    } else if (!plain) {
+      return fail(new ServiceError(AMBIGUOUS, `Ambiguous request: Content-Encoding '${encoding!.slice(0, 100)}' is not one the gateway can decode (gzip or identity); it cannot know what the upstream would read.`, 400));
+    }
+
+    try {
+      p.call = decodeRequest(model, request, opts0);
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e;
       return fail(e);
     }
-    if (decodeError || !p.call) {
-      if (streamed) req.resume();
-      return fail(decodeError ?? new ServiceError('UnknownOperationException', 'Unknown operation', 404));
-    }
     const upstream = opts.upstreams.services?.[auth.service] ?? opts.upstreams.default;
-    if (!upstream) {
-      if (streamed) req.resume();
-      return fail(new ServiceError('ServiceUnavailableException', `The OpenTrail gateway has no upstream for service '${auth.service}'.`, 503));
-    }
+    if (!upstream) return fail(new ServiceError('ServiceUnavailableException', `The OpenTrail gateway has no upstream for service '${auth.service}'.`, 503));
     await forward(req, res, p, identity!, upstream, startedMs, ip, fail);
   }
 

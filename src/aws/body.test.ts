@@ -1,8 +1,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { ServiceError } from '../aws/errors.ts';
-import { BodyBudget, decodedChunks } from './body.ts';
+import { ServiceError } from './errors.ts';
+import { BodyBudget, decodedChunks, readBody } from './body.ts';
 
 async function drain(it: AsyncIterable<Buffer>): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -66,5 +69,53 @@ describe('decodedChunks', () => {
     assert.equal(budget.inFlight, body.length);
     await failsWith(drain(decodedChunks(body, 'identity', 1000, budget.lease())), 'RequestEntityTooLargeException', 413);
     await failsWith(drain(decodedChunks(body, 'identity', 1e6, new BodyBudget(1000).lease())), 'ServiceUnavailableException', 503);
+  });
+});
+
+describe('readBody', () => {
+  /** Posts `body` (in pieces, with or without a Content-Length) to a real server that reads it with readBody. */
+  async function roundTrip(body: Buffer, opts: { chunked?: boolean; limit?: number } = {}): Promise<{ body?: Buffer; sha256?: string; error?: ServiceError }> {
+    const budget = new BodyBudget(64 * 1024 * 1024);
+    let outcome: { body?: Buffer; sha256?: string; error?: ServiceError } = {};
+    const server = createServer((req, res) => {
+      const lease = budget.lease();
+      readBody(req, opts.limit ?? 1024 * 1024, lease).then((r) => (outcome = r), (e: ServiceError) => (outcome = { error: e })).finally(() => {
+        lease.release();
+        res.setHeader('connection', 'close');
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: opts.chunked ? {} : { 'content-length': String(body.length) }, agent: false }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', () => resolve());
+      for (let off = 0; off < body.length; off += 7777) req.write(body.subarray(off, off + 7777));
+      req.end();
+    });
+    await new Promise<void>((r) => server.close(() => r()));
+    assert.equal(budget.inFlight, 0, 'everything went back to the budget');
+    return outcome;
+  }
+
+  test('a body in many pieces, with a Content-Length or chunked, arrives whole with its SHA-256', async () => {
+    const body = Buffer.from(Array.from({ length: 200_000 }, (_, i) => i % 251));
+    for (const chunked of [false, true]) {
+      const out = await roundTrip(body, { chunked });
+      assert.ok(out.body?.equals(body), `chunked=${chunked}: the body arrived whole`);
+      assert.equal(out.sha256, createHash('sha256').update(body).digest('hex'));
+    }
+  });
+
+  test('a body over the limit is 413, by its declared length or by its bytes so far', async () => {
+    const body = Buffer.alloc(100_000, 1);
+    for (const chunked of [false, true]) {
+      const out = await roundTrip(body, { chunked, limit: 50_000 });
+      assert.equal(out.error?.code, 'RequestEntityTooLargeException', `chunked=${chunked}`);
+      assert.equal(out.error?.statusCode, 413);
+    }
   });
 });

@@ -1,13 +1,14 @@
 /**
- * Reading request bodies with every size bounded: a per-request limit (small until the caller's
- * headers verified, see app.ts), a global budget of body bytes in flight across all requests, and
- * streamed, bounded decompression. Nothing here buffers more than its limit: a body over it is
+ * Reading request bodies with every size bounded, for both listeners (the API edge, src/http/app.ts,
+ * and the recording gateway, src/capture/gateway/gateway.ts): a per-request limit (small until the
+ * caller's headers verified), one budget of body bytes in flight across all requests of both
+ * listeners (one BodyBudget, created in src/server.ts), and streamed, bounded decompression. Nothing here buffers more than its limit: a body over it is
  * refused as soon as its Content-Length (or its bytes so far) say so, and its connection closed.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createGunzip } from 'node:zlib';
-import { ServiceError } from '../aws/errors.ts';
+import { ServiceError } from './errors.ts';
 
 /** A body this small is read and discarded after an early refusal, keeping the connection. */
 export const DRAIN_BYTES = 64 * 1024;
@@ -143,6 +144,9 @@ export function readBody(req: IncomingMessage, limit: number, lease: BodyLease, 
     reserved = declared;
   }
   return new Promise<ReadBody>((resolve, reject) => {
+    // A declared length (already taken from the budget) is read straight into one buffer of that
+    // size: no second copy when the body is complete (HTTP framing keeps it within the length).
+    const whole = declared !== undefined && declared > 0 ? Buffer.allocUnsafe(declared) : undefined;
     const chunks: Buffer[] = [];
     const hash = createHash('sha256');
     let size = 0;
@@ -171,9 +175,19 @@ export function readBody(req: IncomingMessage, limit: number, lease: BodyLease, 
         reserved = size;
       }
       hash.update(chunk);
-      chunks.push(chunk);
+      const at = size - chunk.length;
+      if (!whole || at >= whole.length) chunks.push(chunk);
+      else {
+        chunk.copy(whole, at);
+        if (size > whole.length) chunks.push(chunk.subarray(whole.length - at));
+      }
     };
-    const onEnd = () => finish(undefined, { body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), sha256: hash.digest('hex') });
+    const body = (): Buffer => {
+      if (!whole) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      // More than declared (not possible through Node's HTTP parser): the rest follows the buffer.
+      return chunks.length === 0 ? whole.subarray(0, size) : Buffer.concat([whole, ...chunks], size);
+    };
+    const onEnd = () => finish(undefined, { body: body(), sha256: hash.digest('hex') });
     const onError = (e: Error) => finish(new ServiceError('IncompleteBody', `The request body could not be read: ${e.message}`, 400));
     const onClose = () => finish(new ServiceError('IncompleteBody', 'The connection closed before the request body was complete.', 400));
     req.on('data', onData);
