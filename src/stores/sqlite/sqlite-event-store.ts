@@ -98,6 +98,8 @@ export class SqliteEventStore implements EventStore {
   private readonly newKeyIds = new Map<string, number>();
   /** The tail of the write queue; never rejects. */
   private writes: Promise<unknown> = Promise.resolve();
+  /** Set by close(): a prune in progress stops before its next step. */
+  private closing = false;
   private readonly sliceMs: number;
   private readonly sliceRows: number;
   /** Event history holds no entry with an eventTime below this (epoch seconds). */
@@ -363,6 +365,7 @@ export class SqliteEventStore implements EventStore {
    */
   async prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }> {
     const step = async <T>(work: (clock: ReturnType<SqliteEventStore['slice']>) => T): Promise<T> => {
+      if (this.closing) throw new Error('events.db: closed while pruning (the next prune finishes the work)');
       const out = await this.serial(async () => {
         this.guard('prune', () => this.durability('process'));
         return this.inTransaction('prune', () => work(this.slice()));
@@ -443,6 +446,7 @@ export class SqliteEventStore implements EventStore {
 
   /** Closes the store once every queued write has settled (an open transaction commits or rolls back first). */
   async close(): Promise<void> {
+    this.closing = true;
     await this.serial(async () => {
       if (this.reader !== this.db && this.reader.isOpen) this.reader.close();
       if (this.db.isOpen) this.db.close();
