@@ -38,7 +38,7 @@ export interface IngestResult {
   requestLatencyMs: ReturnType<typeof summarize>;
   /**
    * GET /health latency measured from this process while the ingest runs (one probe at a time,
-   * a new one 5 ms after the last answered, on its own connection): how long a request that needs
+   * a new one 5 ms (BENCH_HEALTH_PAUSE_MS) after the last answered, on its own connection): how long a request that needs
    * no store waits for the event loop, i.e. the longest hold of one ingest step.
    */
   healthLatencyMs: ReturnType<typeof summarize>;
@@ -65,6 +65,7 @@ function probeHealth(url: URL): { stop(): Promise<number[]> } {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const samples: number[] = [];
   let stopped = false;
+  const pauseMs = Number(process.env.BENCH_HEALTH_PAUSE_MS ?? 5);
   const get = () => new Promise<void>((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, path: '/health', agent }, (res) => {
       res.resume();
@@ -78,7 +79,7 @@ function probeHealth(url: URL): { stop(): Promise<number[]> } {
       const s = performance.now();
       await get();
       samples.push(performance.now() - s);
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, pauseMs));
     }
   })();
   return {
