@@ -7,13 +7,15 @@
  * Slices (docs/storage.md "Writes in slices"): a transaction is spread over several turns of the
  * event loop: rows are inserted for at most `sliceMs` (or `sliceRows` rows), then the store yields
  * (setImmediate) and continues, so a 5000-event group commit never holds the loop for more than a
- * few ms at a time; COMMIT (and its fsync) is the one step that is not sliced. Because other work
+ * few ms at a time; COMMIT (its WAL writes, fsync and any checkpoint) is the one step that is
+ * not sliced. Because other work
  * runs between slices: every write (append, probe, each step of prune) runs one at a time through
  * an internal queue on the write connection, so nothing joins an open transaction; reads (lookup,
  * readAfter, count, lastSeq) use a second connection, which WAL gives a committed snapshot per
  * statement, so they never see rows of an open transaction (and never wait for one). A `:memory:`
- * database cannot be shared by two connections: there, reads queue behind writes instead. A `disk` append commits with synchronous=FULL
- * (the WAL is fsynced); a `process` append with synchronous=NORMAL (the WAL reaches the OS, which
+ * database cannot be shared by two connections: there, reads queue behind writes instead.
+ *
+ * A `disk` append commits with synchronous=FULL (the WAL is fsynced); a `process` append with synchronous=NORMAL (the WAL reaches the OS, which
  * survives kill -9), and the next FULL commit's fsync covers its frames too, the WAL being one file.
  *
  * Layout (docs/storage.md): `events` is the log (seq = rowid); `history` is the Event history
