@@ -5,7 +5,7 @@
  * clock starts, so the client's work during the run is only sending bytes: on a 2-core machine
  * the client shares the CPU with the server, and this keeps its share small (it is reported).
  */
-import { Agent } from 'node:http';
+import { Agent, request } from 'node:http';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +36,12 @@ export interface IngestResult {
   eventsPerSecond: number;
   mibPerSecond: number;
   requestLatencyMs: ReturnType<typeof summarize>;
+  /**
+   * GET /health latency measured from this process while the ingest runs (one probe at a time,
+   * a new one 5 ms (BENCH_HEALTH_PAUSE_MS) after the last answered, on its own connection): how long a request that needs
+   * no store waits for the event loop, i.e. the longest hold of one ingest step.
+   */
+  healthLatencyMs: ReturnType<typeof summarize>;
   server: {
     rssMiBAfter: number;
     hwmMiB: number;
@@ -49,6 +55,42 @@ export interface IngestResult {
   walBytesAfter: number;
 }
 
+
+/**
+ * Probes GET /health in a loop on a connection of its own until stopped; resolves with the
+ * latency of every probe (ms). The bench client is idle between sends, so a probe's latency is
+ * the server's: the wait for its event loop plus a few tenths of a ms of HTTP.
+ */
+function probeHealth(url: URL): { stop(): Promise<number[]> } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const samples: number[] = [];
+  let stopped = false;
+  const pauseMs = Number(process.env.BENCH_HEALTH_PAUSE_MS ?? 5);
+  const get = () => new Promise<void>((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path: '/health', agent }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`/health answered ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const loop = (async () => {
+    while (!stopped) {
+      const s = performance.now();
+      await get();
+      samples.push(performance.now() - s);
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      agent.destroy();
+      return samples;
+    },
+  };
+}
 
 export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'opentrail-bench-ingest-'));
@@ -92,6 +134,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     const latencies: number[] = [];
     let next = 0;
     let accepted = 0;
+    const health = probeHealth(url);
     const t0 = performance.now();
     await Promise.all(Array.from({ length: opts.connections }, async () => {
       for (;;) {
@@ -106,6 +149,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       }
     }));
     const seconds = (performance.now() - t0) / 1000;
+    const healthLatencies = await health.stop();
     if (perf) {
       perf.kill('SIGINT');
       await new Promise((r) => perf.once('exit', r));
@@ -132,6 +176,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       eventsPerSecond: Math.round(accepted / seconds),
       mibPerSecond: round(bodyBytes / 2 ** 20 / seconds, 1),
       requestLatencyMs: summarize(latencies),
+      healthLatencyMs: summarize(healthLatencies),
       server: { rssMiBAfter: mem.rssMiB, hwmMiB: mem.hwmMiB, cpuSeconds, cpuCoresUsed: round(cpuTotal / seconds, 2) },
       io: {
         diskWriteMiB: round((io1.writeBytes - io0.writeBytes) / 2 ** 20, 1),
@@ -147,6 +192,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       walBytesAfter: fileBytes(`${dbPath}-wal`),
     };
     log(`ingest: ${result.eventsPerSecond} events/s (${result.mibPerSecond} MiB/s), server ${result.server.cpuCoresUsed} cores, RSS ${mem.rssMiB} MiB`);
+    log(`ingest: /health during the run: p50 ${result.healthLatencyMs.p50} ms, p99 ${result.healthLatencyMs.p99} ms, max ${result.healthLatencyMs.max} ms (${result.healthLatencyMs.n} probes)`);
     return result;
   } finally {
     await server.stop();

@@ -91,6 +91,31 @@ describe('Ingester: group commit', () => {
     assert.equal(store.appends[1]!.length, 100);
   });
 
+  test('with a store that writes in slices (real SQLite file), submits arriving during a 5000-event commit join the next commit together; other work runs meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opentrail-ingester-slices-'));
+    const store = new SqliteEventStore({ path: join(dir, 'events.db') });
+    const ingester = new Ingester(store, { maxBatchEvents: 5000 });
+    try {
+      let firstDone = false;
+      const first = ingester.submit(Array.from({ length: 5000 }, () => ev())).then((out) => {
+        firstDone = true;
+        return out;
+      });
+      await new Promise((r) => setImmediate(r)); // the commit is in flight
+      await new Promise((r) => setImmediate(r));
+      assert.equal(firstDone, false, 'the 5000-event commit held the event loop until it finished');
+      const later = Array.from({ length: 20 }, (_, i) => ingester.submit([ev(`later-${i}`)]));
+      await Promise.all([first, ...later]);
+      assert.equal(ingester.stats.commits, 2, 'the 20 submits that arrived during the commit went out as one transaction');
+      const ids = await storedIds(store);
+      assert.equal(ids.length, 5020);
+      assert.deepEqual(ids.slice(5000), later.map((_, i) => `later-${i}`));
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('order is preserved: seqs follow submit order, and each caller gets its own outcomes', async () => {
     const { store, ingester } = setup();
     const submits = Array.from({ length: 120 }, (_, i) => Array.from({ length: (i % 4) + 1 }, () => ev()));

@@ -176,6 +176,79 @@ export function runEventStoreContract(name: string, makeStore: () => Promise<Eve
       }));
     });
 
+    describe('appends spread over turns of the event loop', () => {
+      const many = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ev({ eventId: `${prefix}-${i}`, history: [ALL, ['EventName', prefix]] }));
+      const turn = () => new Promise<void>((r) => setImmediate(r));
+
+      test('a 5000-event append lets the event loop turn before it resolves', () => withStore(async (s) => {
+        let resolved = false;
+        const appending = s.append(many(5000, 'big')).then((out) => {
+          resolved = true;
+          return out;
+        });
+        let ranBefore: boolean | undefined;
+        setImmediate(() => (ranBefore = !resolved));
+        assert.equal((await appending).length, 5000);
+        assert.equal(ranBefore, true, 'a setImmediate scheduled right after append ran only after append resolved: the append held the event loop');
+      }));
+
+      test('reads during an open append see none of its rows (all of them once it resolved), on every read', () => withStore(async (s) => {
+        await s.append([ev({ eventId: 'before', history: [ALL, ['EventName', 'big']] })]);
+        let resolved = false;
+        const appending = s.append(many(5000, 'big'), 'disk', (o) => [ev({ eventId: `audit-${o.length}` })]).then((out) => {
+          resolved = true;
+          return out;
+        });
+        const seen: { during: boolean; count: number; read: number; found: number; last: number }[] = [];
+        for (let i = 0; i < 20 && !resolved; i++) {
+          await turn();
+          const during = !resolved;
+          const [count, read, found, last] = await Promise.all([s.count(), s.readAfter(0, 10_000), s.lookup(q({ attribute: ['EventName', 'big'], limit: 10_000 })), s.lastSeq()]);
+          seen.push({ during: during && !resolved, count, read: read.length, found: found.length, last });
+        }
+        const out = await appending;
+        for (const r of seen) {
+          if (r.during) assert.deepEqual({ ...r, last: undefined }, { during: true, count: 1, read: 1, found: 1, last: undefined }, 'a read that answered while the append was open saw some of it');
+          else assert.deepEqual({ ...r, last: undefined }, { during: false, count: 5002, read: 5002, found: 5001, last: undefined }, 'a read saw part of the append');
+          assert.ok(r.last < out[0]!.seq || r.last >= out[4999]!.seq, `lastSeq ${r.last} inside the open append`);
+        }
+        assert.equal(await s.count(), 5002);
+      }));
+
+      test('an append that fails after its rows were written stores nothing, and appends queued behind it land', () => withStore(async (s) => {
+        await s.append([ev({ eventId: 'kept' })]);
+        const failing = s.append(many(5000, 'lost'), 'disk', () => {
+          throw new Error('follow failed at the end');
+        });
+        const behind = s.append([ev({ eventId: 'after', history: [ALL, ['EventName', 'after']] })]);
+        await assert.rejects(failing, /follow failed at the end/);
+        const [o] = await behind;
+        assert.equal(o!.duplicate, false);
+        assert.deepEqual(ids(await s.readAfter(0, 10_000)), ['kept', 'after']);
+        assert.deepEqual(await s.lookup(q({ attribute: ['EventName', 'lost'] })), []);
+        assert.deepEqual(ids(await s.lookup(q({ attribute: ['EventName', 'after'] }))), ['after']);
+        // The failed ids were never stored: appending them again stores them.
+        const again = await s.append(many(3, 'lost'));
+        assert.deepEqual(again.map((x) => x.duplicate), [false, false, false]);
+        assert.equal((await s.lookup(q({ attribute: ['EventName', 'lost'] }))).length, 3);
+      }));
+
+      test('prune and append serialise: a prune called during an open append removes all of it or none of it', () => withStore(async (s) => {
+        await s.append([ev({ eventId: 'old' })]);
+        await sleep(5);
+        const appending = s.append(many(5000, 'open'));
+        await turn();
+        const pruned = await s.prune(T0 + 1, Date.now() + 60_000);
+        await appending;
+        assert.ok(pruned.events === 1 || pruned.events === 5001, `prune removed ${pruned.events} events: part of an append`);
+        assert.equal(await s.count(), 5001 - pruned.events);
+        assert.ok(pruned.historyRows === 1 || pruned.historyRows === 1 + 2 * 5000, `prune removed ${pruned.historyRows} history rows`);
+        const [next] = await s.append([ev({ eventId: 'next' })]);
+        assert.ok(next!.seq > (await s.lastSeq()) - 1);
+        assert.deepEqual(ids(await s.readAfter(0, 10_000)).slice(-1), ['next']);
+      }));
+    });
+
     describe('readAfter', () => {
       test('returns events after a seq, in seq order, at most limit, with their routing', () => withStore(async (s) => {
         const batch = [ev({ accountId: A, region: R1, eventTimeSec: T0 + 1 }), ev({ accountId: B, region: R2, eventTimeSec: T0 + 2, history: undefined }), ev({ accountId: A, region: R2, eventTimeSec: T0 + 3 })];

@@ -13,6 +13,10 @@
  * - seq numbers grow with append order and are never reused; readAfter returns events by seq.
  * - lookup returns Event history entries of one account and region, newest eventTime first
  *   (ties: higher seq first), within [startSec, endSec], strictly after the `before` position.
+ * - No call holds the event loop for long: a large append (thousands of events) lets the loop
+ *   turn while it runs. Operations may therefore overlap, and still: a read sees all of an append
+ *   or none of it (never a part, never one that will fail); appends and probes apply one after
+ *   another in call order; a prune may interleave with appends but never removes part of one.
  */
 
 /** One Event history attribute an event can be found by (LookupEvents AttributeKey and value). */
