@@ -319,7 +319,12 @@ export function createApp(deps: AppDeps): FastifyInstance {
     if (!Number.isSafeInteger(after) || after < 0 || !Number.isSafeInteger(limit) || limit < 1 || limit > 10000) {
       return sendError(reply, new ServiceError('ValidationException', 'after must be a whole number >= 0 and limit 1 to 10000.', 400), requestId, ct);
     }
-    const rows = await deps.store.readAfter(after, limit, caller.identity.accountId, limits.maxEventsPageBytes);
+    let rows;
+    try {
+      rows = await deps.store.readAfter(after, limit, caller.identity.accountId, limits.maxEventsPageBytes);
+    } catch (err) {
+      return sendError(reply, asServiceError(err), requestId, ct);
+    }
     const last = rows[rows.length - 1];
     const text = `{"events":[${rows.map((r) => `{"seq":${r.seq},"record":${r.json}}`).join(',')}],"next":${last ? last.seq : after}}`;
     return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(Buffer.from(text));
