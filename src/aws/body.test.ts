@@ -36,6 +36,15 @@ describe('BodyBudget', () => {
     b.release();
     assert.equal(budget.inFlight, 0, 'a second release gives nothing back twice');
   });
+
+  test('a released lease takes nothing more: a handler still running after its client left cannot hold bytes', () => {
+    const budget = new BodyBudget(100);
+    const a = budget.lease();
+    a.take(10);
+    a.release();
+    assert.throws(() => a.take(50), (e: unknown) => e instanceof ServiceError && e.code === 'IncompleteBody');
+    assert.equal(budget.inFlight, 0);
+  });
 });
 
 describe('decodedChunks', () => {
@@ -108,6 +117,37 @@ describe('readBody', () => {
       assert.ok(out.body?.equals(body), `chunked=${chunked}: the body arrived whole`);
       assert.equal(out.sha256, createHash('sha256').update(body).digest('hex'));
     }
+  });
+
+  test('a declared body that never arrives holds nothing of the budget and ends 408 after the idle time', async () => {
+    const budget = new BodyBudget(1024 * 1024);
+    let seen = -1;
+    let outcome: unknown;
+    const server = createServer((req, res) => {
+      const lease = budget.lease();
+      const p = readBody(req, 64 * 1024 * 1024, lease, '', 300);
+      seen = budget.inFlight;
+      p.then(() => undefined, (e: unknown) => (outcome = e)).finally(() => {
+        lease.release();
+        res.setHeader('connection', 'close');
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => {
+      // Declares 50 MiB (over the budget) and sends one byte, then nothing.
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-length': String(50 * 1024 * 1024) }, agent: false }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', () => resolve());
+      req.write(Buffer.from('x'));
+    });
+    await new Promise<void>((r) => server.close(() => r()));
+    assert.equal(seen, 0, 'nothing is reserved for a declared length');
+    assert.ok(outcome instanceof ServiceError && outcome.code === 'RequestTimeoutException' && outcome.statusCode === 408, `got ${String(outcome)}`);
+    assert.equal(budget.inFlight, 0);
   });
 
   test('a body over the limit is 413, by its declared length or by its bytes so far', async () => {

@@ -42,16 +42,22 @@ export class BodyBudget {
   }
 }
 
-/** One request's share of the budget; release() when the request is done with its bytes. */
+/**
+ * One request's share of the budget; release() when the request is done with its bytes (or its
+ * connection closed). Released is final: a handler still running after its client went away can
+ * take nothing more, so no byte is ever held past the release.
+ */
 export class BodyLease {
   private held = 0;
+  private released = false;
   private readonly budget: BodyBudget;
   constructor(budget: BodyBudget) {
     this.budget = budget;
   }
 
-  /** Takes n more bytes, or throws ServiceUnavailableException (503, retryable). */
+  /** Takes n more bytes, or throws ServiceUnavailableException (503, retryable); after release, IncompleteBody. */
   take(n: number): void {
+    if (this.released) throw new ServiceError('IncompleteBody', 'The connection closed before the request was answered.', 400);
     if (!this.budget.tryTake(n)) {
       throw new ServiceError('ServiceUnavailableException', 'OpenTrail is handling too many request bytes at once; retry the request later.', 503);
     }
@@ -59,6 +65,7 @@ export class BodyLease {
   }
 
   release(): void {
+    this.released = true;
     this.budget.give(this.held);
     this.held = 0;
   }
@@ -118,6 +125,15 @@ export function closeAfterAnswer(req: IncomingMessage): void {
   };
 }
 
+/** A body that sends no byte for this long is refused (408) and its connection closed. */
+export const BODY_IDLE_MS = 20_000;
+
+/**
+ * The longest a whole request (headers and body) may take to arrive, for both listeners' HTTP
+ * servers (Node's `requestTimeout`; Fastify turns Node's default off). 50 MiB at 1 MB/s fits.
+ */
+export const REQUEST_TIMEOUT_MS = 120_000;
+
 export interface ReadBody {
   body: Buffer;
   /** Hex SHA-256 of the body, computed while it arrived. */
@@ -130,30 +146,24 @@ export interface ReadBody {
  * the limit, ServiceUnavailableException (503) when the budget is spent; either way the rest of
  * the body is not read.
  */
-export function readBody(req: IncomingMessage, limit: number, lease: BodyLease, hint = ''): Promise<ReadBody> {
+export function readBody(req: IncomingMessage, limit: number, lease: BodyLease, hint = '', idleMs = BODY_IDLE_MS): Promise<ReadBody> {
   const declared = declaredLength(req);
   if (declared !== undefined && declared > limit) return Promise.reject(tooLarge(limit, hint));
-  // Reserve a declared length up front, so that a refusal comes before any byte is buffered.
-  let reserved = 0;
-  if (declared !== undefined) {
-    try {
-      lease.take(declared);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    reserved = declared;
-  }
+  if (req.destroyed) return Promise.reject(new ServiceError('IncompleteBody', 'The connection closed before the request body was complete.', 400));
   return new Promise<ReadBody>((resolve, reject) => {
-    // A declared length (already taken from the budget) is read straight into one buffer of that
-    // size: no second copy when the body is complete (HTTP framing keeps it within the length).
-    const whole = declared !== undefined && declared > 0 ? Buffer.allocUnsafe(declared) : undefined;
+    // Bytes are taken from the budget as they arrive, never reserved ahead from a declared length:
+    // a connection that declares a large body and sends nothing holds nothing (and is cut after
+    // BODY_IDLE_MS without a byte).
     const chunks: Buffer[] = [];
     const hash = createHash('sha256');
     let size = 0;
+    let reserved = 0;
     let done = false;
+    const idle = setTimeout(() => onIdle(), idleMs);
     const finish = (err: unknown, value?: ReadBody) => {
       if (done) return;
       done = true;
+      clearTimeout(idle);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -164,6 +174,7 @@ export function readBody(req: IncomingMessage, limit: number, lease: BodyLease, 
       } else resolve(value!);
     };
     const onData = (chunk: Buffer) => {
+      idle.refresh();
       size += chunk.length;
       if (size > limit) return finish(tooLarge(limit, hint));
       if (size > reserved) {
@@ -175,18 +186,10 @@ export function readBody(req: IncomingMessage, limit: number, lease: BodyLease, 
         reserved = size;
       }
       hash.update(chunk);
-      const at = size - chunk.length;
-      if (!whole || at >= whole.length) chunks.push(chunk);
-      else {
-        chunk.copy(whole, at);
-        if (size > whole.length) chunks.push(chunk.subarray(whole.length - at));
-      }
+      chunks.push(chunk);
     };
-    const body = (): Buffer => {
-      if (!whole) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      // More than declared (not possible through Node's HTTP parser): the rest follows the buffer.
-      return chunks.length === 0 ? whole.subarray(0, size) : Buffer.concat([whole, ...chunks], size);
-    };
+    const body = (): Buffer => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    const onIdle = () => finish(new ServiceError('RequestTimeoutException', `No byte of the request body arrived for ${idleMs / 1000} s.`, 408));
     const onEnd = () => finish(undefined, { body: body(), sha256: hash.digest('hex') });
     const onError = (e: Error) => finish(new ServiceError('IncompleteBody', `The request body could not be read: ${e.message}`, 400));
     const onClose = () => finish(new ServiceError('IncompleteBody', 'The connection closed before the request body was complete.', 400));

@@ -5,7 +5,7 @@
  */
 import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, normalizeRecord, userIdentityOf, type IdSource, type Identity, type RecordResource } from '../core/index.ts';
 import { toAppendInput, type Ingester } from '../ingest/index.ts';
-import type { AppendInput, Durability } from '../stores/index.ts';
+import { StoreUnavailableError, type AppendInput, type Durability } from '../stores/index.ts';
 
 export interface ApiCall {
   identity: Identity;
@@ -167,12 +167,12 @@ export class AuditBacklog {
 
   /** Holds a record for a later append. */
   add(input: AppendInput): void {
-    if (this.waiting.length >= this.max || this.bytes + input.json.length > this.maxBytes) {
+    if (this.waiting.length >= this.max || this.bytes + Buffer.byteLength(input.json) > this.maxBytes) {
       this.log(`self-audit backlog full (${this.waiting.length} records, ${this.bytes} bytes): this record is not stored, only logged: ${input.json}`);
       return;
     }
     this.waiting.push(input);
-    this.bytes += input.json.length;
+    this.bytes += Buffer.byteLength(input.json);
     this.log(`self-audit record ${input.eventId} waits in memory until the event store takes writes again (${this.waiting.length} waiting)`);
     this.timer ??= setInterval(() => void this.flush(), this.retryMs).unref();
   }
@@ -191,10 +191,17 @@ export class AuditBacklog {
       if (batch.length === 0) return;
       await this.ingester.submit(batch, 'disk');
       this.waiting.splice(0, batch.length);
-      this.bytes = this.waiting.reduce((n, r) => n + r.json.length, 0);
+      this.bytes = this.waiting.reduce((n, r) => n + Buffer.byteLength(r.json), 0);
       this.log(`self-audit backlog: stored ${batch.length} record(s) that waited for the event store`);
-    } catch {
+    } catch (err) {
       // Still failing: the next attempt follows; the store's failure is logged where it is answered.
+      // A failure that will not pass by itself (a bug) would be retried forever, holding up every
+      // mutating call behind it: those records go to the log instead.
+      if (!(err instanceof StoreUnavailableError)) {
+        this.waiting.splice(0, batch.length);
+        this.bytes = this.waiting.reduce((n, r) => n + Buffer.byteLength(r.json), 0);
+        for (const r of batch) this.log(`self-audit record not stored (${(err as Error).message}), logged instead: ${r.json}`);
+      }
     } finally {
       if (this.waiting.length === 0 && this.timer) {
         clearInterval(this.timer);

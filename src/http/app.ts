@@ -15,7 +15,7 @@ import type { CallContext } from '../services/context.ts';
 import { StoreUnavailableError, type EventStore } from '../stores/index.ts';
 import { RepeatLimitedLog } from './repeat-log.ts';
 import { authenticate, authenticateBody, authenticateHeaders, sourceIp, type AuthDeps, type Caller } from './auth.ts';
-import { BodyBudget, bodyEncoding, closeAfterAnswer, decodedChunks, readBody, shouldClose, type BodyLease } from '../aws/body.ts';
+import { BodyBudget, bodyEncoding, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose, type BodyLease } from '../aws/body.ts';
 
 export interface AppDeps {
   auth: AuthDeps;
@@ -91,7 +91,7 @@ function sendError(reply: FastifyReply, err: ServiceError, requestId: string, co
 
 export function createApp(deps: AppDeps): FastifyInstance {
   const limits = deps.limits;
-  const app = Fastify({ logger: false, return503OnClosing: true });
+  const app = Fastify({ logger: false, return503OnClosing: true, requestTimeout: REQUEST_TIMEOUT_MS });
   // Bodies are not read by Fastify: each route reads its body itself, after the caller's headers
   // verified and within its limits (src/aws/body.ts).
   app.removeAllContentTypeParsers();

@@ -20,7 +20,7 @@ import { Transform } from 'node:stream';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { cbor } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
-import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, shouldClose } from '../../aws/body.ts';
+import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
 import { checkPayloadHash, checkSigV4Headers, NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
 import { isReadOnlyCall, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import type { ApiCall } from '../self-audit.ts';
@@ -186,6 +186,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       sendError(res, 'restJson1', 'InternalFailure', new ServiceError('InternalFailure', 'The request processing has failed because of an unknown error.', 500), deps.ids.uuid());
     });
   });
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+
   server.on('close', () => {
     agents.http.destroy();
     agents.https.destroy();

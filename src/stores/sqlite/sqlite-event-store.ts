@@ -28,6 +28,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { storeFailure } from './errors.ts';
+import { StoreUnavailableError } from '../errors.ts';
 import type {
   AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
 } from '../event-store.ts';
@@ -319,6 +320,8 @@ export class SqliteEventStore implements EventStore {
 
   /** Runs a read on the read connection; for `:memory:` (one connection), after queued writes. */
   private read<T>(operation: string, work: (db: DatabaseSync) => T): Promise<T> {
+    // A read that arrives while the store shuts down (a handler still running) is unavailable, not a bug.
+    if (this.closing) return Promise.reject(new StoreUnavailableError(`events.db: ${operation} after close`));
     if (this.reader === this.db) return this.serial(async () => this.guard(operation, () => work(this.reader)));
     return Promise.resolve().then(() => this.guard(operation, () => work(this.reader)));
   }
