@@ -10,14 +10,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { CreateChannelCommand, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer, type TestConfig, type TestIdentity } from '../helpers/server.ts';
 import { signRequest, signedFetch } from '../helpers/signed-fetch.ts';
 import { assertAlive, whileProbing } from './liveness.ts';
+import { rawPost, rssMiB } from './raw-http.ts';
 
 const alice = ACCOUNT_A.identities[1]!; // trusted producer
 const carol = ACCOUNT_B.identities[0]!;
@@ -46,44 +46,6 @@ async function answerOf(res: Response): Promise<Answer> {
   return { status: res.status, headers: Object.fromEntries(res.headers), text: await res.text() };
 }
 
-/**
- * A raw POST: headers as given; the body written in pieces (`sendBytes` of it at most, then the
- * request is left open). Resolves with the answer as soon as it arrives (the body need not be
- * finished), or `error` when the connection failed without one.
- */
-function rawPost(url: string, path: string, headers: Record<string, string>, body: Buffer, opts: { sendBytes?: number; timeoutMs?: number } = {}): Promise<Answer & { error?: string; sentBytes: number }> {
-  return new Promise((resolve) => {
-    const u = new URL(url);
-    let sent = 0;
-    let settled = false;
-    const done = (v: Answer & { error?: string }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      req.destroy();
-      resolve({ ...v, sentBytes: sent });
-    };
-    const req = request({ host: u.hostname, port: u.port, path, method: 'POST', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => done({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString() }));
-      res.on('error', () => done({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString() }));
-    });
-    const timer = setTimeout(() => done({ status: 0, headers: {}, text: '', error: 'no answer in time' }), opts.timeoutMs ?? 30_000);
-    req.on('error', (e) => done({ status: 0, headers: {}, text: '', error: e.message }));
-    const limit = Math.min(body.length, opts.sendBytes ?? body.length);
-    const piece = 256 * 1024;
-    const write = () => {
-      while (sent < limit && !settled) {
-        const chunk = body.subarray(sent, Math.min(limit, sent + piece));
-        sent += chunk.length;
-        if (!req.write(chunk)) return void req.once('drain', write);
-      }
-      if (!settled && limit === body.length) req.end();
-    };
-    write();
-  });
-}
 
 /** Signed headers for a raw POST of `body` to /ingest (or another path) as `id`. */
 async function signedHeaders(url: string, path: string, id: TestIdentity, body: Buffer, extra: Record<string, string> = {}, payloadHash: 'signed' | 'none' | string = 'signed', service = 'opentrail'): Promise<Record<string, string>> {
@@ -97,14 +59,6 @@ function gzipBomb(unit: string, unitBytes: number, times: number): Buffer {
   return Buffer.concat(Array.from({ length: times }, () => member));
 }
 
-function rssMiB(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return Number(m?.[1] ?? 0) / 1024;
-  } catch {
-    return 0; // the process is gone; assertAlive reports it
-  }
-}
 
 /** Another account's real work during a hostile request: LookupEvents must keep succeeding. */
 async function neighbourLookups(url: string, stop: () => boolean): Promise<number> {

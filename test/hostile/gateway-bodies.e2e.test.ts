@@ -12,12 +12,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http, { request } from 'node:http';
-import { readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { ACCOUNT_A, ACCOUNT_B, startServer, type StartedServer, type TestConfig, type TestIdentity } from '../helpers/server.ts';
 import { signRequest } from '../helpers/signed-fetch.ts';
 import { assertAlive, whileProbing } from './liveness.ts';
+import { rawPost, rssMiB, type RawAnswer } from './raw-http.ts';
 
 const alice = ACCOUNT_A.identities[1]!;
 const stranger: TestIdentity = { type: 'IAMUser', userName: 'nobody', accessKeyId: 'AKIANOBODYXXXXXXXXXX', secretAccessKey: 'nope' };
@@ -25,13 +26,7 @@ const JSON_11 = 'application/x-amz-json-1.1';
 const LIST_NAMESPACES = 'Route53AutoNaming_v20170314.ListNamespaces';
 const MiB = 1024 * 1024;
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  text: string;
-  error?: string;
-  sentBytes: number;
-}
+type Answer = RawAnswer;
 
 /** Counts the requests and body bytes that reach it; answers every request 200 `{}`. */
 async function startCountingUpstream(): Promise<{ url: string; requests: () => number; bytes: () => number; close(): Promise<void> }> {
@@ -54,44 +49,6 @@ async function startCountingUpstream(): Promise<{ url: string; requests: () => n
   };
 }
 
-/**
- * A raw POST: headers as given; the body written in pieces (`sendBytes` of it at most, then the
- * request is left open). Resolves with the answer as soon as it arrives (the body need not be
- * finished), or `error` when the connection failed without one.
- */
-function rawPost(url: string, path: string, headers: Record<string, string>, body: Buffer, opts: { sendBytes?: number; timeoutMs?: number } = {}): Promise<Answer> {
-  return new Promise((resolve) => {
-    const u = new URL(url);
-    let sent = 0;
-    let settled = false;
-    const done = (v: Omit<Answer, 'sentBytes'>) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      req.destroy();
-      resolve({ ...v, sentBytes: sent });
-    };
-    const req = request({ host: u.hostname, port: u.port, path, method: 'POST', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => done({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString() }));
-      res.on('error', () => done({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString() }));
-    });
-    const timer = setTimeout(() => done({ status: 0, headers: {}, text: '', error: 'no answer in time' }), opts.timeoutMs ?? 30_000);
-    req.on('error', (e) => done({ status: 0, headers: {}, text: '', error: e.message }));
-    const limit = Math.min(body.length, opts.sendBytes ?? body.length);
-    const piece = 256 * 1024;
-    const write = () => {
-      while (sent < limit && !settled) {
-        const chunk = body.subarray(sent, Math.min(limit, sent + piece));
-        sent += chunk.length;
-        if (!req.write(chunk)) return void req.once('drain', write);
-      }
-      if (!settled && limit === body.length) req.end();
-    };
-    write();
-  });
-}
 
 /** Signed headers of a Cloud Map (awsJson1_1) call through the gateway. */
 async function gatewayHeaders(gw: string, id: TestIdentity, body: Buffer, payloadHash: 'signed' | 'none' | string = 'signed', extra: Record<string, string> = {}, signingDateMs?: number): Promise<Record<string, string>> {
@@ -119,14 +76,6 @@ function assertJsonError(a: Answer, status: number, type: string, message?: RegE
   if (message) assert.match(doc.message!, message);
 }
 
-function rssMiB(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return Number(m?.[1] ?? 0) / 1024;
-  } catch {
-    return 0; // the process is gone; assertAlive reports it
-  }
-}
 
 /** A multi-member gzip: `member` (gzip of `unitBytes` zeros) repeated, inflating to unitBytes × times. */
 function gzipBomb(unitBytes: number, times: number): Buffer {
