@@ -2,7 +2,7 @@
  * Composition root of the server: picks the drivers, wires services, HTTP and jobs, and shuts
  * everything down in order (stop accepting, finish requests, drain the ingester, close stores).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomIds, systemClock, type Clock, type Identity, type IdSource } from './core/index.ts';
@@ -19,7 +19,7 @@ import { ChannelService } from './services/cloudtrail/channels.ts';
 import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
 import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
-import { KeyEncryptionError, KeyFile, KmsWrappedKey, SigningKeyStore } from './integrity/index.ts';
+import { KeyEncryptionError, KeyFile, KmsWrappedKey, loadOrCreateSecretFile, SecretFileError, SigningKeyStore } from './integrity/index.ts';
 import { KmsDataKeys } from './stores/kms/index.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
@@ -44,15 +44,14 @@ export interface StartOptions {
   shutdownGraceMs?: number;
 }
 
+/** The NextToken key: a 32-byte file of mode 0600 in the data dir, made at the first start. */
 function loadTokenKey(dataDir: string): Buffer {
   const file = join(dataDir, 'next-token.key');
-  if (existsSync(file)) {
-    const key = readFileSync(file);
-    if (key.length === 32) return key;
+  try {
+    return loadOrCreateSecretFile(file, 32, `NextToken key file ${file}`);
+  } catch (e) {
+    throw e instanceof SecretFileError ? new ConfigError(e.message) : e;
   }
-  const key = NextTokenCodec.randomKey();
-  writeFileSync(file, key, { mode: 0o600 });
-  return key;
 }
 
 export async function startServer(config: OpenTrailConfig, opts: StartOptions = {}): Promise<RunningServer> {
@@ -61,6 +60,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
   const logError = opts.logError ?? ((msg: string, err?: unknown) => (err === undefined ? console.error(msg) : console.error(msg, err)));
   mkdirSync(config.dataDir, { recursive: true });
+  const tokens = new NextTokenCodec(loadTokenKey(config.dataDir));
 
   let bootstrap: RunningServer['bootstrap'];
   let accounts = config.accounts;
@@ -85,7 +85,6 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   });
   const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents, log: (m) => logError(m) });
   const channels = new ChannelService(control, ids);
-  const tokens = new NextTokenCodec(loadTokenKey(config.dataDir));
   const os = config.objectStore;
   const objects = os.type === 's3' ? new S3ObjectStore(os) : new FsObjectStore(os.root ?? join(config.dataDir, 'buckets'));
   if (os.type === 'filesystem') mkdirSync(os.root ?? join(config.dataDir, 'buckets'), { recursive: true });

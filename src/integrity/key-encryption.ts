@@ -13,12 +13,20 @@
  * The KEK has an id (a keyed hash of it, not the key): stored with every sealed key, it tells
  * "this is the wrong key file" apart from "this row was tampered with".
  */
-import { closeSync, constants, fsyncSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createSecretFile, readSecretFile, SecretFileError } from './secret-file.ts';
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import type { ControlStore, DataKeyService } from '../stores/index.ts';
 
 export const KEK_BYTES = 32;
+
+/** Runs a secret-file step, reporting its failure as a KeyEncryptionError. */
+function secretFile<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    throw e instanceof SecretFileError ? new KeyEncryptionError(e.message) : e;
+  }
+}
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 export const SEAL_ALGORITHM = 'AES-256-GCM';
@@ -111,53 +119,13 @@ export class KeyFile implements KeyEncryptionKeySource {
   }
 
   async load(): Promise<KeyEncryptionKey | undefined> {
-    let st;
-    try {
-      st = statSync(this.path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new KeyEncryptionError(`cannot read the ${this.description}: ${(e as Error).message}`);
-    }
-    if (!st.isFile()) throw new KeyEncryptionError(`the ${this.description} is not a regular file`);
-    if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
-      throw new KeyEncryptionError(`the ${this.description} is accessible to group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run chmod 600 on it`);
-    }
-    if (st.size !== KEK_BYTES) throw new KeyEncryptionError(`the ${this.description} must hold exactly ${KEK_BYTES} bytes, not ${st.size}`);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(this.path);
-    } catch (e) {
-      throw new KeyEncryptionError(`cannot read the ${this.description}: ${(e as Error).message}`);
-    }
-    return kekOf(bytes, this.description);
+    const bytes = secretFile(() => readSecretFile(this.path, KEK_BYTES, this.description));
+    return bytes && kekOf(bytes, this.description);
   }
 
   /** Creates the file (never overwrites one), fsyncs it and its directory. */
   async create(): Promise<KeyEncryptionKey> {
-    const key = randomBytes(KEK_BYTES);
-    let fd: number;
-    try {
-      fd = openSync(this.path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    } catch (e) {
-      throw new KeyEncryptionError(`cannot create the ${this.description}: ${(e as Error).message}`);
-    }
-    try {
-      writeSync(fd, key);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      const dir = openSync(dirname(this.path), 'r');
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
-    } catch {
-      // Directories cannot be opened for fsync on some platforms; the file itself is synced.
-    }
-    return kekOf(key, this.description);
+    return kekOf(secretFile(() => createSecretFile(this.path, KEK_BYTES, this.description)), this.description);
   }
 }
 

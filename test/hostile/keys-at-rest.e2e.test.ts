@@ -206,6 +206,16 @@ describe('key file (the default)', () => {
     assert.match(await startFails('a key file mode 0644'), /accessible to group or others \(mode 0644\); run chmod 600 on it/);
 
     assert.deepEqual(signingKeyRows(join(fresh, 'control.db')), before, 'the copy holds the same key rows: no new key was made');
+
+    // The NextToken key is held to the same rules: readable by others, or of another size, is refused.
+    chmodSync(join(fresh, 'signing-keys.kek'), 0o600);
+    writeFileSync(join(fresh, 'next-token.key'), Buffer.alloc(32, 7), { mode: 0o644 });
+    chmodSync(join(fresh, 'next-token.key'), 0o644);
+    assert.match(await startFails('a NextToken key mode 0644'), /opentrail: the NextToken key file .*next-token\.key is accessible to group or others \(mode 0644\)/);
+    writeFileSync(join(fresh, 'next-token.key'), Buffer.alloc(16, 7));
+    chmodSync(join(fresh, 'next-token.key'), 0o600);
+    assert.match(await startFails('a NextToken key of 16 bytes'), /must hold exactly 32 bytes, not 16/);
+    assert.deepEqual(readFileSync(join(fresh, 'next-token.key')), Buffer.alloc(16, 7), 'the key file is not replaced');
   });
 
   test('after a restart, opentrail validate-logs validates the digests of both runs as one chain', async () => {
