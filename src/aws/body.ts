@@ -150,14 +150,22 @@ export function readBody(req: IncomingMessage, limit: number, lease: BodyLease, 
   const declared = declaredLength(req);
   if (declared !== undefined && declared > limit) return Promise.reject(tooLarge(limit, hint));
   if (req.destroyed) return Promise.reject(new ServiceError('IncompleteBody', 'The connection closed before the request body was complete.', 400));
+  // Reserve a declared length up front, so that a refusal comes before any byte is buffered; a
+  // connection that then sends nothing for BODY_IDLE_MS is cut (408) and gives it back.
+  let reserved = 0;
+  if (declared !== undefined) {
+    try {
+      lease.take(declared);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    reserved = declared;
+  }
   return new Promise<ReadBody>((resolve, reject) => {
-    // Bytes are taken from the budget as they arrive, never reserved ahead from a declared length:
-    // a connection that declares a large body and sends nothing holds nothing (and is cut after
-    // BODY_IDLE_MS without a byte).
     const chunks: Buffer[] = [];
+    let whole: Buffer | undefined;
     const hash = createHash('sha256');
     let size = 0;
-    let reserved = 0;
     let done = false;
     const idle = setTimeout(() => onIdle(), idleMs);
     const finish = (err: unknown, value?: ReadBody) => {
@@ -186,9 +194,21 @@ export function readBody(req: IncomingMessage, limit: number, lease: BodyLease, 
         reserved = size;
       }
       hash.update(chunk);
-      chunks.push(chunk);
+      // A declared length is read straight into one buffer of that size, made at the first byte
+      // (so a silent connection allocates nothing): no second copy when the body is complete.
+      if (declared !== undefined && whole === undefined) whole = Buffer.allocUnsafe(declared);
+      const at = size - chunk.length;
+      if (!whole || at >= whole.length) chunks.push(chunk);
+      else {
+        chunk.copy(whole, at);
+        if (size > whole.length) chunks.push(chunk.subarray(whole.length - at));
+      }
     };
-    const body = (): Buffer => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    const body = (): Buffer => {
+      if (!whole) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      // More than declared (not possible through Node's HTTP parser): the rest follows the buffer.
+      return chunks.length === 0 ? whole.subarray(0, size) : Buffer.concat([whole, ...chunks], size);
+    };
     const onIdle = () => finish(new ServiceError('RequestTimeoutException', `No byte of the request body arrived for ${idleMs / 1000} s.`, 408));
     const onEnd = () => finish(undefined, { body: body(), sha256: hash.digest('hex') });
     const onError = (e: Error) => finish(new ServiceError('IncompleteBody', `The request body could not be read: ${e.message}`, 400));

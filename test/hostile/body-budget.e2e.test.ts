@@ -66,17 +66,22 @@ test('connections reset while their gzip bodies inflate give their budget back: 
   assertAlive(server);
 });
 
-test('a body declared larger than the budget and never sent holds none of it', async () => {
+test('connections that declare bodies and never send them hold the budget only until the idle cut (20 s)', async () => {
   const sockets: Socket[] = [];
   try {
     for (let i = 0; i < 4; i++) {
-      // Signed payload hash: the headers verify, so the server would accept up to 50 MiB from this caller.
-      const body = Buffer.alloc(30 * MiB, 0x20);
+      // Signed payload hash: the headers verify, so 10 MiB each is reserved for this caller.
+      const body = Buffer.alloc(10 * MiB, 0x20);
       const { headers } = await signRequest(`${server.url}/ingest`, alice, { body });
       sockets.push(await rawPost('/ingest', body, headers, false));
     }
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(await smallIngestStatus(), 200, 'silent connections that declared 4 x 30 MiB do not exhaust a 40 MiB budget');
+    const held = await signedFetch(`${server.url}/ingest`, alice, { body: Buffer.alloc(2 * MiB, 0x20) });
+    await held.arrayBuffer();
+    assert.equal(held.status, 503, 'while 40 MiB is reserved by silent connections, the 40 MiB budget is full');
+    // BODY_IDLE_MS (20 s) after their last byte the silent connections are cut and give it back.
+    await new Promise((r) => setTimeout(r, 21_000));
+    assert.equal(await smallIngestStatus(), 200, 'the budget is back after the idle cut');
   } finally {
     for (const s of sockets) s.destroy();
   }
