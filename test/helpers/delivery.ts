@@ -105,9 +105,12 @@ export interface LogFile {
   kmsKeyId?: string;
 }
 
-/** Every CloudTrail log file of a filesystem bucket (directory), checked by parseLogFile. */
-export function readFsBucket(bucketDir: string): LogFile[] {
-  const out: LogFile[] = [];
+/**
+ * Paths of every file below a directory (none when it does not exist). A temporary file renamed
+ * into place between readdir and stat (delivery mid-write) is skipped.
+ */
+export function filesBelow(root: string): string[] {
+  const out: string[] = [];
   const walk = (dir: string) => {
     let names: string[];
     try {
@@ -121,18 +124,25 @@ export function readFsBucket(bucketDir: string): LogFile[] {
       try {
         isDir = statSync(p).isDirectory();
       } catch (e) {
-        // A temporary file renamed into place between readdir and stat: delivery was mid-write.
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw e;
       }
       if (isDir) walk(p);
-      else if (name.endsWith('.json.gz')) {
-        const key = relative(bucketDir, p);
-        out.push({ key, key_: parseLogKey(key), records: parseLogFile(key, readFileSync(p)) });
-      } else assert.fail(`${relative(bucketDir, p)}: a file that is not a log file was left in the bucket`);
+      else out.push(p);
     }
   };
-  walk(bucketDir);
+  walk(root);
+  return out;
+}
+
+/** Every CloudTrail log file of a filesystem bucket (directory), checked by parseLogFile. */
+export function readFsBucket(bucketDir: string): LogFile[] {
+  const out: LogFile[] = [];
+  for (const p of filesBelow(bucketDir)) {
+    const key = relative(bucketDir, p);
+    if (!p.endsWith('.json.gz')) assert.fail(`${key}: a file that is not a log file was left in the bucket`);
+    out.push({ key, key_: parseLogKey(key), records: parseLogFile(key, readFileSync(p)) });
+  }
   return out;
 }
 

@@ -17,7 +17,7 @@ import { CreateChannelCommand, LookupEventsCommand } from '@aws-sdk/client-cloud
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer, type TestConfig, type TestIdentity } from '../helpers/server.ts';
 import { signRequest, signedFetch } from '../helpers/signed-fetch.ts';
 import { assertAlive, whileProbing } from './liveness.ts';
-import { rawPost, rssMiB } from './raw-http.ts';
+import { rawPost, rssMiB, samplePeakRss } from './raw-http.ts';
 
 const alice = ACCOUNT_A.identities[1]!; // trusted producer
 const carol = ACCOUNT_B.identities[0]!;
@@ -236,20 +236,12 @@ describe('item 4: SigV4 as strict as AWS', () => {
     const big = Buffer.alloc(40 * 1024 * 1024, 0x20);
     const bigUnknown = await signedHeaders(s.url, '/ingest', stranger, big, {}, 'none');
     const bigUnsigned = await signedHeaders(s.url, '/ingest', alice, big, {}, 'none');
-    let peak = baseline;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        peak = Math.max(peak, rssMiB(pid));
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
+    const rss = samplePeakRss(pid, baseline);
     const answers = await whileProbing(s, () => Promise.all([
       ...Array.from({ length: 60 }, () => rawPost(s.url, '/ingest', smallHeaders, small, { timeoutMs: 120_000 })),
       ...Array.from({ length: 6 }, (_, i) => rawPost(s.url, '/ingest', i % 2 ? bigUnknown : bigUnsigned, big, { timeoutMs: 120_000 })),
     ]));
-    sampling = false;
-    await sampler;
+    const peak = await rss.stop();
     t.diagnostic(`RSS baseline ${Math.round(baseline)} MiB, peak ${Math.round(peak)} MiB; worst /health ${Math.round(answers.report.worstMs)} ms`);
     const statuses = new Map<number, number>();
     for (const a of answers.result) {

@@ -18,7 +18,7 @@ import { gzipSync } from 'node:zlib';
 import { ACCOUNT_A, ACCOUNT_B, startServer, type StartedServer, type TestConfig, type TestIdentity } from '../helpers/server.ts';
 import { signRequest } from '../helpers/signed-fetch.ts';
 import { assertAlive, whileProbing } from './liveness.ts';
-import { rawPost, rssMiB, type RawAnswer } from './raw-http.ts';
+import { rawPost, rssMiB, samplePeakRss, type RawAnswer } from './raw-http.ts';
 
 const alice = ACCOUNT_A.identities[1]!;
 const stranger: TestIdentity = { type: 'IAMUser', userName: 'nobody', accessKeyId: 'AKIANOBODYXXXXXXXXXX', secretAccessKey: 'nope' };
@@ -156,22 +156,14 @@ describe('hostile: bodies at the recording gateway', () => {
     // And to the API edge at the same time (the same budget): /ingest bodies with a signed hash.
     const ingest = Buffer.from(`${JSON.stringify({ note: 'x'.repeat(1000) })}\n`.repeat(1900));
     const { headers: ingestSigned } = await signRequest(`${server.url}/ingest`, alice, { body: ingest, headers: { 'content-type': 'application/x-ndjson' } });
-    let peak = baseline;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        peak = Math.max(peak, rssMiB(pid));
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
+    const rss = samplePeakRss(pid, baseline);
     const { result: answers, report } = await whileProbing(server, () => Promise.all([
       ...Array.from({ length: 40 }, () => rawPost(gw, '/', smallHeaders, small, { timeoutMs: 120_000 })),
       ...Array.from({ length: 8 }, () => rawPost(gw, '/', bigSigned, big, { timeoutMs: 120_000 })),
       ...Array.from({ length: 8 }, () => rawPost(gw, '/', bigUnsigned, big, { timeoutMs: 120_000 })),
       ...Array.from({ length: 20 }, () => rawPost(server.url, '/ingest', { ...ingestSigned, 'content-length': String(ingest.length) }, ingest, { timeoutMs: 120_000 })),
     ]));
-    sampling = false;
-    await sampler;
+    const peak = await rss.stop();
     t.diagnostic(`RSS baseline ${Math.round(baseline)} MiB, peak ${Math.round(peak)} MiB; worst /health ${Math.round(report.worstMs)} ms`);
     const statuses = new Map<string, number>();
     for (const [i, a] of answers.entries()) {

@@ -60,3 +60,22 @@ export function rssMiB(pid: number): number {
     return 0; // the process is gone; assertAlive reports it
   }
 }
+
+/** Samples a process's RSS every 20 ms until stopped; resolves with the highest value seen (MiB). */
+export function samplePeakRss(pid: number, from: number): { stop(): Promise<number> } {
+  let peak = from;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, rssMiB(pid));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    stop: async () => {
+      sampling = false;
+      await sampler;
+      return peak;
+    },
+  };
+}

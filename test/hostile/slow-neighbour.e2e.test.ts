@@ -17,7 +17,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -27,6 +27,7 @@ import { CreateTrailCommand, GetTrailStatusCommand, StartLoggingCommand, type Cl
 import { ACCOUNT_A, cloudTrailClient, startServer, tempDir, type StartedServer, type TestConfig } from '../helpers/server.ts';
 import { signedFetch } from '../helpers/signed-fetch.ts';
 import { assertAlive, whileProbing } from './liveness.ts';
+import { filesBelow } from '../helpers/delivery.ts';
 
 const A = ACCOUNT_A.id;
 const alice = ACCOUNT_A.identities[1]!; // trustedProducer
@@ -95,22 +96,10 @@ async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T |
 /** Event IDs of every record in a filesystem bucket. */
 function bucketIds(bucket: string): Set<string> {
   const out = new Set<string>();
-  const walk = (dir: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = join(dir, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (n.endsWith('.json.gz')) {
-        for (const r of (JSON.parse(gunzipSync(readFileSync(p)).toString('utf8')) as { Records: Rec[] }).Records) out.add(r.eventID);
-      }
-    }
-  };
-  walk(join(dataDir, 'buckets', bucket));
+  for (const p of filesBelow(join(dataDir, 'buckets', bucket))) {
+    if (!p.endsWith('.json.gz')) continue;
+    for (const r of (JSON.parse(gunzipSync(readFileSync(p)).toString('utf8')) as { Records: Rec[] }).Records) out.add(r.eventID);
+  }
   return out;
 }
 
