@@ -6,12 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { CreateTrailCommand, GetTrailStatusCommand, PutEventSelectorsCommand, StartLoggingCommand } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, tempDir, type StartedServer, type TestConfig } from './helpers/server.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
+import { filesBelow } from './helpers/delivery.ts';
 
 const alice = ACCOUNT_A.identities[1]!; // trustedProducer in 111111111111
 const A = '111111111111';
@@ -50,16 +51,8 @@ async function ingest(server: StartedServer, records: Record<string, unknown>[])
 
 /** Every log file under the bucket: its key and records. */
 function readBucket(root: string): { key: string; records: Rec[] }[] {
-  const files: { key: string; records: Rec[] }[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.json.gz')) files.push({ key: relative(root, p), records: (JSON.parse(gunzipSync(readFileSync(p)).toString('utf8')) as { Records: Rec[] }).Records });
-    }
-  };
-  walk(root);
-  return files;
+  return filesBelow(root).filter((p) => p.endsWith('.json.gz'))
+    .map((p) => ({ key: relative(root, p), records: (JSON.parse(gunzipSync(readFileSync(p)).toString('utf8')) as { Records: Rec[] }).Records }));
 }
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {

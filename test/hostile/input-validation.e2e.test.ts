@@ -9,7 +9,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import {
@@ -19,7 +19,7 @@ import {
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, tempDir, type StartedServer, type TestConfig } from '../helpers/server.ts';
 import { signedFetch } from '../helpers/signed-fetch.ts';
 import { fails } from '../helpers/aws-errors.ts';
-import { eventLog, sleep, waitFor, type Json } from '../helpers/delivery.ts';
+import { eventLog, filesBelow, sleep, waitFor, type Json } from '../helpers/delivery.ts';
 import { whileProbing } from './liveness.ts';
 
 const ROOT_A = ACCOUNT_A.identities[0]!;
@@ -30,17 +30,7 @@ const BUCKET = 'trail-bucket';
 
 /** Every file below a directory, relative to it. */
 function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out.sort();
+  return filesBelow(dir).map((p) => relative(dir, p)).sort();
 }
 
 describe('S3KeyPrefix, PutAuditEvents and channel isolation, /ingest regions', () => {

@@ -14,14 +14,14 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import { gunzipSync } from 'node:zlib';
 import { CreateTrailCommand, GetTrailStatusCommand, ListPublicKeysCommand, StartLoggingCommand, StopLoggingCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, BIN, cliEnv, cloudTrailClient, startServer, tempDir, type StartedServer, type TestConfig } from '../helpers/server.ts';
-import { ingest, iso, sleep, traffic, waitFor } from '../helpers/delivery.ts';
+import { filesBelow, ingest, iso, sleep, traffic, waitFor } from '../helpers/delivery.ts';
 import type { CliResult } from '../helpers/cli.ts';
 import { whileProbing } from './liveness.ts';
 import { MOTO_CREDENTIALS, MOTO_REGION, startMoto, type StartedMoto } from '../helpers/moto.ts';
@@ -64,11 +64,7 @@ function privateForms(): string[] {
 
 function digestFiles(dir = dataDir): string[] {
   const root = join(dir, 'buckets', BUCKET);
-  const walk = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? walk(p) : n.endsWith('.json.gz') ? [relative(root, p)] : [];
-  }) : []);
-  return walk(join(root, 'AWSLogs', A, 'CloudTrail-Digest')).sort();
+  return filesBelow(join(root, 'AWSLogs', A, 'CloudTrail-Digest')).filter((p) => p.endsWith('.json.gz')).map((p) => relative(root, p)).sort();
 }
 
 function readDigest(key: string, dir = dataDir): { digestPublicKeyFingerprint: string; digestEndTime: string } {
