@@ -34,6 +34,13 @@ export interface AppendInput {
    * "every entry"); undefined when the event is not in Event history (data events, ...).
    */
   history?: LookupAttribute[];
+  /**
+   * The Event history entry's fields other than CloudTrailEvent (LookupEvents' EventId, EventName,
+   * ReadOnly, AccessKeyId, EventTime, EventSource, Username, Resources), as JSON object text built
+   * by the caller; opaque to the store, which returns it with the row so that a lookup answers
+   * without parsing the record. Optional: a row without it is answered by parsing `json`.
+   */
+  summary?: string;
 }
 
 export interface AppendOutcome {
@@ -70,6 +77,8 @@ export interface HistoryRow {
   t: number;
   seq: number;
   json: string;
+  /** The summary given at append, when the driver keeps it. */
+  summary?: string;
 }
 
 /**
