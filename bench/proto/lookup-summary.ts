@@ -7,7 +7,7 @@
  *
  *   node bench/proto/lookup-summary.ts [samples=3000]
  */
-import { normalizeRecord, randomIds } from '../../src/core/index.ts';
+import { historySummary, normalizeRecord, randomIds, type CloudTrailRecord } from '../../src/core/index.ts';
 import { toAppendInput } from '../../src/ingest/prepare.ts';
 import { lookupEvents, NextTokenCodec } from '../../src/history/index.ts';
 import type { EventStore, HistoryRow } from '../../src/stores/index.ts';
@@ -49,3 +49,14 @@ async function measure(all: HistoryRow[]): Promise<{ ms: ReturnType<typeof summa
 
 const result = { samples, eventsPerAnswer: 50, parsePath: await measure(bare), summaryPath: await measure(rows), parsePathAgain: await measure(bare), summaryPathAgain: await measure(rows) };
 console.log(JSON.stringify(result, null, 2));
+
+// What the summary costs at ingest: historySummary per record (beside toAppendInput's other work).
+{
+  const records = rows.map((r) => JSON.parse(r.json) as CloudTrailRecord);
+  const rounds = 20;
+  let sink = 0;
+  const s = performance.now();
+  for (let k = 0; k < rounds; k++) for (const r of records) sink += historySummary(r)!.length;
+  const us = ((performance.now() - s) * 1000) / (rounds * records.length);
+  console.log(JSON.stringify({ historySummaryMicrosPerRecord: Math.round(us * 100) / 100, summaryBytesMean: Math.round(sink / (rounds * records.length)) }));
+}
