@@ -164,6 +164,8 @@ for (const [name, raws] of Object.entries(SOURCES)) {
           const fromSummary = (await lookupEvents(deps([{ ...row, summary: a.summary }]), ctx, input)).text;
           const fromRecord = (await lookupEvents(deps([row]), ctx, input)).text;
           sameText(fromSummary, fromRecord);
+          // A driver may hand back a missing summary as SQL NULL: the parse path answers.
+          sameText((await lookupEvents(deps([{ ...row, summary: null as unknown as undefined }]), ctx, input)).text, fromRecord);
           const expected = historyCategory(r.record) === category ? [oracleEvent(r.json)] : [];
           assert.deepEqual(JSON.parse(fromSummary), { Events: expected }, r.json);
         }

@@ -123,7 +123,7 @@ function parseInput(input: Record<string, unknown>): ParsedQuery {
 function eventText(row: HistoryRow, q: ParsedQuery): string | undefined {
   const byEventId = q.attribute[0] === 'EventId';
   let members: string;
-  if (row.summary !== undefined) {
+  if (row.summary) {
     if (byEventId && summaryCategory(row.summary) !== q.category) return undefined;
     members = summaryMembers(row.summary);
   } else {
