@@ -76,3 +76,65 @@ export function historyAttributes(r: CloudTrailRecord): [string, string][] | und
   }
   return out;
 }
+
+/** An Event history entry as LookupEvents answers it, without its CloudTrailEvent. */
+export interface HistoryEntry {
+  EventId?: string;
+  EventName?: string;
+  ReadOnly?: string;
+  AccessKeyId?: string;
+  EventTime?: number;
+  EventSource?: string;
+  Username?: string;
+  Resources: { ResourceType?: string; ResourceName?: string }[];
+}
+
+/**
+ * The Event history entry of a record (Insights entries take their name and source from
+ * insightDetails). Members without a value are undefined, so JSON leaves them out.
+ */
+export function historyEntry(r: CloudTrailRecord): HistoryEntry {
+  const insight = r.insightDetails as { eventName?: string; eventSource?: string } | undefined;
+  const resources: HistoryEntry['Resources'] = [];
+  for (const res of Array.isArray(r.resources) ? r.resources : []) {
+    resources.push({ ResourceType: typeof res.type === 'string' ? res.type : undefined, ResourceName: resourceName(res) });
+  }
+  return {
+    EventId: r.eventID,
+    EventName: r.eventName ?? insight?.eventName,
+    ReadOnly: typeof r.readOnly === 'boolean' ? String(r.readOnly) : undefined,
+    AccessKeyId: r.userIdentity?.accessKeyId || undefined,
+    EventTime: Date.parse(r.eventTime) / 1000,
+    EventSource: r.eventSource ?? insight?.eventSource,
+    Username: lookupUsername(r.userIdentity),
+    Resources: resources,
+  };
+}
+
+/**
+ * How a summary of an Insights entry begins; a management entry's summary begins with `{"` and one
+ * of HistoryEntry's members. The marker lets LookupEvents tell the category without the record
+ * and is dropped from the answer.
+ */
+export const INSIGHT_SUMMARY_MARK = '{"EventCategory":"insight",';
+
+/**
+ * The summary stored beside an Event history record (AppendInput.summary): its HistoryEntry as
+ * JSON object text, led by INSIGHT_SUMMARY_MARK for an Insights entry; undefined when Event
+ * history does not keep the record.
+ */
+export function historySummary(r: CloudTrailRecord, category: HistoryCategory | undefined = historyCategory(r)): string | undefined {
+  if (!category) return undefined;
+  const text = JSON.stringify(historyEntry(r));
+  return category === 'insight' ? INSIGHT_SUMMARY_MARK + text.slice(1) : text;
+}
+
+/** The category a summary (from historySummary) was made for. */
+export function summaryCategory(summary: string): HistoryCategory {
+  return summary.startsWith(INSIGHT_SUMMARY_MARK) ? 'insight' : 'management';
+}
+
+/** A summary's members (the entry's, without the category marker), as text to go inside `{...}`. */
+export function summaryMembers(summary: string): string {
+  return summary.slice(summary.startsWith(INSIGHT_SUMMARY_MARK) ? INSIGHT_SUMMARY_MARK.length : 1, -1);
+}

@@ -2,11 +2,12 @@
  * Event history: LookupEvents over the store, with CloudTrail's validation and answer shape.
  */
 import {
-  ALL_INSIGHT, ALL_MANAGEMENT, DAY_MS, INSIGHT_LOOKUP_KEYS, LOOKUP_ATTRIBUTE_KEYS, historyCategory,
-  lookupUsername, resourceName, scopedAttributeKey, type CloudTrailRecord, type HistoryCategory,
+  ALL_INSIGHT, ALL_MANAGEMENT, DAY_MS, INSIGHT_LOOKUP_KEYS, LOOKUP_ATTRIBUTE_KEYS, historyCategory, historyEntry,
+  scopedAttributeKey, summaryCategory, summaryMembers, type CloudTrailRecord, type HistoryCategory,
 } from '../core/index.ts';
 import { cloudTrailError, ServiceError } from '../aws/errors.ts';
-import type { EventStore, LookupAttribute } from '../stores/index.ts';
+import { JsonText } from '../aws/json-text.ts';
+import type { EventStore, HistoryRow, LookupAttribute } from '../stores/index.ts';
 import type { NextTokenCodec } from './next-token.ts';
 
 export interface LookupContext {
@@ -19,23 +20,6 @@ export interface LookupEventsDeps {
   store: EventStore;
   tokens: NextTokenCodec;
   retentionDays: number;
-}
-
-export interface LookupEvent {
-  EventId?: string;
-  EventName?: string;
-  ReadOnly?: string;
-  AccessKeyId?: string;
-  EventTime?: number;
-  EventSource?: string;
-  Username?: string;
-  Resources: { ResourceType?: string; ResourceName?: string }[];
-  CloudTrailEvent: string;
-}
-
-export interface LookupEventsOutput {
-  Events: LookupEvent[];
-  NextToken?: string;
 }
 
 const MEMBERS = new Set(['LookupAttributes', 'StartTime', 'EndTime', 'EventCategory', 'MaxResults', 'NextToken']);
@@ -130,30 +114,31 @@ function parseInput(input: Record<string, unknown>): ParsedQuery {
   return { category, attribute, startSec, endSec, maxResults, nextToken, fingerprint };
 }
 
-function toLookupEvent(json: string): LookupEvent {
-  const r = JSON.parse(json) as CloudTrailRecord;
-  const ev: LookupEvent = { Resources: [], CloudTrailEvent: json };
-  ev.EventId = r.eventID;
-  const insight = r.insightDetails as { eventName?: string; eventSource?: string } | undefined;
-  ev.EventName = r.eventName ?? insight?.eventName;
-  if (typeof r.readOnly === 'boolean') ev.ReadOnly = String(r.readOnly);
-  if (r.userIdentity?.accessKeyId) ev.AccessKeyId = r.userIdentity.accessKeyId;
-  ev.EventTime = Date.parse(r.eventTime) / 1000;
-  ev.EventSource = r.eventSource ?? insight?.eventSource;
-  const username = lookupUsername(r.userIdentity);
-  if (username !== undefined) ev.Username = username;
-  for (const res of Array.isArray(r.resources) ? r.resources : []) {
-    const item: { ResourceType?: string; ResourceName?: string } = {};
-    if (typeof res.type === 'string') item.ResourceType = res.type;
-    const name = resourceName(res);
-    if (name !== undefined) item.ResourceName = name;
-    ev.Resources.push(item);
+/**
+ * One entry of the answer as JSON text, or undefined when an EventId lookup found a record of
+ * another category (the event-id index holds every record). From the row's summary when the store
+ * kept one: the record is not parsed, and goes out as the string it is (JSON.stringify of a
+ * string is the escaping the answer needs). Without a summary, from the parsed record.
+ */
+function eventText(row: HistoryRow, q: ParsedQuery): string | undefined {
+  const byEventId = q.attribute[0] === 'EventId';
+  let members: string;
+  if (row.summary) {
+    if (byEventId && summaryCategory(row.summary) !== q.category) return undefined;
+    members = summaryMembers(row.summary);
+  } else {
+    const r = JSON.parse(row.json) as CloudTrailRecord;
+    if (byEventId && historyCategory(r) !== q.category) return undefined;
+    members = JSON.stringify(historyEntry(r)).slice(1, -1);
   }
-  return ev;
+  return `{${members},"CloudTrailEvent":${JSON.stringify(row.json)}}`;
 }
 
-/** LookupEvents for one caller: validates, pages through the store, shapes the answer. */
-export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, input: Record<string, unknown>): Promise<LookupEventsOutput> {
+/**
+ * LookupEvents for one caller: validates, pages through the store, and answers with the JSON text
+ * of the LookupEventsResponse (Events, NextToken).
+ */
+export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, input: Record<string, unknown>): Promise<JsonText> {
   const q = parseInput(input);
   const binding = { accountId: ctx.accountId, region: ctx.region, query: q.fingerprint };
   let before;
@@ -164,19 +149,17 @@ export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, i
   const oldestSec = Math.floor((ctx.nowMs - deps.retentionDays * DAY_MS) / 1000);
   const startSec = Math.max(Math.ceil(q.startSec ?? oldestSec), oldestSec);
   const endSec = Math.floor(q.endSec ?? ctx.nowMs / 1000);
-  if (startSec > endSec) return { Events: [] };
+  if (startSec > endSec) return new JsonText('{"Events":[]}');
   const rows = await deps.store.lookup({
     accountId: ctx.accountId, region: ctx.region, attribute: q.attribute, startSec, endSec, before, limit: q.maxResults + 1,
   });
   const page = rows.slice(0, q.maxResults);
-  const events: LookupEvent[] = [];
+  const events: string[] = [];
   for (const row of page) {
-    // EventId lookups come from the event-id index, which holds both categories.
-    if (q.attribute[0] === 'EventId' && historyCategory(JSON.parse(row.json)) !== q.category) continue;
-    events.push(toLookupEvent(row.json));
+    const text = eventText(row, q);
+    if (text !== undefined) events.push(text);
   }
-  const out: LookupEventsOutput = { Events: events };
   const last = page[page.length - 1];
-  if (rows.length > q.maxResults && last) out.NextToken = deps.tokens.encode({ t: last.t, seq: last.seq }, binding);
-  return out;
+  const nextToken = rows.length > q.maxResults && last ? `,"NextToken":${JSON.stringify(deps.tokens.encode({ t: last.t, seq: last.seq }, binding))}` : '';
+  return new JsonText(`{"Events":[${events.join(',')}]${nextToken}}`);
 }

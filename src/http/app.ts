@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ServiceError } from '../aws/errors.ts';
+import { JsonText } from '../aws/json-text.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
 import { isReadOnlyCall, normalizeRecord, type Clock, type IdSource } from '../core/index.ts';
 import { BulkBodyError, BulkLimitError, ingestBulk, parseBulkChunks, type Ingester } from '../ingest/index.ts';
@@ -215,7 +216,9 @@ export function createApp(deps: AppDeps): FastifyInstance {
       backlog.add(apiCallInput(call, deps.ids).input);
     }
     if (failure) return sendError(reply, failure, requestId, JSON_11);
-    return reply.header('content-type', JSON_11).header('x-amzn-requestid', requestId).send(Buffer.from(JSON.stringify(output ?? {})));
+    // An answer already written as JSON text (LookupEvents) is sent as it is.
+    const text = output instanceof JsonText ? output.text : JSON.stringify(output ?? {});
+    return reply.header('content-type', JSON_11).header('x-amzn-requestid', requestId).send(Buffer.from(text));
   });
 
   // cloudtrail-data: restJson1.
