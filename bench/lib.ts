@@ -54,7 +54,11 @@ export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } {
 
 const CLK_TCK = 100;
 
-/** CPU seconds per thread name (user, system) of a process, from /proc/<pid>/task/* /stat. */
+/**
+ * CPU seconds per thread name (user, system) of a process, from /proc/<pid>/task/* /stat. Node
+ * names a worker thread by its Worker `name` option (15 characters at most), so a store thread
+ * shows under its own name; V8's and libuv's pools are summed.
+ */
 export function threadCpu(pid: number): Map<string, { user: number; sys: number }> {
   const out = new Map<string, { user: number; sys: number }>();
   const dir = `/proc/${pid}/task`;
@@ -71,7 +75,7 @@ export function threadCpu(pid: number): Map<string, { user: number; sys: number 
     let name = text.slice(open + 1, close);
     if (name.startsWith('V8')) name = 'V8 workers (GC/JIT)';
     else if (name.startsWith('libuv-worker')) name = 'libuv threadpool';
-    else if (tid === String(pid)) name = 'main (JS + SQLite)';
+    else if (tid === String(pid)) name = 'main thread';
     const f = text.slice(close + 2).split(' ');
     const user = Number(f[11]) / CLK_TCK;
     const sys = Number(f[12]) / CLK_TCK;
