@@ -25,8 +25,8 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GENERATOR_VERSION, record, type GenParams } from './gen.ts';
-import { normalizeRecord } from '../src/core/index.ts';
+import { ACCOUNT_ID, GENERATOR_VERSION, REGION, record, type GenParams } from './gen.ts';
+import { normalizeRecord, type NormalizeContext } from '../src/core/index.ts';
 import { toAppendInput } from '../src/ingest/prepare.ts';
 import * as sqliteStores from '../src/stores/sqlite/index.ts';
 import { SqliteEventStore } from '../src/stores/sqlite/index.ts';
@@ -80,6 +80,14 @@ interface Progress {
   key: string;
   buildSeconds: number;
   resumedAt: number[];
+}
+
+/**
+ * What POST /ingest normalises a record against (src/ingest/bulk.ts): the bench caller's account
+ * and signing region; "now" is the dataset's end.
+ */
+export function normalizeContext(params: GenParams): NormalizeContext {
+  return { defaultAccountId: ACCOUNT_ID, defaultRegion: REGION, nowMs: params.endMs, ids: { uuid: () => crypto.randomUUID() } };
 }
 
 export function datasetParams(count: number): GenParams {
@@ -233,9 +241,7 @@ async function appendAll(store: SqliteEventStore, params: GenParams, from: numbe
 /** Worker: generates and normalises batches ahead of the appender (at most ~8 batches ahead). */
 function workerMain(): void {
   const { params, batch, from } = workerData as { params: GenParams; batch: number; from: number };
-  // What POST /ingest does per record (src/ingest/bulk.ts): normalise against the caller's
-  // account and signing region, then map to the store's input.
-  const ctx = { defaultAccountId: '111111111111', defaultRegion: 'us-east-1', nowMs: params.endMs, ids: { uuid: () => crypto.randomUUID() } };
+  const ctx = normalizeContext(params);
   let next = from;
   let credit = 8;
   const produce = () => {

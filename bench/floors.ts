@@ -133,6 +133,7 @@ export function measureFloors(dir: string): Floors {
   const records = sampleRecords(20_000);
   const recordBytes = Math.round(records.reduce((a, r) => a + Buffer.byteLength(r), 0) / records.length);
   const out: Floors = { dir, fsync, seqWrite: seq, ...compressionFloors(records), jsonParse: jsonParseFloor(records), recordBytes };
+  rmSync(dir, { recursive: true, force: true });
   log(`floors: fsync ${out.fsync.opsPerSecond}/s, write ${out.seqWrite.MBps} MB/s, gzip-6 ${out.gzip6.MBpsPerCore} MB/s, zstd-3 ${out.zstd3.MBpsPerCore} MB/s, JSON.parse ${out.jsonParse.MBpsPerCore} MB/s per core`);
   return out;
 }

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../src/aws/sigv4.ts';
-import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, round, summarize, threadCpu, } from './lib.ts';
+import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, removeServerConfig, round, summarize, threadCpu } from './lib.ts';
 import { startServer } from '../test/helpers/server.ts';
 import { openEventStore } from './dataset.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -323,6 +323,7 @@ async function startGatewayServer(upstream: string, recordBeforeAnswer: boolean,
       } finally {
         await store.close();
         rmSync(dataDir, { recursive: true, force: true });
+        removeServerConfig(dataDir);
       }
     },
   };

@@ -1,8 +1,8 @@
 /** Shared pieces of the benchmark: the server process, /proc sampling, SigV4 signing, stats. */
 import type { ChildProcess } from 'node:child_process';
 import { request, type Agent } from 'node:http';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../src/aws/sigv4.ts';
 import { startServer, type TestConfig } from '../test/helpers/server.ts';
@@ -39,10 +39,17 @@ export async function startBenchServer(dataDir: string, nodeFlags: string[] = []
     url: server.url, pid: server.process.pid!, process: server.process,
     stop: async () => {
       await server.stop();
+      removeServerConfig(dataDir);
       const out = server.output();
       if (/internal error|Error:/.test(out)) log(`server output:\n${out.slice(-2000)}`);
     },
   };
+}
+
+/** Removes the config file test/helpers/server.ts writes beside a server's data directory. */
+export function removeServerConfig(dataDir: string): void {
+  const d = dataDir.replace(/\/$/, '');
+  rmSync(join(dirname(d), `${basename(d)}-config.json`), { force: true });
 }
 
 /** Memory of a process from /proc/<pid>/status, MiB. */

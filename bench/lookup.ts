@@ -21,7 +21,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../src/aws/sigv4.ts';
 import { historyAttributes, normalizeRecord } from '../src/core/index.ts';
 import { Rng, record, type GenParams } from './gen.ts';
-import type { DatasetManifest } from './dataset.ts';
+import { normalizeContext, type DatasetManifest } from './dataset.ts';
 import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, memoryOf, round, startBenchServer, summarize, threadCpu } from './lib.ts';
 
 export interface LookupOptions {
@@ -64,7 +64,7 @@ type Input = { LookupAttributes?: { AttributeKey: string; AttributeValue: string
 
 /** The Event history attributes record i is found by, as the server indexes them, and its eventID and time. */
 function attributesOf(p: GenParams, i: number): { eventId: string; timeSec: number; attrs: Map<string, string[]> } {
-  const n = normalizeRecord(record(p, i), { defaultAccountId: '111111111111', defaultRegion: 'us-east-1', nowMs: p.endMs, ids: { uuid: () => crypto.randomUUID() } });
+  const n = normalizeRecord(record(p, i), normalizeContext(p));
   if (!n.ok) throw new Error(`generator record ${i} is invalid: ${n.errorMessage}`);
   const attrs = new Map<string, string[]>();
   for (const [k, v] of historyAttributes(n.value.record) ?? []) attrs.set(k, [...(attrs.get(k) ?? []), v]);
