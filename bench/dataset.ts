@@ -12,7 +12,8 @@
  * Cache: bench/out/datasets/<key>/ with manifest.json (written last: a directory without it is an
  * unfinished build). The key holds the generator version, the store's layout version
  * (EVENT_STORE_LAYOUT exported by src/stores/sqlite, 1 while it exports none; BENCH_LAYOUT
- * overrides), the seed, count and time span: a changed generator or layout builds a new dataset.
+ * overrides), a fingerprint of what the ingest mapping gives the store, the seed, count and time
+ * span: a changed generator, layout or mapping builds a new dataset.
  * An interrupted build resumes where it stopped: every append is atomic and in generator order,
  * so the store's count() is the index of the next record to append.
  *
@@ -23,6 +24,7 @@
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACCOUNT_ID, GENERATOR_VERSION, REGION, record, type GenParams } from './gen.ts';
@@ -99,7 +101,26 @@ function log(msg: string): void {
 }
 
 export function datasetKey(p: GenParams): string {
-  return `g${GENERATOR_VERSION}-layout${storeLayout()}-s${p.seed}-n${p.count}-e${p.endMs}-span${p.spanMs}`;
+  return `g${GENERATOR_VERSION}-layout${storeLayout()}-m${mappingFingerprint(p)}-s${p.seed}-n${p.count}-e${p.endMs}-span${p.spanMs}`;
+}
+
+/** A generated record as POST /ingest hands it to the store. */
+export function appendInputOf(params: GenParams, i: number, ctx = normalizeContext(params)): AppendInput {
+  const n = normalizeRecord(record(params, i), ctx);
+  if (!n.ok) throw new Error(`generator produced an invalid record ${i}: ${n.errorMessage}`);
+  return toAppendInput(n.value);
+}
+
+/**
+ * 8 hex digits of SHA-256 over what the store is given for the first 200 records: changes when
+ * src/core's normalising or src/ingest's mapping does (history attributes, summaries), so a
+ * dataset is rebuilt when the server would now store something else.
+ */
+export function mappingFingerprint(params: GenParams): string {
+  const h = createHash('sha256');
+  const ctx = normalizeContext(params);
+  for (let i = 0; i < Math.min(200, params.count); i++) h.update(JSON.stringify(appendInputOf(params, i, ctx)));
+  return h.digest('hex').slice(0, 8);
 }
 
 /** Sizes of the files under dir (recursively), by relative path, without the bench's own files. */
@@ -248,11 +269,7 @@ function workerMain(): void {
     while (credit > 0 && next < params.count) {
       const end = Math.min(params.count, next + batch);
       const out: AppendInput[] = [];
-      for (let i = next; i < end; i++) {
-        const n = normalizeRecord(record(params, i), ctx);
-        if (!n.ok) throw new Error(`generator produced an invalid record ${i}: ${n.errorMessage}`);
-        out.push(toAppendInput(n.value));
-      }
+      for (let i = next; i < end; i++) out.push(appendInputOf(params, i, ctx));
       next = end;
       credit--;
       parentPort!.postMessage(out);
