@@ -1,23 +1,36 @@
 /**
- * Builds (or reuses) a large Event history dataset by driving SqliteEventStore directly, the same
- * append() the server's group commit calls, in transactions of BATCH events. A worker thread
- * generates and normalises records while the main thread appends, so the build time is close to
- * the store's own append cost.
+ * Builds (or reuses) a large Event history dataset through the real write path: bench/gen.ts
+ * records, normalised and mapped exactly as POST /ingest maps them (normalizeRecord +
+ * toAppendInput of src/ingest, so history attributes and summaries are what the server stores),
+ * appended with `SqliteEventStore.append` in batches of 5,000. It knows nothing of the store's
+ * files: whatever the store keeps under the data directory is the dataset, so the same code
+ * builds the datasets of any store behind the EventStore interface.
  *
- * Cache: bench/out/datasets/<key>/events.db with manifest.json; the key covers the generator
- * version, seed, count and time span, so a changed generator builds a new dataset.
+ * A worker thread generates and normalises batches while the main thread appends, so the build
+ * time is close to the store's own append cost.
+ *
+ * Cache: bench/out/datasets/<key>/ with manifest.json (written last: a directory without it is an
+ * unfinished build). The key holds the generator version, the store's layout version
+ * (EVENT_STORE_LAYOUT exported by src/stores/sqlite, 1 while it exports none; BENCH_LAYOUT
+ * overrides), a fingerprint of what the ingest mapping gives the store, the seed, count and time
+ * span: a changed generator, layout or mapping builds a new dataset.
+ * An interrupted build resumes where it stopped: every append is atomic and in generator order,
+ * so the store's count() is the index of the next record to append.
+ *
+ * Runs never write into the cache: scratchCopy() copies a dataset to a data directory of its own,
+ * which the server then opens (and adds self-audit and ingested events to).
  *
  * Run alone: node bench/dataset.ts 1000000
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { fileBytes } from './lib.ts';
-import { bulkLoad } from './bulkload.ts';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { GENERATOR_VERSION, record, type GenParams } from './gen.ts';
-import { normalizeRecord } from '../src/core/index.ts';
+import { ACCOUNT_ID, GENERATOR_VERSION, REGION, record, type GenParams } from './gen.ts';
+import { normalizeRecord, type NormalizeContext } from '../src/core/index.ts';
 import { toAppendInput } from '../src/ingest/prepare.ts';
+import * as sqliteStores from '../src/stores/sqlite/index.ts';
 import { SqliteEventStore } from '../src/stores/sqlite/index.ts';
 import type { AppendInput } from '../src/stores/index.ts';
 
@@ -28,19 +41,55 @@ export const DATASET_END_MS = Date.UTC(2026, 9, 1);
 export const DATASET_SPAN_MS = 30 * 24 * 3600 * 1000;
 export const DATASET_SEED = 20260101;
 
+/** Where the server keeps its event store under a data directory (as src/server.ts opens it). */
+export function eventStorePath(dataDir: string): string {
+  return join(dataDir, 'events.db');
+}
+
+/** The event store as the server opens it for `dataDir`. */
+export function openEventStore(dataDir: string): SqliteEventStore {
+  return new SqliteEventStore({ path: eventStorePath(dataDir) });
+}
+
+/**
+ * The store's on-disk layout version: `EVENT_STORE_LAYOUT` when src/stores/sqlite exports one
+ * (a number bumped with every change of what is on disk), else 1 (the layout without one).
+ */
+export function storeLayout(): string {
+  if (process.env.BENCH_LAYOUT) return process.env.BENCH_LAYOUT;
+  const v = (sqliteStores as Record<string, unknown>).EVENT_STORE_LAYOUT;
+  return v === undefined ? '1' : String(v);
+}
+
 export interface DatasetManifest {
   key: string;
-  method: BuildMethod;
   params: GenParams;
   generatorVersion: number;
+  layout: string;
   events: number;
+  /** Seconds of the build (summed over resumed parts) and its rate. */
   buildSeconds: number;
   eventsPerSecond: number;
-  dbBytes: number;
-  walBytes: number;
+  /** Every file of the data directory (the store's files), after the store closed. */
+  bytes: number;
+  bytesPerEvent: number;
+  files: Record<string, number>;
   builtAt: string;
-  historyRows: number;
-  historyKeys: number;
+  resumedAt: number[];
+}
+
+interface Progress {
+  key: string;
+  buildSeconds: number;
+  resumedAt: number[];
+}
+
+/**
+ * What POST /ingest normalises a record against (src/ingest/bulk.ts): the bench caller's account
+ * and signing region; "now" is the dataset's end.
+ */
+export function normalizeContext(params: GenParams): NormalizeContext {
+  return { defaultAccountId: ACCOUNT_ID, defaultRegion: REGION, nowMs: params.endMs, ids: { uuid: () => crypto.randomUUID() } };
 }
 
 export function datasetParams(count: number): GenParams {
@@ -51,61 +100,119 @@ function log(msg: string): void {
   process.stderr.write(`[dataset] ${msg}\n`);
 }
 
-export type BuildMethod = 'store' | 'bulk';
+export function datasetKey(p: GenParams): string {
+  return `g${GENERATOR_VERSION}-layout${storeLayout()}-m${mappingFingerprint(p)}-s${p.seed}-n${p.count}-e${p.endMs}-span${p.spanMs}`;
+}
 
-export function datasetKey(p: GenParams, method: BuildMethod): string {
-  return `v${GENERATOR_VERSION}-s${p.seed}-n${p.count}-e${p.endMs}-span${p.spanMs}${method === 'bulk' ? '-bulk' : ''}`;
+/** A generated record as POST /ingest hands it to the store. */
+export function appendInputOf(params: GenParams, i: number, ctx = normalizeContext(params)): AppendInput {
+  const n = normalizeRecord(record(params, i), ctx);
+  if (!n.ok) throw new Error(`generator produced an invalid record ${i}: ${n.errorMessage}`);
+  return toAppendInput(n.value);
 }
 
 /**
- * SqliteEventStore.append below 1M events, the bulk loader from 1M on (BENCH_BUILD=store|bulk
- * overrides): append() slows to ~1,000 events/s past 500k events on this machine (docs/performance.md).
+ * 8 hex digits of SHA-256 over what the store is given for the first 200 records: changes when
+ * src/core's normalising or src/ingest's mapping does (history attributes, summaries), so a
+ * dataset is rebuilt when the server would now store something else.
  */
-export function defaultMethod(count: number): BuildMethod {
-  const m = process.env.BENCH_BUILD;
-  if (m === 'store' || m === 'bulk') return m;
-  return count >= 1_000_000 ? 'bulk' : 'store';
+export function mappingFingerprint(params: GenParams): string {
+  const h = createHash('sha256');
+  const ctx = normalizeContext(params);
+  for (let i = 0; i < Math.min(200, params.count); i++) h.update(JSON.stringify(appendInputOf(params, i, ctx)));
+  return h.digest('hex').slice(0, 8);
 }
 
-/** Returns the dataset directory (holding events.db) and its manifest, building it if needed. */
-export async function ensureDataset(count: number, method: BuildMethod = defaultMethod(count)): Promise<{ dir: string; manifest: DatasetManifest; reused: boolean }> {
+/** Sizes of the files under dir (recursively), by relative path, without the bench's own files. */
+export function filesOf(dir: string, skip: string[] = ['manifest.json', 'progress.json']): Record<string, number> {
+  const out: Record<string, number> = {};
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (!rel && skip.includes(e.name)) continue;
+      if (e.isDirectory()) walk(join(d, e.name), r);
+      else if (e.isFile()) out[r] = statSync(join(d, e.name)).size;
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+export const sumBytes = (files: Record<string, number>) => Object.values(files).reduce((a, b) => a + b, 0);
+
+/** Returns the dataset directory and its manifest, building (or finishing) it if needed. */
+export async function ensureDataset(count: number): Promise<{ dir: string; manifest: DatasetManifest; reused: boolean }> {
   const params = datasetParams(count);
-  const key = datasetKey(params, method);
+  const key = datasetKey(params);
   const dir = join(OUT_DIR, 'datasets', key);
   const manifestFile = join(dir, 'manifest.json');
+  const progressFile = join(dir, 'progress.json');
   if (existsSync(manifestFile)) {
     const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as DatasetManifest;
-    manifest.method ??= 'store';
-    log(`reusing ${dir} (${manifest.events} events, built in ${manifest.buildSeconds.toFixed(0)} s)`);
+    log(`reusing ${dir} (${manifest.events} events, ${(manifest.bytes / 2 ** 30).toFixed(2)} GiB, built at ${Math.round(manifest.eventsPerSecond)} ev/s)`);
     return { dir, manifest, reused: true };
   }
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const dbPath = join(dir, 'events.db');
-  log(`building ${count} events into ${dbPath} with ${method === 'bulk' ? 'the bulk loader' : 'SqliteEventStore.append'}`);
+  let progress: Progress = { key, buildSeconds: 0, resumedAt: [] };
+  if (existsSync(progressFile)) {
+    progress = JSON.parse(readFileSync(progressFile, 'utf8')) as Progress;
+  } else {
+    // Nothing there, or something this code did not start: begin afresh.
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(progressFile, JSON.stringify(progress));
+  }
   const t0 = performance.now();
-  const appended = method === 'bulk' ? (await bulkLoad(dbPath, params), count) : await buildWithStore(dbPath, params);
-  // Checkpoint the WAL so the measured size is the database's and the server starts clean.
-  const db = new DatabaseSync(dbPath);
-  db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-  const historyRows = (db.prepare('SELECT count(*) AS n FROM history').get() as { n: number }).n;
-  const historyKeys = (db.prepare('SELECT count(*) AS n FROM history_keys').get() as { n: number }).n;
-  db.close();
-  const buildSeconds = (performance.now() - t0) / 1000;
+  const store = openEventStore(dir);
+  let appended: number;
+  try {
+    const from = await store.count();
+    if (from > 0) {
+      log(`resuming the build of ${dir} at event ${from} of ${count}`);
+      progress.resumedAt.push(from);
+    } else log(`building ${count} events into ${dir} with SqliteEventStore.append, ${BATCH} per append`);
+    const save = () => writeFileSync(progressFile, JSON.stringify({ ...progress, buildSeconds: progress.buildSeconds + (performance.now() - t0) / 1000 }));
+    appended = await appendAll(store, params, from, save);
+  } finally {
+    await store.close();
+  }
+  const buildSeconds = progress.buildSeconds + (performance.now() - t0) / 1000;
+  const files = filesOf(dir);
+  const bytes = sumBytes(files);
   const manifest: DatasetManifest = {
-    key, method, params, generatorVersion: GENERATOR_VERSION, events: appended, buildSeconds,
-    eventsPerSecond: appended / buildSeconds, dbBytes: fileBytes(dbPath), walBytes: fileBytes(`${dbPath}-wal`),
-    builtAt: new Date().toISOString(), historyRows, historyKeys,
+    key, params, generatorVersion: GENERATOR_VERSION, layout: storeLayout(), events: appended, buildSeconds,
+    eventsPerSecond: appended / buildSeconds, bytes, bytesPerEvent: Math.round(bytes / appended), files,
+    builtAt: new Date().toISOString(), resumedAt: progress.resumedAt,
   };
+  if (appended !== count) throw new Error(`dataset ${dir}: the store holds ${appended} events, not ${count}; remove the directory to rebuild`);
   writeFileSync(manifestFile, JSON.stringify(manifest, null, 2));
-  log(`built ${appended} events in ${buildSeconds.toFixed(0)} s (${manifest.eventsPerSecond.toFixed(0)} ev/s), ${(manifest.dbBytes / 2 ** 30).toFixed(2)} GiB`);
+  rmSync(progressFile, { force: true });
+  log(`built ${appended} events in ${buildSeconds.toFixed(0)} s (${manifest.eventsPerSecond.toFixed(0)} ev/s), ${(bytes / 2 ** 30).toFixed(2)} GiB (${manifest.bytesPerEvent} B/event)`);
   return { dir, manifest, reused: false };
 }
 
-/** Appends the dataset through SqliteEventStore.append in batches of BATCH; returns the count. */
-async function buildWithStore(dbPath: string, params: GenParams): Promise<number> {
-  const store = new SqliteEventStore({ path: dbPath });
-  const worker = new Worker(new URL(import.meta.url), { workerData: { kind: 'store', params, batch: BATCH } });
+/**
+ * Copies a dataset into a fresh data directory under bench/out/work/ (the cache stays as built);
+ * the caller removes it with removeScratch().
+ */
+export function scratchCopy(datasetDir: string, name: string): string {
+  const dest = join(OUT_DIR, 'work', `${name}-${process.pid}`);
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(join(OUT_DIR, 'work'), { recursive: true });
+  const t0 = performance.now();
+  const r = spawnSync('cp', ['-a', '--reflink=auto', datasetDir, dest], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`copying ${datasetDir} to ${dest} failed: ${r.stderr?.toString() ?? r.error?.message}`);
+  rmSync(join(dest, 'manifest.json'), { force: true });
+  log(`copied ${datasetDir} to ${dest} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return dest;
+}
+
+export function removeScratch(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Appends records [from, params.count) in batches of BATCH; returns the store's count after. */
+async function appendAll(store: SqliteEventStore, params: GenParams, from: number, saveProgress: () => void): Promise<number> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: { kind: 'store', params, batch: BATCH, from } });
   const queue: AppendInput[][] = [];
   let done = false;
   let wake: (() => void) | undefined;
@@ -123,46 +230,46 @@ async function buildWithStore(dbPath: string, params: GenParams): Promise<number
   let appended = 0;
   let lastLog = t0;
   let appendMs = 0;
-  for (;;) {
-    if (failed) throw failed;
-    const batch = queue.shift();
-    if (!batch) {
-      if (done) break;
-      await new Promise<void>((r) => (wake = r));
-      wake = undefined;
-      continue;
+  try {
+    for (;;) {
+      if (failed) throw failed;
+      const batch = queue.shift();
+      if (!batch) {
+        if (done) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        continue;
+      }
+      if (queue.length < 4) worker.postMessage('more');
+      const a0 = performance.now();
+      const outcomes = await store.append(batch);
+      appendMs += performance.now() - a0;
+      if (outcomes.some((o) => o.duplicate)) throw new Error(`the store reported a duplicate in the batch at event ${from + appended}: the dataset directory holds something else; remove it`);
+      appended += batch.length;
+      const now = performance.now();
+      if (now - lastLog > 10_000) {
+        lastLog = now;
+        saveProgress();
+        log(`${from + appended} of ${params.count} events, ${(appended / ((now - t0) / 1000)).toFixed(0)} ev/s, append ${((appendMs * 1000) / appended).toFixed(1)} us/event`);
+      }
     }
-    if (queue.length < 4) worker.postMessage('more');
-    const a0 = performance.now();
-    await store.append(batch);
-    appendMs += performance.now() - a0;
-    appended += batch.length;
-    const now = performance.now();
-    if (now - lastLog > 10_000) {
-      lastLog = now;
-      log(`${appended} events, ${(appended / ((now - t0) / 1000)).toFixed(0)} ev/s overall, append ${((appendMs * 1000) / appended).toFixed(1)} us/event`);
-    }
+  } finally {
+    await worker.terminate();
   }
-  await worker.terminate();
-  await store.close();
-  return appended;
+  return store.count();
 }
 
 /** Worker: generates and normalises batches ahead of the appender (at most ~8 batches ahead). */
 function workerMain(): void {
-  const { params, batch } = workerData as { params: GenParams; batch: number };
-  const ctx = { defaultAccountId: '111111111111', defaultRegion: 'us-east-1', nowMs: params.endMs, ids: { uuid: () => crypto.randomUUID() } };
-  let next = 0;
+  const { params, batch, from } = workerData as { params: GenParams; batch: number; from: number };
+  const ctx = normalizeContext(params);
+  let next = from;
   let credit = 8;
   const produce = () => {
     while (credit > 0 && next < params.count) {
       const end = Math.min(params.count, next + batch);
       const out: AppendInput[] = [];
-      for (let i = next; i < end; i++) {
-        const n = normalizeRecord(record(params, i), ctx);
-        if (!n.ok) throw new Error(`generator produced an invalid record ${i}: ${n.errorMessage}`);
-        out.push(toAppendInput(n.value));
-      }
+      for (let i = next; i < end; i++) out.push(appendInputOf(params, i, ctx));
       next = end;
       credit--;
       parentPort!.postMessage(out);
@@ -179,6 +286,5 @@ function workerMain(): void {
 if (!isMainThread) {
   if ((workerData as { kind?: string }).kind === 'store') workerMain();
 } else if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  const n = Number(process.argv[2] ?? 1_000_000);
-  await ensureDataset(n, (process.argv[3] as BuildMethod | undefined) ?? defaultMethod(n));
+  await ensureDataset(Number(process.argv[2] ?? 1_000_000));
 }

@@ -19,8 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../src/aws/sigv4.ts';
-import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, round, summarize, threadCpu, } from './lib.ts';
+import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, removeServerConfig, round, summarize, threadCpu } from './lib.ts';
 import { startServer } from '../test/helpers/server.ts';
+import { openEventStore } from './dataset.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 
 export interface GatewayBenchOptions {
@@ -64,6 +65,12 @@ export interface ThroughputRun {
   case: string;
   concurrency: number;
   callsPerSecond: number;
+  /**
+   * Through the gateway with recordBeforeAnswer on, of a recorded case: every answered call was
+   * recorded (durably for writes) before its answer, so this is recorded calls/s; the mode's
+   * `recorded` counts confirm it from the store.
+   */
+  recordedCallsPerSecond?: number;
   latencyMs: Stats;
   cores: { server: number; upstream: number; client: number; other: number };
 }
@@ -73,6 +80,8 @@ export interface GatewayModeResult {
   latency: Record<string, LatencyCase>;
   throughput: ThroughputRun[];
   serverCpuSeconds: Record<string, { user: number; sys: number }>;
+  /** Calls of recorded cases the gateway answered 200 in this mode, and the events its store held after the server stopped. */
+  recorded: { answeredCalls: number; storedEvents: number };
 }
 
 export interface GatewayBenchResult {
@@ -197,9 +206,13 @@ function call(agent: Agent, target: URL, path: string, headers: Record<string, s
   });
 }
 
-async function checked(agent: Agent, target: URL, c: Case, headers: Record<string, string>): Promise<void> {
+/** Calls of recorded cases answered by the gateway (counted per mode). */
+let answeredRecorded = 0;
+
+async function checked(agent: Agent, target: URL, c: Case, headers: Record<string, string>, viaGateway: boolean): Promise<void> {
   const status = await call(agent, target, c.path, headers, c.body);
   if (status !== 200) throw new Error(`${c.name} via ${target.host}: HTTP ${status}`);
+  if (viaGateway && c.record !== 'none') answeredRecorded++;
 }
 
 const sub = (a: number, b: number) => round(a - b, 3);
@@ -220,7 +233,7 @@ async function latencyCase(server: GatewayServer, gateway: URL, upstream: URL, c
       const order: ('direct' | 'gateway')[] = !directToo ? ['gateway'] : i % 2 === 0 ? ['direct', 'gateway'] : ['gateway', 'direct'];
       for (const arm of order) {
         const s = performance.now();
-        await checked(agents[arm], arm === 'gateway' ? gateway : upstream, c, headers);
+        await checked(agents[arm], arm === 'gateway' ? gateway : upstream, c, headers, arm === 'gateway');
         if (i >= opts.warmup) times[arm].push(performance.now() - s);
       }
     }
@@ -239,7 +252,7 @@ async function latencyCase(server: GatewayServer, gateway: URL, upstream: URL, c
   };
 }
 
-async function throughputRun(server: GatewayServer, upstreamPid: number, target: URL, arm: 'direct' | 'gateway', c: Case, concurrency: number, seconds: number, gatewayHost: string): Promise<ThroughputRun> {
+async function throughputRun(server: GatewayServer, upstreamPid: number, target: URL, arm: 'direct' | 'gateway', c: Case, concurrency: number, seconds: number, gatewayHost: string, recordBeforeAnswer: boolean): Promise<ThroughputRun> {
   const headers = await sign(c, gatewayHost);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
@@ -251,7 +264,7 @@ async function throughputRun(server: GatewayServer, upstreamPid: number, target:
   const worker = async () => {
     while (!stop) {
       const s = performance.now();
-      await checked(agent, target, c, headers);
+      await checked(agent, target, c, headers, arm === 'gateway');
       if (measuring && !stop) latencies.push(performance.now() - s);
     }
   };
@@ -272,7 +285,9 @@ async function throughputRun(server: GatewayServer, upstreamPid: number, target:
   agent.destroy();
   const cores = (s: number) => round(s / wall, 2);
   const out: ThroughputRun = {
-    target: arm, case: c.name, concurrency, callsPerSecond: Math.round(latencies.length / wall), latencyMs: summarize(latencies),
+    target: arm, case: c.name, concurrency, callsPerSecond: Math.round(latencies.length / wall),
+    recordedCallsPerSecond: arm === 'gateway' && recordBeforeAnswer && c.record !== 'none' ? Math.round(latencies.length / wall) : undefined,
+    latencyMs: summarize(latencies),
     cores: { server: cores(arm === 'gateway' ? serverCpu : 0), upstream: cores(upstreamCpu), client: cores(clientCpu), other: cores(Math.max(0, machine - serverCpu - upstreamCpu - clientCpu)) },
   };
   log(`gateway: throughput ${arm} ${c.name} x${concurrency}: ${out.callsPerSecond} calls/s, p50 ${out.latencyMs.p50} p99 ${out.latencyMs.p99} ms, cores ${JSON.stringify(out.cores)}`);
@@ -282,7 +297,8 @@ async function throughputRun(server: GatewayServer, upstreamPid: number, target:
 interface GatewayServer {
   pid: number;
   gateway: URL;
-  stop(): Promise<void>;
+  /** Stops the server; resolves with the count of events its store holds. */
+  stop(): Promise<number>;
 }
 
 /** `opentrail serve` with the bench account and a gateway in front of `upstream` (startBenchServer's
@@ -301,7 +317,14 @@ async function startGatewayServer(upstream: string, recordBeforeAnswer: boolean,
       await server.stop();
       const out = server.output();
       if (/internal error|Error:/.test(out)) log(`server output:\n${out.slice(-2000)}`);
-      rmSync(dataDir, { recursive: true, force: true });
+      const store = openEventStore(dataDir);
+      try {
+        return await store.count();
+      } finally {
+        await store.close();
+        rmSync(dataDir, { recursive: true, force: true });
+        removeServerConfig(dataDir);
+      }
     },
   };
 }
@@ -317,7 +340,8 @@ export async function runGateway(opts: GatewayBenchOptions): Promise<GatewayBenc
       const server = await startGatewayServer(upstream.url, recordBeforeAnswer);
       const gateway = server.gateway;
       const cpuStart = threadCpu(server.pid);
-      const mode: GatewayModeResult = { recordBeforeAnswer, latency: {}, throughput: [], serverCpuSeconds: {} };
+      const mode: GatewayModeResult = { recordBeforeAnswer, latency: {}, throughput: [], serverCpuSeconds: {}, recorded: { answeredCalls: 0, storedEvents: 0 } };
+      answeredRecorded = 0;
       try {
         for (const c of cases) {
           const r = await latencyCase(server, gateway, upstreamUrl, c, opts);
@@ -328,14 +352,16 @@ export async function runGateway(opts: GatewayBenchOptions): Promise<GatewayBenc
           const c = cases.find((x) => x.name === name)!;
           for (const n of opts.concurrency) {
             // The direct baseline does not depend on the gateway's mode: measured once.
-            if (recordBeforeAnswer) mode.throughput.push(await throughputRun(server, upstream.process.pid!, upstreamUrl, 'direct', c, n, opts.throughputSeconds, gateway.host));
-            mode.throughput.push(await throughputRun(server, upstream.process.pid!, gateway, 'gateway', c, n, opts.throughputSeconds, gateway.host));
+            if (recordBeforeAnswer) mode.throughput.push(await throughputRun(server, upstream.process.pid!, upstreamUrl, 'direct', c, n, opts.throughputSeconds, gateway.host, recordBeforeAnswer));
+            mode.throughput.push(await throughputRun(server, upstream.process.pid!, gateway, 'gateway', c, n, opts.throughputSeconds, gateway.host, recordBeforeAnswer));
           }
         }
         mode.serverCpuSeconds = cpuDelta(cpuStart, threadCpu(server.pid));
       } finally {
-        await server.stop();
+        mode.recorded = { answeredCalls: answeredRecorded, storedEvents: await server.stop() };
       }
+      log(`gateway: recordBeforeAnswer=${recordBeforeAnswer}: ${mode.recorded.answeredCalls} recorded calls answered, ${mode.recorded.storedEvents} events stored`);
+      if (mode.recorded.storedEvents < mode.recorded.answeredCalls) log(`WARNING: the gateway answered ${mode.recorded.answeredCalls} recorded calls but its store holds ${mode.recorded.storedEvents} events`);
       modes.push(mode);
     }
     if (opts.profileDir) {

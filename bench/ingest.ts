@@ -1,17 +1,22 @@
 /**
- * Ingest benchmark: durable, fully indexed events/s through POST /ingest of the real server.
+ * Ingest benchmark: durable, fully indexed events/s through POST /ingest of the real server (its
+ * defaults: disk durability, every Event history attribute indexed).
  *
- * Bodies (CloudTrail log-file form, {"Records":[...]}) are generated and SigV4-signed before the
- * clock starts, so the client's work during the run is only sending bytes: on a 2-core machine
- * the client shares the CPU with the server, and this keeps its share small (it is reported).
+ * Bodies (CloudTrail log-file form, {"Records":[...]}) are generated as Buffers and SigV4-signed
+ * before the clock starts (a signature older than 10 minutes is renewed before it is sent: the
+ * server accepts 15 minutes of skew), so the client's work during the run is only writing bytes
+ * to keep-alive node:http connections: on a 2-core machine the client shares the CPU with the
+ * server, and this keeps its share small. Its CPU is reported, and whether it was the bound.
+ * A 1M-event run holds ~1.4 GB of bodies in this process.
  */
 import { Agent, request } from 'node:http';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { filesOf, sumBytes } from './dataset.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { record, type GenParams } from './gen.ts';
-import { cpuDelta, fileBytes, ioOf, log, machineBusySeconds, memoryOf, post, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
+import { cpuDelta, ioOf, log, machineBusySeconds, memoryOf, post, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
 
 export interface IngestOptions {
   events: number;
@@ -23,6 +28,15 @@ export interface IngestOptions {
   dataDir?: string;
   seed?: number;
   keepDataDir?: boolean;
+  /** Bodies from an earlier run's prepareBodies (same events, same seed): not generated again. */
+  bodies?: IngestBodies;
+}
+
+export interface IngestBodies {
+  bodies: Buffer[];
+  events: number;
+  recordBytes: number;
+  batch: number;
 }
 
 export interface IngestResult {
@@ -48,11 +62,41 @@ export interface IngestResult {
     cpuSeconds: Record<string, { user: number; sys: number }>;
     cpuCoresUsed: number;
   };
-  io: { diskWriteMiB: number; diskWriteBytesPerEvent: number; writeSyscallBytesPerEvent: number; writeSyscalls: number; diskWriteMiBPerSecond: number };
-  clientCpuSeconds: number;
+  /**
+   * From /proc/<pid>/io of the server (all threads): write_bytes from the first request to
+   * BENCH_INGEST_SETTLE_MS (3000) after the last answer, so a checkpoint that follows is counted;
+   * DuringRun stops at the last answer. writeSyscall*: what write() calls were given (wchar).
+   */
+  io: { diskWriteMiB: number; diskWriteBytesPerEvent: number; diskWriteBytesPerEventDuringRun: number; writeSyscallBytesPerEvent: number; writeSyscalls: number; diskWriteMiBPerSecond: number };
+  /**
+   * This process (one thread) during the run. It is the bound when it kept its core busy
+   * (coresUsed >= 0.85): the server then waited for requests.
+   */
+  client: { cpuSeconds: number; coresUsed: number; cpuUsPerEvent: number; isTheBound: boolean };
   otherProcessesCores: number;
-  dbBytesAfter: number;
-  walBytesAfter: number;
+  /** Bytes of every file in the data directory after the run (the store's files and the rest). */
+  dataDirBytesAfter: number;
+  dataDirBytesPerEventAfter: number;
+}
+
+/** Generates the request bodies: `events` records (bench/gen.ts, eventTimes over the last day) in bodies of `batch`. */
+export function prepareBodies(events: number, batch: number, seed = 777): IngestBodies {
+  const nowMs = Date.now();
+  const params: GenParams = { seed, count: events, endMs: nowMs - 60_000, spanMs: 24 * 3600 * 1000 };
+  log(`ingest: generating ${events} records in ${Math.ceil(events / batch)} bodies of ${batch}`);
+  const bodies: Buffer[] = [];
+  let recordBytes = 0;
+  for (let start = 0; start < events; start += batch) {
+    const parts: string[] = [];
+    for (let i = start; i < Math.min(events, start + batch); i++) {
+      // A distinct seed stream per run: eventIDs never collide with a dataset's.
+      const s = JSON.stringify(record(params, i));
+      recordBytes += s.length;
+      parts.push(s);
+    }
+    bodies.push(Buffer.from(`{"Records":[${parts.join(',')}]}`));
+  }
+  return { bodies, events, recordBytes, batch };
 }
 
 
@@ -92,29 +136,23 @@ function probeHealth(url: URL): { stop(): Promise<number[]> } {
   };
 }
 
+const SETTLE_MS = Number(process.env.BENCH_INGEST_SETTLE_MS ?? 3000);
+
 export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'opentrail-bench-ingest-'));
-  const nowMs = Date.now();
-  // eventTimes over the last day, so these are ordinary recent events.
-  const params: GenParams = { seed: opts.seed ?? 777, count: opts.events, endMs: nowMs - 60_000, spanMs: 24 * 3600 * 1000 };
-  log(`ingest: generating ${opts.events} records in ${Math.ceil(opts.events / opts.batch)} bodies of ${opts.batch}`);
-  const bodies: Buffer[] = [];
-  let recordBytes = 0;
-  for (let start = 0; start < opts.events; start += opts.batch) {
-    const parts: string[] = [];
-    for (let i = start; i < Math.min(opts.events, start + opts.batch); i++) {
-      // A distinct seed stream per run: eventIDs never collide with a dataset's.
-      const s = JSON.stringify(record(params, i));
-      recordBytes += s.length;
-      parts.push(s);
-    }
-    bodies.push(Buffer.from(`{"Records":[${parts.join(',')}]}`));
-  }
+  const seed = opts.seed ?? 777;
+  const prepared = opts.bodies && opts.bodies.events === opts.events && opts.bodies.batch === opts.batch ? opts.bodies : prepareBodies(opts.events, opts.batch, seed);
+  const { bodies, recordBytes } = prepared;
+  const params: GenParams = { seed, count: 1, endMs: Date.now() - 60_000, spanMs: 3600 * 1000 };
   const server = await startBenchServer(dataDir, opts.nodeFlags ?? []);
   try {
     const url = new URL(server.url);
     const signed: Record<string, string>[] = [];
-    for (const b of bodies) signed.push(await signPost(server.url, '/ingest', b, 'application/json'));
+    const signedAt: number[] = [];
+    for (const b of bodies) {
+      signedAt.push(Date.now());
+      signed.push(await signPost(server.url, '/ingest', b, 'application/json'));
+    }
     const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
     // Warm the connections and the server's JIT with one small signed request per connection.
     const warm = Buffer.from(`{"Records":[${JSON.stringify(record({ ...params, seed: params.seed + 1 }, 0))}]}`);
@@ -140,6 +178,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       for (;;) {
         const i = next++;
         if (i >= bodies.length) return;
+        if (Date.now() - signedAt[i]! > 10 * 60_000) signed[i] = await signPost(server.url, '/ingest', bodies[i]!, 'application/json');
         const s = performance.now();
         const r = await post(agent, url, signed[i]!, bodies[i]!);
         latencies.push(performance.now() - s);
@@ -160,11 +199,16 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     const io1 = ioOf(server.pid);
     const machineBusy = machineBusySeconds() - machine0;
     agent.destroy();
+    // What the store writes after the last answer (a checkpoint it started, writeback of what it
+    // dirtied) belongs to the ingest too: write_bytes again after a quiet pause.
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const io2 = ioOf(server.pid);
     if (accepted !== opts.events) log(`WARNING: ${accepted} of ${opts.events} accepted`);
     const cpuSeconds = cpuDelta(cpu0, cpu1);
     const cpuTotal = Object.values(cpuSeconds).reduce((a, v) => a + v.user + v.sys, 0);
     const bodyBytes = bodies.reduce((a, b) => a + b.length, 0);
-    const dbPath = join(dataDir, 'events.db');
+    const clientSeconds = (client.user + client.system) / 1e6;
+    const dataDirBytes = sumBytes(filesOf(dataDir));
     const result: IngestResult = {
       events: accepted,
       batch: opts.batch,
@@ -179,19 +223,20 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       healthLatencyMs: summarize(healthLatencies),
       server: { rssMiBAfter: mem.rssMiB, hwmMiB: mem.hwmMiB, cpuSeconds, cpuCoresUsed: round(cpuTotal / seconds, 2) },
       io: {
-        diskWriteMiB: round((io1.writeBytes - io0.writeBytes) / 2 ** 20, 1),
-        diskWriteBytesPerEvent: Math.round((io1.writeBytes - io0.writeBytes) / accepted),
+        diskWriteMiB: round((io2.writeBytes - io0.writeBytes) / 2 ** 20, 1),
+        diskWriteBytesPerEvent: Math.round((io2.writeBytes - io0.writeBytes) / accepted),
+        diskWriteBytesPerEventDuringRun: Math.round((io1.writeBytes - io0.writeBytes) / accepted),
         writeSyscallBytesPerEvent: Math.round((io1.wchar - io0.wchar) / accepted),
         writeSyscalls: io1.syscw - io0.syscw,
         diskWriteMiBPerSecond: round((io1.writeBytes - io0.writeBytes) / 2 ** 20 / seconds, 1),
       },
-      clientCpuSeconds: round((client.user + client.system) / 1e6, 2),
+      client: { cpuSeconds: round(clientSeconds, 2), coresUsed: round(clientSeconds / seconds, 2), cpuUsPerEvent: round((clientSeconds * 1e6) / accepted, 1), isTheBound: clientSeconds / seconds >= 0.85 },
       // CPU used on the machine by anything but this server and this client (other jobs).
       otherProcessesCores: round(Math.max(0, machineBusy - cpuTotal - (client.user + client.system) / 1e6) / seconds, 2),
-      dbBytesAfter: fileBytes(dbPath),
-      walBytesAfter: fileBytes(`${dbPath}-wal`),
+      dataDirBytesAfter: dataDirBytes,
+      dataDirBytesPerEventAfter: Math.round(dataDirBytes / accepted),
     };
-    log(`ingest: ${result.eventsPerSecond} events/s (${result.mibPerSecond} MiB/s), server ${result.server.cpuCoresUsed} cores, RSS ${mem.rssMiB} MiB`);
+    log(`ingest: ${result.eventsPerSecond} events/s (${result.mibPerSecond} MiB/s), p50/p99 ${result.requestLatencyMs.p50}/${result.requestLatencyMs.p99} ms, server ${result.server.cpuCoresUsed} cores, peak RSS ${mem.hwmMiB} MiB, ${result.io.diskWriteBytesPerEvent} B written/event, client ${result.client.coresUsed} cores${result.client.isTheBound ? ' (the bound)' : ''}`);
     log(`ingest: /health during the run: p50 ${result.healthLatencyMs.p50} ms, p99 ${result.healthLatencyMs.p99} ms, max ${result.healthLatencyMs.max} ms (${result.healthLatencyMs.n} probes)`);
     return result;
   } finally {

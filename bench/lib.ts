@@ -1,8 +1,8 @@
 /** Shared pieces of the benchmark: the server process, /proc sampling, SigV4 signing, stats. */
 import type { ChildProcess } from 'node:child_process';
 import { request, type Agent } from 'node:http';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../src/aws/sigv4.ts';
 import { startServer, type TestConfig } from '../test/helpers/server.ts';
@@ -39,10 +39,17 @@ export async function startBenchServer(dataDir: string, nodeFlags: string[] = []
     url: server.url, pid: server.process.pid!, process: server.process,
     stop: async () => {
       await server.stop();
+      removeServerConfig(dataDir);
       const out = server.output();
       if (/internal error|Error:/.test(out)) log(`server output:\n${out.slice(-2000)}`);
     },
   };
+}
+
+/** Removes the config file test/helpers/server.ts writes beside a server's data directory. */
+export function removeServerConfig(dataDir: string): void {
+  const d = dataDir.replace(/\/$/, '');
+  rmSync(join(dirname(d), `${basename(d)}-config.json`), { force: true });
 }
 
 /** Memory of a process from /proc/<pid>/status, MiB. */
@@ -54,7 +61,11 @@ export function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } {
 
 const CLK_TCK = 100;
 
-/** CPU seconds per thread name (user, system) of a process, from /proc/<pid>/task/* /stat. */
+/**
+ * CPU seconds per thread name (user, system) of a process, from /proc/<pid>/task/* /stat. Node
+ * names a worker thread by its Worker `name` option (15 characters at most), so a store thread
+ * shows under its own name; V8's and libuv's pools are summed.
+ */
 export function threadCpu(pid: number): Map<string, { user: number; sys: number }> {
   const out = new Map<string, { user: number; sys: number }>();
   const dir = `/proc/${pid}/task`;
@@ -71,7 +82,7 @@ export function threadCpu(pid: number): Map<string, { user: number; sys: number 
     let name = text.slice(open + 1, close);
     if (name.startsWith('V8')) name = 'V8 workers (GC/JIT)';
     else if (name.startsWith('libuv-worker')) name = 'libuv threadpool';
-    else if (tid === String(pid)) name = 'main (JS + SQLite)';
+    else if (tid === String(pid)) name = 'main thread';
     const f = text.slice(close + 2).split(' ');
     const user = Number(f[11]) / CLK_TCK;
     const sys = Number(f[12]) / CLK_TCK;

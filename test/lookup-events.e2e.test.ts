@@ -689,4 +689,19 @@ describe('LookupEvents over the ingested corpus (SDK)', () => {
       assert.deepEqual(r.Events, []);
     }
   });
+
+  test('answers carry Server-Timing app;dur=<ms>, the server\'s own time (what npm run bench reports beside the client\'s)', async () => {
+    const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents' };
+    const t0 = performance.now();
+    const ok = await signedFetch(`${server.url}/`, ROOT_A, { body: '{"MaxResults":5}', headers, service: 'cloudtrail' });
+    const clientMs = performance.now() - t0;
+    assert.equal(ok.status, 200, await ok.clone().text());
+    const m = /^app;dur=(\d+\.\d{2})$/.exec(ok.headers.get('server-timing') ?? '');
+    assert.ok(m, `server-timing: ${ok.headers.get('server-timing')}`);
+    assert.ok(Number(m[1]) > 0 && Number(m[1]) <= clientMs, `server ${m[1]} ms within the client's ${clientMs.toFixed(2)} ms`);
+    // Refusals too (here a bad signature: answered before any handler).
+    const refused = await signedFetch(`${server.url}/`, { ...ROOT_A, secretAccessKey: 'wrong' }, { body: '{}', headers, service: 'cloudtrail' });
+    assert.equal(refused.status, 403);
+    assert.match(refused.headers.get('server-timing') ?? '', /^app;dur=\d+\.\d{2}$/);
+  });
 });
