@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { cbor, dateToTag } from '@smithy/core/cbor';
 import { decodeAnswer, decodeRequest, HIDDEN, type GatewayRequest } from './decode.ts';
-import { loadModel, modelNames, type ServiceModel } from './model.ts';
+import { loadModel, modelNames, modelsFor, type ServiceModel } from './model.ts';
 import { SERVICE_RULES } from './rules.ts';
 
 const model = (name: string): ServiceModel => {
@@ -14,11 +14,24 @@ const model = (name: string): ServiceModel => {
 const req = (over: Partial<GatewayRequest>): GatewayRequest => ({ method: 'POST', path: '/', rawQuery: '', body: null, ...over, headers: { host: '127.0.0.1:4581', ...over.headers } });
 const lower = { memberCase: 'lowerCamel' } as const;
 
-test('every capture rule has a generated model, and every model a rule', () => {
-  assert.deepEqual(SERVICE_RULES.map((r) => r.signingName).sort(), modelNames());
+test('every hand-checked capture rule has its generated model; every model is in the index once, under its signing name', () => {
   for (const r of SERVICE_RULES) {
+    assert.equal(model(r.signingName).signingName, r.signingName);
+    assert.equal(modelsFor(r.signingName)[0]?.id, r.signingName, `${r.signingName}'s hand-checked model is tried first`);
     for (const op of Object.keys(r.operations ?? {})) assert.ok(model(r.signingName).operations[op], `${r.signingName} ${op} is an operation of the model`);
   }
+  const names = modelNames();
+  assert.ok(names.length > 350, `a model for every service aws-sdk v2 publishes; got ${names.length}`);
+  const indexed: string[] = [];
+  for (const name of names) {
+    const m = model(name);
+    const entries = modelsFor(m.signingName);
+    const e = entries.find((x) => x.id === name);
+    assert.ok(e, `${name} is in the index under ${m.signingName}`);
+    assert.deepEqual([e.protocol, e.target, e.apiVersion], [m.protocol, m.target ?? '', m.apiVersion]);
+    indexed.push(name);
+  }
+  assert.equal(new Set(indexed).size, names.length);
 });
 
 test('awsQuery: dotted list members become lists, numbers numbers, names lowerCamelCase', () => {
@@ -78,6 +91,9 @@ test('restXml (S3): path-style routing tells the object calls apart', () => {
 test('every REST operation of every model decodes back to itself from its own URI template', () => {
   const failures: string[] = [];
   for (const name of modelNames()) {
+    // The SSO portal's calls carry a bearer token in `x-amz-sso_bearer_token`, never a SigV4
+    // signature, so they never pass the gateway (and the header's `_` is refused there).
+    if (name === 'sso') continue;
     const m = model(name);
     for (const [operation, op] of Object.entries(m.operations)) {
       if (!op.http) continue;
