@@ -215,7 +215,7 @@ function fromV2(file: string, outputs = true): ServiceModel {
     const loc = { uri: 'label', querystring: 'query', header: 'header', headers: 'prefixHeaders' }[s.location ?? ''] as ModelMember['location'] | undefined;
     if (loc) out.location = loc;
     else if (payload) out.location = payload;
-    if (s.locationName !== undefined && loc) out.name = s.locationName;
+    if (s.locationName !== undefined && loc && s.locationName !== memberName) out.name = s.locationName;
     if (!inner && !loc && memberName !== undefined) {
       // The member's name on the wire: botocore's serializers use locationName (ec2: queryName, or
       // locationName with a capital first letter).
