@@ -22,11 +22,11 @@ import { cbor } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
 import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
 import { checkPayloadHash, checkSigV4Headers, NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
-import { isReadOnlyCall, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
+import { sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import type { ApiCall } from '../self-audit.ts';
 import { AMBIGUOUS, chooseModel, decodeAnswer, decodeRequest, header, requestProtocol, undecodedCall, type DecodedCall, type GatewayRequest } from './decode.ts';
 import type { Protocol, ServiceModel } from './model.ts';
-import { captureOf, rulesOf, type Capture, type ServiceRule } from './rules.ts';
+import { captureOf, readOnlyOf, rulesOf, type Capture, type ServiceRule } from './rules.ts';
 
 export interface UpstreamConfig {
   /** `http(s)://host[:port]` of the service (or of one server answering many, such as moto). */
@@ -277,6 +277,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       resources,
       additionalEventData,
       keysAsGiven: true,
+      readOnly: readOnlyOf(p.rule, call, p.request.method),
     }).catch((err) => deps.logError(`gateway: could not record ${p.rule.eventSource} ${call.operation}`, err));
   };
 
@@ -506,7 +507,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
 
     const capture = captureOfCall(p.rule, p.call!);
     const recorded = capture !== 'none';
-    const readOnly = isReadOnlyCall(p.rule.eventSource, p.call!.operation);
+    const readOnly = readOnlyOf(p.rule, p.call!, p.request.method);
     const client = target.protocol === 'https:' ? https : http;
     const upReq = client.request({
       protocol: target.protocol,

@@ -1,10 +1,14 @@
 /**
  * What the gateway records, per service, as AWS documents CloudTrail's capture of it: the
  * eventSource, which operations are management events, which are data events, which are never
- * recorded, and how the service's records spell requestParameters. One table; a new service is one
- * entry here plus its generated model (scripts/gen-gateway-models.ts). Sources are in
- * docs/gateway.md ("Capture rules").
+ * recorded, and how the service's records spell requestParameters. One table of hand-checked
+ * services (a service checked by hand is one entry here plus its model from its v3 client,
+ * scripts/gen-gateway-models.ts); every other service is recorded by CloudTrail's generic rules
+ * (rulesOf). Sources are in docs/gateway.md ("Capture rules").
  */
+
+import { isReadOnlyCall } from '../../core/index.ts';
+import type { DecodedCall } from './decode.ts';
 
 export type Capture = 'management' | 'data' | 'none';
 
@@ -132,4 +136,14 @@ export function rulesOf(id: string, signingName: string): ServiceRule {
 
 export function captureOf(rule: ServiceRule, operation: string): Capture {
   return rule.operations?.[operation] ?? rule.default;
+}
+
+/**
+ * readOnly of a call: the operation's verb (src/core/read-only.ts), and under the generic rules
+ * also a REST GET or HEAD (ExportApi, ReadJob, Suggest ... read); a call not decoded is not a read.
+ */
+export function readOnlyOf(rule: ServiceRule, call: DecodedCall, method: string): boolean {
+  if (call.undecoded) return false;
+  if (isReadOnlyCall(rule.eventSource, call.operation)) return true;
+  return rule.generic === true && (call.protocol === 'restJson1' || call.protocol === 'restXml') && (method === 'GET' || method === 'HEAD');
 }
