@@ -160,6 +160,7 @@ print(json.dumps({"url": url, "sent": sent, "queues": queues, "users": users, "w
     assert.match(kms.additionalEventData.gatewayDecodeError, /SerializationException/);
     const other = added.find((r) => r.eventSource === 'nosuchservice.amazonaws.com')!;
     assert.equal(other.additionalEventData.requestedOperation, 'DoThing');
+    assert.match(other.additionalEventData.gatewayDecodeError, /no model .* signs as 'nosuchservice'/);
     byAliceIgnoringError(other);
   });
 

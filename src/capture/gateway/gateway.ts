@@ -196,6 +196,8 @@ function arnResources(params: Record<string, unknown>): RecordResource[] | undef
   return found.size > 0 ? [...found.values()] : undefined;
 }
 
+const unmodelledReason = (signingName: string) => `no model of the gateway signs as '${signingName.slice(0, 64)}'`;
+
 /**
  * A stand-in model for a service no model signs as: no operations, so every call is passed through
  * and recorded as UnknownOperation; its protocol is the one the request's signals name.
@@ -327,7 +329,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     // refused before anything is read or forwarded (nothing is recorded: no call was made).
     let protocol: Protocol;
     try {
-      protocol = requestProtocol(request, model, pathStyleHosts);
+      // A service no model signs as is never decoded, so no reading of it can name a wrong operation.
+      protocol = chosen ? requestProtocol(request, model, pathStyleHosts) : model.protocol;
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
       return refuse(e);
@@ -338,7 +341,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     let streamed = false;
     let head: DecodedCall | undefined;
     const sha = header(headers, 'x-amz-content-sha256');
-    if (protocol === 'restXml' || protocol === 'restJson1') {
+    if (chosen && (protocol === 'restXml' || protocol === 'restJson1')) {
       try {
         head = decodeRequest(model, request, opts0);
         const input = model.operations[head.operation]!.input;
@@ -426,7 +429,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       // inflated for a caller whose signature failed (the record then has no call to name: none).
       if (identity && plain) {
         try {
-          p.call = decodeRequest(model, request, opts0);
+          p.call = chosen ? decodeRequest(model, request, opts0) : undecodedCall(request, protocol, unmodelledReason(auth.service));
         } catch (e) {
           if (!(e instanceof ServiceError)) throw e;
           if (e.code !== AMBIGUOUS) p.call = undecodedCall(request, protocol, `${e.code}: ${e.message}`);
@@ -463,7 +466,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       }
     }
     try {
-      p.call = decodeRequest(model, request, opts0);
+      p.call = chosen ? decodeRequest(model, request, opts0) : undecodedCall(request, protocol, unmodelledReason(auth.service));
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
       // A request another reader could take for another operation is refused; one the gateway
