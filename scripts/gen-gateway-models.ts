@@ -199,7 +199,11 @@ function fromV2(file: string, outputs = true): ServiceModel {
       shapes[name] = { type: 'list', member: item };
     } else if (r.type === 'map') {
       shapes[name] = { type: 'map', key: 'string', value: { target: 'string' } };
-      shapes[name] = { type: 'map', key: ref(r.key ?? {}, `${name}Key`), value: member(r.value ?? {}, `${name}Value`, undefined, true) };
+      const map: ModelShape = { type: 'map', key: ref(r.key ?? {}, `${name}Key`), value: member(r.value ?? {}, `${name}Value`, undefined, true) };
+      // awsQuery entries: `<Map>.entry.N.key` / `.value` unless the model names them otherwise.
+      if (query && r.key?.locationName !== undefined && r.key.locationName !== 'key') map.keyName = r.key.locationName;
+      if (query && r.value?.locationName !== undefined && r.value.locationName !== 'value') map.valueName = r.value.locationName;
+      shapes[name] = map;
     } else {
       const shape: ModelShape = { type: 'structure', members: {} };
       shapes[name] = shape;
@@ -225,7 +229,7 @@ function fromV2(file: string, outputs = true): ServiceModel {
         else out.jsonName = wire;
       }
     }
-    if (query && r.type === 'list' && (protocol === 'ec2Query' || r.flattened)) out.flattened = true;
+    if (query && (r.type === 'list' || r.type === 'map') && (protocol === 'ec2Query' || r.flattened)) out.flattened = true;
     if (r.sensitive) out.sensitive = true;
     return out;
   };

@@ -394,6 +394,8 @@ test('awsQuery (IAM, STS): members, `member` lists and structures; awsJson (KMS,
   assert.deepEqual(iam.params, { userName: 'bob', tags: [{ key: 'team', value: 'ops' }] });
   const key = decodeRequest(model('iam'), req({ headers: form, body: Buffer.from('Action=UpdateLoginProfile&Version=2010-05-08&UserName=bob&Password=hunter2') }), lower);
   assert.deepEqual(key.params, { userName: 'bob', password: HIDDEN });
+  const sns = decodeRequest(model('sns'), req({ headers: form, body: Buffer.from('Action=Publish&Version=2010-03-31&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A1%3At&Message=hi&MessageAttributes.entry.1.Name=team&MessageAttributes.entry.1.Value.DataType=String&MessageAttributes.entry.1.Value.StringValue=ops') }), lower);
+  assert.deepEqual(sns.params, { topicArn: 'arn:aws:sns:us-east-1:1:t', message: 'hi', messageAttributes: { team: { dataType: 'String', stringValue: 'ops' } } }, 'map entries named Name/Value');
   const sts = decodeRequest(model('sts'), req({ headers: form, body: Buffer.from('Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr&RoleSessionName=s&PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2Fp') }), lower);
   assert.deepEqual(sts.params, { roleArn: 'arn:aws:iam::1:role/r', roleSessionName: 's', policyArns: [{ arn: 'arn:aws:iam::aws:policy/p' }] });
   const kms = decodeRequest(model('kms'), req({ headers: { 'x-amz-target': 'TrentService.Encrypt', 'content-type': 'application/x-amz-json-1.1' }, body: Buffer.from('{"KeyId":"alias/a","Plaintext":"c2VjcmV0","EncryptionContext":{"k":"v"}}') }), lower);

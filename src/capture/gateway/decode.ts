@@ -293,9 +293,10 @@ class Walker {
       const entries = (m.flattened ? tree : tree.entry) as Record<string, Record<string, unknown>> | undefined;
       const out: Record<string, unknown> = {};
       if (!entries || typeof entries !== 'object') return out;
-      for (const k of Object.keys(entries).filter((k) => /^\d+$/.test(k)).sort((a, b) => +a - +b)) {
-        const e = entries[k];
-        if (e && typeof e === 'object' && typeof e.key === 'string') out[e.key] = this.query(s.value, e.value, depth + 1);
+      for (const n of Object.keys(entries).filter((x) => /^\d+$/.test(x)).sort((a, b) => +a - +b)) {
+        const e = entries[n];
+        const key = e && typeof e === 'object' ? e[s.keyName ?? 'key'] : undefined;
+        if (typeof key === 'string') out[key] = this.query(s.value, e![s.valueName ?? 'value'], depth + 1);
       }
       return out;
     }

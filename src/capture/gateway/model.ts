@@ -28,7 +28,11 @@ export interface ModelMember {
 export type ModelShape =
   | { type: 'structure'; members: Record<string, ModelMember> }
   | { type: 'list'; member: ModelMember }
-  | { type: 'map'; key: string; value: ModelMember };
+  | {
+    type: 'map'; key: string; value: ModelMember;
+    /** awsQuery: an entry's key and value names when not `key` / `value` (SNS: `Name`, `Value`). */
+    keyName?: string; valueName?: string;
+  };
 
 export interface ModelOperation {
   /** Method and URI template (`/restapis/{restapi_id}/resources/{resource_id}`, `/{Key+}?uploads`). */
