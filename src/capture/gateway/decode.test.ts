@@ -240,6 +240,9 @@ test('REST: selectors of the RPC protocols, method overrides and raw separators 
 
 test('REST: a path is refused when another server\'s reading of it routes to another operation', () => {
   const ag = model('apigateway');
+  // Routed nowhere as sent (it would pass through as UnknownOperation), but somewhere once resolved.
+  refusedAs(() => decodeRequest(ag, req({ method: 'DELETE', path: '/restapis/abc/x/..' }), { memberCase: 'model' }));
+  refusedAs(() => decodeRequest(ag, req({ method: 'DELETE', path: '/restapis/abc/resources/r/x/..' }), { memberCase: 'model' }));
   const d = (method: string, path: string) => () => decodeRequest(ag, req({ method, path }), { memberCase: 'model' }).operation;
   refusedAs(d('DELETE', '/restapis/abc%2Fresources%2Fr1'));
   refusedAs(d('DELETE', '/restapis/abc/stages/..'));

@@ -524,7 +524,13 @@ function matchRoute(model: ServiceModel, req: GatewayRequest, query: URLSearchPa
   const decisions = readings.map((r) => matchRoutes(model, req, query, r.segs, r.foldCase ?? false));
   const primaryIndex = decisions[0]!.length > 0 ? 0 : 1;
   const primary = decisions[primaryIndex]!;
-  if (primary.length === 0) return undefined;
+  if (primary.length === 0) {
+    // Routed nowhere as sent: the gateway would pass it through as UnknownOperation, so no other
+    // reading may route it to an operation the upstream could run unnamed.
+    const other = decisions.findIndex((d) => d.length > 0);
+    if (other >= 0) throw ambiguous(`the path routes to no operation as sent, but to ${pick(decisions[other]!, xId)!.route.operation} ${readings[other]!.name}; servers differ on which`);
+    return undefined;
+  }
   const chosen = pick(primary, xId)!;
   if (xId !== null && chosen.route.operation !== xId && !primary.some((c) => c.route.xId === xId)) {
     throw ambiguous(`x-id names ${xId.slice(0, 100)}, but the method, path, query and headers are those of ${chosen.route.operation}`);
