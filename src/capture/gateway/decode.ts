@@ -420,9 +420,11 @@ function pick(candidates: RouteMatch[], xId: string | null): RouteMatch | undefi
   return (xId !== null ? candidates.find((c) => c.route.xId === xId) : undefined) ?? candidates[0];
 }
 
-/** Whether a REST model has an operation for the request's method and path as sent. */
-function routesTo(model: ServiceModel, req: GatewayRequest): boolean {
-  return matchRoutes(model, req, new URLSearchParams(req.rawQuery), req.path.slice(1).split('/').map(safeDecode), false).length > 0;
+/** Whether a REST model has an operation for the request's method and path as sent (or under any reading). */
+function routesTo(model: ServiceModel, req: GatewayRequest, anyReading: boolean): boolean {
+  const query = new URLSearchParams(req.rawQuery);
+  const readings = anyReading ? pathReadings(req.path) : [{ segs: req.path.slice(1).split('/').map(safeDecode), foldCase: false }];
+  return readings.some((r) => matchRoutes(model, req, query, r.segs, r.foldCase ?? false).length > 0);
 }
 
 export interface ChosenModel { id: string; model: ServiceModel }
@@ -470,10 +472,14 @@ export function chooseModel(signingName: string, req: GatewayRequest): ChosenMod
     }
     return load(queryModels[0] ?? entries[0]);
   }
-  for (const e of entries) {
-    if (e.protocol !== 'restJson1' && e.protocol !== 'restXml') continue;
-    const c = load(e);
-    if (c && routesTo(c.model, req)) return c;
+  // The model that routes the path as sent; else one that routes it under another reading (its
+  // decoding then refuses the request as ambiguous rather than pass it through unnamed).
+  for (const anyReading of [false, true]) {
+    for (const e of entries) {
+      if (e.protocol !== 'restJson1' && e.protocol !== 'restXml') continue;
+      const c = load(e);
+      if (c && routesTo(c.model, req, anyReading)) return c;
+    }
   }
   return load(entries[0]);
 }
