@@ -26,6 +26,8 @@ export interface ApiCall {
   additionalEventData?: Record<string, unknown>;
   /** Member names are already spelled as CloudTrail writes them (else: lowerCamelCase, as for CloudTrail's own API). */
   keysAsGiven?: boolean;
+  /** readOnly when the caller knows better than the eventName's verb (the gateway: a REST GET). */
+  readOnly?: boolean;
 }
 
 const MAX_ELEMENT_BYTES = 100 * 1024;
@@ -65,7 +67,7 @@ const clip = (s: string) => (s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s);
 
 /** The CloudTrail record for one call to our API. */
 export function selfAuditRecord(call: ApiCall): Record<string, unknown> {
-  const readOnly = isReadOnlyCall(call.eventSource, call.eventName);
+  const readOnly = call.readOnly ?? isReadOnlyCall(call.eventSource, call.eventName);
   const rec: Record<string, unknown> = {
     eventVersion: CURRENT_EVENT_VERSION,
     userIdentity: userIdentityOf(call.identity),

@@ -10,7 +10,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { cbor, tagSymbol } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
-import type { ModelMember, ModelShape, Protocol, ServiceModel } from './model.ts';
+import { loadModel, modelsFor, type ModelEntry, type ModelMember, type ModelShape, type Protocol, type ServiceModel } from './model.ts';
 
 export const HIDDEN = 'HIDDEN_DUE_TO_SECURITY_REASONS';
 
@@ -35,12 +35,34 @@ export interface DecodeOptions {
 }
 
 export interface DecodedCall {
+  /** The model's operation, or UNKNOWN_OPERATION when the gateway could not decode the call. */
   operation: string;
   protocol: Protocol;
   /** Input members by (cased) member name; sensitive values hidden. Empty when there are none. */
   params: Record<string, unknown>;
   /** Set when the body could not be decoded (the call is still recorded, without those members). */
   bodyError?: string;
+  /** Set when the call was not decoded: what the request named, and why it could not be read. */
+  undecoded?: { requested: string; reason: string };
+}
+
+/** The eventName of a call the gateway passed through without decoding it. */
+export const UNKNOWN_OPERATION = 'UnknownOperation';
+
+/**
+ * A call the gateway could not decode (an operation or service its models do not have, a body it
+ * cannot read), passed through and recorded as UnknownOperation with what the request named: its
+ * X-Amz-Target, its rpcv2Cbor path, its Action, else its method and path.
+ */
+export function undecodedCall(req: GatewayRequest, protocol: Protocol, reason: string): DecodedCall {
+  const target = header(req.headers, 'x-amz-target');
+  let requested: string;
+  if (target !== undefined) requested = target;
+  else if (protocol === 'awsQuery' || protocol === 'ec2Query') {
+    const form = mediaType(req.headers) === 'application/x-www-form-urlencoded' && req.method === 'POST' ? new URLSearchParams((req.content ?? req.body ?? Buffer.alloc(0)).toString('utf8')) : new URLSearchParams(req.rawQuery);
+    requested = form.get('Action') ?? `${req.method} ${req.path}`;
+  } else requested = `${req.method} ${req.path}`;
+  return { operation: UNKNOWN_OPERATION, protocol, params: {}, undecoded: { requested: requested.slice(0, 256), reason: reason.slice(0, 256) } };
 }
 
 const unknownOperation = (what: string) => new ServiceError('UnknownOperationException', `Unknown operation ${what}`, 404);
@@ -147,7 +169,8 @@ export function requestProtocol(req: GatewayRequest, model: ServiceModel, pathSt
   }
   if (target !== undefined) return model.protocol === 'awsJson1_0' ? 'awsJson1_0' : 'awsJson1_1';
   if (form || queryAction) return 'awsQuery';
-  return model.protocol;
+  // ec2Query is awsQuery on the wire (its member names and flat lists are in the model).
+  return model.protocol === 'ec2Query' ? 'awsQuery' : model.protocol;
 }
 
 /**
@@ -270,9 +293,10 @@ class Walker {
       const entries = (m.flattened ? tree : tree.entry) as Record<string, Record<string, unknown>> | undefined;
       const out: Record<string, unknown> = {};
       if (!entries || typeof entries !== 'object') return out;
-      for (const k of Object.keys(entries).filter((k) => /^\d+$/.test(k)).sort((a, b) => +a - +b)) {
-        const e = entries[k];
-        if (e && typeof e === 'object' && typeof e.key === 'string') out[e.key] = this.query(s.value, e.value, depth + 1);
+      for (const n of Object.keys(entries).filter((x) => /^\d+$/.test(x)).sort((a, b) => +a - +b)) {
+        const e = entries[n];
+        const key = e && typeof e === 'object' ? e[s.keyName ?? 'key'] : undefined;
+        if (typeof key === 'string') out[key] = this.query(s.value, e![s.valueName ?? 'value'], depth + 1);
       }
       return out;
     }
@@ -396,6 +420,70 @@ function pick(candidates: RouteMatch[], xId: string | null): RouteMatch | undefi
   return (xId !== null ? candidates.find((c) => c.route.xId === xId) : undefined) ?? candidates[0];
 }
 
+/** Whether a REST model has an operation for the request's method and path as sent (or under any reading). */
+function routesTo(model: ServiceModel, req: GatewayRequest, anyReading: boolean): boolean {
+  const query = new URLSearchParams(req.rawQuery);
+  const readings = anyReading ? pathReadings(req.path) : [{ segs: req.path.slice(1).split('/').map(safeDecode), foldCase: false }];
+  return readings.some((r) => matchRoutes(model, req, query, r.segs, r.foldCase ?? false).length > 0);
+}
+
+export interface ChosenModel { id: string; model: ServiceModel }
+
+/**
+ * Which model a request signed for `signingName` is decoded with; undefined when no model signs
+ * with that name. Most signing names have one model (a map lookup). Where several share one (API
+ * Gateway v1 and v2; ELB and ELBv2; the SageMaker, Lex, Bedrock runtimes ...), the request's own
+ * signals choose: its X-Amz-Target prefix (or rpcv2Cbor service name) and operation; its awsQuery
+ * Version and Action (from the body once it is read); the REST model that routes its method and
+ * path; else the first (the hand-checked one, or the one whose endpoint prefix is the signing name).
+ */
+export function chooseModel(signingName: string, req: GatewayRequest): ChosenModel | undefined {
+  const entries = modelsFor(signingName);
+  const load = (e: ModelEntry | undefined): ChosenModel | undefined => {
+    const model = e && loadModel(e.id);
+    return model && { id: e.id, model };
+  };
+  if (entries.length <= 1) return load(entries[0]);
+  const has = (c: ChosenModel | undefined, op: string | null) => c !== undefined && (op === null || Object.hasOwn(c.model.operations, op));
+  const target = header(req.headers, 'x-amz-target');
+  const rpc = RPC_PATH.exec(req.path);
+  if (target !== undefined || rpc) {
+    const dot = target?.indexOf('.') ?? -1;
+    const [service, op] = target !== undefined ? [target.slice(0, dot < 0 ? target.length : dot), dot < 0 ? null : target.slice(dot + 1)] : [rpc![1]!, rpc![2]!];
+    const named = entries.filter((e) => e.target === service);
+    for (const e of named) {
+      const c = load(e);
+      if (has(c, op)) return c;
+    }
+    return load(named[0] ?? entries[0]);
+  }
+  const query = new URLSearchParams(req.rawQuery);
+  const form = mediaType(req.headers) === 'application/x-www-form-urlencoded';
+  if (form || actionKeys(query).length > 0) {
+    const content = req.content ?? req.body;
+    const params = form && req.method === 'POST' ? new URLSearchParams((content ?? Buffer.alloc(0)).toString('utf8')) : query;
+    const version = params.get('Version');
+    const action = params.get('Action');
+    const queryModels = entries.filter((e) => e.protocol === 'awsQuery' || e.protocol === 'ec2Query');
+    for (const e of queryModels) {
+      if (version !== null && e.apiVersion !== version) continue;
+      const c = load(e);
+      if (has(c, action)) return c;
+    }
+    return load(queryModels[0] ?? entries[0]);
+  }
+  // The model that routes the path as sent; else one that routes it under another reading (its
+  // decoding then refuses the request as ambiguous rather than pass it through unnamed).
+  for (const anyReading of [false, true]) {
+    for (const e of entries) {
+      if (e.protocol !== 'restJson1' && e.protocol !== 'restXml') continue;
+      const c = load(e);
+      if (c && routesTo(c.model, req, anyReading)) return c;
+    }
+  }
+  return load(entries[0]);
+}
+
 /** RFC 3986 remove_dot_segments over decoded segments. */
 function removeDots(segs: string[]): string[] {
   const out: string[] = [];
@@ -442,7 +530,13 @@ function matchRoute(model: ServiceModel, req: GatewayRequest, query: URLSearchPa
   const decisions = readings.map((r) => matchRoutes(model, req, query, r.segs, r.foldCase ?? false));
   const primaryIndex = decisions[0]!.length > 0 ? 0 : 1;
   const primary = decisions[primaryIndex]!;
-  if (primary.length === 0) return undefined;
+  if (primary.length === 0) {
+    // Routed nowhere as sent: the gateway would pass it through as UnknownOperation, so no other
+    // reading may route it to an operation the upstream could run unnamed.
+    const other = decisions.findIndex((d) => d.length > 0);
+    if (other >= 0) throw ambiguous(`the path routes to no operation as sent, but to ${pick(decisions[other]!, xId)!.route.operation} ${readings[other]!.name}; servers differ on which`);
+    return undefined;
+  }
   const chosen = pick(primary, xId)!;
   if (xId !== null && chosen.route.operation !== xId && !primary.some((c) => c.route.xId === xId)) {
     throw ambiguous(`x-id names ${xId.slice(0, 100)}, but the method, path, query and headers are those of ${chosen.route.operation}`);
@@ -582,7 +676,7 @@ export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: De
     }
     const operation = form.get('Action') ?? '';
     const version = form.get('Version');
-    if (version !== null && version !== model.apiVersion) throw ambiguous(`Version '${version.slice(0, 50)}' is not ${model.signingName}'s API version ${model.apiVersion}`);
+    if (version !== null && model.apiVersion !== '' && version !== model.apiVersion) throw ambiguous(`Version '${version.slice(0, 50)}' is not ${model.signingName}'s API version ${model.apiVersion}`);
     if (!Object.hasOwn(model.operations, operation)) throw unknownOperation(operation);
     const input = model.operations[operation]!.input;
     const tree = queryTree(form);
@@ -706,14 +800,14 @@ export function decodeAnswer(model: ServiceModel, call: DecodedCall, status: num
     if (!json || (!code && text.startsWith('<'))) {
       code ??= xmlText(text, 'Code');
       message ??= xmlText(text, 'Message');
-      out.requestId ??= xmlText(text, 'RequestId');
+      out.requestId ??= xmlText(text, 'RequestId') ?? xmlText(text, 'RequestID');
     }
     code = header(headers, 'x-amzn-errortype') ?? code;
     code = (code ?? `Http${status}`).split(':')[0]!.split('#').pop()!;
     out.error = { code, message: message ?? '' };
     return out;
   }
-  if (!json && complete) out.requestId ??= xmlText(body.toString('utf8'), 'RequestId');
+  if (!json && complete) out.requestId ??= xmlText(body.toString('utf8'), 'RequestId') ?? xmlText(body.toString('utf8'), 'requestId');
   const outputShape = model.operations[call.operation]?.output;
   const s = outputShape ? model.shapes[outputShape] : undefined;
   if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && s?.type === 'structure') {

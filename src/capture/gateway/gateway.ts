@@ -22,11 +22,11 @@ import { cbor } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
 import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
 import { checkPayloadHash, checkSigV4Headers, NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
-import { isReadOnlyCall, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
+import { sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import type { ApiCall } from '../self-audit.ts';
-import { AMBIGUOUS, decodeAnswer, decodeRequest, header, requestProtocol, type DecodedCall, type GatewayRequest } from './decode.ts';
-import { loadModel, type Protocol, type ServiceModel } from './model.ts';
-import { captureOf, ruleFor, type Capture, type ServiceRule } from './rules.ts';
+import { AMBIGUOUS, chooseModel, decodeAnswer, decodeRequest, header, requestProtocol, undecodedCall, type DecodedCall, type GatewayRequest } from './decode.ts';
+import type { Protocol, ServiceModel } from './model.ts';
+import { captureOf, readOnlyOf, rulesOf, type Capture, type ServiceRule } from './rules.ts';
 
 export interface UpstreamConfig {
   /** `http(s)://host[:port]` of the service (or of one server answering many, such as moto). */
@@ -164,6 +164,52 @@ function s3Details(call: DecodedCall, req: GatewayRequest, capture: Capture): { 
   return { params, resources };
 }
 
+/** Capture of a decoded call by its service's rules; a call not decoded is a management event. */
+function captureOfCall(rule: ServiceRule, call: DecodedCall): Capture {
+  return call.undecoded ? 'management' : captureOf(rule, call.operation);
+}
+
+const ARN = /^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$/;
+const MAX_ARN_RESOURCES = 20;
+
+/**
+ * resources of a call recorded by the generic rules: the ARNs among its input members (at most 20,
+ * first seen first, each once), with the account an ARN names. CloudTrail's per-service resource
+ * types are not derived; `type` is left out.
+ */
+function arnResources(params: Record<string, unknown>): RecordResource[] | undefined {
+  const found = new Map<string, RecordResource>();
+  const walk = (v: unknown, depth: number): void => {
+    if (found.size >= MAX_ARN_RESOURCES || depth > 16) return;
+    if (typeof v === 'string') {
+      if (v.length <= 2048 && !found.has(v)) {
+        const m = ARN.exec(v);
+        if (m) found.set(v, m[1] ? { ARN: v, accountId: m[1] } : { ARN: v });
+      }
+    } else if (Array.isArray(v)) {
+      for (const x of v) walk(x, depth + 1);
+    } else if (v !== null && typeof v === 'object') {
+      for (const x of Object.values(v)) walk(x, depth + 1);
+    }
+  };
+  walk(params, 0);
+  return found.size > 0 ? [...found.values()] : undefined;
+}
+
+const unmodelledReason = (signingName: string) => `no model of the gateway signs as '${signingName.slice(0, 64)}'`;
+
+/**
+ * A stand-in model for a service no model signs as: no operations, so every call is passed through
+ * and recorded as UnknownOperation; its protocol is the one the request's signals name.
+ */
+function unmodelled(signingName: string, req: GatewayRequest): ServiceModel {
+  const form = (header(req.headers, 'content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+  const protocol: Protocol = header(req.headers, 'smithy-protocol') !== undefined ? 'rpcv2Cbor'
+    : header(req.headers, 'x-amz-target') !== undefined ? 'awsJson1_1'
+      : form || /(?:^|&)Action=/.test(req.rawQuery) ? 'awsQuery' : 'restJson1';
+  return { source: 'none', signingName, endpointPrefix: signingName, protocol, apiVersion: '', operations: {}, shapes: {} };
+}
+
 interface Prepared {
   auth: ParsedAuthorization;
   model: ServiceModel;
@@ -197,12 +243,14 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   const record = (p: Prepared, identity: Identity, startedMs: number, sourceIPAddress: string, answer: { requestId?: string; error?: { code: string; message: string }; output?: Record<string, unknown>; bytesOut?: number; bytesIn?: number; amzId2?: string }): Promise<void> => {
     const call = p.call;
     if (!call) return Promise.resolve();
-    const capture = captureOf(p.rule, call.operation);
+    const capture = captureOfCall(p.rule, call);
     if (capture === 'none') return Promise.resolve();
-    let requestParameters: unknown = call.params;
-    let resources: RecordResource[] | undefined;
-    let additionalEventData: Record<string, unknown> | undefined;
-    if (p.rule.s3Style) {
+    let requestParameters: unknown = call.undecoded ? null : call.params;
+    let resources: RecordResource[] | undefined = p.rule.generic && !call.undecoded ? arnResources(call.params) : undefined;
+    let additionalEventData: Record<string, unknown> | undefined = call.undecoded
+      ? { requestedOperation: call.undecoded.requested, gatewayDecodeError: call.undecoded.reason }
+      : undefined;
+    if (p.rule.s3Style && !call.undecoded) {
       const d = s3Details(call, p.request, capture);
       requestParameters = d.params;
       resources = d.resources;
@@ -231,6 +279,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       resources,
       additionalEventData,
       keysAsGiven: true,
+      readOnly: readOnlyOf(p.rule, call, p.request.method),
     }).catch((err) => deps.logError(`gateway: could not record ${p.rule.eventSource} ${call.operation}`, err));
   };
 
@@ -242,6 +291,15 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const ip = sourceIpAddress(req.socket.remoteAddress);
     const gatewayRequestId = deps.ids.uuid();
 
+    // The gateway's own liveness, for load balancers and supervisors: only unsigned (a signed
+    // GET /health is an S3 call on bucket "health"), and unsigned calls reach no upstream anyway.
+    if (url === '/health' && (req.method === 'GET' || req.method === 'HEAD') && headers.authorization === undefined) {
+      const body = Buffer.from('{"status":"ok"}');
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length), ...(dropUnread(req) ? { connection: 'close' } : {}) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+
     let auth: ParsedAuthorization;
     try {
       auth = parseAuthorization(headers);
@@ -250,28 +308,29 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       const format = errorFormat(headers, undefined, undefined);
       return sendError(res, format, errorCodeFor(err, format, undefined), err, gatewayRequestId, dropUnread(req));
     }
-    const model = loadModel(auth.service);
-    const rule = ruleFor(auth.service);
-    const format = errorFormat(headers, auth.service, model, q < 0 ? '' : url.slice(q + 1));
+    const request: GatewayRequest = { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, body: null };
+    // The model of the service the request signed for (of several sharing its signing name, the one
+    // its signals name); a service without a model is passed through and recorded as UnknownOperation.
+    const chosen = chooseModel(auth.service, request);
+    let model = chosen?.model ?? unmodelled(auth.service, request);
+    let rule = rulesOf(chosen?.id ?? auth.service, auth.service);
+    const format = errorFormat(headers, auth.service, model, request.rawQuery);
     const fail = (e: ServiceError, close = false) => sendError(res, format, errorCodeFor(e, format, auth.service), e, gatewayRequestId, close);
     /** A refusal before (or instead of) reading the body: the rest of it is cut off unless small. */
     const refuse = (e: ServiceError) => fail(e, dropUnread(req));
-    if (!model || !rule) {
-      return refuse(new ServiceError('UnknownServiceException', `The OpenTrail gateway has no model or capture rules for service '${auth.service}'.`, 400));
-    }
-    const request: GatewayRequest = { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, body: null };
     // Declared dotted host names count as path style only when the gateway re-signs for the upstream
     // (its own Host replaces the client's); passed through, the upstream would read a bucket from them.
     const upstreamOf = opts.upstreams.services?.[auth.service] ?? opts.upstreams.default;
     const resigned = upstreamOf?.accessKeyId !== undefined && upstreamOf.secretAccessKey !== undefined && upstreamOf.accessKeyId !== auth.accessKeyId;
     const pathStyleHosts = resigned ? opts.pathStyleHosts : [];
-    const opts0 = { memberCase: rule.memberCase, pathStyleHosts };
+    let opts0 = { memberCase: rule.memberCase, pathStyleHosts };
 
     // Signals that could make the upstream read another operation than the gateway would are
     // refused before anything is read or forwarded (nothing is recorded: no call was made).
     let protocol: Protocol;
     try {
-      protocol = requestProtocol(request, model, pathStyleHosts);
+      // A service no model signs as is never decoded, so no reading of it can name a wrong operation.
+      protocol = chosen ? requestProtocol(request, model, pathStyleHosts) : model.protocol;
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
       return refuse(e);
@@ -282,7 +341,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     let streamed = false;
     let head: DecodedCall | undefined;
     const sha = header(headers, 'x-amz-content-sha256');
-    if (protocol === 'restXml' || protocol === 'restJson1') {
+    if (chosen && (protocol === 'restXml' || protocol === 'restJson1')) {
       try {
         head = decodeRequest(model, request, opts0);
         const input = model.operations[head.operation]!.input;
@@ -370,9 +429,10 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       // inflated for a caller whose signature failed (the record then has no call to name: none).
       if (identity && plain) {
         try {
-          p.call = decodeRequest(model, request, opts0);
+          p.call = chosen ? decodeRequest(model, request, opts0) : undecodedCall(request, protocol, unmodelledReason(auth.service));
         } catch (e) {
           if (!(e instanceof ServiceError)) throw e;
+          if (e.code !== AMBIGUOUS) p.call = undecodedCall(request, protocol, `${e.code}: ${e.message}`);
         }
       }
       return refuseSigned(signatureError, false);
@@ -395,11 +455,25 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       return fail(new ServiceError(AMBIGUOUS, `Ambiguous request: Content-Encoding '${encoding!.slice(0, 100)}' is not one the gateway can decode (gzip or identity); it cannot know what the upstream would read.`, 400));
     }
 
+    // A form body names its API version: of several query models sharing a signing name (ELB and
+    // ELBv2), the one it names decodes it.
+    if (chosen && protocol === 'awsQuery' && request.method === 'POST') {
+      const again = chooseModel(auth.service, request);
+      if (again && again.model !== model) {
+        model = p.model = again.model;
+        rule = p.rule = rulesOf(again.id, auth.service);
+        opts0 = { memberCase: rule.memberCase, pathStyleHosts };
+      }
+    }
     try {
-      p.call = decodeRequest(model, request, opts0);
+      p.call = chosen ? decodeRequest(model, request, opts0) : undecodedCall(request, protocol, unmodelledReason(auth.service));
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
-      return fail(e);
+      // A request another reader could take for another operation is refused; one the gateway
+      // cannot read at all (an operation or service its models lack, a body it cannot parse) goes
+      // to the upstream, which decides, and is recorded as UnknownOperation.
+      if (e.code === AMBIGUOUS) return fail(e);
+      p.call = undecodedCall(request, protocol, `${e.code}: ${e.message}`);
     }
     const upstream = opts.upstreams.services?.[auth.service] ?? opts.upstreams.default;
     if (!upstream) return fail(new ServiceError('ServiceUnavailableException', `The OpenTrail gateway has no upstream for service '${auth.service}'.`, 503));
@@ -434,9 +508,9 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       headers = signed.headers as Record<string, string>;
     }
 
-    const capture = captureOf(p.rule, p.call!.operation);
+    const capture = captureOfCall(p.rule, p.call!);
     const recorded = capture !== 'none';
-    const readOnly = isReadOnlyCall(p.rule.eventSource, p.call!.operation);
+    const readOnly = readOnlyOf(p.rule, p.call!, p.request.method);
     const client = target.protocol === 'https:' ? https : http;
     const upReq = client.request({
       protocol: target.protocol,

@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 
 /** The wire protocols a service may speak. A request's own protocol is read off the request. */
-export type Protocol = 'awsJson1_0' | 'awsJson1_1' | 'restJson1' | 'awsQuery' | 'restXml' | 'rpcv2Cbor';
+export type Protocol = 'awsJson1_0' | 'awsJson1_1' | 'restJson1' | 'awsQuery' | 'ec2Query' | 'restXml' | 'rpcv2Cbor';
 
 /** A member of a structure (or a list's/map's element): its target shape and where it travels. */
 export interface ModelMember {
@@ -28,7 +28,11 @@ export interface ModelMember {
 export type ModelShape =
   | { type: 'structure'; members: Record<string, ModelMember> }
   | { type: 'list'; member: ModelMember }
-  | { type: 'map'; key: string; value: ModelMember };
+  | {
+    type: 'map'; key: string; value: ModelMember;
+    /** awsQuery: an entry's key and value names when not `key` / `value` (SNS: `Name`, `Value`). */
+    keyName?: string; valueName?: string;
+  };
 
 export interface ModelOperation {
   /** Method and URI template (`/restapis/{restapi_id}/resources/{resource_id}`, `/{Key+}?uploads`). */
@@ -54,25 +58,46 @@ export interface ServiceModel {
 
 const MODELS_DIR = new URL('./models/', import.meta.url);
 
-/** Signing names of every generated model. */
+/** Model file names (ids): the hand-checked services' signing names, and aws-sdk v2's service ids. */
 export function modelNames(): string[] {
-  return readdirSync(MODELS_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  return readdirSync(MODELS_DIR).filter((f) => f.endsWith('.json') && f !== 'index.json').map((f) => f.slice(0, -5)).sort();
 }
 
 const cache = new Map<string, ServiceModel>();
 
-/** The model for a signing name, read once; undefined when none was generated. */
-export function loadModel(signingName: string): ServiceModel | undefined {
-  if (!/^[a-z0-9-]+$/.test(signingName)) return undefined;
-  let m = cache.get(signingName);
+/** The model of one id (a file in ./models), read once; undefined when none was generated. */
+export function loadModel(id: string): ServiceModel | undefined {
+  if (!/^[a-z0-9-]+$/.test(id) || id === 'index') return undefined;
+  let m = cache.get(id);
   if (!m) {
     try {
-      m = JSON.parse(readFileSync(new URL(`${signingName}.json`, MODELS_DIR), 'utf8')) as ServiceModel;
+      m = JSON.parse(readFileSync(new URL(`${id}.json`, MODELS_DIR), 'utf8')) as ServiceModel;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
-    cache.set(signingName, m);
+    cache.set(id, m);
   }
   return m;
+}
+
+/**
+ * What ./models/index.json says of a model: its id and what tells it apart from other models of
+ * the same signing name before it is loaded (protocol, X-Amz-Target prefix, API version).
+ */
+export interface ModelEntry { id: string; protocol: Protocol; target: string; apiVersion: string }
+
+let index: Map<string, readonly ModelEntry[]> | undefined;
+
+/**
+ * The models that sign with a signing name, the one to try first first (the hand-checked model,
+ * then the one whose endpoint prefix is the signing name); empty when none does. The index (a few
+ * KiB) is read on first use; a model's file only when a request needs it.
+ */
+export function modelsFor(signingName: string): readonly ModelEntry[] {
+  if (!index) {
+    const raw = JSON.parse(readFileSync(new URL('index.json', MODELS_DIR), 'utf8')) as Record<string, [string, Protocol, string, string][]>;
+    index = new Map(Object.entries(raw).map(([k, v]) => [k, v.map(([id, protocol, target, apiVersion]) => ({ id, protocol, target, apiVersion }))]));
+  }
+  return index.get(signingName) ?? [];
 }

@@ -1,10 +1,14 @@
 /**
  * What the gateway records, per service, as AWS documents CloudTrail's capture of it: the
  * eventSource, which operations are management events, which are data events, which are never
- * recorded, and how the service's records spell requestParameters. One table; a new service is one
- * entry here plus its generated model (scripts/gen-gateway-models.ts). Sources are in
- * docs/gateway.md ("Capture rules").
+ * recorded, and how the service's records spell requestParameters. One table of hand-checked
+ * services (a service checked by hand is one entry here plus its model from its v3 client,
+ * scripts/gen-gateway-models.ts); every other service is recorded by CloudTrail's generic rules
+ * (rulesOf). Sources are in docs/gateway.md ("Capture rules").
  */
+
+import { isReadOnlyCall } from '../../core/index.ts';
+import type { DecodedCall } from './decode.ts';
 
 export type Capture = 'management' | 'data' | 'none';
 
@@ -21,6 +25,8 @@ export interface ServiceRule {
   dataResourceType?: string;
   /** S3 writes requestParameters as wire names (bucketName, key, Host, query names) and names resources. */
   s3Style?: boolean;
+  /** CloudTrail's generic capture (no hand-checked rules): resources are the ARNs in the input. */
+  generic?: boolean;
 }
 
 const all = (names: string[], capture: Capture): Record<string, Capture> => Object.fromEntries(names.map((n) => [n, capture]));
@@ -102,10 +108,42 @@ export const SERVICE_RULES: readonly ServiceRule[] = [
 
 const bySigningName = new Map(SERVICE_RULES.map((r) => [r.signingName, r]));
 
+/** The hand-checked rules of a service, by its signing name (and its model's id). */
 export function ruleFor(signingName: string): ServiceRule | undefined {
   return bySigningName.get(signingName);
 }
 
+const generic = new Map<string, ServiceRule>();
+
+/**
+ * The rules a call is recorded by: the hand-checked ones when its model is that service's
+ * (`id`, the model file, is the rule's signing name), else CloudTrail's generic capture:
+ * eventSource `<signing name>.amazonaws.com`, every operation a management event, members spelled
+ * lowerCamelCase as most services' records spell them. The signing name, not the endpoint prefix,
+ * names the source: `api.ecr`, `email`, `bedrock-runtime` or `streams.dynamodb` sign as ecr, ses,
+ * bedrock, dynamodb, which is what their records say (checked against test/fixtures/corpus).
+ */
+export function rulesOf(id: string, signingName: string): ServiceRule {
+  const checked = id === signingName ? bySigningName.get(signingName) : undefined;
+  if (checked) return checked;
+  let rule = generic.get(signingName);
+  if (!rule) {
+    rule = { signingName, eventSource: `${signingName.toLowerCase()}.amazonaws.com`, default: 'management', memberCase: 'lowerCamel', generic: true };
+    generic.set(signingName, rule);
+  }
+  return rule;
+}
+
 export function captureOf(rule: ServiceRule, operation: string): Capture {
   return rule.operations?.[operation] ?? rule.default;
+}
+
+/**
+ * readOnly of a call: the operation's verb (src/core/read-only.ts), and under the generic rules
+ * also a REST GET or HEAD (ExportApi, ReadJob, Suggest ... read); a call not decoded is not a read.
+ */
+export function readOnlyOf(rule: ServiceRule, call: DecodedCall, method: string): boolean {
+  if (call.undecoded) return false;
+  if (isReadOnlyCall(rule.eventSource, call.operation)) return true;
+  return rule.generic === true && (call.protocol === 'restJson1' || call.protocol === 'restXml') && (method === 'GET' || method === 'HEAD');
 }
