@@ -2,6 +2,7 @@
  * The `opentrail` command. `opentrail serve` starts the server; flags beat environment variables,
  * which beat the config file, which beats the defaults.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfig, readConfigFile, resolveConfig, BOOTSTRAP_PROFILE } from '../config/index.ts';
 import { startServer } from '../server.ts';
@@ -9,6 +10,7 @@ import { validateLogsCommand } from './validate-logs.ts';
 
 const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DIR] [--config FILE]
        opentrail validate-logs --trail-arn ARN --start-time TIME [...]   (opentrail validate-logs --help)
+       opentrail --version
 
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
   --port      port to listen on, 0 for any free port (env OPENTRAIL_PORT; default 4580)
@@ -58,7 +60,12 @@ async function serve(argv: string[]): Promise<void> {
   }
   console.log(`  data: ${c.dataDir}`);
 
+  // A signal repeated while shutting down (Ctrl-C reaches both the launcher in bin/ and the
+  // server, and the launcher passes its own on) is the same request: it does not cut the shutdown.
+  let stopping = false;
   const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     console.log(`${signal}: shutting down`);
     server.close().then(
       () => process.exit(0),
@@ -68,8 +75,8 @@ async function serve(argv: string[]): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -87,6 +94,12 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
         console.log(USAGE);
         return 0;
+      case '--version':
+      case 'version': {
+        const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+        console.log(`opentrail ${pkg.version} (node ${process.version})`);
+        return 0;
+      }
       default:
         console.error(`opentrail: unknown command ${cmd}\n${USAGE}`);
         return 2;
