@@ -17,6 +17,7 @@ if (major < 24) {
   const child = spawn(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
   // Signals the server may act on are passed on as they come. Ctrl-C in a terminal reaches both
   // processes (same process group); the server treats a repeated SIGINT/SIGTERM as the first one.
+  /** @type {NodeJS.Signals[]} */
   const FORWARD = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGCONT'];
   const handlers = new Map();
   for (const sig of FORWARD) {
