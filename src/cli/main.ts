@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfig, readConfigFile, resolveConfig, BOOTSTRAP_PROFILE } from '../config/index.ts';
 import { startServer } from '../server.ts';
+import { PortInUseError, portInUseMessage } from '../http/port-check.ts';
 import { validateLogsCommand } from './validate-logs.ts';
 
 const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DIR] [--config FILE]
@@ -109,9 +110,15 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`opentrail: ${(err as Error).message}`);
       return 2;
     }
-    if ((err as { code?: string }).code === 'EADDRINUSE') {
-      console.error(`opentrail: ${(err as Error).message}`);
-      return 1;
+    if (err instanceof PortInUseError) {
+      console.error(`opentrail: ${err.message}`);
+      return 2;
+    }
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      // A port taken between the check at start and the listen itself.
+      console.error(`opentrail: ${e.port !== undefined ? portInUseMessage(e.address ?? '', e.port, 'port', e.code === 'EADDRINUSE' ? undefined : e.message) : e.message}`);
+      return 2;
     }
     throw err;
   }
