@@ -126,6 +126,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     ids,
     clock,
     limits: config.ingest,
+    historyRetentionDays: config.eventHistory.retentionDays,
     budget: bodyBudget,
     onInternalError: (err) => logError('internal error', err),
     log: (message) => logError(message),
