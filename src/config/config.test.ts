@@ -108,3 +108,9 @@ test('config.regions accepts the Region names of every partition, as given', () 
   const regions = ['us-east-1', 'ap-southeast-5', 'cn-north-1', 'cn-northwest-1', 'us-gov-west-1', 'us-gov-east-1', 'mx-central-1'];
   assert.deepEqual(resolveConfig({ regions }, defaultConfig(), STARTED).regions, regions);
 });
+
+test('allowNonAwsRegions: true accepts other region names (of the form only), for private clouds and anonymised data', () => {
+  assert.deepEqual(resolveConfig({ regions: ['us-north-2r', 'local'], allowNonAwsRegions: true }, defaultConfig(), STARTED).regions, ['us-north-2r', 'local']);
+  assert.throws(() => resolveConfig({ regions: ['US East'], allowNonAwsRegions: true }, defaultConfig(), STARTED), /"US East": a region name is/);
+  assert.throws(() => resolveConfig({ regions: ['us-east-1'], allowNonAwsRegions: 'yes' }, defaultConfig(), STARTED), /allowNonAwsRegions must be true or false/);
+});

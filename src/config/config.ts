@@ -318,9 +318,12 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
     if (!Array.isArray(doc.regions) || doc.regions.length === 0 || !doc.regions.every((r) => typeof r === 'string')) {
       throw new ConfigError('config.regions must be a non-empty list of AWS Region names');
     }
-    const unknown = (doc.regions as string[]).filter((r) => partitionOf(r) === undefined);
+    const anyName = doc.allowNonAwsRegions === true;
+    if (doc.allowNonAwsRegions !== undefined && typeof doc.allowNonAwsRegions !== 'boolean') throw new ConfigError('config.allowNonAwsRegions must be true or false');
+    const unknown = (doc.regions as string[]).filter((r) => anyName ? !/^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$/.test(r) : partitionOf(r) === undefined);
+    if (unknown.length > 0 && anyName) throw new ConfigError(`config.regions: ${unknown.map((r) => JSON.stringify(r)).join(', ')}: a region name is 2-64 lower-case letters, digits and hyphens`);
     if (unknown.length > 0) {
-      throw new ConfigError(`config.regions: ${unknown.map((r) => JSON.stringify(r)).join(', ')} ${unknown.length === 1 ? 'is not an AWS Region name' : 'are not AWS Region names'} (such as us-east-1 or eu-west-1; every accepted name is listed in docs/configuration.md)`);
+      throw new ConfigError(`config.regions: ${unknown.map((r) => JSON.stringify(r)).join(', ')} ${unknown.length === 1 ? 'is not an AWS Region name' : 'are not AWS Region names'} (such as us-east-1 or eu-west-1; every accepted name is listed in docs/configuration.md; allowNonAwsRegions: true accepts other names)`);
     }
     cfg.regions = [...new Set(doc.regions as string[])];
   }
