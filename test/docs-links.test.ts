@@ -30,8 +30,11 @@ function anchors(markdown: string): Set<string> {
   return out;
 }
 
-/** The broken links and path mentions of one markdown text (`file` relative to `root`). */
-export function brokenLinks(root: string, file: string, text: string, read: (path: string) => string | undefined): string[] {
+/**
+ * The broken links and path mentions of one markdown text (`file` relative to `root`). A path git
+ * ignores (`bench/out/...`: what a command writes) is output, not a link.
+ */
+export function brokenLinks(root: string, file: string, text: string, read: (path: string) => string | undefined, ignored: (path: string) => boolean = () => false): string[] {
   const broken: string[] = [];
   const prose = text.replace(/```[\s\S]*?```/g, '');
   for (const m of prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
@@ -44,10 +47,19 @@ export function brokenLinks(root: string, file: string, text: string, read: (pat
     else if (anchor && abs.endsWith('.md') && !anchors(body).has(anchor)) broken.push(`${file}: anchor ${target}`);
   }
   for (const m of text.matchAll(/(?<![\w./-])((?:docs|src|test|bench|scripts|bin)\/[\w./-]+\.(?:md|ts|js|json|py))\b/g)) {
-    if (read(resolve(root, m[1]!)) === undefined) broken.push(`${file}: path ${m[1]}`);
+    if (read(resolve(root, m[1]!)) === undefined && !ignored(m[1]!)) broken.push(`${file}: path ${m[1]}`);
   }
   return broken;
 }
+
+const gitIgnored = (p: string) => {
+  try {
+    execFileSync('git', ['check-ignore', '-q', p], { cwd: ROOT, stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const readReal = (p: string) => (existsSync(p) ? (p.endsWith('/') ? '' : readFileSync(p, 'utf8')) : undefined);
 
@@ -58,15 +70,15 @@ test('links and paths in README.md and docs/ resolve', () => {
     } catch {
       return ''; // a directory
     }
-  }));
+  }, gitIgnored));
   assert.deepEqual(broken, []);
 });
 
 test('the link checker sees a broken link, anchor and path when there is one', () => {
   const files: Record<string, string> = { [join(ROOT, 'docs/a.md')]: '# Title here\n' };
   const read = (p: string) => files[p];
-  const text = 'See [a](a.md), [b](b.md), [t](a.md#title-here), [x](a.md#nope), docs/a.md, src/none.ts and [web](https://example.com).\n```\nsrc/in-code-block-still-counts.ts\n```';
-  assert.deepEqual(brokenLinks(ROOT, 'docs/x.md', text, read), [
+  const text = 'See [a](a.md), [b](b.md), [t](a.md#title-here), [x](a.md#nope), docs/a.md, src/none.ts, bench/out/x.json and [web](https://example.com).\n```\nsrc/in-code-block-still-counts.ts\n```';
+  assert.deepEqual(brokenLinks(ROOT, 'docs/x.md', text, read, (p) => p.startsWith('bench/out/')), [
     'docs/x.md: link b.md',
     'docs/x.md: anchor a.md#nope',
     'docs/x.md: path src/none.ts',
