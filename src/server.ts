@@ -62,6 +62,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const logError = opts.logError ?? ((msg: string, err?: unknown) => (err === undefined ? console.error(msg) : console.error(msg, err)));
   // Nothing is written to the data dir before the ports are known to be free and the data dir's
   // lock is held (one server per data dir: src/config/data-dir-lock.ts).
+  DataDirLock.assertFree(config.dataDir);
   await assertPortFree(config.host, config.port, '--port');
   if (config.gateway) await assertPortFree(config.gateway.host, config.gateway.port, 'gateway.port');
   const lock = DataDirLock.acquire(config.dataDir, clock.nowMs());

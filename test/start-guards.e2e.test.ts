@@ -34,6 +34,11 @@ test('a second server on a data dir in use is refused with one line naming the o
     assert.equal(second.stderr.trim().split('\n').length, 1, `one line: ${second.stderr}`);
     assert.match(second.stderr, new RegExp(`^opentrail: data dir ${first.dataDir} is in use by another OpenTrail server \\(pid ${first.process.pid}, listening on ${first.url}, since `));
     assert.deepEqual(readdirSync(first.dataDir).sort(), before, 'the refused server added nothing');
+    // Same data dir and the same port (two plain `opentrail serve` in one folder): told about the server, not the port.
+    const port = new URL(first.url).port;
+    const same = await serve(['--port', port, '--data-dir', first.dataDir, '--config', first.configFile]);
+    assert.equal(same.code, 2, same.stderr);
+    assert.match(same.stderr, new RegExp(`^opentrail: data dir \\S+ is in use by another OpenTrail server \\(pid ${first.process.pid}, listening on ${first.url}, since [^)]+\\); stop it first, or give this one another --data-dir\\n$`));
   } finally {
     await first.stop();
   }
