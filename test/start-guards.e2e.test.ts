@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -89,4 +89,18 @@ test('a gateway port in use is refused the same way, naming gateway.port', async
   } finally {
     server.close();
   }
+});
+
+test('a SIGTERM that arrives while the server starts stops it in order once it is up (exit 0), not half-way', async () => {
+  const dataDir = join(tempDir(), 'd');
+  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  // The lock's holder file is written inside startServer, after the signal handlers are in place.
+  while (!existsSync(join(dataDir, 'opentrail.lock.json'))) await new Promise((r) => setTimeout(r, 5));
+  child.kill('SIGTERM');
+  assert.deepEqual(await exited, { code: 0, signal: null }, out);
+  assert.match(out, /OpenTrail listening on [\s\S]*SIGTERM: shutting down/);
 });

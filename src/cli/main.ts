@@ -44,7 +44,40 @@ async function serve(argv: string[]): Promise<void> {
     cfg.port = Number(port);
   }
 
-  const server = await startServer(cfg);
+  // Signal handlers are in place before the server starts: a SIGTERM or SIGINT that arrives while
+  // it starts (or just as it prints that it listens) stops it in order once it is up, instead of
+  // killing it half-way. A signal repeated while shutting down (Ctrl-C reaches both the launcher in
+  // bin/ and the server, and the launcher passes its own on) is the same request.
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let requested: string | undefined;
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (!server) {
+      requested ??= signal;
+      return;
+    }
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: shutting down`);
+    server.close().then(
+      () => process.exit(0),
+      (err) => {
+        console.error('shutdown failed', err);
+        process.exit(1);
+      },
+    );
+  };
+  const onTerm = () => shutdown('SIGTERM');
+  const onInt = () => shutdown('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  try {
+    server = await startServer(cfg);
+  } catch (e) {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    throw e;
+  }
   const c = server.config;
   console.log(`OpenTrail listening on ${server.url}`);
   if (server.gatewayUrl) console.log(`  recording gateway: ${server.gatewayUrl} (point AWS clients' --endpoint-url here)`);
@@ -60,24 +93,7 @@ async function serve(argv: string[]): Promise<void> {
     console.log(`  credentials: the access keys declared in ${configFile}`);
   }
   console.log(`  data: ${c.dataDir}`);
-
-  // A signal repeated while shutting down (Ctrl-C reaches both the launcher in bin/ and the
-  // server, and the launcher passes its own on) is the same request: it does not cut the shutdown.
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: shutting down`);
-    server.close().then(
-      () => process.exit(0),
-      (err) => {
-        console.error('shutdown failed', err);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  if (requested) shutdown(requested);
 }
 
 export async function main(argv: string[]): Promise<number> {
