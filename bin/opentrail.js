@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // OpenTrail's command. Needs Node 24 (it runs the TypeScript sources directly); on an older
-// system Node it re-runs itself with the Node 24 that `npm install` put in node_modules.
-import { spawnSync } from 'node:child_process';
+// system Node it re-runs itself with the Node 24 that `npm install` put in node_modules, as a
+// child that gets every signal this process gets, whose exit status this process exits with, and
+// that never outlives it (it watches the IPC channel to this process and shuts down when it closes).
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -12,9 +14,46 @@ if (major < 24) {
     console.error(`opentrail needs Node.js 24 or newer (this is ${process.version}); run npm install first.`);
     process.exit(1);
   }
-  const r = spawnSync(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
+  const child = spawn(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
+  // Signals the server may act on are passed on as they come. Ctrl-C in a terminal reaches both
+  // processes (same process group); the server treats a repeated SIGINT/SIGTERM as the first one.
+  /** @type {NodeJS.Signals[]} */
+  const FORWARD = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM', 'SIGCONT'];
+  const handlers = new Map();
+  for (const sig of FORWARD) {
+    const h = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    };
+    handlers.set(sig, h);
+    process.on(sig, h);
+  }
+  // Job control: a stop request stops the server, then this process (SIGCONT above resumes both).
+  const onTstp = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTSTP');
+    process.kill(process.pid, 'SIGSTOP');
+  };
+  handlers.set('SIGTSTP', onTstp);
+  process.on('SIGTSTP', onTstp);
+  child.on('error', (e) => {
+    console.error(`opentrail: cannot start ${local}: ${e.message}`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      // Die of the same signal, so whoever started us sees what happened to the server.
+      for (const [sig, h] of handlers) process.off(sig, h);
+      process.kill(process.pid, signal);
+      return;
+    }
+    process.exit(code ?? 1);
+  });
+} else {
+  if (process.channel) {
+    // Started by the launcher above: shut down (as on SIGTERM) when it goes away, however it died.
+    process.channel.unref();
+    process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  }
+  const { main } = await import('../src/cli/main.ts');
+  const code = await main(process.argv.slice(2));
+  if (code >= 0) process.exitCode = code;
 }
-const { main } = await import('../src/cli/main.ts');
-const code = await main(process.argv.slice(2));
-if (code >= 0) process.exitCode = code;

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomIds, systemClock, type Clock, type Identity, type IdSource } from './core/index.ts';
-import { ConfigError, loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
+import { ConfigError, DataDirLock, loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
 import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
 import { callDeadlineMs, CloudWatchLogsSink, S3ObjectStore, SnsTopicDirectory, SnsTopicPublisher } from './stores/s3/index.ts';
@@ -18,6 +18,7 @@ import { NextTokenCodec, startRetentionJob } from './history/index.ts';
 import { ChannelService } from './services/cloudtrail/channels.ts';
 import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
+import { assertPortFree } from './http/port-check.ts';
 import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
 import { KeyEncryptionError, KeyFile, KmsWrappedKey, loadOrCreateSecretFile, SecretFileError, SigningKeyStore } from './integrity/index.ts';
 import { KmsDataKeys } from './stores/kms/index.ts';
@@ -59,7 +60,25 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const ids = opts.ids ?? randomIds;
   const shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
   const logError = opts.logError ?? ((msg: string, err?: unknown) => (err === undefined ? console.error(msg) : console.error(msg, err)));
-  mkdirSync(config.dataDir, { recursive: true });
+  // Nothing is written to the data dir before the ports are known to be free and the data dir's
+  // lock is held (one server per data dir: src/config/data-dir-lock.ts).
+  DataDirLock.assertFree(config.dataDir);
+  await assertPortFree(config.host, config.port, '--port');
+  if (config.gateway) await assertPortFree(config.gateway.host, config.gateway.port, 'gateway.port');
+  const lock = DataDirLock.acquire(config.dataDir, clock.nowMs());
+  try {
+    const server = await startLocked(config, { clock, ids, shutdownGraceMs, logError });
+    lock.setUrl(server.url);
+    const close = server.close;
+    let closed: Promise<void> | undefined;
+    return { ...server, close: () => (closed ??= close().finally(() => lock.release())) };
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logError }: Required<Omit<StartOptions, 'shutdownGraceMs'>> & { shutdownGraceMs: number }): Promise<RunningServer> {
   const tokens = new NextTokenCodec(loadTokenKey(config.dataDir));
 
   let bootstrap: RunningServer['bootstrap'];
@@ -108,6 +127,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
     ids,
     clock,
     limits: config.ingest,
+    historyRetentionDays: config.eventHistory.retentionDays,
     budget: bodyBudget,
     onInternalError: (err) => logError('internal error', err),
     log: (message) => logError(message),

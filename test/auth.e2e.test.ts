@@ -292,12 +292,12 @@ describe('SigV4 and the CloudTrail endpoint', () => {
       const r1 = record('file-1');
       const r2 = record('file-2', { eventName: 'DescribeInstances', readOnly: undefined });
       const out = await ingest(ALICE, JSON.stringify({ Records: [r1, r2] }), { 'content-type': 'application/json' });
-      assert.deepEqual(out, { accepted: 2, duplicates: 0, rejected: 0, results: [{ status: 'accepted', eventID: r1.eventID }, { status: 'accepted', eventID: r2.eventID }] });
+      assert.deepEqual(out, { accepted: 2, duplicates: 0, rejected: 0, notInEventHistory: 0, results: [{ status: 'accepted', eventID: r1.eventID }, { status: 'accepted', eventID: r2.eventID }] });
       const arr = await ingest(ALICE, JSON.stringify([record('array-1')]), { 'content-type': 'application/json' });
       assert.deepEqual(arr.results, [{ status: 'accepted', eventID: record('array-1').eventID }]);
       // Sent again: duplicates, and nothing stored twice.
       const again = await ingest(ALICE, JSON.stringify({ Records: [r1, r2] }));
-      assert.deepEqual(again, { accepted: 0, duplicates: 2, rejected: 0, results: [{ status: 'duplicate', eventID: r1.eventID }, { status: 'duplicate', eventID: r2.eventID }] });
+      assert.deepEqual(again, { accepted: 0, duplicates: 2, rejected: 0, notInEventHistory: 0, results: [{ status: 'duplicate', eventID: r1.eventID }, { status: 'duplicate', eventID: r2.eventID }] });
       const log = await readLog(server.url, ALICE);
       assert.equal(log.filter((r) => r.eventID === r1.eventID).length, 1);
       const stored = log.find((r) => r.eventID === r2.eventID)!;

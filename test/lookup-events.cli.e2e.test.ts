@@ -128,6 +128,7 @@ before(async () => {
   server = await startServer({
     // Every region of the stratus records is served: records for other regions are refused.
     regions: [...new Set(['us-east-1', 'us-west-2', 'eu-west-1', STRATUS_REGION, ...STRATUS_LINES.map((l) => (JSON.parse(l) as Json).awsRegion as string)])],
+    allowNonAwsRegions: true, // the shared corpus's Region names are anonymised
     accounts: [ACCOUNT_A, ACCOUNT_B, { id: STRATUS_ACCOUNT, identities: [STRATUS_ROOT] }],
     eventHistory: { retentionDays: 36500 },
   });

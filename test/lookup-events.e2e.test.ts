@@ -285,7 +285,7 @@ const SAMPLE = PAIRS.filter((p) => p.n >= 5 || p.account === ACCOUNT_A.id || p.a
 
 describe('LookupEvents over the ingested corpus (SDK)', () => {
   before(async () => {
-    server = await startServer({ regions: REGIONS, accounts: [ACCOUNT_A, ACCOUNT_B, ...extraAccounts], eventHistory: { retentionDays: 36500 } });
+    server = await startServer({ regions: REGIONS, allowNonAwsRegions: true, accounts: [ACCOUNT_A, ACCOUNT_B, ...extraAccounts], eventHistory: { retentionDays: 36500 } });
     const from = Date.now();
     const res = await signedFetch(`${server.url}/ingest`, PRODUCER, {
       body: LINES.map((l) => l.text).join('\n') + '\n',

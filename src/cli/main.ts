@@ -2,13 +2,16 @@
  * The `opentrail` command. `opentrail serve` starts the server; flags beat environment variables,
  * which beat the config file, which beats the defaults.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfig, readConfigFile, resolveConfig, BOOTSTRAP_PROFILE } from '../config/index.ts';
 import { startServer } from '../server.ts';
+import { PortInUseError, portInUseMessage } from '../http/port-check.ts';
 import { validateLogsCommand } from './validate-logs.ts';
 
 const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DIR] [--config FILE]
        opentrail validate-logs --trail-arn ARN --start-time TIME [...]   (opentrail validate-logs --help)
+       opentrail --version
 
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
   --port      port to listen on, 0 for any free port (env OPENTRAIL_PORT; default 4580)
@@ -41,7 +44,40 @@ async function serve(argv: string[]): Promise<void> {
     cfg.port = Number(port);
   }
 
-  const server = await startServer(cfg);
+  // Signal handlers are in place before the server starts: a SIGTERM or SIGINT that arrives while
+  // it starts (or just as it prints that it listens) stops it in order once it is up, instead of
+  // killing it half-way. A signal repeated while shutting down (Ctrl-C reaches both the launcher in
+  // bin/ and the server, and the launcher passes its own on) is the same request.
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let requested: string | undefined;
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (!server) {
+      requested ??= signal;
+      return;
+    }
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: shutting down`);
+    server.close().then(
+      () => process.exit(0),
+      (err) => {
+        console.error('shutdown failed', err);
+        process.exit(1);
+      },
+    );
+  };
+  const onTerm = () => shutdown('SIGTERM');
+  const onInt = () => shutdown('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  try {
+    server = await startServer(cfg);
+  } catch (e) {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    throw e;
+  }
   const c = server.config;
   console.log(`OpenTrail listening on ${server.url}`);
   if (server.gatewayUrl) console.log(`  recording gateway: ${server.gatewayUrl} (point AWS clients' --endpoint-url here)`);
@@ -57,19 +93,7 @@ async function serve(argv: string[]): Promise<void> {
     console.log(`  credentials: the access keys declared in ${configFile}`);
   }
   console.log(`  data: ${c.dataDir}`);
-
-  const shutdown = (signal: string) => {
-    console.log(`${signal}: shutting down`);
-    server.close().then(
-      () => process.exit(0),
-      (err) => {
-        console.error('shutdown failed', err);
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  if (requested) shutdown(requested);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -87,6 +111,12 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
         console.log(USAGE);
         return 0;
+      case '--version':
+      case 'version': {
+        const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+        console.log(`opentrail ${pkg.version} (node ${process.version})`);
+        return 0;
+      }
       default:
         console.error(`opentrail: unknown command ${cmd}\n${USAGE}`);
         return 2;
@@ -96,9 +126,15 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`opentrail: ${(err as Error).message}`);
       return 2;
     }
-    if ((err as { code?: string }).code === 'EADDRINUSE') {
-      console.error(`opentrail: ${(err as Error).message}`);
-      return 1;
+    if (err instanceof PortInUseError) {
+      console.error(`opentrail: ${err.message}`);
+      return 2;
+    }
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      // A port taken between the check at start and the listen itself.
+      console.error(`opentrail: ${e.port !== undefined ? portInUseMessage(e.address ?? '', e.port, 'port', e.code === 'EADDRINUSE' ? undefined : e.message) : e.message}`);
+      return 2;
     }
     throw err;
   }

@@ -115,13 +115,13 @@ class Printer {
     this.stdout(`Validating log files for trail ${arn} between ${digestTime(startMs)} and ${digestTime(endMs)}\n\n`);
   }
 
-  summary(s: ValidationSummary, startMs: number, endMs: number): void {
+  summary(s: ValidationSummary, startMs: number, endMs: number, noDigestHint?: string): void {
     let out = this.lastDoubleSpace ? '' : '\n';
     out += `Results requested for ${digestTime(startMs)} to ${digestTime(endMs)}\n`;
     const valid = s.validDigests + s.validBackfillDigests;
     const invalid = s.invalidDigests + s.invalidBackfillDigests;
     if (valid === 0 && invalid === 0) {
-      this.stdout(`${out}No digests found\n`);
+      this.stdout(`${out}No digests found\n${noDigestHint ? `${noDigestHint}\n` : ''}`);
       return;
     }
     if (s.foundStartMs === undefined || s.foundEndMs === undefined) out += 'No valid digests found in range\n';
@@ -190,6 +190,22 @@ function sdkMessage(e: unknown, operation: string): string {
   const err = e as { name?: string; message?: string; $metadata?: unknown };
   if (err.$metadata && err.name) return `An error occurred (${err.name}) when calling the ${operation} operation: ${err.message ?? ''}`;
   return err.message ?? String(e);
+}
+
+/**
+ * Said after "No digests found" (not by the AWS CLI): when the trail's first digest is due, and
+ * the server setting that decides it. The period is the server's, unknown here: the default's
+ * time is given, and the rule for any other.
+ */
+export function noDigestHint(latestDigestDeliveryMs: number | undefined, startLoggingMs: number | undefined, nowMs: number): string {
+  if (latestDigestDeliveryMs !== undefined) {
+    return `The trail's latest digest was delivered at ${digestTime(latestDigestDeliveryMs)}: none covers the requested range (digests cover the time before their delivery).`;
+  }
+  const rule = 'Digest files are written at the end of each period of integrity.digestPeriodMs (server config, default 3600000 ms: every hour, on the hour UTC), the first at the end of the period in which logging started';
+  if (startLoggingMs === undefined) return `The trail has not delivered a digest yet. ${rule}.`;
+  const HOUR = 3_600_000;
+  const due = Math.floor(startLoggingMs / HOUR) * HOUR + HOUR;
+  return `The trail has not delivered a digest yet. ${rule} (${digestTime(startLoggingMs)}): with the default, at ${digestTime(due)}${due <= nowMs ? ', which has passed: check the trail\'s LatestDigestDeliveryError (aws cloudtrail get-trail-status)' : ''}.`;
 }
 
 export async function validateLogsCommand(argv: string[], io: ValidateCommandIo = defaultIo): Promise<number> {
@@ -276,11 +292,13 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
     const extended = !values['aws-compatible'];
     let latestDigestDeliveryMs: number | undefined;
     let stopLoggingMs: number | undefined;
+    let startLoggingMs: number | undefined;
     if (extended) {
       // Not asked by the AWS CLI: tells how far digests should go (a deleted newest digest).
       try {
         const st = await ct.send(new GetTrailStatusCommand({ Name: trailArn }));
         latestDigestDeliveryMs = st.LatestDigestDeliveryTime?.getTime();
+        startLoggingMs = st.StartLoggingTime?.getTime();
         if (st.IsLogging === false) stopLoggingMs = st.StopLoggingTime?.getTime();
       } catch {
         latestDigestDeliveryMs = undefined;
@@ -311,7 +329,7 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
         },
       },
     }, (e) => printer.event(e));
-    printer.summary(summary, startMs, endMs);
+    printer.summary(summary, startMs, endMs, extended ? noDigestHint(latestDigestDeliveryMs, startLoggingMs, io.nowMs()) : undefined);
     const invalid = summary.invalidDigests + summary.invalidBackfillDigests + summary.invalidLogs;
     return invalid > 0 ? 1 : 0;
   } catch (e) {

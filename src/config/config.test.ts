@@ -47,6 +47,8 @@ test('invalid configs name the offending key', () => {
   const bad: [unknown, RegExp][] = [
     [{ regions: [] }, /config\.regions/],
     [{ regions: ['US East'] }, /config\.regions/],
+    [{ regions: ['us-east-1', 'us-east-7', 'moon-1'] }, /^config\.regions: "us-east-7", "moon-1" are not AWS Region names/],
+    [{ regions: ['local'] }, /^config\.regions: "local" is not an AWS Region name \(such as us-east-1/],
     [{ port: -1 }, /config\.port/],
     [{ accounts: [{ id: '12', identities: [] }] }, /accounts\[0\]\.id/],
     [{ accounts: [{ id: '123456789012', identities: [{ type: 'Admin', accessKeyId: 'AKIAX000000000000000', secretAccessKey: 's' }] }] }, /identities\[0\]\.type/],
@@ -100,4 +102,15 @@ test('ingest limits of the HTTP edge: defaults, overrides, and out-of-range valu
   for (const [key, bad] of [['maxRecordsPerRequest', 0], ['maxInFlightBodyBytes', 10], ['maxEventsPageBytes', 'big']] as const) {
     assert.throws(() => resolveConfig({ ingest: { [key]: bad } }, defaultConfig(), STARTED), (e: unknown) => e instanceof ConfigError && e.message.includes(`config.ingest.${key}`));
   }
+});
+
+test('config.regions accepts the Region names of every partition, as given', () => {
+  const regions = ['us-east-1', 'ap-southeast-5', 'cn-north-1', 'cn-northwest-1', 'us-gov-west-1', 'us-gov-east-1', 'mx-central-1'];
+  assert.deepEqual(resolveConfig({ regions }, defaultConfig(), STARTED).regions, regions);
+});
+
+test('allowNonAwsRegions: true accepts other region names (of the form only), for private clouds and anonymised data', () => {
+  assert.deepEqual(resolveConfig({ regions: ['us-north-2r', 'local'], allowNonAwsRegions: true }, defaultConfig(), STARTED).regions, ['us-north-2r', 'local']);
+  assert.throws(() => resolveConfig({ regions: ['US East'], allowNonAwsRegions: true }, defaultConfig(), STARTED), /"US East": a region name is/);
+  assert.throws(() => resolveConfig({ regions: ['us-east-1'], allowNonAwsRegions: 'yes' }, defaultConfig(), STARTED), /allowNonAwsRegions must be true or false/);
 });

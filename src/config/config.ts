@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { uniqueIdFor, type Identity, type IdentityType, type OrganizationConfig } from '../core/index.ts';
+import { partitionOf, uniqueIdFor, type Identity, type IdentityType, type OrganizationConfig } from '../core/index.ts';
 
 export type { OrganizationConfig };
 
@@ -315,8 +315,15 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
   cfg.port = num(doc, 'port', 'config', cfg.port, 0);
   if (doc.dataDir !== undefined) cfg.dataDir = str(doc, 'dataDir', 'config', true);
   if (doc.regions !== undefined) {
-    if (!Array.isArray(doc.regions) || doc.regions.length === 0 || !doc.regions.every((r) => typeof r === 'string' && /^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(r))) {
-      throw new ConfigError('config.regions must be a non-empty list of region names');
+    if (!Array.isArray(doc.regions) || doc.regions.length === 0 || !doc.regions.every((r) => typeof r === 'string')) {
+      throw new ConfigError('config.regions must be a non-empty list of AWS Region names');
+    }
+    const anyName = doc.allowNonAwsRegions === true;
+    if (doc.allowNonAwsRegions !== undefined && typeof doc.allowNonAwsRegions !== 'boolean') throw new ConfigError('config.allowNonAwsRegions must be true or false');
+    const unknown = (doc.regions as string[]).filter((r) => anyName ? !/^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$/.test(r) : partitionOf(r) === undefined);
+    if (unknown.length > 0 && anyName) throw new ConfigError(`config.regions: ${unknown.map((r) => JSON.stringify(r)).join(', ')}: a region name is 2-64 lower-case letters, digits and hyphens`);
+    if (unknown.length > 0) {
+      throw new ConfigError(`config.regions: ${unknown.map((r) => JSON.stringify(r)).join(', ')} ${unknown.length === 1 ? 'is not an AWS Region name' : 'are not AWS Region names'} (such as us-east-1 or eu-west-1; every accepted name is listed in docs/configuration.md; allowNonAwsRegions: true accepts other names)`);
     }
     cfg.regions = [...new Set(doc.regions as string[])];
   }

@@ -1,2 +1,3 @@
 export * from './config.ts';
 export * from './bootstrap.ts';
+export * from './data-dir-lock.ts';

@@ -14,3 +14,4 @@ export * from './log-file-key.ts';
 export * from './s3-key-prefix.ts';
 export * from './trail-scope.ts';
 export * from './trail.ts';
+export * from './regions.ts';

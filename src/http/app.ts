@@ -27,6 +27,8 @@ export interface AppDeps {
   ids: IdSource;
   clock: Clock;
   limits: EdgeLimits;
+  /** Event history's retention, for /ingest to say which records it will never show (docs/ingest.md). */
+  historyRetentionDays?: number;
   /**
    * The in-flight body budget, shared with the recording gateway (src/server.ts makes one);
    * default: one of its own, of limits.maxInFlightBodyBytes.
@@ -302,7 +304,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
     let output;
     try {
       // The records and the call's own record go in one transaction: all stored, or none.
-      output = await ingestBulk(deps.ingester, { identity: caller.identity, region: caller.region, nowMs, ids: deps.ids, servedRegions: deps.auth.regions }, records, (counts) => [apiCallInput({
+      output = await ingestBulk(deps.ingester, { identity: caller.identity, region: caller.region, nowMs, ids: deps.ids, servedRegions: deps.auth.regions, retentionDays: deps.historyRetentionDays }, records, (counts) => [apiCallInput({
         identity: caller.identity, region: caller.region, eventSource: 'cloudtrail.amazonaws.com', eventName: 'IngestEvents',
         eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
         requestParameters: { recordCount: records.length },

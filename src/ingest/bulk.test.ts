@@ -172,7 +172,7 @@ describe('ingestBulk', () => {
 
   test('an empty body stores nothing', async () => {
     const { store, ingester, ctx } = setup();
-    assert.deepEqual(await ingestBulk(ingester, ctx(alice), []), { accepted: 0, duplicates: 0, rejected: 0, results: [] });
+    assert.deepEqual(await ingestBulk(ingester, ctx(alice), []), { accepted: 0, duplicates: 0, rejected: 0, notInEventHistory: 0, results: [] });
     assert.equal(await store.count(), 0);
   });
 

@@ -6,6 +6,8 @@ export interface ObjectStore {
   /** Which kind of store this is; policy checks apply to `s3` only. */
   readonly kind: 'filesystem' | 's3';
   bucketExists(bucket: string): Promise<boolean>;
+  /** What to do about a bucket that does not exist, when the store can say more than AWS (a filesystem bucket: the directory to create). */
+  missingBucketHint?(bucket: string): string;
   /** The bucket policy document, or undefined when the bucket has none (or the store has no policies). */
   bucketPolicy(bucket: string): Promise<string | undefined>;
   /**

@@ -31,6 +31,8 @@ export interface TestAccount {
 
 export interface TestConfig {
   regions?: string[];
+  /** Regions may be any names (the shared corpus's are anonymised, e.g. us-north-2r). */
+  allowNonAwsRegions?: boolean;
   accounts?: TestAccount[];
   eventHistory?: { retentionDays?: number; pruneIntervalMs?: number };
   ingest?: { maxBodyBytes?: number; maxBatchEvents?: number; maxUnverifiedBodyBytes?: number; maxDecodedBytes?: number; maxInFlightBodyBytes?: number; maxRecordsPerRequest?: number; maxEventsPageBytes?: number };

@@ -54,13 +54,34 @@ export function parseChannelRef(ref: unknown, ctx: { accountId: string; region: 
   throw cloudTrailError('ChannelARNInvalidException', `The specified channel ARN is not valid: ${ref}`);
 }
 
-function parseDestinations(v: unknown): Destination[] {
+const EDS_ARN = /^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:(\d{12}):eventdatastore\/[A-Za-z0-9-]{1,128}$/;
+const EDS_ID = /^[A-Za-z0-9-]{1,128}$/;
+
+/**
+ * An EVENT_DATA_STORE destination must be an event data store ARN (or id) of the caller's account:
+ * anything else is AWS's EventDataStoreARNInvalidException ("not valid or does not map to an event
+ * data store in your account"). OpenTrail has no event data stores yet (CloudTrail Lake), so whether
+ * a well-formed ARN of the caller's account names a store cannot be checked: EventDataStoreNotFound
+ * waits for Lake (docs/compatibility.md).
+ */
+function checkEventDataStore(location: string, ctx: { accountId: string }): void {
+  const invalid = () => cloudTrailError('EventDataStoreARNInvalidException', `The specified event data store ARN is not valid or does not map to an event data store in your account: ${location}`);
+  if (!location.startsWith('arn:')) {
+    if (!EDS_ID.test(location)) throw invalid();
+    return;
+  }
+  const m = EDS_ARN.exec(location);
+  if (!m || m[1] !== ctx.accountId) throw invalid();
+}
+
+function parseDestinations(v: unknown, ctx: { accountId: string; region: string }): Destination[] {
   if (!Array.isArray(v) || v.length < 1 || v.length > 200) throw invalidParam('Destinations must list 1 to 200 destinations.');
   return v.map((d) => {
     if (typeof d !== 'object' || d === null) throw serialization('Destinations must hold objects');
     const { Type, Location } = d as Record<string, unknown>;
     if (Type !== 'EVENT_DATA_STORE' && Type !== 'AWS_SERVICE') throw invalidParam('Destination Type must be EVENT_DATA_STORE or AWS_SERVICE.');
     if (typeof Location !== 'string' || !LOCATION.test(Location)) throw invalidParam('Destination Location must be 3 to 1024 characters of letters, digits, and ._/-:*');
+    if (Type === 'EVENT_DATA_STORE') checkEventDataStore(Location, ctx);
     return { Type, Location };
   });
 }
@@ -116,7 +137,7 @@ export class ChannelService {
     const { Name, Source } = input;
     if (typeof Name !== 'string' || !NAME.test(Name)) throw invalidParam('Channel name must be 3 to 128 characters of letters, digits, periods, underscores and hyphens.');
     if (typeof Source !== 'string' || Source.length < 1 || Source.length > 256) throw cloudTrailError('InvalidSourceException', 'Source must be Custom or the name of a partner source.');
-    const Destinations = parseDestinations(input.Destinations);
+    const Destinations = parseDestinations(input.Destinations, ctx);
     const Tags = parseTags(input.Tags);
     const existing = await this.inRegion(ctx);
     if (existing.some((c) => c.Name === Name)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel named ${Name} already exists.`);
@@ -159,7 +180,7 @@ export class ChannelService {
       if (input.Name !== c.Name && (await this.inRegion(ctx)).some((o) => o.Name === input.Name)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel named ${input.Name} already exists.`);
       next.Name = input.Name;
     }
-    if (input.Destinations !== undefined) next.Destinations = parseDestinations(input.Destinations);
+    if (input.Destinations !== undefined) next.Destinations = parseDestinations(input.Destinations, c);
     await this.store.put(CHANNEL_KIND, channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!), next);
     return publicView(next);
   }

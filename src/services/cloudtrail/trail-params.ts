@@ -99,7 +99,10 @@ function unavailable(e: unknown): never {
 export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3BucketName' | 'S3KeyPrefix' | 'accountId' | 'IsOrganizationTrail'>, orgId: string | undefined): Promise<void> {
   checkBucketName(t.S3BucketName);
   const exists = await store.bucketExists(t.S3BucketName).catch(unavailable);
-  if (!exists) throw cloudTrailError('S3BucketDoesNotExistException', `S3 bucket does not exist: ${t.S3BucketName}`);
+  if (!exists) {
+    const hint = store.missingBucketHint?.(t.S3BucketName);
+    throw cloudTrailError('S3BucketDoesNotExistException', `S3 bucket does not exist: ${t.S3BucketName}${hint ? `. ${hint}` : ''}`);
+  }
   if (store.kind !== 's3') return;
   const policy = await store.bucketPolicy(t.S3BucketName).catch(unavailable);
   if (policy === undefined) return;

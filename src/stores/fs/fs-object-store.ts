@@ -24,6 +24,10 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
+  missingBucketHint(bucket: string): string {
+    return `OpenTrail's filesystem object store holds each bucket as a directory: create the directory ${join(this.root, bucket)} on the server (objectStore.root, default <dataDir>/buckets).`;
+  }
+
   async bucketPolicy(): Promise<string | undefined> {
     return undefined;
   }
