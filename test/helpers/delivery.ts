@@ -11,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { TestIdentity } from './server.ts';
 import { signedFetch } from './signed-fetch.ts';
+import { isSidecar } from '../../src/stores/fs/fs-paths.ts';
 
 export type Json = Record<string, any>;
 
@@ -135,11 +136,16 @@ export function filesBelow(root: string): string[] {
   return out;
 }
 
-/** Every CloudTrail log file of a filesystem bucket (directory), checked by parseLogFile. */
+/**
+ * Every CloudTrail log file of a filesystem bucket (directory), checked by parseLogFile. The store's
+ * own files beside objects (a log file still being written under its temporary name, metadata) are
+ * not objects and are skipped, as an S3 listing would.
+ */
 export function readFsBucket(bucketDir: string): LogFile[] {
   const out: LogFile[] = [];
   for (const p of filesBelow(bucketDir)) {
     const key = relative(bucketDir, p);
+    if (isSidecar(key)) continue;
     if (!p.endsWith('.json.gz')) assert.fail(`${key}: a file that is not a log file was left in the bucket`);
     out.push({ key, key_: parseLogKey(key), records: parseLogFile(key, readFileSync(p)) });
   }
