@@ -27,7 +27,9 @@ function tryLock(dataDir: string, file: string): DatabaseSync {
     throw new ConfigError(`cannot open the lock file ${file}: ${(e as Error).message}`);
   }
   try {
-    db.exec('BEGIN IMMEDIATE');
+    // The journal in memory: a rollback journal on disk would appear beside the lock file
+    // (opentrail.lock-journal) for the server's life, though nothing is ever written.
+    db.exec('PRAGMA journal_mode=MEMORY; BEGIN IMMEDIATE');
     return db;
   } catch (e) {
     db.close();
