@@ -126,7 +126,8 @@ export interface BuiltLogFile {
   body: Buffer;
   accountId: string;
   region: string;
-  sha256: string;
+  /** Hex SHA-256 of the uncompressed file; computed only for a trail with log file validation. */
+  sha256?: string;
   oldestEventTime: string;
   newestEventTime: string;
 }
@@ -461,7 +462,7 @@ export class DeliveryWorker {
     let files: BuiltLogFile[];
     let next: DeliveryState;
     try {
-      files = await this.build(t.TrailARN, intent, admitted);
+      files = await this.build(t.TrailARN, intent, admitted, t.LogFileValidationEnabled);
       for (const f of files) {
         await this.deps.objects.putObject(intent.bucket, f.key, f.body, { contentType: 'application/json', kmsKeyId: intent.kmsKeyId });
       }
@@ -470,7 +471,7 @@ export class DeliveryWorker {
         const confirmedMs = this.deps.clock.nowMs();
         for (const f of files) {
           const doc: DeliveredFile = {
-            bucket: intent.bucket, key: f.key, accountId: f.accountId, region: f.region, sha256: f.sha256,
+            bucket: intent.bucket, key: f.key, accountId: f.accountId, region: f.region, sha256: f.sha256!,
             oldestEventTime: f.oldestEventTime, newestEventTime: f.newestEventTime, confirmedMs,
           };
           await this.deps.control.put(DELIVERED_FILE_KIND, `${t.TrailARN}|${f.key}`, doc);
@@ -504,7 +505,7 @@ export class DeliveryWorker {
    * (a pending intent after a restart) by reading the intent's range again with its snapshot: both
    * give the same records in the same order, hence the same keys and bytes.
    */
-  private async build(trailArn: string, intent: DeliveryIntent, admitted?: Admitted[]): Promise<BuiltLogFile[]> {
+  private async build(trailArn: string, intent: DeliveryIntent, admitted: Admitted[] | undefined, hash: boolean): Promise<BuiltLogFile[]> {
     const groups = new Map<string, { accountId: string; region: string; records: string[]; oldest: string; newest: string }>();
     const add = (a: Admitted) => {
       const k = `${a.accountId}/${a.region}`;
@@ -516,16 +517,17 @@ export class DeliveryWorker {
     };
     if (admitted) admitted.forEach(add);
     else await this.readIntent(intent, add);
+    // Every file of the batch compresses at once on the thread pool (and beside other trails' batches).
     return Promise.all([...groups.values()].map(async (g) => {
       const json = logFileJson(g.records);
       return {
-      accountId: g.accountId, region: g.region, sha256: createHash('sha256').update(json).digest('hex'),
-      oldestEventTime: g.oldest, newestEventTime: g.newest,
-      key: logFileKey({
-        prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
-        deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}`,
-      }),
-      body: await logFileBody(json),
+        accountId: g.accountId, region: g.region, sha256: hash ? createHash('sha256').update(json).digest('hex') : undefined,
+        oldestEventTime: g.oldest, newestEventTime: g.newest,
+        key: logFileKey({
+          prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
+          deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}`,
+        }),
+        body: await logFileBody(json),
       };
     }));
   }
