@@ -63,6 +63,9 @@ interface Admitted {
 /** A row of the log as the shared scan holds it: read once, parsed at most once, for every trail. */
 interface ScanRow {
   seq: number;
+  /** The store's routing columns (the record's recipientAccountId and awsRegion): a trail that covers neither never parses it. */
+  accountId: string;
+  region: string;
   json: string;
   rec?: CloudTrailRecord;
 }
@@ -107,6 +110,8 @@ interface Lane {
   t: TrailDoc;
   state: DeliveryState;
   admits: (r: CloudTrailRecord) => boolean;
+  regions: ReadonlySet<string>;
+  accounts: ReadonlySet<string>;
   limit: number;
   ob: OpenBatch;
   window?: ScanWindow;
@@ -255,7 +260,7 @@ export class DeliveryWorker {
     let ob = this.open.get(t.TrailARN);
     if (!ob || ob.fromSeq !== start || ob.scopeKey !== scopeKey) ob = newBatch(start, scopeKey);
     this.open.delete(t.TrailARN);
-    return { t, state, admits: compileTrailScope(scope), limit, ob, done: false, failed: false };
+    return { t, state, admits: compileTrailScope(scope), regions: new Set(scope.regions), accounts: new Set(scope.accountIds), limit, ob, done: false, failed: false };
   }
 
   /**
@@ -331,7 +336,7 @@ export class DeliveryWorker {
     if (w.rows.length - i < this.opts.readBatch && !w.atEnd) {
       const readAtMs = this.deps.clock.nowMs();
       const got = await this.deps.events.readAfter(w.hi, this.opts.readBatch);
-      for (const r of got) w.rows.push({ seq: r.seq, json: r.json });
+      for (const r of got) w.rows.push({ seq: r.seq, accountId: r.accountId, region: r.region, json: r.json });
       if (got.length > 0) w.hi = got[got.length - 1]!.seq;
       if (got.length < this.opts.readBatch) {
         w.atEnd = true;
@@ -357,7 +362,7 @@ export class DeliveryWorker {
 
   private offer(lane: Lane, row: ScanRow): void {
     const ob = lane.ob;
-    if (isLoggedSeq(lane.t.skippedSeqs, row.seq)) {
+    if (lane.regions.has(row.region) && lane.accounts.has(row.accountId) && isLoggedSeq(lane.t.skippedSeqs, row.seq)) {
       const r = (row.rec ??= JSON.parse(row.json) as CloudTrailRecord);
       if (lane.admits(r)) {
         ob.bytes += row.json.length + 1;
