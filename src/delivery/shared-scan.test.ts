@@ -15,7 +15,7 @@ import { DELIVERY_STATE_KIND, normalizeRecord, randomIds, trailKey, TRAIL_KIND, 
 import { toAppendInput } from '../ingest/index.ts';
 import { SqliteControlStore, SqliteEventStore } from '../stores/sqlite/index.ts';
 import { FsObjectStore } from '../stores/fs/index.ts';
-import type { EventStore, ObjectStore, PutOptions } from '../stores/index.ts';
+import { ObjectStoreError, type EventStore, type ObjectStore, type PutOptions } from '../stores/index.ts';
 import { DeliveryWorker, type DeliveryOptions } from './worker.ts';
 
 const A = '111111111111';
@@ -243,4 +243,40 @@ test('a started worker wakes when a batch is due, not only every pollMs', async 
     await s.events.close();
     await s.control.close();
   }
+});
+
+test('in one scan: a trail whose bucket refuses keeps its events while the others deliver, and a stopped trail delivers up to its stop only', async () => {
+  const s = setup(['bucket-ok', 'bucket-refusing', 'bucket-stopped']);
+  const where: [string, string][] = [[A, 'us-east-1']];
+  const start = await s.events.lastSeq();
+  const ok = await addTrail(s.control, { Name: 'ok', accountId: A, HomeRegion: 'us-east-1', deliverAfterSeq: start });
+  const refusing = await addTrail(s.control, { Name: 'refusing', accountId: A, HomeRegion: 'us-east-1', deliverAfterSeq: start });
+  const before = await addEvents(s.events, 25, where);
+  const stopAt = await s.events.lastSeq();
+  const stopped = await addTrail(s.control, { Name: 'stopped', accountId: A, HomeRegion: 'us-east-1', deliverAfterSeq: start, isLogging: false, deliverThroughSeq: stopAt });
+  const afterStop = await addEvents(s.events, 25, where);
+  let refuse = true;
+  const objects: ObjectStore = {
+    kind: 'filesystem', bucketExists: (b) => s.fs.bucketExists(b), bucketPolicy: () => s.fs.bucketPolicy(),
+    putObject: async (b: string, k: string, body: Buffer, o?: PutOptions) => {
+      if (refuse && b === 'bucket-refusing') throw new ObjectStoreError('AccessDenied', 'Access Denied');
+      await s.fs.putObject(b, k, body, o);
+    },
+  };
+  const w = worker({ control: s.control, events: s.events, objects }, { maxBytes: 6 * 700 });
+  await w.tick(false);
+  assert.deepEqual(delivered(s.dir, 'bucket-ok').sort(), ids([...before, ...afterStop], () => true));
+  assert.deepEqual(delivered(s.dir, 'bucket-stopped').sort(), ids(before, () => true));
+  assert.equal(delivered(s.dir, 'bucket-refusing').length, 0);
+  const failed = await s.control.get<DeliveryState>(DELIVERY_STATE_KIND, refusing.TrailARN);
+  assert.equal(failed?.latestDeliveryError, 'AccessDenied');
+  assert.ok(failed?.intent);
+  refuse = false;
+  await w.tick(true);
+  assert.deepEqual(delivered(s.dir, 'bucket-refusing').sort(), ids([...before, ...afterStop], () => true));
+  assert.deepEqual(delivered(s.dir, 'bucket-ok').sort(), ids([...before, ...afterStop], () => true), 'nothing repeated');
+  assert.ok(await cursorsAtEnd(s.control, s.events, [ok, refusing]));
+  assert.equal((await s.control.get<DeliveryState>(DELIVERY_STATE_KIND, stopped.TrailARN))?.cursor, stopAt);
+  await s.events.close();
+  await s.control.close();
 });

@@ -161,6 +161,7 @@ export class DeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
   private dueTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private passStartedMs = 0;
 
   constructor(deps: DeliveryDeps, opts: DeliveryOptions) {
     this.deps = deps;
@@ -194,13 +195,21 @@ export class DeliveryWorker {
     return this.running;
   }
 
-  /** While started: a pass when the oldest open batch comes of age, not only every pollMs. */
+  /**
+   * While started: a pass when the oldest open batch comes of age, not only every pollMs. A batch
+   * that was already due when the last pass began and is still open (its trail backs off after a
+   * failure, its state could not be read) waits for the next poll instead, so nothing spins.
+   */
   private wakeWhenDue(): void {
     if (this.dueTimer) clearTimeout(this.dueTimer);
     this.dueTimer = undefined;
     if (!this.timer) return;
     let due = Number.POSITIVE_INFINITY;
-    for (const ob of this.open.values()) if (ob.firstMatchMs !== undefined) due = Math.min(due, ob.firstMatchMs + this.opts.maxAgeMs);
+    for (const ob of this.open.values()) {
+      if (ob.firstMatchMs === undefined) continue;
+      const at = ob.firstMatchMs + this.opts.maxAgeMs;
+      if (at > this.passStartedMs) due = Math.min(due, at);
+    }
     const inMs = due - this.deps.clock.nowMs();
     if (!Number.isFinite(inMs) || inMs >= this.opts.pollMs) return;
     this.dueTimer = setTimeout(() => void this.tick(false), Math.max(0, inMs));
@@ -213,7 +222,11 @@ export class DeliveryWorker {
    * there; a batch that closes on size is written while the scan goes on.
    */
   private async pass(force: boolean): Promise<void> {
+    this.passStartedMs = this.deps.clock.nowMs();
     const trails = (await this.deps.control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc);
+    // Open batches of trails deleted since are dropped (a trail created again starts afresh).
+    const arns = new Set(trails.map((t) => t.TrailARN));
+    for (const arn of this.open.keys()) if (!arns.has(arn)) this.open.delete(arn);
     const lanes: Lane[] = [];
     for (const t of trails) {
       try {
@@ -277,23 +290,9 @@ export class DeliveryWorker {
         finishing.set(lane, this.finish(lane, force).catch((e) => this.deps.logError(`delivery for ${lane.t.TrailARN} failed`, e)));
       }
     };
+    let stalled = 0;
     for (;;) {
       finishDone();
-      const ready = lanes.filter((l) => !l.done && !l.failed && !l.sealed).sort((a, b) => a.ob.scannedTo - b.ob.scannedTo);
-      if (ready.length === 0) {
-        const writing = lanes.filter((l) => l.inflight).map((l) => l.inflight);
-        if (writing.length === 0) break;
-        await Promise.race(writing);
-        continue;
-      }
-      let moved = false;
-      for (const lane of ready) if (await this.step(lane, windows, cap)) moved = true;
-      if (!moved) {
-        // Every reader waits for a trail behind it whose batch is being written.
-        const writing = lanes.filter((l) => l.inflight).map((l) => l.inflight);
-        if (writing.length === 0) throw new Error('delivery scan made no progress');
-        await Promise.race(writing);
-      }
       // Trim every window to the slowest lane still reading it; a window nobody reads goes.
       const slowest = new Map<ScanWindow, number>();
       for (const l of lanes) {
@@ -304,6 +303,24 @@ export class DeliveryWorker {
         const pos = slowest.get(w);
         if (pos === undefined) windows.delete(w);
         else w.trim(pos);
+      }
+      const ready = lanes.filter((l) => !l.done && !l.failed && !l.sealed).sort((a, b) => a.ob.scannedTo - b.ob.scannedTo);
+      const writing = () => lanes.filter((l) => l.inflight).map((l) => l.inflight);
+      if (ready.length === 0) {
+        if (writing().length === 0) break;
+        await Promise.race(writing());
+        continue;
+      }
+      let moved = false;
+      for (const lane of ready) if (await this.step(lane, windows, cap)) moved = true;
+      if (moved) {
+        stalled = 0;
+      } else if (writing().length > 0) {
+        // Every reader waits for a trail behind it whose batch is being written.
+        await Promise.race(writing());
+      } else if (++stalled > 1) {
+        // (Once is possible: the trail waited for failed in this round; the trim above drops its window.)
+        throw new Error('delivery scan made no progress');
       }
     }
     finishDone();
