@@ -199,6 +199,18 @@ export interface ThroughputResult {
   meetsTargets: { rate: boolean; drain: boolean };
 }
 
+/** Runs `job` over `items`, at most `concurrency` at a time. */
+async function pooled<T>(items: T[], concurrency: number, job: (x: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      await job(items[i]!);
+    }
+  }));
+}
+
 /** POSTs every body over `connections` keep-alive connections; the run's wall time and the server's CPU. */
 async function ingestAll(server: { url: string; pid: number }, events: number, bodies: Buffer[], connections: number, onStart?: () => void): Promise<IngestRun & { t0: number; t1: number }> {
   const url = new URL(server.url);
@@ -210,15 +222,10 @@ async function ingestAll(server: { url: string; pid: number }, events: number, b
   const client0 = process.cpuUsage();
   onStart?.();
   const t0 = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: connections }, async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= bodies.length) return;
-      const r = await post(agent, url, signed[i]!, bodies[i]!);
-      if (r.status !== 200) throw new Error(`ingest failed: ${r.status} ${r.text.slice(0, 300)}`);
-    }
-  }));
+  await pooled(bodies.map((_, i) => i), connections, async (i) => {
+    const r = await post(agent, url, signed[i]!, bodies[i]!);
+    if (r.status !== 200) throw new Error(`ingest failed: ${r.status} ${r.text.slice(0, 300)}`);
+  });
   const t1 = performance.now();
   agent.destroy();
   const seconds = (t1 - t0) / 1000;
@@ -392,18 +399,6 @@ export interface CapacityResult {
    * the trail count) and of building the uncompressed bodies from the stored strings (once per trail).
    */
   breakdownSeconds: { storeRead: number; jsonParseOnce: number; bodyBuild: number; putObject: number };
-}
-
-/** Runs `jobs` at most `concurrency` at a time. */
-async function pooled<T>(items: T[], concurrency: number, job: (x: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= items.length) return;
-      await job(items[i]!);
-    }
-  }));
 }
 
 /** 3. The DeliveryWorker alone draining a backlog, for 1 and 3 trails (each trail a bucket of its own), with its gzip floor. */
