@@ -2,11 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
-import { logFileBody, logFileJson } from './log-file.ts';
+import { logFileBody, logFileJson, logFileJsonSliced } from './log-file.ts';
 
 const joined = (rs: string[]) => Buffer.from(`{"Records":[${rs.join(',')}]}`);
 
-test('logFileJson gives the bytes of the joined records: none, one, several, non-ASCII, astral, a lone surrogate', async () => {
+test('logFileJson gives the bytes of the joined records: none, one, several, non-ASCII, astral, a lone surrogate; built at once or in slices', async () => {
   const cases: string[][] = [
     [],
     ['{"a":1}'],
@@ -17,6 +17,7 @@ test('logFileJson gives the bytes of the joined records: none, one, several, non
   for (const rs of cases) {
     const b = logFileJson(rs);
     assert.ok(b.equals(joined(rs)), JSON.stringify(rs));
+    assert.ok((await logFileJsonSliced(rs, 5)).equals(joined(rs)), `sliced: ${JSON.stringify(rs)}`);
     assert.ok(gunzipSync(await logFileBody(rs)).equals(joined(rs)));
   }
 });

@@ -17,13 +17,36 @@ const TAIL = ']}';
  * Buffer.from(`{"Records":[${records.join(',')}]}`).
  */
 export function logFileJson(recordsJson: readonly string[]): Buffer {
+  const fill = fillLogFile(recordsJson, Number.POSITIVE_INFINITY);
+  for (;;) {
+    const step = fill.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** The same bytes as logFileJson, letting the event loop turn after every `sliceBytes` written. */
+export async function logFileJsonSliced(recordsJson: readonly string[], sliceBytes = 1 << 20): Promise<Buffer> {
+  const fill = fillLogFile(recordsJson, sliceBytes);
+  for (;;) {
+    const step = fill.next();
+    if (step.done) return step.value;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
+function* fillLogFile(recordsJson: readonly string[], sliceBytes: number): Generator<void, Buffer> {
   let size = HEAD.length + TAIL.length + Math.max(0, recordsJson.length - 1);
   for (const r of recordsJson) size += Buffer.byteLength(r, 'utf8');
   const out = Buffer.allocUnsafe(size);
   let at = out.write(HEAD, 0, 'latin1');
+  let sliceEnd = at + sliceBytes;
   for (let i = 0; i < recordsJson.length; i++) {
     if (i > 0) out[at++] = 0x2c; // ,
     at += out.write(recordsJson[i]!, at, 'utf8');
+    if (at >= sliceEnd) {
+      yield;
+      sliceEnd = at + sliceBytes;
+    }
   }
   at += out.write(TAIL, at, 'latin1');
   if (at !== size) throw new Error(`log file body: wrote ${at} of ${size} bytes`);

@@ -13,7 +13,7 @@ import {
 } from '../core/index.ts';
 import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
 import { createHash } from 'node:crypto';
-import { logFileBody, logFileJson } from './log-file.ts';
+import { logFileBody, logFileJsonSliced } from './log-file.ts';
 
 export interface DeliveryOptions {
   /** A batch closes when its first event has waited this long. */
@@ -541,7 +541,8 @@ export class DeliveryWorker {
     else await this.readIntent(intent, add);
     // Every file of the batch compresses at once on the thread pool (and beside other trails' batches).
     return Promise.all([...groups.values()].map(async (g) => {
-      const json = logFileJson(g.records);
+      // Built in slices of 1 MiB: a 16 MiB body never holds the event loop for long.
+      const json = await logFileJsonSliced(g.records);
       return {
         accountId: g.accountId, region: g.region, sha256: hash ? createHash('sha256').update(json).digest('hex') : undefined,
         oldestEventTime: g.oldest, newestEventTime: g.newest,
