@@ -177,7 +177,12 @@ report.gaps = {
       return { events: biggest.events, worstLeanP99Ms: worst[1].p99, worstLeanCase: worst[0], worstServerP99Ms: Math.max(...Object.values(biggest.lean).map((c) => c.serverMs.p99)), worstSdkP99Ms: worstSdk?.[1].p99, worstSdkCase: worstSdk?.[0], target: 5, peakRssMiB: biggest.server.hwmMiB };
     })()
     : undefined,
-  delivery: capacity ? `${capacity.eventsPerSecond} of 50000 events/s for one trail (${pct(capacity.eventsPerSecond, 50_000)}), in-process backlog drain` : undefined,
+  delivery: report.delivery
+    ? (() => {
+      const t = (report.delivery as Awaited<ReturnType<typeof runDelivery>>).targets;
+      return `${capacity?.eventsPerSecond} events/s for one trail in process (backlog drain); 3 trails ${t.threeTrailsOverGzipFloor.value}x the gzip floor (target <= 1.5); ingest with a logging trail ${t.ingestRateRatioWithTrail.value} of the rate without (target >= 0.9); last event readable ${t.drainAfterIngestSeconds.value} s after ingest ended (target <= ${t.drainAfterIngestSeconds.target} s)`;
+    })()
+    : undefined,
   validate: report.validate
     ? (() => {
       const v = report.validate as { moto: { speedupVsAwsCli: number; oursOverFloor: number }; fs: { ours: { logMBps: number } } };
