@@ -162,15 +162,19 @@ export class DeliveryWorker {
   private dueTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private passStartedMs = 0;
+  /** A tick came while a pass ran. */
+  private again = false;
 
   constructor(deps: DeliveryDeps, opts: DeliveryOptions) {
     this.deps = deps;
     this.opts = opts;
   }
 
+  /** Polls every pollMs, and makes a first pass now (it notes where the log ends: see committedAfterMs). */
   start(): void {
     this.timer = setInterval(() => void this.tick(false), this.opts.pollMs);
     this.timer.unref();
+    setImmediate(() => void this.tick(false));
   }
 
   /** Stops polling and delivers every open batch now. */
@@ -183,14 +187,23 @@ export class DeliveryWorker {
     await this.tick(true);
   }
 
-  /** One pass over every trail; passes never overlap. `force` closes every open batch. */
+  /**
+   * One pass over every trail; passes never overlap. `force` closes every open batch. While
+   * started, a tick that comes during a pass runs one more pass right after it (a poll is never
+   * lost to a long pass: events committed meanwhile wait at most one pass, not a pass and a poll).
+   */
   tick(force: boolean): Promise<void> {
-    if (this.running) return this.running;
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.again = false;
     this.running = this.pass(force)
       .catch((e) => this.deps.logError('delivery pass failed', e))
       .finally(() => {
         this.running = undefined;
-        this.wakeWhenDue();
+        if (this.again && this.timer) setImmediate(() => void this.tick(false));
+        else this.wakeWhenDue();
       });
     return this.running;
   }
@@ -223,6 +236,9 @@ export class DeliveryWorker {
    */
   private async pass(force: boolean): Promise<void> {
     this.passStartedMs = this.deps.clock.nowMs();
+    // Events appended after this have higher seqs: a commit-time lower bound even for a trail
+    // whose first read comes later (a new trail, one that backs off).
+    this.markEnd(await this.deps.events.lastSeq(), this.passStartedMs);
     const trails = (await this.deps.control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc);
     // Open batches of trails deleted since are dropped (a trail created again starts afresh).
     const arns = new Set(trails.map((t) => t.TrailARN));
