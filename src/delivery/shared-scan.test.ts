@@ -280,3 +280,38 @@ test('in one scan: a trail whose bucket refuses keeps its events while the other
   await s.events.close();
   await s.control.close();
 });
+
+test('a started worker: a poll that comes during a long pass runs one more pass right after it', async () => {
+  const s = setup(['bucket-one']);
+  await addTrail(s.control, { Name: 'one', accountId: A, HomeRegion: 'us-east-1', deliverAfterSeq: await s.events.lastSeq() });
+  let release: (() => void) | undefined;
+  let slow = true;
+  const objects: ObjectStore = {
+    kind: 'filesystem', bucketExists: (b) => s.fs.bucketExists(b), bucketPolicy: () => s.fs.bucketPolicy(),
+    putObject: async (b: string, k: string, body: Buffer, o?: PutOptions) => {
+      if (slow) await new Promise<void>((r) => (release = r));
+      await s.fs.putObject(b, k, body, o);
+    },
+  };
+  // maxAgeMs 0: every batch is due when found; polls 10 minutes apart, so only the rule under test
+  // can start the second pass (the due wake-up has no open batch to wait for).
+  const w = worker({ control: s.control, events: s.events, objects }, { maxAgeMs: 0, pollMs: 600_000 });
+  const first = await addEvents(s.events, 3, [[A, 'us-east-1']]);
+  w.start();
+  try {
+    const until = Date.now() + 10_000;
+    while (!release && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(release, 'the first pass is writing');
+    // Events come while it writes, and a tick (a poll) arrives meanwhile.
+    const second = await addEvents(s.events, 2, [[A, 'us-east-1']]);
+    void w.tick(false);
+    slow = false;
+    release();
+    while (delivered(s.dir, 'bucket-one').length < 5 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(delivered(s.dir, 'bucket-one').sort(), ids([...first, ...second], () => true));
+  } finally {
+    await w.stop();
+    await s.events.close();
+    await s.control.close();
+  }
+});
