@@ -328,7 +328,10 @@ export class DeliveryWorker {
         continue;
       }
       let moved = false;
-      for (const lane of ready) if (await this.step(lane, windows, cap)) moved = true;
+      // With one reader, a parsed record is dropped at once (it dies young); with several it is kept
+      // for the others until the window is trimmed.
+      const keepParsed = lanes.filter((l) => !l.done && !l.failed).length > 1;
+      for (const lane of ready) if (await this.step(lane, windows, cap, keepParsed)) moved = true;
       if (moved) {
         stalled = 0;
       } else if (writing().length > 0) {
@@ -347,7 +350,7 @@ export class DeliveryWorker {
    * Offers the lane up to readBatch rows after its position, reading the log only where no window
    * has them; false when the lane waits for a trail less than `cap` rows behind it to read up to it.
    */
-  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number): Promise<boolean> {
+  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, keepParsed: boolean): Promise<boolean> {
     const pos = lane.ob.scannedTo;
     let w: ScanWindow | undefined;
     for (const c of windows) if (c.lo <= pos && pos <= c.hi && (!w || c.hi > w.hi || (c.hi === w.hi && c === lane.window))) w = c;
@@ -383,7 +386,7 @@ export class DeliveryWorker {
         lane.done = true;
         return true;
       }
-      this.offer(lane, row);
+      this.offer(lane, row, keepParsed);
       if (lane.ob.bytes >= this.opts.maxBytes) {
         this.seal(lane);
         return true;
@@ -393,10 +396,11 @@ export class DeliveryWorker {
     return true;
   }
 
-  private offer(lane: Lane, row: ScanRow): void {
+  private offer(lane: Lane, row: ScanRow, keepParsed: boolean): void {
     const ob = lane.ob;
     if (lane.regions.has(row.region) && lane.accounts.has(row.accountId) && isLoggedSeq(lane.t.skippedSeqs, row.seq)) {
-      const r = (row.rec ??= JSON.parse(row.json) as CloudTrailRecord);
+      const r = row.rec ?? (JSON.parse(row.json) as CloudTrailRecord);
+      if (keepParsed) row.rec = r;
       if (lane.admits(r)) {
         ob.bytes += row.json.length + 1;
         ob.firstMatchMs ??= this.committedAfterMs(row.seq);
