@@ -495,7 +495,7 @@ export async function runDeliveryCapacity(events: number): Promise<CapacityResul
       const cpuSeconds = cpuDelta(cpu0, threadCpu(process.pid));
       // The floor: gzip level 6 of the same uncompressed files, on the thread pool, `trails` at a time.
       const walk = (d: string): string[] => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : [join(d, n)]));
-      const jsons = await Promise.all(walk(join(run, 'buckets')).map((f) => gunzipAsync(readFileSync(f))));
+      const jsons = await Promise.all(walk(join(run, 'buckets')).filter((f) => f.endsWith('.json.gz')).map((f) => gunzipAsync(readFileSync(f))));
       const mibIn = jsons.reduce((a, j) => a + j.length, 0) / 2 ** 20;
       t = performance.now();
       await pooled(jsons, trails, (j) => gzipAsync(j, { level: 6 }));
