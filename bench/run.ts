@@ -25,7 +25,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareBodies, runIngest, type IngestResult } from './ingest.ts';
 import { runLookups, type LookupResult } from './lookup.ts';
-import { runDelivery, type CapacityResult } from './delivery.ts';
+import { deliveryOptionsFromEnv, runDelivery, type CapacityResult } from './delivery.ts';
 import { runValidate } from './validate.ts';
 import { runGateway } from './gateway.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
@@ -53,12 +53,7 @@ const label = (n: number) => (n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6}M` : n >= 1
 const ingestOpts = { events: num('BENCH_INGEST_EVENTS', 240_000), batch: num('BENCH_BATCH', 1000), connections: num('BENCH_CONNECTIONS', 8) };
 const flat = env.BENCH_FLAT !== '0';
 const lookupOpts = { samples: num('BENCH_SAMPLES', 2000), warmup: num('BENCH_WARMUP', 200), sdkSamples: num('BENCH_SDK_SAMPLES', 1000), pages: 20 };
-const deliveryOpts = {
-  events: num('BENCH_DELIVERY_EVENTS', 100_000), batch: 1000, connections: 6,
-  latencyRate: num('BENCH_DELIVERY_RATE', 500),
-  latencySeconds: [num('BENCH_DELIVERY_FAST_SECONDS', 20), num('BENCH_DELIVERY_DEFAULT_SECONDS', 75)] as [number, number],
-  capacityEvents: num('BENCH_DELIVERY_CAPACITY_EVENTS', 100_000),
-};
+const deliveryOpts = deliveryOptionsFromEnv(env);
 const validateOpts = {
   periodMs: num('BENCH_VALIDATE_PERIOD_MS', 1000), periods: num('BENCH_VALIDATE_PERIODS', 120),
   motoMB: num('BENCH_VALIDATE_MOTO_MB', 30), fsMB: num('BENCH_VALIDATE_FS_MB', 100),
@@ -182,7 +177,12 @@ report.gaps = {
       return { events: biggest.events, worstLeanP99Ms: worst[1].p99, worstLeanCase: worst[0], worstServerP99Ms: Math.max(...Object.values(biggest.lean).map((c) => c.serverMs.p99)), worstSdkP99Ms: worstSdk?.[1].p99, worstSdkCase: worstSdk?.[0], target: 5, peakRssMiB: biggest.server.hwmMiB };
     })()
     : undefined,
-  delivery: capacity ? `${capacity.eventsPerSecond} of 50000 events/s for one trail (${pct(capacity.eventsPerSecond, 50_000)}), in-process backlog drain` : undefined,
+  delivery: report.delivery
+    ? (() => {
+      const t = (report.delivery as Awaited<ReturnType<typeof runDelivery>>).targets;
+      return `${capacity?.eventsPerSecond} events/s for one trail in process (backlog drain); 3 trails ${t.threeTrailsOverGzipFloor.value}x the gzip floor (target <= 1.5); ingest with a logging trail ${t.ingestRateRatioWithTrail.value} of the rate without (target >= 0.9); last event readable ${t.drainAfterIngestSeconds.value} s after ingest ended (target <= ${t.drainAfterIngestSeconds.target} s)`;
+    })()
+    : undefined,
   validate: report.validate
     ? (() => {
       const v = report.validate as { moto: { speedupVsAwsCli: number; oursOverFloor: number }; fs: { ours: { logMBps: number } } };

@@ -1,7 +1,8 @@
 /**
- * The delivery worker: for every logging trail, reads the event log after the trail's cursor,
- * closes batches on age or size, and writes one CloudTrail log file per (account, region) into the
- * trail's bucket. Crash-safe by intent records (docs/design/delivery.md):
+ * The delivery worker: reads the event log once for every logging trail (one read and one parse
+ * per event, each record offered to every trail positioned there), closes each trail's batches on
+ * age or size, and writes one CloudTrail log file per (account, region) into the trail's bucket.
+ * Crash-safe by intent records (docs/design/delivery.md):
  *
  * MUST: a trail's cursor moves only after the store confirmed every file of the batch.
  * MUST: a batch written again (retry, crash between write and cursor) has the same keys and bytes.
@@ -12,7 +13,7 @@ import {
 } from '../core/index.ts';
 import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
 import { createHash } from 'node:crypto';
-import { logFileBody, logFileJson } from './log-file.ts';
+import { logFileBody, logFileJsonSliced } from './log-file.ts';
 
 export interface DeliveryOptions {
   /** A batch closes when its first event has waited this long. */
@@ -48,6 +49,7 @@ interface OpenBatch {
   admitted: Admitted[];
   /** The trail scope they were admitted under; a changed trail starts the batch over. */
   scopeKey: string;
+  /** A lower bound of the first admitted event's commit time: the batch's age counts from it. */
   firstMatchMs?: number;
 }
 
@@ -58,67 +60,199 @@ interface Admitted {
   json: string;
 }
 
+/** A row of the log as the shared scan holds it: read once, parsed at most once, for every trail. */
+interface ScanRow {
+  seq: number;
+  /** The store's routing columns (the record's recipientAccountId and awsRegion): a trail that covers neither never parses it. */
+  accountId: string;
+  region: string;
+  json: string;
+  rec?: CloudTrailRecord;
+}
+
+/**
+ * Rows of the log read in this pass: every stored event with lo < seq <= hi, in seq order, shared
+ * by the trails positioned inside it. Trimmed to the slowest of them after every step.
+ */
+class ScanWindow {
+  lo: number;
+  hi: number;
+  rows: ScanRow[] = [];
+  /** The last read from hi found the end of the log: nothing more is read this pass. */
+  atEnd = false;
+
+  constructor(at: number) {
+    this.lo = at;
+    this.hi = at;
+  }
+
+  /** Index of the first row with seq > pos. */
+  indexAfter(pos: number): number {
+    let a = 0;
+    let b = this.rows.length;
+    while (a < b) {
+      const m = (a + b) >>> 1;
+      if (this.rows[m]!.seq <= pos) a = m + 1;
+      else b = m;
+    }
+    return a;
+  }
+
+  trim(pos: number): void {
+    const i = this.indexAfter(pos);
+    if (i > 0) this.rows = this.rows.slice(i);
+    this.lo = pos;
+  }
+}
+
+/** One logging trail in a pass: its delivery state, its open batch, where it is in the log. */
+interface Lane {
+  t: TrailDoc;
+  state: DeliveryState;
+  admits: (r: CloudTrailRecord) => boolean;
+  regions: ReadonlySet<string>;
+  accounts: ReadonlySet<string>;
+  limit: number;
+  ob: OpenBatch;
+  window?: ScanWindow;
+  /** A batch closed on size while the one before it was still being written: written next. */
+  sealed?: OpenBatch;
+  /** The batch being written (files, then cursor); the next one waits for it. */
+  inflight?: Promise<void>;
+  /** Read to the end of the log (or of what the trail delivers) in this pass. */
+  done: boolean;
+  /** A write failed or the trail cannot deliver: out of this pass, its intent kept. */
+  failed: boolean;
+}
+
 /** A built log file: its key and gzip body, and what a digest says of it. */
 export interface BuiltLogFile {
   key: string;
   body: Buffer;
   accountId: string;
   region: string;
-  sha256: string;
+  /** Hex SHA-256 of the uncompressed file; computed only for a trail with log file validation. */
+  sha256?: string;
   oldestEventTime: string;
   newestEventTime: string;
 }
 
 const MIN_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
+/**
+ * How far (in rows) a trail may run ahead of the slowest trail reading the same rows before it
+ * goes on alone: within it every row is read and parsed once for all; beyond it a trail that is
+ * behind (new, resumed after a failure) reads on its own and holds nobody back.
+ */
+const SHARE_ROWS_PER_BATCH = 8;
+/** End-of-log observations kept for commit-time lower bounds. */
+const MAX_END_MARKS = 64;
 
 export class DeliveryWorker {
   private readonly deps: DeliveryDeps;
   private readonly opts: DeliveryOptions;
   private readonly open = new Map<string, OpenBatch>();
   private readonly backoff = new Map<string, { untilMs: number; delayMs: number }>();
+  /**
+   * Times the scan found the end of the log, with the highest seq then stored: an event with a
+   * higher seq committed after that time (seq order is commit order), a lower bound of its commit.
+   */
+  private readonly ends: { seq: number; ms: number }[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private dueTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private passStartedMs = 0;
+  /** A tick came while a pass ran. */
+  private again = false;
 
   constructor(deps: DeliveryDeps, opts: DeliveryOptions) {
     this.deps = deps;
     this.opts = opts;
   }
 
+  /** Polls every pollMs, and makes a first pass now (it notes where the log ends: see committedAfterMs). */
   start(): void {
     this.timer = setInterval(() => void this.tick(false), this.opts.pollMs);
     this.timer.unref();
+    setImmediate(() => void this.tick(false));
   }
 
   /** Stops polling and delivers every open batch now. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueTimer = undefined;
     await this.running;
     await this.tick(true);
   }
 
-  /** One pass over every trail; passes never overlap. `force` closes every open batch. */
+  /**
+   * One pass over every trail; passes never overlap. `force` closes every open batch. While
+   * started, a tick that comes during a pass runs one more pass right after it (a poll is never
+   * lost to a long pass: events committed meanwhile wait at most one pass, not a pass and a poll).
+   */
   tick(force: boolean): Promise<void> {
-    if (this.running) return this.running;
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.again = false;
     this.running = this.pass(force)
       .catch((e) => this.deps.logError('delivery pass failed', e))
       .finally(() => {
         this.running = undefined;
+        if (this.again && this.timer) setImmediate(() => void this.tick(false));
+        else this.wakeWhenDue();
       });
     return this.running;
   }
 
+  /**
+   * While started: a pass when the oldest open batch comes of age, not only every pollMs. A batch
+   * that was already due when the last pass began and is still open (its trail backs off after a
+   * failure, its state could not be read) waits for the next poll instead, so nothing spins.
+   */
+  private wakeWhenDue(): void {
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueTimer = undefined;
+    if (!this.timer) return;
+    let due = Number.POSITIVE_INFINITY;
+    for (const ob of this.open.values()) {
+      if (ob.firstMatchMs === undefined) continue;
+      const at = ob.firstMatchMs + this.opts.maxAgeMs;
+      if (at > this.passStartedMs) due = Math.min(due, at);
+    }
+    const inMs = due - this.deps.clock.nowMs();
+    if (!Number.isFinite(inMs) || inMs >= this.opts.pollMs) return;
+    this.dueTimer = setTimeout(() => void this.tick(false), Math.max(0, inMs));
+    this.dueTimer.unref();
+  }
+
+  /**
+   * Every logging trail in one scan of the log (docs/design/delivery.md, "One scan for all trails"):
+   * each range is read once and each record parsed once, then offered to every trail positioned
+   * there; a batch that closes on size is written while the scan goes on.
+   */
   private async pass(force: boolean): Promise<void> {
+    this.passStartedMs = this.deps.clock.nowMs();
+    // Events appended after this have higher seqs: a commit-time lower bound even for a trail
+    // whose first read comes later (a new trail, one that backs off).
+    this.markEnd(await this.deps.events.lastSeq(), this.passStartedMs);
     const trails = (await this.deps.control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc);
+    // Open batches of trails deleted since are dropped (a trail created again starts afresh).
+    const arns = new Set(trails.map((t) => t.TrailARN));
+    for (const arn of this.open.keys()) if (!arns.has(arn)) this.open.delete(arn);
+    const lanes: Lane[] = [];
     for (const t of trails) {
       try {
-        // A batch that closed on size leaves more behind: keep going, a backlog drains at full speed.
-        while (await this.serve(t, force));
+        const lane = await this.laneOf(t, force);
+        if (lane) lanes.push(lane);
       } catch (e) {
         this.deps.logError(`delivery for ${t.TrailARN} failed`, e);
       }
     }
+    await this.scan(lanes, force);
   }
 
   private scopeOf(t: TrailDoc) {
@@ -131,85 +265,246 @@ export class DeliveryWorker {
     };
   }
 
-  /** Serves one trail once; true when a batch closed on size and the log may hold more. */
-  private async serve(t: TrailDoc, force: boolean): Promise<boolean> {
+  /** The trail's place in this pass after a pending intent is redone; undefined when it has nothing to read. */
+  private async laneOf(t: TrailDoc, force: boolean): Promise<Lane | undefined> {
     const now = this.deps.clock.nowMs();
     const wait = this.backoff.get(t.TrailARN);
-    if (wait && now < wait.untilMs && !force) return false;
+    if (wait && now < wait.untilMs && !force) return undefined;
     const stored = await this.deps.control.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
     // State left by a deleted trail of the same ARN is not this trail's.
-    const state: DeliveryState = stored?.trailCreatedMs === t.createdMs ? stored : { trailCreatedMs: t.createdMs, cursor: t.deliverAfterSeq ?? 0 };
+    let state: DeliveryState = stored?.trailCreatedMs === t.createdMs ? stored : { trailCreatedMs: t.createdMs, cursor: t.deliverAfterSeq ?? 0 };
     if (state.intent) {
-      return (await this.write(t, state, state.intent)) && state.intent.toSeq < (await this.deps.events.lastSeq());
+      const next = await this.write(t, state, state.intent);
+      if (!next) return undefined;
+      state = next;
     }
     const start = Math.max(state.cursor, t.deliverAfterSeq ?? 0);
     const limit = t.isLogging ? Number.POSITIVE_INFINITY : (t.deliverThroughSeq ?? start);
     if (start >= limit) {
       this.open.delete(t.TrailARN);
-      return false;
+      return undefined;
     }
-    let ob = this.open.get(t.TrailARN);
     const scope = this.scopeOf(t);
     const scopeKey = JSON.stringify([scope, t.skippedSeqs ?? []]);
-    if (!ob || ob.fromSeq !== start || ob.scopeKey !== scopeKey) ob = { fromSeq: start, scannedTo: start, bytes: 0, admitted: [], scopeKey };
-    this.open.set(t.TrailARN, ob);
-    const admits = compileTrailScope(scope);
-    for (;;) {
-      const rows = await this.deps.events.readAfter(ob.scannedTo, this.opts.readBatch);
-      let reachedLimit = false;
-      for (const row of rows) {
-        if (row.seq > limit) {
-          reachedLimit = true;
-          break;
-        }
-        const r = isLoggedSeq(t.skippedSeqs, row.seq) ? (JSON.parse(row.json) as CloudTrailRecord) : undefined;
-        if (r && admits(r)) {
-          ob.bytes += row.json.length + 1;
-          ob.firstMatchMs ??= now;
-          ob.admitted.push({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json });
-        }
-        ob.scannedTo = row.seq;
-        if (ob.bytes >= this.opts.maxBytes) break;
+    let ob = this.open.get(t.TrailARN);
+    if (!ob || ob.fromSeq !== start || ob.scopeKey !== scopeKey) ob = newBatch(start, scopeKey);
+    this.open.delete(t.TrailARN);
+    return { t, state, admits: compileTrailScope(scope), regions: new Set(scope.regions), accounts: new Set(scope.accountIds), limit, ob, done: false, failed: false };
+  }
+
+  /**
+   * Reads the log once for every lane, until each reached the end of the log or of its range; a
+   * lane that did is finished at once (its last batch written if due), without waiting for the others.
+   */
+  private async scan(lanes: Lane[], force: boolean): Promise<void> {
+    const windows = new Set<ScanWindow>();
+    const cap = SHARE_ROWS_PER_BATCH * this.opts.readBatch;
+    const finishing = new Map<Lane, Promise<void>>();
+    const finishDone = () => {
+      for (const lane of lanes) {
+        if (!lane.done || finishing.has(lane)) continue;
+        finishing.set(lane, this.finish(lane, force).catch((e) => this.deps.logError(`delivery for ${lane.t.TrailARN} failed`, e)));
       }
-      if (reachedLimit || rows.length < this.opts.readBatch || ob.bytes >= this.opts.maxBytes) break;
+    };
+    let stalled = 0;
+    for (;;) {
+      finishDone();
+      // Trim every window to the slowest lane still reading it; a window nobody reads goes.
+      const slowest = new Map<ScanWindow, number>();
+      for (const l of lanes) {
+        if (l.done || l.failed || !l.window) continue;
+        slowest.set(l.window, Math.min(slowest.get(l.window) ?? Number.POSITIVE_INFINITY, l.ob.scannedTo));
+      }
+      for (const w of windows) {
+        const pos = slowest.get(w);
+        if (pos === undefined) windows.delete(w);
+        else w.trim(pos);
+      }
+      const ready = lanes.filter((l) => !l.done && !l.failed && !l.sealed).sort((a, b) => a.ob.scannedTo - b.ob.scannedTo);
+      const writing = () => lanes.filter((l) => l.inflight).map((l) => l.inflight);
+      if (ready.length === 0) {
+        if (writing().length === 0) break;
+        await Promise.race(writing());
+        continue;
+      }
+      let moved = false;
+      // With one reader, a parsed record is dropped at once (it dies young); with several it is kept
+      // for the others until the window is trimmed.
+      const keepParsed = lanes.filter((l) => !l.done && !l.failed).length > 1;
+      for (const lane of ready) if (await this.step(lane, windows, cap, keepParsed)) moved = true;
+      if (moved) {
+        stalled = 0;
+      } else if (writing().length > 0) {
+        // Every reader waits for a trail behind it whose batch is being written.
+        await Promise.race(writing());
+      } else if (++stalled > 1) {
+        // (Once is possible: the trail waited for failed in this round; the trim above drops its window.)
+        throw new Error('delivery scan made no progress');
+      }
     }
-    const drained = !t.isLogging;
+    finishDone();
+    await Promise.all([...lanes.map((l) => l.inflight), ...finishing.values()]);
+  }
+
+  /**
+   * Offers the lane up to readBatch rows after its position, reading the log only where no window
+   * has them; false when the lane waits for a trail less than `cap` rows behind it to read up to it.
+   */
+  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, keepParsed: boolean): Promise<boolean> {
+    const pos = lane.ob.scannedTo;
+    let w: ScanWindow | undefined;
+    for (const c of windows) if (c.lo <= pos && pos <= c.hi && (!w || c.hi > w.hi || (c.hi === w.hi && c === lane.window))) w = c;
+    if (!w) {
+      for (const c of windows) if (!c.atEnd && c.hi < pos && pos - c.hi <= cap) return false;
+      windows.add((w = new ScanWindow(pos)));
+    }
+    let i = w.indexAfter(pos);
+    if (i > cap) {
+      // Far ahead of the slowest reader of this window: go on alone, with the rows already at hand.
+      const alone = new ScanWindow(pos);
+      alone.rows = w.rows.slice(i);
+      alone.hi = w.hi;
+      alone.atEnd = w.atEnd;
+      windows.add((w = alone));
+      i = 0;
+    }
+    lane.window = w;
+    if (w.rows.length - i < this.opts.readBatch && !w.atEnd) {
+      const readAtMs = this.deps.clock.nowMs();
+      const got = await this.deps.events.readAfter(w.hi, this.opts.readBatch);
+      for (const r of got) w.rows.push({ seq: r.seq, accountId: r.accountId, region: r.region, json: r.json });
+      if (got.length > 0) w.hi = got[got.length - 1]!.seq;
+      if (got.length < this.opts.readBatch) {
+        w.atEnd = true;
+        this.markEnd(w.hi, readAtMs);
+      }
+    }
+    const to = Math.min(w.rows.length, i + this.opts.readBatch);
+    for (let k = i; k < to; k++) {
+      const row = w.rows[k]!;
+      if (row.seq > lane.limit) {
+        lane.done = true;
+        return true;
+      }
+      this.offer(lane, row, keepParsed);
+      if (lane.ob.bytes >= this.opts.maxBytes) {
+        this.seal(lane);
+        return true;
+      }
+    }
+    if (w.atEnd && to === w.rows.length) lane.done = true;
+    return true;
+  }
+
+  private offer(lane: Lane, row: ScanRow, keepParsed: boolean): void {
+    const ob = lane.ob;
+    if (lane.regions.has(row.region) && lane.accounts.has(row.accountId) && isLoggedSeq(lane.t.skippedSeqs, row.seq)) {
+      const r = row.rec ?? (JSON.parse(row.json) as CloudTrailRecord);
+      if (keepParsed) row.rec = r;
+      if (lane.admits(r)) {
+        ob.bytes += row.json.length + 1;
+        ob.firstMatchMs ??= this.committedAfterMs(row.seq);
+        ob.admitted.push({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json });
+      }
+    }
+    ob.scannedTo = row.seq;
+  }
+
+  /** The lane's batch closed on size: written now, or after the one being written; the lane reads on. */
+  private seal(lane: Lane): void {
+    const full = lane.ob;
+    lane.ob = newBatch(full.scannedTo, full.scopeKey);
+    if (lane.inflight) lane.sealed = full;
+    else this.startWrite(lane, full);
+  }
+
+  private startWrite(lane: Lane, ob: OpenBatch): void {
+    lane.inflight = this.close(lane, ob)
+      .then((ok) => {
+        if (!ok) lane.failed = true;
+      }, (e) => {
+        lane.failed = true;
+        this.deps.logError(`delivery for ${lane.t.TrailARN} failed`, e);
+      })
+      .finally(() => {
+        lane.inflight = undefined;
+        const next = lane.sealed;
+        lane.sealed = undefined;
+        if (next && !lane.failed) this.startWrite(lane, next);
+      });
+  }
+
+  /** After the scan: the lane's batch closes if due (age, force, logging stopped), or its cursor moves. */
+  private async finish(lane: Lane, force: boolean): Promise<void> {
+    while (lane.inflight) await lane.inflight;
+    if (lane.failed) return;
+    const ob = lane.ob;
+    const now = this.deps.clock.nowMs();
+    const drained = !lane.t.isLogging;
     const due = ob.firstMatchMs !== undefined && (force || drained || now - ob.firstMatchMs >= this.opts.maxAgeMs || ob.bytes >= this.opts.maxBytes);
-    if (due && t.S3KeyPrefix !== undefined && s3KeyPrefixProblem(t.S3KeyPrefix)) {
+    if (due) {
+      await this.close(lane, ob);
+    } else if (ob.firstMatchMs === undefined && ob.scannedTo > lane.state.cursor) {
+      // Nothing of this trail's in what was read: the cursor may move without a file.
+      lane.state = { ...lane.state, cursor: ob.scannedTo };
+      await this.deps.control.put(DELIVERY_STATE_KIND, lane.t.TrailARN, lane.state);
+    } else if (ob.firstMatchMs !== undefined) {
+      this.open.set(lane.t.TrailARN, ob);
+    }
+  }
+
+  /** Records the batch's intent, writes its files and moves the cursor; false when it could not. */
+  private async close(lane: Lane, ob: OpenBatch): Promise<boolean> {
+    const { t } = lane;
+    const now = this.deps.clock.nowMs();
+    if (t.S3KeyPrefix !== undefined && s3KeyPrefixProblem(t.S3KeyPrefix)) {
       // A prefix stored before S3KeyPrefix was validated names keys no store should take: no file,
       // the cursor stays, GetTrailStatus says why, and UpdateTrail with a valid prefix resumes it.
-      this.open.delete(t.TrailARN);
-      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, latestDeliveryAttemptTimeMs: now, latestDeliveryError: 'InvalidS3Prefix' });
+      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...lane.state, latestDeliveryAttemptTimeMs: now, latestDeliveryError: 'InvalidS3Prefix' });
       const delayMs = Math.min(MAX_BACKOFF_MS, (this.backoff.get(t.TrailARN)?.delayMs ?? MIN_BACKOFF_MS / 2) * 2);
       this.backoff.set(t.TrailARN, { untilMs: now + delayMs, delayMs });
       return false;
     }
-    if (due) {
-      const intent: DeliveryIntent = {
-        fromSeq: ob.fromSeq, toSeq: ob.scannedTo, deliveredMs: now, bucket: t.S3BucketName, prefix: t.S3KeyPrefix,
-        organizationId: t.IsOrganizationTrail ? this.opts.organization?.id : undefined, kmsKeyId: t.KmsKeyId,
-        ...this.scopeOf(t), eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors, skippedSeqs: t.skippedSeqs,
-      };
-      delete (intent as { selectors?: unknown }).selectors;
-      this.open.delete(t.TrailARN);
-      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, intent });
-      const full = ob.bytes >= this.opts.maxBytes;
-      return (await this.write(t, state, intent, ob.admitted)) && full;
-    } else if (ob.firstMatchMs === undefined && ob.scannedTo > state.cursor) {
-      // Nothing of this trail's in what was read: the cursor may move without a file.
-      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, cursor: ob.scannedTo });
-      this.open.delete(t.TrailARN);
-    }
-    return false;
+    const intent: DeliveryIntent = {
+      fromSeq: ob.fromSeq, toSeq: ob.scannedTo, deliveredMs: now, bucket: t.S3BucketName, prefix: t.S3KeyPrefix,
+      organizationId: t.IsOrganizationTrail ? this.opts.organization?.id : undefined, kmsKeyId: t.KmsKeyId,
+      ...this.scopeOf(t), eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors, skippedSeqs: t.skippedSeqs,
+    };
+    delete (intent as { selectors?: unknown }).selectors;
+    await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...lane.state, intent });
+    const next = await this.write(t, lane.state, intent, ob.admitted);
+    if (!next) return false;
+    lane.state = next;
+    return true;
   }
 
-  /** Builds the batch's files from the intent alone, writes them, then moves the cursor. */
-  /** Writes the batch and moves the cursor; false when the store refused (the intent stays). */
-  private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent, admitted?: Admitted[]): Promise<boolean> {
+  private markEnd(seq: number, ms: number): void {
+    const last = this.ends[this.ends.length - 1];
+    if (last && last.seq > seq) return;
+    if (last && last.seq === seq) {
+      last.ms = Math.max(last.ms, ms);
+      return;
+    }
+    this.ends.push({ seq, ms });
+    if (this.ends.length > MAX_END_MARKS) this.ends.shift();
+  }
+
+  /** A time the event at seq committed after: the last end of the log seen below it; else now. */
+  private committedAfterMs(seq: number): number {
+    for (let k = this.ends.length - 1; k >= 0; k--) if (this.ends[k]!.seq < seq) return this.ends[k]!.ms;
+    return this.deps.clock.nowMs();
+  }
+
+  /**
+   * Writes the batch's files (built from `admitted`, or from the intent alone) and moves the cursor:
+   * the trail's new state, or undefined when the store refused (the intent stays).
+   */
+  private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent, admitted?: Admitted[]): Promise<DeliveryState | undefined> {
     const attemptMs = this.deps.clock.nowMs();
     let files: BuiltLogFile[];
+    let next: DeliveryState;
     try {
-      files = await this.build(t.TrailARN, intent, admitted);
+      files = await this.build(t.TrailARN, intent, admitted, t.LogFileValidationEnabled);
       for (const f of files) {
         await this.deps.objects.putObject(intent.bucket, f.key, f.body, { contentType: 'application/json', kmsKeyId: intent.kmsKeyId });
       }
@@ -218,13 +513,13 @@ export class DeliveryWorker {
         const confirmedMs = this.deps.clock.nowMs();
         for (const f of files) {
           const doc: DeliveredFile = {
-            bucket: intent.bucket, key: f.key, accountId: f.accountId, region: f.region, sha256: f.sha256,
+            bucket: intent.bucket, key: f.key, accountId: f.accountId, region: f.region, sha256: f.sha256!,
             oldestEventTime: f.oldestEventTime, newestEventTime: f.newestEventTime, confirmedMs,
           };
           await this.deps.control.put(DELIVERED_FILE_KIND, `${t.TrailARN}|${f.key}`, doc);
         }
       }
-      const next: DeliveryState = { ...state, cursor: intent.toSeq, latestDeliveryAttemptTimeMs: attemptMs };
+      next = { ...state, cursor: intent.toSeq, latestDeliveryAttemptTimeMs: attemptMs };
       delete next.intent;
       if (files.length > 0) {
         next.latestDeliveryTimeMs = this.deps.clock.nowMs();
@@ -239,12 +534,12 @@ export class DeliveryWorker {
       const delayMs = Math.min(MAX_BACKOFF_MS, prev * 2);
       this.backoff.set(t.TrailARN, { untilMs: attemptMs + delayMs * (0.75 + Math.random() * 0.5), delayMs });
       if (!(e instanceof ObjectStoreError)) throw e;
-      return false;
+      return undefined;
     }
     // Outside the try: whatever notifying does, the files and the cursor are committed already.
     // It only queues the batch: a target that hangs never holds up this pass (other trails' files).
     if (files.length > 0) await this.deps.afterDelivery?.delivered(t, intent, files);
-    return true;
+    return next;
   }
 
   /**
@@ -252,7 +547,7 @@ export class DeliveryWorker {
    * (a pending intent after a restart) by reading the intent's range again with its snapshot: both
    * give the same records in the same order, hence the same keys and bytes.
    */
-  private async build(trailArn: string, intent: DeliveryIntent, admitted?: Admitted[]): Promise<BuiltLogFile[]> {
+  private async build(trailArn: string, intent: DeliveryIntent, admitted: Admitted[] | undefined, hash: boolean): Promise<BuiltLogFile[]> {
     const groups = new Map<string, { accountId: string; region: string; records: string[]; oldest: string; newest: string }>();
     const add = (a: Admitted) => {
       const k = `${a.accountId}/${a.region}`;
@@ -264,16 +559,18 @@ export class DeliveryWorker {
     };
     if (admitted) admitted.forEach(add);
     else await this.readIntent(intent, add);
+    // Every file of the batch compresses at once on the thread pool (and beside other trails' batches).
     return Promise.all([...groups.values()].map(async (g) => {
-      const json = logFileJson(g.records);
+      // Built in slices of 1 MiB: a 16 MiB body never holds the event loop for long.
+      const json = await logFileJsonSliced(g.records);
       return {
-      accountId: g.accountId, region: g.region, sha256: createHash('sha256').update(json).digest('hex'),
-      oldestEventTime: g.oldest, newestEventTime: g.newest,
-      key: logFileKey({
-        prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
-        deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}`,
-      }),
-      body: await logFileBody(json),
+        accountId: g.accountId, region: g.region, sha256: hash ? createHash('sha256').update(json).digest('hex') : undefined,
+        oldestEventTime: g.oldest, newestEventTime: g.newest,
+        key: logFileKey({
+          prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
+          deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}`,
+        }),
+        body: await logFileBody(json),
       };
     }));
   }
@@ -297,4 +594,8 @@ export class DeliveryWorker {
       if (rows.length < this.opts.readBatch) return;
     }
   }
+}
+
+function newBatch(at: number, scopeKey: string): OpenBatch {
+  return { fromSeq: at, scannedTo: at, bytes: 0, admitted: [], scopeKey };
 }
