@@ -5,7 +5,7 @@
  * SDK for JavaScript itself uses: we re-sign the request exactly as received, with the caller's
  * signed-header list and date, and compare signatures in constant time.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ALGORITHM_IDENTIFIER, AMZ_DATE_HEADER, createScope, getCanonicalHeaders, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
 import { ServiceError } from './errors.ts';
 import { NodeSha256 } from '../core/sha256.ts';
@@ -168,7 +168,7 @@ export function checkSigV4Headers(headers: SignedRequest['headers'], opts: Verif
 
 /** The hex SHA-256 of a body, as `x-amz-content-sha256` carries it. */
 export function payloadHashOf(body: Buffer): string {
-  return createHash('sha256').update(body).digest('hex');
+  return hash('sha256', body);
 }
 
 /** Throws XAmzContentSHA256Mismatch unless the body hashes to the signed hash. */
@@ -231,25 +231,29 @@ class Canonicalizer extends SignatureV4Base {
 const canonicalizers = { escaped: new Canonicalizer(true), raw: new Canonicalizer(false) };
 
 const SIGNING_KEYS_MAX = 256;
-/** Signing keys by date, region, service and secret; Map order is use order (least recent first). */
-const signingKeys = new Map<string, Buffer>();
+/**
+ * Signing keys by date, region, service and secret; Map order is use order (least recent first).
+ * Held as KeyObjects: an HMAC keyed by a KeyObject costs a fraction of one keyed by a Buffer.
+ */
+const signingKeys = new Map<string, KeyObject>();
 
 /** The SigV4 signing key: HMAC chain of `AWS4` + secret over the scope's date, region, service, aws4_request. */
-export function signingKey(secret: string, shortDate: string, region: string, service: string): Buffer {
+export function signingKey(secret: string, shortDate: string, region: string, service: string): KeyObject {
   const id = `${shortDate}\n${region}\n${service}\n${secret}`;
-  let key = signingKeys.get(id);
-  if (key !== undefined) {
+  const cached = signingKeys.get(id);
+  if (cached !== undefined) {
     signingKeys.delete(id);
-    signingKeys.set(id, key);
-    return key;
+    signingKeys.set(id, cached);
+    return cached;
   }
-  key = createHmac('sha256', `AWS4${secret}`).update(shortDate).digest();
+  let key = createHmac('sha256', `AWS4${secret}`).update(shortDate).digest();
   key = createHmac('sha256', key).update(region).digest();
   key = createHmac('sha256', key).update(service).digest();
   key = createHmac('sha256', key).update('aws4_request').digest();
-  signingKeys.set(id, key);
+  const object = createSecretKey(key);
+  signingKeys.set(id, object);
   if (signingKeys.size > SIGNING_KEYS_MAX) signingKeys.delete(signingKeys.keys().next().value!);
-  return key;
+  return object;
 }
 
 /**
@@ -281,6 +285,6 @@ export function expectedSignature(req: SignedRequest, auth: ParsedAuthorization,
   }
   payloadHash ??= req.bodySha256 ?? payloadHashOf(req.body ?? Buffer.alloc(0));
   const canonicalRequest = base.canonicalRequest(request, getCanonicalHeaders(request, new Set(), signed), payloadHash);
-  const stringToSign = `${ALGORITHM_IDENTIFIER}\n${longDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
+  const stringToSign = `${ALGORITHM_IDENTIFIER}\n${longDate}\n${scope}\n${hash('sha256', canonicalRequest)}`;
   return createHmac('sha256', signingKey(secretAccessKey, shortDate, auth.region, auth.service)).update(stringToSign).digest('hex');
 }
