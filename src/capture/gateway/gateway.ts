@@ -401,9 +401,11 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     res.once('close', () => lease.release());
     const limit = verified ? opts.maxBodyBytes : maxUnverified;
     const hint = verified || limit >= opts.maxBodyBytes ? '' : `; sign the payload hash (a hex x-amz-content-sha256 header) to send up to ${opts.maxBodyBytes} bytes`;
+    let bodySha256: string | undefined;
     try {
       const read = await readBody(req, limit, lease, hint);
       request.body = read.body;
+      bodySha256 = read.sha256;
       if (verified && payloadHash !== undefined) checkPayloadHash(payloadHash, read.sha256);
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
@@ -416,7 +418,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     let signatureError = headError;
     if (!signatureError && !verified) {
       try {
-        await verifySigV4(request, verifyOpts);
+        await verifySigV4({ ...request, bodySha256 }, verifyOpts);
       } catch (e) {
         if (!(e instanceof ServiceError)) throw e;
         signatureError = e;
