@@ -1,9 +1,11 @@
 /**
  * SigV4 verification of incoming requests (Authorization header form).
  *
- * The canonical request and signature are computed by @smithy/signature-v4, the signer the AWS
- * SDK for JavaScript itself uses: we re-sign the request exactly as received, with the caller's
- * signed-header list and date, and compare signatures in constant time.
+ * The canonical request is built by @smithy/signature-v4's own functions, as the signer the AWS
+ * SDK for JavaScript itself uses builds it: we re-sign the request exactly as received, with the
+ * caller's signed-header list and date, and compare signatures in constant time. The HMACs are
+ * node:crypto's, with signing keys cached (expectedSignature, below; a property test checks it
+ * against SignatureV4.sign).
  */
 import { createHmac, createSecretKey, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ALGORITHM_IDENTIFIER, AMZ_DATE_HEADER, createScope, getCanonicalHeaders, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
