@@ -11,7 +11,7 @@ import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
-import { checkSigV4Headers, parseAuthorization, verifySigV4, type Credentials, type SignedRequest, type VerifyOptions } from './sigv4.ts';
+import { checkSigV4Headers, expectedSignature, NodeSha256, parseAuthorization, signingKey, verifySigV4, type Credentials, type ParsedAuthorization, type SignedRequest, type VerifyOptions } from './sigv4.ts';
 import { ServiceError } from './errors.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -648,5 +648,79 @@ describe('SigV4: property tests against the reference signer', () => {
       if (what === 'body') t.body = Buffer.concat([Buffer.from(raw.body), Buffer.from([0])]);
       await rejects(t, auth, 'SignatureDoesNotMatch', 403);
     }), { numRuns: 300 });
+  });
+});
+
+describe('SigV4: the verifier computes what SignatureV4.sign computes', () => {
+  /** The previous verifier's computation: a SignatureV4 per request re-signing it as received. */
+  async function viaSigner(req: SignedRequest, auth: ParsedAuthorization, secret: string, uriEscapePath: boolean): Promise<string> {
+    const signed = new Set(auth.signedHeaders);
+    const headers: Record<string, string> = {};
+    const value = (n: string) => {
+      const v = req.headers[n];
+      return Array.isArray(v) ? v.map((s) => s.trim()).join(',') : v;
+    };
+    for (const n of auth.signedHeaders) if (value(n) !== undefined) headers[n] = value(n)!;
+    const dateText = value('x-amz-date')!;
+    const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(dateText)!;
+    const signer = new SignatureV4({
+      credentials: { accessKeyId: auth.accessKeyId, secretAccessKey: secret, sessionToken: signed.has('x-amz-security-token') ? value('x-amz-security-token') : undefined },
+      region: auth.region, service: auth.service, sha256: NodeSha256, uriEscapePath, applyChecksum: false,
+    });
+    const query: Record<string, string | string[]> = Object.create(null);
+    for (const [k, v] of new URLSearchParams(req.rawQuery)) {
+      const prev = query[k];
+      query[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    }
+    const out = await signer.sign(
+      { method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.path, query, headers, body: req.body ?? Buffer.alloc(0) },
+      { signingDate: new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)), signableHeaders: signed, unsignableHeaders: new Set() },
+    );
+    return /Signature=([0-9a-f]{64})/.exec(String(out.headers.authorization))![1]!;
+  }
+
+  const name = fc.constantFrom('host', 'x-amz-date', 'date', 'authorization', 'x-amz-security-token', 'x-amz-content-sha256', 'content-type', 'x-amz-target', 'user-agent', 'expect', 'x-forwarded-for', 'proxy-a', 'sec-b', '__proto__');
+  const value = fc.stringMatching(/^[ \t]*[\x21-\x7e]([\x21-\x7e \t]{0,20}[\x21-\x7e])?[ \t]*$/);
+  const arb = fc.record({
+    method: fc.constantFrom('GET', 'POST', 'PUT', 'HEAD'),
+    path: fc.constantFrom('/', '//a//b/', '/a/./b/../c', '/%2F%20x', '/bucket/key%20with space', '/ü'),
+    rawQuery: fc.constantFrom('', 'a=1&b=2', 'b=2&a=1&a=0', 'x-id=PutObject', '%E1%88%B4=bar&empty', 'Action=List&Version=2010'),
+    headers: fc.dictionary(name, fc.oneof(value, fc.array(value, { minLength: 2, maxLength: 3 })), { maxKeys: 6 }),
+    signed: fc.uniqueArray(name, { maxLength: 6 }),
+    date: fc.constantFrom('20260101T000000Z', '20261204T235959Z', '20261399T990000Z'),
+    region: fc.constantFrom('us-east-1', 'eu-west-3', 'x'),
+    service: fc.constantFrom('monitoring', 's3', 'servicediscovery'),
+    secret: fc.constantFrom('s1', 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', 'ü-secret'),
+    body: fc.option(fc.uint8Array({ maxLength: 200 }), { nil: null }),
+    withHash: fc.boolean(),
+    escape: fc.boolean(),
+  });
+
+  test('property: identical signatures for any request, signed-header list, date, scope, secret and body', async () => {
+    await fc.assert(fc.asyncProperty(arb, async (r) => {
+      const headers: Record<string, string | string[]> = { ...r.headers, host: 'localhost:4580', 'x-amz-date': r.date };
+      const body = r.body === null ? null : Buffer.from(r.body);
+      const signedHeaders = ['host', 'x-amz-date', ...r.signed.filter((n) => n !== 'host' && n !== 'x-amz-date')].filter((n) => headers[n] !== undefined);
+      const auth: ParsedAuthorization = { accessKeyId: 'AKID', date: r.date.slice(0, 8), region: r.region, service: r.service, signedHeaders, signature: '0'.repeat(64) };
+      const req: SignedRequest = { method: r.method, path: r.path, rawQuery: r.rawQuery, headers, body };
+      const want = await viaSigner(req, auth, r.secret, r.escape);
+      assert.equal(expectedSignature(req, auth, r.secret, r.escape), want);
+      if (body !== null && r.withHash) assert.equal(expectedSignature({ ...req, bodySha256: createHash('sha256').update(body).digest('hex') }, auth, r.secret, r.escape), want);
+    }), { numRuns: 400 });
+  });
+
+  test('the signing-key cache gives each (secret, date, region, service) its own key, past its bound', () => {
+    const derive = (secret: string, date: string, region: string, service: string) => {
+      let k = createHmac('sha256', `AWS4${secret}`).update(date).digest();
+      for (const part of [region, service, 'aws4_request']) k = createHmac('sha256', k).update(part).digest();
+      return k.toString('hex');
+    };
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 600; i++) {
+        const [secret, date, region, service] = [`secret-${i % 7}`, `2026120${i % 3}`, `r-${i % 5}`, `s-${i}`];
+        assert.equal(signingKey(secret, date, region, service).export().toString('hex'), derive(secret, date, region, service));
+      }
+    }
+    assert.notEqual(signingKey('a', '20260101', 'b', 'c').export().toString('hex'), signingKey('a', '20260101', 'b', 'd').export().toString('hex'));
   });
 });

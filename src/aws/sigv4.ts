@@ -1,12 +1,14 @@
 /**
  * SigV4 verification of incoming requests (Authorization header form).
  *
- * The canonical request and signature are computed by @smithy/signature-v4, the signer the AWS
- * SDK for JavaScript itself uses: we re-sign the request exactly as received, with the caller's
- * signed-header list and date, and compare signatures in constant time.
+ * The canonical request is built by @smithy/signature-v4's own functions, as the signer the AWS
+ * SDK for JavaScript itself uses builds it: we re-sign the request exactly as received, with the
+ * caller's signed-header list and date, and compare signatures in constant time. The HMACs are
+ * node:crypto's, with signing keys cached (expectedSignature, below; a property test checks it
+ * against SignatureV4.sign).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { createHmac, createSecretKey, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { ALGORITHM_IDENTIFIER, AMZ_DATE_HEADER, createScope, getCanonicalHeaders, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
 import { ServiceError } from './errors.ts';
 import { NodeSha256 } from '../core/sha256.ts';
 
@@ -26,6 +28,8 @@ export interface SignedRequest {
    * x-amz-content-sha256 and the caller checks a hex hash against the bytes as they pass.
    */
   body: Buffer | null;
+  /** The body's hex SHA-256 when the caller already computed it (src/aws/body.ts readBody does). */
+  bodySha256?: string;
 }
 
 export interface ParsedAuthorization {
@@ -166,7 +170,7 @@ export function checkSigV4Headers(headers: SignedRequest['headers'], opts: Verif
 
 /** The hex SHA-256 of a body, as `x-amz-content-sha256` carries it. */
 export function payloadHashOf(body: Buffer): string {
-  return createHash('sha256').update(body).digest('hex');
+  return hash('sha256', body);
 }
 
 /** Throws XAmzContentSHA256Mismatch unless the body hashes to the signed hash. */
@@ -187,38 +191,102 @@ export function checkPayloadHash(declared: string, actual: string): void {
  */
 export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Promise<{ auth: ParsedAuthorization; credentials: Credentials }> {
   const { auth, credentials } = checkSigV4Headers(req.headers, opts);
-  const dateText = headerValue(req.headers, 'x-amz-date')!;
-  const signedAt = amzDate(dateText)!;
-  const token = headerValue(req.headers, 'x-amz-security-token');
-
-  const signed = new Set(auth.signedHeaders);
   const headers: Record<string, string> = {};
   for (const name of auth.signedHeaders) {
     const v = headerValue(req.headers, name);
     if (v === undefined) throw new ServiceError('SignatureDoesNotMatch', `The request signature we calculated does not match the signature you provided. Signed header ${name} is missing.`, 403);
     headers[name] = v;
   }
-  const query = signingQuery(req.rawQuery);
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: signed.has('x-amz-security-token') ? token : undefined },
-    region: auth.region,
-    service: auth.service,
-    sha256: NodeSha256,
-    uriEscapePath: opts.uriEscapePath ?? true,
-    applyChecksum: false,
-  });
   const declaredHash = headers['x-amz-content-sha256'];
   if (req.body === null && declaredHash === undefined) {
     throw new ServiceError('XAmzContentSHA256Mismatch', "A streamed request must sign its payload hash in 'x-amz-content-sha256'.", 400);
   }
-  if (req.body !== null && declaredHash !== undefined && HEX_SHA256.test(declaredHash)) checkPayloadHash(declaredHash, payloadHashOf(req.body));
-  const resigned = await signer.sign(
-    { method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.path, query, headers, body: req.body ?? Buffer.alloc(0) },
-    { signingDate: new Date(signedAt), signableHeaders: signed, unsignableHeaders: new Set() },
-  );
-  const expected = /Signature=([0-9a-f]{64})/.exec(String(resigned.headers.authorization))?.[1] ?? '';
+  if (req.body !== null && declaredHash !== undefined && HEX_SHA256.test(declaredHash)) checkPayloadHash(declaredHash, req.bodySha256 ?? payloadHashOf(req.body));
+  const expected = expectedSignature(req, auth, credentials.secretAccessKey, opts.uriEscapePath ?? true);
   if (!timingSafeEqual(Buffer.from(expected), Buffer.from(auth.signature))) {
     throw new ServiceError('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.', 403);
   }
   return { auth, credentials };
+}
+
+// The signature is computed as @smithy/signature-v4's SignatureV4.sign computes it (prepareRequest,
+// x-amz-date and token headers, payload hash, canonical headers, canonical request: its own
+// exported functions), minus what costs per request without changing a byte: a signer object per
+// request, its promise chain, the HMAC of the secret it keys its signing-key cache with, and the
+// body hash when the caller already has it. Signing keys are cached here, in a bounded LRU.
+
+/** Dates, canonical path and canonical request by smithy's own code; its credentials and region are never used. */
+type HttpRequest = Parameters<typeof prepareRequest>[0];
+type HeaderBag = ReturnType<typeof getCanonicalHeaders>;
+
+class Canonicalizer extends SignatureV4Base {
+  constructor(uriEscapePath: boolean) {
+    super({ credentials: { accessKeyId: '', secretAccessKey: '' }, region: '', service: '', sha256: NodeSha256, uriEscapePath, applyChecksum: false });
+  }
+  dates(at: Date): { longDate: string; shortDate: string } {
+    return this.formatDate(at);
+  }
+  canonicalRequest(request: HttpRequest, canonicalHeaders: HeaderBag, payloadHash: string): string {
+    return this.createCanonicalRequest(request, canonicalHeaders, payloadHash);
+  }
+}
+const canonicalizers = { escaped: new Canonicalizer(true), raw: new Canonicalizer(false) };
+
+const SIGNING_KEYS_MAX = 256;
+/**
+ * Signing keys by date, region, service and secret; Map order is use order (least recent first).
+ * Held as KeyObjects: an HMAC keyed by a KeyObject costs a fraction of one keyed by a Buffer.
+ */
+const signingKeys = new Map<string, KeyObject>();
+
+/** The SigV4 signing key: HMAC chain of `AWS4` + secret over the scope's date, region, service, aws4_request. */
+export function signingKey(secret: string, shortDate: string, region: string, service: string): KeyObject {
+  const id = `${shortDate}\n${region}\n${service}\n${secret}`;
+  const cached = signingKeys.get(id);
+  if (cached !== undefined) {
+    signingKeys.delete(id);
+    signingKeys.set(id, cached);
+    return cached;
+  }
+  let key = createHmac('sha256', `AWS4${secret}`).update(shortDate).digest();
+  key = createHmac('sha256', key).update(region).digest();
+  key = createHmac('sha256', key).update(service).digest();
+  key = createHmac('sha256', key).update('aws4_request').digest();
+  const object = createSecretKey(key);
+  signingKeys.set(id, object);
+  if (signingKeys.size > SIGNING_KEYS_MAX) signingKeys.delete(signingKeys.keys().next().value!);
+  return object;
+}
+
+/**
+ * The signature @smithy/signature-v4 computes when it re-signs the request as received: the
+ * caller's signed headers (the session token as sent when it is signed) and date, the body (or
+ * the signed x-amz-content-sha256), the path escaped unless `uriEscapePath` is false.
+ */
+export function expectedSignature(req: SignedRequest, auth: ParsedAuthorization, secretAccessKey: string, uriEscapePath: boolean): string {
+  const signed = new Set(auth.signedHeaders);
+  const headers: Record<string, string> = {};
+  for (const name of auth.signedHeaders) {
+    const v = headerValue(req.headers, name);
+    if (v !== undefined) headers[name] = v;
+  }
+  const token = signed.has('x-amz-security-token') ? headerValue(req.headers, 'x-amz-security-token') : undefined;
+  const signedAt = amzDate(headerValue(req.headers, 'x-amz-date') ?? '') ?? NaN;
+  const base = uriEscapePath ? canonicalizers.escaped : canonicalizers.raw;
+  const request = prepareRequest({ method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.path, query: signingQuery(req.rawQuery), headers });
+  const { longDate, shortDate } = base.dates(new Date(signedAt));
+  const scope = createScope(shortDate, auth.region, auth.service);
+  request.headers[AMZ_DATE_HEADER] = longDate;
+  if (token) request.headers[TOKEN_HEADER] = token;
+  let payloadHash: string | undefined;
+  for (const name in request.headers) {
+    if (Object.hasOwn(request.headers, name) && name.toLowerCase() === SHA256_HEADER) {
+      payloadHash = request.headers[name];
+      break;
+    }
+  }
+  payloadHash ??= req.bodySha256 ?? payloadHashOf(req.body ?? Buffer.alloc(0));
+  const canonicalRequest = base.canonicalRequest(request, getCanonicalHeaders(request, new Set(), signed), payloadHash);
+  const stringToSign = `${ALGORITHM_IDENTIFIER}\n${longDate}\n${scope}\n${hash('sha256', canonicalRequest)}`;
+  return createHmac('sha256', signingKey(secretAccessKey, shortDate, auth.region, auth.service)).update(stringToSign).digest('hex');
 }

@@ -225,6 +225,34 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   const maxUnverified = Math.min(opts.maxBodyBytes, opts.maxUnverifiedBodyBytes ?? 2 * 1024 * 1024);
   const budget = deps.budget ?? new BodyBudget(256 * 1024 * 1024);
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  /** Signers for upstreams with credentials of their own, per region and service (at most 256 each). */
+  const signers = new WeakMap<UpstreamConfig, Map<string, SignatureV4>>();
+  const upstreamSigner = (u: UpstreamConfig, region: string, service: string): SignatureV4 => {
+    let byScope = signers.get(u);
+    if (byScope === undefined) signers.set(u, (byScope = new Map()));
+    const id = `${region}\n${service}`;
+    let signer = byScope.get(id);
+    if (signer === undefined) {
+      if (byScope.size >= 256) byScope.clear();
+      signer = new SignatureV4({
+        credentials: { accessKeyId: u.accessKeyId!, secretAccessKey: u.secretAccessKey!, sessionToken: u.sessionToken },
+        region,
+        service,
+        sha256: NodeSha256,
+        uriEscapePath: service !== 's3',
+        applyChecksum: false,
+      });
+      byScope.set(id, signer);
+    }
+    return signer;
+  };
+  /** Each upstream's endpoint, parsed once. */
+  const endpoints = new WeakMap<UpstreamConfig, URL>();
+  const endpointOf = (u: UpstreamConfig): URL => {
+    let url = endpoints.get(u);
+    if (url === undefined) endpoints.set(u, (url = new URL(u.endpoint)));
+    return url;
+  };
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err) => {
@@ -401,9 +429,11 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     res.once('close', () => lease.release());
     const limit = verified ? opts.maxBodyBytes : maxUnverified;
     const hint = verified || limit >= opts.maxBodyBytes ? '' : `; sign the payload hash (a hex x-amz-content-sha256 header) to send up to ${opts.maxBodyBytes} bytes`;
+    let bodySha256: string | undefined;
     try {
       const read = await readBody(req, limit, lease, hint);
       request.body = read.body;
+      bodySha256 = read.sha256;
       if (verified && payloadHash !== undefined) checkPayloadHash(payloadHash, read.sha256);
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
@@ -416,7 +446,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     let signatureError = headError;
     if (!signatureError && !verified) {
       try {
-        await verifySigV4(request, verifyOpts);
+        await verifySigV4({ ...request, bodySha256 }, verifyOpts);
       } catch (e) {
         if (!(e instanceof ServiceError)) throw e;
         signatureError = e;
@@ -481,7 +511,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   }
 
   async function forward(req: IncomingMessage, res: ServerResponse, p: Prepared, identity: Identity, upstream: UpstreamConfig, startedMs: number, ip: string, fail: (e: ServiceError) => void): Promise<void> {
-    const target = new URL(upstream.endpoint);
+    const target = endpointOf(upstream);
     const path = req.url ?? '/';
     let headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(p.request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
@@ -496,14 +526,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       const plain: Record<string, string> = {};
       for (const [k, v] of Object.entries(headers)) if (!RESIGNED.has(k)) plain[k] = Array.isArray(v) ? v.join(',') : v;
       plain.host = target.host;
-      const signer = new SignatureV4({
-        credentials: { accessKeyId: upstream.accessKeyId, secretAccessKey: upstream.secretAccessKey, sessionToken: upstream.sessionToken },
-        region: p.auth.region,
-        service: p.auth.service,
-        sha256: NodeSha256,
-        uriEscapePath: p.auth.service !== 's3',
-        applyChecksum: false,
-      });
+      const signer = upstreamSigner(upstream, p.auth.region, p.auth.service);
       const signed = await signer.sign({ method: p.request.method, protocol: target.protocol, hostname: target.hostname, port: target.port ? Number(target.port) : undefined, path: p.request.path, query: signingQuery(p.request.rawQuery), headers: plain, body: p.request.body ?? undefined }, { signingDate: new Date(deps.clock.nowMs()) });
       headers = signed.headers as Record<string, string>;
     }
