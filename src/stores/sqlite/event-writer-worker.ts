@@ -81,7 +81,7 @@ async function run(req: WriterRequest): Promise<unknown> {
           out.push(...writer.add(reply.events ?? [], req.committedMs));
         }
         writer.commit();
-        if (writer.mergeDue) setImmediate(() => enqueue(() => writer.merge()));
+        if (writer.mergeDue) enqueue(() => writer.merge());
         return out;
       } catch (err) {
         writer.rollback();
@@ -100,7 +100,7 @@ async function run(req: WriterRequest): Promise<unknown> {
       return writer.pruneLogStep(req.boundary);
     case 'import': {
       writer.importEvents(req.events);
-      if (writer.mergeDue) setImmediate(() => enqueue(() => writer.merge()));
+      if (writer.mergeDue) enqueue(() => writer.merge());
       return undefined;
     }
     case 'stats':
@@ -117,7 +117,11 @@ async function run(req: WriterRequest): Promise<unknown> {
   }
 }
 
-/** A merge that fails is retried by the next append that finds it due; it never fails an append. */
+/**
+ * Queues `work` behind every request received so far (a merge runs after the append that made it
+ * due has replied). A merge that fails is retried by the next append that finds it due; it never
+ * fails an append.
+ */
 function enqueue(work: () => void): void {
   queue = queue.then(() => {
     try {
