@@ -132,7 +132,33 @@ function enqueue(work: () => void): void {
   });
 }
 
+/**
+ * Test door (SqliteEventStore.db): runs one statement on the write connection at once, outside
+ * the queue, and answers through shared memory while the calling thread waits (Atomics.wait).
+ */
+function syncSql(m: { sql: string; args: unknown[]; mode: 'exec' | 'get' | 'isTransaction'; shared: SharedArrayBuffer }): void {
+  let answer: unknown;
+  try {
+    if (openError) throw openError;
+    if (m.mode === 'exec') answer = { ok: writer.db.exec(m.sql) ?? null };
+    else if (m.mode === 'get') answer = { ok: writer.db.prepare(m.sql).get(...(m.args as never[])) ?? null };
+    else answer = { ok: writer.db.isTransaction };
+  } catch (err) {
+    answer = { error: serialize(err) };
+  }
+  const bytes = Buffer.from(JSON.stringify(answer));
+  const view = new Int32Array(m.shared);
+  new Uint8Array(m.shared, 8).set(bytes.subarray(0, m.shared.byteLength - 8));
+  Atomics.store(view, 1, bytes.length);
+  Atomics.store(view, 0, 1);
+  Atomics.notify(view, 0);
+}
+
 port.on('message', (req: WriterRequest) => {
+  if ((req as { op: string }).op === 'syncSql') {
+    syncSql(req as unknown as Parameters<typeof syncSql>[0]);
+    return;
+  }
   if (req.op === 'follow') {
     const waiting = awaitingFollow;
     if (waiting && waiting.id === req.id) {

@@ -21,6 +21,12 @@ export interface WriterOptions {
   /** Bits of the key hashes (tests use a few to force collisions). */
   hashBits: number;
   cacheMiB: number;
+  /**
+   * Test hook (env OPENTRAIL_TEST_COMMIT_STALL_MS, read by SqliteEventStore): before each COMMIT of
+   * an append, the writer thread prints "events.db: commit stalled" to stderr and sleeps this long
+   * with the transaction open, so a kill -9 test can land mid-commit. 0 in production.
+   */
+  commitStallMs?: number;
 }
 
 export interface ImportEvent {
@@ -204,6 +210,10 @@ export class EventWriter {
       this.st.insertPending!.run(pendingRow.firstSeq, pendingRow.lastSeq, pendingRow.n, encodePending(pendingRow));
       this.st.setMeta!.run('last_seq', this.lastSeq);
       this.st.setMeta!.run('count', this.count + events.length);
+      if (this.opts.commitStallMs) {
+        process.stderr.write('events.db: commit stalled\n');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.opts.commitStallMs);
+      }
     }
     this.db.exec('COMMIT');
     this.count += events.length;

@@ -263,3 +263,39 @@ describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import',
     }
   });
 });
+
+/** Real SQLite failures: the writer's connection capped at its size (max_page_count) fails with SQLITE_FULL as on a full disk. */
+describe('SqliteEventStore layout 2: failures that pass by themselves', () => {
+  const big = (eventId: string): AppendInput => ({ ...ev(eventId), json: JSON.stringify({ eventID: eventId, pad: randomBytes(40_000).toString('base64') }) });
+
+  test('SQLITE_FULL rejects with StoreUnavailableError across the thread (the SQLite error as cause), rolls back the batch and its follow, and the next append succeeds', async () => {
+    const store = new SqliteEventStore({ path: join(dir, `full-${++n}.db`) });
+    try {
+      await store.append([ev('seed')]);
+      const pages = (store.db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
+      store.db.exec(`PRAGMA max_page_count = ${pages}`);
+      const err = await store.append([ev('a'), big('b')], 'disk', () => [ev('audit')]).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof StoreUnavailableError, `rejected with ${String(err)}`);
+      assert.match(err.message, /^events\.db: append failed: SQLITE_FULL/);
+      assert.equal(((err.cause as { errcode: number }).errcode & 0xff), 13);
+      assert.equal(store.db.isTransaction, false);
+      assert.equal(await store.count(), 1);
+      store.db.exec('PRAGMA max_page_count = 1073741823');
+      const out = await store.append([ev('a'), big('c')], 'disk', (o) => [ev(`audit-${o.length}`)]);
+      assert.deepEqual(out.map((o) => o.duplicate), [false, false, false], 'ids of the failed append are not duplicates');
+      assert.deepEqual(idsOf(await store.lookup(q(['EventId', 'a']))), ['a']);
+      assert.equal(await store.count(), 4);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a mistake in a statement crosses the thread as itself, not as unavailable', () => {
+    const store = new SqliteEventStore({ path: join(dir, `mistake-${++n}.db`) });
+    try {
+      assert.throws(() => store.db.exec('SELECT * FROM no_such_table'), (e: Error) => !(e instanceof StoreUnavailableError) && /no such table/.test(e.message));
+    } finally {
+      void store.close();
+    }
+  });
+});

@@ -104,6 +104,7 @@ export class SqliteEventStore implements EventStore {
       bucketEvents: opts.bucketEvents ?? 65_536,
       hashBits,
       cacheMiB: opts.cacheMiB ?? 8,
+      commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
     };
     this.reader = new EventReader({ path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 });
     this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions });
@@ -251,6 +252,31 @@ export class SqliteEventStore implements EventStore {
   /** For tests: the writer's IdTable capacity. */
   writerStats(): Promise<{ tableCapacity: number }> {
     return this.request({ op: 'stats' });
+  }
+
+  /**
+   * For tests: a synchronous door into the writer thread's connection (exec, prepare().get,
+   * isTransaction), e.g. to cap it with PRAGMA max_page_count so writes fail with a real
+   * SQLITE_FULL. Blocks the calling thread until the writer thread answers.
+   */
+  get db(): { exec(sql: string): void; prepare(sql: string): { get(...args: unknown[]): unknown }; readonly isTransaction: boolean } {
+    const call = (mode: 'exec' | 'get' | 'isTransaction', sql = '', args: unknown[] = []): unknown => {
+      if (this.dead) throw new StoreUnavailableError(this.dead);
+      const shared = new SharedArrayBuffer(8 + 64 * 1024);
+      this.writer.postMessage({ op: 'syncSql', sql, args, mode, shared });
+      const view = new Int32Array(shared);
+      while (Atomics.wait(view, 0, 0, 10_000) === 'timed-out') if (this.dead) throw new StoreUnavailableError(this.dead);
+      const answer = JSON.parse(Buffer.from(new Uint8Array(shared, 8, Atomics.load(view, 1))).toString()) as { ok?: unknown; error?: SerializedError };
+      if (answer.error) throw rebuild(answer.error);
+      return answer.ok;
+    };
+    return {
+      exec: (sql) => void call('exec', sql),
+      prepare: (sql) => ({ get: (...args) => call('get', sql, args) }),
+      get isTransaction() {
+        return call('isTransaction') as boolean;
+      },
+    };
   }
 
   /** For tests: the writer thread dies without answering (as a native crash would take it). */
