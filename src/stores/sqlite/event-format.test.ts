@@ -9,7 +9,7 @@ test('a block round-trips its header and records byte for byte (unicode, summary
     { seq: 9, accountId: '222222222222', region: 'eu-west-1', eventId: 'b', eventTimeSec: -5, inHistory: false, json: 'y'.repeat(70_000), summary: undefined },
   ];
   const { events: back } = decodeBlock(encodeBlock(events));
-  assert.deepEqual(back, events);
+  assert.deepEqual(back.map((e) => ({ seq: e.seq, accountId: e.accountId, region: e.region, eventId: e.eventId, eventTimeSec: e.eventTimeSec, inHistory: e.inHistory, json: e.json, summary: e.summary })), events);
 });
 
 test('a pending row round-trips keys, postings and ids', () => {

@@ -73,15 +73,41 @@ export interface DecodedBlock {
   bytes: number;
 }
 
+/** An event of a decoded block: the header's fields, and its record turned into a string only when read. */
+class BlockRecord implements BlockEvent {
+  seq: number;
+  accountId: string;
+  region: string;
+  eventId: string;
+  eventTimeSec: number;
+  inHistory: boolean;
+  summary: string | undefined;
+  private readonly raw: Buffer;
+  private readonly off: number;
+  private readonly len: number;
+  private text: string | undefined;
+  constructor(row: HeaderRow, raw: Buffer, off: number) {
+    [this.seq, this.accountId, this.region, this.eventId, this.eventTimeSec] = row;
+    this.inHistory = row[5] === 1;
+    this.summary = row[7] ?? undefined;
+    this.raw = raw;
+    this.off = off;
+    this.len = row[6];
+  }
+  get json(): string {
+    return (this.text ??= this.raw.toString('utf8', this.off, this.off + this.len));
+  }
+}
+
 export function decodeBlock(data: Uint8Array): DecodedBlock {
   const raw = zstdDecompressSync(data);
   const headerLen = raw.readUInt32LE(0);
   const header = JSON.parse(raw.toString('utf8', 4, 4 + headerLen)) as HeaderRow[];
   let off = 4 + headerLen;
-  const events = header.map(([seq, accountId, region, eventId, eventTimeSec, inHistory, bytes, summary]) => {
-    const json = raw.toString('utf8', off, off + bytes);
-    off += bytes;
-    return { seq, accountId, region, eventId, eventTimeSec, inHistory: inHistory === 1, json, summary: summary ?? undefined };
+  const events = header.map((row) => {
+    const e = new BlockRecord(row, raw, off);
+    off += row[6];
+    return e;
   });
   return { events, bytes: raw.length };
 }

@@ -10,6 +10,32 @@ import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
 
 interface Bucket { id: number; minT: number; maxT: number }
 
+/** A pending row as the reader keeps it: where each key's triples are (the writer sorted them by key). */
+interface IndexedPending {
+  lastSeq: number;
+  postings: Float64Array;
+  ids: Float64Array;
+  byKey: Map<string, [number, number]>;
+  byId: Map<number, [number, number]>;
+}
+
+function ranges<K>(a: Float64Array, keyOf: (x: number) => K): Map<K, [number, number]> {
+  const m = new Map<K, [number, number]>();
+  const n = a.length / 3;
+  let start = 0;
+  for (let i = 1; i <= n; i++) {
+    if (i === n || a[3 * i] !== a[3 * start]) {
+      m.set(keyOf(a[3 * start]!), [start, i]);
+      start = i;
+    }
+  }
+  return m;
+}
+
+function indexPending(p: Pending): IndexedPending {
+  return { lastSeq: p.lastSeq, postings: p.postings, ids: p.ids, byKey: ranges(p.postings, (ki) => p.keys[ki]!.text), byId: ranges(p.ids, (k) => k) };
+}
+
 /** A source of candidate (t, seq) entries, newest first. */
 interface Cursor {
   /** Head entry, or undefined when exhausted. */
@@ -79,6 +105,41 @@ class ChunkCursor implements Cursor {
   }
 }
 
+/**
+ * Over the (key, t, seq) triples [start, end) of a pending row, sorted newest first, from the
+ * first one with t <= upper (binary search).
+ */
+class TripleCursor implements Cursor {
+  t = 0;
+  seq = 0;
+  done = false;
+  private i: number;
+  private readonly a: Float64Array;
+  private readonly end: number;
+  constructor(a: Float64Array, [start, end]: readonly [number, number], upper: number) {
+    this.a = a;
+    this.end = end;
+    let lo = start;
+    let hi = end;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[3 * mid + 1]! > upper) lo = mid + 1;
+      else hi = mid;
+    }
+    this.i = lo - 1;
+    this.next();
+  }
+  next(): void {
+    this.i++;
+    if (this.i >= this.end) {
+      this.done = true;
+      return;
+    }
+    this.t = this.a[3 * this.i + 1]!;
+    this.seq = this.a[3 * this.i + 2]!;
+  }
+}
+
 export interface ReaderOptions {
   path: string;
   hashBits: number;
@@ -91,7 +152,7 @@ export class EventReader {
   private readonly db: DatabaseSync;
   private readonly hashBits: number;
   private readonly st: Record<string, StatementSync>;
-  private pendingCache = new Map<number, Pending>();
+  private pendingCache = new Map<number, IndexedPending>();
   private readonly blocks = new Map<number, BlockEvent[]>();
   private blockBytes = 0;
   private readonly blockCacheBytes: number;
@@ -140,19 +201,19 @@ export class EventReader {
   }
 
   /** The pending rows of this snapshot, decoded (cached by first_seq: a pending row is rewritten only by prune, which the cache checks by last_seq and size). */
-  private pendingRows(): Pending[] {
+  private pendingRows(): IndexedPending[] {
     const version = this.meta('pending_version') ?? 0;
     if (version !== this.pendingVersion) {
       this.pendingCache = new Map();
       this.pendingVersion = version;
     }
     const list = this.st.pendingList!.all() as { first_seq: number; last_seq: number }[];
-    const next = new Map<number, Pending>();
+    const next = new Map<number, IndexedPending>();
     for (const r of list) {
       let p = this.pendingCache.get(r.first_seq);
       if (!p || p.lastSeq !== r.last_seq) {
         const data = (this.st.pendingData!.get(r.first_seq) as { data: Uint8Array }).data;
-        p = decodePending(r.first_seq, r.last_seq, data);
+        p = indexPending(decodePending(r.first_seq, r.last_seq, data));
       }
       next.set(r.first_seq, p);
     }
@@ -216,19 +277,12 @@ export class EventReader {
     const k = hashString(text, this.hashBits);
     const inRange = (t: number, seq: number) => t >= lower && t <= q.endSec && (t < before.t || (t === before.t && seq < before.seq));
 
-    // L0: every pending row's entries of the key.
-    const l0: { t: number; seq: number }[] = [];
+    // L0: one cursor per pending row holding the key.
+    const cursors: Cursor[] = [];
     for (const p of this.pendingRows()) {
-      if (byId) {
-        for (let i = 0; i < p.ids.length; i += 3) if (p.ids[i] === k) l0.push({ t: p.ids[i + 1]!, seq: p.ids[i + 2]! });
-        continue;
-      }
-      const ki = p.keys.findIndex((x) => x.k === k && x.text === text);
-      if (ki < 0) continue;
-      for (let i = 0; i < p.postings.length; i += 3) if (p.postings[i] === ki) l0.push({ t: p.postings[i + 1]!, seq: p.postings[i + 2]! });
+      const range = byId ? p.byId.get(k) : p.byKey.get(text);
+      if (range) cursors.push(new TripleCursor(byId ? p.ids : p.postings, range, upper));
     }
-    l0.sort((a, b) => b.t - a.t || b.seq - a.seq);
-    const cursors: Cursor[] = [new ArrayCursor(l0.map((e) => e.t), l0.map((e) => e.seq))];
     const buckets = (this.st.buckets!.all(lower, upper) as { id: number; min_t: number; max_t: number }[]).map((b): Bucket => ({ id: b.id, minT: b.min_t, maxT: b.max_t }));
     let nextBucket = 0;
     const out: HistoryRow[] = [];

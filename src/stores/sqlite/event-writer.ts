@@ -49,6 +49,15 @@ interface NewEvent extends BlockEvent {
 }
 
 const PRUNE_ROWS = 500;
+
+/** (key, t, seq) triples sorted by key ascending, then t descending, then seq descending. */
+function sortTriples(a: Float64Array): Float64Array {
+  const n = a.length / 3;
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => a[3 * x]! - a[3 * y]! || a[3 * y + 1]! - a[3 * x + 1]! || a[3 * y + 2]! - a[3 * x + 2]!);
+  const out = new Float64Array(a.length);
+  order.forEach((from, to) => out.set(a.subarray(3 * from, 3 * from + 3), 3 * to));
+  return out;
+}
 const PRUNE_BLOCKS = 200;
 
 export class EventWriter {
@@ -281,7 +290,10 @@ export class EventWriter {
         postings.push(ki, e.eventTimeSec, e.seq);
       }
     });
-    return { firstSeq: events[0]!.seq, lastSeq: events[events.length - 1]!.seq, n: events.length, keys, postings: Float64Array.from(postings), ids };
+    // Sorted by key, then newest first (ids by hash, then newest first), so the reader slices a
+    // key's entries out of the row without sorting (on the writer thread, off the main one).
+    const sortedPostings = sortTriples(Float64Array.from(postings));
+    return { firstSeq: events[0]!.seq, lastSeq: events[events.length - 1]!.seq, n: events.length, keys, postings: sortedPostings, ids: sortTriples(ids) };
   }
 
   probe(nowMs: number): void {
