@@ -67,6 +67,7 @@ for (let i = 0; i < N; i += BATCH) {
   }
 }
 const seconds = (performance.now() - t0) / 1000;
+const writer = await store.writerStats();
 const written = writeBytes() - w0;
 const cpu1 = threadCpu();
 
@@ -101,13 +102,15 @@ const again = new SqliteEventStore({ path });
 await again.append([]); // nothing: opens lazily
 await again.probe(); // the writer thread has rebuilt its id table by now
 const reopenMs = performance.now() - reopenStart;
+const reopenWriterMs = (await again.writerStats()).openMs;
 await again.close();
 console.log(JSON.stringify({
   events: N, batch: BATCH, storedBefore: before, storedAfter: total, rawBytesPerEvent: Math.round(rawBytes),
   seconds: +seconds.toFixed(1), eventsPerSec: Math.round(N / seconds), slices,
   writeBytesPerEvent: Math.round(written / N), dbBytesPerEvent: Math.round(size(path) / total),
   cpuUsPerEvent: { main: +(((cpu1.main - cpu0.main) * 1e6) / N).toFixed(1), otherThreads: +(((cpu1.others - cpu0.others) * 1e6) / N).toFixed(1) },
-  lookups, reopenMs: Math.round(reopenMs), openMs: Math.round(t0 - startStore),
+  lookups, reopenMs: Math.round(reopenMs), reopenWriterOpenMs: Math.round(reopenWriterMs), openMs: Math.round(t0 - startStore),
+  merges: writer.merges, mergeMsMax: Math.round(writer.mergeMsMax), mergeMsAvg: Math.round(writer.mergeMsTotal / Math.max(1, writer.merges)), idTableCapacity: writer.tableCapacity,
   rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
 }));
 if (!process.argv[4]) rmSync(dir, { recursive: true, force: true });

@@ -104,7 +104,7 @@ async function run(req: WriterRequest): Promise<unknown> {
       return undefined;
     }
     case 'stats':
-      return { tableCapacity: writer.tableCapacity };
+      return { ...writer.stats, tableCapacity: writer.tableCapacity };
     case 'crash':
       // Test hook: the thread dies as a native crash would take it, without replying.
       process.exit(70);

@@ -75,6 +75,7 @@ export class EventWriter {
   private readonly st: Record<string, StatementSync>;
 
   constructor(opts: WriterOptions) {
+    const openStart = performance.now();
     this.opts = opts;
     this.db = new DatabaseSync(opts.path);
     this.db.exec(`PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=${64 * 1024 * 1024};
@@ -100,6 +101,7 @@ export class EventWriter {
       .map((r) => decodePending(r.first_seq, r.last_seq, r.data));
     this.reindexPending();
     this.table = this.buildTable(0);
+    this.stats.openMs = performance.now() - openStart;
   }
 
   private metaValue(name: string): number | undefined {
@@ -136,6 +138,9 @@ export class EventWriter {
     for (const k of this.pendingIds.keys()) table.add(k);
     return table;
   }
+
+  /** Figures for tests and the prototypes: id table capacity, merges done and their time, open time. */
+  readonly stats = { merges: 0, mergeMsTotal: 0, mergeMsMax: 0, openMs: 0 };
 
   get tableCapacity(): number {
     return this.table.capacity;
@@ -346,6 +351,7 @@ export class EventWriter {
   /** Merges every pending row into one new bucket, in one transaction. */
   merge(): void {
     if (this.pending.length === 0) return;
+    const start = performance.now();
     const rows = this.pending;
     const groups = new Map<string, { k: number; t: number[]; seq: number[] }>();
     let minT = Infinity;
@@ -407,6 +413,10 @@ export class EventWriter {
     }
     this.pending = this.pending.slice(rows.length);
     this.reindexPending();
+    const ms = performance.now() - start;
+    this.stats.merges++;
+    this.stats.mergeMsTotal += ms;
+    this.stats.mergeMsMax = Math.max(this.stats.mergeMsMax, ms);
   }
 
   // -------------------------------------------------------------------------------------------

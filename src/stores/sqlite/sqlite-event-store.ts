@@ -249,8 +249,8 @@ export class SqliteEventStore implements EventStore {
     return this.request({ op: 'import', events: events as ImportEvent[] });
   }
 
-  /** For tests: the writer's IdTable capacity. */
-  writerStats(): Promise<{ tableCapacity: number }> {
+  /** For tests and measurements: the writer's id table capacity, merges (count, ms) and open time (ms, id table rebuild included). */
+  writerStats(): Promise<{ tableCapacity: number; merges: number; mergeMsTotal: number; mergeMsMax: number; openMs: number }> {
     return this.request({ op: 'stats' });
   }
 
