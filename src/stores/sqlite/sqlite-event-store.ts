@@ -52,6 +52,12 @@ export interface SqliteEventStoreOptions {
   truncateBytes?: number;
   /** How often the checkpointer looks at the WAL, ms (default 50). */
   checkpointIntervalMs?: number;
+  /**
+   * Old-generation heap cap of the writer thread, MiB (default 128). Its live data is small (the
+   * id table is off-heap); without a cap V8 let the thread's heap grow past 200 MiB of garbage
+   * (measured), which counts toward the process RSS.
+   */
+  writerHeapMiB?: number;
   /** Accepted for compatibility with layout 1 (no longer used: writes run on their own thread). */
   mmapMiB?: number;
   sliceMs?: number;
@@ -107,7 +113,7 @@ export class SqliteEventStore implements EventStore {
       commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
     };
     this.reader = new EventReader({ path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 });
-    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions });
+    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 128 } });
     this.writer.unref();
     this.writer.on('message', (m: WriterReply) => this.onReply(m));
     let lastError = '';
