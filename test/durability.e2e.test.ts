@@ -66,6 +66,21 @@ async function readLog(server: StartedServer): Promise<string[]> {
 
 const config = { accounts: [ACCOUNT_A] };
 
+/** Restarts on the data dir and checks no event is stored twice and no acknowledged one is lost; returns the stored ids. */
+async function restartAndCheck(dataDir: string, acked: Set<string>): Promise<Set<string>> {
+  const second = await startServer(config, { dataDir });
+  try {
+    const stored = await readLog(second);
+    const storedSet = new Set(stored);
+    assert.equal(storedSet.size, stored.length, 'an event is stored twice');
+    const missing = [...acked].filter((id) => !storedSet.has(id));
+    assert.deepEqual(missing, [], `${missing.length} acknowledged events were lost`);
+    return storedSet;
+  } finally {
+    await second.stop();
+  }
+}
+
 test('kill -9 during concurrent ingest loses no acknowledged event and duplicates none', async () => {
   const dataDir = tempDir();
   const first = await startServer(config, { dataDir });
@@ -77,16 +92,7 @@ test('kill -9 during concurrent ingest loses no acknowledged event and duplicate
   const acked = new Set(load.acked);
   assert.ok(acked.size >= 40 * 50, `expected at least 2000 acknowledged events, got ${acked.size}`);
 
-  const second = await startServer(config, { dataDir });
-  try {
-    const stored = await readLog(second);
-    const storedSet = new Set(stored);
-    assert.equal(storedSet.size, stored.length, 'an event is stored twice');
-    const missing = [...acked].filter((id) => !storedSet.has(id));
-    assert.deepEqual(missing, [], `${missing.length} acknowledged events were lost`);
-  } finally {
-    await second.stop();
-  }
+  await restartAndCheck(dataDir, acked);
 });
 
 test('SIGTERM finishes in-flight requests, exits 0 and loses nothing', async () => {
@@ -170,20 +176,11 @@ test('kill -9 while the store thread is mid-commit: every acknowledged event sur
   stopped = true;
   await Promise.all(loops);
 
-  const second = await startServer(config, { dataDir });
-  try {
-    const stored = await readLog(second);
-    const storedSet = new Set(stored);
-    assert.equal(storedSet.size, stored.length, 'an event is stored twice');
-    const missing = [...acked].filter((id) => !storedSet.has(id));
-    assert.deepEqual(missing, [], `${missing.length} acknowledged events were lost`);
-    const partial = sent.filter((ids) => {
-      const n = ids.filter((id) => storedSet.has(id)).length;
-      return n !== 0 && n !== ids.length;
-    });
-    assert.deepEqual(partial.length, 0, 'a request was stored in part');
-    assert.ok(sent.some((ids) => !storedSet.has(ids[0]!)), 'every request sent was stored: the kill did not land in a commit');
-  } finally {
-    await second.stop();
-  }
+  const storedSet = await restartAndCheck(dataDir, acked);
+  const partial = sent.filter((ids) => {
+    const n = ids.filter((id) => storedSet.has(id)).length;
+    return n !== 0 && n !== ids.length;
+  });
+  assert.deepEqual(partial.length, 0, 'a request was stored in part');
+  assert.ok(sent.some((ids) => !storedSet.has(ids[0]!)), 'every request sent was stored: the kill did not land in a commit');
 });
