@@ -110,7 +110,7 @@ console.log(JSON.stringify({
   writeBytesPerEvent: Math.round(written / N), dbBytesPerEvent: Math.round(size(path) / total),
   cpuUsPerEvent: { main: +(((cpu1.main - cpu0.main) * 1e6) / N).toFixed(1), otherThreads: +(((cpu1.others - cpu0.others) * 1e6) / N).toFixed(1) },
   lookups, reopenMs: Math.round(reopenMs), reopenWriterOpenMs: Math.round(reopenWriterMs), openMs: Math.round(t0 - startStore),
-  merges: writer.merges, mergeMsMax: Math.round(writer.mergeMsMax), mergeMsAvg: Math.round(writer.mergeMsTotal / Math.max(1, writer.merges)), idTableCapacity: writer.tableCapacity,
+  merges: writer.merges, mergeMsMax: Math.round(writer.mergeMsMax), mergeWriteMsMax: Math.round(writer.mergeWriteMsMax), mergeMsAvg: Math.round(writer.mergeMsTotal / Math.max(1, writer.merges)), idTableCapacity: writer.tableCapacity,
   rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
 }));
 if (!process.argv[4]) rmSync(dir, { recursive: true, force: true });

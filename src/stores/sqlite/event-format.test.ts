@@ -17,16 +17,19 @@ test('a pending row round-trips keys, postings and ids', () => {
   assert.deepEqual(decodePending(3, 5, encodePending(p)), p);
 });
 
-test('a posting chunk round-trips (t desc, seq), small ones raw and larger ones compressed', () => {
+test('a posting chunk round-trips (t desc, seq in any order, negative times, 53-bit values) in a few bytes an entry', () => {
   for (const n of [1, 4, 5, 256]) {
     const t = Array.from({ length: n }, (_, i) => 1_767_225_600 - Math.floor(i / 3));
-    const seq = Array.from({ length: n }, (_, i) => 1_000_000 - i * 7);
+    const seq = Array.from({ length: n }, (_, i) => 1_000_000 - i * 7 + (i % 2) * 20);
     const data = encodeChunk(t, seq);
-    assert.equal(data[0], n <= 4 ? 0 : 1);
+    assert.equal(data[0], 2);
+    if (n === 256) assert.ok(data.length < 5 * n, `${data.length} bytes for ${n} entries`);
     const back = decodeChunk(data);
     assert.deepEqual([...back.t], t);
     assert.deepEqual([...back.seq], seq);
   }
+  const odd = decodeChunk(encodeChunk([2 ** 40, -5, -7], [2 ** 52, 3, 2 ** 51]));
+  assert.deepEqual([[...odd.t], [...odd.seq]], [[2 ** 40, -5, -7], [2 ** 52, 3, 2 ** 51]]);
   const ids = Float64Array.from([2 ** 52 + 1, 5]);
   assert.deepEqual(decodeIds(encodeIds(ids)), ids);
 });

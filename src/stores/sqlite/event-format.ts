@@ -163,27 +163,55 @@ export function decodePending(firstSeq: number, lastSeq: number, data: Uint8Arra
 /** Most entries in one chunk row (a lookup of 50 reads one chunk). */
 export const CHUNK = 256;
 
-/** One byte of format, then the t deltas and seq values as float64 (zstd when more than a few). */
+/**
+ * One byte of format (2), the entry count, then per entry: t (the first as a zigzag varint, then
+ * the decrease from the previous one, >= 0) and seq (the first as a varint, then the zigzag
+ * difference from the previous one). About 3-5 bytes an entry; no zstd call per chunk (a merge
+ * writes thousands of chunks, and node's zstd costs tens of µs a call before the first byte).
+ */
 export function encodeChunk(t: readonly number[], seq: readonly number[]): Buffer {
   const n = t.length;
-  const f = new Float64Array(2 * n);
+  const out = Buffer.allocUnsafe(1 + 8 + n * 16);
+  let o = 0;
+  out[o++] = 2;
+  const varint = (v: number) => {
+    while (v >= 128) {
+      out[o++] = (v % 128) + 128;
+      v = Math.floor(v / 128);
+    }
+    out[o++] = v;
+  };
+  const zigzag = (d: number) => (d >= 0 ? 2 * d : -2 * d - 1);
+  varint(n);
   for (let i = 0; i < n; i++) {
-    f[i] = i === 0 ? t[0]! : t[i - 1]! - t[i]!;
-    f[n + i] = seq[i]!;
+    varint(i === 0 ? zigzag(t[0]!) : t[i - 1]! - t[i]!);
+    varint(i === 0 ? seq[0]! : zigzag(seq[i]! - seq[i - 1]!));
   }
-  const body = Buffer.from(f.buffer);
-  if (n <= 4) return Buffer.concat([Buffer.from([0]), body]);
-  return Buffer.concat([Buffer.from([1]), zstd(body)]);
+  return Buffer.from(out.subarray(0, o));
 }
 
 export function decodeChunk(data: Uint8Array): { t: Float64Array; seq: Float64Array } {
-  const body = data[0] === 1 ? zstdDecompressSync(data.subarray(1)) : Buffer.from(data.subarray(1));
-  const f = new Float64Array(body.length / 8);
-  Buffer.from(f.buffer).set(body);
-  const n = f.length / 2;
+  if (data[0] !== 2) throw new Error(`posting chunk format ${data[0]} unknown`);
+  let o = 1;
+  const varint = () => {
+    let v = 0;
+    let mul = 1;
+    for (;;) {
+      const b = data[o++]!;
+      v += (b & 127) * mul;
+      if (b < 128) return v;
+      mul *= 128;
+    }
+  };
+  const unzigzag = (z: number) => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+  const n = varint();
   const t = new Float64Array(n);
-  for (let i = 0; i < n; i++) t[i] = i === 0 ? f[0]! : t[i - 1]! - f[i]!;
-  return { t, seq: f.subarray(n) };
+  const seq = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    t[i] = i === 0 ? unzigzag(varint()) : t[i - 1]! - varint();
+    seq[i] = i === 0 ? varint() : seq[i - 1]! + unzigzag(varint());
+  }
+  return { t, seq };
 }
 
 /** A bucket's id hashes (for rebuilding the IdTable at open): float64 k per event. */

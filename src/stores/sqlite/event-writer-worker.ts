@@ -61,6 +61,7 @@ try {
 /** The follow reply an append in progress waits for. */
 let awaitingFollow: { id: number; resolve: (m: { events?: AppendInput[]; failed?: boolean }) => void } | undefined;
 let queue: Promise<void> = Promise.resolve();
+let closed = false;
 
 async function run(req: WriterRequest): Promise<unknown> {
   if (openError) throw openError;
@@ -81,7 +82,7 @@ async function run(req: WriterRequest): Promise<unknown> {
           out.push(...writer.add(reply.events ?? [], req.committedMs));
         }
         writer.commit();
-        if (writer.mergeDue) enqueue(() => writer.merge());
+        startMergeIfDue();
         return out;
       } catch (err) {
         writer.rollback();
@@ -100,7 +101,7 @@ async function run(req: WriterRequest): Promise<unknown> {
       return writer.pruneLogStep(req.boundary);
     case 'import': {
       writer.importEvents(req.events);
-      if (writer.mergeDue) enqueue(() => writer.merge());
+      startMergeIfDue();
       return undefined;
     }
     case 'stats':
@@ -110,11 +111,33 @@ async function run(req: WriterRequest): Promise<unknown> {
       process.exit(70);
       return undefined;
     case 'close':
+      closed = true;
       writer.close();
       return undefined;
     default:
       throw new Error(`unknown request ${(req as { op: string }).op}`);
   }
+}
+
+/** Whether a merge is being prepared or waits in the queue to be written. */
+let merging = false;
+
+/**
+ * Starts a merge when the pending rows are due one: its CPU part runs in slices between requests
+ * (appends are not held up by it), its write is queued like a request.
+ */
+function startMergeIfDue(): void {
+  if (merging || closed || !writer.mergeDue) return;
+  merging = true;
+  void writer.prepareMerge(() => new Promise((resolve) => setImmediate(resolve))).then((prepared) => {
+    enqueue(() => {
+      merging = false;
+      if (prepared && !closed) writer.commitMerge(prepared);
+      startMergeIfDue();
+    });
+  }, () => {
+    merging = false;
+  });
 }
 
 /**

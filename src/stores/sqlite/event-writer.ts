@@ -41,6 +41,23 @@ export interface ImportEvent {
   committedMs: number;
 }
 
+/** A merge computed by prepareMerge, written by commitMerge. */
+export interface PreparedMerge {
+  rows: Pending[];
+  epoch: number;
+  start: number;
+  /** ms the writer thread spent preparing it (without the pauses). */
+  busy: number;
+  minT: number;
+  maxT: number;
+  histMin: number | null;
+  /** k, chunk, key text, n, max_t, min_t, data. */
+  postings: [number, number, string, number, number, number, Buffer][];
+  /** k, seq, t, in (k, seq) order. */
+  ids: [number, number, number][];
+  idBlob: Float64Array;
+}
+
 /** One new event of the open transaction. */
 interface NewEvent extends BlockEvent {
   history?: readonly (readonly [string, string])[] | undefined;
@@ -140,7 +157,8 @@ export class EventWriter {
   }
 
   /** Figures for tests and the prototypes: id table capacity, merges done and their time, open time. */
-  readonly stats = { merges: 0, mergeMsTotal: 0, mergeMsMax: 0, openMs: 0 };
+  /** Merge figures are the writer thread's busy time (CPU slices + the write transaction). */
+  readonly stats = { merges: 0, mergeMsTotal: 0, mergeMsMax: 0, mergeWriteMsMax: 0, openMs: 0 };
 
   get tableCapacity(): number {
     return this.table.capacity;
@@ -348,23 +366,46 @@ export class EventWriter {
     return this.pendingEvents >= this.opts.bucketEvents;
   }
 
-  /** Merges every pending row into one new bucket, in one transaction. */
-  merge(): void {
-    if (this.pending.length === 0) return;
+  /** Raised whenever a prune rewrites or removes pending rows: a merge prepared before is dropped. */
+  private pendingEpoch = 0;
+
+  /**
+   * The CPU part of a merge of every pending row into one bucket (group postings by key, sort
+   * them newest first, encode the chunks, sort the ids), in slices with `pause()` between them so
+   * appends go on meanwhile (it only reads the pending rows it took, which appends never change).
+   */
+  async prepareMerge(pause: () => Promise<void>): Promise<PreparedMerge | undefined> {
+    if (this.pending.length === 0) return undefined;
     const start = performance.now();
-    const rows = this.pending;
+    let busy = 0;
+    let sliceStart = performance.now();
+    const maybePause = async () => {
+      if (performance.now() - sliceStart < 5) return;
+      busy += performance.now() - sliceStart;
+      await pause();
+      sliceStart = performance.now();
+    };
+    const rows = [...this.pending];
+    const epoch = this.pendingEpoch;
     const groups = new Map<string, { k: number; t: number[]; seq: number[] }>();
     let minT = Infinity;
     let maxT = -Infinity;
     let histMin = Infinity;
     let nIds = 0;
-    for (const p of rows) {
+    // Newest row first: each row's postings are sorted by key then newest first, so with ingest
+    // roughly in time order every key's list comes out nearly sorted (cheap to sort below).
+    for (const p of [...rows].reverse()) {
+      let g: { k: number; t: number[]; seq: number[] } | undefined;
+      let current = -1;
       for (let i = 0; i < p.postings.length; i += 3) {
-        const key = p.keys[p.postings[i]!]!;
-        let g = groups.get(key.text);
-        if (!g) groups.set(key.text, (g = { k: key.k, t: [], seq: [] }));
-        g.t.push(p.postings[i + 1]!);
-        g.seq.push(p.postings[i + 2]!);
+        if (p.postings[i] !== current) {
+          current = p.postings[i]!;
+          const key = p.keys[current]!;
+          g = groups.get(key.text);
+          if (!g) groups.set(key.text, (g = { k: key.k, t: [], seq: [] }));
+        }
+        g!.t.push(p.postings[i + 1]!);
+        g!.seq.push(p.postings[i + 2]!);
         if (p.postings[i + 1]! < histMin) histMin = p.postings[i + 1]!;
       }
       for (let i = 0; i < p.ids.length; i += 3) {
@@ -373,6 +414,7 @@ export class EventWriter {
         if (t > maxT) maxT = t;
       }
       nIds += p.ids.length / 3;
+      await maybePause();
     }
     const ids = new Float64Array(nIds * 3);
     let o = 0;
@@ -380,43 +422,64 @@ export class EventWriter {
       ids.set(p.ids, o);
       o += p.ids.length;
     }
-    const order = Array.from({ length: nIds }, (_, i) => i).sort((a, b) => ids[3 * a]! - ids[3 * b]! || ids[3 * a + 2]! - ids[3 * b + 2]!);
+    const idOrder = Array.from({ length: nIds }, (_, i) => i).sort((a, b) => ids[3 * a]! - ids[3 * b]! || ids[3 * a + 2]! - ids[3 * b + 2]!);
+    await maybePause();
     const sortedKeys = [...groups.entries()].sort(([ta, a], [tb, b]) => a.k - b.k || (ta < tb ? -1 : ta > tb ? 1 : 0));
+    const postings: PreparedMerge['postings'] = [];
+    let prevK = NaN;
+    let group = 0;
+    for (const [text, g] of sortedKeys) {
+      group = g.k === prevK ? group + 1 : 0;
+      prevK = g.k;
+      const idx = Array.from({ length: g.t.length }, (_, i) => i).sort((a, b) => g.t[b]! - g.t[a]! || g.seq[b]! - g.seq[a]!);
+      for (let c = 0; c * CHUNK < idx.length; c++) {
+        const part = idx.slice(c * CHUNK, (c + 1) * CHUNK);
+        const t = part.map((i) => g.t[i]!);
+        const seq = part.map((i) => g.seq[i]!);
+        postings.push([g.k, group * GROUP_STRIDE + c, text, part.length, t[0]!, t[t.length - 1]!, encodeChunk(t, seq)]);
+      }
+      await maybePause();
+    }
     const idBlob = new Float64Array(nIds);
     for (let i = 0; i < nIds; i++) idBlob[i] = ids[3 * i]!;
+    busy += performance.now() - sliceStart;
+    return {
+      rows, epoch, start, busy, minT, maxT, histMin: Number.isFinite(histMin) ? histMin : null, postings,
+      ids: idOrder.map((i) => [ids[3 * i]!, ids[3 * i + 2]!, ids[3 * i + 1]!] as [number, number, number]), idBlob,
+    };
+  }
+
+  /**
+   * The write part of a merge, in one transaction: the bucket, its postings and ids, and the
+   * removal of the merged pending rows (readers see the rows or the bucket, never both nor
+   * neither). Dropped when a prune changed the pending rows since it was prepared (the next
+   * append finds the merge due again). Returns whether it was written.
+   */
+  commitMerge(m: PreparedMerge): boolean {
+    const n = m.rows.length;
+    if (m.epoch !== this.pendingEpoch || this.pending[0] !== m.rows[0] || this.pending[n - 1] !== m.rows[n - 1]) return false;
+    const writeStart = performance.now();
     const bucketId = ((this.db.prepare('SELECT max(id) AS m FROM buckets').get() as { m: number | null }).m ?? 0) + 1;
-    const firstSeq = rows[0]!.firstSeq;
-    const lastSeq = rows[rows.length - 1]!.lastSeq;
-    const n = rows.reduce((s, p) => s + p.n, 0);
+    const events = m.rows.reduce((s, p) => s + p.n, 0);
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      this.st.insertBucket!.run(bucketId, firstSeq, lastSeq, minT, maxT, n, Number.isFinite(histMin) ? histMin : null, encodeIds(idBlob));
-      let prevK = NaN;
-      let group = 0;
-      for (const [text, g] of sortedKeys) {
-        group = g.k === prevK ? group + 1 : 0;
-        prevK = g.k;
-        const idx = Array.from({ length: g.t.length }, (_, i) => i).sort((a, b) => g.t[b]! - g.t[a]! || g.seq[b]! - g.seq[a]!);
-        for (let c = 0; c * CHUNK < idx.length; c++) {
-          const part = idx.slice(c * CHUNK, (c + 1) * CHUNK);
-          const t = part.map((i) => g.t[i]!);
-          const seq = part.map((i) => g.seq[i]!);
-          this.st.insertPosting!.run(bucketId, g.k, group * GROUP_STRIDE + c, text, part.length, t[0]!, t[t.length - 1]!, encodeChunk(t, seq));
-        }
-      }
-      for (const i of order) this.st.insertId!.run(bucketId, ids[3 * i]!, ids[3 * i + 2]!, ids[3 * i + 1]!);
-      this.st.deletePendingUpTo!.run(rows[rows.length - 1]!.firstSeq);
+      this.st.insertBucket!.run(bucketId, m.rows[0]!.firstSeq, m.rows[n - 1]!.lastSeq, m.minT, m.maxT, events, m.histMin, encodeIds(m.idBlob));
+      for (const [k, chunk, text, count, maxT, minT, data] of m.postings) this.st.insertPosting!.run(bucketId, k, chunk, text, count, maxT, minT, data);
+      for (const [k, seq, t] of m.ids) this.st.insertId!.run(bucketId, k, seq, t);
+      this.st.deletePendingUpTo!.run(m.rows[n - 1]!.firstSeq);
       this.db.exec('COMMIT');
     } catch (err) {
       this.rollback();
       throw err;
     }
-    this.pending = this.pending.slice(rows.length);
+    this.pending = this.pending.slice(n);
     this.reindexPending();
-    const ms = performance.now() - start;
+    const writeMs = performance.now() - writeStart;
     this.stats.merges++;
-    this.stats.mergeMsTotal += ms;
-    this.stats.mergeMsMax = Math.max(this.stats.mergeMsMax, ms);
+    this.stats.mergeMsTotal += m.busy + writeMs;
+    this.stats.mergeMsMax = Math.max(this.stats.mergeMsMax, m.busy + writeMs);
+    this.stats.mergeWriteMsMax = Math.max(this.stats.mergeWriteMsMax, writeMs);
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -470,6 +533,7 @@ export class EventWriter {
       });
       const byFirst = new Map(rewritten.map((p) => [p.firstSeq, p]));
       this.pending = this.pending.map((p) => byFirst.get(p.firstSeq) ?? p);
+      this.pendingEpoch++;
       return { removed, done: false };
     }
     const bucket = this.db.prepare('SELECT id FROM buckets WHERE hist_min_t < ? ORDER BY id LIMIT 1').get(cutoffSec) as { id: number } | undefined;
@@ -533,6 +597,7 @@ export class EventWriter {
     if (out.events > 0) this.count -= out.events;
     if (out.done && this.pending.some((p) => p.lastSeq < boundary)) {
       this.pending = this.pending.filter((p) => p.lastSeq >= boundary);
+      this.pendingEpoch++;
       this.reindexPending();
     }
     return out;
