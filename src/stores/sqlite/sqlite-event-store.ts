@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { storeFailure } from './errors.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { HASH_BITS } from './event-format.ts';
-import { prepareFile } from './event-schema.ts';
+import { LAYOUT, prepareFile } from './event-schema.ts';
 import { EventReader } from './event-reader.ts';
 import type { ImportEvent, WriterOptions } from './event-writer.ts';
 import type { SerializedError, WriterReply, WriterRequestBody } from './event-writer-worker.ts';
@@ -30,6 +30,9 @@ import type {
 } from '../event-store.ts';
 
 export type { ImportEvent };
+
+/** The on-disk layout of events.db this store reads and writes (docs/storage.md); bump with every change of what is on disk. */
+export const EVENT_STORE_LAYOUT = LAYOUT;
 
 export interface SqliteEventStoreOptions {
   /** Path of the database file, or ':memory:' (a private temporary file, removed at close). */
