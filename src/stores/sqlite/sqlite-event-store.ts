@@ -43,7 +43,7 @@ export interface SqliteEventStoreOptions {
   cacheMiB?: number;
   /** Decoded blocks the reader keeps between lookups, MiB (default 16). */
   blockCacheMiB?: number;
-  /** Events per block (default 16; docs/storage.md says why). */
+  /** Events per block (default 8; docs/storage.md says why). */
   blockEvents?: number;
   /** Events gathered in pending rows before they are merged into one bucket (default 65,536). */
   bucketEvents?: number;
@@ -109,7 +109,7 @@ export class SqliteEventStore implements EventStore {
     const hashBits = opts.hashBits ?? HASH_BITS;
     const writerOptions: WriterOptions = {
       path: this.path,
-      blockEvents: opts.blockEvents ?? 16,
+      blockEvents: opts.blockEvents ?? 8,
       bucketEvents: opts.bucketEvents ?? 65_536,
       hashBits,
       cacheMiB: opts.cacheMiB ?? 8,
