@@ -66,6 +66,21 @@ async function readLog(server: StartedServer): Promise<string[]> {
 
 const config = { accounts: [ACCOUNT_A] };
 
+/** Restarts on the data dir and checks no event is stored twice and no acknowledged one is lost; returns the stored ids. */
+async function restartAndCheck(dataDir: string, acked: Set<string>): Promise<Set<string>> {
+  const second = await startServer(config, { dataDir });
+  try {
+    const stored = await readLog(second);
+    const storedSet = new Set(stored);
+    assert.equal(storedSet.size, stored.length, 'an event is stored twice');
+    const missing = [...acked].filter((id) => !storedSet.has(id));
+    assert.deepEqual(missing, [], `${missing.length} acknowledged events were lost`);
+    return storedSet;
+  } finally {
+    await second.stop();
+  }
+}
+
 test('kill -9 during concurrent ingest loses no acknowledged event and duplicates none', async () => {
   const dataDir = tempDir();
   const first = await startServer(config, { dataDir });
@@ -77,16 +92,7 @@ test('kill -9 during concurrent ingest loses no acknowledged event and duplicate
   const acked = new Set(load.acked);
   assert.ok(acked.size >= 40 * 50, `expected at least 2000 acknowledged events, got ${acked.size}`);
 
-  const second = await startServer(config, { dataDir });
-  try {
-    const stored = await readLog(second);
-    const storedSet = new Set(stored);
-    assert.equal(storedSet.size, stored.length, 'an event is stored twice');
-    const missing = [...acked].filter((id) => !storedSet.has(id));
-    assert.deepEqual(missing, [], `${missing.length} acknowledged events were lost`);
-  } finally {
-    await second.stop();
-  }
+  await restartAndCheck(dataDir, acked);
 });
 
 test('SIGTERM finishes in-flight requests, exits 0 and loses nothing', async () => {
@@ -138,4 +144,43 @@ test('the self-audit records of answered reads survive kill -9', async () => {
   } finally {
     await second.stop();
   }
+});
+
+test('kill -9 while the store thread is mid-commit: every acknowledged event survives, every request is stored whole or not at all', async () => {
+  const dataDir = tempDir();
+  // The writer thread announces each commit and holds it open 300 ms (test hook), so the kill
+  // lands inside a transaction whose rows are written but not committed.
+  const first = await startServer(config, { dataDir, env: { OPENTRAIL_TEST_COMMIT_STALL_MS: '300' } });
+  const sent: string[][] = [];
+  const acked = new Set<string>();
+  let stopped = false;
+  const loops = Array.from({ length: 4 }, async () => {
+    while (!stopped) {
+      const ids = Array.from({ length: 100 }, () => randomUUID());
+      sent.push(ids);
+      try {
+        const res = await signedFetch(`${first.url}/ingest`, producer, { body: JSON.stringify({ Records: ids.map(record) }), headers: { 'content-type': 'application/json' } });
+        if (res.status !== 200) continue;
+        const out = (await res.json()) as { results: { status: string; eventID: string }[] };
+        for (const r of out.results) if (r.status === 'accepted') acked.add(r.eventID);
+      } catch {
+        return; // the server died under us
+      }
+    }
+  });
+  const stalls = () => first.output().split('events.db: commit stalled').length - 1;
+  while (acked.size < 500) await new Promise((r) => setTimeout(r, 20));
+  const seen = stalls();
+  while (stalls() === seen) await new Promise((r) => setTimeout(r, 5));
+  await first.kill(); // mid-commit: the stall just began
+  stopped = true;
+  await Promise.all(loops);
+
+  const storedSet = await restartAndCheck(dataDir, acked);
+  const partial = sent.filter((ids) => {
+    const n = ids.filter((id) => storedSet.has(id)).length;
+    return n !== 0 && n !== ids.length;
+  });
+  assert.deepEqual(partial.length, 0, 'a request was stored in part');
+  assert.ok(sent.some((ids) => !storedSet.has(ids[0]!)), 'every request sent was stored: the kill did not land in a commit');
 });

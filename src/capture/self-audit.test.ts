@@ -3,6 +3,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { Ingester } from '../ingest/index.ts';
@@ -16,7 +17,7 @@ let n = 0;
 
 const rec = (eventId: string): AppendInput => ({
   accountId: '111111111111', region: 'us-east-1', eventId, eventTimeSec: 1_767_225_600,
-  json: JSON.stringify({ eventID: eventId, eventName: 'AddTags', pad: 'x'.repeat(20_000) }), history: [['*', 'management']],
+  json: JSON.stringify({ eventID: eventId, eventName: 'AddTags', pad: randomBytes(15_000).toString('base64') }) /* 20 KB the store cannot compress away */, history: [['*', 'management']],
 });
 
 /** A real store whose connection is capped at its size: SQLITE_FULL, as on a full disk, until freed. */

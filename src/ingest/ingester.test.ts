@@ -1,6 +1,7 @@
 import { test, describe, after, afterEach } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import assert from 'node:assert/strict';
@@ -285,7 +286,7 @@ describe('Ingester: a store that fails and recovers (real SQLite, SQLITE_FULL)',
   const dir = mkdtempSync(join(tmpdir(), 'opentrail-ingester-full-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   let n = 0;
-  const big = (eventId: string): AppendInput => ({ ...ev(eventId), json: JSON.stringify({ eventID: eventId, pad: 'x'.repeat(20_000) }) });
+  const big = (eventId: string): AppendInput => ({ ...ev(eventId), json: JSON.stringify({ eventID: eventId, pad: randomBytes(15_000).toString('base64') }) /* 20 KB the store cannot compress away */ });
 
   function fullStore() {
     const store = new SqliteEventStore({ path: join(dir, `events-${++n}.db`) });

@@ -457,6 +457,15 @@ export function runEventStoreContract(name: string, makeStore: () => Promise<Eve
         const rows: HistoryRow[] = await s.lookup(q());
         assert.deepEqual(rows.map((r) => ({ t: r.t, seq: r.seq, json: r.json })), [{ t: T0 + 3, seq: o!.seq, json: e.json }]);
       }));
+
+      test('a row carries the summary given at append (by attribute and by EventId); a row appended without one carries none', () => withStore(async (s) => {
+        const summary = JSON.stringify({ EventId: 'with', EventName: 'PutObject', ReadOnly: 'false', Resources: [], u: 'ü€' });
+        await s.append([ev({ eventId: 'with', eventTimeSec: T0 + 1, summary }), ev({ eventId: 'without', eventTimeSec: T0 })]);
+        const rows = await s.lookup(q());
+        assert.deepEqual(rows.map((r) => [idOf(r.json), r.summary]), [['with', summary], ['without', undefined]]);
+        assert.equal((await s.lookup(q({ attribute: ['EventId', 'with'] })))[0]!.summary, summary);
+        assert.equal((await s.lookup(q({ attribute: ['EventId', 'without'] })))[0]!.summary, undefined);
+      }));
     });
 
     describe('prune', () => {

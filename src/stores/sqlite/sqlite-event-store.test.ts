@@ -1,13 +1,13 @@
-/** The EventStore contract on SQLite: file-backed (with reopening) and in memory. */
+/** The EventStore contract on SQLite layout 2, and the layout's own internals. */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DatabaseSync } from 'node:sqlite';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { runEventStoreContract } from '../event-store.suite.ts';
 import { SqliteEventStore } from './sqlite-event-store.ts';
-import { storeFailure } from './errors.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import type { AppendInput } from '../event-store.ts';
 
@@ -22,39 +22,132 @@ runEventStoreContract('SqliteEventStore (file)', async () => new SqliteEventStor
   },
 });
 
-runEventStoreContract('SqliteEventStore (:memory:)', async () => new SqliteEventStore({ path: ':memory:' }), { modelRuns: 80 });
+runEventStoreContract('SqliteEventStore (tiny buckets, blocks and 3-bit hashes)', async () => new SqliteEventStore({ path: join(dir, `tiny-${++n}.db`), bucketEvents: 3, blockEvents: 2, hashBits: 3 }), {
+  persistent: async () => {
+    const path = join(dir, `tiny-persistent-${++n}`, 'events.db');
+    return async () => new SqliteEventStore({ path, bucketEvents: 3, blockEvents: 2, hashBits: 3 });
+  },
+  modelRuns: 60,
+});
 
-describe('SqliteEventStore: appends in slices', () => {
-  const ev = (eventId: string, attr = 'big'): AppendInput => ({
-    accountId: '111111111111', region: 'us-east-1', eventId, eventTimeSec: 1_767_225_600,
-    json: JSON.stringify({ eventID: eventId }), history: [['*', 'management'], ['EventName', attr]],
-  });
-  const q = (attr: string) => ({ accountId: '111111111111', region: 'us-east-1', attribute: ['EventName', attr] as const, startSec: 0, endSec: 4e9, limit: 10_000 });
+const T0 = 1_767_225_600;
+const A = '111111111111';
+const ev = (eventId: string, fields: Partial<AppendInput> = {}): AppendInput => ({
+  accountId: A, region: 'us-east-1', eventId, eventTimeSec: T0,
+  json: JSON.stringify({ eventID: eventId }), history: [['*', 'management'], ['EventName', `name-${eventId.split('-')[0]}`]], ...fields,
+});
+const q = (attribute: readonly [string, string], limit = 100_000) => ({ accountId: A, region: 'us-east-1', attribute, startSec: 0, endSec: 4e9, limit });
+const idsOf = (rows: { json: string }[]) => rows.map((r) => (JSON.parse(r.json) as { eventID: string }).eventID);
+/** A separate connection on the file, to look at the layout the store wrote. */
+function peek<T>(path: string, sql: string): T[] {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return db.prepare(sql).all() as T[];
+  } finally {
+    db.close();
+  }
+}
 
-  test('reads answer while an append is open (second connection), and see none of it, not even its new Event history keys', async () => {
-    const store = new SqliteEventStore({ path: join(dir, `slices-${++n}.db`) });
+describe('SqliteEventStore layout 2: L0 pending rows and L1 buckets', () => {
+  test('pending rows merge into a bucket once they hold bucketEvents events; lookups and duplicates span both levels and a reopen', async () => {
+    const path = join(dir, `merge-${++n}.db`);
+    let store = new SqliteEventStore({ path, bucketEvents: 10, blockEvents: 4 });
     try {
-      await store.append([ev('seed', 'seed')]);
-      let resolved = false;
-      const appending = store.append(Array.from({ length: 5000 }, (_, i) => ev(`e-${i}`, 'new-key'))).then(() => (resolved = true));
-      let during = 0;
-      while (!resolved) {
-        await new Promise((r) => setImmediate(r));
-        const [count, rows, found] = await Promise.all([store.count(), store.readAfter(0, 10_000), store.lookup(q('new-key'))]);
-        if (resolved) break;
-        during++;
-        assert.deepEqual([count, rows.length, found.length], [1, 1, 0]);
-      }
-      await appending;
-      assert.ok(during >= 1, 'no read answered while the append was open');
-      assert.equal((await store.lookup(q('new-key'))).length, 5000);
+      for (let b = 0; b < 5; b++) await store.append(Array.from({ length: 4 }, (_, i) => ev(`a-${b * 4 + i}`, { eventTimeSec: T0 + b * 4 + i })));
+      // The merge's CPU part runs between requests, its write is queued: wait for it.
+      for (let i = 0; i < 500 && (await store.writerStats()).merges === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const buckets = peek<{ n: number }>(path, 'SELECT n FROM buckets ORDER BY id');
+      assert.deepEqual(buckets.map((b) => b.n), [12], 'three commits of 4 reached 10 and merged into one bucket');
+      assert.equal(peek<{ n: number }>(path, 'SELECT sum(n) AS n FROM pending')[0]!.n, 8);
+      assert.equal(peek<{ c: number }>(path, 'SELECT count(*) AS c FROM blocks')[0]!.c, 5, 'one block per commit of 4 (blockEvents 4)');
+      const all = idsOf(await store.lookup(q(['EventName', 'name-a'])));
+      assert.deepEqual(all, Array.from({ length: 20 }, (_, i) => `a-${19 - i}`), 'newest first across L0 and L1');
+      const page = await store.lookup({ ...q(['*', 'management'], 5), before: { t: T0 + 14, seq: 0 } });
+      assert.deepEqual(idsOf(page), ['a-13', 'a-12', 'a-11', 'a-10', 'a-9']);
+      const dup = await store.append([ev('a-1'), ev('a-17'), ev('fresh')]);
+      assert.deepEqual(dup.map((o) => o.duplicate), [true, true, false], 'a duplicate of an L1 and of an L0 event');
+      await store.close();
+      store = new SqliteEventStore({ path, bucketEvents: 10, blockEvents: 4 });
+      const again = await store.append([ev('a-2'), ev('a-18'), ev('fresh'), ev('new')]);
+      assert.deepEqual(again.map((o) => o.duplicate), [true, true, true, false], 'after reopen (the id table rebuilt from buckets and pending rows)');
+      assert.deepEqual(idsOf(await store.lookup(q(['EventId', 'a-3']))), ['a-3']);
+      assert.deepEqual(idsOf(await store.lookup(q(['EventId', 'a-19']))), ['a-19']);
     } finally {
       await store.close();
     }
   });
 
+  test('the id table grows (rebuilt bigger) and still finds every duplicate', async () => {
+    const store = new SqliteEventStore({ path: join(dir, `grow-${++n}.db`), bucketEvents: 20_000 });
+    try {
+      const before = (await store.writerStats()).tableCapacity;
+      const total = Math.ceil(before * 0.75) + 1000;
+      for (let i = 0; i < total; i += 5000) {
+        await store.append(Array.from({ length: Math.min(5000, total - i) }, (_, j) => ({ ...ev(`g-${i + j}`), history: undefined, json: '{}' })), 'process');
+      }
+      const after = (await store.writerStats()).tableCapacity;
+      assert.ok(after > before, `capacity ${before} -> ${after}`);
+      const probe = Array.from({ length: 200 }, (_, i) => ev(`g-${Math.floor((i * total) / 200)}`));
+      assert.ok((await store.append(probe)).every((o) => o.duplicate));
+      assert.equal(await store.count(), total);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('hash collisions (2-bit hashes) never lose an event nor answer another key', async () => {
+    const path = join(dir, `collide-${++n}.db`);
+    const open = () => new SqliteEventStore({ path, bucketEvents: 7, hashBits: 2 });
+    let store = open();
+    try {
+      const names = ['Alpha', 'Beta', 'Gamma', 'Delta', 'Epsilon'];
+      const batch = Array.from({ length: 30 }, (_, i) => ev(`c-${i}`, { eventTimeSec: T0 + i, history: [['*', 'management'], ['EventName', names[i % 5]!]] }));
+      for (let i = 0; i < 30; i += 6) await store.append(batch.slice(i, i + 6));
+      await store.close();
+      store = open();
+      for (const [i, name] of names.entries()) {
+        assert.deepEqual(idsOf(await store.lookup(q(['EventName', name]))), batch.filter((_, j) => j % 5 === i).map((e) => e.eventId).reverse(), name);
+      }
+      assert.deepEqual(idsOf(await store.lookup(q(['EventId', 'c-4']))), ['c-4']);
+      const out = await store.append([ev('c-3'), ev('c-new'), ev('c-29')]);
+      assert.deepEqual(out.map((o) => o.duplicate), [true, false, true]);
+      assert.equal(await store.count(), 31);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('reads never see half of an append or of a merge: every answer is a whole number of appends', async () => {
+    const store = new SqliteEventStore({ path: join(dir, `snap-${++n}.db`), bucketEvents: 25, blockEvents: 3 });
+    try {
+      let done = false;
+      const writing = (async () => {
+        for (let b = 0; b < 40; b++) await store.append(Array.from({ length: 10 }, (_, i) => ev(`s-${b * 10 + i}`, { eventTimeSec: T0 + b })));
+        done = true;
+      })();
+      let reads = 0;
+      let last = 0;
+      while (!done) {
+        const [rows, byName, count] = [await store.lookup(q(['*', 'management'])), await store.lookup(q(['EventName', 'name-s'])), await store.count()];
+        assert.equal(rows.length % 10, 0, `a lookup saw ${rows.length} events`);
+        assert.ok(rows.length >= last, 'a later lookup saw fewer events');
+        assert.ok(byName.length >= rows.length && count >= byName.length);
+        last = rows.length;
+        reads++;
+        await new Promise((r) => setImmediate(r));
+      }
+      await writing;
+      assert.ok(reads > 5, `only ${reads} reads ran during the appends`);
+      assert.equal((await store.lookup(q(['*', 'management']))).length, 400);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import', () => {
   test('close() waits for an open append, which commits', async () => {
-    const path = join(dir, `slices-${++n}.db`);
+    const path = join(dir, `close-${++n}.db`);
     const store = new SqliteEventStore({ path });
     const appending = store.append(Array.from({ length: 5000 }, (_, i) => ev(`c-${i}`)));
     await new Promise((r) => setImmediate(r));
@@ -68,117 +161,142 @@ describe('SqliteEventStore: appends in slices', () => {
     }
   });
 
-  test('a long prune runs in steps between which appends commit', async () => {
-    const store = new SqliteEventStore({ path: join(dir, `slices-${++n}.db`), sliceRows: 100 });
+  test('the checkpointer keeps the WAL bounded under sustained ingest (writer never checkpoints)', async () => {
+    const path = join(dir, `wal-${++n}.db`);
+    const store = new SqliteEventStore({ path, checkpointBytes: 256 * 1024, checkpointIntervalMs: 5 });
     try {
-      await store.append(Array.from({ length: 3000 }, (_, i) => ev(`old-${i}`)));
+      let maxWal = 0;
+      for (let b = 0; b < 40; b++) {
+        // Incompressible records, so the file grows by what is written.
+        await store.append(Array.from({ length: 500 }, (_, i) => ({ ...ev(`w-${b}-${i}`), json: JSON.stringify({ eventID: `w-${b}-${i}`, pad: randomBytes(600).toString('base64') }) })), 'process');
+        maxWal = Math.max(maxWal, statSync(`${path}-wal`).size);
+      }
+      const written = statSync(path).size;
+      assert.ok(written > 4 * 1024 * 1024, `the database holds ${written} bytes: the checkpointer copied the WAL into it`);
+      assert.ok(maxWal < written / 2, `WAL reached ${maxWal} bytes for a ${written}-byte database`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a writer thread that dies rejects the pending and every later write with StoreUnavailableError, never hangs', async () => {
+    const store = new SqliteEventStore({ path: join(dir, `crash-${++n}.db`) });
+    try {
+      await store.append([ev('before')]);
+      store.crashWriterForTest();
+      const pending = store.append([ev('during')]).then(() => undefined, (e: unknown) => e);
+      const err = await pending;
+      assert.ok(err instanceof StoreUnavailableError, `rejected with ${String(err)}`);
+      assert.match(err.message, /writer thread stopped/);
+      await assert.rejects(store.append([ev('after')]), StoreUnavailableError);
+      await assert.rejects(store.probe(), StoreUnavailableError);
+      assert.equal(await store.count(), 1, 'reads still answer from the committed file');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a layout-1 file is refused untouched, naming the file and the migrate command', async () => {
+    const sub = join(dir, `layout1-${++n}`);
+    const path = join(sub, 'events.db');
+    mkdirSync(sub);
+    const old = new DatabaseSync(path);
+    old.exec('CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT, region TEXT, event_id TEXT, event_time INTEGER, in_history INTEGER, record TEXT); INSERT INTO events(account, region, event_id, event_time, in_history, record) VALUES (\'1\', \'r\', \'e\', 1, 1, \'{}\')');
+    old.close();
+    const bytes = readFileSync(path);
+    assert.throws(() => new SqliteEventStore({ path }), (err: Error) => {
+      assert.ok(err.message.includes(path), err.message);
+      assert.ok(err.message.includes(`opentrail migrate --data-dir ${sub}`), err.message);
+      return true;
+    });
+    assert.deepEqual(readFileSync(path), bytes, 'the layout-1 file was changed');
+  });
+
+  test('importEvents keeps the given seqs (gaps allowed) and commit times; they are found, deduplicated and pruned like appended ones', async () => {
+    const path = join(dir, `import-${++n}.db`);
+    const store = new SqliteEventStore({ path, bucketEvents: 4 });
+    try {
+      const old = Date.now() - 3_600_000;
+      await store.importEvents([
+        { ...ev('i-1', { eventTimeSec: T0 + 1 }), seq: 10, committedMs: old },
+        { ...ev('i-2', { eventTimeSec: T0 + 2, summary: '{"EventName":"x"}' }), seq: 11, committedMs: old },
+        { ...ev('i-3', { eventTimeSec: T0 + 3, history: undefined }), seq: 40, committedMs: old + 1 },
+      ]);
+      await store.importEvents([{ ...ev('i-4', { eventTimeSec: T0 + 4 }), seq: 41, committedMs: Date.now() }]);
+      await assert.rejects(store.importEvents([{ ...ev('i-5'), seq: 41, committedMs: 0 }]), /seq 41 is not above 41/);
+      assert.equal(await store.lastSeq(), 41);
+      assert.deepEqual((await store.readAfter(0, 10)).map((r) => r.seq), [10, 11, 40, 41]);
+      const rows = await store.lookup(q(['EventName', 'name-i']));
+      assert.deepEqual(rows.map((r) => [r.seq, r.summary]), [[41, undefined], [11, '{"EventName":"x"}'], [10, undefined]]);
+      const [next] = await store.append([ev('i-2'), ev('i-6')]);
+      assert.equal(next!.duplicate, true);
+      assert.equal((await store.readAfter(41, 10))[0]!.seq, 42);
+      const pruned = await store.prune(0, old + 10);
+      assert.equal(pruned.events, 3);
+      assert.deepEqual((await store.readAfter(0, 10)).map((r) => r.seq), [41, 42]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a long prune runs in steps between which appends commit', async () => {
+    const store = new SqliteEventStore({ path: join(dir, `prune-${++n}.db`), bucketEvents: 500, blockEvents: 8 });
+    try {
+      for (let i = 0; i < 3000; i += 1000) await store.append(Array.from({ length: 1000 }, (_, j) => ev(`old-${i + j}`)));
       await new Promise((r) => setTimeout(r, 5));
       const cutoff = Date.now();
       await new Promise((r) => setTimeout(r, 5));
       let prunedDone = false;
-      const pruning = store.prune(1_767_225_601, cutoff).then((r) => {
+      const pruning = store.prune(T0 + 1, cutoff).then((r) => {
         prunedDone = true;
         return r;
       });
       await new Promise((r) => setImmediate(r));
-      const [mid] = await store.append([{ ...ev('mid', 'mid'), eventTimeSec: 1_767_225_700 }]);
+      const [mid] = await store.append([{ ...ev('mid'), eventTimeSec: T0 + 100 }]);
       assert.equal(prunedDone, false, 'the append waited for the whole prune');
       const res = await pruning;
       assert.equal(res.historyRows, 6000, 'the old events\' history rows, not the new one\'s');
-      assert.ok(res.events === 3000, `events ${res.events}`);
+      assert.equal(res.events, 3000);
       assert.deepEqual((await store.readAfter(0, 10)).map((r) => r.seq), [mid!.seq]);
+      assert.deepEqual(idsOf(await store.lookup(q(['*', 'management']))), ['mid']);
     } finally {
       await store.close();
     }
   });
 });
 
-/** Real SQLite failures: the store's connection capped at its size (max_page_count) fails with SQLITE_FULL as on a full disk. */
-describe('SqliteEventStore: failures that pass by themselves', () => {
-  const ev = (eventId: string, pad = 0): AppendInput => ({
-    accountId: '111111111111', region: 'us-east-1', eventId, eventTimeSec: 1_767_225_600,
-    json: JSON.stringify({ eventID: eventId, pad: 'x'.repeat(pad) }), history: [['*', 'management'], ['EventName', eventId]],
-  });
-  const capped = (sliceRows?: number) => {
-    const store = new SqliteEventStore({ path: join(dir, `full-${++n}.db`), sliceRows });
-    const db = (store as unknown as { db: DatabaseSync }).db;
-    const pages = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
-    return { store, db, fill: () => db.exec(`PRAGMA max_page_count = ${pages}`), free: () => db.exec('PRAGMA max_page_count = 1073741823') };
-  };
+/** Real SQLite failures: the writer's connection capped at its size (max_page_count) fails with SQLITE_FULL as on a full disk. */
+describe('SqliteEventStore layout 2: failures that pass by themselves', () => {
+  const big = (eventId: string): AppendInput => ({ ...ev(eventId), json: JSON.stringify({ eventID: eventId, pad: randomBytes(40_000).toString('base64') }) });
 
-  test('SQLITE_FULL rejects with StoreUnavailableError (the SQLite error as cause), rolls back all of the batch and its follow, and the next append succeeds', async () => {
-    const { store, db, fill, free } = capped();
+  test('SQLITE_FULL rejects with StoreUnavailableError across the thread (the SQLite error as cause), rolls back the batch and its follow, and the next append succeeds', async () => {
+    const store = new SqliteEventStore({ path: join(dir, `full-${++n}.db`) });
     try {
-      fill();
-      const err = await store.append([ev('a'), ev('b', 50_000)], 'disk', () => [ev('audit')]).then(() => undefined, (e: unknown) => e);
+      await store.append([ev('seed')]);
+      const pages = (store.db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
+      store.db.exec(`PRAGMA max_page_count = ${pages}`);
+      const err = await store.append([ev('a'), big('b')], 'disk', () => [ev('audit')]).then(() => undefined, (e: unknown) => e);
       assert.ok(err instanceof StoreUnavailableError, `rejected with ${String(err)}`);
       assert.match(err.message, /^events\.db: append failed: SQLITE_FULL/);
       assert.equal(((err.cause as { errcode: number }).errcode & 0xff), 13);
-      assert.equal(db.isTransaction, false);
-      assert.equal(await store.count(), 0);
-      free();
-      const out = await store.append([ev('a'), ev('c', 50_000)], 'disk', (o) => [ev(`audit-${o.length}`)]);
-      assert.deepEqual(out.map((o) => o.duplicate), [false, false, false]);
-      assert.equal(await store.count(), 3);
-      const found = await store.lookup({ accountId: '111111111111', region: 'us-east-1', attribute: ['EventName', 'a'], startSec: 0, endSec: 4e9, limit: 10 });
-      assert.equal(found.length, 1, 'history keys created in the failed transaction are not used');
-    } finally {
-      await store.close();
-    }
-  });
-
-  test('SQLITE_FULL in a later slice of a large append: nothing stored, no transaction left open, key ids of the failed transaction never answer a lookup', async () => {
-    const { store, db } = capped(50); // 50 rows of 1 KB a slice: the cap is reached after several
-    try {
-      await store.append([ev('seed')]);
-      const pages = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
-      // Room for some slices of the batch, not for all of it.
-      db.exec(`PRAGMA max_page_count = ${pages + 300}`);
-      const batch = Array.from({ length: 3000 }, (_, i) => ev(`lost-${i}`, 1000));
-      let settled = false;
-      const failing = store.append(batch).finally(() => (settled = true));
-      let turns = 0;
-      const count = () => setImmediate(() => {
-        if (settled) return;
-        turns++;
-        count();
-      });
-      count();
-      const err = await failing.then(() => undefined, (e: unknown) => e);
-      assert.ok(err instanceof StoreUnavailableError, `rejected with ${String(err)}`);
-      assert.ok(turns >= 2, `the failure came after ${turns} turns of the event loop: not in a later slice`);
-      assert.equal(db.isTransaction, false);
+      assert.equal(store.db.isTransaction, false);
       assert.equal(await store.count(), 1);
-      db.exec('PRAGMA max_page_count = 1073741823');
-      // New keys now take the ids the rolled-back transaction had handed out.
-      await store.append(Array.from({ length: 50 }, (_, i) => ev(`fresh-${i}`)));
-      const lost = await store.lookup({ accountId: '111111111111', region: 'us-east-1', attribute: ['EventName', 'lost-0'], startSec: 0, endSec: 4e9, limit: 10 });
-      assert.deepEqual(lost, [], 'a key id of the failed transaction answered a lookup');
-      const fresh = await store.lookup({ accountId: '111111111111', region: 'us-east-1', attribute: ['EventName', 'fresh-7'], startSec: 0, endSec: 4e9, limit: 10 });
-      assert.equal(fresh.length, 1);
+      store.db.exec('PRAGMA max_page_count = 1073741823');
+      const out = await store.append([ev('a'), big('c')], 'disk', (o) => [ev(`audit-${o.length}`)]);
+      assert.deepEqual(out.map((o) => o.duplicate), [false, false, false], 'ids of the failed append are not duplicates');
+      assert.deepEqual(idsOf(await store.lookup(q(['EventId', 'a']))), ['a']);
+      assert.equal(await store.count(), 4);
     } finally {
       await store.close();
     }
   });
 
-  test('a follow that throws stores nothing and rejects with its error', async () => {
-    const { store } = capped();
+  test('a mistake in a statement crosses the thread as itself, not as unavailable', () => {
+    const store = new SqliteEventStore({ path: join(dir, `mistake-${++n}.db`) });
     try {
-      await assert.rejects(store.append([ev('x')], 'disk', () => {
-        throw new Error('no record');
-      }), /no record/);
-      assert.equal(await store.count(), 0);
+      assert.throws(() => store.db.exec('SELECT * FROM no_such_table'), (e: Error) => !(e instanceof StoreUnavailableError) && /no such table/.test(e.message));
     } finally {
-      await store.close();
+      void store.close();
     }
-  });
-
-  test('a mistake in a statement is not reported as unavailable', async () => {
-    const err = storeFailure(Object.assign(new Error('no such table: x'), { code: 'ERR_SQLITE_ERROR', errcode: 1 }), 'events.db', 'append');
-    assert.ok(!(err instanceof StoreUnavailableError));
-    for (const errcode of [5, 10, 13, 14, 266 /* SQLITE_IOERR_READ */, 778 /* SQLITE_IOERR_WRITE */]) {
-      assert.ok(storeFailure(Object.assign(new Error('x'), { code: 'ERR_SQLITE_ERROR', errcode }), 'events.db', 'append') instanceof StoreUnavailableError, `errcode ${errcode}`);
-    }
-    assert.ok(storeFailure(Object.assign(new Error('no space'), { code: 'ENOSPC' }), 'events.db', 'append') instanceof StoreUnavailableError);
   });
 });

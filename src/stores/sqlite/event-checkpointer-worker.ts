@@ -1,0 +1,52 @@
+/**
+ * The event store's checkpointer thread: its own connection, off the commit path (the writer runs
+ * with wal_autocheckpoint=0). Every `intervalMs` it looks at the WAL's size: past `passiveBytes`
+ * it runs a PASSIVE checkpoint (copies what no reader still needs, never waits); past
+ * `truncateBytes` a TRUNCATE one that does not wait either (busy_timeout 0: when a reader or the
+ * writer is in the way it tries again next time). After a complete checkpoint the writer starts the
+ * WAL over at its next commit, and journal_size_limit caps what the file keeps.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { statSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+
+export interface CheckpointerOptions {
+  path: string;
+  intervalMs: number;
+  passiveBytes: number;
+  truncateBytes: number;
+}
+
+const opts = workerData as CheckpointerOptions;
+const db = new DatabaseSync(opts.path);
+db.exec('PRAGMA busy_timeout=0; PRAGMA cache_size=-1024; PRAGMA mmap_size=0;');
+
+function walBytes(): number {
+  try {
+    return statSync(`${opts.path}-wal`).size;
+  } catch {
+    return 0;
+  }
+}
+
+let checkpoints = 0;
+const timer = setInterval(() => {
+  const size = walBytes();
+  if (size < opts.passiveBytes) return;
+  try {
+    db.exec(`PRAGMA wal_checkpoint(${size >= opts.truncateBytes ? 'TRUNCATE' : 'PASSIVE'})`);
+    checkpoints++;
+  } catch {
+    // Busy or failing now (disk full, ...): the next tick tries again; the WAL keeps every frame.
+  }
+}, opts.intervalMs);
+
+parentPort!.on('message', (m: { op: 'close' | 'stats' }) => {
+  if (m.op === 'stats') {
+    parentPort!.postMessage({ checkpoints, walBytes: walBytes() });
+    return;
+  }
+  clearInterval(timer);
+  db.close();
+  parentPort!.close();
+});

@@ -1,0 +1,375 @@
+/**
+ * The read side of events.db layout 2, on the calling thread with its own connection
+ * (query_only): every call is one read transaction, so blocks, pending rows, buckets and postings
+ * are one snapshot, and no read waits behind a commit (WAL).
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
+import { GROUP_STRIDE } from './event-schema.ts';
+import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
+
+interface Bucket { id: number; minT: number; maxT: number }
+
+/** A pending row as the reader keeps it: where each key's triples are (the writer sorted them by key). */
+interface IndexedPending {
+  lastSeq: number;
+  postings: Float64Array;
+  ids: Float64Array;
+  byKey: Map<string, [number, number]>;
+  byId: Map<number, [number, number]>;
+}
+
+function ranges<K>(a: Float64Array, keyOf: (x: number) => K): Map<K, [number, number]> {
+  const m = new Map<K, [number, number]>();
+  const n = a.length / 3;
+  let start = 0;
+  for (let i = 1; i <= n; i++) {
+    if (i === n || a[3 * i] !== a[3 * start]) {
+      m.set(keyOf(a[3 * start]!), [start, i]);
+      start = i;
+    }
+  }
+  return m;
+}
+
+function indexPending(p: Pending): IndexedPending {
+  return { lastSeq: p.lastSeq, postings: p.postings, ids: p.ids, byKey: ranges(p.postings, (ki) => p.keys[ki]!.text), byId: ranges(p.ids, (k) => k) };
+}
+
+/** A source of candidate (t, seq) entries, newest first. */
+interface Cursor {
+  /** Head entry, or undefined when exhausted. */
+  t: number;
+  seq: number;
+  done: boolean;
+  next(): void;
+}
+
+class ArrayCursor implements Cursor {
+  t = 0;
+  seq = 0;
+  done = false;
+  private i = -1;
+  private readonly ts: number[];
+  private readonly seqs: number[];
+  constructor(ts: number[], seqs: number[]) {
+    this.ts = ts;
+    this.seqs = seqs;
+    this.next();
+  }
+  next(): void {
+    this.i++;
+    if (this.i >= this.ts.length) {
+      this.done = true;
+      return;
+    }
+    this.t = this.ts[this.i]!;
+    this.seq = this.seqs[this.i]!;
+  }
+}
+
+/** Entries of one key in one bucket, chunk by chunk, from the first chunk that can hold t <= upper. */
+class ChunkCursor implements Cursor {
+  t = 0;
+  seq = 0;
+  done = false;
+  private chunk: { t: Float64Array; seq: Float64Array } | undefined;
+  private i = 0;
+  private readonly read: (chunk: number) => Uint8Array | undefined;
+  private c: number;
+  constructor(read: (chunk: number) => Uint8Array | undefined, c: number) {
+    this.read = read;
+    this.c = c;
+    this.load();
+  }
+  private load(): void {
+    const data = this.read(this.c);
+    if (!data) {
+      this.done = true;
+      return;
+    }
+    this.chunk = decodeChunk(data);
+    this.i = 0;
+    this.t = this.chunk.t[0]!;
+    this.seq = this.chunk.seq[0]!;
+  }
+  next(): void {
+    this.i++;
+    if (this.i < this.chunk!.t.length) {
+      this.t = this.chunk!.t[this.i]!;
+      this.seq = this.chunk!.seq[this.i]!;
+      return;
+    }
+    this.c++;
+    this.load();
+  }
+}
+
+/**
+ * Over the (key, t, seq) triples [start, end) of a pending row, sorted newest first, from the
+ * first one with t <= upper (binary search).
+ */
+class TripleCursor implements Cursor {
+  t = 0;
+  seq = 0;
+  done = false;
+  private i: number;
+  private readonly a: Float64Array;
+  private readonly end: number;
+  constructor(a: Float64Array, [start, end]: readonly [number, number], upper: number) {
+    this.a = a;
+    this.end = end;
+    let lo = start;
+    let hi = end;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[3 * mid + 1]! > upper) lo = mid + 1;
+      else hi = mid;
+    }
+    this.i = lo - 1;
+    this.next();
+  }
+  next(): void {
+    this.i++;
+    if (this.i >= this.end) {
+      this.done = true;
+      return;
+    }
+    this.t = this.a[3 * this.i + 1]!;
+    this.seq = this.a[3 * this.i + 2]!;
+  }
+}
+
+export interface ReaderOptions {
+  path: string;
+  hashBits: number;
+  cacheMiB: number;
+  /** Bytes of decoded blocks kept between lookups. */
+  blockCacheBytes: number;
+}
+
+export class EventReader {
+  private readonly db: DatabaseSync;
+  private readonly hashBits: number;
+  private readonly st: Record<string, StatementSync>;
+  private pendingCache = new Map<number, IndexedPending>();
+  private readonly blocks = new Map<number, BlockEvent[]>();
+  private blockBytes = 0;
+  private readonly blockCacheBytes: number;
+
+  constructor(opts: ReaderOptions) {
+    this.hashBits = opts.hashBits;
+    this.blockCacheBytes = opts.blockCacheBytes;
+    this.db = new DatabaseSync(opts.path, { readOnly: false });
+    this.db.exec(`PRAGMA cache_size=-${opts.cacheMiB * 1024}; PRAGMA mmap_size=0; PRAGMA busy_timeout=5000; PRAGMA query_only=1;`);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.st = {
+      meta: p('SELECT value FROM meta WHERE name = ?'),
+      pendingList: p('SELECT first_seq, last_seq FROM pending ORDER BY first_seq'),
+      pendingData: p('SELECT data FROM pending WHERE first_seq = ?'),
+      buckets: p('SELECT id, min_t, max_t FROM buckets WHERE max_t >= ? AND min_t <= ? ORDER BY max_t DESC, id DESC'),
+      chunkKey: p('SELECT key FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
+      chunkMax: p('SELECT max_t FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
+      chunkData: p('SELECT data FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
+      ids: p('SELECT t, seq FROM ids WHERE bucket = ? AND k = ? ORDER BY seq DESC'),
+      blockOf: p('SELECT first_seq, last_seq FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
+      blockData: p('SELECT data FROM blocks WHERE first_seq = ?'),
+      readBlocks: p('SELECT first_seq, data FROM blocks WHERE first_seq >= coalesce((SELECT first_seq FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1), 0) ORDER BY first_seq'),
+    };
+  }
+
+  /** Runs `work` in one read transaction (one snapshot). */
+  private snapshot<T>(work: () => T): T {
+    this.db.exec('BEGIN');
+    try {
+      return work();
+    } finally {
+      if (this.db.isTransaction) this.db.exec('COMMIT');
+    }
+  }
+
+  private meta(name: string): number | undefined {
+    return (this.st.meta!.get(name) as { value: number } | undefined)?.value;
+  }
+
+  lastSeq(): number {
+    return this.snapshot(() => this.meta('last_seq') ?? 0);
+  }
+
+  count(): number {
+    return this.snapshot(() => this.meta('count') ?? 0);
+  }
+
+  /** The pending rows of this snapshot, decoded (cached by first_seq: a pending row is rewritten only by prune, which the cache checks by last_seq and size). */
+  private pendingRows(): IndexedPending[] {
+    const version = this.meta('pending_version') ?? 0;
+    if (version !== this.pendingVersion) {
+      this.pendingCache = new Map();
+      this.pendingVersion = version;
+    }
+    const list = this.st.pendingList!.all() as { first_seq: number; last_seq: number }[];
+    const next = new Map<number, IndexedPending>();
+    for (const r of list) {
+      let p = this.pendingCache.get(r.first_seq);
+      if (!p || p.lastSeq !== r.last_seq) {
+        const data = (this.st.pendingData!.get(r.first_seq) as { data: Uint8Array }).data;
+        p = indexPending(decodePending(r.first_seq, r.last_seq, data));
+      }
+      next.set(r.first_seq, p);
+    }
+    this.pendingCache = next;
+    return [...next.values()];
+  }
+
+  /** meta pending_version when the cache was filled: a prune that rewrites pending rows raises it. */
+  private pendingVersion = 0;
+
+  private block(firstSeq: number): BlockEvent[] {
+    let events = this.blocks.get(firstSeq);
+    if (events) {
+      this.blocks.delete(firstSeq);
+      this.blocks.set(firstSeq, events);
+      return events;
+    }
+    const data = (this.st.blockData!.get(firstSeq) as { data: Uint8Array }).data;
+    const decoded = decodeBlock(data);
+    events = decoded.events;
+    this.blocks.set(firstSeq, events);
+    this.blockBytes += decoded.bytes;
+    (events as BlockEvent[] & { bytes?: number }).bytes = decoded.bytes;
+    while (this.blockBytes > this.blockCacheBytes && this.blocks.size > 1) {
+      const [oldest, ev] = this.blocks.entries().next().value as [number, BlockEvent[] & { bytes?: number }];
+      this.blocks.delete(oldest);
+      this.blockBytes -= ev.bytes ?? 0;
+    }
+    return events;
+  }
+
+  /** The stored event with this seq in this snapshot, or undefined (its block was pruned). */
+  private eventAt(seq: number): BlockEvent | undefined {
+    const row = this.st.blockOf!.get(seq) as { first_seq: number; last_seq: number } | undefined;
+    if (!row || row.last_seq < seq) return undefined;
+    const events = this.block(row.first_seq);
+    let lo = 0;
+    let hi = events.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = events[mid]!.seq;
+      if (s === seq) return events[mid];
+      if (s < seq) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  lookup(q: HistoryQuery): HistoryRow[] {
+    return this.snapshot(() => this.lookupIn(q));
+  }
+
+  private lookupIn(q: HistoryQuery): HistoryRow[] {
+    const cutoff = this.meta('history_cutoff_sec') ?? Number.MIN_SAFE_INTEGER;
+    const lower = Math.max(q.startSec, cutoff);
+    const before = q.before ?? { t: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
+    const upper = Math.min(q.endSec, before.t);
+    if (lower > upper || q.limit <= 0) return [];
+    const byId = q.attribute[0] === 'EventId';
+    const text = byId ? idKeyText(q.accountId, q.attribute[1]) : historyKeyText(q.accountId, q.region, q.attribute[0], q.attribute[1]);
+    const k = hashString(text, this.hashBits);
+    const inRange = (t: number, seq: number) => t >= lower && t <= q.endSec && (t < before.t || (t === before.t && seq < before.seq));
+
+    // L0: one cursor per pending row holding the key.
+    const cursors: Cursor[] = [];
+    for (const p of this.pendingRows()) {
+      const range = byId ? p.byId.get(k) : p.byKey.get(text);
+      if (range) cursors.push(new TripleCursor(byId ? p.ids : p.postings, range, upper));
+    }
+    const buckets = (this.st.buckets!.all(lower, upper) as { id: number; min_t: number; max_t: number }[]).map((b): Bucket => ({ id: b.id, minT: b.min_t, maxT: b.max_t }));
+    let nextBucket = 0;
+    const out: HistoryRow[] = [];
+    while (out.length < q.limit) {
+      let best: Cursor | undefined;
+      for (const c of cursors) {
+        while (!c.done && !inRange(c.t, c.seq)) {
+          if (c.t < lower) c.done = true;
+          else c.next();
+        }
+        if (!c.done && (!best || c.t > best.t || (c.t === best.t && c.seq > best.seq))) best = c;
+      }
+      // A bucket whose newest entry could come before the best head joins before it is taken.
+      if (nextBucket < buckets.length && (!best || buckets[nextBucket]!.maxT >= best.t)) {
+        const cursor = this.bucketCursor(buckets[nextBucket++]!, k, text, byId, upper);
+        if (cursor) cursors.push(cursor);
+        continue;
+      }
+      if (!best) break;
+      const { t, seq } = best;
+      best.next();
+      const e = this.eventAt(seq);
+      if (!e || !e.inHistory || e.accountId !== q.accountId || e.region !== q.region) continue;
+      if (byId && e.eventId !== q.attribute[1]) continue;
+      out.push(e.summary === undefined ? { t, seq, json: e.json } : { t, seq, json: e.json, summary: e.summary });
+    }
+    return out;
+  }
+
+  private bucketCursor(b: Bucket, k: number, text: string, byId: boolean, upper: number): Cursor | undefined {
+    if (byId) {
+      const rows = this.st.ids!.all(b.id, k) as { t: number; seq: number }[];
+      rows.sort((x, y) => y.t - x.t || y.seq - x.seq);
+      return new ArrayCursor(rows.map((r) => r.t), rows.map((r) => r.seq));
+    }
+    // The group of chunks holding this key's text (several keys may share a hash).
+    let base = -1;
+    for (let g = 0; ; g++) {
+      const row = this.st.chunkKey!.get(b.id, k, g * GROUP_STRIDE) as { key: string } | undefined;
+      if (!row) return undefined;
+      if (row.key === text) {
+        base = g * GROUP_STRIDE;
+        break;
+      }
+    }
+    // The first chunk that can hold t <= upper: chunks are newest first, so binary search on max_t.
+    let lo = 0;
+    let hi = 0;
+    const maxOf = (c: number) => (this.st.chunkMax!.get(b.id, k, base + c) as { max_t: number } | undefined)?.max_t;
+    if ((maxOf(0) ?? -Infinity) > upper) {
+      hi = 1;
+      while ((maxOf(hi) ?? -Infinity) > upper) {
+        lo = hi;
+        hi *= 2;
+      }
+      // maxOf(lo) > upper >= maxOf(hi): the last chunk with max_t > upper is in [lo, hi).
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        if ((maxOf(mid) ?? -Infinity) > upper) lo = mid;
+        else hi = mid;
+      }
+    }
+    return new ChunkCursor((c) => (this.st.chunkData!.get(b.id, k, base + c) as { data: Uint8Array } | undefined)?.data, lo);
+  }
+
+  readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): StoredEvent[] {
+    return this.snapshot(() => {
+      const out: StoredEvent[] = [];
+      let bytes = 0;
+      // Block by block, so no more than the cap plus one block is ever held.
+      for (const row of this.st.readBlocks!.iterate(afterSeq) as Iterable<{ first_seq: number; data: Uint8Array }>) {
+        const events = this.blocks.get(row.first_seq) ?? decodeBlock(row.data).events;
+        for (const e of events) {
+          if (e.seq <= afterSeq || (accountId !== undefined && e.accountId !== accountId)) continue;
+          if (maxBytes !== undefined) {
+            bytes += Buffer.byteLength(e.json);
+            if (out.length > 0 && bytes > maxBytes) return out;
+          }
+          out.push({ seq: e.seq, accountId: e.accountId, region: e.region, eventTimeSec: e.eventTimeSec, json: e.json });
+          if (out.length >= limit) return out;
+        }
+      }
+      return out;
+    });
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The event store's writer thread: owns the write connection (EventWriter) and runs requests from
+ * SqliteEventStore one at a time, in the order they were posted. An append with a `follow` posts
+ * its outcomes back mid-transaction and waits for the follow's events (or its failure) before
+ * committing. Errors go back as plain data (name, message, SQLite codes) and are rebuilt with their
+ * class on the calling thread (see sqlite-event-store.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { EventWriter, type WriterOptions } from './event-writer.ts';
+import { storeFailure } from './errors.ts';
+import type { AppendInput, Durability } from '../event-store.ts';
+
+export type WriterRequest =
+  | { id: number; op: 'append'; batch: AppendInput[]; durability: Durability; committedMs: number; follow: boolean }
+  | { id: number; op: 'follow'; events?: AppendInput[]; failed?: boolean }
+  | { id: number; op: 'probe'; nowMs: number }
+  | { id: number; op: 'pruneCutoff'; cutoffSec: number }
+  | { id: number; op: 'pruneHistory'; cutoffSec: number }
+  | { id: number; op: 'logBoundary'; cutoffIngestMs: number }
+  | { id: number; op: 'pruneLog'; boundary: number }
+  | { id: number; op: 'import'; events: import('./event-writer.ts').ImportEvent[] }
+  | { id: number; op: 'stats' }
+  | { id: number; op: 'crash' }
+  | { id: number; op: 'close' };
+
+/** A request as posted, without its id (distributes Omit over the union). */
+export type WriterRequestBody = WriterRequest extends infer R ? (R extends WriterRequest ? Omit<R, 'id'> : never) : never;
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  cause?: { message: string; code?: unknown; errcode?: unknown; errstr?: unknown };
+}
+
+export type WriterReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: SerializedError }
+  | { id: number; outcomes: unknown };
+
+function serialize(err: unknown): SerializedError {
+  const e = err as Error & { cause?: unknown };
+  const out: SerializedError = { name: e?.name ?? 'Error', message: e?.message ?? String(err) };
+  const cause = e?.cause as { message?: string; code?: unknown; errcode?: unknown; errstr?: unknown } | undefined;
+  if (cause && typeof cause === 'object') out.cause = { message: String(cause.message), code: cause.code, errcode: cause.errcode, errstr: cause.errstr };
+  else if ((e as { code?: unknown }).code !== undefined) {
+    out.cause = { message: e.message, code: (e as { code?: unknown }).code, errcode: (e as { errcode?: unknown }).errcode, errstr: (e as { errstr?: unknown }).errstr };
+  }
+  return out;
+}
+
+const port = parentPort!;
+const opts = workerData as WriterOptions;
+let writer: EventWriter;
+let openError: unknown;
+try {
+  writer = new EventWriter(opts);
+} catch (err) {
+  openError = err;
+}
+
+/** The follow reply an append in progress waits for. */
+let awaitingFollow: { id: number; resolve: (m: { events?: AppendInput[]; failed?: boolean }) => void } | undefined;
+let queue: Promise<void> = Promise.resolve();
+let closed = false;
+
+async function run(req: WriterRequest): Promise<unknown> {
+  if (openError) throw openError;
+  switch (req.op) {
+    case 'append': {
+      writer.begin(req.durability);
+      try {
+        const out = writer.add(req.batch, req.committedMs);
+        if (req.follow) {
+          const reply = await new Promise<{ events?: AppendInput[]; failed?: boolean }>((resolve) => {
+            awaitingFollow = { id: req.id, resolve };
+            port.postMessage({ id: req.id, outcomes: out } satisfies WriterReply);
+          });
+          if (reply.failed) {
+            writer.rollback();
+            return undefined;
+          }
+          out.push(...writer.add(reply.events ?? [], req.committedMs));
+        }
+        writer.commit();
+        startMergeIfDue();
+        return out;
+      } catch (err) {
+        writer.rollback();
+        throw err;
+      }
+    }
+    case 'probe':
+      return writer.probe(req.nowMs);
+    case 'pruneCutoff':
+      return writer.pruneCutoff(req.cutoffSec);
+    case 'pruneHistory':
+      return writer.pruneHistoryStep(req.cutoffSec);
+    case 'logBoundary':
+      return writer.logBoundary(req.cutoffIngestMs);
+    case 'pruneLog':
+      return writer.pruneLogStep(req.boundary);
+    case 'import': {
+      writer.importEvents(req.events);
+      startMergeIfDue();
+      return undefined;
+    }
+    case 'stats':
+      return { ...writer.stats, tableCapacity: writer.tableCapacity };
+    case 'crash':
+      // Test hook: the thread dies as a native crash would take it, without replying.
+      process.exit(70);
+      return undefined;
+    case 'close':
+      closed = true;
+      writer.close();
+      return undefined;
+    default:
+      throw new Error(`unknown request ${(req as { op: string }).op}`);
+  }
+}
+
+/** Whether a merge is being prepared or waits in the queue to be written. */
+let merging = false;
+
+/**
+ * Starts a merge when the pending rows are due one: its CPU part runs in slices between requests
+ * (appends are not held up by it), its write is queued like a request.
+ */
+function startMergeIfDue(): void {
+  if (merging || closed || !writer.mergeDue) return;
+  merging = true;
+  void writer.prepareMerge(() => new Promise((resolve) => setImmediate(resolve))).then((prepared) => {
+    enqueue(() => {
+      merging = false;
+      if (prepared && !closed) writer.commitMerge(prepared);
+      startMergeIfDue();
+    });
+  }, () => {
+    merging = false;
+  });
+}
+
+/**
+ * Queues `work` behind every request received so far (a merge runs after the append that made it
+ * due has replied). A merge that fails is retried by the next append that finds it due; it never
+ * fails an append.
+ */
+function enqueue(work: () => void): void {
+  queue = queue.then(() => {
+    try {
+      work();
+    } catch {
+      // Left pending; the next due merge tries again.
+    }
+  });
+}
+
+/**
+ * Test door (SqliteEventStore.db): runs one statement on the write connection at once, outside
+ * the queue, and answers through shared memory while the calling thread waits (Atomics.wait).
+ */
+function syncSql(m: { sql: string; args: unknown[]; mode: 'exec' | 'get' | 'isTransaction'; shared: SharedArrayBuffer }): void {
+  let answer: unknown;
+  try {
+    if (openError) throw openError;
+    if (m.mode === 'exec') answer = { ok: writer.db.exec(m.sql) ?? null };
+    else if (m.mode === 'get') answer = { ok: writer.db.prepare(m.sql).get(...(m.args as never[])) ?? null };
+    else answer = { ok: writer.db.isTransaction };
+  } catch (err) {
+    answer = { error: serialize(err) };
+  }
+  const bytes = Buffer.from(JSON.stringify(answer));
+  const view = new Int32Array(m.shared);
+  new Uint8Array(m.shared, 8).set(bytes.subarray(0, m.shared.byteLength - 8));
+  Atomics.store(view, 1, bytes.length);
+  Atomics.store(view, 0, 1);
+  Atomics.notify(view, 0);
+}
+
+port.on('message', (req: WriterRequest) => {
+  if ((req as { op: string }).op === 'syncSql') {
+    syncSql(req as unknown as Parameters<typeof syncSql>[0]);
+    return;
+  }
+  if (req.op === 'follow') {
+    const waiting = awaitingFollow;
+    if (waiting && waiting.id === req.id) {
+      awaitingFollow = undefined;
+      waiting.resolve(req);
+    }
+    return;
+  }
+  queue = queue.then(async () => {
+    try {
+      const result = await run(req);
+      port.postMessage({ id: req.id, ok: true, result } satisfies WriterReply);
+    } catch (err) {
+      port.postMessage({ id: req.id, ok: false, error: serialize(storeFailure(err, 'events.db', req.op === 'pruneHistory' || req.op === 'pruneLog' || req.op === 'pruneCutoff' || req.op === 'logBoundary' ? 'prune' : req.op)) } satisfies WriterReply);
+    }
+    if (req.op === 'close') port.close();
+  });
+});
