@@ -385,7 +385,15 @@ export class EventWriter {
       await pause();
       sliceStart = performance.now();
     };
-    const rows = [...this.pending];
+    // One bucket's worth of rows at most (the oldest), so a merge that fell behind a burst of
+    // appends never grows with the backlog: what is left is merged by the next one.
+    const rows: Pending[] = [];
+    let taken = 0;
+    for (const p of this.pending) {
+      if (rows.length > 0 && taken >= this.opts.bucketEvents) break;
+      rows.push(p);
+      taken += p.n;
+    }
     const epoch = this.pendingEpoch;
     const groups = new Map<string, { k: number; t: number[]; seq: number[] }>();
     let minT = Infinity;

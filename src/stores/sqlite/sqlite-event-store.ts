@@ -56,9 +56,11 @@ export interface SqliteEventStoreOptions {
   /** How often the checkpointer looks at the WAL, ms (default 50). */
   checkpointIntervalMs?: number;
   /**
-   * Old-generation heap cap of the writer thread, MiB (default 128). Its live data is small (the
-   * id table is off-heap); without a cap V8 let the thread's heap grow past 200 MiB of garbage
-   * (measured), which counts toward the process RSS.
+   * Old-generation heap cap of the writer thread, MiB (default 384). Its steady live data is small
+   * (the id table is off-heap), but a merge of a bucket of events with many distinct Event history
+   * values holds every posting of the bucket for a while: with 128 MiB the thread died of heap
+   * exhaustion building the bench's 10M dataset (after ~550k events). Without a cap V8 let the
+   * heap grow past 200 MiB of garbage (measured), which counts toward the process RSS.
    */
   writerHeapMiB?: number;
   /** Accepted for compatibility with layout 1 (no longer used: writes run on their own thread). */
@@ -116,7 +118,7 @@ export class SqliteEventStore implements EventStore {
       commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
     };
     this.reader = new EventReader({ path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 });
-    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 128 } });
+    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384 } });
     this.writer.unref();
     this.writer.on('message', (m: WriterReply) => this.onReply(m));
     let lastError = '';
