@@ -134,3 +134,39 @@ test('migrate: refused while the file is open elsewhere; cut short anywhere it l
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('migrate: refusals and failures are one line, and leave events.db as it was', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'opentrail-migrate-unit-'));
+  try {
+    const path = join(dir, 'events.db');
+    const missing = migrate(dir);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /^opentrail migrate: .*events\.db does not exist: nothing to migrate .*\n$/);
+
+    const other = new DatabaseSync(path);
+    other.exec('CREATE TABLE t(x)');
+    other.close();
+    const foreign = migrate(dir);
+    assert.equal(foreign.status, 2);
+    assert.match(foreign.stderr, /^opentrail migrate: .*events\.db is not a layout-1 event store \(tables: t; layout 0\)\n$/);
+
+    copyFileSync(FIXTURE_DB, path);
+    copyFileSync(FIXTURE_DB, join(dir, 'events.layout1.db'));
+    const kept = migrate(dir);
+    assert.equal(kept.status, 2);
+    assert.match(kept.stderr, /^opentrail migrate: .*events\.layout1\.db exists and is not events\.db: move it away first\n$/);
+    rmSync(join(dir, 'events.layout1.db'));
+
+    // A record that does not parse: exit 1, one line, nothing of the run left.
+    const db = new DatabaseSync(path);
+    db.exec("UPDATE events SET record = '{broken' WHERE seq = (SELECT max(seq) FROM events)");
+    db.close();
+    const failed = migrate(dir);
+    assert.equal(failed.status, 1, failed.stderr);
+    assert.match(failed.stderr, /^opentrail migrate: failed: .*JSON.*; .*events\.db is unchanged \(layout 1\); fix the cause and run again\n$/);
+    assert.ok(isLayout1(path));
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('events.migrating') || f.startsWith('events.layout1')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

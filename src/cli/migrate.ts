@@ -32,6 +32,15 @@ const BATCH = 2000;
 /** A refusal: one line on stderr, exit code 2. */
 class Refusal extends Error {}
 
+/** A migration that failed (exit code 1), saying which layout events.db is left in. */
+class MigrationFailure extends Error {
+  readonly layout: 1 | 2;
+  constructor(message: string, layout: 1 | 2, options: { cause: unknown }) {
+    super(message, options);
+    this.layout = layout;
+  }
+}
+
 interface Layout1Row {
   seq: number;
   account: string;
@@ -86,6 +95,8 @@ export async function migrateDataDir(dataDir: string, progress: (line: string) =
 
   const db = new DatabaseSync(path);
   let closed = false;
+  let linked = false;
+  let renamed = false;
   try {
     const tables = tablesOf(db);
     if (!tables.includes('events')) {
@@ -191,11 +202,26 @@ export async function migrateDataDir(dataDir: string, progress: (line: string) =
     rmSync(`${path}-wal`, { force: true });
     rmSync(`${path}-shm`, { force: true });
     linkSync(path, kept);
+    linked = true;
     fsyncPath(dir);
     testExit('linked');
     renameSync(temp, path);
+    renamed = true;
     fsyncPath(dir);
     return { outcome: 'migrated', events: done, lastSeq: Math.max(highWater, lastSeq) };
+  } catch (err) {
+    // Failed before the rename (disk full, a record that does not parse, ...): events.db is still
+    // the layout-1 file; what this run wrote goes (the next run would remove it anyway).
+    if (err instanceof Refusal) throw err;
+    if (!renamed) {
+      try {
+        removeDb(temp);
+        if (linked) rmSync(kept, { force: true });
+      } catch {
+        // The next run removes it.
+      }
+    }
+    throw new MigrationFailure((err as { errstr?: string }).errstr ?? (err as Error).message, renamed ? 2 : 1, { cause: err });
   } finally {
     if (!closed) db.close();
   }
@@ -222,6 +248,11 @@ export async function migrateCommand(argv: string[]): Promise<number> {
     if (err instanceof Refusal) {
       console.error(`opentrail migrate: ${err.message}`);
       return 2;
+    }
+    if (err instanceof MigrationFailure) {
+      const state = err.layout === 1 ? 'is unchanged (layout 1); fix the cause and run again' : 'is layout 2 (the failure came after the rename)';
+      console.error(`opentrail migrate: failed: ${err.message}; ${join(dataDir, 'events.db')} ${state}`);
+      return 1;
     }
     throw err;
   }
