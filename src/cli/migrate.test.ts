@@ -12,6 +12,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { DataDirLock } from '../config/index.ts';
 import { SqliteEventStore } from '../stores/sqlite/index.ts';
 
 const BIN = new URL('../../bin/opentrail.js', import.meta.url).pathname;
@@ -105,7 +106,7 @@ test('migrate: refused while the file is open elsewhere; cut short anywhere it l
     const done = migrate(dir);
     assert.equal(done.status, 0, done.stderr);
     assert.match(done.stdout, new RegExp(`is now layout 2: ${rows.length} events \\(seq high-water ${highWater}\\)`));
-    assert.deepEqual(readdirSync(dir).sort(), ['events.db', 'events.layout1.db']);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('events.')).sort(), ['events.db', 'events.layout1.db']);
     assert.ok(!isLayout1(path));
     assert.ok(isLayout1(join(dir, 'events.layout1.db')));
 
@@ -156,6 +157,14 @@ test('migrate: refusals and failures are one line, and leave events.db as it was
     assert.equal(kept.status, 2);
     assert.match(kept.stderr, /^opentrail migrate: .*events\.layout1\.db exists and is not events\.db: move it away first\n$/);
     rmSync(join(dir, 'events.layout1.db'));
+
+    // A server of this version (or another migration) holds the data dir's lock.
+    const lock = DataDirLock.acquire(dir);
+    const locked = migrate(dir);
+    lock.release();
+    assert.equal(locked.status, 2);
+    assert.match(locked.stderr, /^opentrail migrate: data dir .* is in use by another OpenTrail server \(pid \d+, since [^)]*\); stop it first.*\n$/);
+    assert.ok(isLayout1(path));
 
     // A record that does not parse: exit 1, one line, nothing of the run left.
     const db = new DatabaseSync(path);

@@ -14,7 +14,7 @@ import { closeSync, existsSync, fsyncSync, linkSync, openSync, renameSync, rmSyn
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DatabaseSync } from 'node:sqlite';
-import { defaultConfig } from '../config/index.ts';
+import { ConfigError, DataDirLock, defaultConfig } from '../config/index.ts';
 import { toAppendInput } from '../ingest/index.ts';
 import { SqliteEventStore, type ImportEvent } from '../stores/sqlite/index.ts';
 import type { CloudTrailRecord } from '../core/index.ts';
@@ -90,10 +90,8 @@ export async function migrateDataDir(dataDir: string, progress: (line: string) =
   const temp = join(dir, 'events.migrating.db');
   const kept = join(dir, 'events.layout1.db');
   if (!existsSync(path)) throw new Refusal(`${path} does not exist: nothing to migrate (is --data-dir the server's data directory?)`);
-  // What an earlier run left behind: a partly written layout-2 file.
-  removeDb(temp);
-
   const db = new DatabaseSync(path);
+  let lock: DataDirLock | undefined;
   let closed = false;
   let linked = false;
   let renamed = false;
@@ -104,6 +102,16 @@ export async function migrateDataDir(dataDir: string, progress: (line: string) =
       if (tables.includes('blocks') && version === 2) return { outcome: 'current', events: 0, lastSeq: 0 };
       throw new Refusal(`${path} is not a layout-1 event store (tables: ${tables.join(', ') || 'none'}; layout ${version})`);
     }
+    // The data dir's lock (src/config/data-dir-lock.ts): no server of this version, and no second
+    // migration, starts on the directory meanwhile.
+    try {
+      lock = DataDirLock.acquire(dir);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new Refusal(err.message);
+      throw err;
+    }
+    // What an earlier run left behind: a partly written layout-2 file.
+    removeDb(temp);
     if (existsSync(kept)) {
       // A link an interrupted run made to this very file is a leftover; any other file is the user's.
       const a = statSync(kept);
@@ -111,8 +119,9 @@ export async function migrateDataDir(dataDir: string, progress: (line: string) =
       if (a.ino !== b.ino || a.dev !== b.dev) throw new Refusal(`${kept} exists and is not events.db: move it away first`);
       rmSync(kept);
     }
-    // Exclusive locking mode: BEGIN EXCLUSIVE fails while any other process has the file open (a
-    // server), and the lock is then held until close, so no server starts while we read.
+    // A server of the layout-1 version takes no data dir lock. Exclusive locking mode: BEGIN
+    // EXCLUSIVE fails while any other process has the file open (such a server), and the lock is
+    // then held until close, so none starts while we read.
     db.exec('PRAGMA busy_timeout=1000; PRAGMA locking_mode=EXCLUSIVE');
     try {
       db.exec('BEGIN EXCLUSIVE');
@@ -224,6 +233,7 @@ export async function migrateDataDir(dataDir: string, progress: (line: string) =
     throw new MigrationFailure((err as { errstr?: string }).errstr ?? (err as Error).message, renamed ? 2 : 1, { cause: err });
   } finally {
     if (!closed) db.close();
+    lock?.release();
   }
 }
 
