@@ -170,8 +170,7 @@ export async function migrateDataDir(dataDir: string, progress: (line: string) =
             seq: r.seq, accountId: r.account, region: r.region, eventId: r.event_id, eventTimeSec: r.event_time, json: r.record,
             history: inHistory ? (input.history ?? []) : undefined, committedMs: current,
           };
-          const summary = (input as { summary?: string }).summary;
-          if (inHistory && summary !== undefined) e.summary = summary;
+          if (inHistory && input.summary !== undefined) e.summary = input.summary;
           return e;
         });
         await store.importEvents(events);
