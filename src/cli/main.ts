@@ -8,9 +8,11 @@ import { ConfigError, defaultConfig, readConfigFile, resolveConfig, BOOTSTRAP_PR
 import { startServer } from '../server.ts';
 import { PortInUseError, portInUseMessage } from '../http/port-check.ts';
 import { validateLogsCommand } from './validate-logs.ts';
+import { migrateCommand } from './migrate.ts';
 
 const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DIR] [--config FILE]
        opentrail validate-logs --trail-arn ARN --start-time TIME [...]   (opentrail validate-logs --help)
+       opentrail migrate [--data-dir DIR]   convert an older events.db to this version's layout (opentrail migrate --help)
        opentrail --version
 
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
@@ -105,6 +107,8 @@ export async function main(argv: string[]): Promise<number> {
         return -1;
       case 'validate-logs':
         return await validateLogsCommand(rest);
+      case 'migrate':
+        return await migrateCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -122,7 +126,8 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
-    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    // LayoutError: events.db is in a layout this version does not read (the message says how to migrate).
+    if (err instanceof ConfigError || (err as Error).name === 'LayoutError' || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`opentrail: ${(err as Error).message}`);
       return 2;
     }

@@ -18,7 +18,7 @@ export type WriterRequest =
   | { id: number; op: 'pruneHistory'; cutoffSec: number }
   | { id: number; op: 'logBoundary'; cutoffIngestMs: number }
   | { id: number; op: 'pruneLog'; boundary: number }
-  | { id: number; op: 'import'; events: import('./event-writer.ts').ImportEvent[] }
+  | { id: number; op: 'import'; events: import('./event-writer.ts').ImportEvent[]; opts?: import('./event-writer.ts').ImportOptions }
   | { id: number; op: 'stats' }
   | { id: number; op: 'crash' }
   | { id: number; op: 'close' };
@@ -100,7 +100,7 @@ async function run(req: WriterRequest): Promise<unknown> {
     case 'pruneLog':
       return writer.pruneLogStep(req.boundary);
     case 'import': {
-      writer.importEvents(req.events);
+      writer.importEvents(req.events, req.opts);
       startMergeIfDue();
       return undefined;
     }

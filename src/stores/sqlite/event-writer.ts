@@ -58,6 +58,14 @@ export interface PreparedMerge {
   idBlob: Float64Array;
 }
 
+/** What a migration carries besides the events (importEvents). */
+export interface ImportOptions {
+  /** Raises the history cut-off (meta history_cutoff_sec) to this, as prune would. */
+  historyCutoffSec?: number | undefined;
+  /** Raises the seq high-water mark to this (at least the last imported seq): the next append gets lastSeq + 1. */
+  lastSeq?: number | undefined;
+}
+
 /** One new event of the open transaction. */
 interface NewEvent extends BlockEvent {
   history?: readonly (readonly [string, string])[] | undefined;
@@ -335,13 +343,14 @@ export class EventWriter {
   // Import (migration from layout 1)
 
   /** Appends events with their own seqs and commit times, as one transaction. */
-  importEvents(events: readonly ImportEvent[]): void {
-    if (events.length === 0) return;
+  importEvents(events: readonly ImportEvent[], opts: ImportOptions = {}): void {
+    if (events.length === 0 && opts.lastSeq === undefined && opts.historyCutoffSec === undefined) return;
     let prev = this.lastSeq;
     for (const e of events) {
       if (!Number.isSafeInteger(e.seq) || e.seq <= prev) throw new RangeError(`importEvents: seq ${e.seq} is not above ${prev} (seqs must grow strictly and start above lastSeq)`);
       prev = e.seq;
     }
+    if (opts.lastSeq !== undefined && (!Number.isSafeInteger(opts.lastSeq) || opts.lastSeq < prev)) throw new RangeError(`importEvents: lastSeq ${opts.lastSeq} is below ${prev}`);
     this.begin('disk');
     try {
       const txn = this.txn!;
@@ -351,7 +360,10 @@ export class EventWriter {
           json: e.json, summary: e.summary, history: e.history, idk: hashString(idKeyText(e.accountId, e.eventId), this.opts.hashBits), committedMs: e.committedMs,
         });
       }
-      this.lastSeq = prev;
+      this.lastSeq = Math.max(prev, opts.lastSeq ?? prev);
+      // Migration extras (ImportOptions), in the same transaction.
+      if (opts.lastSeq !== undefined) this.st.setMeta!.run('last_seq', this.lastSeq);
+      if (opts.historyCutoffSec !== undefined && opts.historyCutoffSec > (this.metaValue('history_cutoff_sec') ?? -Infinity)) this.st.setMeta!.run('history_cutoff_sec', opts.historyCutoffSec);
       this.commit();
     } catch (err) {
       this.rollback();

@@ -23,13 +23,13 @@ import { StoreUnavailableError } from '../errors.ts';
 import { HASH_BITS } from './event-format.ts';
 import { LAYOUT, prepareFile } from './event-schema.ts';
 import { EventReader } from './event-reader.ts';
-import type { ImportEvent, WriterOptions } from './event-writer.ts';
+import type { ImportEvent, ImportOptions, WriterOptions } from './event-writer.ts';
 import type { SerializedError, WriterReply, WriterRequestBody } from './event-writer-worker.ts';
 import type {
   AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
 } from '../event-store.ts';
 
-export type { ImportEvent };
+export type { ImportEvent, ImportOptions };
 
 /** The on-disk layout of events.db this store reads and writes (docs/storage.md); bump with every change of what is on disk. */
 export const EVENT_STORE_LAYOUT = LAYOUT;
@@ -255,9 +255,11 @@ export class SqliteEventStore implements EventStore {
    * layout 1): seqs strictly growing and above lastSeq (gaps allowed), in one durable transaction
    * (synchronous=FULL). Ids are not checked for duplicates (the source held each once per
    * account) but are added to the duplicate table, so later appends of them are duplicates.
+   * `opts` (the migration's extras) raises the history cut-off and the seq high-water mark in the
+   * same transaction.
    */
-  importEvents(events: readonly ImportEvent[]): Promise<void> {
-    return this.request({ op: 'import', events: events as ImportEvent[] });
+  importEvents(events: readonly ImportEvent[], opts?: ImportOptions): Promise<void> {
+    return this.request({ op: 'import', events: events as ImportEvent[], opts });
   }
 
   /** For tests and measurements: the writer's id table capacity, merges (count, ms) and open time (ms, id table rebuild included). */
