@@ -229,7 +229,8 @@ test("a batch's age counts from before its first event's commit, not from the pa
 test('a started worker wakes when a batch is due, not only every pollMs', async () => {
   const s = setup(['bucket-one']);
   await addTrail(s.control, { Name: 'one', accountId: A, HomeRegion: 'us-east-1', deliverAfterSeq: await s.events.lastSeq() });
-  const w = worker({ control: s.control, events: s.events, objects: s.fs }, { maxAgeMs: 200, pollMs: 600_000 });
+  // maxAgeMs leaves the tick below time to finish before the batch is due, even on a loaded machine.
+  const w = worker({ control: s.control, events: s.events, objects: s.fs }, { maxAgeMs: 1500, pollMs: 600_000 });
   w.start();
   try {
     const recs = await addEvents(s.events, 3, [[A, 'us-east-1']]);

@@ -605,9 +605,15 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       });
       upReq.on('error', (err) => {
         void (async () => {
+          // A body that did not match its signed hash cut the upstream request on purpose: that
+          // path answers (400, once recorded), not this one.
+          if (hashMismatch) {
+            resolve();
+            return;
+          }
           if (!res.headersSent) {
             const e = new ServiceError('ServiceUnavailableException', `The upstream of the OpenTrail gateway did not answer: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 503);
-            if (recorded && !hashMismatch) await record(p, identity, startedMs, ip, { error: { code: e.code, message: e.message } });
+            if (recorded) await record(p, identity, startedMs, ip, { error: { code: e.code, message: e.message } });
             fail(e);
           } else res.destroy();
           resolve();
