@@ -263,7 +263,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** For tests and measurements: the writer's id table capacity, merges (count, ms) and open time (ms, id table rebuild included). */
-  writerStats(): Promise<{ tableCapacity: number; merges: number; mergeMsTotal: number; mergeMsMax: number; mergeWriteMsMax: number; openMs: number }> {
+  writerStats(): Promise<{ tableCapacity: number; merges: number; mergeMsTotal: number; mergeMsMax: number; mergeWriteMsMax: number; openMs: number; cpuMs: number }> {
     return this.request({ op: 'stats' });
   }
 
