@@ -76,14 +76,22 @@ export interface BlockEvent {
 /** Header row: [seq, account, region, eventId, eventTimeSec, inHistory 0|1, json bytes, summary | null]. */
 type HeaderRow = [number, string, string, string, number, 0 | 1, number, string | null];
 
+/** Where encodeBlock lays a block out before compressing it (reused: no Buffer per record; blocks over 1 MiB get their own). */
+let blockScratch = Buffer.allocUnsafe(64 * 1024);
+
 export function encodeBlock(events: readonly BlockEvent[]): Buffer {
-  const jsons = events.map((e) => Buffer.from(e.json, 'utf8'));
-  const header = Buffer.from(JSON.stringify(events.map((e, i): HeaderRow => [
-    e.seq, e.accountId, e.region, e.eventId, e.eventTimeSec, e.inHistory ? 1 : 0, jsons[i]!.length, e.summary ?? null,
-  ])), 'utf8');
-  const len = Buffer.allocUnsafe(4);
-  len.writeUInt32LE(header.length, 0);
-  return zstd(Buffer.concat([len, header, ...jsons]));
+  const sizes = events.map((e) => Buffer.byteLength(e.json, 'utf8'));
+  const header = JSON.stringify(events.map((e, i): HeaderRow => [
+    e.seq, e.accountId, e.region, e.eventId, e.eventTimeSec, e.inHistory ? 1 : 0, sizes[i]!, e.summary ?? null,
+  ]));
+  const headerLen = Buffer.byteLength(header, 'utf8');
+  const total = 4 + headerLen + sizes.reduce((a, b) => a + b, 0);
+  if (total > blockScratch.length && total <= 1024 * 1024) blockScratch = Buffer.allocUnsafe(1024 * 1024);
+  const buf = total <= blockScratch.length ? blockScratch : Buffer.allocUnsafe(total);
+  buf.writeUInt32LE(headerLen, 0);
+  let off = 4 + buf.write(header, 4, 'utf8');
+  for (const e of events) off += buf.write(e.json, off, 'utf8');
+  return zstd(buf.subarray(0, off));
 }
 
 export interface DecodedBlock {
