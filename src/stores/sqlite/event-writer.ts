@@ -53,8 +53,8 @@ export interface PreparedMerge {
   histMin: number | null;
   /** k, chunk, key text, n, max_t, min_t, data. */
   postings: [number, number, string, number, number, number, Buffer][];
-  /** k, seq, t, in (k, seq) order. */
-  ids: [number, number, number][];
+  /** k, seq, t (flat triples), in (k, seq) order. */
+  ids: Float64Array;
   idBlob: Float64Array;
 }
 
@@ -75,12 +75,59 @@ interface NewEvent extends BlockEvent {
 
 const PRUNE_ROWS = 500;
 
+/** 0..n-1 as a plain array (cheaper to fill and sort than Array.from with a callback). */
+function indices(n: number): number[] {
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  return out;
+}
+
 /** (key, t, seq) triples sorted by key ascending, then t descending, then seq descending. */
 function sortTriples(a: Float64Array): Float64Array {
   const n = a.length / 3;
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => a[3 * x]! - a[3 * y]! || a[3 * y + 1]! - a[3 * x + 1]! || a[3 * y + 2]! - a[3 * x + 2]!);
+  const order = indices(n).sort((x, y) => a[3 * x]! - a[3 * y]! || a[3 * y + 1]! - a[3 * x + 1]! || a[3 * y + 2]! - a[3 * x + 2]!);
   const out = new Float64Array(a.length);
-  order.forEach((from, to) => out.set(a.subarray(3 * from, 3 * from + 3), 3 * to));
+  for (let to = 0; to < n; to++) {
+    const from = 3 * order[to]!;
+    out[3 * to] = a[from]!;
+    out[3 * to + 1] = a[from + 1]!;
+    out[3 * to + 2] = a[from + 2]!;
+  }
+  return out;
+}
+
+/**
+ * Postings (key index, t, seq) given in seq order, sorted like sortTriples: a counting sort by key
+ * index (keys are 0..keys-1), each key's run taken backwards (seq descending), and a run sorted by
+ * comparison only when its times are not already newest first (events out of time order).
+ */
+function sortPostings(a: Float64Array, keys: number): Float64Array {
+  const n = a.length / 3;
+  const start = new Uint32Array(keys + 1);
+  for (let i = 0; i < n; i++) start[a[3 * i]! + 1]!++;
+  for (let k = 0; k < keys; k++) start[k + 1]! += start[k]!;
+  const end = start.slice(1);
+  const out = new Float64Array(a.length);
+  // Backwards over the input, filling each key's run from its end: seq descending inside a run.
+  const fill = start.slice(0, keys);
+  for (let i = n - 1; i >= 0; i--) {
+    const k = a[3 * i]!;
+    const to = 3 * fill[k]!++;
+    out[to] = k;
+    out[to + 1] = a[3 * i + 1]!;
+    out[to + 2] = a[3 * i + 2]!;
+  }
+  for (let k = 0; k < keys; k++) {
+    const from = start[k]!;
+    const to = end[k]!;
+    let sorted = true;
+    for (let i = from + 1; i < to && sorted; i++) {
+      const t = out[3 * i + 1]!;
+      const prevT = out[3 * i - 2]!;
+      if (t > prevT || (t === prevT && out[3 * i + 2]! > out[3 * i - 1]!)) sorted = false;
+    }
+    if (!sorted) out.set(sortTriples(out.subarray(3 * from, 3 * to)), 3 * from);
+  }
   return out;
 }
 const PRUNE_BLOCKS = 200;
@@ -305,11 +352,12 @@ export class EventWriter {
     const keys: { text: string; k: number }[] = [];
     const postings: number[] = [];
     const ids = new Float64Array(events.length * 3);
-    events.forEach((e, i) => {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       ids[3 * i] = e.idk;
       ids[3 * i + 1] = e.eventTimeSec;
       ids[3 * i + 2] = e.seq;
-      if (!e.history) return;
+      if (!e.history) continue;
       for (const [attr, value] of e.history) {
         const text = historyKeyText(e.accountId, e.region, attr, value);
         let ki = keyIndex.get(text);
@@ -320,10 +368,10 @@ export class EventWriter {
         }
         postings.push(ki, e.eventTimeSec, e.seq);
       }
-    });
+    }
     // Sorted by key, then newest first (ids by hash, then newest first), so the reader slices a
     // key's entries out of the row without sorting (on the writer thread, off the main one).
-    const sortedPostings = sortTriples(Float64Array.from(postings));
+    const sortedPostings = sortPostings(Float64Array.from(postings), keys.length);
     return { firstSeq: events[0]!.seq, lastSeq: events[events.length - 1]!.seq, n: events.length, keys, postings: sortedPostings, ids: sortTriples(ids) };
   }
 
@@ -442,7 +490,7 @@ export class EventWriter {
       ids.set(p.ids, o);
       o += p.ids.length;
     }
-    const idOrder = Array.from({ length: nIds }, (_, i) => i).sort((a, b) => ids[3 * a]! - ids[3 * b]! || ids[3 * a + 2]! - ids[3 * b + 2]!);
+    const idOrder = indices(nIds).sort((a, b) => ids[3 * a]! - ids[3 * b]! || ids[3 * a + 2]! - ids[3 * b + 2]!);
     await maybePause();
     const sortedKeys = [...groups.entries()].sort(([ta, a], [tb, b]) => a.k - b.k || (ta < tb ? -1 : ta > tb ? 1 : 0));
     const postings: PreparedMerge['postings'] = [];
@@ -451,21 +499,34 @@ export class EventWriter {
     for (const [text, g] of sortedKeys) {
       group = g.k === prevK ? group + 1 : 0;
       prevK = g.k;
-      const idx = Array.from({ length: g.t.length }, (_, i) => i).sort((a, b) => g.t[b]! - g.t[a]! || g.seq[b]! - g.seq[a]!);
-      for (let c = 0; c * CHUNK < idx.length; c++) {
-        const part = idx.slice(c * CHUNK, (c + 1) * CHUNK);
-        const t = part.map((i) => g.t[i]!);
-        const seq = part.map((i) => g.seq[i]!);
-        postings.push([g.k, group * GROUP_STRIDE + c, text, part.length, t[0]!, t[t.length - 1]!, encodeChunk(t, seq)]);
+      let { t, seq } = g;
+      // Rows were taken newest first and each is newest first per key: usually already in order.
+      let sorted = true;
+      for (let i = 1; i < t.length && sorted; i++) if (t[i]! > t[i - 1]! || (t[i] === t[i - 1] && seq[i]! > seq[i - 1]!)) sorted = false;
+      if (!sorted) {
+        const idx = indices(t.length).sort((a, b) => g.t[b]! - g.t[a]! || g.seq[b]! - g.seq[a]!);
+        t = idx.map((i) => g.t[i]!);
+        seq = idx.map((i) => g.seq[i]!);
+      }
+      for (let c = 0; c * CHUNK < t.length; c++) {
+        const from = c * CHUNK;
+        const to = Math.min(t.length, from + CHUNK);
+        postings.push([g.k, group * GROUP_STRIDE + c, text, to - from, t[from]!, t[to - 1]!, encodeChunk(t, seq, from, to)]);
       }
       await maybePause();
     }
     const idBlob = new Float64Array(nIds);
-    for (let i = 0; i < nIds; i++) idBlob[i] = ids[3 * i]!;
+    const idTriples = new Float64Array(nIds * 3);
+    for (let i = 0; i < nIds; i++) {
+      idBlob[i] = ids[3 * i]!;
+      const from = 3 * idOrder[i]!;
+      idTriples[3 * i] = ids[from]!;
+      idTriples[3 * i + 1] = ids[from + 2]!;
+      idTriples[3 * i + 2] = ids[from + 1]!;
+    }
     busy += performance.now() - sliceStart;
     return {
-      rows, epoch, start, busy, minT, maxT, histMin: Number.isFinite(histMin) ? histMin : null, postings,
-      ids: idOrder.map((i) => [ids[3 * i]!, ids[3 * i + 2]!, ids[3 * i + 1]!] as [number, number, number]), idBlob,
+      rows, epoch, start, busy, minT, maxT, histMin: Number.isFinite(histMin) ? histMin : null, postings, ids: idTriples, idBlob,
     };
   }
 
@@ -485,7 +546,7 @@ export class EventWriter {
     try {
       this.st.insertBucket!.run(bucketId, m.rows[0]!.firstSeq, m.rows[n - 1]!.lastSeq, m.minT, m.maxT, events, m.histMin, encodeIds(m.idBlob));
       for (const [k, chunk, text, count, maxT, minT, data] of m.postings) this.st.insertPosting!.run(bucketId, k, chunk, text, count, maxT, minT, data);
-      for (const [k, seq, t] of m.ids) this.st.insertId!.run(bucketId, k, seq, t);
+      for (let i = 0; i < m.ids.length; i += 3) this.st.insertId!.run(bucketId, m.ids[i]!, m.ids[i + 1]!, m.ids[i + 2]!);
       this.st.deletePendingUpTo!.run(m.rows[n - 1]!.firstSeq);
       this.db.exec('COMMIT');
     } catch (err) {
