@@ -10,30 +10,85 @@ import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
 
 interface Bucket { id: number; minT: number; maxT: number }
 
-/** A pending row as the reader keeps it: where each key's triples are (the writer sorted them by key). */
-interface IndexedPending {
-  lastSeq: number;
-  postings: Float64Array;
-  ids: Float64Array;
-  byKey: Map<string, [number, number]>;
-  byId: Map<number, [number, number]>;
+/** One key's L0 entries, across every pending row, sorted by (t, seq) ascending (newest last). */
+interface Entries {
+  t: number[];
+  seq: number[];
 }
 
-function ranges<K>(a: Float64Array, keyOf: (x: number) => K): Map<K, [number, number]> {
-  const m = new Map<K, [number, number]>();
-  const n = a.length / 3;
-  let start = 0;
-  for (let i = 1; i <= n; i++) {
-    if (i === n || a[3 * i] !== a[3 * start]) {
-      m.set(keyOf(a[3 * start]!), [start, i]);
-      start = i;
-    }
+/** Inserts (t, seq) in order; entries arrive mostly in time order, so this is usually an append. */
+function insertEntry(e: Entries, t: number, seq: number): void {
+  let i = e.t.length;
+  while (i > 0 && (e.t[i - 1]! > t || (e.t[i - 1] === t && e.seq[i - 1]! > seq))) i--;
+  if (i === e.t.length) {
+    e.t.push(t);
+    e.seq.push(seq);
+  } else {
+    e.t.splice(i, 0, t);
+    e.seq.splice(i, 0, seq);
   }
-  return m;
 }
 
-function indexPending(p: Pending): IndexedPending {
-  return { lastSeq: p.lastSeq, postings: p.postings, ids: p.ids, byKey: ranges(p.postings, (ki) => p.keys[ki]!.text), byId: ranges(p.ids, (k) => k) };
+/**
+ * Every pending row of the reader's last snapshot merged into one index per key, so that a lookup
+ * costs the same however many pending rows there are (each small commit, such as one self-audit
+ * record, is its own row: with one cursor per row, lookups slowed down as rows piled up between
+ * two merges). Rows are added as they appear; a merge or a prune that rewrote rows rebuilds it.
+ */
+class PendingIndex {
+  /** first_seq of every row indexed. */
+  readonly rows = new Set<number>();
+  maxFirstSeq = -1;
+  minFirstSeq = Number.POSITIVE_INFINITY;
+  readonly byKey = new Map<string, Entries>();
+  readonly byId = new Map<number, Entries>();
+  readonly version: number;
+  constructor(version: number) {
+    this.version = version;
+  }
+
+  add(p: Pending): void {
+    this.rows.add(p.firstSeq);
+    this.maxFirstSeq = Math.max(this.maxFirstSeq, p.firstSeq);
+    this.minFirstSeq = Math.min(this.minFirstSeq, p.firstSeq);
+    const put = <K>(m: Map<K, Entries>, key: K, t: number, seq: number) => {
+      let e = m.get(key);
+      if (!e) m.set(key, (e = { t: [], seq: [] }));
+      insertEntry(e, t, seq);
+    };
+    for (let i = 0; i < p.postings.length; i += 3) put(this.byKey, p.keys[p.postings[i]!]!.text, p.postings[i + 1]!, p.postings[i + 2]!);
+    for (let i = 0; i < p.ids.length; i += 3) put(this.byId, p.ids[i]!, p.ids[i + 1]!, p.ids[i + 2]!);
+  }
+}
+
+/** A key's L0 entries newest first, from the last one with t <= upper. */
+class EntriesCursor implements Cursor {
+  t = 0;
+  seq = 0;
+  done = false;
+  private i: number;
+  private readonly e: Entries;
+  constructor(e: Entries, upper: number) {
+    this.e = e;
+    let lo = 0;
+    let hi = e.t.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (e.t[mid]! <= upper) lo = mid + 1;
+      else hi = mid;
+    }
+    this.i = lo;
+    this.next();
+  }
+  next(): void {
+    this.i--;
+    if (this.i < 0) {
+      this.done = true;
+      return;
+    }
+    this.t = this.e.t[this.i]!;
+    this.seq = this.e.seq[this.i]!;
+  }
 }
 
 /** A source of candidate (t, seq) entries, newest first. */
@@ -105,41 +160,6 @@ class ChunkCursor implements Cursor {
   }
 }
 
-/**
- * Over the (key, t, seq) triples [start, end) of a pending row, sorted newest first, from the
- * first one with t <= upper (binary search).
- */
-class TripleCursor implements Cursor {
-  t = 0;
-  seq = 0;
-  done = false;
-  private i: number;
-  private readonly a: Float64Array;
-  private readonly end: number;
-  constructor(a: Float64Array, [start, end]: readonly [number, number], upper: number) {
-    this.a = a;
-    this.end = end;
-    let lo = start;
-    let hi = end;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (a[3 * mid + 1]! > upper) lo = mid + 1;
-      else hi = mid;
-    }
-    this.i = lo - 1;
-    this.next();
-  }
-  next(): void {
-    this.i++;
-    if (this.i >= this.end) {
-      this.done = true;
-      return;
-    }
-    this.t = this.a[3 * this.i + 1]!;
-    this.seq = this.a[3 * this.i + 2]!;
-  }
-}
-
 export interface ReaderOptions {
   path: string;
   hashBits: number;
@@ -152,7 +172,7 @@ export class EventReader {
   private readonly db: DatabaseSync;
   private readonly hashBits: number;
   private readonly st: Record<string, StatementSync>;
-  private pendingCache = new Map<number, IndexedPending>();
+  private l0 = new PendingIndex(-1);
   private readonly blocks = new Map<number, BlockEvent[]>();
   private blockBytes = 0;
   private readonly blockCacheBytes: number;
@@ -165,8 +185,8 @@ export class EventReader {
     const p = (sql: string) => this.db.prepare(sql);
     this.st = {
       meta: p('SELECT value FROM meta WHERE name = ?'),
-      pendingList: p('SELECT first_seq, last_seq FROM pending ORDER BY first_seq'),
-      pendingData: p('SELECT data FROM pending WHERE first_seq = ?'),
+      pendingSpan: p('SELECT count(*) AS n, min(first_seq) AS lo FROM pending'),
+      pendingAfter: p('SELECT first_seq, last_seq, data FROM pending WHERE first_seq > ? ORDER BY first_seq'),
       buckets: p('SELECT id, min_t, max_t FROM buckets WHERE max_t >= ? AND min_t <= ? ORDER BY max_t DESC, id DESC'),
       chunkKey: p('SELECT key FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       chunkMax: p('SELECT max_t FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
@@ -200,29 +220,30 @@ export class EventReader {
     return this.snapshot(() => this.meta('count') ?? 0);
   }
 
-  /** The pending rows of this snapshot, decoded (cached by first_seq: a pending row is rewritten only by prune, which the cache checks by last_seq and size). */
-  private pendingRows(): IndexedPending[] {
+  /**
+   * The L0 index of this snapshot: new pending rows are added; when rows it holds are gone (a
+   * merge took them) or were rewritten (a prune raises meta pending_version), it is rebuilt.
+   */
+  private pendingIndex(): PendingIndex {
     const version = this.meta('pending_version') ?? 0;
-    if (version !== this.pendingVersion) {
-      this.pendingCache = new Map();
-      this.pendingVersion = version;
+    const { n, lo } = this.st.pendingSpan!.get() as { n: number; lo: number | null };
+    let l0 = this.l0;
+    const stale = version !== l0.version || (l0.rows.size > 0 && (lo === null || lo > l0.minFirstSeq));
+    if (stale) l0 = new PendingIndex(version);
+    for (const r of this.st.pendingAfter!.iterate(l0.maxFirstSeq) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
+      l0.add(decodePending(r.first_seq, r.last_seq, r.data));
     }
-    const list = this.st.pendingList!.all() as { first_seq: number; last_seq: number }[];
-    const next = new Map<number, IndexedPending>();
-    for (const r of list) {
-      let p = this.pendingCache.get(r.first_seq);
-      if (!p || p.lastSeq !== r.last_seq) {
-        const data = (this.st.pendingData!.get(r.first_seq) as { data: Uint8Array }).data;
-        p = indexPending(decodePending(r.first_seq, r.last_seq, data));
+    // Rows below the newest indexed one appearing later cannot happen (first_seq grows with
+    // commits); should the counts disagree anyway, start again from the rows as they are.
+    if (l0.rows.size !== n) {
+      l0 = new PendingIndex(version);
+      for (const r of this.st.pendingAfter!.iterate(-1) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
+        l0.add(decodePending(r.first_seq, r.last_seq, r.data));
       }
-      next.set(r.first_seq, p);
     }
-    this.pendingCache = next;
-    return [...next.values()];
+    this.l0 = l0;
+    return l0;
   }
-
-  /** meta pending_version when the cache was filled: a prune that rewrites pending rows raises it. */
-  private pendingVersion = 0;
 
   private block(firstSeq: number): BlockEvent[] {
     let events = this.blocks.get(firstSeq);
@@ -277,12 +298,11 @@ export class EventReader {
     const k = hashString(text, this.hashBits);
     const inRange = (t: number, seq: number) => t >= lower && t <= q.endSec && (t < before.t || (t === before.t && seq < before.seq));
 
-    // L0: one cursor per pending row holding the key.
+    // L0: one cursor over every pending row's entries of the key.
     const cursors: Cursor[] = [];
-    for (const p of this.pendingRows()) {
-      const range = byId ? p.byId.get(k) : p.byKey.get(text);
-      if (range) cursors.push(new TripleCursor(byId ? p.ids : p.postings, range, upper));
-    }
+    const l0 = this.pendingIndex();
+    const entries = byId ? l0.byId.get(k) : l0.byKey.get(text);
+    if (entries) cursors.push(new EntriesCursor(entries, upper));
     const buckets = (this.st.buckets!.all(lower, upper) as { id: number; min_t: number; max_t: number }[]).map((b): Bucket => ({ id: b.id, minT: b.min_t, maxT: b.max_t }));
     let nextBucket = 0;
     const out: HistoryRow[] = [];
