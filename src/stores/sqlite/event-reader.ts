@@ -10,23 +10,30 @@ import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
 
 interface Bucket { id: number; minT: number; maxT: number }
 
-/** One key's L0 entries, across every pending row, sorted by (t, seq) ascending (newest last). */
+/** One key's L0 entries, across every pending row, sorted by (t, seq) ascending (newest last) when `sorted`. */
 interface Entries {
   t: number[];
   seq: number[];
+  /** False once an entry arrived out of order (an older eventTime committed later): sorted before use. */
+  sorted: boolean;
 }
 
-/** Inserts (t, seq) in order; entries arrive mostly in time order, so this is usually an append. */
-function insertEntry(e: Entries, t: number, seq: number): void {
-  let i = e.t.length;
-  while (i > 0 && (e.t[i - 1]! > t || (e.t[i - 1] === t && e.seq[i - 1]! > seq))) i--;
-  if (i === e.t.length) {
-    e.t.push(t);
-    e.seq.push(seq);
-  } else {
-    e.t.splice(i, 0, t);
-    e.seq.splice(i, 0, seq);
-  }
+/** Appends (t, seq); an entry older than the last one leaves the list to be sorted when read. */
+function addEntry(e: Entries, t: number, seq: number): void {
+  const n = e.t.length;
+  if (n > 0 && (e.t[n - 1]! > t || (e.t[n - 1] === t && e.seq[n - 1]! > seq))) e.sorted = false;
+  e.t.push(t);
+  e.seq.push(seq);
+}
+
+/** The entries in (t, seq) order, sorting them once if some arrived out of order. */
+function sortedEntries(e: Entries): Entries {
+  if (e.sorted) return e;
+  const order = e.t.map((_, i) => i).sort((a, b) => e.t[a]! - e.t[b]! || e.seq[a]! - e.seq[b]!);
+  e.t = order.map((i) => e.t[i]!);
+  e.seq = order.map((i) => e.seq[i]!);
+  e.sorted = true;
+  return e;
 }
 
 /**
@@ -53,11 +60,12 @@ class PendingIndex {
     this.minFirstSeq = Math.min(this.minFirstSeq, p.firstSeq);
     const put = <K>(m: Map<K, Entries>, key: K, t: number, seq: number) => {
       let e = m.get(key);
-      if (!e) m.set(key, (e = { t: [], seq: [] }));
-      insertEntry(e, t, seq);
+      if (!e) m.set(key, (e = { t: [], seq: [], sorted: true }));
+      addEntry(e, t, seq);
     };
-    for (let i = 0; i < p.postings.length; i += 3) put(this.byKey, p.keys[p.postings[i]!]!.text, p.postings[i + 1]!, p.postings[i + 2]!);
-    for (let i = 0; i < p.ids.length; i += 3) put(this.byId, p.ids[i]!, p.ids[i + 1]!, p.ids[i + 2]!);
+    // A row holds each key's entries newest first: read backwards, they arrive oldest first.
+    for (let i = p.postings.length - 3; i >= 0; i -= 3) put(this.byKey, p.keys[p.postings[i]!]!.text, p.postings[i + 1]!, p.postings[i + 2]!);
+    for (let i = p.ids.length - 3; i >= 0; i -= 3) put(this.byId, p.ids[i]!, p.ids[i + 1]!, p.ids[i + 2]!);
   }
 }
 
@@ -302,7 +310,7 @@ export class EventReader {
     const cursors: Cursor[] = [];
     const l0 = this.pendingIndex();
     const entries = byId ? l0.byId.get(k) : l0.byKey.get(text);
-    if (entries) cursors.push(new EntriesCursor(entries, upper));
+    if (entries) cursors.push(new EntriesCursor(sortedEntries(entries), upper));
     const buckets = (this.st.buckets!.all(lower, upper) as { id: number; min_t: number; max_t: number }[]).map((b): Bucket => ({ id: b.id, minT: b.min_t, maxT: b.max_t }));
     let nextBucket = 0;
     const out: HistoryRow[] = [];
