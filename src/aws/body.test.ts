@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer, request } from 'node:http';
+import { createServer, request, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { ServiceError } from './errors.ts';
@@ -82,13 +82,15 @@ describe('decodedChunks', () => {
 });
 
 describe('readBody', () => {
-  /** Posts `body` (in pieces, with or without a Content-Length) to a real server that reads it with readBody. */
-  async function roundTrip(body: Buffer, opts: { chunked?: boolean; limit?: number } = {}): Promise<{ body?: Buffer; sha256?: string; error?: ServiceError }> {
-    const budget = new BodyBudget(64 * 1024 * 1024);
-    let outcome: { body?: Buffer; sha256?: string; error?: ServiceError } = {};
+  /**
+   * Starts a server whose handler leases from `budget` and reads the body with `read`, sends one
+   * request through `send` (which writes and ends it, or leaves it hanging), and waits for the
+   * answer or the connection's end; the server is closed afterwards.
+   */
+  async function oneRequest(budget: BodyBudget, read: (req: IncomingMessage, lease: ReturnType<BodyBudget['lease']>) => Promise<unknown>, headers: Record<string, string>, send: (req: ClientRequest) => void): Promise<void> {
     const server = createServer((req, res) => {
       const lease = budget.lease();
-      readBody(req, opts.limit ?? 1024 * 1024, lease).then((r) => (outcome = r), (e: ServiceError) => (outcome = { error: e })).finally(() => {
+      read(req, lease).catch(() => undefined).finally(() => {
         lease.release();
         res.setHeader('connection', 'close');
         res.end();
@@ -97,15 +99,26 @@ describe('readBody', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     await new Promise<void>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: opts.chunked ? {} : { 'content-length': String(body.length) }, agent: false }, (res) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers, agent: false }, (res) => {
         res.resume();
         res.on('end', resolve);
       });
       req.on('error', () => resolve());
+      send(req);
+    });
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  /** Posts `body` (in pieces, with or without a Content-Length) to a real server that reads it with readBody. */
+  async function roundTrip(body: Buffer, opts: { chunked?: boolean; limit?: number } = {}): Promise<{ body?: Buffer; sha256?: string; error?: ServiceError }> {
+    const budget = new BodyBudget(64 * 1024 * 1024);
+    let outcome: { body?: Buffer; sha256?: string; error?: ServiceError } = {};
+    const read = (req: IncomingMessage, lease: ReturnType<BodyBudget['lease']>) =>
+      readBody(req, opts.limit ?? 1024 * 1024, lease).then((r) => (outcome = r), (e: ServiceError) => (outcome = { error: e }));
+    await oneRequest(budget, read, opts.chunked ? {} : { 'content-length': String(body.length) }, (req) => {
       for (let off = 0; off < body.length; off += 7777) req.write(body.subarray(off, off + 7777));
       req.end();
     });
-    await new Promise<void>((r) => server.close(() => r()));
     assert.equal(budget.inFlight, 0, 'everything went back to the budget');
     return outcome;
   }
@@ -123,28 +136,13 @@ describe('readBody', () => {
     const budget = new BodyBudget(1024 * 1024);
     let held = -1;
     let outcome: unknown;
-    const server = createServer((req, res) => {
-      const lease = budget.lease();
+    const read = (req: IncomingMessage, lease: ReturnType<BodyBudget['lease']>) => {
       const p = readBody(req, 1024 * 1024, lease, '', 300);
       held = budget.inFlight;
-      p.then(() => undefined, (e: unknown) => (outcome = e)).finally(() => {
-        lease.release();
-        res.setHeader('connection', 'close');
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => {
-      // Declares 512 KiB and sends one byte, then nothing.
-      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'content-length': String(512 * 1024) }, agent: false }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-      });
-      req.on('error', () => resolve());
-      req.write(Buffer.from('x'));
-    });
-    await new Promise<void>((r) => server.close(() => r()));
+      return p.then(() => undefined, (e: unknown) => (outcome = e));
+    };
+    // Declares 512 KiB and sends one byte, then nothing.
+    await oneRequest(budget, read, { 'content-length': String(512 * 1024) }, (req) => req.write(Buffer.from('x')));
     assert.equal(held, 512 * 1024, 'the declared length was reserved while the body was awaited');
     assert.ok(outcome instanceof ServiceError && outcome.code === 'RequestTimeoutException' && outcome.statusCode === 408, `got ${String(outcome)}`);
     assert.equal(budget.inFlight, 0, 'and given back');

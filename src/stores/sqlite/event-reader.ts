@@ -43,8 +43,8 @@ function sortedEntries(e: Entries): Entries {
  * two merges). Rows are added as they appear; a merge or a prune that rewrote rows rebuilds it.
  */
 class PendingIndex {
-  /** first_seq of every row indexed. */
-  readonly rows = new Set<number>();
+  /** How many pending rows are indexed. */
+  rows = 0;
   maxFirstSeq = -1;
   minFirstSeq = Number.POSITIVE_INFINITY;
   readonly byKey = new Map<string, Entries>();
@@ -55,7 +55,7 @@ class PendingIndex {
   }
 
   add(p: Pending): void {
-    this.rows.add(p.firstSeq);
+    this.rows++;
     this.maxFirstSeq = Math.max(this.maxFirstSeq, p.firstSeq);
     this.minFirstSeq = Math.min(this.minFirstSeq, p.firstSeq);
     const put = <K>(m: Map<K, Entries>, key: K, t: number, seq: number) => {
@@ -236,14 +236,14 @@ export class EventReader {
     const version = this.meta('pending_version') ?? 0;
     const { n, lo } = this.st.pendingSpan!.get() as { n: number; lo: number | null };
     let l0 = this.l0;
-    const stale = version !== l0.version || (l0.rows.size > 0 && (lo === null || lo > l0.minFirstSeq));
+    const stale = version !== l0.version || (l0.rows > 0 && (lo === null || lo > l0.minFirstSeq));
     if (stale) l0 = new PendingIndex(version);
     for (const r of this.st.pendingAfter!.iterate(l0.maxFirstSeq) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
       l0.add(decodePending(r.first_seq, r.last_seq, r.data));
     }
     // Rows below the newest indexed one appearing later cannot happen (first_seq grows with
     // commits); should the counts disagree anyway, start again from the rows as they are.
-    if (l0.rows.size !== n) {
+    if (l0.rows !== n) {
       l0 = new PendingIndex(version);
       for (const r of this.st.pendingAfter!.iterate(-1) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
         l0.add(decodePending(r.first_seq, r.last_seq, r.data));
