@@ -1,6 +1,6 @@
 /**
  * The CloudTrail record: one type for every field CloudTrail writes (eventVersion 1.0 to 1.11).
- * Field names and casing are CloudTrail's own; see docs/formats.md.
+ * Field names and casing are CloudTrail's own; see docs/ingest.md ("Type quirks that are normalised") and docs/compatibility.md.
  */
 
 export interface SessionIssuer {
