@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { BucketReadError } from './bucket-reader.ts';
-import { listAll, MISSING_BUCKET, readObject, type BucketFixture } from './object-store.suite.ts';
+import { listAll, MISSING_BUCKET, readObject, withNewBucket, type BucketFixture } from './object-store.suite.ts';
 
 export interface BucketReaderContractOptions {
   /** Keys written for the paging test: more than the driver's page (S3: 1,000). Default 1,005. */
@@ -51,14 +51,7 @@ function keySet(raw: string[][]): string[] {
 }
 
 export function runBucketReaderContract(name: string, open: () => Promise<BucketFixture>, options: BucketReaderContractOptions = {}): void {
-  async function withFixture(fn: (f: BucketFixture, bucket: string) => Promise<void>): Promise<void> {
-    const f = await open();
-    try {
-      await fn(f, await f.newBucket());
-    } finally {
-      await f.close();
-    }
-  }
+  const withFixture = (fn: (f: BucketFixture, bucket: string) => Promise<void>) => withNewBucket(open, fn);
 
   async function putAll(f: BucketFixture, bucket: string, keys: readonly string[], parallel = 8): Promise<void> {
     let next = 0;

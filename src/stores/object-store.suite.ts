@@ -30,6 +30,16 @@ export interface BucketFixture {
   close(): Promise<void>;
 }
 
+/** Opens a fixture, runs `fn` on a new bucket of it, and closes it. */
+export async function withNewBucket(open: () => Promise<BucketFixture>, fn: (f: BucketFixture, bucket: string) => Promise<void>): Promise<void> {
+  const f = await open();
+  try {
+    await fn(f, await f.newBucket());
+  } finally {
+    await f.close();
+  }
+}
+
 export async function readObject(reader: BucketReader, bucket: string, key: string): Promise<{ body: Buffer; metadata: Record<string, string> }> {
   const o = await reader.getObject(bucket, key);
   return { body: await buffer(o.body), metadata: o.metadata };
@@ -72,14 +82,7 @@ export function runObjectStoreContract(name: string, open: () => Promise<BucketF
     return ok;
   }
 
-  async function withFixture(fn: (f: BucketFixture, bucket: string) => Promise<void>): Promise<void> {
-    const f = await open();
-    try {
-      await fn(f, await f.newBucket());
-    } finally {
-      await f.close();
-    }
-  }
+  const withFixture = (fn: (f: BucketFixture, bucket: string) => Promise<void>) => withNewBucket(open, fn);
 
   describe(`ObjectStore contract: ${name}`, () => {
     test('a bucket exists once created; a missing one does not', () => withFixture(async (f, bucket) => {
