@@ -8,7 +8,7 @@ export * from './history-attributes.ts';
 export * from './access-policy.ts';
 export * from './organization.ts';
 export * from './trail-name.ts';
-export * from './event-selectors.ts';
+export * from './event-selectors/index.ts';
 export * from './insight-selectors.ts';
 export * from './log-file-key.ts';
 export * from './s3-key-prefix.ts';

@@ -3,7 +3,7 @@
  * its selectors. Pure; compiled once per batch and called for every event read from the log.
  */
 import type { CloudTrailRecord } from './record.ts';
-import { compileSelectors, type TrailSelectors } from './event-selectors.ts';
+import { compileSelectors, type TrailSelectors } from './event-selectors/index.ts';
 
 /** Services whose events CloudTrail records as global (in us-east-1). */
 export const GLOBAL_SERVICE_EVENT_SOURCES = new Set([

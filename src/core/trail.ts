@@ -2,7 +2,7 @@
  * A trail as stored, and which trails an account sees in a region: its own home and shadow trails,
  * and the organization trails of its organization.
  */
-import type { AdvancedEventSelector, EventSelector } from './event-selectors.ts';
+import type { AdvancedEventSelector, EventSelector } from './event-selectors/index.ts';
 import type { InsightSelector } from './insight-selectors.ts';
 import type { OrganizationConfig } from './organization.ts';
 

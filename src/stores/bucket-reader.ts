@@ -1,7 +1,7 @@
 /**
  * Read access to a bucket, as `validate-logs` needs it: sorted listing from a key on, and objects
  * with their user metadata. Drivers: the filesystem bucket (fs/fs-bucket-reader.ts) and any S3
- * endpoint (s3/s3-bucket-reader.ts).
+ * endpoint (s3/s3-bucket-reader.ts); both pass the contract of bucket-reader.suite.ts.
  */
 import type { Readable } from 'node:stream';
 
@@ -18,7 +18,11 @@ export interface BucketReader {
    * by UTF-8 bytes). The consumer may stop early. Throws BucketReadError (NoSuchBucket, ...).
    */
   listKeys(bucket: string, prefix: string, startAfter?: string): AsyncIterable<string>;
-  /** The object, or BucketReadError with code `NoSuchKey` when there is none. */
+  /**
+   * The object, its bytes as stored (never inflated), or BucketReadError with code `NoSuchKey` when
+   * there is none (also for a key that is only a prefix of others, or one the store cannot hold)
+   * and `NoSuchBucket` when the bucket does not exist.
+   */
   getObject(bucket: string, key: string): Promise<BucketObject>;
   /** Releases connections. */
   close?(): void;

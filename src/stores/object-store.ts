@@ -1,6 +1,7 @@
 /**
- * The bucket trails deliver into, as the control plane needs it today (delivery adds writes).
- * Drivers: a filesystem bucket (default) and any S3-compatible endpoint.
+ * The bucket trails deliver into, as the control plane and delivery need it.
+ * Drivers: a filesystem bucket (fs/, the default) and any S3-compatible endpoint (s3/); both pass
+ * the contract of object-store.suite.ts, which reads back through the same driver's BucketReader.
  */
 export interface ObjectStore {
   /** Which kind of store this is; policy checks apply to `s3` only. */
@@ -12,7 +13,12 @@ export interface ObjectStore {
   bucketPolicy(bucket: string): Promise<string | undefined>;
   /**
    * Writes an object; resolves only once the store confirmed it (filesystem: written, fsynced and
-   * renamed into place). Writing the same key with the same bytes again is harmless.
+   * renamed into place). The bytes are stored as given (gzip stays gzip). Writing a key again
+   * replaces its bytes and its metadata (a write without metadata leaves none); the same bytes
+   * again are harmless; of concurrent writes of one key, the object ends as one of them, whole.
+   * Refusals are ObjectStoreErrors: NoSuchBucket, InvalidKey (a key this store cannot hold: the
+   * filesystem refuses `..` and empty segments, names too long for a file, a key under an
+   * object's name), or the store's or network's code.
    */
   putObject(bucket: string, key: string, body: Buffer, opts?: PutOptions): Promise<void>;
 }

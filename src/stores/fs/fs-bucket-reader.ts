@@ -6,7 +6,7 @@
 import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, normalize, sep } from 'node:path';
 import { BucketReadError, type BucketObject, type BucketReader } from '../bucket-reader.ts';
-import { isListablePrefix, isSidecar, isWithin, keyProblem, META_SUFFIX, resolvesWithin } from './fs-paths.ts';
+import { compareKeys, isListablePrefix, isSidecar, isWithin, keyProblem, META_SUFFIX, resolvesWithin } from './fs-paths.ts';
 
 function errno(e: unknown): string | undefined {
   return (e as { code?: string }).code;
@@ -56,24 +56,24 @@ export class FsBucketReader implements BucketReader {
     try {
       entries = await readdir(join(base, dirKey), { withFileTypes: true });
     } catch (e) {
-      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return;
+      if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR' || errno(e) === 'ENAMETOOLONG') return;
       throw new BucketReadError(errno(e) ?? 'InternalError', 'ListObjects', (e as Error).message, { cause: e });
     }
     // A directory `d` holds exactly the keys starting `d/`: sorting it as `d/` puts its keys where
-    // S3 would (no other entry's key starts with `d/`).
+    // S3 would (no other entry's key starts with `d/`). S3's order is by UTF-8 bytes (compareKeys).
     const items = entries
       .filter((e) => e.isDirectory() || (e.isFile() && !isSidecar(e.name)))
       .map((e) => ({ key: dirKey + e.name + (e.isDirectory() ? '/' : ''), dir: e.isDirectory() }))
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      .sort((a, b) => compareKeys(a.key, b.key));
     for (const it of items) {
       if (it.dir) {
         // Skip a directory when none of its keys can match the prefix or come after startAfter.
         if (!(it.key.startsWith(prefix) || prefix.startsWith(it.key))) continue;
-        if (startAfter !== undefined && it.key < startAfter && !startAfter.startsWith(it.key)) continue;
+        if (startAfter !== undefined && compareKeys(it.key, startAfter) < 0 && !startAfter.startsWith(it.key)) continue;
         yield* this.walk(base, it.key, prefix, startAfter);
       } else {
         if (!it.key.startsWith(prefix)) continue;
-        if (startAfter !== undefined && it.key <= startAfter) continue;
+        if (startAfter !== undefined && compareKeys(it.key, startAfter) <= 0) continue;
         yield it.key;
       }
     }
@@ -96,7 +96,7 @@ export class FsBucketReader implements BucketReader {
       }
     } catch (e) {
       await fh?.close();
-      if (errno(e) !== 'ENOENT' && errno(e) !== 'ENOTDIR' && errno(e) !== 'EISDIR') {
+      if (errno(e) !== 'ENOENT' && errno(e) !== 'ENOTDIR' && errno(e) !== 'EISDIR' && errno(e) !== 'ENAMETOOLONG') {
         throw new BucketReadError(errno(e) ?? 'InternalError', 'GetObject', (e as Error).message, { cause: e });
       }
       fh = undefined;
@@ -119,7 +119,7 @@ export class FsBucketReader implements BucketReader {
       }
     } catch (e) {
       // No sidecar: no metadata. A sidecar that is not JSON counts as no metadata too (tampered).
-      if (errno(e) !== 'ENOENT' && !(e instanceof SyntaxError)) {
+      if (errno(e) !== 'ENOENT' && errno(e) !== 'ENAMETOOLONG' && !(e instanceof SyntaxError)) {
         body.destroy();
         throw new BucketReadError(errno(e) ?? 'InternalError', 'GetObject', `metadata of ${key}: ${(e as Error).message}`, { cause: e });
       }

@@ -43,6 +43,24 @@ export function isListablePrefix(prefix: string): boolean {
   return prefix.slice(0, slash).split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 }
 
+/**
+ * S3's key order (ascending UTF-8 bytes, which is code point order) without encoding: JavaScript's
+ * `<` compares UTF-16 code units, which puts a character above U+FFFF (a surrogate pair) before
+ * U+E000..U+FFFF; moving the surrogates above that range restores code point order.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800) x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+    if (y >= 0xd800) y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
 /** `child` is `base` or below it (both already resolved). */
 export function isWithin(base: string, child: string): boolean {
   return child === base || child.startsWith(base.endsWith(sep) ? base : base + sep);
@@ -64,7 +82,8 @@ export async function resolvesWithin(realBase: string, path: string): Promise<bo
     try {
       return isWithin(realBase, await realpath(p));
     } catch (e) {
-      if (errno(e) !== 'ENOENT' && errno(e) !== 'ENOTDIR') throw e;
+      // A name too long for the filesystem cannot exist either: judged by its ancestors.
+      if (errno(e) !== 'ENOENT' && errno(e) !== 'ENOTDIR' && errno(e) !== 'ENAMETOOLONG') throw e;
       // A dangling symlink: where it would lead is unknown until something creates it.
       if (await lstat(p).then((st) => st.isSymbolicLink(), () => false)) return false;
       const up = dirname(p);
