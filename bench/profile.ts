@@ -24,7 +24,7 @@ const STAGES: [string, (fn: string, url: string) => boolean][] = [
   ['store.append (SQLite insert + COMMIT/fsync)', (fn, url) => fn === 'append' && url.includes('sqlite-event-store')],
   ['  of which COMMIT (fsync, WAL write)', (fn, url) => fn === 'exec' && url === '' ],
   ['store.lookup (SQLite read)', (fn, url) => fn === 'lookup' && url.includes('sqlite-event-store')],
-  ['splitBody (JSON.parse of the body)', (fn, url) => fn === 'splitBody'],
+  ['splitBody (JSON.parse of the body)', (fn) => fn === 'splitBody'],
   ['normalizeRecord (validate + JSON.stringify)', (fn) => fn === 'normalizeRecord'],
   ['historyAttributes', (fn) => fn === 'historyAttributes'],
   ['verifySigV4 (incl. body SHA-256)', (fn) => fn === 'verifySigV4'],

@@ -304,7 +304,7 @@ for (const w of [...written].sort((a, b) => rank(a) - rank(b) || (a.id < b.id ? 
 }
 writeFileSync(`${OUT}/index.json`, JSON.stringify(sortKeys(index)) + '\n');
 let bytes = 0;
-for (const { id, model } of written) bytes += JSON.stringify(model).length;
+for (const { model } of written) bytes += JSON.stringify(model).length;
 console.log(`${written.length} models (${written.filter((w) => w.checked).length} hand-checked), ${Object.keys(index).length} signing names, ${(bytes / 1048576).toFixed(1)} MiB`);
 for (const { id, model } of written.filter((w) => w.checked)) {
   console.log(`${id}: ${model.protocol}, ${Object.keys(model.operations).length} operations, ${Object.keys(model.shapes).length} shapes (${model.source})`);

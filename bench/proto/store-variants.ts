@@ -7,7 +7,7 @@
  *
  *   node bench/proto/store-variants.ts [N=300000] [variant,variant,...]
  */
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
 import { createHash } from 'node:crypto';

@@ -43,8 +43,6 @@ const ARN_RE = /^arn:.+:cloudtrail:.+:\d{12}:trail\/.+/s;
 /** A fatal error printed the way the AWS CLI prints exceptions: a blank line, the message. */
 class CommandError extends Error {}
 
-const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-
 /**
  * `--start-time` / `--end-time`: what dateutil (the AWS CLI) reads in practice - ISO 8601 in the
  * extended or basic form, date only, space for T, fractions, Z or an offset - and epoch seconds.

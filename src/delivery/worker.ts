@@ -321,7 +321,7 @@ export class DeliveryWorker {
         else w.trim(pos);
       }
       const ready = lanes.filter((l) => !l.done && !l.failed && !l.sealed).sort((a, b) => a.ob.scannedTo - b.ob.scannedTo);
-      const writing = () => lanes.filter((l) => l.inflight).map((l) => l.inflight);
+      const writing = () => lanes.flatMap((l) => (l.inflight === undefined ? [] : [l.inflight]));
       if (ready.length === 0) {
         if (writing().length === 0) break;
         await Promise.race(writing());

@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
-import { isReadOnlyCall, normalizeRecord, type Clock, type IdSource } from '../core/index.ts';
+import { isReadOnlyCall, type Clock, type IdSource } from '../core/index.ts';
 import { BulkBodyError, BulkLimitError, ingestBulk, parseBulkChunks, type Ingester } from '../ingest/index.ts';
 import { apiCallInput, apiCallRecorder, AuditBacklog, type ApiCall } from '../capture/self-audit.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';

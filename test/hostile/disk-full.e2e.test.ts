@@ -20,7 +20,7 @@ import { assertAlive, whileProbing } from './liveness.ts';
 
 const ROOT = ACCOUNT_A.identities[0]!;
 const ALICE = ACCOUNT_A.identities[1]!;
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const base = mkdtempSync(join(tmpdir(), 'opentrail-disk-full-'));
 const mountPoint = join(base, 'data');

@@ -11,7 +11,7 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 
-/** @import { CloudTrailRecord, Credentials, RecorderErrorCode, RecorderOptions, RecorderStats, RejectedRecord } from './index.js' */
+/** @import { CloudTrailRecord, RecorderErrorCode, RecorderOptions, RecorderStats, RejectedRecord } from './index.js' */
 
 /** Lets the adapters report their own errors through the recorder's onError; not exported by index.js. */
 export const REPORT = Symbol('opentrail.report');

@@ -33,7 +33,7 @@ export interface Channel {
 
 export const CHANNEL_KIND = 'channel';
 export const MAX_CHANNELS_PER_REGION = 25;
-const NAME = /^[a-zA-Z0-9._\-]{3,128}$/;
+const NAME = /^[a-zA-Z0-9._-]{3,128}$/;
 const LOCATION = /^[a-zA-Z0-9._/\-:*]{3,1024}$/;
 const CHANNEL_ARN = /^arn:aws:cloudtrail:([a-z0-9-]+):(\d{12}):channel\/([A-Za-z0-9-]{1,128})$/;
 const CHANNEL_ID = /^[A-Za-z0-9-]{1,128}$/;
