@@ -10,7 +10,7 @@ export * from './organization.ts';
 export * from './trail-name.ts';
 export * from './event-selectors/index.ts';
 export * from './insight-selectors.ts';
-export * from './log-file-key.ts';
+export * from './bucket-keys.ts';
 export * from './s3-key-prefix.ts';
 export * from './trail-scope.ts';
 export * from './trail.ts';

@@ -3,7 +3,7 @@
  * each failing with the exception AWS uses.
  */
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
-import { missingBucketStatement, policyAllows, s3KeyPrefixProblem } from '../../core/index.ts';
+import { awsLogsPrefix, missingBucketStatement, policyAllows, s3KeyPrefixProblem } from '../../core/index.ts';
 import { NeighbourUnavailableError, type ObjectStore, type TopicDirectory } from '../../stores/index.ts';
 import type { Tag, TrailDoc } from './trail-model.ts';
 
@@ -106,9 +106,8 @@ export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3Bucke
   if (store.kind !== 's3') return;
   const policy = await store.bucketPolicy(t.S3BucketName).catch(unavailable);
   if (policy === undefined) return;
-  const base = t.S3KeyPrefix ? `${t.S3KeyPrefix}/` : '';
-  const prefixes = [`${base}AWSLogs/${t.accountId}/`];
-  if (t.IsOrganizationTrail && orgId) prefixes.push(`${base}AWSLogs/${orgId}/`);
+  const prefixes = [awsLogsPrefix(t.S3KeyPrefix, t.accountId)];
+  if (t.IsOrganizationTrail && orgId) prefixes.push(awsLogsPrefix(t.S3KeyPrefix, orgId));
   const missing = missingBucketStatement(policy, t.S3BucketName, prefixes);
   if (missing) throw cloudTrailError('InsufficientS3BucketPolicyException', `Incorrect S3 bucket policy is detected for bucket: ${t.S3BucketName}. Missing statement: ${missing}`);
 }
