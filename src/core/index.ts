@@ -15,3 +15,4 @@ export * from './s3-key-prefix.ts';
 export * from './trail-scope.ts';
 export * from './trail.ts';
 export * from './regions.ts';
+export * from './arn.ts';

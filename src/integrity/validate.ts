@@ -23,6 +23,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { createGunzip, gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
+import { parseArn } from '../core/arn.ts';
 import { ANY_DIGEST_NAME, dayFolderPrefix, digestFolderPrefix, digestNameTime, logFileNamePattern, trailDigestKeyPattern } from '../core/bucket-keys.ts';
 import { BucketReadError, type BucketReader } from '../stores/bucket-reader.ts';
 import { DIGEST_METADATA, digestKey, digestTime, sha256Hex, signingString, verifyDigestSignature } from './digest.ts';
@@ -243,10 +244,10 @@ class Validation {
 
   constructor(opts: ValidateOptions, onEvent: (e: ValidationEvent) => void) {
     this.o = opts;
-    const arn = opts.trailArn.split(':');
-    this.homeRegion = arn[3] ?? '';
-    this.accountId = opts.accountId ?? arn[4] ?? '';
-    this.trailName = opts.trailArn.split('/').at(-1) ?? '';
+    const arn = parseArn(opts.trailArn);
+    this.homeRegion = arn?.region ?? '';
+    this.accountId = opts.accountId ?? arn?.accountId ?? '';
+    this.trailName = arn?.resource.split('/').at(-1) ?? '';
     this.sourceRegion = opts.sourceRegion ?? this.homeRegion;
     this.extended = opts.extended ?? true;
     this.logLimiter = new Limiter(opts.concurrency ?? 16);

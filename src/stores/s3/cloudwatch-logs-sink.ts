@@ -4,16 +4,20 @@
  * configured endpoint and credentials (the trail's CloudWatchLogsRoleArn is not assumed).
  */
 import { CloudWatchLogsClient, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { parseArn } from '../../core/arn.ts';
 import { DeliveryTargetError, type LogEvent, type LogGroupSink, type TargetCallOptions } from '../delivery-targets.ts';
 import type { S3Options } from './s3-object-store.ts';
 import { awsErrorCode, boundedClientSettings, callDeadlineMs, isTimeoutOrAbort, type TargetLimits } from './sns-topic-publisher.ts';
 
 export const CLOUDWATCH_LOGS_LIMITS: TargetLimits = { requestTimeoutMs: 10_000, maxAttempts: 3 };
 
-/** `arn:aws:logs:<region>:<account>:log-group:<name>[:*]` -> region and name. */
+/** `arn:<partition>:logs:<region>:<account>:log-group:<name>[:*]` -> region and name. */
 export function parseLogGroupArn(arn: string): { region: string; name: string } | undefined {
-  const m = /^arn:[^:]+:logs:([^:]+):[^:]*:log-group:(.+?)(?::\*)?$/.exec(arn);
-  return m ? { region: m[1]!, name: m[2]! } : undefined;
+  const a = parseArn(arn);
+  if (a?.service !== 'logs' || a.region === '' || !a.resource.startsWith('log-group:')) return undefined;
+  const group = a.resource.slice('log-group:'.length);
+  const name = group.endsWith(':*') && group.length > 2 ? group.slice(0, -2) : group;
+  return name ? { region: a.region, name } : undefined;
 }
 
 export class CloudWatchLogsSink implements LogGroupSink {

@@ -3,6 +3,7 @@
  * A topic is published to in the region its ARN names, through the configured endpoint.
  */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { parseArn } from '../../core/arn.ts';
 import { DeliveryTargetError, type TargetCallOptions, type TopicPublisher } from '../delivery-targets.ts';
 import type { S3Options } from './s3-object-store.ts';
 
@@ -55,7 +56,7 @@ export class SnsTopicPublisher implements TopicPublisher {
   }
 
   private client(topicArn: string): SNSClient {
-    const region = topicArn.split(':')[3] || this.opts.region;
+    const region = parseArn(topicArn)?.region || this.opts.region;
     let c = this.clients.get(region);
     if (!c) {
       c = new SNSClient({
