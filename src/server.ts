@@ -9,7 +9,8 @@ import { randomIds, systemClock, type Clock, type Identity, type IdSource } from
 import { ConfigError, DataDirLock, loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
 import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
-import { callDeadlineMs, CloudWatchLogsSink, S3ObjectStore, SnsTopicDirectory, SnsTopicPublisher } from './stores/s3/index.ts';
+import { S3ObjectStore } from './stores/s3/index.ts';
+import { callDeadlineMs, CloudWatchLogsSink, SnsTopicDirectory, SnsTopicPublisher } from './stores/aws/index.ts';
 import { FetchWebhookPoster } from './stores/http/index.ts';
 import { TrailService } from './services/cloudtrail/trails.ts';
 import { TagService } from './services/cloudtrail/tags.ts';
