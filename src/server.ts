@@ -189,7 +189,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     bootstrap,
     close: () => {
       closing ??= (async () => {
-        retention.stop();
+        const retentionStopped = retention.stop();
         // In-flight requests finish; connections still busy after the grace period are cut.
         const force = setTimeout(() => {
           app.server.closeAllConnections();
@@ -204,6 +204,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
         await delivery.stop();
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
+        await retentionStopped;
         await store.close();
         await control.close();
         if (objects instanceof S3ObjectStore) objects.destroy();

@@ -16,3 +16,4 @@ export * from './trail-scope.ts';
 export * from './trail.ts';
 export * from './regions.ts';
 export * from './arn.ts';
+export * from './periodic-job.ts';
