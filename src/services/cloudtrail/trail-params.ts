@@ -3,7 +3,7 @@
  * each failing with the exception AWS uses.
  */
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
-import { awsLogsPrefix, buildArn, missingBucketStatement, policyAllows, s3KeyPrefixProblem } from '../../core/index.ts';
+import { awsLogsPrefix, buildArn, missingBucketStatement, partitionForRegion, policyAllows, s3KeyPrefixProblem } from '../../core/index.ts';
 import { NeighbourUnavailableError, type ObjectStore, type TopicDirectory } from '../../stores/index.ts';
 import type { Tag, TrailDoc } from './trail-model.ts';
 
@@ -96,7 +96,7 @@ function unavailable(e: unknown): never {
 }
 
 /** The bucket exists and, where the store has policies, would let CloudTrail write the trail's files. */
-export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3BucketName' | 'S3KeyPrefix' | 'accountId' | 'IsOrganizationTrail'>, orgId: string | undefined): Promise<void> {
+export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3BucketName' | 'S3KeyPrefix' | 'accountId' | 'IsOrganizationTrail' | 'HomeRegion'>, orgId: string | undefined): Promise<void> {
   checkBucketName(t.S3BucketName);
   const exists = await store.bucketExists(t.S3BucketName).catch(unavailable);
   if (!exists) {
@@ -108,7 +108,7 @@ export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3Bucke
   if (policy === undefined) return;
   const prefixes = [awsLogsPrefix(t.S3KeyPrefix, t.accountId)];
   if (t.IsOrganizationTrail && orgId) prefixes.push(awsLogsPrefix(t.S3KeyPrefix, orgId));
-  const missing = missingBucketStatement(policy, t.S3BucketName, prefixes);
+  const missing = missingBucketStatement(policy, t.S3BucketName, prefixes, partitionForRegion(t.HomeRegion));
   if (missing) throw cloudTrailError('InsufficientS3BucketPolicyException', `Incorrect S3 bucket policy is detected for bucket: ${t.S3BucketName}. Missing statement: ${missing}`);
 }
 
