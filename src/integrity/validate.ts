@@ -282,13 +282,13 @@ class Validation {
 
   // ---- keys and listing -------------------------------------------------------------------
 
-  /** Where this trail's digests of the account and source Region are: the folder and the trail's key pattern. */
-  private digestFolder() {
+  /** The account folder and source Region of this validation: where its digests and log files are (src/core/bucket-keys.ts). */
+  private keyFolder() {
     return { prefix: this.o.prefix || undefined, organizationId: this.o.organizationId, accountId: this.accountId, region: this.sourceRegion };
   }
 
   private digestKeyAt(endMs: number): string {
-    return digestKey({ ...this.digestFolder(), trailName: this.trailName, homeRegion: this.homeRegion, endMs });
+    return digestKey({ ...this.keyFolder(), trailName: this.trailName, homeRegion: this.homeRegion, endMs });
   }
 
   /**
@@ -303,8 +303,8 @@ class Validation {
     let beyond: string | undefined;
     const startText = digestNameTime(this.o.startMs);
     const endText = digestNameTime(endMs + HOUR);
-    const re = trailDigestKeyPattern({ ...this.digestFolder(), trailName: this.trailName, homeRegion: this.homeRegion });
-    for await (const key of this.o.reader.listKeys(bucket, digestFolderPrefix(this.digestFolder()), this.digestKeyAt(this.o.startMs - MINUTE))) {
+    const re = trailDigestKeyPattern({ ...this.keyFolder(), trailName: this.trailName, homeRegion: this.homeRegion });
+    for await (const key of this.o.reader.listKeys(bucket, digestFolderPrefix(this.keyFolder()), this.digestKeyAt(this.o.startMs - MINUTE))) {
       if (!re.test(key)) {
         if (this.extended && ANY_DIGEST_NAME.test(key)) {
           const t = keyDateText(key);
@@ -677,7 +677,7 @@ class Validation {
     const merged = this.mergedWindows();
     const grace = this.o.addedFileGraceMs ?? 15 * MINUTE;
     const covered = (a: number, b: number) => merged.some(([s, e]) => s <= a && b <= e);
-    const folder = { ...this.digestFolder(), region: this.sourceRegion };
+    const folder = this.keyFolder();
     const nameRe = logFileNamePattern(this.accountId, this.sourceRegion);
     const events: ValidationEvent[] = [];
     const firstDay = Math.floor(this.o.startMs / 86_400_000);
