@@ -9,7 +9,8 @@ import { randomIds, systemClock, type Clock, type Identity, type IdSource } from
 import { ConfigError, DataDirLock, loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
 import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
-import { callDeadlineMs, CloudWatchLogsSink, S3ObjectStore, SnsTopicDirectory, SnsTopicPublisher } from './stores/s3/index.ts';
+import { S3ObjectStore } from './stores/s3/index.ts';
+import { callDeadlineMs, CloudWatchLogsSink, SnsTopicDirectory, SnsTopicPublisher } from './stores/aws/index.ts';
 import { FetchWebhookPoster } from './stores/http/index.ts';
 import { TrailService } from './services/cloudtrail/trails.ts';
 import { TagService } from './services/cloudtrail/tags.ts';
@@ -188,7 +189,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     bootstrap,
     close: () => {
       closing ??= (async () => {
-        retention.stop();
+        const retentionStopped = retention.stop();
         // In-flight requests finish; connections still busy after the grace period are cut.
         const force = setTimeout(() => {
           app.server.closeAllConnections();
@@ -203,6 +204,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
         await delivery.stop();
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
+        await retentionStopped;
         await store.close();
         await control.close();
         if (objects instanceof S3ObjectStore) objects.destroy();

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-cloudtrail';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../aws/sigv4.ts';
+import { parseArn } from '../core/arn.ts';
 import { digestTime } from '../integrity/digest.ts';
 import { validateLogs, ValidationFatalError, type PublicKeyInfo, type ValidationEvent, type ValidationSummary } from '../integrity/validate.ts';
 import { BucketReadError, type BucketReader } from '../stores/bucket-reader.ts';
@@ -38,6 +39,7 @@ Validates a trail's log files with its digest files, as aws cloudtrail validate-
   --aws-compatible   report only what the AWS CLI reports (no checks for added files and the like)
   --concurrency      log files read at once (default 16)`;
 
+/** The AWS CLI's own check of --trail-arn (its fields are read as the CLI reads them, by parseArn). */
 const ARN_RE = /^arn:.+:cloudtrail:.+:\d{12}:trail\/.+/s;
 
 /** A fatal error printed the way the AWS CLI prints exceptions: a blank line, the message. */
@@ -285,7 +287,7 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
         organizationId = await describeOrganizationId(ct, env);
       }
     }
-    accountId ||= trailArn.split(':')[4];
+    accountId ||= parseArn(trailArn)?.accountId;
 
     const extended = !values['aws-compatible'];
     let latestDigestDeliveryMs: number | undefined;

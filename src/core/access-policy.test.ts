@@ -53,3 +53,13 @@ test('a missing ACL check, another principal, or an explicit Deny fails', () => 
 test('an unreadable policy allows nothing', () => {
   assert.ok(!policyAllows('{not json', 'cloudtrail.amazonaws.com', 's3:GetBucketAcl', 'arn:aws:s3:::b'));
 });
+
+test("a trail homed in another partition checks the bucket's ARNs of that partition", () => {
+  const cn = documentedPolicy('b', 'arn:aws-cn:s3:::b/AWSLogs/111111111111/*').replace('"arn:aws:s3:::b"', '"arn:aws-cn:s3:::b"');
+  assert.equal(missingBucketStatement(cn, 'b', ['AWSLogs/111111111111/'], 'aws-cn'), undefined);
+  assert.match(missingBucketStatement(cn, 'b', ['AWSLogs/111111111111/'])!, /AWSCloudTrailAclCheck: allow cloudtrail\.amazonaws\.com s3:GetBucketAcl on arn:aws:s3:::b$/);
+  const aws = documentedPolicy('b', 'arn:aws:s3:::b/AWSLogs/111111111111/*');
+  assert.match(missingBucketStatement(aws, 'b', ['AWSLogs/111111111111/'], 'aws-cn')!, /on arn:aws-cn:s3:::b$/);
+  const cnWriteOnly = documentedPolicy('b', 'arn:aws:s3:::b/AWSLogs/111111111111/*').replace('"arn:aws:s3:::b"', '"arn:aws-cn:s3:::b"');
+  assert.match(missingBucketStatement(cnWriteOnly, 'b', ['AWSLogs/111111111111/'], 'aws-cn')!, /AWSCloudTrailWrite: allow cloudtrail\.amazonaws\.com s3:PutObject on arn:aws-cn:s3:::b\/AWSLogs\/111111111111\/\*/);
+});

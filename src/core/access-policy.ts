@@ -4,6 +4,7 @@
  * this resource? Conditions are not evaluated (they narrow by SourceArn/ACL, which CloudTrail
  * satisfies); an explicit Deny for the principal wins.
  */
+import { buildArn } from './arn.ts';
 
 type Statement = {
   Effect?: unknown;
@@ -57,16 +58,18 @@ export function policyAllows(policy: string, service: string, action: string, re
 
 /**
  * What a bucket policy lacks for CloudTrail to deliver a trail's files, as the statement AWS's
- * documented policy would have; undefined when nothing is missing.
+ * documented policy would have; undefined when nothing is missing. The bucket's ARNs are in the
+ * trail's partition (`arn:aws-cn:s3:::...` for a trail homed in China).
  */
-export function missingBucketStatement(policy: string, bucket: string, logPrefixes: string[]): string | undefined {
+export function missingBucketStatement(policy: string, bucket: string, logPrefixes: string[], partition = 'aws'): string | undefined {
   const service = 'cloudtrail.amazonaws.com';
-  if (!policyAllows(policy, service, 's3:GetBucketAcl', `arn:aws:s3:::${bucket}`)) {
-    return `AWSCloudTrailAclCheck: allow ${service} s3:GetBucketAcl on arn:aws:s3:::${bucket}`;
+  const bucketArn = buildArn({ partition, service: 's3', region: '', accountId: '', resource: bucket });
+  if (!policyAllows(policy, service, 's3:GetBucketAcl', bucketArn)) {
+    return `AWSCloudTrailAclCheck: allow ${service} s3:GetBucketAcl on ${bucketArn}`;
   }
   for (const prefix of logPrefixes) {
-    const resource = `arn:aws:s3:::${bucket}/${prefix}*`;
-    if (!policyAllows(policy, service, 's3:PutObject', `arn:aws:s3:::${bucket}/${prefix}x`)) {
+    const resource = `${bucketArn}/${prefix}*`;
+    if (!policyAllows(policy, service, 's3:PutObject', `${bucketArn}/${prefix}x`)) {
       return `AWSCloudTrailWrite: allow ${service} s3:PutObject on ${resource}`;
     }
   }

@@ -9,6 +9,7 @@
  * name breaks several is not documented: we check blank, length, first character, last character,
  * character set, adjacency, then the IP shape (moto checks the middle four in that order).
  */
+import { buildArn, parseResourceArn } from './arn.ts';
 
 export const TRAIL_NAME_MIN = 3;
 export const TRAIL_NAME_MAX = 128;
@@ -46,12 +47,8 @@ export interface TrailArnParts {
   name: string;
 }
 
-/** aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-eusc, ... */
-const PARTITION = /^aws(?:-[a-z]+)*$/;
 /** us-east-1, us-gov-west-1, cn-north-1, ap-southeast-5, us-isob-east-1, eusc-de-east-1, ... */
 const REGION = /^[a-z]{2,4}(?:-[a-z]+)+-\d{1,2}$/;
-const ACCOUNT = /^\d{12}$/;
-const TRAIL_ARN = /^arn:([^:]+):cloudtrail:([^:]+):([^:]+):trail\/(.+)$/;
 
 /** Whether the caller meant an ARN (it starts with `arn:`); a malformed one is CloudTrailARNInvalidException, not a bad name. */
 export function isArnLike(s: string): boolean {
@@ -64,16 +61,12 @@ export function isArnLike(s: string): boolean {
  * trail name (length, ends, adjacency) is left to the caller (`validateTrailName`).
  */
 export function parseTrailArn(s: string): TrailArnParts | undefined {
-  const m = TRAIL_ARN.exec(s);
-  if (m === null) return undefined;
-  const [, partition, region, accountId, name] = m as unknown as [string, string, string, string, string];
-  if (!PARTITION.test(partition) || !REGION.test(region) || !ACCOUNT.test(accountId) || !NAME_CHARS.test(name)) {
-    return undefined;
-  }
-  return { partition, region, accountId, name };
+  const a = parseResourceArn(s, 'cloudtrail', 'trail');
+  if (!a || !REGION.test(a.region) || !NAME_CHARS.test(a.id)) return undefined;
+  return { partition: a.partition, region: a.region, accountId: a.accountId, name: a.id };
 }
 
-/** The ARN of the trail `name` homed in `region` of `accountId`. */
-export function trailArn(region: string, accountId: string, name: string, partition = 'aws'): string {
-  return `arn:${partition}:cloudtrail:${region}:${accountId}:trail/${name}`;
+/** The ARN of the trail `name` homed in `region` of `accountId`, in the Region's partition. */
+export function trailArn(region: string, accountId: string, name: string, partition?: string): string {
+  return buildArn({ partition, service: 'cloudtrail', region, accountId, resource: `trail/${name}` });
 }

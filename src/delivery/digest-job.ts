@@ -9,7 +9,7 @@
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import {
-  DELIVERED_FILE_KIND, DIGEST_STATUS_KIND, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type DeliveredFile, type DigestStatus, type OrganizationConfig, type TrailDoc,
+  DELIVERED_FILE_KIND, DIGEST_STATUS_KIND, PeriodicJob, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type DeliveredFile, type DigestStatus, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
 import {
   DIGEST_HASH_ALGORITHM, DIGEST_METADATA, DIGEST_SIGNATURE_ALGORITHM, digestKey, digestTime, serializeDigest, sha256Hex,
@@ -50,33 +50,28 @@ export interface DigestJobOptions {
 export class DigestJob {
   private readonly deps: DigestJobDeps;
   private readonly opts: DigestJobOptions;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly job: PeriodicJob;
 
   constructor(deps: DigestJobDeps, opts: DigestJobOptions) {
     this.deps = deps;
     this.opts = opts;
+    this.job = new PeriodicJob(() => this.pass().catch((e) => this.deps.logError('digest pass failed', e)), {
+      everyMs: Math.max(50, Math.min(this.opts.periodMs / 4, 10_000)),
+      onError: (e) => this.deps.logError('digest pass failed', e),
+    });
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), Math.max(50, Math.min(this.opts.periodMs / 4, 10_000)));
-    this.timer.unref();
+    this.job.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.job.stop();
   }
 
   /** Writes every digest that is due; passes never overlap. */
   tick(): Promise<void> {
-    this.running ??= this.pass()
-      .catch((e) => this.deps.logError('digest pass failed', e))
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+    return this.job.run();
   }
 
   private async pass(): Promise<void> {

@@ -8,7 +8,7 @@
  * MUST: a batch written again (retry, crash between write and cursor) has the same keys and bytes.
  */
 import {
-  compileTrailScope, DELIVERED_FILE_KIND, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
+  compileTrailScope, DELIVERED_FILE_KIND, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, PeriodicJob, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
   type DeliveryState, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
 import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
@@ -158,32 +158,28 @@ export class DeliveryWorker {
    * higher seq committed after that time (seq order is commit order), a lower bound of its commit.
    */
   private readonly ends: { seq: number; ms: number }[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private dueTimer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly job: PeriodicJob;
   private passStartedMs = 0;
-  /** A tick came while a pass ran. */
-  private again = false;
 
   constructor(deps: DeliveryDeps, opts: DeliveryOptions) {
     this.deps = deps;
     this.opts = opts;
+    this.job = new PeriodicJob(() => this.loggedPass(false), {
+      everyMs: opts.pollMs,
+      onError: (e) => this.deps.logError('delivery pass failed', e),
+      rerun: true,
+      nextDueInMs: () => this.nextDueInMs(),
+    });
   }
 
   /** Polls every pollMs, and makes a first pass now (it notes where the log ends: see committedAfterMs). */
   start(): void {
-    this.timer = setInterval(() => void this.tick(false), this.opts.pollMs);
-    this.timer.unref();
-    setImmediate(() => void this.tick(false));
+    this.job.start({ runNow: true });
   }
 
   /** Stops polling and delivers every open batch now. */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    if (this.dueTimer) clearTimeout(this.dueTimer);
-    this.dueTimer = undefined;
-    await this.running;
+    await this.job.stop();
     await this.tick(true);
   }
 
@@ -193,19 +189,11 @@ export class DeliveryWorker {
    * lost to a long pass: events committed meanwhile wait at most one pass, not a pass and a poll).
    */
   tick(force: boolean): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.again = false;
-    this.running = this.pass(force)
-      .catch((e) => this.deps.logError('delivery pass failed', e))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again && this.timer) setImmediate(() => void this.tick(false));
-        else this.wakeWhenDue();
-      });
-    return this.running;
+    return this.job.run(() => this.loggedPass(force));
+  }
+
+  private loggedPass(force: boolean): Promise<void> {
+    return this.pass(force).catch((e) => this.deps.logError('delivery pass failed', e));
   }
 
   /**
@@ -213,20 +201,14 @@ export class DeliveryWorker {
    * that was already due when the last pass began and is still open (its trail backs off after a
    * failure, its state could not be read) waits for the next poll instead, so nothing spins.
    */
-  private wakeWhenDue(): void {
-    if (this.dueTimer) clearTimeout(this.dueTimer);
-    this.dueTimer = undefined;
-    if (!this.timer) return;
+  private nextDueInMs(): number {
     let due = Number.POSITIVE_INFINITY;
     for (const ob of this.open.values()) {
       if (ob.firstMatchMs === undefined) continue;
       const at = ob.firstMatchMs + this.opts.maxAgeMs;
       if (at > this.passStartedMs) due = Math.min(due, at);
     }
-    const inMs = due - this.deps.clock.nowMs();
-    if (!Number.isFinite(inMs) || inMs >= this.opts.pollMs) return;
-    this.dueTimer = setTimeout(() => void this.tick(false), Math.max(0, inMs));
-    this.dueTimer.unref();
+    return due - this.deps.clock.nowMs();
   }
 
   /**

@@ -6,6 +6,7 @@
  * signature and for the next digest's previousDigestHashValue) and then gzipped and stored.
  */
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { formatEventTime } from '../core/time.ts';
 
 export interface DigestLogFile {
   s3Bucket: string;
@@ -41,71 +42,12 @@ export const DIGEST_METADATA = { signature: 'signature', algorithm: 'signature-a
 export const DIGEST_SIGNATURE_ALGORITHM = 'SHA256withRSA' as const;
 export const DIGEST_HASH_ALGORITHM = 'SHA-256' as const;
 
-function two(n: number): string {
-  return String(n).padStart(2, '0');
-}
+/** `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds, truncated): the times in a digest are eventTimes' form. */
+export const digestTime: (ms: number) => string = formatEventTime;
 
-/** `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds, truncated). */
-export function digestTime(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-}
-
-export interface DigestKeyParts {
-  prefix?: string;
-  organizationId?: string;
-  accountId: string;
-  /** The Region the digest covers (folder and first name field). */
-  region: string;
-  trailName: string;
-  /** The trail's home Region. */
-  homeRegion: string;
-  /** Digest end time: the folder date and the name's timestamp (with seconds). */
-  endMs: number;
-}
-
-/**
- * `[prefix/]AWSLogs/[o-id/]<acct>/CloudTrail-Digest/<region>/<yyyy>/<mm>/<dd>/<acct>_CloudTrail-Digest_<region>_<trail>_<home>_<yyyymmddTHHmmssZ>.json.gz`
- */
-export function digestKey(p: DigestKeyParts): string {
-  const d = new Date(p.endMs);
-  const [y, m, day] = [String(d.getUTCFullYear()).padStart(4, '0'), two(d.getUTCMonth() + 1), two(d.getUTCDate())];
-  const stamp = `${y}${m}${day}T${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}Z`;
-  return `${digestFolderPrefix(p)}${y}/${m}/${day}/${p.accountId}_CloudTrail-Digest_${p.region}_${p.trailName}_${p.homeRegion}_${stamp}.json.gz`;
-}
-
-/** The folder every digest of one account and covered Region lives under (ends with `/`). */
-export function digestFolderPrefix(p: { prefix?: string; organizationId?: string; accountId: string; region: string }): string {
-  return `${p.prefix ? `${p.prefix}/` : ''}AWSLogs/${p.organizationId ? `${p.organizationId}/` : ''}${p.accountId}/CloudTrail-Digest/${p.region}/`;
-}
-
-export interface DigestKeyInfo {
-  prefix?: string;
-  organizationId?: string;
-  accountId: string;
-  region: string;
-  trailName: string;
-  homeRegion: string;
-  /** End time from the name, epoch ms. */
-  endMs: number;
-  backfill: boolean;
-}
-
-// Trail names: 3-128 of [A-Za-z0-9._-]; Regions: lowercase letters, digits and dashes.
-const DIGEST_KEY =
-  /^(?:(.+)\/)?AWSLogs\/(?:(o-[a-z0-9]{10,32})\/)?(\d{12})\/CloudTrail-Digest\/([a-z0-9-]+)\/(\d{4})\/(\d{2})\/(\d{2})\/\3_CloudTrail-Digest_\4_([A-Za-z0-9._-]+)_([a-z0-9-]+)_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(_backfill)?\.json\.gz$/;
-
-/** The parts of a digest file key, or undefined when the key is not one. */
-export function parseDigestKey(key: string): DigestKeyInfo | undefined {
-  const m = DIGEST_KEY.exec(key);
-  if (!m) return undefined;
-  if (m[5] !== m[10] || m[6] !== m[11] || m[7] !== m[12]) return undefined;
-  const endMs = Date.UTC(+m[10]!, +m[11]! - 1, +m[12]!, +m[13]!, +m[14]!, +m[15]!);
-  if (Number.isNaN(endMs) || digestTime(endMs) !== `${m[10]}-${m[11]}-${m[12]}T${m[13]}:${m[14]}:${m[15]}Z`) return undefined;
-  const info: DigestKeyInfo = { accountId: m[3]!, region: m[4]!, trailName: m[8]!, homeRegion: m[9]!, endMs, backfill: m[16] !== undefined };
-  if (m[1] !== undefined) info.prefix = m[1];
-  if (m[2] !== undefined) info.organizationId = m[2];
-  return info;
-}
+// Digest keys belong to the bucket key layout (src/core/bucket-keys.ts); re-exported for the
+// integrity layer's callers.
+export { digestFolderPrefix, digestKey, parseDigestKey, type DigestKeyInfo, type DigestKeyParts } from '../core/bucket-keys.ts';
 
 /** The digest's JSON bytes (UTF-8, compact, CloudTrail's field order). Hash and gzip these bytes. */
 export function serializeDigest(d: DigestFile): Buffer {

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { logFileKey } from '../core/log-file-key.ts';
+import { logFileKey } from '../core/bucket-keys.ts';
 import { FsObjectStore } from '../stores/fs/fs-object-store.ts';
 import { FsBucketReader } from '../stores/fs/fs-bucket-reader.ts';
 import {

@@ -23,6 +23,8 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { createGunzip, gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
+import { parseArn } from '../core/arn.ts';
+import { ANY_DIGEST_NAME, dayFolderPrefix, digestFolderPrefix, digestNameTime, logFileNamePattern, trailDigestKeyPattern } from '../core/bucket-keys.ts';
 import { BucketReadError, type BucketReader } from '../stores/bucket-reader.ts';
 import { DIGEST_METADATA, digestKey, digestTime, sha256Hex, signingString, verifyDigestSignature } from './digest.ts';
 
@@ -106,11 +108,6 @@ export const INVALID = {
   notInDigest: 'not listed in any digest file',
 } as const;
 
-/** `YYYYMMDDTHHMMSSZ`, the time in digest key names. */
-function compactTime(ms: number): string {
-  return digestTime(ms).replace(/[-:]/g, '');
-}
-
 /** The end time in a digest key name, cut at the CLI's fixed offsets (the name's last 24 or 33 characters). */
 export function keyDateText(key: string): string {
   return key.endsWith('_backfill.json.gz') ? key.slice(-33, -17) : key.slice(-24, -8);
@@ -119,10 +116,6 @@ export function keyDateText(key: string): string {
 function keyDateMs(key: string): number {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(keyDateText(key));
   return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : Number.NaN;
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
 
 /** Digest JSON time fields: what dateutil accepts for them in practice (ISO 8601). */
@@ -251,10 +244,10 @@ class Validation {
 
   constructor(opts: ValidateOptions, onEvent: (e: ValidationEvent) => void) {
     this.o = opts;
-    const arn = opts.trailArn.split(':');
-    this.homeRegion = arn[3] ?? '';
-    this.accountId = opts.accountId ?? arn[4] ?? '';
-    this.trailName = opts.trailArn.split('/').at(-1) ?? '';
+    const arn = parseArn(opts.trailArn);
+    this.homeRegion = arn?.region ?? '';
+    this.accountId = opts.accountId ?? arn?.accountId ?? '';
+    this.trailName = arn?.resource.split('/').at(-1) ?? '';
     this.sourceRegion = opts.sourceRegion ?? this.homeRegion;
     this.extended = opts.extended ?? true;
     this.logLimiter = new Limiter(opts.concurrency ?? 16);
@@ -289,28 +282,13 @@ class Validation {
 
   // ---- keys and listing -------------------------------------------------------------------
 
-  private digestPathPrefix(): string {
-    const p = this.o.prefix ? `${this.o.prefix}/` : '';
-    const org = this.o.organizationId ? `${this.o.organizationId}/` : '';
-    return `${p}AWSLogs/${org}${this.accountId}/CloudTrail-Digest/${this.sourceRegion}`;
+  /** The account folder and source Region of this validation: where its digests and log files are (src/core/bucket-keys.ts). */
+  private keyFolder() {
+    return { prefix: this.o.prefix || undefined, organizationId: this.o.organizationId, accountId: this.accountId, region: this.sourceRegion };
   }
 
   private digestKeyAt(endMs: number): string {
-    return digestKey({
-      prefix: this.o.prefix || undefined, organizationId: this.o.organizationId, accountId: this.accountId,
-      region: this.sourceRegion, trailName: this.trailName, homeRegion: this.homeRegion, endMs,
-    });
-  }
-
-  private keyRegex(): RegExp {
-    const p = this.o.prefix ? `${escapeRe(this.o.prefix)}/` : '';
-    const org = this.o.organizationId ? `${escapeRe(this.o.organizationId)}/` : '';
-    const acct = escapeRe(this.accountId);
-    const src = escapeRe(this.sourceRegion);
-    return new RegExp(
-      `^${p}AWSLogs/${org}${acct}/CloudTrail-Digest/${src}/\\d+/\\d+/\\d+/${acct}_CloudTrail-Digest_${src}_${escapeRe(this.trailName)}_${escapeRe(this.homeRegion)}_.+(?:_backfill)?\\.json\\.gz$`,
-      's',
-    );
+    return digestKey({ ...this.keyFolder(), trailName: this.trailName, homeRegion: this.homeRegion, endMs });
   }
 
   /**
@@ -323,15 +301,14 @@ class Validation {
     const backfill: string[] = [];
     const others: string[] = [];
     let beyond: string | undefined;
-    const startText = compactTime(this.o.startMs);
-    const endText = compactTime(endMs + HOUR);
-    const re = this.keyRegex();
-    const otherRe = /_CloudTrail-Digest_.+\.json\.gz$/;
-    for await (const key of this.o.reader.listKeys(bucket, this.digestPathPrefix(), this.digestKeyAt(this.o.startMs - MINUTE))) {
+    const startText = digestNameTime(this.o.startMs);
+    const endText = digestNameTime(endMs + HOUR);
+    const re = trailDigestKeyPattern({ ...this.keyFolder(), trailName: this.trailName, homeRegion: this.homeRegion });
+    for await (const key of this.o.reader.listKeys(bucket, digestFolderPrefix(this.keyFolder()), this.digestKeyAt(this.o.startMs - MINUTE))) {
       if (!re.test(key)) {
-        if (this.extended && otherRe.test(key)) {
+        if (this.extended && ANY_DIGEST_NAME.test(key)) {
           const t = keyDateText(key);
-          if (t >= startText && t <= compactTime(endMs + 2 * HOUR)) others.push(key);
+          if (t >= startText && t <= digestNameTime(endMs + 2 * HOUR)) others.push(key);
         }
         continue;
       }
@@ -341,7 +318,7 @@ class Validation {
         if (!this.extended) break;
         if (!isBackfill && beyond === undefined) beyond = key;
         // Other trails' keys of the same day sort after ours: keep going a little for them.
-        if (beyond !== undefined && date > compactTime(endMs + 2 * HOUR)) break;
+        if (beyond !== undefined && date > digestNameTime(endMs + 2 * HOUR)) break;
         continue;
       }
       if (date < startText) continue;
@@ -700,16 +677,14 @@ class Validation {
     const merged = this.mergedWindows();
     const grace = this.o.addedFileGraceMs ?? 15 * MINUTE;
     const covered = (a: number, b: number) => merged.some(([s, e]) => s <= a && b <= e);
-    const p = this.o.prefix ? `${this.o.prefix}/` : '';
-    const org = this.o.organizationId ? `${this.o.organizationId}/` : '';
-    const folder = `${p}AWSLogs/${org}${this.accountId}/CloudTrail/${this.sourceRegion}/`;
-    const nameRe = new RegExp(`^${escapeRe(this.accountId)}_CloudTrail_${escapeRe(this.sourceRegion)}_(\\d{4})(\\d{2})(\\d{2})T(\\d{2})(\\d{2})Z_[A-Za-z0-9]+\\.json\\.gz$`);
+    const folder = this.keyFolder();
+    const nameRe = logFileNamePattern(this.accountId, this.sourceRegion);
     const events: ValidationEvent[] = [];
     const firstDay = Math.floor(this.o.startMs / 86_400_000);
     const lastDay = Math.floor(this.o.endMs / 86_400_000);
     for (let day = firstDay; day <= lastDay; day++) {
       const dayStart = day * 86_400_000;
-      const dayPrefix = `${folder}${digestTime(dayStart).slice(0, 10).replace(/-/g, '/')}/`;
+      const dayPrefix = dayFolderPrefix('CloudTrail', folder, dayStart);
       for await (const key of this.o.reader.listKeys(this.o.bucket, dayPrefix)) {
         if (this.listedLogs.has(`${this.o.bucket}/${key}`)) continue;
         const m = nameRe.exec(key.slice(dayPrefix.length));

@@ -1,7 +1,7 @@
 /**
  * Where delivery reports a batch after its log files are in the bucket: SNS topics, HTTP webhooks
  * and CloudWatch Logs log groups (docs/design/delivery.md, "After a file is written").
- * Drivers: SNS and CloudWatch Logs through the AWS SDK (src/stores/s3/), webhooks through fetch
+ * Drivers: SNS and CloudWatch Logs through the AWS SDK (src/stores/aws/), webhooks through fetch
  * (src/stores/http/).
  */
 

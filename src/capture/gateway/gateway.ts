@@ -22,7 +22,7 @@ import { cbor } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
 import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
 import { checkPayloadHash, checkSigV4Headers, NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
-import { sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
+import { buildArn, partitionForRegion, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import type { ApiCall } from '../self-audit.ts';
 import { AMBIGUOUS, chooseModel, decodeAnswer, decodeRequest, header, requestProtocol, undecodedCall, type DecodedCall, type GatewayRequest } from './decode.ts';
 import type { Protocol, ServiceModel } from './model.ts';
@@ -148,7 +148,7 @@ function dropUnread(req: IncomingMessage): boolean {
 }
 
 /** S3 records name the bucket, key and host, and the query parameters by their wire names. */
-function s3Details(call: DecodedCall, req: GatewayRequest, capture: Capture): { params: Record<string, unknown>; resources: RecordResource[] | undefined } {
+function s3Details(call: DecodedCall, req: GatewayRequest, capture: Capture, region: string): { params: Record<string, unknown>; resources: RecordResource[] | undefined } {
   const params: Record<string, unknown> = {};
   const bucket = typeof call.params.Bucket === 'string' ? call.params.Bucket : undefined;
   const key = typeof call.params.Key === 'string' ? call.params.Key : undefined;
@@ -158,8 +158,10 @@ function s3Details(call: DecodedCall, req: GatewayRequest, capture: Capture): { 
   for (const [k, v] of new URLSearchParams(req.rawQuery)) if (k !== 'x-id') params[k] = v;
   let resources: RecordResource[] | undefined;
   if (bucket !== undefined) {
-    resources = [{ type: 'AWS::S3::Bucket', ARN: `arn:aws:s3:::${bucket}` }];
-    if (key !== undefined && capture === 'data') resources.unshift({ type: 'AWS::S3::Object', ARN: `arn:aws:s3:::${bucket}/${key}` });
+    // S3 ARNs have no Region, but the partition of the one the call was signed for.
+    const arn = (resource: string) => buildArn({ service: 's3', region: '', accountId: '', resource, partition: partitionForRegion(region) });
+    resources = [{ type: 'AWS::S3::Bucket', ARN: arn(bucket) }];
+    if (key !== undefined && capture === 'data') resources.unshift({ type: 'AWS::S3::Object', ARN: arn(`${bucket}/${key}`) });
   }
   return { params, resources };
 }
@@ -279,7 +281,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       ? { requestedOperation: call.undecoded.requested, gatewayDecodeError: call.undecoded.reason }
       : undefined;
     if (p.rule.s3Style && !call.undecoded) {
-      const d = s3Details(call, p.request, capture);
+      const d = s3Details(call, p.request, capture, p.auth.region);
       requestParameters = d.params;
       resources = d.resources;
       additionalEventData = {

@@ -3,7 +3,7 @@
  * PutAuditEvents entry points of an account and region.
  */
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
-import type { IdSource } from '../../core/index.ts';
+import { buildArn, parseResourceArn, type IdSource } from '../../core/index.ts';
 import type { ControlStore } from '../../stores/index.ts';
 import type { CallContext } from '../context.ts';
 
@@ -35,7 +35,6 @@ export const CHANNEL_KIND = 'channel';
 export const MAX_CHANNELS_PER_REGION = 25;
 const NAME = /^[a-zA-Z0-9._-]{3,128}$/;
 const LOCATION = /^[a-zA-Z0-9._/\-:*]{3,1024}$/;
-const CHANNEL_ARN = /^arn:aws:cloudtrail:([a-z0-9-]+):(\d{12}):channel\/([A-Za-z0-9-]{1,128})$/;
 const CHANNEL_ID = /^[A-Za-z0-9-]{1,128}$/;
 
 const invalidParam = (m: string) => cloudTrailError('InvalidParameterException', m);
@@ -48,8 +47,8 @@ function channelKey(accountId: string, region: string, id: string): string {
 /** Resolves a channel ARN or id to its store key, in the caller's account and region by default. */
 export function parseChannelRef(ref: unknown, ctx: { accountId: string; region: string }): { accountId: string; region: string; id: string } {
   if (typeof ref !== 'string') throw cloudTrailError('ChannelARNInvalidException', 'The specified channel ARN is not valid.');
-  const m = CHANNEL_ARN.exec(ref);
-  if (m) return { region: m[1]!, accountId: m[2]!, id: m[3]! };
+  const a = parseResourceArn(ref, 'cloudtrail', 'channel');
+  if (a && CHANNEL_ID.test(a.id)) return { region: a.region, accountId: a.accountId, id: a.id };
   if (CHANNEL_ID.test(ref)) return { accountId: ctx.accountId, region: ctx.region, id: ref };
   throw cloudTrailError('ChannelARNInvalidException', `The specified channel ARN is not valid: ${ref}`);
 }
@@ -145,7 +144,7 @@ export class ChannelService {
     if (existing.length >= MAX_CHANNELS_PER_REGION) throw cloudTrailError('ChannelMaxLimitExceededException', `An account can have at most ${MAX_CHANNELS_PER_REGION} channels per region.`);
     const id = this.ids.uuid();
     const channel: Channel = {
-      ChannelArn: `arn:aws:cloudtrail:${ctx.region}:${ctx.accountId}:channel/${id}`,
+      ChannelArn: buildArn({ service: 'cloudtrail', region: ctx.region, accountId: ctx.accountId, resource: `channel/${id}` }),
       Name, Source, Destinations, Tags, accountId: ctx.accountId, region: ctx.region, IngestionStatus: {},
     };
     await this.store.put(CHANNEL_KIND, channelKey(ctx.accountId, ctx.region, id), channel);

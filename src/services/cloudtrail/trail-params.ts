@@ -3,7 +3,7 @@
  * each failing with the exception AWS uses.
  */
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
-import { missingBucketStatement, policyAllows, s3KeyPrefixProblem } from '../../core/index.ts';
+import { awsLogsPrefix, buildArn, missingBucketStatement, partitionForRegion, policyAllows, s3KeyPrefixProblem } from '../../core/index.ts';
 import { NeighbourUnavailableError, type ObjectStore, type TopicDirectory } from '../../stores/index.ts';
 import type { Tag, TrailDoc } from './trail-model.ts';
 
@@ -47,7 +47,7 @@ export function checkPrefix(prefix: string): void {
 
 /** The topic ARN for SnsTopicName (a name in the trail's home region and account, or an ARN). */
 export function snsTopicArn(nameOrArn: string, homeRegion: string, accountId: string): string {
-  if (SNS_NAME.test(nameOrArn)) return `arn:aws:sns:${homeRegion}:${accountId}:${nameOrArn}`;
+  if (SNS_NAME.test(nameOrArn)) return buildArn({ service: 'sns', region: homeRegion, accountId, resource: nameOrArn });
   if (SNS_ARN.test(nameOrArn)) return nameOrArn;
   throw cloudTrailError('InvalidSnsTopicNameException', `SNS topic name is not valid: ${nameOrArn}`);
 }
@@ -55,8 +55,8 @@ export function snsTopicArn(nameOrArn: string, homeRegion: string, accountId: st
 /** The full KMS ARN CloudTrail answers for a KmsKeyId given as key id, key ARN, alias or alias ARN. */
 export function kmsKeyArn(id: string, homeRegion: string, accountId: string): string {
   if (KMS_ARN.test(id)) return id;
-  if (KMS_KEY_ID.test(id)) return `arn:aws:kms:${homeRegion}:${accountId}:key/${id}`;
-  if (KMS_ALIAS.test(id)) return `arn:aws:kms:${homeRegion}:${accountId}:${id}`;
+  if (KMS_KEY_ID.test(id)) return buildArn({ service: 'kms', region: homeRegion, accountId, resource: `key/${id}` });
+  if (KMS_ALIAS.test(id)) return buildArn({ service: 'kms', region: homeRegion, accountId, resource: id });
   throw cloudTrailError('InvalidKmsKeyIdException', `Invalid KmsKeyId: ${id}. Give a key id, a key ARN, an alias (alias/name) or an alias ARN.`);
 }
 
@@ -96,7 +96,7 @@ function unavailable(e: unknown): never {
 }
 
 /** The bucket exists and, where the store has policies, would let CloudTrail write the trail's files. */
-export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3BucketName' | 'S3KeyPrefix' | 'accountId' | 'IsOrganizationTrail'>, orgId: string | undefined): Promise<void> {
+export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3BucketName' | 'S3KeyPrefix' | 'accountId' | 'IsOrganizationTrail' | 'HomeRegion'>, orgId: string | undefined): Promise<void> {
   checkBucketName(t.S3BucketName);
   const exists = await store.bucketExists(t.S3BucketName).catch(unavailable);
   if (!exists) {
@@ -106,10 +106,9 @@ export async function checkBucket(store: ObjectStore, t: Pick<TrailDoc, 'S3Bucke
   if (store.kind !== 's3') return;
   const policy = await store.bucketPolicy(t.S3BucketName).catch(unavailable);
   if (policy === undefined) return;
-  const base = t.S3KeyPrefix ? `${t.S3KeyPrefix}/` : '';
-  const prefixes = [`${base}AWSLogs/${t.accountId}/`];
-  if (t.IsOrganizationTrail && orgId) prefixes.push(`${base}AWSLogs/${orgId}/`);
-  const missing = missingBucketStatement(policy, t.S3BucketName, prefixes);
+  const prefixes = [awsLogsPrefix(t.S3KeyPrefix, t.accountId)];
+  if (t.IsOrganizationTrail && orgId) prefixes.push(awsLogsPrefix(t.S3KeyPrefix, orgId));
+  const missing = missingBucketStatement(policy, t.S3BucketName, prefixes, partitionForRegion(t.HomeRegion));
   if (missing) throw cloudTrailError('InsufficientS3BucketPolicyException', `Incorrect S3 bucket policy is detected for bucket: ${t.S3BucketName}. Missing statement: ${missing}`);
 }
 

@@ -7,6 +7,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { GetBucketLocationCommand, GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { RegionalClients } from '../aws-clients.ts';
 import { BucketReadError, type BucketObject, type BucketReader } from '../bucket-reader.ts';
 
 export interface S3ReaderOptions {
@@ -42,33 +43,29 @@ function wrap(e: unknown, operation: string): BucketReadError {
 
 export class S3BucketReader implements BucketReader {
   private readonly opts: S3ReaderOptions;
-  private readonly clients = new Map<string, S3Client>();
+  private readonly clients: RegionalClients<S3Client>;
   private readonly regions = new Map<string, Promise<string>>();
 
   constructor(opts: S3ReaderOptions) {
     this.opts = opts;
+    const maxSockets = opts.maxSockets ?? 32;
+    this.clients = new RegionalClients((region) => new S3Client({
+      region,
+      endpoint: opts.endpoint,
+      forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
+      credentials: opts.credentials,
+      maxAttempts: 3,
+      requestHandler: {
+        httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+        connectionTimeout: 5000,
+        requestTimeout: 120_000,
+      },
+    }));
   }
 
   private client(region: string): S3Client {
-    let c = this.clients.get(region);
-    if (!c) {
-      const maxSockets = this.opts.maxSockets ?? 32;
-      c = new S3Client({
-        region,
-        endpoint: this.opts.endpoint,
-        forcePathStyle: this.opts.forcePathStyle ?? this.opts.endpoint !== undefined,
-        credentials: this.opts.credentials,
-        maxAttempts: 3,
-        requestHandler: {
-          httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-          httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-          connectionTimeout: 5000,
-          requestTimeout: 120_000,
-        },
-      });
-      this.clients.set(region, c);
-    }
-    return c;
+    return this.clients.get(region);
   }
 
   /** The bucket's Region, asked once. */
@@ -116,7 +113,6 @@ export class S3BucketReader implements BucketReader {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.destroy();
-    this.clients.clear();
+    this.clients.destroy();
   }
 }

@@ -1,13 +1,10 @@
 /** ObjectStore on any S3-compatible endpoint (AWS S3, MinIO, Ceph RGW, moto) via @aws-sdk/client-s3. */
 import { GetBucketPolicyCommand, HeadBucketCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { sdkClientConfig, type AwsClientOptions } from '../aws-clients.ts';
 import { NeighbourUnavailableError, ObjectStoreError, type ObjectStore, type PutOptions } from '../object-store.ts';
 
-export interface S3Options {
-  endpoint?: string;
-  region: string;
+export interface S3Options extends AwsClientOptions {
   forcePathStyle?: boolean;
-  accessKeyId?: string;
-  secretAccessKey?: string;
 }
 
 function status(e: unknown): number | undefined {
@@ -20,10 +17,8 @@ export class S3ObjectStore implements ObjectStore {
 
   constructor(opts: S3Options) {
     this.client = new S3Client({
-      endpoint: opts.endpoint,
-      region: opts.region,
+      ...sdkClientConfig(opts, opts.region),
       forcePathStyle: opts.forcePathStyle ?? true,
-      credentials: opts.accessKeyId && opts.secretAccessKey ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } : undefined,
       maxAttempts: 2,
       // An endpoint that accepts connections and never answers must not hold delivery forever.
       // (throwOnRequestTimeout: without it the SDK only logs a warning when requestTimeout passes.)

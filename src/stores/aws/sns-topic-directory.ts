@@ -1,20 +1,14 @@
 /** TopicDirectory on SNS (or an SNS-compatible endpoint such as moto) via @aws-sdk/client-sns. */
 import { GetTopicAttributesCommand, SNSClient, SNSServiceException } from '@aws-sdk/client-sns';
 import { NeighbourUnavailableError, type TopicDirectory } from '../object-store.ts';
-import type { S3Options } from './s3-object-store.ts';
-import { boundedClientSettings, type TargetLimits } from './sns-topic-publisher.ts';
+import { boundedClientSettings, sdkClientConfig, type AwsClientOptions, type TargetLimits } from '../aws-clients.ts';
 
 export class SnsTopicDirectory implements TopicDirectory {
   private readonly client: SNSClient;
 
   /** A silent endpoint fails CreateTrail/UpdateTrail (unavailable) after the limits, instead of holding the call for ever. */
-  constructor(opts: Omit<S3Options, 'forcePathStyle'>, limits: TargetLimits = { requestTimeoutMs: 5000, maxAttempts: 2 }) {
-    this.client = new SNSClient({
-      endpoint: opts.endpoint,
-      region: opts.region,
-      credentials: opts.accessKeyId && opts.secretAccessKey ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey } : undefined,
-      ...boundedClientSettings(limits),
-    });
+  constructor(opts: AwsClientOptions, limits: TargetLimits = { requestTimeoutMs: 5000, maxAttempts: 2 }) {
+    this.client = new SNSClient({ ...sdkClientConfig(opts, opts.region), ...boundedClientSettings(limits) });
   }
 
   async topicPolicy(topicArn: string): Promise<string | undefined> {

@@ -4,42 +4,30 @@
  * configured endpoint and credentials (the trail's CloudWatchLogsRoleArn is not assumed).
  */
 import { CloudWatchLogsClient, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { parseArn } from '../../core/arn.ts';
 import { DeliveryTargetError, type LogEvent, type LogGroupSink, type TargetCallOptions } from '../delivery-targets.ts';
-import type { S3Options } from './s3-object-store.ts';
-import { awsErrorCode, boundedClientSettings, callDeadlineMs, isTimeoutOrAbort, type TargetLimits } from './sns-topic-publisher.ts';
+import { awsErrorCode, boundedClientSettings, callDeadlineMs, isTimeoutOrAbort, RegionalClients, sdkClientConfig, type AwsClientOptions, type TargetLimits } from '../aws-clients.ts';
 
 export const CLOUDWATCH_LOGS_LIMITS: TargetLimits = { requestTimeoutMs: 10_000, maxAttempts: 3 };
 
-/** `arn:aws:logs:<region>:<account>:log-group:<name>[:*]` -> region and name. */
+/** `arn:<partition>:logs:<region>:<account>:log-group:<name>[:*]` -> region and name. */
 export function parseLogGroupArn(arn: string): { region: string; name: string } | undefined {
-  const m = /^arn:[^:]+:logs:([^:]+):[^:]*:log-group:(.+?)(?::\*)?$/.exec(arn);
-  return m ? { region: m[1]!, name: m[2]! } : undefined;
+  const a = parseArn(arn);
+  if (a?.service !== 'logs' || a.region === '' || !a.resource.startsWith('log-group:')) return undefined;
+  const group = a.resource.slice('log-group:'.length);
+  const name = group.endsWith(':*') && group.length > 2 ? group.slice(0, -2) : group;
+  return name ? { region: a.region, name } : undefined;
 }
 
 export class CloudWatchLogsSink implements LogGroupSink {
-  private readonly opts: Omit<S3Options, 'forcePathStyle'>;
   private readonly limits: TargetLimits;
-  private readonly clients = new Map<string, CloudWatchLogsClient>();
+  private readonly clients: RegionalClients<CloudWatchLogsClient>;
   /** Streams known to exist: `<region>/<group>/<stream>`. */
   private readonly streams = new Set<string>();
 
-  constructor(opts: Omit<S3Options, 'forcePathStyle'>, limits: TargetLimits = CLOUDWATCH_LOGS_LIMITS) {
-    this.opts = opts;
+  constructor(opts: AwsClientOptions, limits: TargetLimits = CLOUDWATCH_LOGS_LIMITS) {
     this.limits = limits;
-  }
-
-  private client(region: string): CloudWatchLogsClient {
-    let c = this.clients.get(region);
-    if (!c) {
-      c = new CloudWatchLogsClient({
-        endpoint: this.opts.endpoint,
-        region,
-        credentials: this.opts.accessKeyId && this.opts.secretAccessKey ? { accessKeyId: this.opts.accessKeyId, secretAccessKey: this.opts.secretAccessKey } : undefined,
-        ...boundedClientSettings(this.limits),
-      });
-      this.clients.set(region, c);
-    }
-    return c;
+    this.clients = new RegionalClients((region) => new CloudWatchLogsClient({ ...sdkClientConfig(opts, region), ...boundedClientSettings(limits) }));
   }
 
   private async createStream(c: CloudWatchLogsClient, group: string, stream: string, signal: AbortSignal): Promise<void> {
@@ -54,7 +42,7 @@ export class CloudWatchLogsSink implements LogGroupSink {
   async putLogEvents(logGroupArn: string, stream: string, events: readonly LogEvent[], opts: TargetCallOptions = {}): Promise<{ rejected: number }> {
     const g = parseLogGroupArn(logGroupArn);
     if (!g) throw new DeliveryTargetError('InvalidParameterException', `not a log group ARN: ${logGroupArn}`);
-    const c = this.client(g.region);
+    const c = this.clients.get(g.region);
     const known = `${g.region}/${g.name}/${stream}`;
     const deadline = AbortSignal.timeout(callDeadlineMs(this.limits));
     const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
@@ -90,7 +78,6 @@ export class CloudWatchLogsSink implements LogGroupSink {
   }
 
   destroy(): void {
-    for (const c of this.clients.values()) c.destroy();
-    this.clients.clear();
+    this.clients.destroy();
   }
 }
