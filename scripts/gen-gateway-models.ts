@@ -1,4 +1,4 @@
-// Writes src/capture/gateway/models/<signingName>.json: the operations, HTTP bindings and shapes the
+// Writes src/aws/protocol/models/<signingName>.json: the operations, HTTP bindings and shapes the
 // recording gateway decodes requests with, taken from AWS's published models and never typed by hand:
 //  - the Smithy schemas compiled into the AWS SDK for JavaScript v3 clients (`<Op>$` exports), read
 //    with @smithy/core's NormalizedSchema;
@@ -10,10 +10,10 @@ import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { NormalizedSchema } from '@smithy/core/schema';
-import type { ModelMember, ModelShape, ServiceModel } from '../src/capture/gateway/model.ts';
+import type { ModelMember, ModelShape, ServiceModel } from '../src/aws/protocol/model.ts';
 
 const require = createRequire(import.meta.url);
-const OUT = 'src/capture/gateway/models';
+const OUT = 'src/aws/protocol/models';
 
 type Source =
   | { kind: 'v3'; pkg: string; client: string }
