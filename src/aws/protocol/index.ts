@@ -16,7 +16,7 @@ export type {
 export { CLOUDTRAIL_MODEL } from './generated/cloudtrail.ts';
 export { CLOUDTRAIL_DATA_MODEL } from './generated/cloudtrail-data.ts';
 export { CLOUDTRAIL_DATA_OVERRIDES, CLOUDTRAIL_OVERRIDES } from './overrides.ts';
-export { checkInput, validate, validationMessage, violationError, type Override, type Violation, type ViolationKind } from './validate.ts';
+export { checkInput, modelRegExp, validate, validationMessage, violationError, type Override, type Violation, type ViolationKind } from './validate.ts';
 export { encodeError } from './encode.ts';
 export { restJsonInput } from './rest-input.ts';
 export type { ApiModel, ApiShape, ApiMember, ApiOperation } from './api-model.ts';

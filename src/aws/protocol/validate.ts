@@ -38,14 +38,24 @@ const MAX_VIOLATIONS = 10;
 const MAX_DEPTH = 32;
 const patterns = new Map<string, RegExp>();
 
-function regex(p: string): RegExp {
+/**
+ * A model's @pattern as a RegExp. Smithy patterns are ECMA 262 and not implicitly anchored; a few
+ * AWS models open with a Java inline flag (`(?s).*`), read as the RegExp flag.
+ */
+export function modelRegExp(p: string): RegExp {
   let r = patterns.get(p);
   if (!r) {
-    // Smithy patterns are ECMA 262 and not implicitly anchored.
+    let source = p;
+    let flags = '';
+    const inline = /^\(\?([a-z]+)\)/.exec(source);
+    if (inline) {
+      source = source.slice(inline[0].length);
+      for (const f of inline[1]!) if ('ims'.includes(f) && !flags.includes(f)) flags += f;
+    }
     try {
-      r = new RegExp(p, 'u');
+      r = new RegExp(source, `${flags}u`);
     } catch {
-      r = new RegExp(p);
+      r = new RegExp(source, flags);
     }
     patterns.set(p, r);
   }
@@ -153,7 +163,7 @@ export function validate(model: ApiModel, shapeName: string, value: unknown): { 
         else if (s.min !== undefined || s.max !== undefined) {
           length(codePoints(v), s);
         }
-        if (s.pattern !== undefined && out.length === before && !regex(s.pattern).test(v)) add('pattern', path, wire, v, `Member must satisfy regular expression pattern: ${s.pattern}`);
+        if (s.pattern !== undefined && out.length === before && !modelRegExp(s.pattern).test(v)) add('pattern', path, wire, v, `Member must satisfy regular expression pattern: ${s.pattern}`);
         return v;
       }
       case 'integer': case 'long': case 'float': case 'double': {
