@@ -1,6 +1,5 @@
 /** The shapes the trail API answers with. The stored trail itself is core's TrailDoc. */
-import type { AdvancedEventSelector, EventSelector, InsightSelector, Tag, TrailDoc } from '../../core/index.ts';
-import type * as Model from '../../aws/protocol/index.ts';
+import type { TrailDoc } from '../../core/index.ts';
 
 export { isShadow, isVisible, MAX_TRAILS_PER_REGION, TRAIL_KIND, trailKey, type Tag, type TrailDoc } from '../../core/index.ts';
 
@@ -34,10 +33,3 @@ export function trailView(t: TrailDoc) {
   });
 }
 
-/**
- * core keeps its own declarations of the selector shapes (core imports nothing of src/); they must
- * stay the model's: this fails to type-check the day they differ from the generated ones.
- */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
-export const SELECTOR_TYPES_ARE_THE_MODELS: Same<EventSelector, Model.EventSelector> & Same<AdvancedEventSelector, Model.AdvancedEventSelector>
-  & Same<InsightSelector, Model.InsightSelector> & Same<Tag, Model.Tag> = true;
