@@ -57,5 +57,11 @@ export const CLOUDTRAIL_OVERRIDES: Readonly<Record<string, readonly Override[]>>
   ],
 };
 
-/** cloudtrail-data (2021-08-11): every model violation is its ValidationException. */
-export const CLOUDTRAIL_DATA_OVERRIDES: Readonly<Record<string, readonly Override[]>> = {};
+/**
+ * cloudtrail-data (2021-08-11): every model violation is its ValidationException, but for one
+ * OpenTrail extension: `channelArn` may also be a bare channel id (as GetChannel's `Channel` may),
+ * so its `^arn:.*$` pattern is left to the channel lookup (InvalidChannelARN for anything else).
+ */
+export const CLOUDTRAIL_DATA_OVERRIDES: Readonly<Record<string, readonly Override[]>> = {
+  PutAuditEvents: [{ path: 'channelArn', kinds: ['pattern'], accept: true }],
+};

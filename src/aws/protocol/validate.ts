@@ -23,11 +23,16 @@ export interface Violation {
   constraint: string;
 }
 
-/** A more specific exception for the violations of one member (and what lies inside it). */
+/**
+ * A more specific exception for the violations of one member (and what lies inside it), or, with
+ * `accept`, a violation OpenTrail lets through for the operation's own rule to decide.
+ */
 export interface Override {
   /** Member path, `[]` for list items: `Name`, `TagsList`, `LookupAttributes[].AttributeKey`. */
   path: string;
-  code: string;
+  code?: string;
+  /** Not a violation here: the operation checks the member itself (an OpenTrail extension). */
+  accept?: true;
   /** The answer's message; default: AWS's validation message for the violation. */
   message?: string;
   /** The kinds of violation it covers; default every kind but `type`. */
@@ -219,8 +224,8 @@ export function violationError(model: ApiModel, operation: string, vs: readonly 
   const typed = vs.find((v) => v.kind === 'type');
   const v = typed ?? vs[0]!;
   const status = (code: string) => model.errorStatus[code] ?? 400;
-  const special = overrides.find((o) => covers(o, v));
-  if (special) return new ServiceError(special.code, special.message ?? (typed ? typeMessage(v) : validationMessage([v])), status(special.code));
+  const special = overrides.find((o) => o.code !== undefined && covers(o, v));
+  if (special) return new ServiceError(special.code!, special.message ?? (typed ? typeMessage(v) : validationMessage([v])), status(special.code!));
   if (typed) return new ServiceError('SerializationException', typeMessage(v), 400);
   const code = model.operations[operation]?.errors.includes('InvalidParameterException') ? 'InvalidParameterException' : 'ValidationException';
   return new ServiceError(code, validationMessage(vs), status(code));
@@ -234,6 +239,7 @@ export function checkInput<T>(model: ApiModel, operation: string, input: unknown
   const shape = model.operations[operation]?.input;
   if (!shape) return (input ?? {}) as T;
   const r = validate(model, shape, input ?? {});
-  if (r.violations.length > 0) throw violationError(model, operation, r.violations, overrides);
+  const violations = r.violations.filter((v) => !overrides.some((o) => o.accept && covers(o, v)));
+  if (violations.length > 0) throw violationError(model, operation, violations, overrides);
   return r.value as T;
 }
