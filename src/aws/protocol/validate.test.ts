@@ -82,3 +82,10 @@ test('every pattern of the generated models compiles (a Java inline flag read as
   // Not anchored: '[\\w|\\d|\\.|_]+' (SelectorField) matches any text with a word character in it.
   assert.ok(modelRegExp('[\\w|\\d|\\.|_]+').test('a b'));
 });
+
+test('a member named __proto__ stays a member: it cannot give the checked input members the model did not check', () => {
+  const input = cloudTrailInput('CreateTrail', JSON.parse('{"Name":"abc","S3BucketName":"b","__proto__":{"KmsKeyId":"unchecked"}}')) as unknown as Record<string, unknown>;
+  assert.equal(input.KmsKeyId, undefined);
+  assert.equal(Object.getPrototypeOf(input), Object.prototype);
+  assert.deepEqual(Object.keys(input), ['__proto__', 'Name', 'S3BucketName']);
+});

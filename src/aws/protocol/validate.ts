@@ -83,6 +83,11 @@ function codePoints(s: string): number {
   return n;
 }
 
+/** `o[k] = v` as an own property even for `__proto__` (JSON.parse makes it an own member; assigned, it would become the prototype). */
+function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const jsonType = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
 const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
@@ -126,7 +131,7 @@ export function validate(model: ApiModel, shapeName: string, value: unknown): { 
       case 'structure': {
         if (!isObject(v)) return wrongType();
         const copy: Record<string, unknown> = {};
-        for (const [k, x] of Object.entries(v)) if (!Object.hasOwn(s.members, k)) copy[k] = x;
+        for (const [k, x] of Object.entries(v)) if (!Object.hasOwn(s.members, k)) setOwn(copy, k, x);
         for (const [m, member] of Object.entries(s.members)) {
           const mv = Object.hasOwn(v, m) ? v[m] : undefined;
           const mp = path ? `${path}.${m}` : m;
@@ -157,7 +162,7 @@ export function validate(model: ApiModel, shapeName: string, value: unknown): { 
         const copy: Record<string, unknown> = {};
         for (const k of keys) {
           walk(s.key, k, `${path}{}`, `${wire}.${k}`, depth + 1);
-          copy[k] = walk(s.value, v[k], `${path}{}`, `${wire}.${k}`, depth + 1);
+          setOwn(copy, k, walk(s.value, v[k], `${path}{}`, `${wire}.${k}`, depth + 1));
         }
         return copy;
       }
