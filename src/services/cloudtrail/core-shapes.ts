@@ -9,5 +9,7 @@ import type * as Model from '../../aws/protocol/index.ts';
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
 type Fits<A, B> = [A] extends [B] ? true : never;
 
-export const CORE_SHAPES_ARE_THE_MODELS: Same<EventSelector, Model.EventSelector> & Same<AdvancedEventSelector, Model.AdvancedEventSelector>
-  & Same<InsightSelector, Model.InsightSelector> & Same<Tag, Model.Tag> & Fits<HistoryEntry, Model.Event> = true;
+export const CORE_SHAPES_ARE_THE_MODELS: [
+  Same<EventSelector, Model.EventSelector>, Same<AdvancedEventSelector, Model.AdvancedEventSelector>, Same<InsightSelector, Model.InsightSelector>,
+  Same<Tag, Model.Tag>, Fits<HistoryEntry, Model.Event>,
+] = [true, true, true, true, true];
