@@ -223,7 +223,7 @@ export async function writeProtocolTypes(): Promise<void> {
   for (const [name, type] of [['Boolean', 'boolean'], ['Date', 'timestamp'], ['Integer', 'integer'], ['ByteBuffer', 'blob'], ['String', 'string']] as const) ct.shapes[name] ??= { type };
   if (problems.length > 0) throw new Error(`@aws-sdk/client-cloudtrail ${version('@aws-sdk/client-cloudtrail')} and botocore ${boto.version} disagree:\n${problems.join('\n')}`);
   if (added.length > 0) console.log(`members of the SDK newer than botocore ${boto.version}, typed from the SDK: ${added.join(', ')}`);
-  const ctTable = modelTable(ct, 'cloudtrail', 'awsJson1_1', `botocore ${boto.version} cloudtrail/2013-11-01 (checked against @aws-sdk/client-cloudtrail ${version('@aws-sdk/client-cloudtrail')})`, Object.fromEntries(Object.entries(sdk.errorStatus).sort(([a], [b]) => (a < b ? -1 : 1))));
+  const ctTable = modelTable(ct, 'cloudtrail', 'awsJson1_1', `botocore ${boto.version} cloudtrail/2013-11-01 (checked against @aws-sdk/client-cloudtrail ${version('@aws-sdk/client-cloudtrail')}${added.length ? `; typed from the SDK, newer than botocore: ${added.join(', ')}` : ''})`, Object.fromEntries(Object.entries(sdk.errorStatus).sort(([a], [b]) => (a < b ? -1 : 1))));
   write('cloudtrail.ts', ct, ctTable, 'CloudTrail', 'CLOUDTRAIL_MODEL');
 
   // cloudtrail-data: botocore's model, checked against aws-sdk v2's (the same form, constraints stripped).
