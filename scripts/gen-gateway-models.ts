@@ -1,19 +1,21 @@
-// Writes src/capture/gateway/models/<signingName>.json: the operations, HTTP bindings and shapes the
+// Writes src/aws/protocol/models/<signingName>.json: the operations, HTTP bindings and shapes the
 // recording gateway decodes requests with, taken from AWS's published models and never typed by hand:
 //  - the Smithy schemas compiled into the AWS SDK for JavaScript v3 clients (`<Op>$` exports), read
 //    with @smithy/core's NormalizedSchema;
 //  - for services whose v3 client on the registry predates compiled schemas, the JSON model in
 //    aws-sdk v2's `apis/` folder.
+// Then writes the typed models of the APIs OpenTrail serves (scripts/gen-protocol-types.ts).
 // To add a service: install its client as a devDependency, add a line to SOURCES, run
 // `node scripts/gen-gateway-models.ts`, and add its capture rules (src/capture/gateway/rules.ts).
 import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { NormalizedSchema } from '@smithy/core/schema';
-import type { ModelMember, ModelShape, ServiceModel } from '../src/capture/gateway/model.ts';
+import type { ModelMember, ModelShape, ServiceModel } from '../src/aws/protocol/model.ts';
+import { writeProtocolTypes } from './gen-protocol-types.ts';
 
 const require = createRequire(import.meta.url);
-const OUT = 'src/capture/gateway/models';
+const OUT = 'src/aws/protocol/models';
 
 type Source =
   | { kind: 'v3'; pkg: string; client: string }
@@ -309,3 +311,4 @@ console.log(`${written.length} models (${written.filter((w) => w.checked).length
 for (const { id, model } of written.filter((w) => w.checked)) {
   console.log(`${id}: ${model.protocol}, ${Object.keys(model.operations).length} operations, ${Object.keys(model.shapes).length} shapes (${model.source})`);
 }
+await writeProtocolTypes();

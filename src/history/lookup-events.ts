@@ -2,11 +2,12 @@
  * Event history: LookupEvents over the store, with CloudTrail's validation and answer shape.
  */
 import {
-  ALL_INSIGHT, ALL_MANAGEMENT, DAY_MS, INSIGHT_LOOKUP_KEYS, LOOKUP_ATTRIBUTE_KEYS, historyCategory, historyEntry,
+  ALL_INSIGHT, ALL_MANAGEMENT, DAY_MS, INSIGHT_LOOKUP_KEYS, historyCategory, historyEntry,
   scopedAttributeKey, summaryCategory, summaryMembers, type CloudTrailRecord, type HistoryCategory,
 } from '../core/index.ts';
 import { cloudTrailError, ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
+import { cloudTrailInput, type LookupEventsRequest } from '../aws/protocol/index.ts';
 import type { EventStore, HistoryRow, LookupAttribute } from '../stores/index.ts';
 import type { NextTokenCodec } from './next-token.ts';
 
@@ -34,19 +35,6 @@ function weightedLength(v: string): number {
   return n;
 }
 
-/** A short description of a client value for an error message (never its whole text). */
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}...` : v);
-  if (v === null || v === undefined) return String(v);
-  return Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : String(v);
-}
-
-function timestamp(v: unknown, name: string): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw serialization(`${name} must be a timestamp (epoch seconds)`);
-  return v;
-}
-
 interface ParsedQuery {
   category: HistoryCategory;
   attribute: LookupAttribute;
@@ -57,59 +45,41 @@ interface ParsedQuery {
   fingerprint: string;
 }
 
-function parseInput(input: Record<string, unknown>): ParsedQuery {
+/**
+ * The query of a LookupEvents input. Member types, AttributeKey's enum, AttributeValue's length,
+ * EventCategory and MaxResults' range are the model's (checked by cloudTrailInput, with
+ * CloudTrail's exceptions); what is left here are the rules the model cannot say.
+ */
+function parseInput(input: LookupEventsRequest): ParsedQuery {
   for (const k of Object.keys(input)) {
     if (!MEMBERS.has(k)) throw serialization(`Unexpected member ${k} in LookupEventsRequest`);
   }
-  let category: HistoryCategory = 'management';
-  if (input.EventCategory !== undefined && input.EventCategory !== null) {
-    if (input.EventCategory !== 'insight') {
-      throw cloudTrailError('InvalidEventCategoryException', `Event category ${describe(input.EventCategory)} is not valid. The only valid event category is insight.`);
-    }
-    category = 'insight';
-  }
+  const category: HistoryCategory = input.EventCategory === 'insight' ? 'insight' : 'management';
   let attribute: LookupAttribute = category === 'insight' ? ALL_INSIGHT : ALL_MANAGEMENT;
   const attrs = input.LookupAttributes;
-  if (attrs !== undefined && attrs !== null) {
-    if (!Array.isArray(attrs)) throw serialization('LookupAttributes must be a list');
+  if (attrs !== undefined) {
     if (attrs.length > 1) throw invalidAttrs('You can specify at most one lookup attribute.');
-    const a = attrs[0] as Record<string, unknown> | undefined;
+    const a = attrs[0];
     if (a !== undefined) {
-      if (typeof a !== 'object' || a === null || Array.isArray(a)) throw serialization('LookupAttributes must hold objects');
       const key = a.AttributeKey;
       const value = a.AttributeValue;
-      if (typeof key !== 'string' || !(LOOKUP_ATTRIBUTE_KEYS as readonly string[]).includes(key)) {
-        throw invalidAttrs(`AttributeKey must be one of ${LOOKUP_ATTRIBUTE_KEYS.join(', ')}; got ${describe(key)}.`);
-      }
       if (category === 'insight' && !(INSIGHT_LOOKUP_KEYS as readonly string[]).includes(key)) {
         throw invalidAttrs(`For Insights events, AttributeKey must be one of ${INSIGHT_LOOKUP_KEYS.join(', ')}.`);
       }
-      if (typeof value !== 'string' || value.length === 0 || weightedLength(value) > 2000) {
-        throw invalidAttrs('AttributeValue must be a string of 1 to 2000 characters.');
-      }
+      if (weightedLength(value) > 2000) throw invalidAttrs('AttributeValue must be a string of 1 to 2000 characters.');
       if (key === 'ReadOnly' && value !== 'true' && value !== 'false') {
         throw invalidAttrs('The value of the ReadOnly attribute must be true or false.');
       }
       attribute = key === 'EventId' ? ['EventId', value] : [scopedAttributeKey(category, key), value];
     }
   }
-  const startSec = timestamp(input.StartTime, 'StartTime');
-  const endSec = timestamp(input.EndTime, 'EndTime');
+  const startSec = input.StartTime;
+  const endSec = input.EndTime;
   if (startSec !== undefined && endSec !== undefined && startSec > endSec) {
     throw cloudTrailError('InvalidTimeRangeException', 'Start time must be earlier than or equal to end time.');
   }
-  let maxResults = 50;
-  if (input.MaxResults !== undefined && input.MaxResults !== null) {
-    const m = input.MaxResults;
-    if (typeof m !== 'number' || !Number.isInteger(m)) throw serialization('MaxResults must be an integer');
-    if (m < 1 || m > 50) throw cloudTrailError('InvalidMaxResultsException', 'MaxResults must be a value between 1 and 50.');
-    maxResults = m;
-  }
-  let nextToken: string | undefined;
-  if (input.NextToken !== undefined && input.NextToken !== null) {
-    if (typeof input.NextToken !== 'string') throw serialization('NextToken must be a string');
-    nextToken = input.NextToken;
-  }
+  const maxResults = input.MaxResults ?? 50;
+  const nextToken = input.NextToken;
   const fingerprint = JSON.stringify([category, attribute, startSec ?? null, endSec ?? null]);
   return { category, attribute, startSec, endSec, maxResults, nextToken, fingerprint };
 }
@@ -135,11 +105,11 @@ function eventText(row: HistoryRow, q: ParsedQuery): string | undefined {
 }
 
 /**
- * LookupEvents for one caller: validates, pages through the store, and answers with the JSON text
+ * LookupEvents for one caller: checks the input against the model, pages through the store, and answers with the JSON text
  * of the LookupEventsResponse (Events, NextToken).
  */
-export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, input: Record<string, unknown>): Promise<JsonText> {
-  const q = parseInput(input);
+export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, input: object): Promise<JsonText> {
+  const q = parseInput(cloudTrailInput('LookupEvents', input));
   const binding = { accountId: ctx.accountId, region: ctx.region, query: q.fingerprint };
   let before;
   if (q.nextToken !== undefined) {

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { cbor, dateToTag } from '@smithy/core/cbor';
-import { chooseModel, decodeAnswer, decodeRequest, HIDDEN, undecodedCall, UNKNOWN_OPERATION, type GatewayRequest } from './decode.ts';
-import { loadModel, modelNames, modelsFor, type Protocol, type ServiceModel } from './model.ts';
+import { chooseModel, decodeAnswer, decodeRequest, HIDDEN, undecodedCall, UNKNOWN_OPERATION, type GatewayRequest } from '../../aws/protocol/decode.ts';
+import { loadModel, modelNames, modelsFor, type Protocol, type ServiceModel } from '../../aws/protocol/model.ts';
 import { readOnlyOf, rulesOf, SERVICE_RULES } from './rules.ts';
 
 const model = (name: string): ServiceModel => {

@@ -18,14 +18,14 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { Transform } from 'node:stream';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { cbor } from '@smithy/core/cbor';
 import { ServiceError } from '../../aws/errors.ts';
 import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
 import { checkPayloadHash, checkSigV4Headers, NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
 import { buildArn, partitionForRegion, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import type { ApiCall } from '../self-audit.ts';
-import { AMBIGUOUS, chooseModel, decodeAnswer, decodeRequest, header, requestProtocol, undecodedCall, type DecodedCall, type GatewayRequest } from './decode.ts';
-import type { Protocol, ServiceModel } from './model.ts';
+import { AMBIGUOUS, chooseModel, decodeAnswer, decodeRequest, header, requestProtocol, undecodedCall, type DecodedCall, type GatewayRequest } from '../../aws/protocol/decode.ts';
+import type { Protocol, ServiceModel } from '../../aws/protocol/model.ts';
+import { encodeError } from '../../aws/protocol/encode.ts';
 import { captureOf, readOnlyOf, rulesOf, type Capture, type ServiceRule } from './rules.ts';
 
 export interface UpstreamConfig {
@@ -101,34 +101,13 @@ function errorCodeFor(e: ServiceError, format: Protocol, service: string | undef
   return e.code;
 }
 
-function xmlEscape(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
-}
-
 function sendError(res: ServerResponse, format: Protocol, code: string, e: ServiceError, requestId: string, close = false): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  let body: Buffer | Uint8Array;
-  const headers: Record<string, string> = { 'x-amzn-requestid': requestId };
+  const { headers, body } = encodeError(format, code, e.message, requestId);
   if (close) headers.connection = 'close';
-  if (format === 'rpcv2Cbor') {
-    headers['smithy-protocol'] = 'rpc-v2-cbor';
-    headers['content-type'] = 'application/cbor';
-    body = cbor.serialize({ __type: code, message: e.message });
-  } else if (format === 'awsQuery') {
-    headers['content-type'] = 'text/xml';
-    body = Buffer.from(`<ErrorResponse><Error><Type>Sender</Type><Code>${xmlEscape(code)}</Code><Message>${xmlEscape(e.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`);
-  } else if (format === 'restXml') {
-    headers['content-type'] = 'application/xml';
-    headers['x-amz-request-id'] = requestId;
-    body = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${xmlEscape(code)}</Code><Message>${xmlEscape(e.message)}</Message><RequestId>${requestId}</RequestId></Error>`);
-  } else {
-    headers['content-type'] = format === 'restJson1' ? 'application/json' : 'application/x-amz-json-1.1';
-    headers['x-amzn-errortype'] = code;
-    body = Buffer.from(JSON.stringify({ __type: code, message: e.message }));
-  }
   headers['content-length'] = String(body.length);
   res.writeHead(e.statusCode, headers).end(body);
 }

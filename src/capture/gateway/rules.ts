@@ -8,7 +8,7 @@
  */
 
 import { isReadOnlyCall } from '../../core/index.ts';
-import type { DecodedCall } from './decode.ts';
+import type { DecodedCall } from '../../aws/protocol/decode.ts';
 
 export type Capture = 'management' | 'data' | 'none';
 

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ServiceError } from '../../aws/errors.ts';
+import { CLOUDTRAIL_DATA_MODEL, cloudTrailDataInput, restJsonInput, type PutAuditEventsResponse } from '../../aws/protocol/index.ts';
 import { CURRENT_EVENT_VERSION, formatEventTime, normalizeRecord, parseIsoTime, stableUuid, type IdSource } from '../../core/index.ts';
 import { toAppendInput, type Ingester } from '../../ingest/index.ts';
 import type { AppendInput } from '../../stores/index.ts';
@@ -21,13 +22,6 @@ export interface PutAuditEventsDeps {
   logError?: (msg: string, err?: unknown) => void;
 }
 
-export interface PutAuditEventsOutput {
-  successful: { id: string; eventID: string }[];
-  failed: { id: string; errorCode: string; errorMessage: string }[];
-}
-
-const ID = /^[-_A-Za-z0-9]{1,128}$/;
-const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
 const err = (code: string, message: string, status = 400) => new ServiceError(code, message, status);
 
 type Failure = { errorCode: string; errorMessage: string };
@@ -78,12 +72,12 @@ function checkEventData(data: Record<string, unknown>, ownerAccountId: string): 
  */
 export async function putAuditEvents(
   deps: PutAuditEventsDeps, ctx: CallContext, query: URLSearchParams, body: unknown,
-  audit?: (output: PutAuditEventsOutput) => readonly AppendInput[],
-): Promise<PutAuditEventsOutput> {
-  const channelArn = query.get('channelArn');
-  if (!channelArn) throw err('ValidationException', 'channelArn is required.');
-  const externalId = query.get('externalId');
-  if (externalId !== null && !EXTERNAL_ID.test(externalId)) throw err('ValidationException', 'externalId must be 2 to 1224 characters of letters, digits and +=,.@:/-_');
+  audit?: (output: PutAuditEventsResponse) => readonly AppendInput[],
+): Promise<PutAuditEventsResponse> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw err('SerializationException', 'The request body must be a JSON object.');
+  // Member types, required members, the 1 to 100 events, ids, channelArn and externalId: the model's.
+  const input = cloudTrailDataInput('PutAuditEvents', restJsonInput(CLOUDTRAIL_DATA_MODEL, 'PutAuditEvents', query, body as Record<string, unknown>));
+  const { channelArn, auditEvents: events } = input;
   // Another account's or region's channel answers exactly as one that does not exist (resolve
   // never looks it up): the answer must not tell whether it exists.
   let channel;
@@ -94,23 +88,15 @@ export async function putAuditEvents(
     if (e instanceof ServiceError && e.code === 'ChannelNotFoundException') throw err('ChannelNotFound', `The channel ${channelArn} was not found.`);
     throw e;
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw err('SerializationException', 'The request body must be a JSON object.');
-  const events = (body as Record<string, unknown>).auditEvents;
-  if (!Array.isArray(events) || events.length < 1 || events.length > 100) throw err('ValidationException', 'auditEvents must list 1 to 100 events.');
   const seen = new Set<string>();
-  for (const e of events) {
-    if (typeof e !== 'object' || e === null || Array.isArray(e)) throw err('SerializationException', 'auditEvents must hold objects.');
-    const { id, eventData, eventDataChecksum } = e as Record<string, unknown>;
-    if (typeof id !== 'string' || !ID.test(id)) throw err('ValidationException', 'Each audit event needs an id of 1 to 128 letters, digits, - and _.');
-    if (typeof eventData !== 'string') throw err('ValidationException', `Audit event ${id} needs eventData as a string.`);
-    if (eventDataChecksum !== undefined && typeof eventDataChecksum !== 'string') throw err('ValidationException', `Audit event ${id}: eventDataChecksum must be a string.`);
+  for (const { id } of events) {
     if (seen.has(id)) throw err('DuplicatedAuditEventId', `Audit event id ${id} appears more than once in the request.`);
     seen.add(id);
   }
 
-  const out: PutAuditEventsOutput = { successful: [], failed: [] };
+  const out: PutAuditEventsResponse = { successful: [], failed: [] };
   const accepted: { id: string; eventID: string; input: ReturnType<typeof toAppendInput> }[] = [];
-  for (const e of events as { id: string; eventData: string; eventDataChecksum?: string }[]) {
+  for (const e of events) {
     const fail = (f: Failure) => out.failed.push({ id: e.id, ...f });
     if (e.eventDataChecksum !== undefined) {
       const sum = createHash('sha256').update(e.eventData, 'utf8').digest('base64');

@@ -2,30 +2,22 @@
  * Channels (CreateChannel, GetChannel, ListChannels, UpdateChannel, DeleteChannel): the
  * PutAuditEvents entry points of an account and region.
  */
-import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
+import { cloudTrailError } from '../../aws/errors.ts';
+import type {
+  CreateChannelRequest, CreateChannelResponse, DeleteChannelRequest, DeleteChannelResponse, Destination, GetChannelRequest, GetChannelResponse,
+  IngestionStatus, ListChannelsRequest, ListChannelsResponse, Tag, UpdateChannelRequest, UpdateChannelResponse,
+} from '../../aws/protocol/index.ts';
 import { buildArn, parseResourceArn, type IdSource } from '../../core/index.ts';
 import type { ControlStore } from '../../stores/index.ts';
 import type { CallContext } from '../context.ts';
 
-export interface Destination {
-  Type: 'EVENT_DATA_STORE' | 'AWS_SERVICE';
-  Location: string;
-}
-
-export interface IngestionStatus {
-  LatestIngestionSuccessTime?: number;
-  LatestIngestionSuccessEventID?: string;
-  LatestIngestionErrorCode?: string;
-  LatestIngestionAttemptTime?: number;
-  LatestIngestionAttemptEventID?: string;
-}
-
-export interface Channel {
+/** A channel as stored: its CloudTrail members (generated types) and its owner. */
+export interface ChannelDoc {
   ChannelArn: string;
   Name: string;
   Source: string;
   Destinations: Destination[];
-  Tags: { Key: string; Value?: string }[];
+  Tags: Tag[];
   accountId: string;
   region: string;
   IngestionStatus: IngestionStatus;
@@ -33,20 +25,15 @@ export interface Channel {
 
 export const CHANNEL_KIND = 'channel';
 export const MAX_CHANNELS_PER_REGION = 25;
-const NAME = /^[a-zA-Z0-9._-]{3,128}$/;
-const LOCATION = /^[a-zA-Z0-9._/\-:*]{3,1024}$/;
 const CHANNEL_ID = /^[A-Za-z0-9-]{1,128}$/;
 
-const invalidParam = (m: string) => cloudTrailError('InvalidParameterException', m);
-const serialization = (m: string) => new ServiceError('SerializationException', m, 400);
 
 function channelKey(accountId: string, region: string, id: string): string {
   return `${accountId}/${region}/${id}`;
 }
 
 /** Resolves a channel ARN or id to its store key, in the caller's account and region by default. */
-export function parseChannelRef(ref: unknown, ctx: { accountId: string; region: string }): { accountId: string; region: string; id: string } {
-  if (typeof ref !== 'string') throw cloudTrailError('ChannelARNInvalidException', 'The specified channel ARN is not valid.');
+export function parseChannelRef(ref: string, ctx: { accountId: string; region: string }): { accountId: string; region: string; id: string } {
   const a = parseResourceArn(ref, 'cloudtrail', 'channel');
   if (a && CHANNEL_ID.test(a.id)) return { region: a.region, accountId: a.accountId, id: a.id };
   if (CHANNEL_ID.test(ref)) return { accountId: ctx.accountId, region: ctx.region, id: ref };
@@ -73,30 +60,15 @@ function checkEventDataStore(location: string, ctx: { accountId: string }): void
   if (!m || m[1] !== ctx.accountId) throw invalid();
 }
 
-function parseDestinations(v: unknown, ctx: { accountId: string; region: string }): Destination[] {
-  if (!Array.isArray(v) || v.length < 1 || v.length > 200) throw invalidParam('Destinations must list 1 to 200 destinations.');
-  return v.map((d) => {
-    if (typeof d !== 'object' || d === null) throw serialization('Destinations must hold objects');
-    const { Type, Location } = d as Record<string, unknown>;
-    if (Type !== 'EVENT_DATA_STORE' && Type !== 'AWS_SERVICE') throw invalidParam('Destination Type must be EVENT_DATA_STORE or AWS_SERVICE.');
-    if (typeof Location !== 'string' || !LOCATION.test(Location)) throw invalidParam('Destination Location must be 3 to 1024 characters of letters, digits, and ._/-:*');
+/** Destinations as the model checked them (types, 1 to 200, Location's form), and whose event data stores are the caller's. */
+function parseDestinations(v: readonly Destination[], ctx: { accountId: string }): Destination[] {
+  return v.map(({ Type, Location }) => {
     if (Type === 'EVENT_DATA_STORE') checkEventDataStore(Location, ctx);
     return { Type, Location };
   });
 }
 
-function parseTags(v: unknown): { Key: string; Value?: string }[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || v.length > 200) throw cloudTrailError('InvalidTagParameterException', 'Tags must be a list of at most 200 tags.');
-  return v.map((t) => {
-    const { Key, Value } = (t ?? {}) as Record<string, unknown>;
-    if (typeof Key !== 'string' || Key.length < 1 || Key.length > 128) throw cloudTrailError('InvalidTagParameterException', 'A tag Key must be 1 to 128 characters.');
-    if (Value !== undefined && (typeof Value !== 'string' || Value.length > 256)) throw cloudTrailError('InvalidTagParameterException', 'A tag Value must be at most 256 characters.');
-    return Value === undefined ? { Key } : { Key, Value };
-  });
-}
-
-function publicView(c: Channel) {
+function publicView(c: ChannelDoc): Required<Pick<GetChannelResponse, 'ChannelArn' | 'Name' | 'Source' | 'Destinations'>> {
   return { ChannelArn: c.ChannelArn, Name: c.Name, Source: c.Source, Destinations: c.Destinations };
 }
 
@@ -109,8 +81,8 @@ export class ChannelService {
     this.ids = ids;
   }
 
-  private async inRegion(ctx: CallContext): Promise<Channel[]> {
-    return (await this.store.list<Channel>(CHANNEL_KIND, `${ctx.accountId}/${ctx.region}/`)).map((r) => r.doc);
+  private async inRegion(ctx: CallContext): Promise<ChannelDoc[]> {
+    return (await this.store.list<ChannelDoc>(CHANNEL_KIND, `${ctx.accountId}/${ctx.region}/`)).map((r) => r.doc);
   }
 
   /**
@@ -119,31 +91,29 @@ export class ChannelService {
    * that names only what the caller sent; another account's channels are never looked up, so
    * neither the answer nor its timing says whether they exist.
    */
-  async resolve(ref: unknown, ctx: { accountId: string; region: string }): Promise<Channel> {
+  async resolve(ref: string, ctx: { accountId: string; region: string }): Promise<ChannelDoc> {
     const r = parseChannelRef(ref, ctx);
     const notFound = () => cloudTrailError('ChannelNotFoundException', `Channel ${String(ref)} not found.`);
     if (r.accountId !== ctx.accountId || r.region !== ctx.region) throw notFound();
-    const c = await this.store.get<Channel>(CHANNEL_KIND, channelKey(r.accountId, r.region, r.id));
+    const c = await this.store.get<ChannelDoc>(CHANNEL_KIND, channelKey(r.accountId, r.region, r.id));
     if (!c || c.accountId !== ctx.accountId || c.region !== ctx.region) throw notFound();
     return c;
   }
 
-  private async own(ref: unknown, ctx: CallContext): Promise<Channel> {
+  private async own(ref: string, ctx: CallContext): Promise<ChannelDoc> {
     return this.resolve(ref, ctx);
   }
 
-  async createChannel(ctx: CallContext, input: Record<string, unknown>) {
+  async createChannel(ctx: CallContext, input: CreateChannelRequest): Promise<CreateChannelResponse> {
     const { Name, Source } = input;
-    if (typeof Name !== 'string' || !NAME.test(Name)) throw invalidParam('Channel name must be 3 to 128 characters of letters, digits, periods, underscores and hyphens.');
-    if (typeof Source !== 'string' || Source.length < 1 || Source.length > 256) throw cloudTrailError('InvalidSourceException', 'Source must be Custom or the name of a partner source.');
     const Destinations = parseDestinations(input.Destinations, ctx);
-    const Tags = parseTags(input.Tags);
+    const Tags = (input.Tags ?? []).map(({ Key, Value }) => (Value === undefined ? { Key } : { Key, Value }));
     const existing = await this.inRegion(ctx);
     if (existing.some((c) => c.Name === Name)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel named ${Name} already exists.`);
     if (Source !== 'Custom' && existing.some((c) => c.Source === Source)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel for source ${Source} already exists.`);
     if (existing.length >= MAX_CHANNELS_PER_REGION) throw cloudTrailError('ChannelMaxLimitExceededException', `An account can have at most ${MAX_CHANNELS_PER_REGION} channels per region.`);
     const id = this.ids.uuid();
-    const channel: Channel = {
+    const channel: ChannelDoc = {
       ChannelArn: buildArn({ service: 'cloudtrail', region: ctx.region, accountId: ctx.accountId, resource: `channel/${id}` }),
       Name, Source, Destinations, Tags, accountId: ctx.accountId, region: ctx.region, IngestionStatus: {},
     };
@@ -151,18 +121,17 @@ export class ChannelService {
     return { ...publicView(channel), Tags };
   }
 
-  async getChannel(ctx: CallContext, input: Record<string, unknown>) {
+  async getChannel(ctx: CallContext, input: GetChannelRequest): Promise<GetChannelResponse> {
     const c = await this.own(input.Channel, ctx);
     return { ...publicView(c), SourceConfig: { ApplyToAllRegions: false, AdvancedEventSelectors: [] }, IngestionStatus: c.IngestionStatus };
   }
 
-  async listChannels(ctx: CallContext, input: Record<string, unknown>) {
+  async listChannels(ctx: CallContext, input: ListChannelsRequest): Promise<ListChannelsResponse> {
     const max = input.MaxResults ?? 1000;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 1000) throw invalidParam('MaxResults must be between 1 and 1000.');
     const all = await this.inRegion(ctx);
     let start = 0;
     if (input.NextToken !== undefined) {
-      const at = typeof input.NextToken === 'string' ? all.findIndex((c) => c.ChannelArn === input.NextToken) : -1;
+      const at = all.findIndex((c) => c.ChannelArn === input.NextToken);
       if (at < 0) throw cloudTrailError('InvalidNextTokenException', 'The NextToken is not valid.');
       start = at;
     }
@@ -171,11 +140,10 @@ export class ChannelService {
     return { Channels: page.map((c) => ({ ChannelArn: c.ChannelArn, Name: c.Name })), ...(next ? { NextToken: next.ChannelArn } : {}) };
   }
 
-  async updateChannel(ctx: CallContext, input: Record<string, unknown>) {
+  async updateChannel(ctx: CallContext, input: UpdateChannelRequest): Promise<UpdateChannelResponse> {
     const c = await this.own(input.Channel, ctx);
-    const next: Channel = { ...c };
+    const next: ChannelDoc = { ...c };
     if (input.Name !== undefined) {
-      if (typeof input.Name !== 'string' || !NAME.test(input.Name)) throw invalidParam('Channel name must be 3 to 128 characters of letters, digits, periods, underscores and hyphens.');
       if (input.Name !== c.Name && (await this.inRegion(ctx)).some((o) => o.Name === input.Name)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel named ${input.Name} already exists.`);
       next.Name = input.Name;
     }
@@ -184,27 +152,27 @@ export class ChannelService {
     return publicView(next);
   }
 
-  async deleteChannel(ctx: CallContext, input: Record<string, unknown>) {
+  async deleteChannel(ctx: CallContext, input: DeleteChannelRequest): Promise<DeleteChannelResponse> {
     const c = await this.own(input.Channel, ctx);
     await this.store.delete(CHANNEL_KIND, channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!));
     return {};
   }
 
   /** Replaces a channel's tags (AddTags/RemoveTags); the caller must own it. */
-  async setTags(ref: string, ctx: CallContext, change: (tags: Channel['Tags']) => Channel['Tags']): Promise<void> {
+  async setTags(ref: string, ctx: CallContext, change: (tags: ChannelDoc['Tags']) => ChannelDoc['Tags']): Promise<void> {
     const c = await this.own(ref, ctx);
     await this.store.put(CHANNEL_KIND, channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!), { ...c, Tags: change(c.Tags) });
   }
 
   /** The channel's tags, for ListTags. */
-  async tagsOf(ref: string, ctx: CallContext): Promise<Channel['Tags']> {
+  async tagsOf(ref: string, ctx: CallContext): Promise<ChannelDoc['Tags']> {
     return (await this.own(ref, ctx)).Tags;
   }
 
   /** Records the outcome of a PutAuditEvents call on the channel's IngestionStatus. */
-  async recordIngestion(c: Channel, status: IngestionStatus): Promise<void> {
+  async recordIngestion(c: ChannelDoc, status: IngestionStatus): Promise<void> {
     const key = channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!);
-    const current = await this.store.get<Channel>(CHANNEL_KIND, key);
+    const current = await this.store.get<ChannelDoc>(CHANNEL_KIND, key);
     if (!current) return;
     current.IngestionStatus = { ...current.IngestionStatus, ...status };
     await this.store.put(CHANNEL_KIND, key, current);

@@ -1,9 +1,16 @@
 /**
- * The CloudTrail API (2013-11-01): one handler per operation. Operations not built yet answer
- * UnsupportedOperationException, as AWS does for operations an account cannot use.
+ * The CloudTrail API (2013-11-01): one handler per operation, typed by the input and output types
+ * generated from AWS's model (src/aws/protocol/generated/cloudtrail.ts). Every input is checked
+ * against the model before its handler runs (src/aws/protocol/validate.ts: member types, required
+ * members, enums, lengths, patterns, ranges), so handlers see well-typed input and keep only the
+ * rules the model cannot say. Operations not built yet answer UnsupportedOperationException after
+ * that check, as AWS does for operations an account cannot use.
  */
 import { lookupEvents, type LookupEventsDeps } from '../../history/index.ts';
-import type { CloudTrailOperation } from '../../aws/cloudtrail-operations.ts';
+import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../../aws/cloudtrail-operations.ts';
+import { ServiceError } from '../../aws/errors.ts';
+import type { JsonText } from '../../aws/json-text.ts';
+import { cloudTrailInput, type CloudTrailOperations } from '../../aws/protocol/index.ts';
 import type { CallContext } from '../context.ts';
 import type { ChannelService } from './channels.ts';
 import type { TrailService } from './trails.ts';
@@ -12,6 +19,10 @@ import type { PublicKeyService } from './public-keys.ts';
 
 export type OperationHandler = (ctx: CallContext, input: Record<string, unknown>) => Promise<object>;
 export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHandler>>;
+
+/** An operation's handler over its generated input and output types (JsonText: an answer already written as JSON). */
+export type TypedHandler<Op extends CloudTrailOperation> = (ctx: CallContext, input: CloudTrailOperations[Op]['input']) => Promise<CloudTrailOperations[Op]['output'] | JsonText>;
+type TypedHandlers = { [Op in CloudTrailOperation]?: TypedHandler<Op> };
 
 export interface CloudTrailProviderDeps {
   history: LookupEventsDeps;
@@ -25,7 +36,7 @@ export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTra
   const ch = deps.channels;
   const tr = deps.trails;
   const tg = deps.tags;
-  return {
+  const handlers: TypedHandlers = {
     CreateTrail: (ctx, input) => tr.createTrail(ctx, input),
     UpdateTrail: (ctx, input) => tr.updateTrail(ctx, input),
     DeleteTrail: (ctx, input) => tr.deleteTrail(ctx, input),
@@ -49,5 +60,18 @@ export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTra
     ListChannels: (ctx, input) => ch.listChannels(ctx, input),
     UpdateChannel: (ctx, input) => ch.updateChannel(ctx, input),
     DeleteChannel: (ctx, input) => ch.deleteChannel(ctx, input),
+  };
+  const provider: CloudTrailProvider = {};
+  // handlers[op] is op's own handler (TypedHandlers maps each operation to its handler type).
+  for (const op of CLOUDTRAIL_OPERATIONS) provider[op] = dispatch(op, handlers[op] as TypedHandler<CloudTrailOperation> | undefined);
+  return provider;
+}
+
+/** The model check, then the handler (or UnsupportedOperationException when there is none yet). */
+function dispatch<Op extends CloudTrailOperation>(op: Op, handler: TypedHandler<Op> | undefined): OperationHandler {
+  return async (ctx, input) => {
+    const checked = cloudTrailInput(op, input);
+    if (!handler) throw new ServiceError('UnsupportedOperationException', `OpenTrail does not support ${op} yet.`, 400);
+    return handler(ctx, checked);
   };
 }

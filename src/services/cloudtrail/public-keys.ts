@@ -7,7 +7,8 @@
  * The AWS CLI's validate-logs calls ListPublicKeys once and does not follow NextToken, so pages
  * are large; the NextToken is opaque and bound to the account, Region and the request's times.
  */
-import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
+import { cloudTrailError } from '../../aws/errors.ts';
+import { cloudTrailInput, type ListPublicKeysRequest, type ListPublicKeysResponse, type PublicKey } from '../../aws/protocol/index.ts';
 import type { NextTokenCodec } from '../../history/index.ts';
 import type { SigningKeyStore } from '../../integrity/index.ts';
 import type { CallContext } from '../context.ts';
@@ -19,24 +20,13 @@ export interface PublicKeyServiceDeps {
   pageSize?: number;
 }
 
-export interface PublicKeyView {
-  Value: string;
-  ValidityStartTime: number;
-  ValidityEndTime: number;
-  Fingerprint: string;
+
+/** A ListPublicKeysResponse whose keys have every member. */
+export interface PublicKeyPage extends ListPublicKeysResponse {
+  PublicKeyList: Required<PublicKey>[];
 }
 
 const DEFAULT_PAGE = 1000;
-
-function serialization(message: string): ServiceError {
-  return new ServiceError('SerializationException', message, 400);
-}
-
-function timestamp(v: unknown, name: string): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw serialization(`${name} must be a timestamp`);
-  return v;
-}
 
 export class PublicKeyService {
   private readonly deps: PublicKeyServiceDeps;
@@ -48,11 +38,12 @@ export class PublicKeyService {
     if (!(this.pageSize >= 1)) throw new Error('pageSize must be at least 1');
   }
 
-  async listPublicKeys(ctx: CallContext, input: Record<string, unknown>): Promise<{ PublicKeyList: PublicKeyView[]; NextToken?: string }> {
-    const startSec = timestamp(input.StartTime, 'StartTime');
-    const endSec = timestamp(input.EndTime, 'EndTime');
+  /** Checks its input against the model itself (it is also called directly, not only by the dispatch). */
+  async listPublicKeys(ctx: CallContext, request: ListPublicKeysRequest | object): Promise<PublicKeyPage> {
+    const input = cloudTrailInput('ListPublicKeys', request);
+    const startSec = input.StartTime;
+    const endSec = input.EndTime;
     const token = input.NextToken;
-    if (token !== undefined && token !== null && typeof token !== 'string') throw serialization('NextToken must be a string');
     const startMs = startSec === undefined ? ctx.nowMs : Math.round(startSec * 1000);
     const endMs = endSec === undefined ? ctx.nowMs : Math.round(endSec * 1000);
     if (startMs > endMs) throw cloudTrailError('InvalidTimeRangeException', 'Start time must be earlier than or equal to end time.');
@@ -60,7 +51,7 @@ export class PublicKeyService {
     // The token is bound to the times as sent (a default "now" moves between pages).
     const binding = { accountId: ctx.accountId, region: ctx.region, query: JSON.stringify(['ListPublicKeys', startSec ?? null, endSec ?? null]) };
     let fromStartMs = Infinity;
-    if (typeof token === 'string') {
+    if (token !== undefined) {
       const pos = this.deps.tokens.decode(token, binding);
       if (!pos) throw cloudTrailError('InvalidTokenException', 'The NextToken is not valid.');
       fromStartMs = pos.t;
@@ -71,7 +62,7 @@ export class PublicKeyService {
     // Newest first, as in AWS's samples.
     const keys = (await this.deps.keys.keysBetween(ctx.region, startMs, endMs)).filter((k) => k.validityStartMs <= fromStartMs).reverse();
     const page = keys.slice(0, this.pageSize);
-    const out: { PublicKeyList: PublicKeyView[]; NextToken?: string } = {
+    const out: PublicKeyPage = {
       PublicKeyList: page.map((k) => ({
         Value: k.publicKeyDer.toString('base64'),
         ValidityStartTime: k.validityStartMs / 1000,

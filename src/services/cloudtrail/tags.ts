@@ -4,7 +4,8 @@ import { isArnLike } from '../../core/index.ts';
 import type { CallContext } from '../context.ts';
 import type { ChannelService } from './channels.ts';
 import type { Tag } from './trail-model.ts';
-import { parseTags, serialization } from './trail-params.ts';
+import { parseTags } from './trail-params.ts';
+import type { AddTagsRequest, AddTagsResponse, ListTagsRequest, ListTagsResponse, RemoveTagsRequest, RemoveTagsResponse, ResourceTag } from '../../aws/protocol/index.ts';
 import type { TrailService } from './trails.ts';
 
 const RESOURCE = /^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:(trail|channel|eventdatastore|dashboard)\/.+$/;
@@ -18,8 +19,8 @@ export class TagService {
     this.channels = channels;
   }
 
-  private kind(resourceId: unknown): { arn: string; kind: string } {
-    if (typeof resourceId !== 'string' || resourceId.length === 0) throw cloudTrailError('ResourceNotFoundException', 'ResourceId is required.');
+  private kind(resourceId: string): { arn: string; kind: string } {
+    if (resourceId.length === 0) throw cloudTrailError('ResourceNotFoundException', 'ResourceId is required.');
     const m = RESOURCE.exec(resourceId);
     if (!m) {
       if (isArnLike(resourceId)) throw cloudTrailError('ResourceTypeNotSupportedException', `Resource type of ${resourceId} is not supported: tag trails and channels.`);
@@ -28,7 +29,7 @@ export class TagService {
     return { arn: resourceId, kind: m[1]! };
   }
 
-  private async change(ctx: CallContext, resourceId: unknown, change: (tags: Tag[]) => Tag[]): Promise<void> {
+  private async change(ctx: CallContext, resourceId: string, change: (tags: Tag[]) => Tag[]): Promise<void> {
     const { arn, kind } = this.kind(resourceId);
     if (kind === 'trail') {
       if (!(await this.trails.setTags(arn, ctx, change))) throw cloudTrailError('ResourceNotFoundException', `Resource not found: ${arn}`);
@@ -41,25 +42,23 @@ export class TagService {
     }
   }
 
-  async addTags(ctx: CallContext, input: Record<string, unknown>) {
-    if (!Array.isArray(input.TagsList)) throw serialization('TagsList is required and must be a list');
+  async addTags(ctx: CallContext, input: AddTagsRequest): Promise<AddTagsResponse> {
     await this.change(ctx, input.ResourceId, (tags) => parseTags(input.TagsList, tags));
     return {};
   }
 
-  async removeTags(ctx: CallContext, input: Record<string, unknown>) {
-    if (!Array.isArray(input.TagsList)) throw serialization('TagsList is required and must be a list');
+  async removeTags(ctx: CallContext, input: RemoveTagsRequest): Promise<RemoveTagsResponse> {
     const remove = new Set(parseTags(input.TagsList).map((t) => t.Key));
     await this.change(ctx, input.ResourceId, (tags) => tags.filter((t) => !remove.has(t.Key)));
     return {};
   }
 
-  async listTags(ctx: CallContext, input: Record<string, unknown>) {
+  async listTags(ctx: CallContext, input: ListTagsRequest): Promise<ListTagsResponse> {
     const ids = input.ResourceIdList;
-    if (!Array.isArray(ids) || ids.length === 0) throw cloudTrailError('InvalidParameterException', 'ResourceIdList must name 1 to 20 resources.');
+    if (ids.length === 0) throw cloudTrailError('InvalidParameterException', 'ResourceIdList must name 1 to 20 resources.');
     if (ids.length > 20) throw cloudTrailError('InvalidParameterException', 'ResourceIdList can name at most 20 resources.');
-    if (input.NextToken !== undefined && input.NextToken !== null) throw cloudTrailError('InvalidTokenException', 'The NextToken is not valid.');
-    const out: { ResourceId: string; TagsList: Tag[] }[] = [];
+    if (input.NextToken !== undefined) throw cloudTrailError('InvalidTokenException', 'The NextToken is not valid.');
+    const out: ResourceTag[] = [];
     for (const id of ids) {
       const { arn, kind } = this.kind(id);
       if (kind === 'trail') {

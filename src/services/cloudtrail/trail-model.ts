@@ -32,3 +32,4 @@ export function trailView(t: TrailDoc) {
     IsOrganizationTrail: t.IsOrganizationTrail,
   });
 }
+

@@ -7,22 +7,6 @@ import { awsLogsPrefix, buildArn, missingBucketStatement, partitionForRegion, po
 import { NeighbourUnavailableError, type ObjectStore, type TopicDirectory } from '../../stores/index.ts';
 import type { Tag, TrailDoc } from './trail-model.ts';
 
-export const serialization = (m: string) => new ServiceError('SerializationException', m, 400);
-
-export function optionalBool(input: Record<string, unknown>, key: string): boolean | undefined {
-  const v = input[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw serialization(`${key} must be a boolean`);
-  return v;
-}
-
-export function optionalString(input: Record<string, unknown>, key: string): string | undefined {
-  const v = input[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw serialization(`${key} must be a string`);
-  return v;
-}
-
 const BUCKET = /^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SNS_NAME = /^[A-Za-z0-9_-]{1,256}$/;
 const SNS_ARN = /^arn:aws[a-z-]*:sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,256})$/;
@@ -72,18 +56,16 @@ export function checkCloudWatchLogs(groupArn: string | undefined, roleArn: strin
   }
 }
 
-export function parseTags(v: unknown, existing: Tag[] = []): Tag[] {
-  if (v === undefined || v === null) return existing;
-  if (!Array.isArray(v)) throw serialization('TagsList must be a list');
-  if (v.length > 200) throw cloudTrailError('InvalidTagParameterException', 'A request can name at most 200 tags.');
+/**
+ * A TagsList applied to existing tags. Its list length, keys and values are checked against the
+ * model first (src/aws/protocol); here: reserved keys, and the 50 tags a resource may have.
+ */
+export function parseTags(v: readonly Tag[] | undefined, existing: Tag[] = []): Tag[] {
+  if (v === undefined) return existing;
   const out = new Map(existing.map((t) => [t.Key, t]));
-  for (const t of v) {
-    if (typeof t !== 'object' || t === null) throw serialization('TagsList must hold objects');
-    const { Key, Value } = t as Record<string, unknown>;
-    if (typeof Key !== 'string' || Key.length < 1 || Key.length > 128) throw cloudTrailError('InvalidTagParameterException', 'A tag Key must be 1 to 128 characters.');
+  for (const { Key, Value } of v) {
     if (Key.toLowerCase().startsWith('aws:')) throw cloudTrailError('InvalidTagParameterException', `Tag keys starting with aws: are reserved: ${Key}`);
-    if (Value !== undefined && Value !== null && (typeof Value !== 'string' || Value.length > 256)) throw cloudTrailError('InvalidTagParameterException', 'A tag Value must be at most 256 characters.');
-    out.set(Key, typeof Value === 'string' ? { Key, Value } : { Key });
+    out.set(Key, Value !== undefined ? { Key, Value } : { Key });
   }
   const tags = [...out.values()];
   if (tags.length > 50) throw cloudTrailError('TagsLimitExceededException', 'A resource can have at most 50 tags.');

@@ -15,10 +15,14 @@ import type { CallContext } from '../context.ts';
 import {
   isShadow, isVisible, MAX_TRAILS_PER_REGION, TRAIL_KIND, trailKey, trailView, trailWriteView, type TrailDoc,
 } from './trail-model.ts';
-import {
-  checkBucket, checkCloudWatchLogs, checkPrefix, checkTopic, kmsKeyArn, optionalBool, optionalString, parseTags,
-  serialization, snsTopicArn,
-} from './trail-params.ts';
+import { checkBucket, checkCloudWatchLogs, checkPrefix, checkTopic, kmsKeyArn, parseTags, snsTopicArn } from './trail-params.ts';
+import type {
+  CreateTrailRequest, CreateTrailResponse, DeleteTrailRequest, DeleteTrailResponse, DescribeTrailsRequest, DescribeTrailsResponse,
+  GetEventSelectorsRequest, GetEventSelectorsResponse, GetInsightSelectorsRequest, GetInsightSelectorsResponse, GetTrailRequest,
+  GetTrailResponse, GetTrailStatusRequest, GetTrailStatusResponse, ListTrailsRequest, ListTrailsResponse, PutEventSelectorsRequest,
+  PutEventSelectorsResponse, PutInsightSelectorsRequest, PutInsightSelectorsResponse, StartLoggingRequest, StartLoggingResponse,
+  StopLoggingRequest, StopLoggingResponse, UpdateTrailRequest, UpdateTrailResponse,
+} from '../../aws/protocol/index.ts';
 
 export interface TrailServiceDeps {
   store: ControlStore;
@@ -63,9 +67,8 @@ export class TrailService {
    * The trail a Name/TrailName member names: a name means a trail homed in the caller's account
    * and region; an ARN may name any trail the caller sees here (shadow trails included).
    */
-  async resolve(ref: unknown, ctx: CallContext, member = 'Name'): Promise<TrailDoc> {
-    if (ref === undefined || ref === null || ref === '') throw cloudTrailError('InvalidTrailNameException', `${member} is required.`);
-    if (typeof ref !== 'string') throw serialization(`${member} must be a string`);
+  async resolve(ref: string | undefined, ctx: CallContext, member = 'Name'): Promise<TrailDoc> {
+    if (ref === undefined || ref === '') throw cloudTrailError('InvalidTrailNameException', `${member} is required.`);
     if (isArnLike(ref)) {
       const arn = parseTrailArn(ref);
       if (!arn) throw cloudTrailError('CloudTrailARNInvalidException', `${ref} is not a valid trail ARN. Expected arn:aws:cloudtrail:<region>:<account>:trail/<name>`);
@@ -81,7 +84,7 @@ export class TrailService {
   }
 
   /** As resolve, for changes: only the owner, only from the home region. */
-  private async resolveForChange(ref: unknown, ctx: CallContext, member = 'Name'): Promise<TrailDoc> {
+  private async resolveForChange(ref: string | undefined, ctx: CallContext, member = 'Name'): Promise<TrailDoc> {
     const t = await this.resolve(ref, ctx, member);
     if (t.accountId !== ctx.accountId) {
       throw cloudTrailError('NotOrganizationMasterAccountException', `Only the organization's management account ${t.accountId} can change the organization trail ${t.TrailARN}.`);
@@ -114,11 +117,11 @@ export class TrailService {
   }
 
   /** Applies CreateTrail/UpdateTrail members to a trail and checks the result. */
-  private async apply(t: TrailDoc, input: Record<string, unknown>, isCreate: boolean): Promise<TrailDoc> {
+  private async apply(t: TrailDoc, input: CreateTrailRequest | UpdateTrailRequest, isCreate: boolean): Promise<TrailDoc> {
     const next: TrailDoc = { ...t };
-    const bucket = optionalString(input, 'S3BucketName');
+    const bucket = input.S3BucketName;
     if (bucket !== undefined) next.S3BucketName = bucket;
-    const prefix = optionalString(input, 'S3KeyPrefix');
+    const prefix = input.S3KeyPrefix;
     if (prefix !== undefined) {
       if (prefix === '') delete next.S3KeyPrefix;
       else {
@@ -126,7 +129,7 @@ export class TrailService {
         next.S3KeyPrefix = prefix;
       }
     }
-    const topic = optionalString(input, 'SnsTopicName');
+    const topic = input.SnsTopicName;
     if (topic !== undefined) {
       if (topic === '') {
         delete next.SnsTopicName;
@@ -136,14 +139,14 @@ export class TrailService {
         next.SnsTopicName = next.SnsTopicARN.split(':').pop()!;
       }
     }
-    const globals = optionalBool(input, 'IncludeGlobalServiceEvents');
+    const globals = input.IncludeGlobalServiceEvents;
     if (globals !== undefined) next.IncludeGlobalServiceEvents = globals;
-    const multi = optionalBool(input, 'IsMultiRegionTrail');
+    const multi = input.IsMultiRegionTrail;
     if (multi !== undefined) next.IsMultiRegionTrail = multi;
-    const validation = optionalBool(input, 'EnableLogFileValidation');
+    const validation = input.EnableLogFileValidation;
     if (validation !== undefined) next.LogFileValidationEnabled = validation;
-    const group = optionalString(input, 'CloudWatchLogsLogGroupArn');
-    const role = optionalString(input, 'CloudWatchLogsRoleArn');
+    const group = input.CloudWatchLogsLogGroupArn;
+    const role = input.CloudWatchLogsRoleArn;
     if (group !== undefined || role !== undefined) {
       if (group === '' && (role === undefined || role === '')) {
         delete next.CloudWatchLogsLogGroupArn;
@@ -154,12 +157,12 @@ export class TrailService {
         next.CloudWatchLogsRoleArn = role ?? next.CloudWatchLogsRoleArn;
       }
     }
-    const kms = optionalString(input, 'KmsKeyId');
+    const kms = input.KmsKeyId;
     if (kms !== undefined) {
       if (kms === '') delete next.KmsKeyId;
       else next.KmsKeyId = kmsKeyArn(kms, t.HomeRegion, t.accountId);
     }
-    const org = optionalBool(input, 'IsOrganizationTrail');
+    const org = input.IsOrganizationTrail;
     if (org !== undefined) {
       if (org || t.IsOrganizationTrail) this.checkOrganization(t.accountId);
       next.IsOrganizationTrail = org;
@@ -174,12 +177,10 @@ export class TrailService {
     return next;
   }
 
-  async createTrail(ctx: CallContext, input: Record<string, unknown>) {
-    const name = optionalString(input, 'Name');
-    if (name === undefined) throw cloudTrailError('InvalidTrailNameException', 'Name is required.');
+  async createTrail(ctx: CallContext, input: CreateTrailRequest): Promise<CreateTrailResponse> {
+    const name = input.Name;
     const problem = validateTrailName(name);
     if (problem) throw cloudTrailError('InvalidTrailNameException', problem);
-    if (optionalString(input, 'S3BucketName') === undefined) throw cloudTrailError('InvalidParameterException', 'S3BucketName is required.');
     const all = await this.all();
     if (all.some((t) => t.accountId === ctx.accountId && t.HomeRegion === ctx.region && t.Name === name)) {
       throw cloudTrailError('TrailAlreadyExistsException', `Trail ${name} already exists for customer: ${ctx.accountId}`);
@@ -196,7 +197,7 @@ export class TrailService {
     return trailWriteView(trail);
   }
 
-  async updateTrail(ctx: CallContext, input: Record<string, unknown>) {
+  async updateTrail(ctx: CallContext, input: UpdateTrailRequest): Promise<UpdateTrailResponse> {
     const t = await this.resolveForChange(input.Name, ctx);
     const next = await this.apply(t, input, false);
     if (next.IsMultiRegionTrail && !t.IsMultiRegionTrail) await this.checkQuota(next, await this.all());
@@ -204,7 +205,7 @@ export class TrailService {
     return trailWriteView(next);
   }
 
-  async deleteTrail(ctx: CallContext, input: Record<string, unknown>) {
+  async deleteTrail(ctx: CallContext, input: DeleteTrailRequest): Promise<DeleteTrailResponse> {
     const t = await this.resolveForChange(input.Name, ctx);
     await this.deps.store.delete(TRAIL_KIND, trailKey(t.accountId, t.HomeRegion, t.Name));
     // The trail is gone: that is the change, answered as done even when the cleanup below fails
@@ -216,21 +217,18 @@ export class TrailService {
     return {};
   }
 
-  async getTrail(ctx: CallContext, input: Record<string, unknown>) {
+  async getTrail(ctx: CallContext, input: GetTrailRequest): Promise<GetTrailResponse> {
     return { Trail: trailView(await this.resolve(input.Name, ctx)) };
   }
 
-  async describeTrails(ctx: CallContext, input: Record<string, unknown>) {
-    const includeShadows = optionalBool(input, 'includeShadowTrails') ?? true;
+  async describeTrails(ctx: CallContext, input: DescribeTrailsRequest): Promise<DescribeTrailsResponse> {
+    const includeShadows = input.includeShadowTrails ?? true;
     const names = input.trailNameList;
-    if (names !== undefined && names !== null && (!Array.isArray(names) || !names.every((n) => typeof n === 'string'))) {
-      throw serialization('trailNameList must be a list of strings');
-    }
     let trails = await this.visible(ctx);
     if (!includeShadows) trails = trails.filter((t) => !isShadow(t, ctx.accountId, ctx.region));
-    if (Array.isArray(names) && names.length > 0) {
+    if (names !== undefined && names.length > 0) {
       const wanted = new Set<string>();
-      for (const n of names as string[]) {
+      for (const n of names) {
         if (isArnLike(n)) {
           if (!parseTrailArn(n)) throw cloudTrailError('CloudTrailARNInvalidException', `${n} is not a valid trail ARN.`);
           wanted.add(n);
@@ -246,10 +244,10 @@ export class TrailService {
     return { trailList: trails.map(trailView) };
   }
 
-  async listTrails(ctx: CallContext, input: Record<string, unknown>) {
+  async listTrails(ctx: CallContext, input: ListTrailsRequest): Promise<ListTrailsResponse> {
     const trails = await this.visible(ctx);
     let start = 0;
-    const token = optionalString(input, 'NextToken');
+    const token = input.NextToken;
     const binding = { accountId: ctx.accountId, region: ctx.region, query: 'ListTrails' };
     if (token !== undefined) {
       const pos = this.deps.tokens.decode(token, binding);
@@ -257,14 +255,14 @@ export class TrailService {
       start = pos.t;
     }
     const page = trails.slice(start, start + LIST_PAGE);
-    const out: { Trails: { TrailARN: string; Name: string; HomeRegion: string }[]; NextToken?: string } = {
+    const out: ListTrailsResponse = {
       Trails: page.map((t) => ({ TrailARN: t.TrailARN, Name: t.Name, HomeRegion: t.HomeRegion })),
     };
     if (start + LIST_PAGE < trails.length) out.NextToken = this.deps.tokens.encode({ t: start + LIST_PAGE, seq: 0 }, binding);
     return out;
   }
 
-  async getTrailStatus(ctx: CallContext, input: Record<string, unknown>) {
+  async getTrailStatus(ctx: CallContext, input: GetTrailStatusRequest): Promise<GetTrailStatusResponse> {
     const t = await this.resolve(input.Name, ctx);
     const stored = await this.deps.store.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
     const d: DeliveryState = stored?.trailCreatedMs === t.createdMs ? stored : { cursor: 0 };
@@ -296,7 +294,7 @@ export class TrailService {
     };
   }
 
-  async startLogging(ctx: CallContext, input: Record<string, unknown>) {
+  async startLogging(ctx: CallContext, input: StartLoggingRequest): Promise<StartLoggingResponse> {
     const t = await this.resolveForChange(input.Name, ctx);
     if (!t.isLogging) {
       const end = await this.deps.events.lastSeq();
@@ -315,16 +313,16 @@ export class TrailService {
     return {};
   }
 
-  async stopLogging(ctx: CallContext, input: Record<string, unknown>) {
+  async stopLogging(ctx: CallContext, input: StopLoggingRequest): Promise<StopLoggingResponse> {
     const t = await this.resolveForChange(input.Name, ctx);
     if (t.isLogging) await this.save({ ...t, isLogging: false, stopLoggingTimeMs: ctx.nowMs, deliverThroughSeq: await this.deps.events.lastSeq() });
     return {};
   }
 
-  async putEventSelectors(ctx: CallContext, input: Record<string, unknown>) {
+  async putEventSelectors(ctx: CallContext, input: PutEventSelectorsRequest): Promise<PutEventSelectorsResponse> {
     const t = await this.resolveForChange(input.TrailName, ctx, 'TrailName');
-    const hasBasic = input.EventSelectors !== undefined && input.EventSelectors !== null;
-    const hasAdvanced = input.AdvancedEventSelectors !== undefined && input.AdvancedEventSelectors !== null;
+    const hasBasic = input.EventSelectors !== undefined;
+    const hasAdvanced = input.AdvancedEventSelectors !== undefined;
     if (hasBasic && hasAdvanced) throw cloudTrailError('InvalidEventSelectorsException', BOTH_SELECTOR_KINDS_MESSAGE);
     if (!hasBasic && !hasAdvanced) throw cloudTrailError('InvalidEventSelectorsException', 'Specify EventSelectors or AdvancedEventSelectors.');
     const next: TrailDoc = { ...t };
@@ -343,13 +341,13 @@ export class TrailService {
     return next.eventSelectors ? { TrailARN: t.TrailARN, EventSelectors: next.eventSelectors } : { TrailARN: t.TrailARN, AdvancedEventSelectors: next.advancedEventSelectors };
   }
 
-  async getEventSelectors(ctx: CallContext, input: Record<string, unknown>) {
+  async getEventSelectors(ctx: CallContext, input: GetEventSelectorsRequest): Promise<GetEventSelectorsResponse> {
     const t = await this.resolve(input.TrailName, ctx, 'TrailName');
     if (t.advancedEventSelectors) return { TrailARN: t.TrailARN, AdvancedEventSelectors: t.advancedEventSelectors };
     return { TrailARN: t.TrailARN, EventSelectors: t.eventSelectors ?? DEFAULT_EVENT_SELECTORS };
   }
 
-  async putInsightSelectors(ctx: CallContext, input: Record<string, unknown>) {
+  async putInsightSelectors(ctx: CallContext, input: PutInsightSelectorsRequest): Promise<PutInsightSelectorsResponse> {
     if (input.EventDataStore !== undefined || input.InsightsDestination !== undefined) {
       throw new ServiceError('UnsupportedOperationException', 'Insights on event data stores are not supported by OpenTrail yet.', 400);
     }
@@ -363,7 +361,7 @@ export class TrailService {
     return { TrailARN: t.TrailARN, InsightSelectors: r.value };
   }
 
-  async getInsightSelectors(ctx: CallContext, input: Record<string, unknown>) {
+  async getInsightSelectors(ctx: CallContext, input: GetInsightSelectorsRequest): Promise<GetInsightSelectorsResponse> {
     if (input.EventDataStore !== undefined) {
       throw new ServiceError('UnsupportedOperationException', 'Insights on event data stores are not supported by OpenTrail yet.', 400);
     }

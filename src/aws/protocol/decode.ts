@@ -9,7 +9,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { cbor, tagSymbol } from '@smithy/core/cbor';
-import { ServiceError } from '../../aws/errors.ts';
+import { ServiceError } from '../errors.ts';
 import { loadModel, modelsFor, type ModelEntry, type ModelMember, type ModelShape, type Protocol, type ServiceModel } from './model.ts';
 
 export const HIDDEN = 'HIDDEN_DUE_TO_SECURITY_REASONS';
