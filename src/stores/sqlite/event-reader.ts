@@ -4,11 +4,11 @@
  * are one snapshot, and no read waits behind a commit (WAL).
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
+import { IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
 import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
 
-interface Bucket { id: number; minT: number; maxT: number }
+interface Bucket { id: number; firstSeq: number; minT: number; maxT: number }
 
 /** One key's L0 entries, across every pending row, sorted by (t, seq) ascending (newest last) when `sorted`. */
 interface Entries {
@@ -174,7 +174,12 @@ export interface ReaderOptions {
   cacheMiB: number;
   /** Bytes of decoded blocks kept between lookups. */
   blockCacheBytes: number;
+  /** Bytes of bucket id filters kept between lookups (10 bits an event: 16 MiB hold 13M events' filters). */
+  idFilterCacheBytes?: number;
 }
+
+/** Default bound of the id filters held by the reader. */
+export const ID_FILTER_CACHE_BYTES = 16 * 1024 * 1024;
 
 export class EventReader {
   private readonly db: DatabaseSync;
@@ -184,18 +189,26 @@ export class EventReader {
   private readonly blocks = new Map<number, BlockEvent[]>();
   private blockBytes = 0;
   private readonly blockCacheBytes: number;
+  /** Bucket id -> its id filter (LRU by Map order), with the bucket's first seq (ids are reused after a prune emptied the buckets). */
+  private readonly filters = new Map<number, { firstSeq: number; filter: IdFilter }>();
+  private filterBytes = 0;
+  private readonly filterCacheBytes: number;
 
   constructor(opts: ReaderOptions) {
     this.hashBits = opts.hashBits;
     this.blockCacheBytes = opts.blockCacheBytes;
+    this.filterCacheBytes = opts.idFilterCacheBytes ?? ID_FILTER_CACHE_BYTES;
     this.db = new DatabaseSync(opts.path, { readOnly: false });
     this.db.exec(`PRAGMA cache_size=-${opts.cacheMiB * 1024}; PRAGMA mmap_size=0; PRAGMA busy_timeout=5000; PRAGMA query_only=1;`);
     const p = (sql: string) => this.db.prepare(sql);
     this.st = {
       meta: p('SELECT value FROM meta WHERE name = ?'),
-      pendingSpan: p('SELECT count(*) AS n, min(first_seq) AS lo FROM pending'),
+      // The oldest pending row by its rowid (O(log n); count(*) scanned every row, one per
+      // self-audit record since the last merge, on every lookup).
+      pendingLo: p('SELECT first_seq AS lo FROM pending ORDER BY first_seq LIMIT 1'),
       pendingAfter: p('SELECT first_seq, last_seq, data FROM pending WHERE first_seq > ? ORDER BY first_seq'),
-      buckets: p('SELECT id, min_t, max_t FROM buckets WHERE max_t >= ? AND min_t <= ? ORDER BY max_t DESC, id DESC'),
+      buckets: p('SELECT id, first_seq, min_t, max_t FROM buckets WHERE max_t >= ? AND min_t <= ? ORDER BY max_t DESC, id DESC'),
+      idFilter: p('SELECT idf FROM buckets WHERE id = ?'),
       chunkKey: p('SELECT key FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       chunkMax: p('SELECT max_t FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       chunkData: p('SELECT data FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
@@ -230,24 +243,19 @@ export class EventReader {
 
   /**
    * The L0 index of this snapshot: new pending rows are added; when rows it holds are gone (a
-   * merge took them) or were rewritten (a prune raises meta pending_version), it is rebuilt.
+   * merge or a log prune took the oldest) or were rewritten (a prune raises meta
+   * pending_version), it is rebuilt. Rows only ever appear above the newest one (first_seq grows
+   * with commits) and leave from the oldest end, so the oldest row's first_seq and the version
+   * tell whether the index still holds: no count of the rows is needed.
    */
   private pendingIndex(): PendingIndex {
     const version = this.meta('pending_version') ?? 0;
-    const { n, lo } = this.st.pendingSpan!.get() as { n: number; lo: number | null };
+    const lo = (this.st.pendingLo!.get() as { lo: number } | undefined)?.lo;
     let l0 = this.l0;
-    const stale = version !== l0.version || (l0.rows > 0 && (lo === null || lo > l0.minFirstSeq));
+    const stale = version !== l0.version || (l0.rows > 0 && lo !== l0.minFirstSeq);
     if (stale) l0 = new PendingIndex(version);
     for (const r of this.st.pendingAfter!.iterate(l0.maxFirstSeq) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
       l0.add(decodePending(r.first_seq, r.last_seq, r.data));
-    }
-    // Rows below the newest indexed one appearing later cannot happen (first_seq grows with
-    // commits); should the counts disagree anyway, start again from the rows as they are.
-    if (l0.rows !== n) {
-      l0 = new PendingIndex(version);
-      for (const r of this.st.pendingAfter!.iterate(-1) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
-        l0.add(decodePending(r.first_seq, r.last_seq, r.data));
-      }
     }
     this.l0 = l0;
     return l0;
@@ -311,7 +319,8 @@ export class EventReader {
     const l0 = this.pendingIndex();
     const entries = byId ? l0.byId.get(k) : l0.byKey.get(text);
     if (entries) cursors.push(new EntriesCursor(sortedEntries(entries), upper));
-    const buckets = (this.st.buckets!.all(lower, upper) as { id: number; min_t: number; max_t: number }[]).map((b): Bucket => ({ id: b.id, minT: b.min_t, maxT: b.max_t }));
+    const buckets = (this.st.buckets!.all(lower, upper) as { id: number; first_seq: number; min_t: number; max_t: number }[])
+      .map((b): Bucket => ({ id: b.id, firstSeq: b.first_seq, minT: b.min_t, maxT: b.max_t }));
     let nextBucket = 0;
     const out: HistoryRow[] = [];
     while (out.length < q.limit) {
@@ -342,6 +351,7 @@ export class EventReader {
 
   private bucketCursor(b: Bucket, k: number, text: string, byId: boolean, upper: number): Cursor | undefined {
     if (byId) {
+      if (!(this.idFilter(b)?.mayHave(k) ?? true)) return undefined;
       const rows = this.st.ids!.all(b.id, k) as { t: number; seq: number }[];
       rows.sort((x, y) => y.t - x.t || y.seq - x.seq);
       return new ArrayCursor(rows.map((r) => r.t), rows.map((r) => r.seq));
@@ -374,6 +384,31 @@ export class EventReader {
       }
     }
     return new ChunkCursor((c) => (this.st.chunkData!.get(b.id, k, base + c) as { data: Uint8Array } | undefined)?.data, lo);
+  }
+
+  /** The bucket's id filter, or undefined when it has none (written before filters; the writer fills them at open). */
+  private idFilter(b: Bucket): IdFilter | undefined {
+    const held = this.filters.get(b.id);
+    if (held && held.firstSeq === b.firstSeq) {
+      this.filters.delete(b.id);
+      this.filters.set(b.id, held);
+      return held.filter;
+    }
+    if (held) {
+      this.filters.delete(b.id);
+      this.filterBytes -= held.filter.bytes;
+    }
+    const data = (this.st.idFilter!.get(b.id) as { idf: Uint8Array | null } | undefined)?.idf;
+    if (!data) return undefined;
+    const filter = new IdFilter(data);
+    this.filters.set(b.id, { firstSeq: b.firstSeq, filter });
+    this.filterBytes += filter.bytes;
+    while (this.filterBytes > this.filterCacheBytes && this.filters.size > 1) {
+      const [oldest, f] = this.filters.entries().next().value as [number, { filter: IdFilter }];
+      this.filters.delete(oldest);
+      this.filterBytes -= f.filter.bytes;
+    }
+    return filter;
   }
 
   readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): StoredEvent[] {
