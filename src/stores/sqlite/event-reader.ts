@@ -99,6 +99,20 @@ class EntriesCursor implements Cursor {
   }
 }
 
+/** The event with this seq in a block's events (sorted by seq), or undefined (a gap). */
+function findSeq(events: readonly BlockEvent[], seq: number): BlockEvent | undefined {
+  let lo = 0;
+  let hi = events.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const s = events[mid]!.seq;
+    if (s === seq) return events[mid];
+    if (s < seq) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
+}
+
 /** A source of candidate (t, seq) entries, newest first. */
 interface Cursor {
   /** Head entry, or undefined when exhausted. */
@@ -187,6 +201,8 @@ export class EventReader {
   private readonly st: Record<string, StatementSync>;
   private l0 = new PendingIndex(-1);
   private readonly blocks = new Map<number, BlockEvent[]>();
+  /** Seq -> first seq of its block, for every event of the cached blocks (a cached event is found without SQL). */
+  private readonly seqBlock = new Map<number, number>();
   private blockBytes = 0;
   private readonly blockCacheBytes: number;
   /** Bucket id -> its id filter (LRU by Map order), with the bucket's first seq (ids are reused after a prune emptied the buckets). */
@@ -213,8 +229,8 @@ export class EventReader {
       chunkMax: p('SELECT max_t FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       chunkData: p('SELECT data FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       ids: p('SELECT t, seq FROM ids WHERE bucket = ? AND k = ? ORDER BY seq DESC'),
-      blockOf: p('SELECT first_seq, last_seq FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
-      blockData: p('SELECT data FROM blocks WHERE first_seq = ?'),
+      blockWith: p('SELECT first_seq, last_seq, data FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
+      lowestBlock: p('SELECT first_seq FROM blocks ORDER BY first_seq LIMIT 1'),
       readBlocks: p('SELECT first_seq, data FROM blocks WHERE first_seq >= coalesce((SELECT first_seq FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1), 0) ORDER BY first_seq'),
     };
   }
@@ -261,42 +277,39 @@ export class EventReader {
     return l0;
   }
 
-  private block(firstSeq: number): BlockEvent[] {
-    let events = this.blocks.get(firstSeq);
-    if (events) {
-      this.blocks.delete(firstSeq);
-      this.blocks.set(firstSeq, events);
-      return events;
-    }
-    const data = (this.st.blockData!.get(firstSeq) as { data: Uint8Array }).data;
-    const decoded = decodeBlock(data);
-    events = decoded.events;
+  /** Puts a decoded block in the LRU (bounded by blockCacheBytes of decoded payload). */
+  private keepBlock(firstSeq: number, decoded: { events: BlockEvent[]; bytes: number }): BlockEvent[] {
+    const events = decoded.events as BlockEvent[] & { bytes?: number };
+    events.bytes = decoded.bytes;
     this.blocks.set(firstSeq, events);
+    for (const e of events) this.seqBlock.set(e.seq, firstSeq);
     this.blockBytes += decoded.bytes;
-    (events as BlockEvent[] & { bytes?: number }).bytes = decoded.bytes;
     while (this.blockBytes > this.blockCacheBytes && this.blocks.size > 1) {
       const [oldest, ev] = this.blocks.entries().next().value as [number, BlockEvent[] & { bytes?: number }];
       this.blocks.delete(oldest);
+      for (const e of ev) this.seqBlock.delete(e.seq);
       this.blockBytes -= ev.bytes ?? 0;
     }
     return events;
   }
 
-  /** The stored event with this seq in this snapshot, or undefined (its block was pruned). */
-  private eventAt(seq: number): BlockEvent | undefined {
-    const row = this.st.blockOf!.get(seq) as { first_seq: number; last_seq: number } | undefined;
-    if (!row || row.last_seq < seq) return undefined;
-    const events = this.block(row.first_seq);
-    let lo = 0;
-    let hi = events.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const s = events[mid]!.seq;
-      if (s === seq) return events[mid];
-      if (s < seq) lo = mid + 1;
-      else hi = mid - 1;
+  /**
+   * The stored event with this seq in this snapshot, or undefined (its block was pruned).
+   * `lowest` is the snapshot's oldest block: prune removes blocks from the oldest end only, so a
+   * cached block below it is gone. A cached event costs no SQL; any other, one query.
+   */
+  private eventAt(seq: number, lowest: number): BlockEvent | undefined {
+    const cached = this.seqBlock.get(seq);
+    if (cached !== undefined) {
+      if (cached < lowest) return undefined;
+      const events = this.blocks.get(cached)!;
+      this.blocks.delete(cached);
+      this.blocks.set(cached, events);
+      return findSeq(events, seq);
     }
-    return undefined;
+    const row = this.st.blockWith!.get(seq) as { first_seq: number; last_seq: number; data: Uint8Array } | undefined;
+    if (!row || row.last_seq < seq) return undefined;
+    return findSeq(this.blocks.get(row.first_seq) ?? this.keepBlock(row.first_seq, decodeBlock(row.data)), seq);
   }
 
   lookup(q: HistoryQuery): HistoryRow[] {
@@ -322,6 +335,7 @@ export class EventReader {
     const buckets = (this.st.buckets!.all(lower, upper) as { id: number; first_seq: number; min_t: number; max_t: number }[])
       .map((b): Bucket => ({ id: b.id, firstSeq: b.first_seq, minT: b.min_t, maxT: b.max_t }));
     let nextBucket = 0;
+    const lowest = (this.st.lowestBlock!.get() as { first_seq: number } | undefined)?.first_seq ?? Number.POSITIVE_INFINITY;
     const out: HistoryRow[] = [];
     while (out.length < q.limit) {
       let best: Cursor | undefined;
@@ -341,7 +355,7 @@ export class EventReader {
       if (!best) break;
       const { t, seq } = best;
       best.next();
-      const e = this.eventAt(seq);
+      const e = this.eventAt(seq, lowest);
       if (!e || !e.inHistory || e.accountId !== q.accountId || e.region !== q.region) continue;
       if (byId && e.eventId !== q.attribute[1]) continue;
       out.push(e.summary === undefined ? { t, seq, json: e.json } : { t, seq, json: e.json, summary: e.summary });

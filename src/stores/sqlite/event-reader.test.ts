@@ -1,7 +1,8 @@
 /**
- * events.db layout 2 with id filters and raw frames (2026-12-04): a file written before them is
- * read and upgraded in place; EventId lookups consult the filters and fall back to the bucket's
- * ids when a bucket has none.
+ * The reader of events.db layout 2 with id filters and raw frames (2026-12-04): a file written
+ * before them is read and upgraded in place; EventId lookups consult the filters and fall back to
+ * the bucket's ids when a bucket has none; events of cached blocks are found without SQL, and
+ * never once their blocks were pruned.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -120,6 +121,33 @@ test('EventId lookups consult each bucket\'s filter, and probe the bucket\'s ids
     for (const id of bucketed) assert.deepEqual(idsOf(await store.lookup(byId(id))), [], `EventId ${id} behind an empty filter`);
     for (const id of ids.slice(inBuckets)) assert.deepEqual(idsOf(await store.lookup(byId(id))), [id], `pending EventId ${id}`);
     assert.equal((await store.lookup(byName('name-0'))).length, 14, 'other lookups do not use the id filters');
+  } finally {
+    await store.close();
+  }
+});
+
+test('an event whose block a lookup cached is not found once prune removed the block (the whole log, then part of it)', async () => {
+  const store = new SqliteEventStore({ path: join(dir, `prune-${++n}.db`), bucketEvents: 10, blockEvents: 4 });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    await store.append(Array.from({ length: 6 }, (_, i) => ev(`old-${i}`, i)));
+    assert.equal((await store.lookup(byName('name-0'))).length, 2, 'the blocks are now cached');
+    assert.deepEqual(idsOf(await store.lookup(byId('old-1'))), ['old-1']);
+    await sleep(30);
+    assert.equal((await store.prune(0, Date.now())).events, 6);
+    assert.deepEqual(await store.lookup(byName('name-0')), [], 'no block left');
+    assert.deepEqual(await store.lookup(byId('old-1')), []);
+    // One transaction, two commit times: its pending row outlives the older blocks a prune removes,
+    // so the lookup still meets their seqs and must find them gone.
+    const last = await store.lastSeq();
+    await store.importEvents([ev('mid-0', 9), ev('mid-1', 10), ev('mid-2', 11), ev('new-0', 18), ev('new-1', 19), ev('new-2', 20)]
+      .map((e, i) => ({ ...e, seq: last + 1 + i, committedMs: i < 3 ? 1_000 : 4e12 })));
+    const cutoff = 2e12;
+    assert.deepEqual(idsOf(await store.lookup(byName('name-2'))), ['new-2', 'mid-2']);
+    assert.equal((await store.prune(0, cutoff)).events, 3);
+    assert.deepEqual(idsOf(await store.lookup(byName('name-2'))), ['new-2'], 'the older cached block is gone, the newer one served');
+    assert.deepEqual(idsOf(await store.lookup(byId('mid-2'))), []);
+    assert.deepEqual(idsOf(await store.lookup(byId('new-2'))), ['new-2']);
   } finally {
     await store.close();
   }
