@@ -1,7 +1,7 @@
 /**
  * The reader of events.db layout 2 with id filters and raw frames (2026-12-04): a file written
  * before them is read and upgraded in place; EventId lookups consult the filters and fall back to
- * the bucket's ids when a bucket has none; events of cached blocks are found without SQL, and
+ * the bucket's ids when a bucket has none; events a lookup returned are found again without SQL, and
  * never once their blocks were pruned.
  */
 import { after, test } from 'node:test';
@@ -126,7 +126,7 @@ test('EventId lookups consult each bucket\'s filter, and probe the bucket\'s ids
   }
 });
 
-test('an event whose block a lookup cached is not found once prune removed the block (the whole log, then part of it)', async () => {
+test('an event a lookup cached is not found once prune removed its block (the whole log, then part of it)', async () => {
   const store = new SqliteEventStore({ path: join(dir, `prune-${++n}.db`), bucketEvents: 10, blockEvents: 4 });
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {

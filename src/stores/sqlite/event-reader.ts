@@ -99,18 +99,31 @@ class EntriesCursor implements Cursor {
   }
 }
 
-/** The event with this seq in a block's events (sorted by seq), or undefined (a gap). */
-function findSeq(events: readonly BlockEvent[], seq: number): BlockEvent | undefined {
-  let lo = 0;
-  let hi = events.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const s = events[mid]!.seq;
-    if (s === seq) return events[mid];
-    if (s < seq) lo = mid + 1;
-    else hi = mid - 1;
+/** An event kept by the reader's cache: the header's fields and the record as a string, with the first seq of its block. */
+class CachedEvent implements BlockEvent {
+  readonly first: number;
+  readonly seq: number;
+  readonly accountId: string;
+  readonly region: string;
+  readonly eventId: string;
+  readonly eventTimeSec: number;
+  readonly inHistory: boolean;
+  readonly json: string;
+  readonly summary: string | undefined;
+  /** What it holds, roughly: the strings' characters and the object. */
+  readonly bytes: number;
+  constructor(first: number, e: BlockEvent) {
+    this.first = first;
+    this.seq = e.seq;
+    this.accountId = e.accountId;
+    this.region = e.region;
+    this.eventId = e.eventId;
+    this.eventTimeSec = e.eventTimeSec;
+    this.inHistory = e.inHistory;
+    this.json = e.json;
+    this.summary = e.summary;
+    this.bytes = this.json.length + (this.summary?.length ?? 0) + this.eventId.length + 160;
   }
-  return undefined;
 }
 
 /** A source of candidate (t, seq) entries, newest first. */
@@ -186,7 +199,7 @@ export interface ReaderOptions {
   path: string;
   hashBits: number;
   cacheMiB: number;
-  /** Bytes of decoded blocks kept between lookups. */
+  /** Bytes of looked-up events (records and summaries) kept between lookups. */
   blockCacheBytes: number;
   /** Bytes of bucket id filters kept between lookups (10 bits an event: 16 MiB hold 13M events' filters). */
   idFilterCacheBytes?: number;
@@ -200,11 +213,10 @@ export class EventReader {
   private readonly hashBits: number;
   private readonly st: Record<string, StatementSync>;
   private l0 = new PendingIndex(-1);
-  private readonly blocks = new Map<number, BlockEvent[]>();
-  /** Seq -> first seq of its block, for every event of the cached blocks (a cached event is found without SQL). */
-  private readonly seqBlock = new Map<number, number>();
-  private blockBytes = 0;
-  private readonly blockCacheBytes: number;
+  /** Events lookups returned, by seq (LRU by Map order): found again without SQL or a decode. */
+  private readonly events = new Map<number, CachedEvent>();
+  private eventBytes = 0;
+  private readonly eventCacheBytes: number;
   /** Bucket id -> its id filter (LRU by Map order), with the bucket's first seq (ids are reused after a prune emptied the buckets). */
   private readonly filters = new Map<number, { firstSeq: number; filter: IdFilter }>();
   private filterBytes = 0;
@@ -212,7 +224,7 @@ export class EventReader {
 
   constructor(opts: ReaderOptions) {
     this.hashBits = opts.hashBits;
-    this.blockCacheBytes = opts.blockCacheBytes;
+    this.eventCacheBytes = opts.blockCacheBytes;
     this.filterCacheBytes = opts.idFilterCacheBytes ?? ID_FILTER_CACHE_BYTES;
     this.db = new DatabaseSync(opts.path, { readOnly: false });
     this.db.exec(`PRAGMA cache_size=-${opts.cacheMiB * 1024}; PRAGMA mmap_size=0; PRAGMA busy_timeout=5000; PRAGMA query_only=1;`);
@@ -277,39 +289,43 @@ export class EventReader {
     return l0;
   }
 
-  /** Puts a decoded block in the LRU (bounded by blockCacheBytes of decoded payload). */
-  private keepBlock(firstSeq: number, decoded: { events: BlockEvent[]; bytes: number }): BlockEvent[] {
-    const events = decoded.events as BlockEvent[] & { bytes?: number };
-    events.bytes = decoded.bytes;
-    this.blocks.set(firstSeq, events);
-    for (const e of events) this.seqBlock.set(e.seq, firstSeq);
-    this.blockBytes += decoded.bytes;
-    while (this.blockBytes > this.blockCacheBytes && this.blocks.size > 1) {
-      const [oldest, ev] = this.blocks.entries().next().value as [number, BlockEvent[] & { bytes?: number }];
-      this.blocks.delete(oldest);
-      for (const e of ev) this.seqBlock.delete(e.seq);
-      this.blockBytes -= ev.bytes ?? 0;
+  /**
+   * The stored event with this seq in this snapshot, or undefined (its block was pruned). From the
+   * event cache (no SQL): `lowest` is the snapshot's oldest block, and prune removes blocks from
+   * the oldest end only, so a cached event whose block is below it is gone. Else from `blocks`,
+   * the blocks this lookup decoded (by seq: neighbours in one block cost one query and one decode),
+   * else one query and one decode; the event is then cached.
+   */
+  private eventAt(seq: number, lowest: number, blocks: Map<number, { first: number; e: BlockEvent }>): BlockEvent | undefined {
+    const cached = this.events.get(seq);
+    if (cached !== undefined) {
+      if (cached.first < lowest) return undefined;
+      this.events.delete(seq);
+      this.events.set(seq, cached);
+      return cached;
     }
-    return events;
+    let found = blocks.get(seq);
+    if (!found) {
+      const row = this.st.blockWith!.get(seq) as { first_seq: number; last_seq: number; data: Uint8Array } | undefined;
+      if (!row || row.last_seq < seq) return undefined;
+      for (const e of decodeBlock(row.data).events) blocks.set(e.seq, { first: row.first_seq, e });
+      found = blocks.get(seq);
+      if (!found) return undefined;
+    }
+    return this.keep(found.first, found.e);
   }
 
-  /**
-   * The stored event with this seq in this snapshot, or undefined (its block was pruned).
-   * `lowest` is the snapshot's oldest block: prune removes blocks from the oldest end only, so a
-   * cached block below it is gone. A cached event costs no SQL; any other, one query.
-   */
-  private eventAt(seq: number, lowest: number): BlockEvent | undefined {
-    const cached = this.seqBlock.get(seq);
-    if (cached !== undefined) {
-      if (cached < lowest) return undefined;
-      const events = this.blocks.get(cached)!;
-      this.blocks.delete(cached);
-      this.blocks.set(cached, events);
-      return findSeq(events, seq);
+  /** A copy of the event (its record as a string: the block's bytes are not held) in the LRU, bounded by eventCacheBytes. */
+  private keep(first: number, e: BlockEvent): CachedEvent {
+    const c = new CachedEvent(first, e);
+    this.events.set(e.seq, c);
+    this.eventBytes += c.bytes;
+    while (this.eventBytes > this.eventCacheBytes && this.events.size > 1) {
+      const [oldest, ev] = this.events.entries().next().value as [number, CachedEvent];
+      this.events.delete(oldest);
+      this.eventBytes -= ev.bytes;
     }
-    const row = this.st.blockWith!.get(seq) as { first_seq: number; last_seq: number; data: Uint8Array } | undefined;
-    if (!row || row.last_seq < seq) return undefined;
-    return findSeq(this.blocks.get(row.first_seq) ?? this.keepBlock(row.first_seq, decodeBlock(row.data)), seq);
+    return c;
   }
 
   lookup(q: HistoryQuery): HistoryRow[] {
@@ -336,6 +352,7 @@ export class EventReader {
       .map((b): Bucket => ({ id: b.id, firstSeq: b.first_seq, minT: b.min_t, maxT: b.max_t }));
     let nextBucket = 0;
     const lowest = (this.st.lowestBlock!.get() as { first_seq: number } | undefined)?.first_seq ?? Number.POSITIVE_INFINITY;
+    const decoded = new Map<number, { first: number; e: BlockEvent }>();
     const out: HistoryRow[] = [];
     while (out.length < q.limit) {
       let best: Cursor | undefined;
@@ -355,7 +372,7 @@ export class EventReader {
       if (!best) break;
       const { t, seq } = best;
       best.next();
-      const e = this.eventAt(seq, lowest);
+      const e = this.eventAt(seq, lowest, decoded);
       if (!e || !e.inHistory || e.accountId !== q.accountId || e.region !== q.region) continue;
       if (byId && e.eventId !== q.attribute[1]) continue;
       out.push(e.summary === undefined ? { t, seq, json: e.json } : { t, seq, json: e.json, summary: e.summary });
@@ -431,7 +448,7 @@ export class EventReader {
       let bytes = 0;
       // Block by block, so no more than the cap plus one block is ever held.
       for (const row of this.st.readBlocks!.iterate(afterSeq) as Iterable<{ first_seq: number; data: Uint8Array }>) {
-        const events = this.blocks.get(row.first_seq) ?? decodeBlock(row.data).events;
+        const events = decodeBlock(row.data).events;
         for (const e of events) {
           if (e.seq <= afterSeq || (accountId !== undefined && e.accountId !== accountId)) continue;
           if (maxBytes !== undefined) {
