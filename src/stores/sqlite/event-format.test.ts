@@ -1,7 +1,12 @@
-/** The byte formats of events.db layout 2: round trips and the IdTable. */
+/** The byte formats of events.db layout 2: round trips, raw frames, id filters and the IdTable. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IdTable, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIds, encodePending, hashString } from './event-format.ts';
+import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import fc from 'fast-check';
+import {
+  IdFilter, IdTable, RAW_BELOW, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
+  hashString, idKeyText, rawFrame, unpack,
+} from './event-format.ts';
 
 test('a block round-trips its header and records byte for byte (unicode, summary or none)', () => {
   const events = [
@@ -74,3 +79,65 @@ test('IdTable: never misses an added hash, mostly answers absent for others, and
   for (let i = 0; i < 50; i++) tiny.add(hashString(`x${i}`, 2));
   for (let i = 0; i < 50; i++) assert.ok(tiny.mayHave(hashString(`y${i}`, 2)));
 });
+
+test('a small block or pending row is a raw zstd frame: standard (zstd itself reads it), read without a zstd call, 12 bytes over its payload', () => {
+  const event = { seq: 1, accountId: '111111111111', region: 'us-east-1', eventId: 'e', eventTimeSec: 5, inHistory: true, json: '{"eventID":"e","x":"ü"}', summary: '{"EventId":"e"}' };
+  const block = encodeBlock([event]);
+  const payload = zstdDecompressSync(block); // what a build before raw frames does with it
+  assert.equal(block.length, payload.length + 12);
+  assert.ok(block.subarray(12).equals(payload), 'the payload is stored as is');
+  assert.equal(decodeBlock(block).events[0]!.json, event.json);
+  const p = { firstSeq: 1, lastSeq: 1, n: 1, keys: [{ text: 'a\u0000b', k: 7 }], postings: Float64Array.from([0, 5, 1]), ids: Float64Array.from([9, 5, 1]) };
+  const row = encodePending(p);
+  assert.equal(row.length, zstdDecompressSync(row).length + 12);
+  assert.deepEqual(decodePending(1, 1, row), p);
+  // Payloads from RAW_BELOW on are compressed as before.
+  const big = encodeBlock([{ ...event, json: JSON.stringify({ pad: 'x'.repeat(RAW_BELOW) }) }]);
+  assert.ok(big.length < RAW_BELOW / 2, `${big.length} bytes: compressed`);
+  for (const size of [1, 100, 4095, 100_000]) {
+    const bytes = Buffer.alloc(size, 0x5a);
+    bytes[0] = 0xa0; // a payload that starts like a frame header changes nothing
+    assert.ok(unpack(rawFrame(bytes)).equals(bytes));
+    assert.ok(zstdDecompressSync(rawFrame(bytes)).equals(bytes));
+  }
+});
+
+test('blocks and pending rows written before raw frames (every payload zstd-compressed) still decode', () => {
+  const events = [
+    { seq: 3, accountId: '111111111111', region: 'us-east-1', eventId: 'a', eventTimeSec: 10, inHistory: true, json: '{"eventID":"a"}', summary: undefined },
+  ];
+  const p = { firstSeq: 3, lastSeq: 3, n: 1, keys: [{ text: 'k', k: 11 }], postings: Float64Array.from([0, 10, 3]), ids: Float64Array.from([12, 10, 3]) };
+  // The layout-2 writer before 2026-12-04 compressed every payload: re-frame today's as it did.
+  const oldBlock = zstdCompressSync(unpack(encodeBlock(events)));
+  const oldRow = zstdCompressSync(unpack(encodePending(p)));
+  assert.notEqual(oldBlock[4], 0xa0, 'a compressed frame');
+  const back = decodeBlock(oldBlock).events[0]!;
+  assert.deepEqual({ seq: back.seq, eventId: back.eventId, json: back.json, summary: back.summary }, { seq: 3, eventId: 'a', json: '{"eventID":"a"}', summary: undefined });
+  assert.deepEqual(decodePending(3, 3, oldRow), p);
+});
+
+test('an id filter never misses an id it was built from (property), whatever the ids and their count', () => {
+  fc.assert(fc.property(
+    fc.array(fc.oneof(fc.string(), fc.uuid()), { minLength: 0, maxLength: 3000 }), fc.integer({ min: 2, max: 53 }),
+    (ids, bits) => {
+      const ks = Float64Array.from(ids, (id) => hashString(idKeyText('111111111111', id), bits));
+      const filter = new IdFilter(encodeIdFilter(ks));
+      return ks.every((k) => filter.mayHave(k));
+    },
+  ), { numRuns: 200 });
+});
+
+test('an id filter of a full bucket (65,536 ids) is 10 bits an id and answers maybe for about 1 % of other ids', () => {
+  const ks = Float64Array.from({ length: 65_536 }, (_, i) => hashString(idKeyText('111111111111', `id-${i}`)));
+  const blob = encodeIdFilter(ks);
+  assert.ok(blob.length <= (65_536 * 10) / 8 + 64 + 8, `${blob.length} bytes`);
+  const filter = new IdFilter(blob);
+  assert.ok(ks.every((k) => filter.mayHave(k)));
+  let maybe = 0;
+  const others = 200_000;
+  for (let i = 0; i < others; i++) if (filter.mayHave(hashString(idKeyText('111111111111', `other-${i}`)))) maybe++;
+  const rate = maybe / others;
+  assert.ok(rate > 0 && rate < 0.015, `false positive rate ${rate}`);
+  assert.equal(new IdFilter(encodeIdFilter([])).mayHave(ks[0]!), false, 'an empty bucket holds nothing');
+});
+

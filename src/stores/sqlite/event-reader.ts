@@ -4,11 +4,11 @@
  * are one snapshot, and no read waits behind a commit (WAL).
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
+import { IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
 import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
 
-interface Bucket { id: number; minT: number; maxT: number }
+interface Bucket { id: number; firstSeq: number; minT: number; maxT: number }
 
 /** One key's L0 entries, across every pending row, sorted by (t, seq) ascending (newest last) when `sorted`. */
 interface Entries {
@@ -99,6 +99,33 @@ class EntriesCursor implements Cursor {
   }
 }
 
+/** An event kept by the reader's cache: the header's fields and the record as a string, with the first seq of its block. */
+class CachedEvent implements BlockEvent {
+  readonly first: number;
+  readonly seq: number;
+  readonly accountId: string;
+  readonly region: string;
+  readonly eventId: string;
+  readonly eventTimeSec: number;
+  readonly inHistory: boolean;
+  readonly json: string;
+  readonly summary: string | undefined;
+  /** What it holds, roughly: the strings' characters and the object. */
+  readonly bytes: number;
+  constructor(first: number, e: BlockEvent) {
+    this.first = first;
+    this.seq = e.seq;
+    this.accountId = e.accountId;
+    this.region = e.region;
+    this.eventId = e.eventId;
+    this.eventTimeSec = e.eventTimeSec;
+    this.inHistory = e.inHistory;
+    this.json = e.json;
+    this.summary = e.summary;
+    this.bytes = this.json.length + (this.summary?.length ?? 0) + this.eventId.length + 160;
+  }
+}
+
 /** A source of candidate (t, seq) entries, newest first. */
 interface Cursor {
   /** Head entry, or undefined when exhausted. */
@@ -172,36 +199,50 @@ export interface ReaderOptions {
   path: string;
   hashBits: number;
   cacheMiB: number;
-  /** Bytes of decoded blocks kept between lookups. */
+  /** Bytes of looked-up events (records and summaries) kept between lookups. */
   blockCacheBytes: number;
+  /** Bytes of bucket id filters kept between lookups (10 bits an event: 16 MiB hold 13M events' filters). */
+  idFilterCacheBytes?: number;
 }
+
+/** Default bound of the id filters held by the reader. */
+export const ID_FILTER_CACHE_BYTES = 16 * 1024 * 1024;
 
 export class EventReader {
   private readonly db: DatabaseSync;
   private readonly hashBits: number;
   private readonly st: Record<string, StatementSync>;
   private l0 = new PendingIndex(-1);
-  private readonly blocks = new Map<number, BlockEvent[]>();
-  private blockBytes = 0;
-  private readonly blockCacheBytes: number;
+  /** Events lookups returned, by seq (LRU by Map order): found again without SQL or a decode. */
+  private readonly events = new Map<number, CachedEvent>();
+  private eventBytes = 0;
+  private readonly eventCacheBytes: number;
+  /** Bucket id -> its id filter (LRU by Map order), with the bucket's first seq (ids are reused after a prune emptied the buckets). */
+  private readonly filters = new Map<number, { firstSeq: number; filter: IdFilter }>();
+  private filterBytes = 0;
+  private readonly filterCacheBytes: number;
 
   constructor(opts: ReaderOptions) {
     this.hashBits = opts.hashBits;
-    this.blockCacheBytes = opts.blockCacheBytes;
+    this.eventCacheBytes = opts.blockCacheBytes;
+    this.filterCacheBytes = opts.idFilterCacheBytes ?? ID_FILTER_CACHE_BYTES;
     this.db = new DatabaseSync(opts.path, { readOnly: false });
     this.db.exec(`PRAGMA cache_size=-${opts.cacheMiB * 1024}; PRAGMA mmap_size=0; PRAGMA busy_timeout=5000; PRAGMA query_only=1;`);
     const p = (sql: string) => this.db.prepare(sql);
     this.st = {
       meta: p('SELECT value FROM meta WHERE name = ?'),
-      pendingSpan: p('SELECT count(*) AS n, min(first_seq) AS lo FROM pending'),
+      // The oldest pending row by its rowid (O(log n); count(*) scanned every row, one per
+      // self-audit record since the last merge, on every lookup).
+      pendingLo: p('SELECT first_seq AS lo FROM pending ORDER BY first_seq LIMIT 1'),
       pendingAfter: p('SELECT first_seq, last_seq, data FROM pending WHERE first_seq > ? ORDER BY first_seq'),
-      buckets: p('SELECT id, min_t, max_t FROM buckets WHERE max_t >= ? AND min_t <= ? ORDER BY max_t DESC, id DESC'),
+      buckets: p('SELECT id, first_seq, min_t, max_t FROM buckets WHERE max_t >= ? AND min_t <= ? ORDER BY max_t DESC, id DESC'),
+      idFilter: p('SELECT idf FROM buckets WHERE id = ?'),
       chunkKey: p('SELECT key FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       chunkMax: p('SELECT max_t FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       chunkData: p('SELECT data FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       ids: p('SELECT t, seq FROM ids WHERE bucket = ? AND k = ? ORDER BY seq DESC'),
-      blockOf: p('SELECT first_seq, last_seq FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
-      blockData: p('SELECT data FROM blocks WHERE first_seq = ?'),
+      blockWith: p('SELECT first_seq, last_seq, data FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
+      lowestBlock: p('SELECT first_seq FROM blocks ORDER BY first_seq LIMIT 1'),
       readBlocks: p('SELECT first_seq, data FROM blocks WHERE first_seq >= coalesce((SELECT first_seq FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1), 0) ORDER BY first_seq'),
     };
   }
@@ -230,65 +271,61 @@ export class EventReader {
 
   /**
    * The L0 index of this snapshot: new pending rows are added; when rows it holds are gone (a
-   * merge took them) or were rewritten (a prune raises meta pending_version), it is rebuilt.
+   * merge or a log prune took the oldest) or were rewritten (a prune raises meta
+   * pending_version), it is rebuilt. Rows only ever appear above the newest one (first_seq grows
+   * with commits) and leave from the oldest end, so the oldest row's first_seq and the version
+   * tell whether the index still holds: no count of the rows is needed.
    */
   private pendingIndex(): PendingIndex {
     const version = this.meta('pending_version') ?? 0;
-    const { n, lo } = this.st.pendingSpan!.get() as { n: number; lo: number | null };
+    const lo = (this.st.pendingLo!.get() as { lo: number } | undefined)?.lo;
     let l0 = this.l0;
-    const stale = version !== l0.version || (l0.rows > 0 && (lo === null || lo > l0.minFirstSeq));
+    const stale = version !== l0.version || (l0.rows > 0 && lo !== l0.minFirstSeq);
     if (stale) l0 = new PendingIndex(version);
     for (const r of this.st.pendingAfter!.iterate(l0.maxFirstSeq) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
       l0.add(decodePending(r.first_seq, r.last_seq, r.data));
-    }
-    // Rows below the newest indexed one appearing later cannot happen (first_seq grows with
-    // commits); should the counts disagree anyway, start again from the rows as they are.
-    if (l0.rows !== n) {
-      l0 = new PendingIndex(version);
-      for (const r of this.st.pendingAfter!.iterate(-1) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
-        l0.add(decodePending(r.first_seq, r.last_seq, r.data));
-      }
     }
     this.l0 = l0;
     return l0;
   }
 
-  private block(firstSeq: number): BlockEvent[] {
-    let events = this.blocks.get(firstSeq);
-    if (events) {
-      this.blocks.delete(firstSeq);
-      this.blocks.set(firstSeq, events);
-      return events;
+  /**
+   * The stored event with this seq in this snapshot, or undefined (its block was pruned). From the
+   * event cache (no SQL): `lowest` is the snapshot's oldest block, and prune removes blocks from
+   * the oldest end only, so a cached event whose block is below it is gone. Else from `blocks`,
+   * the blocks this lookup decoded (by seq: neighbours in one block cost one query and one decode),
+   * else one query and one decode; the event is then cached.
+   */
+  private eventAt(seq: number, lowest: number, blocks: Map<number, { first: number; e: BlockEvent }>): BlockEvent | undefined {
+    const cached = this.events.get(seq);
+    if (cached !== undefined) {
+      if (cached.first < lowest) return undefined;
+      this.events.delete(seq);
+      this.events.set(seq, cached);
+      return cached;
     }
-    const data = (this.st.blockData!.get(firstSeq) as { data: Uint8Array }).data;
-    const decoded = decodeBlock(data);
-    events = decoded.events;
-    this.blocks.set(firstSeq, events);
-    this.blockBytes += decoded.bytes;
-    (events as BlockEvent[] & { bytes?: number }).bytes = decoded.bytes;
-    while (this.blockBytes > this.blockCacheBytes && this.blocks.size > 1) {
-      const [oldest, ev] = this.blocks.entries().next().value as [number, BlockEvent[] & { bytes?: number }];
-      this.blocks.delete(oldest);
-      this.blockBytes -= ev.bytes ?? 0;
+    let found = blocks.get(seq);
+    if (!found) {
+      const row = this.st.blockWith!.get(seq) as { first_seq: number; last_seq: number; data: Uint8Array } | undefined;
+      if (!row || row.last_seq < seq) return undefined;
+      for (const e of decodeBlock(row.data).events) blocks.set(e.seq, { first: row.first_seq, e });
+      found = blocks.get(seq);
+      if (!found) return undefined;
     }
-    return events;
+    return this.keep(found.first, found.e);
   }
 
-  /** The stored event with this seq in this snapshot, or undefined (its block was pruned). */
-  private eventAt(seq: number): BlockEvent | undefined {
-    const row = this.st.blockOf!.get(seq) as { first_seq: number; last_seq: number } | undefined;
-    if (!row || row.last_seq < seq) return undefined;
-    const events = this.block(row.first_seq);
-    let lo = 0;
-    let hi = events.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const s = events[mid]!.seq;
-      if (s === seq) return events[mid];
-      if (s < seq) lo = mid + 1;
-      else hi = mid - 1;
+  /** A copy of the event (its record as a string: the block's bytes are not held) in the LRU, bounded by eventCacheBytes. */
+  private keep(first: number, e: BlockEvent): CachedEvent {
+    const c = new CachedEvent(first, e);
+    this.events.set(e.seq, c);
+    this.eventBytes += c.bytes;
+    while (this.eventBytes > this.eventCacheBytes && this.events.size > 1) {
+      const [oldest, ev] = this.events.entries().next().value as [number, CachedEvent];
+      this.events.delete(oldest);
+      this.eventBytes -= ev.bytes;
     }
-    return undefined;
+    return c;
   }
 
   lookup(q: HistoryQuery): HistoryRow[] {
@@ -311,8 +348,11 @@ export class EventReader {
     const l0 = this.pendingIndex();
     const entries = byId ? l0.byId.get(k) : l0.byKey.get(text);
     if (entries) cursors.push(new EntriesCursor(sortedEntries(entries), upper));
-    const buckets = (this.st.buckets!.all(lower, upper) as { id: number; min_t: number; max_t: number }[]).map((b): Bucket => ({ id: b.id, minT: b.min_t, maxT: b.max_t }));
+    const buckets = (this.st.buckets!.all(lower, upper) as { id: number; first_seq: number; min_t: number; max_t: number }[])
+      .map((b): Bucket => ({ id: b.id, firstSeq: b.first_seq, minT: b.min_t, maxT: b.max_t }));
     let nextBucket = 0;
+    const lowest = (this.st.lowestBlock!.get() as { first_seq: number } | undefined)?.first_seq ?? Number.POSITIVE_INFINITY;
+    const decoded = new Map<number, { first: number; e: BlockEvent }>();
     const out: HistoryRow[] = [];
     while (out.length < q.limit) {
       let best: Cursor | undefined;
@@ -332,7 +372,7 @@ export class EventReader {
       if (!best) break;
       const { t, seq } = best;
       best.next();
-      const e = this.eventAt(seq);
+      const e = this.eventAt(seq, lowest, decoded);
       if (!e || !e.inHistory || e.accountId !== q.accountId || e.region !== q.region) continue;
       if (byId && e.eventId !== q.attribute[1]) continue;
       out.push(e.summary === undefined ? { t, seq, json: e.json } : { t, seq, json: e.json, summary: e.summary });
@@ -342,6 +382,7 @@ export class EventReader {
 
   private bucketCursor(b: Bucket, k: number, text: string, byId: boolean, upper: number): Cursor | undefined {
     if (byId) {
+      if (!(this.idFilter(b)?.mayHave(k) ?? true)) return undefined;
       const rows = this.st.ids!.all(b.id, k) as { t: number; seq: number }[];
       rows.sort((x, y) => y.t - x.t || y.seq - x.seq);
       return new ArrayCursor(rows.map((r) => r.t), rows.map((r) => r.seq));
@@ -376,13 +417,38 @@ export class EventReader {
     return new ChunkCursor((c) => (this.st.chunkData!.get(b.id, k, base + c) as { data: Uint8Array } | undefined)?.data, lo);
   }
 
+  /** The bucket's id filter, or undefined when it has none (written before filters; the writer fills them at open). */
+  private idFilter(b: Bucket): IdFilter | undefined {
+    const held = this.filters.get(b.id);
+    if (held && held.firstSeq === b.firstSeq) {
+      this.filters.delete(b.id);
+      this.filters.set(b.id, held);
+      return held.filter;
+    }
+    if (held) {
+      this.filters.delete(b.id);
+      this.filterBytes -= held.filter.bytes;
+    }
+    const data = (this.st.idFilter!.get(b.id) as { idf: Uint8Array | null } | undefined)?.idf;
+    if (!data) return undefined;
+    const filter = new IdFilter(data);
+    this.filters.set(b.id, { firstSeq: b.firstSeq, filter });
+    this.filterBytes += filter.bytes;
+    while (this.filterBytes > this.filterCacheBytes && this.filters.size > 1) {
+      const [oldest, f] = this.filters.entries().next().value as [number, { filter: IdFilter }];
+      this.filters.delete(oldest);
+      this.filterBytes -= f.filter.bytes;
+    }
+    return filter;
+  }
+
   readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): StoredEvent[] {
     return this.snapshot(() => {
       const out: StoredEvent[] = [];
       let bytes = 0;
       // Block by block, so no more than the cap plus one block is ever held.
       for (const row of this.st.readBlocks!.iterate(afterSeq) as Iterable<{ first_seq: number; data: Uint8Array }>) {
-        const events = this.blocks.get(row.first_seq) ?? decodeBlock(row.data).events;
+        const events = decodeBlock(row.data).events;
         for (const e of events) {
           if (e.seq <= afterSeq || (accountId !== undefined && e.accountId !== accountId)) continue;
           if (maxBytes !== undefined) {

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE TABLE IF NOT EXISTS buckets (
   id INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
   min_t INTEGER NOT NULL, max_t INTEGER NOT NULL, n INTEGER NOT NULL,
-  hist_min_t INTEGER, ids BLOB NOT NULL
+  hist_min_t INTEGER, ids BLOB NOT NULL, idf BLOB
 );
 CREATE TABLE IF NOT EXISTS postings (
   bucket INTEGER NOT NULL, k INTEGER NOT NULL, chunk INTEGER NOT NULL, key TEXT NOT NULL,
@@ -60,6 +60,12 @@ export function prepareFile(path: string, dataDirHint: string): void {
     if (version === 0) {
       db.exec('PRAGMA journal_mode=WAL');
       db.exec(`BEGIN IMMEDIATE; ${SCHEMA} PRAGMA user_version = ${LAYOUT}; INSERT OR IGNORE INTO meta(name, value) VALUES ('layout', ${LAYOUT}); COMMIT;`);
+    }
+    if (!(db.prepare('PRAGMA table_info(buckets)').all() as { name: string }[]).some((c) => c.name === 'idf')) {
+      // A layout-2 file from before the id filters (2026-12-04): the column is added (no rewrite
+      // of the table) and the writer fills it at open (EventWriter.fillIdFilters). Still layout
+      // 2: a build without filters reads the file as before (it names the columns it reads).
+      db.exec('ALTER TABLE buckets ADD COLUMN idf BLOB');
     }
   } finally {
     db.close();

@@ -6,7 +6,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
-  CHUNK, IdTable, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIds, encodePending,
+  CHUNK, IdTable, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
   hashString, historyKeyText, idKeyText, type BlockEvent, type Pending,
 } from './event-format.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
@@ -162,7 +162,7 @@ export class EventWriter {
       blockOf: p('SELECT first_seq, last_seq, data FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
       bucketIdsOf: p('SELECT seq FROM ids WHERE bucket = ? AND k = ?'),
       bucketList: p('SELECT id FROM buckets ORDER BY id'),
-      insertBucket: p('INSERT INTO buckets(id, first_seq, last_seq, min_t, max_t, n, hist_min_t, ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      insertBucket: p('INSERT INTO buckets(id, first_seq, last_seq, min_t, max_t, n, hist_min_t, ids, idf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       insertPosting: p('INSERT INTO postings(bucket, k, chunk, key, n, max_t, min_t, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       insertId: p('INSERT INTO ids(bucket, k, seq, t) VALUES (?, ?, ?, ?)'),
       deletePendingUpTo: p('DELETE FROM pending WHERE first_seq <= ?'),
@@ -172,8 +172,23 @@ export class EventWriter {
     this.pending = (this.db.prepare('SELECT first_seq, last_seq, data FROM pending ORDER BY first_seq').all() as { first_seq: number; last_seq: number; data: Uint8Array }[])
       .map((r) => decodePending(r.first_seq, r.last_seq, r.data));
     this.reindexPending();
+    this.fillIdFilters();
     this.table = this.buildTable(0);
     this.stats.openMs = performance.now() - openStart;
+  }
+
+  /**
+   * Gives every bucket without an id filter (written before the filters existed) its filter,
+   * from its `ids` blob: once, at the first open by a build with filters, one transaction.
+   */
+  private fillIdFilters(): void {
+    const missing = this.db.prepare('SELECT id FROM buckets WHERE idf IS NULL ORDER BY id').all() as { id: number }[];
+    if (missing.length === 0) return;
+    const read = this.db.prepare('SELECT ids FROM buckets WHERE id = ?');
+    const update = this.db.prepare('UPDATE buckets SET idf = ? WHERE id = ?');
+    this.inTxn(() => {
+      for (const { id } of missing) update.run(encodeIdFilter(decodeIds((read.get(id) as { ids: Uint8Array }).ids)), id);
+    });
   }
 
   private metaValue(name: string): number | undefined {
@@ -542,9 +557,10 @@ export class EventWriter {
     const writeStart = performance.now();
     const bucketId = ((this.db.prepare('SELECT max(id) AS m FROM buckets').get() as { m: number | null }).m ?? 0) + 1;
     const events = m.rows.reduce((s, p) => s + p.n, 0);
+    const idFilter = encodeIdFilter(m.idBlob);
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      this.st.insertBucket!.run(bucketId, m.rows[0]!.firstSeq, m.rows[n - 1]!.lastSeq, m.minT, m.maxT, events, m.histMin, encodeIds(m.idBlob));
+      this.st.insertBucket!.run(bucketId, m.rows[0]!.firstSeq, m.rows[n - 1]!.lastSeq, m.minT, m.maxT, events, m.histMin, encodeIds(m.idBlob), idFilter);
       for (const [k, chunk, text, count, maxT, minT, data] of m.postings) this.st.insertPosting!.run(bucketId, k, chunk, text, count, maxT, minT, data);
       for (let i = 0; i < m.ids.length; i += 3) this.st.insertId!.run(bucketId, m.ids[i]!, m.ids[i + 1]!, m.ids[i + 2]!);
       this.st.deletePendingUpTo!.run(m.rows[n - 1]!.firstSeq);
