@@ -570,8 +570,20 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
         upRes.on('end', () => {
           void (async () => {
             if (recorded && !hashMismatch) {
-              const a = decodeAnswer(p.model, p.call!, status, upRes.headersDistinct as Record<string, string[]>, Buffer.concat(kept), complete, { memberCase: p.rule.memberCase });
-              const stored = record(p, identity, startedMs, ip, { ...a, bytesIn, bytesOut, amzId2: header(upRes.headers as Record<string, string>, 'x-amz-id-2') });
+              // A hostile or odd upstream answer must not leave the client without its answer nor
+              // the call unrecorded: an answer that cannot be decoded is recorded without its elements.
+              let a: ReturnType<typeof decodeAnswer> = {};
+              try {
+                a = decodeAnswer(p.model, p.call!, status, upRes.headersDistinct as Record<string, string[]>, Buffer.concat(kept), complete, { memberCase: p.rule.memberCase });
+              } catch (err) {
+                deps.logError(`gateway: could not decode the answer to ${p.rule.eventSource} ${p.call!.operation}`, err);
+              }
+              let stored: Promise<void> = Promise.resolve();
+              try {
+                stored = record(p, identity, startedMs, ip, { ...a, bytesIn, bytesOut, amzId2: header(upRes.headers as Record<string, string>, 'x-amz-id-2') });
+              } catch (err) {
+                deps.logError(`gateway: could not record ${p.rule.eventSource} ${p.call!.operation}`, err);
+              }
               if (holdBack) await stored;
             }
             flushHead();
