@@ -116,14 +116,14 @@ export function createApp(deps: AppDeps): FastifyInstance {
       const prefix = TARGET_PREFIXES.find((p) => target.startsWith(p));
       const op = prefix ? target.slice(prefix.length) : '';
       if (!OPERATIONS.has(op)) throw new ServiceError('UnknownOperationException', target ? `Unknown operation ${target.slice(0, 200)}` : 'Missing X-Amz-Target header', 400);
-      const handler = deps.provider[op as CloudTrailOperation];
+      const supported = deps.provider[op as CloudTrailOperation];
+      const handler = supported ?? (async () => {
+        throw new ServiceError('UnsupportedOperationException', `OpenTrail does not support ${op} yet.`, 400);
+      });
       return {
-        mutating: handler !== undefined && !isReadOnlyCall('cloudtrail.amazonaws.com', op),
+        mutating: supported !== undefined && !isReadOnlyCall('cloudtrail.amazonaws.com', op),
         decode: (body) => parseJsonBody(body),
-        call: async (ctx, input) => {
-          if (!handler) throw new ServiceError('UnsupportedOperationException', `OpenTrail does not support ${op} yet.`, 400);
-          return handler(ctx, input);
-        },
+        call: (ctx, input) => handler(ctx, input),
         record: (input) => ({ eventSource: 'cloudtrail.amazonaws.com', eventName: op, requestParameters: input ?? {}, category: 'Management' }),
       };
     },
