@@ -26,15 +26,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
-import { BodyBudget, closeAfterAnswer, readBody, shouldClose, type BodyLease } from '../aws/body.ts';
+import { closeAfterAnswer, readBody, shouldClose, type BodyBudget, type BodyLease } from '../aws/body.ts';
 import type { Clock, IdSource } from '../core/index.ts';
 import type { Ingester } from '../ingest/index.ts';
 import { apiCallInput, apiCallRecorder, AuditBacklog, type ApiCall } from '../capture/self-audit.ts';
 import type { CallContext } from '../services/context.ts';
-import { StoreUnavailableError } from '../stores/index.ts';
+import { StoreUnavailableError, type AppendInput } from '../stores/index.ts';
 import { RepeatLimitedLog } from './repeat-log.ts';
 import { authenticate, authenticateBody, authenticateHeaders, sourceIp, type AuthDeps, type Caller } from './auth.ts';
-import type { AppendInput } from '../stores/index.ts';
 
 /** What a call's self-audit record states besides who called, when and from where, its answer and its error. */
 export type CallFacts = Pick<ApiCall, 'eventSource' | 'eventName' | 'requestParameters' | 'category'> & Partial<Pick<ApiCall, 'resources'>>;
