@@ -9,7 +9,8 @@ import type { DatabaseSync } from 'node:sqlite';
 import { Ingester } from '../ingest/index.ts';
 import { SqliteEventStore } from '../stores/sqlite/sqlite-event-store.ts';
 import type { AppendInput } from '../stores/index.ts';
-import { AuditBacklog } from './self-audit.ts';
+import { apiCallInput, AuditBacklog, type ApiCall } from './self-audit.ts';
+import type { Identity } from '../core/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'opentrail-backlog-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -91,5 +92,34 @@ describe('AuditBacklog', () => {
     assert.equal(h.backlog.size, 0);
     assert.ok(h.lines.some((l) => l.includes('not stored before shutdown') && l.includes('"eventID":"kept-in-log"')));
     await h.store.close();
+  });
+});
+
+describe('apiCallInput: a call\'s record through the ingest front door', () => {
+  const identity: Identity = { type: 'Root', accountId: '111111111111', accessKeyId: 'AKIAX', secretAccessKey: 's', principalId: '111111111111', mfaAuthenticated: false, isTrustedProducer: false };
+  const call = (extra: Partial<ApiCall> = {}): Omit<ApiCall, 'eventId'> => ({
+    identity, region: 'eu-west-1', eventSource: 'cloudtrail.amazonaws.com', eventName: 'GetTrail', eventTimeMs: Date.UTC(2026, 0, 2),
+    requestId: 'req-1', sourceIPAddress: '127.0.0.1', userAgent: 'test', requestParameters: { Name: 't' }, responseElements: undefined, category: 'Management', ...extra,
+  });
+  let n = 0;
+  const ids = { uuid: () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}` };
+
+  test('routed to the caller\'s account and region; a read at process durability, a write at disk', () => {
+    const read = apiCallInput(call(), ids);
+    assert.equal(read.durability, 'process');
+    assert.equal(read.input.accountId, '111111111111');
+    assert.equal(read.input.region, 'eu-west-1');
+    assert.equal(read.input, read.admitted.input);
+    assert.deepEqual((JSON.parse(read.input.json) as { requestParameters: unknown }).requestParameters, { name: 't' });
+    assert.equal(apiCallInput(call({ eventName: 'CreateTrail' }), ids).durability, 'disk');
+  });
+
+  test('a call too large to record whole is recorded without its parameters, as CloudTrail omits them', () => {
+    const big = apiCallInput(call({ eventName: 'CreateTrail', additionalEventData: { pad: 'x'.repeat(300 * 1024) } }), ids);
+    const rec = JSON.parse(big.input.json) as Record<string, unknown>;
+    assert.equal(rec.requestParameters, null);
+    assert.equal(rec.additionalEventData, undefined);
+    assert.equal(rec.eventName, 'CreateTrail');
+    assert.equal(big.durability, 'disk');
   });
 });

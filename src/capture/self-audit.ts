@@ -3,8 +3,8 @@
  * CloudTrail's own events (eventSource cloudtrail.amazonaws.com, lowerCamelCase requestParameters
  * and responseElements, responseElements null for reads and failures).
  */
-import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, normalizeRecord, userIdentityOf, type IdSource, type Identity, type RecordResource } from '../core/index.ts';
-import { toAppendInput, type Ingester } from '../ingest/index.ts';
+import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, userIdentityOf, type IdSource, type Identity, type RecordResource } from '../core/index.ts';
+import { admit, append, type Admitted, type Ingester } from '../ingest/index.ts';
 import { StoreUnavailableError, type AppendInput, type Durability } from '../stores/index.ts';
 
 export interface ApiCall {
@@ -96,34 +96,36 @@ export function selfAuditRecord(call: ApiCall): Record<string, unknown> {
   return rec;
 }
 
-/** A call's record as the ingester takes it, and how durable it must be before the answer. */
+/** A call's record past the ingest front door (normalise -> route), and how durable it must be before the answer. */
 export interface ApiCallInput {
   input: AppendInput;
+  admitted: Admitted;
   durability: Durability;
 }
 
 /**
- * The append input for one call: its record (a call too large to record in full is recorded
- * without its parameters, as CloudTrail omits them). A read's record need not wait for the disk
- * flush: it survives kill -9 at once and is flushed with the next write (docs/architecture.md).
+ * The append input for one call: its record through the front door's normalise and route (a call
+ * too large to record in full is recorded without its parameters, as CloudTrail omits them). A
+ * read's record need not wait for the disk flush: it survives kill -9 at once and is flushed with
+ * the next write (docs/architecture.md).
  */
 export function apiCallInput(call: Omit<ApiCall, 'eventId'>, ids: IdSource): ApiCallInput {
-  const nctx = { defaultAccountId: call.identity.accountId, defaultRegion: call.region, nowMs: call.eventTimeMs, ids };
+  const ctx = { defaultAccountId: call.identity.accountId, defaultRegion: call.region, nowMs: call.eventTimeMs, ids };
   const eventId = ids.uuid();
-  let n = normalizeRecord(selfAuditRecord({ ...call, eventId }), nctx);
-  if (!n.ok) n = normalizeRecord(selfAuditRecord({ ...call, eventId, requestParameters: null, responseElements: null, additionalEventData: undefined }), nctx);
-  if (!n.ok) throw new Error(`API call record rejected: ${n.errorMessage}`);
-  return { input: toAppendInput(n.value), durability: n.value.record.readOnly === true ? 'process' : 'disk' };
+  let a = admit(selfAuditRecord({ ...call, eventId }), ctx);
+  if (!a.ok) a = admit(selfAuditRecord({ ...call, eventId, requestParameters: null, responseElements: null, additionalEventData: undefined }), ctx);
+  if (!a.ok) throw new Error(`API call record rejected: ${a.errorMessage}`);
+  return { input: a.input, admitted: a, durability: a.normalized.record.readOnly === true ? 'process' : 'disk' };
 }
 
 /**
- * Records API calls through the ingester: `record(call)` resolves once the record is appended
- * (reads at `process` durability, writes at `disk`; see apiCallInput).
+ * Records API calls through the ingest front door: `record(call)` resolves once the record is
+ * appended (reads at `process` durability, writes at `disk`; see apiCallInput).
  */
 export function apiCallRecorder(ingester: Pick<Ingester, 'submit'>, ids: IdSource): (call: Omit<ApiCall, 'eventId'>) => Promise<void> {
   return async (call) => {
-    const { input, durability } = apiCallInput(call, ids);
-    await ingester.submit([input], durability);
+    const { admitted, durability } = apiCallInput(call, ids);
+    await append(ingester, [admitted], { durability });
   };
 }
 

@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import { ServiceError } from '../../aws/errors.ts';
 import { CLOUDTRAIL_DATA_MODEL, cloudTrailDataInput, restJsonInput, type PutAuditEventsResponse } from '../../aws/protocol/index.ts';
-import { CURRENT_EVENT_VERSION, formatEventTime, normalizeRecord, parseIsoTime, stableUuid, type IdSource } from '../../core/index.ts';
-import { toAppendInput, type Ingester } from '../../ingest/index.ts';
+import { CURRENT_EVENT_VERSION, formatEventTime, parseIsoTime, stableUuid, type IdSource } from '../../core/index.ts';
+import { ingest, Refused, type Ingester, type IngestResult } from '../../ingest/index.ts';
 import type { AppendInput } from '../../stores/index.ts';
 import type { ChannelService } from '../cloudtrail/channels.ts';
 import type { CallContext } from '../context.ts';
@@ -94,10 +94,10 @@ export async function putAuditEvents(
     seen.add(id);
   }
 
-  const out: PutAuditEventsResponse = { successful: [], failed: [] };
-  const accepted: { id: string; eventID: string; input: ReturnType<typeof toAppendInput> }[] = [];
+  // Per event, in order: the record to store, or why this call refuses it.
+  const entries: unknown[] = [];
   for (const e of events) {
-    const fail = (f: Failure) => out.failed.push({ id: e.id, ...f });
+    const fail = (f: Failure) => entries.push(new Refused(f.errorCode, f.errorMessage));
     if (e.eventDataChecksum !== undefined) {
       const sum = createHash('sha256').update(e.eventData, 'utf8').digest('base64');
       if (sum !== e.eventDataChecksum) {
@@ -123,7 +123,7 @@ export async function putAuditEvents(
     }
     const d = data as Record<string, unknown>;
     const eventID = stableUuid(channel.ChannelArn, d.UID as string);
-    const n = normalizeRecord({
+    entries.push({
       eventVersion: CURRENT_EVENT_VERSION,
       eventCategory: 'ActivityAuditLog',
       eventType: 'ActivityLog',
@@ -133,16 +133,22 @@ export async function putAuditEvents(
       recipientAccountId: channel.accountId,
       metadata: { ingestionTime: formatEventTime(ctx.nowMs), channelARN: channel.ChannelArn },
       eventData: d,
-    }, { defaultAccountId: channel.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: deps.ids });
-    if (!n.ok) {
-      fail({ errorCode: n.errorCode === 'RecordTooLarge' ? 'FieldTooLong' : 'InvalidData', errorMessage: n.errorMessage });
-      continue;
-    }
-    accepted.push({ id: e.id, eventID, input: toAppendInput(n.value) });
+    });
   }
-  for (const a of accepted) out.successful.push({ id: a.id, eventID: a.eventID });
-  await deps.ingester.submit(accepted.map((a) => a.input), 'disk', audit && (() => audit(out)));
-  const last = accepted[accepted.length - 1];
+  const outputOf = (results: readonly IngestResult[]): PutAuditEventsResponse => {
+    const o: PutAuditEventsResponse = { successful: [], failed: [] };
+    results.forEach((r, i) => {
+      const id = events[i]!.id;
+      if (r.ok) o.successful.push({ id, eventID: r.input.eventId });
+      else if (entries[i] instanceof Refused) o.failed.push({ id, errorCode: r.errorCode, errorMessage: r.errorMessage });
+      // Refused by the normaliser: as cloudtrail-data names it.
+      else o.failed.push({ id, errorCode: r.errorCode === 'RecordTooLarge' ? 'FieldTooLong' : 'InvalidData', errorMessage: r.errorMessage });
+    });
+    return o;
+  };
+  const nctx = { defaultAccountId: channel.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: deps.ids };
+  const out = outputOf(await ingest(deps.ingester, entries, nctx, { durability: 'disk', follow: audit && ((r) => audit(outputOf(r))) }));
+  const last = out.successful[out.successful.length - 1];
   try {
     await deps.channels.recordIngestion(channel, {
       LatestIngestionAttemptTime: ctx.nowMs / 1000,
