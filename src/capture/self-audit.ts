@@ -3,7 +3,7 @@
  * CloudTrail's own events (eventSource cloudtrail.amazonaws.com, lowerCamelCase requestParameters
  * and responseElements, responseElements null for reads and failures).
  */
-import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, userIdentityOf, type IdSource, type Identity, type RecordResource } from '../core/index.ts';
+import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, partitionForRegion, userIdentityOf, type IdSource, type Identity, type RecordResource } from '../core/index.ts';
 import { admit, append, type Admitted, type Ingester } from '../ingest/index.ts';
 import { StoreUnavailableError, type AppendInput, type Durability } from '../stores/index.ts';
 
@@ -70,7 +70,7 @@ export function selfAuditRecord(call: ApiCall): Record<string, unknown> {
   const readOnly = call.readOnly ?? isReadOnlyCall(call.eventSource, call.eventName);
   const rec: Record<string, unknown> = {
     eventVersion: CURRENT_EVENT_VERSION,
-    userIdentity: userIdentityOf(call.identity),
+    userIdentity: userIdentityOf(call.identity, partitionForRegion(call.region)),
     eventTime: formatEventTime(call.eventTimeMs),
     eventSource: call.eventSource,
     eventName: call.eventName,

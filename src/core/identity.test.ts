@@ -148,4 +148,11 @@ describe('lookupUsername', () => {
       assert.equal(lookupUsername(userIdentityOf(id)), sessionName);
     }));
   });
+  test('principal ARNs take the partition of the Region the call was signed for', () => {
+    assert.equal(principalArn(root, 'aws-cn'), 'arn:aws-cn:iam::123456789012:root');
+    assert.equal(userIdentityOf(user, 'aws-us-gov').arn, 'arn:aws-us-gov:iam::123456789012:user/alice');
+    const ui = userIdentityOf(role, 'aws-cn');
+    assert.match(ui.arn!, /^arn:aws-cn:sts::123456789012:assumed-role\//);
+    assert.match(ui.sessionContext!.sessionIssuer!.arn!, /^arn:aws-cn:iam::123456789012:role\//);
+  });
 });

@@ -2,6 +2,7 @@
  * The principals that own access keys, and the userIdentity element CloudTrail writes for them.
  */
 import { createHash } from 'node:crypto';
+import { buildArn } from './arn.ts';
 import type { UserIdentity } from './record.ts';
 
 export type IdentityType = 'Root' | 'IAMUser' | 'AssumedRole';
@@ -44,25 +45,29 @@ export function uniqueIdFor(prefix: string, seed: string): string {
   return id;
 }
 
-/** The ARN of the principal, as userIdentity.arn shows it. */
-export function principalArn(id: Identity): string {
+/**
+ * The ARN of the principal, as userIdentity.arn shows it, in `partition` (an account lives in one
+ * partition: callers pass the partition of the Region the call was signed for).
+ */
+export function principalArn(id: Identity, partition = 'aws'): string {
   const path = id.path ?? '/';
+  const iam = (resource: string) => buildArn({ partition, service: 'iam', region: '', accountId: id.accountId, resource });
   switch (id.type) {
     case 'Root':
-      return `arn:aws:iam::${id.accountId}:root`;
+      return iam('root');
     case 'IAMUser':
-      return `arn:aws:iam::${id.accountId}:user${path}${id.userName}`;
+      return iam(`user${path}${id.userName}`);
     case 'AssumedRole':
-      return `arn:aws:sts::${id.accountId}:assumed-role/${id.roleName}/${id.sessionName}`;
+      return buildArn({ partition, service: 'sts', region: '', accountId: id.accountId, resource: `assumed-role/${id.roleName}/${id.sessionName}` });
   }
 }
 
 /** The userIdentity element AWS writes for a call signed with this identity's access key. */
-export function userIdentityOf(id: Identity): UserIdentity {
+export function userIdentityOf(id: Identity, partition = 'aws'): UserIdentity {
   const base: UserIdentity = {
     type: id.type,
     principalId: id.principalId,
-    arn: principalArn(id),
+    arn: principalArn(id, partition),
     accountId: id.accountId,
     accessKeyId: id.accessKeyId,
   };
@@ -73,7 +78,7 @@ export function userIdentityOf(id: Identity): UserIdentity {
       sessionIssuer: {
         type: 'Role',
         principalId: id.roleId,
-        arn: `arn:aws:iam::${id.accountId}:role${id.path ?? '/'}${id.roleName}`,
+        arn: buildArn({ partition, service: 'iam', region: '', accountId: id.accountId, resource: `role${id.path ?? '/'}${id.roleName}` }),
         accountId: id.accountId,
         userName: id.roleName,
       },
