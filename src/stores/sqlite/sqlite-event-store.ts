@@ -65,11 +65,12 @@ export interface SqliteEventStoreOptions {
    */
   writerHeapMiB?: number;
   /**
-   * Young-generation size of the writer thread, MiB (default 96). A group commit's records (~3 MB
-   * for 2,000 events) live until its COMMIT; with V8's default young generation they survived a
-   * scavenge or two, were promoted, and the old generation needed a full mark-compact every ~16 MB
-   * (--trace-gc). With 96 MiB they die young. Measured 150k events, batch 2,000: writer thread
-   * 41-46 -> 34-36 µs CPU per event, GC helper threads ~25 -> ~16 µs, RSS no higher; 160 was worse.
+   * Young-generation size of the writer thread, MiB (default 32; 96 before 2026-12-04). A group
+   * commit's records (~3 MB for 2,000 events) live until its COMMIT; with V8's default young
+   * generation they were promoted and the old generation needed a full mark-compact every ~16 MB.
+   * 96 MiB was chosen for that (writer 41-46 -> 34-36 µs CPU per event); with 32 the bench's memory
+   * trace showed the writer's heap no smaller and its CPU no higher within the noise of a shared
+   * machine, and 32 is the bound that counts toward the process RSS (docs/storage.md "Memory").
    */
   writerYoungMiB?: number;
   /** Accepted for compatibility with layout 1 (no longer used: writes run on their own thread). */
@@ -127,7 +128,7 @@ export class SqliteEventStore implements EventStore {
       commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
     };
     this.reader = new EventReader({ path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 });
-    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 96 } });
+    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 32 } });
     this.writer.unref();
     this.writer.on('message', (m: WriterReply) => this.onReply(m));
     let lastError = '';
