@@ -51,5 +51,5 @@ export class AdmissionGate {
   }
 }
 
-/** Bulk requests parsed, normalised and committed at once (the bench's 8 connections of 1,000 records: 4 at a time). */
-export const BULK_ADMISSION = 4;
+/** Bulk requests parsed, normalised and committed at once: two keep a group commit fed (one commits while the next parses). */
+export const BULK_ADMISSION = 2;
