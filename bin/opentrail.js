@@ -60,7 +60,7 @@ if (major < 24) {
   });
 } else {
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (serving && !process.channel && typeof process.execve === 'function' && !given.some((a) => a.startsWith('--max-semi-space-size'))) {
+  if (serving && !process.channel && typeof process.execve === 'function' && process.platform !== 'win32' && !given.some((a) => a.startsWith('--max-semi-space-size'))) {
     process.execve(process.execPath, [process.execPath, ...SERVE_FLAGS, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { ...SERVE_ENV, ...process.env });
   }
   if (process.channel) {
