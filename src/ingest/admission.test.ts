@@ -41,3 +41,21 @@ test('AdmissionGate: a run that throws gives its slot back', async () => {
   assert.equal(gate.inUse, 0);
   assert.throws(() => new AdmissionGate(0), RangeError);
 });
+
+test('AdmissionGate.enter: the release is idempotent (a slot is given back once, however often it is called)', async () => {
+  const gate = new AdmissionGate(1);
+  const release = await gate.enter();
+  let second = false;
+  const waiting = gate.enter().then((r) => {
+    second = true;
+    return r;
+  });
+  await tick();
+  assert.equal(second, false, 'the second waits while the first holds the slot');
+  release();
+  release();
+  const r2 = await waiting;
+  assert.equal(gate.inUse, 1, 'the slot passed to the waiter, not freed twice');
+  r2();
+  assert.equal(gate.inUse, 0);
+});
