@@ -16,7 +16,7 @@ import { filesOf, sumBytes } from './dataset.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { record, type GenParams } from './gen.ts';
-import { cpuDelta, ioOf, log, machineBusySeconds, memoryOf, post, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
+import { cpuDelta, ioOf, log, machineBusySeconds, memoryBreakdown, memoryOf, post, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
 
 export interface IngestOptions {
   events: number;
@@ -59,6 +59,8 @@ export interface IngestResult {
   server: {
     rssMiBAfter: number;
     hwmMiB: number;
+    /** Where the memory was (bench/lib.ts memoryBreakdown, MiB): at the highest sampled RSS, and each part's maximum. */
+    memory: ReturnType<typeof memoryBreakdown>;
     cpuSeconds: Record<string, { user: number; sys: number }>;
     cpuCoresUsed: number;
   };
@@ -221,7 +223,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       mibPerSecond: round(bodyBytes / 2 ** 20 / seconds, 1),
       requestLatencyMs: summarize(latencies),
       healthLatencyMs: summarize(healthLatencies),
-      server: { rssMiBAfter: mem.rssMiB, hwmMiB: mem.hwmMiB, cpuSeconds, cpuCoresUsed: round(cpuTotal / seconds, 2) },
+      server: { rssMiBAfter: mem.rssMiB, hwmMiB: mem.hwmMiB, memory: memoryBreakdown(server.memorySamples(), 'ingest'), cpuSeconds, cpuCoresUsed: round(cpuTotal / seconds, 2) },
       io: {
         diskWriteMiB: round((io2.writeBytes - io0.writeBytes) / 2 ** 20, 1),
         diskWriteBytesPerEvent: Math.round((io2.writeBytes - io0.writeBytes) / accepted),

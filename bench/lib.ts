@@ -1,7 +1,7 @@
 /** Shared pieces of the benchmark: the server process, /proc sampling, SigV4 signing, stats. */
 import type { ChildProcess } from 'node:child_process';
 import { request, type Agent } from 'node:http';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../src/aws/sigv4.ts';
@@ -24,6 +24,69 @@ export interface BenchServer {
   pid: number;
   process: ChildProcess;
   stop(): Promise<void>;
+  /** The server's memory samples so far (OPENTRAIL_MEMORY_TRACE_MS, every BENCH_MEMORY_TRACE_MS, default 250). */
+  memorySamples(): MemorySample[];
+}
+
+/**
+ * One memory sample the server printed (SqliteEventStore.memoryReport, src/stores/sqlite): MiB of
+ * the process (rss, its peak hwm, anonymous / file-backed / shared pages) and of each thread's V8
+ * heap (physical size, used, malloced by V8, external), the main thread's heap spaces and
+ * ArrayBuffers.
+ */
+export interface MemorySample {
+  t: number;
+  rss: number;
+  hwm: number;
+  anon: number;
+  file: number;
+  shmem: number;
+  main: { physical: number; used: number; malloced: number; external: number; spaces: Record<string, number>; arrayBuffers: number; externalAll: number };
+  writer?: { physical: number; used: number; malloced: number; external: number };
+  checkpointer?: { physical: number; used: number; malloced: number; external: number };
+}
+
+/** Every `opentrail-memory {...}` line of a server's output. */
+export function memorySamplesOf(output: string): MemorySample[] {
+  const out: MemorySample[] = [];
+  for (const m of output.matchAll(/^opentrail-memory (\{.*\})$/gm)) {
+    try {
+      out.push(JSON.parse(m[1]!) as MemorySample);
+    } catch {
+      // a line cut short at exit
+    }
+  }
+  return out;
+}
+
+/**
+ * What the samples say about where the memory was: the sample with the highest RSS (with the
+ * native rest: anonymous pages not in any V8 heap, i.e. malloc: SQLite, zstd, Buffers' backing
+ * stores, thread stacks), and each part's own maximum over the run.
+ */
+export function memoryBreakdown(samples: MemorySample[], name = 'server'): { samples: number; atPeak: Record<string, number>; maxima: Record<string, number> } | undefined {
+  if (samples.length === 0) return undefined;
+  // BENCH_MEMORY_OUT=DIR: every sample kept as JSON lines, DIR/<name>-<time>.jsonl.
+  if (process.env.BENCH_MEMORY_OUT) {
+    mkdirSync(process.env.BENCH_MEMORY_OUT, { recursive: true });
+    writeFileSync(join(process.env.BENCH_MEMORY_OUT, `${name}-${Date.now()}.jsonl`), samples.map((s) => JSON.stringify(s)).join('\n') + '\n');
+  }
+  const parts = (s: MemorySample): Record<string, number> => {
+    const heaps = s.main.physical + (s.writer?.physical ?? 0) + (s.checkpointer?.physical ?? 0);
+    return {
+      rss: s.rss, anon: s.anon, file: s.file, shmem: s.shmem,
+      mainHeap: s.main.physical, mainNew: s.main.spaces.new ?? 0, mainOld: s.main.spaces.old ?? 0, mainLargeObject: s.main.spaces.large_object ?? 0,
+      mainArrayBuffers: s.main.arrayBuffers,
+      writerHeap: s.writer?.physical ?? 0, writerUsed: s.writer?.used ?? 0, writerExternal: s.writer?.external ?? 0,
+      checkpointerHeap: s.checkpointer?.physical ?? 0,
+      nativeRest: Math.round((s.anon - heaps) * 10) / 10,
+    };
+  };
+  const all = samples.map(parts);
+  const peak = all.reduce((a, b) => (b.rss! > a.rss! ? b : a));
+  const maxima: Record<string, number> = {};
+  for (const p of all) for (const [k, v] of Object.entries(p)) maxima[k] = Math.max(maxima[k] ?? -Infinity, v);
+  return { samples: samples.length, atPeak: peak, maxima };
 }
 
 /** Starts `opentrail serve` on a free port with the bench account; nodeFlags go before the script. */
@@ -34,13 +97,15 @@ export async function startBenchServer(dataDir: string, nodeFlags: string[] = []
     eventHistory: { retentionDays: 36500 },
     ...extraConfig,
   } as TestConfig;
-  const server = await startServer(config, { dataDir: dataDir.replace(/\/$/, ''), nodeFlags, startTimeoutMs: 60_000 });
+  const traceMs = process.env.BENCH_MEMORY_TRACE_MS ?? '250';
+  const server = await startServer(config, { dataDir: dataDir.replace(/\/$/, ''), nodeFlags, startTimeoutMs: 60_000, env: { OPENTRAIL_MEMORY_TRACE_MS: traceMs } });
   return {
     url: server.url, pid: server.process.pid!, process: server.process,
+    memorySamples: () => memorySamplesOf(server.output()),
     stop: async () => {
       await server.stop();
       removeServerConfig(dataDir);
-      const out = server.output();
+      const out = server.output().replace(/^opentrail-memory .*\n/gm, '');
       if (/internal error|Error:/.test(out)) log(`server output:\n${out.slice(-2000)}`);
     },
   };

@@ -22,7 +22,7 @@ import { NodeSha256 } from '../src/aws/sigv4.ts';
 import { historyAttributes, normalizeRecord } from '../src/core/index.ts';
 import { Rng, record, type GenParams } from './gen.ts';
 import { normalizeContext, type DatasetManifest } from './dataset.ts';
-import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, memoryOf, round, startBenchServer, summarize, threadCpu } from './lib.ts';
+import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, memoryBreakdown, memoryOf, round, startBenchServer, summarize, threadCpu } from './lib.ts';
 
 export interface LookupOptions {
   /** Timed requests per case, lean client (BENCH_SAMPLES). */
@@ -54,7 +54,7 @@ export interface LookupResult {
   sdk: Record<string, LookupCase>;
   sdkPagedWalk?: LookupCase & { pagesPerWalk: number; walks: number; walkMs: Stats };
   /** The server after the run: RSS now and its peak (VmHWM), CPU per thread over the run. */
-  server: { rssMiB: number; hwmMiB: number; cpuSeconds: Record<string, { user: number; sys: number }> };
+  server: { rssMiB: number; hwmMiB: number; memory?: ReturnType<typeof memoryBreakdown>; cpuSeconds: Record<string, { user: number; sys: number }> };
   /** Average cores busy during the run: the server, this client, and other jobs on the machine. */
   cpuCores: { server: number; client: number; otherProcesses: number };
 }
@@ -265,7 +265,7 @@ export async function runLookups(dataDir: string, manifest: DatasetManifest, opt
     const serverCpu = Object.values(cpuSeconds).reduce((a, v) => a + v.user + v.sys, 0);
     const clientCpu = process.cpuUsage(client0);
     const wall = (performance.now() - wall0) / 1000;
-    out.server = { ...mem, cpuSeconds };
+    out.server = { ...mem, memory: memoryBreakdown(server.memorySamples(), `lookup-${manifest.events}`), cpuSeconds };
     out.cpuCores = {
       server: round(serverCpu / wall, 2),
       client: round((clientCpu.user + clientCpu.system) / 1e6 / wall, 2),

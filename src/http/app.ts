@@ -10,7 +10,7 @@ import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
 import { isReadOnlyCall, type Clock, type IdSource } from '../core/index.ts';
-import { BulkBodyError, BulkLimitError, ingestBulk, parseBulkChunks, type Ingester } from '../ingest/index.ts';
+import { AdmissionGate, BULK_ADMISSION, BulkBodyError, BulkLimitError, ingestBulk, parseBulkChunks, type Ingester } from '../ingest/index.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
@@ -156,23 +156,38 @@ export function createApp(deps: AppDeps): FastifyInstance {
   // Bulk ingest for trusted producers: a log-file body or NDJSON, optionally gzip-encoded. The
   // records and the call's own record go in one transaction: all stored, or none. A failed call
   // is not recorded.
+  // Parsed records in memory are bounded: BULK_ADMISSION requests decode and commit at a time, the
+  // others wait their turn with their body read (src/ingest/admission.ts; docs/storage.md "Memory").
+  const bulkGate = new AdmissionGate(BULK_ADMISSION);
   const bulk: AwsEndpoint<unknown[], object> = {
     contentType: 'application/json', services: ['opentrail', 'cloudtrail'], maxBodyBytes: limits.maxBodyBytes, recordWithData: true,
-    open: () => ({
-      decode: async (body, { req, lease }) => {
-        try {
-          // Decoded as a stream and parsed record by record, yielding to other requests as it goes.
-          const chunks = decodedChunks(body, bodyEncoding(req.raw, body), limits.maxDecodedBytes, lease);
-          return await parseBulkChunks(chunks, { maxRecords: limits.maxRecordsPerRequest, maxRecordChars: MAX_RECORD_CHARS });
-        } catch (err) {
-          if (err instanceof BulkBodyError) throw new ServiceError('SerializationException', err.message, 400);
-          if (err instanceof BulkLimitError) throw new ServiceError('RequestEntityTooLargeException', `The request has too many records: ${err.message}.`, 413);
-          throw err;
-        }
-      },
-      call: (ctx, records, own) => ingestBulk(deps.ingester, { identity: ctx.identity, region: ctx.region, nowMs: ctx.nowMs, ids: deps.ids, servedRegions: deps.auth.regions, retentionDays: deps.historyRetentionDays }, records, own),
-      record: (records, failure) => (failure ? undefined : { eventSource: 'cloudtrail.amazonaws.com', eventName: 'IngestEvents', requestParameters: { recordCount: records?.length }, category: 'Data' }),
-    }),
+    open: () => {
+      let release = (): void => undefined;
+      return {
+        decode: async (body, { req, lease }) => {
+          release = await bulkGate.enter();
+          try {
+            // Decoded as a stream and parsed record by record, yielding to other requests as it goes.
+            const chunks = decodedChunks(body, bodyEncoding(req.raw, body), limits.maxDecodedBytes, lease);
+            return await parseBulkChunks(chunks, { maxRecords: limits.maxRecordsPerRequest, maxRecordChars: MAX_RECORD_CHARS });
+          } catch (err) {
+            release();
+            if (err instanceof BulkBodyError) throw new ServiceError('SerializationException', err.message, 400);
+            if (err instanceof BulkLimitError) throw new ServiceError('RequestEntityTooLargeException', `The request has too many records: ${err.message}.`, 413);
+            throw err;
+          }
+        },
+        // A decoded body always reaches call (the endpoint is not `mutating`), which gives the slot back.
+        call: async (ctx, records, own) => {
+          try {
+            return await ingestBulk(deps.ingester, { identity: ctx.identity, region: ctx.region, nowMs: ctx.nowMs, ids: deps.ids, servedRegions: deps.auth.regions, retentionDays: deps.historyRetentionDays }, records, own);
+          } finally {
+            release();
+          }
+        },
+        record: (records, failure) => (failure ? undefined : { eventSource: 'cloudtrail.amazonaws.com', eventName: 'IngestEvents', requestParameters: { recordCount: records?.length }, category: 'Data' }),
+      };
+    },
   };
   app.post('/ingest', edge.route(bulk));
 

@@ -210,18 +210,19 @@ export class EventWriter {
     else this.pendingIds.set(k, [seq]);
   }
 
-  /** The IdTable from every persisted id hash (bucket blobs, then pending rows), with room for `extra` more. */
+  /**
+   * The IdTable from every persisted id hash (bucket blobs, then pending rows), with room for
+   * `extra` more. Sized from the counts first (the buckets' `n`: one id per event), then filled one
+   * bucket blob at a time, so building it holds the table and one blob (512 KiB), never every blob
+   * (10M events: 80 MB); the table is the smallest that holds them at 3/4 (10M: 2^24 slots,
+   * 64 MiB). When it fills up, notePending rebuilds it twice as big.
+   */
   private buildTable(extra: number): IdTable {
-    const buckets = this.db.prepare('SELECT ids FROM buckets ORDER BY id').iterate() as Iterable<{ ids: Uint8Array }>;
-    const blobs: Float64Array[] = [];
-    let n = this.pendingEvents + extra;
-    for (const b of buckets) {
-      const ks = decodeIds(b.ids);
-      blobs.push(ks);
-      n += ks.length;
+    const stored = (this.db.prepare('SELECT coalesce(sum(n), 0) AS n FROM buckets').get() as { n: number }).n;
+    const table = new IdTable(stored + this.pendingEvents + extra);
+    for (const b of this.db.prepare('SELECT ids FROM buckets ORDER BY id').iterate() as Iterable<{ ids: Uint8Array }>) {
+      for (const k of decodeIds(b.ids)) table.add(k);
     }
-    const table = new IdTable(n * 2);
-    for (const ks of blobs) for (const k of ks) table.add(k);
     for (const k of this.pendingIds.keys()) table.add(k);
     return table;
   }

@@ -15,7 +15,8 @@
  * reader, so it means a private file in a temporary directory, removed at close().
  */
 import { Worker } from 'node:worker_threads';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { getHeapStatistics, getHeapSpaceStatistics, type HeapInfo } from 'node:v8';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { storeFailure } from './errors.ts';
@@ -64,11 +65,12 @@ export interface SqliteEventStoreOptions {
    */
   writerHeapMiB?: number;
   /**
-   * Young-generation size of the writer thread, MiB (default 96). A group commit's records (~3 MB
-   * for 2,000 events) live until its COMMIT; with V8's default young generation they survived a
-   * scavenge or two, were promoted, and the old generation needed a full mark-compact every ~16 MB
-   * (--trace-gc). With 96 MiB they die young. Measured 150k events, batch 2,000: writer thread
-   * 41-46 -> 34-36 µs CPU per event, GC helper threads ~25 -> ~16 µs, RSS no higher; 160 was worse.
+   * Young-generation size of the writer thread, MiB (default 32; 96 before 2026-12-04). A group
+   * commit's records (~3 MB for 2,000 events) live until its COMMIT; with V8's default young
+   * generation they were promoted and the old generation needed a full mark-compact every ~16 MB.
+   * 96 MiB was chosen for that (writer 41-46 -> 34-36 µs CPU per event); with 32 the bench's memory
+   * trace showed the writer's heap no smaller and its CPU no higher within the noise of a shared
+   * machine, and 32 is the bound that counts toward the process RSS (docs/storage.md "Memory").
    */
   writerYoungMiB?: number;
   /** Accepted for compatibility with layout 1 (no longer used: writes run on their own thread). */
@@ -126,7 +128,7 @@ export class SqliteEventStore implements EventStore {
       commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
     };
     this.reader = new EventReader({ path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 });
-    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 96 } });
+    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 32 } });
     this.writer.unref();
     this.writer.on('message', (m: WriterReply) => this.onReply(m));
     let lastError = '';
@@ -138,6 +140,44 @@ export class SqliteEventStore implements EventStore {
     });
     this.checkpointer.unref();
     this.checkpointer.on('error', () => undefined);
+    const traceMs = Number(process.env.OPENTRAIL_MEMORY_TRACE_MS ?? 0);
+    if (traceMs > 0) {
+      const timer = setInterval(() => {
+        void this.memoryReport().then((r) => process.stderr.write(`opentrail-memory ${JSON.stringify(r)}\n`), () => undefined);
+      }, traceMs);
+      timer.unref();
+      this.traceTimer = timer;
+    }
+  }
+
+  private traceTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Where the process's memory is, MiB (docs/performance.md "What bounds memory"): the process
+   * (/proc/self/status), the calling thread's V8 heap by space and its ArrayBuffers, each store
+   * thread's V8 heap. Debug and bench only (env OPENTRAIL_MEMORY_TRACE_MS prints one every N ms).
+   */
+  async memoryReport(): Promise<Record<string, unknown>> {
+    const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) / 1024;
+    const heap = (h: HeapInfo) => ({ physical: mib(h.total_physical_size), used: mib(h.used_heap_size), malloced: mib(h.malloced_memory), external: mib(h.external_memory) });
+    const mu = process.memoryUsage();
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name.replace(/_space$/, ''), mib(s.physical_space_size)]));
+    const worker = async (w: Worker) => {
+      try {
+        return heap(await (w as Worker & { getHeapStatistics(): Promise<HeapInfo> }).getHeapStatistics());
+      } catch {
+        return undefined;
+      }
+    };
+    const [writer, checkpointer] = await Promise.all([worker(this.writer), worker(this.checkpointer)]);
+    return {
+      t: Date.now(),
+      rss: Math.round(kib('VmRSS')), hwm: Math.round(kib('VmHWM')), anon: Math.round(kib('RssAnon')), file: Math.round(kib('RssFile')), shmem: Math.round(kib('RssShmem')),
+      main: { ...heap(getHeapStatistics()), spaces, arrayBuffers: mib(mu.arrayBuffers), externalAll: mib(mu.external) },
+      writer, checkpointer,
+    };
   }
 
   private onReply(m: WriterReply): void {
@@ -309,6 +349,7 @@ export class SqliteEventStore implements EventStore {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.closing = true;
+      if (this.traceTimer) clearInterval(this.traceTimer);
       try {
         if (!this.dead) await this.request({ op: 'close' }).catch(() => undefined);
       } finally {
