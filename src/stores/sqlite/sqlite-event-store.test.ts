@@ -12,7 +12,7 @@ import { StoreUnavailableError } from '../errors.ts';
 import type { AppendInput } from '../event-store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'opentrail-sqlite-events-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
 let n = 0;
 
 runEventStoreContract('SqliteEventStore (file)', async () => new SqliteEventStore({ path: join(dir, `store-${++n}.db`) }), {
