@@ -15,6 +15,7 @@ import {
 } from '../src/core/index.ts';
 import { toAppendInput } from '../src/ingest/index.ts';
 import { lookupEvents, NextTokenCodec } from '../src/history/index.ts';
+import type { LookupEventsRequest } from '../src/aws/protocol/index.ts';
 import type { EventStore, HistoryQuery, HistoryRow } from '../src/stores/index.ts';
 import { selfAuditRecord, type ApiCall } from '../src/capture/self-audit.ts';
 import { record as genRecord } from '../bench/gen.ts';
@@ -143,7 +144,7 @@ for (const [name, raws] of Object.entries(SOURCES)) {
         const inputs = history.slice(i, i + 50).map(toAppendInput);
         const withSummary = inputs.map((a, k) => ({ t: a.eventTimeSec, seq: i + k + 1, json: a.json, summary: a.summary }));
         const parsed = withSummary.map(({ t, seq, json }) => ({ t, seq, json }));
-        for (const input of [{ MaxResults: 50 }, { MaxResults: 49 }, { MaxResults: 50, EventCategory: 'insight' }]) {
+        for (const input of [{ MaxResults: 50 }, { MaxResults: 49 }, { MaxResults: 50, EventCategory: 'insight' }] satisfies LookupEventsRequest[]) {
           const a = (await lookupEvents(deps(withSummary), ctx, input)).text;
           const b = (await lookupEvents(deps(parsed), ctx, input)).text;
           sameText(withoutToken(a), withoutToken(b));
@@ -160,7 +161,7 @@ for (const [name, raws] of Object.entries(SOURCES)) {
         const a = toAppendInput(r);
         const row = { t: a.eventTimeSec, seq: 1, json: a.json };
         for (const category of ['management', 'insight'] as const) {
-          const input = { LookupAttributes: [{ AttributeKey: 'EventId', AttributeValue: r.record.eventID }], ...(category === 'insight' ? { EventCategory: 'insight' } : {}) };
+          const input: LookupEventsRequest = { LookupAttributes: [{ AttributeKey: 'EventId', AttributeValue: r.record.eventID }], ...(category === 'insight' ? { EventCategory: 'insight' as const } : {}) };
           const fromSummary = (await lookupEvents(deps([{ ...row, summary: a.summary }]), ctx, input)).text;
           const fromRecord = (await lookupEvents(deps([row]), ctx, input)).text;
           sameText(fromSummary, fromRecord);

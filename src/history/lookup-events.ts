@@ -7,7 +7,7 @@ import {
 } from '../core/index.ts';
 import { cloudTrailError, ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
-import { cloudTrailInput, type LookupEventsRequest } from '../aws/protocol/index.ts';
+import type { LookupEventsRequest } from '../aws/protocol/index.ts';
 import type { EventStore, HistoryRow, LookupAttribute } from '../stores/index.ts';
 import type { NextTokenCodec } from './next-token.ts';
 
@@ -105,11 +105,12 @@ function eventText(row: HistoryRow, q: ParsedQuery): string | undefined {
 }
 
 /**
- * LookupEvents for one caller: checks the input against the model, pages through the store, and answers with the JSON text
- * of the LookupEventsResponse (Events, NextToken).
+ * LookupEvents for one caller, on an input the model check has passed (the provider's dispatch,
+ * src/services/cloudtrail/provider.ts): pages through the store and answers with the JSON text of
+ * the LookupEventsResponse (Events, NextToken).
  */
-export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, input: object): Promise<JsonText> {
-  const q = parseInput(cloudTrailInput('LookupEvents', input));
+export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, input: LookupEventsRequest): Promise<JsonText> {
+  const q = parseInput(input);
   const binding = { accountId: ctx.accountId, region: ctx.region, query: q.fingerprint };
   let before;
   if (q.nextToken !== undefined) {
