@@ -80,6 +80,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
 }
 
 async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logError }: Required<Omit<StartOptions, 'shutdownGraceMs'>> & { shutdownGraceMs: number }): Promise<RunningServer> {
+  if (config.database.type !== 'sqlite') throw new ConfigError(`config.database.type ${config.database.type} is not built yet`);
   const tokens = new NextTokenCodec(loadTokenKey(config.dataDir));
 
   let bootstrap: RunningServer['bootstrap'];

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, defaultConfig, readConfigFile, resolveConfig, BOOTSTRAP_PROFILE } from '../config/index.ts';
+import { checkDatabaseUrl, ConfigError, defaultConfig, readConfigFile, resolveConfig, BOOTSTRAP_PROFILE } from '../config/index.ts';
 import { startServer } from '../server.ts';
 import { PortInUseError, portInUseMessage } from '../http/port-check.ts';
 import { validateLogsCommand } from './validate-logs.ts';
@@ -18,7 +18,8 @@ const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DI
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
   --port      port to listen on, 0 for any free port (env OPENTRAIL_PORT; default 4580)
   --data-dir  where events, state and generated credentials live (env OPENTRAIL_DATA_DIR; default .opentrail)
-  --config    JSON or YAML config file (env OPENTRAIL_CONFIG); see docs/configuration.md`;
+  --config    JSON or YAML config file (env OPENTRAIL_CONFIG); see docs/configuration.md
+  env OPENTRAIL_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB  keeps events and state in PostgreSQL`;
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -39,6 +40,8 @@ async function serve(argv: string[]): Promise<void> {
   const host = values.host ?? process.env.OPENTRAIL_HOST;
   const port = values.port ?? process.env.OPENTRAIL_PORT;
   const dataDir = values['data-dir'] ?? process.env.OPENTRAIL_DATA_DIR;
+  const databaseUrl = process.env.OPENTRAIL_DATABASE_URL;
+  if (databaseUrl) cfg.database = { type: 'postgres', url: checkDatabaseUrl(databaseUrl, 'OPENTRAIL_DATABASE_URL') };
   if (host) cfg.host = host;
   if (dataDir) cfg.dataDir = dataDir;
   if (port !== undefined) {

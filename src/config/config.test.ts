@@ -114,3 +114,18 @@ test('allowNonAwsRegions: true accepts other region names (of the form only), fo
   assert.throws(() => resolveConfig({ regions: ['US East'], allowNonAwsRegions: true }, defaultConfig(), STARTED), /"US East": a region name is/);
   assert.throws(() => resolveConfig({ regions: ['us-east-1'], allowNonAwsRegions: 'yes' }, defaultConfig(), STARTED), /allowNonAwsRegions must be true or false/);
 });
+
+test('config.database: SQLite by default; PostgreSQL by URL; a malformed URL or type is refused', () => {
+  assert.deepEqual(defaultConfig().database, { type: 'sqlite' });
+  const url = 'postgres://ot:secret@db.example:5432/opentrail';
+  assert.deepEqual(resolveConfig({ database: { type: 'postgres', url } }, defaultConfig(), STARTED).database, { type: 'postgres', url });
+  for (const [database, message] of [
+    [{ type: 'postgres' }, /config\.database\.url is required/],
+    [{ type: 'postgres', url: 'mysql://h/db' }, /postgres:\/\//],
+    [{ type: 'postgres', url: 'postgres://host' }, /name a host and a database/],
+    [{ type: 'mongo' }, /sqlite or postgres/],
+    ['postgres', /must be an object/],
+  ] as const) {
+    assert.throws(() => resolveConfig({ database }, defaultConfig(), STARTED), (e: unknown) => e instanceof ConfigError && message.test(e.message), JSON.stringify(database));
+  }
+});

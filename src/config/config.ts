@@ -12,6 +12,8 @@ export interface OpenTrailConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** Where the event log and control state live: SQLite files in the data dir (default) or a PostgreSQL database (docs/scale-out.md). */
+  database: DatabaseConfig;
   regions: string[];
   accounts: AccountConfig[];
   eventHistory: { retentionDays: number; pruneIntervalMs: number };
@@ -92,6 +94,10 @@ export type KeyEncryptionConfig =
 /** An SDK neighbour after delivery calls: each attempt is cut at `requestTimeoutMs`, one call makes at most `maxAttempts`. */
 export type NotifierConfig = NeighbourConfig & { requestTimeoutMs: number; maxAttempts: number };
 
+export type DatabaseConfig =
+  | { type: 'sqlite' }
+  | { type: 'postgres'; url: string };
+
 export type ObjectStoreConfig =
   | { type: 'filesystem'; root?: string }
   | ({ type: 's3'; forcePathStyle: boolean } & NeighbourConfig);
@@ -113,6 +119,7 @@ export function defaultConfig(): OpenTrailConfig {
     host: '127.0.0.1',
     port: 4580,
     dataDir: '.opentrail',
+    database: { type: 'sqlite' },
     regions: [...DEFAULT_REGIONS],
     accounts: [],
     eventHistory: { retentionDays: 90, pruneIntervalMs: 60 * 60 * 1000 },
@@ -181,6 +188,28 @@ function parseNotifier(raw: unknown, where: string, requestTimeoutMs: number): N
   const maxAttempts = num(o, 'maxAttempts', where, 3, 1);
   if (!Number.isInteger(maxAttempts) || maxAttempts > 10) throw new ConfigError(`${where}.maxAttempts must be a whole number from 1 to 10`);
   return { ...n, requestTimeoutMs: num(o, 'requestTimeoutMs', where, requestTimeoutMs, 100), maxAttempts };
+}
+
+/** A postgres:// (or postgresql://) URL with a host and a database name. */
+export function checkDatabaseUrl(url: string, where: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`${where} must be a URL such as postgres://USER:PASSWORD@HOST:5432/DATABASE`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new ConfigError(`${where} must start with postgres:// or postgresql://`);
+  if (!parsed.hostname || parsed.pathname.length <= 1) throw new ConfigError(`${where} must name a host and a database (postgres://USER:PASSWORD@HOST:5432/DATABASE)`);
+  return url;
+}
+
+function parseDatabase(raw: unknown): DatabaseConfig {
+  const where = 'config.database';
+  if (!isObj(raw)) throw new ConfigError(`${where} must be an object`);
+  const type = str(raw, 'type', where, true);
+  if (type === 'sqlite') return { type };
+  if (type === 'postgres') return { type, url: checkDatabaseUrl(str(raw, 'url', where, true), `${where}.url`) };
+  throw new ConfigError(`${where}.type must be sqlite or postgres`);
 }
 
 function parseObjectStore(raw: unknown): ObjectStoreConfig {
@@ -368,6 +397,7 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
       } else throw new ConfigError(`${where}.type must be file or kms`);
     }
   }
+  if (doc.database !== undefined) cfg.database = parseDatabase(doc.database);
   if (doc.objectStore !== undefined) cfg.objectStore = parseObjectStore(doc.objectStore);
   if (doc.sns !== undefined) cfg.sns = parseNotifier(doc.sns, 'config.sns', 5000);
   if (doc.cloudWatchLogs !== undefined) cfg.cloudWatchLogs = parseNotifier(doc.cloudWatchLogs, 'config.cloudWatchLogs', 10_000);
