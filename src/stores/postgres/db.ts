@@ -226,6 +226,12 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     throw storeFailure(err, operation);
   }
   let broken: Error | undefined;
+  // A connection that breaks between statements emits 'error' on the client; while it is checked
+  // out nothing else listens, and an unheard 'error' would end the process.
+  const onError = (err: Error) => {
+    broken ??= err;
+  };
+  client.on('error', onError);
   try {
     const begin = `BEGIN${opts.isolation ? ` ISOLATION LEVEL ${opts.isolation.toUpperCase()}` : ''}`;
     await client.query(opts.synchronousCommit === false ? `${begin}; SET LOCAL synchronous_commit = off` : begin);
@@ -244,6 +250,7 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     if (unavailableReason(err) && codeOf(err) !== '40001' && codeOf(err) !== '40P01') broken ??= err instanceof Error ? err : new Error(String(err));
     throw storeFailure(err, operation);
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }
