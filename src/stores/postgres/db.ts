@@ -281,3 +281,43 @@ export async function ping(pool: Pool, timeoutMs = 2000): Promise<{ ok: true } |
     clearTimeout(timer);
   }
 }
+
+/**
+ * Runs `fn` while holding the session-level advisory lock `key` on a connection of its own: the
+ * nodes of a deployment run such a section one at a time (first-start steps, work that must
+ * happen once). The lock ends with its connection, so a node that dies while holding it frees it.
+ */
+export async function withAdvisoryLock<T>(pool: Pool, key: bigint, fn: () => Promise<T>, operation = 'advisory lock'): Promise<T> {
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw storeFailure(err, operation);
+  }
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken ??= err;
+  };
+  client.on('error', onError);
+  try {
+    try {
+      // No statement_timeout while waiting: another node may hold the lock for a while.
+      await client.query('SET statement_timeout = 0');
+      await client.query('SELECT pg_advisory_lock($1)', [key.toString()]);
+      await client.query('RESET statement_timeout');
+    } catch (err) {
+      broken ??= err instanceof Error ? err : new Error(String(err));
+      throw storeFailure(err, operation);
+    }
+    try {
+      return await fn();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]).catch((err: unknown) => {
+        broken ??= err instanceof Error ? err : new Error(String(err));
+      });
+    }
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
