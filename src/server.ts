@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { randomIds, systemClock, type Clock, type Identity, type IdSource } from './core/index.ts';
 import { DataDirLock, type OpenTrailConfig } from './config/index.ts';
 import { openDatabase } from './server-database.ts';
+import { StoreUnavailableError } from './stores/index.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
 import { S3ObjectStore } from './stores/s3/index.ts';
 import { callDeadlineMs, CloudWatchLogsSink, SnsTopicDirectory, SnsTopicPublisher } from './stores/aws/index.ts';
@@ -50,7 +51,8 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
   const shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
-  const logError = opts.logError ?? ((msg: string, err?: unknown) => (err === undefined ? console.error(msg) : console.error(msg, err)));
+  // A store failure that passes by itself (database gone, disk full) is one line, not a stack per job pass.
+  const logError = opts.logError ?? ((msg: string, err?: unknown) => (err === undefined ? console.error(msg) : err instanceof StoreUnavailableError ? console.error(`${msg}: ${err.message}`) : console.error(msg, err)));
   // Nothing is written to the data dir before the ports are known to be free and the data dir's
   // lock is held (one server per data dir: src/config/data-dir-lock.ts).
   DataDirLock.assertFree(config.dataDir);
@@ -158,6 +160,8 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   const node = { host: hostname(), pid: process.pid, startedAt: new Date(clock.nowMs()).toISOString() };
   const healthReport = async () => {
     const database = await db.status();
+    // The database answers again: the event store's failing state ends with a probe write.
+    if (database.status === 'ok' && ingester.unavailable()) await ingester.probe().catch(() => undefined);
     const status: 'ok' | 'unavailable' = database.status === 'ok' && !ingester.unavailable() ? 'ok' : 'unavailable';
     return { status, node: { ...node, url: urlOf(app.server.address() as AddressInfo) }, database };
   };
