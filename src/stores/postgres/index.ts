@@ -1,2 +1,3 @@
 export * from './db.ts';
 export * from './migrations.ts';
+export * from './pg-event-store.ts';
