@@ -403,7 +403,7 @@ export class PgEventStore implements EventStore {
    * Drops a whole partition (its rows counted first; for the log, its event ids deleted and the
    * count lowered in the same transaction). The DROP takes ACCESS EXCLUSIVE on the parent for a
    * moment; when readers hold it longer than dropLockTimeoutMs the partition is left (undefined)
-   * and its rows are deleted instead.
+   * and its rows are deleted instead; when another prune dropped it first, it counts 0.
    */
   private async dropPartition(table: PartitionedTable, p: PartitionInfo, isLog: boolean): Promise<number | undefined> {
     try {
@@ -423,7 +423,13 @@ export class PgEventStore implements EventStore {
       this.known[table].delete(p.from);
       return n;
     } catch (err) {
-      if ((err as { code?: unknown }).code === '55P03') return undefined;
+      const code = (err as { code?: unknown }).code;
+      if (code === '55P03') return undefined;
+      // Another prune (of another node) dropped it first.
+      if (code === '42P01') {
+        this.known[table].delete(p.from);
+        return 0;
+      }
       throw storeFailure(err, 'prune');
     }
   }
