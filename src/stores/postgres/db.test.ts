@@ -5,7 +5,7 @@ import pg from 'pg';
 import { freePort } from '../../../test/helpers/moto.ts';
 import { startPostgres, type StartedPostgres } from '../../../test/helpers/postgres.ts';
 import { StoreUnavailableError } from '../errors.ts';
-import { connectPool, describeStartError, openPool, ping, PostgresStartError, query, redactUrl, unavailableReason, withTransaction, type Pool } from './db.ts';
+import { connectPool, describeStartError, openPool, ping, PostgresStartError, query, redactUrl, unavailableReason, withAdvisoryLock, withTransaction, type Pool } from './db.ts';
 
 let server: StartedPostgres;
 const pools: Pool[] = [];
@@ -111,6 +111,30 @@ describe('withTransaction', () => {
     assert.equal((await query<{ a: string }>(pool, 'SELECT current_setting(\'application_name\') AS a')).rows[0]!.a, 'opentrail');
     assert.equal(await withTransaction(pool, async (c) => (await c.query('SHOW synchronous_commit')).rows[0].synchronous_commit, { synchronousCommit: false }), 'off');
     assert.equal(await withTransaction(pool, async (c) => (await c.query('SHOW synchronous_commit')).rows[0].synchronous_commit), 'on');
+  });
+});
+
+describe('withAdvisoryLock', () => {
+  test('sections of several pools ("nodes") under one lock never overlap; the lock is freed when fn throws', async () => {
+    const url = await server.createDatabase('db');
+    const nodes = [openPool(url, { max: 2 }), openPool(url, { max: 2 }), openPool(url, { max: 2 })];
+    pools.push(...nodes);
+    let inside = 0;
+    let most = 0;
+    const order: number[] = [];
+    await Promise.all(nodes.flatMap((p, i) => [0, 1].map(() => withAdvisoryLock(p, 42n, async () => {
+      inside++;
+      most = Math.max(most, inside);
+      await new Promise((r) => setTimeout(r, 30));
+      order.push(i);
+      inside--;
+    }))));
+    assert.equal(most, 1);
+    assert.equal(order.length, 6);
+    await assert.rejects(withAdvisoryLock(nodes[0]!, 42n, async () => {
+      throw new Error('inside');
+    }), /inside/);
+    assert.equal(await withAdvisoryLock(nodes[1]!, 42n, async () => 'free again'), 'free again');
   });
 });
 

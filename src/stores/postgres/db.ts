@@ -213,12 +213,12 @@ export interface TransactionOptions {
 }
 
 /**
- * Runs `fn` with one connection inside BEGIN ... COMMIT; rolls back when `fn` throws. A broken
- * connection is destroyed, not given back to the pool. Failures of the database reject with
- * StoreUnavailableError (see `storeFailure`); `fn`'s own errors are rethrown as they are.
+ * Runs `fn` on a connection of the pool. A connection that breaks between statements emits
+ * 'error' on its client; while it is checked out nothing else listens (an unheard 'error' would
+ * end the process), so it is heard here, and a broken connection (or one `fn` marks broken) is
+ * destroyed instead of given back.
  */
-export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
-  const operation = opts.operation ?? 'transaction';
+async function withConnection<T>(pool: Pool, operation: string, fn: (client: PoolClient, markBroken: (err: unknown) => void) => Promise<T>): Promise<T> {
   let client: PoolClient;
   try {
     client = await pool.connect();
@@ -226,33 +226,43 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     throw storeFailure(err, operation);
   }
   let broken: Error | undefined;
-  // A connection that breaks between statements emits 'error' on the client; while it is checked
-  // out nothing else listens, and an unheard 'error' would end the process.
-  const onError = (err: Error) => {
-    broken ??= err;
+  const markBroken = (err: unknown) => {
+    broken ??= err instanceof Error ? err : new Error(String(err));
   };
-  client.on('error', onError);
+  client.on('error', markBroken);
   try {
-    const begin = `BEGIN${opts.isolation ? ` ISOLATION LEVEL ${opts.isolation.toUpperCase()}` : ''}`;
-    await client.query(opts.synchronousCommit === false ? `${begin}; SET LOCAL synchronous_commit = off` : begin);
-    let result: T;
-    try {
-      result = await fn(client);
-    } catch (err) {
-      await client.query('ROLLBACK').catch((e: unknown) => {
-        broken = e instanceof Error ? e : new Error(String(e));
-      });
-      throw err;
-    }
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    if (unavailableReason(err) && codeOf(err) !== '40001' && codeOf(err) !== '40P01') broken ??= err instanceof Error ? err : new Error(String(err));
-    throw storeFailure(err, operation);
+    return await fn(client, markBroken);
   } finally {
-    client.off('error', onError);
+    client.off('error', markBroken);
     client.release(broken);
   }
+}
+
+/**
+ * Runs `fn` with one connection inside BEGIN ... COMMIT; rolls back when `fn` throws. A broken
+ * connection is destroyed, not given back to the pool. Failures of the database reject with
+ * StoreUnavailableError (see `storeFailure`); `fn`'s own errors are rethrown as they are.
+ */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+  const operation = opts.operation ?? 'transaction';
+  return withConnection(pool, operation, async (client, markBroken) => {
+    try {
+      const begin = `BEGIN${opts.isolation ? ` ISOLATION LEVEL ${opts.isolation.toUpperCase()}` : ''}`;
+      await client.query(opts.synchronousCommit === false ? `${begin}; SET LOCAL synchronous_commit = off` : begin);
+      let result: T;
+      try {
+        result = await fn(client);
+      } catch (err) {
+        await client.query('ROLLBACK').catch(markBroken);
+        throw err;
+      }
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      if (unavailableReason(err) && codeOf(err) !== '40001' && codeOf(err) !== '40P01') markBroken(err);
+      throw storeFailure(err, operation);
+    }
+  });
 }
 
 /** One statement on the pool (autocommit), with failures of the database as StoreUnavailableError. */
@@ -288,36 +298,20 @@ export async function ping(pool: Pool, timeoutMs = 2000): Promise<{ ok: true } |
  * happen once). The lock ends with its connection, so a node that dies while holding it frees it.
  */
 export async function withAdvisoryLock<T>(pool: Pool, key: bigint, fn: () => Promise<T>, operation = 'advisory lock'): Promise<T> {
-  let client: PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (err) {
-    throw storeFailure(err, operation);
-  }
-  let broken: Error | undefined;
-  const onError = (err: Error) => {
-    broken ??= err;
-  };
-  client.on('error', onError);
-  try {
+  return withConnection(pool, operation, async (client, markBroken) => {
     try {
       // No statement_timeout while waiting: another node may hold the lock for a while.
       await client.query('SET statement_timeout = 0');
       await client.query('SELECT pg_advisory_lock($1)', [key.toString()]);
       await client.query('RESET statement_timeout');
     } catch (err) {
-      broken ??= err instanceof Error ? err : new Error(String(err));
+      markBroken(err);
       throw storeFailure(err, operation);
     }
     try {
       return await fn();
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]).catch((err: unknown) => {
-        broken ??= err instanceof Error ? err : new Error(String(err));
-      });
+      await client.query('SELECT pg_advisory_unlock($1)', [key.toString()]).catch(markBroken);
     }
-  } finally {
-    client.off('error', onError);
-    client.release(broken);
-  }
+  });
 }
