@@ -87,13 +87,14 @@ describe('a deployment on one database', () => {
     }));
     servers.push(...nodes);
     try {
-      await Promise.all(nodes.map((n) => waitFor(() => /\n {2}data: /.test(n.output()), 10_000, 'the start lines')));
+      await Promise.all(nodes.map((n) => waitFor(() => /\n {2}database: .*\n/.test(n.output()), 10_000, 'the start lines')));
       const files = nodes.map((n) => readFileSync(join(n.dataDir, 'aws-credentials'), 'utf8'));
       assert.equal(new Set(files).size, 1, 'the same credentials on every node');
       assert.equal(nodes.filter((n) => /\(profile opentrail; created now\)/.test(n.output())).length, 1, 'created once');
       const key = /aws_access_key_id = (\S+)\naws_secret_access_key = (\S+)/.exec(files[0]!)!;
       const account = /account (\d{12}): Root/.exec(nodes[2]!.output())![1]!;
       for (const n of nodes) assert.match(n.output(), new RegExp(`account ${account}: Root \\(${key[1]}\\)`));
+      for (const n of nodes) assert.match(n.output(), /\n {2}database: postgres:\/\/otapp:\*\*\*@127\.0\.0\.1:\d+\/app_\w+ \(PostgreSQL\)\n/, 'the database, without its password');
       // The key works on every node.
       const root = { type: 'Root' as const, accessKeyId: key[1]!, secretAccessKey: key[2]! };
       for (const n of nodes) await cloudTrailClient(n.url, root).send(new LookupEventsCommand({ MaxResults: 1 }));
