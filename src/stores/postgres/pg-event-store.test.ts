@@ -199,18 +199,20 @@ describe('PgEventStore: what is stored', () => {
     }
   });
 
-  test('long and NUL-bearing ids and values are stored as a hash, found and deduplicated alike', async () => {
+  test('long and NUL-bearing ids and values are stored as a hash, found and deduplicated alike; lone surrogates do not fail an append', async () => {
     const s = await PgEventStore.open({ url: await server.createDatabase('keys') });
     try {
       const long = 'r'.repeat(5000);
       const nul = 'a\u0000b';
+      const lone = 'x\ud800y';
       assert.notEqual(keyText(long), long);
-      await s.append([ev({ eventId: `id-${long}`, history: [[...ALL], ['ResourceName', long], ['Username', nul]] }), ev({ eventId: nul })]);
+      await s.append([ev({ eventId: `id-${long}`, history: [[...ALL], ['ResourceName', long], ['Username', nul], ['EventName', lone]] }), ev({ eventId: nul })]);
       const q = (attribute: readonly [string, string]) => s.lookup({ accountId: A, region: 'us-east-1', attribute: [...attribute], startSec: 0, endSec: 4e9, limit: 10 });
       assert.equal((await q(['ResourceName', long])).length, 1);
       assert.equal((await q(['ResourceName', long.slice(1)])).length, 0);
       assert.equal((await q(['Username', nul])).length, 1);
       assert.equal((await q(['EventId', nul])).length, 1);
+      assert.equal((await q(['EventName', lone])).length, 1, 'a lone surrogate is stored as U+FFFD and found the same way');
       const again = await s.append([ev({ eventId: nul }), ev({ eventId: `id-${long}` })]);
       assert.deepEqual(again.map((o) => o.duplicate), [true, true]);
     } finally {
