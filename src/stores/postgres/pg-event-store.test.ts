@@ -221,6 +221,33 @@ describe('PgEventStore: what is stored', () => {
   });
 });
 
+describe('PgEventStore: large appends', () => {
+  test('an append of several insert slices reports repeats and stored duplicates across slices, seqs growing', async () => {
+    const s = await PgEventStore.open({ url: await server.createDatabase('slices') });
+    try {
+      const [old] = await s.append([ev({ eventId: 'stored-before' })]);
+      const batch = Array.from({ length: 2500 }, (_, i) => ev({ eventId: `s-${i}` }));
+      batch[1500] = ev({ eventId: 's-10', json: JSON.stringify({ eventID: 's-10', variant: 'repeat' }) });
+      batch[2100] = ev({ eventId: 'stored-before' });
+      batch[2200] = ev({ eventId: 's-1500-never' });
+      batch[2300] = ev({ eventId: 's-1500-never' });
+      const out = await s.append(batch);
+      assert.deepEqual(out[1500], { seq: out[10]!.seq, duplicate: true }, 'a repeat of an event of the first slice');
+      assert.deepEqual(out[2100], { seq: old!.seq, duplicate: true }, 'an event stored before');
+      assert.deepEqual(out[2300], { seq: out[2200]!.seq, duplicate: true }, 'a repeat within the third slice');
+      assert.equal(out[2200]!.duplicate, false);
+      const fresh = out.filter((o) => !o.duplicate).map((o) => o.seq);
+      assert.equal(fresh.length, 2497);
+      assert.ok(fresh.every((x, i) => i === 0 || x > fresh[i - 1]!), 'seqs grow with the batch order');
+      assert.equal(await s.count(), 2498);
+      const rows = await s.readAfter(0, 10_000);
+      assert.equal(JSON.parse(rows.find((r) => r.seq === out[10]!.seq)!.json).variant, undefined, 'the first occurrence is kept');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('PgEventStore: the database goes away', () => {
   test('PostgreSQL killed mid-append: the append rejects with StoreUnavailableError, nothing half-written; appends succeed once it is back', async () => {
     const own = await startPostgres();

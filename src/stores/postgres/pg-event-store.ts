@@ -68,6 +68,9 @@ const num = (v: unknown): number => Number(v);
  */
 const RS = '\u001e';
 
+/** Events per insert statement. */
+const INSERT_SLICE = 1000;
+
 /** One named (prepared once per connection) statement on the pool, failures of the database as StoreUnavailableError. */
 async function named<R extends pg.QueryResultRow>(pool: Pool, name: string, text: string, values: unknown[], operation: string): Promise<pg.QueryResult<R>> {
   try {
@@ -214,9 +217,18 @@ export class PgEventStore implements EventStore {
     return outcomes;
   }
 
-  /** Inserts `events` (first occurrences get the next seqs) in one statement; their outcomes in order. */
+  /**
+   * Inserts `events` (first occurrences get the next seqs), one statement per 1,000 events (so a
+   * large append builds its parameters a slice at a time and lets the event loop turn between
+   * them); their outcomes in order.
+   */
   private async insert(c: PoolClient, events: readonly AppendInput[], ctx: AppendContext): Promise<AppendOutcome[]> {
-    if (events.length === 0) return [];
+    const out: AppendOutcome[] = [];
+    for (let i = 0; i < events.length; i += INSERT_SLICE) out.push(...await this.insertSlice(c, events.slice(i, i + INSERT_SLICE), ctx));
+    return out;
+  }
+
+  private async insertSlice(c: PoolClient, events: readonly AppendInput[], ctx: AppendContext): Promise<AppendOutcome[]> {
     const out: AppendOutcome[] = [];
     /** Index in `out` of each event tried (first occurrence in this append). */
     const tried: number[] = [];
