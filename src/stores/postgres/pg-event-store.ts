@@ -395,42 +395,34 @@ export class PgEventStore implements EventStore {
       const r = await c.query<{ last_seq: string }>('UPDATE event_state SET history_cutoff_sec = GREATEST(history_cutoff_sec, $1) WHERE id = 1 RETURNING last_seq', [cutoffSec]);
       return num(r.rows[0]!.last_seq);
     }, { operation: 'prune' });
-    let historyRows = 0;
-    let events = 0;
     const parts = await withTransaction(this.pool, async (c) => ({ log: await listPartitions(c, 'event_log'), history: await listPartitions(c, 'event_history') }), { operation: 'prune' });
-    for (const p of parts.history) {
-      if (p.from >= cutoffSec) break;
-      if (p.to <= cutoffSec) {
-        const n = await this.dropPartition('event_history', p, false);
-        if (n !== undefined) {
-          historyRows += n;
-          continue;
-        }
-      }
-      historyRows += await this.deleteChunks(`DELETE FROM ${p.name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${p.name} WHERE t < $1 LIMIT $2))`, [cutoffSec], false);
-    }
-    const droppableBefore = Math.min(cutoffIngestMs, this.nowMs() - this.logWidth);
-    for (const p of parts.log) {
-      if (p.from >= cutoffIngestMs) break;
-      if (p.to <= droppableBefore) {
-        const n = await this.dropPartition('event_log', p, true);
-        if (n !== undefined) {
-          events += n;
-          continue;
-        }
-      }
-      events += await this.deleteChunks(`
+    const historyRows = await this.prunePartitions('event_history', parts.history, cutoffSec, cutoffSec,
+      (name) => `DELETE FROM ${name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${name} WHERE t < $1 LIMIT $2))`, [cutoffSec]);
+    const events = await this.prunePartitions('event_log', parts.log, cutoffIngestMs, Math.min(cutoffIngestMs, this.nowMs() - this.logWidth), (name) => `
         WITH d AS (
-          DELETE FROM ${p.name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${p.name} WHERE ingest_ms < $1 AND seq <= $3 LIMIT $2))
+          DELETE FROM ${name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${name} WHERE ingest_ms < $1 AND seq <= $3 LIMIT $2))
           RETURNING account_id, event_id, seq
         ), i AS (
           DELETE FROM event_ids x USING d WHERE x.account_id = d.account_id AND x.event_id = d.event_id AND x.seq = d.seq
         ), s AS (
           UPDATE event_state SET events = events - (SELECT count(*) FROM d) WHERE id = 1
         )
-        SELECT count(*) AS n FROM d`, [cutoffIngestMs, b], true);
-    }
+        SELECT count(*) AS n FROM d`, [cutoffIngestMs, b]);
     return { historyRows, events };
+  }
+
+  /**
+   * The partitions of `table` below `cutoff`: those ending at or before `dropBefore` dropped
+   * whole, the others (the boundary) deleted from in chunks by `deleteSql`; the rows removed.
+   */
+  private async prunePartitions(table: PartitionedTable, parts: PartitionInfo[], cutoff: number, dropBefore: number, deleteSql: (name: string) => string, params: unknown[]): Promise<number> {
+    let removed = 0;
+    for (const p of parts) {
+      if (p.from >= cutoff) break;
+      const dropped = p.to <= dropBefore ? await this.dropPartition(table, p) : undefined;
+      removed += dropped ?? await this.deleteChunks(deleteSql(p.name), params, table === 'event_log');
+    }
+    return removed;
   }
 
   private async deleteChunks(sql: string, params: unknown[], lockState: boolean): Promise<number> {
@@ -452,7 +444,8 @@ export class PgEventStore implements EventStore {
    * moment; when readers hold it longer than dropLockTimeoutMs the partition is left (undefined)
    * and its rows are deleted instead; when another prune dropped it first, it counts 0.
    */
-  private async dropPartition(table: PartitionedTable, p: PartitionInfo, isLog: boolean): Promise<number | undefined> {
+  private async dropPartition(table: PartitionedTable, p: PartitionInfo): Promise<number | undefined> {
+    const isLog = table === 'event_log';
     try {
       const n = await withTransaction(this.pool, async (c) => {
         await c.query('SET LOCAL statement_timeout = 0');
