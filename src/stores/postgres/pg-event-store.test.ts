@@ -130,6 +130,22 @@ describe('PgEventStore: partitions and retention', () => {
     }
   });
 
+  test('a partition dropped behind a store\'s back (by another node\'s prune) is created again by its next append', async () => {
+    const url = await server.createDatabase('gone');
+    const s = await PgEventStore.open({ url });
+    try {
+      await s.append([ev({ eventId: 'first' })]);
+      const [current] = await partitionsOf(url, 'event_log');
+      await withSql(url, (c) => c.query(`DROP TABLE ${current!}`));
+      const [o] = await s.append([ev({ eventId: 'second' })]);
+      assert.equal(o!.duplicate, false);
+      assert.deepEqual(idsOf(await s.readAfter(0, 10)), ['second']);
+      assert.ok((await partitionsOf(url, 'event_log')).includes(current!));
+    } finally {
+      await s.close();
+    }
+  });
+
   test('the boundary partition is deleted in chunks, and ids go with their events', async () => {
     const url = await server.createDatabase('chunks');
     const s = await PgEventStore.open({ url, pruneChunk: 7 });
