@@ -130,6 +130,22 @@ describe('PgEventStore: partitions and retention', () => {
     }
   });
 
+  test('a partition dropped behind a store\'s back (by another node\'s prune) is created again by its next append', async () => {
+    const url = await server.createDatabase('gone');
+    const s = await PgEventStore.open({ url });
+    try {
+      await s.append([ev({ eventId: 'first' })]);
+      const [current] = await partitionsOf(url, 'event_log');
+      await withSql(url, (c) => c.query(`DROP TABLE ${current!}`));
+      const [o] = await s.append([ev({ eventId: 'second' })]);
+      assert.equal(o!.duplicate, false);
+      assert.deepEqual(idsOf(await s.readAfter(0, 10)), ['second']);
+      assert.ok((await partitionsOf(url, 'event_log')).includes(current!));
+    } finally {
+      await s.close();
+    }
+  });
+
   test('the boundary partition is deleted in chunks, and ids go with their events', async () => {
     const url = await server.createDatabase('chunks');
     const s = await PgEventStore.open({ url, pruneChunk: 7 });
@@ -199,20 +215,49 @@ describe('PgEventStore: what is stored', () => {
     }
   });
 
-  test('long and NUL-bearing ids and values are stored as a hash, found and deduplicated alike', async () => {
+  test('long and NUL-bearing ids and values are stored as a hash, found and deduplicated alike; lone surrogates do not fail an append', async () => {
     const s = await PgEventStore.open({ url: await server.createDatabase('keys') });
     try {
       const long = 'r'.repeat(5000);
       const nul = 'a\u0000b';
+      const lone = 'x\ud800y';
       assert.notEqual(keyText(long), long);
-      await s.append([ev({ eventId: `id-${long}`, history: [[...ALL], ['ResourceName', long], ['Username', nul]] }), ev({ eventId: nul })]);
+      await s.append([ev({ eventId: `id-${long}`, history: [[...ALL], ['ResourceName', long], ['Username', nul], ['EventName', lone]] }), ev({ eventId: nul })]);
       const q = (attribute: readonly [string, string]) => s.lookup({ accountId: A, region: 'us-east-1', attribute: [...attribute], startSec: 0, endSec: 4e9, limit: 10 });
       assert.equal((await q(['ResourceName', long])).length, 1);
       assert.equal((await q(['ResourceName', long.slice(1)])).length, 0);
       assert.equal((await q(['Username', nul])).length, 1);
       assert.equal((await q(['EventId', nul])).length, 1);
+      assert.equal((await q(['EventName', lone])).length, 1, 'a lone surrogate is stored as U+FFFD and found the same way');
       const again = await s.append([ev({ eventId: nul }), ev({ eventId: `id-${long}` })]);
       assert.deepEqual(again.map((o) => o.duplicate), [true, true]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('PgEventStore: large appends', () => {
+  test('an append of several insert slices reports repeats and stored duplicates across slices, seqs growing', async () => {
+    const s = await PgEventStore.open({ url: await server.createDatabase('slices') });
+    try {
+      const [old] = await s.append([ev({ eventId: 'stored-before' })]);
+      const batch = Array.from({ length: 2500 }, (_, i) => ev({ eventId: `s-${i}` }));
+      batch[1500] = ev({ eventId: 's-10', json: JSON.stringify({ eventID: 's-10', variant: 'repeat' }) });
+      batch[2100] = ev({ eventId: 'stored-before' });
+      batch[2200] = ev({ eventId: 's-1500-never' });
+      batch[2300] = ev({ eventId: 's-1500-never' });
+      const out = await s.append(batch);
+      assert.deepEqual(out[1500], { seq: out[10]!.seq, duplicate: true }, 'a repeat of an event of the first slice');
+      assert.deepEqual(out[2100], { seq: old!.seq, duplicate: true }, 'an event stored before');
+      assert.deepEqual(out[2300], { seq: out[2200]!.seq, duplicate: true }, 'a repeat within the third slice');
+      assert.equal(out[2200]!.duplicate, false);
+      const fresh = out.filter((o) => !o.duplicate).map((o) => o.seq);
+      assert.equal(fresh.length, 2497);
+      assert.ok(fresh.every((x, i) => i === 0 || x > fresh[i - 1]!), 'seqs grow with the batch order');
+      assert.equal(await s.count(), 2498);
+      const rows = await s.readAfter(0, 10_000);
+      assert.equal(JSON.parse(rows.find((r) => r.seq === out[10]!.seq)!.json).variant, undefined, 'the first occurrence is kept');
     } finally {
       await s.close();
     }

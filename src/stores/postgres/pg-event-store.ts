@@ -16,6 +16,7 @@
  *   connections of the pool, each one statement (one snapshot).
  */
 import { createHash } from 'node:crypto';
+import type pg from 'pg';
 import { StoreUnavailableError } from '../errors.ts';
 import { openPool, query, storeFailure, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
@@ -47,15 +48,37 @@ export interface PgEventStoreOptions {
 /**
  * How a key (event id, Event history value) is stored: as is when it is short and has no NUL
  * (PostgreSQL's text cannot hold NUL; a B-tree entry must stay under ~2.7 KB), else a SHA-256 of
- * it behind \u0001, the same on append and on lookup.
+ * it behind \u0001, the same on append and on lookup; lone surrogates become U+FFFD.
  */
 export function keyText(s: string): string {
-  if (s.length <= 170 && !s.includes('\u0000')) return s;
-  if (Buffer.byteLength(s) <= 512 && !s.includes('\u0000')) return s;
-  return `\u0001sha256:${createHash('sha256').update(s).digest('hex')}`;
+  // A lone surrogate has no UTF-8 form: node-pg would send U+FFFD, and PostgreSQL's JSON refuses it.
+  const w = s.isWellFormed() ? s : s.toWellFormed();
+  if (w.length <= 170 && !w.includes('\u0000')) return w;
+  if (Buffer.byteLength(w) <= 512 && !w.includes('\u0000')) return w;
+  return `\u0001sha256:${createHash('sha256').update(w).digest('hex')}`;
 }
 
 const num = (v: unknown): number => Number(v);
+
+/**
+ * Records and summaries travel as one text each, joined by U+001E: compact JSON never holds a raw
+ * control character (JSON.stringify escapes them), so the server splits them back exactly
+ * (`string_to_array`), and the client sends the bytes without escaping each one for an array
+ * literal (node-pg's arrays cost ~half of the client's CPU per event). An empty summary is none.
+ */
+const RS = '\u001e';
+
+/** Events per insert statement. */
+const INSERT_SLICE = 1000;
+
+/** One named (prepared once per connection) statement on the pool, failures of the database as StoreUnavailableError. */
+async function named<R extends pg.QueryResultRow>(pool: Pool, name: string, text: string, values: unknown[], operation: string): Promise<pg.QueryResult<R>> {
+  try {
+    return await pool.query<R>({ name, text, values });
+  } catch (err) {
+    throw storeFailure(err, operation);
+  }
+}
 
 interface AppendContext {
   nextSeq: number;
@@ -194,15 +217,26 @@ export class PgEventStore implements EventStore {
     return outcomes;
   }
 
-  /** Inserts `events` (first occurrences get the next seqs) in one statement; their outcomes in order. */
+  /**
+   * Inserts `events` (first occurrences get the next seqs), one statement per 1,000 events (so a
+   * large append builds its parameters a slice at a time and lets the event loop turn between
+   * them); their outcomes in order.
+   */
   private async insert(c: PoolClient, events: readonly AppendInput[], ctx: AppendContext): Promise<AppendOutcome[]> {
-    if (events.length === 0) return [];
+    const out: AppendOutcome[] = [];
+    for (let i = 0; i < events.length; i += INSERT_SLICE) out.push(...await this.insertSlice(c, events.slice(i, i + INSERT_SLICE), ctx));
+    return out;
+  }
+
+  private async insertSlice(c: PoolClient, events: readonly AppendInput[], ctx: AppendContext): Promise<AppendOutcome[]> {
     const out: AppendOutcome[] = [];
     /** Index in `out` of each event tried (first occurrence in this append). */
     const tried: number[] = [];
     const triedKeys: string[] = [];
-    const acc: string[] = [], ids: string[] = [], seqs: number[] = [], regions: string[] = [], times: number[] = [], inHist: boolean[] = [], sums: (string | null)[] = [], recs: string[] = [];
-    const hAcc: string[] = [], hReg: string[] = [], hAttr: string[] = [], hVal: string[] = [], hT: number[] = [], hSeq: number[] = [];
+    /** The tried events' fields other than the record and summary (sent as JSON, one parameter). */
+    const meta: { i: number; a: string; e: string; s: number; r: string; t: number; h: boolean }[] = [];
+    const sums: string[] = [], recs: string[] = [];
+    const hist: { s: number; k: string; v: string }[] = [];
     for (const e of events) {
       const id = keyText(e.eventId);
       const k = `${e.accountId}\u0000${id}`;
@@ -216,8 +250,9 @@ export class PgEventStore implements EventStore {
       tried.push(out.length);
       triedKeys.push(k);
       out.push({ seq, duplicate: false });
-      acc.push(e.accountId); ids.push(id); seqs.push(seq); regions.push(e.region); times.push(e.eventTimeSec);
-      inHist.push(e.history !== undefined); sums.push(e.summary ?? null); recs.push(e.json);
+      meta.push({ i: meta.length + 1, a: e.accountId, e: id, s: seq, r: e.region, t: e.eventTimeSec, h: e.history !== undefined });
+      sums.push(e.summary ?? '');
+      recs.push(e.json);
       // Entries older than the Event history cut-off are not written (a prune already passed them).
       if (e.history && e.eventTimeSec >= ctx.historyCutoff) {
         const pairs = new Set<string>();
@@ -226,32 +261,40 @@ export class PgEventStore implements EventStore {
           const pk = `${attr}\u0000${v}`;
           if (pairs.has(pk)) continue;
           pairs.add(pk);
-          hAcc.push(e.accountId); hReg.push(e.region); hAttr.push(attr); hVal.push(v); hT.push(e.eventTimeSec); hSeq.push(seq);
+          hist.push({ s: seq, k: attr, v });
         }
       }
     }
     if (tried.length === 0) return out;
-    const r = await c.query<{ tried: string; seq: string }>(`
-      WITH u AS (
-        SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::bool[], $7::text[], $8::text[])
-          AS u(account_id, event_id, seq, region, event_time, in_history, summary, record)
+    if (recs.some((x) => x.includes(RS)) || sums.some((x) => x.includes(RS))) throw new TypeError('an appended record or summary holds a raw U+001E: it is not compact JSON');
+    // Parameters: the events' fields and their history entries as JSON (JSON.stringify is native,
+    // node-pg's array literals are not), records and summaries as RS-joined text.
+    const r = await c.query<{ tried: string; seq: string }>({ name: 'opentrail_ev_insert', text: `
+      WITH m AS (
+        SELECT * FROM json_to_recordset($1::json) AS m(i int8, a text, e text, s int8, r text, t int8, h bool)
+      ), u AS (
+        SELECT m.a AS account_id, m.e AS event_id, m.s AS seq, m.r AS region, m.t AS event_time, m.h AS in_history, sm.x AS summary, rc.x AS record
+        FROM m
+        JOIN unnest(string_to_array($3::text, E'\x1e')) WITH ORDINALITY AS rc(x, i) ON rc.i = m.i
+        LEFT JOIN unnest(string_to_array($2::text, E'\x1e', '')) WITH ORDINALITY AS sm(x, i) ON sm.i = m.i
       ), ids AS (
         INSERT INTO event_ids (account_id, event_id, seq, ingest_ms)
-        SELECT account_id, event_id, seq, $9::int8 FROM u
+        SELECT account_id, event_id, seq, $4::int8 FROM u
         ON CONFLICT DO NOTHING
         RETURNING seq
       ), log AS (
         INSERT INTO event_log (account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, record)
-        SELECT account_id, seq, $9::int8, region, event_id, event_time, in_history, summary, record FROM u
+        SELECT account_id, seq, $4::int8, region, event_id, event_time, in_history, summary, record FROM u
         WHERE seq IN (SELECT seq FROM ids)
       ), hist AS (
         INSERT INTO event_history (account_id, region, attr, value, t, seq, ingest_ms)
-        SELECT h.*, $9::int8 FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::int8[]) AS h(account_id, region, attr, value, t, seq)
-        WHERE h.seq IN (SELECT seq FROM ids)
+        SELECT u.account_id, u.region, h.k, h.v, u.event_time, u.seq, $4::int8
+        FROM json_to_recordset($5::json) AS h(s int8, k text, v text) JOIN u ON u.seq = h.s
+        WHERE h.s IN (SELECT seq FROM ids)
       )
       SELECT u.seq AS tried, x.seq FROM u JOIN event_ids x ON x.account_id = u.account_id AND x.event_id = u.event_id
       WHERE u.seq NOT IN (SELECT seq FROM ids)`,
-    [acc, ids, seqs, regions, times, inHist, sums, recs, ctx.ingestMs, hAcc, hReg, hAttr, hVal, hT, hSeq]);
+    values: [JSON.stringify(meta), sums.join(RS), recs.join(RS), ctx.ingestMs, JSON.stringify(hist)] });
     // Rows returned: the events already stored (before this append), with the seq they hold.
     const stored = new Map(r.rows.map((row) => [num(row.tried), num(row.seq)]));
     tried.forEach((i, j) => {
@@ -285,14 +328,17 @@ export class PgEventStore implements EventStore {
     const beforeT = q.before ? q.before.t : Number.MAX_SAFE_INTEGER;
     const beforeSeq = q.before ? q.before.seq : 0;
     const cutoff = '(SELECT history_cutoff_sec FROM event_state WHERE id = 1)';
+    // Named statements: each connection plans them a few times, then keeps PostgreSQL's generic
+    // plan, whose partitions are pruned when it runs (planning a lookup over ~30-90 partitions
+    // took longer than running it).
     const r = key === 'EventId'
-      ? await query<{ t: string; seq: string; record: string; summary: string | null }>(this.pool, `
+      ? await named<{ t: string; seq: string; record: string; summary: string | null }>(this.pool, 'opentrail_ev_lookup_id', `
         SELECT l.event_time AS t, l.seq, l.record, l.summary
         FROM event_ids i JOIN event_log l ON l.account_id = i.account_id AND l.seq = i.seq AND l.ingest_ms = i.ingest_ms
         WHERE i.account_id = $1 AND i.event_id = $2 AND l.region = $3 AND l.in_history
           AND l.event_time >= GREATEST($4::int8, ${cutoff}) AND l.event_time <= $5 AND (l.event_time, l.seq) < ($6::int8, $7::int8)
         LIMIT $8`, [q.accountId, keyText(value), q.region, q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup')
-      : await query<{ t: string; seq: string; record: string; summary: string | null }>(this.pool, `
+      : await named<{ t: string; seq: string; record: string; summary: string | null }>(this.pool, 'opentrail_ev_lookup', `
         SELECT h.t, h.seq, l.record, l.summary
         FROM event_history h JOIN event_log l ON l.account_id = h.account_id AND l.seq = h.seq AND l.ingest_ms = h.ingest_ms
         WHERE h.account_id = $1 AND h.region = $2 AND h.attr = $3 AND h.value = $4
@@ -319,7 +365,8 @@ export class PgEventStore implements EventStore {
           SELECT *, sum(octet_length(record)) OVER w AS run, row_number() OVER w AS n FROM (${sql}) page WINDOW w AS (ORDER BY seq)
         ) sized WHERE n = 1 OR run <= $${params.length} ORDER BY seq`;
     }
-    const r = await query<{ seq: string; account_id: string; region: string; event_time: string; record: string }>(this.pool, sql, params, 'readAfter');
+    const name = `opentrail_ev_read${accountId !== undefined ? '_account' : ''}${maxBytes !== undefined ? '_bytes' : ''}`;
+    const r = await named<{ seq: string; account_id: string; region: string; event_time: string; record: string }>(this.pool, name, sql, params, 'readAfter');
     return r.rows.map((row) => ({ seq: num(row.seq), accountId: row.account_id, region: row.region, eventTimeSec: num(row.event_time), json: row.record }));
   }
 
@@ -348,42 +395,34 @@ export class PgEventStore implements EventStore {
       const r = await c.query<{ last_seq: string }>('UPDATE event_state SET history_cutoff_sec = GREATEST(history_cutoff_sec, $1) WHERE id = 1 RETURNING last_seq', [cutoffSec]);
       return num(r.rows[0]!.last_seq);
     }, { operation: 'prune' });
-    let historyRows = 0;
-    let events = 0;
     const parts = await withTransaction(this.pool, async (c) => ({ log: await listPartitions(c, 'event_log'), history: await listPartitions(c, 'event_history') }), { operation: 'prune' });
-    for (const p of parts.history) {
-      if (p.from >= cutoffSec) break;
-      if (p.to <= cutoffSec) {
-        const n = await this.dropPartition('event_history', p, false);
-        if (n !== undefined) {
-          historyRows += n;
-          continue;
-        }
-      }
-      historyRows += await this.deleteChunks(`DELETE FROM ${p.name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${p.name} WHERE t < $1 LIMIT $2))`, [cutoffSec], false);
-    }
-    const droppableBefore = Math.min(cutoffIngestMs, this.nowMs() - this.logWidth);
-    for (const p of parts.log) {
-      if (p.from >= cutoffIngestMs) break;
-      if (p.to <= droppableBefore) {
-        const n = await this.dropPartition('event_log', p, true);
-        if (n !== undefined) {
-          events += n;
-          continue;
-        }
-      }
-      events += await this.deleteChunks(`
+    const historyRows = await this.prunePartitions('event_history', parts.history, cutoffSec, cutoffSec,
+      (name) => `DELETE FROM ${name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${name} WHERE t < $1 LIMIT $2))`, [cutoffSec]);
+    const events = await this.prunePartitions('event_log', parts.log, cutoffIngestMs, Math.min(cutoffIngestMs, this.nowMs() - this.logWidth), (name) => `
         WITH d AS (
-          DELETE FROM ${p.name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${p.name} WHERE ingest_ms < $1 AND seq <= $3 LIMIT $2))
+          DELETE FROM ${name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${name} WHERE ingest_ms < $1 AND seq <= $3 LIMIT $2))
           RETURNING account_id, event_id, seq
         ), i AS (
           DELETE FROM event_ids x USING d WHERE x.account_id = d.account_id AND x.event_id = d.event_id AND x.seq = d.seq
         ), s AS (
           UPDATE event_state SET events = events - (SELECT count(*) FROM d) WHERE id = 1
         )
-        SELECT count(*) AS n FROM d`, [cutoffIngestMs, b], true);
-    }
+        SELECT count(*) AS n FROM d`, [cutoffIngestMs, b]);
     return { historyRows, events };
+  }
+
+  /**
+   * The partitions of `table` below `cutoff`: those ending at or before `dropBefore` dropped
+   * whole, the others (the boundary) deleted from in chunks by `deleteSql`; the rows removed.
+   */
+  private async prunePartitions(table: PartitionedTable, parts: PartitionInfo[], cutoff: number, dropBefore: number, deleteSql: (name: string) => string, params: unknown[]): Promise<number> {
+    let removed = 0;
+    for (const p of parts) {
+      if (p.from >= cutoff) break;
+      const dropped = p.to <= dropBefore ? await this.dropPartition(table, p) : undefined;
+      removed += dropped ?? await this.deleteChunks(deleteSql(p.name), params, table === 'event_log');
+    }
+    return removed;
   }
 
   private async deleteChunks(sql: string, params: unknown[], lockState: boolean): Promise<number> {
@@ -405,7 +444,8 @@ export class PgEventStore implements EventStore {
    * moment; when readers hold it longer than dropLockTimeoutMs the partition is left (undefined)
    * and its rows are deleted instead; when another prune dropped it first, it counts 0.
    */
-  private async dropPartition(table: PartitionedTable, p: PartitionInfo, isLog: boolean): Promise<number | undefined> {
+  private async dropPartition(table: PartitionedTable, p: PartitionInfo): Promise<number | undefined> {
+    const isLog = table === 'event_log';
     try {
       const n = await withTransaction(this.pool, async (c) => {
         await c.query('SET LOCAL statement_timeout = 0');
