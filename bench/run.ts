@@ -5,7 +5,7 @@
  *
  * Parts (BENCH_ONLY=part[,part...], default all): floors, ingest (empty store, then the same
  * ingest on a copy of the largest dataset: "flat as it grows"), lookup (lean client and SDK over
- * each dataset), delivery, validate, gateway. The floors are measured in every run
+ * each dataset), delivery, validate, gateway; pgstore only when named (bench/pgstore.ts). The floors are measured in every run
  * (BENCH_FLOORS=0: not, unless BENCH_ONLY=floors).
  *
  *   BENCH_SCALE        1m (default): datasets of 1M events; 10m: 1M and 10M; small: 100k; or a
@@ -28,6 +28,7 @@ import { runLookups, type LookupResult } from './lookup.ts';
 import { deliveryOptionsFromEnv, runDelivery, type CapacityResult } from './delivery.ts';
 import { runValidate } from './validate.ts';
 import { runGateway } from './gateway.ts';
+import { runPgStore } from './pgstore.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -36,10 +37,11 @@ import { log, round } from './lib.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway'] as const;
+const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore'] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
-const want = (p: (typeof PARTS)[number]) => only === undefined || only.includes(p);
+// pgstore (bench/pgstore.ts: the event stores on SQLite and PostgreSQL in process) runs only when named.
+const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' : only.includes(p));
 const num = (name: string, dflt: number) => {
   const v = env[name] ? Number(env[name]) : dflt;
   if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0, not ${env[name]}`);
@@ -134,6 +136,8 @@ if (want('lookup') || (want('ingest') && flat)) {
   }
   if (want('lookup')) report.lookup = lookup;
 }
+
+if (want('pgstore')) report.pgstore = await runPgStore();
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
 

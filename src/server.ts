@@ -1,13 +1,16 @@
 /**
- * Composition root of the server: picks the drivers, wires services, HTTP and jobs, and shuts
- * everything down in order (stop accepting, finish requests, drain the ingester, close stores).
+ * Composition root of the server: picks the drivers (the database's in src/server-database.ts),
+ * wires services, HTTP and jobs, and shuts everything down in order (stop accepting, finish
+ * requests, drain the ingester, close stores).
  */
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomIds, systemClock, type Clock, type Identity, type IdSource } from './core/index.ts';
-import { ConfigError, DataDirLock, loadOrCreateBootstrapAccount, type OpenTrailConfig } from './config/index.ts';
-import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
+import { DataDirLock, type OpenTrailConfig } from './config/index.ts';
+import { openDatabase } from './server-database.ts';
+import { StoreUnavailableError } from './stores/index.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
 import { S3ObjectStore } from './stores/s3/index.ts';
 import { callDeadlineMs, CloudWatchLogsSink, SnsTopicDirectory, SnsTopicPublisher } from './stores/aws/index.ts';
@@ -21,8 +24,6 @@ import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
 import { assertPortFree } from './http/port-check.ts';
 import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
-import { KeyEncryptionError, KeyFile, KmsWrappedKey, loadOrCreateSecretFile, SecretFileError, SigningKeyStore } from './integrity/index.ts';
-import { KmsDataKeys } from './stores/kms/index.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
@@ -46,21 +47,12 @@ export interface StartOptions {
   shutdownGraceMs?: number;
 }
 
-/** The NextToken key: a 32-byte file of mode 0600 in the data dir, made at the first start. */
-function loadTokenKey(dataDir: string): Buffer {
-  const file = join(dataDir, 'next-token.key');
-  try {
-    return loadOrCreateSecretFile(file, 32, `NextToken key file ${file}`);
-  } catch (e) {
-    throw e instanceof SecretFileError ? new ConfigError(e.message) : e;
-  }
-}
-
 export async function startServer(config: OpenTrailConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
   const shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
-  const logError = opts.logError ?? ((msg: string, err?: unknown) => (err === undefined ? console.error(msg) : console.error(msg, err)));
+  // A store failure that passes by itself (database gone, disk full) is one line, not a stack per job pass.
+  const logError = opts.logError ?? ((msg: string, err?: unknown) => (err === undefined ? console.error(msg) : err instanceof StoreUnavailableError ? console.error(`${msg}: ${err.message}`) : console.error(msg, err)));
   // Nothing is written to the data dir before the ports are known to be free and the data dir's
   // lock is held (one server per data dir: src/config/data-dir-lock.ts).
   DataDirLock.assertFree(config.dataDir);
@@ -80,30 +72,15 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
 }
 
 async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logError }: Required<Omit<StartOptions, 'shutdownGraceMs'>> & { shutdownGraceMs: number }): Promise<RunningServer> {
-  if (config.database.type !== 'sqlite') throw new ConfigError(`config.database.type ${config.database.type} is not built yet`);
-  const tokens = new NextTokenCodec(loadTokenKey(config.dataDir));
-
-  let bootstrap: RunningServer['bootstrap'];
-  let accounts = config.accounts;
-  if (accounts.length === 0) {
-    const b = loadOrCreateBootstrapAccount(config.dataDir, config.regions[0]!);
-    accounts = [b.account];
-    bootstrap = { accountId: b.account.id, accessKeyId: b.account.identities[0]!.accessKeyId, credentialsFile: b.credentialsFile, created: b.created };
-  }
+  // The stores and the state the nodes of a deployment share (src/server-database.ts).
+  const db = await openDatabase(config, { clock, logError });
+  const { events: store, control, signingKeys, bootstrap: b } = db;
+  const tokens = new NextTokenCodec(db.tokenKey);
+  const accounts = b ? [b.account] : config.accounts;
+  const bootstrap: RunningServer['bootstrap'] = b && { accountId: b.account.id, accessKeyId: b.account.identities[0]!.accessKeyId, credentialsFile: b.credentialsFile, created: b.created };
   const identities = new Map<string, Identity>();
   for (const a of accounts) for (const i of a.identities) identities.set(i.accessKeyId, i);
 
-  const store = new SqliteEventStore({ path: join(config.dataDir, 'events.db'), nowMs: () => clock.nowMs() });
-  const control = new SqliteControlStore(join(config.dataDir, 'control.db'));
-  // Digest-signing keys are encrypted under a key kept outside control.db (docs/storage.md); a
-  // missing or unusable key stops the start with a one-line error instead of a new key chain.
-  const ke = config.integrity.keyEncryption;
-  const kek = ke?.type === 'kms' ? new KmsWrappedKey(control, new KmsDataKeys(ke)) : new KeyFile(ke?.path ?? join(config.dataDir, 'signing-keys.kek'));
-  const signingKeys = await SigningKeyStore.open(control, kek, { rotationMs: config.integrity.keyRotationMs }).then((o) => o.keys, async (e) => {
-    await store.close();
-    await control.close();
-    throw e instanceof KeyEncryptionError ? new ConfigError(e.message) : e;
-  });
   const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents, log: (m) => logError(m) });
   const channels = new ChannelService(control, ids);
   const os = config.objectStore;
@@ -133,6 +110,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     budget: bodyBudget,
     onInternalError: (err) => logError('internal error', err),
     log: (message) => logError(message),
+    ...(config.database.type === 'postgres' ? { health: () => healthReport() } : {}),
   });
   const publisher = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;
   const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs, config.cloudWatchLogs) : undefined;
@@ -179,6 +157,14 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   delivery.start();
   digests.start();
   const urlOf = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  const node = { host: hostname(), pid: process.pid, startedAt: new Date(clock.nowMs()).toISOString() };
+  const healthReport = async () => {
+    const database = await db.status();
+    // The database answers again: the event store's failing state ends with a probe write.
+    if (database.status === 'ok' && ingester.unavailable()) await ingester.probe().catch(() => undefined);
+    const status: 'ok' | 'unavailable' = database.status === 'ok' && !ingester.unavailable() ? 'ok' : 'unavailable';
+    return { status, node: { ...node, url: urlOf(app.server.address() as AddressInfo) }, database };
+  };
   const addr = app.server.address() as AddressInfo;
   const gatewayAddr = gateway?.address() as AddressInfo | undefined;
 
@@ -206,8 +192,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
         await retentionStopped;
-        await store.close();
-        await control.close();
+        await db.close();
         if (objects instanceof S3ObjectStore) objects.destroy();
         topics?.destroy();
         publisher?.destroy();

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkDatabaseUrl, ConfigError, defaultConfig, readConfigFile, resolveConfig, BOOTSTRAP_PROFILE } from '../config/index.ts';
 import { startServer } from '../server.ts';
+import { redactUrl } from '../stores/postgres/index.ts';
 import { PortInUseError, portInUseMessage } from '../http/port-check.ts';
 import { validateLogsCommand } from './validate-logs.ts';
 import { migrateCommand } from './migrate.ts';
@@ -98,6 +99,7 @@ async function serve(argv: string[]): Promise<void> {
     console.log(`  credentials: the access keys declared in ${configFile}`);
   }
   console.log(`  data: ${c.dataDir}`);
+  if (c.database.type === 'postgres') console.log(`  database: ${redactUrl(c.database.url)} (PostgreSQL)`);
   if (requested) shutdown(requested);
 }
 

@@ -41,6 +41,11 @@ export interface AppDeps {
    * a minute are counted, not repeated) and the self-audit backlog. Default: stderr.
    */
   log?(message: string): void;
+  /**
+   * What GET /health reports beyond `{"status":"ok"}` (the node and its database, src/server.ts);
+   * `status` other than ok makes `GET /health?ready` answer 503. Default: the fixed answer.
+   */
+  health?: () => Promise<{ status: 'ok' | 'unavailable' } & Record<string, unknown>>;
 }
 
 /** Size limits of the HTTP edge (config `ingest.*`; docs/ingest.md). */
@@ -105,7 +110,16 @@ export function createApp(deps: AppDeps): FastifyInstance {
     await edge.close();
   });
 
-  app.get('/health', async (_req, reply) => reply.header('content-type', 'application/json').send(Buffer.from('{"status":"ok"}')));
+  // Liveness: 200 while the process answers. `?ready` (for load balancers): 503 while the node
+  // cannot serve, its database unavailable (docs/scale-out.md).
+  const health = deps.health;
+  app.get('/health', async (req, reply) => {
+    reply.header('content-type', 'application/json');
+    if (!health) return reply.send(Buffer.from('{"status":"ok"}'));
+    const report = await health();
+    const ready = Object.hasOwn(req.query as object, 'ready');
+    return reply.code(ready && report.status !== 'ok' ? 503 : 200).send(Buffer.from(JSON.stringify(report)));
+  });
 
   // CloudTrail control plane: AWS JSON 1.1. Every call is recorded after it (the record of a
   // change waits in the backlog when the event store fails after the change was applied).

@@ -1,0 +1,141 @@
+/**
+ * The PostgreSQL event store's schema (component `events` of migrations.ts) and its partitions.
+ *
+ * Tables (docs/storage.md, "PostgreSQL event store"):
+ * - `event_state`: one row: the seq high-water mark (`last_seq`, allocated under this row's lock,
+ *   so seqs follow commit order), the event count, the Event history cut-off, the partition widths.
+ * - `event_log`: the log, partitioned by RANGE (ingest_ms); the record as `text` (lz4).
+ * - `event_history`: the Event history index, partitioned by RANGE (t = eventTime seconds), its
+ *   primary key the lookup's range (account, region, attr, value, t, seq).
+ * - `event_ids`: (account_id, event_id) -> seq, not partitioned (a unique key of a partitioned table
+ *   must contain the partition key).
+ *
+ * Partitions are created ahead of need by `ensurePartitions`, under an advisory lock, so nodes
+ * never race to create the same one; a partition is a plain table attached to its parent
+ * (ATTACH takes SHARE UPDATE EXCLUSIVE on the parent, so reads and appends go on meanwhile, where
+ * CREATE TABLE ... PARTITION OF would take ACCESS EXCLUSIVE).
+ */
+import type { Migrations } from './migrations.ts';
+import type { PoolClient } from './db.ts';
+
+export type PartitionedTable = 'event_log' | 'event_history';
+
+export const DAY_MS = 86_400_000;
+
+/** The `events` component's migrations (append-only: a change is a new item at the end). */
+export function eventMigrations(widths: { logPartitionMs: number; historyPartitionSec: number }): Migrations {
+  return [
+    async (c) => {
+      await c.query(`
+        CREATE TABLE event_state (
+          id smallint PRIMARY KEY CHECK (id = 1),
+          last_seq bigint NOT NULL,
+          events bigint NOT NULL,
+          history_cutoff_sec bigint NOT NULL,
+          log_partition_ms bigint NOT NULL CHECK (log_partition_ms > 0),
+          history_partition_sec bigint NOT NULL CHECK (history_partition_sec > 0),
+          probe_ms bigint NOT NULL
+        );
+        CREATE TABLE event_log (
+          account_id text NOT NULL,
+          seq bigint NOT NULL,
+          ingest_ms bigint NOT NULL,
+          region text NOT NULL,
+          event_id text NOT NULL,
+          event_time bigint NOT NULL,
+          in_history boolean NOT NULL,
+          summary text,
+          record text NOT NULL,
+          PRIMARY KEY (account_id, seq, ingest_ms)
+        ) PARTITION BY RANGE (ingest_ms);
+        CREATE INDEX event_log_seq ON event_log (seq);
+        CREATE INDEX event_log_ingest ON event_log USING brin (ingest_ms);
+        CREATE TABLE event_history (
+          account_id text NOT NULL,
+          region text NOT NULL,
+          attr text NOT NULL,
+          value text NOT NULL,
+          t bigint NOT NULL,
+          seq bigint NOT NULL,
+          ingest_ms bigint NOT NULL,
+          PRIMARY KEY (account_id, region, attr, value, t, seq)
+        ) PARTITION BY RANGE (t);
+        CREATE INDEX event_history_t ON event_history USING brin (t);
+        CREATE TABLE event_ids (
+          account_id text NOT NULL,
+          event_id text NOT NULL,
+          seq bigint NOT NULL,
+          ingest_ms bigint NOT NULL,
+          PRIMARY KEY (account_id, event_id)
+        );
+        -- Records compress with lz4 where the server was built with it (Debian's is), else pglz.
+        DO $$ BEGIN
+          ALTER TABLE event_log ALTER COLUMN record SET COMPRESSION lz4;
+          ALTER TABLE event_log ALTER COLUMN summary SET COMPRESSION lz4;
+        EXCEPTION WHEN feature_not_supported THEN NULL;
+        END $$;
+      `);
+      await c.query('INSERT INTO event_state VALUES (1, 0, 0, $1, $2, $3, 0)', [MIN_T, widths.logPartitionMs, widths.historyPartitionSec]);
+    },
+  ];
+}
+
+/** The lowest Event history cut-off: none yet. */
+export const MIN_T = -9_007_199_254_740_991;
+
+/** The advisory lock of partition creation (one for both tables). */
+const PARTITION_LOCK = '8031081472413790577'; // "otpartit" as a signed 64-bit number
+
+/** Start of the partition of `table` holding `value` (ms for the log, seconds for history). */
+export function partitionStart(value: number, width: number): number {
+  return Math.floor(value / width) * width;
+}
+
+export function partitionName(table: PartitionedTable, start: number): string {
+  return `${table}_p${start < 0 ? `m${-start}` : String(start)}`;
+}
+
+export interface PartitionInfo {
+  name: string;
+  from: number;
+  to: number;
+}
+
+/** The partitions attached to `table`, oldest first, with their ranges. */
+export async function listPartitions(c: PoolClient, table: PartitionedTable): Promise<PartitionInfo[]> {
+  const r = await c.query<{ name: string; bound: string }>(`
+    SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = $1::regclass`, [table]);
+  const parts: PartitionInfo[] = [];
+  for (const { name, bound } of r.rows) {
+    const m = /FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)/.exec(bound);
+    if (m) parts.push({ name, from: Number(m[1]), to: Number(m[2]) });
+  }
+  return parts.sort((a, b) => a.from - b.from);
+}
+
+/**
+ * Creates the partitions of `table` starting at `starts` (each `width` wide) that do not exist
+ * yet, inside the caller's transaction, under a transaction-scoped advisory lock: two nodes that
+ * need the same partition at once create it once (the second finds it after the first committed).
+ * Returns the starts that exist now.
+ */
+export async function ensurePartitions(c: PoolClient, table: PartitionedTable, starts: readonly number[], width: number): Promise<number[]> {
+  if (starts.length === 0) return [];
+  await c.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK]);
+  const names = starts.map((s) => partitionName(table, s));
+  const found = await c.query<{ relname: string }>(
+    "SELECT relname FROM pg_class WHERE relname = ANY($1::text[]) AND relnamespace = current_schema()::regnamespace", [names]);
+  const have = new Set(found.rows.map((r) => r.relname));
+  for (const [i, start] of starts.entries()) {
+    const name = names[i]!;
+    if (have.has(name)) continue;
+    // A log row (~1.5 KB) is under the 2 KB at which PostgreSQL compresses by itself: a low
+    // toast_tuple_target makes it compress the record (lz4) in the row.
+    const withs = table === 'event_log' ? ' WITH (toast_tuple_target = 128)' : '';
+    await c.query(`CREATE TABLE ${name} (LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)${withs}`);
+    await c.query(`ALTER TABLE ${table} ATTACH PARTITION ${name} FOR VALUES FROM (${start}) TO (${start + width})`);
+  }
+  return [...starts];
+}

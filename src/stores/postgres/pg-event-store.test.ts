@@ -1,0 +1,303 @@
+/** The EventStore contract on PostgreSQL (a real server), and what only PgEventStore promises. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startPostgres, type StartedPostgres } from '../../../test/helpers/postgres.ts';
+import { runEventStoreContract } from '../event-store.suite.ts';
+import { StoreUnavailableError } from '../errors.ts';
+import type { AppendInput, EventStore } from '../event-store.ts';
+import { keyText, PgEventStore } from './pg-event-store.ts';
+
+let server: StartedPostgres;
+before(async () => {
+  server = await startPostgres();
+});
+after(async () => {
+  await server.destroy();
+});
+
+runEventStoreContract('PgEventStore', async () => PgEventStore.open({ url: await server.createDatabase('ev') }), {
+  persistent: async () => {
+    const url = await server.createDatabase('evp');
+    return () => PgEventStore.open({ url });
+  },
+  modelRuns: 25,
+});
+
+const T0 = 1_767_225_600;
+const A = '111111111111';
+const ALL = ['*', 'management'] as const;
+let serial = 0;
+const ev = (fields: Partial<AppendInput> = {}): AppendInput => {
+  const eventId = fields.eventId ?? `pg-${++serial}`;
+  return { accountId: A, region: 'us-east-1', eventId, eventTimeSec: T0, json: JSON.stringify({ eventID: eventId }), history: [[...ALL]], ...fields };
+};
+const idsOf = (rows: { json: string }[]) => rows.map((r) => (JSON.parse(r.json) as { eventID: string }).eventID);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function withSql<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+const partitionsOf = (url: string, table: string) => withSql(url, async (c) => (await c.query<{ relname: string }>(
+  'SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass ORDER BY c.relname', [table])).rows.map((r) => r.relname));
+
+describe('PgEventStore: seq in commit order across nodes', () => {
+  test('two stores (two pools: two nodes) append concurrently; a reader polling readAfter never skips an event', async () => {
+    const url = await server.createDatabase('order');
+    const nodes = await Promise.all([PgEventStore.open({ url }), PgEventStore.open({ url })]);
+    const reader = await PgEventStore.open({ url });
+    try {
+      const perNode = 60;
+      let writing = true;
+      const seen: number[] = [];
+      const polling = (async () => {
+        let after = 0;
+        for (;;) {
+          const done = !writing;
+          const page = await reader.readAfter(after, 1000);
+          for (const r of page) seen.push(r.seq);
+          if (page.length) after = page[page.length - 1]!.seq;
+          if (done && page.length === 0) return;
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      const acked: number[] = [];
+      await Promise.all(nodes.map(async (s, n) => {
+        for (let i = 0; i < perNode; i++) {
+          // Different sizes, so that the two nodes' transactions take different times.
+          const batch = Array.from({ length: 1 + ((i * 7 + n * 3) % 40) }, () => ev({ history: [[...ALL], ['EventName', `n${n}`]] }));
+          const out = await s.append(batch, i % 2 ? 'process' : 'disk');
+          acked.push(...out.map((o) => o.seq));
+        }
+      }));
+      writing = false;
+      await polling;
+      const stored = (await reader.readAfter(0, 100_000)).map((r) => r.seq);
+      assert.equal(stored.length, acked.length);
+      assert.deepEqual(seen, stored, 'the poller saw every stored event once, in seq order: none skipped');
+      assert.deepEqual([...acked].sort((a, b) => a - b), stored);
+      assert.equal(await reader.count(), acked.length);
+    } finally {
+      await Promise.all([...nodes, reader].map((s) => s.close()));
+    }
+  });
+});
+
+describe('PgEventStore: partitions and retention', () => {
+  test('partitions are created ahead, by two nodes at once without a race; prune drops whole partitions and deletes only in the boundary one', async () => {
+    const url = await server.createDatabase('parts');
+    const HOUR = 3_600_000;
+    let now = Date.UTC(2026, 0, 10, 12);
+    const opts = { url, nowMs: () => now, logPartitionMs: HOUR, historyPartitionSec: 3600 };
+    const [s1, s2] = await Promise.all([PgEventStore.open(opts), PgEventStore.open(opts)]);
+    try {
+      const tAt = (ms: number) => Math.floor(ms / 1000);
+      // Hour 12 and 13 get events (both nodes at once: the partition creation must not race).
+      await Promise.all([s1.append([ev({ eventId: 'h12a', eventTimeSec: tAt(now) })]), s2.append([ev({ eventId: 'h12b', eventTimeSec: tAt(now) + 60 })])]);
+      now += HOUR;
+      await s1.append([ev({ eventId: 'h13', eventTimeSec: tAt(now) })]);
+      now += 30 * 60_000; // 13:30
+      await s2.append([ev({ eventId: 'h13b', eventTimeSec: tAt(now) })]);
+      const h12 = Date.UTC(2026, 0, 10, 12);
+      const logParts = await partitionsOf(url, 'event_log');
+      assert.deepEqual(logParts, [h12, h12 + HOUR, h12 + 2 * HOUR].map((ms) => `event_log_p${ms}`), 'the current hour and the next, created ahead');
+      assert.ok((await partitionsOf(url, 'event_history')).includes(`event_history_p${tAt(h12)}`));
+      // Two hours later: the partition of hour 12 is whole below the cut-off and dropped;
+      // hour 13 is the boundary: only h13 (13:00) goes, h13b (13:30) stays.
+      now += 2 * HOUR;
+      const res = await s1.prune(tAt(h12 + HOUR + 10 * 60_000), h12 + HOUR + 10 * 60_000);
+      assert.deepEqual(res, { historyRows: 3, events: 3 });
+      const after = await partitionsOf(url, 'event_log');
+      assert.ok(!after.includes(`event_log_p${h12}`), 'hour 12 dropped');
+      assert.ok(after.includes(`event_log_p${h12 + HOUR}`), 'the boundary partition stays');
+      assert.ok(!(await partitionsOf(url, 'event_history')).includes(`event_history_p${tAt(h12)}`), 'history hour 12 dropped');
+      assert.deepEqual(idsOf(await s2.readAfter(0, 10)), ['h13b']);
+      assert.equal(await s2.count(), 1);
+      assert.deepEqual(idsOf(await s2.lookup({ accountId: A, region: 'us-east-1', attribute: [...ALL], startSec: 0, endSec: 4e9, limit: 10 })), ['h13b']);
+      // The dropped events' ids are gone with them: they may be stored again.
+      const again = await s2.append([ev({ eventId: 'h12a', eventTimeSec: tAt(now) }), ev({ eventId: 'h13b' })]);
+      assert.deepEqual(again.map((o) => o.duplicate), [false, true]);
+      assert.deepEqual(await s1.prune(tAt(h12 + HOUR + 10 * 60_000), h12 + HOUR + 10 * 60_000), { historyRows: 0, events: 0 });
+    } finally {
+      await s1.close();
+      await s2.close();
+    }
+  });
+
+  test('a partition dropped behind a store\'s back (by another node\'s prune) is created again by its next append', async () => {
+    const url = await server.createDatabase('gone');
+    const s = await PgEventStore.open({ url });
+    try {
+      await s.append([ev({ eventId: 'first' })]);
+      const [current] = await partitionsOf(url, 'event_log');
+      await withSql(url, (c) => c.query(`DROP TABLE ${current!}`));
+      const [o] = await s.append([ev({ eventId: 'second' })]);
+      assert.equal(o!.duplicate, false);
+      assert.deepEqual(idsOf(await s.readAfter(0, 10)), ['second']);
+      assert.ok((await partitionsOf(url, 'event_log')).includes(current!));
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('the boundary partition is deleted in chunks, and ids go with their events', async () => {
+    const url = await server.createDatabase('chunks');
+    const s = await PgEventStore.open({ url, pruneChunk: 7 });
+    try {
+      await s.append(Array.from({ length: 30 }, (_, i) => ev({ eventId: `c-${i}`, eventTimeSec: T0 - 100 + i })));
+      await sleep(20);
+      const cutoff = Date.now();
+      await sleep(20);
+      await s.append([ev({ eventId: 'late' })]);
+      assert.deepEqual(await s.prune(T0 - 85, cutoff), { historyRows: 15, events: 30 });
+      assert.deepEqual(idsOf(await s.readAfter(0, 100)), ['late']);
+      assert.equal(await s.count(), 1);
+      const out = await s.append([ev({ eventId: 'c-3' })]);
+      assert.equal(out[0]!.duplicate, false, 'the pruned id is free again');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('PgEventStore: what is stored', () => {
+  test('a lookup is one backward range scan of the history index, newest partition first, and one probe per answer in the log partition it names (EXPLAIN ANALYZE)', async () => {
+    const url = await server.createDatabase('explain');
+    const s = await PgEventStore.open({ url });
+    try {
+      await s.append(Array.from({ length: 200 }, (_, i) => ev({ eventTimeSec: T0 + i * 1000, history: [[...ALL], ['EventName', `n${i % 5}`]] })));
+      const plan = await withSql(url, async (c) => {
+        await c.query('ANALYZE');
+        // A few hundred rows are read faster without an index; the plan at scale is what is checked.
+        await c.query('SET enable_seqscan = off');
+        const r = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+          SELECT h.t, h.seq, l.record, l.summary
+          FROM event_history h JOIN event_log l ON l.account_id = h.account_id AND l.seq = h.seq AND l.ingest_ms = h.ingest_ms
+          WHERE h.account_id = $1 AND h.region = $2 AND h.attr = $3 AND h.value = $4
+            AND h.t >= GREATEST($5::int8, (SELECT history_cutoff_sec FROM event_state WHERE id = 1)) AND h.t <= $6 AND (h.t, h.seq) < ($7::int8, $8::int8)
+          ORDER BY h.t DESC, h.seq DESC LIMIT 5`.replace(/\$(\d)/g, (_, n: string) => ['', `'${A}'`, "'us-east-1'", "'EventName'", "'n3'", String(T0), String(T0 + 300_000), '9007199254740991', '0'][Number(n)]!));
+        return r.rows.map((x) => x['QUERY PLAN']).join('\n');
+      });
+      // Event times span three daily partitions: an ordered Append, newest partition first, each a
+      // backward scan of its primary key; the limit is met in the newest one, so the older ones
+      // are never executed. No sort anywhere.
+      assert.match(plan, /Append \(actual rows=5 loops=1\)\n\s+-> {2}Index Scan Backward using event_history_p(\d+)_pkey on event_history_p\1 h_3 \(actual rows=5 loops=1\)/, plan);
+      assert.match(plan, /event_history_p\d+ h_1 \(never executed\)/, plan);
+      assert.doesNotMatch(plan, /Sort|Seq Scan/, plan);
+      // Each answer's record is one index probe, in the log partition its ingest_ms names (pruned
+      // at run time: the other one is never executed).
+      assert.match(plan, /Index Scan (Backward )?using event_log_p\d+_(pkey|seq_idx) on event_log_p\d+ l_\d \(actual rows=1 loops=5\)/, plan);
+      assert.match(plan, /event_log_p\d+ l_\d \(never executed\)/, plan);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('the record is stored as text, byte for byte, compressed with lz4', async () => {
+    const url = await server.createDatabase('bytes');
+    const s = await PgEventStore.open({ url });
+    try {
+      const json = JSON.stringify({ eventID: 'z', pad: 'abc'.repeat(5000), u: 'ü\u2028' });
+      await s.append([ev({ eventId: 'z', json })]);
+      const row = await withSql(url, async (c) => (await c.query<{ record: string; method: string | null; type: string }>(
+        "SELECT record, pg_column_compression(record) AS method, pg_typeof(record)::text AS type FROM event_log")).rows[0]!);
+      assert.equal(row.record, json);
+      assert.equal(row.type, 'text');
+      assert.equal(row.method, 'lz4');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('long and NUL-bearing ids and values are stored as a hash, found and deduplicated alike; lone surrogates do not fail an append', async () => {
+    const s = await PgEventStore.open({ url: await server.createDatabase('keys') });
+    try {
+      const long = 'r'.repeat(5000);
+      const nul = 'a\u0000b';
+      const lone = 'x\ud800y';
+      assert.notEqual(keyText(long), long);
+      await s.append([ev({ eventId: `id-${long}`, history: [[...ALL], ['ResourceName', long], ['Username', nul], ['EventName', lone]] }), ev({ eventId: nul })]);
+      const q = (attribute: readonly [string, string]) => s.lookup({ accountId: A, region: 'us-east-1', attribute: [...attribute], startSec: 0, endSec: 4e9, limit: 10 });
+      assert.equal((await q(['ResourceName', long])).length, 1);
+      assert.equal((await q(['ResourceName', long.slice(1)])).length, 0);
+      assert.equal((await q(['Username', nul])).length, 1);
+      assert.equal((await q(['EventId', nul])).length, 1);
+      assert.equal((await q(['EventName', lone])).length, 1, 'a lone surrogate is stored as U+FFFD and found the same way');
+      const again = await s.append([ev({ eventId: nul }), ev({ eventId: `id-${long}` })]);
+      assert.deepEqual(again.map((o) => o.duplicate), [true, true]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('PgEventStore: large appends', () => {
+  test('an append of several insert slices reports repeats and stored duplicates across slices, seqs growing', async () => {
+    const s = await PgEventStore.open({ url: await server.createDatabase('slices') });
+    try {
+      const [old] = await s.append([ev({ eventId: 'stored-before' })]);
+      const batch = Array.from({ length: 2500 }, (_, i) => ev({ eventId: `s-${i}` }));
+      batch[1500] = ev({ eventId: 's-10', json: JSON.stringify({ eventID: 's-10', variant: 'repeat' }) });
+      batch[2100] = ev({ eventId: 'stored-before' });
+      batch[2200] = ev({ eventId: 's-1500-never' });
+      batch[2300] = ev({ eventId: 's-1500-never' });
+      const out = await s.append(batch);
+      assert.deepEqual(out[1500], { seq: out[10]!.seq, duplicate: true }, 'a repeat of an event of the first slice');
+      assert.deepEqual(out[2100], { seq: old!.seq, duplicate: true }, 'an event stored before');
+      assert.deepEqual(out[2300], { seq: out[2200]!.seq, duplicate: true }, 'a repeat within the third slice');
+      assert.equal(out[2200]!.duplicate, false);
+      const fresh = out.filter((o) => !o.duplicate).map((o) => o.seq);
+      assert.equal(fresh.length, 2497);
+      assert.ok(fresh.every((x, i) => i === 0 || x > fresh[i - 1]!), 'seqs grow with the batch order');
+      assert.equal(await s.count(), 2498);
+      const rows = await s.readAfter(0, 10_000);
+      assert.equal(JSON.parse(rows.find((r) => r.seq === out[10]!.seq)!.json).variant, undefined, 'the first occurrence is kept');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('PgEventStore: the database goes away', () => {
+  test('PostgreSQL killed mid-append: the append rejects with StoreUnavailableError, nothing half-written; appends succeed once it is back', async () => {
+    const own = await startPostgres();
+    let s: EventStore | undefined;
+    try {
+      const url = await own.createDatabase('crash');
+      s = await PgEventStore.open({ url, poolOptions: { connectionTimeoutMs: 2000 } });
+      await s.append([ev({ eventId: 'before' })]);
+      const big = Array.from({ length: 20_000 }, (_, i) => ev({ eventId: `lost-${i}`, json: JSON.stringify({ eventID: `lost-${i}`, pad: 'x'.repeat(2000) }) }));
+      const appending = s.append(big);
+      await sleep(150);
+      await own.kill();
+      await assert.rejects(appending, StoreUnavailableError);
+      await assert.rejects(s.append([ev({ eventId: 'while-down' })]), StoreUnavailableError);
+      await own.restart();
+      let out;
+      for (let i = 0; ; i++) {
+        try {
+          out = await s.append([ev({ eventId: 'after' })]);
+          break;
+        } catch (err) {
+          assert.ok(err instanceof StoreUnavailableError, String(err));
+          if (i > 20) throw err;
+          await sleep(200);
+        }
+      }
+      assert.equal(out[0]!.duplicate, false);
+      const ids = idsOf(await s.readAfter(0, 100_000));
+      assert.ok(ids[0] === 'before' && ids.at(-1) === 'after', ids.slice(0, 3).join());
+      assert.ok(ids.length === 2 || ids.length === 20_002, `the killed append is all there or not at all (${ids.length} events)`);
+      assert.equal(await s.count(), ids.length);
+    } finally {
+      await s?.close().catch(() => undefined);
+      await own.destroy();
+    }
+  });
+});

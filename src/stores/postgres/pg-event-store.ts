@@ -1,0 +1,483 @@
+/**
+ * EventStore on PostgreSQL: the event log and Event history shared by every node of a deployment
+ * (issue 12; docs/storage.md, "PostgreSQL event store"). Schema and partitions: pg-event-schema.ts.
+ *
+ * - seq follows COMMIT order across nodes: an append takes the lock of the one `event_state` row
+ *   first and allocates its seqs from it; the lock is held until its COMMIT, so an append that
+ *   allocated later commits later, and a reader at readAfter(cursor) never sees a higher seq
+ *   before a lower one became visible.
+ * - A group commit is one transaction: the lock, ONE statement inserting the batch into
+ *   event_ids (ON CONFLICT DO NOTHING: duplicates per account), event_log and event_history
+ *   (unnest of arrays, one multi-row insert per table), then `follow`'s events the same way, the
+ *   state row, COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
+ *   `process` with it off (survives our kill -9 at once, power loss from the next synchronous
+ *   commit on: it flushes the WAL up to itself).
+ * - Appends and probes of one store run one at a time in call order (a queue); reads run on other
+ *   connections of the pool, each one statement (one snapshot).
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { StoreUnavailableError } from '../errors.ts';
+import { openPool, query, storeFailure, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
+import { migrate } from './migrations.ts';
+import {
+  DAY_MS, MIN_T, ensurePartitions, eventMigrations, listPartitions, partitionStart, type PartitionInfo, type PartitionedTable,
+} from './pg-event-schema.ts';
+import type {
+  AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, StoredEvent,
+} from '../event-store.ts';
+
+export interface PgEventStoreOptions {
+  /** A database URL (the store opens and, at close, ends its own pool) ... */
+  url?: string;
+  /** ... or a pool of the caller's (left open at close). */
+  pool?: Pool;
+  poolOptions?: PoolOptions;
+  /** The clock of ingestion times (pruning of the log); tests inject one. */
+  nowMs?: () => number;
+  /** Width of the log's partitions, by ingestion time, for a new database (default one day). */
+  logPartitionMs?: number;
+  /** Width of Event history's partitions, by eventTime, for a new database (default one day). */
+  historyPartitionSec?: number;
+  /** Rows a prune deletes per transaction in a boundary partition (default 5000). */
+  pruneChunk?: number;
+  /** How long a prune waits for the lock that drops a partition before it leaves it for later (default 5000 ms). */
+  dropLockTimeoutMs?: number;
+}
+
+/**
+ * How a key (event id, Event history value) is stored: as is when it is short and has no NUL
+ * (PostgreSQL's text cannot hold NUL; a B-tree entry must stay under ~2.7 KB), else a SHA-256 of
+ * it behind \u0001, the same on append and on lookup; lone surrogates become U+FFFD.
+ */
+export function keyText(s: string): string {
+  // A lone surrogate has no UTF-8 form: node-pg would send U+FFFD, and PostgreSQL's JSON refuses it.
+  const w = s.isWellFormed() ? s : s.toWellFormed();
+  if (w.length <= 170 && !w.includes('\u0000')) return w;
+  if (Buffer.byteLength(w) <= 512 && !w.includes('\u0000')) return w;
+  return `\u0001sha256:${createHash('sha256').update(w).digest('hex')}`;
+}
+
+const num = (v: unknown): number => Number(v);
+
+/**
+ * Records and summaries travel as one text each, joined by U+001E: compact JSON never holds a raw
+ * control character (JSON.stringify escapes them), so the server splits them back exactly
+ * (`string_to_array`), and the client sends the bytes without escaping each one for an array
+ * literal (node-pg's arrays cost ~half of the client's CPU per event). An empty summary is none.
+ */
+const RS = '\u001e';
+
+/** Events per insert statement. */
+const INSERT_SLICE = 1000;
+
+/** One named (prepared once per connection) statement on the pool, failures of the database as StoreUnavailableError. */
+async function named<R extends pg.QueryResultRow>(pool: Pool, name: string, text: string, values: unknown[], operation: string): Promise<pg.QueryResult<R>> {
+  try {
+    return await pool.query<R>({ name, text, values });
+  } catch (err) {
+    throw storeFailure(err, operation);
+  }
+}
+
+interface AppendContext {
+  nextSeq: number;
+  ingestMs: number;
+  historyCutoff: number;
+  inserted: number;
+  /** account\0key -> seq of the events of this append so far (duplicates within it). */
+  seen: Map<string, number>;
+  /** Partitions created inside this transaction (known once it committed). */
+  created: { table: PartitionedTable; start: number }[];
+}
+
+export class PgEventStore implements EventStore {
+  private readonly pool: Pool;
+  private readonly ownsPool: boolean;
+  private readonly nowMs: () => number;
+  private readonly logWidth: number;
+  private readonly historyWidth: number;
+  private readonly pruneChunk: number;
+  private readonly dropLockTimeoutMs: number;
+  /** Partition starts known to exist, per table. */
+  private readonly known: Record<PartitionedTable, Set<number>> = { event_log: new Set(), event_history: new Set() };
+  private writes: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(pool: Pool, ownsPool: boolean, state: { logWidth: number; historyWidth: number }, opts: PgEventStoreOptions) {
+    this.pool = pool;
+    this.ownsPool = ownsPool;
+    this.nowMs = opts.nowMs ?? Date.now;
+    this.logWidth = state.logWidth;
+    this.historyWidth = state.historyWidth;
+    this.pruneChunk = opts.pruneChunk ?? 5000;
+    this.dropLockTimeoutMs = opts.dropLockTimeoutMs ?? 5000;
+  }
+
+  /** Opens the store: migrates the `events` schema (creating it in an empty database), reads the partitions. */
+  static async open(opts: PgEventStoreOptions): Promise<PgEventStore> {
+    if (!opts.pool && !opts.url) throw new TypeError('PgEventStore.open needs a url or a pool');
+    const pool = opts.pool ?? openPool(opts.url!, opts.poolOptions);
+    try {
+      await migrate(pool, 'events', eventMigrations({ logPartitionMs: opts.logPartitionMs ?? DAY_MS, historyPartitionSec: opts.historyPartitionSec ?? DAY_MS / 1000 }));
+      const r = await query<{ log_partition_ms: string; history_partition_sec: string }>(pool, 'SELECT log_partition_ms, history_partition_sec FROM event_state WHERE id = 1', [], 'open the event store');
+      const row = r.rows[0];
+      if (!row) throw new Error('PostgreSQL event store: the row of event_state is missing');
+      const store = new PgEventStore(pool, !opts.pool, { logWidth: num(row.log_partition_ms), historyWidth: num(row.history_partition_sec) }, opts);
+      await store.refreshPartitions();
+      return store;
+    } catch (err) {
+      if (!opts.pool) await pool.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async refreshPartitions(): Promise<void> {
+    await withTransaction(this.pool, async (c) => {
+      for (const table of ['event_log', 'event_history'] as const) {
+        this.known[table] = new Set((await listPartitions(c, table)).map((p) => p.from));
+      }
+    }, { operation: 'read the event partitions' });
+  }
+
+  private widthOf(table: PartitionedTable): number {
+    return table === 'event_log' ? this.logWidth : this.historyWidth;
+  }
+
+  /** Partition starts `events` need (and the next log and history partitions: created ahead) that are not known to exist. */
+  private missing(events: readonly AppendInput[], ingestMs: number): { table: PartitionedTable; starts: number[] }[] {
+    const need: Record<PartitionedTable, Set<number>> = { event_log: new Set(), event_history: new Set() };
+    const logStart = partitionStart(ingestMs, this.logWidth);
+    need.event_log.add(logStart).add(logStart + this.logWidth);
+    const nowSec = Math.floor(ingestMs / 1000);
+    const histNow = partitionStart(nowSec, this.historyWidth);
+    need.event_history.add(histNow).add(histNow + this.historyWidth);
+    for (const e of events) if (e.history?.length) need.event_history.add(partitionStart(e.eventTimeSec, this.historyWidth));
+    const out: { table: PartitionedTable; starts: number[] }[] = [];
+    for (const table of ['event_log', 'event_history'] as const) {
+      const starts = [...need[table]].filter((s) => !this.known[table].has(s)).sort((a, b) => a - b);
+      if (starts.length) out.push({ table, starts });
+    }
+    return out;
+  }
+
+  private async createPartitions(c: PoolClient, missing: { table: PartitionedTable; starts: number[] }[], created: { table: PartitionedTable; start: number }[]): Promise<void> {
+    for (const { table, starts } of missing) {
+      for (const start of await ensurePartitions(c, table, starts, this.widthOf(table))) created.push({ table, start });
+    }
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(fn, fn);
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  append(batch: readonly AppendInput[], durability: Durability = 'disk', follow?: AppendFollow): Promise<AppendOutcome[]> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('PostgreSQL event store: closed'));
+    if (batch.length === 0 && !follow) return Promise.resolve([]);
+    return this.serially(async () => {
+      try {
+        return await this.appendOnce(batch, durability, follow);
+      } catch (err) {
+        // A partition another node dropped (a node whose clock lags by more than a partition) or
+        // one we believed in wrongly: learn the partitions again and try once more.
+        if ((err as { code?: unknown }).code !== '23514') throw err;
+        await this.refreshPartitions();
+        return this.appendOnce(batch, durability, follow);
+      }
+    });
+  }
+
+  private async appendOnce(batch: readonly AppendInput[], durability: Durability, follow?: AppendFollow): Promise<AppendOutcome[]> {
+    const ingestMs = Math.floor(this.nowMs());
+    const ahead = this.missing(batch, ingestMs);
+    if (ahead.length) {
+      const created: { table: PartitionedTable; start: number }[] = [];
+      await withTransaction(this.pool, (c) => this.createPartitions(c, ahead, created), { operation: 'create event partitions' });
+      for (const p of created) this.known[p.table].add(p.start);
+    }
+    const ctx: AppendContext = { nextSeq: 0, ingestMs, historyCutoff: MIN_T, inserted: 0, seen: new Map(), created: [] };
+    const outcomes = await withTransaction(this.pool, async (c) => {
+      // The row lock that orders seqs by commit (held until COMMIT).
+      const st = await c.query<{ last_seq: string; history_cutoff_sec: string }>('SELECT last_seq, history_cutoff_sec FROM event_state WHERE id = 1 FOR UPDATE');
+      ctx.nextSeq = num(st.rows[0]!.last_seq) + 1;
+      ctx.historyCutoff = num(st.rows[0]!.history_cutoff_sec);
+      const out = await this.insert(c, batch, ctx);
+      if (follow) {
+        const more = follow(out);
+        const need = this.missing(more, ingestMs);
+        if (need.length) await this.createPartitions(c, need, ctx.created);
+        out.push(...await this.insert(c, more, ctx));
+      }
+      await c.query('UPDATE event_state SET last_seq = $1, events = events + $2 WHERE id = 1', [ctx.nextSeq - 1, ctx.inserted]);
+      return out;
+    }, { synchronousCommit: durability === 'disk', operation: 'append' });
+    for (const p of ctx.created) this.known[p.table].add(p.start);
+    return outcomes;
+  }
+
+  /**
+   * Inserts `events` (first occurrences get the next seqs), one statement per 1,000 events (so a
+   * large append builds its parameters a slice at a time and lets the event loop turn between
+   * them); their outcomes in order.
+   */
+  private async insert(c: PoolClient, events: readonly AppendInput[], ctx: AppendContext): Promise<AppendOutcome[]> {
+    const out: AppendOutcome[] = [];
+    for (let i = 0; i < events.length; i += INSERT_SLICE) out.push(...await this.insertSlice(c, events.slice(i, i + INSERT_SLICE), ctx));
+    return out;
+  }
+
+  private async insertSlice(c: PoolClient, events: readonly AppendInput[], ctx: AppendContext): Promise<AppendOutcome[]> {
+    const out: AppendOutcome[] = [];
+    /** Index in `out` of each event tried (first occurrence in this append). */
+    const tried: number[] = [];
+    const triedKeys: string[] = [];
+    /** The tried events' fields other than the record and summary (sent as JSON, one parameter). */
+    const meta: { i: number; a: string; e: string; s: number; r: string; t: number; h: boolean }[] = [];
+    const sums: string[] = [], recs: string[] = [];
+    const hist: { s: number; k: string; v: string }[] = [];
+    for (const e of events) {
+      const id = keyText(e.eventId);
+      const k = `${e.accountId}\u0000${id}`;
+      const prior = ctx.seen.get(k);
+      if (prior !== undefined) {
+        out.push({ seq: prior, duplicate: true });
+        continue;
+      }
+      const seq = ctx.nextSeq++;
+      ctx.seen.set(k, seq);
+      tried.push(out.length);
+      triedKeys.push(k);
+      out.push({ seq, duplicate: false });
+      meta.push({ i: meta.length + 1, a: e.accountId, e: id, s: seq, r: e.region, t: e.eventTimeSec, h: e.history !== undefined });
+      sums.push(e.summary ?? '');
+      recs.push(e.json);
+      // Entries older than the Event history cut-off are not written (a prune already passed them).
+      if (e.history && e.eventTimeSec >= ctx.historyCutoff) {
+        const pairs = new Set<string>();
+        for (const [attr, value] of e.history) {
+          const v = keyText(value);
+          const pk = `${attr}\u0000${v}`;
+          if (pairs.has(pk)) continue;
+          pairs.add(pk);
+          hist.push({ s: seq, k: attr, v });
+        }
+      }
+    }
+    if (tried.length === 0) return out;
+    if (recs.some((x) => x.includes(RS)) || sums.some((x) => x.includes(RS))) throw new TypeError('an appended record or summary holds a raw U+001E: it is not compact JSON');
+    // Parameters: the events' fields and their history entries as JSON (JSON.stringify is native,
+    // node-pg's array literals are not), records and summaries as RS-joined text.
+    const r = await c.query<{ tried: string; seq: string }>({ name: 'opentrail_ev_insert', text: `
+      WITH m AS (
+        SELECT * FROM json_to_recordset($1::json) AS m(i int8, a text, e text, s int8, r text, t int8, h bool)
+      ), u AS (
+        SELECT m.a AS account_id, m.e AS event_id, m.s AS seq, m.r AS region, m.t AS event_time, m.h AS in_history, sm.x AS summary, rc.x AS record
+        FROM m
+        JOIN unnest(string_to_array($3::text, E'\x1e')) WITH ORDINALITY AS rc(x, i) ON rc.i = m.i
+        LEFT JOIN unnest(string_to_array($2::text, E'\x1e', '')) WITH ORDINALITY AS sm(x, i) ON sm.i = m.i
+      ), ids AS (
+        INSERT INTO event_ids (account_id, event_id, seq, ingest_ms)
+        SELECT account_id, event_id, seq, $4::int8 FROM u
+        ON CONFLICT DO NOTHING
+        RETURNING seq
+      ), log AS (
+        INSERT INTO event_log (account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, record)
+        SELECT account_id, seq, $4::int8, region, event_id, event_time, in_history, summary, record FROM u
+        WHERE seq IN (SELECT seq FROM ids)
+      ), hist AS (
+        INSERT INTO event_history (account_id, region, attr, value, t, seq, ingest_ms)
+        SELECT u.account_id, u.region, h.k, h.v, u.event_time, u.seq, $4::int8
+        FROM json_to_recordset($5::json) AS h(s int8, k text, v text) JOIN u ON u.seq = h.s
+        WHERE h.s IN (SELECT seq FROM ids)
+      )
+      SELECT u.seq AS tried, x.seq FROM u JOIN event_ids x ON x.account_id = u.account_id AND x.event_id = u.event_id
+      WHERE u.seq NOT IN (SELECT seq FROM ids)`,
+    values: [JSON.stringify(meta), sums.join(RS), recs.join(RS), ctx.ingestMs, JSON.stringify(hist)] });
+    // Rows returned: the events already stored (before this append), with the seq they hold.
+    const stored = new Map(r.rows.map((row) => [num(row.tried), num(row.seq)]));
+    tried.forEach((i, j) => {
+      const existing = stored.get(out[i]!.seq);
+      if (existing === undefined) {
+        ctx.inserted++;
+        return;
+      }
+      ctx.seen.set(triedKeys[j]!, existing);
+      out[i] = { seq: existing, duplicate: true };
+    });
+    // Repeats within the append named the first occurrence's seq before it was known to be a duplicate.
+    for (let i = 0; i < out.length; i++) {
+      const o = out[i]!;
+      if (o.duplicate && stored.has(o.seq)) out[i] = { seq: stored.get(o.seq)!, duplicate: true };
+    }
+    return out;
+  }
+
+  probe(): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('PostgreSQL event store: closed'));
+    return this.serially(async () => {
+      await withTransaction(this.pool, async (c) => {
+        await c.query('UPDATE event_state SET probe_ms = $1 WHERE id = 1', [Math.floor(this.nowMs())]);
+      }, { operation: 'probe' });
+    });
+  }
+
+  async lookup(q: HistoryQuery): Promise<HistoryRow[]> {
+    const [key, value] = q.attribute;
+    const beforeT = q.before ? q.before.t : Number.MAX_SAFE_INTEGER;
+    const beforeSeq = q.before ? q.before.seq : 0;
+    const cutoff = '(SELECT history_cutoff_sec FROM event_state WHERE id = 1)';
+    // Named statements: each connection plans them a few times, then keeps PostgreSQL's generic
+    // plan, whose partitions are pruned when it runs (planning a lookup over ~30-90 partitions
+    // took longer than running it).
+    const r = key === 'EventId'
+      ? await named<{ t: string; seq: string; record: string; summary: string | null }>(this.pool, 'opentrail_ev_lookup_id', `
+        SELECT l.event_time AS t, l.seq, l.record, l.summary
+        FROM event_ids i JOIN event_log l ON l.account_id = i.account_id AND l.seq = i.seq AND l.ingest_ms = i.ingest_ms
+        WHERE i.account_id = $1 AND i.event_id = $2 AND l.region = $3 AND l.in_history
+          AND l.event_time >= GREATEST($4::int8, ${cutoff}) AND l.event_time <= $5 AND (l.event_time, l.seq) < ($6::int8, $7::int8)
+        LIMIT $8`, [q.accountId, keyText(value), q.region, q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup')
+      : await named<{ t: string; seq: string; record: string; summary: string | null }>(this.pool, 'opentrail_ev_lookup', `
+        SELECT h.t, h.seq, l.record, l.summary
+        FROM event_history h JOIN event_log l ON l.account_id = h.account_id AND l.seq = h.seq AND l.ingest_ms = h.ingest_ms
+        WHERE h.account_id = $1 AND h.region = $2 AND h.attr = $3 AND h.value = $4
+          AND h.t >= GREATEST($5::int8, ${cutoff}) AND h.t <= $6 AND (h.t, h.seq) < ($7::int8, $8::int8)
+        ORDER BY h.t DESC, h.seq DESC
+        LIMIT $9`, [q.accountId, q.region, key, keyText(value), q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup');
+    return r.rows.map((row) => {
+      const out: HistoryRow = { t: num(row.t), seq: num(row.seq), json: row.record };
+      if (row.summary !== null) out.summary = row.summary;
+      return out;
+    });
+  }
+
+  async readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): Promise<StoredEvent[]> {
+    if (limit <= 0) return [];
+    const byAccount = accountId !== undefined ? 'AND account_id = $3' : '';
+    const params: unknown[] = [afterSeq, limit];
+    if (accountId !== undefined) params.push(accountId);
+    let sql = `SELECT seq, account_id, region, event_time, record FROM event_log WHERE seq > $1 ${byAccount} ORDER BY seq LIMIT $2`;
+    if (maxBytes !== undefined) {
+      params.push(maxBytes);
+      // octet_length of a stored text reads its size from the TOAST header, without decompressing.
+      sql = `SELECT seq, account_id, region, event_time, record FROM (
+          SELECT *, sum(octet_length(record)) OVER w AS run, row_number() OVER w AS n FROM (${sql}) page WINDOW w AS (ORDER BY seq)
+        ) sized WHERE n = 1 OR run <= $${params.length} ORDER BY seq`;
+    }
+    const name = `opentrail_ev_read${accountId !== undefined ? '_account' : ''}${maxBytes !== undefined ? '_bytes' : ''}`;
+    const r = await named<{ seq: string; account_id: string; region: string; event_time: string; record: string }>(this.pool, name, sql, params, 'readAfter');
+    return r.rows.map((row) => ({ seq: num(row.seq), accountId: row.account_id, region: row.region, eventTimeSec: num(row.event_time), json: row.record }));
+  }
+
+  async lastSeq(): Promise<number> {
+    const r = await query<{ last_seq: string }>(this.pool, 'SELECT last_seq FROM event_state WHERE id = 1', [], 'lastSeq');
+    return num(r.rows[0]!.last_seq);
+  }
+
+  async count(): Promise<number> {
+    const r = await query<{ events: string }>(this.pool, 'SELECT events FROM event_state WHERE id = 1', [], 'count');
+    return num(r.rows[0]!.events);
+  }
+
+  /**
+   * 1. Under the state row's lock (after any append in flight): raise the Event history cut-off
+   *    (lookups hide older entries at once, appends stop writing them) and fix the seq boundary B.
+   * 2. Event history: partitions wholly older than cutSec are dropped; in the boundary partition
+   *    rows older than it are deleted, a chunk per transaction.
+   * 3. The log: partitions wholly ingested before cutoffIngestMs (and ended a partition width ago
+   *    on our clock: no node still appends to them) are dropped with their event ids; in the
+   *    others, events with seq <= B ingested before the cut-off are deleted with their ids, a chunk
+   *    per transaction under the state row's lock (which also keeps the count exact).
+   */
+  async prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }> {
+    const b = await withTransaction(this.pool, async (c) => {
+      const r = await c.query<{ last_seq: string }>('UPDATE event_state SET history_cutoff_sec = GREATEST(history_cutoff_sec, $1) WHERE id = 1 RETURNING last_seq', [cutoffSec]);
+      return num(r.rows[0]!.last_seq);
+    }, { operation: 'prune' });
+    const parts = await withTransaction(this.pool, async (c) => ({ log: await listPartitions(c, 'event_log'), history: await listPartitions(c, 'event_history') }), { operation: 'prune' });
+    const historyRows = await this.prunePartitions('event_history', parts.history, cutoffSec, cutoffSec,
+      (name) => `DELETE FROM ${name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${name} WHERE t < $1 LIMIT $2))`, [cutoffSec]);
+    const events = await this.prunePartitions('event_log', parts.log, cutoffIngestMs, Math.min(cutoffIngestMs, this.nowMs() - this.logWidth), (name) => `
+        WITH d AS (
+          DELETE FROM ${name} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${name} WHERE ingest_ms < $1 AND seq <= $3 LIMIT $2))
+          RETURNING account_id, event_id, seq
+        ), i AS (
+          DELETE FROM event_ids x USING d WHERE x.account_id = d.account_id AND x.event_id = d.event_id AND x.seq = d.seq
+        ), s AS (
+          UPDATE event_state SET events = events - (SELECT count(*) FROM d) WHERE id = 1
+        )
+        SELECT count(*) AS n FROM d`, [cutoffIngestMs, b]);
+    return { historyRows, events };
+  }
+
+  /**
+   * The partitions of `table` below `cutoff`: those ending at or before `dropBefore` dropped
+   * whole, the others (the boundary) deleted from in chunks by `deleteSql`; the rows removed.
+   */
+  private async prunePartitions(table: PartitionedTable, parts: PartitionInfo[], cutoff: number, dropBefore: number, deleteSql: (name: string) => string, params: unknown[]): Promise<number> {
+    let removed = 0;
+    for (const p of parts) {
+      if (p.from >= cutoff) break;
+      const dropped = p.to <= dropBefore ? await this.dropPartition(table, p) : undefined;
+      removed += dropped ?? await this.deleteChunks(deleteSql(p.name), params, table === 'event_log');
+    }
+    return removed;
+  }
+
+  private async deleteChunks(sql: string, params: unknown[], lockState: boolean): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await withTransaction(this.pool, async (c) => {
+        if (lockState) await c.query('SELECT 1 FROM event_state WHERE id = 1 FOR UPDATE');
+        const r = await c.query<{ n?: string }>(sql, [params[0], this.pruneChunk, ...params.slice(1)]);
+        return r.rows[0]?.n !== undefined ? num(r.rows[0].n) : r.rowCount ?? 0;
+      }, { operation: 'prune' });
+      total += n;
+      if (n < this.pruneChunk) return total;
+    }
+  }
+
+  /**
+   * Drops a whole partition (its rows counted first; for the log, its event ids deleted and the
+   * count lowered in the same transaction). The DROP takes ACCESS EXCLUSIVE on the parent for a
+   * moment; when readers hold it longer than dropLockTimeoutMs the partition is left (undefined)
+   * and its rows are deleted instead; when another prune dropped it first, it counts 0.
+   */
+  private async dropPartition(table: PartitionedTable, p: PartitionInfo): Promise<number | undefined> {
+    const isLog = table === 'event_log';
+    try {
+      const n = await withTransaction(this.pool, async (c) => {
+        await c.query('SET LOCAL statement_timeout = 0');
+        const counted = num((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${p.name}`)).rows[0]!.n);
+        if (isLog) {
+          await c.query(`DELETE FROM event_ids x USING ${p.name} l WHERE x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`);
+          // The state row before the parent's lock: the order every append takes them in.
+          await c.query('SELECT 1 FROM event_state WHERE id = 1 FOR UPDATE');
+        }
+        await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.dropLockTimeoutMs))}`);
+        await c.query(`DROP TABLE ${p.name}`);
+        if (isLog) await c.query('UPDATE event_state SET events = events - $1 WHERE id = 1', [counted]);
+        return counted;
+      }, { operation: 'prune' });
+      this.known[table].delete(p.from);
+      return n;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === '55P03') return undefined;
+      // Another prune (of another node) dropped it first.
+      if (code === '42P01') {
+        this.known[table].delete(p.from);
+        return 0;
+      }
+      throw storeFailure(err, 'prune');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.writes;
+    if (this.ownsPool) await this.pool.end();
+  }
+}
