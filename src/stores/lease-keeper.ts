@@ -29,6 +29,9 @@ interface Held {
   until: number;
 }
 
+/** How long a lease runs unrenewed by default (config `database.leaseTtlMs`). */
+export const DEFAULT_LEASE_TTL_MS = 30_000;
+
 /** The lease group of the nodes' heartbeats. */
 export const NODE_LEASES = 'node';
 
