@@ -12,7 +12,7 @@
  * - afterwards every event is in each trail's files exactly once, and validate-logs' engine
  *   accepts every trail's digest chain and finds no log file outside it.
  */
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,11 +22,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DELIVERY_STATE_KIND, normalizeRecord, randomIds, systemClock, trailKey, TRAIL_KIND, type DeliveryState, type TrailDoc } from '../core/index.ts';
 import { toAppendInput } from '../ingest/index.ts';
 import { SqliteControlStore, SqliteEventStore, SqliteLeaseStore } from '../stores/sqlite/index.ts';
-import { FsBucketReader, FsObjectStore } from '../stores/fs/index.ts';
-import { openPool, PgControlStore, PgLeaseStore } from '../stores/postgres/index.ts';
+import { FsObjectStore } from '../stores/fs/index.ts';
+import { FsBucketReader } from '../stores/fs/fs-bucket-reader.ts';
+import { openPool, PgLeaseStore } from '../stores/postgres/index.ts';
+import { PgControlStore } from '../stores/postgres/pg-control-store.ts';
 import { LeaseKeeper } from '../stores/lease-keeper.ts';
 import type { ControlStore, LeaseStore, ObjectStore, PutOptions } from '../stores/index.ts';
-import { ephemeralKek, SigningKeyStore, validateLogs, type ValidationEvent } from '../integrity/index.ts';
+import { ephemeralKek, SigningKeyStore } from '../integrity/index.ts';
+import { validateLogs, type ValidationEvent } from '../integrity/validate.ts';
 import { startPostgres, type StartedPostgres } from '../../test/helpers/postgres.ts';
 import { DeliveryWorker } from './worker.ts';
 import { DigestJob } from './digest-job.ts';
@@ -104,16 +107,19 @@ function files(root: string): Map<string, Buffer> {
   return out;
 }
 
+/** What the nodes were doing, for a timeout's message. */
+let describeState: () => Promise<string> = async () => '';
+
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${await describeState()}`);
     await sleep(50);
   }
 }
 
 function runScenario(backend: Backend): void {
-  test(`${backend.name}: two nodes split the trails; a node killed mid-batch is taken over; every event once, digest chains valid`, async () => {
+  test(`${backend.name}: two nodes split the trails; a node killed mid-batch is taken over; every event once, digest chains valid`, async (ctx: TestContext) => {
     const dir = mkdtempSync(join(tmpdir(), 'ot-leases-'));
     const root = join(dir, 'buckets');
     mkdirSync(join(root, BUCKET), { recursive: true });
@@ -133,6 +139,11 @@ function runScenario(backend: Backend): void {
       return { name, keeper, bucket, keys, worker, digests };
     });
     const [a, b] = nodes as [typeof nodes[number], typeof nodes[number]];
+    describeState = async () => JSON.stringify({
+      errors, leases: await db.leases[1].list(''),
+      states: await Promise.all(TRAILS.map((t) => control.get(DELIVERY_STATE_KIND, `arn:aws:cloudtrail:${REGION}:${A}:trail/${t}`))),
+      lastWrites: writes.slice(-6).map((w) => [w.node, w.key]),
+    });
     const startMs = Date.now();
     const trails: TrailDoc[] = [];
     for (const name of TRAILS) {
@@ -192,7 +203,7 @@ function runScenario(backend: Backend): void {
       await until('node-b writing the batch node-a was writing', () => writes.some((w) => w.node === 'node-b' && w.key === stuckKey));
       const takeoverMs = Date.now() - killedAt;
       for (const t of aTrails) await until(`node-b delivering ${t}`, () => writes.some((w) => w.node === 'node-b' && writer(w.key) === t && w.key.includes('/CloudTrail/')));
-      test.diagnostic?.(`takeover of ${stuckTrail} after ${takeoverMs} ms (lease ${TTL_MS} ms)`);
+      ctx.diagnostic(`takeover of ${stuckTrail} after ${takeoverMs} ms (lease ${TTL_MS} ms)`);
 
       // Phase 3: ingest ends; node-b delivers everything.
       ingesting = false;

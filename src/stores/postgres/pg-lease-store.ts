@@ -8,9 +8,9 @@
  * the lock), a connection that hangs without closing (a partition) keeps it for the TCP keepalive
  * time, and it carries no token a later write can be checked against. A row with an expiry gives
  * all three: any connection of any node sees and checks it, it ends after `ttlMs` of the database's
- * time whatever the network does, and its `token` fences writes (`fenceHolds`, run by the control
- * store inside the write's transaction under `FOR SHARE`, so a takeover waits for that write to
- * commit and then sees it).
+ * time whatever the network does, and its `token` fences writes (`fencedStatement`: the control
+ * store's write and the check of the lease in one statement, the lease row locked `FOR SHARE`, so a
+ * takeover waits for that write to commit and then sees it).
  *
  * Taking a lease is one upsert: `INSERT ... ON CONFLICT (name) DO UPDATE ... WHERE expires_at <=
  * clock_timestamp() OR holder = excluded.holder`, which bumps the token; two nodes asking at once
@@ -19,7 +19,7 @@
  * node): docs/scale-out.md.
  */
 import { LeaseLostError, type Fence, type LeaseInfo, type LeaseStore } from '../lease-store.ts';
-import { query, withTransaction, type Pool, type PoolClient } from './db.ts';
+import { query, type Pool } from './db.ts';
 import { migrate } from './migrations.ts';
 
 export const LEASE_MIGRATIONS = [
@@ -31,13 +31,24 @@ export const LEASE_MIGRATIONS = [
    )`,
 ];
 
-/** Whether the fence's lease is held (same holder and token, unexpired), locking its row until the caller's transaction ends. */
-export async function fenceHolds(client: PoolClient, fence: Fence): Promise<boolean> {
-  const r = await client.query(
-    'SELECT 1 FROM opentrail_leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > clock_timestamp() FOR SHARE',
-    [fence.name, fence.holder, fence.token],
-  );
-  return (r.rowCount ?? 0) > 0;
+/**
+ * Runs one data-modifying statement only while the fence's lease is held (same holder and token,
+ * unexpired), in ONE statement (one round trip, its own transaction): `sql` is an INSERT, UPDATE or
+ * DELETE with `$1..$n` for `values`, that writes only `WHERE EXISTS (SELECT 1 FROM fence)` and ends
+ * with `RETURNING 1`. The lease row is locked `FOR SHARE` until the statement commits, so a node
+ * taking the lease over waits for this write and then sees it. Returns the rows written; rejects
+ * with LeaseLostError (nothing written) when the lease is not held.
+ */
+export async function fencedStatement(pool: Pool, fence: Fence, sql: string, values: unknown[], operation: string): Promise<number> {
+  const n = values.length;
+  const r = await query<{ held: number; written: number }>(pool,
+    `WITH fence AS (
+       SELECT 1 FROM opentrail_leases WHERE name = $${n + 1} AND holder = $${n + 2} AND token = $${n + 3} AND expires_at > clock_timestamp() FOR SHARE
+     ), w AS (${sql})
+     SELECT (SELECT count(*) FROM fence)::int AS held, (SELECT count(*) FROM w)::int AS written`,
+    [...values, fence.name, fence.holder, String(fence.token)], operation);
+  if (r.rows[0]!.held === 0) throw new LeaseLostError(fence);
+  return r.rows[0]!.written;
 }
 
 export class PgLeaseStore implements LeaseStore {
@@ -101,23 +112,7 @@ export class PgLeaseStore implements LeaseStore {
     return r.rows.map((row) => ({ name: row.name, holder: row.holder, token: Number(row.token), live: row.live }));
   }
 
-  /** Runs `fn` in a transaction in which the fence holds (its row locked until commit); else LeaseLostError. */
-  fenced<T>(fence: Fence, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    return withFence(this.pool, fence, fn);
-  }
-
   async close(): Promise<void> {
     if (this.ownsPool) await this.pool.end();
   }
-}
-
-/**
- * Runs `fn` in one transaction on `pool`, after checking the fence inside it (fenceHolds); without
- * a fence, just the transaction. For the control store's fenced writes.
- */
-export function withFence<T>(pool: Pool, fence: Fence | undefined, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (client) => {
-    if (fence && !(await fenceHolds(client, fence))) throw new LeaseLostError(fence);
-    return fn(client);
-  }, { operation: 'fenced write' });
 }
