@@ -175,10 +175,19 @@ export class DeliveryWorker {
   private readonly ends: { seq: number; ms: number }[] = [];
   private readonly job: PeriodicJob;
   private passStartedMs = 0;
+  /**
+   * Several nodes: a pass reads for at most this long (ms of real time), so that the leases are
+   * shared out again (a dead node's trails taken over) even while this node has a backlog that
+   * grows as fast as it reads; the next pass starts at once and goes on where this one stopped.
+   */
+  private readonly maxPassMs: number | undefined;
+  /** The last pass stopped reading at maxPassMs: the next one is due now. */
+  private cutShort = false;
 
   constructor(deps: DeliveryDeps, opts: DeliveryOptions) {
     this.deps = deps;
     this.opts = opts;
+    this.maxPassMs = deps.leases ? deps.leases.ttlMs / 3 : undefined;
     this.job = new PeriodicJob(() => this.loggedPass(false), {
       everyMs: opts.pollMs,
       onError: (e) => this.deps.logError('delivery pass failed', e),
@@ -217,6 +226,7 @@ export class DeliveryWorker {
    * failure, its state could not be read) waits for the next poll instead, so nothing spins.
    */
   private nextDueInMs(): number {
+    if (this.cutShort) return 0;
     let due = Number.POSITIVE_INFINITY;
     for (const ob of this.open.values()) {
       if (ob.firstMatchMs === undefined) continue;
@@ -233,6 +243,7 @@ export class DeliveryWorker {
    */
   private async pass(force: boolean): Promise<void> {
     this.passStartedMs = this.deps.clock.nowMs();
+    this.cutShort = false;
     // Events appended after this have higher seqs: a commit-time lower bound even for a trail
     // whose first read comes later (a new trail, one that backs off).
     this.markEnd(await this.deps.events.lastSeq(), this.passStartedMs);
@@ -321,7 +332,16 @@ export class DeliveryWorker {
       }
     };
     let stalled = 0;
+    // (Not the last pass before stopping: it delivers everything, as with one node.)
+    const stopReadingAt = this.maxPassMs === undefined || force ? Number.POSITIVE_INFINITY : performance.now() + this.maxPassMs;
     for (;;) {
+      if (performance.now() >= stopReadingAt) {
+        // Long enough (several nodes): every lane stops reading here; open batches are kept for the next pass.
+        for (const lane of lanes) if (!lane.done && !lane.failed) {
+          lane.done = true;
+          this.cutShort = true;
+        }
+      }
       finishDone();
       // Trim every window to the slowest lane still reading it; a window nobody reads goes.
       const slowest = new Map<ScanWindow, number>();
