@@ -14,7 +14,7 @@
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -31,6 +31,7 @@ import type { ControlStore, LeaseStore, ObjectStore, PutOptions } from '../store
 import { ephemeralKek, SigningKeyStore } from '../integrity/index.ts';
 import { validateLogs, type ValidationEvent } from '../integrity/validate.ts';
 import { startPostgres, type StartedPostgres } from '../../test/helpers/postgres.ts';
+import { filesBelow } from '../../test/helpers/delivery.ts';
 import { DeliveryWorker } from './worker.ts';
 import { DigestJob } from './digest-job.ts';
 
@@ -94,17 +95,9 @@ interface Backend {
   open(): Promise<{ control: ControlStore; leases: [LeaseStore, LeaseStore]; close(): Promise<void> }>;
 }
 
+/** Every .json.gz object under the bucket root, by path relative to it. */
 function files(root: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const n of readdirSync(d)) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (n.endsWith('.json.gz')) out.set(relative(root, p), readFileSync(p));
-    }
-  };
-  walk(root);
-  return out;
+  return new Map(filesBelow(root).filter((p) => p.endsWith('.json.gz')).map((p) => [relative(root, p), readFileSync(p)]));
 }
 
 /** What the nodes were doing, for a timeout's message. */
