@@ -19,7 +19,7 @@ const dir = mkdtempSync(join(tmpdir(), 'opentrail-retention-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('one node of a deployment prunes: the one holding job/retention; the other takes over when it stops', async () => {
-  let nowMs = Date.now() - 100 * DAY_MS;
+  const nowMs = Date.now() - 100 * DAY_MS;
   const events = new SqliteEventStore({ path: join(dir, 'events.db'), nowMs: () => nowMs });
   const append = async (n: number) => {
     const inputs = Array.from({ length: n }, () => {

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ControlStore } from '../control-store.ts';
 import { LeaseLostError, type WriteOptions } from '../lease-store.ts';
-import { storeFailure } from './errors.ts';
+import { guarded } from './errors.ts';
 import { ensureLeaseTable, fenceHolds } from './sqlite-lease-store.ts';
 
 export class SqliteControlStore implements ControlStore {
@@ -38,18 +38,7 @@ export class SqliteControlStore implements ControlStore {
   }
 
   private guard<T>(operation: string, work: () => T): T {
-    try {
-      return work();
-    } catch (err) {
-      if (this.db.isOpen && this.db.isTransaction) {
-        try {
-          this.db.exec('ROLLBACK');
-        } catch {
-          // The original error is the one to report.
-        }
-      }
-      throw storeFailure(err, 'control.db', operation);
-    }
+    return guarded(this.db, 'control.db', operation, work);
   }
 
   async get<T>(kind: string, key: string): Promise<T | undefined> {

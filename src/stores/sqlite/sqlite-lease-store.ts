@@ -8,7 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Fence, LeaseInfo, LeaseStore } from '../lease-store.ts';
-import { storeFailure } from './errors.ts';
+import { guarded } from './errors.ts';
 
 const NOW_MS = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
@@ -34,18 +34,7 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   private guard<T>(operation: string, work: () => T): T {
-    try {
-      return work();
-    } catch (err) {
-      if (this.db.isOpen && this.db.isTransaction) {
-        try {
-          this.db.exec('ROLLBACK');
-        } catch {
-          // The original error is the one to report.
-        }
-      }
-      throw storeFailure(err, 'control.db', operation);
-    }
+    return guarded(this.db, 'control.db', operation, work);
   }
 
   async acquire(holder: string, names: readonly string[], ttlMs: number): Promise<Fence[]> {
