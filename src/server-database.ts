@@ -12,16 +12,23 @@
  *   database alone does not give them away; the key-encryption key itself is a file or a KMS key
  *   that every node must be given the same (docs/scale-out.md). A node whose key is not the one
  *   the deployment recorded is refused at start.
+ *
+ * Both give the node's LeaseKeeper (docs/scale-out.md, "Several nodes"): the lease table lives in
+ * the control store's database (control.db; the deployment's database), so that fenced writes
+ * check it in their own transaction. Closing the database first gives the node's leases back.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { bootstrapAccount, ConfigError, loadOrCreateBootstrapAccount, newBootstrapState, type BootstrapResult, type BootstrapState, type OpenTrailConfig } from './config/index.ts';
 import type { Clock } from './core/index.ts';
 import { KeyEncryptionError, KeyFile, KmsWrappedKey, loadOrCreateSecretFile, seal, SecretFileError, SigningKeyStore, unseal, type KeyEncryptionKey, type KeyEncryptionKeySource, type SealedKey } from './integrity/index.ts';
 import { StoreUnavailableError, type ControlStore, type EventStore } from './stores/index.ts';
 import { KmsDataKeys } from './stores/kms/index.ts';
-import { connectPool, openPool, ping, PgControlStore, PgEventStore, PostgresStartError, redactUrl, withAdvisoryLock, type Pool } from './stores/postgres/index.ts';
-import { SqliteControlStore, SqliteEventStore } from './stores/sqlite/index.ts';
+import { connectPool, openPool, ping, PgControlStore, PgEventStore, PgLeaseStore, PostgresStartError, redactUrl, withAdvisoryLock, type Pool } from './stores/postgres/index.ts';
+import { SqliteControlStore, SqliteEventStore, SqliteLeaseStore } from './stores/sqlite/index.ts';
+import { DEFAULT_LEASE_TTL_MS, LeaseKeeper } from './stores/lease-keeper.ts';
+import type { LeaseStore } from './stores/index.ts';
 
 export interface DatabaseStatus {
   type: 'sqlite' | 'postgres';
@@ -34,6 +41,8 @@ export interface OpenedDatabase {
   control: ControlStore;
   tokenKey: Buffer;
   signingKeys: SigningKeyStore;
+  /** This node's leases on background work (delivery, digests, retention, key rotation); started by the server. */
+  leases: LeaseKeeper;
   /** The first-start account, when the config declares none. */
   bootstrap?: BootstrapResult;
   /** Whether the database answers (PostgreSQL: one round trip, at most one a second). */
@@ -61,12 +70,22 @@ function kekSource(config: OpenTrailConfig, control: ControlStore): KeyEncryptio
   return ke?.type === 'kms' ? new KmsWrappedKey(control, new KmsDataKeys(ke)) : new KeyFile(ke?.path ?? join(config.dataDir, 'signing-keys.kek'));
 }
 
-async function openSigningKeys(config: OpenTrailConfig, control: ControlStore, source: KeyEncryptionKeySource): Promise<SigningKeyStore> {
+async function openSigningKeys(config: OpenTrailConfig, control: ControlStore, source: KeyEncryptionKeySource, leases: LeaseKeeper): Promise<SigningKeyStore> {
   try {
-    return (await SigningKeyStore.open(control, source, { rotationMs: config.integrity.keyRotationMs })).keys;
+    return (await SigningKeyStore.open(control, source, { rotationMs: config.integrity.keyRotationMs, leases })).keys;
   } catch (e) {
     throw e instanceof KeyEncryptionError ? new ConfigError(e.message) : e;
   }
+}
+
+/**
+ * The node's lease keeper. On SQLite the server is the only node, under one fixed name, so after a
+ * crash it takes its own leases back at once; on PostgreSQL each process is a node of its own
+ * (host, port and pid: readable in the lease table, never reused by a live process).
+ */
+function leaseKeeper(config: OpenTrailConfig, store: LeaseStore, logError: OpenDatabaseOptions['logError']): LeaseKeeper {
+  const holder = config.database.type === 'sqlite' ? 'local' : `${hostname()}:${config.port}:${process.pid}`;
+  return new LeaseKeeper(store, { holder, ttlMs: config.database.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, logError });
 }
 
 async function closeAll(...closers: (() => Promise<void>)[]): Promise<void> {
@@ -85,21 +104,25 @@ function loadTokenKey(dataDir: string): Buffer {
   }
 }
 
-async function openSqlite(config: OpenTrailConfig, { clock }: OpenDatabaseOptions): Promise<OpenedDatabase> {
+async function openSqlite(config: OpenTrailConfig, { clock, logError }: OpenDatabaseOptions): Promise<OpenedDatabase> {
   const tokenKey = loadTokenKey(config.dataDir);
   const bootstrap = config.accounts.length === 0 ? loadOrCreateBootstrapAccount(config.dataDir, config.regions[0]!) : undefined;
   const events = new SqliteEventStore({ path: join(config.dataDir, 'events.db'), nowMs: () => clock.nowMs() });
   const control = new SqliteControlStore(join(config.dataDir, 'control.db'));
+  const leaseStore = new SqliteLeaseStore(join(config.dataDir, 'control.db'));
+  const leases = leaseKeeper(config, leaseStore, logError);
   // Digest-signing keys are encrypted under a key kept outside control.db (docs/storage.md); a
   // missing or unusable key stops the start with a one-line error instead of a new key chain.
-  const signingKeys = await openSigningKeys(config, control, kekSource(config, control)).catch(async (e: unknown) => {
-    await closeAll(() => events.close(), () => control.close());
+  const signingKeys = await openSigningKeys(config, control, kekSource(config, control), leases).catch(async (e: unknown) => {
+    await closeAll(() => events.close(), () => leaseStore.close(), () => control.close());
     throw e;
   });
   return {
-    events, control, tokenKey, signingKeys, bootstrap,
+    events, control, tokenKey, signingKeys, leases, bootstrap,
     status: async () => ({ type: 'sqlite', status: 'ok' }),
     close: async () => {
+      await leases.stop();
+      await leaseStore.close();
       await events.close();
       await control.close();
     },
@@ -197,10 +220,11 @@ async function openPostgres(config: OpenTrailConfig, url: string, { logError }: 
   try {
     controlStore = await PgControlStore.open(control);
     events = await PgEventStore.open({ pool: eventPool });
+    const leases = leaseKeeper(config, await PgLeaseStore.open(control), logError);
     const cs = controlStore;
     const shared = await withAdvisoryLock(control, FIRST_START_LOCK, async () => {
       const source = new DeploymentKek(kekSource(config, cs), cs);
-      const signingKeys = await openSigningKeys(config, cs, source);
+      const signingKeys = await openSigningKeys(config, cs, source, leases);
       const kek = source.loaded ?? (await source.load());
       if (!kek) throw new ConfigError('no key-encryption key after opening the signing keys');
       const tokenKey = (await sharedSecret(cs, kek, 'next-token-key', () => randomBytes(32))).value;
@@ -219,7 +243,7 @@ async function openPostgres(config: OpenTrailConfig, url: string, { logError }: 
     const ev = events;
     let last: { at: number; status: Promise<DatabaseStatus> } | undefined;
     return {
-      events: ev, control: cs, ...shared,
+      events: ev, control: cs, leases, ...shared,
       status: () => {
         const now = Date.now();
         if (!last || now - last.at >= 1000) {
@@ -228,6 +252,7 @@ async function openPostgres(config: OpenTrailConfig, url: string, { logError }: 
         return last.status;
       },
       close: async () => {
+        await leases.stop();
         await ev.close();
         await cs.close();
         await eventPool.end();

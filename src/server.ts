@@ -74,7 +74,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
 async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logError }: Required<Omit<StartOptions, 'shutdownGraceMs'>> & { shutdownGraceMs: number }): Promise<RunningServer> {
   // The stores and the state the nodes of a deployment share (src/server-database.ts).
   const db = await openDatabase(config, { clock, logError });
-  const { events: store, control, signingKeys, bootstrap: b } = db;
+  const { events: store, control, signingKeys, bootstrap: b, leases } = db;
   const tokens = new NextTokenCodec(db.tokenKey);
   const accounts = b ? [b.account] : config.accounts;
   const bootstrap: RunningServer['bootstrap'] = b && { accountId: b.account.id, accessKeyId: b.account.identities[0]!.accessKeyId, credentialsFile: b.credentialsFile, created: b.created };
@@ -124,14 +124,14 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     ...(config.cloudWatchLogs ? { logsCallTimeoutMs: callDeadlineMs(config.cloudWatchLogs) } : {}),
   });
   const delivery = new DeliveryWorker(
-    { events: store, control, objects, clock, logError, afterDelivery },
+    { events: store, control, objects, clock, logError, afterDelivery, leases },
     { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization },
   );
   const digests = new DigestJob(
-    { control, objects, keys: signingKeys, clock, logError },
+    { control, objects, keys: signingKeys, clock, logError, leases },
     { periodMs: config.integrity.digestPeriodMs, regions: config.regions, organization: config.organization },
   );
-  const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => logError('retention job failed', e));
+  const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => logError('retention job failed', e), leases);
 
   const gw = config.gateway;
   const gateway = gw
@@ -154,6 +154,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
       throw e;
     });
   }
+  leases.start();
   delivery.start();
   digests.start();
   const urlOf = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;

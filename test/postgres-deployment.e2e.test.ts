@@ -37,7 +37,7 @@ describe('a deployment on one database', () => {
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     try {
-      assert.deepEqual((await db.query('SELECT component, version FROM opentrail_schema ORDER BY component')).rows.map((r) => r.component), ['control', 'events']);
+      assert.deepEqual((await db.query('SELECT component, version FROM opentrail_schema ORDER BY component')).rows.map((r) => r.component), ['control', 'events', 'leases']);
       // Ingested through node 1, looked up through node 2, a page at a time: the token of one works on the other.
       const alice = ACCOUNT_A.identities[1]!;
       const records = Array.from({ length: 5 }, (_, i) => ({

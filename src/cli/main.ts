@@ -42,7 +42,8 @@ async function serve(argv: string[]): Promise<void> {
   const port = values.port ?? process.env.OPENTRAIL_PORT;
   const dataDir = values['data-dir'] ?? process.env.OPENTRAIL_DATA_DIR;
   const databaseUrl = process.env.OPENTRAIL_DATABASE_URL;
-  if (databaseUrl) cfg.database = { type: 'postgres', url: checkDatabaseUrl(databaseUrl, 'OPENTRAIL_DATABASE_URL') };
+  // The URL from the environment; the config file's lease time stays.
+  if (databaseUrl) cfg.database = { type: 'postgres', url: checkDatabaseUrl(databaseUrl, 'OPENTRAIL_DATABASE_URL'), ...(cfg.database.leaseTtlMs === undefined ? {} : { leaseTtlMs: cfg.database.leaseTtlMs }) };
   if (host) cfg.host = host;
   if (dataDir) cfg.dataDir = dataDir;
   if (port !== undefined) {

@@ -95,8 +95,8 @@ export type KeyEncryptionConfig =
 export type NotifierConfig = NeighbourConfig & { requestTimeoutMs: number; maxAttempts: number };
 
 export type DatabaseConfig =
-  | { type: 'sqlite' }
-  | { type: 'postgres'; url: string };
+  | { type: 'sqlite'; leaseTtlMs?: number }
+  | { type: 'postgres'; url: string; leaseTtlMs?: number };
 
 export type ObjectStoreConfig =
   | { type: 'filesystem'; root?: string }
@@ -207,8 +207,10 @@ function parseDatabase(raw: unknown): DatabaseConfig {
   const where = 'config.database';
   if (!isObj(raw)) throw new ConfigError(`${where} must be an object`);
   const type = str(raw, 'type', where, true);
-  if (type === 'sqlite') return { type };
-  if (type === 'postgres') return { type, url: checkDatabaseUrl(str(raw, 'url', where, true), `${where}.url`) };
+  // How long a node's lease on background work runs unrenewed (docs/scale-out.md, "Several nodes").
+  const lease = raw.leaseTtlMs === undefined ? {} : { leaseTtlMs: num(raw, 'leaseTtlMs', where, 0, 500) };
+  if (type === 'sqlite') return { type, ...lease };
+  if (type === 'postgres') return { type, url: checkDatabaseUrl(str(raw, 'url', where, true), `${where}.url`), ...lease };
   throw new ConfigError(`${where}.type must be sqlite or postgres`);
 }
 

@@ -5,6 +5,9 @@
  *
  * MUST: a digest lists only files the store confirmed, and chains to the previous digest of the same
  * trail, account and region; a restart mid-period neither breaks the chain nor skips a period.
+ * MUST (several nodes): a trail's digests are written only under its lease (`digest/<trail ARN>`);
+ * each digest is recorded (fenced) before it is written, so the object a node writes is always the
+ * one the chain records, also when a node that lost its lease writes late (docs/design/delivery.md).
  */
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -15,12 +18,20 @@ import {
   DIGEST_HASH_ALGORITHM, DIGEST_METADATA, DIGEST_SIGNATURE_ALGORITHM, digestKey, digestTime, serializeDigest, sha256Hex,
   signDigest, signingString, type DigestFile, type SigningKeyStore,
 } from '../integrity/index.ts';
-import { ObjectStoreError, type ControlStore, type ObjectStore } from '../stores/index.ts';
+import { LeaseLostError, ObjectStoreError, type ControlStore, type Fence, type ObjectStore } from '../stores/index.ts';
+import type { LeaseKeeper } from '../stores/lease-keeper.ts';
 
 const gzipAsync = promisify(gzip);
 
 /** Control-store kind of a digest chain's last link, keyed `<trail ARN>|<account>|<region>`. */
 export const DIGEST_CHAIN_KIND = 'digest-chain';
+/**
+ * Control-store kind of a digest being written, keyed as its chain: recorded (fenced) before the
+ * object is written, committed to the chain after; a pass that finds one writes the same bytes again.
+ */
+export const DIGEST_PENDING_KIND = 'digest-pending';
+/** The lease group of digests: lease `digest/<trail ARN>`. */
+export const DIGEST_LEASES = 'digest';
 
 interface ChainLink {
   trailCreatedMs: number;
@@ -33,12 +44,24 @@ interface ChainLink {
   ended?: boolean;
 }
 
+/** A digest recorded before its object is written: everything needed to write the same bytes again. */
+interface PendingDigest {
+  trailCreatedMs: number;
+  link: ChainLink;
+  /** The digest file as serialized (what is hashed, signed, gzipped and stored). */
+  json: string;
+  /** Control-store keys of the delivered files it lists (deleted once it is committed). */
+  fileKeys: string[];
+}
+
 export interface DigestJobDeps {
   control: ControlStore;
   objects: ObjectStore;
   keys: SigningKeyStore;
   clock: Clock;
   logError(msg: string, err?: unknown): void;
+  /** Several nodes on one database: this node writes the digests of the trails whose lease it holds (its share). */
+  leases?: LeaseKeeper;
 }
 
 export interface DigestJobOptions {
@@ -75,39 +98,60 @@ export class DigestJob {
   }
 
   private async pass(): Promise<void> {
-    const trails = (await this.deps.control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc).filter((t) => t.LogFileValidationEnabled);
+    let trails = (await this.deps.control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc).filter((t) => t.LogFileValidationEnabled);
+    const held = await this.deps.leases?.share(DIGEST_LEASES, trails.map((t) => t.TrailARN));
+    if (held) trails = trails.filter((t) => held.has(t.TrailARN));
     for (const t of trails) {
-      const org = this.opts.organization;
-      const accounts = t.IsOrganizationTrail && org ? org.memberAccountIds : [t.accountId];
-      const regions = t.IsMultiRegionTrail ? this.opts.regions : [t.HomeRegion];
-      const status: DigestStatus = {};
-      for (const accountId of accounts) {
-        for (const region of regions) {
-          try {
-            if (await this.serve(t, accountId, region)) status.latestDigestDeliveryTimeMs = this.deps.clock.nowMs();
-          } catch (e) {
-            status.latestDigestDeliveryError = e instanceof ObjectStoreError ? e.code : 'InternalError';
-            if (!(e instanceof ObjectStoreError)) this.deps.logError(`digest for ${t.TrailARN} failed`, e);
-          }
-        }
-      }
-      if (status.latestDigestDeliveryTimeMs !== undefined || status.latestDigestDeliveryError !== undefined) {
-        const prev = (await this.deps.control.get<DigestStatus>(DIGEST_STATUS_KIND, t.TrailARN)) ?? {};
-        const next = { ...prev, ...status };
-        if (status.latestDigestDeliveryError === undefined) delete next.latestDigestDeliveryError;
-        await this.deps.control.put(DIGEST_STATUS_KIND, t.TrailARN, next);
+      try {
+        await this.trailPass(t, held?.get(t.TrailARN));
+      } catch (e) {
+        if (!(e instanceof LeaseLostError)) throw e;
+        // Another node writes this trail's digests now.
+        this.deps.leases?.lost(e.fence.name);
+        this.deps.logError(`digests for ${t.TrailARN} stopped: this node lost its lease (another node writes them)`);
       }
     }
   }
 
+  private async trailPass(t: TrailDoc, fence: Fence | undefined): Promise<void> {
+    const org = this.opts.organization;
+    const accounts = t.IsOrganizationTrail && org ? org.memberAccountIds : [t.accountId];
+    const regions = t.IsMultiRegionTrail ? this.opts.regions : [t.HomeRegion];
+    const status: DigestStatus = {};
+    for (const accountId of accounts) {
+      for (const region of regions) {
+        try {
+          if (await this.serve(t, accountId, region, fence)) status.latestDigestDeliveryTimeMs = this.deps.clock.nowMs();
+        } catch (e) {
+          if (e instanceof LeaseLostError) throw e;
+          status.latestDigestDeliveryError = e instanceof ObjectStoreError ? e.code : 'InternalError';
+          if (!(e instanceof ObjectStoreError)) this.deps.logError(`digest for ${t.TrailARN} failed`, e);
+        }
+      }
+    }
+    if (status.latestDigestDeliveryTimeMs !== undefined || status.latestDigestDeliveryError !== undefined) {
+      const prev = (await this.deps.control.get<DigestStatus>(DIGEST_STATUS_KIND, t.TrailARN)) ?? {};
+      const next = { ...prev, ...status };
+      if (status.latestDigestDeliveryError === undefined) delete next.latestDigestDeliveryError;
+      await this.deps.control.put(DIGEST_STATUS_KIND, t.TrailARN, next, { fence });
+    }
+  }
+
   /** Writes the digests due for one (trail, account, region); true when it wrote any. */
-  private async serve(t: TrailDoc, accountId: string, region: string): Promise<boolean> {
+  private async serve(t: TrailDoc, accountId: string, region: string, fence: Fence | undefined): Promise<boolean> {
     const period = this.opts.periodMs;
     const now = this.deps.clock.nowMs();
     const boundary = Math.floor(now / period) * period;
     const chainKey = `${t.TrailARN}|${accountId}|${region}`;
     const stored = await this.deps.control.get<ChainLink>(DIGEST_CHAIN_KIND, chainKey);
     let link = stored?.trailCreatedMs === t.createdMs ? stored : undefined;
+    // A digest recorded but perhaps not written (a crash, or the node that held the lease before):
+    // the same bytes again, then committed to the chain.
+    const pending = await this.deps.control.get<PendingDigest>(DIGEST_PENDING_KIND, chainKey);
+    if (pending) {
+      if (pending.trailCreatedMs === t.createdMs && (!link || pending.link.endMs > link.endMs)) link = await this.commit(chainKey, pending, fence);
+      else await this.deps.control.delete(DIGEST_PENDING_KIND, chainKey, { fence });
+    }
     let wrote = false;
     // Digests run up to the last whole period; after StopLogging, up to the end of the period that
     // holds the stop (the final digest covers the StopLogging event), and then the chain ends.
@@ -118,7 +162,7 @@ export class DigestJob {
       if (finalEnd > boundary) return false;
       target = finalEnd;
       if (link.endMs >= target) {
-        await this.deps.control.put(DIGEST_CHAIN_KIND, chainKey, { ...link, ended: true });
+        await this.deps.control.put(DIGEST_CHAIN_KIND, chainKey, { ...link, ended: true }, { fence });
         return false;
       }
     }
@@ -134,14 +178,14 @@ export class DigestJob {
     // One digest per period, also for periods with no log files, catching up after downtime.
     while (startMs < target) {
       const endMs = Math.min(target, Math.floor(startMs / period) * period + period);
-      link = await this.write(t, accountId, region, link, endMs, !t.isLogging && endMs >= target, startMs);
+      link = await this.write(t, accountId, region, link, endMs, !t.isLogging && endMs >= target, startMs, fence);
       startMs = endMs;
       wrote = true;
     }
     return wrote;
   }
 
-  private async write(t: TrailDoc, accountId: string, region: string, prev: ChainLink | undefined, endMs: number, final: boolean, startMs = prev?.endMs ?? endMs): Promise<ChainLink> {
+  private async write(t: TrailDoc, accountId: string, region: string, prev: ChainLink | undefined, endMs: number, final: boolean, startMs: number, fence: Fence | undefined): Promise<ChainLink> {
     // A prefix stored before S3KeyPrefix was validated: no digest under it (LatestDigestDeliveryError).
     if (t.S3KeyPrefix !== undefined && s3KeyPrefixProblem(t.S3KeyPrefix)) throw new ObjectStoreError('InvalidS3Prefix', `S3KeyPrefix of ${t.TrailARN} is not deliverable`);
     const prefix = `${t.TrailARN}|`;
@@ -177,14 +221,26 @@ export class DigestJob {
     const signature = signDigest(signingKey.privateKeyPem, signingString({
       digestEndTime: digest.digestEndTime, bucket: t.S3BucketName, key, digestSha256Hex: hashHex, previousSignature: prev?.signature ?? null,
     }));
-    // Digest files are always SSE-S3, whatever the trail's KMS key.
-    await this.deps.objects.putObject(t.S3BucketName, key, await gzipAsync(bytes), {
-      contentType: 'application/json',
-      metadata: { [DIGEST_METADATA.signature]: signature, [DIGEST_METADATA.algorithm]: DIGEST_SIGNATURE_ALGORITHM },
-    });
     const link: ChainLink = { trailCreatedMs: t.createdMs, endMs, bucket: t.S3BucketName, key, hashHex, signature, ...(final ? { ended: true } : {}) };
-    await this.deps.control.put(DIGEST_CHAIN_KIND, `${t.TrailARN}|${accountId}|${region}`, link);
-    for (const f of files) await this.deps.control.delete(DELIVERED_FILE_KIND, f.key);
+    const pending: PendingDigest = { trailCreatedMs: t.createdMs, link, json: bytes.toString('utf8'), fileKeys: files.map((f) => f.key) };
+    const chainKey = `${t.TrailARN}|${accountId}|${region}`;
+    // Recorded first (fenced): a node that lost the lease writes no digest, and whoever finds this
+    // record writes exactly these bytes.
+    await this.deps.control.put(DIGEST_PENDING_KIND, chainKey, pending, { fence });
+    return this.commit(chainKey, pending, fence);
+  }
+
+  /** Writes a recorded digest's object (again, identically), makes it the chain's last link and forgets the files it lists. */
+  private async commit(chainKey: string, pending: PendingDigest, fence: Fence | undefined): Promise<ChainLink> {
+    const { link } = pending;
+    // Digest files are always SSE-S3, whatever the trail's KMS key.
+    await this.deps.objects.putObject(link.bucket, link.key, await gzipAsync(Buffer.from(pending.json, 'utf8')), {
+      contentType: 'application/json',
+      metadata: { [DIGEST_METADATA.signature]: link.signature, [DIGEST_METADATA.algorithm]: DIGEST_SIGNATURE_ALGORITHM },
+    });
+    await this.deps.control.put(DIGEST_CHAIN_KIND, chainKey, link, { fence });
+    for (const key of pending.fileKeys) await this.deps.control.delete(DELIVERED_FILE_KIND, key, { fence });
+    await this.deps.control.delete(DIGEST_PENDING_KIND, chainKey, { fence });
     return link;
   }
 }

@@ -6,12 +6,16 @@
  *
  * MUST: a trail's cursor moves only after the store confirmed every file of the batch.
  * MUST: a batch written again (retry, crash between write and cursor) has the same keys and bytes.
+ * MUST (several nodes): a trail is delivered only under its lease (`delivery/<trail ARN>`), and
+ * every control-store write of its delivery is fenced by it: a node that lost the lease (paused,
+ * partitioned, taken over) moves no cursor and records no intent (docs/design/delivery.md).
  */
 import {
   compileTrailScope, DELIVERED_FILE_KIND, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, PeriodicJob, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
   type DeliveryState, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
-import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
+import { LeaseLostError, ObjectStoreError, type ControlStore, type EventStore, type Fence, type ObjectStore } from '../stores/index.ts';
+import type { LeaseKeeper } from '../stores/lease-keeper.ts';
 import { createHash } from 'node:crypto';
 import { logFileBody, logFileJsonSliced } from './log-file.ts';
 
@@ -39,7 +43,16 @@ export interface DeliveryDeps {
    * the batch to per-target queues and returns without waiting for any target; never rejects.
    */
   afterDelivery?: { delivered(t: TrailDoc, intent: DeliveryIntent, files: { key: string; body: Buffer }[]): Promise<void> };
+  /**
+   * Several nodes on one database: this node delivers only the trails whose lease it holds (its
+   * share, `delivery/<trail ARN>`), and fences every write of their state with it. Without it, the
+   * worker delivers every trail (one node).
+   */
+  leases?: LeaseKeeper;
 }
+
+/** The lease group of trail delivery: lease `delivery/<trail ARN>`. */
+export const DELIVERY_LEASES = 'delivery';
 
 interface OpenBatch {
   fromSeq: number;
@@ -108,6 +121,8 @@ class ScanWindow {
 /** One logging trail in a pass: its delivery state, its open batch, where it is in the log. */
 interface Lane {
   t: TrailDoc;
+  /** The trail's delivery lease (several nodes): every write of its state is fenced by it. */
+  fence?: Fence;
   state: DeliveryState;
   admits: (r: CloudTrailRecord) => boolean;
   regions: ReadonlySet<string>;
@@ -160,10 +175,19 @@ export class DeliveryWorker {
   private readonly ends: { seq: number; ms: number }[] = [];
   private readonly job: PeriodicJob;
   private passStartedMs = 0;
+  /**
+   * Several nodes: a pass reads for at most this long (ms of real time), so that the leases are
+   * shared out again (a dead node's trails taken over) even while this node has a backlog that
+   * grows as fast as it reads; the next pass starts at once and goes on where this one stopped.
+   */
+  private readonly maxPassMs: number | undefined;
+  /** The last pass stopped reading at maxPassMs: the next one is due now. */
+  private cutShort = false;
 
   constructor(deps: DeliveryDeps, opts: DeliveryOptions) {
     this.deps = deps;
     this.opts = opts;
+    this.maxPassMs = deps.leases ? deps.leases.ttlMs / 3 : undefined;
     this.job = new PeriodicJob(() => this.loggedPass(false), {
       everyMs: opts.pollMs,
       onError: (e) => this.deps.logError('delivery pass failed', e),
@@ -202,6 +226,7 @@ export class DeliveryWorker {
    * failure, its state could not be read) waits for the next poll instead, so nothing spins.
    */
   private nextDueInMs(): number {
+    if (this.cutShort) return 0;
     let due = Number.POSITIVE_INFINITY;
     for (const ob of this.open.values()) {
       if (ob.firstMatchMs === undefined) continue;
@@ -218,20 +243,25 @@ export class DeliveryWorker {
    */
   private async pass(force: boolean): Promise<void> {
     this.passStartedMs = this.deps.clock.nowMs();
+    this.cutShort = false;
     // Events appended after this have higher seqs: a commit-time lower bound even for a trail
     // whose first read comes later (a new trail, one that backs off).
     this.markEnd(await this.deps.events.lastSeq(), this.passStartedMs);
-    const trails = (await this.deps.control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc);
-    // Open batches of trails deleted since are dropped (a trail created again starts afresh).
+    let trails = (await this.deps.control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc);
+    // Several nodes: only the trails whose lease this node holds (its share).
+    const held = await this.deps.leases?.share(DELIVERY_LEASES, trails.map((t) => t.TrailARN));
+    if (held) trails = trails.filter((t) => held.has(t.TrailARN));
+    // Open batches of trails deleted since (or now another node's) are dropped (a trail created
+    // again starts afresh; another node starts from the cursor).
     const arns = new Set(trails.map((t) => t.TrailARN));
     for (const arn of this.open.keys()) if (!arns.has(arn)) this.open.delete(arn);
     const lanes: Lane[] = [];
     for (const t of trails) {
       try {
-        const lane = await this.laneOf(t, force);
+        const lane = await this.laneOf(t, force, held?.get(t.TrailARN));
         if (lane) lanes.push(lane);
       } catch (e) {
-        this.deps.logError(`delivery for ${t.TrailARN} failed`, e);
+        this.failed(t.TrailARN, e);
       }
     }
     await this.scan(lanes, force);
@@ -247,8 +277,19 @@ export class DeliveryWorker {
     };
   }
 
+  /** A trail's delivery failed; a lost lease is the normal end of a paused node's work, said as such. */
+  private failed(arn: string, e: unknown): void {
+    if (e instanceof LeaseLostError) {
+      this.deps.leases?.lost(e.fence.name);
+      this.open.delete(arn);
+      this.deps.logError(`delivery for ${arn} stopped: this node lost its lease (another node delivers it)`);
+      return;
+    }
+    this.deps.logError(`delivery for ${arn} failed`, e);
+  }
+
   /** The trail's place in this pass after a pending intent is redone; undefined when it has nothing to read. */
-  private async laneOf(t: TrailDoc, force: boolean): Promise<Lane | undefined> {
+  private async laneOf(t: TrailDoc, force: boolean, fence?: Fence): Promise<Lane | undefined> {
     const now = this.deps.clock.nowMs();
     const wait = this.backoff.get(t.TrailARN);
     if (wait && now < wait.untilMs && !force) return undefined;
@@ -256,7 +297,9 @@ export class DeliveryWorker {
     // State left by a deleted trail of the same ARN is not this trail's.
     let state: DeliveryState = stored?.trailCreatedMs === t.createdMs ? stored : { trailCreatedMs: t.createdMs, cursor: t.deliverAfterSeq ?? 0 };
     if (state.intent) {
-      const next = await this.write(t, state, state.intent);
+      // A pending intent (this node crashed, or the node that held the lease before): the same
+      // keys and bytes again.
+      const next = await this.write(t, state, state.intent, fence);
       if (!next) return undefined;
       state = next;
     }
@@ -271,7 +314,7 @@ export class DeliveryWorker {
     let ob = this.open.get(t.TrailARN);
     if (!ob || ob.fromSeq !== start || ob.scopeKey !== scopeKey) ob = newBatch(start, scopeKey);
     this.open.delete(t.TrailARN);
-    return { t, state, admits: compileTrailScope(scope), regions: new Set(scope.regions), accounts: new Set(scope.accountIds), limit, ob, done: false, failed: false };
+    return { t, fence, state, admits: compileTrailScope(scope), regions: new Set(scope.regions), accounts: new Set(scope.accountIds), limit, ob, done: false, failed: false };
   }
 
   /**
@@ -285,11 +328,20 @@ export class DeliveryWorker {
     const finishDone = () => {
       for (const lane of lanes) {
         if (!lane.done || finishing.has(lane)) continue;
-        finishing.set(lane, this.finish(lane, force).catch((e) => this.deps.logError(`delivery for ${lane.t.TrailARN} failed`, e)));
+        finishing.set(lane, this.finish(lane, force).catch((e) => this.failed(lane.t.TrailARN, e)));
       }
     };
     let stalled = 0;
+    // (Not the last pass before stopping: it delivers everything, as with one node.)
+    const stopReadingAt = this.maxPassMs === undefined || force ? Number.POSITIVE_INFINITY : performance.now() + this.maxPassMs;
     for (;;) {
+      if (performance.now() >= stopReadingAt) {
+        // Long enough (several nodes): every lane stops reading here; open batches are kept for the next pass.
+        for (const lane of lanes) if (!lane.done && !lane.failed) {
+          lane.done = true;
+          this.cutShort = true;
+        }
+      }
       finishDone();
       // Trim every window to the slowest lane still reading it; a window nobody reads goes.
       const slowest = new Map<ScanWindow, number>();
@@ -406,7 +458,7 @@ export class DeliveryWorker {
         if (!ok) lane.failed = true;
       }, (e) => {
         lane.failed = true;
-        this.deps.logError(`delivery for ${lane.t.TrailARN} failed`, e);
+        this.failed(lane.t.TrailARN, e);
       })
       .finally(() => {
         lane.inflight = undefined;
@@ -429,7 +481,7 @@ export class DeliveryWorker {
     } else if (ob.firstMatchMs === undefined && ob.scannedTo > lane.state.cursor) {
       // Nothing of this trail's in what was read: the cursor may move without a file.
       lane.state = { ...lane.state, cursor: ob.scannedTo };
-      await this.deps.control.put(DELIVERY_STATE_KIND, lane.t.TrailARN, lane.state);
+      await this.deps.control.put(DELIVERY_STATE_KIND, lane.t.TrailARN, lane.state, { fence: lane.fence });
     } else if (ob.firstMatchMs !== undefined) {
       this.open.set(lane.t.TrailARN, ob);
     }
@@ -442,7 +494,7 @@ export class DeliveryWorker {
     if (t.S3KeyPrefix !== undefined && s3KeyPrefixProblem(t.S3KeyPrefix)) {
       // A prefix stored before S3KeyPrefix was validated names keys no store should take: no file,
       // the cursor stays, GetTrailStatus says why, and UpdateTrail with a valid prefix resumes it.
-      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...lane.state, latestDeliveryAttemptTimeMs: now, latestDeliveryError: 'InvalidS3Prefix' });
+      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...lane.state, latestDeliveryAttemptTimeMs: now, latestDeliveryError: 'InvalidS3Prefix' }, { fence: lane.fence });
       const delayMs = Math.min(MAX_BACKOFF_MS, (this.backoff.get(t.TrailARN)?.delayMs ?? MIN_BACKOFF_MS / 2) * 2);
       this.backoff.set(t.TrailARN, { untilMs: now + delayMs, delayMs });
       return false;
@@ -453,8 +505,8 @@ export class DeliveryWorker {
       ...this.scopeOf(t), eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors, skippedSeqs: t.skippedSeqs,
     };
     delete (intent as { selectors?: unknown }).selectors;
-    await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...lane.state, intent });
-    const next = await this.write(t, lane.state, intent, ob.admitted);
+    await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...lane.state, intent }, { fence: lane.fence });
+    const next = await this.write(t, lane.state, intent, lane.fence, ob.admitted);
     if (!next) return false;
     lane.state = next;
     return true;
@@ -481,7 +533,7 @@ export class DeliveryWorker {
    * Writes the batch's files (built from `admitted`, or from the intent alone) and moves the cursor:
    * the trail's new state, or undefined when the store refused (the intent stays).
    */
-  private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent, admitted?: Admitted[]): Promise<DeliveryState | undefined> {
+  private async write(t: TrailDoc, state: DeliveryState, intent: DeliveryIntent, fence: Fence | undefined, admitted?: Admitted[]): Promise<DeliveryState | undefined> {
     const attemptMs = this.deps.clock.nowMs();
     let files: BuiltLogFile[];
     let next: DeliveryState;
@@ -490,15 +542,17 @@ export class DeliveryWorker {
       for (const f of files) {
         await this.deps.objects.putObject(intent.bucket, f.key, f.body, { contentType: 'application/json', kmsKeyId: intent.kmsKeyId });
       }
+      // What digests will list: only files the store confirmed (written again, identically, on a
+      // redo), recorded in the same transaction as the cursor, so a redo never lists a file twice.
+      const docs: { kind: string; key: string; doc: unknown }[] = [];
       if (t.LogFileValidationEnabled) {
-        // What digests will list: only files the store confirmed (written again, identically, on a redo).
         const confirmedMs = this.deps.clock.nowMs();
         for (const f of files) {
           const doc: DeliveredFile = {
             bucket: intent.bucket, key: f.key, accountId: f.accountId, region: f.region, sha256: f.sha256!,
             oldestEventTime: f.oldestEventTime, newestEventTime: f.newestEventTime, confirmedMs,
           };
-          await this.deps.control.put(DELIVERED_FILE_KIND, `${t.TrailARN}|${f.key}`, doc);
+          docs.push({ kind: DELIVERED_FILE_KIND, key: `${t.TrailARN}|${f.key}`, doc });
         }
       }
       next = { ...state, cursor: intent.toSeq, latestDeliveryAttemptTimeMs: attemptMs };
@@ -507,11 +561,14 @@ export class DeliveryWorker {
         next.latestDeliveryTimeMs = this.deps.clock.nowMs();
         delete next.latestDeliveryError;
       }
-      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, next);
+      docs.push({ kind: DELIVERY_STATE_KIND, key: t.TrailARN, doc: next });
+      await this.deps.control.putMany(docs, { fence });
       this.backoff.delete(t.TrailARN);
     } catch (e) {
+      // Another node delivers this trail now: it records nothing more of it.
+      if (e instanceof LeaseLostError) throw e;
       const code = e instanceof ObjectStoreError ? e.code : 'InternalError';
-      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, intent, latestDeliveryAttemptTimeMs: attemptMs, latestDeliveryError: code });
+      await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...state, intent, latestDeliveryAttemptTimeMs: attemptMs, latestDeliveryError: code }, { fence });
       const prev = this.backoff.get(t.TrailARN)?.delayMs ?? MIN_BACKOFF_MS / 2;
       const delayMs = Math.min(MAX_BACKOFF_MS, prev * 2);
       this.backoff.set(t.TrailARN, { untilMs: attemptMs + delayMs * (0.75 + Math.random() * 0.5), delayMs });

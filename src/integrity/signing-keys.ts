@@ -10,9 +10,16 @@
  * under a key-encryption key kept outside the control store, with the key's Region, fingerprint
  * and validity start as associated data. `SigningKeyStore.open` checks that key against the stored
  * keys and encrypts in place, in one transaction, keys an older version stored in the clear.
+ *
+ * Rotation with several nodes on one database: a node makes a Region's next key only while it holds
+ * the lease `signing-key/<region>`, reads the keys again under it, and stores the key with a write
+ * fenced by it; the others wait for that key and use it. So a deployment makes one key per Region
+ * and rotation, never one per node.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
-import type { ControlStore } from '../stores/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ControlStore, Fence } from '../stores/index.ts';
+import type { LeaseKeeper } from '../stores/lease-keeper.ts';
 import { ephemeralKek, KeyEncryptionError, seal, unseal, type KeyEncryptionKey, type KeyEncryptionKeySource, type SealedKey } from './key-encryption.ts';
 
 export interface SigningKey {
@@ -42,6 +49,8 @@ export interface SigningKeyStoreOptions {
    * made are readable by this object only (tests); the server uses `SigningKeyStore.open`.
    */
   kek?: KeyEncryptionKey;
+  /** Several nodes on one database: a new key is made only under the Region's rotation lease. */
+  leases?: LeaseKeeper;
 }
 
 export interface OpenedSigningKeys {
@@ -174,6 +183,7 @@ export class SigningKeyStore {
   private readonly rotationMs: number;
   private readonly generate: () => KeyPair | Promise<KeyPair>;
   private readonly kek: KeyEncryptionKey;
+  private readonly leases: LeaseKeeper | undefined;
   /** Serializes key creation so that concurrent callers never make two keys. */
   private chain: Promise<unknown> = Promise.resolve();
   /** Keys per Region in validity-start order, loaded once from the store. */
@@ -185,6 +195,7 @@ export class SigningKeyStore {
     if (!(this.rotationMs > 0)) throw new Error('rotationMs must be positive');
     this.generate = opts.generate ?? defaultGenerate;
     this.kek = opts.kek ?? ephemeralKek();
+    this.leases = opts.leases;
   }
 
   /**
@@ -254,24 +265,53 @@ export class SigningKeyStore {
       keys = await this.load(region, true);
       valid = SigningKeyStore.validAt(keys, nowMs);
       if (valid) return valid;
-      // Validity starts on a whole second (as AWS's keys do) unless that would end it before now.
-      const second = Math.floor(nowMs / 1000) * 1000;
-      const startMs = second + this.rotationMs > nowMs ? second : nowMs;
-      const pair = await this.generate();
-      const publicKeyDer = publicKeyDerOf(pair.publicKey);
-      const key: SigningKey = {
-        region,
-        fingerprint: fingerprintOf(publicKeyDer),
-        publicKeyDer,
-        privateKeyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-        validityStartMs: startMs,
-        validityEndMs: startMs + this.rotationMs,
-      };
-      await this.store.put(SIGNING_KEY_KIND, storageKey(region, startMs), sealKey(this.kek, key));
-      const next = [...keys, key].sort((a, b) => a.validityStartMs - b.validityStartMs);
-      this.cache.set(region, next);
-      return key;
+      return this.leases ? this.rotateUnderLease(this.leases, region, nowMs) : this.makeKey(region, nowMs, keys);
     });
+  }
+
+  /**
+   * Several nodes: the Region's next key, made by the node that holds its rotation lease; a node
+   * that does not waits for that key (up to twice the lease time, after which the lease is free).
+   */
+  private async rotateUnderLease(leases: LeaseKeeper, region: string, nowMs: number): Promise<SigningKey> {
+    const name = `signing-key/${region}`;
+    const deadline = performance.now() + 2 * leases.ttlMs + 5000;
+    for (;;) {
+      const fence = await leases.take(name);
+      if (fence) {
+        try {
+          const keys = await this.load(region, true);
+          return SigningKeyStore.validAt(keys, nowMs) ?? (await this.makeKey(region, nowMs, keys, fence));
+        } finally {
+          await leases.give(name).catch(() => undefined);
+        }
+      }
+      await sleep(100);
+      const made = SigningKeyStore.validAt(await this.load(region, true), nowMs);
+      if (made) return made;
+      if (performance.now() > deadline) throw new Error(`no signing key of ${region}: another node holds its rotation lease and made none`);
+    }
+  }
+
+  /** A new key valid from `nowMs` (its whole second), stored (fenced, under a lease) and cached. */
+  private async makeKey(region: string, nowMs: number, keys: SigningKey[], fence?: Fence): Promise<SigningKey> {
+    // Validity starts on a whole second (as AWS's keys do) unless that would end it before now.
+    const second = Math.floor(nowMs / 1000) * 1000;
+    const startMs = second + this.rotationMs > nowMs ? second : nowMs;
+    const pair = await this.generate();
+    const publicKeyDer = publicKeyDerOf(pair.publicKey);
+    const key: SigningKey = {
+      region,
+      fingerprint: fingerprintOf(publicKeyDer),
+      publicKeyDer,
+      privateKeyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      validityStartMs: startMs,
+      validityEndMs: startMs + this.rotationMs,
+    };
+    await this.store.put(SIGNING_KEY_KIND, storageKey(region, startMs), sealKey(this.kek, key), { fence });
+    const next = [...keys, key].sort((a, b) => a.validityStartMs - b.validityStartMs);
+    this.cache.set(region, next);
+    return key;
   }
 
   /** The Region's key with this fingerprint (any age). */

@@ -1,20 +1,24 @@
+import type { WriteOptions } from './lease-store.ts';
+
 /**
  * Control-plane state (channels now; trails and keys later): small JSON documents by kind and key.
  *
  * Contract: put/delete are durable when they resolve; list returns documents of one kind whose key
- * starts with the prefix, in key order.
+ * starts with the prefix, in key order. A write with `{ fence }` happens only while that lease is
+ * held, checked in the write's own transaction (lease-store.ts); else it rejects with
+ * LeaseLostError and changes nothing.
  */
 export interface ControlStore {
   get<T>(kind: string, key: string): Promise<T | undefined>;
-  put(kind: string, key: string, doc: unknown): Promise<void>;
+  put(kind: string, key: string, doc: unknown, opts?: WriteOptions): Promise<void>;
   /** Returns whether a document was deleted. */
-  delete(kind: string, key: string): Promise<boolean>;
+  delete(kind: string, key: string, opts?: WriteOptions): Promise<boolean>;
   list<T>(kind: string, keyPrefix: string): Promise<{ key: string; doc: T }[]>;
   /**
    * Puts every document, all or none. With `eraseReplaced`, once it resolves no bytes of the
    * documents it replaced remain anywhere in the store's files (journals, free space): for
    * rewriting secrets that were stored in the clear.
    */
-  putMany(docs: { kind: string; key: string; doc: unknown }[], opts?: { eraseReplaced?: boolean }): Promise<void>;
+  putMany(docs: { kind: string; key: string; doc: unknown }[], opts?: { eraseReplaced?: boolean } & WriteOptions): Promise<void>;
   close(): Promise<void>;
 }

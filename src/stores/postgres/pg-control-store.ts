@@ -11,9 +11,12 @@
  *   PRIMARY KEY (account, kind, key), and an index on (kind, key) for lists that name no account.
  *
  * Every write is one statement or one transaction, committed with synchronous_commit on before it
- * resolves; failures of the database reject with StoreUnavailableError (db.ts).
+ * resolves; failures of the database reject with StoreUnavailableError (db.ts). A fenced write
+ * checks its lease (`opentrail_leases`) in the same statement (`fencedStatement`, pg-lease-store.ts).
  */
 import type { ControlStore } from '../control-store.ts';
+import type { WriteOptions } from '../lease-store.ts';
+import { fencedStatement } from './pg-lease-store.ts';
 import { openPool, query, storeFailure, withTransaction, type Pool, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
 
@@ -119,24 +122,32 @@ export class PgControlStore implements ControlStore {
     return row ? (JSON.parse(row.doc) as T) : undefined;
   }
 
-  async put(kind: string, key: string, doc: unknown): Promise<void> {
+  async put(kind: string, key: string, doc: unknown, opts: WriteOptions = {}): Promise<void> {
     const text = jsonOf(kind, key, doc);
+    if (opts.fence) {
+      await fencedStatement(this.pool, opts.fence, 'INSERT INTO control_documents(account, kind, key, doc) SELECT $1::text, $2::bytea, $3::bytea, $4::text WHERE EXISTS (SELECT 1 FROM fence) ON CONFLICT (account, kind, key) DO UPDATE SET doc = excluded.doc RETURNING 1', [accountOfKey(key), encodeText(kind), encodeText(key), text], 'control put');
+      return;
+    }
     await query(this.pool, 'INSERT INTO control_documents(account, kind, key, doc) VALUES ($1, $2, $3, $4) ON CONFLICT (account, kind, key) DO UPDATE SET doc = excluded.doc', [accountOfKey(key), encodeText(kind), encodeText(key), text], 'control put');
   }
 
-  async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: { eraseReplaced?: boolean } = {}): Promise<void> {
+  async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: { eraseReplaced?: boolean } & WriteOptions = {}): Promise<void> {
     // Serialised before anything is sent: a document that is not JSON stores none of them. A key
     // given twice keeps its last document, as the same puts one after another would.
     const rows = new Map<string, [string, Buffer, Buffer, string]>();
     for (const d of docs) rows.set(JSON.stringify([d.kind, d.key]), [accountOfKey(d.key), encodeText(d.kind), encodeText(d.key), jsonOf(d.kind, d.key, d.doc)]);
     if (rows.size > 0) {
       const cols = [...rows.values()];
-      await withTransaction(this.pool, async (c) => {
-        await c.query(
-          'INSERT INTO control_documents(account, kind, key, doc) SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) ON CONFLICT (account, kind, key) DO UPDATE SET doc = excluded.doc',
-          [cols.map((r) => r[0]), cols.map((r) => r[1]), cols.map((r) => r[2]), cols.map((r) => r[3])],
-        );
-      }, { operation: 'control putMany' });
+      const columns = [cols.map((r) => r[0]), cols.map((r) => r[1]), cols.map((r) => r[2]), cols.map((r) => r[3])];
+      const upsert = 'INSERT INTO control_documents(account, kind, key, doc) SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[])';
+      const onConflict = 'ON CONFLICT (account, kind, key) DO UPDATE SET doc = excluded.doc';
+      if (opts.fence) {
+        await fencedStatement(this.pool, opts.fence, `${upsert} WHERE EXISTS (SELECT 1 FROM fence) ${onConflict} RETURNING 1`, columns, 'control putMany');
+      } else {
+        await withTransaction(this.pool, async (c) => {
+          await c.query(`${upsert} ${onConflict}`, columns);
+        }, { operation: 'control putMany' });
+      }
     }
     if (opts.eraseReplaced) await this.eraseReplaced();
   }
@@ -155,7 +166,8 @@ export class PgControlStore implements ControlStore {
     }
   }
 
-  async delete(kind: string, key: string): Promise<boolean> {
+  async delete(kind: string, key: string, opts: WriteOptions = {}): Promise<boolean> {
+    if (opts.fence) return (await fencedStatement(this.pool, opts.fence, 'DELETE FROM control_documents WHERE account = $1 AND kind = $2 AND key = $3 AND EXISTS (SELECT 1 FROM fence) RETURNING 1', [accountOfKey(key), encodeText(kind), encodeText(key)], 'control delete')) > 0;
     const r = await query(this.pool, 'DELETE FROM control_documents WHERE account = $1 AND kind = $2 AND key = $3', [accountOfKey(key), encodeText(kind), encodeText(key)], 'control delete');
     return (r.rowCount ?? 0) > 0;
   }

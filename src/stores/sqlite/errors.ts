@@ -7,6 +7,7 @@
  * WAL could not be opened or written, the lock was held longer than busy_timeout), so the same
  * write can succeed later without anyone changing the data or the program.
  */
+import type { DatabaseSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../errors.ts';
 
 /** SQLite primary result codes of failures that pass by themselves (sqlite3.h). */
@@ -44,4 +45,23 @@ export function storeFailure(err: unknown, database: string, operation: string):
   if (!code) return err;
   const text = (err as { errstr?: unknown; message?: unknown }).errstr ?? (err as Error).message;
   return new StoreUnavailableError(`${database}: ${operation} failed: ${code} (${String(text)})`, { cause: err });
+}
+
+/**
+ * Runs `work` on `db`; when it throws, rolls back the transaction it left open (if any) and
+ * rethrows the failure as `storeFailure` reports it.
+ */
+export function guarded<T>(db: DatabaseSync, database: string, operation: string, work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    if (db.isOpen && db.isTransaction) {
+      try {
+        db.exec('ROLLBACK');
+      } catch {
+        // The original error is the one to report.
+      }
+    }
+    throw storeFailure(err, database, operation);
+  }
 }

@@ -2,13 +2,16 @@
  * ControlStore on SQLite: one table of JSON documents, WAL, synchronous=FULL. `secure_delete` is on,
  * so replaced and deleted documents are overwritten, not left in free pages. Each write is one
  * transaction, rolled back whole when it fails; failures that pass by themselves (disk full, I/O
- * error, ...) reject with StoreUnavailableError.
+ * error, ...) reject with StoreUnavailableError. A fenced write checks the lease (the `leases` table
+ * of sqlite-lease-store.ts, in this same file) inside its transaction.
  */
 import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ControlStore } from '../control-store.ts';
-import { storeFailure } from './errors.ts';
+import { LeaseLostError, type WriteOptions } from '../lease-store.ts';
+import { guarded } from './errors.ts';
+import { ensureLeaseTable, fenceHolds } from './sqlite-lease-store.ts';
 
 export class SqliteControlStore implements ControlStore {
   private readonly db: DatabaseSync;
@@ -18,21 +21,24 @@ export class SqliteControlStore implements ControlStore {
     this.db = new DatabaseSync(path);
     this.db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA secure_delete=ON;');
     this.db.exec('CREATE TABLE IF NOT EXISTS documents (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID');
+    ensureLeaseTable(this.db);
+  }
+
+  /** Runs `work` in one transaction, after checking the fence (if any) inside it. */
+  private fenced<T>(fence: WriteOptions['fence'], work: () => T): T {
+    if (!fence) return work();
+    this.db.exec('BEGIN IMMEDIATE');
+    if (!fenceHolds(this.db, fence)) {
+      this.db.exec('ROLLBACK');
+      throw new LeaseLostError(fence);
+    }
+    const out = work();
+    this.db.exec('COMMIT');
+    return out;
   }
 
   private guard<T>(operation: string, work: () => T): T {
-    try {
-      return work();
-    } catch (err) {
-      if (this.db.isOpen && this.db.isTransaction) {
-        try {
-          this.db.exec('ROLLBACK');
-        } catch {
-          // The original error is the one to report.
-        }
-      }
-      throw storeFailure(err, 'control.db', operation);
-    }
+    return guarded(this.db, 'control.db', operation, work);
   }
 
   async get<T>(kind: string, key: string): Promise<T | undefined> {
@@ -40,17 +46,18 @@ export class SqliteControlStore implements ControlStore {
     return row ? (JSON.parse(row.doc) as T) : undefined;
   }
 
-  async put(kind: string, key: string, doc: unknown): Promise<void> {
+  async put(kind: string, key: string, doc: unknown, opts: WriteOptions = {}): Promise<void> {
     const text = JSON.stringify(doc);
-    this.guard('put', () => this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc').run(kind, key, text));
+    this.guard('put', () => this.fenced(opts.fence, () => this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc').run(kind, key, text)));
   }
 
-  async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: { eraseReplaced?: boolean } = {}): Promise<void> {
+  async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: { eraseReplaced?: boolean } & WriteOptions = {}): Promise<void> {
     const texts = docs.map((d) => [d.kind, d.key, JSON.stringify(d.doc)] as const);
     this.guard('putMany', () => {
       const put = this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc');
       // A failure rolls back (in guard, unless SQLite already did): all of them or none.
       this.db.exec('BEGIN IMMEDIATE');
+      if (opts.fence && !fenceHolds(this.db, opts.fence)) throw new LeaseLostError(opts.fence);
       for (const [kind, key, doc] of texts) put.run(kind, key, doc);
       this.db.exec('COMMIT');
     });
@@ -61,8 +68,8 @@ export class SqliteControlStore implements ControlStore {
     }
   }
 
-  async delete(kind: string, key: string): Promise<boolean> {
-    return Number(this.guard('delete', () => this.db.prepare('DELETE FROM documents WHERE kind = ? AND key = ?').run(kind, key)).changes) > 0;
+  async delete(kind: string, key: string, opts: WriteOptions = {}): Promise<boolean> {
+    return Number(this.guard('delete', () => this.fenced(opts.fence, () => this.db.prepare('DELETE FROM documents WHERE kind = ? AND key = ?').run(kind, key))).changes) > 0;
   }
 
   /** SQLite's substr counts characters (code points), hence the code-point length of the prefix. */
