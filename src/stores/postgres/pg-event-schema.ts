@@ -20,8 +20,6 @@ import type { PoolClient } from './db.ts';
 
 export type PartitionedTable = 'event_log' | 'event_history';
 
-export const DAY_MS = 86_400_000;
-
 /** The `events` component's migrations (append-only: a change is a new item at the end). */
 export function eventMigrations(widths: { logPartitionMs: number; historyPartitionSec: number }): Migrations {
   return [
