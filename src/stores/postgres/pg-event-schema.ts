@@ -20,8 +20,6 @@ import type { PoolClient } from './db.ts';
 
 export type PartitionedTable = 'event_log' | 'event_history';
 
-export const DAY_MS = 86_400_000;
-
 /** The `events` component's migrations (append-only: a change is a new item at the end). */
 export function eventMigrations(widths: { logPartitionMs: number; historyPartitionSec: number }): Migrations {
   return [
@@ -131,10 +129,7 @@ export async function ensurePartitions(c: PoolClient, table: PartitionedTable, s
   for (const [i, start] of starts.entries()) {
     const name = names[i]!;
     if (have.has(name)) continue;
-    // A log row (~1.5 KB) is under the 2 KB at which PostgreSQL compresses by itself: a low
-    // toast_tuple_target makes it compress the record (lz4) in the row.
-    const withs = table === 'event_log' ? ' WITH (toast_tuple_target = 128)' : '';
-    await c.query(`CREATE TABLE ${name} (LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)${withs}`);
+    await c.query(`CREATE TABLE ${name} (LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)`);
     await c.query(`ALTER TABLE ${table} ATTACH PARTITION ${name} FOR VALUES FROM (${start}) TO (${start + width})`);
   }
   return [...starts];

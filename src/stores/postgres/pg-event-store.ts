@@ -6,10 +6,10 @@
  *   first and allocates its seqs from it; the lock is held until its COMMIT, so an append that
  *   allocated later commits later, and a reader at readAfter(cursor) never sees a higher seq
  *   before a lower one became visible.
- * - A group commit is one transaction: the lock, ONE statement inserting the batch into
- *   event_ids (ON CONFLICT DO NOTHING: duplicates per account), event_log and event_history
- *   (unnest of arrays, one multi-row insert per table), then `follow`'s events the same way, the
- *   state row, COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
+ * - A group commit is one transaction: the lock, ONE statement (per 1,000 events) inserting the
+ *   batch into event_ids (ON CONFLICT DO NOTHING: duplicates per account), event_log and
+ *   event_history (one multi-row insert per table, from JSON and U+001E-joined parameters), then
+ *   `follow`'s events the same way, the state row, COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
  *   `process` with it off (survives our kill -9 at once, power loss from the next synchronous
  *   commit on: it flushes the WAL up to itself).
  * - Appends and probes of one store run one at a time in call order (a queue); reads run on other
@@ -17,11 +17,12 @@
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import { DAY_MS } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { openPool, query, storeFailure, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
 import {
-  DAY_MS, MIN_T, ensurePartitions, eventMigrations, listPartitions, partitionStart, type PartitionInfo, type PartitionedTable,
+  MIN_T, ensurePartitions, eventMigrations, listPartitions, partitionStart, type PartitionInfo, type PartitionedTable,
 } from './pg-event-schema.ts';
 import type {
   AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, StoredEvent,
@@ -205,7 +206,7 @@ export class PgEventStore implements EventStore {
       ctx.historyCutoff = num(st.rows[0]!.history_cutoff_sec);
       const out = await this.insert(c, batch, ctx);
       if (follow) {
-        const more = follow(out);
+        const more = follow(out.slice());
         const need = this.missing(more, ingestMs);
         if (need.length) await this.createPartitions(c, need, ctx.created);
         out.push(...await this.insert(c, more, ctx));
