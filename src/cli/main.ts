@@ -99,8 +99,11 @@ async function serve(argv: string[]): Promise<void> {
   } else {
     console.log(`  credentials: the access keys declared in ${configFile}`);
   }
+  if (server.metricsUrl) console.log(`  metrics: ${server.metricsUrl}`);
   console.log(`  data: ${c.dataDir}`);
   if (c.database.type === 'postgres') console.log(`  database: ${redactUrl(c.database.url)} (PostgreSQL)`);
+  // The banner above is for people; log collectors get the same facts as the first JSON line.
+  server.logger.info({ url: server.url, gatewayUrl: server.gatewayUrl, metricsUrl: server.metricsUrl, dataDir: c.dataDir }, 'started');
   if (requested) shutdown(requested);
 }
 

@@ -68,6 +68,12 @@ export interface GatewayDeps {
    * makes one); beyond it a request is refused with a retryable 503. Default: 256 MiB of its own.
    */
   budget?: BodyBudget;
+  /**
+   * For metrics: each call once its answer ended, by service (the signing name when the gateway
+   * has its model, `unknown` when not, `none` before a signature names one) and outcome (the HTTP
+   * status, or `aborted` when the connection closed first). Must not throw.
+   */
+  observe?(service: string, outcome: string): void;
 }
 
 
@@ -309,6 +315,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       return;
     }
 
+    let service = 'none';
+    if (deps.observe) res.once('close', () => deps.observe!(service, res.writableFinished ? String(res.statusCode) : 'aborted'));
     let auth: ParsedAuthorization;
     try {
       auth = parseAuthorization(headers);
@@ -321,6 +329,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     // The model of the service the request signed for (of several sharing its signing name, the one
     // its signals name); a service without a model is passed through and recorded as UnknownOperation.
     const chosen = chooseModel(auth.service, request);
+    service = chosen ? auth.service : 'unknown';
     let model = chosen?.model ?? unmodelled(auth.service, request);
     let rule = rulesOf(chosen?.id ?? auth.service, auth.service);
     const format = errorFormat(headers, auth.service, model, request.rawQuery);
