@@ -90,9 +90,8 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
 
   // Observability (docs/operations.md): Prometheus metrics fed by read-only hooks, and every
   // component's failures as JSON log lines with their cause (counted by component).
-  let ingesterRef: Ingester | undefined;
   const metrics = config.metrics.enabled
-    ? new ServerMetrics({ events: store, control, dataDir: config.dataDir, clock, writable: () => !ingesterRef?.unavailable() })
+    ? new ServerMetrics({ events: store, control, dataDir: config.dataDir, clock, writable: () => !ingester.unavailable() })
     : undefined;
   const errorLog = (component: string) => logAll ?? componentErrorLog(logger, component, metrics && ((c) => metrics.backgroundError(c)));
   const noteLog = (component: string) => (message: string) => (logAll ? logAll(message) : logger.warn({ component }, message));
@@ -100,7 +99,6 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   metrics?.addConsumer('digest', digestLags(control, config.integrity.digestPeriodMs, () => clock.nowMs()));
   const metricsListener = metrics && config.metrics.port !== undefined ? createMetricsListener(() => metrics.scrape(), (e) => errorLog('metrics')('metrics could not be collected', e)) : undefined;
   const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents, log: noteLog('ingest'), observer: metrics });
-  ingesterRef = ingester;
   const channels = new ChannelService(control, ids);
   const os = config.objectStore;
   const objects = os.type === 's3' ? new S3ObjectStore(os) : new FsObjectStore(os.root ?? join(config.dataDir, 'buckets'));
