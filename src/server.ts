@@ -159,7 +159,11 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     ? createGateway(
       {
         identities, regions: new Set(config.regions), clock, ids, record: apiCallRecorder(ingester, ids, 'gateway'), logError: errorLog('gateway'), budget: bodyBudget,
-        observe: metrics && ((service, outcome) => metrics.gatewayCall(service, outcome)),
+        // One metrics observation and one log line per call, as for the API's requests.
+        observe: (c) => {
+          metrics?.gatewayCall(c.service, c.outcome);
+          if (!logAll) logger.info({ component: 'gateway', ...c, seconds: undefined, ms: Math.round(c.seconds * 1e5) / 100 }, 'gateway call');
+        },
       },
       { upstreams: { services: gw.services, default: gw.upstream }, maxBodyBytes: gw.maxBodyBytes, maxUnverifiedBodyBytes: config.ingest.maxUnverifiedBodyBytes, recordBeforeAnswer: gw.recordBeforeAnswer, pathStyleHosts: gw.hostnames },
     )

@@ -176,6 +176,10 @@ test('gateway calls are counted by service and outcome, and their records by pat
   assert.equal(d({ service: 's3', outcome: '404' }), 1);
   assert.equal(d({ service: 'none', outcome: '403' }), 1, 'an unsigned call');
   assert.equal(value(m, 'opentrail_events_ingested_total', { path: 'gateway', result: 'accepted' }) - value(before, 'opentrail_events_ingested_total', { path: 'gateway', result: 'accepted' }), 2);
+  // And one log line each.
+  const lines = server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'gateway call');
+  assert.ok(lines.some((l) => l.service === 's3' && l.operation === 'ListBuckets' && l.outcome === '200' && l.account === A && typeof l.ms === 'number'), JSON.stringify(lines));
+  assert.ok(lines.some((l) => l.service === 'none' && l.outcome === '403' && l.account === undefined), JSON.stringify(lines));
 });
 
 test('`opentrail status` finds the server through its data dir', async () => {
