@@ -93,6 +93,10 @@ test('one JSON line per request and per background failure; no secret, token or 
   // A delivered batch whose webhook cannot be reached: a background failure.
   await ingest(server.url, USER, traffic(10, { accounts: [ACCOUNT.id], regions: ['us-east-1'] }));
   await waitFor(() => jsonLines(server.output()).some((l) => l.component === 'after-delivery' && l.level === 'error'), 20_000, 'the webhook failure logged');
+  // ... counted by target and code in the metrics.
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /^opentrail_notification_failures_total\{target="webhook",code="\w+"\} [1-9]\d*$/m);
+  assert.match(metrics, /^opentrail_background_errors_total\{component="after-delivery"\} [1-9]\d*$/m);
   await sleep(300);
   assert.equal(await server.stop(), 0);
 
