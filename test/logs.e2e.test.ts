@@ -15,6 +15,7 @@ import { ACCOUNT_B, cloudTrailClient, startServer, tempDir, type StartedServer, 
 import { signRequest } from './helpers/signed-fetch.ts';
 import { freePort } from './helpers/moto.ts';
 import { ingest, sleep, traffic, waitFor } from './helpers/delivery.ts';
+import { runOpentrail } from './helpers/cli.ts';
 
 const SECRET_ROLE = 'sEcReT-role-never-logged-7f3a9c';
 const TOKEN = 'ToKeN-never-logged-b81e55d0';
@@ -138,6 +139,11 @@ test('logLevel warn writes no request lines; metrics.port serves /metrics on its
   assert.equal((await fetch(`${server.url}/metrics`)).status, 404, 'not on the API port');
   assert.equal((await fetch(metricsUrl.replace(/\/metrics$/, '/health'))).status, 200);
   assert.equal((await fetch(metricsUrl.replace(/\/metrics$/, '/other'))).status, 404);
+  // `opentrail status` finds the metrics port through the lock file.
+  const status = await runOpentrail(['status', '--data-dir', server.dataDir]);
+  assert.equal(status.code, 0, status.stdout + status.stderr);
+  assert.match(status.stdout, /: healthy\n/);
+  assert.match(status.stdout, /^requests since start: 2xx [1-9]/m);
   await server.stop();
   assert.deepEqual(jsonLines(server.output()).filter((l) => l.level === 'info'), [], 'nothing below warn');
 });

@@ -7,13 +7,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { CreateBucketCommand, DeleteBucketCommand, ListBucketsCommand, S3Client, type S3Client as S3 } from '@aws-sdk/client-s3';
 import { CreateTrailCommand, StartLoggingCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
-import { ACCOUNT_A, ACCOUNT_B, BIN, cloudTrailClient, startServer, type StartedServer } from './helpers/server.ts';
+import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer } from './helpers/server.ts';
 import { motoS3, startMoto, type StartedMoto } from './helpers/moto.ts';
 import { ingest, sleep, traffic, waitFor, type Json } from './helpers/delivery.ts';
 import { parseMetrics, type Sample } from '../src/cli/status.ts';
+import { runOpentrail } from './helpers/cli.ts';
 
 const A = ACCOUNT_A.id;
 const ALICE = ACCOUNT_A.identities[1]!;
@@ -141,13 +141,13 @@ test('a delivering trail catches up; a trail whose bucket refuses writes shows a
   assert.ok(value(m, 'opentrail_background_errors_total', { component: 'delivery' }) === 0, 'a refused write is a failure by code, not a logged bug');
 
   // `opentrail status` says so, from the running server.
-  const status = await run(['status', '--url', server.url]);
-  assert.equal(status.code, 3, status.out);
-  assert.match(status.out, /^OpenTrail at http:\/\/127\.0\.0\.1:\d+: healthy$/m);
-  assert.match(status.out, new RegExp(`delivery +${trailArn('refused').replace(/[/.]/g, '\\$&')}: [\\d,]+ events, \\d+ s +FAILING NoSuchBucket \\(last attempt \\d+ s ago\\)`));
-  assert.match(status.out, new RegExp(`delivery +${trailArn('fine').replace(/[/.]/g, '\\$&')}: 0 events, 0 s$`, 'm'));
-  assert.match(status.out, /bucket writes \(log_files\): NoSuchBucket x\d+/);
-  assert.match(status.out, /^ingested since start: .*bulk 1[01]\d/m);
+  const status = await runOpentrail(['status', '--url', server.url]);
+  assert.equal(status.code, 3, status.stdout);
+  assert.match(status.stdout, /^OpenTrail at http:\/\/127\.0\.0\.1:\d+: healthy$/m);
+  assert.match(status.stdout, new RegExp(`delivery +${trailArn('refused').replace(/[/.]/g, '\\$&')}: [\\d,]+ events, \\d+ s +FAILING NoSuchBucket \\(last attempt \\d+ s ago\\)`));
+  assert.match(status.stdout, new RegExp(`delivery +${trailArn('fine').replace(/[/.]/g, '\\$&')}: 0 events, 0 s$`, 'm'));
+  assert.match(status.stdout, /bucket writes \(log_files\): NoSuchBucket x\d+/);
+  assert.match(status.stdout, /^ingested since start: .*bulk 1[01]\d/m);
 
   // The bucket is back: the lag drains and the failure series goes.
   await s3.send(new CreateBucketCommand({ Bucket: 'ot-metrics-refused' }));
@@ -156,8 +156,8 @@ test('a delivering trail catches up; a trail whose bucket refuses writes shows a
     return lag(m, 'refused', 'events') === 0;
   }, 20_000, 'the refused trail caught up');
   assert.ok(!has(m, 'opentrail_consumer_last_failure_timestamp_seconds', { resource: trailArn('refused') }));
-  const healthy = await run(['status', '--url', server.url]);
-  assert.equal(healthy.code, 0, healthy.out);
+  const healthy = await runOpentrail(['status', '--url', server.url]);
+  assert.equal(healthy.code, 0, healthy.stdout);
 });
 
 test('gateway calls are counted by service and outcome, and their records by path', async () => {
@@ -183,18 +183,10 @@ test('gateway calls are counted by service and outcome, and their records by pat
 });
 
 test('`opentrail status` finds the server through its data dir', async () => {
-  const r = await run(['status', '--data-dir', server.dataDir]);
-  assert.match(r.out, new RegExp(`^OpenTrail at ${server.url.replace(/[/.]/g, '\\$&')}: healthy$`, 'm'));
-  assert.match(r.out, /^events: [\d,]+ stored/m);
-  const none = await run(['status', '--data-dir', `${server.dataDir}-nowhere`]);
+  const r = await runOpentrail(['status', '--data-dir', server.dataDir]);
+  assert.match(r.stdout, new RegExp(`^OpenTrail at ${server.url.replace(/[/.]/g, '\\$&')}: healthy$`, 'm'));
+  assert.match(r.stdout, /^events: [\d,]+ stored/m);
+  const none = await runOpentrail(['status', '--data-dir', `${server.dataDir}-nowhere`]);
   assert.equal(none.code, 2);
-  assert.match(none.err, /no server found/);
+  assert.match(none.stderr, /no server found/);
 });
-
-function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000 }, (err, out, errOut) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out, err: errOut });
-    });
-  });
-}
