@@ -91,7 +91,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   // Observability (docs/operations.md): Prometheus metrics fed by read-only hooks, and every
   // component's failures as JSON log lines with their cause (counted by component).
   const metrics = config.metrics.enabled
-    ? new ServerMetrics({ events: store, control, dataDir: config.dataDir, clock, writable: () => !ingester.unavailable() })
+    ? new ServerMetrics({ events: store, dataDir: config.dataDir, clock, writable: () => !ingester.unavailable() })
     : undefined;
   const errorLog = (component: string) => logAll ?? componentErrorLog(logger, component, metrics && ((c) => metrics.backgroundError(c)));
   const noteLog = (component: string) => (message: string) => (logAll ? logAll(message) : logger.warn({ component }, message));

@@ -50,7 +50,6 @@ export type ConsumerSource = () => Promise<ConsumerLag[]>;
 
 export interface MetricsSources {
   events: EventStore;
-  control: ControlStore;
   /** The data dir, for its file system's free space and events.db's size. */
   dataDir: string;
   /** Whether the event store takes writes (the ingester's failing state). */
