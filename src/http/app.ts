@@ -14,7 +14,7 @@ import { AdmissionGate, BULK_ADMISSION, BulkBodyError, BulkLimitError, ingestBul
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
-import type { AuthDeps } from './auth.ts';
+import { sourceIp, type AuthDeps } from './auth.ts';
 import { createAwsEdge, parseJsonBody, sendError, type AwsEndpoint } from './aws-route.ts';
 import { BodyBudget, bodyEncoding, decodedChunks, REQUEST_TIMEOUT_MS } from '../aws/body.ts';
 
@@ -152,7 +152,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
       if (!logger) return;
       const line = {
         requestId: reply.getHeader('x-amzn-requestid'), account: accounts.get(req.raw), operation, status, ms: Math.round(seconds * 1e5) / 100,
-        method: req.method, path: req.url.split('?', 1)[0]!.slice(0, 256), ip: req.socket.remoteAddress, errorCode: reply.getHeader('x-amzn-errortype'),
+        method: req.method, path: req.url.split('?', 1)[0]!.slice(0, 256), ip: sourceIp(req), errorCode: reply.getHeader('x-amzn-errortype'),
       };
       if (status >= 500) logger.warn(line, 'request');
       else logger.info(line, 'request');
