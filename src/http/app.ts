@@ -154,7 +154,9 @@ export function createApp(deps: AppDeps): FastifyInstance {
         requestId: reply.getHeader('x-amzn-requestid'), account: accounts.get(req.raw), operation, status, ms: Math.round(seconds * 1e5) / 100,
         method: req.method, path: req.url.split('?', 1)[0]!.slice(0, 256), ip: sourceIp(req), errorCode: reply.getHeader('x-amzn-errortype'),
       };
+      // Probes (load balancers, Prometheus) come every few seconds: their lines are debug.
       if (status >= 500) logger.warn(line, 'request');
+      else if (operation === 'Health' || operation === 'Metrics') logger.debug(line, 'request');
       else logger.info(line, 'request');
     });
   }
