@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { randomIds, systemClock, type Clock, type Identity, type IdSource } from './core/index.ts';
 import { DataDirLock, type OpenTrailConfig } from './config/index.ts';
 import { openDatabase } from './server-database.ts';
-import { StoreUnavailableError } from './stores/index.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
 import { S3ObjectStore } from './stores/s3/index.ts';
 import { callDeadlineMs, CloudWatchLogsSink, SnsTopicDirectory, SnsTopicPublisher } from './stores/aws/index.ts';
@@ -28,11 +27,16 @@ import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
 import { BodyBudget } from './aws/body.ts';
+import { componentErrorLog, createLogger, createMetricsListener, deliveryLags, digestLags, ServerMetrics, type Logger } from './observability/index.ts';
 
 export interface RunningServer {
   url: string;
   /** The recording gateway's address, when `gateway` is configured. */
   gatewayUrl?: string;
+  /** Where GET /metrics is served (the API's URL unless `metrics.port`); undefined when metrics are off. */
+  metricsUrl?: string;
+  /** The JSON-lines log (docs/operations.md). */
+  logger: Logger;
   config: OpenTrailConfig;
   /** Set when the server created or reused the first-start account. */
   bootstrap?: { accountId: string; accessKeyId: string; credentialsFile: string; created: boolean };
@@ -42,7 +46,10 @@ export interface RunningServer {
 export interface StartOptions {
   clock?: Clock;
   ids?: IdSource;
+  /** Every failure message, instead of the JSON log's error lines (default: those). */
   logError?: (msg: string, err?: unknown) => void;
+  /** The JSON-lines log (default: stdout at config.logLevel). */
+  logger?: Logger;
   /** How long shutdown waits for busy connections before cutting them. */
   shutdownGraceMs?: number;
 }
@@ -51,17 +58,17 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? randomIds;
   const shutdownGraceMs = opts.shutdownGraceMs ?? 5000;
-  // A store failure that passes by itself (database gone, disk full) is one line, not a stack per job pass.
-  const logError = opts.logError ?? ((msg: string, err?: unknown) => (err === undefined ? console.error(msg) : err instanceof StoreUnavailableError ? console.error(`${msg}: ${err.message}`) : console.error(msg, err)));
+  const logger = opts.logger ?? createLogger(config.logLevel);
   // Nothing is written to the data dir before the ports are known to be free and the data dir's
   // lock is held (one server per data dir: src/config/data-dir-lock.ts).
   DataDirLock.assertFree(config.dataDir);
   await assertPortFree(config.host, config.port, '--port');
   if (config.gateway) await assertPortFree(config.gateway.host, config.gateway.port, 'gateway.port');
+  if (config.metrics.enabled && config.metrics.port !== undefined) await assertPortFree(config.host, config.metrics.port, 'metrics.port');
   const lock = DataDirLock.acquire(config.dataDir, clock.nowMs());
   try {
-    const server = await startLocked(config, { clock, ids, shutdownGraceMs, logError });
-    lock.setUrl(server.url);
+    const server = await startLocked(config, { clock, ids, shutdownGraceMs, logger, logError: opts.logError });
+    lock.setUrl(server.url, server.metricsUrl);
     const close = server.close;
     let closed: Promise<void> | undefined;
     return { ...server, close: () => (closed ??= close().finally(() => lock.release())) };
@@ -71,9 +78,9 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   }
 }
 
-async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logError }: Required<Omit<StartOptions, 'shutdownGraceMs'>> & { shutdownGraceMs: number }): Promise<RunningServer> {
+async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number }): Promise<RunningServer> {
   // The stores and the state the nodes of a deployment share (src/server-database.ts).
-  const db = await openDatabase(config, { clock, logError });
+  const db = await openDatabase(config, { clock, logError: logAll ?? componentErrorLog(logger, 'database') });
   const { events: store, control, signingKeys, bootstrap: b, leases } = db;
   const tokens = new NextTokenCodec(db.tokenKey);
   const accounts = b ? [b.account] : config.accounts;
@@ -81,7 +88,17 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   const identities = new Map<string, Identity>();
   for (const a of accounts) for (const i of a.identities) identities.set(i.accessKeyId, i);
 
-  const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents, log: (m) => logError(m) });
+  // Observability (docs/operations.md): Prometheus metrics fed by read-only hooks, and every
+  // component's failures as JSON log lines with their cause (counted by component).
+  const metrics = config.metrics.enabled
+    ? new ServerMetrics({ events: store, dataDir: config.dataDir, clock, writable: () => !ingester.unavailable() })
+    : undefined;
+  const errorLog = (component: string) => logAll ?? componentErrorLog(logger, component, metrics && ((c) => metrics.backgroundError(c)));
+  const noteLog = (component: string) => (message: string) => (logAll ? logAll(message) : logger.warn({ component }, message));
+  metrics?.addConsumer('delivery', deliveryLags(store, control, () => clock.nowMs()));
+  metrics?.addConsumer('digest', digestLags(control, config.integrity.digestPeriodMs, () => clock.nowMs()));
+  const metricsListener = metrics && config.metrics.port !== undefined ? createMetricsListener(() => metrics.scrape(), (e) => errorLog('metrics')('metrics could not be collected', e)) : undefined;
+  const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents, log: noteLog('ingest'), observer: metrics });
   const channels = new ChannelService(control, ids);
   const os = config.objectStore;
   const objects = os.type === 's3' ? new S3ObjectStore(os) : new FsObjectStore(os.root ?? join(config.dataDir, 'buckets'));
@@ -100,7 +117,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   const app = createApp({
     auth: { identities, regions: new Set(config.regions), nowMs: () => clock.nowMs() },
     provider,
-    putAuditEvents: { channels, ingester, ids, logError },
+    putAuditEvents: { channels, ingester, ids, logError: errorLog('api') },
     ingester,
     store,
     ids,
@@ -108,14 +125,18 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     limits: config.ingest,
     historyRetentionDays: config.eventHistory.retentionDays,
     budget: bodyBudget,
-    onInternalError: (err) => logError('internal error', err),
-    log: (message) => logError(message),
+    onInternalError: (err) => errorLog('api')('internal error', err),
+    log: noteLog('api'),
+    logger: logAll ? undefined : logger,
+    observeRequest: metrics && ((operation, status, seconds) => metrics.request(operation, status, seconds)),
+    metrics: metrics && !metricsListener ? () => metrics.scrape() : undefined,
     ...(config.database.type === 'postgres' ? { health: () => healthReport() } : {}),
   });
   const publisher = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;
   const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs, config.cloudWatchLogs) : undefined;
   const afterDelivery = new AfterDelivery({
-    control, clock, logError, topics: publisher, logs: logSink,
+    control, clock, logError: errorLog('after-delivery'), topics: publisher, logs: logSink,
+    onOutcome: metrics && ((target, code) => metrics.notification(target, code)),
     webhooks: config.webhooks?.length ? { poster: new FetchWebhookPoster(), targets: config.webhooks } : undefined,
   }, {
     queueLength: config.delivery.targetQueueLength,
@@ -124,24 +145,32 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     ...(config.cloudWatchLogs ? { logsCallTimeoutMs: callDeadlineMs(config.cloudWatchLogs) } : {}),
   });
   const delivery = new DeliveryWorker(
-    { events: store, control, objects, clock, logError, afterDelivery, leases },
+    { events: store, control, objects: metrics ? metrics.countWrites(objects, 'log_files') : objects, clock, logError: errorLog('delivery'), afterDelivery, leases },
     { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization },
   );
   const digests = new DigestJob(
-    { control, objects, keys: signingKeys, clock, logError, leases },
+    { control, objects: metrics ? metrics.countWrites(objects, 'digests') : objects, keys: signingKeys, clock, logError: errorLog('digest'), leases },
     { periodMs: config.integrity.digestPeriodMs, regions: config.regions, organization: config.organization },
   );
-  const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => logError('retention job failed', e), leases);
+  const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => errorLog('retention')('retention job failed', e), leases);
 
   const gw = config.gateway;
   const gateway = gw
     ? createGateway(
-      { identities, regions: new Set(config.regions), clock, ids, record: apiCallRecorder(ingester, ids), logError, budget: bodyBudget },
+      {
+        identities, regions: new Set(config.regions), clock, ids, record: apiCallRecorder(ingester, ids, 'gateway'), logError: errorLog('gateway'), budget: bodyBudget,
+        // One metrics observation and one log line per call, as for the API's requests.
+        observe: (c) => {
+          metrics?.gatewayCall(c.service, c.outcome);
+          if (!logAll) logger.info({ component: 'gateway', ...c, seconds: undefined, ms: Math.round(c.seconds * 1e5) / 100 }, 'gateway call');
+        },
+      },
       { upstreams: { services: gw.services, default: gw.upstream }, maxBodyBytes: gw.maxBodyBytes, maxUnverifiedBodyBytes: config.ingest.maxUnverifiedBodyBytes, recordBeforeAnswer: gw.recordBeforeAnswer, pathStyleHosts: gw.hostnames },
     )
     : undefined;
 
-  await app.listen({ host: config.host, port: config.port });
+  // (Fastify's own line about it must not say "listening": scripts wait for the banner's word.)
+  await app.listen({ host: config.host, port: config.port, listenTextResolver: (address) => `API port open at ${address}` });
   if (gateway && gw) {
     await new Promise<void>((resolve, reject) => {
       gateway.once('error', reject);
@@ -150,6 +179,19 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
         resolve();
       });
     }).catch(async (e) => {
+      await app.close();
+      throw e;
+    });
+  }
+  if (metricsListener) {
+    await new Promise<void>((resolve, reject) => {
+      metricsListener.once('error', reject);
+      metricsListener.listen(config.metrics.port, config.host, () => {
+        metricsListener.off('error', reject);
+        resolve();
+      });
+    }).catch(async (e) => {
+      gateway?.close();
       await app.close();
       throw e;
     });
@@ -168,11 +210,14 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   };
   const addr = app.server.address() as AddressInfo;
   const gatewayAddr = gateway?.address() as AddressInfo | undefined;
+  const metricsAddr = metricsListener?.address() as AddressInfo | undefined;
 
   let closing: Promise<void> | undefined;
   return {
     url: urlOf(addr),
     gatewayUrl: gatewayAddr ? urlOf(gatewayAddr) : undefined,
+    metricsUrl: metrics ? `${urlOf(metricsAddr ?? addr)}/metrics` : undefined,
+    logger,
     config: { ...config, accounts, port: addr.port, ...(gw && gatewayAddr ? { gateway: { ...gw, port: gatewayAddr.port } } : {}) },
     bootstrap,
     close: () => {
@@ -185,8 +230,11 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
         }, shutdownGraceMs);
         const gatewayClosed = gateway ? new Promise<void>((resolve) => gateway.close(() => resolve())) : undefined;
         gateway?.closeIdleConnections();
+        metricsListener?.closeAllConnections();
+        const metricsClosed = metricsListener ? new Promise<void>((resolve) => metricsListener.close(() => resolve())) : undefined;
         await app.close();
         await gatewayClosed;
+        await metricsClosed;
         clearTimeout(force);
         await ingester.drain();
         await delivery.stop();

@@ -26,6 +26,7 @@ const ALLOWED: Record<string, string[]> = {
   services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity'],
   http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity'],
   config: ['core'],
+  observability: ['core', 'stores', 'ingest', 'delivery'],
 };
 /** What a driver folder (`stores/<driver>`) may import besides itself: the interfaces and core. */
 const DRIVER_ALLOWED = ['core', 'stores'];

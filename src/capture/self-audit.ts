@@ -4,7 +4,7 @@
  * and responseElements, responseElements null for reads and failures).
  */
 import { CURRENT_EVENT_VERSION, formatEventTime, isReadOnlyCall, partitionForRegion, userIdentityOf, type IdSource, type Identity, type RecordResource } from '../core/index.ts';
-import { admit, append, type Admitted, type Ingester } from '../ingest/index.ts';
+import { admit, append, type Admitted, type Ingester, type IngestPath } from '../ingest/index.ts';
 import { StoreUnavailableError, type AppendInput, type Durability } from '../stores/index.ts';
 
 export interface ApiCall {
@@ -120,12 +120,13 @@ export function apiCallInput(call: Omit<ApiCall, 'eventId'>, ids: IdSource): Api
 
 /**
  * Records API calls through the ingest front door: `record(call)` resolves once the record is
- * appended (reads at `process` durability, writes at `disk`; see apiCallInput).
+ * appended (reads at `process` durability, writes at `disk`; see apiCallInput). `path` names the
+ * capture path in metrics (the recording gateway's calls: `gateway`).
  */
-export function apiCallRecorder(ingester: Pick<Ingester, 'submit'>, ids: IdSource): (call: Omit<ApiCall, 'eventId'>) => Promise<void> {
+export function apiCallRecorder(ingester: Pick<Ingester, 'submit' | 'observer'>, ids: IdSource, path: IngestPath = 'self-audit'): (call: Omit<ApiCall, 'eventId'>) => Promise<void> {
   return async (call) => {
     const { admitted, durability } = apiCallInput(call, ids);
-    await append(ingester, [admitted], { durability });
+    await append(ingester, [admitted], { durability, path });
   };
 }
 

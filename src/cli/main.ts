@@ -10,10 +10,12 @@ import { redactUrl } from '../stores/postgres/index.ts';
 import { PortInUseError, portInUseMessage } from '../http/port-check.ts';
 import { validateLogsCommand } from './validate-logs.ts';
 import { migrateCommand } from './migrate.ts';
+import { statusCommand } from './status.ts';
 
 const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DIR] [--config FILE]
        opentrail validate-logs --trail-arn ARN --start-time TIME [...]   (opentrail validate-logs --help)
        opentrail migrate [--data-dir DIR]   convert an older events.db to this version's layout (opentrail migrate --help)
+       opentrail status [--url URL]   a running server's health, event counts, consumer lags and failures (opentrail status --help)
        opentrail --version
 
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
@@ -99,8 +101,11 @@ async function serve(argv: string[]): Promise<void> {
   } else {
     console.log(`  credentials: the access keys declared in ${configFile}`);
   }
+  if (server.metricsUrl) console.log(`  metrics: ${server.metricsUrl}`);
   console.log(`  data: ${c.dataDir}`);
   if (c.database.type === 'postgres') console.log(`  database: ${redactUrl(c.database.url)} (PostgreSQL)`);
+  // The banner above is for people; log collectors get the same facts as the first JSON line.
+  server.logger.info({ url: server.url, gatewayUrl: server.gatewayUrl, metricsUrl: server.metricsUrl, dataDir: c.dataDir }, 'started');
   if (requested) shutdown(requested);
 }
 
@@ -115,6 +120,8 @@ export async function main(argv: string[]): Promise<number> {
         return await validateLogsCommand(rest);
       case 'migrate':
         return await migrateCommand(rest);
+      case 'status':
+        return await statusCommand(rest);
       case undefined:
       case 'help':
       case '--help':

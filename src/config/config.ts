@@ -43,7 +43,14 @@ export interface OpenTrailConfig {
   webhooks?: WebhookConfig[];
   /** The recording gateway: a second listener that forwards AWS-protocol calls and records them. */
   gateway?: GatewayConfig;
+  /** Least severe JSON log line written (docs/operations.md). */
+  logLevel: LogLevel;
+  /** Prometheus `GET /metrics`: on the API port, or on its own listener at `port` (same host). */
+  metrics: { enabled: boolean; port?: number };
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface UpstreamConfig {
   endpoint: string;
@@ -131,6 +138,8 @@ export function defaultConfig(): OpenTrailConfig {
     objectStore: { type: 'filesystem' },
     delivery: { maxAgeMs: 30_000, maxBytes: 16 * 1024 * 1024, pollMs: 1000, targetQueueLength: 100, targetQueueBytes: 64 * 1024 * 1024, drainTimeoutMs: 10_000 },
     integrity: { digestPeriodMs: 60 * 60 * 1000, keyRotationMs: 30 * 24 * 60 * 60 * 1000 },
+    logLevel: 'info',
+    metrics: { enabled: true },
   };
 }
 
@@ -397,6 +406,20 @@ export function resolveConfig(doc: unknown, base: OpenTrailConfig, startedAt: st
         if ((n.accessKeyId === undefined) !== (n.secretAccessKey === undefined)) throw new ConfigError(`${where}: accessKeyId and secretAccessKey go together`);
         cfg.integrity.keyEncryption = { type: 'kms', ...n, keyId: str(ke, 'keyId', where, true) };
       } else throw new ConfigError(`${where}.type must be file or kms`);
+    }
+  }
+  if (doc.logLevel !== undefined) {
+    if (!LOG_LEVELS.includes(doc.logLevel as LogLevel)) throw new ConfigError(`config.logLevel must be one of ${LOG_LEVELS.join(', ')}`);
+    cfg.logLevel = doc.logLevel as LogLevel;
+  }
+  if (doc.metrics !== undefined) {
+    const m = doc.metrics;
+    if (!isObj(m)) throw new ConfigError('config.metrics must be an object');
+    if (m.enabled !== undefined && typeof m.enabled !== 'boolean') throw new ConfigError('config.metrics.enabled must be true or false');
+    cfg.metrics = { enabled: m.enabled !== false };
+    if (m.port !== undefined) {
+      if (typeof m.port !== 'number' || !Number.isInteger(m.port) || m.port < 0 || m.port > 65535) throw new ConfigError('config.metrics.port must be a port number 0-65535');
+      cfg.metrics.port = m.port;
     }
   }
   if (doc.database !== undefined) cfg.database = parseDatabase(doc.database);

@@ -16,6 +16,8 @@ export interface LockHolder {
   pid: number;
   startedAt: string;
   url?: string;
+  /** Where GET /metrics is served, when metrics are on (`opentrail status` reads it). */
+  metricsUrl?: string;
 }
 
 /** Opens the lock file and takes its write lock (never committed, so nothing is written). */
@@ -73,9 +75,9 @@ export class DataDirLock {
     if (existsSync(file)) tryLock(dataDir, file).close();
   }
 
-  /** Adds the URL the server listens on to what a refused second server is told. */
-  setUrl(url: string): void {
-    this.holder = { ...this.holder, url };
+  /** Adds the URL the server listens on to what a refused second server is told (and `opentrail status` reads). */
+  setUrl(url: string, metricsUrl?: string): void {
+    this.holder = { ...this.holder, url, ...(metricsUrl ? { metricsUrl } : {}) };
     this.write();
   }
 

@@ -59,6 +59,8 @@ export interface AfterDeliveryDeps {
   /** Absent when no CloudWatch Logs endpoint is configured: trails with a log group then report an error. */
   logs?: LogGroupSink;
   webhooks?: { poster: WebhookPoster; targets: WebhookTarget[] };
+  /** For metrics: each target call's outcome (error code; undefined: sent), once per batch and target. Must not throw. */
+  onOutcome?(target: TargetKind, code: string | undefined): void;
 }
 
 export interface DeliveredFile {
@@ -430,6 +432,7 @@ export class AfterDelivery {
       const publisher = this.deps.topics;
       if (!publisher) {
         snsError = 'SnsNotConfigured';
+        this.deps.onOutcome?.('sns', snsError);
         done();
       } else {
         this.queue('sns', topic, `SNS topic ${topic}`, this.opts.snsCallTimeoutMs).push({
@@ -441,6 +444,7 @@ export class AfterDelivery {
           settle: (code, err) => {
             if (code !== undefined) this.deps.logError(`SNS notification for ${t.TrailARN} failed (${code})`, err);
             snsError = code;
+            this.deps.onOutcome?.('sns', code);
             done();
           },
         });
@@ -460,6 +464,7 @@ export class AfterDelivery {
           // The code only: the error's message may hold the URL.
           if (code !== undefined) this.deps.logError(`webhook #${index} notification for ${t.TrailARN} failed (${code})`);
           hookErrors[i] = code;
+          this.deps.onOutcome?.('webhook', code);
           done();
         },
       });
@@ -468,14 +473,17 @@ export class AfterDelivery {
 
   /** Queues the batch's records for the log group; the outcome lands in the CloudWatch Logs fields. */
   private stream(t: TrailDoc, groupArn: string, intent: DeliveryIntent, files: readonly DeliveredFile[]): void {
-    const record = (code: string | undefined) => this.report(t, (s, nowMs) => {
-      if (code === undefined) {
-        s.latestCloudWatchLogsDeliveryTimeMs = nowMs;
-        delete s.latestCloudWatchLogsDeliveryError;
-      } else {
-        s.latestCloudWatchLogsDeliveryError = code;
-      }
-    });
+    const record = (code: string | undefined) => {
+      this.deps.onOutcome?.('logs', code);
+      this.report(t, (s, nowMs) => {
+        if (code === undefined) {
+          s.latestCloudWatchLogsDeliveryTimeMs = nowMs;
+          delete s.latestCloudWatchLogsDeliveryError;
+        } else {
+          s.latestCloudWatchLogsDeliveryError = code;
+        }
+      });
+    };
     const sink = this.deps.logs;
     if (!sink) return record('CloudWatchLogsNotConfigured');
     const groupId = groupArn.replace(/:\*$/, '');

@@ -5,7 +5,7 @@
  * (src/http/aws-route.ts: authenticate, decode, call, self-audit, encode, error envelope); this
  * file says only what each endpoint is. Every answer to a bad request is AWS-shaped.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
@@ -14,7 +14,7 @@ import { AdmissionGate, BULK_ADMISSION, BulkBodyError, BulkLimitError, ingestBul
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
-import type { AuthDeps } from './auth.ts';
+import { sourceIp, type AuthDeps } from './auth.ts';
 import { createAwsEdge, parseJsonBody, sendError, type AwsEndpoint } from './aws-route.ts';
 import { BodyBudget, bodyEncoding, decodedChunks, REQUEST_TIMEOUT_MS } from '../aws/body.ts';
 
@@ -46,6 +46,15 @@ export interface AppDeps {
    * `status` other than ok makes `GET /health?ready` answer 503. Default: the fixed answer.
    */
   health?: () => Promise<{ status: 'ok' | 'unavailable' } & Record<string, unknown>>;
+  /**
+   * The JSON-lines logger (src/observability/log.ts): Fastify logs through it, and every answered
+   * request is one line (request id, account, operation, status, duration). Default: no logger.
+   */
+  logger?: FastifyBaseLogger;
+  /** For metrics: every answered request, by operation (from the known list) and status. */
+  observeRequest?(operation: string, status: number, seconds: number): void;
+  /** Serves GET /metrics on this port (Prometheus text), unauthenticated like /health. */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
 }
 
 /** Size limits of the HTTP edge (config `ingest.*`; docs/ingest.md). */
@@ -71,12 +80,39 @@ const MAX_RECORD_CHARS = 1024 * 1024;
 
 const TARGET_PREFIXES = ['com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.', 'CloudTrail_20131101.'];
 const OPERATIONS = new Set<string>(CLOUDTRAIL_OPERATIONS);
+
+/** The CloudTrail operation an `X-Amz-Target` names ('' when it names none). */
+function targetOperation(req: FastifyRequest): string {
+  const target = String(req.headers['x-amz-target'] ?? '');
+  const prefix = TARGET_PREFIXES.find((p) => target.startsWith(p));
+  return prefix ? target.slice(prefix.length) : '';
+}
+
+/** A request's operation as logs and metrics name it: one of a fixed set, whatever the request says. */
+function operationName(req: FastifyRequest): string {
+  switch (req.routeOptions.url) {
+    case '/': {
+      const op = targetOperation(req);
+      return OPERATIONS.has(op) ? op : 'UnknownOperation';
+    }
+    case '/PutAuditEvents': return 'PutAuditEvents';
+    case '/ingest': return 'IngestEvents';
+    case '/events': return 'GetEvents';
+    case '/health': return 'Health';
+    case '/metrics': return 'Metrics';
+    default: return 'NotFound';
+  }
+}
 const JSON_11 = 'application/x-amz-json-1.1';
 const PUT_AUDIT_EVENTS_MAX_BYTES = 1024 * 1024;
 
 export function createApp(deps: AppDeps): FastifyInstance {
   const limits = deps.limits;
-  const app = Fastify({ logger: false, return503OnClosing: true, requestTimeout: REQUEST_TIMEOUT_MS });
+  const app = Fastify({
+    // Fastify's own two lines per request are off: the onResponse hook below writes one.
+    ...(deps.logger ? { loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }) } : { logger: false }),
+    return503OnClosing: true, requestTimeout: REQUEST_TIMEOUT_MS,
+  });
   // Bodies are not read by Fastify: each route reads its body itself, after the caller's headers
   // verified and within its limits (src/aws/body.ts).
   app.removeAllContentTypeParsers();
@@ -102,9 +138,33 @@ export function createApp(deps: AppDeps): FastifyInstance {
     return payload;
   });
 
+  // One log line and one metrics observation per answered request. The path is logged without its
+  // query (a presigned request carries its signature there) and no header is.
+  const accounts = new WeakMap<object, string>();
+  const { logger, observeRequest } = deps;
+  if (logger || observeRequest) {
+    app.addHook('onResponse', async (req, reply) => {
+      const t0 = startedAt.get(req.raw);
+      const seconds = t0 === undefined ? 0 : (performance.now() - t0) / 1000;
+      const operation = operationName(req);
+      const status = reply.statusCode;
+      observeRequest?.(operation, status, seconds);
+      if (!logger) return;
+      const line = {
+        requestId: reply.getHeader('x-amzn-requestid'), account: accounts.get(req.raw), operation, status, ms: Math.round(seconds * 1e5) / 100,
+        method: req.method, path: req.url.split('?', 1)[0]!.slice(0, 256), ip: sourceIp(req), errorCode: reply.getHeader('x-amzn-errortype'),
+      };
+      // Probes (load balancers, Prometheus) come every few seconds: their lines are debug.
+      if (status >= 500) logger.warn(line, 'request');
+      else if (operation === 'Health' || operation === 'Metrics') logger.debug(line, 'request');
+      else logger.info(line, 'request');
+    });
+  }
+
   const edge = createAwsEdge({
     auth: deps.auth, ids: deps.ids, clock: deps.clock, ingester: deps.ingester, budget, maxUnverifiedBodyBytes: limits.maxUnverifiedBodyBytes,
     onInternalError: deps.onInternalError, log: deps.log ?? ((m: string) => console.error(m)),
+    onAuthenticated: logger ? (req, caller) => accounts.set(req.raw, caller.identity.accountId) : undefined,
   });
   app.addHook('onClose', async () => {
     await edge.close();
@@ -120,6 +180,13 @@ export function createApp(deps: AppDeps): FastifyInstance {
     const ready = Object.hasOwn(req.query as object, 'ready');
     return reply.code(ready && report.status !== 'ok' ? 503 : 200).send(Buffer.from(JSON.stringify(report)));
   });
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_req, reply) => {
+      const { contentType, text } = await metrics();
+      return reply.header('content-type', contentType).send(text);
+    });
+  }
 
   // CloudTrail control plane: AWS JSON 1.1. Every call is recorded after it (the record of a
   // change waits in the backlog when the event store fails after the change was applied).
@@ -127,8 +194,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
     contentType: JSON_11, services: ['cloudtrail'], mustSign: API_MUST_SIGN, maxBodyBytes: limits.maxUnverifiedBodyBytes,
     open(req) {
       const target = String(req.headers['x-amz-target'] ?? '');
-      const prefix = TARGET_PREFIXES.find((p) => target.startsWith(p));
-      const op = prefix ? target.slice(prefix.length) : '';
+      const op = targetOperation(req);
       if (!OPERATIONS.has(op)) throw new ServiceError('UnknownOperationException', target ? `Unknown operation ${target.slice(0, 200)}` : 'Missing X-Amz-Target header', 400);
       const supported = deps.provider[op as CloudTrailOperation];
       const handler = supported ?? (async () => {

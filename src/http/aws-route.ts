@@ -94,6 +94,8 @@ export interface AwsEdgeDeps {
   onInternalError(err: unknown): void;
   /** Operational messages without a stack (store failures, rate-limited; the self-audit backlog). */
   log(message: string): void;
+  /** Told who a request's caller is once authenticated (the request log names the account). */
+  onAuthenticated?(req: FastifyRequest, caller: Caller): void;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -206,6 +208,7 @@ export function createAwsEdge(deps: AwsEdgeDeps): AwsEdge {
     } catch (err) {
       return refuse(req, reply, err, requestId, ct);
     }
+    deps.onAuthenticated?.(req, caller);
     const nowMs = deps.clock.nowMs();
     const ctx: CallContext = { identity: caller.identity, accountId: caller.identity.accountId, region: caller.region, requestId, nowMs };
     let input: In | undefined;
@@ -220,8 +223,10 @@ export function createAwsEdge(deps: AwsEdgeDeps): AwsEdge {
         ...facts, responseElements, error: error ? { code: error.code, message: error.message } : undefined,
       };
     };
+    let ownRecords = 0;
     const ownRecord: OwnRecord = (responseElements) => {
       const own = apiCall(responseElements, undefined);
+      ownRecords = own ? 1 : 0;
       return own ? [apiCallInput(own, deps.ids).input] : [];
     };
     // decode + call.
@@ -246,6 +251,8 @@ export function createAwsEdge(deps: AwsEdgeDeps): AwsEdge {
       }
     }
     if (failure) return sendError(reply, failure, requestId, ct);
+    // The call's own record committed with its data (counted here: the front door counted the data).
+    if (ownRecords > 0) deps.ingester.observer?.appended('self-audit', ownRecords, 0, 0);
     // encode: an answer already written as JSON text (LookupEvents) is sent as it is.
     const text = output instanceof JsonText ? output.text : JSON.stringify(output ?? {});
     return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(Buffer.from(text));

@@ -78,7 +78,7 @@ export type BulkCounts = Pick<BulkOutput, 'accepted' | 'duplicates' | 'rejected'
  * when given, builds the call's self-audit record from the counts; it is stored in the same
  * transaction as the records: both or neither.
  */
-export async function ingestBulk(ingester: Pick<Ingester, 'submit'>, ctx: BulkContext, records: unknown[], audit?: (counts: BulkCounts) => readonly AppendInput[]): Promise<BulkOutput> {
+export async function ingestBulk(ingester: Pick<Ingester, 'submit' | 'observer'>, ctx: BulkContext, records: unknown[], audit?: (counts: BulkCounts) => readonly AppendInput[]): Promise<BulkOutput> {
   const fctx = { defaultAccountId: ctx.identity.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: ctx.ids, servedRegions: ctx.servedRegions, anyAccount: ctx.identity.isTrustedProducer === true };
   const counts = (stored: readonly IngestResult[]): BulkCounts => {
     let accepted = 0;
@@ -90,7 +90,7 @@ export async function ingestBulk(ingester: Pick<Ingester, 'submit'>, ctx: BulkCo
     }
     return { accepted, duplicates, rejected: records.length - accepted - duplicates };
   };
-  const stored = await ingest(ingester, records, fctx, { durability: 'disk', follow: audit && ((r) => audit(counts(r))) });
+  const stored = await ingest(ingester, records, fctx, { durability: 'disk', follow: audit && ((r) => audit(counts(r))), path: 'bulk' });
   let notInEventHistory = 0;
   const results = stored.map((r): BulkResult => {
     if (!r.ok) return { status: 'rejected', errorCode: r.errorCode, errorMessage: r.errorMessage };

@@ -17,7 +17,7 @@
  */
 import { normalizeRecord, type NormalizeContext, type NormalizedRecord } from '../core/index.ts';
 import type { AppendInput, AppendOutcome, Durability } from '../stores/index.ts';
-import type { Ingester } from './ingester.ts';
+import type { Ingester, IngestPath } from './ingester.ts';
 import { toAppendInput } from './prepare.ts';
 import { RecordTooLargeEntry } from './stream-parse.ts';
 
@@ -104,13 +104,15 @@ export interface AppendOptions {
    * or nothing.
    */
   follow?: (results: readonly IngestResult[]) => readonly AppendInput[];
+  /** The capture path, for the ingester's metrics hooks (counted once the transaction committed). */
+  path?: IngestPath;
 }
 
 /**
  * append: the admitted entries in one transaction of the group commit; resolves once durable with
  * one result per entry (refused ones as they were), or rejects having stored none of them.
  */
-export async function append(ingester: Pick<Ingester, 'submit'>, admissions: readonly Admission[], opts: AppendOptions = {}): Promise<IngestResult[]> {
+export async function append(ingester: Pick<Ingester, 'submit' | 'observer'>, admissions: readonly Admission[], opts: AppendOptions = {}): Promise<IngestResult[]> {
   const inputs: AppendInput[] = [];
   for (const a of admissions) if (a.ok) inputs.push(a.input);
   const resultsOf = (outcomes: readonly AppendOutcome[]): IngestResult[] => {
@@ -119,10 +121,15 @@ export async function append(ingester: Pick<Ingester, 'submit'>, admissions: rea
   };
   const follow = opts.follow;
   const outcomes = await ingester.submit(inputs, opts.durability ?? 'disk', follow && ((out) => follow(resultsOf(out))));
+  if (opts.path && ingester.observer) {
+    let duplicates = 0;
+    for (const o of outcomes) if (o.duplicate) duplicates++;
+    ingester.observer.appended(opts.path, outcomes.length - duplicates, duplicates, admissions.length - inputs.length);
+  }
   return resultsOf(outcomes);
 }
 
 /** The whole front door: normalise -> route -> append, for a call's entries. */
-export async function ingest(ingester: Pick<Ingester, 'submit'>, raws: readonly unknown[], ctx: FrontDoorContext, opts: AppendOptions = {}): Promise<IngestResult[]> {
+export async function ingest(ingester: Pick<Ingester, 'submit' | 'observer'>, raws: readonly unknown[], ctx: FrontDoorContext, opts: AppendOptions = {}): Promise<IngestResult[]> {
   return append(ingester, await admitAll(raws, ctx), opts);
 }

@@ -36,11 +36,27 @@ class FollowFailed extends Error {
   }
 }
 
+/** The capture path a call's records came by (metrics label, docs/operations.md). */
+export type IngestPath = 'bulk' | 'PutAuditEvents' | 'self-audit' | 'gateway';
+
+/**
+ * Told what the write path did, for metrics (src/observability): read-only, called once per call
+ * and once per group commit (never per event), and must not throw.
+ */
+export interface IngestObserver {
+  /** One call's entries once its transaction committed: stored, already stored (duplicates), refused. */
+  appended(path: IngestPath, accepted: number, duplicates: number, rejected: number): void;
+  /** One group commit (or failed attempt): its events and how long the store took, seconds. */
+  committed(events: number, seconds: number, ok: boolean): void;
+}
+
 export interface IngesterOptions {
   /** Soft cap on events per transaction; one submit is never split. */
   maxBatchEvents: number;
   /** Told when the store takes writes again after failing (default: nothing). */
   log?: (message: string) => void;
+  /** Metrics hooks (default: none). */
+  observer?: IngestObserver;
 }
 
 export interface IngesterStats {
@@ -57,6 +73,8 @@ export class Ingester {
   private failure: StoreUnavailableError | undefined;
   private failingSinceMs = 0;
   readonly stats: IngesterStats = { commits: 0, events: 0 };
+  /** The metrics hooks the front door reports each call's counts to (IngesterOptions.observer). */
+  readonly observer?: IngestObserver;
 
   private readonly store: EventStore;
   private readonly opts: IngesterOptions;
@@ -64,6 +82,7 @@ export class Ingester {
   constructor(store: EventStore, opts: IngesterOptions) {
     this.store = store;
     this.opts = opts;
+    if (opts.observer) this.observer = opts.observer;
   }
 
   /**
@@ -161,9 +180,11 @@ export class Ingester {
         }
         const all = group.length === 1 ? group[0]!.items : group.flatMap((p) => p.items);
         const follows = group.some((p) => p.follow) ? group : undefined;
+        const startedAt = this.observer ? performance.now() : 0;
         try {
           const durability = group.some((p) => p.durability === 'disk') ? 'disk' : 'process';
           const outcomes = await this.store.append(all, durability, follows && ((out) => this.followAll(follows, out)));
+          this.observer?.committed(outcomes.length, (performance.now() - startedAt) / 1000, true);
           this.recovered();
           this.stats.commits++;
           this.stats.events += outcomes.length;
@@ -179,6 +200,7 @@ export class Ingester {
             this.queue.unshift(...group.filter((p) => p !== err.pending));
             continue;
           }
+          this.observer?.committed(all.length, (performance.now() - startedAt) / 1000, false);
           if (err instanceof StoreUnavailableError) this.failing(err);
           for (const p of group) p.reject(err);
         }

@@ -119,5 +119,11 @@ export interface EventStore {
   lastSeq(): Promise<number>;
   /** The count of stored events (for metrics and tests). */
   count(): Promise<number>;
+  /**
+   * For metrics (optional; src/observability): when the first stored event with seq > afterSeq
+   * was committed (epoch ms), or undefined when no stored event follows afterSeq. A consumer at
+   * position p has waited since committedMsAfter(p); committedMsAfter(0) is the oldest event's commit.
+   */
+  committedMsAfter?(afterSeq: number): Promise<number | undefined>;
   close(): Promise<void>;
 }

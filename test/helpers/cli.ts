@@ -15,3 +15,13 @@ export function runAws(args: string[], env: Record<string, string>): Promise<Cli
     });
   });
 }
+
+/** Runs this repository's `opentrail` command (bin/opentrail.js) and returns its exit code and output; never throws. */
+export function runOpentrail(args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [new URL('../../bin/opentrail.js', import.meta.url).pathname, ...args], { maxBuffer: 64 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -68,6 +68,22 @@ export interface GatewayDeps {
    * makes one); beyond it a request is refused with a retryable 503. Default: 256 MiB of its own.
    */
   budget?: BodyBudget;
+  /** For metrics and the log: each call once its answer ended. Must not throw. */
+  observe?(call: GatewayCallFacts): void;
+}
+
+/** What the log and metrics say of one call through the gateway. */
+export interface GatewayCallFacts {
+  /** The signing name when the gateway has its model, `unknown` when not, `none` before a signature named one. */
+  service: string;
+  /** The HTTP status answered, or `aborted` when the connection closed first. */
+  outcome: string;
+  seconds: number;
+  method: string;
+  /** The caller's account, when its access key is known. */
+  account?: string;
+  /** The operation decoded (`UnknownOperation` when none could be). */
+  operation?: string;
 }
 
 
@@ -309,6 +325,15 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       return;
     }
 
+    let service = 'none';
+    const seen: { p?: Prepared; account?: string } = {};
+    if (deps.observe) {
+      const t0 = performance.now();
+      res.once('close', () => deps.observe!({
+        service, outcome: res.writableFinished ? String(res.statusCode) : 'aborted', seconds: (performance.now() - t0) / 1000,
+        method: req.method ?? 'GET', account: seen.account, operation: seen.p?.call?.operation,
+      }));
+    }
     let auth: ParsedAuthorization;
     try {
       auth = parseAuthorization(headers);
@@ -321,6 +346,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     // The model of the service the request signed for (of several sharing its signing name, the one
     // its signals name); a service without a model is passed through and recorded as UnknownOperation.
     const chosen = chooseModel(auth.service, request);
+    service = chosen ? auth.service : 'unknown';
     let model = chosen?.model ?? unmodelled(auth.service, request);
     let rule = rulesOf(chosen?.id ?? auth.service, auth.service);
     const format = errorFormat(headers, auth.service, model, request.rawQuery);
@@ -365,6 +391,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
 
     const p: Prepared = { auth, model, rule, request, call: head, streamed };
     const identity = deps.identities.get(auth.accessKeyId);
+    seen.p = p;
+    seen.account = identity?.accountId;
     const verifyOpts: VerifyOptions = { nowMs: startedMs, services: [auth.service], credentialsFor: (id) => deps.identities.get(id), uriEscapePath: auth.service !== 's3', allowUnsignedPayload: auth.service === 's3' };
     /** A known key's failed call is recorded as that identity's, as AWS records it; then refused. */
     const refuseSigned = async (e: ServiceError, early: boolean) => {

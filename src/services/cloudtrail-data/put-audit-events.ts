@@ -147,7 +147,7 @@ export async function putAuditEvents(
     return o;
   };
   const nctx = { defaultAccountId: channel.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: deps.ids };
-  const out = outputOf(await ingest(deps.ingester, entries, nctx, { durability: 'disk', follow: audit && ((r) => audit(outputOf(r))) }));
+  const out = outputOf(await ingest(deps.ingester, entries, nctx, { durability: 'disk', follow: audit && ((r) => audit(outputOf(r))), path: 'PutAuditEvents' }));
   const last = out.successful[out.successful.length - 1];
   try {
     await deps.channels.recordIngestion(channel, {

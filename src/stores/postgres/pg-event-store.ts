@@ -381,6 +381,12 @@ export class PgEventStore implements EventStore {
     return num(r.rows[0]!.events);
   }
 
+  /** For metrics (consumer lag): the ingestion time of the first stored event after afterSeq. */
+  async committedMsAfter(afterSeq: number): Promise<number | undefined> {
+    const r = await query<{ ingest_ms: string }>(this.pool, 'SELECT ingest_ms FROM event_log WHERE seq > $1 ORDER BY seq LIMIT 1', [afterSeq], 'committedMsAfter');
+    return r.rows[0] ? num(r.rows[0].ingest_ms) : undefined;
+  }
+
   /**
    * 1. Under the state row's lock (after any append in flight): raise the Event history cut-off
    *    (lookups hide older entries at once, appends stop writing them) and fix the seq boundary B.

@@ -243,6 +243,9 @@ export class EventReader {
       ids: p('SELECT t, seq FROM ids WHERE bucket = ? AND k = ? ORDER BY seq DESC'),
       blockWith: p('SELECT first_seq, last_seq, data FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
       lowestBlock: p('SELECT first_seq FROM blocks ORDER BY first_seq LIMIT 1'),
+      // Each block is one commit's events (committed_ms): the block holding afterSeq + 1, or the next one.
+      committedAt: p('SELECT last_seq, committed_ms FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
+      committedAfter: p('SELECT committed_ms FROM blocks WHERE first_seq > ? ORDER BY first_seq LIMIT 1'),
       readBlocks: p('SELECT first_seq, data FROM blocks WHERE first_seq >= coalesce((SELECT first_seq FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1), 0) ORDER BY first_seq'),
     };
   }
@@ -267,6 +270,15 @@ export class EventReader {
 
   count(): number {
     return this.snapshot(() => this.meta('count') ?? 0);
+  }
+
+  /** The commit time of the first stored event with seq > afterSeq (EventStore.committedMsAfter). */
+  committedMsAfter(afterSeq: number): number | undefined {
+    return this.snapshot(() => {
+      const at = this.st.committedAt!.get(afterSeq + 1) as { last_seq: number; committed_ms: number } | undefined;
+      if (at && at.last_seq > afterSeq) return at.committed_ms;
+      return (this.st.committedAfter!.get(afterSeq) as { committed_ms: number } | undefined)?.committed_ms;
+    });
   }
 
   /**

@@ -269,6 +269,10 @@ export class SqliteEventStore implements EventStore {
     return this.read('count', () => this.reader.count());
   }
 
+  committedMsAfter(afterSeq: number): Promise<number | undefined> {
+    return this.read('committedMsAfter', () => this.reader.committedMsAfter(afterSeq));
+  }
+
   /**
    * Removes in steps, each one short transaction on the writer thread, queued like any write (so
    * appends interleave with a long prune): first the history cut-off (from then on lookups hide

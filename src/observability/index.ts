@@ -1,0 +1,3 @@
+export * from './metrics.ts';
+export * from './log.ts';
+export * from './listener.ts';

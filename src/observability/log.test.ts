@@ -1,0 +1,41 @@
+/** The JSON-lines logger: level names, ISO times, causes, and secrets redacted wherever they sit in a line's objects. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { componentErrorLog, createLogger } from './log.ts';
+
+function capture(level = 'info') {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger(level, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  return { log, lines };
+}
+
+test('an error line names its component and its cause chain, and is counted', () => {
+  const { log, lines } = capture();
+  const counted: string[] = [];
+  const cause = Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+  componentErrorLog(log, 'delivery', (c) => counted.push(c))('delivery pass failed', new Error('append failed', { cause }));
+  componentErrorLog(log, 'digest')('no cause');
+  assert.deepEqual(counted, ['delivery']);
+  const [first, second] = lines;
+  assert.equal(first!.level, 'error');
+  assert.match(String(first!.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(first!.component, 'delivery');
+  assert.equal(first!.msg, 'delivery pass failed');
+  assert.match(JSON.stringify(first!.err), /append failed.*caused by: Error: disk I\/O error/s);
+  assert.deepEqual([second!.component, second!.msg, second!.err], ['digest', 'no cause', undefined]);
+});
+
+test('secret keys, session tokens, signatures and Authorization are redacted at any depth up to two', () => {
+  const { log, lines } = capture();
+  log.info({ secretAccessKey: 'S1', upstream: { secretAccessKey: 'S2', sessionToken: 'T1' }, a: { b: { authorization: 'AWS4-HMAC-SHA256 Signature=abc' } }, 'X-Amz-Signature': 'abc' }, 'x');
+  const text = JSON.stringify(lines);
+  for (const secret of ['S1', 'S2', 'T1', 'Signature=abc', '"abc"']) assert.ok(!text.includes(secret), secret);
+  assert.match(text, /\[redacted\]/);
+});
+
+test('logLevel: lines below it are not written', () => {
+  const { log, lines } = capture('warn');
+  log.info('dropped');
+  log.warn('kept');
+  assert.deepEqual(lines.map((l) => l.msg), ['kept']);
+});

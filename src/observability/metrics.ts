@@ -1,0 +1,294 @@
+/**
+ * The server's Prometheus metrics (prom-client): one registry per server, the metric definitions,
+ * and the hooks the layers below report to (each a plain callback they define themselves:
+ * `IngestObserver`, the edge's `request`, the gateway's `observe`, after-delivery's `onOutcome`).
+ * Counters move once per call, commit or batch, never per event; what reads a store (event log
+ * size, consumer lags, disk) is computed when /metrics is scraped. Every metric, its labels and
+ * the alert rules: docs/operations.md.
+ *
+ * Label values are bounded: operations come from the known list (the edge maps anything else to
+ * one value), statuses are HTTP codes, error codes and gateway services are capped per metric
+ * (`other` past the cap), and trail ARNs are those of existing trails (the lag gauges are rebuilt
+ * at each scrape, so a deleted trail's series goes).
+ */
+import { statfs, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { DELIVERY_STATE_KIND, DIGEST_STATUS_KIND, TRAIL_KIND, type DeliveryState, type DigestStatus, type TrailDoc } from '../core/index.ts';
+import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
+import type { IngestObserver, IngestPath } from '../ingest/index.ts';
+import { DIGEST_CHAIN_KIND, type TargetKind } from '../delivery/index.ts';
+
+/** Distinct values a label of error codes or services takes at most; past it, `other`. */
+const MAX_LABEL_VALUES = 64;
+
+/** A label value from an open set, capped at MAX_LABEL_VALUES distinct values. */
+class BoundedLabel {
+  private readonly seen = new Set<string>();
+  value(v: string): string {
+    if (this.seen.has(v)) return v;
+    if (this.seen.size >= MAX_LABEL_VALUES) return 'other';
+    this.seen.add(v);
+    return v;
+  }
+}
+
+/** One position of a consumer of the event log (a trail's delivery, its digests, later Lake, Insights, EventBridge). */
+export interface ConsumerLag {
+  /** What it is, e.g. the trail ARN. */
+  resource: string;
+  /** Events of the log after its position (undefined: not counted in events). */
+  events?: number;
+  /** How long the oldest event (or period) it has still to handle has waited, seconds. */
+  seconds: number;
+  /** Its latest failure, while it fails: the error code and when (epoch ms). */
+  failure?: { code: string; atMs: number };
+}
+
+/** A family of consumers, asked for their lags at each scrape. */
+export type ConsumerSource = () => Promise<ConsumerLag[]>;
+
+export interface MetricsSources {
+  events: EventStore;
+  /** The data dir, for its file system's free space and events.db's size. */
+  dataDir: string;
+  /** Whether the event store takes writes (the ingester's failing state). */
+  writable(): boolean;
+  clock: { nowMs(): number };
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const COMMIT_SIZE_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000];
+
+export class ServerMetrics implements IngestObserver {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'operation' | 'status'>;
+  private readonly latency: Histogram<'operation'>;
+  private readonly ingested: Counter<'path' | 'result'>;
+  private readonly commitSize: Histogram;
+  private readonly commitTime: Histogram;
+  private readonly commitFailures: Counter;
+  private readonly objectWrites: Counter<'job'>;
+  private readonly objectFailures: Counter<'job' | 'code'>;
+  private readonly notified: Counter<'target'>;
+  private readonly notifyFailures: Counter<'target' | 'code'>;
+  private readonly gatewayCalls: Counter<'service' | 'outcome'>;
+  private readonly backgroundErrors: Counter<'component'>;
+  private readonly consumers = new Map<string, ConsumerSource>();
+  private readonly codes = new BoundedLabel();
+  private readonly services = new BoundedLabel();
+
+  private readonly sources: MetricsSources;
+
+  constructor(sources: MetricsSources) {
+    this.sources = sources;
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({ name: 'opentrail_http_requests_total', help: 'API requests answered, by operation and HTTP status.', labelNames: ['operation', 'status'], registers });
+    this.latency = new Histogram({ name: 'opentrail_http_request_duration_seconds', help: 'Time from a request\'s routing to its answer, by operation.', labelNames: ['operation'], buckets: LATENCY_BUCKETS, registers });
+    this.ingested = new Counter({ name: 'opentrail_events_ingested_total', help: 'Entries that reached the ingest front door, by capture path and result (accepted, duplicate, rejected), counted once their transaction committed.', labelNames: ['path', 'result'], registers });
+    this.commitSize = new Histogram({ name: 'opentrail_group_commit_events', help: 'Events per group commit (one event store transaction).', buckets: COMMIT_SIZE_BUCKETS, registers });
+    this.commitTime = new Histogram({ name: 'opentrail_group_commit_duration_seconds', help: 'Time the event store took to make a group commit durable.', buckets: LATENCY_BUCKETS, registers });
+    this.commitFailures = new Counter({ name: 'opentrail_group_commit_failures_total', help: 'Group commits the event store refused (nothing of them stored).', registers });
+    this.objectWrites = new Counter({ name: 'opentrail_bucket_objects_written_total', help: 'Objects written into trail buckets, by job (log_files, digests).', labelNames: ['job'], registers });
+    this.objectFailures = new Counter({ name: 'opentrail_bucket_write_failures_total', help: 'Bucket writes that failed, by job and error code (the batch or digest is retried).', labelNames: ['job', 'code'], registers });
+    this.notified = new Counter({ name: 'opentrail_notifications_total', help: 'Batches sent to an after-delivery target (sns, webhook, logs = CloudWatch Logs).', labelNames: ['target'], registers });
+    this.notifyFailures = new Counter({ name: 'opentrail_notification_failures_total', help: 'Batches an after-delivery target did not take, by target and error code.', labelNames: ['target', 'code'], registers });
+    this.gatewayCalls = new Counter({ name: 'opentrail_gateway_calls_total', help: 'Calls through the recording gateway, by service (signing name) and outcome (HTTP status or aborted).', labelNames: ['service', 'outcome'], registers });
+    this.backgroundErrors = new Counter({ name: 'opentrail_background_errors_total', help: 'Failures logged by background work and unexpected request errors, by component.', labelNames: ['component'], registers });
+    this.defineScrapeGauges();
+  }
+
+  /** Adds a family of consumers to the lag gauges (`consumer` label), e.g. `delivery`, `digest`, `lake`. */
+  addConsumer(consumer: string, source: ConsumerSource): void {
+    this.consumers.set(consumer, source);
+  }
+
+  /** The text format Prometheus scrapes. */
+  async scrape(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+  }
+
+  // --- Hooks of the layers below ---------------------------------------------------------------
+
+  /** One answered API request. */
+  request(operation: string, status: number, seconds: number): void {
+    this.requests.inc({ operation, status: String(status) });
+    this.latency.observe({ operation }, seconds);
+  }
+
+  appended(path: IngestPath, accepted: number, duplicates: number, rejected: number): void {
+    if (accepted > 0) this.ingested.inc({ path, result: 'accepted' }, accepted);
+    if (duplicates > 0) this.ingested.inc({ path, result: 'duplicate' }, duplicates);
+    if (rejected > 0) this.ingested.inc({ path, result: 'rejected' }, rejected);
+  }
+
+  committed(events: number, seconds: number, ok: boolean): void {
+    if (!ok) {
+      this.commitFailures.inc();
+      return;
+    }
+    this.commitSize.observe(events);
+    this.commitTime.observe(seconds);
+  }
+
+  /** After-delivery's outcome for one batch and target. */
+  notification(target: TargetKind, code: string | undefined): void {
+    if (code === undefined) this.notified.inc({ target });
+    else this.notifyFailures.inc({ target, code: this.codes.value(code) });
+  }
+
+  /** A call through the recording gateway. */
+  gatewayCall(service: string, outcome: string): void {
+    this.gatewayCalls.inc({ service: this.services.value(service), outcome });
+  }
+
+  /** A failure logged by a component (delivery, digest, retention, after-delivery, gateway, api). */
+  backgroundError(component: string): void {
+    this.backgroundErrors.inc({ component });
+  }
+
+  /** The object store as a job writes through it, its writes and failures counted (job: log_files, digests). */
+  countWrites(objects: ObjectStore, job: 'log_files' | 'digests'): ObjectStore {
+    const putObject: ObjectStore['putObject'] = async (bucket, key, body, opts) => {
+      try {
+        await objects.putObject(bucket, key, body, opts);
+      } catch (e) {
+        this.objectFailures.inc({ job, code: this.codes.value(e instanceof ObjectStoreError ? e.code : 'InternalError') });
+        throw e;
+      }
+      this.objectWrites.inc({ job });
+    };
+    return {
+      kind: objects.kind,
+      bucketExists: (bucket) => objects.bucketExists(bucket),
+      bucketPolicy: (bucket) => objects.bucketPolicy(bucket),
+      ...(objects.missingBucketHint ? { missingBucketHint: (bucket: string) => objects.missingBucketHint!(bucket) } : {}),
+      putObject,
+    };
+  }
+
+  // --- Computed at scrape ----------------------------------------------------------------------
+
+  private defineScrapeGauges(): void {
+    const registers = [this.registry];
+    const s = this.sources;
+    // The registry collects every metric at once: the gauges of one source share one read of it.
+    const log = shared(async () => {
+      const [count, last, oldestMs] = await Promise.all([s.events.count(), s.events.lastSeq(), s.events.committedMsAfter?.(0)]);
+      const db = join(s.dataDir, 'events.db');
+      const sizes = await Promise.all([db, `${db}-wal`].map((f) => stat(f).then((st) => st.size, () => 0)));
+      const fs = await statfs(s.dataDir).catch(() => undefined);
+      return {
+        count, last, fileBytes: sizes[0]! + sizes[1]!,
+        oldestAge: oldestMs === undefined ? 0 : Math.max(0, (s.clock.nowMs() - oldestMs) / 1000),
+        free: fs && fs.bavail * fs.bsize, size: fs && fs.blocks * fs.bsize,
+      };
+    });
+    type Log = Awaited<ReturnType<typeof log>>;
+    const logGauge = (name: string, help: string, value: (l: Log) => number | undefined) => new Gauge({
+      name, help, registers,
+      async collect() {
+        const v = value(await log());
+        if (v === undefined) this.reset();
+        else this.set(v);
+      },
+    });
+    logGauge('opentrail_event_log_events', 'Events stored in the event log.', (l) => l.count);
+    logGauge('opentrail_event_log_last_seq', 'The event log\'s highest sequence number (grows with every stored event).', (l) => l.last);
+    logGauge('opentrail_event_log_oldest_event_age_seconds', 'Time since the oldest stored event was committed (pruned after eventHistory.retentionDays).', (l) => l.oldestAge);
+    logGauge('opentrail_event_store_file_bytes', 'Size of events.db and its WAL on disk (embedded store).', (l) => l.fileBytes);
+    logGauge('opentrail_data_dir_free_bytes', 'Bytes free to unprivileged users on the data dir\'s file system.', (l) => l.free);
+    logGauge('opentrail_data_dir_size_bytes', 'Size of the data dir\'s file system.', (l) => l.size);
+    new Gauge({
+      name: 'opentrail_event_store_writable', help: '1 while the event store takes writes, 0 while its commits fail (answers are 503).', registers,
+      collect() {
+        this.set(s.writable() ? 1 : 0);
+      },
+    });
+
+    const consumers = this.consumers;
+    const codes = this.codes;
+    const lags = shared(async () => {
+      const out: { consumer: string; lag: ConsumerLag }[] = [];
+      for (const [consumer, source] of consumers) for (const lag of await source()) out.push({ consumer, lag });
+      return out;
+    });
+    const lagGauge = (name: string, help: string, labelNames: string[], each: (g: Gauge, consumer: string, c: ConsumerLag) => void) => new Gauge({
+      name, help, labelNames, registers,
+      async collect() {
+        const all = await lags();
+        this.reset();
+        for (const { consumer, lag } of all) each(this, consumer, lag);
+      },
+    });
+    lagGauge('opentrail_consumer_lag_events', 'Events of the log after a consumer\'s position (delivery: every event after the trail\'s cursor, its own or not).', ['consumer', 'resource'], (g, consumer, c) => {
+      if (c.events !== undefined) g.set({ consumer, resource: c.resource }, c.events);
+    });
+    lagGauge('opentrail_consumer_lag_seconds', 'How long the oldest event (digests: period) a consumer has yet to handle has waited; 0 when caught up.', ['consumer', 'resource'], (g, consumer, c) => {
+      g.set({ consumer, resource: c.resource }, c.seconds);
+    });
+    lagGauge('opentrail_consumer_last_failure_timestamp_seconds', 'While a consumer fails: when its latest attempt failed (digests: the scrape), with the error code; no series once it succeeds.', ['consumer', 'resource', 'code'], (g, consumer, c) => {
+      if (c.failure) g.set({ consumer, resource: c.resource, code: codes.value(c.failure.code) }, c.failure.atMs / 1000);
+    });
+  }
+}
+
+/** fn's promise, shared by every call made until it settles: one read for the gauges of one scrape. */
+function shared<T>(fn: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => (pending ??= fn().finally(() => {
+    pending = undefined;
+  }));
+}
+
+/**
+ * Every trail's delivery: the events after its cursor up to the end of the log (or, for a trail
+ * that stopped logging, up to where it stopped), and how long the first of them has waited.
+ * Positions as the delivery worker computes them (src/delivery/worker.ts, laneOf).
+ */
+export function deliveryLags(events: EventStore, control: ControlStore, nowMs: () => number): ConsumerSource {
+  return async () => {
+    const last = await events.lastSeq();
+    const trails = (await control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc);
+    return Promise.all(trails.map(async (t): Promise<ConsumerLag> => {
+      const stored = await control.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
+      const state = stored?.trailCreatedMs === t.createdMs ? stored : undefined;
+      const at = Math.max(state?.cursor ?? 0, t.deliverAfterSeq ?? 0);
+      const end = t.isLogging ? last : Math.min(last, t.deliverThroughSeq ?? at);
+      const lag = Math.max(0, end - at);
+      const since = lag > 0 ? await events.committedMsAfter?.(at) : undefined;
+      const failure = state?.latestDeliveryError !== undefined ? { code: state.latestDeliveryError, atMs: state.latestDeliveryAttemptTimeMs ?? 0 } : undefined;
+      return { resource: t.TrailARN, events: lag, seconds: since === undefined ? 0 : Math.max(0, (nowMs() - since) / 1000), failure };
+    }));
+  };
+}
+
+/**
+ * Every validating trail's digests: how overdue the next digest is (its period ended, it is not
+ * written), the worst of the trail's (account, region) chains. Scheduling as the digest job's
+ * (src/delivery/digest-job.ts, serve): a chain's next digest ends one period after the last.
+ */
+export function digestLags(control: ControlStore, periodMs: number, nowMs: () => number): ConsumerSource {
+  return async () => {
+    const now = nowMs();
+    const trails = (await control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc).filter((t) => t.LogFileValidationEnabled);
+    return Promise.all(trails.map(async (t): Promise<ConsumerLag> => {
+      const links = (await control.list<{ trailCreatedMs: number; endMs: number; ended?: boolean }>(DIGEST_CHAIN_KIND, `${t.TrailARN}|`))
+        .map((r) => r.doc).filter((l) => l.trailCreatedMs === t.createdMs);
+      // A chain starts (again) with the period logging started in: its first digest is due at its end.
+      const firstDue = Math.floor((t.startLoggingTimeMs ?? t.createdMs) / periodMs) * periodMs + periodMs;
+      let due = t.isLogging && (links.length === 0 || links.some((l) => l.ended)) ? firstDue : Number.POSITIVE_INFINITY;
+      for (const l of links) {
+        if (l.ended) continue;
+        let next = l.endMs + periodMs;
+        // After StopLogging: the last digest ends with the period that holds the stop.
+        if (!t.isLogging) next = Math.min(next, Math.ceil((t.stopLoggingTimeMs ?? now) / periodMs) * periodMs);
+        due = Math.min(due, next);
+      }
+      const status = await control.get<DigestStatus>(DIGEST_STATUS_KIND, t.TrailARN);
+      const failure = status?.latestDigestDeliveryError !== undefined ? { code: status.latestDigestDeliveryError, atMs: now } : undefined;
+      return { resource: t.TrailARN, seconds: Number.isFinite(due) ? Math.max(0, (now - due) / 1000) : 0, failure };
+    }));
+  };
+}
