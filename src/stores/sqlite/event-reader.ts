@@ -213,6 +213,9 @@ export class EventReader {
   private readonly hashBits: number;
   private readonly st: Record<string, StatementSync>;
   private l0 = new PendingIndex(-1);
+  /** Every bucket (newest max_t first) as of `bucketsKey`: the lowest id, the highest id and its first seq. */
+  private bucketsAll: Bucket[] = [];
+  private bucketsKey = '';
   /** Events lookups returned, by seq (LRU by Map order): found again without SQL or a decode. */
   private readonly events = new Map<number, CachedEvent>();
   private eventBytes = 0;
@@ -221,6 +224,8 @@ export class EventReader {
   private readonly filters = new Map<number, { firstSeq: number; filter: IdFilter }>();
   private filterBytes = 0;
   private readonly filterCacheBytes: number;
+  /** Counters for measurements (bench/proto/lookup-direct.ts): lookups, events found in the cache, blocks read and decoded, buckets opened. */
+  readonly stats = { lookups: 0, cachedEvents: 0, blockReads: 0, bucketsOpened: 0 };
 
   constructor(opts: ReaderOptions) {
     this.hashBits = opts.hashBits;
@@ -235,7 +240,10 @@ export class EventReader {
       // self-audit record since the last merge, on every lookup).
       pendingLo: p('SELECT first_seq AS lo FROM pending ORDER BY first_seq LIMIT 1'),
       pendingAfter: p('SELECT first_seq, last_seq, data FROM pending WHERE first_seq > ? ORDER BY first_seq'),
-      buckets: p('SELECT id, first_seq, min_t, max_t FROM buckets WHERE max_t >= ? AND min_t <= ? ORDER BY max_t DESC, id DESC'),
+      // The bucket list is read again only when its ends changed (bucketList below): a scan of
+      // `buckets` visits one page per row (each row's id blobs overflow), 153 rows at 10M events.
+      bucketEnds: p('SELECT (SELECT id FROM buckets ORDER BY id LIMIT 1) AS lo, (SELECT id FROM buckets ORDER BY id DESC LIMIT 1) AS hi, (SELECT first_seq FROM buckets ORDER BY id DESC LIMIT 1) AS hiSeq'),
+      buckets: p('SELECT id, first_seq, min_t, max_t FROM buckets ORDER BY max_t DESC, id DESC'),
       idFilter: p('SELECT idf FROM buckets WHERE id = ?'),
       chunkKey: p('SELECT key FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       chunkMax: p('SELECT max_t FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
@@ -290,6 +298,24 @@ export class EventReader {
   }
 
   /**
+   * Every bucket of this snapshot, newest max_t first (ties: higher id first). Buckets are only
+   * ever added with an id above every other (a merge) or deleted from the lowest ids up (a prune
+   * of the log), and a bucket's id, first seq and time range never change once written, so the
+   * lowest id, the highest id and that bucket's first seq (seqs are never reused, even where ids
+   * are after a prune emptied the table) tell whether the list held is still the table's.
+   */
+  private bucketList(): Bucket[] {
+    const ends = this.st.bucketEnds!.get() as { lo: number | null; hi: number | null; hiSeq: number | null };
+    const key = `${ends.lo}/${ends.hi}/${ends.hiSeq}`;
+    if (key !== this.bucketsKey) {
+      this.bucketsAll = (this.st.buckets!.all() as { id: number; first_seq: number; min_t: number; max_t: number }[])
+        .map((b): Bucket => ({ id: b.id, firstSeq: b.first_seq, minT: b.min_t, maxT: b.max_t }));
+      this.bucketsKey = key;
+    }
+    return this.bucketsAll;
+  }
+
+  /**
    * The stored event with this seq in this snapshot, or undefined (its block was pruned). From the
    * event cache (no SQL): `lowest` is the snapshot's oldest block, and prune removes blocks from
    * the oldest end only, so a cached event whose block is below it is gone. Else from `blocks`,
@@ -300,6 +326,7 @@ export class EventReader {
     const cached = this.events.get(seq);
     if (cached !== undefined) {
       if (cached.first < lowest) return undefined;
+      this.stats.cachedEvents++;
       this.events.delete(seq);
       this.events.set(seq, cached);
       return cached;
@@ -308,6 +335,7 @@ export class EventReader {
     if (!found) {
       const row = this.st.blockWith!.get(seq) as { first_seq: number; last_seq: number; data: Uint8Array } | undefined;
       if (!row || row.last_seq < seq) return undefined;
+      this.stats.blockReads++;
       for (const e of decodeBlock(row.data).events) blocks.set(e.seq, { first: row.first_seq, e });
       found = blocks.get(seq);
       if (!found) return undefined;
@@ -329,6 +357,7 @@ export class EventReader {
   }
 
   lookup(q: HistoryQuery): HistoryRow[] {
+    this.stats.lookups++;
     return this.snapshot(() => this.lookupIn(q));
   }
 
@@ -348,8 +377,7 @@ export class EventReader {
     const l0 = this.pendingIndex();
     const entries = byId ? l0.byId.get(k) : l0.byKey.get(text);
     if (entries) cursors.push(new EntriesCursor(sortedEntries(entries), upper));
-    const buckets = (this.st.buckets!.all(lower, upper) as { id: number; first_seq: number; min_t: number; max_t: number }[])
-      .map((b): Bucket => ({ id: b.id, firstSeq: b.first_seq, minT: b.min_t, maxT: b.max_t }));
+    const buckets = this.bucketList().filter((b) => b.maxT >= lower && b.minT <= upper);
     let nextBucket = 0;
     const lowest = (this.st.lowestBlock!.get() as { first_seq: number } | undefined)?.first_seq ?? Number.POSITIVE_INFINITY;
     const decoded = new Map<number, { first: number; e: BlockEvent }>();
@@ -365,6 +393,7 @@ export class EventReader {
       }
       // A bucket whose newest entry could come before the best head joins before it is taken.
       if (nextBucket < buckets.length && (!best || buckets[nextBucket]!.maxT >= best.t)) {
+        this.stats.bucketsOpened++;
         const cursor = this.bucketCursor(buckets[nextBucket++]!, k, text, byId, upper);
         if (cursor) cursors.push(cursor);
         continue;
