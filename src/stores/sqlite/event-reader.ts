@@ -4,7 +4,7 @@
  * are one snapshot, and no read waits behind a commit (WAL).
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
+import { FrameDecoder, IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
 import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
 
@@ -224,6 +224,8 @@ export class EventReader {
   private readonly filters = new Map<number, { firstSeq: number; filter: IdFilter }>();
   private filterBytes = 0;
   private readonly filterCacheBytes: number;
+  /** Decodes blocks into scratch memory reused from one read to the next (reset at the start of each). */
+  private readonly decoder = new FrameDecoder();
   /** Counters for measurements (bench/proto/lookup-direct.ts): lookups, events found in the cache, blocks read and decoded, buckets opened. */
   readonly stats = { lookups: 0, cachedEvents: 0, blockReads: 0, bucketsOpened: 0 };
 
@@ -336,7 +338,7 @@ export class EventReader {
       const row = this.st.blockWith!.get(seq) as { first_seq: number; last_seq: number; data: Uint8Array } | undefined;
       if (!row || row.last_seq < seq) return undefined;
       this.stats.blockReads++;
-      for (const e of decodeBlock(row.data).events) blocks.set(e.seq, { first: row.first_seq, e });
+      for (const e of decodeBlock(row.data, this.decoder).events) blocks.set(e.seq, { first: row.first_seq, e });
       found = blocks.get(seq);
       if (!found) return undefined;
     }
@@ -362,6 +364,9 @@ export class EventReader {
   }
 
   private lookupIn(q: HistoryQuery): HistoryRow[] {
+    // Blocks this lookup decodes stay readable until it returns: what it returns, and what the
+    // event cache keeps, are strings by then (CachedEvent).
+    this.decoder.reset();
     const cutoff = this.meta('history_cutoff_sec') ?? Number.MIN_SAFE_INTEGER;
     const lower = Math.max(q.startSec, cutoff);
     const before = q.before ?? { t: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
@@ -477,7 +482,9 @@ export class EventReader {
       let bytes = 0;
       // Block by block, so no more than the cap plus one block is ever held.
       for (const row of this.st.readBlocks!.iterate(afterSeq) as Iterable<{ first_seq: number; data: Uint8Array }>) {
-        const events = decodeBlock(row.data).events;
+        // Each event kept is turned into a string below before the next block is decoded.
+        this.decoder.reset();
+        const events = decodeBlock(row.data, this.decoder).events;
         for (const e of events) {
           if (e.seq <= afterSeq || (accountId !== undefined && e.accountId !== accountId)) continue;
           if (maxBytes !== undefined) {
