@@ -10,6 +10,17 @@ import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
 
 interface Bucket { id: number; firstSeq: number; minT: number; maxT: number }
 
+/** The row of the reader's `heads` statement (null where the table or meta row is empty). */
+interface Heads {
+  cutoff: number | null;
+  pendingVersion: number | null;
+  pendingLo: number | null;
+  lowest: number | null;
+  bucketLo: number | null;
+  bucketHi: number | null;
+  bucketHiSeq: number | null;
+}
+
 /** One key's L0 entries, across every pending row, sorted by (t, seq) ascending (newest last) when `sorted`. */
 interface Entries {
   t: number[];
@@ -240,11 +251,18 @@ export class EventReader {
       meta: p('SELECT value FROM meta WHERE name = ?'),
       // The oldest pending row by its rowid (O(log n); count(*) scanned every row, one per
       // self-audit record since the last merge, on every lookup).
-      pendingLo: p('SELECT first_seq AS lo FROM pending ORDER BY first_seq LIMIT 1'),
       pendingAfter: p('SELECT first_seq, last_seq, data FROM pending WHERE first_seq > ? ORDER BY first_seq'),
       // The bucket list is read again only when its ends changed (bucketList below): a scan of
       // `buckets` visits one page per row (each row's id blobs overflow), 153 rows at 10M events.
-      bucketEnds: p('SELECT (SELECT id FROM buckets ORDER BY id LIMIT 1) AS lo, (SELECT id FROM buckets ORDER BY id DESC LIMIT 1) AS hi, (SELECT first_seq FROM buckets ORDER BY id DESC LIMIT 1) AS hiSeq'),
+      // What a lookup needs to know of the snapshot before it starts, in one statement: the
+      // history cut-off, whether the L0 index and the bucket list held still hold, the oldest block.
+      heads: p(`SELECT (SELECT value FROM meta WHERE name = 'history_cutoff_sec') AS cutoff,
+        (SELECT value FROM meta WHERE name = 'pending_version') AS pendingVersion,
+        (SELECT first_seq FROM pending ORDER BY first_seq LIMIT 1) AS pendingLo,
+        (SELECT first_seq FROM blocks ORDER BY first_seq LIMIT 1) AS lowest,
+        (SELECT id FROM buckets ORDER BY id LIMIT 1) AS bucketLo,
+        (SELECT id FROM buckets ORDER BY id DESC LIMIT 1) AS bucketHi,
+        (SELECT first_seq FROM buckets ORDER BY id DESC LIMIT 1) AS bucketHiSeq`),
       buckets: p('SELECT id, first_seq, min_t, max_t FROM buckets ORDER BY max_t DESC, id DESC'),
       idFilter: p('SELECT idf FROM buckets WHERE id = ?'),
       chunkKey: p('SELECT key FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
@@ -252,7 +270,6 @@ export class EventReader {
       chunkData: p('SELECT data FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       ids: p('SELECT t, seq FROM ids WHERE bucket = ? AND k = ? ORDER BY seq DESC'),
       blockWith: p('SELECT first_seq, last_seq, data FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
-      lowestBlock: p('SELECT first_seq FROM blocks ORDER BY first_seq LIMIT 1'),
       readBlocks: p('SELECT first_seq, data FROM blocks WHERE first_seq >= coalesce((SELECT first_seq FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1), 0) ORDER BY first_seq'),
     };
   }
@@ -286,9 +303,9 @@ export class EventReader {
    * with commits) and leave from the oldest end, so the oldest row's first_seq and the version
    * tell whether the index still holds: no count of the rows is needed.
    */
-  private pendingIndex(): PendingIndex {
-    const version = this.meta('pending_version') ?? 0;
-    const lo = (this.st.pendingLo!.get() as { lo: number } | undefined)?.lo;
+  private pendingIndex(heads: Heads): PendingIndex {
+    const version = heads.pendingVersion ?? 0;
+    const lo = heads.pendingLo ?? undefined;
     let l0 = this.l0;
     const stale = version !== l0.version || (l0.rows > 0 && lo !== l0.minFirstSeq);
     if (stale) l0 = new PendingIndex(version);
@@ -306,9 +323,8 @@ export class EventReader {
    * lowest id, the highest id and that bucket's first seq (seqs are never reused, even where ids
    * are after a prune emptied the table) tell whether the list held is still the table's.
    */
-  private bucketList(): Bucket[] {
-    const ends = this.st.bucketEnds!.get() as { lo: number | null; hi: number | null; hiSeq: number | null };
-    const key = `${ends.lo}/${ends.hi}/${ends.hiSeq}`;
+  private bucketList(heads: Heads): Bucket[] {
+    const key = `${heads.bucketLo}/${heads.bucketHi}/${heads.bucketHiSeq}`;
     if (key !== this.bucketsKey) {
       this.bucketsAll = (this.st.buckets!.all() as { id: number; first_seq: number; min_t: number; max_t: number }[])
         .map((b): Bucket => ({ id: b.id, firstSeq: b.first_seq, minT: b.min_t, maxT: b.max_t }));
@@ -367,7 +383,8 @@ export class EventReader {
     // Blocks this lookup decodes stay readable until it returns: what it returns, and what the
     // event cache keeps, are strings by then (CachedEvent).
     this.decoder.reset();
-    const cutoff = this.meta('history_cutoff_sec') ?? Number.MIN_SAFE_INTEGER;
+    const heads = this.st.heads!.get() as unknown as Heads;
+    const cutoff = heads.cutoff ?? Number.MIN_SAFE_INTEGER;
     const lower = Math.max(q.startSec, cutoff);
     const before = q.before ?? { t: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
     const upper = Math.min(q.endSec, before.t);
@@ -379,12 +396,12 @@ export class EventReader {
 
     // L0: one cursor over every pending row's entries of the key.
     const cursors: Cursor[] = [];
-    const l0 = this.pendingIndex();
+    const l0 = this.pendingIndex(heads);
     const entries = byId ? l0.byId.get(k) : l0.byKey.get(text);
     if (entries) cursors.push(new EntriesCursor(sortedEntries(entries), upper));
-    const buckets = this.bucketList().filter((b) => b.maxT >= lower && b.minT <= upper);
+    const buckets = this.bucketList(heads).filter((b) => b.maxT >= lower && b.minT <= upper);
     let nextBucket = 0;
-    const lowest = (this.st.lowestBlock!.get() as { first_seq: number } | undefined)?.first_seq ?? Number.POSITIVE_INFINITY;
+    const lowest = heads.lowest ?? Number.POSITIVE_INFINITY;
     const decoded = new Map<number, { first: number; e: BlockEvent }>();
     const out: HistoryRow[] = [];
     while (out.length < q.limit) {
