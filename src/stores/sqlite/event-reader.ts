@@ -65,6 +65,34 @@ class PendingIndex {
     this.version = version;
   }
 
+  /**
+   * Forgets the entries of the rows below `lo`, the oldest row left (a merge or a log prune took
+   * the oldest rows): their entries are exactly those with seq < lo, since rows hold disjoint seq
+   * ranges and leave from the oldest end. One pass over the entries, against decoding every row
+   * left again (a rebuild at 10M events: 0.4-0.8 s of the main thread's CPU after each merge).
+   */
+  dropBelow(lo: number): void {
+    const drop = <K>(m: Map<K, Entries>) => {
+      for (const [key, e] of m) {
+        let w = 0;
+        for (let r = 0; r < e.seq.length; r++) {
+          if (e.seq[r]! < lo) continue;
+          e.t[w] = e.t[r]!;
+          e.seq[w] = e.seq[r]!;
+          w++;
+        }
+        if (w === 0) m.delete(key);
+        else if (w < e.seq.length) {
+          e.t.length = w;
+          e.seq.length = w;
+        }
+      }
+    };
+    drop(this.byKey);
+    drop(this.byId);
+    this.minFirstSeq = lo;
+  }
+
   add(p: Pending): void {
     this.rows++;
     this.maxFirstSeq = Math.max(this.maxFirstSeq, p.firstSeq);
@@ -307,8 +335,13 @@ export class EventReader {
     const version = heads.pendingVersion ?? 0;
     const lo = heads.pendingLo ?? undefined;
     let l0 = this.l0;
-    const stale = version !== l0.version || (l0.rows > 0 && lo !== l0.minFirstSeq);
-    if (stale) l0 = new PendingIndex(version);
+    if (version !== l0.version || (l0.rows > 0 && lo === undefined) || (lo !== undefined && lo < l0.minFirstSeq && l0.rows > 0)) {
+      // Rows rewritten (a prune of history raises the version), all rows gone, or not the shape
+      // rows ever take: built again from the rows.
+      l0 = new PendingIndex(version);
+    } else if (l0.rows > 0 && lo !== undefined && lo > l0.minFirstSeq) {
+      l0.dropBelow(lo);
+    }
     for (const r of this.st.pendingAfter!.iterate(l0.maxFirstSeq) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
       l0.add(decodePending(r.first_seq, r.last_seq, r.data));
     }
