@@ -74,7 +74,7 @@ function attributesOf(p: GenParams, i: number): { eventId: string; timeSec: numb
 export const LOOKUP_CASES = ['EventId', 'EventName', 'EventSource', 'ReadOnly', 'Username', 'AccessKeyId', 'ResourceType', 'ResourceName', 'none', 'TimeRange1h'] as const;
 
 /** Inputs of a case: values drawn from random records of the dataset. */
-function makeInputs(p: GenParams, name: string, n: number, seed: number): Input[] {
+export function makeInputs(p: GenParams, name: string, n: number, seed: number): Input[] {
   const r = new Rng(seed);
   const out: Input[] = [];
   for (let k = 0; k < n; k++) {

@@ -1,63 +1,59 @@
 /**
- * Prototype (not used by `npm run bench`): LookupEvents in-process, without HTTP, SigV4, the SDK
- * or the self-audit write: lookupEvents() from src/history over SqliteEventStore on a cached
- * dataset. The difference to the HTTP figures is what the request path adds around the index.
+ * Prototype (not used by `npm run bench`): LookupEvents in-process on a copy of a cached dataset
+ * (layout 2), without HTTP, SigV4 or the SDK: lookupEvents() from src/history over
+ * SqliteEventStore, with the lean client's inputs (bench/lookup.ts makeInputs, same seeds) and,
+ * after each lookup, a one-event `process` append as the self-audit record would make (so L0
+ * grows as under the HTTP bench). Per case: wall time and the main thread's CPU per lookup, and
+ * the reader's counters (blocks read and decoded). Use it on a scratch copy: it writes.
  *
- *   node bench/proto/lookup-direct.ts DATASET_DIR [samples=2000]
+ *   node bench/proto/lookup-direct.ts DATA_DIR [samples=500] [warmup=50] [cases=all] [audit=1]
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/stores/sqlite/index.ts';
 import { lookupEvents, NextTokenCodec } from '../../src/history/index.ts';
-import { Rng, lookupKeys } from '../gen.ts';
-import type { DatasetManifest } from '../dataset.ts';
+import { LOOKUP_CASES, makeInputs } from '../lookup.ts';
+import { appendInputOf, type DatasetManifest } from '../dataset.ts';
 import { summarize } from '../lib.ts';
 
 const dir = process.argv[2]!;
-const samples = Number(process.argv[3] ?? 2000);
+const samples = Number(process.argv[3] ?? 500);
+const warmup = Number(process.argv[4] ?? 50);
+const only = process.argv[5] && process.argv[5] !== 'all' ? process.argv[5].split(',') : [...LOOKUP_CASES];
+const audit = (process.argv[6] ?? '1') === '1';
 const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as DatasetManifest;
 const p = manifest.params;
 const store = new SqliteEventStore({ path: join(dir, 'events.db') });
 const deps = { store, tokens: new NextTokenCodec(NextTokenCodec.randomKey()), retentionDays: 36500 };
-const ctx = { accountId: '111111111111', region: 'us-east-1', nowMs: Date.now() };
-const ev = (r: Rng) => lookupKeys(p, r.int(p.count));
-const kinds: Record<string, (r: Rng) => Record<string, unknown>> = {
-  none: () => ({}),
-  EventName: (r) => ({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: ev(r).eventName }] }),
-  Username: (r) => ({ LookupAttributes: [{ AttributeKey: 'Username', AttributeValue: ev(r).username ?? 'root' }] }),
-  ResourceName: (r) => {
-    let k = ev(r);
-    while (!k.resourceName) k = ev(r);
-    return { LookupAttributes: [{ AttributeKey: 'ResourceName', AttributeValue: k.resourceName }] };
-  },
-  EventId: (r) => ({ LookupAttributes: [{ AttributeKey: 'EventId', AttributeValue: ev(r).eventId }] }),
-  TimeRange1h: (r) => {
-    const end = Math.floor(p.endMs / 1000) - r.int(Math.floor(p.spanMs / 1000) - 3600);
-    return { StartTime: end - 3600, EndTime: end };
-  },
-};
+const ctx = { accountId: '111111111111', region: 'us-east-1', nowMs: p.endMs + 1000 };
+const reader = (store as unknown as { reader: { stats?: Record<string, number> } }).reader;
+let extra = p.count + 1_000_000;
 const out: Record<string, unknown> = {};
-for (const [name, make] of Object.entries(kinds)) {
-  const r = new Rng(0xbeef + name.length * 7919);
-  const inputs = Array.from({ length: samples + 200 }, () => make(r));
-  const all: number[] = [];
-  const storeOnly: number[] = [];
+const cpu0 = process.cpuUsage();
+for (const name of only) {
+  const inputs = makeInputs(p, name, warmup + samples, 0xbeef + name.length * 7919);
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  let events = 0;
+  const stats0 = { ...reader.stats };
   for (let i = 0; i < inputs.length; i++) {
+    if (i === warmup) Object.assign(stats0, reader.stats);
+    const c0 = process.threadCpuUsage();
     const s = performance.now();
-    await lookupEvents(deps, ctx, inputs[i]!);
+    const answer = await lookupEvents(deps, ctx, inputs[i] as never);
     const ms = performance.now() - s;
-    if (i >= 200) all.push(ms);
+    const c1 = process.threadCpuUsage(c0);
+    if (audit) await store.append([{ ...appendInputOf(p, extra++), accountId: '999999999999' }], 'process');
+    if (i >= warmup) {
+      wall.push(ms);
+      cpu.push((c1.user + c1.system) / 1000);
+      events += (answer.text.match(/"EventId"/g) ?? []).length;
+    }
   }
-  // The store call alone (index range scan + join to the record), for the same attribute.
-  for (let i = 200; i < inputs.length; i++) {
-    const a = (inputs[i]!.LookupAttributes as { AttributeKey: string; AttributeValue: string }[] | undefined)?.[0];
-    const attribute: readonly [string, string] = a ? [a.AttributeKey, a.AttributeValue] : ['*', 'management'];
-    const s = performance.now();
-    await store.lookup({ accountId: ctx.accountId, region: ctx.region, attribute, startSec: 0, endSec: 2 ** 31, limit: 51 });
-    storeOnly.push(performance.now() - s);
-  }
-  out[name] = { lookupEventsMs: summarize(all), storeLookupMs: summarize(storeOnly) };
-  process.stderr.write(`${name}: ${JSON.stringify(out[name])}\n`);
+  const counters = Object.fromEntries(Object.entries(reader.stats ?? {}).map(([k, v]) => [k, Math.round(((v - (stats0[k] ?? 0)) / samples) * 100) / 100]));
+  out[name] = { wallMs: summarize(wall), cpuMs: summarize(cpu), cpuMeanMs: Math.round((cpu.reduce((a, b) => a + b, 0) / cpu.length) * 1000) / 1000, events: events / samples, perLookup: counters };
+  process.stderr.write(`${name}: wall p50 ${(out[name] as { wallMs: { p50: number } }).wallMs.p50} p99 ${(out[name] as { wallMs: { p99: number } }).wallMs.p99} cpu mean ${(out[name] as { cpuMeanMs: number }).cpuMeanMs} ms ${JSON.stringify(counters)}\n`);
 }
+const c = process.cpuUsage(cpu0);
 await store.close();
-console.log(JSON.stringify({ events: manifest.events, samples, results: out }, null, 2));
+console.log(JSON.stringify({ events: manifest.events, samples, processCpuS: (c.user + c.system) / 1e6, results: out }, null, 2));

@@ -1,10 +1,10 @@
 /** The byte formats of events.db layout 2: round trips, raw frames, id filters and the IdTable. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { createZstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import {
-  IdFilter, IdTable, RAW_BELOW, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
+  FrameDecoder, IdFilter, IdTable, RAW_BELOW, frameContentSize, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
   hashString, idKeyText, rawFrame, unpack,
 } from './event-format.ts';
 
@@ -141,3 +141,57 @@ test('an id filter of a full bucket (65,536 ids) is 10 bits an id and answers ma
   assert.equal(new IdFilter(encodeIdFilter([])).mayHave(ks[0]!), false, 'an empty bucket holds nothing');
 });
 
+
+/** A zstd frame that does not declare its content size (written by a stream in several writes). */
+async function streamedFrame(parts: Buffer[]): Promise<Buffer> {
+  const z = createZstdCompress();
+  const out: Buffer[] = [];
+  z.on('data', (c: Buffer) => out.push(c));
+  const done = new Promise((resolve) => z.on('end', resolve));
+  for (const p of parts) await new Promise<void>((resolve) => z.write(p, () => resolve()));
+  z.end();
+  await done;
+  return Buffer.concat(out);
+}
+
+test('FrameDecoder decodes every kind of frame as zstdDecompressSync does, into scratch memory kept until reset()', async () => {
+  const d = new FrameDecoder();
+  const payloads = [Buffer.from('x'), Buffer.alloc(5000, 7), Buffer.from(JSON.stringify({ a: 'ü€😀'.repeat(3000) })), Buffer.alloc(900_000, 'abc'), Buffer.alloc(3_000_000, 'z')];
+  const frames = payloads.map((p) => zstdCompressSync(p));
+  // Sizes as they declare them (node's one-shot call writes the content size in the header).
+  assert.deepEqual(frames.map((f) => frameContentSize(f)), payloads.map((p) => p.length));
+  const streamed = await streamedFrame([Buffer.alloc(3000, 'q'), Buffer.alloc(3000, 'r')]);
+  assert.equal(frameContentSize(streamed), undefined);
+  const all = [...frames, rawFrame(Buffer.from('raw payload')), streamed];
+  const views = all.map((f) => d.decode(f));
+  // Every view still holds its bytes: nothing is overwritten before reset(), even past one chunk.
+  for (let i = 0; i < all.length; i++) assert.deepEqual(views[i], zstdDecompressSync(all[i]!), `frame ${i}`);
+  assert.ok(d.stats.reused >= 3, JSON.stringify(d.stats));
+  // The 3 MB frame (over a chunk) and the one without a size went to zstdDecompressSync.
+  assert.equal(d.stats.fallback, 2);
+  d.reset();
+  assert.deepEqual(d.decode(frames[2]!), payloads[2]);
+});
+
+test('FrameDecoder: a damaged frame throws as zstdDecompressSync does, and the next frames decode', () => {
+  const d = new FrameDecoder();
+  const payload = Buffer.from(Array.from({ length: 4000 }, (_, i) => `${(i * 2654435761) % 1000003},`).join(''));
+  const good = zstdCompressSync(payload);
+  assert.ok(good.length > 200);
+  const bad = Buffer.from(good);
+  bad.fill(0xff, 20, 120);
+  const short = good.subarray(0, good.length - 10);
+  for (const broken of [bad, short]) {
+    assert.throws(() => d.decode(broken));
+    assert.deepEqual(d.decode(good), payload);
+  }
+});
+
+test('a block decoded through a FrameDecoder reads as one decoded on its own', () => {
+  const d = new FrameDecoder();
+  const events = Array.from({ length: 8 }, (_, i) => ({ seq: i + 1, accountId: 'a', region: 'r', eventId: `e${i}`, eventTimeSec: i, inHistory: true, json: JSON.stringify({ i, pad: 'p'.repeat(1500 + i) }), summary: `{"EventId":"e${i}"}` }));
+  const data = encodeBlock(events);
+  const viaDecoder = decodeBlock(data, d).events.map((e) => [e.seq, e.json, e.summary]);
+  assert.deepEqual(viaDecoder, decodeBlock(data).events.map((e) => [e.seq, e.json, e.summary]));
+  assert.equal(d.stats.reused, 1);
+});

@@ -14,7 +14,7 @@
  *   self-audit record, a gateway call) is a zstd frame of one raw (stored) block, written and
  *   read without calling zstd.
  */
-import { zstdCompressSync, zstdDecompressSync, constants } from 'node:zlib';
+import zlib, { zstdCompressSync, zstdDecompressSync, constants } from 'node:zlib';
 
 /** Bits of a key hash (53: the most a JS number holds exactly); tests inject fewer to force collisions. */
 export const HASH_BITS = 53;
@@ -110,6 +110,103 @@ export const pack = (b: Uint8Array): Buffer => (b.length > 0 && b.length < RAW_B
 /** The payload of a stored frame, raw or zstd (every frame ever written: both kinds are standard zstd frames). */
 export const unpack = (data: Uint8Array): Buffer => rawPayload(data) ?? zstdDecompressSync(data);
 
+/** The Frame_Content_Size a zstd frame header declares (RFC 8878 3.1.1.1), or undefined when it declares none. */
+export function frameContentSize(data: Uint8Array): number | undefined {
+  if (data.length < 6) return undefined;
+  const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (view.readUInt32LE(0) !== ZSTD_MAGIC) return undefined;
+  const fhd = data[4]!;
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  const at = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]!;
+  const fcsBytes = [single, 2, 4, 8][fcsFlag]!;
+  if (fcsBytes === 0 || at + fcsBytes > data.length) return undefined;
+  if (fcsFlag === 0) return data[at];
+  if (fcsFlag === 1) return view.readUInt16LE(at) + 256;
+  if (fcsFlag === 2) return view.readUInt32LE(at);
+  const v = Number(view.readBigUInt64LE(at));
+  return Number.isSafeInteger(v) ? v : undefined;
+}
+
+/** What node:zlib's zstd decompressor keeps inside (not public API: used only when present and checked). */
+interface ZstdHandle {
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+  reset(): void;
+}
+
+/**
+ * Decodes zstd frames into memory of its own, reused: a lookup decodes up to ~50 blocks of ~15 KB
+ * to use one event of each, and node's `zstdDecompressSync` makes a stream object, a context and
+ * a new 15 KB ArrayBuffer per call (garbage that drives the main thread's collections). This keeps
+ * one decompression context (node:zlib's own, through its stream's handle: no dependency, same
+ * zstd) and writes each frame at the next free place of a scratch area the caller resets between
+ * reads (`reset()`: what was decoded before is overwritten from then on, so callers turn what they
+ * keep into strings first). A frame without a declared content size, one larger than a chunk, an
+ * error, or a Node whose zlib does not look as expected: `zstdDecompressSync`, as before.
+ * Measured in process on 10M-event blocks (15 KB decoded): 21 -> 16 µs of CPU a block.
+ */
+export class FrameDecoder {
+  private static readonly CHUNK = 1024 * 1024;
+  private engine: (zlib.ZstdDecompress & { _handle?: ZstdHandle; _writeState?: Uint32Array }) | undefined;
+  private chunks: Buffer[] = [];
+  private chunk = 0;
+  private at = 0;
+  /** Frames decoded in place / by zstdDecompressSync (for tests and measurements). */
+  readonly stats = { reused: 0, fallback: 0 };
+
+  /** Everything decoded before may be overwritten from now on. */
+  reset(): void {
+    this.chunk = 0;
+    this.at = 0;
+    if (this.chunks.length > 1) this.chunks.length = 1;
+  }
+
+  private newEngine(): void {
+    const e = new zlib.ZstdDecompress() as NonNullable<FrameDecoder['engine']>;
+    e.on('error', () => undefined); // errors are seen by `destroyed` after the call, and decoded again by zstdDecompressSync to throw
+    this.engine = typeof e._handle?.writeSync === 'function' && typeof e._handle.reset === 'function' && e._writeState instanceof Uint32Array ? e : undefined;
+  }
+
+  /** The frame's payload: a view of the scratch area (valid until reset()), or a Buffer of its own. */
+  decode(data: Uint8Array): Buffer {
+    const raw = rawPayload(data);
+    if (raw) return raw;
+    const size = frameContentSize(data);
+    if (size === undefined || size === 0 || size > FrameDecoder.CHUNK) return this.fallback(data);
+    if (this.chunks.length === 0 || this.at + size > FrameDecoder.CHUNK) {
+      if (this.chunks.length > 0) this.chunk++;
+      if (this.chunk >= this.chunks.length) this.chunks.push(Buffer.allocUnsafe(FrameDecoder.CHUNK));
+      this.at = 0;
+    }
+    if (!this.engine || this.engine.destroyed) this.newEngine();
+    const engine = this.engine;
+    if (!engine) return this.fallback(data);
+    const out = this.chunks[this.chunk]!;
+    try {
+      engine._handle!.writeSync(constants.ZSTD_e_end, data, 0, data.length, out, this.at, size);
+    } catch {
+      this.engine = undefined;
+      return this.fallback(data);
+    }
+    const state = engine._writeState!;
+    if (engine.destroyed || state[0] !== 0 || state[1] !== 0) {
+      // An error, a frame longer than it declared, or input left over: not ours to judge here.
+      this.engine = undefined;
+      return this.fallback(data);
+    }
+    engine._handle!.reset();
+    this.stats.reused++;
+    const view = out.subarray(this.at, this.at + size);
+    this.at += size;
+    return view;
+  }
+
+  private fallback(data: Uint8Array): Buffer {
+    this.stats.fallback++;
+    return zstdDecompressSync(data);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Blocks
 
@@ -177,8 +274,12 @@ class BlockRecord implements BlockEvent {
   }
 }
 
-export function decodeBlock(data: Uint8Array): DecodedBlock {
-  const raw = unpack(data);
+/**
+ * The events of a stored block. With a `decoder`, the block is decoded into its scratch area: the
+ * events' records must be read (`json`) before the decoder's next reset().
+ */
+export function decodeBlock(data: Uint8Array, decoder?: FrameDecoder): DecodedBlock {
+  const raw = decoder ? decoder.decode(data) : unpack(data);
   const headerLen = raw.readUInt32LE(0);
   const header = JSON.parse(raw.toString('utf8', 4, 4 + headerLen)) as HeaderRow[];
   let off = 4 + headerLen;

@@ -4,11 +4,22 @@
  * are one snapshot, and no read waits behind a commit (WAL).
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
+import { FrameDecoder, IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
 import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
 
 interface Bucket { id: number; firstSeq: number; minT: number; maxT: number }
+
+/** The row of the reader's `heads` statement (null where the table or meta row is empty). */
+interface Heads {
+  cutoff: number | null;
+  pendingVersion: number | null;
+  pendingLo: number | null;
+  lowest: number | null;
+  bucketLo: number | null;
+  bucketHi: number | null;
+  bucketHiSeq: number | null;
+}
 
 /** One key's L0 entries, across every pending row, sorted by (t, seq) ascending (newest last) when `sorted`. */
 interface Entries {
@@ -52,6 +63,34 @@ class PendingIndex {
   readonly version: number;
   constructor(version: number) {
     this.version = version;
+  }
+
+  /**
+   * Forgets the entries of the rows below `lo`, the oldest row left (a merge or a log prune took
+   * the oldest rows): their entries are exactly those with seq < lo, since rows hold disjoint seq
+   * ranges and leave from the oldest end. One pass over the entries, against decoding every row
+   * left again (a rebuild at 10M events: 0.4-0.8 s of the main thread's CPU after each merge).
+   */
+  dropBelow(lo: number): void {
+    const drop = <K>(m: Map<K, Entries>) => {
+      for (const [key, e] of m) {
+        let w = 0;
+        for (let r = 0; r < e.seq.length; r++) {
+          if (e.seq[r]! < lo) continue;
+          e.t[w] = e.t[r]!;
+          e.seq[w] = e.seq[r]!;
+          w++;
+        }
+        if (w === 0) m.delete(key);
+        else if (w < e.seq.length) {
+          e.t.length = w;
+          e.seq.length = w;
+        }
+      }
+    };
+    drop(this.byKey);
+    drop(this.byId);
+    this.minFirstSeq = lo;
   }
 
   add(p: Pending): void {
@@ -213,6 +252,9 @@ export class EventReader {
   private readonly hashBits: number;
   private readonly st: Record<string, StatementSync>;
   private l0 = new PendingIndex(-1);
+  /** Every bucket (newest max_t first) as of `bucketsKey`: the lowest id, the highest id and its first seq. */
+  private bucketsAll: Bucket[] = [];
+  private bucketsKey = '';
   /** Events lookups returned, by seq (LRU by Map order): found again without SQL or a decode. */
   private readonly events = new Map<number, CachedEvent>();
   private eventBytes = 0;
@@ -221,6 +263,10 @@ export class EventReader {
   private readonly filters = new Map<number, { firstSeq: number; filter: IdFilter }>();
   private filterBytes = 0;
   private readonly filterCacheBytes: number;
+  /** Decodes blocks into scratch memory reused from one read to the next (reset at the start of each). */
+  private readonly decoder = new FrameDecoder();
+  /** Counters for measurements (bench/proto/lookup-direct.ts): lookups, events found in the cache, blocks read and decoded, buckets opened. */
+  readonly stats = { lookups: 0, cachedEvents: 0, blockReads: 0, bucketsOpened: 0 };
 
   constructor(opts: ReaderOptions) {
     this.hashBits = opts.hashBits;
@@ -233,16 +279,25 @@ export class EventReader {
       meta: p('SELECT value FROM meta WHERE name = ?'),
       // The oldest pending row by its rowid (O(log n); count(*) scanned every row, one per
       // self-audit record since the last merge, on every lookup).
-      pendingLo: p('SELECT first_seq AS lo FROM pending ORDER BY first_seq LIMIT 1'),
       pendingAfter: p('SELECT first_seq, last_seq, data FROM pending WHERE first_seq > ? ORDER BY first_seq'),
-      buckets: p('SELECT id, first_seq, min_t, max_t FROM buckets WHERE max_t >= ? AND min_t <= ? ORDER BY max_t DESC, id DESC'),
+      // The bucket list is read again only when its ends changed (bucketList below): a scan of
+      // `buckets` visits one page per row (each row's id blobs overflow), 153 rows at 10M events.
+      // What a lookup needs to know of the snapshot before it starts, in one statement: the
+      // history cut-off, whether the L0 index and the bucket list held still hold, the oldest block.
+      heads: p(`SELECT (SELECT value FROM meta WHERE name = 'history_cutoff_sec') AS cutoff,
+        (SELECT value FROM meta WHERE name = 'pending_version') AS pendingVersion,
+        (SELECT first_seq FROM pending ORDER BY first_seq LIMIT 1) AS pendingLo,
+        (SELECT first_seq FROM blocks ORDER BY first_seq LIMIT 1) AS lowest,
+        (SELECT id FROM buckets ORDER BY id LIMIT 1) AS bucketLo,
+        (SELECT id FROM buckets ORDER BY id DESC LIMIT 1) AS bucketHi,
+        (SELECT first_seq FROM buckets ORDER BY id DESC LIMIT 1) AS bucketHiSeq`),
+      buckets: p('SELECT id, first_seq, min_t, max_t FROM buckets ORDER BY max_t DESC, id DESC'),
       idFilter: p('SELECT idf FROM buckets WHERE id = ?'),
       chunkKey: p('SELECT key FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       chunkMax: p('SELECT max_t FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       chunkData: p('SELECT data FROM postings WHERE bucket = ? AND k = ? AND chunk = ?'),
       ids: p('SELECT t, seq FROM ids WHERE bucket = ? AND k = ? ORDER BY seq DESC'),
       blockWith: p('SELECT first_seq, last_seq, data FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
-      lowestBlock: p('SELECT first_seq FROM blocks ORDER BY first_seq LIMIT 1'),
       // Each block is one commit's events (committed_ms): the block holding afterSeq + 1, or the next one.
       committedAt: p('SELECT last_seq, committed_ms FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1'),
       committedAfter: p('SELECT committed_ms FROM blocks WHERE first_seq > ? ORDER BY first_seq LIMIT 1'),
@@ -288,17 +343,39 @@ export class EventReader {
    * with commits) and leave from the oldest end, so the oldest row's first_seq and the version
    * tell whether the index still holds: no count of the rows is needed.
    */
-  private pendingIndex(): PendingIndex {
-    const version = this.meta('pending_version') ?? 0;
-    const lo = (this.st.pendingLo!.get() as { lo: number } | undefined)?.lo;
+  private pendingIndex(heads: Heads): PendingIndex {
+    const version = heads.pendingVersion ?? 0;
+    const lo = heads.pendingLo ?? undefined;
     let l0 = this.l0;
-    const stale = version !== l0.version || (l0.rows > 0 && lo !== l0.minFirstSeq);
-    if (stale) l0 = new PendingIndex(version);
+    if (version !== l0.version || (l0.rows > 0 && lo === undefined) || (lo !== undefined && lo < l0.minFirstSeq && l0.rows > 0)) {
+      // Rows rewritten (a prune of history raises the version), all rows gone, or not the shape
+      // rows ever take: built again from the rows.
+      l0 = new PendingIndex(version);
+    } else if (l0.rows > 0 && lo !== undefined && lo > l0.minFirstSeq) {
+      l0.dropBelow(lo);
+    }
     for (const r of this.st.pendingAfter!.iterate(l0.maxFirstSeq) as Iterable<{ first_seq: number; last_seq: number; data: Uint8Array }>) {
       l0.add(decodePending(r.first_seq, r.last_seq, r.data));
     }
     this.l0 = l0;
     return l0;
+  }
+
+  /**
+   * Every bucket of this snapshot, newest max_t first (ties: higher id first). Buckets are only
+   * ever added with an id above every other (a merge) or deleted from the lowest ids up (a prune
+   * of the log), and a bucket's id, first seq and time range never change once written, so the
+   * lowest id, the highest id and that bucket's first seq (seqs are never reused, even where ids
+   * are after a prune emptied the table) tell whether the list held is still the table's.
+   */
+  private bucketList(heads: Heads): Bucket[] {
+    const key = `${heads.bucketLo}/${heads.bucketHi}/${heads.bucketHiSeq}`;
+    if (key !== this.bucketsKey) {
+      this.bucketsAll = (this.st.buckets!.all() as { id: number; first_seq: number; min_t: number; max_t: number }[])
+        .map((b): Bucket => ({ id: b.id, firstSeq: b.first_seq, minT: b.min_t, maxT: b.max_t }));
+      this.bucketsKey = key;
+    }
+    return this.bucketsAll;
   }
 
   /**
@@ -312,6 +389,7 @@ export class EventReader {
     const cached = this.events.get(seq);
     if (cached !== undefined) {
       if (cached.first < lowest) return undefined;
+      this.stats.cachedEvents++;
       this.events.delete(seq);
       this.events.set(seq, cached);
       return cached;
@@ -320,7 +398,8 @@ export class EventReader {
     if (!found) {
       const row = this.st.blockWith!.get(seq) as { first_seq: number; last_seq: number; data: Uint8Array } | undefined;
       if (!row || row.last_seq < seq) return undefined;
-      for (const e of decodeBlock(row.data).events) blocks.set(e.seq, { first: row.first_seq, e });
+      this.stats.blockReads++;
+      for (const e of decodeBlock(row.data, this.decoder).events) blocks.set(e.seq, { first: row.first_seq, e });
       found = blocks.get(seq);
       if (!found) return undefined;
     }
@@ -341,11 +420,16 @@ export class EventReader {
   }
 
   lookup(q: HistoryQuery): HistoryRow[] {
+    this.stats.lookups++;
     return this.snapshot(() => this.lookupIn(q));
   }
 
   private lookupIn(q: HistoryQuery): HistoryRow[] {
-    const cutoff = this.meta('history_cutoff_sec') ?? Number.MIN_SAFE_INTEGER;
+    // Blocks this lookup decodes stay readable until it returns: what it returns, and what the
+    // event cache keeps, are strings by then (CachedEvent).
+    this.decoder.reset();
+    const heads = this.st.heads!.get() as unknown as Heads;
+    const cutoff = heads.cutoff ?? Number.MIN_SAFE_INTEGER;
     const lower = Math.max(q.startSec, cutoff);
     const before = q.before ?? { t: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
     const upper = Math.min(q.endSec, before.t);
@@ -357,13 +441,12 @@ export class EventReader {
 
     // L0: one cursor over every pending row's entries of the key.
     const cursors: Cursor[] = [];
-    const l0 = this.pendingIndex();
+    const l0 = this.pendingIndex(heads);
     const entries = byId ? l0.byId.get(k) : l0.byKey.get(text);
     if (entries) cursors.push(new EntriesCursor(sortedEntries(entries), upper));
-    const buckets = (this.st.buckets!.all(lower, upper) as { id: number; first_seq: number; min_t: number; max_t: number }[])
-      .map((b): Bucket => ({ id: b.id, firstSeq: b.first_seq, minT: b.min_t, maxT: b.max_t }));
+    const buckets = this.bucketList(heads).filter((b) => b.maxT >= lower && b.minT <= upper);
     let nextBucket = 0;
-    const lowest = (this.st.lowestBlock!.get() as { first_seq: number } | undefined)?.first_seq ?? Number.POSITIVE_INFINITY;
+    const lowest = heads.lowest ?? Number.POSITIVE_INFINITY;
     const decoded = new Map<number, { first: number; e: BlockEvent }>();
     const out: HistoryRow[] = [];
     while (out.length < q.limit) {
@@ -377,6 +460,7 @@ export class EventReader {
       }
       // A bucket whose newest entry could come before the best head joins before it is taken.
       if (nextBucket < buckets.length && (!best || buckets[nextBucket]!.maxT >= best.t)) {
+        this.stats.bucketsOpened++;
         const cursor = this.bucketCursor(buckets[nextBucket++]!, k, text, byId, upper);
         if (cursor) cursors.push(cursor);
         continue;
@@ -460,7 +544,9 @@ export class EventReader {
       let bytes = 0;
       // Block by block, so no more than the cap plus one block is ever held.
       for (const row of this.st.readBlocks!.iterate(afterSeq) as Iterable<{ first_seq: number; data: Uint8Array }>) {
-        const events = decodeBlock(row.data).events;
+        // Each event kept is turned into a string below before the next block is decoded.
+        this.decoder.reset();
+        const events = decodeBlock(row.data, this.decoder).events;
         for (const e of events) {
           if (e.seq <= afterSeq || (accountId !== undefined && e.accountId !== accountId)) continue;
           if (maxBytes !== undefined) {
