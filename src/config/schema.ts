@@ -14,10 +14,10 @@ import { partitionOf } from '../core/index.ts';
 export const DEFAULT_REGIONS = ['us-east-1', 'us-west-2', 'eu-west-1'];
 
 /**
- * What the docs table shows beside the schema's own default: `default` replaces it (for keys whose
- * absence means something, such as `integrity.keyEncryption`).
+ * Defaults that are not the schema's own: what an absent key means (`integrity.keyEncryption`: the
+ * key file in the data dir; a neighbour's `region`: us-east-1), shown in the JSON Schema and the docs.
  */
-export const docRegistry = z.registry<{ default?: string }>();
+export const docRegistry = z.registry<{ default?: unknown }>();
 
 /** The known key closest to `key` (case, a typo of up to a third of its letters, 2 at least), if any. */
 export function closestKey(key: string, known: readonly string[]): string | undefined {
@@ -173,33 +173,33 @@ const database = byType([
     url: str().superRefine((v, ctx) => {
       const problem = databaseUrlProblem(v);
       if (problem) ctx.addIssue({ code: 'custom', message: problem, input: v });
-    }).describe('postgres://USER:PASSWORD@HOST:5432/DATABASE (env OPENTRAIL_DATABASE_URL)'),
+    }).describe('`postgres://USER:PASSWORD@HOST:5432/DB` (node-postgres\'s URL: `?sslmode=require` for TLS). `OPENTRAIL_DATABASE_URL` sets both keys and beats the file'),
   }),
 ], 'sqlite or postgres');
 
 const objectStore = byType([
-  obj({ type: z.literal('filesystem'), root: optStr().describe('`type: filesystem`: the directory whose subdirectories are buckets (default `<dataDir>/buckets`)') }),
+  obj({ type: z.literal('filesystem'), root: optStr().describe('the directory whose subdirectories are buckets (default `<dataDir>/buckets`)') }),
   obj({
     type: z.literal('s3'),
     ...neighbourShape,
-    forcePathStyle: bool(true).describe('`type: s3`: path-style bucket URLs (needed by most S3-compatible stores)'),
+    forcePathStyle: bool(true).describe('path-style bucket URLs (needed by most S3-compatible stores)'),
   }),
 ], 'filesystem or s3');
 
 const keyEncryption = byType([
-  obj({ type: z.literal('file'), path: optStr().describe('`type: file`: the 32-byte key file, mode 0600 (default `<dataDir>/signing-keys.kek`)') }),
+  obj({ type: z.literal('file'), path: optStr().describe('the 32-byte key file, mode 0600 (default `<dataDir>/signing-keys.kek`)') }),
   obj({
     type: z.literal('kms'),
-    endpoint: optStr().refine((e) => e === undefined || /^https?:\/\/[^/?#]+\/?$/.test(e), { error: 'must be an http(s) URL without a path' }).describe('`type: kms`: the KMS-compatible endpoint'),
+    endpoint: optStr().refine((e) => e === undefined || /^https?:\/\/[^/?#]+\/?$/.test(e), { error: 'must be an http(s) URL without a path' }).describe('the KMS-compatible endpoint'),
     region: neighbourShape.region,
-    keyId: str().describe('`type: kms`: the KMS key (id, ARN or alias/...) that wraps the data key'),
+    keyId: str().describe('the KMS key (id, ARN or alias/...) that wraps the data key'),
     accessKeyId: neighbourShape.accessKeyId,
     secretAccessKey: neighbourShape.secretAccessKey,
   }).superRefine((v, ctx) => keysTogether(v, ctx, '{path}: accessKeyId and secretAccessKey go together')),
 ], 'file or kms');
 
 const keyEncryptionField = keyEncryption.optional().describe('where the key that encrypts the digest-signing private keys in `control.db` lives: a key file (the server refuses to start if it is missing while `control.db` holds encrypted keys, or is not 0600 / 32 bytes; back it up with `control.db`, stored apart), or a data key made by a KMS-compatible endpoint (`GenerateDataKey`), kept in `control.db` only wrapped and opened with `Decrypt` at each start. docs/storage.md');
-docRegistry.add(keyEncryptionField, { default: '`{"type":"file"}`' });
+docRegistry.add(keyEncryptionField, { default: { type: 'file' } });
 
 const gateway = obj({
   host: str().default('127.0.0.1').describe('address the gateway listens on'),
@@ -242,7 +242,7 @@ export const configSchema = obj({
   host: str().default('127.0.0.1').describe('address the API listens on (`--host`, `OPENTRAIL_HOST`)'),
   port: port().default(4580).describe('port of the API; `0`: any free port (`--port`, `OPENTRAIL_PORT`)'),
   dataDir: str().default('.opentrail').describe('event log (`events.db`), control state (`control.db`), keys (`next-token.key`, `signing-keys.kek`), the lock, generated credentials, and the default filesystem buckets (`buckets/`), relative to the working directory; docs/storage.md (`--data-dir`, `OPENTRAIL_DATA_DIR`)'),
-  database: database.default({ type: 'sqlite' }).describe('where the event log and control state live: `{"type":"sqlite"}` (files in the data dir) or `{"type":"postgres","url":URL}` (`OPENTRAIL_DATABASE_URL` sets the latter)'),
+  database: database.default({ type: 'sqlite' }).describe('where the event log and control state live: `sqlite`, files in the data dir, or `postgres`: one PostgreSQL database (`database.url`), its schema made on the first start and migrated by later versions; the NextToken key and the first-start account then live there too, and every node must have the same `integrity.keyEncryption`. A database that cannot be used stops the start with one line (exit code 2). docs/scale-out.md'),
   regions: list(z.string({ error: 'must be a non-empty list of AWS Region names' })).min(1, { error: 'must be a non-empty list of AWS Region names' })
     .default(() => [...DEFAULT_REGIONS]).transform((r) => [...new Set(r)])
     .describe('Regions served; a request signed for another Region is refused, and so is an ingested record of another Region. Each must be an AWS Region name (the list below)'),
@@ -280,10 +280,10 @@ export const configSchema = obj({
   cloudWatchLogs: notifier(10_000).optional().describe('the CloudWatch Logs endpoint trails with `CloudWatchLogsLogGroupArn` stream their records to (these credentials are used; `CloudWatchLogsRoleArn` is not assumed); without it such trails report `LatestCloudWatchLogsDeliveryError` `CloudWatchLogsNotConfigured` (`CloudWatchLogsTimeout`)'),
   webhooks: list(webhook).optional().describe('each delivered batch\'s notification body (the SNS `Message`, `{"s3Bucket":...,"s3ObjectKey":[...]}`) is POSTed as JSON to every webhook whose `trailArns` names the trail, with header `x-opentrail-trail-arn`; a non-2xx answer or timeout is reported like an SNS error (docs/compatibility.md)'),
   gateway: gateway.nullish().describe('the recording gateway, a second listener of the same server process that forwards AWS-protocol calls to their service and records each as a CloudTrail event (docs/gateway.md); `upstream` or at least one entry of `services` is required'),
-  logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info').describe('the least severe log lines written'),
+  logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info').describe('least severe line the JSON-lines log on stdout writes: `fatal`, `error`, `warn`, `info` (one line per request), `debug`, `trace` or `silent` (docs/operations.md "Logs")'),
   metrics: obj({
-    enabled: bool(true).describe('serve `GET /metrics` (Prometheus text format)'),
-    port: port().optional().describe('serve `/metrics` on its own listener on this port (same host); absent: on the API port'),
+    enabled: bool(true).describe('Prometheus `GET /metrics`, unauthenticated like `/health` (docs/operations.md); `false` turns it off (404)'),
+    port: port().optional().describe('serve `/metrics` (and `/health`) on a listener of its own on `host` instead of the API port, so that only the monitoring network need reach it (`0`: any free port; the banner and the lock file say which); absent: the API port'),
   }).prefault({}),
 }).superRefine((cfg, ctx) => {
   const anyName = cfg.allowNonAwsRegions;
