@@ -21,7 +21,8 @@ const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DI
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
   --port      port to listen on, 0 for any free port (env OPENTRAIL_PORT; default 4580)
   --data-dir  where events, state and generated credentials live (env OPENTRAIL_DATA_DIR; default .opentrail)
-  --config    JSON or YAML config file (env OPENTRAIL_CONFIG); see docs/configuration.md
+  --config    JSON or YAML config file (env OPENTRAIL_CONFIG); every key: docs/configuration.md,
+              its JSON Schema for editors: opentrail.schema.json
   env OPENTRAIL_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB  keeps events and state in PostgreSQL`;
 
 /**

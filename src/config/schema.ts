@@ -84,7 +84,7 @@ function keysTogether(v: { accessKeyId?: string | undefined; secretAccessKey?: s
 const neighbourShape = {
   endpoint: optStr().describe('URL of the endpoint; absent: the AWS endpoint of the Region'),
   region: str().nullish().transform((v) => v ?? 'us-east-1').describe('Region the client signs for'),
-  accessKeyId: optStr().describe('access key of the calls (with secretAccessKey; absent: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)'),
+  accessKeyId: optStr().describe('access key of the calls (with secretAccessKey; absent: the AWS SDK\'s default credential chain, e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)'),
   secretAccessKey: optStr().describe('secret key going with accessKeyId'),
 };
 docRegistry.add(neighbourShape.region, { default: 'us-east-1' });
@@ -193,8 +193,8 @@ const keyEncryption = byType([
     endpoint: optStr().refine((e) => e === undefined || /^https?:\/\/[^/?#]+\/?$/.test(e), { error: 'must be an http(s) URL without a path' }).describe('the KMS-compatible endpoint'),
     region: neighbourShape.region,
     keyId: str().describe('the KMS key (id, ARN or alias/...) that wraps the data key'),
-    accessKeyId: neighbourShape.accessKeyId,
-    secretAccessKey: neighbourShape.secretAccessKey,
+    accessKeyId: optStr().describe('access key of the KMS calls (with secretAccessKey; absent: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)'),
+    secretAccessKey: optStr().describe('secret key going with accessKeyId'),
   }).superRefine((v, ctx) => keysTogether(v, ctx, '{path}: accessKeyId and secretAccessKey go together')),
 ], 'file or kms');
 
