@@ -8,11 +8,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, existsSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { freePort } from './helpers/moto.ts';
+import { runBash } from './helpers/bash.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
@@ -81,21 +82,7 @@ test('npm pack ships what runs, and npm install -g of it gives a working opentra
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('AWS_') && !k.startsWith('OPENTRAIL_') && !k.startsWith('npm_')) blockEnv[k] = v;
   // The installed command first; then the Node 24 this test runs on (a fresh machine's node).
   Object.assign(blockEnv, { PATH: `${join(prefix, 'bin')}:${dirname(process.execPath)}:${process.env.PATH}`, TMPDIR: tmp, AWS_CONFIG_FILE: '/dev/null', AWS_PAGER: '', AWS_MAX_ATTEMPTS: '1' });
-  const child = spawn('bash', ['-euo', 'pipefail', '-c', `${block}\necho "@@END $PWD"`], { cwd: tmp, env: blockEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((res) => {
-    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 200_000);
-    child.once('exit', (c) => {
-      clearTimeout(timer);
-      res(c);
-    });
-  });
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch { /* all ended */ }
+  const { code, out, err } = await runBash(`${block}\necho "@@END $PWD"`, { cwd: tmp, env: blockEnv, args: ['-euo', 'pipefail'] });
   const all = `stdout:\n${out}\nstderr:\n${err}`;
   assert.equal(code, 0, all);
   assert.ok(existsSync(join(prefix, 'bin/opentrail')), all);

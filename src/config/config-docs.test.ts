@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { SCHEMA_FILE, configTableRows, schemaFileText, withCurrentTable } from './config-docs.ts';
 import { defaultConfig, resolveConfig } from './config.ts';
 
@@ -31,8 +32,10 @@ test('docs/configuration.md\'s key table is the one the config schema generates 
   assert.ok(rows.includes('| `ingest.maxBodyBytes` | `52428800` (50 MiB) | largest `/ingest` body from a caller that signs its payload hash (hex `x-amz-content-sha256`; verified before the body is read) |'));
 });
 
-test('every JSON config example in README.md and docs/configuration.md is a valid config', () => {
-  const examples = ['README.md', 'docs/configuration.md'].flatMap((f) => [...read(f).matchAll(/```json\n([\s\S]*?)```/g)].map((m) => [f, m[1]!] as const));
-  assert.ok(examples.length >= 2);
-  for (const [file, text] of examples) assert.doesNotThrow(() => resolveConfig(JSON.parse(text), defaultConfig(), '2026-01-01T00:00:00Z'), `${file}: ${text}`);
+test('every JSON and YAML config example in README.md and docs/configuration.md is a valid config', () => {
+  const examples = ['README.md', 'docs/configuration.md'].flatMap((f) => [...read(f).matchAll(/```(json|yaml)\n([\s\S]*?)```/g)].map((m) => [f, m[1]!, m[2]!] as const));
+  assert.ok(examples.filter(([, lang]) => lang === 'yaml').length >= 1 && examples.length >= 4);
+  for (const [file, lang, text] of examples) {
+    assert.doesNotThrow(() => resolveConfig(lang === 'json' ? JSON.parse(text) : parseYaml(text), defaultConfig(), '2026-01-01T00:00:00Z'), `${file}: ${text}`);
+  }
 });
