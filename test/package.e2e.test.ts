@@ -94,5 +94,14 @@ test('npm pack ships what runs, and npm install -g of it gives a working opentra
   assert.match(readFileSync(join(work, 'server.log'), 'utf8'), /SIGTERM: shutting down/, 'stopped in order');
   assert.ok(readdirSync(join(work, '.opentrail')).includes('events.db'), 'its data in ./.opentrail');
   // The installed package runs the compiled code, not the sources.
-  assert.equal(existsSync(join(prefix, 'lib/node_modules', PKG.name, 'src/cli/main.ts')), false);
+  const installed = join(prefix, 'lib/node_modules', PKG.name);
+  assert.equal(existsSync(join(installed, 'src/cli/main.ts')), false);
+  // Every command loads from it (each is loaded only when it runs), and the gateway finds its models.
+  const opentrail = (...args: string[]) => execFileSync(join(prefix, 'bin/opentrail'), args, { encoding: 'utf8', env: blockEnv });
+  const commands = [...new Set([...opentrail('--help').matchAll(/^\s*(?:usage: )?opentrail ([a-z][\w-]*)/gm)].map((m) => m[1]!))];
+  assert.ok(commands.includes('validate-logs') && commands.includes('migrate'), commands.join(' '));
+  for (const c of commands) assert.match(opentrail(c, '--help'), new RegExp(`^usage: opentrail ${c}\\b`), c);
+  const models = execFileSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(join(installed, 'dist/aws/protocol/model.js'))}); console.log(m.modelsFor('monitoring').length, m.modelNames().length)`], { encoding: 'utf8' });
+  const [monitoring, total] = models.trim().split(' ').map(Number) as [number, number];
+  assert.ok(monitoring >= 1 && total > 300, models);
 });
