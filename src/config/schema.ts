@@ -44,12 +44,43 @@ function editDistance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-function unknownKeys(keys: readonly string[], known: readonly string[]): string {
+function unknownKeys(keys: readonly string[], known: readonly string[], otherType: (key: string) => string | undefined = () => undefined): string {
   return keys.map((k) => {
     const near = closestKey(k, known);
-    const hint = near ? `did you mean ${near}?` : known.length <= 8 ? `known keys: ${known.join(', ')}` : 'every key is listed in docs/configuration.md';
+    const other = near ? undefined : otherType(k);
+    const elsewhere = near || other ? undefined : keyPaths().get(k.toLowerCase());
+    const hint = near ? `did you mean ${near}?`
+      : other ? `${other}; known keys: ${known.join(', ')}`
+        : elsewhere ? `it is a key of ${elsewhere.join(', ')}`
+        : known.length <= 8 ? `known keys: ${known.join(', ')}` : 'every key is listed in docs/configuration.md';
     return `{path}.${k} is not a known key (${hint})`;
   }).join('; ');
+}
+
+let paths: Map<string, string[]> | undefined;
+/** Every key of the schema by its lower-case name, with the sections it belongs to (`eventHistory`, `accounts[].identities[]`). */
+function keyPaths(): Map<string, string[]> {
+  if (paths) return paths;
+  paths = new Map();
+  const walk = (schema: z.core.$ZodType, at: string) => {
+    const def = schema._zod.def as unknown as Record<string, any>;
+    switch (def.type) {
+      case 'default': case 'prefault': case 'optional': case 'nullable': return walk(def.innerType, at);
+      case 'pipe': return walk(def.in, at);
+      case 'array': return walk(def.element, `${at}[]`);
+      case 'record': return walk(def.valueType, `${at}.<name>`);
+      case 'union': return (def.options as z.core.$ZodType[]).forEach((o) => walk(o, at));
+      case 'object':
+        for (const [key, value] of Object.entries(def.shape as Record<string, z.core.$ZodType>)) {
+          const list = paths!.get(key.toLowerCase()) ?? [];
+          if (at && !list.includes(`\`${at.slice(1)}\``)) list.push(`\`${at.slice(1)}\``);
+          if (list.length > 0) paths!.set(key.toLowerCase(), list);
+          walk(value, `${at}.${key}`);
+        }
+    }
+  };
+  walk(configSchema, '');
+  return paths;
 }
 
 /** A strict object: an undeclared key is an error naming it and the closest declared one. */
@@ -59,9 +90,24 @@ function obj<S extends z.ZodRawShape>(shape: S) {
   });
 }
 
-/** One of several strict objects chosen by their `type`. */
+/**
+ * One of several strict objects chosen by their `type`; a key of another type is named as such
+ * (`config.objectStore.endpoint is not a known key (a key of type s3; ...)`).
+ */
 function byType<const T extends readonly [z.ZodObject, ...z.ZodObject[]]>(options: T, types: string) {
-  return z.discriminatedUnion('type', options, {
+  const typeOf = (o: z.ZodObject) => String((o.shape.type as z.ZodLiteral).value);
+  const own = options.map((o) => o.clone({
+    ...o._zod.def,
+    error: (iss: z.core.$ZodRawIssue) => {
+      if (iss.code !== 'unrecognized_keys') return iss.code === 'invalid_type' ? 'must be an object' : undefined;
+      const others = (k: string) => {
+        const which = options.filter((x) => x !== o && k in x.shape).map(typeOf);
+        return which.length > 0 ? `a key of type ${which.join(' or ')}, not ${typeOf(o)}` : undefined;
+      };
+      return unknownKeys(iss.keys as string[], Object.keys(o.shape), others);
+    },
+  })) as unknown as T;
+  return z.discriminatedUnion('type', own, {
     error: (iss) => ((iss as { code: string }).code === 'invalid_type' ? 'must be an object' : (iss.input as { type?: unknown } | undefined)?.type === undefined ? `is required (${types})` : `must be ${types}`),
   });
 }

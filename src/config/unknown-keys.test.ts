@@ -18,12 +18,13 @@ const UP = { endpoint: 'http://127.0.0.1:5000' };
 
 /** A config with one misspelt key, and the message that must name it. */
 const LEVELS: [string, Record<string, unknown>, string][] = [
-  ['top level', { retentionDays: 30, regions: ['us-east-1'] }, 'config.retentionDays is not a known key'],
+  ['top level', { retentionDays: 30, regions: ['us-east-1'] }, 'config.retentionDays is not a known key (it is a key of `eventHistory`)'],
+  ['top level, a key of several sections', { endpoint: 'http://x' }, 'config.endpoint is not a known key (it is a key of `objectStore`, `integrity.keyEncryption`, `sns`, `cloudWatchLogs`, `gateway.upstream`, `gateway.services.<name>`)'],
   ['top level, a typo', { regoins: ['us-east-1'] }, 'config.regoins is not a known key (did you mean regions?)'],
   ['a section', { eventHistory: { retentionDay: 30 } }, 'config.eventHistory.retentionDay is not a known key (did you mean retentionDays?)'],
   ['a section, case', { ingest: { MaxBodyBytes: 4096 } }, 'config.ingest.MaxBodyBytes is not a known key (did you mean maxBodyBytes?)'],
   ['a section chosen by type', { objectStore: { type: 's3', endpont: 'http://x' } }, 'config.objectStore.endpont is not a known key (did you mean endpoint?)'],
-  ['a key of another type', { objectStore: { type: 'filesystem', endpoint: 'http://x' } }, 'config.objectStore.endpoint is not a known key (known keys: type, root)'],
+  ['a key of another type', { objectStore: { type: 'filesystem', endpoint: 'http://x' } }, 'config.objectStore.endpoint is not a known key (a key of type s3, not filesystem; known keys: type, root)'],
   ['two levels down', { integrity: { keyEncryption: { type: 'kms', keyId: 'k', regoin: 'eu-west-1' } } }, 'config.integrity.keyEncryption.regoin is not a known key (did you mean region?)'],
   ['an optional section', { sns: { endpoint: 'http://x', maxAttempt: 2 } }, 'config.sns.maxAttempt is not a known key (did you mean maxAttempts?)'],
   ['a list item', { webhooks: [{ url: 'http://x', timeout: 100 }] }, 'config.webhooks[0].timeout is not a known key (did you mean timeoutMs?)'],
