@@ -92,7 +92,7 @@ function obj<S extends z.ZodRawShape>(shape: S) {
 
 /**
  * One of several strict objects chosen by their `type`; a key of another type is named as such
- * (`config.objectStore.endpoint is not a known key (a key of type s3; ...)`).
+ * (`config.objectStore.endpoint is not a known key (a key of type s3, not filesystem; ...)`).
  */
 function byType<const T extends readonly [z.ZodObject, ...z.ZodObject[]]>(options: T, types: string) {
   const typeOf = (o: z.ZodObject) => String((o.shape.type as z.ZodLiteral).value);
