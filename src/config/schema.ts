@@ -210,6 +210,7 @@ const account = obj({
 
 const leaseTtlMs = z.number({ error: 'must be a number >= 500' }).min(500, { error: 'must be a number >= 500' }).optional()
   .describe('how long a node\'s lease on background work (a trail\'s delivery or digests, the retention job, key rotation) runs without renewal: with several nodes on one PostgreSQL database, a node that dies is taken over within this time (docs/scale-out.md, "Several nodes")');
+docRegistry.add(leaseTtlMs, { default: 30_000 });
 
 const database = byType([
   obj({ type: z.literal('sqlite'), leaseTtlMs }),

@@ -58,7 +58,9 @@ test('every unknown key is named, and a key far from every known one gets no gue
   });
 });
 
-test('the keys the code reads stay known: $schema, allowNonAwsRegions, logLevel, metrics, gateway: null', () => {
+test('the keys the code reads stay known: $schema, allowNonAwsRegions, logLevel, metrics, database.leaseTtlMs, gateway: null', () => {
+  assert.deepEqual(resolveConfig({ database: { type: 'sqlite', leaseTtlMs: 1000 } }, defaultConfig(), STARTED).database, { type: 'sqlite', leaseTtlMs: 1000 });
+  assert.throws(() => resolveConfig({ database: { type: 'postgres', url: 'postgres://h/db', leaseTtlMs: 100 } }, defaultConfig(), STARTED), (e: Error) => e.message === 'config.database.leaseTtlMs must be a number >= 500');
   const cfg = resolveConfig({ $schema: './opentrail.schema.json', regions: ['local'], allowNonAwsRegions: true, logLevel: 'debug', metrics: { enabled: false, port: 9464 }, gateway: null }, defaultConfig(), STARTED);
   assert.deepEqual([cfg.regions, cfg.logLevel, cfg.metrics, cfg.gateway], [['local'], 'debug', { enabled: false, port: 9464 }, undefined]);
   assert.equal('$schema' in cfg || 'allowNonAwsRegions' in cfg, false);
