@@ -2,7 +2,8 @@
  * The npm package, as a user gets it: `npm pack` of a copy of this working tree (so the repository
  * itself is left alone), the tarball's contents (what runs, nothing else), then `npm install -g` of
  * it into a temporary prefix and README.md's "Install from npm" block run as written, with the
- * installed `opentrail` (only the install line points at the tarball and the port is a free one).
+ * installed `opentrail` (only the install line points at the tarball and the port is a free one):
+ * `opentrail serve`, `/health`, `opentrail status` and a lookup with the AWS CLI.
  * Skipped, saying so, when the npm registry cannot be reached (the install fetches the
  * dependencies) or the AWS CLI the block calls is missing.
  */
@@ -89,7 +90,8 @@ test('npm pack ships what runs, and npm install -g of it gives a working opentra
   assert.match(out, new RegExp(`^opentrail ${PKG.version.replace(/\./g, '\\.')} \\(node v24\\.`, 'm'), all);
   assert.match(out, new RegExp(`^OpenTrail listening on http://127\\.0\\.0\\.1:${port}$`, 'm'), all);
   assert.match(out, /^healthy$/m, all);
-  assert.deepEqual(JSON.parse(out.slice(out.indexOf('{', out.indexOf('healthy')), out.indexOf('@@END')).trim()), { Events: [] }, all);
+  assert.match(out, new RegExp(`^OpenTrail at http://127\\.0\\.0\\.1:${port}: healthy$`, 'm'), `opentrail status: ${all}`);
+  assert.deepEqual(JSON.parse(out.slice(out.indexOf('{', out.indexOf('failures since start')), out.indexOf('@@END')).trim()), { Events: [] }, all);
   const work = /^@@END (\S+)$/m.exec(out)?.[1] ?? '';
   assert.match(readFileSync(join(work, 'server.log'), 'utf8'), /SIGTERM: shutting down/, 'stopped in order');
   assert.ok(readdirSync(join(work, '.opentrail')).includes('events.db'), 'its data in ./.opentrail');
