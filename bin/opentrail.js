@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// OpenTrail's command. Needs Node 24 (it runs the TypeScript sources directly); on an older
+// OpenTrail's command. Needs Node 24 (a checkout runs the TypeScript sources directly); on an older
 // system Node it re-runs itself with the Node 24 that `npm install` put in node_modules, as a
 // child that gets every signal this process gets, whose exit status this process exits with, and
 // that never outlives it (it watches the IPC channel to this process and shuts down when it closes).
@@ -26,7 +26,7 @@ const missingServeFlags = (/** @type {string[]} */ given) => SERVE_FLAGS.filter(
 if (major < 24) {
   const local = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
   if (!existsSync(local)) {
-    console.error(`opentrail needs Node.js 24 or newer (this is ${process.version}); run npm install first.`);
+    console.error(`opentrail needs Node.js 24 or newer (this is ${process.version}); in a checkout, npm install brings it.`);
     process.exit(1);
   }
   const child = spawn(local, [...(serving ? missingServeFlags((process.env.NODE_OPTIONS ?? '').split(/\s+/)) : []), fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
@@ -74,7 +74,11 @@ if (major < 24) {
     process.channel.unref();
     process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   }
-  const { main } = await import('../src/cli/main.ts');
+  // A checkout runs the TypeScript sources; the npm package, which Node will not strip types for
+  // under node_modules, ships them compiled to dist/ instead (docs/install.md).
+  const sources = new URL('../src/cli/main.ts', import.meta.url);
+  /** @type {{ main(argv: string[]): Promise<number> }} */
+  const { main } = await import(existsSync(sources) ? sources.href : new URL('../dist/cli/main.js', import.meta.url).href);
   const code = await main(process.argv.slice(2));
   if (code >= 0) process.exitCode = code;
 }

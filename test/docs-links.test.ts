@@ -86,15 +86,25 @@ test('the link checker sees a broken link, anchor and path when there is one', (
   ]);
 });
 
-test('opentrail --version and the --help texts: the docs they name exist', () => {
+test('opentrail --version and the --help texts of every command: the docs and files they name exist', () => {
   const run = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   assert.equal(run('--version'), `opentrail ${version} (node ${process.version})\n`);
-  const helps = [run('serve', '--help'), run('--help'), run('validate-logs', '--help')];
-  assert.match(helps[0]!, /^usage: opentrail serve /);
-  const named = helps.flatMap((h) => [...h.matchAll(/\bdocs\/[\w./-]+\.md\b/g)].map((m) => m[0]));
-  assert.ok(named.includes('docs/configuration.md') && named.includes('docs/validate-logs.md'), named.join(' '));
-  assert.deepEqual(named.filter((p) => !existsSync(join(ROOT, p))), []);
+  const top = run('--help');
+  // Every command the top-level usage lists (`opentrail <command>`), each with its own --help.
+  const commands = [...new Set([...top.matchAll(/^\s*(?:usage: )?opentrail ([a-z][\w-]*)/gm)].map((m) => m[1]!))];
+  assert.ok(['serve', 'validate-logs', 'migrate'].every((c) => commands.includes(c)), commands.join(' '));
+  const helps = [top, ...commands.map((c) => {
+    const h = run(c, '--help');
+    assert.match(h, new RegExp(`^usage: opentrail ${c}\\b`), `opentrail ${c} --help`);
+    return h;
+  })];
+  const named = helps.flatMap((h) => [...h.matchAll(/(?<![\w./-])((?:docs\/[\w./-]+|[\w-]+)\.(?:md|json))(#[\w-]+)?\b/g)].map((m) => [m[1]!, m[2]] as const));
+  const paths = named.map(([p]) => p);
+  assert.ok(paths.includes('docs/configuration.md') && paths.includes('docs/validate-logs.md'), paths.join(' '));
+  assert.deepEqual(paths.filter((p) => !existsSync(join(ROOT, p))), []);
+  // An #anchor after a doc names one of its headings.
+  assert.deepEqual(named.filter(([p, a]) => a && p.endsWith('.md') && !anchors(readFileSync(join(ROOT, p), 'utf8')).has(a.slice(1))).map(([p, a]) => `${p}${a}`), []);
 });
 
 test('docs/configuration.md names every config key, with the default, and every accepted Region', () => {

@@ -7,11 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './helpers/moto.ts';
+import { runBash } from './helpers/bash.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -60,21 +61,7 @@ test('the README walkthrough works as written', { skip: why ? `cannot run the wa
   if (!env.AWS_CA_BUNDLE) delete env.AWS_CA_BUNDLE;
 
   const repoBefore = readdirSync(ROOT).sort();
-  const child = spawn('bash', ['-c', script], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((res) => {
-    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 200_000);
-    child.once('exit', (c) => {
-      clearTimeout(timer);
-      res(c);
-    });
-  });
-  try {
-    process.kill(-child.pid!, 'SIGKILL'); // anything the walkthrough left running
-  } catch { /* all ended */ }
+  const { code, out, err } = await runBash(script, { cwd: ROOT, env });
   const all = `stdout:\n${out}\nstderr:\n${err}`;
   assert.equal(code, 0, all);
   const steps = out.split(/^@@STEP \S+.*\n?/m).slice(1);

@@ -21,8 +21,33 @@ const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DI
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
   --port      port to listen on, 0 for any free port (env OPENTRAIL_PORT; default 4580)
   --data-dir  where events, state and generated credentials live (env OPENTRAIL_DATA_DIR; default .opentrail)
-  --config    JSON or YAML config file (env OPENTRAIL_CONFIG); see docs/configuration.md
+  --config    JSON or YAML config file (env OPENTRAIL_CONFIG); every key: docs/configuration.md,
+              its JSON Schema for editors: opentrail.schema.json
   env OPENTRAIL_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB  keeps events and state in PostgreSQL`;
+
+/**
+ * The config file's document with the environment's and then the flags' values over it, so that
+ * one validation (the schema's) covers them all. A host or data dir left empty does not count.
+ */
+function withOverrides(doc: unknown, flags: { host?: string | undefined; port?: string | undefined; 'data-dir'?: string | undefined }): unknown {
+  const env = process.env;
+  const over: Record<string, unknown> = {};
+  const databaseUrl = env.OPENTRAIL_DATABASE_URL;
+  // The URL from the environment; the config file's lease time stays.
+  const lease = (doc as { database?: { leaseTtlMs?: unknown } } | null | undefined)?.database?.leaseTtlMs;
+  if (databaseUrl) over.database = { type: 'postgres', url: checkDatabaseUrl(databaseUrl, 'OPENTRAIL_DATABASE_URL'), ...(lease === undefined ? {} : { leaseTtlMs: lease }) };
+  for (const [key, flag, name] of [['host', flags.host, 'HOST'], ['dataDir', flags['data-dir'], 'DATA_DIR']] as const) {
+    const value = flag || env[`OPENTRAIL_${name}`];
+    if (value) over[key] = value;
+  }
+  const [port, source] = flags.port !== undefined ? [flags.port, '--port'] : [env.OPENTRAIL_PORT, 'OPENTRAIL_PORT'];
+  if (port !== undefined) {
+    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new ConfigError(`${source} must be 0-65535, not ${port}`);
+    over.port = Number(port);
+  }
+  if (doc === undefined || doc === null) return over;
+  return typeof doc === 'object' && !Array.isArray(doc) ? { ...doc, ...over } : doc;
+}
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -39,19 +64,7 @@ async function serve(argv: string[]): Promise<void> {
   }
   const startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const configFile = values.config ?? process.env.OPENTRAIL_CONFIG;
-  const cfg = resolveConfig(configFile ? readConfigFile(configFile) : undefined, defaultConfig(), startedAt);
-  const host = values.host ?? process.env.OPENTRAIL_HOST;
-  const port = values.port ?? process.env.OPENTRAIL_PORT;
-  const dataDir = values['data-dir'] ?? process.env.OPENTRAIL_DATA_DIR;
-  const databaseUrl = process.env.OPENTRAIL_DATABASE_URL;
-  // The URL from the environment; the config file's lease time stays.
-  if (databaseUrl) cfg.database = { type: 'postgres', url: checkDatabaseUrl(databaseUrl, 'OPENTRAIL_DATABASE_URL'), ...(cfg.database.leaseTtlMs === undefined ? {} : { leaseTtlMs: cfg.database.leaseTtlMs }) };
-  if (host) cfg.host = host;
-  if (dataDir) cfg.dataDir = dataDir;
-  if (port !== undefined) {
-    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new ConfigError(`--port must be 0-65535, not ${port}`);
-    cfg.port = Number(port);
-  }
+  const cfg = resolveConfig(withOverrides(configFile ? readConfigFile(configFile) : undefined, values), defaultConfig(), startedAt);
 
   // Signal handlers are in place before the server starts: a SIGTERM or SIGINT that arrives while
   // it starts (or just as it prints that it listens) stops it in order once it is up, instead of
