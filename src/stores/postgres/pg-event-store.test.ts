@@ -203,19 +203,19 @@ describe('PgEventStore: what is stored', () => {
     }
   });
 
-  test('the record and summary are stored compressed by the node (bytea, not compressed again by PostgreSQL) and returned byte for byte', async () => {
+  test('the record is stored compressed by the node (bytea, not compressed again by PostgreSQL), the summary as text; both returned byte for byte', async () => {
     const url = await server.createDatabase('bytes');
     const s = await PgEventStore.open({ url });
     try {
       const json = JSON.stringify({ eventID: 'z', pad: 'abc'.repeat(5000), u: 'ü\u2028\u001e', eventName: 'GetObject' });
       const summary = JSON.stringify({ EventId: 'z', EventName: 'GetObject' });
       await s.append([ev({ eventId: 'z', json, summary, history: [[...ALL], ['EventName', 'GetObject']] })]);
-      const row = await withSql(url, async (c) => (await c.query<{ record: string | null; zrecord: Buffer; zsummary: Buffer; method: string | null; bytes: number }>(
-        'SELECT record, zrecord, zsummary, pg_column_compression(zrecord) AS method, record_bytes AS bytes FROM event_log')).rows[0]!);
+      const row = await withSql(url, async (c) => (await c.query<{ record: string | null; zrecord: Buffer; summary: string; method: string | null; bytes: number }>(
+        'SELECT record, zrecord, summary, pg_column_compression(zrecord) AS method, record_bytes AS bytes FROM event_log')).rows[0]!);
       assert.equal(row.record, null);
       assert.equal(row.method, null, 'PostgreSQL does not compress it again');
       assert.ok(row.zrecord.length < Buffer.byteLength(json) / 20, `${row.zrecord.length} bytes stored for ${Buffer.byteLength(json)}`);
-      assert.ok(row.zsummary.length > 0);
+      assert.equal(row.summary, summary);
       assert.equal(row.bytes, Buffer.byteLength(json));
       const [found] = await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['EventName', 'GetObject'], startSec: 0, endSec: 4e9, limit: 10 });
       assert.equal(found!.json, json);

@@ -64,9 +64,9 @@ export function keyText(s: string): string {
 const num = (v: unknown): number => Number(v);
 
 /**
- * An event's record and summary as stored (pg-record-codec.ts; an empty summary is none) and the
- * record's UTF-8 length. They travel as one bytea each (records, summaries: binary parameters,
- * no escaping) that the statement cuts at the offsets given in its JSON parameter.
+ * An event's record as stored (pg-record-codec.ts), its summary's UTF-8 (an empty summary is none)
+ * and the record's UTF-8 length. They travel as one bytea each (records, summaries: binary
+ * parameters, no escaping) that the statement cuts at the offsets given in its JSON parameter.
  */
 interface Encoded {
   record: Buffer;
@@ -75,7 +75,7 @@ interface Encoded {
 }
 
 function encodeEvent(e: AppendInput): Encoded {
-  return { record: encodeText(e.json), summary: e.summary ? encodeText(e.summary) : undefined, recordBytes: Buffer.byteLength(e.json) };
+  return { record: encodeText(e.json), summary: e.summary ? Buffer.from(e.summary, 'utf8') : undefined, recordBytes: Buffer.byteLength(e.json) };
 }
 
 /** `events` encoded, a slice at a time, the event loop turning between slices. */
@@ -88,7 +88,7 @@ async function encodeAll(events: readonly AppendInput[]): Promise<Encoded[]> {
   return out;
 }
 
-/** A stored record or summary: compressed (v2 rows) or text (rows written by v1). */
+/** A stored record: compressed (v2 rows) or text (rows written by v1). */
 function readStored(z: Buffer | null, text: string | null): string | null {
   return z !== null ? decodeText(z) : text;
 }
@@ -111,7 +111,6 @@ interface LookupRow {
   record: string | null;
   summary: string | null;
   zrecord: Buffer | null;
-  zsummary: Buffer | null;
 }
 
 interface AppendContext {
@@ -321,7 +320,7 @@ export class PgEventStore implements EventStore {
       WITH u AS (
         SELECT m.a AS account_id, m.e AS event_id, m.s AS seq, m.r AS region, m.t AS event_time, m.h AS in_history, m.b AS record_bytes,
           substring($3::bytea FROM m.ro FOR m.rn) AS zrecord,
-          CASE WHEN m.sn > 0 THEN substring($2::bytea FROM m.so FOR m.sn) END AS zsummary
+          CASE WHEN m.sn > 0 THEN convert_from(substring($2::bytea FROM m.so FOR m.sn), 'UTF8') END AS summary
         FROM json_to_recordset($1::json) AS m(a text, e text, s int8, r text, t int8, h bool, b int4, ro int4, rn int4, so int4, sn int4)
       ), ids AS (
         INSERT INTO event_ids (account_id, event_id, seq, ingest_ms)
@@ -329,8 +328,8 @@ export class PgEventStore implements EventStore {
         ON CONFLICT DO NOTHING
         RETURNING seq
       ), log AS (
-        INSERT INTO event_log (account_id, seq, ingest_ms, region, event_id, event_time, in_history, zsummary, zrecord, record_bytes)
-        SELECT account_id, seq, $4::int8, region, event_id, event_time, in_history, zsummary, zrecord, record_bytes FROM u
+        INSERT INTO event_log (account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, zrecord, record_bytes)
+        SELECT account_id, seq, $4::int8, region, event_id, event_time, in_history, summary, zrecord, record_bytes FROM u
         WHERE seq IN (SELECT seq FROM ids)
       ), hist AS (
         INSERT INTO event_history (account_id, region, attr, value, t, seq, ingest_ms)
@@ -379,13 +378,13 @@ export class PgEventStore implements EventStore {
     // took longer than running it).
     const r = key === 'EventId'
       ? await named<LookupRow>(this.pool, 'opentrail_ev_lookup_id2', `
-        SELECT l.event_time AS t, l.seq, l.record, l.summary, l.zrecord, l.zsummary
+        SELECT l.event_time AS t, l.seq, l.record, l.summary, l.zrecord
         FROM event_ids i JOIN event_log l ON l.account_id = i.account_id AND l.seq = i.seq AND l.ingest_ms = i.ingest_ms
         WHERE i.account_id = $1 AND i.event_id = $2 AND l.region = $3 AND l.in_history
           AND l.event_time >= GREATEST($4::int8, ${cutoff}) AND l.event_time <= $5 AND (l.event_time, l.seq) < ($6::int8, $7::int8)
         LIMIT $8`, [q.accountId, keyText(value), q.region, q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup')
       : await named<LookupRow>(this.pool, 'opentrail_ev_lookup2', `
-        SELECT h.t, h.seq, l.record, l.summary, l.zrecord, l.zsummary
+        SELECT h.t, h.seq, l.record, l.summary, l.zrecord
         FROM event_history h JOIN event_log l ON l.account_id = h.account_id AND l.seq = h.seq AND l.ingest_ms = h.ingest_ms
         WHERE h.account_id = $1 AND h.region = $2 AND h.attr = $3 AND h.value = $4
           AND h.t >= GREATEST($5::int8, ${cutoff}) AND h.t <= $6 AND (h.t, h.seq) < ($7::int8, $8::int8)
@@ -393,8 +392,7 @@ export class PgEventStore implements EventStore {
         LIMIT $9`, [q.accountId, q.region, key, keyText(value), q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup');
     return r.rows.map((row) => {
       const out: HistoryRow = { t: num(row.t), seq: num(row.seq), json: readStored(row.zrecord, row.record)! };
-      const summary = readStored(row.zsummary, row.summary);
-      if (summary !== null) out.summary = summary;
+      if (row.summary !== null) out.summary = row.summary;
       return out;
     });
   }

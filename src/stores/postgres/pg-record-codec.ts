@@ -1,12 +1,12 @@
 /**
- * How the PostgreSQL event store keeps a record or a summary (docs/storage.md, "PostgreSQL event
+ * How the PostgreSQL event store keeps a record (docs/storage.md, "PostgreSQL event
  * store"): compressed on the node, into bytea, before it reaches the database. PostgreSQL compresses
  * a value only when its row passes ~2 KB, and a CloudTrail record is ~1-2 KB: left to it, almost
  * every record is stored as is. Compressed here, alone, a record is ~55% of its size; with a
  * dictionary of CloudTrail's vocabulary (the record format's keys and its common values, no user
  * data) ~35%: every record repeats the same ~40 keys, which a frame of its own cannot reuse.
  *
- * Stored bytes: one format byte, then the payload.
+ * Only records: summaries (~300 bytes) stay text. Stored bytes: one format byte, then the payload.
  * - 1: a zstd frame (level 1) made with DICTIONARY_V1 as its raw-content dictionary.
  * A format, once released, never changes (rows written by it live as long as the retention): a
  * better dictionary is a new format byte beside the old one.
