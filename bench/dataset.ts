@@ -32,7 +32,7 @@ import { normalizeRecord, type NormalizeContext } from '../src/core/index.ts';
 import { toAppendInput } from '../src/ingest/prepare.ts';
 import * as sqliteStores from '../src/stores/sqlite/index.ts';
 import { SqliteEventStore } from '../src/stores/sqlite/index.ts';
-import type { AppendInput } from '../src/stores/index.ts';
+import type { AppendInput, EventStore } from '../src/stores/index.ts';
 
 export const OUT_DIR = new URL('./out/', import.meta.url).pathname;
 const BATCH = 5000;
@@ -210,8 +210,12 @@ export function removeScratch(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Appends records [from, params.count) in batches of BATCH; returns the store's count after. */
-async function appendAll(store: SqliteEventStore, params: GenParams, from: number, saveProgress: () => void): Promise<number> {
+/**
+ * Appends records [from, params.count) in batches of BATCH; returns the store's count after. Any
+ * EventStore: bench/pgserve.ts builds the PostgreSQL dataset through PgEventStore.append, so it
+ * holds exactly the store's layout.
+ */
+export async function appendAll(store: EventStore, params: GenParams, from: number, saveProgress: () => void): Promise<number> {
   const worker = new Worker(new URL(import.meta.url), { workerData: { kind: 'store', params, batch: BATCH, from } });
   const queue: AppendInput[][] = [];
   let done = false;

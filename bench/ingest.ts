@@ -30,6 +30,14 @@ export interface IngestOptions {
   keepDataDir?: boolean;
   /** Bodies from an earlier run's prepareBodies (same events, same seed): not generated again. */
   bodies?: IngestBodies;
+  /**
+   * Several `opentrail serve` nodes of one deployment (BENCH_DB=postgres, bench/pgserve.ts): each
+   * with its own data dir, `env` (OPENTRAIL_DATABASE_URL) and `config`; connection c sends to node
+   * c mod nodes. CPU, memory and /proc io are the sum (peak: the highest) over the nodes.
+   */
+  deployment?: { nodes: number; env: Record<string, string>; config: Record<string, unknown> };
+  /** Called just before the clock starts and after the settle pause (bench/pgserve.ts reads PostgreSQL's counters). */
+  hooks?: { start(): Promise<void>; end(): Promise<void> };
 }
 
 export interface IngestBodies {
@@ -146,20 +154,39 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
   const prepared = opts.bodies && opts.bodies.events === opts.events && opts.bodies.batch === opts.batch ? opts.bodies : prepareBodies(opts.events, opts.batch, seed);
   const { bodies, recordBytes } = prepared;
   const params: GenParams = { seed, count: 1, endMs: Date.now() - 60_000, spanMs: 3600 * 1000 };
-  const server = await startBenchServer(dataDir, opts.nodeFlags ?? []);
+  const nodes = opts.deployment?.nodes ?? 1;
+  const servers: Awaited<ReturnType<typeof startBenchServer>>[] = [];
   try {
+    for (let n = 0; n < nodes; n++) {
+      servers.push(await startBenchServer(n === 0 ? dataDir : join(dataDir, `node${n + 1}`), opts.nodeFlags ?? [], opts.deployment?.config, opts.deployment?.env));
+    }
+    const server = servers[0]!;
     const url = new URL(server.url);
+    const urls = servers.map((x) => new URL(x.url));
+    const pids = servers.map((x) => x.pid);
+    const sumCpu = () => {
+      const m = new Map<string, { user: number; sys: number }>();
+      for (const pid of pids) {
+        for (const [k, v] of threadCpu(pid)) {
+          const p = m.get(k) ?? { user: 0, sys: 0 };
+          m.set(k, { user: p.user + v.user, sys: p.sys + v.sys });
+        }
+      }
+      return m;
+    };
+    const sumIo = () => pids.map(ioOf).reduce((a, b) => ({ writeBytes: a.writeBytes + b.writeBytes, readBytes: a.readBytes + b.readBytes, wchar: a.wchar + b.wchar, syscw: a.syscw + b.syscw }));
     const signed: Record<string, string>[] = [];
     const signedAt: number[] = [];
     for (const b of bodies) {
       signedAt.push(Date.now());
       signed.push(await signPost(server.url, '/ingest', b, 'application/json'));
     }
-    const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
-    // Warm the connections and the server's JIT with one small signed request per connection.
+    // One agent per connection: connection c keeps to node c mod nodes.
+    const agents = Array.from({ length: opts.connections }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
+    // Warm the connections and the servers' JIT with one small signed request per connection.
     const warm = Buffer.from(`{"Records":[${JSON.stringify(record({ ...params, seed: params.seed + 1 }, 0))}]}`);
-    await Promise.all(Array.from({ length: opts.connections }, async () => {
-      const r = await post(agent, url, await signPost(server.url, '/ingest', warm, 'application/json'), warm);
+    await Promise.all(agents.map(async (agent, c) => {
+      const r = await post(agent, urls[c % nodes]!, await signPost(server.url, '/ingest', warm, 'application/json'), warm);
       if (r.status !== 200) throw new Error(`warm-up ingest failed: ${r.status} ${r.text.slice(0, 300)}`);
     }));
 
@@ -167,8 +194,9 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     // BENCH_PERF=FILE: sample the server with Linux perf (native frames: SQLite, kernel, V8) during the run.
     const perf = process.env.BENCH_PERF ? spawn('perf', ['record', '-F', '499', '-g', '-o', process.env.BENCH_PERF, '-p', String(server.pid)], { stdio: 'ignore' }) : undefined;
     if (perf) await new Promise((r) => setTimeout(r, 500));
-    const cpu0 = threadCpu(server.pid);
-    const io0 = ioOf(server.pid);
+    await opts.hooks?.start();
+    const cpu0 = sumCpu();
+    const io0 = sumIo();
     const machine0 = machineBusySeconds();
     const client0 = process.cpuUsage();
     const latencies: number[] = [];
@@ -176,13 +204,13 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     let accepted = 0;
     const health = probeHealth(url);
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: opts.connections }, async () => {
+    await Promise.all(agents.map(async (agent, c) => {
       for (;;) {
         const i = next++;
         if (i >= bodies.length) return;
         if (Date.now() - signedAt[i]! > 10 * 60_000) signed[i] = await signPost(server.url, '/ingest', bodies[i]!, 'application/json');
         const s = performance.now();
-        const r = await post(agent, url, signed[i]!, bodies[i]!);
+        const r = await post(agent, urls[c % nodes]!, signed[i]!, bodies[i]!);
         latencies.push(performance.now() - s);
         if (r.status !== 200) throw new Error(`ingest failed: ${r.status} ${r.text.slice(0, 300)}`);
         const m = /"accepted":(\d+)/.exec(r.text);
@@ -195,16 +223,18 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       perf.kill('SIGINT');
       await new Promise((r) => perf.once('exit', r));
     }
-    const cpu1 = threadCpu(server.pid);
+    const cpu1 = sumCpu();
     const client = process.cpuUsage(client0);
-    const mem = memoryOf(server.pid);
-    const io1 = ioOf(server.pid);
+    const mems = pids.map(memoryOf);
+    const mem = { rssMiB: mems.reduce((a, m) => a + m.rssMiB, 0), hwmMiB: Math.max(...mems.map((m) => m.hwmMiB)) };
+    const io1 = sumIo();
     const machineBusy = machineBusySeconds() - machine0;
-    agent.destroy();
+    for (const agent of agents) agent.destroy();
     // What the store writes after the last answer (a checkpoint it started, writeback of what it
     // dirtied) belongs to the ingest too: write_bytes again after a quiet pause.
     await new Promise((r) => setTimeout(r, SETTLE_MS));
-    const io2 = ioOf(server.pid);
+    const io2 = sumIo();
+    await opts.hooks?.end();
     if (accepted !== opts.events) log(`WARNING: ${accepted} of ${opts.events} accepted`);
     const cpuSeconds = cpuDelta(cpu0, cpu1);
     const cpuTotal = Object.values(cpuSeconds).reduce((a, v) => a + v.user + v.sys, 0);
@@ -242,7 +272,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     log(`ingest: /health during the run: p50 ${result.healthLatencyMs.p50} ms, p99 ${result.healthLatencyMs.p99} ms, max ${result.healthLatencyMs.max} ms (${result.healthLatencyMs.n} probes)`);
     return result;
   } finally {
-    await server.stop();
+    for (const s of servers) await s.stop();
     if (!opts.keepDataDir && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }

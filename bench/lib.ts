@@ -90,7 +90,7 @@ export function memoryBreakdown(samples: MemorySample[], name = 'server'): { sam
 }
 
 /** Starts `opentrail serve` on a free port with the bench account; nodeFlags go before the script. */
-export async function startBenchServer(dataDir: string, nodeFlags: string[] = [], extraConfig: Record<string, unknown> = {}): Promise<BenchServer> {
+export async function startBenchServer(dataDir: string, nodeFlags: string[] = [], extraConfig: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<BenchServer> {
   const config = {
     regions: ['us-east-1'],
     accounts: [{ id: '111111111111', identities: [BENCH_IDENTITY] }],
@@ -98,7 +98,7 @@ export async function startBenchServer(dataDir: string, nodeFlags: string[] = []
     ...extraConfig,
   } as TestConfig;
   const traceMs = process.env.BENCH_MEMORY_TRACE_MS ?? '250';
-  const server = await startServer(config, { dataDir: dataDir.replace(/\/$/, ''), nodeFlags, startTimeoutMs: 60_000, env: { OPENTRAIL_MEMORY_TRACE_MS: traceMs } });
+  const server = await startServer(config, { dataDir: dataDir.replace(/\/$/, ''), nodeFlags, startTimeoutMs: 60_000, env: { OPENTRAIL_MEMORY_TRACE_MS: traceMs, ...env } });
   return {
     url: server.url, pid: server.process.pid!, process: server.process,
     memorySamples: () => memorySamplesOf(server.output()),

@@ -33,6 +33,8 @@ export interface LookupOptions {
   /** Pages per SDK paged walk; walks = sdkSamples / pages. */
   pages: number;
   nodeFlags?: string[];
+  /** The server's environment and extra config (BENCH_DB=postgres: OPENTRAIL_DATABASE_URL, the deployment's key file). */
+  server?: { env: Record<string, string>; config: Record<string, unknown> };
 }
 
 type Stats = ReturnType<typeof summarize>;
@@ -228,7 +230,7 @@ async function sdkCases(client: CloudTrailClient, p: GenParams, opts: LookupOpti
 export async function runLookups(dataDir: string, manifest: DatasetManifest, opts: LookupOptions): Promise<LookupResult> {
   const p = manifest.params;
   const t0 = performance.now();
-  const server = await startBenchServer(dataDir, opts.nodeFlags ?? []);
+  const server = await startBenchServer(dataDir, opts.nodeFlags ?? [], opts.server?.config, opts.server?.env);
   const serverStartMs = performance.now() - t0;
   const url = new URL(server.url);
   const out: LookupResult = {

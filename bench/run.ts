@@ -18,6 +18,9 @@
  *   BENCH_SAMPLES      timed LookupEvents per case, lean client (default 2000; warm-up BENCH_WARMUP=200)
  *   BENCH_SDK_SAMPLES  timed LookupEvents per case, SDK client (default 1000; 0: none)
  *   BENCH_PROFILE=1    also run ingest and the first dataset's lookups with `node --cpu-prof`
+ *   BENCH_DB=postgres  ingest and lookup against `opentrail serve` nodes on one PostgreSQL
+ *                      (bench/pgserve.ts: 1, 2, 3 nodes, BENCH_PG_NODES), beside SQLite at the
+ *                      same scale in the same run; other parts as named by BENCH_ONLY
  *   (delivery, validate, gateway, perf: see docs/performance.md)
  */
 import { cpus, totalmem } from 'node:os';
@@ -29,6 +32,7 @@ import { deliveryOptionsFromEnv, runDelivery, type CapacityResult } from './deli
 import { runValidate } from './validate.ts';
 import { runGateway } from './gateway.ts';
 import { runPgStore } from './pgstore.ts';
+import { runPgServe } from './pgserve.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -88,6 +92,11 @@ const report: Record<string, unknown> = {
   },
 };
 
+const db = env.BENCH_DB ?? 'sqlite';
+if (db !== 'sqlite' && db !== 'postgres') throw new Error(`BENCH_DB must be sqlite or postgres, not ${db}`);
+const pgNodes = (env.BENCH_PG_NODES ?? '1,2,3').split(',').map(Number);
+if (pgNodes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_PG_NODES must be node counts, comma-separated, not ${env.BENCH_PG_NODES}`);
+
 let floors: Floors | undefined;
 if (only?.includes('floors') || env.BENCH_FLOORS !== '0') {
   floors = measureFloors(join(OUT_DIR, 'work', `floors-${process.pid}`));
@@ -98,7 +107,13 @@ type IngestFlat = { storedEvents: number; result: IngestResult; ratioToEmpty: nu
 let ingestEmpty: IngestResult | undefined;
 let ingestFlat: IngestFlat | undefined;
 const bodies = want('ingest') ? prepareBodies(ingestOpts.events, ingestOpts.batch) : undefined;
-if (want('ingest')) {
+if (db === 'postgres' && (want('ingest') || want('lookup'))) {
+  // BENCH_DB=postgres: ingest and lookups on PostgreSQL (1..3 nodes) and SQLite, same run, same scale.
+  report.postgres = await runPgServe({
+    sizes: want('lookup') ? sizes : [], nodes: want('ingest') ? pgNodes : [],
+    ingest: { ...ingestOpts, bodies }, lookup: lookupOpts,
+  });
+} else if (want('ingest')) {
   ingestEmpty = await runIngest({ ...ingestOpts, bodies });
   report.ingest = ingestEmpty;
   if (env.BENCH_PROFILE === '1') {
@@ -107,7 +122,7 @@ if (want('ingest')) {
   }
 }
 
-if (want('lookup') || (want('ingest') && flat)) {
+if (db === 'sqlite' && (want('lookup') || (want('ingest') && flat))) {
   const lookup: Record<string, LookupResult> = {};
   for (const n of sizes) {
     const largest = n === sizes.at(-1);

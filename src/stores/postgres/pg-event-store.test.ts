@@ -7,6 +7,10 @@ import { runEventStoreContract } from '../event-store.suite.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import type { AppendInput, EventStore } from '../event-store.ts';
 import { keyText, PgEventStore } from './pg-event-store.ts';
+import { DAY_MS } from '../../core/index.ts';
+import { openPool, withTransaction } from './db.ts';
+import { migrate } from './migrations.ts';
+import { ensurePartitions, eventMigrations, partitionStart } from './pg-event-schema.ts';
 
 let server: StartedPostgres;
 before(async () => {
@@ -199,17 +203,61 @@ describe('PgEventStore: what is stored', () => {
     }
   });
 
-  test('the record is stored as text, byte for byte, compressed with lz4', async () => {
+  test('the record is stored compressed by the node (bytea, not compressed again by PostgreSQL), the summary as text; both returned byte for byte', async () => {
     const url = await server.createDatabase('bytes');
     const s = await PgEventStore.open({ url });
     try {
-      const json = JSON.stringify({ eventID: 'z', pad: 'abc'.repeat(5000), u: 'ü\u2028' });
-      await s.append([ev({ eventId: 'z', json })]);
-      const row = await withSql(url, async (c) => (await c.query<{ record: string; method: string | null; type: string }>(
-        "SELECT record, pg_column_compression(record) AS method, pg_typeof(record)::text AS type FROM event_log")).rows[0]!);
-      assert.equal(row.record, json);
-      assert.equal(row.type, 'text');
-      assert.equal(row.method, 'lz4');
+      const json = JSON.stringify({ eventID: 'z', pad: 'abc'.repeat(5000), u: 'ü\u2028\u001e', eventName: 'GetObject' });
+      const summary = JSON.stringify({ EventId: 'z', EventName: 'GetObject' });
+      await s.append([ev({ eventId: 'z', json, summary, history: [[...ALL], ['EventName', 'GetObject']] })]);
+      const row = await withSql(url, async (c) => (await c.query<{ record: string | null; zrecord: Buffer; summary: string; method: string | null; bytes: number }>(
+        'SELECT record, zrecord, summary, pg_column_compression(zrecord) AS method, record_bytes AS bytes FROM event_log')).rows[0]!);
+      assert.equal(row.record, null);
+      assert.equal(row.method, null, 'PostgreSQL does not compress it again');
+      assert.ok(row.zrecord.length < Buffer.byteLength(json) / 20, `${row.zrecord.length} bytes stored for ${Buffer.byteLength(json)}`);
+      assert.equal(row.summary, summary);
+      assert.equal(row.bytes, Buffer.byteLength(json));
+      const [found] = await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['EventName', 'GetObject'], startSec: 0, endSec: 4e9, limit: 10 });
+      assert.equal(found!.json, json);
+      assert.equal(found!.summary, summary);
+      assert.equal((await s.readAfter(0, 10))[0]!.json, json);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('rows written by schema v1 (record and summary as text) are read as they are after the migration to v2, beside v2 rows', async () => {
+    const url = await server.createDatabase('v1rows');
+    const pool = openPool(url);
+    const v1json = JSON.stringify({ eventID: 'old', n: 'é'.repeat(10) });
+    try {
+      await migrate(pool, 'events', eventMigrations({ logPartitionMs: DAY_MS, historyPartitionSec: DAY_MS / 1000 }).slice(0, 1));
+      const ingest = T0 * 1000;
+      await withTransaction(pool, async (c) => {
+        await ensurePartitions(c, 'event_log', [partitionStart(ingest, DAY_MS)], DAY_MS);
+        await ensurePartitions(c, 'event_history', [partitionStart(T0, DAY_MS / 1000)], DAY_MS / 1000);
+        await c.query(`INSERT INTO event_log (account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, record)
+          VALUES ($1, 1, $2, 'us-east-1', 'old', $3, true, '{"EventId":"old"}', $4)`, [A, ingest, T0, v1json]);
+        await c.query("INSERT INTO event_ids VALUES ($1, 'old', 1, $2)", [A, ingest]);
+        await c.query("INSERT INTO event_history VALUES ($1, 'us-east-1', 'EventName', 'Old', $2, 1, $3)", [A, T0, ingest]);
+        await c.query('UPDATE event_state SET last_seq = 1, events = 1');
+      }, { operation: 'test' });
+    } finally {
+      await pool.end();
+    }
+    const s = await PgEventStore.open({ url, nowMs: () => T0 * 1000 + 1000 });
+    try {
+      const newJson = JSON.stringify({ eventID: 'new', n: 'x'.repeat(10) });
+      await s.append([ev({ eventId: 'new', json: newJson })]);
+      const [old] = await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['EventName', 'Old'], startSec: 0, endSec: 4e9, limit: 10 });
+      assert.equal(old!.json, v1json);
+      assert.equal(old!.summary, '{"EventId":"old"}');
+      assert.equal((await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['EventId', 'old'], startSec: 0, endSec: 4e9, limit: 10 }))[0]!.json, v1json);
+      assert.deepEqual((await s.readAfter(0, 10)).map((e) => e.json), [v1json, newJson]);
+      // maxBytes counts a v1 row by its text and a v2 row by its record's UTF-8 length.
+      assert.deepEqual((await s.readAfter(0, 10, undefined, Buffer.byteLength(v1json) + Buffer.byteLength(newJson) - 1)).map((e) => e.json), [v1json]);
+      assert.equal((await s.readAfter(0, 10, undefined, Buffer.byteLength(v1json) + Buffer.byteLength(newJson))).length, 2);
+      assert.deepEqual((await s.append([ev({ eventId: 'old' })]))[0], { seq: 1, duplicate: true });
     } finally {
       await s.close();
     }

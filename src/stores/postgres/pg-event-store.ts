@@ -8,8 +8,9 @@
  *   before a lower one became visible.
  * - A group commit is one transaction: the lock, ONE statement (per 1,000 events) inserting the
  *   batch into event_ids (ON CONFLICT DO NOTHING: duplicates per account), event_log and
- *   event_history (one multi-row insert per table, from JSON and U+001E-joined parameters), then
- *   `follow`'s events the same way, the state row, COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
+ *   event_history (one multi-row insert per table, from a JSON parameter and the records and
+ *   summaries, compressed before the transaction began (pg-record-codec.ts), as one bytea each),
+ *   then `follow`'s events the same way, the state row, COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
  *   `process` with it off (survives our kill -9 at once, power loss from the next synchronous
  *   commit on: it flushes the WAL up to itself).
  * - Appends and probes of one store run one at a time in call order (a queue); reads run on other
@@ -21,6 +22,7 @@ import { DAY_MS } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { openPool, query, storeFailure, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
+import { decodeText, encodeText } from './pg-record-codec.ts';
 import {
   MIN_T, ensurePartitions, eventMigrations, listPartitions, partitionStart, type PartitionInfo, type PartitionedTable,
 } from './pg-event-schema.ts';
@@ -62,12 +64,34 @@ export function keyText(s: string): string {
 const num = (v: unknown): number => Number(v);
 
 /**
- * Records and summaries travel as one text each, joined by U+001E: compact JSON never holds a raw
- * control character (JSON.stringify escapes them), so the server splits them back exactly
- * (`string_to_array`), and the client sends the bytes without escaping each one for an array
- * literal (node-pg's arrays cost ~half of the client's CPU per event). An empty summary is none.
+ * An event's record as stored (pg-record-codec.ts), its summary's UTF-8 (an empty summary is none)
+ * and the record's UTF-8 length. They travel as one bytea each (records, summaries: binary
+ * parameters, no escaping) that the statement cuts at the offsets given in its JSON parameter.
  */
-const RS = '\u001e';
+interface Encoded {
+  record: Buffer;
+  summary: Buffer | undefined;
+  recordBytes: number;
+}
+
+function encodeEvent(e: AppendInput): Encoded {
+  return { record: encodeText(e.json), summary: e.summary ? Buffer.from(e.summary, 'utf8') : undefined, recordBytes: Buffer.byteLength(e.json) };
+}
+
+/** `events` encoded, a slice at a time, the event loop turning between slices. */
+async function encodeAll(events: readonly AppendInput[]): Promise<Encoded[]> {
+  const out: Encoded[] = [];
+  for (let i = 0; i < events.length; i += INSERT_SLICE) {
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (let j = i; j < Math.min(events.length, i + INSERT_SLICE); j++) out.push(encodeEvent(events[j]!));
+  }
+  return out;
+}
+
+/** A stored record: compressed (v2 rows) or text (rows written by v1). */
+function readStored(z: Buffer | null, text: string | null): string | null {
+  return z !== null ? decodeText(z) : text;
+}
 
 /** Events per insert statement. */
 const INSERT_SLICE = 1000;
@@ -79,6 +103,14 @@ async function named<R extends pg.QueryResultRow>(pool: Pool, name: string, text
   } catch (err) {
     throw storeFailure(err, operation);
   }
+}
+
+interface LookupRow {
+  t: string;
+  seq: string;
+  record: string | null;
+  summary: string | null;
+  zrecord: Buffer | null;
 }
 
 interface AppendContext {
@@ -198,18 +230,21 @@ export class PgEventStore implements EventStore {
       await withTransaction(this.pool, (c) => this.createPartitions(c, ahead, created), { operation: 'create event partitions' });
       for (const p of created) this.known[p.table].add(p.start);
     }
+    // Compressed before the transaction: the state row's lock (which orders every node's commits)
+    // is not held while the node's CPU works.
+    const encoded = await encodeAll(batch);
     const ctx: AppendContext = { nextSeq: 0, ingestMs, historyCutoff: MIN_T, inserted: 0, seen: new Map(), created: [] };
     const outcomes = await withTransaction(this.pool, async (c) => {
       // The row lock that orders seqs by commit (held until COMMIT).
       const st = await c.query<{ last_seq: string; history_cutoff_sec: string }>('SELECT last_seq, history_cutoff_sec FROM event_state WHERE id = 1 FOR UPDATE');
       ctx.nextSeq = num(st.rows[0]!.last_seq) + 1;
       ctx.historyCutoff = num(st.rows[0]!.history_cutoff_sec);
-      const out = await this.insert(c, batch, ctx);
+      const out = await this.insert(c, batch, encoded, ctx);
       if (follow) {
         const more = follow(out.slice());
         const need = this.missing(more, ingestMs);
         if (need.length) await this.createPartitions(c, need, ctx.created);
-        out.push(...await this.insert(c, more, ctx));
+        out.push(...await this.insert(c, more, more.map(encodeEvent), ctx));
       }
       await c.query('UPDATE event_state SET last_seq = $1, events = events + $2 WHERE id = 1', [ctx.nextSeq - 1, ctx.inserted]);
       return out;
@@ -223,22 +258,26 @@ export class PgEventStore implements EventStore {
    * large append builds its parameters a slice at a time and lets the event loop turn between
    * them); their outcomes in order.
    */
-  private async insert(c: PoolClient, events: readonly AppendInput[], ctx: AppendContext): Promise<AppendOutcome[]> {
+  private async insert(c: PoolClient, events: readonly AppendInput[], encoded: readonly Encoded[], ctx: AppendContext): Promise<AppendOutcome[]> {
     const out: AppendOutcome[] = [];
-    for (let i = 0; i < events.length; i += INSERT_SLICE) out.push(...await this.insertSlice(c, events.slice(i, i + INSERT_SLICE), ctx));
+    for (let i = 0; i < events.length; i += INSERT_SLICE) out.push(...await this.insertSlice(c, events.slice(i, i + INSERT_SLICE), encoded.slice(i, i + INSERT_SLICE), ctx));
     return out;
   }
 
-  private async insertSlice(c: PoolClient, events: readonly AppendInput[], ctx: AppendContext): Promise<AppendOutcome[]> {
+  private async insertSlice(c: PoolClient, events: readonly AppendInput[], encoded: readonly Encoded[], ctx: AppendContext): Promise<AppendOutcome[]> {
     const out: AppendOutcome[] = [];
     /** Index in `out` of each event tried (first occurrence in this append). */
     const tried: number[] = [];
     const triedKeys: string[] = [];
-    /** The tried events' fields other than the record and summary (sent as JSON, one parameter). */
-    const meta: { i: number; a: string; e: string; s: number; r: string; t: number; h: boolean }[] = [];
-    const sums: string[] = [], recs: string[] = [];
+    /**
+     * The tried events' fields (sent as JSON, one parameter), with where their record (ro, rn) and
+     * summary (so, sn; sn 0: none) are in the bytea parameters (1-based offsets, lengths).
+     */
+    const meta: { a: string; e: string; s: number; r: string; t: number; h: boolean; b: number; ro: number; rn: number; so: number; sn: number }[] = [];
+    const sums: Buffer[] = [], recs: Buffer[] = [];
+    let recOff = 1, sumOff = 1;
     const hist: { s: number; k: string; v: string }[] = [];
-    for (const e of events) {
+    for (const [n, e] of events.entries()) {
       const id = keyText(e.eventId);
       const k = `${e.accountId}\u0000${id}`;
       const prior = ctx.seen.get(k);
@@ -251,9 +290,17 @@ export class PgEventStore implements EventStore {
       tried.push(out.length);
       triedKeys.push(k);
       out.push({ seq, duplicate: false });
-      meta.push({ i: meta.length + 1, a: e.accountId, e: id, s: seq, r: e.region, t: e.eventTimeSec, h: e.history !== undefined });
-      sums.push(e.summary ?? '');
-      recs.push(e.json);
+      const z = encoded[n]!;
+      meta.push({
+        a: e.accountId, e: id, s: seq, r: e.region, t: e.eventTimeSec, h: e.history !== undefined, b: z.recordBytes,
+        ro: recOff, rn: z.record.length, so: sumOff, sn: z.summary?.length ?? 0,
+      });
+      recs.push(z.record);
+      recOff += z.record.length;
+      if (z.summary) {
+        sums.push(z.summary);
+        sumOff += z.summary.length;
+      }
       // Entries older than the Event history cut-off are not written (a prune already passed them).
       if (e.history && e.eventTimeSec >= ctx.historyCutoff) {
         const pairs = new Set<string>();
@@ -267,25 +314,22 @@ export class PgEventStore implements EventStore {
       }
     }
     if (tried.length === 0) return out;
-    if (recs.some((x) => x.includes(RS)) || sums.some((x) => x.includes(RS))) throw new TypeError('an appended record or summary holds a raw U+001E: it is not compact JSON');
     // Parameters: the events' fields and their history entries as JSON (JSON.stringify is native,
-    // node-pg's array literals are not), records and summaries as RS-joined text.
-    const r = await c.query<{ tried: string; seq: string }>({ name: 'opentrail_ev_insert', text: `
-      WITH m AS (
-        SELECT * FROM json_to_recordset($1::json) AS m(i int8, a text, e text, s int8, r text, t int8, h bool)
-      ), u AS (
-        SELECT m.a AS account_id, m.e AS event_id, m.s AS seq, m.r AS region, m.t AS event_time, m.h AS in_history, sm.x AS summary, rc.x AS record
-        FROM m
-        JOIN unnest(string_to_array($3::text, E'\x1e')) WITH ORDINALITY AS rc(x, i) ON rc.i = m.i
-        LEFT JOIN unnest(string_to_array($2::text, E'\x1e', '')) WITH ORDINALITY AS sm(x, i) ON sm.i = m.i
+    // node-pg's array literals are not), records and summaries as one bytea each.
+    const r = await c.query<{ tried: string; seq: string }>({ name: 'opentrail_ev_insert2', text: `
+      WITH u AS (
+        SELECT m.a AS account_id, m.e AS event_id, m.s AS seq, m.r AS region, m.t AS event_time, m.h AS in_history, m.b AS record_bytes,
+          substring($3::bytea FROM m.ro FOR m.rn) AS zrecord,
+          CASE WHEN m.sn > 0 THEN convert_from(substring($2::bytea FROM m.so FOR m.sn), 'UTF8') END AS summary
+        FROM json_to_recordset($1::json) AS m(a text, e text, s int8, r text, t int8, h bool, b int4, ro int4, rn int4, so int4, sn int4)
       ), ids AS (
         INSERT INTO event_ids (account_id, event_id, seq, ingest_ms)
         SELECT account_id, event_id, seq, $4::int8 FROM u
         ON CONFLICT DO NOTHING
         RETURNING seq
       ), log AS (
-        INSERT INTO event_log (account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, record)
-        SELECT account_id, seq, $4::int8, region, event_id, event_time, in_history, summary, record FROM u
+        INSERT INTO event_log (account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, zrecord, record_bytes)
+        SELECT account_id, seq, $4::int8, region, event_id, event_time, in_history, summary, zrecord, record_bytes FROM u
         WHERE seq IN (SELECT seq FROM ids)
       ), hist AS (
         INSERT INTO event_history (account_id, region, attr, value, t, seq, ingest_ms)
@@ -295,7 +339,7 @@ export class PgEventStore implements EventStore {
       )
       SELECT u.seq AS tried, x.seq FROM u JOIN event_ids x ON x.account_id = u.account_id AND x.event_id = u.event_id
       WHERE u.seq NOT IN (SELECT seq FROM ids)`,
-    values: [JSON.stringify(meta), sums.join(RS), recs.join(RS), ctx.ingestMs, JSON.stringify(hist)] });
+    values: [JSON.stringify(meta), Buffer.concat(sums), Buffer.concat(recs), ctx.ingestMs, JSON.stringify(hist)] });
     // Rows returned: the events already stored (before this append), with the seq they hold.
     const stored = new Map(r.rows.map((row) => [num(row.tried), num(row.seq)]));
     tried.forEach((i, j) => {
@@ -333,21 +377,21 @@ export class PgEventStore implements EventStore {
     // plan, whose partitions are pruned when it runs (planning a lookup over ~30-90 partitions
     // took longer than running it).
     const r = key === 'EventId'
-      ? await named<{ t: string; seq: string; record: string; summary: string | null }>(this.pool, 'opentrail_ev_lookup_id', `
-        SELECT l.event_time AS t, l.seq, l.record, l.summary
+      ? await named<LookupRow>(this.pool, 'opentrail_ev_lookup_id2', `
+        SELECT l.event_time AS t, l.seq, l.record, l.summary, l.zrecord
         FROM event_ids i JOIN event_log l ON l.account_id = i.account_id AND l.seq = i.seq AND l.ingest_ms = i.ingest_ms
         WHERE i.account_id = $1 AND i.event_id = $2 AND l.region = $3 AND l.in_history
           AND l.event_time >= GREATEST($4::int8, ${cutoff}) AND l.event_time <= $5 AND (l.event_time, l.seq) < ($6::int8, $7::int8)
         LIMIT $8`, [q.accountId, keyText(value), q.region, q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup')
-      : await named<{ t: string; seq: string; record: string; summary: string | null }>(this.pool, 'opentrail_ev_lookup', `
-        SELECT h.t, h.seq, l.record, l.summary
+      : await named<LookupRow>(this.pool, 'opentrail_ev_lookup2', `
+        SELECT h.t, h.seq, l.record, l.summary, l.zrecord
         FROM event_history h JOIN event_log l ON l.account_id = h.account_id AND l.seq = h.seq AND l.ingest_ms = h.ingest_ms
         WHERE h.account_id = $1 AND h.region = $2 AND h.attr = $3 AND h.value = $4
           AND h.t >= GREATEST($5::int8, ${cutoff}) AND h.t <= $6 AND (h.t, h.seq) < ($7::int8, $8::int8)
         ORDER BY h.t DESC, h.seq DESC
         LIMIT $9`, [q.accountId, q.region, key, keyText(value), q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup');
     return r.rows.map((row) => {
-      const out: HistoryRow = { t: num(row.t), seq: num(row.seq), json: row.record };
+      const out: HistoryRow = { t: num(row.t), seq: num(row.seq), json: readStored(row.zrecord, row.record)! };
       if (row.summary !== null) out.summary = row.summary;
       return out;
     });
@@ -358,17 +402,18 @@ export class PgEventStore implements EventStore {
     const byAccount = accountId !== undefined ? 'AND account_id = $3' : '';
     const params: unknown[] = [afterSeq, limit];
     if (accountId !== undefined) params.push(accountId);
-    let sql = `SELECT seq, account_id, region, event_time, record FROM event_log WHERE seq > $1 ${byAccount} ORDER BY seq LIMIT $2`;
+    const cols = 'seq, account_id, region, event_time, record, zrecord';
+    let sql = `SELECT ${cols}, record_bytes FROM event_log WHERE seq > $1 ${byAccount} ORDER BY seq LIMIT $2`;
     if (maxBytes !== undefined) {
       params.push(maxBytes);
-      // octet_length of a stored text reads its size from the TOAST header, without decompressing.
-      sql = `SELECT seq, account_id, region, event_time, record FROM (
-          SELECT *, sum(octet_length(record)) OVER w AS run, row_number() OVER w AS n FROM (${sql}) page WINDOW w AS (ORDER BY seq)
+      // A v1 row's octet_length(record) reads its size from the TOAST header, without decompressing.
+      sql = `SELECT ${cols} FROM (
+          SELECT *, sum(coalesce(record_bytes, octet_length(record))) OVER w AS run, row_number() OVER w AS n FROM (${sql}) page WINDOW w AS (ORDER BY seq)
         ) sized WHERE n = 1 OR run <= $${params.length} ORDER BY seq`;
     }
-    const name = `opentrail_ev_read${accountId !== undefined ? '_account' : ''}${maxBytes !== undefined ? '_bytes' : ''}`;
-    const r = await named<{ seq: string; account_id: string; region: string; event_time: string; record: string }>(this.pool, name, sql, params, 'readAfter');
-    return r.rows.map((row) => ({ seq: num(row.seq), accountId: row.account_id, region: row.region, eventTimeSec: num(row.event_time), json: row.record }));
+    const name = `opentrail_ev_read2${accountId !== undefined ? '_account' : ''}${maxBytes !== undefined ? '_bytes' : ''}`;
+    const r = await named<{ seq: string; account_id: string; region: string; event_time: string; record: string | null; zrecord: Buffer | null }>(this.pool, name, sql, params, 'readAfter');
+    return r.rows.map((row) => ({ seq: num(row.seq), accountId: row.account_id, region: row.region, eventTimeSec: num(row.event_time), json: readStored(row.zrecord, row.record)! }));
   }
 
   async lastSeq(): Promise<number> {
