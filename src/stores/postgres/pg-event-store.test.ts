@@ -134,6 +134,28 @@ describe('PgEventStore: partitions and retention', () => {
     }
   });
 
+  test('a hostile batch of far-flung eventTimes makes no partitions: Event history is written only within historyWindowSec of now; the log keeps every event', async () => {
+    const url = await server.createDatabase('window');
+    const now = Date.UTC(2026, 0, 10, 12);
+    const DAY = 86_400;
+    const s = await PgEventStore.open({ url, nowMs: () => now, historyWindowSec: 10 * DAY });
+    try {
+      const nowSec = Math.floor(now / 1000);
+      const before = (await partitionsOf(url, 'event_history')).length;
+      // 300 events, one per day from 2100 on, and 300 one per day before 2020: no partition each.
+      const far = Array.from({ length: 600 }, (_, i) => ev({ eventId: `far-${i}`, eventTimeSec: i < 300 ? Date.UTC(2100, 0, 1) / 1000 + i * DAY : Date.UTC(2019, 0, 1) / 1000 - (i - 300) * DAY }));
+      const near = [ev({ eventId: 'near-past', eventTimeSec: nowSec - 9 * DAY }), ev({ eventId: 'near-now', eventTimeSec: nowSec })];
+      const out = await s.append([...far, ...near]);
+      assert.equal(out.filter((o) => !o.duplicate).length, 602, 'every event is in the log');
+      const made = (await partitionsOf(url, 'event_history')).length - before;
+      assert.ok(made <= 3, `at most the near days' partitions are made, not one per far day (made ${made})`);
+      assert.deepEqual(idsOf(await s.lookup({ accountId: A, region: 'us-east-1', attribute: [...ALL], startSec: 0, endSec: 5e9, limit: 1000 })), ['near-now', 'near-past']);
+      assert.equal(await s.count(), 602);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('a partition dropped behind a store\'s back (by another node\'s prune) is created again by its next append', async () => {
     const url = await server.createDatabase('gone');
     const s = await PgEventStore.open({ url });

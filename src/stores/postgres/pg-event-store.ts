@@ -42,6 +42,13 @@ export interface PgEventStoreOptions {
   logPartitionMs?: number;
   /** Width of Event history's partitions, by eventTime, for a new database (default one day). */
   historyPartitionSec?: number;
+  /**
+   * Event history is written only for eventTimes within this many seconds of now, before or after
+   * (the server passes eventHistory.retentionDays): an entry outside it is one LookupEvents never
+   * returns (src/ingest/bulk.ts eventHistoryNote), and writing it would make a partition per
+   * distinct day a caller names. Default: no bound.
+   */
+  historyWindowSec?: number;
   /** Rows a prune deletes per transaction in a boundary partition (default 5000). */
   pruneChunk?: number;
   /** How long a prune waits for the lock that drops a partition before it leaves it for later (default 5000 ms). */
@@ -130,6 +137,7 @@ export class PgEventStore implements EventStore {
   private readonly nowMs: () => number;
   private readonly logWidth: number;
   private readonly historyWidth: number;
+  private readonly historyWindowSec: number;
   private readonly pruneChunk: number;
   private readonly dropLockTimeoutMs: number;
   /** Partition starts known to exist, per table. */
@@ -143,6 +151,7 @@ export class PgEventStore implements EventStore {
     this.nowMs = opts.nowMs ?? Date.now;
     this.logWidth = state.logWidth;
     this.historyWidth = state.historyWidth;
+    this.historyWindowSec = opts.historyWindowSec ?? Number.POSITIVE_INFINITY;
     this.pruneChunk = opts.pruneChunk ?? 5000;
     this.dropLockTimeoutMs = opts.dropLockTimeoutMs ?? 5000;
   }
@@ -177,6 +186,11 @@ export class PgEventStore implements EventStore {
     return table === 'event_log' ? this.logWidth : this.historyWidth;
   }
 
+  /** Whether an event's Event history entries are written (its eventTime within the window around now). */
+  private inHistoryWindow(e: AppendInput, nowSec: number): boolean {
+    return e.history !== undefined && e.history.length > 0 && Math.abs(e.eventTimeSec - nowSec) <= this.historyWindowSec;
+  }
+
   /** Partition starts `events` need (and the next log and history partitions: created ahead) that are not known to exist. */
   private missing(events: readonly AppendInput[], ingestMs: number): { table: PartitionedTable; starts: number[] }[] {
     const need: Record<PartitionedTable, Set<number>> = { event_log: new Set(), event_history: new Set() };
@@ -185,7 +199,7 @@ export class PgEventStore implements EventStore {
     const nowSec = Math.floor(ingestMs / 1000);
     const histNow = partitionStart(nowSec, this.historyWidth);
     need.event_history.add(histNow).add(histNow + this.historyWidth);
-    for (const e of events) if (e.history?.length) need.event_history.add(partitionStart(e.eventTimeSec, this.historyWidth));
+    for (const e of events) if (this.inHistoryWindow(e, nowSec)) need.event_history.add(partitionStart(e.eventTimeSec, this.historyWidth));
     const out: { table: PartitionedTable; starts: number[] }[] = [];
     for (const table of ['event_log', 'event_history'] as const) {
       const starts = [...need[table]].filter((s) => !this.known[table].has(s)).sort((a, b) => a - b);
@@ -301,8 +315,9 @@ export class PgEventStore implements EventStore {
         sums.push(z.summary);
         sumOff += z.summary.length;
       }
-      // Entries older than the Event history cut-off are not written (a prune already passed them).
-      if (e.history && e.eventTimeSec >= ctx.historyCutoff) {
+      // Entries older than the Event history cut-off are not written (a prune already passed them),
+      // nor those outside the window around now (never returned; no partition made for them).
+      if (e.history && e.eventTimeSec >= ctx.historyCutoff && this.inHistoryWindow(e, Math.floor(ctx.ingestMs / 1000))) {
         const pairs = new Set<string>();
         for (const [attr, value] of e.history) {
           const v = keyText(value);
