@@ -68,6 +68,20 @@ export interface ValidateOptions {
   concurrency?: number;
   /** How long after its name's minute a log file may still be listed in a digest (default 15 min). */
   addedFileGraceMs?: number;
+  /** Called as work is done (often: throttle what it draws). */
+  onProgress?: (p: ValidationProgress) => void;
+}
+
+/** How far a validation is: files checked of those known so far, bytes read. */
+export interface ValidationProgress {
+  /** Digests listed in the range (grows when the walk meets more, e.g. in another bucket). */
+  digestsPlanned: number;
+  digestsChecked: number;
+  /** Log files named by the digests read so far (all of them once the walk is done). */
+  logsPlanned: number;
+  logsChecked: number;
+  /** Bytes fetched (as stored: compressed). */
+  bytesRead: number;
 }
 
 export type ValidationEvent =
@@ -178,7 +192,7 @@ const WHOLE_FILE_BYTES = 1 << 20;
 const MAX_OUTPUT_CHUNK = 16 << 20;
 
 /** Gunzips the object and compares the SHA-256 of the uncompressed bytes. */
-async function hashLog(body: Readable, expected: unknown): Promise<LogOutcome> {
+async function hashLog(body: Readable, expected: unknown, counted: (n: number) => void): Promise<LogOutcome> {
   const head: Buffer[] = [];
   let size = 0;
   const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -188,6 +202,7 @@ async function hashLog(body: Readable, expected: unknown): Promise<LogOutcome> {
       if (r.done) break;
       head.push(r.value);
       size += r.value.length;
+      counted(r.value.length);
       if (size > WHOLE_FILE_BYTES) {
         // Large: the bytes so far and the rest of the body, inflated as they come.
         return await hashStream(Readable.from((async function* () {
@@ -195,6 +210,7 @@ async function hashLog(body: Readable, expected: unknown): Promise<LogOutcome> {
           for (;;) {
             const n = await it.next();
             if (n.done) return;
+            counted(n.value.length);
             yield n.value;
           }
         })()), expected);
@@ -292,6 +308,7 @@ class Validation {
   private readonly listedLogs = new Set<string>();
   private readonly windows: [number, number][] = [];
   private readonly periods = new Map<number, number>();
+  private readonly progress: ValidationProgress = { digestsPlanned: 0, digestsChecked: 0, logsPlanned: 0, logsChecked: 0, bytesRead: 0 };
 
   constructor(opts: ValidateOptions, onEvent: (e: ValidationEvent) => void) {
     this.o = opts;
@@ -311,14 +328,28 @@ class Validation {
 
   private count(e: ValidationEvent): void {
     const s = this.summary;
+    const p = this.progress;
     if (e.kind === 'digest') {
       if (e.backfill) e.valid ? s.validBackfillDigests++ : s.invalidBackfillDigests++;
       else e.valid ? s.validDigests++ : s.invalidDigests++;
+      p.digestsChecked++;
+      p.digestsPlanned = Math.max(p.digestsPlanned, p.digestsChecked);
     } else if (e.kind === 'log') {
       e.valid ? s.validLogs++ : s.invalidLogs++;
+      p.logsChecked++;
+      p.logsPlanned = Math.max(p.logsPlanned, p.logsChecked);
     }
     this.sink(e);
+    this.reportProgress();
   }
+
+  private reportProgress(): void {
+    this.o.onProgress?.({ ...this.progress });
+  }
+
+  private readonly countBytes = (n: number): void => {
+    this.progress.bytesRead += n;
+  };
 
   async run(): Promise<ValidationSummary> {
     try {
@@ -412,7 +443,9 @@ class Validation {
         let raw: Buffer;
         let json: unknown;
         try {
-          raw = await gunzipAsync(await readAll(obj.body));
+          const gz = await readAll(obj.body);
+          this.countBytes(gz.length);
+          raw = await gunzipAsync(gz);
           json = JSON.parse(raw.toString('utf8'));
         } catch {
           obj.body.destroy();
@@ -493,6 +526,8 @@ class Validation {
     })());
     this.noteWindow(r);
     const logs = Array.isArray(r.digest.logFiles) ? (r.digest.logFiles as unknown[]) : [];
+    this.progress.logsPlanned += logs.length;
+    this.reportProgress();
     for (const l of logs) {
       const log = (l && typeof l === 'object' ? l : {}) as Record<string, unknown>;
       const lb = String(log.s3Bucket);
@@ -523,7 +558,7 @@ class Validation {
       if (e instanceof BucketReadError && e.code === 'NoSuchKey') return bad(INVALID.notFound);
       throw e instanceof BucketReadError ? new ValidationFatalError(e.message, { cause: e }) : e;
     }
-    const outcome = await hashLog(obj.body, expected);
+    const outcome = await hashLog(obj.body, expected, this.countBytes);
     if (outcome === 'hash') return bad(INVALID.hash);
     if (outcome === 'format') return bad(INVALID.format);
     return [{ kind: 'log', bucket, key, valid: true }];
@@ -560,6 +595,8 @@ class Validation {
   private async walkAll(): Promise<void> {
     const { startMs, endMs, bucket } = this.o;
     const listing = await this.listDigests(bucket, endMs);
+    this.progress.digestsPlanned = listing.standard.length + listing.backfill.length;
+    this.reportProgress();
     this.publicKeys = await this.loadPublicKeys(startMs, endMs + 2 * HOUR);
     if (this.extended) await this.checkEnd(bucket, listing.standard, listing.beyond);
     this.rangeKeys = this.publicKeys;
