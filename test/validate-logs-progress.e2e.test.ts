@@ -5,86 +5,25 @@
  * on a pseudo-terminal (`script`), a bar is drawn, erased at the end, and the output around it is
  * the same report.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CreateTrailCommand, GetTrailStatusCommand, StartLoggingCommand, StopLoggingCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
-import { ACCOUNT_A, BIN, cliEnv, cloudTrailClient, startServer, type StartedServer, type TestConfig } from './helpers/server.ts';
-import { ingest, sleep, traffic, waitFor } from './helpers/delivery.ts';
-import type { CliResult } from './helpers/cli.ts';
-import { parseDigestKey } from '../src/integrity/digest.ts';
+import { BIN } from './helpers/server.ts';
+import { FS_TRAIL_ACCOUNT as A, FS_TRAIL_ARN, FS_TRAIL_REGION, fsTrailEnv, useFsTrail } from './helpers/fs-trail.ts';
 
-const ALICE = ACCOUNT_A.identities[1]!;
-const A = ACCOUNT_A.id;
-const REGION = 'us-east-1';
 const BUCKET = 'ot-progress';
-const ARN = `arn:aws:cloudtrail:${REGION}:${A}:trail/audit`;
-const PERIOD_MS = 2000;
 const PROGRESS_LINE = /^validate-logs: \d+\/\d+ files \(\d+%\), (ETA \S+|done in \S+)(, \d+\/\d+ digests, \d+\.\d MB read, \d+\.\d MB\/s)?$/;
 
-let server: StartedServer;
-let ct: CloudTrailClient;
-let root: string;
-let args: string[];
-
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? files(p) : n.endsWith('.json.gz') ? [relative(join(root, BUCKET), p)] : [];
-  }).sort();
-}
-
-async function newestDigestEndMs(): Promise<number> {
-  const dir = join(root, BUCKET, 'AWSLogs', A, 'CloudTrail-Digest');
-  if (!existsSync(dir)) return 0;
-  return Math.max(0, ...files(dir).map((k) => parseDigestKey(k)?.endMs ?? 0));
-}
-
-function validate(extra: string[] = []): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, 'validate-logs', ...args, ...extra], { env: cliEnv(ALICE, REGION), timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: unknown }).code) : 0, stdout, stderr });
-    });
-  });
-}
-
-before(async () => {
-  const config = {
-    regions: [REGION], accounts: [ACCOUNT_A],
-    delivery: { maxAgeMs: 300, pollMs: 50 },
-    integrity: { digestPeriodMs: PERIOD_MS },
-  } as TestConfig;
-  server = await startServer(config);
-  root = join(server.dataDir, 'buckets');
-  mkdirSync(join(root, BUCKET), { recursive: true });
-  ct = cloudTrailClient(server.url, ALICE, REGION);
-  const startMs = Date.now() - 60_000;
-  await ct.send(new CreateTrailCommand({ Name: 'audit', S3BucketName: BUCKET, EnableLogFileValidation: true }));
-  await ct.send(new StartLoggingCommand({ Name: 'audit' }));
-  for (let round = 0; round < 3; round++) {
-    await ingest(server.url, ALICE, traffic(30, { accounts: [A], regions: [REGION] }));
-    await sleep(PERIOD_MS);
-  }
-  await ct.send(new StopLoggingCommand({ Name: 'audit' }));
-  const stopMs = (await ct.send(new GetTrailStatusCommand({ Name: 'audit' }))).StopLoggingTime!.getTime();
-  await waitFor(async () => (await newestDigestEndMs()) >= stopMs, 20_000, 'the final digest');
-  await sleep(PERIOD_MS);
-  args = ['--endpoint-url', server.url, '--region', REGION, '--bucket-root', root, '--trail-arn', ARN, '--start-time', iso(startMs), '--end-time', iso(Date.now())];
-});
-
-after(async () => {
-  ct?.destroy();
-  await server?.stop();
-});
+const fixture = useFsTrail(BUCKET);
+const files = (dir: string) => fixture.trail.files(dir);
+const validate = (extra: string[] = []) => fixture.trail.validate(extra);
 
 test('not a terminal: --progress prints plain lines on stderr; the report is unchanged', async () => {
-  const logs = files(join(root, BUCKET, 'AWSLogs', A, 'CloudTrail'));
-  const digests = files(join(root, BUCKET, 'AWSLogs', A, 'CloudTrail-Digest'));
+  const logs = files(join(fixture.trail.root, BUCKET, 'AWSLogs', A, 'CloudTrail'));
+  const digests = files(join(fixture.trail.root, BUCKET, 'AWSLogs', A, 'CloudTrail-Digest'));
   const plain = await validate();
   assert.equal(plain.code, 0, plain.stderr);
   assert.equal(plain.stderr, '', 'a run shorter than 10 s prints no progress');
@@ -98,7 +37,7 @@ test('not a terminal: --progress prints plain lines on stderr; the report is unc
   assert.match(lines.at(-1)!, new RegExp(`^validate-logs: ${total}/${total} files \\(100%\\), done in \\S+, ${digests.length}/${digests.length} digests, `));
 
   // An invalid file: its line is where the AWS CLI prints it, between progress lines.
-  const log = join(root, BUCKET, logs[0]!);
+  const log = join(fixture.trail.root, BUCKET, logs[0]!);
   const original = readFileSync(log);
   writeFileSync(log, gzipSync(Buffer.from('{"Records":[]}')));
   try {
@@ -120,8 +59,10 @@ test('a terminal: a bar on the pseudo-terminal, erased, around the same report',
   assert.equal(plain.code, 0, plain.stderr);
   // script(1) runs the command on a pseudo-terminal (stdin, stdout and stderr); its output is
     // what the terminal received.
+  const { server, root, range } = fixture.trail;
+  const args = ['--endpoint-url', server.url, '--region', FS_TRAIL_REGION, '--bucket-root', root, '--trail-arn', FS_TRAIL_ARN, ...range];
   const argv = [process.execPath, BIN, 'validate-logs', ...args, '--verbose'].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const r = spawnSync('script', ['-qec', argv, '/dev/null'], { env: { ...cliEnv(ALICE, REGION), TERM: 'xterm', COLUMNS: '120' }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('script', ['-qec', argv, '/dev/null'], { env: { ...fsTrailEnv(), TERM: 'xterm', COLUMNS: '120' }, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const screen = r.stdout;
   assert.match(screen, /validate-logs: \[[#-]{20}\] \d+\/\d+ files \(\d+%\)/, 'the bar was drawn');
