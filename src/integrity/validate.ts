@@ -594,10 +594,16 @@ class Validation {
 
   private async walkAll(): Promise<void> {
     const { startMs, endMs, bucket } = this.o;
+    // The public keys are asked for while the digests are listed (a listing error still comes first).
+    const keys = this.loadPublicKeys(startMs, endMs + 2 * HOUR);
+    keys.catch(() => undefined);
     const listing = await this.listDigests(bucket, endMs);
     this.progress.digestsPlanned = listing.standard.length + listing.backfill.length;
     this.reportProgress();
-    this.publicKeys = await this.loadPublicKeys(startMs, endMs + 2 * HOUR);
+    // The log folders the added-file check reads are listed while the walk runs (short ranges).
+    const days = this.extended && endMs - startMs <= 31 * 86_400_000 ? this.listLogFolders() : undefined;
+    days?.catch(() => undefined);
+    this.publicKeys = await keys;
     if (this.extended) await this.checkEnd(bucket, listing.standard, listing.beyond);
     this.rangeKeys = this.publicKeys;
     await this.walk(bucket, [...listing.standard], false);
@@ -608,7 +614,27 @@ class Validation {
       await this.walk(bucket, [...listing.backfill], true);
       if (this.extended) await this.checkUnvisited(bucket, listing.backfill, true);
     }
-    if (this.extended) await this.checkAddedLogs(listing.others);
+    if (this.extended) await this.checkAddedLogs(listing.others, days);
+  }
+
+  /** The log file keys of each day folder of the range, by folder prefix. */
+  private async listLogFolders(): Promise<Map<string, string[]>> {
+    const m = new Map<string, string[]>();
+    await Promise.all(this.dayPrefixes().map(async ({ dayPrefix }) => {
+      const keys: string[] = [];
+      for await (const key of this.o.reader.listKeys(this.o.bucket, dayPrefix)) keys.push(key);
+      m.set(dayPrefix, keys);
+    }));
+    return m;
+  }
+
+  private dayPrefixes(): { dayStart: number; dayPrefix: string }[] {
+    const out: { dayStart: number; dayPrefix: string }[] = [];
+    const folder = this.keyFolder();
+    for (let day = Math.floor(this.o.startMs / 86_400_000); day <= Math.floor(this.o.endMs / 86_400_000); day++) {
+      out.push({ dayStart: day * 86_400_000, dayPrefix: dayFolderPrefix('CloudTrail', folder, day * 86_400_000) });
+    }
+    return out;
   }
 
   /** The CLI's traversal of one chain, newest first. */
@@ -750,7 +776,7 @@ class Validation {
    * still be waiting for their digest. Other trails' digests in the same folder account for their
    * files when their signature verifies.
    */
-  private async checkAddedLogs(others: string[]): Promise<void> {
+  private async checkAddedLogs(others: string[], listed?: Promise<Map<string, string[]>>): Promise<void> {
     await this.out.done().catch(() => undefined);
     if (this.out.failed || this.windows.length === 0) return;
     this.publicKeys = this.rangeKeys;
@@ -765,15 +791,11 @@ class Validation {
     const merged = this.mergedWindows();
     const grace = this.o.addedFileGraceMs ?? 15 * MINUTE;
     const covered = (a: number, b: number) => merged.some(([s, e]) => s <= a && b <= e);
-    const folder = this.keyFolder();
     const nameRe = logFileNamePattern(this.accountId, this.sourceRegion);
     const events: ValidationEvent[] = [];
-    const firstDay = Math.floor(this.o.startMs / 86_400_000);
-    const lastDay = Math.floor(this.o.endMs / 86_400_000);
-    for (let day = firstDay; day <= lastDay; day++) {
-      const dayStart = day * 86_400_000;
-      const dayPrefix = dayFolderPrefix('CloudTrail', folder, dayStart);
-      for await (const key of this.o.reader.listKeys(this.o.bucket, dayPrefix)) {
+    const ahead = await listed;
+    for (const { dayStart, dayPrefix } of this.dayPrefixes()) {
+      for await (const key of ahead?.get(dayPrefix) ?? this.o.reader.listKeys(this.o.bucket, dayPrefix)) {
         if (this.listedLogs.has(`${this.o.bucket}/${key}`)) continue;
         const m = nameRe.exec(key.slice(dayPrefix.length));
         let a: number;
