@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { prepareBodies, runIngest, type IngestResult } from './ingest.ts';
 import { runLookups, type LookupResult } from './lookup.ts';
 import { deliveryOptionsFromEnv, runDelivery, type CapacityResult } from './delivery.ts';
-import { runValidate } from './validate.ts';
+import { runValidate, runValidateLarge } from './validate.ts';
 import { runGateway } from './gateway.ts';
 import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
@@ -65,6 +65,12 @@ const validateOpts = {
   motoMB: num('BENCH_VALIDATE_MOTO_MB', 30), fsMB: num('BENCH_VALIDATE_FS_MB', 100),
   repeat: num('BENCH_VALIDATE_REPEAT', 3), concurrency: 16,
 };
+/** Issue 17's bucket: 24 hourly digests of 12 log files of 500 records (0 hours: not measured). */
+const validateLargeOpts = {
+  hours: num('BENCH_VALIDATE_LARGE_HOURS', 24), filesPerHour: 12, recordsPerFile: 500,
+  repeat: num('BENCH_VALIDATE_LARGE_REPEAT', 5), concurrency: 16,
+};
+const validateSmall = env.BENCH_VALIDATE_SMALL !== '0';
 const gatewayOpts = {
   samples: num('BENCH_GATEWAY_SAMPLES', 1500), warmup: num('BENCH_GATEWAY_WARMUP', 300),
   concurrency: (env.BENCH_GATEWAY_CONCURRENCY ?? '16,64').split(',').map(Number), throughputSeconds: num('BENCH_GATEWAY_SECONDS', 4),
@@ -84,7 +90,7 @@ async function profiled<T>(name: string, fn: (flags: string[]) => Promise<T>): P
 const report: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
-  settings: { scale, sizes, only: only ?? 'all', generatorVersion: GENERATOR_VERSION, storeLayout: storeLayout(), ingest: { ...ingestOpts, flat }, lookup: lookupOpts, delivery: deliveryOpts, validate: validateOpts, gateway: gatewayOpts },
+  settings: { scale, sizes, only: only ?? 'all', generatorVersion: GENERATOR_VERSION, storeLayout: storeLayout(), ingest: { ...ingestOpts, flat }, lookup: lookupOpts, delivery: deliveryOpts, validate: { ...validateOpts, small: validateSmall, large: validateLargeOpts }, gateway: gatewayOpts },
   targets: {
     ingestEventsPerSecond: 50_000, ingestDiskBytesPerEvent: 2048, flatIngestRatioAt10M: 0.8, rssMiB: 512, lookupP99MsAt10M: 5,
     deliveryEventsPerSecond: 50_000, gatewayRecordedCallsPerSecond: 10_000, gatewayP99OverheadMs: 2,
@@ -156,7 +162,12 @@ if (want('pgstore')) report.pgstore = await runPgStore();
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
 
-if (want('validate')) report.validate = await runValidate(validateOpts);
+if (want('validate')) {
+  report.validate = {
+    ...(validateSmall ? await runValidate(validateOpts) : {}),
+    ...(validateLargeOpts.hours > 0 ? { large: await runValidateLarge(validateLargeOpts) } : {}),
+  };
+}
 
 if (want('gateway')) {
   report.gateway = await runGateway({ ...gatewayOpts, profileDir: env.BENCH_PROFILE === '1' ? join(profileDir, 'gateway') : undefined });
@@ -204,8 +215,11 @@ report.gaps = {
     : undefined,
   validate: report.validate
     ? (() => {
-      const v = report.validate as { moto: { speedupVsAwsCli: number; oursOverFloor: number }; fs: { ours: { logMBps: number } } };
-      return `${v.moto.speedupVsAwsCli}x the AWS CLI (target 2x), ${v.moto.oursOverFloor}x moto's serve-once floor (target <= 1.5x), ${v.fs.ours.logMBps} MB/s on the filesystem bucket (target 400)`;
+      const v = report.validate as { moto?: { speedupVsAwsCli: number; oursOverFloor: number }; fs?: { ours: { logMBps: number } }; large?: { speedupVsAwsCli: number; oursOverFloor: number } };
+      return [
+        v.moto && v.fs ? `${v.moto.speedupVsAwsCli}x the AWS CLI (target 2x), ${v.moto.oursOverFloor}x moto's serve-once floor (target <= 1.5x), ${v.fs.ours.logMBps} MB/s on the filesystem bucket (target 400)` : undefined,
+        v.large ? `issue 17 bucket (288 log files, 24 digests): ${v.large.speedupVsAwsCli}x the AWS CLI (medians; target >= 2x), ${v.large.oursOverFloor}x moto's serve-once floor` : undefined,
+      ].filter(Boolean).join('; ');
     })()
     : undefined,
   gateway: gw

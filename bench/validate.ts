@@ -16,15 +16,19 @@
  * Every tool run is a fresh process (wall time includes Node / Python start-up).
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { Agent, createServer, request, type Server } from 'node:http';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { CloudTrailClient, CreateTrailCommand, GetTrailStatusCommand, StartLoggingCommand, StopLoggingCommand } from '@aws-sdk/client-cloudtrail';
-import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { parseDigestKey } from '../src/integrity/digest.ts';
+import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { logFileKey } from '../src/core/bucket-keys.ts';
+import {
+  DIGEST_METADATA, digestKey, digestTime, parseDigestKey, serializeDigest, sha256Hex, signDigest, signingString, type DigestFile,
+} from '../src/integrity/digest.ts';
+import { fingerprintOf, publicKeyDerOf } from '../src/integrity/signing-keys.ts';
 import { BIN } from '../test/helpers/server.ts';
 import { motoNeighbourConfig, motoS3, startMoto } from '../test/helpers/moto.ts';
 import { record, type GenParams } from './gen.ts';
@@ -337,5 +341,219 @@ export async function runValidate(opts: ValidateOptions): Promise<Record<string,
     await moto.stop();
     rmSync(motoDataDir, { recursive: true, force: true });
     rmSync(fsDataDir, { recursive: true, force: true });
+  }
+}
+
+// ---- the large bucket (issue 17) ----------------------------------------------------------------
+
+export interface LargeValidateOptions {
+  /** Hourly digests (24: one day). */
+  hours: number;
+  /** Log files per hour (12: one every 5 minutes => 288 a day). */
+  filesPerHour: number;
+  /** Records per log file (500 => 144k a day). */
+  recordsPerFile: number;
+  /** Runs of each tool (medians reported). */
+  repeat: number;
+  /** --concurrency of ours (and of the concurrent floor). */
+  concurrency: number;
+}
+
+/** The first hour of the large bucket: a fixed past day, so every run writes the same keys and bytes. */
+export const LARGE_T0 = Date.UTC(2026, 10, 1);
+const HOUR_MS = 3_600_000;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : round((s[m - 1]! + s[m]!) / 2, 3);
+}
+
+export interface LargeBucket {
+  digests: string[];
+  logs: string[];
+  logBytes: number;
+  gzipBytes: number;
+  publicKey: { der: Buffer; fingerprint: string };
+  lastDigestEndMs: number;
+}
+
+/**
+ * Writes a trail's day into the bucket as another implementation of the format would (the layout
+ * of CloudTrail on AWS): `hours` hourly digests ending on the hour, chained and signed with a key of
+ * our own (the first a starting digest), each listing `filesPerHour` log files delivered every
+ * 60 / filesPerHour minutes with `recordsPerFile` bench/gen.ts records each.
+ */
+export async function writeLargeBucket(s3: S3Client, opts: LargeValidateOptions): Promise<LargeBucket> {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const der = publicKeyDerOf(publicKey);
+  const fingerprint = fingerprintOf(der);
+  const out: LargeBucket = { digests: [], logs: [], logBytes: 0, gzipBytes: 0, publicKey: { der, fingerprint }, lastDigestEndMs: 0 };
+  let prev: { key: string; hash: string; signature: string } | undefined;
+  let index = 0;
+  const stepMs = HOUR_MS / opts.filesPerHour;
+  for (let h = 0; h < opts.hours; h++) {
+    const startMs = LARGE_T0 + h * HOUR_MS;
+    const endMs = startMs + HOUR_MS;
+    const logFiles: DigestFile['logFiles'] = [];
+    const puts: Promise<unknown>[] = [];
+    for (let f = 0; f < opts.filesPerHour; f++) {
+      const deliveredMs = startMs + f * stepMs + 2 * 60_000;
+      const params: GenParams = { seed: 1717, count: opts.recordsPerFile, endMs: deliveredMs - 60_000, spanMs: stepMs };
+      const recs: string[] = [];
+      for (let i = 0; i < opts.recordsPerFile; i++) recs.push(JSON.stringify(record(params, index + i)));
+      index += opts.recordsPerFile;
+      const body = Buffer.from(`{"Records":[${recs.join(',')}]}`);
+      const gz = gzipSync(body);
+      const key = logFileKey({ accountId: ACCOUNT, region: REGION, deliveredMs, batchIdentity: `large-${h}-${f}` });
+      puts.push(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: gz })));
+      out.logs.push(key);
+      out.logBytes += body.length;
+      out.gzipBytes += gz.length;
+      logFiles.push({
+        s3Bucket: BUCKET, s3Object: key, hashValue: sha256Hex(body), hashAlgorithm: 'SHA-256',
+        oldestEventTime: digestTime(deliveredMs - 60_000 - stepMs), newestEventTime: digestTime(deliveredMs - 60_000),
+      });
+    }
+    await Promise.all(puts);
+    const key = digestKey({ accountId: ACCOUNT, region: REGION, trailName: TRAIL, homeRegion: REGION, endMs });
+    const d: DigestFile = {
+      awsAccountId: ACCOUNT, digestStartTime: digestTime(startMs), digestEndTime: digestTime(endMs),
+      digestS3Bucket: BUCKET, digestS3Object: key, digestPublicKeyFingerprint: fingerprint, digestSignatureAlgorithm: 'SHA256withRSA',
+      newestEventTime: logFiles.at(-1)!.newestEventTime, oldestEventTime: logFiles[0]!.oldestEventTime,
+      previousDigestS3Bucket: prev ? BUCKET : null, previousDigestS3Object: prev?.key ?? null,
+      previousDigestHashValue: prev?.hash ?? null, previousDigestHashAlgorithm: prev ? 'SHA-256' : null,
+      previousDigestSignature: prev?.signature ?? null,
+      logFiles,
+    };
+    const bytes = serializeDigest(d);
+    const hash = sha256Hex(bytes);
+    const signature = signDigest(privateKey, signingString({ digestEndTime: d.digestEndTime, bucket: BUCKET, key, digestSha256Hex: hash, previousSignature: d.previousDigestSignature }));
+    await s3.send(new PutObjectCommand({
+      Bucket: BUCKET, Key: key, Body: gzipSync(bytes),
+      Metadata: { [DIGEST_METADATA.signature]: signature, [DIGEST_METADATA.algorithm]: 'SHA256withRSA' },
+    }));
+    out.digests.push(key);
+    prev = { key, hash, signature };
+    out.lastDigestEndMs = endMs;
+  }
+  return out;
+}
+
+/**
+ * The CloudTrail API of that other implementation, as far as validate-logs asks it: DescribeTrails
+ * (the trail and its bucket), GetTrailStatus (logging, the latest digest delivery) and
+ * ListPublicKeys (the one key that signed the digests). AWS JSON 1.1; signatures are not checked.
+ */
+export function startStubCloudTrail(bucket: LargeBucket): Promise<{ url: string; server: Server }> {
+  const answers: Record<string, unknown> = {
+    DescribeTrails: {
+      trailList: [{
+        Name: TRAIL, TrailARN: ARN, S3BucketName: BUCKET, HomeRegion: REGION, IsMultiRegionTrail: false,
+        IsOrganizationTrail: false, LogFileValidationEnabled: true, IncludeGlobalServiceEvents: true,
+      }],
+    },
+    GetTrailStatus: {
+      IsLogging: true, LatestDigestDeliveryTime: (bucket.lastDigestEndMs + 5 * 60_000) / 1000,
+      LatestDeliveryTime: (bucket.lastDigestEndMs + 2 * 60_000) / 1000, StartLoggingTime: LARGE_T0 / 1000,
+    },
+    ListPublicKeys: {
+      PublicKeyList: [{
+        Value: bucket.publicKey.der.toString('base64'), Fingerprint: bucket.publicKey.fingerprint,
+        ValidityStartTime: (LARGE_T0 - 30 * 24 * HOUR_MS) / 1000, ValidityEndTime: (LARGE_T0 + 30 * 24 * HOUR_MS) / 1000,
+      }],
+    },
+  };
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const op = String(req.headers['x-amz-target'] ?? '').split('.').at(-1) ?? '';
+      const body = answers[op];
+      res.writeHead(body ? 200 : 400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'bench' });
+      res.end(JSON.stringify(body ?? { __type: 'UnsupportedOperationException', message: op }));
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    resolve({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server });
+  }));
+}
+
+/**
+ * Issue 17: `opentrail validate-logs` against `aws cloudtrail validate-logs` on a bucket of the
+ * issue's size on moto S3 (288 log files, 144k records, 24 hourly digests by default), each tool
+ * run `repeat` times as a fresh process (medians), beside moto's serve-once floor.
+ */
+export async function runValidateLarge(opts: LargeValidateOptions): Promise<Record<string, unknown>> {
+  const moto = await startMoto();
+  const s3 = motoS3(moto);
+  let stub: { url: string; server: Server } | undefined;
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    log(`validate-large: writing ${opts.hours} digests of ${opts.filesPerHour} log files of ${opts.recordsPerFile} records into moto`);
+    const bucket = await writeLargeBucket(s3, opts);
+    stub = await startStubCloudTrail(bucket);
+    const range = ['--start-time', iso(LARGE_T0), '--end-time', iso(bucket.lastDigestEndMs)];
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_DEFAULT_REGION: REGION, AWS_MAX_ATTEMPTS: '1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      AWS_ENDPOINT_URL_S3: moto.url,
+    };
+    const common = ['validate-logs', '--endpoint-url', stub.url, '--region', REGION, '--trail-arn', ARN, ...range];
+    const ours = (extra: string[] = []) => timed(process.execPath, [BIN, ...common, '--concurrency', String(opts.concurrency), ...extra], env);
+    const aws = () => timed('aws', ['cloudtrail', ...common], env);
+
+    const allKeys = [...bucket.digests, ...bucket.logs];
+    log(`validate-large: floor over ${allKeys.length} objects`);
+    const serveSeq = await serveOnce(moto.url, allKeys, 1);
+
+    // Interleaved with the floor, so that the load of the other sessions falls on all alike.
+    const runs: { aws: Run[]; ours: Run[]; compat: Run[] } = { aws: [], ours: [], compat: [] };
+    const floors: { serve: number; hash: number; hashMBps: number }[] = [];
+    for (let i = 0; i < opts.repeat; i++) {
+      const serveConc = await serveOnce(moto.url, allKeys, opts.concurrency);
+      const h = hashAll(serveConc.bodies);
+      floors.push({ serve: serveConc.seconds, hash: h.seconds, hashMBps: round(h.bytes / MB / h.seconds, 1) });
+      runs.aws.push(check(await aws(), 'aws cloudtrail validate-logs (large)'));
+      runs.ours.push(check(await ours(), 'opentrail validate-logs (large)'));
+      runs.compat.push(check(await ours(['--aws-compatible']), 'opentrail validate-logs --aws-compatible (large)'));
+      log(`validate-large: run ${i + 1}: floor ${round(floors.at(-1)!.serve + floors.at(-1)!.hash, 3)} s, aws ${runs.aws.at(-1)!.seconds} s, ours ${runs.ours.at(-1)!.seconds} s, ours --aws-compatible ${runs.compat.at(-1)!.seconds} s`);
+    }
+    const a = runs.aws[0]!;
+    const o = runs.ours[0]!;
+    if (a.digests !== bucket.digests.length || a.logFiles !== bucket.logs.length || o.digests !== a.digests || o.logFiles !== a.logFiles) {
+      throw new Error(`validate-large: expected ${bucket.digests.length}/${bucket.logs.length}; aws ${a.digests}/${a.logFiles}, ours ${o.digests}/${o.logFiles}`);
+    }
+    const secs = (rs: Run[]) => rs.map((r) => r.seconds);
+    const awsMedian = median(secs(runs.aws));
+    const oursMedian = median(secs(runs.ours));
+    const compatMedian = median(secs(runs.compat));
+    const floorRuns = floors.map((f) => round(f.serve + f.hash, 3));
+    const floorConc = median(floorRuns);
+    const mbps = (bytes: number, s: number) => round(bytes / MB / s, 1);
+    return {
+      settings: opts,
+      bucket: {
+        digests: bucket.digests.length, logFiles: bucket.logs.length, records: bucket.logs.length * opts.recordsPerFile,
+        logMB: round(bucket.logBytes / MB, 1), logGzipMB: round(bucket.gzipBytes / MB, 1),
+      },
+      floor: {
+        serveOnceSequentialSeconds: serveSeq.seconds, concurrency: opts.concurrency,
+        serveOnceConcurrentSeconds: median(floors.map((f) => f.serve)), gunzipSha256Seconds: median(floors.map((f) => f.hash)),
+        gunzipSha256MBps: median(floors.map((f) => f.hashMBps)), medianSeconds: floorConc, runs: floorRuns,
+      },
+      awsCli: { medianSeconds: awsMedian, runs: secs(runs.aws), logMBps: mbps(bucket.logBytes, awsMedian) },
+      ours: { medianSeconds: oursMedian, runs: secs(runs.ours), logMBps: mbps(bucket.logBytes, oursMedian) },
+      oursAwsCompatible: { medianSeconds: compatMedian, runs: secs(runs.compat) },
+      speedupVsAwsCli: round(awsMedian / oursMedian, 2),
+      /** Per round (the same load), then their median: steadier than the ratio of medians. */
+      speedupVsAwsCliPerRun: runs.aws.map((r, i) => round(r.seconds / runs.ours[i]!.seconds, 2)),
+      speedupVsAwsCliMedianOfRuns: round(median(runs.aws.map((r, i) => r.seconds / runs.ours[i]!.seconds)), 2),
+      oursOverFloor: round(oursMedian / floorConc, 2),
+    };
+  } finally {
+    stub?.server.close();
+    s3.destroy();
+    await moto.stop();
   }
 }

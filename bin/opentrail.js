@@ -74,6 +74,9 @@ if (major < 24) {
     process.channel.unref();
     process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   }
+  // Node's compile cache (type-stripped sources and V8 code, in the OS temp dir) halves the start-up
+  // of every command after the first run; where it cannot be written, Node goes on without it.
+  (await import('node:module')).enableCompileCache?.();
   // A checkout runs the TypeScript sources; the npm package, which Node will not strip types for
   // under node_modules, ships them compiled to dist/ instead (docs/install.md).
   const sources = new URL('../src/cli/main.ts', import.meta.url);

@@ -18,6 +18,7 @@ import { ConfigError, DataDirLock, defaultConfig } from '../config/index.ts';
 import { toAppendInput } from '../ingest/index.ts';
 import { SqliteEventStore, type ImportEvent } from '../stores/sqlite/index.ts';
 import type { CloudTrailRecord } from '../core/index.ts';
+import { Progress } from './progress.ts';
 
 export const MIGRATE_USAGE = `usage: opentrail migrate [--data-dir DIR]
 
@@ -80,11 +81,17 @@ export interface MigrateResult {
   lastSeq: number;
 }
 
+/** How far a migration is: events copied of the events to copy. */
+export interface MigrateProgress {
+  done: number;
+  total: number;
+}
+
 /**
- * Migrates `dataDir`; throws Refusal for anything it will not do. `progress` receives a line every
- * couple of seconds on large stores.
+ * Migrates `dataDir`; throws Refusal for anything it will not do. `progress` is called once the
+ * events are counted and after each batch copied.
  */
-export async function migrateDataDir(dataDir: string, progress: (line: string) => void = () => undefined): Promise<MigrateResult> {
+export async function migrateDataDir(dataDir: string, progress: (p: MigrateProgress) => void = () => undefined): Promise<MigrateResult> {
   const dir = resolve(dataDir);
   const path = join(dir, 'events.db');
   const temp = join(dir, 'events.migrating.db');
@@ -148,8 +155,7 @@ export async function migrateDataDir(dataDir: string, progress: (line: string) =
     let done = 0;
     let lastSeq = 0;
     let batches = 0;
-    const started = performance.now();
-    let lastReport = started;
+    progress({ done: 0, total });
     try {
       for (;;) {
         const rows = page.all(lastSeq, BATCH) as unknown as Layout1Row[];
@@ -177,11 +183,7 @@ export async function migrateDataDir(dataDir: string, progress: (line: string) =
         done += rows.length;
         lastSeq = last;
         testExit(`batches:${++batches}`);
-        const now = performance.now();
-        if (now - lastReport >= 2000) {
-          lastReport = now;
-          progress(`migrate: ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} events (${Math.round(done / ((now - started) / 1000)).toLocaleString('en-US')} events/s)`);
-        }
+        progress({ done, total });
       }
       // The cut-off, and the high-water mark even when the log's tail was pruned (seqs are never reused).
       await store.importEvents([], { historyCutoffSec: cutoff, lastSeq: Math.max(highWater, lastSeq) });
@@ -245,7 +247,17 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   const dataDir = values['data-dir'] ?? process.env.OPENTRAIL_DATA_DIR ?? defaultConfig().dataDir;
   const started = performance.now();
   try {
-    const r = await migrateDataDir(dataDir, (line) => console.error(line));
+    // A bar on a terminal; elsewhere a line every 2 s (docs/storage.md "Migrating from layout 1").
+    const bar = new Progress({ label: 'migrate', unit: 'events', stream: process.stderr, term: process.env.TERM, quietMs: 2000, everyMs: 2000 });
+    let r: MigrateResult;
+    try {
+      r = await migrateDataDir(dataDir, (p) => bar.update({
+        done: p.done, total: p.total,
+        detail: `${Math.round(p.done / Math.max(0.001, (performance.now() - started) / 1000)).toLocaleString('en-US')} events/s`,
+      }));
+    } finally {
+      bar.stop();
+    }
     if (r.outcome === 'current') {
       console.log(`opentrail migrate: ${join(dataDir, 'events.db')} is already layout 2; nothing to do`);
       return 0;

@@ -2,11 +2,19 @@
  * BucketReader on any S3-compatible endpoint. Like the AWS CLI it asks GetBucketLocation once per
  * bucket (in the caller's Region; null means us-east-1) and reads each bucket with a client of the
  * bucket's Region. Listing is ListObjectsV2 with Prefix and StartAfter.
+ *
+ * GetObject is the one call made hundreds of times a run (every log file of a trail), so it skips
+ * the SDK's per-call middleware (a few ms of CPU a call, most of validate-logs' own CPU besides
+ * gunzip and SHA-256): the URL comes from the S3 client's own endpoint rules for the bucket, the
+ * request is signed by @smithy/signature-v4 with the client's credentials, and sent on the same
+ * keep-alive agents; errors are read from S3's XML error body; connection failures and 5xx answers
+ * are retried as the SDK retries them (3 attempts). docs/validate-logs.md "Speed".
  */
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import type { Readable } from 'node:stream';
-import { GetBucketLocationCommand, GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { GetBucketLocationCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../../core/sha256.ts';
 import { RegionalClients } from '../aws-clients.ts';
 import { BucketReadError, type BucketObject, type BucketReader } from '../bucket-reader.ts';
 
@@ -41,26 +49,48 @@ function wrap(e: unknown, operation: string): BucketReadError {
   return new BucketReadError(codeOf(e), operation, (e as Error).message, { cause: e });
 }
 
+/** S3's XML error body: `<Error><Code>..</Code><Message>..</Message></Error>`. */
+function xmlField(xml: string, name: string): string | undefined {
+  const m = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml);
+  return m?.[1]?.replace(/&(lt|gt|quot|apos|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e]!);
+}
+
+/** As the SDK encodes a key in a path: each segment percent-encoded (RFC 3986), `/` kept. */
+function encodeKey(key: string): string {
+  return key.split('/').map((seg) => encodeURIComponent(seg).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join('/');
+}
+
+const RETRYABLE_NET = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED']);
+const CONNECT_TIMEOUT_MS = 5000;
+const IDLE_TIMEOUT_MS = 120_000;
+
+interface BucketEndpoint {
+  url: URL;
+  signer: SignatureV4;
+}
+
 export class S3BucketReader implements BucketReader {
   private readonly opts: S3ReaderOptions;
   private readonly clients: RegionalClients<S3Client>;
   private readonly regions = new Map<string, Promise<string>>();
+  private readonly endpoints = new Map<string, Promise<BucketEndpoint>>();
+  private readonly httpAgent: HttpAgent;
+  private readonly httpsAgent: HttpsAgent;
 
   constructor(opts: S3ReaderOptions) {
     this.opts = opts;
     const maxSockets = opts.maxSockets ?? 32;
+    const httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
+    const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
+    this.httpAgent = httpAgent;
+    this.httpsAgent = httpsAgent;
     this.clients = new RegionalClients((region) => new S3Client({
       region,
       endpoint: opts.endpoint,
       forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
       credentials: opts.credentials,
       maxAttempts: 3,
-      requestHandler: {
-        httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-        connectionTimeout: 5000,
-        requestTimeout: 120_000,
-      },
+      requestHandler: { httpAgent, httpsAgent, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS },
     }));
   }
 
@@ -100,19 +130,115 @@ export class S3BucketReader implements BucketReader {
     }
   }
 
-  async getObject(bucket: string, key: string): Promise<BucketObject> {
-    const client = this.client(await this.bucketRegion(bucket));
-    try {
-      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      const metadata: Record<string, string> = {};
-      for (const [k, v] of Object.entries(out.Metadata ?? {})) metadata[k.toLowerCase()] = v;
-      return { metadata, body: out.Body as Readable };
-    } catch (e) {
-      throw wrap(e, 'GetObject');
+  /**
+   * The bucket's base URL by the S3 client's endpoint rules (virtual-hosted or path-style, FIPS,
+   * partitions: as the SDK would send GetObject) and a signer with the client's credentials.
+   */
+  private bucketEndpoint(bucket: string): Promise<BucketEndpoint> {
+    let e = this.endpoints.get(bucket);
+    if (!e) {
+      e = (async () => {
+        const region = await this.bucketRegion(bucket);
+        const client = this.client(region);
+        const config = client.config;
+        const endpoint = config.endpointProvider({
+          Bucket: bucket, Region: region, ForcePathStyle: config.forcePathStyle, Endpoint: this.opts.endpoint,
+          UseFIPS: await config.useFipsEndpoint(), UseDualStack: await config.useDualstackEndpoint(), Accelerate: false,
+        });
+        const scheme = (endpoint.properties?.authSchemes as { signingRegion?: string; signingName?: string }[] | undefined)?.[0];
+        const signer = new SignatureV4({
+          credentials: config.credentials, region: scheme?.signingRegion ?? region, service: scheme?.signingName ?? 's3',
+          sha256: NodeSha256, uriEscapePath: false,
+        });
+        return { url: new URL(endpoint.url), signer };
+      })();
+      e.catch(() => this.endpoints.delete(bucket));
+      this.endpoints.set(bucket, e);
     }
+    return e;
+  }
+
+  async getObject(bucket: string, key: string): Promise<BucketObject> {
+    let ep: BucketEndpoint;
+    try {
+      ep = await this.bucketEndpoint(bucket);
+    } catch (e) {
+      throw wrap(e, e instanceof BucketReadError ? e.operation : 'GetObject');
+    }
+    const base = ep.url.pathname.endsWith('/') ? ep.url.pathname : `${ep.url.pathname}/`;
+    const path = `${base}${encodeKey(key)}`;
+    for (let attempt = 1; ; attempt++) {
+      let res: IncomingMessage;
+      try {
+        res = await this.send(ep, path);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (attempt < 3 && code !== undefined && RETRYABLE_NET.has(code)) continue;
+        throw wrap(e, 'GetObject');
+      }
+      const status = res.statusCode ?? 0;
+      if (status === 200) {
+        const metadata: Record<string, string> = {};
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (k.startsWith('x-amz-meta-') && typeof v === 'string') metadata[k.slice(11)] = v;
+        }
+        return { metadata, body: res };
+      }
+      const text = await this.errorBody(res);
+      if (attempt < 3 && (status >= 500 || status === 429)) {
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * Math.random()));
+        continue;
+      }
+      const code = xmlField(text, 'Code') ?? (status === 404 ? 'NoSuchKey' : status === 403 ? 'AccessDenied' : String(status));
+      throw new BucketReadError(code, 'GetObject', xmlField(text, 'Message') ?? (res.statusMessage || ''));
+    }
+  }
+
+  /** One signed GET; resolves with the response once its headers are in. */
+  private async send(ep: BucketEndpoint, path: string): Promise<IncomingMessage> {
+    const u = ep.url;
+    const port = u.port ? Number(u.port) : undefined;
+    const signed = await ep.signer.sign({
+      method: 'GET', protocol: u.protocol, hostname: u.hostname, port, path, query: {},
+      headers: { host: u.host },
+    });
+    const https = u.protocol === 'https:';
+    return await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = (https ? httpsRequest : httpRequest)({
+        method: 'GET', protocol: u.protocol, hostname: u.hostname, port, path,
+        headers: signed.headers, agent: https ? this.httpsAgent : this.httpAgent,
+      }, resolve);
+      const connectTimer = setTimeout(() => req.destroy(Object.assign(new Error(`connection to ${u.host} timed out`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+      req.once('socket', (sock) => {
+        if (!sock.connecting) clearTimeout(connectTimer);
+        else sock.once('connect', () => clearTimeout(connectTimer));
+      });
+      req.once('response', () => clearTimeout(connectTimer));
+      req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('S3 read timed out'), { code: 'ETIMEDOUT' })));
+      req.once('error', (e) => {
+        clearTimeout(connectTimer);
+        reject(e);
+      });
+      req.end();
+    });
+  }
+
+  /** The error answer's body (S3 keeps them small; more than 64 KiB is cut). */
+  private async errorBody(res: IncomingMessage): Promise<string> {
+    let text = '';
+    try {
+      for await (const c of res) {
+        if (text.length < 65_536) text += (c as Buffer).toString('utf8');
+      }
+    } catch {
+      // A cut error body: what arrived is the message.
+    }
+    return text;
   }
 
   close(): void {
     this.clients.destroy();
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
   }
 }
