@@ -9,19 +9,29 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { startAppPostgres, type AppPostgres } from './helpers/postgres-app.ts';
-import { ACCOUNT_A, startServer, type StartedServer } from './helpers/server.ts';
+import { join } from 'node:path';
+import { ACCOUNT_A, startServer, tempDir, type StartedServer, type TestConfig } from './helpers/server.ts';
 import { waitFor } from './helpers/delivery.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
 import { parseMetrics, type Sample } from '../src/cli/status.ts';
 
 let pgs: AppPostgres;
 let server: StartedServer;
+/** A second node on the same database, its metrics on a listener of their own (metrics.port). */
+let listening: StartedServer;
+let listenerUrl: string;
 before(async () => {
   pgs = await startAppPostgres();
-  server = await startServer({ accounts: [ACCOUNT_A] }, { env: { OPENTRAIL_DATABASE_URL: await pgs.appDatabase() } });
+  const env = { OPENTRAIL_DATABASE_URL: await pgs.appDatabase() };
+  // The nodes of one deployment share its key-encryption key (docs/scale-out.md).
+  const integrity = { keyEncryption: { type: 'file', path: join(tempDir(), 'shared.kek') } };
+  server = await startServer({ accounts: [ACCOUNT_A], integrity } as TestConfig, { env });
+  listening = await startServer({ accounts: [ACCOUNT_A], integrity, metrics: { port: 0 } } as TestConfig, { env });
+  await waitFor(() => /^ {2}data: /m.test(listening.output()), 10_000, 'the whole banner');
+  listenerUrl = /^ {2}metrics: (http:\/\/\S+)\/metrics$/m.exec(listening.output())![1]!;
 });
 after(async () => {
-  await server?.stop();
+  await Promise.all([server?.stop(), listening?.stop()]);
   await pgs.server.destroy();
 });
 
@@ -67,4 +77,13 @@ test('PostgreSQL killed: /metrics answers 200 with the writable gauge at 0; /hea
   assert.equal(proxied.status, 200);
   assert.deepEqual(await proxied.json(), { status: 'unavailable', database: { type: 'postgres', status: 'unavailable' } });
   assert.equal((await fetch(`${server.url}/health?ready`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).status, 503);
+  // The metrics listener's /health is the whole report, for whoever reaches that port.
+  const whole = await fetch(`${listenerUrl}/health`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+  assert.equal(whole.status, 200);
+  const report = await whole.json() as { status: string; node?: { pid: number }; database: { status: string; reason?: string } };
+  assert.equal(report.node?.pid, listening.process.pid);
+  assert.equal(report.database.status, 'unavailable');
+  assert.equal(typeof report.database.reason, 'string');
+  assert.equal((await fetch(`${listenerUrl}/health?ready`)).status, 503);
+  assert.equal((await fetch(`${listenerUrl}/metrics`)).status, 200, 'the listener\'s scrape answers too');
 });
