@@ -8,8 +8,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { startAppPostgres, type AppPostgres } from './helpers/postgres-app.ts';
 import { join } from 'node:path';
+import { startAppPostgres, type AppPostgres } from './helpers/postgres-app.ts';
 import { ACCOUNT_A, startServer, tempDir, type StartedServer, type TestConfig } from './helpers/server.ts';
 import { waitFor } from './helpers/delivery.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
