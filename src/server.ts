@@ -97,7 +97,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   const noteLog = (component: string) => (message: string) => (logAll ? logAll(message) : logger.warn({ component }, message));
   metrics?.addConsumer('delivery', deliveryLags(store, control, () => clock.nowMs()));
   metrics?.addConsumer('digest', digestLags(control, config.integrity.digestPeriodMs, () => clock.nowMs()));
-  const metricsListener = metrics && config.metrics.port !== undefined ? createMetricsListener(() => metrics.scrape(), (e) => errorLog('metrics')('metrics could not be collected', e)) : undefined;
+  const metricsListener = metrics && config.metrics.port !== undefined ? createMetricsListener(() => metrics.scrape(), (e) => errorLog('metrics')('metrics could not be collected', e), config.database.type === 'postgres' ? () => healthReport() : undefined) : undefined;
   const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents, log: noteLog('ingest'), observer: metrics });
   const channels = new ChannelService(control, ids);
   const os = config.objectStore;
@@ -130,6 +130,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     logger: logAll ? undefined : logger,
     observeRequest: metrics && ((operation, status, seconds) => metrics.request(operation, status, seconds)),
     metrics: metrics && !metricsListener ? () => metrics.scrape() : undefined,
+    metricsCallers: config.metrics.apiPortCallers,
     ...(config.database.type === 'postgres' ? { health: () => healthReport() } : {}),
   });
   const publisher = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;

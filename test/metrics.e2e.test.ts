@@ -190,3 +190,17 @@ test('`opentrail status` finds the server through its data dir', async () => {
   assert.equal(none.code, 2);
   assert.match(none.stderr, /no server found/);
 });
+
+test('the API port answers /metrics to local callers only: one that came through a proxy gets 403 AccessDeniedException', async () => {
+  for (const headers of [{ 'x-forwarded-for': '203.0.113.7' }, { forwarded: 'for=203.0.113.7' }] as Record<string, string>[]) {
+    const res = await fetch(`${server.url}/metrics`, { headers });
+    assert.equal(res.status, 403);
+    assert.equal(res.headers.get('x-amzn-errortype'), 'AccessDeniedException');
+    const body = await res.json() as { __type: string; message: string };
+    assert.equal(body.__type, 'AccessDeniedException');
+    assert.match(body.message, /metrics\.port/);
+  }
+  assert.equal((await fetch(`${server.url}/metrics`)).status, 200, 'from this machine, directly');
+  // /health tells anyone whether the server answers (on SQLite there is nothing more to say).
+  assert.deepEqual(await (await fetch(`${server.url}/health`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).json(), { status: 'ok' });
+});

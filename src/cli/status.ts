@@ -5,7 +5,8 @@
  * which the server writes when it starts (src/config/data-dir-lock.ts).
  *
  * Exit status: 0 healthy, every consumer delivering; 3 answering but degraded (the event store
- * refuses writes, or a consumer fails); 1 no healthy answer; 2 a usage error.
+ * refuses writes, a store the scrape could not read, or a consumer fails); 1 no healthy answer;
+ * 2 a usage error.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +16,8 @@ import type { LockHolder } from '../config/index.ts';
 export const STATUS_USAGE = `usage: opentrail status [--url URL] [--metrics-url URL] [--data-dir DIR]
 
   Prints a running server's health, event counts, consumer lags and failures (from its /health
-  and /metrics). Exit status: 0 healthy, 3 degraded (store refusing writes, a consumer failing),
-  1 no healthy answer, 2 usage error. See docs/operations.md.
+  and /metrics). Exit status: 0 healthy, 3 degraded (store refusing writes or not answering, a
+  consumer failing), 1 no healthy answer, 2 usage error. See docs/operations.md.
 
   --url          the server's API URL (default: the one in DIR/opentrail.lock.json)
   --metrics-url  where its metrics are (default: from the lock file, else URL/metrics)
@@ -70,9 +71,14 @@ export function formatStatus(url: string, samples: readonly Sample[], nowMs: num
   const one = (name: string) => all(name)[0]?.value;
   const lines: string[] = [];
   const writable = one('opentrail_event_store_writable') !== 0;
-  lines.push(`OpenTrail at ${url}: ${writable ? 'healthy' : 'DEGRADED: the event store refuses writes (answers are 503)'}`);
+  // Sources the scrape could not read (a store that failed or did not answer in time): their
+  // numbers are missing, not zero.
+  const unread = new Set(all('opentrail_metrics_source_up').filter((s) => s.value === 0).map((s) => s.labels.source!));
+  const notRead = (source: string) => `not read (the ${source} source failed or did not answer in time; see the server's log)`;
+  lines.push(`OpenTrail at ${url}: ${writable ? (unread.size > 0 ? `DEGRADED: the metrics could not read ${[...unread].sort().join(', ')}` : 'healthy') : 'DEGRADED: the event store refuses writes (answers are 503)'}`);
   const events = one('opentrail_event_log_events');
-  if (events !== undefined) {
+  if (unread.has('event_log')) lines.push(`events: ${notRead('event_log')}`);
+  else if (events !== undefined) {
     const oldest = one('opentrail_event_log_oldest_event_age_seconds') ?? 0;
     lines.push(`events: ${count(events)} stored (last seq ${count(one('opentrail_event_log_last_seq') ?? 0)})${events > 0 ? `, oldest committed ${ago(oldest)} ago` : ''}`);
   }
@@ -96,7 +102,9 @@ export function formatStatus(url: string, samples: readonly Sample[], nowMs: num
   const lagEvents = new Map(all('opentrail_consumer_lag_events').map((s) => [`${s.labels.consumer}|${s.labels.resource}`, s.value]));
   const failures = new Map(all('opentrail_consumer_last_failure_timestamp_seconds').map((s) => [`${s.labels.consumer}|${s.labels.resource}`, s]));
   const consumers = all('opentrail_consumer_lag_seconds');
-  if (consumers.length === 0) lines.push('  none (no trails)');
+  const unreadConsumers = [...unread].filter((c) => c !== 'event_log' && c !== 'disk').sort();
+  for (const c of unreadConsumers) lines.push(`  ${c.padEnd(9)} ${notRead(c)}`);
+  if (consumers.length === 0 && unreadConsumers.length === 0) lines.push('  none (no trails)');
   let failing = 0;
   for (const s of consumers) {
     const key = `${s.labels.consumer}|${s.labels.resource}`;
@@ -113,7 +121,7 @@ export function formatStatus(url: string, samples: readonly Sample[], nowMs: num
   if (commits) failureLines.push(`  event store commits: x${count(commits)}`);
   for (const s of all('opentrail_background_errors_total')) failureLines.push(`  logged errors (${s.labels.component}): x${count(s.value)}`);
   lines.push(`failures since start:${failureLines.length === 0 ? ' none' : ''}`, ...failureLines);
-  return { text: lines.join('\n'), degraded: !writable || failing > 0 };
+  return { text: lines.join('\n'), degraded: !writable || failing > 0 || unread.size > 0 };
 }
 
 async function get(url: string): Promise<{ status: number; text: string }> {
@@ -173,6 +181,10 @@ export async function statusCommand(argv: string[]): Promise<number> {
   if (metrics.status === 404) {
     console.log(`OpenTrail at ${url}: healthy (metrics are off: config metrics.enabled is false, so nothing more to show)`);
     return 0;
+  }
+  if (metrics.status === 403) {
+    console.log(`OpenTrail at ${url}: healthy; ${metricsUrl} answers local callers only (run this on the server's machine, give --metrics-url of its metrics.port listener, or see metrics.apiPortCallers in docs/operations.md)`);
+    return 3;
   }
   if (metrics.status !== 200) {
     console.log(`OpenTrail at ${url}: healthy; ${metricsUrl} answered ${metrics.status}`);

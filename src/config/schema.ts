@@ -331,6 +331,7 @@ export const configSchema = obj({
   metrics: obj({
     enabled: bool(true).describe('Prometheus `GET /metrics`, unauthenticated like `/health` (docs/operations.md); `false` turns it off (404)'),
     port: port().optional().describe('serve `/metrics` (and `/health`) on a listener of its own on `host` instead of the API port, so that only the monitoring network need reach it (`0`: any free port; the banner and the lock file say which); absent: the API port'),
+    apiPortCallers: z.enum(['loopback', 'any'], { error: 'must be loopback or any' }).default('loopback').describe('who gets the operational details on the API port: `loopback` (default) answers `/metrics` and `/health`\'s node and failure details only to callers on the machine itself that came through no proxy (others get 403 on `/metrics`, and `/health` says only its status and the database state); `any` answers them to every caller. With `metrics.port` the metrics listener has them for whoever reaches it (docs/security.md)'),
   }).prefault({}),
 }).superRefine((cfg, ctx) => {
   const anyName = cfg.allowNonAwsRegions;

@@ -20,6 +20,7 @@ import {
 } from '../integrity/index.ts';
 import { LeaseLostError, ObjectStoreError, type ControlStore, type Fence, type ObjectStore } from '../stores/index.ts';
 import type { LeaseKeeper } from '../stores/lease-keeper.ts';
+import { firstDigestStartMs } from './lag.ts';
 
 const gzipAsync = promisify(gzip);
 
@@ -168,8 +169,7 @@ export class DigestJob {
     }
     let startMs: number;
     if (!link || link.ended) {
-      const started = t.startLoggingTimeMs ?? boundary - period;
-      startMs = Math.max(started, boundary - period);
+      startMs = firstDigestStartMs(t, now, period);
       if (startMs >= boundary) return false;
       link = undefined;
     } else {

@@ -18,6 +18,7 @@ import { LeaseLostError, ObjectStoreError, type ControlStore, type EventStore, t
 import type { LeaseKeeper } from '../stores/lease-keeper.ts';
 import { createHash } from 'node:crypto';
 import { logFileBody, logFileJsonSliced } from './log-file.ts';
+import { deliveryRange } from './lag.ts';
 
 export interface DeliveryOptions {
   /** A batch closes when its first event has waited this long. */
@@ -303,8 +304,7 @@ export class DeliveryWorker {
       if (!next) return undefined;
       state = next;
     }
-    const start = Math.max(state.cursor, t.deliverAfterSeq ?? 0);
-    const limit = t.isLogging ? Number.POSITIVE_INFINITY : (t.deliverThroughSeq ?? start);
+    const { start, limit } = deliveryRange(t, state.cursor);
     if (start >= limit) {
       this.open.delete(t.TrailARN);
       return undefined;

@@ -55,6 +55,12 @@ export interface AppDeps {
   observeRequest?(operation: string, status: number, seconds: number): void;
   /** Serves GET /metrics on this port (Prometheus text), unauthenticated like /health. */
   metrics?: () => Promise<{ contentType: string; text: string }>;
+  /**
+   * Who gets /metrics and /health's details (node, failure reasons) on this port (config
+   * `metrics.apiPortCallers`): `loopback` (default) callers on this machine that came through no
+   * proxy, `any` everyone. Others get 403 on /metrics and /health's status and database state only.
+   */
+  metricsCallers?: 'loopback' | 'any';
 }
 
 /** Size limits of the HTTP edge (config `ingest.*`; docs/ingest.md). */
@@ -102,6 +108,22 @@ function operationName(req: FastifyRequest): string {
     case '/metrics': return 'Metrics';
     default: return 'NotFound';
   }
+}
+/**
+ * A caller on this machine that came through no proxy: its connection is from a loopback address
+ * and it carries no forwarding header (a reverse proxy on the same machine connects from loopback
+ * for callers anywhere).
+ */
+function isLocalCaller(req: FastifyRequest): boolean {
+  if (req.headers.forwarded !== undefined || req.headers['x-forwarded-for'] !== undefined || req.headers['x-real-ip'] !== undefined) return false;
+  const ip = req.socket.remoteAddress ?? '';
+  return ip === '::1' || /^(::ffff:)?127\./.test(ip);
+}
+
+/** /health's report for a caller that may not see the node and the failure reasons: its status and the database's. */
+function publicHealth(report: { status: string } & Record<string, unknown>): object {
+  const db = report.database as { type?: unknown; status?: unknown } | undefined;
+  return { status: report.status, ...(db ? { database: { type: db.type, status: db.status } } : {}) };
 }
 const JSON_11 = 'application/x-amz-json-1.1';
 const PUT_AUDIT_EVENTS_MAX_BYTES = 1024 * 1024;
@@ -172,17 +194,24 @@ export function createApp(deps: AppDeps): FastifyInstance {
 
   // Liveness: 200 while the process answers. `?ready` (for load balancers): 503 while the node
   // cannot serve, its database unavailable (docs/scale-out.md).
+  // The node and failure details go only to the callers metrics.apiPortCallers names
+  // (docs/security.md); the others learn whether it serves and whether its database does.
   const health = deps.health;
+  const detailsFor = (req: FastifyRequest) => deps.metricsCallers === 'any' || isLocalCaller(req);
   app.get('/health', async (req, reply) => {
     reply.header('content-type', 'application/json');
     if (!health) return reply.send(Buffer.from('{"status":"ok"}'));
     const report = await health();
     const ready = Object.hasOwn(req.query as object, 'ready');
-    return reply.code(ready && report.status !== 'ok' ? 503 : 200).send(Buffer.from(JSON.stringify(report)));
+    return reply.code(ready && report.status !== 'ok' ? 503 : 200).send(Buffer.from(JSON.stringify(detailsFor(req) ? report : publicHealth(report))));
   });
   const metrics = deps.metrics;
   if (metrics) {
-    app.get('/metrics', async (_req, reply) => {
+    app.get('/metrics', async (req, reply) => {
+      if (!detailsFor(req)) {
+        const message = 'GET /metrics on the API port answers callers on the server\'s own machine only: scrape the metrics.port listener, or set metrics.apiPortCallers to any (docs/operations.md).';
+        return sendError(reply, new ServiceError('AccessDeniedException', message, 403), deps.ids.uuid(), 'application/json');
+      }
       const { contentType, text } = await metrics();
       return reply.header('content-type', contentType).send(text);
     });

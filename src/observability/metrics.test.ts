@@ -91,3 +91,74 @@ test('the lag gauges as scraped: one series per consumer and trail, gone with th
     assert.doesNotMatch(text, /trail\/one/);
   });
 });
+
+test('a store that fails or does not answer leaves its gauges out; the scrape still answers, the writable gauge and counters in it', async () => {
+  await withStores(async (events, control, clock) => {
+    await control.put(TRAIL_KIND, 'a', trail('one'));
+    // The event store never answers its reads (a database that hangs): a real store, its reads held.
+    const hung = Object.assign(Object.create(events) as SqliteEventStore, { count: () => new Promise<number>(() => undefined), lastSeq: () => new Promise<number>(() => undefined) });
+    const metrics = new ServerMetrics({ events: hung, dataDir: tmpdir(), writable: () => false, clock: { nowMs: () => clock.ms }, readTimeoutMs: 100 });
+    metrics.addConsumer('delivery', deliveryLags(hung, control, () => clock.ms));
+    metrics.addConsumer('digest', digestLags(control, HOUR, () => clock.ms));
+    metrics.committed(3, 0.01, false);
+    const text = (await metrics.scrape()).text;
+    assert.match(text, /^opentrail_event_store_writable 0$/m);
+    assert.match(text, /^opentrail_group_commit_failures_total 1$/m);
+    assert.doesNotMatch(text, /^opentrail_event_log_events /m, 'no value rather than a wrong one');
+    assert.match(text, /^opentrail_metrics_source_errors_total\{source="event_log"\} 1$/m);
+    assert.match(text, /^opentrail_metrics_source_errors_total\{source="delivery"\} 1$/m);
+    assert.match(text, /^opentrail_metrics_source_up\{source="event_log"\} 0$/m);
+    assert.match(text, /^opentrail_metrics_source_up\{source="digest"\} 1$/m, 'the control store answered');
+    assert.match(text, /^opentrail_data_dir_free_bytes \d+$/m, 'the disk is read all the same');
+    // A closed store (its reads reject at once) is left out the same way.
+    await control.close();
+    const again = (await metrics.scrape()).text;
+    assert.match(again, /^opentrail_metrics_source_errors_total\{source="digest"\} 1$/m);
+    assert.match(again, /^opentrail_event_store_writable 0$/m);
+  });
+});
+
+/** The control store, its reads counted: how many queries a scrape makes of it. */
+function counted(control: SqliteControlStore): { store: SqliteControlStore; calls: { list: number; get: number } } {
+  const calls = { list: 0, get: 0 };
+  const store = Object.assign(Object.create(control) as SqliteControlStore, {
+    list: (kind: string, prefix: string) => {
+      calls.list++;
+      return control.list(kind, prefix);
+    },
+    get: (kind: string, key: string) => {
+      calls.get++;
+      return control.get(kind, key);
+    },
+  });
+  return { store, calls };
+}
+
+test('a scrape reads each kind of control document once, whatever the number of trails', async () => {
+  await withStores(async (events, control, clock) => {
+    for (let i = 0; i < 30; i++) {
+      await control.put(TRAIL_KIND, `t${i}`, trail(`t${i}`, { LogFileValidationEnabled: i % 2 === 0 }));
+      await control.put(DELIVERY_STATE_KIND, arn(`t${i}`), { trailCreatedMs: 1, cursor: 0, ...(i === 3 ? { latestDeliveryError: 'AccessDenied', latestDeliveryAttemptTimeMs: 5 } : {}) } satisfies DeliveryState);
+    }
+    await events.append([ev(1)]);
+    const { store, calls } = counted(control);
+    const lags = await deliveryLags(events, store, () => clock.ms)();
+    assert.equal(lags.length, 30);
+    assert.deepEqual(lags.find((l) => l.resource === arn('t3'))!.failure, { code: 'AccessDenied', atMs: 5 });
+    assert.deepEqual(calls, { list: 2, get: 0 }, 'trails and delivery states, one list each');
+    calls.list = 0;
+    const digests = await digestLags(store, HOUR, () => clock.ms)();
+    assert.equal(digests.length, 15);
+    assert.deepEqual(calls, { list: 3, get: 0 }, 'trails, chains and digest statuses, one list each');
+  });
+});
+
+test('digest lag of a trail that turns validation on long after it started logging: the digest job\'s first period, not days', async () => {
+  await withStores(async (_events, control, clock) => {
+    clock.ms = 100 * HOUR + 20 * 60_000;
+    await control.put(TRAIL_KIND, 'a', trail('old', { LogFileValidationEnabled: true, startLoggingTimeMs: 2 * HOUR }));
+    const [lag] = await digestLags(control, HOUR, () => clock.ms)();
+    // The job starts the chain one period before now (99:00-100:00), due at 100:00.
+    assert.equal(lag!.seconds, 20 * 60);
+  });
+});

@@ -17,7 +17,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { DELIVERY_STATE_KIND, DIGEST_STATUS_KIND, TRAIL_KIND, type DeliveryState, type DigestStatus, type TrailDoc } from '../core/index.ts';
 import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
 import type { IngestObserver, IngestPath } from '../ingest/index.ts';
-import { DIGEST_CHAIN_KIND, type TargetKind } from '../delivery/index.ts';
+import { deliveryRange, DIGEST_CHAIN_KIND, nextDigestDueMs, type TargetKind } from '../delivery/index.ts';
 
 /** Distinct values a label of error codes or services takes at most; past it, `other`. */
 const MAX_LABEL_VALUES = 64;
@@ -55,7 +55,12 @@ export interface MetricsSources {
   /** Whether the event store takes writes (the ingester's failing state). */
   writable(): boolean;
   clock: { nowMs(): number };
+  /** How long a scrape waits for one source's read (default SCRAPE_READ_TIMEOUT_MS). */
+  readTimeoutMs?: number;
 }
+
+/** How long a scrape waits for one source's store reads before it leaves that source's gauges out. */
+export const SCRAPE_READ_TIMEOUT_MS = 2000;
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const COMMIT_SIZE_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000];
@@ -74,6 +79,8 @@ export class ServerMetrics implements IngestObserver {
   private readonly notifyFailures: Counter<'target' | 'code'>;
   private readonly gatewayCalls: Counter<'service' | 'outcome'>;
   private readonly backgroundErrors: Counter<'component'>;
+  private sourceErrors!: Counter<'source'>;
+  private sourceUp!: Gauge<'source'>;
   private readonly consumers = new Map<string, ConsumerSource>();
   private readonly codes = new BoundedLabel();
   private readonly services = new BoundedLabel();
@@ -170,36 +177,62 @@ export class ServerMetrics implements IngestObserver {
 
   // --- Computed at scrape ----------------------------------------------------------------------
 
+  /**
+   * One source of scrape gauges: its read is shared by the gauges of one scrape and bounded by the
+   * read timeout; a read that fails or is late leaves its gauges out (counted by source) and never
+   * fails the scrape, so /metrics answers during the very outage its alerts are for. A late read
+   * is not started again while it still runs: the next scrape waits on the same one.
+   */
+  private source<T>(name: string, read: () => Promise<T>): () => Promise<T | undefined> {
+    let running: Promise<T> | undefined;
+    const limitMs = this.sources.readTimeoutMs ?? SCRAPE_READ_TIMEOUT_MS;
+    return shared(async () => {
+      running ??= read().finally(() => {
+        running = undefined;
+      });
+      try {
+        const value = await withTimeout(running, limitMs);
+        this.sourceUp.set({ source: name }, 1);
+        return value;
+      } catch {
+        this.sourceErrors.inc({ source: name });
+        this.sourceUp.set({ source: name }, 0);
+        return undefined;
+      }
+    });
+  }
+
   private defineScrapeGauges(): void {
     const registers = [this.registry];
     const s = this.sources;
-    // The registry collects every metric at once: the gauges of one source share one read of it.
-    const log = shared(async () => {
-      const [count, last, oldestMs] = await Promise.all([s.events.count(), s.events.lastSeq(), s.events.committedMsAfter?.(0)]);
+    const log = this.source('event_log', async () => {
+      const count = await s.events.count();
+      const last = await s.events.lastSeq();
+      const oldestMs = await s.events.committedMsAfter?.(0);
+      return { count, last, oldestAge: oldestMs === undefined ? 0 : Math.max(0, (s.clock.nowMs() - oldestMs) / 1000) };
+    });
+    const disk = this.source('disk', async () => {
       const db = join(s.dataDir, 'events.db');
       const sizes = await Promise.all([db, `${db}-wal`].map((f) => stat(f).then((st) => st.size, () => 0)));
       const fs = await statfs(s.dataDir).catch(() => undefined);
-      return {
-        count, last, fileBytes: sizes[0]! + sizes[1]!,
-        oldestAge: oldestMs === undefined ? 0 : Math.max(0, (s.clock.nowMs() - oldestMs) / 1000),
-        free: fs && fs.bavail * fs.bsize, size: fs && fs.blocks * fs.bsize,
-      };
+      return { fileBytes: sizes[0]! + sizes[1]!, free: fs && fs.bavail * fs.bsize, size: fs && fs.blocks * fs.bsize };
     });
-    type Log = Awaited<ReturnType<typeof log>>;
-    const logGauge = (name: string, help: string, value: (l: Log) => number | undefined) => new Gauge({
+    const gauge = <T>(read: () => Promise<T | undefined>, name: string, help: string, value: (v: T) => number | undefined) => new Gauge({
       name, help, registers,
       async collect() {
-        const v = value(await log());
-        if (v === undefined) this.reset();
+        const got = await read();
+        const v = got === undefined ? undefined : value(got);
+        // No sample rather than a wrong one (reset() would publish 0: a full disk, an empty log).
+        if (v === undefined) this.remove();
         else this.set(v);
       },
     });
-    logGauge('opentrail_event_log_events', 'Events stored in the event log.', (l) => l.count);
-    logGauge('opentrail_event_log_last_seq', 'The event log\'s highest sequence number (grows with every stored event).', (l) => l.last);
-    logGauge('opentrail_event_log_oldest_event_age_seconds', 'Time since the oldest stored event was committed (pruned after eventHistory.retentionDays).', (l) => l.oldestAge);
-    logGauge('opentrail_event_store_file_bytes', 'Size of events.db and its WAL on disk (embedded store).', (l) => l.fileBytes);
-    logGauge('opentrail_data_dir_free_bytes', 'Bytes free to unprivileged users on the data dir\'s file system.', (l) => l.free);
-    logGauge('opentrail_data_dir_size_bytes', 'Size of the data dir\'s file system.', (l) => l.size);
+    gauge(log, 'opentrail_event_log_events', 'Events stored in the event log.', (l) => l.count);
+    gauge(log, 'opentrail_event_log_last_seq', 'The event log\'s highest sequence number (grows with every stored event).', (l) => l.last);
+    gauge(log, 'opentrail_event_log_oldest_event_age_seconds', 'Time since the oldest stored event was committed (pruned after eventHistory.retentionDays).', (l) => l.oldestAge);
+    gauge(disk, 'opentrail_event_store_file_bytes', 'Size of events.db and its WAL on disk (embedded store).', (d) => d.fileBytes);
+    gauge(disk, 'opentrail_data_dir_free_bytes', 'Bytes free to unprivileged users on the data dir\'s file system.', (d) => d.free);
+    gauge(disk, 'opentrail_data_dir_size_bytes', 'Size of the data dir\'s file system.', (d) => d.size);
     new Gauge({
       name: 'opentrail_event_store_writable', help: '1 while the event store takes writes, 0 while its commits fail (answers are 503).', registers,
       collect() {
@@ -207,12 +240,28 @@ export class ServerMetrics implements IngestObserver {
       },
     });
 
-    const consumers = this.consumers;
     const codes = this.codes;
+    // Each family of consumers is a source of its own; they are read one after the other, so a
+    // scrape holds at most one store connection at a time for them.
+    const perConsumer = new Map<string, () => Promise<ConsumerLag[] | undefined>>();
     const lags = shared(async () => {
       const out: { consumer: string; lag: ConsumerLag }[] = [];
-      for (const [consumer, source] of consumers) for (const lag of await source()) out.push({ consumer, lag });
+      for (const [consumer, source] of this.consumers) {
+        let read = perConsumer.get(consumer);
+        if (!read) perConsumer.set(consumer, read = this.source(consumer, source));
+        for (const lag of (await read()) ?? []) out.push({ consumer, lag });
+      }
       return out;
+    });
+    // Collected once this scrape's reads settled, so that they count this scrape's failures.
+    const settled = async () => {
+      await Promise.all([log(), disk(), lags()]);
+    };
+    this.sourceUp = new Gauge({
+      name: 'opentrail_metrics_source_up', help: '1 when this scrape read the source (event_log, disk, delivery, digest), 0 when its read failed or was late and its gauges are left out.', labelNames: ['source'], registers, collect: settled,
+    });
+    this.sourceErrors = new Counter({
+      name: 'opentrail_metrics_source_errors_total', help: 'Scrapes that left a source\'s gauges out because its read failed or took longer than the time limit, by source (event_log, disk, delivery, digest).', labelNames: ['source'], registers, collect: settled,
     });
     const lagGauge = (name: string, help: string, labelNames: string[], each: (g: Gauge, consumer: string, c: ConsumerLag) => void) => new Gauge({
       name, help, labelNames, registers,
@@ -234,6 +283,16 @@ export class ServerMetrics implements IngestObserver {
   }
 }
 
+/** p, or a rejection once ms passed. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 /** fn's promise, shared by every call made until it settles: one read for the gauges of one scrape. */
 function shared<T>(fn: () => Promise<T>): () => Promise<T> {
   let pending: Promise<T> | undefined;
@@ -242,53 +301,85 @@ function shared<T>(fn: () => Promise<T>): () => Promise<T> {
   }));
 }
 
+/** fn over items, at most `limit` calls at a time, results in the items' order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Event store reads one lag source makes at a time (commit times of lagging trails' positions). */
+const LAG_READS_AT_ONCE = 2;
+
 /**
  * Every trail's delivery: the events after its cursor up to the end of the log (or, for a trail
- * that stopped logging, up to where it stopped), and how long the first of them has waited.
- * Positions as the delivery worker computes them (src/delivery/worker.ts, laneOf).
+ * that stopped logging, up to where it stopped), and how long the first of them has waited. One
+ * list of the trails and one of the delivery states per scrape, whatever the number of trails;
+ * positions as the delivery worker computes them (src/delivery/lag.ts, deliveryRange).
  */
 export function deliveryLags(events: EventStore, control: ControlStore, nowMs: () => number): ConsumerSource {
   return async () => {
     const last = await events.lastSeq();
     const trails = (await control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc);
-    return Promise.all(trails.map(async (t): Promise<ConsumerLag> => {
-      const stored = await control.get<DeliveryState>(DELIVERY_STATE_KIND, t.TrailARN);
+    if (trails.length === 0) return [];
+    const states = new Map((await control.list<DeliveryState>(DELIVERY_STATE_KIND, '')).map((r) => [r.key, r.doc]));
+    // Trails at the same position share one read of its commit time.
+    const since = new Map<number, Promise<number | undefined>>();
+    const sinceOf = (at: number) => {
+      let p = since.get(at);
+      if (!p) since.set(at, p = Promise.resolve(events.committedMsAfter?.(at)));
+      return p;
+    };
+    return mapLimit(trails, LAG_READS_AT_ONCE, async (t): Promise<ConsumerLag> => {
+      const stored = states.get(t.TrailARN);
       const state = stored?.trailCreatedMs === t.createdMs ? stored : undefined;
-      const at = Math.max(state?.cursor ?? 0, t.deliverAfterSeq ?? 0);
-      const end = t.isLogging ? last : Math.min(last, t.deliverThroughSeq ?? at);
-      const lag = Math.max(0, end - at);
-      const since = lag > 0 ? await events.committedMsAfter?.(at) : undefined;
+      const { start, limit } = deliveryRange(t, state?.cursor ?? 0);
+      const lag = Math.max(0, Math.min(last, limit) - start);
+      const committed = lag > 0 ? await sinceOf(start) : undefined;
       const failure = state?.latestDeliveryError !== undefined ? { code: state.latestDeliveryError, atMs: state.latestDeliveryAttemptTimeMs ?? 0 } : undefined;
-      return { resource: t.TrailARN, events: lag, seconds: since === undefined ? 0 : Math.max(0, (nowMs() - since) / 1000), failure };
-    }));
+      return { resource: t.TrailARN, events: lag, seconds: committed === undefined ? 0 : Math.max(0, (nowMs() - committed) / 1000), failure };
+    });
   };
 }
 
 /**
  * Every validating trail's digests: how overdue the next digest is (its period ended, it is not
- * written), the worst of the trail's (account, region) chains. Scheduling as the digest job's
- * (src/delivery/digest-job.ts, serve): a chain's next digest ends one period after the last.
+ * written), the worst of the trail's (account, region) chains: those it has, and its home chain.
+ * One list per kind (trails, chains, digest statuses) per scrape; scheduling as the digest job's
+ * (src/delivery/lag.ts, nextDigestDueMs).
  */
 export function digestLags(control: ControlStore, periodMs: number, nowMs: () => number): ConsumerSource {
   return async () => {
     const now = nowMs();
     const trails = (await control.list<TrailDoc>(TRAIL_KIND, '')).map((r) => r.doc).filter((t) => t.LogFileValidationEnabled);
-    return Promise.all(trails.map(async (t): Promise<ConsumerLag> => {
-      const links = (await control.list<{ trailCreatedMs: number; endMs: number; ended?: boolean }>(DIGEST_CHAIN_KIND, `${t.TrailARN}|`))
-        .map((r) => r.doc).filter((l) => l.trailCreatedMs === t.createdMs);
-      // A chain starts (again) with the period logging started in: its first digest is due at its end.
-      const firstDue = Math.floor((t.startLoggingTimeMs ?? t.createdMs) / periodMs) * periodMs + periodMs;
-      let due = t.isLogging && (links.length === 0 || links.some((l) => l.ended)) ? firstDue : Number.POSITIVE_INFINITY;
-      for (const l of links) {
-        if (l.ended) continue;
-        let next = l.endMs + periodMs;
-        // After StopLogging: the last digest ends with the period that holds the stop.
-        if (!t.isLogging) next = Math.min(next, Math.ceil((t.stopLoggingTimeMs ?? now) / periodMs) * periodMs);
-        due = Math.min(due, next);
+    if (trails.length === 0) return [];
+    const chains = new Map<string, Map<string, { trailCreatedMs: number; endMs: number; ended?: boolean }>>();
+    for (const { key, doc } of await control.list<{ trailCreatedMs: number; endMs: number; ended?: boolean }>(DIGEST_CHAIN_KIND, '')) {
+      const arn = key.slice(0, key.indexOf('|'));
+      let of = chains.get(arn);
+      if (!of) chains.set(arn, of = new Map());
+      of.set(key, doc);
+    }
+    const statuses = new Map((await control.list<DigestStatus>(DIGEST_STATUS_KIND, '')).map((r) => [r.key, r.doc]));
+    return trails.map((t): ConsumerLag => {
+      const own = chains.get(t.TrailARN) ?? new Map<string, { trailCreatedMs: number; endMs: number; ended?: boolean }>();
+      const keys = new Set([`${t.TrailARN}|${t.accountId}|${t.HomeRegion}`, ...own.keys()]);
+      let due = Number.POSITIVE_INFINITY;
+      for (const key of keys) {
+        const link = own.get(key);
+        const next = nextDigestDueMs(t, link?.trailCreatedMs === t.createdMs ? link : undefined, now, periodMs);
+        if (next !== undefined) due = Math.min(due, next);
       }
-      const status = await control.get<DigestStatus>(DIGEST_STATUS_KIND, t.TrailARN);
+      const status = statuses.get(t.TrailARN);
       const failure = status?.latestDigestDeliveryError !== undefined ? { code: status.latestDigestDeliveryError, atMs: now } : undefined;
       return { resource: t.TrailARN, seconds: Number.isFinite(due) ? Math.max(0, (now - due) / 1000) : 0, failure };
-    }));
+    });
   };
 }

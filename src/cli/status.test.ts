@@ -1,0 +1,26 @@
+/**
+ * `opentrail status`'s report of a scrape that could not read a store: the missing numbers are
+ * said to be missing (not "no trails", not 0 events), and the status is degraded.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatStatus, parseMetrics } from './status.ts';
+
+const scrape = (up: string) => parseMetrics(`opentrail_event_store_writable 1
+opentrail_data_dir_free_bytes 1024
+opentrail_data_dir_size_bytes 4096
+${up}
+`);
+
+test('a source the scrape could not read is reported as not read, and degrades the status', () => {
+  const bad = formatStatus('http://x', scrape('opentrail_metrics_source_up{source="event_log"} 0\nopentrail_metrics_source_up{source="delivery"} 0\nopentrail_metrics_source_up{source="disk"} 1'), 0);
+  assert.equal(bad.degraded, true);
+  assert.match(bad.text, /DEGRADED: the metrics could not read delivery, event_log/);
+  assert.match(bad.text, /^events: not read/m);
+  assert.match(bad.text, /^ {2}delivery {2}not read/m);
+  assert.doesNotMatch(bad.text, /no trails/);
+  const good = formatStatus('http://x', scrape('opentrail_metrics_source_up{source="event_log"} 1\nopentrail_event_log_events 0'), 0);
+  assert.equal(good.degraded, false);
+  assert.match(good.text, /: healthy\n/);
+  assert.match(good.text, /none \(no trails\)/);
+});
