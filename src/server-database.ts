@@ -17,7 +17,7 @@
  * the control store's database (control.db; the deployment's database), so that fenced writes
  * check it in their own transaction. Closing the database first gives the node's leases back.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { bootstrapAccount, ConfigError, loadOrCreateBootstrapAccount, newBootstrapState, type BootstrapResult, type BootstrapState, type OpenTrailConfig } from './config/index.ts';
@@ -80,11 +80,14 @@ async function openSigningKeys(config: OpenTrailConfig, control: ControlStore, s
 
 /**
  * The node's lease keeper. On SQLite the server is the only node, under one fixed name, so after a
- * crash it takes its own leases back at once; on PostgreSQL each process is a node of its own
- * (host, port and pid: readable in the lease table, never reused by a live process).
+ * crash it takes its own leases back at once; on PostgreSQL each opened database is a node of its
+ * own, `<hostname>:<port>:<random UUID>:<pid>`: host, port and pid say where it runs (readable in
+ * the lease table), and the UUID keeps two live nodes apart when those three are alike (containers
+ * with a fixed hostname, the same port and pid 1), which would otherwise count as one node and take
+ * each other's leases on every pass.
  */
 function leaseKeeper(config: OpenTrailConfig, store: LeaseStore, logError: OpenDatabaseOptions['logError']): LeaseKeeper {
-  const holder = config.database.type === 'sqlite' ? 'local' : `${hostname()}:${config.port}:${process.pid}`;
+  const holder = config.database.type === 'sqlite' ? 'local' : `${hostname()}:${config.port}:${randomUUID()}:${process.pid}`;
   return new LeaseKeeper(store, { holder, ttlMs: config.database.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, logError });
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomIds, systemClock, type Clock, type Identity, type IdSource } from './core/index.ts';
 import { DataDirLock, type OpenTrailConfig } from './config/index.ts';
-import { openDatabase } from './server-database.ts';
+import { openDatabase, type OpenedDatabase } from './server-database.ts';
 import { FsObjectStore } from './stores/fs/index.ts';
 import { S3ObjectStore } from './stores/s3/index.ts';
 import { callDeadlineMs, CloudWatchLogsSink, SnsTopicDirectory, SnsTopicPublisher } from './stores/aws/index.ts';
@@ -81,6 +81,24 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
 async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number }): Promise<RunningServer> {
   // The stores and the state the nodes of a deployment share (src/server-database.ts).
   const db = await openDatabase(config, { clock, logError: logAll ?? componentErrorLog(logger, 'database') });
+  // What is started is stopped again, last first, when the start fails after it (a listener's port
+  // taken meanwhile, ...): no job left running, no database connection left open.
+  const started: (() => unknown)[] = [() => db.close()];
+  try {
+    return await startOn(db, started, config, { clock, ids, shutdownGraceMs, logger, logError: logAll });
+  } catch (e) {
+    for (const stop of started.reverse()) {
+      try {
+        await stop();
+      } catch {
+        // Stopping what a failed start left is best effort: the start's own error is what to report.
+      }
+    }
+    throw e;
+  }
+}
+
+async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number }): Promise<RunningServer> {
   const { events: store, control, signingKeys, bootstrap: b, leases } = db;
   const tokens = new NextTokenCodec(db.tokenKey);
   const accounts = b ? [b.account] : config.accounts;
@@ -102,8 +120,10 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   const channels = new ChannelService(control, ids);
   const os = config.objectStore;
   const objects = os.type === 's3' ? new S3ObjectStore(os) : new FsObjectStore(os.root ?? join(config.dataDir, 'buckets'));
+  if (objects instanceof S3ObjectStore) started.push(() => objects.destroy());
   if (os.type === 'filesystem') mkdirSync(os.root ?? join(config.dataDir, 'buckets'), { recursive: true });
   const topics = config.sns ? new SnsTopicDirectory(config.sns) : undefined;
+  started.push(() => topics?.destroy());
   const trails = new TrailService({ store: control, events: store, objects, topics, organization: config.organization, regions: config.regions, tokens });
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
@@ -135,6 +155,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   });
   const publisher = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;
   const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs, config.cloudWatchLogs) : undefined;
+  started.push(() => publisher?.destroy(), () => logSink?.destroy());
   const afterDelivery = new AfterDelivery({
     control, clock, logError: errorLog('after-delivery'), topics: publisher, logs: logSink,
     onOutcome: metrics && ((target, code) => metrics.notification(target, code)),
@@ -153,7 +174,6 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
     { control, objects: metrics ? metrics.countWrites(objects, 'digests') : objects, keys: signingKeys, clock, logError: errorLog('digest'), leases },
     { periodMs: config.integrity.digestPeriodMs, regions: config.regions, organization: config.organization },
   );
-  const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => errorLog('retention')('retention job failed', e), leases);
 
   const gw = config.gateway;
   const gateway = gw
@@ -172,6 +192,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
 
   // (Fastify's own line about it must not say "listening": scripts wait for the banner's word.)
   await app.listen({ host: config.host, port: config.port, listenTextResolver: (address) => `API port open at ${address}` });
+  started.push(() => app.close());
   if (gateway && gw) {
     await new Promise<void>((resolve, reject) => {
       gateway.once('error', reject);
@@ -179,10 +200,8 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
         gateway.off('error', reject);
         resolve();
       });
-    }).catch(async (e) => {
-      await app.close();
-      throw e;
     });
+    started.push(() => new Promise((resolve) => gateway.close(resolve)));
   }
   if (metricsListener) {
     await new Promise<void>((resolve, reject) => {
@@ -191,12 +210,10 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
         metricsListener.off('error', reject);
         resolve();
       });
-    }).catch(async (e) => {
-      gateway?.close();
-      await app.close();
-      throw e;
     });
   }
+  // The background work starts once every listener is up (nothing is left to fail).
+  const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => errorLog('retention')('retention job failed', e), leases);
   leases.start();
   delivery.start();
   digests.start();

@@ -539,7 +539,8 @@ export class AfterDelivery {
   /**
    * Applies one outcome to the trail's NotificationStatus: a read-modify-write of a document only
    * after-delivery writes, chained per trail so two outcomes never interleave. Nothing is written
-   * for a trail deleted (or deleted and created again) meanwhile.
+   * for a trail deleted (or deleted and created again) meanwhile. Not fenced: it reports calls this
+   * node made, still true after the lease moved (docs/design/delivery.md, "Outcomes").
    */
   private report(t: TrailDoc, apply: (s: NotificationStatus, nowMs: number) => void): void {
     const arn = t.TrailARN;

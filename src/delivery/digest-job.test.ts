@@ -92,3 +92,31 @@ test('digests chain period after period, survive a restart, list each confirmed 
   }
   await control.close();
 });
+
+test('a digest committed to the chain whose files were not all forgotten (interrupted): they are forgotten, not listed again', async () => {
+  const { dir, control, clock, job } = setup();
+  await control.put(TRAIL_KIND, trailKey(A, 'us-east-1', 'audit'), trail);
+  const file = (key: string, confirmedMs: number): DeliveredFile => ({ bucket: 'digest-bucket', key, accountId: A, region: 'us-east-1', sha256: 'cd'.repeat(32), oldestEventTime: '2026-01-01T10:00:01Z', newestEventTime: '2026-01-01T10:00:09Z', confirmedMs });
+  const records = ['f1', 'f2', 'f3'].map((k, i) => ({ key: `${trail.TrailARN}|${k}`, doc: file(k, T0 + 10_000 + i) }));
+  for (const r of records) await control.put(DELIVERED_FILE_KIND, r.key, r.doc);
+  clock.now = T0 + PERIOD + 1;
+  await job().tick();
+  // What an interruption after the chain's link was written, with only f1's record deleted, left
+  // behind (the pending record as the job wrote it: the digest's bytes, its link, its files).
+  const chainKey = `${trail.TrailARN}|${A}|us-east-1`;
+  const link = await control.get<{ key: string; endMs: number }>('digest-chain', chainKey);
+  assert.ok(link);
+  const first = readDigest(dir, link.key);
+  assert.deepEqual(first.digest.logFiles.map((f) => f.s3Object), ['f1', 'f2', 'f3']);
+  await control.put('digest-pending', chainKey, { trailCreatedMs: trail.createdMs, link, json: first.bytes.toString('utf8'), fileKeys: records.map((r) => r.key) });
+  for (const r of records.slice(1)) await control.put(DELIVERED_FILE_KIND, r.key, r.doc);
+
+  clock.now = T0 + 2 * PERIOD + 1;
+  await job().tick();
+  const next = await control.get<{ key: string; endMs: number }>('digest-chain', chainKey);
+  assert.equal(next!.endMs, T0 + 2 * PERIOD);
+  assert.deepEqual(readDigest(dir, next!.key).digest.logFiles, [], 'f2 and f3 are in the first digest only');
+  assert.deepEqual(await control.list(DELIVERED_FILE_KIND, ''), []);
+  assert.equal(await control.get('digest-pending', chainKey), undefined);
+  await control.close();
+});

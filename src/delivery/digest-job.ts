@@ -150,7 +150,11 @@ export class DigestJob {
     // the same bytes again, then committed to the chain.
     const pending = await this.deps.control.get<PendingDigest>(DIGEST_PENDING_KIND, chainKey);
     if (pending) {
-      if (pending.trailCreatedMs === t.createdMs && (!link || pending.link.endMs > link.endMs)) link = await this.commit(chainKey, pending, fence);
+      const ours = pending.trailCreatedMs === t.createdMs;
+      if (ours && (!link || pending.link.endMs > link.endMs)) link = await this.commit(chainKey, pending, fence);
+      // Already the chain's last link (committed by a version that forgot its files one at a time
+      // and was interrupted): its files are forgotten with it, or the next digest lists them again.
+      else if (ours && link && pending.link.endMs === link.endMs && pending.link.hashHex === link.hashHex) await this.forget(chainKey, pending, [], fence);
       else await this.deps.control.delete(DIGEST_PENDING_KIND, chainKey, { fence });
     }
     let wrote = false;
@@ -238,9 +242,17 @@ export class DigestJob {
       contentType: 'application/json',
       metadata: { [DIGEST_METADATA.signature]: link.signature, [DIGEST_METADATA.algorithm]: DIGEST_SIGNATURE_ALGORITHM },
     });
-    await this.deps.control.put(DIGEST_CHAIN_KIND, chainKey, link, { fence });
-    for (const key of pending.fileKeys) await this.deps.control.delete(DELIVERED_FILE_KIND, key, { fence });
-    await this.deps.control.delete(DIGEST_PENDING_KIND, chainKey, { fence });
+    await this.forget(chainKey, pending, [{ kind: DIGEST_CHAIN_KIND, key: chainKey, doc: link }], fence);
     return link;
+  }
+
+  /**
+   * In one fenced transaction: `puts` (the chain's new link), and the delivered-file records the
+   * digest lists and the pending record deleted. Interrupted anywhere (kill -9, a database error,
+   * the lease lost), either all of it happened or none, so no file is listed in two digests.
+   */
+  private async forget(chainKey: string, pending: PendingDigest, puts: { kind: string; key: string; doc: unknown }[], fence: Fence | undefined): Promise<void> {
+    const deletes = [...pending.fileKeys.map((key) => ({ kind: DELIVERED_FILE_KIND, key })), { kind: DIGEST_PENDING_KIND, key: chainKey }];
+    await this.deps.control.putMany(puts, { fence, deletes });
   }
 }

@@ -148,6 +148,20 @@ export function runControlStoreContract(name: string, makeStore: () => Promise<C
       assert.deepEqual(await s.get('k', 'a'), { v: 4 });
     }));
 
+    test('putMany with deletes: deletes and puts in one transaction, all or none', () => withStore(async (s) => {
+      await s.putMany([{ kind: 'f', key: 't|1', doc: 1 }, { kind: 'f', key: 't|2', doc: 2 }, { kind: 'f', key: 't|3', doc: 3 }, { kind: 'p', key: 'c', doc: 'pending' }]);
+      await s.putMany([{ kind: 'chain', key: 'c', doc: { end: 1 } }, { kind: 'f', key: 't|3', doc: 33 }], {
+        deletes: [{ kind: 'f', key: 't|1' }, { kind: 'f', key: 't|2' }, { kind: 'p', key: 'c' }, { kind: 'f', key: 'missing' }, { kind: 'f', key: 't|3' }],
+      });
+      assert.deepEqual((await s.list('f', '')).map((r) => [r.key, r.doc]), [['t|3', 33]], 'a key both deleted and put ends up put');
+      assert.equal(await s.get('p', 'c'), undefined);
+      assert.deepEqual(await s.get('chain', 'c'), { end: 1 });
+      await s.putMany([], { deletes: [{ kind: 'chain', key: 'c' }] });
+      assert.equal(await s.get('chain', 'c'), undefined, 'deletes alone');
+      await assert.rejects(s.putMany([{ kind: 'k', key: 'bad', doc: undefined }], { deletes: [{ kind: 'f', key: 't|3' }] }));
+      assert.deepEqual(await s.get('f', 't|3'), 33, 'a failed batch deletes nothing');
+    }));
+
     test('concurrent puts of different keys all land', () => withStore(async (s) => {
       await Promise.all(Array.from({ length: 30 }, (_, i) => s.put('c', `k${String(i).padStart(2, '0')}`, { i })));
       const all = await s.list<{ i: number }>('c', 'k');

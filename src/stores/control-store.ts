@@ -1,5 +1,11 @@
 import type { WriteOptions } from './lease-store.ts';
 
+export interface PutManyOptions extends WriteOptions {
+  eraseReplaced?: boolean;
+  /** Documents deleted in the same transaction, before the puts. */
+  deletes?: { kind: string; key: string }[];
+}
+
 /**
  * Control-plane state (channels now; trails and keys later): small JSON documents by kind and key.
  *
@@ -15,10 +21,11 @@ export interface ControlStore {
   delete(kind: string, key: string, opts?: WriteOptions): Promise<boolean>;
   list<T>(kind: string, keyPrefix: string): Promise<{ key: string; doc: T }[]>;
   /**
-   * Puts every document, all or none. With `eraseReplaced`, once it resolves no bytes of the
-   * documents it replaced remain anywhere in the store's files (journals, free space): for
-   * rewriting secrets that were stored in the clear.
+   * Deletes the documents `opts.deletes` names (missing ones are no error), then puts every
+   * document, in one transaction: all or none (a key both deleted and put ends up put). With
+   * `eraseReplaced`, once it resolves no bytes of the documents it replaced remain anywhere in the
+   * store's files (journals, free space): for rewriting secrets that were stored in the clear.
    */
-  putMany(docs: { kind: string; key: string; doc: unknown }[], opts?: { eraseReplaced?: boolean } & WriteOptions): Promise<void>;
+  putMany(docs: { kind: string; key: string; doc: unknown }[], opts?: PutManyOptions): Promise<void>;
   close(): Promise<void>;
 }

@@ -85,3 +85,31 @@ test('a started keeper renews what it holds: the lease outlives its ttl and nobo
     await close();
   }
 });
+
+test('a renewal the database does not answer within the lease time counts as lost, and does not block the next one', { timeout: 10_000 }, async () => {
+  const path = join(dir, `db-${++n}`, 'control.db');
+  const store = new SqliteLeaseStore(path);
+  // The real store, except that renewals wait for `answer` (a silent partition, then the network back).
+  let answer!: () => void;
+  const partitioned = new Promise<void>((r) => { answer = r; });
+  const silent = Object.create(store) as SqliteLeaseStore;
+  silent.renew = async (leases, ttlMs) => {
+    await partitioned;
+    return store.renew(leases, ttlMs);
+  };
+  const errors: string[] = [];
+  const k = new LeaseKeeper(silent, { holder: 'node-0', ttlMs: 300, logError: (m) => errors.push(m) });
+  try {
+    const f = await k.claim('job/x');
+    assert.ok(f);
+    await k.renewNow();
+    assert.equal(k.fence('job/x'), undefined, 'no longer relied on');
+    assert.match(errors.join('\n'), /no answer within the lease time/);
+    answer();
+    await k.renewNow(); // the next renewal runs (nothing held: nothing to renew)
+    assert.equal(k.fence('job/x'), undefined, 'a late answer does not bring it back');
+  } finally {
+    k.abandon();
+    await store.close();
+  }
+});

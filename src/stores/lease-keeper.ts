@@ -106,7 +106,19 @@ export class LeaseKeeper {
       const fences = [...this.held.values()].map((h) => h.fence);
       if (fences.length === 0) return;
       const sent = performance.now();
-      const kept = await this.store.renew(fences, this.ttlMs);
+      // A renewal that cannot finish within the lease time (a database that does not answer: a
+      // partition) counts as lost: every lease it renews has run out by then anyway, and the next
+      // renewal must not wait behind it.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => {
+        timer = setTimeout(resolve, this.ttlMs, undefined);
+      });
+      const kept = await Promise.race([this.store.renew(fences, this.ttlMs), late]).finally(() => clearTimeout(timer));
+      if (kept === undefined) {
+        for (const f of fences) if (this.held.get(f.name)?.fence.token === f.token) this.held.delete(f.name);
+        this.logError(`lease renewal got no answer within the lease time (${this.ttlMs} ms): ${fences.length} lease(s) counted as lost`);
+        return;
+      }
       const keep = new Set(kept.map((f) => `${f.name}\n${f.token}`));
       for (const f of fences) {
         const h = this.held.get(f.name);

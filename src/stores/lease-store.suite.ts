@@ -133,11 +133,14 @@ export function runLeaseStoreContract(name: string, open: () => Promise<LeaseSto
       await rejectsLost(control.put('delivery-state', 't', { cursor: 4 }, { fence: fa }), fa!);
       await rejectsLost(control.putMany([{ kind: 'x', key: 'new', doc: 1 }, { kind: 'delivery-state', key: 't', doc: { cursor: 5 } }], { fence: fa }), fa!);
       await control.put('delivered-file', 't|f2', { n: 2 });
+      await rejectsLost(control.putMany([{ kind: 'x', key: 'new', doc: 1 }], { fence: fa, deletes: [{ kind: 'delivered-file', key: 't|f2' }] }), fa!);
+      await control.putMany([{ kind: 'x', key: 'b', doc: 1 }], { fence: fb, deletes: [{ kind: 'x', key: 'b-gone' }] });
       await rejectsLost(control.delete('delivered-file', 't|f2', { fence: fa }), fa!);
       // Nothing of the stale holder's writes landed; the new holder's do.
       assert.deepEqual(await control.get('delivery-state', 't'), { cursor: 2 });
       assert.equal(await control.get('x', 'new'), undefined);
       assert.deepEqual(await control.get('delivered-file', 't|f2'), { n: 2 });
+      assert.equal(await control.get('x', 'b'), 1, 'a fenced putMany with deletes lands for the holder');
       await control.put('delivery-state', 't', { cursor: 6 }, { fence: fb });
       assert.deepEqual(await control.get('delivery-state', 't'), { cursor: 6 });
     }));

@@ -2,6 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { freePort } from '../../../test/helpers/moto.ts';
 import { startPostgres, type StartedPostgres } from '../../../test/helpers/postgres.ts';
 import { StoreUnavailableError } from '../errors.ts';
@@ -79,6 +80,10 @@ describe('connectPool: start-up failures are one line', () => {
     const e = Object.assign(new Error('getaddrinfo ENOTFOUND db.invalid'), { code: 'ENOTFOUND' });
     assert.equal(describeStartError(e, 'postgres://u:p@db.invalid/x'), 'cannot connect to PostgreSQL database x at db.invalid:5432: host db.invalid not found');
     assert.equal(redactUrl('postgres://u:hunter2@h:5/d'), 'postgres://u:***@h:5/d');
+    // libpq and pg also take the password (and the client key's passphrase) as query parameters.
+    const redacted = redactUrl('postgres://u@h:5/d?sslmode=require&password=hunter2&sslpassword=s3cret&sslkey=%2Fk.pem&PassWord=x&application_name=a');
+    for (const secret of ['hunter2', 's3cret', 'k.pem', 'PassWord=x']) assert.ok(!redacted.includes(secret), `${secret} in ${redacted}`);
+    assert.equal(redacted, 'postgres://u@h:5/d?sslmode=require&password=***&sslpassword=***&sslkey=***&PassWord=***&application_name=a');
     const denied = Object.assign(new Error('permission denied for table t'), { code: '42501' });
     assert.match(describeStartError(denied, 'postgres://u:p@h/d'), /user u lacks a privilege OpenTrail needs \(permission denied for table t\)/);
   });
@@ -159,6 +164,35 @@ describe('a database that goes away and comes back', () => {
     await withTransaction(pool, async (c) => c.query('INSERT INTO t VALUES (1)'));
     assert.equal((await query<{ n: number }>(pool, 'SELECT count(*)::int AS n FROM t')).rows[0]!.n, 1);
     assert.deepEqual(await ping(pool), { ok: true });
+  });
+
+  test('a silent network partition: a query gives up a little after statement_timeout instead of hanging', async () => {
+    // A TCP relay to the server that, once frozen, forwards nothing either way and closes nothing:
+    // what a partition (a dropped route, a paused VM) looks like to the client.
+    let frozen = false;
+    const sockets: Socket[] = [];
+    const relay = createServer((client) => {
+      const upstream = connect(server.port, '127.0.0.1');
+      sockets.push(client, upstream);
+      client.on('data', (d) => { if (!frozen) upstream.write(d); });
+      upstream.on('data', (d) => { if (!frozen) client.write(d); });
+      for (const s of [client, upstream]) s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    try {
+      const url = new URL(await server.createDatabase('db'));
+      url.host = `127.0.0.1:${(relay.address() as AddressInfo).port}`;
+      const pool = openPool(url.toString(), { statementTimeoutMs: 300 });
+      pools.push(pool);
+      assert.equal((await query<{ one: number }>(pool, 'SELECT 1 AS one')).rows[0]!.one, 1);
+      frozen = true;
+      const err = await query(pool, 'SELECT 1').then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof StoreUnavailableError, String(err));
+      assert.match(err.message, /Query read timeout/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => relay.close(r));
+    }
   });
 
   test('an administrator ending the session is a failure that passes by itself', async () => {

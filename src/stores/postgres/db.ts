@@ -25,7 +25,10 @@ export interface PoolOptions {
   max?: number;
   /** How long opening a connection, or waiting for a free one, may take (default 5000 ms). */
   connectionTimeoutMs?: number;
-  /** PostgreSQL's statement_timeout for every statement of the pool (default 30000 ms). */
+  /**
+   * PostgreSQL's statement_timeout for every statement of the pool (default 30000 ms); the client
+   * gives up on an answer QUERY_TIMEOUT_MARGIN_MS after it (pg's query_timeout).
+   */
   statementTimeoutMs?: number;
   /** A session idle inside a transaction longer than this is ended by the server (default 60000 ms). */
   idleInTransactionTimeoutMs?: number;
@@ -37,23 +40,43 @@ export interface PoolOptions {
   onIdleError?: (err: Error) => void;
 }
 
+/** How much longer than statement_timeout the client waits for an answer before it gives up on the connection. */
+export const QUERY_TIMEOUT_MARGIN_MS = 5_000;
+
+/**
+ * A statement that may legitimately outlast the client's query_timeout (waiting for a lock another
+ * node holds, a migration: run with statement_timeout 0), as pg's query config without a client
+ * limit (the longest timer Node has, ~24 days).
+ */
+export function untimed(text: string, values?: unknown[]): pg.QueryConfig {
+  return { text, values, query_timeout: 2 ** 31 - 1 } as pg.QueryConfig;
+}
+
 /**
  * A pool on `url` (not connected yet: connections open on first use). Errors of idle connections
  * are handed to `onIdleError` (default: ignored) instead of crashing the process; the pool drops
  * such a connection and opens a new one when next asked.
  */
 export function openPool(url: string, opts: PoolOptions = {}): Pool {
+  const statementTimeoutMs = opts.statementTimeoutMs ?? 30_000;
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 10,
     connectionTimeoutMillis: opts.connectionTimeoutMs ?? 5000,
     idleTimeoutMillis: opts.idleTimeoutMs ?? 30_000,
-    statement_timeout: opts.statementTimeoutMs ?? 30_000,
+    statement_timeout: statementTimeoutMs,
+    // The client's own limit, a little above the server's: in a silent network partition the
+    // server's statement_timeout never reaches us, and a query (and every append queued behind
+    // it, and the lease renewals) would wait for TCP to give up (~15 min). pg then ends the
+    // connection and rejects with "Query read timeout" (StoreUnavailableError).
+    query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     idle_in_transaction_session_timeout: opts.idleInTransactionTimeoutMs ?? 60_000,
     application_name: opts.applicationName ?? 'opentrail',
     // Acknowledged means committed and flushed: whatever the server's or the role's default is.
     options: '-c synchronous_commit=on',
     keepAlive: true,
+    // Probes start after 10 s idle (not the OS default of 2 h): a dead peer is noticed in time.
+    keepAliveInitialDelayMillis: 10_000,
   });
   pool.on('error', (err) => opts.onIdleError?.(err));
   return pool;
@@ -84,11 +107,17 @@ export async function connectPool(url: string, opts: PoolOptions = {}): Promise<
   }
 }
 
-/** `url` without its password, for messages and logs. */
+/** Query parameters of a database URL whose values are secrets: password, sslpassword, sslkey, any *password*, *secret*, *token* or *key*. */
+const SECRET_PARAMETER = /password|secret|token|key/i;
+
+/** `url` without its secrets (the userinfo password, and secret query parameters), for messages and logs. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    for (const name of new Set(u.searchParams.keys())) {
+      if (SECRET_PARAMETER.test(name)) u.searchParams.set(name, '***');
+    }
     return u.toString();
   } catch {
     return '(a database URL that does not parse)';
@@ -302,7 +331,7 @@ export async function withAdvisoryLock<T>(pool: Pool, key: bigint, fn: () => Pro
     try {
       // No statement_timeout while waiting: another node may hold the lock for a while.
       await client.query('SET statement_timeout = 0');
-      await client.query('SELECT pg_advisory_lock($1)', [key.toString()]);
+      await client.query(untimed('SELECT pg_advisory_lock($1)', [key.toString()]));
       await client.query('RESET statement_timeout');
     } catch (err) {
       markBroken(err);

@@ -13,7 +13,7 @@
  * a change to the schema is a new migration at the end of the list.
  */
 import type { Pool, PoolClient } from './db.ts';
-import { PostgresStartError, describeStartError, withTransaction } from './db.ts';
+import { PostgresStartError, describeStartError, untimed, withTransaction } from './db.ts';
 
 /** One migration: its SQL (one or more statements), or a function for what SQL alone cannot say. */
 export type MigrationStep = string | ((client: PoolClient) => Promise<void>);
@@ -56,7 +56,7 @@ export async function migrate(pool: Pool, component: string, migrations: Migrati
     // Migrations may take longer than the pool's statement_timeout, and waiting for the lock
     // while another node migrates is expected.
     await client.query('SET LOCAL statement_timeout = 0');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
+    await client.query(untimed('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]));
     await client.query('CREATE TABLE IF NOT EXISTS opentrail_schema (component text PRIMARY KEY, version int NOT NULL)').catch((err: unknown) => {
       throw asMigrationError(err, pool, `creating the table opentrail_schema`);
     });
@@ -67,7 +67,7 @@ export async function migrate(pool: Pool, component: string, migrations: Migrati
     for (let v = from + 1; v <= latest; v++) {
       const step = steps[v - 1]!;
       try {
-        if (typeof step === 'string') await client.query(step);
+        if (typeof step === 'string') await client.query(untimed(step));
         else await step(client);
       } catch (err) {
         throw asMigrationError(err, pool, `migrating ${component} to version ${v}`);

@@ -14,9 +14,9 @@
  * resolves; failures of the database reject with StoreUnavailableError (db.ts). A fenced write
  * checks its lease (`opentrail_leases`) in the same statement (`fencedStatement`, pg-lease-store.ts).
  */
-import type { ControlStore } from '../control-store.ts';
-import type { WriteOptions } from '../lease-store.ts';
-import { fencedStatement } from './pg-lease-store.ts';
+import type { ControlStore, PutManyOptions } from '../control-store.ts';
+import { LeaseLostError, type WriteOptions } from '../lease-store.ts';
+import { fenceHeld, fencedStatement } from './pg-lease-store.ts';
 import { openPool, query, storeFailure, withTransaction, type Pool, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
 
@@ -131,12 +131,28 @@ export class PgControlStore implements ControlStore {
     await query(this.pool, 'INSERT INTO control_documents(account, kind, key, doc) VALUES ($1, $2, $3, $4) ON CONFLICT (account, kind, key) DO UPDATE SET doc = excluded.doc', [accountOfKey(key), encodeText(kind), encodeText(key), text], 'control put');
   }
 
-  async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: { eraseReplaced?: boolean } & WriteOptions = {}): Promise<void> {
+  async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: PutManyOptions = {}): Promise<void> {
     // Serialised before anything is sent: a document that is not JSON stores none of them. A key
     // given twice keeps its last document, as the same puts one after another would.
     const rows = new Map<string, [string, Buffer, Buffer, string]>();
     for (const d of docs) rows.set(JSON.stringify([d.kind, d.key]), [accountOfKey(d.key), encodeText(d.kind), encodeText(d.key), jsonOf(d.kind, d.key, d.doc)]);
-    if (rows.size > 0) {
+    const deletes = opts.deletes ?? [];
+    if (deletes.length > 0) {
+      // Deletes and puts in one transaction, after the fence is checked (its lease row locked FOR
+      // SHARE until the commit, as fencedStatement does).
+      const cols = [...rows.values()];
+      await withTransaction(this.pool, async (c) => {
+        if (opts.fence && !(await fenceHeld(c, opts.fence))) throw new LeaseLostError(opts.fence);
+        await c.query(
+          'DELETE FROM control_documents d USING unnest($1::text[], $2::bytea[], $3::bytea[]) AS x(account, kind, key) WHERE d.account = x.account AND d.kind = x.kind AND d.key = x.key',
+          [deletes.map((d) => accountOfKey(d.key)), deletes.map((d) => encodeText(d.kind)), deletes.map((d) => encodeText(d.key))],
+        );
+        if (cols.length > 0) {
+          await c.query('INSERT INTO control_documents(account, kind, key, doc) SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) ON CONFLICT (account, kind, key) DO UPDATE SET doc = excluded.doc',
+            [cols.map((r) => r[0]), cols.map((r) => r[1]), cols.map((r) => r[2]), cols.map((r) => r[3])]);
+        }
+      }, { operation: 'control putMany' });
+    } else if (rows.size > 0) {
       const cols = [...rows.values()];
       const columns = [cols.map((r) => r[0]), cols.map((r) => r[1]), cols.map((r) => r[2]), cols.map((r) => r[3])];
       const upsert = 'INSERT INTO control_documents(account, kind, key, doc) SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[])';

@@ -19,7 +19,7 @@
  * node): docs/scale-out.md.
  */
 import { LeaseLostError, type Fence, type LeaseInfo, type LeaseStore } from '../lease-store.ts';
-import { query, type Pool } from './db.ts';
+import { query, type Pool, type PoolClient } from './db.ts';
 import { migrate } from './migrations.ts';
 
 export const LEASE_MIGRATIONS = [
@@ -49,6 +49,16 @@ export async function fencedStatement(pool: Pool, fence: Fence, sql: string, val
     [...values, fence.name, fence.holder, String(fence.token)], operation);
   if (r.rows[0]!.held === 0) throw new LeaseLostError(fence);
   return r.rows[0]!.written;
+}
+
+/**
+ * Inside a transaction of `client`: whether the fence's lease is held now (same holder and token,
+ * unexpired); its row is locked FOR SHARE until the transaction ends, so a takeover waits for the
+ * transaction's writes and then sees them.
+ */
+export async function fenceHeld(client: PoolClient, fence: Fence): Promise<boolean> {
+  const r = await client.query('SELECT 1 FROM opentrail_leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > clock_timestamp() FOR SHARE', [fence.name, fence.holder, String(fence.token)]);
+  return (r.rowCount ?? 0) > 0;
 }
 
 export class PgLeaseStore implements LeaseStore {

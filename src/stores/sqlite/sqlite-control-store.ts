@@ -8,7 +8,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ControlStore } from '../control-store.ts';
+import type { ControlStore, PutManyOptions } from '../control-store.ts';
 import { LeaseLostError, type WriteOptions } from '../lease-store.ts';
 import { guarded } from './errors.ts';
 import { ensureLeaseTable, fenceHolds } from './sqlite-lease-store.ts';
@@ -51,13 +51,15 @@ export class SqliteControlStore implements ControlStore {
     this.guard('put', () => this.fenced(opts.fence, () => this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc').run(kind, key, text)));
   }
 
-  async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: { eraseReplaced?: boolean } & WriteOptions = {}): Promise<void> {
+  async putMany(docs: { kind: string; key: string; doc: unknown }[], opts: PutManyOptions = {}): Promise<void> {
     const texts = docs.map((d) => [d.kind, d.key, JSON.stringify(d.doc)] as const);
     this.guard('putMany', () => {
       const put = this.db.prepare('INSERT INTO documents(kind, key, doc) VALUES (?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc');
+      const del = this.db.prepare('DELETE FROM documents WHERE kind = ? AND key = ?');
       // A failure rolls back (in guard, unless SQLite already did): all of them or none.
       this.db.exec('BEGIN IMMEDIATE');
       if (opts.fence && !fenceHolds(this.db, opts.fence)) throw new LeaseLostError(opts.fence);
+      for (const d of opts.deletes ?? []) del.run(d.kind, d.key);
       for (const [kind, key, doc] of texts) put.run(kind, key, doc);
       this.db.exec('COMMIT');
     });
