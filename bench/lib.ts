@@ -95,6 +95,8 @@ export async function startBenchServer(dataDir: string, nodeFlags: string[] = []
     regions: ['us-east-1'],
     accounts: [{ id: '111111111111', identities: [BENCH_IDENTITY] }],
     eventHistory: { retentionDays: 36500 },
+    // BENCH_METRICS=off: the server without /metrics and its hooks (issue 17: ingest with metrics on vs off).
+    ...(process.env.BENCH_METRICS === 'off' ? { metrics: { enabled: false } } : {}),
     ...extraConfig,
   } as TestConfig;
   const traceMs = process.env.BENCH_MEMORY_TRACE_MS ?? '250';

@@ -15,6 +15,7 @@
  *   BENCH_BATCH        records per POST /ingest (default 1000)
  *   BENCH_CONNECTIONS  keep-alive connections of the ingest client (default 8)
  *   BENCH_FLAT         0: no ingest on the largest dataset (default 1)
+ *   BENCH_METRICS=off  servers run with metrics.enabled false (compare ingest with metrics on and off)
  *   BENCH_SAMPLES      timed LookupEvents per case, lean client (default 2000; warm-up BENCH_WARMUP=200)
  *   BENCH_SDK_SAMPLES  timed LookupEvents per case, SDK client (default 1000; 0: none)
  *   BENCH_PROFILE=1    also run ingest and the first dataset's lookups with `node --cpu-prof`

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { DAY_MS } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
-import { openPool, query, storeFailure, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
+import { openPool, query, storeFailure, untimed, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
 import { decodeText, encodeText } from './pg-record-codec.ts';
 import {
@@ -516,9 +516,10 @@ export class PgEventStore implements EventStore {
     try {
       const n = await withTransaction(this.pool, async (c) => {
         await c.query('SET LOCAL statement_timeout = 0');
-        const counted = num((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${p.name}`)).rows[0]!.n);
+        // statement_timeout is off for this transaction; so is the client's limit (db.ts untimed).
+        const counted = num((await c.query<{ n: string }>(untimed(`SELECT count(*) AS n FROM ${p.name}`))).rows[0]!.n);
         if (isLog) {
-          await c.query(`DELETE FROM event_ids x USING ${p.name} l WHERE x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`);
+          await c.query(untimed(`DELETE FROM event_ids x USING ${p.name} l WHERE x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`));
           // The state row before the parent's lock: the order every append takes them in.
           await c.query('SELECT 1 FROM event_state WHERE id = 1 FOR UPDATE');
         }
