@@ -8,11 +8,11 @@ const STARTED = '2026-01-01T00:00:00Z';
 test('logLevel and metrics: defaults and accepted values', () => {
   const d = defaultConfig();
   assert.equal(d.logLevel, 'info');
-  assert.deepEqual(d.metrics, { enabled: true });
+  assert.deepEqual(d.metrics, { enabled: true, apiPortCallers: 'loopback' });
   const c = resolveConfig({ logLevel: 'warn', metrics: { port: 9464 } }, defaultConfig(), STARTED);
   assert.equal(c.logLevel, 'warn');
-  assert.deepEqual(c.metrics, { enabled: true, port: 9464 });
-  assert.deepEqual(resolveConfig({ metrics: { enabled: false } }, defaultConfig(), STARTED).metrics, { enabled: false });
+  assert.deepEqual(c.metrics, { enabled: true, apiPortCallers: 'loopback', port: 9464 });
+  assert.deepEqual(resolveConfig({ metrics: { enabled: false } }, defaultConfig(), STARTED).metrics, { enabled: false, apiPortCallers: 'loopback' });
 });
 
 test('logLevel and metrics: bad values are errors naming the key', () => {

@@ -62,9 +62,9 @@ test('the keys the code reads stay known: $schema, allowNonAwsRegions, logLevel,
   assert.deepEqual(resolveConfig({ database: { type: 'sqlite', leaseTtlMs: 1000 } }, defaultConfig(), STARTED).database, { type: 'sqlite', leaseTtlMs: 1000 });
   assert.throws(() => resolveConfig({ database: { type: 'postgres', url: 'postgres://h/db', leaseTtlMs: 100 } }, defaultConfig(), STARTED), (e: Error) => e.message === 'config.database.leaseTtlMs must be a number >= 500');
   const cfg = resolveConfig({ $schema: './opentrail.schema.json', regions: ['local'], allowNonAwsRegions: true, logLevel: 'debug', metrics: { enabled: false, port: 9464 }, gateway: null }, defaultConfig(), STARTED);
-  assert.deepEqual([cfg.regions, cfg.logLevel, cfg.metrics, cfg.gateway], [['local'], 'debug', { enabled: false, port: 9464 }, undefined]);
+  assert.deepEqual([cfg.regions, cfg.logLevel, cfg.metrics, cfg.gateway], [['local'], 'debug', { enabled: false, apiPortCallers: 'loopback', port: 9464 }, undefined]);
   assert.equal('$schema' in cfg || 'allowNonAwsRegions' in cfg, false);
-  assert.deepEqual([defaultConfig().logLevel, defaultConfig().metrics], ['info', { enabled: true }]);
+  assert.deepEqual([defaultConfig().logLevel, defaultConfig().metrics], ['info', { enabled: true, apiPortCallers: 'loopback' }]);
   assert.throws(() => resolveConfig({ logLevel: 'verbose' }, defaultConfig(), STARTED), /config\.logLevel must be one of fatal, error, warn, info, debug, trace, silent/);
   assert.throws(() => resolveConfig({ metrics: { port: 70000 } }, defaultConfig(), STARTED), /config\.metrics\.port must be a whole number from 0 to 65535/);
 });
