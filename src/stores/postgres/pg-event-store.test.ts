@@ -156,6 +156,31 @@ describe('PgEventStore: partitions and retention', () => {
     }
   });
 
+  test('a history row whose record the log already pruned (a future-dated event) does not shorten a page; a frequent value\'s page stays a LIMIT before the log probes', async () => {
+    const url = await server.createDatabase('dangling');
+    let now = Date.UTC(2026, 0, 10, 12);
+    const s = await PgEventStore.open({ url, nowMs: () => now });
+    try {
+      const nowSec = Math.floor(now / 1000);
+      await s.append([ev({ eventId: 'older', eventTimeSec: nowSec - 60 })]);
+      now += 1000;
+      // Ingested after 'older', dated in the future: the log's retention (by ingestion time) takes it first.
+      await s.append([ev({ eventId: 'future', eventTimeSec: nowSec + 3600 })]);
+      now += 1000;
+      // The log pruned of both by ingestion time, Event history kept (cut-off 0): two history rows
+      // whose records are gone.
+      const res = await s.prune(0, now);
+      assert.equal(res.events, 2);
+      assert.deepEqual(idsOf(await s.lookup({ accountId: A, region: 'us-east-1', attribute: [...ALL], startSec: 0, endSec: 5e9, limit: 1 })), []);
+      await s.append([ev({ eventId: 'kept', eventTimeSec: nowSec - 30 })]);
+      // limit 1: the first history row in order ('future', record gone) is skipped, 'kept' is the page.
+      assert.deepEqual(idsOf(await s.lookup({ accountId: A, region: 'us-east-1', attribute: [...ALL], startSec: 0, endSec: 5e9, limit: 1 })), ['kept']);
+      for (let i = 0; i < 8; i++) assert.equal((await s.lookup({ accountId: A, region: 'us-east-1', attribute: [...ALL], startSec: 0, endSec: 5e9, limit: 1 })).length, 1, `execution ${i}`);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('a partition dropped behind a store\'s back (by another node\'s prune) is created again by its next append', async () => {
     const url = await server.createDatabase('gone');
     const s = await PgEventStore.open({ url });

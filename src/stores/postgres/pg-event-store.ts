@@ -398,18 +398,45 @@ export class PgEventStore implements EventStore {
         WHERE i.account_id = $1 AND i.event_id = $2 AND l.region = $3 AND l.in_history
           AND l.event_time >= GREATEST($4::int8, ${cutoff}) AND l.event_time <= $5 AND (l.event_time, l.seq) < ($6::int8, $7::int8)
         LIMIT $8`, [q.accountId, keyText(value), q.region, q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup')
-      : await named<LookupRow>(this.pool, 'opentrail_ev_lookup2', `
-        SELECT h.t, h.seq, l.record, l.summary, l.zrecord
-        FROM event_history h JOIN event_log l ON l.account_id = h.account_id AND l.seq = h.seq AND l.ingest_ms = h.ingest_ms
-        WHERE h.account_id = $1 AND h.region = $2 AND h.attr = $3 AND h.value = $4
-          AND h.t >= GREATEST($5::int8, ${cutoff}) AND h.t <= $6 AND (h.t, h.seq) < ($7::int8, $8::int8)
-        ORDER BY h.t DESC, h.seq DESC
-        LIMIT $9`, [q.accountId, q.region, key, keyText(value), q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup');
+      : await this.lookupPage(q, key, keyText(value), beforeT, beforeSeq, cutoff);
     return r.rows.map((row) => {
       const out: HistoryRow = { t: num(row.t), seq: num(row.seq), json: readStored(row.zrecord, row.record)! };
       if (row.summary !== null) out.summary = row.summary;
       return out;
     });
+  }
+
+  /**
+   * An attribute's page: the history rows in order, LIMIT applied to them, then one log probe each
+   * (LATERAL). With the LIMIT outside a join, PostgreSQL's generic plan for a frequent value
+   * joined every matching history row to the log and sorted them (0.1-1.4 s at 200k-1M events).
+   * A history row whose record the log's retention already removed (a future-dated event) has no
+   * probe result: the page goes on after it, so such rows never shorten a page.
+   */
+  private async lookupPage(q: HistoryQuery, key: string, value: string, beforeT: number, beforeSeq: number, cutoff: string): Promise<{ rows: LookupRow[] }> {
+    const rows: LookupRow[] = [];
+    let [t, seq] = [beforeT, beforeSeq];
+    for (;;) {
+      const want = q.limit - rows.length;
+      const r = await named<LookupRow & { found: boolean }>(this.pool, 'opentrail_ev_lookup3', `
+        SELECT h.t, h.seq, l.record, l.summary, l.zrecord, l.seq IS NOT NULL AS found
+        FROM (
+          SELECT account_id, t, seq, ingest_ms FROM event_history
+          WHERE account_id = $1 AND region = $2 AND attr = $3 AND value = $4
+            AND t >= GREATEST($5::int8, ${cutoff}) AND t <= $6 AND (t, seq) < ($7::int8, $8::int8)
+          ORDER BY t DESC, seq DESC
+          LIMIT $9
+        ) h
+        LEFT JOIN LATERAL (
+          SELECT seq, record, summary, zrecord FROM event_log l
+          WHERE l.account_id = h.account_id AND l.seq = h.seq AND l.ingest_ms = h.ingest_ms
+        ) l ON true
+        ORDER BY h.t DESC, h.seq DESC`, [q.accountId, q.region, key, value, q.startSec, q.endSec, t, seq, want], 'lookup');
+      for (const row of r.rows) if (row.found) rows.push(row);
+      const last = r.rows.at(-1);
+      if (r.rows.length < want || rows.length >= q.limit || !last) return { rows };
+      [t, seq] = [num(last.t), num(last.seq)];
+    }
   }
 
   async readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): Promise<StoredEvent[]> {
