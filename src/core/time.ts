@@ -45,3 +45,21 @@ export function isEventTimeForm(text: string): boolean {
 }
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What `withDeadline` rejects with when the deadline passes first. */
+export class DeadlineError extends Error {
+  override name = 'DeadlineError';
+}
+
+/**
+ * `p`, or a rejection with DeadlineError once `ms` passed (p itself is not cancelled). The timer
+ * does not keep the process alive and is cleared as soon as either settles.
+ */
+export function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(`no answer within ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}

@@ -14,7 +14,7 @@
 import { statfs, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { DELIVERY_STATE_KIND, DIGEST_STATUS_KIND, TRAIL_KIND, type DeliveryState, type DigestStatus, type TrailDoc } from '../core/index.ts';
+import { withDeadline, DELIVERY_STATE_KIND, DIGEST_STATUS_KIND, TRAIL_KIND, type DeliveryState, type DigestStatus, type TrailDoc } from '../core/index.ts';
 import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
 import type { IngestObserver, IngestPath } from '../ingest/index.ts';
 import { deliveryRange, DIGEST_CHAIN_KIND, nextDigestDueMs, type TargetKind } from '../delivery/index.ts';
@@ -191,7 +191,7 @@ export class ServerMetrics implements IngestObserver {
         running = undefined;
       });
       try {
-        const value = await withTimeout(running, limitMs);
+        const value = await withDeadline(running, limitMs);
         this.sourceUp.set({ source: name }, 1);
         return value;
       } catch {
@@ -283,15 +283,6 @@ export class ServerMetrics implements IngestObserver {
   }
 }
 
-/** p, or a rejection once ms passed. */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** fn's promise, shared by every call made until it settles: one read for the gauges of one scrape. */
 function shared<T>(fn: () => Promise<T>): () => Promise<T> {

@@ -14,6 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import type { Fence, LeaseStore } from './lease-store.ts';
+import { DeadlineError, withDeadline } from '../core/index.ts';
 
 export interface LeaseKeeperOptions {
   /** This node's name in the lease table: unique per running process (a restarted node may reuse its own). */
@@ -109,11 +110,10 @@ export class LeaseKeeper {
       // A renewal that cannot finish within the lease time (a database that does not answer: a
       // partition) counts as lost: every lease it renews has run out by then anyway, and the next
       // renewal must not wait behind it.
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<undefined>((resolve) => {
-        timer = setTimeout(resolve, this.ttlMs, undefined);
+      const kept = await withDeadline(this.store.renew(fences, this.ttlMs), this.ttlMs).catch((e: unknown) => {
+        if (e instanceof DeadlineError) return undefined;
+        throw e;
       });
-      const kept = await Promise.race([this.store.renew(fences, this.ttlMs), late]).finally(() => clearTimeout(timer));
       if (kept === undefined) {
         for (const f of fences) if (this.held.get(f.name)?.fence.token === f.token) this.held.delete(f.name);
         this.logError(`lease renewal got no answer within the lease time (${this.ttlMs} ms): ${fences.length} lease(s) counted as lost`);

@@ -16,6 +16,7 @@
  */
 import pg from 'pg';
 import { StoreUnavailableError } from '../errors.ts';
+import { withDeadline } from '../../core/index.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -305,19 +306,11 @@ export async function query<R extends pg.QueryResultRow = Record<string, unknown
 
 /** Whether the database answers now (for health checks): a round trip within `timeoutMs`. */
 export async function ping(pool: Pool, timeoutMs = 2000): Promise<{ ok: true } | { ok: false; reason: string }> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      pool.query('SELECT 1'),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    await withDeadline(pool.query('SELECT 1'), timeoutMs);
     return { ok: true };
   } catch (err) {
     return { ok: false, reason: unavailableReason(err) ?? messageOf(err) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
