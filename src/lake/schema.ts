@@ -88,3 +88,34 @@ export function duckType(t: LakeType): string {
 export function lakeTableColumnsSql(): string {
   return Object.entries(LAKE_COLUMNS).map(([k, v]) => `"${k}" ${duckType(v)}`).join(',\n  ');
 }
+
+/** A column type as a `json_transform` structure: `"VARCHAR"`, `{"type":"VARCHAR",...}`, `[...]`. */
+function jsonStructure(t: LakeType): unknown {
+  if (t === 'MAP') return 'MAP(VARCHAR, VARCHAR)';
+  if (typeof t === 'string') return t;
+  if ('list' in t) return [jsonStructure(t.list)];
+  return Object.fromEntries(Object.entries(t.struct).map(([k, v]) => [k, jsonStructure(v)]));
+}
+
+/** The columns read out of the record itself (all but `eventJson` and `eventJsonChecksum`). */
+const RECORD_COLUMNS = Object.fromEntries(
+  Object.entries(LAKE_COLUMNS).filter(([k]) => k !== 'eventJson' && k !== 'eventJsonChecksum'),
+);
+
+/**
+ * A SELECT that turns CloudTrail records into rows of `LAKE_COLUMNS`, in that order. `source` is a
+ * relation with one record per row in column `json` (DuckDB JSON or VARCHAR), for example
+ * `read_json_objects('x.jsonl', format='newline_delimited')`. DuckDB's `json_transform` does the
+ * work: members the schema does not name are dropped, a missing member is NULL, a map member's
+ * non-string value becomes its JSON text, `eventTime` is parsed as an ISO 8601 UTC timestamp.
+ *
+ *   COPY (<lakeRowsSql(...)>) TO 'x.parquet' (FORMAT parquet, COMPRESSION zstd)
+ */
+export function lakeRowsSql(source: string): string {
+  const structure = JSON.stringify(jsonStructure({ struct: RECORD_COLUMNS })).replaceAll("'", "''");
+  const cols = Object.keys(RECORD_COLUMNS).map((k) => `r."${k}" AS "${k}"`);
+  return (
+    `SELECT ${cols.join(', ')}, CAST(json AS VARCHAR) AS "eventJson", sha256(CAST(json AS VARCHAR)) AS "eventJsonChecksum"\n` +
+    `FROM (SELECT json_transform(json, '${structure}') AS r, json FROM ${source})`
+  );
+}
