@@ -343,7 +343,7 @@ function AdvancedEditor({ value, onChange }: { value: AdvancedDraft[]; onChange:
           </SpaceBetween>
         </Container>
       ))}
-      <Button onClick={() => onChange([...value, { name: '', conditions: [{ field: 'eventCategory', operator: 'Equals', values: 'Data' }] }])}>Add advanced event selector</Button>
+      <Button onClick={() => onChange([...value, { name: '', conditions: [{ field: 'eventCategory', operator: 'Equals', values: 'Data' }, { field: 'resources.type', operator: 'Equals', values: 'AWS::S3::Object' }] }])}>Add advanced event selector</Button>
     </SpaceBetween>
   );
 }
