@@ -1,7 +1,7 @@
 // The OpenTrail web console: the CloudTrail console's pages (Event history, Trails) on OpenTrail's
 // own CloudTrail API. docs/console.md.
 import '@cloudscape-design/global-styles/index.css';
-import { StrictMode, useCallback, useEffect, useState } from 'react';
+import { lazy, StrictMode, Suspense, useCallback, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import AppLayout from '@cloudscape-design/components/app-layout';
 import SideNavigation, { type SideNavigationProps } from '@cloudscape-design/components/side-navigation';
@@ -12,10 +12,12 @@ import { currentSession, signOut, useSession, type Session } from './api.ts';
 import { href, navigate, useRoute } from './route.ts';
 import { SignIn } from './pages/SignIn.tsx';
 import { EventHistory } from './pages/EventHistory.tsx';
-import { EventDetail } from './pages/EventDetail.tsx';
-import { Trails } from './pages/Trails.tsx';
-import { TrailDetail } from './pages/TrailDetail.tsx';
-import { TrailForm } from './pages/TrailForm.tsx';
+
+// Event history is the first page; the others load when first opened (a smaller first download).
+const EventDetail = lazy(() => import('./pages/EventDetail.tsx').then((m) => ({ default: m.EventDetail })));
+const Trails = lazy(() => import('./pages/Trails.tsx').then((m) => ({ default: m.Trails })));
+const TrailDetail = lazy(() => import('./pages/TrailDetail.tsx').then((m) => ({ default: m.TrailDetail })));
+const TrailForm = lazy(() => import('./pages/TrailForm.tsx').then((m) => ({ default: m.TrailForm })));
 
 /**
  * The navigation. Later capabilities (Lake, Insights, ...) add their pages here: one entry each,
@@ -123,7 +125,7 @@ function App() {
             }}
           />
         }
-        content={<Page session={session} />}
+        content={<Suspense fallback={<Spinner size="large" />}><Page session={session} /></Suspense>}
       />
     </>
   );

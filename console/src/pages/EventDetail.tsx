@@ -36,7 +36,7 @@ export function EventDetail({ eventId }: { eventId: string }) {
       {row === undefined && !error && <Spinner size="large" />}
       {row === null && <Alert type="warning" header="No such event">No event with ID {eventId} in this account and Region's Event history.</Alert>}
       {row && (
-        <>
+        <SpaceBetween size="l">
           <Container header={<Header variant="h2">Details</Header>}>
             <KeyValuePairs
               columns={3}
@@ -76,7 +76,7 @@ export function EventDetail({ eventId }: { eventId: string }) {
           >
             <pre data-testid="event-record" tabIndex={0} aria-label="Event record JSON" style={{ margin: 0, overflow: 'auto', maxHeight: '60vh', fontSize: 13, lineHeight: 1.45 }}>{json}</pre>
           </Container>
-        </>
+        </SpaceBetween>
       )}
     </SpaceBetween>
   );

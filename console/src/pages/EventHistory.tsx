@@ -19,7 +19,7 @@ import { ATTRIBUTES, downloadEvents, lookupInput, rangeFromQuery, rangeToQuery, 
 import { href, navigate } from '../route.ts';
 
 const COLUMNS: TableProps.ColumnDefinition<EventRow>[] = [
-  { id: 'eventTime', header: 'Event time', cell: (r) => r.eventTime?.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' }) ?? '' },
+  { id: 'eventTime', header: 'Event time', cell: (r) => (r.eventTime ? formatTime(r.eventTime) : ''), minWidth: 200 },
   { id: 'userName', header: 'User name', cell: (r) => r.userName || '-' },
   { id: 'eventName', header: 'Event name', cell: (r) => <Link href={href(['events', r.id])} onFollow={(e) => { e.preventDefault(); navigate(href(['events', r.id])); }}>{r.eventName}</Link> },
   { id: 'resourceType', header: 'Resource type', cell: (r) => r.resourceType || '-' },
@@ -31,6 +31,11 @@ const COLUMNS: TableProps.ColumnDefinition<EventRow>[] = [
   { id: 'errorCode', header: 'Error code', cell: (r) => r.errorCode || '-' },
   { id: 'readOnly', header: 'Read-only', cell: (r) => r.readOnly || '-' },
 ];
+/** 2026-12-05 01:37:24 in the browser's time zone. */
+const formatTime = (d: Date) => {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+};
 const DEFAULT_VISIBLE = ['eventName', 'eventTime', 'userName', 'eventSource', 'resourceType', 'resourceName'];
 const PREFS_KEY = 'opentrail.eventHistory.preferences';
 
@@ -258,6 +263,7 @@ export function EventHistory({ query }: { query: URLSearchParams }) {
               </div>
               <Button onClick={() => apply(attribute, value, range)} data-testid="apply-filter">Search</Button>
               {filter && <Button variant="link" onClick={() => apply(attribute, '', range)}>Clear filter</Button>}
+              <div style={{ minWidth: 320 }}>
               <DateRangePicker
                 value={range as DateRangePickerProps.Value | null}
                 onChange={(e) => apply(filter?.key ?? attribute, filter?.value ?? '', e.detail.value as TimeRange | null)}
@@ -270,6 +276,7 @@ export function EventHistory({ query }: { query: URLSearchParams }) {
                 ariaLabel="Time range"
                 i18nStrings={{ applyButtonLabel: 'Apply', cancelButtonLabel: 'Cancel', clearButtonLabel: 'Clear and dismiss', relativeModeTitle: 'Relative range', absoluteModeTitle: 'Absolute range' }}
               />
+              </div>
             </SpaceBetween>
             {liveNote && <Box variant="small" color="text-status-info" data-testid="live-note">{liveNote}</Box>}
           </SpaceBetween>

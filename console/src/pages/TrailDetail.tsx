@@ -74,7 +74,7 @@ export function TrailDetail({ name }: { name: string; session: Session }) {
       {trail === undefined && !error && <Spinner size="large" />}
       {trail === null && <Alert type="warning" header="No such trail">No trail named {name} applies in this account and Region.</Alert>}
       {trail && (
-        <>
+        <SpaceBetween size="l">
           <Container header={<Header variant="h2">Status</Header>}>
             <KeyValuePairs
               columns={4}
@@ -114,7 +114,7 @@ export function TrailDetail({ name }: { name: string; session: Session }) {
               {JSON.stringify(advanced.length ? advanced : basic, null, 2)}
             </pre>
           </Container>
-        </>
+        </SpaceBetween>
       )}
       {deleting && trail && <DeleteTrailModal trail={trail} onClose={(deleted) => { setDeleting(false); if (deleted) navigate(href(['trails'])); }} />}
     </SpaceBetween>
