@@ -1,18 +1,10 @@
 // The console's only way to the server: the same CloudTrail API (AWS JSON 1.1, X-Amz-Target) the
 // CLI calls, authenticated by the console session's cookie and its CSRF header instead of SigV4
 // (docs/console.md), and the three session calls under /console/api/.
+import type { ConsoleSessionView } from '../../src/http/console-types.ts';
 
-export interface Session {
-  csrfToken: string;
-  accountId: string;
-  arn: string;
-  type: string;
-  userName: string;
-  accessKeyId: string;
-  region: string;
-  regions: string[];
-  expiresAt: string;
-}
+/** What sign-in and the session endpoint answer. */
+export type Session = ConsoleSessionView;
 
 export class ApiError extends Error {
   readonly code: string;

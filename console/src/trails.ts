@@ -1,5 +1,8 @@
 // Trails as DescribeTrails, GetTrailStatus and GetEventSelectors return them.
 import { cloudTrail } from './api.ts';
+// The selectors' wire shapes are core's (src/core/event-selectors/shapes.ts: types only).
+import type { AdvancedEventSelector as AdvancedSelector, EventSelector as BasicSelector } from '../../src/core/event-selectors/shapes.ts';
+export type { AdvancedSelector, BasicSelector };
 
 export interface Trail {
   Name: string;
@@ -28,26 +31,6 @@ export interface TrailStatus {
   LatestDigestDeliveryError?: string;
   StartLoggingTime?: number;
   StopLoggingTime?: number;
-}
-
-export interface FieldSelector {
-  Field: string;
-  Equals?: string[];
-  StartsWith?: string[];
-  EndsWith?: string[];
-  NotEquals?: string[];
-  NotStartsWith?: string[];
-  NotEndsWith?: string[];
-}
-export interface AdvancedSelector {
-  Name?: string;
-  FieldSelectors: FieldSelector[];
-}
-export interface BasicSelector {
-  ReadWriteType?: 'ReadOnly' | 'WriteOnly' | 'All';
-  IncludeManagementEvents?: boolean;
-  DataResources?: { Type: string; Values: string[] }[];
-  ExcludeManagementEventSources?: string[];
 }
 
 export async function describeTrail(name: string): Promise<Trail | undefined> {

@@ -26,6 +26,7 @@ import { ServiceError } from '../aws/errors.ts';
 import { CURRENT_EVENT_VERSION, formatEventTime, partitionForRegion, principalArn, userIdentityOf, type Clock, type Identity, type IdSource } from '../core/index.ts';
 import { admit, append, type Ingester } from '../ingest/index.ts';
 import { sourceIp, type AuthDeps, type Caller } from './auth.ts';
+import type { ConsoleSessionView } from './console-types.ts';
 
 /** The cookie that carries the session id. */
 export const SESSION_COOKIE = 'opentrail_console';
@@ -60,18 +61,6 @@ export interface ConsoleSessionDeps {
   ttlMs: number;
 }
 
-/** What the page learns about its session. */
-interface SessionView {
-  csrfToken: string;
-  accountId: string;
-  arn: string;
-  type: string;
-  userName: string;
-  accessKeyId: string;
-  region: string;
-  regions: string[];
-  expiresAt: string;
-}
 
 const same = (a: string, b: string) => {
   const ha = createHash('sha256').update(a).digest();
@@ -169,7 +158,7 @@ export class ConsoleSessions {
     }
   }
 
-  async #signIn(req: FastifyRequest, reply: FastifyReply): Promise<SessionView> {
+  async #signIn(req: FastifyRequest, reply: FastifyReply): Promise<ConsoleSessionView> {
     checkOrigin(req);
     if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
       throw new ServiceError('ValidationException', 'Sign in with a JSON body (content-type application/json).', 400);
@@ -199,13 +188,16 @@ export class ConsoleSessions {
       id: randomBytes(32).toString('base64url'), csrf: randomBytes(32).toString('base64url'), identity, region,
       expiresAtMs: this.#deps.clock.nowMs() + this.#deps.ttlMs,
     };
+    // A sign-in replaces the browser's earlier session, if any.
+    const earlier = cookieValue(req, SESSION_COOKIE);
+    if (earlier) this.#sessions.delete(earlier);
     this.#prune();
     this.#sessions.set(session.id, session);
     reply.header('set-cookie', this.#cookie(req, session.id, Math.floor(this.#deps.ttlMs / 1000)));
     return this.#view(session);
   }
 
-  #view(s: Session): SessionView {
+  #view(s: Session): ConsoleSessionView {
     return {
       csrfToken: s.csrf, accountId: s.identity.accountId, arn: principalArn(s.identity, partitionForRegion(s.region)), type: s.identity.type,
       userName: displayName(s.identity), accessKeyId: s.identity.accessKeyId, region: s.region, regions: [...this.#deps.auth.regions],

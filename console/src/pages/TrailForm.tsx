@@ -288,7 +288,7 @@ function BasicEditor({ value, onChange }: { value: BasicSelector; onChange: (v: 
               label: 'Resource type',
               control: (item, i) => (
                 <Select
-                  selectedOption={opt(item.Type)}
+                  selectedOption={opt(item.Type ?? 'AWS::S3::Object')}
                   options={['AWS::S3::Object', 'AWS::Lambda::Function', 'AWS::DynamoDB::Table'].map(opt)}
                   onChange={(e) => onChange({ ...value, DataResources: (value.DataResources ?? []).map((d, j) => (j === i ? { ...d, Type: e.detail.selectedOption.value! } : d)) })}
                 />
@@ -298,7 +298,7 @@ function BasicEditor({ value, onChange }: { value: BasicSelector; onChange: (v: 
               label: 'Values',
               control: (item, i) => (
                 <Input
-                  value={item.Values.join(', ')}
+                  value={(item.Values ?? []).join(', ')}
                   onChange={(e) => onChange({ ...value, DataResources: (value.DataResources ?? []).map((d, j) => (j === i ? { ...d, Values: e.detail.value.split(',').map((v) => v.trim()).filter(Boolean) } : d)) })}
                 />
               ),
