@@ -7,7 +7,17 @@
 FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# `prepare` runs scripts/build-console.js, which finds no Vite here and builds nothing.
+COPY scripts/build-console.js ./scripts/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# The web console (docs/console.md), built with the dev dependencies, which the image leaves out.
+FROM node:24-slim AS console
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY scripts/build-console.js ./scripts/
+COPY console ./console
+RUN npm ci --no-audit --no-fund
 
 FROM node:24-slim
 ENV NODE_ENV=production \
@@ -20,6 +30,7 @@ COPY package.json opentrail.schema.json LICENSE README.md ./
 COPY bin ./bin
 COPY src ./src
 COPY docs ./docs
+COPY --from=console /app/console/dist ./console/dist
 # The data dir belongs to the unprivileged user the server runs as (the image's `node`, uid 1000).
 RUN mkdir -p /data && chown node:node /data
 USER node

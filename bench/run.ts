@@ -22,6 +22,7 @@
  *   BENCH_DB=postgres  ingest and lookup against `opentrail serve` nodes on one PostgreSQL
  *                      (bench/pgserve.ts: 1, 2, 3 nodes, BENCH_PG_NODES), beside SQLite at the
  *                      same scale in the same run; other parts as named by BENCH_ONLY
+ *   BENCH_CONSOLE_SAMPLES  BENCH_ONLY=console: page loads timed per dataset (default 10; bench/console.ts)
  *   (delivery, validate, gateway, perf: see docs/performance.md)
  */
 import { cpus, totalmem } from 'node:os';
@@ -34,6 +35,7 @@ import { runValidate, runValidateLarge } from './validate.ts';
 import { runGateway } from './gateway.ts';
 import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
+import { runConsoleBench } from './console.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -42,11 +44,12 @@ import { log, round } from './lib.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore'] as const;
+const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore', 'console'] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
 // pgstore (bench/pgstore.ts: the event stores on SQLite and PostgreSQL in process) runs only when named.
-const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' : only.includes(p));
+// console (bench/console.ts: Event history's first page in a headless Chromium) likewise.
+const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' && p !== 'console' : only.includes(p));
 const num = (name: string, dflt: number) => {
   const v = env[name] ? Number(env[name]) : dflt;
   if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0, not ${env[name]}`);
@@ -160,6 +163,7 @@ if (db === 'sqlite' && (want('lookup') || (want('ingest') && flat))) {
 }
 
 if (want('pgstore')) report.pgstore = await runPgStore();
+if (want('console')) report.console = await runConsoleBench(sizes, num('BENCH_CONSOLE_SAMPLES', 10));
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
 

@@ -151,6 +151,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     observeRequest: metrics && ((operation, status, seconds) => metrics.request(operation, status, seconds)),
     metrics: metrics && !metricsListener ? () => metrics.scrape() : undefined,
     metricsCallers: config.metrics.apiPortCallers,
+    console: config.console.enabled ? { sessionMinutes: config.console.sessionMinutes } : undefined,
     ...(config.database.type === 'postgres' ? { health: () => healthReport() } : {}),
   });
   const publisher = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;

@@ -67,7 +67,7 @@ test('npm pack ships what runs, and npm install -g of it gives a working opentra
   // What the package holds: the command, the compiled code and what it reads, docs, schema, license.
   const files = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
   for (const f of ['package.json', 'README.md', 'LICENSE', 'opentrail.schema.json', 'bin/opentrail.js', 'dist/cli/main.js', 'dist/stores/sqlite/event-writer-worker.js',
-    'dist/aws/protocol/models/index.json', 'docs/configuration.md', 'docs/validate-logs.md', 'src/capture/middleware/index.js', 'src/capture/middleware/index.d.ts']) {
+    'dist/aws/protocol/models/index.json', 'docs/configuration.md', 'docs/validate-logs.md', 'src/capture/middleware/index.js', 'src/capture/middleware/index.d.ts', 'console/dist/index.html']) {
     assert.ok(files.includes(f), `the package has ${f}`);
   }
   const extra = files.filter((f) => /(^|\/)(test|bench|scripts|fixtures)\//.test(f) || /\.test\.|\.suite\.|\.ts$/.test(f.replace(/\.d\.ts$/, '')) || f.startsWith('node_modules/'));
@@ -98,6 +98,8 @@ test('npm pack ships what runs, and npm install -g of it gives a working opentra
   // The installed package runs the compiled code, not the sources.
   const installed = join(prefix, 'lib/node_modules', PKG.name);
   assert.equal(existsSync(join(installed, 'src/cli/main.ts')), false);
+  // The web console, built by `prepare` when the package was packed (docs/console.md).
+  assert.ok(existsSync(join(installed, 'console/dist/index.html')), 'the built console');
   // Every command loads from it (each is loaded only when it runs), and the gateway finds its models.
   const opentrail = (...args: string[]) => execFileSync(join(prefix, 'bin/opentrail'), args, { encoding: 'utf8', env: blockEnv });
   const commands = [...new Set([...opentrail('--help').matchAll(/^\s*(?:usage: )?opentrail ([a-z][\w-]*)/gm)].map((m) => m[1]!))];

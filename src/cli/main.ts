@@ -102,6 +102,7 @@ async function serve(argv: string[]): Promise<void> {
   }
   const c = server.config;
   console.log(`OpenTrail listening on ${server.url}`);
+  if (c.console.enabled) console.log(`  console: ${server.url}/console/`);
   if (server.gatewayUrl) console.log(`  recording gateway: ${server.gatewayUrl} (point AWS clients' --endpoint-url here)`);
   console.log(`  regions: ${c.regions.join(', ')}`);
   for (const a of c.accounts) {

@@ -328,6 +328,10 @@ export const configSchema = obj({
   webhooks: list(webhook).optional().describe('each delivered batch\'s notification body (the SNS `Message`, `{"s3Bucket":...,"s3ObjectKey":[...]}`) is POSTed as JSON to every webhook whose `trailArns` names the trail, with header `x-opentrail-trail-arn`; a non-2xx answer or timeout is reported like an SNS error (docs/compatibility.md)'),
   gateway: gateway.nullish().describe('the recording gateway, a second listener of the same server process that forwards AWS-protocol calls to their service and records each as a CloudTrail event (docs/gateway.md); `upstream` or at least one entry of `services` is required'),
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info').describe('least severe line the JSON-lines log on stdout writes: `fatal`, `error`, `warn`, `info` (one line per request), `debug`, `trace` or `silent` (docs/operations.md "Logs")'),
+  console: obj({
+    enabled: bool(true).describe('the web console at `/console/` on the API port (docs/console.md); `false`: not served (404)'),
+    sessionMinutes: num(1, 60).describe('how long a console sign-in lasts; the session then ends and the browser must sign in again'),
+  }).prefault({}).describe('the web console'),
   metrics: obj({
     enabled: bool(true).describe('Prometheus `GET /metrics`, unauthenticated like `/health` (docs/operations.md); `false` turns it off (404)'),
     port: port().optional().describe('serve `/metrics` (and `/health`) on a listener of its own on `host` instead of the API port, so that only the monitoring network need reach it (`0`: any free port; the banner and the lock file say which); absent: the API port'),

@@ -16,6 +16,8 @@ import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
 import { sourceIp, type AuthDeps } from './auth.ts';
 import { createAwsEdge, parseJsonBody, sendError, type AwsEndpoint } from './aws-route.ts';
+import { ConsoleSessions } from './console-session.ts';
+import { registerConsoleStatic } from './console-static.ts';
 import { BodyBudget, bodyEncoding, decodedChunks, REQUEST_TIMEOUT_MS } from '../aws/body.ts';
 
 export interface AppDeps {
@@ -61,6 +63,8 @@ export interface AppDeps {
    * proxy, `any` everyone. Others get 403 on /metrics and /health's status and database state only.
    */
   metricsCallers?: 'loopback' | 'any';
+  /** The web console under /console/ (config `console`; docs/console.md); undefined: off. */
+  console?: { sessionMinutes: number; dir?: string };
 }
 
 /** Size limits of the HTTP edge (config `ingest.*`; docs/ingest.md). */
@@ -106,6 +110,10 @@ function operationName(req: FastifyRequest): string {
     case '/events': return 'GetEvents';
     case '/health': return 'Health';
     case '/metrics': return 'Metrics';
+    case '/console': case '/console/': case '/console/*': return 'ConsoleFile';
+    case '/console/api/signin': return 'ConsoleLogin';
+    case '/console/api/session': return 'ConsoleSession';
+    case '/console/api/signout': return 'ConsoleSignOut';
     default: return 'NotFound';
   }
 }
@@ -183,7 +191,10 @@ export function createApp(deps: AppDeps): FastifyInstance {
     });
   }
 
+  // The web console: its files, and sessions that stand for an identity on the CloudTrail API.
+  const consoleSessions = deps.console ? new ConsoleSessions({ auth: deps.auth, ingester: deps.ingester, ids: deps.ids, clock: deps.clock, ttlMs: deps.console.sessionMinutes * 60_000 }) : undefined;
   const edge = createAwsEdge({
+    consoleCaller: consoleSessions?.caller,
     auth: deps.auth, ids: deps.ids, clock: deps.clock, ingester: deps.ingester, budget, maxUnverifiedBodyBytes: limits.maxUnverifiedBodyBytes,
     onInternalError: deps.onInternalError, log: deps.log ?? ((m: string) => console.error(m)),
     onAuthenticated: logger ? (req, caller) => accounts.set(req.raw, caller.identity.accountId) : undefined,
@@ -220,7 +231,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
   // CloudTrail control plane: AWS JSON 1.1. Every call is recorded after it (the record of a
   // change waits in the backlog when the event store fails after the change was applied).
   const cloudTrail: AwsEndpoint<Record<string, unknown>, object> = {
-    contentType: JSON_11, services: ['cloudtrail'], mustSign: API_MUST_SIGN, maxBodyBytes: limits.maxUnverifiedBodyBytes,
+    contentType: JSON_11, services: ['cloudtrail'], mustSign: API_MUST_SIGN, maxBodyBytes: limits.maxUnverifiedBodyBytes, consoleSessions: true,
     open(req) {
       const target = String(req.headers['x-amz-target'] ?? '');
       const op = targetOperation(req);
@@ -322,6 +333,11 @@ export function createApp(deps: AppDeps): FastifyInstance {
     }),
   };
   app.get('/events', edge.route(events));
+
+  if (consoleSessions) {
+    consoleSessions.register(app);
+    registerConsoleStatic(app, deps.console?.dir);
+  }
 
   app.setNotFoundHandler((req, reply) => {
     sendError(reply, new ServiceError('UnknownOperationException', `No operation at ${req.method} ${req.url.split('?')[0]}`, 404), deps.ids.uuid(), 'application/json');

@@ -14,6 +14,8 @@ import { sourceIpAddress, type Identity } from '../core/index.ts';
 export interface Caller {
   identity: Identity;
   region: string;
+  /** The userAgent the caller's calls are recorded with, when not the request's own (a console session's). */
+  userAgent?: string;
 }
 
 export interface AuthDeps {

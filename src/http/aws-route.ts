@@ -66,6 +66,8 @@ export interface AwsEndpoint<In, Out> {
   services: readonly string[];
   /** Headers that must be among the SignedHeaders. */
   mustSign?: readonly string[];
+  /** A request without SigV4 may be authenticated by a console session (AwsEdgeDeps.consoleCaller). */
+  consoleSessions?: boolean;
   /**
    * Largest body from a caller whose headers verified with a signed hex payload hash (else at most
    * the edge's maxUnverifiedBodyBytes); 0: a request without a body (GET), none is read.
@@ -94,11 +96,20 @@ export interface AwsEdgeDeps {
   onInternalError(err: unknown): void;
   /** Operational messages without a stack (store failures, rate-limited; the self-audit backlog). */
   log(message: string): void;
+  /**
+   * The caller a request's console session stands for (src/http/console-session.ts): undefined
+   * without one; throws when it is refused. Asked only for endpoints with `consoleSessions` and
+   * requests that carry no SigV4 authorization.
+   */
+  consoleCaller?(req: FastifyRequest): Caller | undefined;
   /** Told who a request's caller is once authenticated (the request log names the account). */
   onAuthenticated?(req: FastifyRequest, caller: Caller): void;
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The request carries SigV4 authorization (a header, or a presigned query). */
+const hasSigV4 = (req: FastifyRequest) => req.headers.authorization !== undefined || /[?&]X-Amz-Credential=/i.test(req.url);
 
 /** The error envelope. */
 export function sendError(reply: FastifyReply, err: ServiceError, requestId: string, contentType: string): FastifyReply {
@@ -181,6 +192,11 @@ export function createAwsEdge(deps: AwsEdgeDeps): AwsEdge {
    * already checked), else at most maxUnverifiedBodyBytes, then the body against the signature.
    */
   const receive = async (req: FastifyRequest, endpoint: AwsEndpoint<unknown, unknown>, lease: BodyLease): Promise<{ caller: Caller; body: Buffer }> => {
+    const viaConsole = endpoint.consoleSessions && !hasSigV4(req) ? deps.consoleCaller?.(req) : undefined;
+    if (viaConsole) {
+      const limit = Math.min(endpoint.maxBodyBytes, deps.maxUnverifiedBodyBytes);
+      return { caller: viaConsole, body: limit === 0 ? EMPTY : (await readBody(req.raw, limit, lease, '')).body };
+    }
     if (endpoint.maxBodyBytes === 0) return { caller: await authenticate(req, EMPTY, endpoint.services, deps.auth), body: EMPTY };
     const mustSign = endpoint.mustSign ?? [];
     const head = await authenticateHeaders(req, endpoint.services, deps.auth, mustSign);
@@ -219,7 +235,7 @@ export function createAwsEdge(deps: AwsEdgeDeps): AwsEdge {
       const facts = call.record(input, error, ctx);
       if (!facts) return undefined;
       return {
-        identity: caller.identity, region: caller.region, eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: req.headers['user-agent'],
+        identity: caller.identity, region: caller.region, eventTimeMs: nowMs, requestId, sourceIPAddress: sourceIp(req), userAgent: caller.userAgent ?? req.headers['user-agent'],
         ...facts, responseElements, error: error ? { code: error.code, message: error.message } : undefined,
       };
     };
