@@ -269,3 +269,44 @@ export function insightRecord(
     eventCategory: 'Insight',
   };
 }
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * What an Insights record lacks or has wrong against AWS's documented layout (record contents for
+ * Insights events for trails; the insightDetails element): an empty list when it conforms.
+ * Statistics' insightDuration and baselineDuration and the attributions are optional (AWS's older
+ * examples have none).
+ */
+export function insightRecordProblems(r: CloudTrailRecord): string[] {
+  const out: string[] = [];
+  for (const f of ['eventVersion', 'eventTime', 'awsRegion', 'eventID', 'recipientAccountId', 'sharedEventID'] as const) if (typeof r[f] !== 'string') out.push(`${f} is not a string`);
+  if (r.eventType !== 'AwsCloudTrailInsight') out.push('eventType is not AwsCloudTrailInsight');
+  if (r.eventCategory !== 'Insight') out.push('eventCategory is not Insight');
+  for (const f of ['userIdentity', 'eventSource', 'eventName', 'sourceIPAddress', 'userAgent']) if (f in r) out.push(`${f} is not a field of Insights records`);
+  const d = r.insightDetails;
+  if (!isObj(d)) return [...out, 'insightDetails is not an object'];
+  if (d.state !== 'Start' && d.state !== 'End') out.push('insightDetails.state is not Start or End');
+  for (const f of ['eventSource', 'eventName']) if (typeof d[f] !== 'string') out.push(`insightDetails.${f} is not a string`);
+  if (d.insightType !== 'ApiCallRateInsight' && d.insightType !== 'ApiErrorRateInsight') out.push('insightDetails.insightType is not an Insights type');
+  const c = d.insightContext;
+  if (!isObj(c) || !isObj(c.statistics)) return [...out, 'insightDetails.insightContext.statistics is not an object'];
+  const s = c.statistics;
+  for (const f of ['baseline', 'insight']) if (!isObj(s[f]) || !isNum((s[f] as Record<string, unknown>).average)) out.push(`statistics.${f}.average is not a number`);
+  for (const f of ['insightDuration', 'baselineDuration']) if (f in s && !isNum(s[f])) out.push(`statistics.${f} is not a number`);
+  if ('attributions' in c) {
+    if (!Array.isArray(c.attributions)) return [...out, 'attributions is not a list'];
+    for (const a of c.attributions as unknown[]) {
+      if (!isObj(a) || !['userIdentityArn', 'userAgent', 'errorCode'].includes(a.attribute as string)) {
+        out.push('an attribution has no known attribute');
+        continue;
+      }
+      for (const side of ['insight', 'baseline']) {
+        const list = a[side];
+        if (!Array.isArray(list) || list.length > TOP || !list.every((v) => isObj(v) && typeof v.value === 'string' && isNum(v.average))) out.push(`attribution ${a.attribute as string}.${side} is not a list of at most ${TOP} {value, average}`);
+      }
+    }
+  }
+  return out;
+}
