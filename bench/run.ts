@@ -22,6 +22,8 @@
  *   BENCH_DB=postgres  ingest and lookup against `opentrail serve` nodes on one PostgreSQL
  *                      (bench/pgserve.ts: 1, 2, 3 nodes, BENCH_PG_NODES), beside SQLite at the
  *                      same scale in the same run; other parts as named by BENCH_ONLY
+ *   BENCH_INSIGHTS_EVENTS, BENCH_INSIGHTS_ROUNDS  BENCH_ONLY=insights (only when named): ingest with
+ *                      Insights on and off, alternated (default 120000 events, 3 pairs)
  *   (delivery, validate, gateway, perf: see docs/performance.md)
  */
 import { cpus, totalmem } from 'node:os';
@@ -34,6 +36,7 @@ import { runValidate, runValidateLarge } from './validate.ts';
 import { runGateway } from './gateway.ts';
 import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
+import { runInsightsBench } from './insights.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -42,11 +45,11 @@ import { log, round } from './lib.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore'] as const;
+const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore', 'insights'] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
 // pgstore (bench/pgstore.ts: the event stores on SQLite and PostgreSQL in process) runs only when named.
-const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' : only.includes(p));
+const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' && p !== 'insights' : only.includes(p));
 const num = (name: string, dflt: number) => {
   const v = env[name] ? Number(env[name]) : dflt;
   if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0, not ${env[name]}`);
@@ -162,6 +165,8 @@ if (db === 'sqlite' && (want('lookup') || (want('ingest') && flat))) {
 if (want('pgstore')) report.pgstore = await runPgStore();
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
+// BENCH_ONLY=insights: ingest with Insights on versus off, alternated (bench/insights.ts).
+if (want('insights')) report.insights = await runInsightsBench({ ...ingestOpts, events: num('BENCH_INSIGHTS_EVENTS', 120_000), rounds: num('BENCH_INSIGHTS_ROUNDS', 3) });
 
 if (want('validate')) {
   report.validate = {

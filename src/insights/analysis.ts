@@ -152,6 +152,8 @@ export class InsightsAnalysis {
     for (const k of enabled.keys()) since[k] ??= closedThrough + 1;
 
     const series = await this.series(state);
+    const windowIntervals = Math.max(1, Math.round(this.opts.baselineWindowMs / I));
+    const late = { windowIntervals };
     const touched = new Map<string, SeriesDoc>();
     // Read the log after the cursor, up to its end or the pass' budget.
     let cursor = state.cursor;
@@ -172,7 +174,7 @@ export class InsightsAnalysis {
           const key = seriesKey(id);
           let s = series.get(key);
           if (!s) series.set(key, (s = { ...id, counts: [], pending: {}, base: {} }));
-          count(s, at, r);
+          count(s, at, r, state.evaluatedThrough !== undefined && at <= state.evaluatedThrough ? late : undefined);
           touched.set(key, s);
         }
       }
@@ -189,7 +191,6 @@ export class InsightsAnalysis {
     const deletes: { kind: string; key: string }[] = [];
     let evaluatedThrough = state.evaluatedThrough ?? closedThrough;
     if (atEnd && closedThrough > evaluatedThrough) {
-      const windowIntervals = Math.max(1, Math.round(this.opts.baselineWindowMs / I));
       const minimumIntervals = Math.ceil(this.opts.minimumBaselineMs / I);
       // A long pause (the server was down) evaluates at most one window of intervals.
       const from = Math.max(evaluatedThrough + 1, closedThrough - windowIntervals + 1);

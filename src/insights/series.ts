@@ -103,17 +103,21 @@ export function observations(r: CloudTrailRecord): { type: InsightType; errorCod
   return out;
 }
 
-/** Counts one event of the series in `interval`, with its attributions. */
-export function count(s: SeriesDoc, interval: number, r: CloudTrailRecord): void {
+/**
+ * Counts one event of the series in `interval`, with its attributions. `late`: the interval is
+ * evaluated already (an event that arrived after it closed): its attributions go to the baseline.
+ */
+export function count(s: SeriesDoc, interval: number, r: CloudTrailRecord, late?: { windowIntervals: number }): void {
   const c = s.counts;
   let i = c.length;
   while (i > 0 && c[i - 1]![0] > interval) i--;
   if (i > 0 && c[i - 1]![0] === interval) c[i - 1]![1]++;
   else c.splice(i, 0, [interval, 1]);
-  const p = (s.pending[interval] ??= emptyAttrs());
+  const p = late ? emptyAttrs() : (s.pending[interval] ??= emptyAttrs());
   if (typeof r.userIdentity?.arn === 'string') bump(p.u, r.userIdentity.arn);
   if (typeof r.userAgent === 'string') bump(p.a, r.userAgent);
   bump(p.e, typeof r.errorCode === 'string' && r.errorCode ? r.errorCode : 'null');
+  if (late) addToBase(s, interval, p, late.windowIntervals);
 }
 
 export function countAt(s: SeriesDoc, interval: number): number {
