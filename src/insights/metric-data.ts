@@ -4,15 +4,9 @@
  */
 import type { ControlStore } from '../stores/index.ts';
 import { INSIGHTS_SERIES_KIND, seriesKey, type SeriesDoc } from './series.ts';
-import type { InsightType } from '../core/index.ts';
 
-export interface MetricQuery {
-  accountId: string;
-  region: string;
-  type: InsightType;
-  eventSource: string;
-  eventName: string;
-  errorCode?: string;
+/** The series (ApiErrorRateInsight without errorCode: every error code's), the range and the page. */
+export interface MetricQuery extends Pick<SeriesDoc, 'accountId' | 'region' | 'type' | 'eventSource' | 'eventName' | 'errorCode'> {
   startMs: number;
   endMs: number;
   periodMs: number;
