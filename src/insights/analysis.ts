@@ -32,7 +32,7 @@ export interface AnalysisState {
   since: Record<string, number>;
   /** Records decided and not yet known stored: emitted (again) before anything else. */
   pending: InsightRecord[];
-  /** Grows with every commit: a node's cached series are current only at the revision it wrote. */
+  /** Grows with every commit: a node's uncommitted counts are current only on top of the revision they followed. */
   rev: number;
   /** Latest failure to emit (for the lag metric). */
   failure?: { code: string; atMs: number };
@@ -64,8 +64,13 @@ export class InsightsAnalysis {
   private readonly deps: AnalysisDeps;
   private readonly opts: AnalysisOptions;
   private readonly job: PeriodicJob;
-  /** Series as of revision `rev` (undefined: read them again). */
-  private cache?: { rev: number; series: Map<string, SeriesDoc> };
+  /**
+   * What this node counted on top of the stored revision `rev`: the series (stored ones and what
+   * was counted since), the position it read to, the series changed since the last commit. Counts
+   * are committed once per interval (or with a decision), not every pass: a series holds a window
+   * of counts, rewritten whole. Undefined (another node wrote, a commit failed): read again.
+   */
+  private work?: { rev: number; cursor: number; series: Map<string, SeriesDoc>; dirty: Map<string, SeriesDoc>; committedMs: number };
   private more = false;
 
   constructor(deps: AnalysisDeps, opts: AnalysisOptions) {
@@ -95,7 +100,7 @@ export class InsightsAnalysis {
   private failed(e: unknown): void {
     if (e instanceof LeaseLostError) {
       this.deps.leases?.lost(e.fence.name);
-      this.cache = undefined;
+      this.work = undefined;
       this.deps.logError('insights analysis stopped: this node lost its lease (another node analyses)');
       return;
     }
@@ -126,7 +131,7 @@ export class InsightsAnalysis {
     this.more = false;
     const held = await this.deps.leases?.share(INSIGHTS_LEASES, [ANALYSIS_KEY]);
     if (held && !held.has(ANALYSIS_KEY)) {
-      this.cache = undefined;
+      this.work = undefined;
       return;
     }
     const fence = held?.get(ANALYSIS_KEY);
@@ -145,18 +150,19 @@ export class InsightsAnalysis {
       if (last !== state.cursor || Object.keys(state.since).length > 0 || state.evaluatedThrough !== undefined) {
         await this.commit({ ...state, cursor: last, since: {}, evaluatedThrough: undefined }, new Map(), [], fence);
       }
+      this.work = undefined;
       return;
     }
     const since = { ...state.since };
     for (const k of Object.keys(since)) if (!enabled.has(k)) delete since[k];
     for (const k of enabled.keys()) since[k] ??= closedThrough + 1;
 
-    const series = await this.series(state);
+    const work = await this.working(state, now);
+    const { series, dirty: touched } = work;
     const windowIntervals = Math.max(1, Math.round(this.opts.baselineWindowMs / I));
     const late = { windowIntervals };
-    const touched = new Map<string, SeriesDoc>();
-    // Read the log after the cursor, up to its end or the pass' budget.
-    let cursor = state.cursor;
+    // Read the log after this node's position, up to its end or the pass' budget.
+    let cursor = work.cursor;
     let read = 0;
     let atEnd = false;
     while (read < this.opts.maxEventsPerPass) {
@@ -179,6 +185,7 @@ export class InsightsAnalysis {
         }
       }
       read += rows.length;
+      work.cursor = cursor;
       if (rows.length < this.opts.readBatch) {
         atEnd = true;
         break;
@@ -190,7 +197,8 @@ export class InsightsAnalysis {
     const emitted: InsightRecord[] = [];
     const deletes: { kind: string; key: string }[] = [];
     let evaluatedThrough = state.evaluatedThrough ?? closedThrough;
-    if (atEnd && closedThrough > evaluatedThrough) {
+    const evaluating = atEnd && closedThrough > evaluatedThrough;
+    if (evaluating) {
       const minimumIntervals = Math.ceil(this.opts.minimumBaselineMs / I);
       // A long pause (the server was down) evaluates at most one window of intervals.
       const from = Math.max(evaluatedThrough + 1, closedThrough - windowIntervals + 1);
@@ -219,33 +227,46 @@ export class InsightsAnalysis {
       evaluatedThrough = closedThrough;
     }
     const next: AnalysisState = { ...state, cursor, since, evaluatedThrough, pending: [...state.pending, ...emitted] };
-    if (next.cursor === state.cursor && touched.size === 0 && deletes.length === 0 && emitted.length === 0 && next.evaluatedThrough === state.evaluatedThrough && JSON.stringify(since) === JSON.stringify(state.since)) return;
+    // Committed with every evaluation (once per interval) and decision, and at least once per interval while catching up.
+    const due = evaluating || emitted.length > 0 || deletes.length > 0 || JSON.stringify(since) !== JSON.stringify(state.since) || (now - work.committedMs >= I && (touched.size > 0 || cursor !== state.cursor));
+    if (!due) return;
     const committed = await this.commit(next, touched, deletes, fence);
     if (committed.pending.length > 0) await this.emit(committed, fence);
   }
 
-  /** The series as of the state's revision: the cache, or read again. */
-  private async series(state: AnalysisState): Promise<Map<string, SeriesDoc>> {
-    if (this.cache?.rev === state.rev) return this.cache.series;
+  /** This node's counts on top of the stored state: kept from the last pass when nobody else wrote since, else read. */
+  private async working(state: AnalysisState, now: number): Promise<NonNullable<InsightsAnalysis['work']>> {
+    if (this.work?.rev === state.rev) return this.work;
     const series = new Map<string, SeriesDoc>();
     for (const { key, doc } of await this.deps.control.list<SeriesDoc>(INSIGHTS_SERIES_KIND, '')) series.set(key, doc);
-    this.cache = { rev: state.rev, series };
-    return series;
+    this.work = { rev: state.rev, cursor: state.cursor, series, dirty: new Map(), committedMs: now };
+    return this.work;
   }
 
-  /** Cursor, series and pending records in one fenced transaction. */
+  /**
+   * Cursor, series and pending records in one fenced transaction. `touched` empty: the state alone
+   * (its cursor the stored one), and what this node counted since stays to be committed.
+   */
   private async commit(state: AnalysisState, touched: Map<string, SeriesDoc>, deletes: { kind: string; key: string }[], fence: Fence | undefined): Promise<AnalysisState> {
     const next = { ...state, rev: state.rev + 1 };
-    const docs = [...touched].map(([key, doc]) => ({ kind: INSIGHTS_SERIES_KIND, key, doc }));
-    docs.push({ kind: INSIGHTS_STATE_KIND, key: ANALYSIS_KEY, doc: next as never });
+    const docs: { kind: string; key: string; doc: unknown }[] = [...touched].map(([key, doc]) => ({ kind: INSIGHTS_SERIES_KIND, key, doc }));
+    docs.push({ kind: INSIGHTS_STATE_KIND, key: ANALYSIS_KEY, doc: next });
     try {
       await this.deps.control.putMany(docs, { fence, deletes });
     } catch (e) {
-      // What this pass counted in the cache is not stored: read it again.
-      this.cache = undefined;
+      // What this node counted is not stored: read it again.
+      this.work = undefined;
       throw e;
     }
-    if (this.cache) this.cache.rev = next.rev;
+    // (A node's work is current only if it was at the revision this commit follows.)
+    if (this.work && this.work.rev !== state.rev) this.work = undefined;
+    if (this.work) {
+      this.work.rev = next.rev;
+      if (touched === this.work.dirty) {
+        this.work.dirty = new Map();
+        this.work.committedMs = this.deps.clock.nowMs();
+      }
+    }
     return next;
   }
 
@@ -257,7 +278,7 @@ export class InsightsAnalysis {
       for (const r of results) if (!r.ok) this.deps.logError(`an Insights record was refused: ${r.errorCode} ${r.errorMessage}`);
     } catch (e) {
       await this.deps.control.put(INSIGHTS_STATE_KIND, ANALYSIS_KEY, { ...state, failure: { code: 'StoreUnavailable', atMs: now } }, { fence });
-      this.cache = undefined;
+      this.work = undefined;
       throw e;
     }
     const next = { ...state, pending: [] };
