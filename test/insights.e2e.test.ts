@@ -14,11 +14,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import {
-  CreateTrailCommand, ListInsightsMetricDataCommand, LookupEventsCommand, PutInsightSelectorsCommand, StartLoggingCommand, GetInsightSelectorsCommand, type CloudTrailClient,
+  CreateTrailCommand, ListInsightsDataCommand, ListInsightsMetricDataCommand, LookupEventsCommand, PutInsightSelectorsCommand, StartLoggingCommand, GetInsightSelectorsCommand, type CloudTrailClient,
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, BIN, cliEnv, cloudTrailClient, startServer, type StartedServer, type TestConfig } from './helpers/server.ts';
 import { ingest, sleep, waitFor, type Json } from './helpers/delivery.ts';
 import { runAws, type CliResult } from './helpers/cli.ts';
+import { fails } from './helpers/aws-errors.ts';
 import { execFile } from 'node:child_process';
 
 const ALICE = ACCOUNT_A.identities[1]!;
@@ -203,6 +204,22 @@ test('Insights: a call-rate and an error-rate pair, exactly once across kill -9,
   const cliMetric = await runAws(['cloudtrail', 'list-insights-metric-data', '--endpoint-url', server.url, '--region', REGION, '--event-source', SOURCE, '--event-name', 'GetWidget', '--insight-type', 'ApiErrorRateInsight', '--error-code', 'AccessDenied', '--period', '60', '--data-type', 'NonZeroData'], cliEnv(ALICE, REGION));
   assert.equal(cliMetric.code, 0, cliMetric.stderr);
   assert.equal((JSON.parse(cliMetric.stdout) as { Values: number[] }).Values.reduce((a, b) => a + b, 0), denied);
+
+  // Paging, ListInsightsData, refusals.
+  const base = { EventSource: SOURCE, EventName: 'CreateWidget', InsightType: 'ApiCallRateInsight' as const, StartTime: new Date(startMs - 60_000), EndTime: new Date(), Period: 60 };
+  const first = await ct.send(new ListInsightsMetricDataCommand({ ...base, MaxResults: 1 }));
+  assert.equal(first.Timestamps!.length, 1);
+  assert.ok(first.NextToken);
+  const second = await ct.send(new ListInsightsMetricDataCommand({ ...base, MaxResults: 1, NextToken: first.NextToken }));
+  assert.equal(second.Timestamps![0]!.getTime() - first.Timestamps![0]!.getTime(), 60_000);
+  await fails(ct.send(new ListInsightsMetricDataCommand({ ...base, Period: 120 })), 'InvalidParameterException', 400);
+  await fails(ct.send(new ListInsightsMetricDataCommand({ ...base, ErrorCode: 'AccessDenied' })), 'InvalidParameterException', 400);
+  await fails(ct.send(new ListInsightsMetricDataCommand({ ...base, NextToken: 'not-ours' })), 'InvalidParameterException', 400);
+  await fails(ct.send(new ListInsightsMetricDataCommand({ ...base, TrailName: 'nope' })), 'TrailNotFoundException', 404);
+  const data = await ct.send(new ListInsightsDataCommand({ InsightSource: TRAIL_ARN, DataType: 'InsightsEvents', Dimensions: { EventName: 'GetWidget' } }));
+  assert.deepEqual(data.Events!.map((e) => e.EventId).sort(), [err.start.eventID, err.end.eventID].sort());
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /opentrail_consumer_lag_events\{consumer="insights",resource="analysis"\} \d+/);
 
   // Delivered to CloudTrail-Insight/, in Insights files only; listed by a digest; notified.
   const insightDir = join(root, BUCKET, 'AWSLogs', A, 'CloudTrail-Insight', REGION);
