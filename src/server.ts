@@ -178,7 +178,11 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     { events: store, control, ingester, clock, ids, logError: errorLog('insights'), leases },
     { ...config.insights, regions: config.regions, organization: config.organization, pollMs: Math.min(1000, config.insights.intervalMs), readBatch: 2000, maxEventsPerPass: 50_000 },
   );
-  metrics?.addConsumer('insights', cursorLag(ANALYSIS_KEY, store, () => control.get<AnalysisState>(INSIGHTS_STATE_KIND, ANALYSIS_KEY), () => clock.nowMs()));
+  metrics?.addConsumer('insights', cursorLag(ANALYSIS_KEY, store, async () => {
+    // Reported while it analyses (some trail has Insights selectors).
+    const s = await control.get<AnalysisState>(INSIGHTS_STATE_KIND, ANALYSIS_KEY);
+    return s && Object.keys(s.since).length > 0 ? s : undefined;
+  }, () => clock.nowMs()));
   const digests = new DigestJob(
     { control, objects: metrics ? metrics.countWrites(objects, 'digests') : objects, keys: signingKeys, clock, logError: errorLog('digest'), leases },
     { periodMs: config.integrity.digestPeriodMs, regions: config.regions, organization: config.organization },

@@ -1,5 +1,5 @@
 /**
- * CloudTrail Insights end to end, on a real server with a 1 s interval and a 30 s baseline window:
+ * CloudTrail Insights end to end, on a real server with a 1 s interval and a 5-minute baseline window:
  * steady traffic gives no Insights event; a burst of one write API gives one ApiCallRateInsight
  * Start and End with the injected rates, an error burst one ApiErrorRateInsight pair attributed to
  * its error code; the server is killed (-9) while both are open and still emits exactly one End of
@@ -87,7 +87,7 @@ test('Insights: a call-rate and an error-rate pair, exactly once across kill -9,
     regions: [REGION], accounts: [ACCOUNT_A],
     delivery: { maxAgeMs: 200, pollMs: 50 },
     integrity: { digestPeriodMs: 2000 },
-    insights: { intervalMs: 1000, baselineWindowMs: 30_000, minimumBaselineMs: 4000 },
+    insights: { intervalMs: 1000, baselineWindowMs: 300_000, minimumBaselineMs: 4000 },
     webhooks: [{ url: hookUrl, trailArns: [TRAIL_ARN] }],
   } as TestConfig;
   server = await startServer(config);

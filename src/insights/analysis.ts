@@ -145,13 +145,15 @@ export class InsightsAnalysis {
     const closedThrough = Math.floor(now / I) - 2;
     const enabled = await this.enabled();
     if (enabled.size === 0) {
-      // Nothing analysed: the cursor follows the log, nothing is counted, the baselines start again when Insights are turned on.
-      const last = await this.deps.events.lastSeq();
-      if (last !== state.cursor || Object.keys(state.since).length > 0 || state.evaluatedThrough !== undefined) {
-        await this.commit({ ...state, cursor: last, since: {}, evaluatedThrough: undefined }, new Map(), [], fence);
-      }
+      // Nothing analysed: nothing read, nothing written (once the baselines are dropped); they start again when Insights are turned on.
+      if (Object.keys(state.since).length > 0 || state.evaluatedThrough !== undefined) await this.commit({ ...state, since: {}, evaluatedThrough: undefined }, new Map(), [], fence);
       this.work = undefined;
       return;
+    }
+    if (Object.keys(state.since).length === 0) {
+      // Insights turned on (again): the analysis starts at the end of the log, its baselines now.
+      state = { ...state, cursor: await this.deps.events.lastSeq(), evaluatedThrough: undefined };
+      this.work = undefined;
     }
     const since = { ...state.since };
     for (const k of Object.keys(since)) if (!enabled.has(k)) delete since[k];
