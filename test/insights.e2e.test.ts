@@ -87,7 +87,7 @@ test('Insights: a call-rate and an error-rate pair, exactly once across kill -9,
     regions: [REGION], accounts: [ACCOUNT_A],
     delivery: { maxAgeMs: 200, pollMs: 50 },
     integrity: { digestPeriodMs: 2000 },
-    insights: { intervalMs: 1000, baselineWindowMs: 300_000, minimumBaselineMs: 4000 },
+    insights: { intervalMs: 1000, baselineWindowMs: 300_000, minimumBaselineMs: 3000 },
     webhooks: [{ url: hookUrl, trailArns: [TRAIL_ARN] }],
   } as TestConfig;
   server = await startServer(config);
@@ -109,7 +109,7 @@ test('Insights: a call-rate and an error-rate pair, exactly once across kill -9,
     created += 2;
     denied += 1;
   };
-  const STEADY_SECONDS = 9;
+  const STEADY_SECONDS = 6;
   for (let k = 0; k < STEADY_SECONDS; k++) await steady(await nextSecond(), server.url);
   await sleep(2500);
   assert.deepEqual(await insightEvents(ct), [], 'steady traffic gives no Insights event');
