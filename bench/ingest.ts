@@ -38,6 +38,8 @@ export interface IngestOptions {
   deployment?: { nodes: number; env: Record<string, string>; config: Record<string, unknown> };
   /** Called just before the clock starts and after the settle pause (bench/pgserve.ts reads PostgreSQL's counters). */
   hooks?: { start(): Promise<void>; end(): Promise<void> };
+  /** Called once the first server is up, before anything is sent (bench/insights.ts: a trail with or without Insights). */
+  setup?: (url: string, dataDir: string) => Promise<void>;
 }
 
 export interface IngestBodies {
@@ -161,6 +163,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
       servers.push(await startBenchServer(n === 0 ? dataDir : join(dataDir, `node${n + 1}`), opts.nodeFlags ?? [], opts.deployment?.config, opts.deployment?.env));
     }
     const server = servers[0]!;
+    await opts.setup?.(server.url, dataDir);
     const url = new URL(server.url);
     const urls = servers.map((x) => new URL(x.url));
     const pids = servers.map((x) => x.pid);

@@ -23,6 +23,8 @@
  *                      (bench/pgserve.ts: 1, 2, 3 nodes, BENCH_PG_NODES), beside SQLite at the
  *                      same scale in the same run; other parts as named by BENCH_ONLY
  *   BENCH_CONSOLE_SAMPLES  BENCH_ONLY=console: page loads timed per dataset (default 10; bench/console.ts)
+ *   BENCH_INSIGHTS_EVENTS, BENCH_INSIGHTS_ROUNDS  BENCH_ONLY=insights (only when named): ingest with
+ *                      Insights on and off, alternated (default 120000 events, 3 pairs)
  *   (delivery, validate, gateway, perf: see docs/performance.md)
  */
 import { cpus, totalmem } from 'node:os';
@@ -36,6 +38,7 @@ import { runGateway } from './gateway.ts';
 import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
 import { runConsoleBench } from './console.ts';
+import { runInsightsBench } from './insights.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -44,12 +47,30 @@ import { log, round } from './lib.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore', 'console'] as const;
+const PARTS = [
+  'floors',
+  'ingest',
+  'lookup',
+  'delivery',
+  'validate',
+  'gateway',
+  'pgstore',
+  'console',
+  'insights',
+] as const;
+/**
+ * Parts that run only when BENCH_ONLY names them: pgstore (bench/pgstore.ts: the event stores on
+ * SQLite and PostgreSQL in process), console (bench/console.ts: Event history's first page in a
+ * headless Chromium), insights (bench/insights.ts: ingest with Insights on and off).
+ */
+const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
+  'pgstore',
+  'console',
+  'insights',
+];
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
-// pgstore (bench/pgstore.ts: the event stores on SQLite and PostgreSQL in process) runs only when named.
-// console (bench/console.ts: Event history's first page in a headless Chromium) likewise.
-const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' && p !== 'console' : only.includes(p));
+const want = (p: (typeof PARTS)[number]) => (only === undefined ? !ONLY_WHEN_NAMED.includes(p) : only.includes(p));
 const num = (name: string, dflt: number) => {
   const v = env[name] ? Number(env[name]) : dflt;
   if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0, not ${env[name]}`);
@@ -166,6 +187,8 @@ if (want('pgstore')) report.pgstore = await runPgStore();
 if (want('console')) report.console = await runConsoleBench(sizes, num('BENCH_CONSOLE_SAMPLES', 10));
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
+// BENCH_ONLY=insights: ingest with Insights on versus off, alternated (bench/insights.ts).
+if (want('insights')) report.insights = await runInsightsBench({ ...ingestOpts, events: num('BENCH_INSIGHTS_EVENTS', 120_000), rounds: num('BENCH_INSIGHTS_ROUNDS', 3) });
 
 if (want('validate')) {
   report.validate = {

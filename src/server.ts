@@ -23,11 +23,13 @@ import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
 import { assertPortFree } from './http/port-check.ts';
 import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
+import { ANALYSIS_KEY, INSIGHTS_STATE_KIND, InsightsAnalysis, type AnalysisState } from './insights/index.ts';
+import { InsightsService } from './services/cloudtrail/insights.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
 import { BodyBudget } from './aws/body.ts';
-import { componentErrorLog, createLogger, createMetricsListener, deliveryLags, digestLags, ServerMetrics, type Logger } from './observability/index.ts';
+import { componentErrorLog, createLogger, createMetricsListener, cursorLag, deliveryLags, digestLags, ServerMetrics, type Logger } from './observability/index.ts';
 
 export interface RunningServer {
   url: string;
@@ -131,6 +133,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     trails,
     tags: new TagService(trails, channels),
     publicKeys: new PublicKeyService({ keys: signingKeys, tokens }),
+    insights: new InsightsService({ control, trails, history: { store, tokens, retentionDays: config.eventHistory.retentionDays }, intervalMs: config.insights.intervalMs }),
   });
   // One budget of body bytes in flight for both listeners (API edge and gateway): src/aws/body.ts.
   const bodyBudget = new BodyBudget(config.ingest.maxInFlightBodyBytes);
@@ -171,6 +174,16 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     { events: store, control, objects: metrics ? metrics.countWrites(objects, 'log_files') : objects, clock, logError: errorLog('delivery'), afterDelivery, leases },
     { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization },
   );
+  // CloudTrail Insights (docs/insights.md): one consumer of the log; its records go through the front door.
+  const insights = new InsightsAnalysis(
+    { events: store, control, ingester, clock, ids, logError: errorLog('insights'), leases },
+    { ...config.insights, regions: config.regions, organization: config.organization, pollMs: Math.min(1000, config.insights.intervalMs), readBatch: 2000, maxEventsPerPass: 50_000 },
+  );
+  metrics?.addConsumer('insights', cursorLag(ANALYSIS_KEY, store, async () => {
+    // Reported while it analyses (some trail has Insights selectors).
+    const s = await control.get<AnalysisState>(INSIGHTS_STATE_KIND, ANALYSIS_KEY);
+    return s && Object.keys(s.since).length > 0 ? s : undefined;
+  }, () => clock.nowMs()));
   const digests = new DigestJob(
     { control, objects: metrics ? metrics.countWrites(objects, 'digests') : objects, keys: signingKeys, clock, logError: errorLog('digest'), leases },
     { periodMs: config.integrity.digestPeriodMs, regions: config.regions, organization: config.organization },
@@ -217,6 +230,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => errorLog('retention')('retention job failed', e), leases);
   leases.start();
   delivery.start();
+  insights.start();
   digests.start();
   const urlOf = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   const node = { host: hostname(), pid: process.pid, startedAt: new Date(clock.nowMs()).toISOString() };
@@ -255,6 +269,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         await gatewayClosed;
         await metricsClosed;
         clearTimeout(force);
+        await insights.stop();
         await ingester.drain();
         await delivery.stop();
         await afterDelivery.close(config.delivery.drainTimeoutMs);

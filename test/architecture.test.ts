@@ -23,8 +23,9 @@ const ALLOWED: Record<string, string[]> = {
   capture: ['core', 'aws', 'stores', 'ingest'],
   integrity: ['core', 'stores'],
   delivery: ['core', 'stores', 'integrity'],
-  services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity'],
-  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity'],
+  services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity', 'insights'],
+  insights: ['core', 'stores', 'ingest'],
+  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity', 'insights'],
   config: ['core'],
   observability: ['core', 'stores', 'ingest', 'delivery'],
 };

@@ -337,6 +337,11 @@ export const configSchema = obj({
     port: port().optional().describe('serve `/metrics` (and `/health`) on a listener of its own on `host` instead of the API port, so that only the monitoring network need reach it (`0`: any free port; the banner and the lock file say which); absent: the API port'),
     apiPortCallers: z.enum(['loopback', 'any'], { error: 'must be loopback or any' }).default('loopback').describe('who gets the operational details on the API port: `loopback` (default) answers `/metrics` and `/health`\'s node and failure details only to callers on the machine itself that came through no proxy (others get 403 on `/metrics`, and `/health` says only its status and the database state); `any` answers them to every caller. With `metrics.port` the metrics listener has them for whoever reaches it (docs/security.md)'),
   }).prefault({}),
+  insights: obj({
+    intervalMs: num(1000, 60_000).describe('CloudTrail Insights counts write calls and errors per this interval and evaluates each interval once it is over (AWS: one minute); statistics report averages per interval and durations in intervals (docs/insights.md)'),
+    baselineWindowMs: num(1000, 7 * 24 * 60 * 60 * 1000).describe('the trailing window an interval is compared with (AWS: 7 days); counts older than it are dropped, and ListInsightsMetricData answers from what is kept'),
+    minimumBaselineMs: num(0, 36 * 60 * 60 * 1000).describe('how long an account and Region are analysed before the first Insights event can start (AWS: delivery may take up to 36 hours after Insights are turned on)'),
+  }).prefault({}),
 }).superRefine((cfg, ctx) => {
   const anyName = cfg.allowNonAwsRegions;
   const bad = cfg.regions.filter((r) => (anyName ? !/^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$/.test(r) : partitionOf(r) === undefined));

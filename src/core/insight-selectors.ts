@@ -8,6 +8,8 @@
  * messages here are ours.
  */
 
+import type { CloudTrailRecord } from './record.ts';
+
 export type InsightType = 'ApiCallRateInsight' | 'ApiErrorRateInsight';
 export type InsightEventCategory = 'Management' | 'Data';
 
@@ -69,4 +71,27 @@ export function validateInsightSelectors(input: unknown, target: 'trail' | 'even
     out.push({ InsightType: type as InsightType, EventCategories: categories });
   }
   return { ok: true, value: out };
+}
+
+/**
+ * Whether a trail delivers an Insights record (eventType AwsCloudTrailInsight): the trail selects
+ * its insightType (for Management events), and logs the management events that type analyses, as
+ * AWS requires (spec 3.5): write calls of the source for ApiCallRateInsight, read or write calls
+ * for ApiErrorRateInsight. `admits` is the trail's compiled scope (regions, accounts, selectors),
+ * asked about a probe record of the Insights record's account, region, source and name.
+ */
+export function trailDeliversInsight(
+  selectors: readonly InsightSelector[] | undefined,
+  record: { recipientAccountId: string; awsRegion: string; eventTime: string; insightDetails?: Record<string, unknown> },
+  admits: (probe: CloudTrailRecord) => boolean,
+): boolean {
+  const d = record.insightDetails;
+  const type = d?.insightType;
+  if (!selectors?.some((s) => s.InsightType === type && (s.EventCategories ?? ['Management']).includes('Management'))) return false;
+  const probe = (readOnly: boolean) => admits({
+    eventVersion: '1.08', eventTime: record.eventTime, awsRegion: record.awsRegion, recipientAccountId: record.recipientAccountId, eventID: '',
+    eventCategory: 'Management', managementEvent: true, eventType: 'AwsApiCall', readOnly,
+    eventSource: typeof d?.eventSource === 'string' ? d.eventSource : undefined, eventName: typeof d?.eventName === 'string' ? d.eventName : undefined,
+  });
+  return type === 'ApiCallRateInsight' ? probe(false) : probe(false) || probe(true);
 }

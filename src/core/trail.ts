@@ -155,4 +155,6 @@ export interface DeliveryIntent {
   skippedSeqs?: [number, number][];
   eventSelectors?: EventSelector[];
   advancedEventSelectors?: AdvancedEventSelector[];
+  /** The trail's Insights selectors: which Insights records it delivers (into CloudTrail-Insight files). */
+  insightSelectors?: InsightSelector[];
 }

@@ -11,7 +11,7 @@
  * partitioned, taken over) moves no cursor and records no intent (docs/design/delivery.md).
  */
 import {
-  compileTrailScope, DELIVERED_FILE_KIND, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, PeriodicJob, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
+  compileTrailScope, DELIVERED_FILE_KIND, trailDeliversInsight, type LogFileKind, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, PeriodicJob, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
   type DeliveryState, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
 import { LeaseLostError, ObjectStoreError, type ControlStore, type EventStore, type Fence, type ObjectStore } from '../stores/index.ts';
@@ -72,6 +72,14 @@ interface Admitted {
   region: string;
   eventTime: string;
   json: string;
+  /** An Insights record: delivered in an Insights log file (`CloudTrail-Insight/`), not a log file. */
+  insight?: boolean;
+}
+
+/** Whether the trail (its scope `admits`, its Insights selectors) delivers the record; 'insight' for an Insights record. */
+function admission(r: CloudTrailRecord, admits: (r: CloudTrailRecord) => boolean, insightSelectors: TrailDoc['insightSelectors']): false | 'log' | 'insight' {
+  if (r.eventType === 'AwsCloudTrailInsight') return trailDeliversInsight(insightSelectors, r, admits) && 'insight';
+  return admits(r) && 'log';
 }
 
 /** A row of the log as the shared scan holds it: read once, parsed at most once, for every trail. */
@@ -310,7 +318,7 @@ export class DeliveryWorker {
       return undefined;
     }
     const scope = this.scopeOf(t);
-    const scopeKey = JSON.stringify([scope, t.skippedSeqs ?? []]);
+    const scopeKey = JSON.stringify([scope, t.skippedSeqs ?? [], t.insightSelectors ?? []]);
     let ob = this.open.get(t.TrailARN);
     if (!ob || ob.fromSeq !== start || ob.scopeKey !== scopeKey) ob = newBatch(start, scopeKey);
     this.open.delete(t.TrailARN);
@@ -435,10 +443,11 @@ export class DeliveryWorker {
     if (lane.regions.has(row.region) && lane.accounts.has(row.accountId) && isLoggedSeq(lane.t.skippedSeqs, row.seq)) {
       const r = row.rec ?? (JSON.parse(row.json) as CloudTrailRecord);
       if (keepParsed) row.rec = r;
-      if (lane.admits(r)) {
+      const as = admission(r, lane.admits, lane.t.insightSelectors);
+      if (as) {
         ob.bytes += row.json.length + 1;
         ob.firstMatchMs ??= this.committedAfterMs(row.seq);
-        ob.admitted.push({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json });
+        ob.admitted.push({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json, ...(as === 'insight' ? { insight: true } : {}) });
       }
     }
     ob.scannedTo = row.seq;
@@ -503,6 +512,7 @@ export class DeliveryWorker {
       fromSeq: ob.fromSeq, toSeq: ob.scannedTo, deliveredMs: now, bucket: t.S3BucketName, prefix: t.S3KeyPrefix,
       organizationId: t.IsOrganizationTrail ? this.opts.organization?.id : undefined, kmsKeyId: t.KmsKeyId,
       ...this.scopeOf(t), eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors, skippedSeqs: t.skippedSeqs,
+      ...(t.insightSelectors?.length ? { insightSelectors: t.insightSelectors } : {}),
     };
     delete (intent as { selectors?: unknown }).selectors;
     await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...lane.state, intent }, { fence: lane.fence });
@@ -587,11 +597,12 @@ export class DeliveryWorker {
    * give the same records in the same order, hence the same keys and bytes.
    */
   private async build(trailArn: string, intent: DeliveryIntent, admitted: Admitted[] | undefined, hash: boolean): Promise<BuiltLogFile[]> {
-    const groups = new Map<string, { accountId: string; region: string; records: string[]; oldest: string; newest: string }>();
+    const groups = new Map<string, { accountId: string; region: string; kind: LogFileKind; records: string[]; oldest: string; newest: string }>();
     const add = (a: Admitted) => {
-      const k = `${a.accountId}/${a.region}`;
+      const kind: LogFileKind = a.insight ? 'CloudTrail-Insight' : 'CloudTrail';
+      const k = `${kind}/${a.accountId}/${a.region}`;
       let g = groups.get(k);
-      if (!g) groups.set(k, (g = { accountId: a.accountId, region: a.region, records: [], oldest: a.eventTime, newest: a.eventTime }));
+      if (!g) groups.set(k, (g = { accountId: a.accountId, region: a.region, kind, records: [], oldest: a.eventTime, newest: a.eventTime }));
       g.records.push(a.json);
       if (a.eventTime < g.oldest) g.oldest = a.eventTime;
       if (a.eventTime > g.newest) g.newest = a.eventTime;
@@ -607,8 +618,8 @@ export class DeliveryWorker {
         oldestEventTime: g.oldest, newestEventTime: g.newest,
         key: logFileKey({
           prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
-          deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}`,
-        }),
+          deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}${g.kind === 'CloudTrail' ? '' : `/${g.kind}`}`,
+        }, g.kind),
         body: await logFileBody(json),
       };
     }));
@@ -628,7 +639,8 @@ export class DeliveryWorker {
         after = row.seq;
         if (!isLoggedSeq(intent.skippedSeqs, row.seq)) continue;
         const r = JSON.parse(row.json) as CloudTrailRecord;
-        if (admits(r)) add({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json });
+        const as = admission(r, admits, intent.insightSelectors);
+        if (as) add({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json, ...(as === 'insight' ? { insight: true } : {}) });
       }
       if (rows.length < this.opts.readBatch) return;
     }

@@ -374,3 +374,19 @@ export function digestLags(control: ControlStore, periodMs: number, nowMs: () =>
     });
   };
 }
+
+/**
+ * A consumer of the log with one cursor (the Insights analysis): events after its cursor and how
+ * long the oldest of them has waited. `position` reads its cursor (undefined: it has none yet,
+ * nothing reported) and its latest failure.
+ */
+export function cursorLag(resource: string, events: EventStore, position: () => Promise<{ cursor: number; failure?: { code: string; atMs: number } } | undefined>, nowMs: () => number): ConsumerSource {
+  return async () => {
+    const p = await position();
+    if (!p) return [];
+    const last = await events.lastSeq();
+    const lag = Math.max(0, last - p.cursor);
+    const committed = lag > 0 ? await events.committedMsAfter?.(p.cursor) : undefined;
+    return [{ resource, events: lag, seconds: committed === undefined ? 0 : Math.max(0, (nowMs() - committed) / 1000), failure: p.failure }];
+  };
+}

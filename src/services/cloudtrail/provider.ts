@@ -16,6 +16,7 @@ import type { ChannelService } from './channels.ts';
 import type { TrailService } from './trails.ts';
 import type { TagService } from './tags.ts';
 import type { PublicKeyService } from './public-keys.ts';
+import type { InsightsService } from './insights.ts';
 
 export type OperationHandler = (ctx: CallContext, input: Record<string, unknown>) => Promise<object>;
 export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHandler>>;
@@ -30,6 +31,7 @@ export interface CloudTrailProviderDeps {
   trails: TrailService;
   tags: TagService;
   publicKeys: PublicKeyService;
+  insights?: InsightsService;
 }
 
 export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTrailProvider {
@@ -60,6 +62,10 @@ export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTra
     ListChannels: (ctx, input) => ch.listChannels(ctx, input),
     UpdateChannel: (ctx, input) => ch.updateChannel(ctx, input),
     DeleteChannel: (ctx, input) => ch.deleteChannel(ctx, input),
+    ...(deps.insights && {
+      ListInsightsMetricData: (ctx, input) => deps.insights!.listInsightsMetricData(ctx, input),
+      ListInsightsData: (ctx, input) => deps.insights!.listInsightsData(ctx, input),
+    } satisfies TypedHandlers),
   };
   const provider: CloudTrailProvider = {};
   // handlers[op] is op's own handler (TypedHandlers maps each operation to its handler type).
