@@ -16,6 +16,8 @@ import type { ChannelService } from './channels.ts';
 import type { TrailService } from './trails.ts';
 import type { TagService } from './tags.ts';
 import type { PublicKeyService } from './public-keys.ts';
+import type { EventDataStoreService } from './event-data-stores.ts';
+import type { ResourcePolicyService } from './resource-policies.ts';
 
 export type OperationHandler = (ctx: CallContext, input: Record<string, unknown>) => Promise<object>;
 export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHandler>>;
@@ -30,6 +32,8 @@ export interface CloudTrailProviderDeps {
   trails: TrailService;
   tags: TagService;
   publicKeys: PublicKeyService;
+  eventDataStores?: EventDataStoreService;
+  resourcePolicies?: ResourcePolicyService;
 }
 
 export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTrailProvider {
@@ -60,6 +64,8 @@ export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTra
     ListChannels: (ctx, input) => ch.listChannels(ctx, input),
     UpdateChannel: (ctx, input) => ch.updateChannel(ctx, input),
     DeleteChannel: (ctx, input) => ch.deleteChannel(ctx, input),
+    ...(deps.eventDataStores ? eventDataStoreHandlers(deps.eventDataStores) : {}),
+    ...(deps.resourcePolicies ? resourcePolicyHandlers(deps.resourcePolicies) : {}),
   };
   const provider: CloudTrailProvider = {};
   // handlers[op] is op's own handler (TypedHandlers maps each operation to its handler type).
@@ -73,5 +79,28 @@ function dispatch<Op extends CloudTrailOperation>(op: Op, handler: TypedHandler<
     const checked = cloudTrailInput(op, input);
     if (!handler) throw new ServiceError('UnsupportedOperationException', `OpenTrail does not support ${op} yet.`, 400);
     return handler(ctx, checked);
+  };
+}
+
+function eventDataStoreHandlers(eds: EventDataStoreService): TypedHandlers {
+  return {
+    CreateEventDataStore: (ctx, input) => eds.createEventDataStore(ctx, input),
+    GetEventDataStore: (ctx, input) => eds.getEventDataStore(ctx, input),
+    UpdateEventDataStore: (ctx, input) => eds.updateEventDataStore(ctx, input),
+    DeleteEventDataStore: (ctx, input) => eds.deleteEventDataStore(ctx, input),
+    RestoreEventDataStore: (ctx, input) => eds.restoreEventDataStore(ctx, input),
+    ListEventDataStores: (ctx, input) => eds.listEventDataStores(ctx, input),
+    StartEventDataStoreIngestion: (ctx, input) => eds.startEventDataStoreIngestion(ctx, input),
+    StopEventDataStoreIngestion: (ctx, input) => eds.stopEventDataStoreIngestion(ctx, input),
+    PutEventConfiguration: (ctx, input) => eds.putEventConfiguration(ctx, input),
+    GetEventConfiguration: (ctx, input) => eds.getEventConfiguration(ctx, input),
+  };
+}
+
+function resourcePolicyHandlers(rp: ResourcePolicyService): TypedHandlers {
+  return {
+    PutResourcePolicy: (ctx, input) => rp.putResourcePolicy(ctx, input),
+    GetResourcePolicy: (ctx, input) => rp.getResourcePolicy(ctx, input),
+    DeleteResourcePolicy: (ctx, input) => rp.deleteResourcePolicy(ctx, input),
   };
 }
