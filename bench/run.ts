@@ -34,6 +34,7 @@ import { runValidate, runValidateLarge } from './validate.ts';
 import { runGateway } from './gateway.ts';
 import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
+import { runLakeIngest } from './lakeingest.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -42,7 +43,7 @@ import { log, round } from './lib.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore'] as const;
+const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore', 'lakeingest'] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
 // pgstore (bench/pgstore.ts: the event stores on SQLite and PostgreSQL in process) runs only when named.
@@ -162,6 +163,8 @@ if (db === 'sqlite' && (want('lookup') || (want('ingest') && flat))) {
 if (want('pgstore')) report.pgstore = await runPgStore();
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
+// BENCH_LAKE_EVENTS (default 200000): ingest into one event data store (bench/lakeingest.ts).
+if (want('lakeingest')) report.lakeIngest = await runLakeIngest({ events: num('BENCH_LAKE_EVENTS', 200_000), batch: 1000, connections: 8, maxAgeMs: 1000 });
 
 if (want('validate')) {
   report.validate = {

@@ -22,7 +22,7 @@ import {
 import type { ControlStore, EventStore } from '../../stores/index.ts';
 import type { CallContext } from '../context.ts';
 import { CHANNEL_KIND, type ChannelDoc } from './channels.ts';
-import { kmsKeyArn, parseTags } from './trail-params.ts';
+import { kmsKeyArn, parseTags, requireManagementAccount } from './trail-params.ts';
 
 /** AWS's quota of event data stores per account and Region (PENDING_DELETION ones count). */
 export const MAX_EVENT_DATA_STORES_PER_REGION = 10;
@@ -130,13 +130,7 @@ export class EventDataStoreService {
   }
 
   private checkOrganization(accountId: string): void {
-    const org = this.deps.organization;
-    if (!org || !org.memberAccountIds.includes(accountId)) {
-      throw cloudTrailError('OrganizationsNotInUseException', `Account ${accountId} is not part of an organization${org ? '' : ': OpenTrail has no organization configured'}.`);
-    }
-    if (org.managementAccountId !== accountId) {
-      throw cloudTrailError('NotOrganizationMasterAccountException', `Only the management account ${org.managementAccountId} of organization ${org.id} can create or change organization event data stores.`);
-    }
+    requireManagementAccount(this.deps.organization, accountId, 'organization event data stores');
   }
 
   private selectors(input: unknown): AdvancedEventSelector[] {
