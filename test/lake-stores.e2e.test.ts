@@ -18,6 +18,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { ACCOUNT_A, ACCOUNT_B, cliEnv, cloudTrailClient, startServer, tempDir, type StartedServer } from './helpers/server.ts';
 import { runAws } from './helpers/cli.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
+import { startPostgres } from './helpers/postgres.ts';
 
 const ROOT_A = ACCOUNT_A.identities[0]!;
 const ALICE = ACCOUNT_A.identities[1]!;
@@ -317,5 +318,25 @@ test('kill -9 during ingestion into a store: after the restart every event is in
     assert.equal(new Set(all).size, all.length, 'an event is in the store twice');
   } finally {
     await second.stop();
+  }
+});
+
+test('on PostgreSQL: event data stores are control documents there too, and ingestion writes their files', async () => {
+  const pgs = await startPostgres();
+  const dataDir = tempDir();
+  const node = await startServer({ accounts: [ACCOUNT_A, ACCOUNT_B], lake: LAKE }, { dataDir, env: { OPENTRAIL_DATABASE_URL: await pgs.createDatabase('lake') } });
+  try {
+    const c = cloudTrailClient(node.url, ROOT_A);
+    const arn = (await c.send(new CreateEventDataStoreCommand({ Name: 'on-pg', TerminationProtectionEnabled: false }))).EventDataStoreArn!;
+    assert.equal((await c.send(new GetEventDataStoreCommand({ EventDataStore: idOf(arn) }))).Status, 'ENABLED');
+    await fails(cloudTrailClient(node.url, CAROL).send(new GetEventDataStoreCommand({ EventDataStore: arn })), 'EventDataStoreNotFoundException', 404);
+    const records = Array.from({ length: 20 }, () => managementRecord(randomUUID()));
+    await ingest(node.url, records);
+    assert.equal((await waitFor(dataDir, arn, records.map((r) => r.eventID as string))).size, records.length);
+    await c.send(new DeleteEventDataStoreCommand({ EventDataStore: arn }));
+    assert.equal((await c.send(new ListEventDataStoresCommand({}))).EventDataStores![0]!.Status, 'PENDING_DELETION');
+  } finally {
+    await node.stop();
+    await pgs.destroy();
   }
 });
