@@ -25,13 +25,15 @@ const ALICE = ACCOUNT_A.identities[1]!;
 const CAROL = ACCOUNT_B.identities[0]!;
 const A = ACCOUNT_A.id;
 const LAKE = { maxAgeMs: 100, pollMs: 50 };
+/** Servers get longer than the default to start: on a busy CI machine 20 s is not always enough. */
+const START_MS = 60_000;
 
 let server: StartedServer;
 let ct: CloudTrailClient;
 let duck: DuckDBConnection;
 
 before(async () => {
-  server = await startServer({ accounts: [ACCOUNT_A, ACCOUNT_B], regions: ['us-east-1', 'eu-west-1'], lake: LAKE });
+  server = await startServer({ accounts: [ACCOUNT_A, ACCOUNT_B], regions: ['us-east-1', 'eu-west-1'], lake: LAKE }, { startTimeoutMs: START_MS });
   ct = cloudTrailClient(server.url, ROOT_A);
   duck = await (await DuckDBInstance.create(':memory:')).connect();
 });
@@ -288,7 +290,7 @@ describe('event data stores: ingestion', () => {
 test('kill -9 during ingestion into a store: after the restart every event is in the store once', async () => {
   const dataDir = tempDir();
   const config = { accounts: [ACCOUNT_A], lake: { maxAgeMs: 50, pollMs: 20, maxBytes: 256 * 1024 } };
-  const first = await startServer(config, { dataDir });
+  const first = await startServer(config, { dataDir, startTimeoutMs: START_MS });
   const c = cloudTrailClient(first.url, ROOT_A);
   const arn = (await c.send(new CreateEventDataStoreCommand({ Name: 'crash', AdvancedEventSelectors: [{ FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'] }, { Field: 'eventSource', Equals: ['iam.amazonaws.com'] }] }] }))).EventDataStoreArn!;
   const sent: string[] = [];
@@ -310,7 +312,7 @@ test('kill -9 during ingestion into a store: after the restart every event is in
   stop = true;
   await load;
   assert.ok(sent.length >= 600);
-  const second = await startServer(config, { dataDir });
+  const second = await startServer(config, { dataDir, startTimeoutMs: START_MS });
   try {
     const got = await waitFor(dataDir, arn, sent, 30_000);
     assert.equal(got.size, sent.length, `${sent.length - got.size} acknowledged events missing from the store`);
@@ -324,7 +326,7 @@ test('kill -9 during ingestion into a store: after the restart every event is in
 test('on PostgreSQL: event data stores are control documents there too, and ingestion writes their files', async () => {
   const pgs = await startPostgres();
   const dataDir = tempDir();
-  const node = await startServer({ accounts: [ACCOUNT_A, ACCOUNT_B], lake: LAKE }, { dataDir, env: { OPENTRAIL_DATABASE_URL: await pgs.createDatabase('lake') } });
+  const node = await startServer({ accounts: [ACCOUNT_A, ACCOUNT_B], lake: LAKE }, { dataDir, startTimeoutMs: START_MS, env: { OPENTRAIL_DATABASE_URL: await pgs.createDatabase('lake') } });
   try {
     const c = cloudTrailClient(node.url, ROOT_A);
     const arn = (await c.send(new CreateEventDataStoreCommand({ Name: 'on-pg', TerminationProtectionEnabled: false }))).EventDataStoreArn!;

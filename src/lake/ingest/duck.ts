@@ -3,7 +3,7 @@
  * data stores never loads it), in memory, with bounded memory and threads so that writing a batch
  * never crowds out the API (DuckDB runs its work on its own threads, off the event loop).
  */
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 
 export interface LazyDuckDB {
   connection(): Promise<DuckDBConnection>;
@@ -16,7 +16,9 @@ export function lazyDuckDB(settings: Record<string, string> = { memory_limit: '5
   return {
     connection: () =>
       (conn ??= (async () => {
-        instance = await DuckDBInstance.create(':memory:', settings);
+        // Loaded here, not at start: the native engine is large, and a server without stores never needs it.
+        const { DuckDBInstance: Instance } = await import('@duckdb/node-api');
+        instance = await Instance.create(':memory:', settings);
         return instance.connect();
       })()),
     close: () => {
