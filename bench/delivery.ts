@@ -148,7 +148,7 @@ async function startTrailServer(dataDir: string, delivery: Record<string, number
   return server;
 }
 
-function bodiesOf(params: GenParams, from: number, count: number, batch: number): { bodies: Buffer[]; ids: string[][] } {
+export function bodiesOf(params: GenParams, from: number, count: number, batch: number): { bodies: Buffer[]; ids: string[][] } {
   const bodies: Buffer[] = [];
   const ids: string[][] = [];
   for (let start = from; start < from + count; start += batch) {
@@ -212,7 +212,7 @@ async function pooled<T>(items: T[], concurrency: number, job: (x: T) => Promise
 }
 
 /** POSTs every body over `connections` keep-alive connections; the run's wall time and the server's CPU. */
-async function ingestAll(server: { url: string; pid: number }, events: number, bodies: Buffer[], connections: number, onStart?: () => void): Promise<IngestRun & { t0: number; t1: number }> {
+export async function ingestAll(server: { url: string; pid: number }, events: number, bodies: Buffer[], connections: number, onStart?: () => void): Promise<IngestRun & { t0: number; t1: number }> {
   const url = new URL(server.url);
   const signed: Record<string, string>[] = [];
   for (const b of bodies) signed.push(await signPost(server.url, '/ingest', b, 'application/json'));

@@ -39,6 +39,7 @@ import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
 import { runConsoleBench } from './console.ts';
 import { runInsightsBench } from './insights.ts';
+import { runLakeIngest } from './lakeingest.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -57,16 +58,19 @@ const PARTS = [
   'pgstore',
   'console',
   'insights',
+  'lakeingest',
 ] as const;
 /**
  * Parts that run only when BENCH_ONLY names them: pgstore (bench/pgstore.ts: the event stores on
  * SQLite and PostgreSQL in process), console (bench/console.ts: Event history's first page in a
- * headless Chromium), insights (bench/insights.ts: ingest with Insights on and off).
+ * headless Chromium), insights (bench/insights.ts: ingest with Insights on and off), lakeingest
+ * (bench/lakeingest.ts: ingest into one event data store).
  */
 const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
   'pgstore',
   'console',
   'insights',
+  'lakeingest',
 ];
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
@@ -189,6 +193,8 @@ if (want('console')) report.console = await runConsoleBench(sizes, num('BENCH_CO
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
 // BENCH_ONLY=insights: ingest with Insights on versus off, alternated (bench/insights.ts).
 if (want('insights')) report.insights = await runInsightsBench({ ...ingestOpts, events: num('BENCH_INSIGHTS_EVENTS', 120_000), rounds: num('BENCH_INSIGHTS_ROUNDS', 3) });
+// BENCH_LAKE_EVENTS (default 200000): ingest into one event data store (bench/lakeingest.ts).
+if (want('lakeingest')) report.lakeIngest = await runLakeIngest({ events: num('BENCH_LAKE_EVENTS', 200_000), batch: 1000, connections: 8, maxAgeMs: 1000 });
 
 if (want('validate')) {
   report.validate = {

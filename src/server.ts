@@ -19,6 +19,8 @@ import { TagService } from './services/cloudtrail/tags.ts';
 import { Ingester } from './ingest/index.ts';
 import { NextTokenCodec, startRetentionJob } from './history/index.ts';
 import { ChannelService } from './services/cloudtrail/channels.ts';
+import { EventDataStoreService } from './services/cloudtrail/event-data-stores.ts';
+import { ResourcePolicyService } from './services/cloudtrail/resource-policies.ts';
 import { createCloudTrailProvider } from './services/cloudtrail/provider.ts';
 import { createApp } from './http/app.ts';
 import { assertPortFree } from './http/port-check.ts';
@@ -29,7 +31,8 @@ import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
 import { BodyBudget } from './aws/body.ts';
-import { componentErrorLog, createLogger, createMetricsListener, cursorLag, deliveryLags, digestLags, ServerMetrics, type Logger } from './observability/index.ts';
+import { componentErrorLog, createLogger, createMetricsListener, cursorLag, deliveryLags, digestLags, lakeIngestLags, ServerMetrics, type Logger } from './observability/index.ts';
+import { LakeIngestWorker, lazyDuckDB, startLakeRetentionJob } from './lake/ingest/index.ts';
 
 export interface RunningServer {
   url: string;
@@ -127,11 +130,14 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   const topics = config.sns ? new SnsTopicDirectory(config.sns) : undefined;
   started.push(() => topics?.destroy());
   const trails = new TrailService({ store: control, events: store, objects, topics, organization: config.organization, regions: config.regions, tokens });
+  const eventDataStores = new EventDataStoreService({ store: control, events: store, ids, organization: config.organization });
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
     channels,
     trails,
-    tags: new TagService(trails, channels),
+    tags: new TagService(trails, channels, eventDataStores),
+    eventDataStores,
+    resourcePolicies: new ResourcePolicyService(control, channels, eventDataStores),
     publicKeys: new PublicKeyService({ keys: signingKeys, tokens }),
     insights: new InsightsService({ control, trails, history: { store, tokens, retentionDays: config.eventHistory.retentionDays }, intervalMs: config.insights.intervalMs }),
   });
@@ -170,6 +176,16 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     ...(config.sns ? { snsCallTimeoutMs: callDeadlineMs(config.sns) } : {}),
     ...(config.cloudWatchLogs ? { logsCallTimeoutMs: callDeadlineMs(config.cloudWatchLogs) } : {}),
   });
+  // CloudTrail Lake (docs/lake.md): each event data store a consumer of the log, writing Parquet files.
+  const lakeRoot = config.lake.root ?? join(config.dataDir, 'lake');
+  mkdirSync(lakeRoot, { recursive: true });
+  const lakeDuck = lazyDuckDB();
+  started.push(() => lakeDuck.close());
+  const lakeIngest = new LakeIngestWorker(
+    { events: store, control, clock, duck: lakeDuck.connection, logError: errorLog('lake-ingest'), leases },
+    { root: lakeRoot, maxAgeMs: config.lake.maxAgeMs, maxBytes: config.lake.maxBytes, pollMs: config.lake.pollMs, readBatch: 2000, regions: config.regions, organization: config.organization },
+  );
+  metrics?.addConsumer('lake', lakeIngestLags(store, control, () => clock.nowMs()));
   const delivery = new DeliveryWorker(
     { events: store, control, objects: metrics ? metrics.countWrites(objects, 'log_files') : objects, clock, logError: errorLog('delivery'), afterDelivery, leases },
     { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization },
@@ -228,9 +244,11 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   }
   // The background work starts once every listener is up (nothing is left to fail).
   const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => errorLog('retention')('retention job failed', e), leases);
+  const lakeRetention = startLakeRetentionJob(control, lakeRoot, clock, config.lake.retentionIntervalMs, (e) => errorLog('lake-retention')('lake retention job failed', e), leases);
   leases.start();
   delivery.start();
   insights.start();
+  lakeIngest.start();
   digests.start();
   const urlOf = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   const node = { host: hostname(), pid: process.pid, startedAt: new Date(clock.nowMs()).toISOString() };
@@ -256,6 +274,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     close: () => {
       closing ??= (async () => {
         const retentionStopped = retention.stop();
+        const lakeRetentionStopped = lakeRetention.stop();
         // In-flight requests finish; connections still busy after the grace period are cut.
         const force = setTimeout(() => {
           app.server.closeAllConnections();
@@ -272,6 +291,9 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         await insights.stop();
         await ingester.drain();
         await delivery.stop();
+        await lakeIngest.stop();
+        await lakeRetentionStopped;
+        lakeDuck.close();
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
         await retentionStopped;

@@ -28,6 +28,7 @@ const ALLOWED: Record<string, string[]> = {
   http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity', 'insights'],
   config: ['core'],
   observability: ['core', 'stores', 'ingest', 'delivery'],
+  lake: ['core', 'stores'],
 };
 /** What a driver folder (`stores/<driver>`) may import besides itself: the interfaces and core. */
 const DRIVER_ALLOWED = ['core', 'stores'];

@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import {
-  CloudTrailClient, ListEventDataStoresCommand, ListChannelsCommand, LookupEventsCommand,
+  CloudTrailClient, ListDashboardsCommand, ListChannelsCommand, LookupEventsCommand,
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cliEnv, cloudTrailClient, startServer, tempDir, type StartedServer, type TestIdentity } from './helpers/server.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
@@ -263,11 +263,11 @@ describe('SigV4 and the CloudTrail endpoint', () => {
   });
 
   test('an operation of the model not built yet: UnsupportedOperationException 400, and it is audited', async () => {
-    const err = await sdkError(client(ROOT_A, 'eu-west-1').send(new ListEventDataStoresCommand({})));
+    const err = await sdkError(client(ROOT_A, 'eu-west-1').send(new ListDashboardsCommand({})));
     assert.equal(err.name, 'UnsupportedOperationException');
     assert.equal(err.$metadata.httpStatusCode, 400);
-    assert.equal(cliErrorCode(await cli(['cloudtrail', 'list-event-data-stores'], ROOT_A, 'eu-west-1')), 'UnsupportedOperationException');
-    const out = await client(ROOT_A, 'eu-west-1').send(new LookupEventsCommand({ StartTime: new Date(TEST_START_MS), LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'ListEventDataStores' }] }));
+    assert.equal(cliErrorCode(await cli(['cloudtrail', 'list-dashboards'], ROOT_A, 'eu-west-1')), 'UnsupportedOperationException');
+    const out = await client(ROOT_A, 'eu-west-1').send(new LookupEventsCommand({ StartTime: new Date(TEST_START_MS), LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'ListDashboards' }] }));
     const recs = out.Events!.map((e) => JSON.parse(e.CloudTrailEvent!));
     assert.equal(recs.length, 2, 'the SDK call and the CLI call');
     for (const r of recs) {

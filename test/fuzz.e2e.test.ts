@@ -17,6 +17,7 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { CreateChannelCommand, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer, type TestIdentity } from './helpers/server.ts';
+import { channelStore } from './helpers/lake.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
 import { CLOUDTRAIL_OPERATIONS } from '../src/aws/cloudtrail-operations.ts';
 
@@ -41,8 +42,9 @@ before(async () => {
   // Thousands of durable commits: on tmpfs, when there is one, fsync is cheap and the run is fast.
   server = await startServer(undefined, existsSync('/dev/shm') ? { dataDir: mkdtempSync('/dev/shm/opentrail-fuzz-') } : {});
   const ct = cloudTrailClient(server.url, alice);
+  const eds = await channelStore(ct, 'fuzz-store');
   const ch = await ct.send(new CreateChannelCommand({
-    Name: 'fuzz-channel', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: 'arn:aws:cloudtrail:us-east-1:111111111111:eventdatastore/fuzz' }],
+    Name: 'fuzz-channel', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: eds }],
   }));
   channelArn = ch.ChannelArn!;
   // Every call is self-audited as a management event, so after these there are several entries.

@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateChannelCommand, CreateTrailCommand, LookupEventsCommand, StartLoggingCommand } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, BIN, cliEnv, cloudTrailClient, startServer, tempDir, type StartedServer } from './helpers/server.ts';
+import { channelStore } from './helpers/lake.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
 import { fails } from './helpers/aws-errors.ts';
 
@@ -73,7 +74,8 @@ test('CreateChannel refuses an event data store that cannot be the caller\'s, wi
   await fails(create('other-account', `arn:aws:cloudtrail:${REGION}:${ACCOUNT_B.id}:eventdatastore/abc-123`), 'EventDataStoreARNInvalidException', 400, /does not map to an event data store in your account/);
   await fails(create('not-an-eds', 'arn:aws:s3:::my-bucket'), 'EventDataStoreARNInvalidException', 400);
   await fails(create('bad-id', 'not/an-id'), 'EventDataStoreARNInvalidException', 400);
-  const ok = await create('mine', `arn:aws:cloudtrail:${REGION}:${A}:eventdatastore/abc-123`);
+  await fails(create('no-such-store', `arn:aws:cloudtrail:${REGION}:${A}:eventdatastore/abc-123`), 'EventDataStoreNotFoundException', 404);
+  const ok = await create('mine', await channelStore(ct, 'mine'));
   assert.match(ok.ChannelArn!, /^arn:aws:cloudtrail:us-east-1:111111111111:channel\//);
 });
 

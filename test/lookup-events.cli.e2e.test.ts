@@ -13,6 +13,7 @@ import {
   type CloudTrailClient, type Event as HistoryEvent, type LookupEventsCommandInput,
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cliEnv, cloudTrailClient, startServer, type StartedServer, type TestIdentity } from './helpers/server.ts';
+import { channelStore } from './helpers/lake.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
 
 type Json = Record<string, any>;
@@ -121,7 +122,8 @@ async function readLog(id: TestIdentity): Promise<Json[]> {
   }
 }
 
-const EDS = 'arn:aws:cloudtrail:us-east-1:111111111111:eventdatastore/EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE';
+/** A store of channel events of account A in us-east-1 (made in before). */
+let EDS = '';
 const CHANNEL_ARN = /^arn:aws:cloudtrail:us-east-1:111111111111:channel\/[A-Za-z0-9-]+$/;
 
 before(async () => {
@@ -137,6 +139,7 @@ before(async () => {
   const out = (await res.json()) as { rejected: number; accepted: number };
   assert.equal(out.rejected, 0);
   assert.ok(out.accepted > 250);
+  EDS = await channelStore(cloudTrailClient(server.url, ROOT_A));
 });
 
 after(async () => {
@@ -210,15 +213,15 @@ describe('aws cloudtrail lookup-events', () => {
 });
 
 describe('channels', () => {
-  const destinations = [{ Type: 'EVENT_DATA_STORE' as const, Location: EDS }];
+  const destinations = () => [{ Type: 'EVENT_DATA_STORE' as const, Location: EDS }];
 
   test('Create, Get, List, Update, Delete and their errors', async () => {
     const a = sdk(ROOT_A);
-    const created = await a.send(new CreateChannelCommand({ Name: 'channel-ops', Source: 'Custom', Destinations: destinations, Tags: [{ Key: 'team', Value: 'audit' }] }));
+    const created = await a.send(new CreateChannelCommand({ Name: 'channel-ops', Source: 'Custom', Destinations: destinations(), Tags: [{ Key: 'team', Value: 'audit' }] }));
     assert.match(created.ChannelArn!, CHANNEL_ARN);
     assert.equal(created.Name, 'channel-ops');
     assert.equal(created.Source, 'Custom');
-    assert.deepEqual(created.Destinations, destinations);
+    assert.deepEqual(created.Destinations, destinations());
     assert.deepEqual(created.Tags, [{ Key: 'team', Value: 'audit' }]);
     const arn = created.ChannelArn!;
     const id = arn.split('/').pop()!;
@@ -229,7 +232,7 @@ describe('channels', () => {
       assert.equal(g.ChannelArn, arn);
       assert.equal(g.Name, 'channel-ops');
       assert.equal(g.Source, 'Custom');
-      assert.deepEqual(g.Destinations, destinations);
+      assert.deepEqual(g.Destinations, destinations());
       assert.deepEqual(g.IngestionStatus, {}, 'nothing ingested yet');
     }
     const listed = await a.send(new ListChannelsCommand({}));
@@ -244,8 +247,8 @@ describe('channels', () => {
       assert.equal(err.name, name, err.message);
       assert.equal(err.$metadata.httpStatusCode, status, name);
     };
-    await fail(a.send(new CreateChannelCommand({ Name: 'channel-ops', Source: 'Custom', Destinations: destinations })), 'ChannelAlreadyExistsException', 400);
-    const other = await a.send(new CreateChannelCommand({ Name: 'channel-other', Source: 'Custom', Destinations: destinations }));
+    await fail(a.send(new CreateChannelCommand({ Name: 'channel-ops', Source: 'Custom', Destinations: destinations() })), 'ChannelAlreadyExistsException', 400);
+    const other = await a.send(new CreateChannelCommand({ Name: 'channel-other', Source: 'Custom', Destinations: destinations() }));
     await fail(a.send(new UpdateChannelCommand({ Channel: arn, Name: 'channel-other' })), 'ChannelAlreadyExistsException', 400);
 
     const updated = await a.send(new UpdateChannelCommand({ Channel: arn, Name: 'channel-renamed' }));
@@ -254,7 +257,7 @@ describe('channels', () => {
     assert.equal((await a.send(new GetChannelCommand({ Channel: arn }))).Name, 'channel-renamed');
     const cliGet = await awsJson(['cloudtrail', 'get-channel', '--channel', arn], ROOT_A);
     assert.equal(cliGet.Name, 'channel-renamed');
-    assert.deepEqual(cliGet.Destinations, destinations);
+    assert.deepEqual(cliGet.Destinations, destinations());
 
     // Channels belong to an account and a region.
     await fail(sdk(ROOT_A, 'us-west-2').send(new GetChannelCommand({ Channel: arn })), 'ChannelNotFoundException', 404);
@@ -273,7 +276,7 @@ describe('channels', () => {
     assert.ok(!after.Channels?.some((c) => c.ChannelArn === arn));
     assert.ok(after.Channels?.some((c) => c.ChannelArn === other.ChannelArn));
     // The name is free again.
-    const reborn = await a.send(new CreateChannelCommand({ Name: 'channel-ops', Source: 'Custom', Destinations: destinations }));
+    const reborn = await a.send(new CreateChannelCommand({ Name: 'channel-ops', Source: 'Custom', Destinations: destinations() }));
     assert.notEqual(reborn.ChannelArn, arn);
     await a.send(new DeleteChannelCommand({ Channel: reborn.ChannelArn }));
     await a.send(new DeleteChannelCommand({ Channel: other.ChannelArn }));
@@ -281,12 +284,13 @@ describe('channels', () => {
 
   test('channel calls are management events in Event history', async () => {
     const a = sdk(ROOT_A, 'eu-west-1');
+    const eds = await channelStore(a, 'audited-store');
     const since = new Date(Date.now() - 1000);
-    const created = await a.send(new CreateChannelCommand({ Name: 'audited', Source: 'Custom', Destinations: destinations }));
+    const created = await a.send(new CreateChannelCommand({ Name: 'audited', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: eds }] }));
     await a.send(new DeleteChannelCommand({ Channel: created.ChannelArn }));
     const events = await sdkAll(a, { StartTime: since, LookupAttributes: [{ AttributeKey: 'EventSource', AttributeValue: 'cloudtrail.amazonaws.com' }] });
     const names = events.map((e) => e.EventName);
-    assert.deepEqual(names.filter((n) => n !== 'LookupEvents'), ['DeleteChannel', 'CreateChannel'], 'newest first');
+    assert.deepEqual(names.filter((n) => n !== 'LookupEvents' && n !== 'CreateEventDataStore'), ['DeleteChannel', 'CreateChannel'], 'newest first');
     const del = JSON.parse(events.find((e) => e.EventName === 'DeleteChannel')!.CloudTrailEvent!);
     assert.deepEqual(del.requestParameters, { channel: created.ChannelArn });
     assert.equal(del.readOnly, false);

@@ -13,6 +13,7 @@ import {
   type CloudTrailClient, type Event as HistoryEvent, type LookupAttributeKey, type LookupEventsCommandInput, type LookupEventsCommandOutput,
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer, type TestAccount, type TestIdentity } from './helpers/server.ts';
+import { channelStore } from './helpers/lake.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -441,10 +442,11 @@ describe('LookupEvents over the ingested corpus (SDK)', () => {
       const out = await clientFor(id, region).send(new ListChannelsCommand({}));
       calls.push({ id, requestId: out.$metadata.requestId!, op: 'ListChannels', from, to: Date.now() });
     }
+    const eds = await channelStore(clientFor(BOB, region), 'identity-test-store');
     const from = Date.now();
     const created = await clientFor(BOB, region).send(new CreateChannelCommand({
       Name: 'identity-test', Source: 'Custom',
-      Destinations: [{ Type: 'EVENT_DATA_STORE', Location: 'arn:aws:cloudtrail:eu-west-1:111111111111:eventdatastore/EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE' }],
+      Destinations: [{ Type: 'EVENT_DATA_STORE', Location: eds }],
     }));
     calls.push({ id: BOB, requestId: created.$metadata.requestId!, op: 'CreateChannel', from, to: Date.now() });
 
@@ -523,7 +525,7 @@ describe('LookupEvents over the ingested corpus (SDK)', () => {
         assert.equal(rec.readOnly, false);
         assert.deepEqual(rec.requestParameters, {
           name: 'identity-test', source: 'Custom',
-          destinations: [{ type: 'EVENT_DATA_STORE', location: 'arn:aws:cloudtrail:eu-west-1:111111111111:eventdatastore/EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE' }],
+          destinations: [{ type: 'EVENT_DATA_STORE', location: eds }],
         });
         assert.equal(rec.responseElements?.channelArn, created.ChannelArn, 'lowerCamelCase responseElements of a write');
         assert.equal(rec.responseElements?.name, 'identity-test');

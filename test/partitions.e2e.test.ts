@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { CreateChannelCommand, CreateTrailCommand, GetChannelCommand, GetTrailCommand } from '@aws-sdk/client-cloudtrail';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ACCOUNT_A, cloudTrailClient, startServer, tempDir, type StartedServer } from './helpers/server.ts';
+import { channelStore } from './helpers/lake.ts';
 import { startMoto, type StartedMoto } from './helpers/moto.ts';
 import { eventLog } from './helpers/delivery.ts';
 
@@ -45,7 +46,9 @@ for (const [region, partition] of [['cn-north-1', 'aws-cn'], ['us-gov-west-1', '
     assert.equal(trail.KmsKeyId, `arn:${partition}:kms:${region}:${ACCOUNT_A.id}:alias/trail-key`);
     assert.equal((await ct.send(new GetTrailCommand({ Name: trail.TrailARN }))).Trail?.Name, `t-${region}`);
 
-    const ch = await ct.send(new CreateChannelCommand({ Name: `c-${region}`, Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: `arn:${partition}:cloudtrail:${region}:${ACCOUNT_A.id}:eventdatastore/eds-1` }] }));
+    const eds = await channelStore(ct, `s-${region}`);
+    assert.match(eds, new RegExp(`^arn:${partition}:cloudtrail:${region}:${ACCOUNT_A.id}:eventdatastore/`));
+    const ch = await ct.send(new CreateChannelCommand({ Name: `c-${region}`, Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: eds }] }));
     assert.match(ch.ChannelArn!, new RegExp(`^arn:${partition}:cloudtrail:${region}:${ACCOUNT_A.id}:channel/`));
     assert.equal((await ct.send(new GetChannelCommand({ Channel: ch.ChannelArn }))).Name, `c-${region}`);
     ct.destroy();

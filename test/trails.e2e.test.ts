@@ -26,6 +26,7 @@ import {
 import {
   ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, tempDir, type StartedServer, type TestAccount, type TestConfig, type TestIdentity,
 } from './helpers/server.ts';
+import { channelStore } from './helpers/lake.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
 import { fails } from './helpers/aws-errors.ts';
 
@@ -926,7 +927,7 @@ describe('AddTags, RemoveTags, ListTags', () => {
     await createTrail(IVAN, { Name: 'tagged', TagsList: [{ Key: 'owner', Value: 'ivan' }] });
     const ch = await ct(IVAN).send(new CreateChannelCommand({
       Name: 'tag-channel', Source: 'Custom',
-      Destinations: [{ Type: 'EVENT_DATA_STORE', Location: `arn:aws:cloudtrail:${HOME}:${TAGS.id}:eventdatastore/EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE` }],
+      Destinations: [{ Type: 'EVENT_DATA_STORE', Location: await channelStore(ct(IVAN), 'tag-channel-store') }],
     }));
     channelArn = ch.ChannelArn!;
   });

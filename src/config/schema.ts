@@ -318,6 +318,13 @@ export const configSchema = obj({
     targetQueueBytes: num(1024, 64 * 1024 * 1024).describe('... and at most this many bytes (messages; gzip log files for CloudWatch Logs)'),
     drainTimeoutMs: num(0, 10_000).describe('at shutdown, how long the target queues may drain before calls are cut off and the rest is dropped (`DroppedAtShutdown`)'),
   }).prefault({}),
+  lake: obj({
+    root: optStr().describe('folder of CloudTrail Lake\'s event data store files (`<root>/<account>/<store id>/eventDate=YYYY-MM-DD/*.parquet`, docs/lake.md); absent: `<dataDir>/lake`'),
+    maxAgeMs: num(0, 60_000).describe('an event data store\'s batch of ingested events is written (one Parquet file per event day) when its first event has waited this long'),
+    maxBytes: num(1024, 64 * 1024 * 1024).describe('... or when its records reach this size (uncompressed JSON); batches also close at shutdown'),
+    pollMs: num(10, 1000).describe('how often Lake ingestion looks for new events'),
+    retentionIntervalMs: num(1000, 60 * 60 * 1000).describe('how often Lake retention drops partitions older than each store\'s RetentionPeriod and deletes stores 7 days after DeleteEventDataStore'),
+  }).prefault({}),
   integrity: obj({
     digestPeriodMs: num(1000, 60 * 60 * 1000).describe('how long each digest file covers (AWS: one hour); periods start at multiples of it (on the hour, UTC, by default) and a digest is written at each period\'s end, also for periods without log files, the first at the end of the period in which the trail started logging'),
     keyRotationMs: num(60_000, 30 * 24 * 60 * 60 * 1000).describe('how long a Region\'s signing key is used before a new one is made (old keys stay listed by `ListPublicKeys`)'),

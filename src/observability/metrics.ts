@@ -14,7 +14,10 @@
 import { statfs, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { withDeadline, DELIVERY_STATE_KIND, DIGEST_STATUS_KIND, TRAIL_KIND, type DeliveryState, type DigestStatus, type TrailDoc } from '../core/index.ts';
+import {
+  withDeadline, DELIVERY_STATE_KIND, DIGEST_STATUS_KIND, EVENT_DATA_STORE_KIND, eventDataStoreKey, ingestRange, LAKE_INGEST_STATE_KIND, TRAIL_KIND,
+  type DeliveryState, type DigestStatus, type EventDataStoreDoc, type LakeIngestState, type TrailDoc,
+} from '../core/index.ts';
 import { ObjectStoreError, type ControlStore, type EventStore, type ObjectStore } from '../stores/index.ts';
 import type { IngestObserver, IngestPath } from '../ingest/index.ts';
 import { deliveryRange, DIGEST_CHAIN_KIND, nextDigestDueMs, type TargetKind } from '../delivery/index.ts';
@@ -336,6 +339,29 @@ export function deliveryLags(events: EventStore, control: ControlStore, nowMs: (
       const committed = lag > 0 ? await sinceOf(start) : undefined;
       const failure = state?.latestDeliveryError !== undefined ? { code: state.latestDeliveryError, atMs: state.latestDeliveryAttemptTimeMs ?? 0 } : undefined;
       return { resource: t.TrailARN, events: lag, seconds: committed === undefined ? 0 : Math.max(0, (nowMs() - committed) / 1000), failure };
+    });
+  };
+}
+
+/**
+ * Every event data store's ingestion as a consumer of the log (src/lake/ingest): events after its
+ * cursor within what it ingests, and how long the oldest of them has waited; ranges as ingestion's
+ * own (`ingestRange`).
+ */
+export function lakeIngestLags(events: EventStore, control: ControlStore, nowMs: () => number): ConsumerSource {
+  return async () => {
+    const stores = (await control.list<EventDataStoreDoc>(EVENT_DATA_STORE_KIND, '')).map((r) => r.doc);
+    if (stores.length === 0) return [];
+    const last = await events.lastSeq();
+    const states = new Map((await control.list<LakeIngestState>(LAKE_INGEST_STATE_KIND, '')).map((r) => [r.key, r.doc]));
+    return mapLimit(stores, LAG_READS_AT_ONCE, async (s): Promise<ConsumerLag> => {
+      const stored = states.get(eventDataStoreKey(s.accountId, s.storeId));
+      const state = stored?.storeCreatedMs === s.createdMs ? stored : undefined;
+      const { start, limit } = ingestRange(s, state?.cursor ?? 0);
+      const lag = Math.max(0, Math.min(last, limit) - start);
+      const committed = lag > 0 ? await events.committedMsAfter?.(start) : undefined;
+      const failure = state?.latestError !== undefined ? { code: 'IngestionFailed', atMs: state.latestErrorMs ?? 0 } : undefined;
+      return { resource: s.EventDataStoreArn, events: lag, seconds: committed === undefined ? 0 : Math.max(0, (nowMs() - committed) / 1000), failure };
     });
   };
 }

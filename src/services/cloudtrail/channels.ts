@@ -7,7 +7,7 @@ import type {
   CreateChannelRequest, CreateChannelResponse, DeleteChannelRequest, DeleteChannelResponse, Destination, GetChannelRequest, GetChannelResponse,
   IngestionStatus, ListChannelsRequest, ListChannelsResponse, Tag, UpdateChannelRequest, UpdateChannelResponse,
 } from '../../aws/protocol/index.ts';
-import { buildArn, parseResourceArn, type IdSource } from '../../core/index.ts';
+import { buildArn, CHANNEL_KIND, EVENT_DATA_STORE_KIND, eventDataStoreKey, parseResourceArn, type EventDataStoreDoc, type IdSource } from '../../core/index.ts';
 import type { ControlStore } from '../../stores/index.ts';
 import type { CallContext } from '../context.ts';
 
@@ -23,7 +23,7 @@ export interface ChannelDoc {
   IngestionStatus: IngestionStatus;
 }
 
-export const CHANNEL_KIND = 'channel';
+export { CHANNEL_KIND };
 export const MAX_CHANNELS_PER_REGION = 25;
 const CHANNEL_ID = /^[A-Za-z0-9-]{1,128}$/;
 
@@ -40,32 +40,45 @@ export function parseChannelRef(ref: string, ctx: { accountId: string; region: s
   throw cloudTrailError('ChannelARNInvalidException', `The specified channel ARN is not valid: ${ref}`);
 }
 
-const EDS_ARN = /^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:(\d{12}):eventdatastore\/[A-Za-z0-9-]{1,128}$/;
+const EDS_ARN = /^arn:aws[a-z-]*:cloudtrail:([a-z0-9-]+):(\d{12}):eventdatastore\/([A-Za-z0-9-]{1,128})$/;
 const EDS_ID = /^[A-Za-z0-9-]{1,128}$/;
 
 /**
- * An EVENT_DATA_STORE destination must be an event data store ARN (or id) of the caller's account:
- * anything else is AWS's EventDataStoreARNInvalidException ("not valid or does not map to an event
- * data store in your account"). OpenTrail has no event data stores yet (CloudTrail Lake), so whether
- * a well-formed ARN of the caller's account names a store cannot be checked: EventDataStoreNotFound
- * waits for Lake (docs/compatibility.md).
+ * An EVENT_DATA_STORE destination must name an event data store of the caller's account and Region
+ * (its ARN or id) that takes channel events (eventCategory ActivityAuditLog) and is not pending
+ * deletion: EventDataStoreARNInvalidException for a malformed or another account's ARN,
+ * EventDataStoreNotFoundException when there is no such store, InvalidEventDataStoreCategoryException
+ * for a store of CloudTrail events, InactiveEventDataStoreException for one pending deletion.
  */
-function checkEventDataStore(location: string, ctx: { accountId: string }): void {
+async function checkEventDataStore(store: ControlStore, location: string, ctx: { accountId: string; region: string }): Promise<void> {
   const invalid = () => cloudTrailError('EventDataStoreARNInvalidException', `The specified event data store ARN is not valid or does not map to an event data store in your account: ${location}`);
-  if (!location.startsWith('arn:')) {
+  let id: string;
+  if (location.startsWith('arn:')) {
+    const m = EDS_ARN.exec(location);
+    if (!m || m[2] !== ctx.accountId) throw invalid();
+    if (m[1] !== ctx.region) throw cloudTrailError('EventDataStoreNotFoundException', `The specified event data store ${location} was not found.`);
+    id = m[3]!;
+  } else {
     if (!EDS_ID.test(location)) throw invalid();
-    return;
+    id = location;
   }
-  const m = EDS_ARN.exec(location);
-  if (!m || m[1] !== ctx.accountId) throw invalid();
+  const s = await store.get<EventDataStoreDoc>(EVENT_DATA_STORE_KIND, eventDataStoreKey(ctx.accountId, id));
+  if (!s || s.region !== ctx.region) throw cloudTrailError('EventDataStoreNotFoundException', `The specified event data store ${location} was not found.`);
+  if (s.Status === 'PENDING_DELETION') throw cloudTrailError('InactiveEventDataStoreException', `The event data store ${s.EventDataStoreArn} is pending deletion.`);
+  const takesChannelEvents = s.AdvancedEventSelectors.some((sel) => sel.FieldSelectors.some((f) => f.Field === 'eventCategory' && f.Equals?.includes('ActivityAuditLog')));
+  if (!takesChannelEvents) {
+    throw cloudTrailError('InvalidEventDataStoreCategoryException', `The event data store ${s.EventDataStoreArn} does not take channel events: its advanced event selectors must select eventCategory ActivityAuditLog.`);
+  }
 }
 
 /** Destinations as the model checked them (types, 1 to 200, Location's form), and whose event data stores are the caller's. */
-function parseDestinations(v: readonly Destination[], ctx: { accountId: string }): Destination[] {
-  return v.map(({ Type, Location }) => {
-    if (Type === 'EVENT_DATA_STORE') checkEventDataStore(Location, ctx);
-    return { Type, Location };
-  });
+async function parseDestinations(store: ControlStore, v: readonly Destination[], ctx: { accountId: string; region: string }): Promise<Destination[]> {
+  const out: Destination[] = [];
+  for (const { Type, Location } of v) {
+    if (Type === 'EVENT_DATA_STORE') await checkEventDataStore(store, Location, ctx);
+    out.push({ Type, Location });
+  }
+  return out;
 }
 
 function publicView(c: ChannelDoc): Required<Pick<GetChannelResponse, 'ChannelArn' | 'Name' | 'Source' | 'Destinations'>> {
@@ -106,7 +119,7 @@ export class ChannelService {
 
   async createChannel(ctx: CallContext, input: CreateChannelRequest): Promise<CreateChannelResponse> {
     const { Name, Source } = input;
-    const Destinations = parseDestinations(input.Destinations, ctx);
+    const Destinations = await parseDestinations(this.store, input.Destinations, ctx);
     const Tags = (input.Tags ?? []).map(({ Key, Value }) => (Value === undefined ? { Key } : { Key, Value }));
     const existing = await this.inRegion(ctx);
     if (existing.some((c) => c.Name === Name)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel named ${Name} already exists.`);
@@ -147,7 +160,7 @@ export class ChannelService {
       if (input.Name !== c.Name && (await this.inRegion(ctx)).some((o) => o.Name === input.Name)) throw cloudTrailError('ChannelAlreadyExistsException', `A channel named ${input.Name} already exists.`);
       next.Name = input.Name;
     }
-    if (input.Destinations !== undefined) next.Destinations = parseDestinations(input.Destinations, c);
+    if (input.Destinations !== undefined) next.Destinations = await parseDestinations(this.store, input.Destinations, c);
     await this.store.put(CHANNEL_KIND, channelKey(c.accountId, c.region, c.ChannelArn.split('/').pop()!), next);
     return publicView(next);
   }

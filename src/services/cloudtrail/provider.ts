@@ -17,6 +17,8 @@ import type { TrailService } from './trails.ts';
 import type { TagService } from './tags.ts';
 import type { PublicKeyService } from './public-keys.ts';
 import type { InsightsService } from './insights.ts';
+import type { EventDataStoreService } from './event-data-stores.ts';
+import type { ResourcePolicyService } from './resource-policies.ts';
 
 export type OperationHandler = (ctx: CallContext, input: Record<string, unknown>) => Promise<object>;
 export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHandler>>;
@@ -32,6 +34,8 @@ export interface CloudTrailProviderDeps {
   tags: TagService;
   publicKeys: PublicKeyService;
   insights?: InsightsService;
+  eventDataStores?: EventDataStoreService;
+  resourcePolicies?: ResourcePolicyService;
 }
 
 export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTrailProvider {
@@ -66,6 +70,8 @@ export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTra
       ListInsightsMetricData: (ctx, input) => deps.insights!.listInsightsMetricData(ctx, input),
       ListInsightsData: (ctx, input) => deps.insights!.listInsightsData(ctx, input),
     } satisfies TypedHandlers),
+    ...(deps.eventDataStores ? eventDataStoreHandlers(deps.eventDataStores) : {}),
+    ...(deps.resourcePolicies ? resourcePolicyHandlers(deps.resourcePolicies) : {}),
   };
   const provider: CloudTrailProvider = {};
   // handlers[op] is op's own handler (TypedHandlers maps each operation to its handler type).
@@ -79,5 +85,28 @@ function dispatch<Op extends CloudTrailOperation>(op: Op, handler: TypedHandler<
     const checked = cloudTrailInput(op, input);
     if (!handler) throw new ServiceError('UnsupportedOperationException', `OpenTrail does not support ${op} yet.`, 400);
     return handler(ctx, checked);
+  };
+}
+
+function eventDataStoreHandlers(eds: EventDataStoreService): TypedHandlers {
+  return {
+    CreateEventDataStore: (ctx, input) => eds.createEventDataStore(ctx, input),
+    GetEventDataStore: (ctx, input) => eds.getEventDataStore(ctx, input),
+    UpdateEventDataStore: (ctx, input) => eds.updateEventDataStore(ctx, input),
+    DeleteEventDataStore: (ctx, input) => eds.deleteEventDataStore(ctx, input),
+    RestoreEventDataStore: (ctx, input) => eds.restoreEventDataStore(ctx, input),
+    ListEventDataStores: (ctx, input) => eds.listEventDataStores(ctx, input),
+    StartEventDataStoreIngestion: (ctx, input) => eds.startEventDataStoreIngestion(ctx, input),
+    StopEventDataStoreIngestion: (ctx, input) => eds.stopEventDataStoreIngestion(ctx, input),
+    PutEventConfiguration: (ctx, input) => eds.putEventConfiguration(ctx, input),
+    GetEventConfiguration: (ctx, input) => eds.getEventConfiguration(ctx, input),
+  };
+}
+
+function resourcePolicyHandlers(rp: ResourcePolicyService): TypedHandlers {
+  return {
+    PutResourcePolicy: (ctx, input) => rp.putResourcePolicy(ctx, input),
+    GetResourcePolicy: (ctx, input) => rp.getResourcePolicy(ctx, input),
+    DeleteResourcePolicy: (ctx, input) => rp.deleteResourcePolicy(ctx, input),
   };
 }

@@ -1,8 +1,9 @@
-/** AddTags, RemoveTags and ListTags over trails and channels (event data stores come with Lake). */
+/** AddTags, RemoveTags and ListTags over trails, channels and event data stores. */
 import { cloudTrailError } from '../../aws/errors.ts';
 import { isArnLike } from '../../core/index.ts';
 import type { CallContext } from '../context.ts';
 import type { ChannelService } from './channels.ts';
+import type { EventDataStoreService } from './event-data-stores.ts';
 import type { Tag } from './trail-model.ts';
 import { parseTags } from './trail-params.ts';
 import type { AddTagsRequest, AddTagsResponse, ListTagsRequest, ListTagsResponse, RemoveTagsRequest, RemoveTagsResponse, ResourceTag } from '../../aws/protocol/index.ts';
@@ -13,10 +14,12 @@ const RESOURCE = /^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:(trail|channel|ev
 export class TagService {
   private readonly trails: TrailService;
   private readonly channels: ChannelService;
+  private readonly stores: EventDataStoreService | undefined;
 
-  constructor(trails: TrailService, channels: ChannelService) {
+  constructor(trails: TrailService, channels: ChannelService, stores?: EventDataStoreService) {
     this.trails = trails;
     this.channels = channels;
+    this.stores = stores;
   }
 
   private kind(resourceId: string): { arn: string; kind: string } {
@@ -35,6 +38,8 @@ export class TagService {
       if (!(await this.trails.setTags(arn, ctx, change))) throw cloudTrailError('ResourceNotFoundException', `Resource not found: ${arn}`);
     } else if (kind === 'channel') {
       await this.channels.setTags(arn, ctx, change);
+    } else if (kind === 'eventdatastore' && this.stores) {
+      await this.stores.setTags(arn, ctx, change);
     } else if (kind === 'eventdatastore') {
       throw cloudTrailError('EventDataStoreNotFoundException', `Event data store not found: ${arn}`);
     } else {
@@ -67,6 +72,8 @@ export class TagService {
         out.push({ ResourceId: arn, TagsList: t.tags });
       } else if (kind === 'channel') {
         out.push({ ResourceId: arn, TagsList: await this.channels.tagsOf(arn, ctx) });
+      } else if (kind === 'eventdatastore' && this.stores) {
+        out.push({ ResourceId: arn, TagsList: await this.stores.tagsOf(arn, ctx) });
       } else if (kind === 'eventdatastore') {
         throw cloudTrailError('EventDataStoreNotFoundException', `Event data store not found: ${arn}`);
       } else {

@@ -3,7 +3,7 @@
  * each failing with the exception AWS uses.
  */
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
-import { awsLogsPrefix, buildArn, missingBucketStatement, partitionForRegion, policyAllows, s3KeyPrefixProblem } from '../../core/index.ts';
+import { awsLogsPrefix, buildArn, missingBucketStatement, partitionForRegion, policyAllows, s3KeyPrefixProblem, type OrganizationConfig } from '../../core/index.ts';
 import { NeighbourUnavailableError, type ObjectStore, type TopicDirectory } from '../../stores/index.ts';
 import type { Tag, TrailDoc } from './trail-model.ts';
 
@@ -101,5 +101,18 @@ export async function checkTopic(topics: TopicDirectory | undefined, topicArn: s
   if (policy === undefined) throw cloudTrailError('InsufficientSnsTopicPolicyException', `SNS Topic does not exist or the topic policy is incorrect! (${topicArn} does not exist)`);
   if (!policyAllows(policy, 'cloudtrail.amazonaws.com', 'SNS:Publish', topicArn)) {
     throw cloudTrailError('InsufficientSnsTopicPolicyException', `Incorrect SNS topic policy is detected for topic: ${topicArn}. Missing statement: allow cloudtrail.amazonaws.com SNS:Publish on ${topicArn}`);
+  }
+}
+
+/**
+ * Organization trails and event data stores need an organization the account is in, and its
+ * management account as the caller (OrganizationsNotInUseException / NotOrganizationMasterAccountException).
+ */
+export function requireManagementAccount(org: OrganizationConfig | undefined, accountId: string, what: string): void {
+  if (!org || !org.memberAccountIds.includes(accountId)) {
+    throw cloudTrailError('OrganizationsNotInUseException', `Account ${accountId} is not part of an organization${org ? '' : ': OpenTrail has no organization configured'}.`);
+  }
+  if (org.managementAccountId !== accountId) {
+    throw cloudTrailError('NotOrganizationMasterAccountException', `Only the management account ${org.managementAccountId} of organization ${org.id} can create or change ${what}.`);
   }
 }

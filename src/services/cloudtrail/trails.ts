@@ -15,7 +15,7 @@ import type { CallContext } from '../context.ts';
 import {
   isShadow, isVisible, MAX_TRAILS_PER_REGION, TRAIL_KIND, trailKey, trailView, trailWriteView, type TrailDoc,
 } from './trail-model.ts';
-import { checkBucket, checkCloudWatchLogs, checkPrefix, checkTopic, kmsKeyArn, parseTags, snsTopicArn } from './trail-params.ts';
+import { checkBucket, checkCloudWatchLogs, checkPrefix, checkTopic, kmsKeyArn, parseTags, requireManagementAccount, snsTopicArn } from './trail-params.ts';
 import type {
   CreateTrailRequest, CreateTrailResponse, DeleteTrailRequest, DeleteTrailResponse, DescribeTrailsRequest, DescribeTrailsResponse,
   GetEventSelectorsRequest, GetEventSelectorsResponse, GetInsightSelectorsRequest, GetInsightSelectorsResponse, GetTrailRequest,
@@ -96,13 +96,7 @@ export class TrailService {
   }
 
   private checkOrganization(accountId: string): void {
-    const org = this.deps.organization;
-    if (!org || !org.memberAccountIds.includes(accountId)) {
-      throw cloudTrailError('OrganizationsNotInUseException', `Account ${accountId} is not part of an organization${org ? '' : ': OpenTrail has no organization configured'}.`);
-    }
-    if (org.managementAccountId !== accountId) {
-      throw cloudTrailError('NotOrganizationMasterAccountException', `Only the management account ${org.managementAccountId} of organization ${org.id} can create or change organization trails.`);
-    }
+    requireManagementAccount(this.deps.organization, accountId, 'organization trails');
   }
 
   /** The 5-trails-per-region quota, in every region where the trail would count. */

@@ -1,0 +1,3 @@
+export * from './worker.ts';
+export * from './retention.ts';
+export * from './duck.ts';
