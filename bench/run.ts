@@ -5,7 +5,7 @@
  *
  * Parts (BENCH_ONLY=part[,part...], default all): floors, ingest (empty store, then the same
  * ingest on a copy of the largest dataset: "flat as it grows"), lookup (lean client and SDK over
- * each dataset), delivery, validate, gateway; pgstore only when named (bench/pgstore.ts). The floors are measured in every run
+ * each dataset), delivery, validate, gateway; pgstore and metricscost only when named (bench/pgstore.ts, bench/metrics-cost.ts). The floors are measured in every run
  * (BENCH_FLOORS=0: not, unless BENCH_ONLY=floors).
  *
  *   BENCH_SCALE        1m (default): datasets of 1M events; 10m: 1M and 10M; small: 100k; or a
@@ -39,14 +39,16 @@ import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { GENERATOR_VERSION } from './gen.ts';
 import { log, round } from './lib.ts';
+import { runMetricsCost } from './metrics-cost.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore'] as const;
+const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore', 'metricscost'] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
 // pgstore (bench/pgstore.ts: the event stores on SQLite and PostgreSQL in process) runs only when named.
-const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' : only.includes(p));
+// metricscost (bench/metrics-cost.ts: the metrics hooks' CPU per ingested event) too.
+const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' && p !== 'metricscost' : only.includes(p));
 const num = (name: string, dflt: number) => {
   const v = env[name] ? Number(env[name]) : dflt;
   if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0, not ${env[name]}`);
@@ -160,6 +162,16 @@ if (db === 'sqlite' && (want('lookup') || (want('ingest') && flat))) {
 }
 
 if (want('pgstore')) report.pgstore = await runPgStore();
+
+if (want('metricscost')) {
+  // Compared with the server CPU per event of this run's ingest when there is one (BENCH_ONLY=ingest,metricscost).
+  const ing = report.ingest as IngestResult | undefined;
+  const serverCpu = ing ? Object.values(ing.server.cpuSeconds).reduce((a, v) => a + v.user + v.sys, 0) : undefined;
+  report.metricsCost = await runMetricsCost({
+    calls: num('BENCH_METRICS_COST_CALLS', 200_000), rounds: 7, idleMs: 3000, eventsPerRequest: ingestOpts.batch,
+    serverCpuUsPerEvent: serverCpu && ing ? (serverCpu * 1e6) / ingestOpts.events : num('BENCH_SERVER_CPU_US_PER_EVENT', 50),
+  });
+}
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
 
