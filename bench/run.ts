@@ -5,7 +5,7 @@
  *
  * Parts (BENCH_ONLY=part[,part...], default all): floors, ingest (empty store, then the same
  * ingest on a copy of the largest dataset: "flat as it grows"), lookup (lean client and SDK over
- * each dataset), delivery, validate, gateway; pgstore only when named (bench/pgstore.ts). The floors are measured in every run
+ * each dataset), delivery, validate, gateway; pgstore and metricscost only when named (bench/pgstore.ts, bench/metrics-cost.ts). The floors are measured in every run
  * (BENCH_FLOORS=0: not, unless BENCH_ONLY=floors).
  *
  *   BENCH_SCALE        1m (default): datasets of 1M events; 10m: 1M and 10M; small: 100k; or a
@@ -45,6 +45,7 @@ import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
 import { GENERATOR_VERSION } from './gen.ts';
 import { log, round } from './lib.ts';
+import { runMetricsCost } from './metrics-cost.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
@@ -59,18 +60,21 @@ const PARTS = [
   'console',
   'insights',
   'lakeingest',
+  'metricscost',
 ] as const;
 /**
  * Parts that run only when BENCH_ONLY names them: pgstore (bench/pgstore.ts: the event stores on
  * SQLite and PostgreSQL in process), console (bench/console.ts: Event history's first page in a
  * headless Chromium), insights (bench/insights.ts: ingest with Insights on and off), lakeingest
- * (bench/lakeingest.ts: ingest into one event data store).
+ * (bench/lakeingest.ts: ingest into one event data store), metricscost
+ * (bench/metrics-cost.ts: the metrics hooks' CPU per ingested event).
  */
 const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
   'pgstore',
   'console',
   'insights',
   'lakeingest',
+  'metricscost',
 ];
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
@@ -190,6 +194,16 @@ if (db === 'sqlite' && (want('lookup') || (want('ingest') && flat))) {
 if (want('pgstore')) report.pgstore = await runPgStore();
 if (want('console')) report.console = await runConsoleBench(sizes, num('BENCH_CONSOLE_SAMPLES', 10));
 
+if (want('metricscost')) {
+  // Compared with the server CPU per event of this run's ingest when there is one (BENCH_ONLY=ingest,metricscost).
+  const ing = report.ingest as IngestResult | undefined;
+  const serverCpu = ing ? Object.values(ing.server.cpuSeconds).reduce((a, v) => a + v.user + v.sys, 0) : undefined;
+  report.metricsCost = await runMetricsCost({
+    calls: num('BENCH_METRICS_COST_CALLS', 200_000), rounds: 7, idleMs: 3000, eventsPerRequest: ingestOpts.batch,
+    serverCpuUsPerEvent: serverCpu && ing ? (serverCpu * 1e6) / ingestOpts.events : num('BENCH_SERVER_CPU_US_PER_EVENT', 50),
+  });
+}
+
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
 // BENCH_ONLY=insights: ingest with Insights on versus off, alternated (bench/insights.ts).
 if (want('insights')) report.insights = await runInsightsBench({ ...ingestOpts, events: num('BENCH_INSIGHTS_EVENTS', 120_000), rounds: num('BENCH_INSIGHTS_ROUNDS', 3) });
@@ -249,10 +263,10 @@ report.gaps = {
     : undefined,
   validate: report.validate
     ? (() => {
-      const v = report.validate as { moto?: { speedupVsAwsCli: number; oursOverFloor: number }; fs?: { ours: { logMBps: number } }; large?: { speedupVsAwsCli: number; oursOverFloor: number } };
+      const v = report.validate as { moto?: { speedupVsAwsCli: number; oursOverFloor: number }; fs?: { ours: { logMBps: number } }; large?: { speedupVsAwsCli: number; oursOverFloor: number; oursOverOverlappedFloor: number; filesystemSpeedupVsAwsCli: number } };
       return [
         v.moto && v.fs ? `${v.moto.speedupVsAwsCli}x the AWS CLI (target 2x), ${v.moto.oursOverFloor}x moto's serve-once floor (target <= 1.5x), ${v.fs.ours.logMBps} MB/s on the filesystem bucket (target 400)` : undefined,
-        v.large ? `issue 17 bucket (288 log files, 24 digests): ${v.large.speedupVsAwsCli}x the AWS CLI (medians; target >= 2x), ${v.large.oursOverFloor}x moto's serve-once floor` : undefined,
+        v.large ? `issue 17 bucket (288 log files, 24 digests): ${v.large.speedupVsAwsCli}x the AWS CLI (medians; target >= 2x), ${v.large.oursOverFloor}x moto's serve-then-hash floor, ${v.large.oursOverOverlappedFloor}x the overlapped one; on the filesystem bucket ${v.large.filesystemSpeedupVsAwsCli}x the AWS CLI's time on moto` : undefined,
       ].filter(Boolean).join('; ');
     })()
     : undefined,

@@ -18,10 +18,11 @@
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { Agent, createServer, request, type Server } from 'node:http';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { dirname, join, relative } from 'node:path';
+import { gunzip, gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
 import { CloudTrailClient, CreateTrailCommand, GetTrailStatusCommand, StartLoggingCommand, StopLoggingCommand } from '@aws-sdk/client-cloudtrail';
 import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { logFileKey } from '../src/core/bucket-keys.ts';
@@ -55,6 +56,7 @@ export interface ValidateOptions {
   concurrency: number;
 }
 
+const gunzipAsync = promisify(gunzip);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const MB = 1e6;
@@ -66,17 +68,37 @@ interface Run {
   digests: number;
   logFiles: number;
   stderr: string;
+  /** CPU of the tool's process (user + sys, all threads), when /usr/bin/time is there to tell. */
+  cpuSeconds?: number;
+  /** CPU moto spent meanwhile (serving this run), when its pid is given. */
+  motoCpuSeconds?: number;
 }
 
-function timed(cmd: string, args: string[], env: Record<string, string>): Promise<Run> {
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** CPU seconds (user + sys) a process has used so far, from /proc/<pid>/stat. */
+function processCpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+function timed(cmd: string, args: string[], env: Record<string, string>, motoPid?: number): Promise<Run> {
+  // /usr/bin/time -f '%U %S' writes the child's CPU as the last line of stderr.
+  const [file, argv] = GNU_TIME ? [GNU_TIME, ['-f', 'cpu %U %S', cmd, ...args]] : [cmd, args];
+  const moto0 = motoPid === undefined ? 0 : processCpuSeconds(motoPid);
   const t0 = performance.now();
   return new Promise((resolve) => {
-    execFile(cmd, args, { env, maxBuffer: 256 << 20, timeout: 900_000 }, (err, stdout, stderr) => {
+    execFile(file, argv, { env, maxBuffer: 256 << 20, timeout: 900_000 }, (err, stdout, stderr) => {
       const seconds = (performance.now() - t0) / 1000;
+      const motoCpu = motoPid === undefined ? undefined : round(processCpuSeconds(motoPid) - moto0, 2);
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       const d = /(\d+)\/(\d+) digest files valid/.exec(stdout);
       const l = /(\d+)\/(\d+) log files valid/.exec(stdout);
-      resolve({ seconds: round(seconds, 3), code, digests: Number(d?.[2] ?? 0), logFiles: Number(l?.[2] ?? 0), stderr: stderr.slice(0, 2000) });
+      const cpu = /^cpu ([\d.]+) ([\d.]+)\s*$/m.exec(stderr);
+      resolve({
+        seconds: round(seconds, 3), code, digests: Number(d?.[2] ?? 0), logFiles: Number(l?.[2] ?? 0), stderr: stderr.slice(0, 2000),
+        ...(cpu ? { cpuSeconds: round(Number(cpu[1]) + Number(cpu[2]), 2) } : {}), ...(motoCpu === undefined ? {} : { motoCpuSeconds: motoCpu }),
+      });
     });
   });
 }
@@ -138,7 +160,7 @@ const newestDigestEnd = (keys: { key: string }[]) => Math.max(0, ...keys.map((k)
  * GETs every key from moto (path style), `concurrency` at a time. Not signed: moto does not check
  * signatures, it only needs an Authorization header to treat the request as not anonymous.
  */
-async function serveOnce(base: string, keys: string[], concurrency: number): Promise<{ seconds: number; bodies: Buffer[] }> {
+async function serveOnce(base: string, keys: string[], concurrency: number, onBody?: (b: Buffer) => Promise<unknown>): Promise<{ seconds: number; bodies: Buffer[] }> {
   const u = new URL(base);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const bodies: Buffer[] = new Array(keys.length);
@@ -159,6 +181,7 @@ async function serveOnce(base: string, keys: string[], concurrency: number): Pro
       const i = next++;
       if (i >= keys.length) return;
       bodies[i] = await get(keys[i]!);
+      if (onBody) await onBody(bodies[i]!);
     }
   }));
   const seconds = (performance.now() - t0) / 1000;
@@ -384,7 +407,21 @@ export interface LargeBucket {
  * our own (the first a starting digest), each listing `filesPerHour` log files delivered every
  * 60 / filesPerHour minutes with `recordsPerFile` bench/gen.ts records each.
  */
-export async function writeLargeBucket(s3: S3Client, opts: LargeValidateOptions): Promise<LargeBucket> {
+/** Where the large bucket is written: one object, its bytes and user metadata. */
+export type PutObject = (key: string, body: Buffer, metadata?: Record<string, string>) => Promise<unknown>;
+
+/** PutObject into BUCKET on S3 (moto). */
+export const s3Put = (s3: S3Client): PutObject => (key, body, metadata) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, Metadata: metadata }));
+
+/** The same object in a filesystem bucket as FsObjectStore lays it out: `<root>/<bucket>/<key>`, metadata in `<file>.meta.json`. */
+export const fsPut = (root: string): PutObject => async (key, body, metadata) => {
+  const path = join(root, BUCKET, key);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, body);
+  if (metadata) writeFileSync(`${path}.meta.json`, JSON.stringify(metadata));
+};
+
+export async function writeLargeBucket(put: PutObject, opts: LargeValidateOptions): Promise<LargeBucket> {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const der = publicKeyDerOf(publicKey);
   const fingerprint = fingerprintOf(der);
@@ -406,7 +443,7 @@ export async function writeLargeBucket(s3: S3Client, opts: LargeValidateOptions)
       const body = Buffer.from(`{"Records":[${recs.join(',')}]}`);
       const gz = gzipSync(body);
       const key = logFileKey({ accountId: ACCOUNT, region: REGION, deliveredMs, batchIdentity: `large-${h}-${f}` });
-      puts.push(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: gz })));
+      puts.push(put(key, gz));
       out.logs.push(key);
       out.logBytes += body.length;
       out.gzipBytes += gz.length;
@@ -429,10 +466,7 @@ export async function writeLargeBucket(s3: S3Client, opts: LargeValidateOptions)
     const bytes = serializeDigest(d);
     const hash = sha256Hex(bytes);
     const signature = signDigest(privateKey, signingString({ digestEndTime: d.digestEndTime, bucket: BUCKET, key, digestSha256Hex: hash, previousSignature: d.previousDigestSignature }));
-    await s3.send(new PutObjectCommand({
-      Bucket: BUCKET, Key: key, Body: gzipSync(bytes),
-      Metadata: { [DIGEST_METADATA.signature]: signature, [DIGEST_METADATA.algorithm]: 'SHA256withRSA' },
-    }));
+    await put(key, gzipSync(bytes), { [DIGEST_METADATA.signature]: signature, [DIGEST_METADATA.algorithm]: 'SHA256withRSA' });
     out.digests.push(key);
     prev = { key, hash, signature };
     out.lastDigestEndMs = endMs;
@@ -485,12 +519,17 @@ export function startStubCloudTrail(bucket: LargeBucket): Promise<{ url: string;
  */
 export async function runValidateLarge(opts: LargeValidateOptions): Promise<Record<string, unknown>> {
   const moto = await startMoto();
+  const motoPid = moto.process.pid!;
   const s3 = motoS3(moto);
+  // The same bucket on the filesystem (FsObjectStore's layout): ours with --bucket-root, where moto is not in the way.
+  const fsRoot = mkdtempSync(join(tmpdir(), 'opentrail-bench-validate-large-'));
   let stub: { url: string; server: Server } | undefined;
   try {
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    log(`validate-large: writing ${opts.hours} digests of ${opts.filesPerHour} log files of ${opts.recordsPerFile} records into moto`);
-    const bucket = await writeLargeBucket(s3, opts);
+    log(`validate-large: writing ${opts.hours} digests of ${opts.filesPerHour} log files of ${opts.recordsPerFile} records into moto and ${fsRoot}`);
+    const toS3 = s3Put(s3);
+    const toFs = fsPut(fsRoot);
+    const bucket = await writeLargeBucket((key, body, metadata) => Promise.all([toS3(key, body, metadata), toFs(key, body, metadata)]), opts);
     stub = await startStubCloudTrail(bucket);
     const range = ['--start-time', iso(LARGE_T0), '--end-time', iso(bucket.lastDigestEndMs)];
     const env: Record<string, string> = {
@@ -500,36 +539,59 @@ export async function runValidateLarge(opts: LargeValidateOptions): Promise<Reco
       AWS_ENDPOINT_URL_S3: moto.url,
     };
     const common = ['validate-logs', '--endpoint-url', stub.url, '--region', REGION, '--trail-arn', ARN, ...range];
-    const ours = (extra: string[] = []) => timed(process.execPath, [BIN, ...common, '--concurrency', String(opts.concurrency), ...extra], env);
-    const aws = () => timed('aws', ['cloudtrail', ...common], env);
+    const ours = (extra: string[] = []) => timed(process.execPath, [BIN, ...common, '--concurrency', String(opts.concurrency), ...extra], env, motoPid);
+    const aws = () => timed('aws', ['cloudtrail', ...common], env, motoPid);
 
     const allKeys = [...bucket.digests, ...bucket.logs];
     log(`validate-large: floor over ${allKeys.length} objects`);
     const serveSeq = await serveOnce(moto.url, allKeys, 1);
+    // Does concurrency help against moto? Every object served once at 1, 4, 16 and 64 at a time,
+    // with the CPU moto spent doing it (one Python process: its threads share one interpreter lock).
+    const serveByConcurrency: { concurrency: number; seconds: number; objectsPerSecond: number; motoCpuSeconds: number; motoCoresUsed: number }[] = [];
+    for (const c of [1, 4, 16, 64]) {
+      const cpu0 = processCpuSeconds(motoPid);
+      const r = await serveOnce(moto.url, allKeys, c);
+      const cpu = round(processCpuSeconds(motoPid) - cpu0, 2);
+      serveByConcurrency.push({ concurrency: c, seconds: r.seconds, objectsPerSecond: Math.round(allKeys.length / r.seconds), motoCpuSeconds: cpu, motoCoresUsed: round(cpu / r.seconds, 2) });
+    }
+    log(`validate-large: serve once by concurrency ${serveByConcurrency.map((x) => `${x.concurrency}: ${x.seconds} s (moto ${x.motoCoresUsed} cores)`).join(', ')}`);
 
     // Interleaved with the floor, so that the load of the other sessions falls on all alike.
-    const runs: { aws: Run[]; ours: Run[]; compat: Run[] } = { aws: [], ours: [], compat: [] };
-    const floors: { serve: number; hash: number; hashMBps: number }[] = [];
+    const runs: { aws: Run[]; ours: Run[]; compat: Run[]; fs: Run[] } = { aws: [], ours: [], compat: [], fs: [] };
+    const floors: { serve: number; hash: number; hashMBps: number; overlapped: number }[] = [];
     for (let i = 0; i < opts.repeat; i++) {
       const serveConc = await serveOnce(moto.url, allKeys, opts.concurrency);
       const h = hashAll(serveConc.bodies);
-      floors.push({ serve: serveConc.seconds, hash: h.seconds, hashMBps: round(h.bytes / MB / h.seconds, 1) });
+      // A client that does nothing else: GET, gunzip (libuv pool) and SHA-256 as each object arrives, 16 at a time.
+      const overlapped = await serveOnce(moto.url, allKeys, opts.concurrency, async (b) => createHash('sha256').update(await gunzipAsync(b)).digest('hex'));
+      floors.push({ serve: serveConc.seconds, hash: h.seconds, hashMBps: round(h.bytes / MB / h.seconds, 1), overlapped: overlapped.seconds });
       runs.aws.push(check(await aws(), 'aws cloudtrail validate-logs (large)'));
       runs.ours.push(check(await ours(), 'opentrail validate-logs (large)'));
       runs.compat.push(check(await ours(['--aws-compatible']), 'opentrail validate-logs --aws-compatible (large)'));
-      log(`validate-large: run ${i + 1}: floor ${round(floors.at(-1)!.serve + floors.at(-1)!.hash, 3)} s, aws ${runs.aws.at(-1)!.seconds} s, ours ${runs.ours.at(-1)!.seconds} s, ours --aws-compatible ${runs.compat.at(-1)!.seconds} s`);
+      runs.fs.push(check(await ours(['--bucket-root', fsRoot]), 'opentrail validate-logs --bucket-root (large)'));
+      const f = floors.at(-1)!;
+      log(`validate-large: run ${i + 1}: floor ${round(f.serve + f.hash, 3)} s (overlapped ${f.overlapped} s), aws ${runs.aws.at(-1)!.seconds} s, ours ${runs.ours.at(-1)!.seconds} s, ours --aws-compatible ${runs.compat.at(-1)!.seconds} s, ours on the filesystem ${runs.fs.at(-1)!.seconds} s`);
     }
     const a = runs.aws[0]!;
     const o = runs.ours[0]!;
-    if (a.digests !== bucket.digests.length || a.logFiles !== bucket.logs.length || o.digests !== a.digests || o.logFiles !== a.logFiles) {
-      throw new Error(`validate-large: expected ${bucket.digests.length}/${bucket.logs.length}; aws ${a.digests}/${a.logFiles}, ours ${o.digests}/${o.logFiles}`);
+    const fsRun = runs.fs[0]!;
+    if (a.digests !== bucket.digests.length || a.logFiles !== bucket.logs.length || o.digests !== a.digests || o.logFiles !== a.logFiles
+      || fsRun.digests !== a.digests || fsRun.logFiles !== a.logFiles) {
+      throw new Error(`validate-large: expected ${bucket.digests.length}/${bucket.logs.length}; aws ${a.digests}/${a.logFiles}, ours ${o.digests}/${o.logFiles}, ours fs ${fsRun.digests}/${fsRun.logFiles}`);
     }
     const secs = (rs: Run[]) => rs.map((r) => r.seconds);
+    /** Medians of the tool's own CPU and of moto's CPU during its runs. */
+    const cpu = (rs: Run[]) => ({
+      ...(rs.every((r) => r.cpuSeconds !== undefined) ? { cpuSecondsMedian: median(rs.map((r) => r.cpuSeconds!)) } : {}),
+      ...(rs.every((r) => r.motoCpuSeconds !== undefined) ? { motoCpuSecondsMedian: median(rs.map((r) => r.motoCpuSeconds!)) } : {}),
+    });
     const awsMedian = median(secs(runs.aws));
     const oursMedian = median(secs(runs.ours));
     const compatMedian = median(secs(runs.compat));
+    const fsMedian = median(secs(runs.fs));
     const floorRuns = floors.map((f) => round(f.serve + f.hash, 3));
     const floorConc = median(floorRuns);
+    const overlappedMedian = median(floors.map((f) => f.overlapped));
     const mbps = (bytes: number, s: number) => round(bytes / MB / s, 1);
     return {
       settings: opts,
@@ -538,22 +600,29 @@ export async function runValidateLarge(opts: LargeValidateOptions): Promise<Reco
         logMB: round(bucket.logBytes / MB, 1), logGzipMB: round(bucket.gzipBytes / MB, 1),
       },
       floor: {
-        serveOnceSequentialSeconds: serveSeq.seconds, concurrency: opts.concurrency,
+        serveOnceSequentialSeconds: serveSeq.seconds, concurrency: opts.concurrency, serveByConcurrency,
         serveOnceConcurrentSeconds: median(floors.map((f) => f.serve)), gunzipSha256Seconds: median(floors.map((f) => f.hash)),
         gunzipSha256MBps: median(floors.map((f) => f.hashMBps)), medianSeconds: floorConc, runs: floorRuns,
+        /** GET + gunzip + SHA-256 overlapped in one process (no start-up, no digest checks): the bound of any client here. */
+        overlappedSeconds: overlappedMedian, overlappedRuns: floors.map((f) => f.overlapped),
       },
-      awsCli: { medianSeconds: awsMedian, runs: secs(runs.aws), logMBps: mbps(bucket.logBytes, awsMedian) },
-      ours: { medianSeconds: oursMedian, runs: secs(runs.ours), logMBps: mbps(bucket.logBytes, oursMedian) },
-      oursAwsCompatible: { medianSeconds: compatMedian, runs: secs(runs.compat) },
+      awsCli: { medianSeconds: awsMedian, runs: secs(runs.aws), logMBps: mbps(bucket.logBytes, awsMedian), ...cpu(runs.aws) },
+      ours: { medianSeconds: oursMedian, runs: secs(runs.ours), logMBps: mbps(bucket.logBytes, oursMedian), ...cpu(runs.ours) },
+      oursAwsCompatible: { medianSeconds: compatMedian, runs: secs(runs.compat), ...cpu(runs.compat) },
+      oursFilesystem: { medianSeconds: fsMedian, runs: secs(runs.fs), logMBps: mbps(bucket.logBytes, fsMedian), ...cpu(runs.fs) },
       speedupVsAwsCli: round(awsMedian / oursMedian, 2),
       /** Per round (the same load), then their median: steadier than the ratio of medians. */
       speedupVsAwsCliPerRun: runs.aws.map((r, i) => round(r.seconds / runs.ours[i]!.seconds, 2)),
       speedupVsAwsCliMedianOfRuns: round(median(runs.aws.map((r, i) => r.seconds / runs.ours[i]!.seconds)), 2),
+      /** Ours on the filesystem bucket against the AWS CLI on moto (the same bucket). */
+      filesystemSpeedupVsAwsCli: round(awsMedian / fsMedian, 2),
       oursOverFloor: round(oursMedian / floorConc, 2),
+      oursOverOverlappedFloor: round(oursMedian / overlappedMedian, 2),
     };
   } finally {
     stub?.server.close();
     s3.destroy();
     await moto.stop();
+    rmSync(fsRoot, { recursive: true, force: true });
   }
 }

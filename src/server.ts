@@ -187,7 +187,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   );
   metrics?.addConsumer('lake', lakeIngestLags(store, control, () => clock.nowMs()));
   const delivery = new DeliveryWorker(
-    { events: store, control, objects: metrics ? metrics.countWrites(objects, 'log_files') : objects, clock, logError: errorLog('delivery'), afterDelivery, leases },
+    { events: store, control, objects: metrics ? metrics.countWrites(objects, 'log_files') : objects, clock, logError: errorLog('delivery'), logRefused: noteLog('delivery'), afterDelivery, leases },
     { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization },
   );
   // CloudTrail Insights (docs/insights.md): one consumer of the log; its records go through the front door.
@@ -201,7 +201,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     return s && Object.keys(s.since).length > 0 ? s : undefined;
   }, () => clock.nowMs()));
   const digests = new DigestJob(
-    { control, objects: metrics ? metrics.countWrites(objects, 'digests') : objects, keys: signingKeys, clock, logError: errorLog('digest'), leases },
+    { control, objects: metrics ? metrics.countWrites(objects, 'digests') : objects, keys: signingKeys, clock, logError: errorLog('digest'), logRefused: noteLog('digest'), leases },
     { periodMs: config.integrity.digestPeriodMs, regions: config.regions, organization: config.organization },
   );
 

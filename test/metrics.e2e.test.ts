@@ -139,6 +139,12 @@ test('a delivering trail catches up; a trail whose bucket refuses writes shows a
   assert.ok(lag(m, 'refused', 'seconds') >= seconds1 + 2, `the lag in seconds grows: ${seconds1} then ${lag(m, 'refused', 'seconds')}`);
   assert.ok(value(m, 'opentrail_bucket_write_failures_total', { job: 'log_files', code: 'NoSuchBucket' }) > failures1, 'the retries fail and are counted');
   assert.ok(value(m, 'opentrail_background_errors_total', { component: 'delivery' }) === 0, 'a refused write is a failure by code, not a logged bug');
+  // ... but the log says why the trail stalls: a warn line with the trail and the bucket's code.
+  const refusedLine = server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; component?: string; msg: string })
+    .find((l) => l.component === 'delivery' && l.msg.includes(trailArn('refused')));
+  assert.ok(refusedLine, 'a log line names the refused trail');
+  assert.equal(refusedLine.level, 'warn');
+  assert.match(refusedLine.msg, /the bucket refused a log file \(NoSuchBucket: /);
 
   // `opentrail status` says so, from the running server.
   const status = await runOpentrail(['status', '--url', server.url]);

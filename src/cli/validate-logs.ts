@@ -10,7 +10,7 @@ import {
   CloudTrailClient, DescribeTrailsCommand, GetTrailStatusCommand, ListPublicKeysCommand, type Trail,
 } from '@aws-sdk/client-cloudtrail';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../aws/sigv4.ts';
+import { NodeSha256 } from '../core/sha256.ts';
 import { parseArn } from '../core/arn.ts';
 import { digestTime } from '../integrity/digest.ts';
 import { validateLogs, ValidationFatalError, type PublicKeyInfo, type ValidationEvent, type ValidationProgress, type ValidationSummary } from '../integrity/validate.ts';
@@ -294,6 +294,11 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
     }
     if (!ARN_RE.test(trailArn)) throw new CommandError(`Invalid trail ARN provided: ${trailArn}`);
 
+    const extended = !values['aws-compatible'];
+    // Not asked by the AWS CLI: tells how far digests should go (a deleted newest digest). Asked
+    // while the trail is described: one round trip less before the first GET.
+    const status = extended ? ct.send(new GetTrailStatusCommand({ Name: trailArn })).catch(() => undefined) : undefined;
+
     let bucket = values['s3-bucket'];
     let prefix = values['s3-prefix'];
     let organizationId: string | undefined;
@@ -316,21 +321,10 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
     }
     accountId ||= parseArn(trailArn)?.accountId;
 
-    const extended = !values['aws-compatible'];
-    let latestDigestDeliveryMs: number | undefined;
-    let stopLoggingMs: number | undefined;
-    let startLoggingMs: number | undefined;
-    if (extended) {
-      // Not asked by the AWS CLI: tells how far digests should go (a deleted newest digest).
-      try {
-        const st = await ct.send(new GetTrailStatusCommand({ Name: trailArn }));
-        latestDigestDeliveryMs = st.LatestDigestDeliveryTime?.getTime();
-        startLoggingMs = st.StartLoggingTime?.getTime();
-        if (st.IsLogging === false) stopLoggingMs = st.StopLoggingTime?.getTime();
-      } catch {
-        latestDigestDeliveryMs = undefined;
-      }
-    }
+    const st = await status;
+    const latestDigestDeliveryMs = st?.LatestDigestDeliveryTime?.getTime();
+    const startLoggingMs = st?.StartLoggingTime?.getTime();
+    const stopLoggingMs = st?.IsLogging === false ? st.StopLoggingTime?.getTime() : undefined;
 
     if (values['bucket-root'] !== undefined) {
       reader = new FsBucketReader(values['bucket-root']);

@@ -61,6 +61,8 @@ export interface DigestJobDeps {
   keys: SigningKeyStore;
   clock: Clock;
   logError(msg: string, err?: unknown): void;
+  /** A digest write the bucket refused (its code; written again on the next pass): a warn line, as for delivery. */
+  logRefused?(msg: string): void;
   /** Several nodes on one database: this node writes the digests of the trails whose lease it holds (its share). */
   leases?: LeaseKeeper;
 }
@@ -75,6 +77,8 @@ export class DigestJob {
   private readonly deps: DigestJobDeps;
   private readonly opts: DigestJobOptions;
   private readonly job: PeriodicJob;
+  /** When each chain's refused write was last logged (a pass comes every few seconds: a line a minute at most). */
+  private readonly refusedLogged = new Map<string, number>();
 
   constructor(deps: DigestJobDeps, opts: DigestJobOptions) {
     this.deps = deps;
@@ -91,6 +95,14 @@ export class DigestJob {
 
   async stop(): Promise<void> {
     await this.job.stop();
+  }
+
+  private noteRefused(chain: string, message: string): void {
+    const now = this.deps.clock.nowMs();
+    const last = this.refusedLogged.get(chain);
+    if (last !== undefined && now - last < 60_000) return;
+    this.refusedLogged.set(chain, now);
+    this.deps.logRefused?.(message);
   }
 
   /** Writes every digest that is due; passes never overlap. */
@@ -127,6 +139,7 @@ export class DigestJob {
           if (e instanceof LeaseLostError) throw e;
           status.latestDigestDeliveryError = e instanceof ObjectStoreError ? e.code : 'InternalError';
           if (!(e instanceof ObjectStoreError)) this.deps.logError(`digest for ${t.TrailARN} failed`, e);
+          else this.noteRefused(`${t.TrailARN}|${accountId}|${region}`, `digest for ${t.TrailARN} (${accountId}, ${region}) failed: the bucket refused it (${e.code}: ${e.message})`);
         }
       }
     }

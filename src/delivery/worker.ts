@@ -40,6 +40,12 @@ export interface DeliveryDeps {
   clock: Clock;
   logError(msg: string, err?: unknown): void;
   /**
+   * A write the bucket refused (NoSuchBucket, AccessDenied, ...): a warn line with the trail, the
+   * code and the store's message. It is retried with backoff, so it is not a logged bug (not counted
+   * in the background errors; the metrics count it by code), but the log says why delivery stalls.
+   */
+  logRefused?(msg: string): void;
+  /**
    * SNS / webhook notifications and CloudWatch Logs for a committed batch (after-delivery.ts): hands
    * the batch to per-target queues and returns without waiting for any target; never rejects.
    */
@@ -583,6 +589,7 @@ export class DeliveryWorker {
       const delayMs = Math.min(MAX_BACKOFF_MS, prev * 2);
       this.backoff.set(t.TrailARN, { untilMs: attemptMs + delayMs * (0.75 + Math.random() * 0.5), delayMs });
       if (!(e instanceof ObjectStoreError)) throw e;
+      this.deps.logRefused?.(`delivery for ${t.TrailARN} failed: the bucket refused a log file (${code}: ${e.message}); retried in about ${Math.round(delayMs / 1000)} s`);
       return undefined;
     }
     // Outside the try: whatever notifying does, the files and the cursor are committed already.

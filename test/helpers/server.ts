@@ -104,7 +104,11 @@ export async function startServer(config: TestConfig = { accounts: [ACCOUNT_A, A
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     const timeoutMs = opts.startTimeoutMs ?? 20_000;
-    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // The server must not outlive the failed start: it would keep the test file's process alive.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
     const onData = () => {
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m && (!config.gateway || opts.noConfig || /recording gateway: http/.test(out))) {
