@@ -27,6 +27,7 @@ import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
 import { BodyBudget } from './aws/body.ts';
+import { createRealtime } from './server-realtime.ts';
 import { componentErrorLog, createLogger, createMetricsListener, deliveryLags, digestLags, ServerMetrics, type Logger } from './observability/index.ts';
 
 export interface RunningServer {
@@ -116,7 +117,21 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   metrics?.addConsumer('delivery', deliveryLags(store, control, () => clock.nowMs()));
   metrics?.addConsumer('digest', digestLags(control, config.integrity.digestPeriodMs, () => clock.nowMs()));
   const metricsListener = metrics && config.metrics.port !== undefined ? createMetricsListener(() => metrics.scrape(), (e) => errorLog('metrics')('metrics could not be collected', e), config.database.type === 'postgres' ? () => healthReport() : undefined) : undefined;
-  const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents, log: noteLog('ingest'), observer: metrics });
+  // Real time (src/server-realtime.ts): EventBridge forwarding, built-in rules, the live tail; woken by every commit.
+  const realtime = createRealtime(config, { events: store, control, clock, leases, logError: errorLog, hooks: metrics });
+  started.push(() => realtime.close(0));
+  metrics?.addConsumer('realtime', () => realtime.lags(clock.nowMs()));
+  metrics?.addGauge('opentrail_live_tail_streams', 'Live tails (GET /events/stream) open now.', () => realtime.tail.size);
+  const ingester = new Ingester(store, {
+    maxBatchEvents: config.ingest.maxBatchEvents, log: noteLog('ingest'),
+    observer: {
+      appended: (...a) => metrics?.appended(...a),
+      committed: (events, seconds, ok) => {
+        metrics?.committed(events, seconds, ok);
+        if (ok) realtime.committed();
+      },
+    },
+  });
   const channels = new ChannelService(control, ids);
   const os = config.objectStore;
   const objects = os.type === 's3' ? new S3ObjectStore(os) : new FsObjectStore(os.root ?? join(config.dataDir, 'buckets'));
@@ -152,6 +167,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     metrics: metrics && !metricsListener ? () => metrics.scrape() : undefined,
     metricsCallers: config.metrics.apiPortCallers,
     ...(config.database.type === 'postgres' ? { health: () => healthReport() } : {}),
+    eventStream: { tail: realtime.tail },
   });
   const publisher = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;
   const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs, config.cloudWatchLogs) : undefined;
@@ -217,6 +233,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   leases.start();
   delivery.start();
   digests.start();
+  realtime.start();
   const urlOf = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   const node = { host: hostname(), pid: process.pid, startedAt: new Date(clock.nowMs()).toISOString() };
   const healthReport = async () => {
@@ -258,6 +275,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         await delivery.stop();
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
+        await realtime.close(config.delivery.drainTimeoutMs);
         await retentionStopped;
         await db.close();
         if (objects instanceof S3ObjectStore) objects.destroy();

@@ -24,7 +24,8 @@ const ALLOWED: Record<string, string[]> = {
   integrity: ['core', 'stores'],
   delivery: ['core', 'stores', 'integrity'],
   services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity'],
-  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity'],
+  realtime: ['core', 'stores', 'delivery'],
+  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity', 'realtime'],
   config: ['core'],
   observability: ['core', 'stores', 'ingest', 'delivery'],
 };

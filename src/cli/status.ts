@@ -129,6 +129,23 @@ async function get(url: string): Promise<{ status: number; text: string }> {
   return { status: res.status, text: await res.text() };
 }
 
+/**
+ * The URL of the server running on a data dir (DIR/opentrail.lock.json, written at its start), or
+ * the message saying why there is none. Also `opentrail tail`'s default.
+ */
+export function serverOfDataDir(command: string, dir: string | undefined): { url: string; metricsUrl?: string } | string {
+  const dataDir = dir ?? process.env.OPENTRAIL_DATA_DIR ?? '.opentrail';
+  const file = join(dataDir, 'opentrail.lock.json');
+  let holder: LockHolder;
+  try {
+    holder = JSON.parse(readFileSync(file, 'utf8')) as LockHolder;
+  } catch {
+    return `opentrail ${command}: no server found: ${file} is missing (give --url, or --data-dir of the server)`;
+  }
+  if (!holder.url) return `opentrail ${command}: the server of ${dataDir} (pid ${holder.pid}) has not said its URL yet; give --url`;
+  return { url: holder.url, metricsUrl: holder.metricsUrl };
+}
+
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -142,21 +159,13 @@ export async function statusCommand(argv: string[]): Promise<number> {
   let url = values.url;
   let metricsUrl = values['metrics-url'];
   if (url === undefined) {
-    const dataDir = values['data-dir'] ?? process.env.OPENTRAIL_DATA_DIR ?? '.opentrail';
-    const file = join(dataDir, 'opentrail.lock.json');
-    let holder: LockHolder;
-    try {
-      holder = JSON.parse(readFileSync(file, 'utf8')) as LockHolder;
-    } catch {
-      console.error(`opentrail status: no server found: ${file} is missing (give --url, or --data-dir of the server)`);
+    const found = serverOfDataDir('status', values['data-dir']);
+    if (typeof found === 'string') {
+      console.error(found);
       return 2;
     }
-    if (!holder.url) {
-      console.error(`opentrail status: the server of ${dataDir} (pid ${holder.pid}) has not said its URL yet; give --url`);
-      return 2;
-    }
-    url = holder.url;
-    metricsUrl ??= holder.metricsUrl;
+    url = found.url;
+    metricsUrl ??= found.metricsUrl;
   }
   url = url.replace(/\/+$/, '');
   metricsUrl ??= `${url}/metrics`;

@@ -22,7 +22,7 @@ export class EventPatternError extends Error {
   override name = 'EventPatternError';
 }
 
-export type EventPredicate = (event: unknown) => boolean;
+export type PatternPredicate = (event: unknown) => boolean;
 
 type Leaf = (v: unknown) => boolean;
 type Value = unknown;
@@ -31,7 +31,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const bad = (path: string, msg: string) => new EventPatternError(`${path || 'pattern'}: ${msg}`);
 
 /** Compiles a pattern (an object, or its JSON text) to a predicate; throws EventPatternError for bad syntax. */
-export function compileEventPattern(pattern: unknown): EventPredicate {
+export function compileEventPattern(pattern: unknown): PatternPredicate {
   const p = typeof pattern === 'string' ? parsePatternText(pattern) : pattern;
   if (!isObject(p)) throw bad('', 'must be a JSON object');
   const m = compileObject(p, '');

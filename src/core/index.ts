@@ -17,3 +17,4 @@ export * from './trail.ts';
 export * from './regions.ts';
 export * from './arn.ts';
 export * from './periodic-job.ts';
+export * from './event-pattern.ts';

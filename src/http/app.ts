@@ -16,6 +16,7 @@ import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
 import { sourceIp, type AuthDeps } from './auth.ts';
 import { createAwsEdge, parseJsonBody, sendError, type AwsEndpoint } from './aws-route.ts';
+import { registerEventStream, type EventStreamDeps } from './event-stream.ts';
 import { BodyBudget, bodyEncoding, decodedChunks, REQUEST_TIMEOUT_MS } from '../aws/body.ts';
 
 export interface AppDeps {
@@ -61,6 +62,8 @@ export interface AppDeps {
    * proxy, `any` everyone. Others get 403 on /metrics and /health's status and database state only.
    */
   metricsCallers?: 'loopback' | 'any';
+  /** The live tail, GET /events/stream (src/http/event-stream.ts); absent: no such route. */
+  eventStream?: Pick<EventStreamDeps, 'tail' | 'identify'>;
 }
 
 /** Size limits of the HTTP edge (config `ingest.*`; docs/ingest.md). */
@@ -104,6 +107,7 @@ function operationName(req: FastifyRequest): string {
     case '/PutAuditEvents': return 'PutAuditEvents';
     case '/ingest': return 'IngestEvents';
     case '/events': return 'GetEvents';
+    case '/events/stream': return 'StreamEvents';
     case '/health': return 'Health';
     case '/metrics': return 'Metrics';
     default: return 'NotFound';
@@ -322,6 +326,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
     }),
   };
   app.get('/events', edge.route(events));
+  if (deps.eventStream) registerEventStream(app, { ...deps.eventStream, auth: deps.auth, ids: deps.ids, onInternalError: deps.onInternalError });
 
   app.setNotFoundHandler((req, reply) => {
     sendError(reply, new ServiceError('UnknownOperationException', `No operation at ${req.method} ${req.url.split('?')[0]}`, 404), deps.ids.uuid(), 'application/json');

@@ -25,7 +25,7 @@ export class SnsTopicPublisher implements TopicPublisher {
     return this.clients.get(parseArn(topicArn)?.region || this.opts.region);
   }
 
-  async publish(topicArn: string, subject: string, message: string, opts: TargetCallOptions = {}): Promise<void> {
+  async publish(topicArn: string, subject: string | undefined, message: string, opts: TargetCallOptions = {}): Promise<void> {
     const deadline = AbortSignal.timeout(callDeadlineMs(this.limits));
     const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
     try {
