@@ -163,8 +163,10 @@ export class LogConsumer {
         const code = codeOf(e);
         const delayMs = Math.min(MAX_BACKOFF_MS, (this.backoff?.delayMs ?? MIN_BACKOFF_MS / 2) * 2);
         this.backoff = { untilMs: attemptMs + delayMs * (0.75 + Math.random() * 0.5), delayMs };
+        const previous = state.latestError;
         await this.save({ ...state, cursor: doneTo, latestError: code, latestAttemptMs: attemptMs, ...(doneTo > state.cursor ? { latestSuccessMs: attemptMs } : {}) }, fence);
-        if (this.backoff.delayMs === MIN_BACKOFF_MS || this.backoff.delayMs === MAX_BACKOFF_MS) this.deps.logError(`${this.name}: failed (${code}); retrying from seq ${doneTo} with backoff`, e);
+        // Logged when the failure starts or changes, and once a minute while it lasts.
+        if (code !== previous || this.backoff.delayMs === MAX_BACKOFF_MS) this.deps.logError(`${this.name}: failed (${code}); retrying after seq ${doneTo} in ${Math.round(this.backoff.untilMs - attemptMs)} ms`, e);
         return;
       }
       this.backoff = undefined;
