@@ -32,6 +32,7 @@ import { runLookups, type LookupResult } from './lookup.ts';
 import { deliveryOptionsFromEnv, runDelivery, type CapacityResult } from './delivery.ts';
 import { runValidate, runValidateLarge } from './validate.ts';
 import { runGateway } from './gateway.ts';
+import { runEventBridge } from './eventbridge.ts';
 import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
@@ -42,7 +43,7 @@ import { log, round } from './lib.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore'] as const;
+const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore', 'eventbridge'] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
 // pgstore (bench/pgstore.ts: the event stores on SQLite and PostgreSQL in process) runs only when named.
@@ -170,6 +171,11 @@ if (want('validate')) {
   };
 }
 
+if (want('eventbridge')) {
+  report.eventbridge = await runEventBridge({
+    rate: num('BENCH_EB_RATE', 1000), seconds: num('BENCH_EB_SECONDS', 5), motoRate: num('BENCH_EB_MOTO_RATE', 2), motoSeconds: num('BENCH_EB_MOTO_SECONDS', 10), floorSamples: num('BENCH_EB_FLOOR_SAMPLES', 20),
+  });
+}
 if (want('gateway')) {
   report.gateway = await runGateway({ ...gatewayOpts, profileDir: env.BENCH_PROFILE === '1' ? join(profileDir, 'gateway') : undefined });
 }

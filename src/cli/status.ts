@@ -117,6 +117,8 @@ export function formatStatus(url: string, samples: readonly Sample[], nowMs: num
   const failureLines: string[] = [];
   for (const s of all('opentrail_bucket_write_failures_total')) failureLines.push(`  bucket writes (${s.labels.job}): ${s.labels.code} x${count(s.value)}`);
   for (const s of all('opentrail_notification_failures_total')) failureLines.push(`  notifications (${s.labels.target}): ${s.labels.code} x${count(s.value)}`);
+  for (const s of all('opentrail_eventbridge_entries_total')) if (s.labels.outcome !== 'sent' && s.value > 0) failureLines.push(`  eventbridge entries: ${s.labels.outcome} x${count(s.value)}`);
+  for (const s of all('opentrail_rule_target_calls_total')) if (s.labels.outcome !== 'sent') failureLines.push(`  rule targets (${s.labels.target}): ${s.labels.outcome} x${count(s.value)}`);
   const commits = one('opentrail_group_commit_failures_total');
   if (commits) failureLines.push(`  event store commits: x${count(commits)}`);
   for (const s of all('opentrail_background_errors_total')) failureLines.push(`  logged errors (${s.labels.component}): x${count(s.value)}`);
