@@ -26,6 +26,8 @@ const ACCOUNT = '111111111111';
 const CREDS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
 export interface EventBridgeBenchOptions {
+  /** Which parts: floor, moto, rate (default all). */
+  parts?: string[];
   rate: number;
   seconds: number;
   motoRate: number;
@@ -132,7 +134,10 @@ export async function runEventBridge(opts: EventBridgeBenchOptions): Promise<Rec
     await eb.send(new PutRuleCommand({ Name: 'ct', EventPattern: JSON.stringify({ 'detail-type': ['AWS API Call via CloudTrail'] }) }));
     await eb.send(new PutTargetsCommand({ Rule: 'ct', Targets: [{ Id: 'q', Arn: arn }] }));
 
+    const part = (p: string) => !opts.parts || opts.parts.includes(p);
+    const result: Record<string, unknown> = {};
     // 1. The floor: moto by itself.
+    if (part('floor')) {
     log(`eventbridge: moto's own PutEvents -> SQS latency, ${opts.floorSamples} samples`);
     const floor: number[] = [];
     for (let i = 0; i < opts.floorSamples; i++) {
@@ -149,8 +154,11 @@ export async function runEventBridge(opts: EventBridgeBenchOptions): Promise<Rec
     }
     const motoEntriesPerSecond = (calls * 10) / ((performance.now() - t10) / 1000);
     await receiveAll(sqs, queueUrl, new Set(['never']), 3000);
+    result.floor = { motoPutEventsToSqsMs: summarize(floor), motoEntriesPerSecond: round(motoEntriesPerSecond, 1) };
+    }
 
     // 2. End to end through moto, at a rate moto sustains.
+    if (part('moto')) {
     log(`eventbridge: end to end through moto at ${opts.motoRate}/s for ${opts.motoSeconds} s`);
     const server = await startBenchServer(join(work, 'moto'), [], { eventBridge: { endpoint: moto.url, region: 'us-east-1', ...CREDS } });
     let viaMoto: Record<string, unknown>;
@@ -161,8 +169,20 @@ export async function runEventBridge(opts: EventBridgeBenchOptions): Promise<Rec
     } finally {
       await server.stop();
     }
+    result.throughMoto = { rate: opts.motoRate, ...viaMoto };
+    }
 
-    // 3. The forwarder at full rate against an endpoint that answers at once.
+    // 3. The forwarder at full rate against an endpoint that answers at once; first the same ingest without it.
+    if (part('rate')) {
+    log(`eventbridge: the same ingest without forwarding, ${opts.rate}/s for ${opts.seconds} s`);
+    const plain = await startBenchServer(join(work, 'plain'));
+    let baselineIngest: number;
+    try {
+      const { acks, ingestSeconds } = await steadyIngest(plain.url, opts.rate, opts.seconds);
+      baselineIngest = round(acks.size / ingestSeconds, 1);
+    } finally {
+      await plain.stop();
+    }
     log(`eventbridge: forwarder at ${opts.rate}/s for ${opts.seconds} s against a local PutEvents endpoint`);
     const sink = await putEventsSink();
     const fast = await startBenchServer(join(work, 'sink'), [], { eventBridge: { endpoint: sink.url, region: 'us-east-1', ...CREDS } });
@@ -174,18 +194,16 @@ export async function runEventBridge(opts: EventBridgeBenchOptions): Promise<Rec
       while (Date.now() < until && [...acks.keys()].some((k) => !sink.seen.has(k))) await sleep(50);
       const last = Math.max(...[...acks.keys()].map((k) => sink.seen.get(k) ?? 0));
       atRate = {
-        events: acks.size, forwarded: [...acks.keys()].filter((k) => sink.seen.has(k)).length, ingestEventsPerSecond: round(acks.size / ingestSeconds, 1),
+        events: acks.size, forwarded: [...acks.keys()].filter((k) => sink.seen.has(k)).length, ingestEventsPerSecond: round(acks.size / ingestSeconds, 1), ingestEventsPerSecondWithoutForwarding: baselineIngest,
         forwardedEventsPerSecond: round(acks.size / ((last - t0) / 1000), 1), latencyMs: summarize(latencies(acks, sink.seen)),
       };
     } finally {
       await fast.stop();
       await sink.close();
     }
-    return {
-      floor: { motoPutEventsToSqsMs: summarize(floor), motoEntriesPerSecond: round(motoEntriesPerSecond, 1) },
-      throughMoto: { rate: opts.motoRate, ...viaMoto },
-      forwarderAtRate: { rate: opts.rate, endpoint: 'local PutEvents endpoint answering at once', ...atRate },
-    };
+    result.forwarderAtRate = { rate: opts.rate, endpoint: 'local PutEvents endpoint answering at once', ...atRate };
+    }
+    return result;
   } finally {
     sqs.destroy();
     eb.destroy();

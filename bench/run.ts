@@ -173,7 +173,7 @@ if (want('validate')) {
 
 if (want('eventbridge')) {
   report.eventbridge = await runEventBridge({
-    rate: num('BENCH_EB_RATE', 1000), seconds: num('BENCH_EB_SECONDS', 5), motoRate: num('BENCH_EB_MOTO_RATE', 2), motoSeconds: num('BENCH_EB_MOTO_SECONDS', 10), floorSamples: num('BENCH_EB_FLOOR_SAMPLES', 20),
+    rate: num('BENCH_EB_RATE', 1000), seconds: num('BENCH_EB_SECONDS', 5), motoRate: num('BENCH_EB_MOTO_RATE', 2), motoSeconds: num('BENCH_EB_MOTO_SECONDS', 10), floorSamples: num('BENCH_EB_FLOOR_SAMPLES', 20), parts: env.BENCH_EB_PARTS?.split(','),
   });
 }
 if (want('gateway')) {

@@ -7,7 +7,8 @@
  * node that lost the lease moves no cursor).
  *
  * MUST: the cursor moves past an event only after the handler finished it (at least once: a crash
- *   or a failure between the handler's call and the cursor's write repeats it).
+ *   or a failure between the handler's call and the cursor's write repeats it; the cursor is
+ *   written at most once a second, and at stop, so a crash repeats at most about a second's events).
  * MUST: a handler that fails is retried from where it stopped, with backoff (1 s doubling to 60 s,
  *   jittered), and never blocks anything but this consumer: ingest, Event history and trails read
  *   the log on their own.
@@ -59,6 +60,8 @@ export type PageHandler = (rows: readonly StoredEvent[], done: (seq: number) => 
 
 const MIN_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
+/** How often a moving cursor is written to the control store. */
+const SAVE_EVERY_MS = 1000;
 /** A pass reads for at most this long, then lets the next one start (lease checks, stop). */
 const MAX_PASS_MS = 2000;
 
@@ -71,6 +74,9 @@ export class LogConsumer {
   /** The state as last written, while this node runs the consumer with this fence. */
   private state?: { doc: ConsumerState; token: number | undefined };
   private backoff?: { untilMs: number; delayMs: number };
+  /** The cursor moved in memory and not yet in the control store (written at most every SAVE_EVERY_MS, and at stop). */
+  private unsaved?: { doc: ConsumerState; fence: Fence | undefined };
+  private savedAtMs = 0;
   private cutShort = false;
 
   constructor(deps: LogConsumerDeps, opts: LogConsumerOptions, handle: PageHandler) {
@@ -90,8 +96,10 @@ export class LogConsumer {
     this.job.start({ runNow: true });
   }
 
-  stop(): Promise<void> {
-    return this.job.stop();
+  async stop(): Promise<void> {
+    await this.job.stop();
+    const u = this.unsaved;
+    if (u) await this.save(u.doc, u.fence).catch((e: unknown) => this.deps.logError(`${this.name}: its cursor could not be saved at stop (the events after the last saved one are sent again)`, e));
   }
 
   /** New events were committed: a pass now (one more after the one running), unless backing off. */
@@ -144,6 +152,19 @@ export class LogConsumer {
   private async save(doc: ConsumerState, fence: Fence | undefined): Promise<void> {
     await this.deps.control.put(REALTIME_CONSUMER_KIND, this.name, doc, { fence });
     this.state = { doc, token: fence?.token };
+    this.unsaved = undefined;
+    this.savedAtMs = performance.now();
+  }
+
+  /**
+   * After a handled page: the cursor moves in memory at once and in the control store at most every
+   * SAVE_EVERY_MS (each write is an fsync of control.db; under load a pass runs per group commit).
+   * A crash repeats what was handled since the last write: at least once, as a failure does.
+   */
+  private async advance(doc: ConsumerState, fence: Fence | undefined, hadError: boolean): Promise<void> {
+    if (hadError || performance.now() - this.savedAtMs >= SAVE_EVERY_MS) return this.save(doc, fence);
+    this.state = { doc, token: fence?.token };
+    this.unsaved = { doc, fence };
   }
 
   private async run(fence: Fence | undefined): Promise<void> {
@@ -170,8 +191,9 @@ export class LogConsumer {
         return;
       }
       this.backoff = undefined;
+      const hadError = state.latestError !== undefined;
       state = { cursor: rows[rows.length - 1]!.seq, latestAttemptMs: attemptMs, latestSuccessMs: this.deps.clock.nowMs() };
-      await this.save(state, fence);
+      await this.advance(state, fence, hadError);
       if (rows.length < this.opts.readBatch) return;
       if (performance.now() >= stopAt) {
         this.cutShort = true;

@@ -4,8 +4,8 @@
  * and credentials, within the neighbour's time limits (aws-clients.ts).
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { DeliveryTargetError, type EventPublisher, type PutEventsRequestEntry, type PutEventsResult, type TargetCallOptions } from '../delivery-targets.ts';
-import { awsErrorCode, boundedClientSettings, callDeadlineMs, isTimeoutOrAbort, RegionalClients, sdkClientConfig, type AwsClientOptions, type TargetLimits } from '../aws-clients.ts';
+import type { EventPublisher, PutEventsRequestEntry, PutEventsResult, TargetCallOptions } from '../delivery-targets.ts';
+import { boundedCall, boundedClientSettings, RegionalClients, sdkClientConfig, type AwsClientOptions, type TargetLimits } from '../aws-clients.ts';
 
 export const EVENTBRIDGE_LIMITS: TargetLimits = { requestTimeoutMs: 5000, maxAttempts: 3 };
 
@@ -19,15 +19,10 @@ export class EventBridgePublisher implements EventPublisher {
   }
 
   async putEvents(region: string, entries: readonly PutEventsRequestEntry[], opts: TargetCallOptions = {}): Promise<PutEventsResult> {
-    const deadline = AbortSignal.timeout(callDeadlineMs(this.limits));
-    const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
-    try {
-      const out = await this.clients.get(region).send(new PutEventsCommand({ Entries: entries.map((e) => ({ ...e, Resources: [...e.Resources] })) }), { abortSignal: signal });
-      return { entries: (out.Entries ?? []).map((e) => (e.ErrorCode ? { errorCode: e.ErrorCode, errorMessage: e.ErrorMessage } : { eventId: e.EventId })) };
-    } catch (e) {
-      const code = isTimeoutOrAbort(e, signal) ? 'EventBridgeTimeout' : awsErrorCode(e);
-      throw new DeliveryTargetError(code, `EventBridge PutEvents in ${region} failed: ${(e as Error).message}`, { cause: e });
-    }
+    const client = this.clients.get(region);
+    const out = await boundedCall(this.limits, opts.signal, 'EventBridgeTimeout', `EventBridge PutEvents in ${region}`,
+      (signal) => client.send(new PutEventsCommand({ Entries: entries.map((e) => ({ ...e, Resources: [...e.Resources] })) }), { abortSignal: signal }));
+    return { entries: (out.Entries ?? []).map((e) => (e.ErrorCode ? { errorCode: e.ErrorCode, errorMessage: e.ErrorMessage } : { eventId: e.EventId })) };
   }
 
   destroy(): void {

@@ -4,8 +4,8 @@
  * configured one, within the neighbour's time limits (aws-clients.ts).
  */
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DeliveryTargetError, type QueueSender, type TargetCallOptions } from '../delivery-targets.ts';
-import { awsErrorCode, boundedClientSettings, callDeadlineMs, isTimeoutOrAbort, RegionalClients, sdkClientConfig, type AwsClientOptions, type TargetLimits } from '../aws-clients.ts';
+import type { QueueSender, TargetCallOptions } from '../delivery-targets.ts';
+import { boundedCall, boundedClientSettings, RegionalClients, sdkClientConfig, type AwsClientOptions, type TargetLimits } from '../aws-clients.ts';
 
 export const SQS_LIMITS: TargetLimits = { requestTimeoutMs: 5000, maxAttempts: 3 };
 
@@ -26,14 +26,8 @@ export class SqsSender implements QueueSender {
   }
 
   async send(queueUrl: string, body: string, opts: TargetCallOptions = {}): Promise<void> {
-    const deadline = AbortSignal.timeout(callDeadlineMs(this.limits));
-    const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
-    try {
-      await this.clients.get(queueUrlRegion(queueUrl) ?? this.opts.region).send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }), { abortSignal: signal });
-    } catch (e) {
-      const code = isTimeoutOrAbort(e, signal) ? 'SqsTimeout' : awsErrorCode(e);
-      throw new DeliveryTargetError(code, `SQS SendMessage failed: ${(e as Error).message}`, { cause: e });
-    }
+    const client = this.clients.get(queueUrlRegion(queueUrl) ?? this.opts.region);
+    await boundedCall(this.limits, opts.signal, 'SqsTimeout', 'SQS SendMessage', (signal) => client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }), { abortSignal: signal }));
   }
 
   destroy(): void {
