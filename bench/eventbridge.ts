@@ -138,70 +138,70 @@ export async function runEventBridge(opts: EventBridgeBenchOptions): Promise<Rec
     const result: Record<string, unknown> = {};
     // 1. The floor: moto by itself.
     if (part('floor')) {
-    log(`eventbridge: moto's own PutEvents -> SQS latency, ${opts.floorSamples} samples`);
-    const floor: number[] = [];
-    for (let i = 0; i < opts.floorSamples; i++) {
-      const n = randomUUID();
-      const t = Date.now();
-      await eb.send(new PutEventsCommand({ Entries: [{ Source: 'aws.ec2', DetailType: 'AWS API Call via CloudTrail', Detail: JSON.stringify({ ...record(i), n }), EventBusName: 'default' }] }));
-      const got = await receiveAll(sqs, queueUrl, new Set([n]), 30_000);
-      if (got.has(n)) floor.push(got.get(n)! - t);
-    }
-    const t10 = performance.now();
-    const calls = 3;
-    for (let c = 0; c < calls; c++) {
-      await eb.send(new PutEventsCommand({ Entries: Array.from({ length: 10 }, (_, i) => ({ Source: 'aws.ec2', DetailType: 'AWS API Call via CloudTrail', Detail: JSON.stringify(record(i)), EventBusName: 'default' })) }));
-    }
-    const motoEntriesPerSecond = (calls * 10) / ((performance.now() - t10) / 1000);
-    await receiveAll(sqs, queueUrl, new Set(['never']), 3000);
-    result.floor = { motoPutEventsToSqsMs: summarize(floor), motoEntriesPerSecond: round(motoEntriesPerSecond, 1) };
+      log(`eventbridge: moto's own PutEvents -> SQS latency, ${opts.floorSamples} samples`);
+      const floor: number[] = [];
+      for (let i = 0; i < opts.floorSamples; i++) {
+        const n = randomUUID();
+        const t = Date.now();
+        await eb.send(new PutEventsCommand({ Entries: [{ Source: 'aws.ec2', DetailType: 'AWS API Call via CloudTrail', Detail: JSON.stringify({ ...record(i), n }), EventBusName: 'default' }] }));
+        const got = await receiveAll(sqs, queueUrl, new Set([n]), 30_000);
+        if (got.has(n)) floor.push(got.get(n)! - t);
+      }
+      const t10 = performance.now();
+      const calls = 3;
+      for (let c = 0; c < calls; c++) {
+        await eb.send(new PutEventsCommand({ Entries: Array.from({ length: 10 }, (_, i) => ({ Source: 'aws.ec2', DetailType: 'AWS API Call via CloudTrail', Detail: JSON.stringify(record(i)), EventBusName: 'default' })) }));
+      }
+      const motoEntriesPerSecond = (calls * 10) / ((performance.now() - t10) / 1000);
+      await receiveAll(sqs, queueUrl, new Set(['never']), 3000);
+      result.floor = { motoPutEventsToSqsMs: summarize(floor), motoEntriesPerSecond: round(motoEntriesPerSecond, 1) };
     }
 
     // 2. End to end through moto, at a rate moto sustains.
     if (part('moto')) {
-    log(`eventbridge: end to end through moto at ${opts.motoRate}/s for ${opts.motoSeconds} s`);
-    const server = await startBenchServer(join(work, 'moto'), [], { eventBridge: { endpoint: moto.url, region: 'us-east-1', ...CREDS } });
-    let viaMoto: Record<string, unknown>;
-    try {
-      const { acks } = await steadyIngest(server.url, opts.motoRate, opts.motoSeconds);
-      const got = await receiveAll(sqs, queueUrl, new Set(acks.keys()), 120_000);
-      viaMoto = { events: acks.size, received: [...acks.keys()].filter((k) => got.has(k)).length, latencyMs: summarize(latencies(acks, got)) };
-    } finally {
-      await server.stop();
-    }
-    result.throughMoto = { rate: opts.motoRate, ...viaMoto };
+      log(`eventbridge: end to end through moto at ${opts.motoRate}/s for ${opts.motoSeconds} s`);
+      const server = await startBenchServer(join(work, 'moto'), [], { eventBridge: { endpoint: moto.url, region: 'us-east-1', ...CREDS } });
+      let viaMoto: Record<string, unknown>;
+      try {
+        const { acks } = await steadyIngest(server.url, opts.motoRate, opts.motoSeconds);
+        const got = await receiveAll(sqs, queueUrl, new Set(acks.keys()), 120_000);
+        viaMoto = { events: acks.size, received: [...acks.keys()].filter((k) => got.has(k)).length, latencyMs: summarize(latencies(acks, got)) };
+      } finally {
+        await server.stop();
+      }
+      result.throughMoto = { rate: opts.motoRate, ...viaMoto };
     }
 
     // 3. The forwarder at full rate against an endpoint that answers at once; first the same ingest without it.
     if (part('rate')) {
-    log(`eventbridge: the same ingest without forwarding, ${opts.rate}/s for ${opts.seconds} s`);
-    const plain = await startBenchServer(join(work, 'plain'));
-    let baselineIngest: number;
-    try {
-      const { acks, ingestSeconds } = await steadyIngest(plain.url, opts.rate, opts.seconds);
-      baselineIngest = round(acks.size / ingestSeconds, 1);
-    } finally {
-      await plain.stop();
-    }
-    log(`eventbridge: forwarder at ${opts.rate}/s for ${opts.seconds} s against a local PutEvents endpoint`);
-    const sink = await putEventsSink();
-    const fast = await startBenchServer(join(work, 'sink'), [], { eventBridge: { endpoint: sink.url, region: 'us-east-1', ...CREDS } });
-    let atRate: Record<string, unknown>;
-    try {
-      const t0 = Date.now();
-      const { acks, ingestSeconds } = await steadyIngest(fast.url, opts.rate, opts.seconds);
-      const until = Date.now() + 60_000;
-      while (Date.now() < until && [...acks.keys()].some((k) => !sink.seen.has(k))) await sleep(50);
-      const last = Math.max(...[...acks.keys()].map((k) => sink.seen.get(k) ?? 0));
-      atRate = {
-        events: acks.size, forwarded: [...acks.keys()].filter((k) => sink.seen.has(k)).length, ingestEventsPerSecond: round(acks.size / ingestSeconds, 1), ingestEventsPerSecondWithoutForwarding: baselineIngest,
-        forwardedEventsPerSecond: round(acks.size / ((last - t0) / 1000), 1), latencyMs: summarize(latencies(acks, sink.seen)),
-      };
-    } finally {
-      await fast.stop();
-      await sink.close();
-    }
-    result.forwarderAtRate = { rate: opts.rate, endpoint: 'local PutEvents endpoint answering at once', ...atRate };
+      log(`eventbridge: the same ingest without forwarding, ${opts.rate}/s for ${opts.seconds} s`);
+      const plain = await startBenchServer(join(work, 'plain'));
+      let baselineIngest: number;
+      try {
+        const { acks, ingestSeconds } = await steadyIngest(plain.url, opts.rate, opts.seconds);
+        baselineIngest = round(acks.size / ingestSeconds, 1);
+      } finally {
+        await plain.stop();
+      }
+      log(`eventbridge: forwarder at ${opts.rate}/s for ${opts.seconds} s against a local PutEvents endpoint`);
+      const sink = await putEventsSink();
+      const fast = await startBenchServer(join(work, 'sink'), [], { eventBridge: { endpoint: sink.url, region: 'us-east-1', ...CREDS } });
+      let atRate: Record<string, unknown>;
+      try {
+        const t0 = Date.now();
+        const { acks, ingestSeconds } = await steadyIngest(fast.url, opts.rate, opts.seconds);
+        const until = Date.now() + 60_000;
+        while (Date.now() < until && [...acks.keys()].some((k) => !sink.seen.has(k))) await sleep(50);
+        const last = Math.max(...[...acks.keys()].map((k) => sink.seen.get(k) ?? 0));
+        atRate = {
+          events: acks.size, forwarded: [...acks.keys()].filter((k) => sink.seen.has(k)).length, ingestEventsPerSecond: round(acks.size / ingestSeconds, 1), ingestEventsPerSecondWithoutForwarding: baselineIngest,
+          forwardedEventsPerSecond: round(acks.size / ((last - t0) / 1000), 1), latencyMs: summarize(latencies(acks, sink.seen)),
+        };
+      } finally {
+        await fast.stop();
+        await sink.close();
+      }
+      result.forwarderAtRate = { rate: opts.rate, endpoint: 'local PutEvents endpoint answering at once', ...atRate };
     }
     return result;
   } finally {
