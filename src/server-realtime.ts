@@ -7,7 +7,7 @@ import type { Clock } from './core/index.ts';
 import type { OpenTrailConfig } from './config/index.ts';
 import type { ControlStore, EventStore } from './stores/index.ts';
 import type { LeaseKeeper } from './stores/lease-keeper.ts';
-import { callDeadlineMs, EventBridgePublisher, SnsTopicPublisher, SqsSender } from './stores/aws/index.ts';
+import { callDeadlineMs, SnsTopicPublisher } from './stores/aws/index.ts';
 import { FetchWebhookPoster } from './stores/http/index.ts';
 import { BuiltInRules, consumerLags, eventBridgeHandler, LIVE_TAIL_DEFAULTS, LiveTail, LogConsumer, LogSignal, type RuleTargetKind } from './realtime/index.ts';
 
@@ -28,7 +28,11 @@ export interface Realtime {
   close(drainMs: number): Promise<void>;
 }
 
-export function createRealtime(config: OpenTrailConfig, deps: { events: EventStore; control: ControlStore; clock: Clock; leases?: LeaseKeeper; logError(component: string): (msg: string, err?: unknown) => void; hooks?: RealtimeHooks }): Realtime {
+/**
+ * The EventBridge and SQS drivers (and their SDK packages) are loaded only when `eventBridge` or
+ * `sqs` is configured: a server without them never needs @aws-sdk/client-eventbridge or -sqs.
+ */
+export async function createRealtime(config: OpenTrailConfig, deps: { events: EventStore; control: ControlStore; clock: Clock; leases?: LeaseKeeper; logError(component: string): (msg: string, err?: unknown) => void; hooks?: RealtimeHooks }): Promise<Realtime> {
   const signal = new LogSignal();
   const consumerDeps = (component: string) => ({ events: deps.events, control: deps.control, clock: deps.clock, leases: deps.leases, logError: deps.logError(component) });
   const consumers: LogConsumer[] = [];
@@ -36,6 +40,7 @@ export function createRealtime(config: OpenTrailConfig, deps: { events: EventSto
 
   const eb = config.eventBridge;
   if (eb) {
+    const { EventBridgePublisher } = await import('./stores/aws/eventbridge-publisher.ts');
     const publisher = new EventBridgePublisher(eb, eb);
     destroy.push(() => publisher.destroy());
     consumers.push(new LogConsumer(consumerDeps('eventbridge'), { name: 'eventbridge', pollMs: eb.pollMs, readBatch: 500, readBytes: 4 * 1024 * 1024 }, eventBridgeHandler(
@@ -45,7 +50,7 @@ export function createRealtime(config: OpenTrailConfig, deps: { events: EventSto
   }
   let rules: BuiltInRules | undefined;
   if (config.rules.some((r) => r.state !== 'DISABLED')) {
-    const sqs = config.sqs ? new SqsSender(config.sqs, config.sqs) : undefined;
+    const sqs = config.sqs ? new (await import('./stores/aws/sqs-sender.ts')).SqsSender(config.sqs, config.sqs) : undefined;
     const sns = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;
     destroy.push(() => sqs?.destroy(), () => sns?.destroy());
     rules = new BuiltInRules(

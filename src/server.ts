@@ -118,7 +118,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   metrics?.addConsumer('digest', digestLags(control, config.integrity.digestPeriodMs, () => clock.nowMs()));
   const metricsListener = metrics && config.metrics.port !== undefined ? createMetricsListener(() => metrics.scrape(), (e) => errorLog('metrics')('metrics could not be collected', e), config.database.type === 'postgres' ? () => healthReport() : undefined) : undefined;
   // Real time (src/server-realtime.ts): EventBridge forwarding, built-in rules, the live tail; woken by every commit.
-  const realtime = createRealtime(config, { events: store, control, clock, leases, logError: errorLog, hooks: metrics });
+  const realtime = await createRealtime(config, { events: store, control, clock, leases, logError: errorLog, hooks: metrics });
   started.push(() => realtime.close(0));
   metrics?.addConsumer('realtime', () => realtime.lags(clock.nowMs()));
   metrics?.addGauge('opentrail_live_tail_streams', 'Live tails (GET /events/stream) open now.', () => realtime.tail.size);

@@ -2,5 +2,3 @@ export * from './sns-topic-directory.ts';
 export * from './sns-topic-publisher.ts';
 export * from './cloudwatch-logs-sink.ts';
 export { callDeadlineMs, type AwsClientOptions, type TargetLimits } from '../aws-clients.ts';
-export * from './eventbridge-publisher.ts';
-export * from './sqs-sender.ts';
