@@ -35,6 +35,7 @@ import { runLookups, type LookupResult } from './lookup.ts';
 import { deliveryOptionsFromEnv, runDelivery, type CapacityResult } from './delivery.ts';
 import { runValidate, runValidateLarge } from './validate.ts';
 import { runGateway } from './gateway.ts';
+import { runEventBridge } from './eventbridge.ts';
 import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
 import { runConsoleBench } from './console.ts';
@@ -61,13 +62,15 @@ const PARTS = [
   'insights',
   'lakeingest',
   'metricscost',
+  'eventbridge',
 ] as const;
 /**
  * Parts that run only when BENCH_ONLY names them: pgstore (bench/pgstore.ts: the event stores on
  * SQLite and PostgreSQL in process), console (bench/console.ts: Event history's first page in a
  * headless Chromium), insights (bench/insights.ts: ingest with Insights on and off), lakeingest
  * (bench/lakeingest.ts: ingest into one event data store), metricscost
- * (bench/metrics-cost.ts: the metrics hooks' CPU per ingested event).
+ * (bench/metrics-cost.ts: the metrics hooks' CPU per ingested event), eventbridge
+ * (bench/eventbridge.ts: acknowledged to SQS through EventBridge, on moto).
  */
 const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
   'pgstore',
@@ -75,6 +78,7 @@ const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
   'insights',
   'lakeingest',
   'metricscost',
+  'eventbridge',
 ];
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
@@ -217,6 +221,11 @@ if (want('validate')) {
   };
 }
 
+if (want('eventbridge')) {
+  report.eventbridge = await runEventBridge({
+    rate: num('BENCH_EB_RATE', 1000), seconds: num('BENCH_EB_SECONDS', 5), motoRate: num('BENCH_EB_MOTO_RATE', 2), motoSeconds: num('BENCH_EB_MOTO_SECONDS', 10), floorSamples: num('BENCH_EB_FLOOR_SAMPLES', 20), parts: env.BENCH_EB_PARTS?.split(','),
+  });
+}
 if (want('gateway')) {
   report.gateway = await runGateway({ ...gatewayOpts, profileDir: env.BENCH_PROFILE === '1' ? join(profileDir, 'gateway') : undefined });
 }

@@ -31,6 +31,7 @@ import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
 import { BodyBudget } from './aws/body.ts';
+import { createRealtime } from './server-realtime.ts';
 import { componentErrorLog, createLogger, createMetricsListener, cursorLag, deliveryLags, digestLags, lakeIngestLags, ServerMetrics, type Logger } from './observability/index.ts';
 import { LakeIngestWorker, lazyDuckDB, startLakeRetentionJob } from './lake/ingest/index.ts';
 
@@ -121,7 +122,21 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   metrics?.addConsumer('delivery', deliveryLags(store, control, () => clock.nowMs()));
   metrics?.addConsumer('digest', digestLags(control, config.integrity.digestPeriodMs, () => clock.nowMs()));
   const metricsListener = metrics && config.metrics.port !== undefined ? createMetricsListener(() => metrics.scrape(), (e) => errorLog('metrics')('metrics could not be collected', e), config.database.type === 'postgres' ? () => healthReport() : undefined) : undefined;
-  const ingester = new Ingester(store, { maxBatchEvents: config.ingest.maxBatchEvents, log: noteLog('ingest'), observer: metrics });
+  // Real time (src/server-realtime.ts): EventBridge forwarding, built-in rules, the live tail; woken by every commit.
+  const realtime = await createRealtime(config, { events: store, control, clock, leases, logError: errorLog, hooks: metrics });
+  started.push(() => realtime.close(0));
+  metrics?.addConsumer('realtime', () => realtime.lags(clock.nowMs()));
+  metrics?.addGauge('opentrail_live_tail_streams', 'Live tails (GET /events/stream) open now.', () => realtime.tail.size);
+  const ingester = new Ingester(store, {
+    maxBatchEvents: config.ingest.maxBatchEvents, log: noteLog('ingest'),
+    observer: {
+      appended: (...a) => metrics?.appended(...a),
+      committed: (events, seconds, ok) => {
+        metrics?.committed(events, seconds, ok);
+        if (ok) realtime.committed();
+      },
+    },
+  });
   const channels = new ChannelService(control, ids);
   const os = config.objectStore;
   const objects = os.type === 's3' ? new S3ObjectStore(os) : new FsObjectStore(os.root ?? join(config.dataDir, 'buckets'));
@@ -162,6 +177,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     metricsCallers: config.metrics.apiPortCallers,
     console: config.console.enabled ? { sessionMinutes: config.console.sessionMinutes } : undefined,
     ...(config.database.type === 'postgres' ? { health: () => healthReport() } : {}),
+    eventStream: { tail: realtime.tail },
   });
   const publisher = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;
   const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs, config.cloudWatchLogs) : undefined;
@@ -250,6 +266,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   insights.start();
   lakeIngest.start();
   digests.start();
+  realtime.start();
   const urlOf = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   const node = { host: hostname(), pid: process.pid, startedAt: new Date(clock.nowMs()).toISOString() };
   const healthReport = async () => {
@@ -296,6 +313,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         lakeDuck.close();
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
+        await realtime.close(config.delivery.drainTimeoutMs);
         await retentionStopped;
         await db.close();
         if (objects instanceof S3ObjectStore) objects.destroy();

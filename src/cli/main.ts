@@ -13,6 +13,7 @@ const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DI
        opentrail validate-logs --trail-arn ARN --start-time TIME [...]   (opentrail validate-logs --help)
        opentrail migrate [--data-dir DIR]   convert an older events.db to this version's layout (opentrail migrate --help)
        opentrail status [--url URL]   a running server's health, event counts, consumer lags and failures (opentrail status --help)
+       opentrail tail [--filter EventName=...] [--region R]   the caller's events as they are stored (opentrail tail --help)
        opentrail --version
 
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
@@ -35,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./migrate.ts')).migrateCommand(rest);
       case 'status':
         return await (await import('./status.ts')).statusCommand(rest);
+      case 'tail':
+        return await (await import('./tail.ts')).tailCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -24,3 +24,18 @@ test('a source the scrape could not read is reported as not read, and degrades t
   assert.match(good.text, /: healthy\n/);
   assert.match(good.text, /none \(no trails\)/);
 });
+
+test('the EventBridge forwarder and rule targets: lag, FAILING while it fails, and refused entries', () => {
+  const s = formatStatus('http://x', scrape(`opentrail_consumer_lag_seconds{consumer="realtime",resource="eventbridge"} 12
+opentrail_consumer_lag_events{consumer="realtime",resource="eventbridge"} 40
+opentrail_consumer_last_failure_timestamp_seconds{consumer="realtime",resource="eventbridge",code="ECONNREFUSED"} 95
+opentrail_eventbridge_entries_total{outcome="sent"} 7
+opentrail_eventbridge_entries_total{outcome="failed"} 30
+opentrail_rule_target_calls_total{target="sqs",outcome="sent"} 3
+opentrail_rule_target_calls_total{target="webhook",outcome="WebhookTimeout"} 2`), 100_000);
+  assert.equal(s.degraded, true);
+  assert.match(s.text, /^ {2}realtime {2}eventbridge: 40 events, 12 s {2}FAILING ECONNREFUSED \(last attempt 5 s ago\)$/m);
+  assert.match(s.text, /^ {2}eventbridge entries: failed x30$/m);
+  assert.match(s.text, /^ {2}rule targets \(webhook\): WebhookTimeout x2$/m);
+  assert.doesNotMatch(s.text, /rule targets \(sqs\)/);
+});

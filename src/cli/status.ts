@@ -117,6 +117,8 @@ export function formatStatus(url: string, samples: readonly Sample[], nowMs: num
   const failureLines: string[] = [];
   for (const s of all('opentrail_bucket_write_failures_total')) failureLines.push(`  bucket writes (${s.labels.job}): ${s.labels.code} x${count(s.value)}`);
   for (const s of all('opentrail_notification_failures_total')) failureLines.push(`  notifications (${s.labels.target}): ${s.labels.code} x${count(s.value)}`);
+  for (const s of all('opentrail_eventbridge_entries_total')) if (s.labels.outcome !== 'sent' && s.value > 0) failureLines.push(`  eventbridge entries: ${s.labels.outcome} x${count(s.value)}`);
+  for (const s of all('opentrail_rule_target_calls_total')) if (s.labels.outcome !== 'sent') failureLines.push(`  rule targets (${s.labels.target}): ${s.labels.outcome} x${count(s.value)}`);
   const commits = one('opentrail_group_commit_failures_total');
   if (commits) failureLines.push(`  event store commits: x${count(commits)}`);
   for (const s of all('opentrail_background_errors_total')) failureLines.push(`  logged errors (${s.labels.component}): x${count(s.value)}`);
@@ -127,6 +129,23 @@ export function formatStatus(url: string, samples: readonly Sample[], nowMs: num
 async function get(url: string): Promise<{ status: number; text: string }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, text: await res.text() };
+}
+
+/**
+ * The URL of the server running on a data dir (DIR/opentrail.lock.json, written at its start), or
+ * the message saying why there is none. Also `opentrail tail`'s default.
+ */
+export function serverOfDataDir(command: string, dir: string | undefined): { url: string; metricsUrl?: string } | string {
+  const dataDir = dir ?? process.env.OPENTRAIL_DATA_DIR ?? '.opentrail';
+  const file = join(dataDir, 'opentrail.lock.json');
+  let holder: LockHolder;
+  try {
+    holder = JSON.parse(readFileSync(file, 'utf8')) as LockHolder;
+  } catch {
+    return `opentrail ${command}: no server found: ${file} is missing (give --url, or --data-dir of the server)`;
+  }
+  if (!holder.url) return `opentrail ${command}: the server of ${dataDir} (pid ${holder.pid}) has not said its URL yet; give --url`;
+  return { url: holder.url, metricsUrl: holder.metricsUrl };
 }
 
 export async function statusCommand(argv: string[]): Promise<number> {
@@ -142,21 +161,13 @@ export async function statusCommand(argv: string[]): Promise<number> {
   let url = values.url;
   let metricsUrl = values['metrics-url'];
   if (url === undefined) {
-    const dataDir = values['data-dir'] ?? process.env.OPENTRAIL_DATA_DIR ?? '.opentrail';
-    const file = join(dataDir, 'opentrail.lock.json');
-    let holder: LockHolder;
-    try {
-      holder = JSON.parse(readFileSync(file, 'utf8')) as LockHolder;
-    } catch {
-      console.error(`opentrail status: no server found: ${file} is missing (give --url, or --data-dir of the server)`);
+    const found = serverOfDataDir('status', values['data-dir']);
+    if (typeof found === 'string') {
+      console.error(found);
       return 2;
     }
-    if (!holder.url) {
-      console.error(`opentrail status: the server of ${dataDir} (pid ${holder.pid}) has not said its URL yet; give --url`);
-      return 2;
-    }
-    url = holder.url;
-    metricsUrl ??= holder.metricsUrl;
+    url = found.url;
+    metricsUrl ??= found.metricsUrl;
   }
   url = url.replace(/\/+$/, '');
   metricsUrl ??= `${url}/metrics`;

@@ -9,7 +9,7 @@
  * `config.<path> <message>`; a message holding `{path}` places the key itself.
  */
 import { z } from 'zod';
-import { partitionOf } from '../core/index.ts';
+import { compileEventPattern, partitionOf } from '../core/index.ts';
 
 export const DEFAULT_REGIONS = ['us-east-1', 'us-west-2', 'eu-west-1'];
 
@@ -275,6 +275,54 @@ const webhook = obj({
   timeoutMs: num(100, 5000).describe('the whole exchange (one attempt) is cut after this long'),
 });
 
+// --- Real time (src/realtime; docs/realtime.md) ---------------------------------------------------
+
+const eventBridge = obj({
+  ...neighbourShape,
+  requestTimeoutMs: num(100, 5000).describe('each attempt of a PutEvents call is cut after this long'),
+  maxAttempts: z.number({ error: 'must be a whole number from 1 to 10' }).int({ error: 'must be a whole number from 1 to 10' }).min(1, { error: 'must be a whole number from 1 to 10' }).max(10, { error: 'must be a whole number from 1 to 10' }).default(3)
+    .describe('attempts of one PutEvents call (1-10); after them the forwarder backs off (1 s doubling to 60 s) and tries again from the same event'),
+  eventBusName: str().default('default').describe('the event bus (name or ARN) events are put on, in the Region of each event'),
+  readOnlyManagementEvents: bool(true).describe('send read-only management events too, as CloudTrail does (EventBridge itself matches them only for rules in state `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`; an endpoint without that state, such as moto, matches them on every rule: `false` keeps them back)'),
+  pollMs: num(10, 200).describe('how often the forwarder looks for new events (commits on this node wake it at once)'),
+}).superRefine((v, ctx) => keysTogether(v, ctx, '{path}: accessKeyId and secretAccessKey go together'));
+
+const ruleTarget = obj({
+  webhook: httpUrl(false).optional().describe('POST the envelope (application/json) to this URL'),
+  headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/), z.string({ error: 'must map header names to strings' }), {
+    error: (iss) => (iss.code === 'invalid_key' ? 'is not an HTTP header name (headers must map header names to strings)' : 'must map header names to strings'),
+  }).optional().describe('webhook: extra request headers, e.g. Authorization'),
+  timeoutMs: num(100, 5000).describe('webhook: the whole POST is cut after this long'),
+  sqs: z.string({ error: 'must be an SQS queue URL' }).regex(/^https?:\/\/[^/\s]+\/\d{12}\/[\w-]{1,80}(\.fifo)?$/, { error: 'must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)' }).optional()
+    .describe('SendMessage the envelope to this queue URL (through the `sqs` endpoint)'),
+  sns: z.string({ error: 'must be an SNS topic ARN' }).regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}(\.fifo)?$/, { error: 'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)' }).optional()
+    .describe('Publish the envelope to this topic (through the `sns` endpoint)'),
+}).superRefine((v, ctx) => {
+  const n = [v.webhook, v.sqs, v.sns].filter((x) => x !== undefined).length;
+  if (n !== 1) ctx.addIssue({ code: 'custom', input: v, message: '{path}: a target is exactly one of webhook, sqs or sns' });
+}).transform((v) => (v.webhook !== undefined ? { webhook: v.webhook, headers: v.headers, timeoutMs: v.timeoutMs } : v.sqs !== undefined ? { sqs: v.sqs } : { sns: v.sns! }));
+
+const rule = obj({
+  name: str().regex(/^[.\-_A-Za-z0-9]{1,64}$/, { error: 'must be 1-64 letters, digits, ., - or _ (as an EventBridge rule name)' }).describe('the rule\'s name (logs, metrics)'),
+  eventPattern: z.record(z.string(), z.unknown(), { error: 'must be an event pattern (a JSON object)' }).superRefine((p, ctx) => {
+    try {
+      compileEventPattern(p);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', input: p, message: `{path}: ${(e as Error).message}` });
+    }
+  }).describe('an EventBridge event pattern, matched against the envelope EventBridge would deliver (docs/realtime.md)'),
+  state: z.enum(['ENABLED', 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS', 'DISABLED'], { error: 'must be ENABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS or DISABLED' }).default('ENABLED')
+    .describe('as EventBridge\'s rule state: `ENABLED` matches no read-only management events, `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS` matches them too'),
+  targets: list(ruleTarget).min(1, { error: 'must be a non-empty list of targets' }).max(5, { error: 'may hold at most 5 targets (EventBridge allows 5 per rule)' }).describe('where a matching envelope goes: `{"webhook": URL}`, `{"sqs": QUEUE_URL}` or `{"sns": TOPIC_ARN}`; each target has its own bounded queue (`delivery.targetQueueLength`/`targetQueueBytes`), at most once'),
+});
+
+const liveTail = obj({
+  maxStreams: num(1, 64).describe('live tails (`GET /events/stream`) open at once on this server; beyond, 429 ThrottlingException'),
+  maxStreamsPerCaller: num(1, 4).describe('... per caller (access key or console session)'),
+  keepAliveMs: num(1000, 15_000).describe('a comment line when a stream sent nothing for this long'),
+  stallMs: num(1000, 30_000).describe('a reader that takes nothing for this long is ended (it resumes with `Last-Event-ID`)'),
+});
+
 const organization = obj({
   id: str().regex(/^o-[a-z0-9]{10,32}$/, { error: 'must look like o-exampleorgid (o- and 10-32 lower-case letters or digits)' }).describe('the organization id'),
   managementAccountId: accountId().describe('the management account, which may create organization trails'),
@@ -333,6 +381,10 @@ export const configSchema = obj({
   sns: notifier(5000).optional().describe('the SNS endpoint used to check trail topics and publish their log-file notifications (in the Region the topic ARN names); without it topics are checked for form only and trails with a topic report `LatestNotificationError` `SnsNotConfigured`; a whole `Publish` is cut after requestTimeoutMs x maxAttempts (`SnsTimeout`)'),
   cloudWatchLogs: notifier(10_000).optional().describe('the CloudWatch Logs endpoint trails with `CloudWatchLogsLogGroupArn` stream their records to (these credentials are used; `CloudWatchLogsRoleArn` is not assumed); without it such trails report `LatestCloudWatchLogsDeliveryError` `CloudWatchLogsNotConfigured` (`CloudWatchLogsTimeout`)'),
   webhooks: list(webhook).optional().describe('each delivered batch\'s notification body (the SNS `Message`, `{"s3Bucket":...,"s3ObjectKey":[...]}`) is POSTed as JSON to every webhook whose `trailArns` names the trail, with header `x-opentrail-trail-arn`; a non-2xx answer or timeout is reported like an SNS error (docs/compatibility.md)'),
+  eventBridge: eventBridge.optional().describe('forward every event CloudTrail sends to EventBridge, as the envelope AWS writes, to the event bus of an EventBridge-compatible endpoint (PutEvents, at least once, in order, docs/realtime.md); which events go: docs/compatibility.md "EventBridge"'),
+  sqs: notifier(5000).optional().describe('the SQS endpoint built-in rules with an `sqs` target send to (in the Region the queue URL names, else this one)'),
+  rules: list(rule).default([]).describe('built-in rules for users without an EventBridge: each matches the envelope EventBridge would deliver against its event pattern and sends it to its targets (docs/realtime.md)'),
+  liveTail: liveTail.prefault({}).describe('the live tail, `GET /events/stream` (docs/realtime.md)'),
   gateway: gateway.nullish().describe('the recording gateway, a second listener of the same server process that forwards AWS-protocol calls to their service and records each as a CloudTrail event (docs/gateway.md); `upstream` or at least one entry of `services` is required'),
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info').describe('least severe line the JSON-lines log on stdout writes: `fatal`, `error`, `warn`, `info` (one line per request), `debug`, `trace` or `silent` (docs/operations.md "Logs")'),
   console: obj({
@@ -385,4 +437,6 @@ export type DatabaseConfig = z.output<typeof database>;
 export type ObjectStoreConfig = z.output<typeof objectStore>;
 export type KeyEncryptionConfig = z.output<typeof keyEncryption>;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export type EventBridgeConfig = z.output<typeof eventBridge>;
+export type RuleConfigFile = z.output<typeof rule>;
 export type MetricsConfig = z.output<typeof configSchema.shape.metrics>;

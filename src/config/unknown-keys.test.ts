@@ -19,7 +19,7 @@ const UP = { endpoint: 'http://127.0.0.1:5000' };
 /** A config with one misspelt key, and the message that must name it. */
 const LEVELS: [string, Record<string, unknown>, string][] = [
   ['top level', { retentionDays: 30, regions: ['us-east-1'] }, 'config.retentionDays is not a known key (it is a key of `eventHistory`)'],
-  ['top level, a key of several sections', { endpoint: 'http://x' }, 'config.endpoint is not a known key (it is a key of `objectStore`, `integrity.keyEncryption`, `sns`, `cloudWatchLogs`, `gateway.upstream`, `gateway.services.<name>`)'],
+  ['top level, a key of several sections', { endpoint: 'http://x' }, 'config.endpoint is not a known key (it is a key of `objectStore`, `integrity.keyEncryption`, `sns`, `cloudWatchLogs`, `eventBridge`, `sqs`, `gateway.upstream`, `gateway.services.<name>`)'],
   ['top level, a typo', { regoins: ['us-east-1'] }, 'config.regoins is not a known key (did you mean regions?)'],
   ['a section', { eventHistory: { retentionDay: 30 } }, 'config.eventHistory.retentionDay is not a known key (did you mean retentionDays?)'],
   ['a section, case', { ingest: { MaxBodyBytes: 4096 } }, 'config.ingest.MaxBodyBytes is not a known key (did you mean maxBodyBytes?)'],

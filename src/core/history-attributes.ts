@@ -138,3 +138,8 @@ export function summaryCategory(summary: string): HistoryCategory {
 export function summaryMembers(summary: string): string {
   return summary.slice(summary.startsWith(INSIGHT_SUMMARY_MARK) ? INSIGHT_SUMMARY_MARK.length : 1, -1);
 }
+
+/** One LookupEvents `Events[]` entry as JSON text: the entry's members (text inside `{...}`) and the stored record as the CloudTrailEvent string. */
+export function historyEntryText(members: string, json: string): string {
+  return `{${members},"CloudTrailEvent":${JSON.stringify(json)}}`;
+}

@@ -18,3 +18,4 @@ export * from './regions.ts';
 export * from './arn.ts';
 export * from './periodic-job.ts';
 export * from './event-data-store.ts';
+export * from './event-pattern.ts';

@@ -4,6 +4,8 @@
  */
 import type { CloudTrailRecord } from './record.ts';
 import { compileSelectors, type TrailSelectors } from './event-selectors/index.ts';
+import type { OrganizationConfig } from './organization.ts';
+import type { TrailDoc } from './trail.ts';
 
 /** Services whose events CloudTrail records as global (in us-east-1). */
 export const GLOBAL_SERVICE_EVENT_SOURCES = new Set([
@@ -28,5 +30,15 @@ export function compileTrailScope(scope: TrailScope): (r: CloudTrailRecord) => b
     if (r.eventCategory !== 'Management' && r.eventCategory !== 'Data' && r.eventCategory !== 'NetworkActivity') return false;
     if (!scope.includeGlobalServiceEvents && r.eventSource !== undefined && GLOBAL_SERVICE_EVENT_SOURCES.has(r.eventSource)) return false;
     return selected(r);
+  };
+}
+
+/** A stored trail's scope on a server serving `regions` (a multi-region trail covers them all; an organization trail every member). */
+export function scopeOfTrail(t: TrailDoc, regions: string[], org: OrganizationConfig | undefined): TrailScope {
+  return {
+    regions: t.IsMultiRegionTrail ? regions : [t.HomeRegion],
+    accountIds: t.IsOrganizationTrail && org ? org.memberAccountIds : [t.accountId],
+    includeGlobalServiceEvents: t.IncludeGlobalServiceEvents,
+    selectors: { eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors },
   };
 }

@@ -146,7 +146,7 @@ function file(account: string, region: string, records: string[], organizationId
 
 function harness(opts: { topicFails?: string; hookStatus?: number; logsFail?: string; noTopics?: boolean } = {}) {
   const control = new MemoryControl();
-  const published: { topic: string; subject: string; message: string }[] = [];
+  const published: { topic: string; subject: string | undefined; message: string }[] = [];
   const posted: { url: string; body: string; req: WebhookRequest }[] = [];
   const putCalls: { group: string; stream: string; events: LogEvent[] }[] = [];
   const errors: string[] = [];

@@ -223,7 +223,7 @@ export const DROPPED_AT_SHUTDOWN = 'DroppedAtShutdown';
 /** Runs one call to the target with the call deadline; `signal` aborts at the deadline or at shutdown. */
 type Caller = <T>(fn: (signal: AbortSignal) => Promise<T>) => Promise<T>;
 
-interface Job {
+export interface Job {
   /** What the job holds in memory while it waits. */
   bytes: number;
   /** The job's calls, each through `call`; resolves with the error code (undefined: success), or throws. */
@@ -237,7 +237,7 @@ interface Job {
  * order batches were delivered in (CloudWatch Logs streams need it; notifications get it free).
  * Bounded by count and bytes; when full, the oldest waiting job is dropped (settled `<Kind>QueueFull`).
  */
-class TargetQueue {
+export class TargetQueue {
   private readonly waiting: Job[] = [];
   private waitingBytes = 0;
   private busy = false;
@@ -245,16 +245,17 @@ class TargetQueue {
   private readonly stopping = new AbortController();
   dropped = 0;
 
-  readonly kind: TargetKind;
+  /** The error codes this queue reports for a call past its deadline and a job dropped when full. */
+  readonly codes: { timeout: string; queueFull: string };
   /** Names the target in logs: never a webhook URL (URLs often carry tokens). */
   readonly label: string;
   private readonly callTimeoutMs: number;
-  private readonly opts: AfterDeliveryOptions;
+  private readonly opts: Pick<AfterDeliveryOptions, 'queueLength' | 'queueBytes'>;
   private readonly logError: (msg: string, err?: unknown) => void;
   private readonly onIdle: () => void;
 
-  constructor(kind: TargetKind, label: string, callTimeoutMs: number, opts: AfterDeliveryOptions, logError: (msg: string, err?: unknown) => void, onIdle: () => void) {
-    this.kind = kind;
+  constructor(codes: { timeout: string; queueFull: string }, label: string, callTimeoutMs: number, opts: Pick<AfterDeliveryOptions, 'queueLength' | 'queueBytes'>, logError: (msg: string, err?: unknown) => void, onIdle: () => void) {
+    this.codes = codes;
     this.label = label;
     this.callTimeoutMs = callTimeoutMs;
     this.opts = opts;
@@ -274,7 +275,7 @@ class TargetQueue {
       if (this.dropped === 1 || this.dropped % 100 === 0) {
         this.logError(`${this.label}: queue full (${this.opts.queueLength} batches / ${this.opts.queueBytes} bytes), dropped the oldest waiting batch (${this.dropped} so far)`);
       }
-      settle(old, TARGET_CODES[this.kind].queueFull);
+      settle(old, this.codes.queueFull);
     }
     if (!this.busy) void this.pump();
   }
@@ -304,7 +305,7 @@ class TargetQueue {
   private call<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.stopping.signal.aborted) return Promise.reject(new DeliveryTargetError(DROPPED_AT_SHUTDOWN, `${this.label}: not called, shutting down`));
     const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(new DeliveryTargetError(TARGET_CODES[this.kind].timeout, `${this.label}: no answer within ${this.callTimeoutMs} ms`)), this.callTimeoutMs);
+    const timer = setTimeout(() => ctrl.abort(new DeliveryTargetError(this.codes.timeout, `${this.label}: no answer within ${this.callTimeoutMs} ms`)), this.callTimeoutMs);
     const onStop = () => ctrl.abort(new DeliveryTargetError(DROPPED_AT_SHUTDOWN, `${this.label}: call cut off at shutdown`));
     this.stopping.signal.addEventListener('abort', onStop, { once: true });
     // The race makes the deadline hold even for a driver that ignores its signal (its call may then
@@ -374,7 +375,7 @@ export class AfterDelivery {
     const key = `${kind}|${id}`;
     let q = this.queues.get(key);
     if (!q) {
-      const created: TargetQueue = new TargetQueue(kind, label, callTimeoutMs, this.opts, this.deps.logError, () => {
+      const created: TargetQueue = new TargetQueue(TARGET_CODES[kind], label, callTimeoutMs, this.opts, this.deps.logError, () => {
         if (created.idle && this.queues.get(key) === created) this.queues.delete(key);
       });
       this.queues.set(key, (q = created));

@@ -11,7 +11,7 @@
  * partitioned, taken over) moves no cursor and records no intent (docs/design/delivery.md).
  */
 import {
-  compileTrailScope, DELIVERED_FILE_KIND, trailDeliversInsight, type LogFileKind, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, PeriodicJob, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
+  compileTrailScope, scopeOfTrail, DELIVERED_FILE_KIND, trailDeliversInsight, type LogFileKind, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, PeriodicJob, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
   type DeliveryState, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
 import { LeaseLostError, ObjectStoreError, type ControlStore, type EventStore, type Fence, type ObjectStore } from '../stores/index.ts';
@@ -283,13 +283,7 @@ export class DeliveryWorker {
   }
 
   private scopeOf(t: TrailDoc) {
-    const org = this.opts.organization;
-    return {
-      regions: t.IsMultiRegionTrail ? this.opts.regions : [t.HomeRegion],
-      accountIds: t.IsOrganizationTrail && org ? org.memberAccountIds : [t.accountId],
-      includeGlobalServiceEvents: t.IncludeGlobalServiceEvents,
-      selectors: { eventSelectors: t.eventSelectors, advancedEventSelectors: t.advancedEventSelectors },
-    };
+    return scopeOfTrail(t, this.opts.regions, this.opts.organization);
   }
 
   /** A trail's delivery failed; a lost lease is the normal end of a paused node's work, said as such. */

@@ -2,7 +2,7 @@
  * Event history: LookupEvents over the store, with CloudTrail's validation and answer shape.
  */
 import {
-  ALL_INSIGHT, ALL_MANAGEMENT, DAY_MS, INSIGHT_LOOKUP_KEYS, historyCategory, historyEntry,
+  ALL_INSIGHT, ALL_MANAGEMENT, DAY_MS, INSIGHT_LOOKUP_KEYS, historyCategory, historyEntry, historyEntryText,
   scopedAttributeKey, summaryCategory, summaryMembers, type CloudTrailRecord, type HistoryCategory,
 } from '../core/index.ts';
 import { cloudTrailError, ServiceError } from '../aws/errors.ts';
@@ -35,6 +35,22 @@ function weightedLength(v: string): number {
   return n;
 }
 
+/**
+ * One LookupAttributes pair as the store finds it, with CloudTrail's checks the model cannot make
+ * (Insights keys, AttributeValue's weighted length, ReadOnly's values); the key is one of
+ * LOOKUP_ATTRIBUTE_KEYS (the model's enum). Also the live tail's filter (GET /events/stream).
+ */
+export function lookupAttribute(category: HistoryCategory, key: string, value: string): LookupAttribute {
+  if (category === 'insight' && !(INSIGHT_LOOKUP_KEYS as readonly string[]).includes(key)) {
+    throw invalidAttrs(`For Insights events, AttributeKey must be one of ${INSIGHT_LOOKUP_KEYS.join(', ')}.`);
+  }
+  if (weightedLength(value) > 2000) throw invalidAttrs('AttributeValue must be a string of 1 to 2000 characters.');
+  if (key === 'ReadOnly' && value !== 'true' && value !== 'false') {
+    throw invalidAttrs('The value of the ReadOnly attribute must be true or false.');
+  }
+  return key === 'EventId' ? ['EventId', value] : [scopedAttributeKey(category, key), value];
+}
+
 interface ParsedQuery {
   category: HistoryCategory;
   attribute: LookupAttribute;
@@ -60,18 +76,7 @@ function parseInput(input: LookupEventsRequest): ParsedQuery {
   if (attrs !== undefined) {
     if (attrs.length > 1) throw invalidAttrs('You can specify at most one lookup attribute.');
     const a = attrs[0];
-    if (a !== undefined) {
-      const key = a.AttributeKey;
-      const value = a.AttributeValue;
-      if (category === 'insight' && !(INSIGHT_LOOKUP_KEYS as readonly string[]).includes(key)) {
-        throw invalidAttrs(`For Insights events, AttributeKey must be one of ${INSIGHT_LOOKUP_KEYS.join(', ')}.`);
-      }
-      if (weightedLength(value) > 2000) throw invalidAttrs('AttributeValue must be a string of 1 to 2000 characters.');
-      if (key === 'ReadOnly' && value !== 'true' && value !== 'false') {
-        throw invalidAttrs('The value of the ReadOnly attribute must be true or false.');
-      }
-      attribute = key === 'EventId' ? ['EventId', value] : [scopedAttributeKey(category, key), value];
-    }
+    if (a !== undefined) attribute = lookupAttribute(category, a.AttributeKey, a.AttributeValue);
   }
   const startSec = input.StartTime;
   const endSec = input.EndTime;
@@ -101,7 +106,7 @@ function eventText(row: HistoryRow, q: ParsedQuery): string | undefined {
     if (byEventId && historyCategory(r) !== q.category) return undefined;
     members = JSON.stringify(historyEntry(r)).slice(1, -1);
   }
-  return `{${members},"CloudTrailEvent":${JSON.stringify(row.json)}}`;
+  return historyEntryText(members, row.json);
 }
 
 /**

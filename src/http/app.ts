@@ -18,6 +18,7 @@ import { sourceIp, type AuthDeps } from './auth.ts';
 import { createAwsEdge, parseJsonBody, sendError, type AwsEndpoint } from './aws-route.ts';
 import { ConsoleSessions } from './console-session.ts';
 import { registerConsoleStatic } from './console-static.ts';
+import { registerEventStream, type EventStreamDeps } from './event-stream.ts';
 import { BodyBudget, bodyEncoding, decodedChunks, REQUEST_TIMEOUT_MS } from '../aws/body.ts';
 
 export interface AppDeps {
@@ -65,6 +66,8 @@ export interface AppDeps {
   metricsCallers?: 'loopback' | 'any';
   /** The web console under /console/ (config `console`; docs/console.md); undefined: off. */
   console?: { sessionMinutes: number; dir?: string };
+  /** The live tail, GET /events/stream (src/http/event-stream.ts); absent: no such route. */
+  eventStream?: Pick<EventStreamDeps, 'tail' | 'identify'>;
 }
 
 /** Size limits of the HTTP edge (config `ingest.*`; docs/ingest.md). */
@@ -108,6 +111,7 @@ function operationName(req: FastifyRequest): string {
     case '/PutAuditEvents': return 'PutAuditEvents';
     case '/ingest': return 'IngestEvents';
     case '/events': return 'GetEvents';
+    case '/events/stream': return 'StreamEvents';
     case '/health': return 'Health';
     case '/metrics': return 'Metrics';
     case '/console': case '/console/': case '/console/*': return 'ConsoleFile';
@@ -333,6 +337,14 @@ export function createApp(deps: AppDeps): FastifyInstance {
     }),
   };
   app.get('/events', edge.route(events));
+  if (deps.eventStream) {
+    // A console session is a caller of the live tail too (the console's live mode), tried before SigV4.
+    const consoleIdentify = consoleSessions && (async (req: FastifyRequest) => {
+      const c = consoleSessions.caller(req);
+      return c && { accountId: c.identity.accountId, principal: c.identity.accessKeyId };
+    });
+    registerEventStream(app, { identify: consoleIdentify, ...deps.eventStream, auth: deps.auth, ids: deps.ids, onInternalError: deps.onInternalError });
+  }
 
   if (consoleSessions) {
     consoleSessions.register(app);

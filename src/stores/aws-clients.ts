@@ -4,6 +4,8 @@
  * how a failure is named. No SDK import: each driver passes its own client class.
  */
 
+import { DeliveryTargetError } from './delivery-targets.ts';
+
 /** Where an AWS (or AWS-compatible) service is reached, and with which static credentials. */
 export interface AwsClientOptions {
   /** A custom endpoint (moto, LocalStack, MinIO, ...); the SDK's default for the Region otherwise. */
@@ -80,4 +82,20 @@ export function awsErrorCode(e: unknown): string {
 export function isTimeoutOrAbort(e: unknown, signal?: AbortSignal): boolean {
   const name = (e as { name?: unknown }).name;
   return signal?.aborted === true || name === 'TimeoutError' || name === 'AbortError';
+}
+
+/**
+ * One call to a target neighbour within its whole-call deadline (and the caller's signal): its
+ * result, else a DeliveryTargetError with the service's error code, or `timeoutCode` when time ran
+ * out or the caller aborted. `what` names the call in the message (never a URL with secrets).
+ */
+export async function boundedCall<T>(limits: TargetLimits, callerSignal: AbortSignal | undefined, timeoutCode: string, what: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const deadline = AbortSignal.timeout(callDeadlineMs(limits));
+  const signal = callerSignal ? AbortSignal.any([deadline, callerSignal]) : deadline;
+  try {
+    return await call(signal);
+  } catch (e) {
+    const code = isTimeoutOrAbort(e, signal) ? timeoutCode : awsErrorCode(e);
+    throw new DeliveryTargetError(code, `${what} failed: ${(e as Error).message}`, { cause: e });
+  }
 }

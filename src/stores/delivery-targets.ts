@@ -11,7 +11,7 @@ export interface TopicPublisher {
    * Publishes one message; resolves once the topic accepted it, else throws a DeliveryTargetError
    * (`SnsTimeout` when `signal` aborted the call or the driver's own time limit passed).
    */
-  publish(topicArn: string, subject: string, message: string, opts?: TargetCallOptions): Promise<void>;
+  publish(topicArn: string, subject: string | undefined, message: string, opts?: TargetCallOptions): Promise<void>;
 }
 
 /** What every call to a delivery target may be given. */
@@ -47,6 +47,37 @@ export interface LogGroupSink {
    * (`CloudWatchLogsTimeout` when `signal` aborted the call or the driver's own time limit passed).
    */
   putLogEvents(logGroupArn: string, stream: string, events: readonly LogEvent[], opts?: TargetCallOptions): Promise<{ rejected: number }>;
+}
+
+/** One PutEvents entry (EventBridge assigns the envelope's id, account and version). */
+export interface PutEventsRequestEntry {
+  Source: string;
+  DetailType: string;
+  Detail: string;
+  Resources: readonly string[];
+  Time: Date;
+  EventBusName: string;
+}
+
+/** PutEvents' answer: one result per entry, in order; an entry with `errorCode` was not put. */
+export interface PutEventsResult {
+  entries: ({ eventId?: string; errorCode?: undefined; errorMessage?: undefined } | { errorCode: string; errorMessage?: string; eventId?: undefined })[];
+}
+
+/** An EventBridge event bus the realtime forwarder puts CloudTrail events on (src/realtime). */
+export interface EventPublisher {
+  /**
+   * One PutEvents call (at most 10 entries, 256 KB) in `region`; resolves with each entry's
+   * outcome, throws a DeliveryTargetError when the call itself failed (`EventBridgeTimeout`
+   * when `signal` aborted it or the driver's own time limit passed).
+   */
+  putEvents(region: string, entries: readonly PutEventsRequestEntry[], opts?: TargetCallOptions): Promise<PutEventsResult>;
+}
+
+/** SQS queues a built-in rule sends events to. */
+export interface QueueSender {
+  /** SendMessage to the queue URL; throws a DeliveryTargetError (`SqsTimeout` on time). */
+  send(queueUrl: string, body: string, opts?: TargetCallOptions): Promise<void>;
 }
 
 /** A notification or log event the target refused or could not take; `code` is the target's error code. */

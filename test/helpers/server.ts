@@ -42,6 +42,10 @@ export interface TestConfig {
   sns?: Record<string, unknown>;
   organization?: { id: string; managementAccountId: string; memberAccountIds: string[] };
   gateway?: Record<string, unknown>;
+  eventBridge?: Record<string, unknown>;
+  sqs?: Record<string, unknown>;
+  rules?: Record<string, unknown>[];
+  liveTail?: Record<string, unknown>;
 }
 
 /** Account 111111111111 with a root key, an IAM user and an assumed-role session. */

@@ -11,6 +11,8 @@ import { DeliveryTargetError } from '../delivery-targets.ts';
 import { CloudWatchLogsSink } from './cloudwatch-logs-sink.ts';
 import { SnsTopicPublisher } from './sns-topic-publisher.ts';
 import { SnsTopicDirectory } from './sns-topic-directory.ts';
+import { EventBridgePublisher } from './eventbridge-publisher.ts';
+import { SqsSender } from './sqs-sender.ts';
 import { NeighbourUnavailableError } from '../object-store.ts';
 
 async function blackHole() {
@@ -75,6 +77,25 @@ test('the topic check of CreateTrail gives up on a silent SNS endpoint (unavaila
     await assert.rejects(dir.topicPolicy(TOPIC), (e: unknown) => e instanceof NeighbourUnavailableError);
   } finally {
     dir.destroy();
+    await hole.close();
+  }
+});
+
+test('EventBridge PutEvents and SQS SendMessage to a silent endpoint fail with EventBridgeTimeout / SqsTimeout', { timeout: 30_000 }, async () => {
+  const hole = await blackHole();
+  const eb = new EventBridgePublisher({ endpoint: hole.endpoint, ...creds }, { requestTimeoutMs: 200, maxAttempts: 1 });
+  const sqs = new SqsSender({ endpoint: hole.endpoint, ...creds }, { requestTimeoutMs: 200, maxAttempts: 1 });
+  try {
+    const entry = { Source: 'aws.ec2', DetailType: 'AWS API Call via CloudTrail', Detail: '{}', Resources: [], Time: new Date(), EventBusName: 'default' };
+    await assert.rejects(eb.putEvents('us-east-1', [entry]), code('EventBridgeTimeout'));
+    await assert.rejects(sqs.send(`${hole.endpoint}/111111111111/q`, 'm'), code('SqsTimeout'));
+    const ctrl = new AbortController();
+    const p = sqs.send(`${hole.endpoint}/111111111111/q`, 'm', { signal: ctrl.signal });
+    ctrl.abort();
+    await assert.rejects(p, code('SqsTimeout'));
+  } finally {
+    eb.destroy();
+    sqs.destroy();
     await hole.close();
   }
 });

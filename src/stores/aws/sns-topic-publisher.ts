@@ -4,8 +4,8 @@
  */
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { parseArn } from '../../core/arn.ts';
-import { DeliveryTargetError, type TargetCallOptions, type TopicPublisher } from '../delivery-targets.ts';
-import { awsErrorCode, boundedClientSettings, callDeadlineMs, isTimeoutOrAbort, RegionalClients, sdkClientConfig, type AwsClientOptions, type TargetLimits } from '../aws-clients.ts';
+import type { TargetCallOptions, TopicPublisher } from '../delivery-targets.ts';
+import { boundedCall, boundedClientSettings, RegionalClients, sdkClientConfig, type AwsClientOptions, type TargetLimits } from '../aws-clients.ts';
 
 export const SNS_LIMITS: TargetLimits = { requestTimeoutMs: 5000, maxAttempts: 3 };
 
@@ -25,15 +25,9 @@ export class SnsTopicPublisher implements TopicPublisher {
     return this.clients.get(parseArn(topicArn)?.region || this.opts.region);
   }
 
-  async publish(topicArn: string, subject: string, message: string, opts: TargetCallOptions = {}): Promise<void> {
-    const deadline = AbortSignal.timeout(callDeadlineMs(this.limits));
-    const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
-    try {
-      await this.client(topicArn).send(new PublishCommand({ TopicArn: topicArn, Subject: subject, Message: message }), { abortSignal: signal });
-    } catch (e) {
-      const code = isTimeoutOrAbort(e, signal) ? 'SnsTimeout' : awsErrorCode(e);
-      throw new DeliveryTargetError(code, `SNS Publish to ${topicArn} failed: ${(e as Error).message}`, { cause: e });
-    }
+  async publish(topicArn: string, subject: string | undefined, message: string, opts: TargetCallOptions = {}): Promise<void> {
+    const client = this.client(topicArn);
+    await boundedCall(this.limits, opts.signal, 'SnsTimeout', `SNS Publish to ${topicArn}`, (signal) => client.send(new PublishCommand({ TopicArn: topicArn, Subject: subject, Message: message }), { abortSignal: signal }));
   }
 
   destroy(): void {
