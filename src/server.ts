@@ -4,6 +4,7 @@
  * requests, drain the ingester, close stores).
  */
 import { mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +25,9 @@ import { createApp } from './http/app.ts';
 import { assertPortFree } from './http/port-check.ts';
 import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
+import { QueryService } from './services/cloudtrail/queries.ts';
+import { LakeQueryEngine } from './lake/query/engine.ts';
+import type { LakeCatalog } from './lake/catalog.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
 import { BodyBudget } from './aws/body.ts';
@@ -52,6 +56,8 @@ export interface StartOptions {
   logger?: Logger;
   /** How long shutdown waits for busy connections before cutting them. */
   shutdownGraceMs?: number;
+  /** The event data stores Lake queries read (default: none, every store id is unknown). */
+  lakeCatalog?: LakeCatalog;
 }
 
 export async function startServer(config: OpenTrailConfig, opts: StartOptions = {}): Promise<RunningServer> {
@@ -67,7 +73,8 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   if (config.metrics.enabled && config.metrics.port !== undefined) await assertPortFree(config.host, config.metrics.port, 'metrics.port');
   const lock = DataDirLock.acquire(config.dataDir, clock.nowMs());
   try {
-    const server = await startLocked(config, { clock, ids, shutdownGraceMs, logger, logError: opts.logError });
+    const lakeCatalog = opts.lakeCatalog ?? noLakeStores(join(config.dataDir, 'lake'));
+    const server = await startLocked(config, { clock, ids, shutdownGraceMs, logger, logError: opts.logError, lakeCatalog });
     lock.setUrl(server.url, server.metricsUrl);
     const close = server.close;
     let closed: Promise<void> | undefined;
@@ -78,14 +85,21 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   }
 }
 
-async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number }): Promise<RunningServer> {
+/** Until event data stores are wired in, a catalog in which no store exists. */
+function noLakeStores(root: string): LakeCatalog {
+  return { root, resolve: () => Promise.resolve(undefined) };
+}
+
+type StartParts = Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number };
+
+async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll, lakeCatalog }: StartParts): Promise<RunningServer> {
   // The stores and the state the nodes of a deployment share (src/server-database.ts).
   const db = await openDatabase(config, { clock, logError: logAll ?? componentErrorLog(logger, 'database') });
   // What is started is stopped again, last first, when the start fails after it (a listener's port
   // taken meanwhile, ...): no job left running, no database connection left open.
   const started: (() => unknown)[] = [() => db.close()];
   try {
-    return await startOn(db, started, config, { clock, ids, shutdownGraceMs, logger, logError: logAll });
+    return await startOn(db, started, config, { clock, ids, shutdownGraceMs, logger, logError: logAll, lakeCatalog });
   } catch (e) {
     for (const stop of started.reverse()) {
       try {
@@ -98,7 +112,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   }
 }
 
-async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number }): Promise<RunningServer> {
+async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll, lakeCatalog }: StartParts): Promise<RunningServer> {
   const { events: store, control, signingKeys, bootstrap: b, leases } = db;
   const tokens = new NextTokenCodec(db.tokenKey);
   const accounts = b ? [b.account] : config.accounts;
@@ -125,12 +139,19 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   const topics = config.sns ? new SnsTopicDirectory(config.sns) : undefined;
   started.push(() => topics?.destroy());
   const trails = new TrailService({ store: control, events: store, objects, topics, organization: config.organization, regions: config.regions, tokens });
+  // CloudTrail Lake queries (src/lake/query): results in the data dir, records in the control store.
+  const lakeQueries = new LakeQueryEngine(
+    { catalog: lakeCatalog, control, resultsDir: join(config.dataDir, 'lake-query-results'), nowMs: () => clock.nowMs(), newId: () => randomUUID(), logError: errorLog('lake-query') },
+    config.lakeQueries,
+  );
+  started.push(() => lakeQueries.close());
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
     channels,
     trails,
     tags: new TagService(trails, channels),
     publicKeys: new PublicKeyService({ keys: signingKeys, tokens }),
+    queries: new QueryService({ engine: lakeQueries, catalog: lakeCatalog, tokens }),
   });
   // One budget of body bytes in flight for both listeners (API edge and gateway): src/aws/body.ts.
   const bodyBudget = new BodyBudget(config.ingest.maxInFlightBodyBytes);
@@ -259,6 +280,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
         await retentionStopped;
+        await lakeQueries.close();
         await db.close();
         if (objects instanceof S3ObjectStore) objects.destroy();
         topics?.destroy();

@@ -23,8 +23,9 @@ const ALLOWED: Record<string, string[]> = {
   capture: ['core', 'aws', 'stores', 'ingest'],
   integrity: ['core', 'stores'],
   delivery: ['core', 'stores', 'integrity'],
-  services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity'],
-  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity'],
+  lake: ['core', 'aws', 'stores'],
+  services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity', 'lake'],
+  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity', 'lake'],
   config: ['core'],
   observability: ['core', 'stores', 'ingest', 'delivery'],
 };

@@ -333,6 +333,12 @@ export const configSchema = obj({
     port: port().optional().describe('serve `/metrics` (and `/health`) on a listener of its own on `host` instead of the API port, so that only the monitoring network need reach it (`0`: any free port; the banner and the lock file say which); absent: the API port'),
     apiPortCallers: z.enum(['loopback', 'any'], { error: 'must be loopback or any' }).default('loopback').describe('who gets the operational details on the API port: `loopback` (default) answers `/metrics` and `/health`\'s node and failure details only to callers on the machine itself that came through no proxy (others get 403 on `/metrics`, and `/health` says only its status and the database state); `any` answers them to every caller. With `metrics.port` the metrics listener has them for whoever reaches it (docs/security.md)'),
   }).prefault({}),
+  lakeQueries: obj({
+    maxConcurrent: num(1, 2).describe('CloudTrail Lake queries that run at once on a node; the others wait (`QUEUED`); an account may have 10 queued or running (docs/lake.md "Queries")'),
+    timeoutMs: num(1000, 10 * 60 * 1000).describe('a query still running after this long is stopped (`TIMED_OUT`)'),
+    memoryLimit: str().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, { error: 'must be a size such as 512MB or 2GB' }).default('1GB').describe('memory each running query may use (DuckDB `memory_limit`); a query that needs more fails with an out-of-memory message'),
+    threads: num(1, 2).describe('threads each running query may use'),
+  }).prefault({}),
 }).superRefine((cfg, ctx) => {
   const anyName = cfg.allowNonAwsRegions;
   const bad = cfg.regions.filter((r) => (anyName ? !/^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$/.test(r) : partitionOf(r) === undefined));

@@ -24,8 +24,6 @@ export const RENAMED: Readonly<Record<string, string>> = {
   from_unixtime: 'to_timestamp',
   array_join: 'array_to_string',
   date: 'lake_date',
-  date_format: 'lake_date_format',
-  format_datetime: 'lake_date_format',
   date_parse: 'strptime',
   parse_datetime: 'strptime',
   day_of_week: 'isodow',
@@ -55,8 +53,6 @@ export const LAKE_MACROS: readonly string[] = [
   // Trino's cardinality takes arrays and maps; DuckDB's only maps. Through JSON both bind.
   `CREATE MACRO lake_cardinality(x) AS (CASE json_type(to_json(x)) WHEN 'ARRAY' THEN json_array_length(to_json(x)) ELSE len(json_keys(to_json(x))) END)`,
   `CREATE MACRO lake_date(x) AS CAST(x AS DATE)`,
-  // MySQL-style specifiers that differ from strftime's: %i minutes, %s seconds, %T time.
-  `CREATE MACRO lake_date_format(t, f) AS strftime(CAST(t AS TIMESTAMP), replace(replace(replace(f, '%i', '%M'), '%s', '%S'), '%T', '%H:%M:%S'))`,
   // Trino: date_add(unit, value, timestamp).
   `CREATE MACRO lake_date_add(u, n, t) AS t + CAST(CAST(n AS VARCHAR) || ' ' || u AS INTERVAL)`,
   // Trino: slice(array, start, length), 1-based.
@@ -64,6 +60,12 @@ export const LAKE_MACROS: readonly string[] = [
   `CREATE MACRO lake_sequence(a, b) AS generate_series(a, b)`,
   `CREATE MACRO lake_url_extract_host(u) AS regexp_extract(u, '^[a-zA-Z][a-zA-Z0-9+.-]*://([^/:?#]+)', 1)`,
 ];
+
+/** Trino's date_format specifiers (MySQL's) as strftime's; a specifier missing here is refused. */
+export const DATE_FORMAT_SPECIFIERS: Readonly<Record<string, string>> = {
+  a: '%a', b: '%b', c: '%-m', d: '%d', e: '%-d', f: '%f', H: '%H', h: '%I', I: '%I', i: '%M', j: '%j', k: '%-H', l: '%-I',
+  M: '%B', m: '%m', p: '%p', r: '%I:%M:%S %p', S: '%S', s: '%S', T: '%H:%M:%S', W: '%A', Y: '%Y', y: '%y', '%': '%%',
+};
 
 /**
  * Functions a query may not call at all: they read settings, variables or the catalog of the

@@ -16,7 +16,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { cloudTrailError, type ServiceError } from '../../aws/errors.ts';
 import type { LakeStoreRef } from '../catalog.ts';
-import { ALLOWED_TABLE_FUNCTIONS, REFUSED_FUNCTIONS, REFUSED_PREFIXES, RENAMED } from './functions.ts';
+import { ALLOWED_TABLE_FUNCTIONS, DATE_FORMAT_SPECIFIERS, REFUSED_FUNCTIONS, REFUSED_PREFIXES, RENAMED } from './functions.ts';
 import { quoteStoreNames, STORE_NAME } from './store-names.ts';
 
 export const MAX_STATEMENT_CHARS = 10_000;
@@ -146,6 +146,21 @@ function rewriteFunction(f: Node): void {
       replacement.value.value = replacement.value.value.replace(/\$(\d)/g, '\\$1');
     }
     args.push(constant('g'));
+    return;
+  }
+  if (name === 'date_format' && args.length === 2) {
+    // Trino (MySQL) specifiers to strftime's; the format must be a literal (strftime's must be a constant).
+    const format = args[1];
+    if (!isNode(format) || format.class !== 'CONSTANT' || !isNode(format.value) || typeof format.value.value !== 'string') {
+      throw invalidQuery('date_format takes a literal format string.');
+    }
+    format.value.value = format.value.value.replace(/%(.)/g, (_m, c: string) => {
+      const spec = DATE_FORMAT_SPECIFIERS[c];
+      if (!spec) throw invalidQuery(`date_format: the specifier %${c} is not supported.`);
+      return spec;
+    });
+    f.function_name = 'strftime';
+    args[0] = { class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: args[0]!, cast_type: { id: 'TIMESTAMP', type_info: null }, try_cast: false };
     return;
   }
   const renamed = RENAMED[name];
