@@ -336,8 +336,8 @@ export const configSchema = obj({
   lakeQueries: obj({
     maxConcurrent: num(1, 2).describe('CloudTrail Lake queries that run at once on a node; the others wait (`QUEUED`); an account may have 10 queued or running (docs/lake.md "Queries")'),
     timeoutMs: num(1000, 10 * 60 * 1000).describe('a query still running after this long is stopped (`TIMED_OUT`)'),
-    memoryLimit: str().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, { error: 'must be a size such as 512MB or 2GB' }).default('1GB').describe('memory each running query may use (DuckDB `memory_limit`); a query that needs more fails with an out-of-memory message'),
-    threads: num(1, 2).describe('threads each running query may use'),
+    memoryLimit: str().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, { error: 'must be a size such as 512MB or 2GB' }).default('1GB').describe('memory the running queries of a node may use together (DuckDB `memory_limit`); a query that needs more than is left fails with an out-of-memory message'),
+    threads: num(1, 2).describe('threads the running queries of a node share'),
   }).prefault({}),
 }).superRefine((cfg, ctx) => {
   const anyName = cfg.allowNonAwsRegions;

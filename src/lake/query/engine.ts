@@ -95,7 +95,7 @@ export class LakeQueryEngine {
   private running = 0;
   private closed = false;
   private parser?: Promise<DuckDBInstance>;
-  private reader?: Promise<DuckDBInstance>;
+  private runner?: Promise<DuckDBInstance>;
   private lastPruneMs = 0;
   private readonly deps: LakeQueryDeps;
   private readonly limits: LakeQueryLimits;
@@ -189,7 +189,7 @@ export class LakeQueryEngine {
   /** Rows `offset` to `offset + limit` of a finished query's results, each value a string or null. */
   async page(record: LakeQueryRecord, offset: number, limit: number): Promise<(string | null)[][]> {
     if (record.resultsCount === 0 || offset >= record.resultsCount) return [];
-    const conn = await (await this.readerInstance()).connect();
+    const conn = await (await this.queryInstance()).connect();
     try {
       const file = this.resultsFile(record);
       const r = await conn.runAndReadAll(`SELECT * FROM read_parquet(${sqlString(file)}) LIMIT ${Math.floor(limit)} OFFSET ${Math.floor(offset)}`);
@@ -210,7 +210,7 @@ export class LakeQueryEngine {
     for (const a of this.queue.splice(0)) await this.finish(a, { status: 'FAILED', errorMessage: 'The server stopped before the query ran.' }).catch(() => undefined);
     for (const a of this.active.values()) a.conn?.interrupt();
     while (this.running > 0) await new Promise((r) => setTimeout(r, 10));
-    for (const p of [this.parser, this.reader]) if (p) (await p).closeSync();
+    for (const p of [this.parser, this.runner]) if (p) (await p).closeSync();
   }
 
   private resultsFile(r: LakeQueryRecord): string {
@@ -234,21 +234,18 @@ export class LakeQueryEngine {
     const r = a.record;
     r.status = 'RUNNING';
     const started = performance.now();
-    let instance: DuckDBInstance | undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       const files = await Promise.all(a.translated.stores.map((s) => storeFiles(this.deps.catalog.root, s)));
       r.bytesScanned = files.flat().reduce((n, f) => n + f.bytes, 0);
       const outDir = join(this.deps.resultsDir, r.accountId);
       await mkdir(outDir, { recursive: true });
-      const opened = await openQueryInstance(
-        a.translated.stores.map((s, i) => ({ dir: join(this.deps.catalog.root, storeDir(s.accountId, s.storeId)), files: files[i]!.map((f) => f.path) })),
-        outDir,
-        this.limits,
-      );
-      instance = opened.instance;
-      const conn = opened.conn;
+      const conn = await (await this.queryInstance()).connect();
       a.conn = conn;
+      for (const [i, list] of files.entries()) {
+        if (list.length === 0) await conn.run(`CREATE TEMP TABLE ${storeView(i)} (${lakeTableColumnsSql()})`);
+        else await conn.run(`CREATE TEMP VIEW ${storeView(i)} AS SELECT * FROM read_parquet([${list.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false, union_by_name = true)`);
+      }
       if (a.stop) throw new Error('interrupted');
       timer = setTimeout(() => {
         a.stop ??= 'TIMED_OUT';
@@ -270,7 +267,6 @@ export class LakeQueryEngine {
     } finally {
       clearTimeout(timer);
       a.conn?.closeSync();
-      instance?.closeSync();
     }
   }
 
@@ -306,6 +302,14 @@ export class LakeQueryEngine {
     }
   }
 
+  private queryInstance(): Promise<DuckDBInstance> {
+    return (this.runner ??= (async () => {
+      await mkdir(this.deps.resultsDir, { recursive: true });
+      await mkdir(this.deps.catalog.root, { recursive: true });
+      return lockedQueryInstance(this.deps.catalog.root, this.deps.resultsDir, this.limits);
+    })());
+  }
+
   private parserInstance(): Promise<DuckDBInstance> {
     return (this.parser ??= (async () => {
       const db = await DuckDBInstance.create(':memory:', { ...INSTANCE_OPTIONS, threads: '1' });
@@ -320,45 +324,25 @@ export class LakeQueryEngine {
       return db;
     })());
   }
-
-  private readerInstance(): Promise<DuckDBInstance> {
-    return (this.reader ??= (async () => {
-      await mkdir(this.deps.resultsDir, { recursive: true });
-      const db = await DuckDBInstance.create(':memory:', { ...INSTANCE_OPTIONS, threads: '1' });
-      const c = await db.connect();
-      await c.run(`SET allowed_directories = [${sqlString(`${this.deps.resultsDir}/`)}]`);
-      await c.run('SET enable_external_access = false');
-      await c.run('SET lock_configuration = true');
-      c.closeSync();
-      return db;
-    })());
-  }
 }
 
 /**
- * A DuckDB instance for one query: the Lake macros, view `storeView(i)` over the files of store i
- * (an empty table when it has none), then locked: it reads and writes only below the stores'
- * folders and `outDir`, loads no extension, and no statement can change a setting.
+ * The DuckDB instance queries run in, each on a connection of its own with its stores as temporary
+ * views: the Lake macros, then locked: it reads and writes only below the Lake root and the results
+ * folder, loads no extension, and no statement can change a setting (memory and threads are the
+ * instance's, shared by the queries running at once).
  */
-export async function openQueryInstance(
-  stores: readonly { dir: string; files: readonly string[] }[],
-  outDir: string,
-  limits: Pick<LakeQueryLimits, 'threads' | 'memoryLimit'>,
-): Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }> {
+export async function lockedQueryInstance(lakeRoot: string, resultsDir: string, limits: Pick<LakeQueryLimits, 'threads' | 'memoryLimit'>): Promise<DuckDBInstance> {
   const instance = await DuckDBInstance.create(':memory:', { ...INSTANCE_OPTIONS, threads: String(limits.threads), memory_limit: limits.memoryLimit });
   try {
     const conn = await instance.connect();
     await conn.run(`SET TimeZone='UTC'`);
     for (const m of LAKE_MACROS) await conn.run(m);
-    for (const [i, s] of stores.entries()) {
-      if (s.files.length === 0) await conn.run(`CREATE TABLE ${storeView(i)} (${lakeTableColumnsSql()})`);
-      else await conn.run(`CREATE VIEW ${storeView(i)} AS SELECT * FROM read_parquet([${s.files.map(sqlString).join(', ')}], hive_partitioning = false, union_by_name = true)`);
-    }
-    const dirs = [outDir, ...stores.map((s) => s.dir)];
-    await conn.run(`SET allowed_directories = [${dirs.map((d) => sqlString(`${d}/`)).join(', ')}]`);
+    await conn.run(`SET allowed_directories = [${[lakeRoot, resultsDir].map((d) => sqlString(`${d.replace(/\/+$/, '')}/`)).join(', ')}]`);
     await conn.run('SET enable_external_access = false');
     await conn.run('SET lock_configuration = true');
-    return { instance, conn };
+    conn.closeSync();
+    return instance;
   } catch (e) {
     instance.closeSync();
     throw e;
