@@ -12,7 +12,9 @@ import {
 } from '@aws-sdk/client-cloudtrail';
 import { defaultConfig, resolveConfig } from '../src/config/index.ts';
 import { startServer, type RunningServer } from '../src/server.ts';
-import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, tempDir } from './helpers/server.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ACCOUNT_A, ACCOUNT_B, BIN, cliEnv, cloudTrailClient, tempDir } from './helpers/server.ts';
 import { fails } from './helpers/aws-errors.ts';
 import { corpusRecords, TestLakeCatalog } from './helpers/lake.ts';
 
@@ -249,5 +251,23 @@ describe('running queries', () => {
     assert.equal(await waitFor(QueryId!), 'FAILED');
     const d = await ct.send(new DescribeQueryCommand({ QueryId }));
     assert.match(d.ErrorMessage!, /Conversion Error|Could not convert/);
+  });
+});
+
+describe('opentrail query', () => {
+  test('prints the rows as CSV, JSON lines and a table; a refused statement exits 1 with the error', async () => {
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, [BIN, 'query', ...args, '--url', server.url], { env: cliEnv(ACCOUNT_A.identities[0]!) });
+    const sql = `SELECT eventName, count(*) AS n FROM ${STORE_A} GROUP BY eventName ORDER BY n DESC, eventName LIMIT 3`;
+    const counts = [...countBy(records, (r) => String(r.eventName))].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).slice(0, 3);
+    const csv = await run(sql, '--output', 'csv');
+    assert.equal(csv.stdout, ['eventName,n', ...counts.map(([k, n]) => `${k},${n}`)].join('\n') + '\n');
+    const json = await run(sql, '--output', 'json');
+    assert.deepEqual(json.stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown), counts.map(([k, n]) => ({ eventName: k, n: String(n) })));
+    const table = await run(sql);
+    assert.match(table.stdout, new RegExp(`^eventName +\\| n\\n-+-\\+-+\\n${counts[0]![0]} +\\| ${counts[0]![1]}\\n`));
+    assert.match(table.stdout, /\(3 rows\)\n$/);
+    const bad = await run(`SELECT * FROM read_csv('/etc/passwd')`).then(() => assert.fail('should exit 1'), (e: { code: number; stderr: string }) => e);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /InvalidQueryStatementException: The table function read_csv is not allowed/);
   });
 });
