@@ -77,7 +77,7 @@ before(async () => {
   await catalog.addStore(ACCOUNT_B.id, STORE_B, lines.slice(0, 10));
   const config = resolveConfig({
     dataDir: tempDir(), port: 0, accounts: [ACCOUNT_A, ACCOUNT_B], logLevel: 'silent',
-    lakeQueries: { maxConcurrent: 2, timeoutMs: 4000, memoryLimit: '512MB', threads: 1 },
+    lakeQueries: { maxConcurrent: 2, timeoutMs: 2500, memoryLimit: '512MB', threads: 1 },
   }, defaultConfig(), new Date().toISOString());
   server = await startServer(config, { lakeCatalog: catalog, logError: process.env.LAKE_DEBUG ? (m, e) => console.error(m, e) : () => undefined });
   ct = cloudTrailClient(server.url, ACCOUNT_A.identities[0]!);
@@ -242,8 +242,8 @@ describe('running queries', () => {
     const { QueryId } = await ct.send(new StartQueryCommand({ QueryStatement: HEAVY }));
     assert.equal(await waitFor(QueryId!), 'TIMED_OUT');
     const d = await ct.send(new DescribeQueryCommand({ QueryId }));
-    assert.match(d.ErrorMessage!, /longer than 4000 ms/);
-    assert.ok(d.QueryStatistics!.ExecutionTimeInMillis! >= 4000);
+    assert.match(d.ErrorMessage!, /longer than 2500 ms/);
+    assert.ok(d.QueryStatistics!.ExecutionTimeInMillis! >= 2500);
   });
 
   test('a query that fails while running (a bad cast) is FAILED with DuckDB\'s message', async () => {
@@ -255,17 +255,12 @@ describe('running queries', () => {
 });
 
 describe('opentrail query', () => {
-  test('prints the rows as CSV, JSON lines and a table; a refused statement exits 1 with the error', async () => {
+  test('prints the rows (CSV here; the table and JSON forms: src/cli/query.test.ts); a refused statement exits 1 with the error', async () => {
     const run = (...args: string[]) => promisify(execFile)(process.execPath, [BIN, 'query', ...args, '--url', server.url], { env: cliEnv(ACCOUNT_A.identities[0]!) });
     const sql = `SELECT eventName, count(*) AS n FROM ${STORE_A} GROUP BY eventName ORDER BY n DESC, eventName LIMIT 3`;
     const counts = [...countBy(records, (r) => String(r.eventName))].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).slice(0, 3);
     const csv = await run(sql, '--output', 'csv');
     assert.equal(csv.stdout, ['eventName,n', ...counts.map(([k, n]) => `${k},${n}`)].join('\n') + '\n');
-    const json = await run(sql, '--output', 'json');
-    assert.deepEqual(json.stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown), counts.map(([k, n]) => ({ eventName: k, n: String(n) })));
-    const table = await run(sql);
-    assert.match(table.stdout, new RegExp(`^eventName +\\| n\\n-+-\\+-+\\n${counts[0]![0]} +\\| ${counts[0]![1]}\\n`));
-    assert.match(table.stdout, /\(3 rows\)\n$/);
     const bad = await run(`SELECT * FROM read_csv('/etc/passwd')`).then(() => assert.fail('should exit 1'), (e: { code: number; stderr: string }) => e);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /InvalidQueryStatementException: The table function read_csv is not allowed/);

@@ -24,7 +24,7 @@ import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import type { ControlStore } from '../../stores/control-store.ts';
 import type { LakeCatalog, LakeStoreRef } from '../catalog.ts';
 import { storeDir } from '../layout.ts';
-import { lakeTableColumnsSql } from '../schema.ts';
+import { duckType, LAKE_COLUMNS, lakeTableColumnsSql } from '../schema.ts';
 import { LAKE_MACROS } from '../sql/functions.ts';
 import { invalidQuery, storeView, translateLakeSql, type TranslatedQuery } from '../sql/translate.ts';
 
@@ -96,6 +96,7 @@ export class LakeQueryEngine {
   private closed = false;
   private parser?: Promise<DuckDBInstance>;
   private runner?: Promise<DuckDBInstance>;
+  private readonly rowCounts = new Map<string, number>();
   private lastPruneMs = 0;
   private readonly deps: LakeQueryDeps;
   private readonly limits: LakeQueryLimits;
@@ -213,6 +214,19 @@ export class LakeQueryEngine {
     for (const p of [this.parser, this.runner]) if (p) (await p).closeSync();
   }
 
+  /** The rows of these files (their Parquet footers; remembered per file, size and time, as files are only ever replaced whole). */
+  private async rowsIn(conn: DuckDBConnection, files: readonly StoreFile[]): Promise<number> {
+    const id = (f: StoreFile) => `${f.path}|${f.bytes}|${f.mtimeMs}`;
+    const unknown = files.filter((f) => !this.rowCounts.has(id(f)));
+    if (unknown.length > 0) {
+      const r = await conn.runAndReadAll(`SELECT file_name, any_value(num_rows) FROM parquet_file_metadata([${unknown.map((f) => sqlString(f.path)).join(', ')}]) GROUP BY file_name`);
+      const byPath = new Map(r.getRows().map(([p, n]) => [String(p), Number(n)]));
+      if (this.rowCounts.size > 100_000) this.rowCounts.clear();
+      for (const f of unknown) this.rowCounts.set(id(f), byPath.get(f.path) ?? 0);
+    }
+    return files.reduce((n, f) => n + (this.rowCounts.get(id(f)) ?? 0), 0);
+  }
+
   private resultsFile(r: LakeQueryRecord): string {
     return join(this.deps.resultsDir, r.accountId, `${r.queryId}.parquet`);
   }
@@ -242,20 +256,16 @@ export class LakeQueryEngine {
       await mkdir(outDir, { recursive: true });
       const conn = await (await this.queryInstance()).connect();
       a.conn = conn;
-      for (const [i, list] of files.entries()) {
-        if (list.length === 0) await conn.run(`CREATE TEMP TABLE ${storeView(i)} (${lakeTableColumnsSql()})`);
-        else await conn.run(`CREATE TEMP VIEW ${storeView(i)} AS SELECT * FROM read_parquet([${list.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false, union_by_name = true)`);
-      }
       if (a.stop) throw new Error('interrupted');
       timer = setTimeout(() => {
         a.stop ??= 'TIMED_OUT';
         conn.interrupt();
       }, this.limits.timeoutMs);
-      if (files.flat().length > 0) {
-        const scanned = await conn.runAndReadAll(`SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata([${files.flat().map((f) => sqlString(f.path)).join(', ')}])`);
-        r.eventsScanned = Number(scanned.getRows()[0]![0]);
-      }
-      const out = await conn.run(`COPY (${a.outputSql}) TO ${sqlString(this.resultsFile(r))} (FORMAT parquet, COMPRESSION zstd)`);
+      r.eventsScanned = await this.rowsIn(conn, files.flat());
+      // Each store is a CTE over the files it has now (the statement itself may have CTEs of its
+      // own: it is a subquery here, and sees these).
+      const stores = files.map((list, i) => `${storeView(i)} AS (${list.length === 0 ? EMPTY_STORE_SQL : `SELECT * FROM read_parquet([${list.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false, union_by_name = true)`})`);
+      const out = await conn.run(`COPY (WITH ${stores.join(', ')} ${a.outputSql}) TO ${sqlString(this.resultsFile(r))} (FORMAT parquet, COMPRESSION zstd)`);
       r.resultsCount = Number(out.rowsChanged);
       r.executionTimeMs = Math.round(performance.now() - started);
       await this.finish(a, { status: 'FINISHED' });
@@ -379,16 +389,25 @@ function outputSql(sql: string, columns: readonly { name: string; type: string }
   return `SELECT ${values.join(', ') || '*'} FROM (${sql}) AS lake_result(${positional.map(ident).join(', ')})`;
 }
 
+interface StoreFile {
+  path: string;
+  bytes: number;
+  mtimeMs: number;
+}
+
+/** A relation with the stores' columns and no row: a store without files yet. */
+const EMPTY_STORE_SQL = `SELECT ${Object.entries(LAKE_COLUMNS).map(([k, t]) => `CAST(NULL AS ${duckType(t)}) AS "${k}"`).join(', ')} WHERE false`;
+
 /** Every Parquet file of a store now, with its size (a `.tmp-*` folder of a writer is not a partition). */
-async function storeFiles(root: string, s: LakeStoreRef): Promise<{ path: string; bytes: number }[]> {
+async function storeFiles(root: string, s: LakeStoreRef): Promise<StoreFile[]> {
   const dir = join(root, storeDir(s.accountId, s.storeId));
   const parts = (await readdir(dir).catch(() => [] as string[])).filter((p) => p.startsWith('eventDate=')).sort();
-  const out: { path: string; bytes: number }[] = [];
+  const out: StoreFile[] = [];
   for (const p of parts) {
     for (const f of (await readdir(join(dir, p)).catch(() => [] as string[])).filter((n) => n.endsWith('.parquet')).sort()) {
       const path = join(dir, p, f);
       const st = await stat(path).catch(() => undefined);
-      if (st) out.push({ path, bytes: st.size });
+      if (st) out.push({ path, bytes: st.size, mtimeMs: st.mtimeMs });
     }
   }
   return out;
