@@ -34,6 +34,7 @@ import { runValidate, runValidateLarge } from './validate.ts';
 import { runGateway } from './gateway.ts';
 import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
+import { runLakeQuery } from './lakequery.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -42,11 +43,11 @@ import { log, round } from './lib.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore'] as const;
+const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore', 'lakequery'] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
 // pgstore (bench/pgstore.ts: the event stores on SQLite and PostgreSQL in process) runs only when named.
-const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' : only.includes(p));
+const want = (p: (typeof PARTS)[number]) => (only === undefined ? p !== 'pgstore' && p !== 'lakequery' : only.includes(p));
 const num = (name: string, dflt: number) => {
   const v = env[name] ? Number(env[name]) : dflt;
   if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0, not ${env[name]}`);
@@ -160,6 +161,8 @@ if (db === 'sqlite' && (want('lookup') || (want('ingest') && flat))) {
 }
 
 if (want('pgstore')) report.pgstore = await runPgStore();
+// lakequery (bench/lakequery.ts: Lake queries over a 10M-event store) runs only when named.
+if (want('lakequery')) report.lakequery = await runLakeQuery();
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
 
