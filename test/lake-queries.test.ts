@@ -70,12 +70,15 @@ const countBy = <T,>(xs: T[], key: (x: T) => string | undefined): Map<string, nu
 /** A statement that runs for minutes (a four-way cross join of the store) unless stopped. */
 const HEAVY = `SELECT count(DISTINCT a.eventID || b.eventID || c.eventID || d.eventID) FROM ${STORE_A} a CROSS JOIN ${STORE_A} b CROSS JOIN ${STORE_A} c CROSS JOIN ${STORE_A} d`;
 
+let catalog: TestLakeCatalog;
+let config: ReturnType<typeof resolveConfig>;
+
 before(async () => {
-  const catalog = new TestLakeCatalog();
+  catalog = new TestLakeCatalog();
   await catalog.addStore(ACCOUNT_A.id, STORE_A, lines);
   await catalog.addStore(ACCOUNT_A.id, STORE_A2, kms.lines);
   await catalog.addStore(ACCOUNT_B.id, STORE_B, lines.slice(0, 10));
-  const config = resolveConfig({
+  config = resolveConfig({
     dataDir: tempDir(), port: 0, accounts: [ACCOUNT_A, ACCOUNT_B], logLevel: 'silent',
     lakeQueries: { maxConcurrent: 2, timeoutMs: 2500, memoryLimit: '512MB', threads: 1 },
   }, defaultConfig(), new Date().toISOString());
@@ -264,5 +267,20 @@ describe('opentrail query', () => {
     const bad = await run(`SELECT * FROM read_csv('/etc/passwd')`).then(() => assert.fail('should exit 1'), (e: { code: number; stderr: string }) => e);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /InvalidQueryStatementException: The table function read_csv is not allowed/);
+  });
+});
+
+describe('after a restart (last: it restarts the server)', () => {
+  test('records survive: a finished query is described and paged again; one the stop interrupted is FAILED', async () => {
+    const done = await ct.send(new StartQueryCommand({ QueryStatement: `SELECT count(*) AS n FROM ${STORE_A2}` }));
+    assert.equal(await waitFor(done.QueryId!), 'FINISHED');
+    const heavy = await ct.send(new StartQueryCommand({ QueryStatement: HEAVY }));
+    await server.close();
+    server = await startServer(config, { lakeCatalog: catalog, logError: () => undefined });
+    ct = cloudTrailClient(server.url, ACCOUNT_A.identities[0]!);
+    assert.deepEqual((await ct.send(new GetQueryResultsCommand({ QueryId: done.QueryId }))).QueryResultRows, [[{ n: String(kms.records.length) }]]);
+    const d = await ct.send(new DescribeQueryCommand({ QueryId: heavy.QueryId }));
+    assert.equal(d.QueryStatus, 'FAILED');
+    assert.match(d.ErrorMessage!, /server stopped/);
   });
 });

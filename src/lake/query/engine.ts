@@ -14,7 +14,7 @@
  * Results are written by DuckDB as one Parquet file per query, every value already the string
  * GetQueryResults answers; pages are read from it. Query records are control-store documents
  * (kind `lake-query`, key `<account>/<queryId>`), so DescribeQuery and ListQueries answer after a
- * restart (a query that was running is then FAILED) and, on PostgreSQL, from every node; results
+ * restart (a query its server stopped is then FAILED) and, on PostgreSQL, from every node; results
  * files live in the data dir of the node that ran the query. Records and results are kept 7 days.
  */
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
@@ -152,8 +152,12 @@ export class LakeQueryEngine {
     if (a) return a.record.accountId === accountId ? { ...a.record } : undefined;
     const r = await this.deps.control.get<LakeQueryRecord>(KIND, `${accountId}/${queryId}`);
     if (!r || this.deps.nowMs() - r.creationTimeMs > RETENTION_MS) return undefined;
-    // Active in the store but not here: its node stopped while it ran (or queued).
-    if (ACTIVE.has(r.status) && !this.closed) return { ...r, status: 'FAILED', errorMessage: 'The query was interrupted: the server that ran it stopped.' };
+    // Active in the store but not here: another node runs it, or the node that ran it stopped (this
+    // one before a restart, or another). A query cannot be active past its time limit: past that
+    // (and a minute), it is reported FAILED.
+    if (ACTIVE.has(r.status) && this.deps.nowMs() - r.creationTimeMs > this.limits.timeoutMs + 60_000) {
+      return { ...r, status: 'FAILED', errorMessage: 'The query was interrupted: the server that ran it stopped.' };
+    }
     return r;
   }
 
@@ -205,7 +209,7 @@ export class LakeQueryEngine {
     }
   }
 
-  /** Stops running queries (CANCELLED... recorded as FAILED: the server stopped) and closes DuckDB. */
+  /** Stops the queued and running queries (recorded FAILED: the server stopped) and closes DuckDB. */
   async close(): Promise<void> {
     this.closed = true;
     for (const a of this.queue.splice(0)) await this.finish(a, { status: 'FAILED', errorMessage: 'The server stopped before the query ran.' }).catch(() => undefined);
@@ -256,7 +260,7 @@ export class LakeQueryEngine {
       await mkdir(outDir, { recursive: true });
       const conn = await (await this.queryInstance()).connect();
       a.conn = conn;
-      if (a.stop) throw new Error('interrupted');
+      if (a.stop || this.closed) throw new Error('interrupted');
       timer = setTimeout(() => {
         a.stop ??= 'TIMED_OUT';
         conn.interrupt();
@@ -272,6 +276,7 @@ export class LakeQueryEngine {
     } catch (e) {
       r.executionTimeMs = Math.round(performance.now() - started);
       if (a.stop === 'CANCELLED') await this.finish(a, { status: 'CANCELLED' });
+      else if (this.closed) await this.finish(a, { status: 'FAILED', errorMessage: 'The query was interrupted: the server stopped.' });
       else if (a.stop === 'TIMED_OUT') await this.finish(a, { status: 'TIMED_OUT', errorMessage: `The query ran longer than ${this.limits.timeoutMs} ms and was stopped.` });
       else await this.finish(a, { status: 'FAILED', errorMessage: failureMessage(e) });
     } finally {
