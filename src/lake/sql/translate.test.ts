@@ -30,3 +30,28 @@ test('translateLakeSql rewrites Trino functions and replaces each store, once, b
     db.closeSync();
   }
 });
+
+test('any sequence of SQL pieces is translated or refused with an AWS-shaped error, never anything else', async () => {
+  const { default: fc } = await import('fast-check');
+  const { ServiceError } = await import('../../aws/errors.ts');
+  const db = await DuckDBInstance.create(':memory:');
+  const conn = await db.connect();
+  const store: LakeStoreRef = { accountId: '111122223333', storeId: ID, arn: ARN, status: 'ENABLED' };
+  const pieces = ['SELECT', '*', 'FROM', ID, ARN, 'WHERE', 'eventName', '=', "'x'", '(', ')', ',', 'UNNEST', 'JOIN', 'ON', 'GROUP BY', '1', 'element_at',
+    'read_csv', "'/etc/passwd'", 'WITH', 'a', 'AS', 'UNION', 'ALL', ';', '--', '/*', '*/', '"', "'", 'PIVOT', 'VALUES', 'TABLE', 'DESCRIBE', 'SUMMARIZE',
+    'count(*)', '->', '$1', '?', 'COLUMNS(*)', 'MAP', '{', '}', '[', ']', 'date_format', 'regexp_replace', 'information_schema.tables'];
+  try {
+    await fc.assert(fc.asyncProperty(fc.array(fc.constantFrom(...pieces), { maxLength: 14 }), async (p) => {
+      const statement = p.join(' ');
+      try {
+        await translateLakeSql(conn, statement, (n) => Promise.resolve(n === ID || n === ARN ? store : undefined));
+      } catch (e) {
+        assert.ok(e instanceof ServiceError, `${statement}: ${String(e)}`);
+        assert.ok(['InvalidQueryStatementException', 'EventDataStoreNotFoundException'].includes(e.code), `${statement}: ${e.code}`);
+      }
+    }), { numRuns: 500 });
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+});

@@ -66,8 +66,15 @@ export async function translateLakeSql(
   for (const t of tables) await replaceTable(t, ctes, resolve, stores, viewOf);
   if (stores.length === 0) throw invalidQuery('The query must read at least one event data store (FROM <event data store id>).');
 
-  const back = await conn.runAndReadAll('SELECT json_deserialize_sql(json($1::VARCHAR)) AS s', [JSON.stringify(tree)]);
-  return { sql: String(back.getRows()[0]![0]), stores };
+  let sql: string;
+  try {
+    const back = await conn.runAndReadAll('SELECT json_deserialize_sql(json($1::VARCHAR)) AS s', [JSON.stringify(tree)]);
+    sql = String(back.getRows()[0]![0]);
+  } catch (e) {
+    // A form DuckDB parses but cannot print back: refused rather than run some other way.
+    throw invalidQuery(`The query statement uses a form OpenTrail cannot run: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
+  }
+  return { sql, stores };
 }
 
 /** JSON numbers beyond 2^53 (uint64 locations, large constants) kept as their digits, written back unchanged. */
