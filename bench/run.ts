@@ -41,6 +41,7 @@ import { runPgServe } from './pgserve.ts';
 import { runConsoleBench } from './console.ts';
 import { runInsightsBench } from './insights.ts';
 import { runLakeIngest } from './lakeingest.ts';
+import { runLakeQuery } from './lakequery.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -63,6 +64,7 @@ const PARTS = [
   'lakeingest',
   'metricscost',
   'eventbridge',
+  'lakequery',
 ] as const;
 /**
  * Parts that run only when BENCH_ONLY names them: pgstore (bench/pgstore.ts: the event stores on
@@ -70,7 +72,8 @@ const PARTS = [
  * headless Chromium), insights (bench/insights.ts: ingest with Insights on and off), lakeingest
  * (bench/lakeingest.ts: ingest into one event data store), metricscost
  * (bench/metrics-cost.ts: the metrics hooks' CPU per ingested event), eventbridge
- * (bench/eventbridge.ts: acknowledged to SQS through EventBridge, on moto).
+ * (bench/eventbridge.ts: acknowledged to SQS through EventBridge, on moto), lakequery
+ * (bench/lakequery.ts: Lake queries over a large store).
  */
 const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
   'pgstore',
@@ -79,6 +82,7 @@ const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
   'lakeingest',
   'metricscost',
   'eventbridge',
+  'lakequery',
 ];
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
@@ -207,6 +211,8 @@ if (want('metricscost')) {
     serverCpuUsPerEvent: serverCpu && ing ? (serverCpu * 1e6) / ingestOpts.events : num('BENCH_SERVER_CPU_US_PER_EVENT', 50),
   });
 }
+// lakequery (bench/lakequery.ts: Lake queries over a 10M-event store) runs only when named.
+if (want('lakequery')) report.lakequery = await runLakeQuery();
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
 // BENCH_ONLY=insights: ingest with Insights on versus off, alternated (bench/insights.ts).

@@ -4,6 +4,7 @@
  * requests, drain the ingester, close stores).
  */
 import { mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +29,10 @@ import { AfterDelivery, DeliveryWorker, DigestJob } from './delivery/index.ts';
 import { ANALYSIS_KEY, INSIGHTS_STATE_KIND, InsightsAnalysis, type AnalysisState } from './insights/index.ts';
 import { InsightsService } from './services/cloudtrail/insights.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
+import { QueryService } from './services/cloudtrail/queries.ts';
+import { LakeQueryEngine } from './lake/query/engine.ts';
+import type { LakeCatalog } from './lake/catalog.ts';
+import { ControlStoreLakeCatalog } from './lake/catalog-store.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
 import { BodyBudget } from './aws/body.ts';
@@ -58,6 +63,8 @@ export interface StartOptions {
   logger?: Logger;
   /** How long shutdown waits for busy connections before cutting them. */
   shutdownGraceMs?: number;
+  /** The event data stores Lake queries and imports read (default: the control store's, `ControlStoreLakeCatalog`). */
+  lakeCatalog?: LakeCatalog;
 }
 
 export async function startServer(config: OpenTrailConfig, opts: StartOptions = {}): Promise<RunningServer> {
@@ -73,7 +80,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   if (config.metrics.enabled && config.metrics.port !== undefined) await assertPortFree(config.host, config.metrics.port, 'metrics.port');
   const lock = DataDirLock.acquire(config.dataDir, clock.nowMs());
   try {
-    const server = await startLocked(config, { clock, ids, shutdownGraceMs, logger, logError: opts.logError });
+    const server = await startLocked(config, { clock, ids, shutdownGraceMs, logger, logError: opts.logError, lakeCatalog: opts.lakeCatalog });
     lock.setUrl(server.url, server.metricsUrl);
     const close = server.close;
     let closed: Promise<void> | undefined;
@@ -84,14 +91,16 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   }
 }
 
-async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number }): Promise<RunningServer> {
+type StartParts = Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError' | 'lakeCatalog'>> & Pick<StartOptions, 'logError' | 'lakeCatalog'> & { shutdownGraceMs: number };
+
+async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll, lakeCatalog }: StartParts): Promise<RunningServer> {
   // The stores and the state the nodes of a deployment share (src/server-database.ts).
   const db = await openDatabase(config, { clock, logError: logAll ?? componentErrorLog(logger, 'database') });
   // What is started is stopped again, last first, when the start fails after it (a listener's port
   // taken meanwhile, ...): no job left running, no database connection left open.
   const started: (() => unknown)[] = [() => db.close()];
   try {
-    return await startOn(db, started, config, { clock, ids, shutdownGraceMs, logger, logError: logAll });
+    return await startOn(db, started, config, { clock, ids, shutdownGraceMs, logger, logError: logAll, lakeCatalog });
   } catch (e) {
     for (const stop of started.reverse()) {
       try {
@@ -104,7 +113,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   }
 }
 
-async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number }): Promise<RunningServer> {
+async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll, lakeCatalog }: StartParts): Promise<RunningServer> {
   const { events: store, control, signingKeys, bootstrap: b, leases } = db;
   const tokens = new NextTokenCodec(db.tokenKey);
   const accounts = b ? [b.account] : config.accounts;
@@ -146,6 +155,16 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   started.push(() => topics?.destroy());
   const trails = new TrailService({ store: control, events: store, objects, topics, organization: config.organization, regions: config.regions, tokens });
   const eventDataStores = new EventDataStoreService({ store: control, events: store, ids, organization: config.organization });
+  // CloudTrail Lake (docs/lake.md): the stores' files under the Lake root; who may read which store.
+  const lakeRoot = config.lake.root ?? join(config.dataDir, 'lake');
+  mkdirSync(lakeRoot, { recursive: true });
+  const catalog = lakeCatalog ?? new ControlStoreLakeCatalog(control, lakeRoot);
+  // CloudTrail Lake queries (src/lake/query): results in the data dir, records in the control store.
+  const lakeQueries = new LakeQueryEngine(
+    { catalog, control, resultsDir: join(config.dataDir, 'lake-query-results'), nowMs: () => clock.nowMs(), newId: () => randomUUID(), logError: errorLog('lake-query') },
+    config.lakeQueries,
+  );
+  started.push(() => lakeQueries.close());
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
     channels,
@@ -155,6 +174,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     resourcePolicies: new ResourcePolicyService(control, channels, eventDataStores),
     publicKeys: new PublicKeyService({ keys: signingKeys, tokens }),
     insights: new InsightsService({ control, trails, history: { store, tokens, retentionDays: config.eventHistory.retentionDays }, intervalMs: config.insights.intervalMs }),
+    queries: new QueryService({ engine: lakeQueries, catalog, tokens }),
   });
   // One budget of body bytes in flight for both listeners (API edge and gateway): src/aws/body.ts.
   const bodyBudget = new BodyBudget(config.ingest.maxInFlightBodyBytes);
@@ -192,9 +212,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     ...(config.sns ? { snsCallTimeoutMs: callDeadlineMs(config.sns) } : {}),
     ...(config.cloudWatchLogs ? { logsCallTimeoutMs: callDeadlineMs(config.cloudWatchLogs) } : {}),
   });
-  // CloudTrail Lake (docs/lake.md): each event data store a consumer of the log, writing Parquet files.
-  const lakeRoot = config.lake.root ?? join(config.dataDir, 'lake');
-  mkdirSync(lakeRoot, { recursive: true });
+  // CloudTrail Lake: each event data store a consumer of the log, writing Parquet files.
   const lakeDuck = lazyDuckDB();
   started.push(() => lakeDuck.close());
   const lakeIngest = new LakeIngestWorker(
@@ -315,6 +333,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         await digests.stop();
         await realtime.close(config.delivery.drainTimeoutMs);
         await retentionStopped;
+        await lakeQueries.close();
         await db.close();
         if (objects instanceof S3ObjectStore) objects.destroy();
         topics?.destroy();

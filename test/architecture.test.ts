@@ -23,13 +23,13 @@ const ALLOWED: Record<string, string[]> = {
   capture: ['core', 'aws', 'stores', 'ingest'],
   integrity: ['core', 'stores'],
   delivery: ['core', 'stores', 'integrity'],
-  services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity', 'insights'],
+  services: ['core', 'aws', 'ingest', 'history', 'stores', 'integrity', 'insights', 'lake'],
   insights: ['core', 'stores', 'ingest'],
   realtime: ['core', 'stores', 'delivery'],
-  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity', 'insights', 'realtime'],
+  http: ['core', 'aws', 'ingest', 'history', 'capture', 'services', 'stores', 'integrity', 'insights', 'realtime', 'lake'],
   config: ['core'],
   observability: ['core', 'stores', 'ingest', 'delivery'],
-  lake: ['core', 'stores'],
+  lake: ['core', 'aws', 'stores'],
 };
 /** What a driver folder (`stores/<driver>`) may import besides itself: the interfaces and core. */
 const DRIVER_ALLOWED = ['core', 'stores'];

@@ -14,6 +14,7 @@ const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DI
        opentrail migrate [--data-dir DIR]   convert an older events.db to this version's layout (opentrail migrate --help)
        opentrail status [--url URL]   a running server's health, event counts, consumer lags and failures (opentrail status --help)
        opentrail tail [--filter EventName=...] [--region R]   the caller's events as they are stored (opentrail tail --help)
+       opentrail query "SELECT ... FROM <event data store id>" [--output table|json|csv]   a CloudTrail Lake query (opentrail query --help)
        opentrail --version
 
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
@@ -38,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./status.ts')).statusCommand(rest);
       case 'tail':
         return await (await import('./tail.ts')).tailCommand(rest);
+      case 'query':
+        return await (await import('./query.ts')).queryCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -401,6 +401,12 @@ export const configSchema = obj({
     baselineWindowMs: num(1000, 7 * 24 * 60 * 60 * 1000).describe('the trailing window an interval is compared with (AWS: 7 days); counts older than it are dropped, and ListInsightsMetricData answers from what is kept'),
     minimumBaselineMs: num(0, 36 * 60 * 60 * 1000).describe('how long an account and Region are analysed before the first Insights event can start (AWS: delivery may take up to 36 hours after Insights are turned on)'),
   }).prefault({}),
+  lakeQueries: obj({
+    maxConcurrent: num(1, 2).describe('CloudTrail Lake queries that run at once on a node; the others wait (`QUEUED`); an account may have 10 queued or running (docs/lake.md "Queries")'),
+    timeoutMs: num(1000, 10 * 60 * 1000).describe('a query still running after this long is stopped (`TIMED_OUT`)'),
+    memoryLimit: str().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, { error: 'must be a size such as 512MB or 2GB' }).default('1GB').describe('memory the running queries of a node may use together (DuckDB `memory_limit`); a query that needs more than is left fails with an out-of-memory message'),
+    threads: num(1, 2).describe('threads the running queries of a node share'),
+  }).prefault({}),
 }).superRefine((cfg, ctx) => {
   const anyName = cfg.allowNonAwsRegions;
   const bad = cfg.regions.filter((r) => (anyName ? !/^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$/.test(r) : partitionOf(r) === undefined));

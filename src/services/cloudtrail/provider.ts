@@ -19,6 +19,7 @@ import type { PublicKeyService } from './public-keys.ts';
 import type { InsightsService } from './insights.ts';
 import type { EventDataStoreService } from './event-data-stores.ts';
 import type { ResourcePolicyService } from './resource-policies.ts';
+import type { QueryService } from './queries.ts';
 
 export type OperationHandler = (ctx: CallContext, input: Record<string, unknown>) => Promise<object>;
 export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHandler>>;
@@ -36,6 +37,8 @@ export interface CloudTrailProviderDeps {
   insights?: InsightsService;
   eventDataStores?: EventDataStoreService;
   resourcePolicies?: ResourcePolicyService;
+  /** CloudTrail Lake queries (StartQuery ...); absent: those operations are unsupported. */
+  queries?: QueryService;
 }
 
 export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTrailProvider {
@@ -72,11 +75,22 @@ export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTra
     } satisfies TypedHandlers),
     ...(deps.eventDataStores ? eventDataStoreHandlers(deps.eventDataStores) : {}),
     ...(deps.resourcePolicies ? resourcePolicyHandlers(deps.resourcePolicies) : {}),
+    ...(deps.queries ? queryHandlers(deps.queries) : {}),
   };
   const provider: CloudTrailProvider = {};
   // handlers[op] is op's own handler (TypedHandlers maps each operation to its handler type).
   for (const op of CLOUDTRAIL_OPERATIONS) provider[op] = dispatch(op, handlers[op] as TypedHandler<CloudTrailOperation> | undefined);
   return provider;
+}
+
+function queryHandlers(q: QueryService): TypedHandlers {
+  return {
+    StartQuery: (ctx, input) => q.startQuery(ctx, input),
+    DescribeQuery: (ctx, input) => q.describeQuery(ctx, input),
+    GetQueryResults: (ctx, input) => q.getQueryResults(ctx, input),
+    ListQueries: (ctx, input) => q.listQueries(ctx, input),
+    CancelQuery: (ctx, input) => q.cancelQuery(ctx, input),
+  };
 }
 
 /** The model check, then the handler (or UnsupportedOperationException when there is none yet). */
