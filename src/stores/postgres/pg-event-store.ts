@@ -533,23 +533,31 @@ export class PgEventStore implements EventStore {
   }
 
   /**
-   * Drops a whole partition (its rows counted first; for the log, its event ids deleted and the
-   * count lowered in the same transaction). The DROP takes ACCESS EXCLUSIVE on the parent for a
-   * moment; when readers hold it longer than dropLockTimeoutMs the partition is left (undefined)
-   * and its rows are deleted instead; when another prune dropped it first, it counts 0.
+   * Drops a whole partition. For the log, its event ids are deleted first, a seq range of
+   * pruneChunk events per transaction, each under the state row's lock: the order every append
+   * takes its locks in (the state row, then the id rows its duplicate check meets). Deleting them
+   * all before the state row (as this did before) deadlocked with an append that re-sent one of
+   * the partition's ids: the append held the state row and waited for the deleted id row, the
+   * drop held the id row and waited for the state row (test: "... re-sends one of its event ids").
+   * Then one transaction under the state row's lock (no append in flight): the ids of rows added
+   * since by a node whose clock lags, the rows counted, DROP (ACCESS EXCLUSIVE on the parent for a
+   * moment), the count lowered. When readers hold the parent longer than dropLockTimeoutMs the
+   * partition is left (undefined) and its rows are deleted instead; when another prune dropped it
+   * first, it counts 0. An id is free again from its chunk's COMMIT, its event gone at the DROP
+   * moments later: a re-send in between is stored as new, as it would be after the DROP.
    */
   private async dropPartition(table: PartitionedTable, p: PartitionInfo): Promise<number | undefined> {
     const isLog = table === 'event_log';
     try {
+      const releasedTo = isLog ? await this.releaseIds(p) : 0;
       const n = await withTransaction(this.pool, async (c) => {
         await c.query('SET LOCAL statement_timeout = 0');
         // statement_timeout is off for this transaction; so is the client's limit (db.ts untimed).
-        const counted = num((await c.query<{ n: string }>(untimed(`SELECT count(*) AS n FROM ${p.name}`))).rows[0]!.n);
         if (isLog) {
-          await c.query(untimed(`DELETE FROM event_ids x USING ${p.name} l WHERE x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`));
-          // The state row before the parent's lock: the order every append takes them in.
           await c.query('SELECT 1 FROM event_state WHERE id = 1 FOR UPDATE');
+          await c.query(untimed(`DELETE FROM event_ids x USING ${p.name} l WHERE l.seq > $1 AND x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`), [releasedTo]);
         }
+        const counted = num((await c.query<{ n: string }>(untimed(`SELECT count(*) AS n FROM ${p.name}`))).rows[0]!.n);
         await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.dropLockTimeoutMs))}`);
         await c.query(`DROP TABLE ${p.name}`);
         if (isLog) await c.query('UPDATE event_state SET events = events - $1 WHERE id = 1', [counted]);
@@ -567,6 +575,26 @@ export class PgEventStore implements EventStore {
       }
       throw storeFailure(err, 'prune');
     }
+  }
+
+  /**
+   * Deletes the event ids of the log partition `p`'s rows, pruneChunk seqs per transaction (the
+   * partition's seq index), each under the state row's lock; the highest seq covered (rows with a
+   * higher one were appended since).
+   */
+  private async releaseIds(p: PartitionInfo): Promise<number> {
+    const r = await query<{ lo: string | null; hi: string | null }>(this.pool, `SELECT min(seq) AS lo, max(seq) AS hi FROM ${p.name}`, [], 'prune');
+    const { lo, hi } = r.rows[0]!;
+    if (lo === null || hi === null) return 0;
+    const last = num(hi);
+    for (let from = num(lo); from <= last; from += this.pruneChunk) {
+      await withTransaction(this.pool, async (c) => {
+        await c.query('SELECT 1 FROM event_state WHERE id = 1 FOR UPDATE');
+        await c.query(`DELETE FROM event_ids x USING ${p.name} l WHERE l.seq >= $1 AND l.seq < $2 AND x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`,
+          [from, Math.min(from + this.pruneChunk, last + 1)]);
+      }, { operation: 'prune' });
+    }
+    return last;
   }
 
   async close(): Promise<void> {
