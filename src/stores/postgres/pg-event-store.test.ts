@@ -386,6 +386,29 @@ describe('PgEventStore: what is stored', () => {
 });
 
 describe('PgEventStore: large appends', () => {
+  test('prepare (records compressed ahead of their append) changes nothing stored: a prepared batch appends as an unprepared one; a batch prepared and never appended stores nothing', async () => {
+    const url = await server.createDatabase('prepare');
+    const s = await PgEventStore.open({ url });
+    try {
+      const big = 'x'.repeat(3000);
+      const batch = Array.from({ length: 2500 }, (_, i) => ev({ eventId: `pre-${i}`, json: JSON.stringify({ eventID: `pre-${i}`, pad: i % 7 ? '' : big }), summary: i % 2 ? `{"s":${i}}` : undefined }));
+      s.prepare(batch);
+      s.prepare([ev({ eventId: 'never-appended' })]);
+      // Half of it appended at once (prepare still under way), the rest after prepare finished.
+      const first = await s.append(batch.slice(0, 1250));
+      await sleep(50);
+      const second = await s.append([...batch.slice(1250), batch[0]!]);
+      assert.deepEqual([...first, ...second].map((o) => o.duplicate), [...batch.map(() => false), true]);
+      const stored = await s.readAfter(0, 5000);
+      assert.deepEqual(stored.map((r) => r.json), batch.map((e) => e.json), 'every record byte for byte, in order, once');
+      const [one] = await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['EventId', 'pre-3'], startSec: 0, endSec: 4e9, limit: 1 });
+      assert.equal(one?.summary, '{"s":3}');
+      assert.equal(await s.count(), 2500);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('an append of several insert slices reports repeats and stored duplicates across slices, seqs growing', async () => {
     const s = await PgEventStore.open({ url: await server.createDatabase('slices') });
     try {

@@ -85,15 +85,6 @@ function encodeEvent(e: AppendInput): Encoded {
   return { record: encodeText(e.json), summary: e.summary ? Buffer.from(e.summary, 'utf8') : undefined, recordBytes: Buffer.byteLength(e.json) };
 }
 
-/** `events` encoded, a slice at a time, the event loop turning between slices. */
-async function encodeAll(events: readonly AppendInput[]): Promise<Encoded[]> {
-  const out: Encoded[] = [];
-  for (let i = 0; i < events.length; i += INSERT_SLICE) {
-    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-    for (let j = i; j < Math.min(events.length, i + INSERT_SLICE); j++) out.push(encodeEvent(events[j]!));
-  }
-  return out;
-}
 
 /** A stored record: compressed (v2 rows) or text (rows written by v1). */
 function readStored(z: Buffer | null, text: string | null): string | null {
@@ -144,6 +135,16 @@ export class PgEventStore implements EventStore {
   private readonly known: Record<PartitionedTable, Set<number>> = { event_log: new Set(), event_history: new Set() };
   private writes: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /**
+   * Events encoded ahead of their append (prepare), or by it. A prepared batch waits behind the
+   * append in flight: encoding it meanwhile takes the node's CPU work off the path every append
+   * of this node goes through one at a time (encode, then the transaction).
+   */
+  private readonly encodings = new WeakMap<AppendInput, Encoded>();
+  /** Batches given to prepare, not yet encoded, and where in the first one the encoding is. */
+  private readonly toPrepare: (readonly AppendInput[])[] = [];
+  private prepareAt = 0;
+  private preparing = false;
 
   private constructor(pool: Pool, ownsPool: boolean, state: { logWidth: number; historyWidth: number }, opts: PgEventStoreOptions) {
     this.pool = pool;
@@ -220,6 +221,53 @@ export class PgEventStore implements EventStore {
     return run;
   }
 
+  prepare(batch: readonly AppendInput[]): void {
+    if (this.closed || batch.length === 0) return;
+    this.toPrepare.push(batch);
+    if (this.preparing) return;
+    this.preparing = true;
+    setImmediate(() => this.prepareSlice());
+  }
+
+  /** Encodes up to INSERT_SLICE prepared events, then lets the event loop turn before the next slice. */
+  private prepareSlice(): void {
+    let n = 0;
+    while (n < INSERT_SLICE && this.toPrepare.length > 0 && !this.closed) {
+      const batch = this.toPrepare[0]!;
+      for (; this.prepareAt < batch.length && n < INSERT_SLICE; this.prepareAt++) {
+        const e = batch[this.prepareAt]!;
+        if (this.encodings.has(e)) continue;
+        this.encodings.set(e, encodeEvent(e));
+        n++;
+      }
+      if (this.prepareAt >= batch.length) {
+        this.toPrepare.shift();
+        this.prepareAt = 0;
+      }
+    }
+    if (this.toPrepare.length > 0 && !this.closed) setImmediate(() => this.prepareSlice());
+    else this.preparing = false;
+  }
+
+  /** `events` encoded (those prepared already as they were), a slice at a time, the event loop turning between slices. */
+  private async encodeAll(events: readonly AppendInput[]): Promise<Encoded[]> {
+    const out: Encoded[] = [];
+    for (let i = 0; i < events.length; i += INSERT_SLICE) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (let j = i; j < Math.min(events.length, i + INSERT_SLICE); j++) {
+        const e = events[j]!;
+        let z = this.encodings.get(e);
+        if (!z) {
+          z = encodeEvent(e);
+          // Marked, so that a prepare of the same batch still queued skips it.
+          this.encodings.set(e, z);
+        }
+        out.push(z);
+      }
+    }
+    return out;
+  }
+
   append(batch: readonly AppendInput[], durability: Durability = 'disk', follow?: AppendFollow): Promise<AppendOutcome[]> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('PostgreSQL event store: closed'));
     if (batch.length === 0 && !follow) return Promise.resolve([]);
@@ -246,7 +294,7 @@ export class PgEventStore implements EventStore {
     }
     // Compressed before the transaction: the state row's lock (which orders every node's commits)
     // is not held while the node's CPU works.
-    const encoded = await encodeAll(batch);
+    const encoded = await this.encodeAll(batch);
     const ctx: AppendContext = { nextSeq: 0, ingestMs, historyCutoff: MIN_T, inserted: 0, seen: new Map(), created: [] };
     const outcomes = await withTransaction(this.pool, async (c) => {
       // The row lock that orders seqs by commit (held until COMMIT).
