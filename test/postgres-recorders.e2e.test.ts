@@ -10,7 +10,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createTcpServer, connect, type AddressInfo, type Server as TcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -22,30 +22,13 @@ import { CreateTrailCommand, LookupEventsCommand, StartLoggingCommand, type Clou
 import { ACCOUNT_A, cloudTrailClient, startServer, tempDir, type StartedServer, type TestConfig } from './helpers/server.ts';
 import { motoNeighbourConfig, motoS3, startMoto, type StartedMoto } from './helpers/moto.ts';
 import { startPostgres, type StartedPostgres } from './helpers/postgres.ts';
+import { Relay } from './helpers/relay.ts';
 import { idOf, readS3Bucket, waitFor, type Json, type LogFile } from './helpers/delivery.ts';
 
 const ALICE = ACCOUNT_A.identities[1]!;
 const A = ACCOUNT_A.id;
 const REGION = 'us-east-1';
 const TRAIL_BUCKET = 'ot-recorders-trail';
-
-/** Forwards every connection to `target` (a port); the recorder keeps one endpoint while nodes change. */
-class Relay {
-  target = 0;
-  readonly server: TcpServer = createTcpServer((client) => {
-    const upstream = connect(this.target, '127.0.0.1');
-    client.pipe(upstream).pipe(client);
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-  });
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-  pointAt(url: string): void {
-    this.target = Number(new URL(url).port);
-  }
-}
 
 async function lookupAll(ct: CloudTrailClient, key: 'EventSource' | 'EventId', value: string): Promise<Json[]> {
   const out: Json[] = [];
@@ -136,6 +119,16 @@ describe('the recording gateway and the middleware on PostgreSQL, two nodes', { 
     return counts;
   }
 
+  /** Waits until the trail delivered every one of `events`, then checks each is there once. */
+  async function deliveredOnce(events: Json[], what: string): Promise<void> {
+    await waitFor(async () => {
+      const d = await delivered();
+      return events.every((e) => d.has(idOf(e)));
+    }, 20_000, what);
+    const d = await delivered();
+    for (const e of events) assert.equal(d.get(idOf(e)), 1, `${e.eventName} ${e.requestID} delivered once`);
+  }
+
   test('gateway calls through node 1 are looked up through node 2 and delivered once by the trail', async () => {
     const gw = new S3Client({ endpoint: nodes[0]!.gatewayUrl, region: REGION, forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: ALICE.accessKeyId, secretAccessKey: ALICE.secretAccessKey, sessionToken: ALICE.sessionToken } });
     try {
@@ -158,12 +151,7 @@ describe('the recording gateway and the middleware on PostgreSQL, two nodes', { 
       const [byId] = await lookupAll(cloudTrailClient(n.url, ALICE, REGION), 'EventId', created.eventID);
       assert.equal(byId?.eventID, created.eventID);
     }
-    await waitFor(async () => {
-      const d = await delivered();
-      return events.every((e) => d.has(idOf(e)));
-    }, 20_000, 'the trail delivers the gateway\'s events');
-    const d = await delivered();
-    for (const e of events) assert.equal(d.get(idOf(e)), 1, `${e.eventName} delivered once`);
+    await deliveredOnce(events, 'the trail delivers the gateway\'s events');
   });
 
   test('middleware calls recorded into node 2 are looked up through node 1 and delivered once; node 2 killed, the retried events land once through node 1', async () => {
@@ -187,11 +175,6 @@ describe('the recording gateway and the middleware on PostgreSQL, two nodes', { 
     assert.deepEqual(after.map((e) => e.requestID).sort(), ['mw-get', 'mw-post', 'mw-while-down'], 'each event once');
     assert.equal(audit.recorder.stats().dropped, 0);
 
-    await waitFor(async () => {
-      const d = await delivered();
-      return after.every((e) => d.has(idOf(e)));
-    }, 20_000, 'the trail (now delivered by node 1) delivers the middleware\'s events');
-    const d = await delivered();
-    for (const e of after) assert.equal(d.get(idOf(e)), 1, `${e.requestID} delivered once`);
+    await deliveredOnce(after, 'the trail (now delivered by node 1) delivers the middleware\'s events');
   });
 });
