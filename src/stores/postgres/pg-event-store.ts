@@ -10,7 +10,8 @@
  *   batch into event_ids (ON CONFLICT DO NOTHING: duplicates per account), event_log and
  *   event_history (one multi-row insert per table, from a JSON parameter and the records and
  *   summaries, compressed before the transaction began (pg-record-codec.ts), as one bytea each),
- *   then `follow`'s events the same way, the state row, COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
+ *   then `follow`'s events the same way, the state row, COMMIT (the lock taken in BEGIN's round
+ *   trip, the state row written in COMMIT's); acknowledged after COMMIT. `disk` commits with synchronous_commit on,
  *   `process` with it off (survives our kill -9 at once, power loss from the next synchronous
  *   commit on: it flushes the WAL up to itself).
  * - Appends and probes of one store run one at a time in call order (a queue); reads run on other
