@@ -9,7 +9,6 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createTcpServer, connect, type Server as TcpServer } from 'node:net';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Request } from 'express';
@@ -17,31 +16,11 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { openTrailExpress, openTrailFastify, Recorder, type RecorderError, type UserIdentity } from 'opentrail/middleware';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer } from './helpers/server.ts';
+import { Relay } from './helpers/relay.ts';
 
 const ALICE = ACCOUNT_A.identities[1]!;
 const REGION = 'us-east-1';
 const HOUR = 3_600_000;
-
-/** Forwards every connection to `target`; with nothing listening there, the client is cut off. */
-class Relay {
-  target = 0;
-  readonly server: TcpServer;
-  constructor() {
-    this.server = createTcpServer((client) => {
-      const upstream = connect(this.target, '127.0.0.1');
-      client.pipe(upstream).pipe(client);
-      upstream.on('error', () => client.destroy());
-      client.on('error', () => upstream.destroy());
-    });
-  }
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-  pointAt(url: string): void {
-    this.target = Number(new URL(url).port);
-  }
-}
 
 function userFrom(header: string | string[] | undefined): UserIdentity | undefined {
   if (typeof header !== 'string') return undefined;

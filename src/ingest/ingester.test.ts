@@ -21,6 +21,12 @@ class CountingStore implements EventStore {
   poison: string | undefined;
   /** Events durable at the moment each append resolved. */
   readonly durableAt: number[] = [];
+  /** Batches the ingester said would be appended soon (prepare), their event ids. */
+  readonly prepared: string[][] = [];
+
+  prepare(batch: readonly AppendInput[]): void {
+    this.prepared.push(batch.map((e) => e.eventId));
+  }
 
   async append(batch: readonly AppendInput[], durability?: Durability, follow?: AppendFollow): Promise<AppendOutcome[]> {
     this.appends.push(batch.map((e) => e.eventId));
@@ -90,6 +96,21 @@ describe('Ingester: group commit', () => {
     await Promise.all([first, ...later]);
     assert.equal(store.appends.length, 2, 'the 50 queued submits went out as one transaction');
     assert.equal(store.appends[1]!.length, 100);
+  });
+
+  test('a submit that waits behind a commit in flight is given to the store\'s prepare; one that goes out at once is not', async () => {
+    const { store, ingester } = setup();
+    const gate = deferred();
+    store.gate = gate.promise;
+    const first = ingester.submit([ev('p-first')]);
+    await new Promise((r) => setImmediate(r));
+    const waiting = [ingester.submit([ev('p-a'), ev('p-b')]), ingester.submit([ev('p-c')])];
+    assert.deepEqual(store.prepared, [['p-a', 'p-b'], ['p-c']]);
+    gate.resolve();
+    await Promise.all([first, ...waiting]);
+    assert.deepEqual(store.appends, [['p-first'], ['p-a', 'p-b', 'p-c']]);
+    await ingester.submit([ev('p-alone')]);
+    assert.equal(store.prepared.length, 2, 'nothing in flight: no prepare');
   });
 
   test('with a store that writes in slices (real SQLite file), submits arriving during a 5000-event commit join the next commit together; other work runs meanwhile', async () => {

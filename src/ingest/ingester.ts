@@ -99,6 +99,8 @@ export class Ingester {
     if (items.length === 0 && !follow) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.queue.push({ items, durability, follow, resolve, reject });
+      // It waits behind the append in flight: the store may prepare it meanwhile.
+      if (this.flushing) this.store.prepare?.(items);
       this.schedule();
     });
   }

@@ -99,6 +99,12 @@ export interface EventStore {
    */
   append(batch: readonly AppendInput[], durability?: Durability, follow?: AppendFollow): Promise<AppendOutcome[]>;
   /**
+   * Optional: told of a batch that will be appended soon (it waits behind an append in flight), so
+   * that the store can do the work that needs no transaction (PostgreSQL: compress the records)
+   * meanwhile, in the background. A hint only: it changes nothing that is stored or answered.
+   */
+  prepare?(batch: readonly AppendInput[]): void;
+  /**
    * Commits a small write nobody reads (at `disk` durability), to learn whether the store takes
    * writes again after failures; rejects as append would.
    */

@@ -50,6 +50,17 @@ async function withSql<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promis
 }
 const partitionsOf = (url: string, table: string) => withSql(url, async (c) => (await c.query<{ relname: string }>(
   'SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass ORDER BY c.relname', [table])).rows.map((r) => r.relname));
+/** Waits until a session of `url`'s database waits for a lock on a row or relation of `table`. */
+async function waitForLockWait(url: string, table: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const waiting = await withSql(url, async (c) => (await c.query(
+      "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.datname = current_database() AND (l.relation = $1::regclass OR l.locktype = 'transactionid') LIMIT 1", [table])).rowCount);
+    if (waiting) return;
+    if (Date.now() > deadline) throw new Error(`no session waited on ${table} within 10 s`);
+    await sleep(20);
+  }
+}
 
 describe('PgEventStore: seq in commit order across nodes', () => {
   test('two stores (two pools: two nodes) append concurrently; a reader polling readAfter never skips an event', async () => {
@@ -197,6 +208,48 @@ describe('PgEventStore: partitions and retention', () => {
     }
   });
 
+  test('a whole partition dropped while an append re-sends one of its event ids: no deadlock; the id is stored once, the partition gone, the count exact', async () => {
+    const url = await server.createDatabase('dropdup');
+    const HOUR = 3_600_000;
+    let now = Date.UTC(2026, 0, 10, 12);
+    const opts = { url, nowMs: () => now, logPartitionMs: HOUR, historyPartitionSec: 3600, pruneChunk: 4 };
+    const [pruner, sender] = await Promise.all([PgEventStore.open(opts), PgEventStore.open(opts)]);
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      const tAt = (ms: number) => Math.floor(ms / 1000);
+      // Hour 12: 'old-0' .. 'old-9' ('old-0' first in the id table, 'old-9' last).
+      for (let i = 0; i < 10; i++) await sender.append([ev({ eventId: `old-${i}`, eventTimeSec: tAt(now) })]);
+      now += 3 * HOUR;
+      await sender.append([ev({ eventId: 'new', eventTimeSec: tAt(now) })]);
+      // The test's own transaction holds the id row of 'old-9': the prune's deletion of the
+      // partition's ids stops there, after it deleted (and holds) the rows before it.
+      await blocker.query('BEGIN');
+      await blocker.query("SELECT 1 FROM event_ids WHERE event_id = 'old-9' FOR UPDATE");
+      const pruning = pruner.prune(tAt(now - HOUR), now - HOUR);
+      await waitForLockWait(url, 'event_ids');
+      // Meanwhile another node's append re-sends 'old-0': it holds the state row and meets the id row
+      // the prune deleted; the prune then needs the state row.
+      const resending = sender.append([ev({ eventId: 'old-0', eventTimeSec: tAt(now) })]);
+      await sleep(300);
+      await blocker.query('COMMIT');
+      const [pruned, resent] = await Promise.allSettled([pruning, resending]);
+      assert.equal(pruned.status, 'fulfilled', `the prune: ${pruned.status === 'rejected' ? String(pruned.reason) : ''}`);
+      assert.equal(resent.status, 'fulfilled', `the append: ${resent.status === 'rejected' ? String(resent.reason) : ''}`);
+      assert.equal(pruned.value.events, 10);
+      assert.ok(!(await partitionsOf(url, 'event_log')).includes(`event_log_p${Date.UTC(2026, 0, 10, 12)}`), 'hour 12 dropped whole');
+      const left = idsOf(await sender.readAfter(0, 100));
+      assert.deepEqual(left.sort(), ['new', 'old-0'], 'the re-sent id stored once, nothing of hour 12 left');
+      assert.equal(await sender.count(), 2);
+      const [again] = await sender.append([ev({ eventId: 'old-0' })]);
+      assert.equal(again!.duplicate, true, 'the re-sent id is known');
+    } finally {
+      await blocker.end();
+      await pruner.close();
+      await sender.close();
+    }
+  });
+
   test('the boundary partition is deleted in chunks, and ids go with their events', async () => {
     const url = await server.createDatabase('chunks');
     const s = await PgEventStore.open({ url, pruneChunk: 7 });
@@ -333,6 +386,29 @@ describe('PgEventStore: what is stored', () => {
 });
 
 describe('PgEventStore: large appends', () => {
+  test('prepare (records compressed ahead of their append) changes nothing stored: a prepared batch appends as an unprepared one; a batch prepared and never appended stores nothing', async () => {
+    const url = await server.createDatabase('prepare');
+    const s = await PgEventStore.open({ url });
+    try {
+      const big = 'x'.repeat(3000);
+      const batch = Array.from({ length: 2500 }, (_, i) => ev({ eventId: `pre-${i}`, json: JSON.stringify({ eventID: `pre-${i}`, pad: i % 7 ? '' : big }), summary: i % 2 ? `{"s":${i}}` : undefined }));
+      s.prepare(batch);
+      s.prepare([ev({ eventId: 'never-appended' })]);
+      // Half of it appended at once (prepare still under way), the rest after prepare finished.
+      const first = await s.append(batch.slice(0, 1250));
+      await sleep(50);
+      const second = await s.append([...batch.slice(1250), batch[0]!]);
+      assert.deepEqual([...first, ...second].map((o) => o.duplicate), [...batch.map(() => false), true]);
+      const stored = await s.readAfter(0, 5000);
+      assert.deepEqual(stored.map((r) => r.json), batch.map((e) => e.json), 'every record byte for byte, in order, once');
+      const [one] = await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['EventId', 'pre-3'], startSec: 0, endSec: 4e9, limit: 1 });
+      assert.equal(one?.summary, '{"s":3}');
+      assert.equal(await s.count(), 2500);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('an append of several insert slices reports repeats and stored duplicates across slices, seqs growing', async () => {
     const s = await PgEventStore.open({ url: await server.createDatabase('slices') });
     try {

@@ -10,7 +10,8 @@
  *   batch into event_ids (ON CONFLICT DO NOTHING: duplicates per account), event_log and
  *   event_history (one multi-row insert per table, from a JSON parameter and the records and
  *   summaries, compressed before the transaction began (pg-record-codec.ts), as one bytea each),
- *   then `follow`'s events the same way, the state row, COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
+ *   then `follow`'s events the same way, the state row, COMMIT (the lock taken in BEGIN's round
+ *   trip, the state row written in COMMIT's); acknowledged after COMMIT. `disk` commits with synchronous_commit on,
  *   `process` with it off (survives our kill -9 at once, power loss from the next synchronous
  *   commit on: it flushes the WAL up to itself).
  * - Appends and probes of one store run one at a time in call order (a queue); reads run on other
@@ -85,15 +86,6 @@ function encodeEvent(e: AppendInput): Encoded {
   return { record: encodeText(e.json), summary: e.summary ? Buffer.from(e.summary, 'utf8') : undefined, recordBytes: Buffer.byteLength(e.json) };
 }
 
-/** `events` encoded, a slice at a time, the event loop turning between slices. */
-async function encodeAll(events: readonly AppendInput[]): Promise<Encoded[]> {
-  const out: Encoded[] = [];
-  for (let i = 0; i < events.length; i += INSERT_SLICE) {
-    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-    for (let j = i; j < Math.min(events.length, i + INSERT_SLICE); j++) out.push(encodeEvent(events[j]!));
-  }
-  return out;
-}
 
 /** A stored record: compressed (v2 rows) or text (rows written by v1). */
 function readStored(z: Buffer | null, text: string | null): string | null {
@@ -144,6 +136,16 @@ export class PgEventStore implements EventStore {
   private readonly known: Record<PartitionedTable, Set<number>> = { event_log: new Set(), event_history: new Set() };
   private writes: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /**
+   * Events encoded ahead of their append (prepare), or by it. A prepared batch waits behind the
+   * append in flight: encoding it meanwhile takes the node's CPU work off the path every append
+   * of this node goes through one at a time (encode, then the transaction).
+   */
+  private readonly encodings = new WeakMap<AppendInput, Encoded>();
+  /** Batches given to prepare, not yet encoded, and where in the first one the encoding is. */
+  private readonly toPrepare: (readonly AppendInput[])[] = [];
+  private prepareAt = 0;
+  private preparing = false;
 
   private constructor(pool: Pool, ownsPool: boolean, state: { logWidth: number; historyWidth: number }, opts: PgEventStoreOptions) {
     this.pool = pool;
@@ -220,6 +222,53 @@ export class PgEventStore implements EventStore {
     return run;
   }
 
+  prepare(batch: readonly AppendInput[]): void {
+    if (this.closed || batch.length === 0) return;
+    this.toPrepare.push(batch);
+    if (this.preparing) return;
+    this.preparing = true;
+    setImmediate(() => this.prepareSlice());
+  }
+
+  /** Encodes up to INSERT_SLICE prepared events, then lets the event loop turn before the next slice. */
+  private prepareSlice(): void {
+    let n = 0;
+    while (n < INSERT_SLICE && this.toPrepare.length > 0 && !this.closed) {
+      const batch = this.toPrepare[0]!;
+      for (; this.prepareAt < batch.length && n < INSERT_SLICE; this.prepareAt++) {
+        const e = batch[this.prepareAt]!;
+        if (this.encodings.has(e)) continue;
+        this.encodings.set(e, encodeEvent(e));
+        n++;
+      }
+      if (this.prepareAt >= batch.length) {
+        this.toPrepare.shift();
+        this.prepareAt = 0;
+      }
+    }
+    if (this.toPrepare.length > 0 && !this.closed) setImmediate(() => this.prepareSlice());
+    else this.preparing = false;
+  }
+
+  /** `events` encoded (those prepared already as they were), a slice at a time, the event loop turning between slices. */
+  private async encodeAll(events: readonly AppendInput[]): Promise<Encoded[]> {
+    const out: Encoded[] = [];
+    for (let i = 0; i < events.length; i += INSERT_SLICE) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (let j = i; j < Math.min(events.length, i + INSERT_SLICE); j++) {
+        const e = events[j]!;
+        let z = this.encodings.get(e);
+        if (!z) {
+          z = encodeEvent(e);
+          // Marked, so that a prepare of the same batch still queued skips it.
+          this.encodings.set(e, z);
+        }
+        out.push(z);
+      }
+    }
+    return out;
+  }
+
   append(batch: readonly AppendInput[], durability: Durability = 'disk', follow?: AppendFollow): Promise<AppendOutcome[]> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('PostgreSQL event store: closed'));
     if (batch.length === 0 && !follow) return Promise.resolve([]);
@@ -246,13 +295,13 @@ export class PgEventStore implements EventStore {
     }
     // Compressed before the transaction: the state row's lock (which orders every node's commits)
     // is not held while the node's CPU works.
-    const encoded = await encodeAll(batch);
+    const encoded = await this.encodeAll(batch);
     const ctx: AppendContext = { nextSeq: 0, ingestMs, historyCutoff: MIN_T, inserted: 0, seen: new Map(), created: [] };
-    const outcomes = await withTransaction(this.pool, async (c) => {
-      // The row lock that orders seqs by commit (held until COMMIT).
-      const st = await c.query<{ last_seq: string; history_cutoff_sec: string }>('SELECT last_seq, history_cutoff_sec FROM event_state WHERE id = 1 FOR UPDATE');
-      ctx.nextSeq = num(st.rows[0]!.last_seq) + 1;
-      ctx.historyCutoff = num(st.rows[0]!.history_cutoff_sec);
+    const outcomes = await withTransaction(this.pool, async (c, tx) => {
+      // The row lock that orders seqs by commit (taken with BEGIN, held until COMMIT).
+      const st = tx.first[0] as { last_seq: string; history_cutoff_sec: string };
+      ctx.nextSeq = num(st.last_seq) + 1;
+      ctx.historyCutoff = num(st.history_cutoff_sec);
       const out = await this.insert(c, batch, encoded, ctx);
       if (follow) {
         const more = follow(out.slice());
@@ -260,9 +309,10 @@ export class PgEventStore implements EventStore {
         if (need.length) await this.createPartitions(c, need, ctx.created);
         out.push(...await this.insert(c, more, more.map(encodeEvent), ctx));
       }
-      await c.query('UPDATE event_state SET last_seq = $1, events = events + $2 WHERE id = 1', [ctx.nextSeq - 1, ctx.inserted]);
+      // Sent with COMMIT (integers: no parameters needed): the lock is held one round trip less.
+      tx.beforeCommit = `UPDATE event_state SET last_seq = ${Math.trunc(ctx.nextSeq - 1)}, events = events + ${Math.trunc(ctx.inserted)} WHERE id = 1`;
       return out;
-    }, { synchronousCommit: durability === 'disk', operation: 'append' });
+    }, { synchronousCommit: durability === 'disk', operation: 'append', withBegin: 'SELECT last_seq, history_cutoff_sec FROM event_state WHERE id = 1 FOR UPDATE' });
     for (const p of ctx.created) this.known[p.table].add(p.start);
     return outcomes;
   }
@@ -533,23 +583,31 @@ export class PgEventStore implements EventStore {
   }
 
   /**
-   * Drops a whole partition (its rows counted first; for the log, its event ids deleted and the
-   * count lowered in the same transaction). The DROP takes ACCESS EXCLUSIVE on the parent for a
-   * moment; when readers hold it longer than dropLockTimeoutMs the partition is left (undefined)
-   * and its rows are deleted instead; when another prune dropped it first, it counts 0.
+   * Drops a whole partition. For the log, its event ids are deleted first, a seq range of
+   * pruneChunk events per transaction, each under the state row's lock: the order every append
+   * takes its locks in (the state row, then the id rows its duplicate check meets). Deleting them
+   * all before the state row (as this did before) deadlocked with an append that re-sent one of
+   * the partition's ids: the append held the state row and waited for the deleted id row, the
+   * drop held the id row and waited for the state row (test: "... re-sends one of its event ids").
+   * Then one transaction under the state row's lock (no append in flight): the ids of rows added
+   * since by a node whose clock lags, the rows counted, DROP (ACCESS EXCLUSIVE on the parent for a
+   * moment), the count lowered. When readers hold the parent longer than dropLockTimeoutMs the
+   * partition is left (undefined) and its rows are deleted instead; when another prune dropped it
+   * first, it counts 0. An id is free again from its chunk's COMMIT, its event gone at the DROP
+   * moments later: a re-send in between is stored as new, as it would be after the DROP.
    */
   private async dropPartition(table: PartitionedTable, p: PartitionInfo): Promise<number | undefined> {
     const isLog = table === 'event_log';
     try {
+      const releasedTo = isLog ? await this.releaseIds(p) : 0;
       const n = await withTransaction(this.pool, async (c) => {
         await c.query('SET LOCAL statement_timeout = 0');
         // statement_timeout is off for this transaction; so is the client's limit (db.ts untimed).
-        const counted = num((await c.query<{ n: string }>(untimed(`SELECT count(*) AS n FROM ${p.name}`))).rows[0]!.n);
         if (isLog) {
-          await c.query(untimed(`DELETE FROM event_ids x USING ${p.name} l WHERE x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`));
-          // The state row before the parent's lock: the order every append takes them in.
           await c.query('SELECT 1 FROM event_state WHERE id = 1 FOR UPDATE');
+          await c.query(untimed(`DELETE FROM event_ids x USING ${p.name} l WHERE l.seq > $1 AND x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`), [releasedTo]);
         }
+        const counted = num((await c.query<{ n: string }>(untimed(`SELECT count(*) AS n FROM ${p.name}`))).rows[0]!.n);
         await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.dropLockTimeoutMs))}`);
         await c.query(`DROP TABLE ${p.name}`);
         if (isLog) await c.query('UPDATE event_state SET events = events - $1 WHERE id = 1', [counted]);
@@ -567,6 +625,26 @@ export class PgEventStore implements EventStore {
       }
       throw storeFailure(err, 'prune');
     }
+  }
+
+  /**
+   * Deletes the event ids of the log partition `p`'s rows, pruneChunk seqs per transaction (the
+   * partition's seq index), each under the state row's lock; the highest seq covered (rows with a
+   * higher one were appended since).
+   */
+  private async releaseIds(p: PartitionInfo): Promise<number> {
+    const r = await query<{ lo: string | null; hi: string | null }>(this.pool, `SELECT min(seq) AS lo, max(seq) AS hi FROM ${p.name}`, [], 'prune');
+    const { lo, hi } = r.rows[0]!;
+    if (lo === null || hi === null) return 0;
+    const last = num(hi);
+    for (let from = num(lo); from <= last; from += this.pruneChunk) {
+      await withTransaction(this.pool, async (c) => {
+        await c.query('SELECT 1 FROM event_state WHERE id = 1 FOR UPDATE');
+        await c.query(`DELETE FROM event_ids x USING ${p.name} l WHERE l.seq >= $1 AND l.seq < $2 AND x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`,
+          [from, Math.min(from + this.pruneChunk, last + 1)]);
+      }, { operation: 'prune' });
+    }
+    return last;
   }
 
   async close(): Promise<void> {
