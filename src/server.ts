@@ -27,6 +27,8 @@ import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
 import { BodyBudget } from './aws/body.ts';
+import type { LakeCatalog } from './lake/catalog.ts';
+import { createLakeImports } from './server-lake-imports.ts';
 import { componentErrorLog, createLogger, createMetricsListener, deliveryLags, digestLags, ServerMetrics, type Logger } from './observability/index.ts';
 
 export interface RunningServer {
@@ -52,6 +54,8 @@ export interface StartOptions {
   logger?: Logger;
   /** How long shutdown waits for busy connections before cutting them. */
   shutdownGraceMs?: number;
+  /** CloudTrail Lake's event data stores (absent: the Lake operations answer UnsupportedOperationException). */
+  lakeCatalog?: LakeCatalog;
 }
 
 export async function startServer(config: OpenTrailConfig, opts: StartOptions = {}): Promise<RunningServer> {
@@ -67,7 +71,7 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   if (config.metrics.enabled && config.metrics.port !== undefined) await assertPortFree(config.host, config.metrics.port, 'metrics.port');
   const lock = DataDirLock.acquire(config.dataDir, clock.nowMs());
   try {
-    const server = await startLocked(config, { clock, ids, shutdownGraceMs, logger, logError: opts.logError });
+    const server = await startLocked(config, { clock, ids, shutdownGraceMs, logger, logError: opts.logError, lakeCatalog: opts.lakeCatalog });
     lock.setUrl(server.url, server.metricsUrl);
     const close = server.close;
     let closed: Promise<void> | undefined;
@@ -78,14 +82,14 @@ export async function startServer(config: OpenTrailConfig, opts: StartOptions = 
   }
 }
 
-async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number }): Promise<RunningServer> {
+async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll, lakeCatalog }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError' | 'lakeCatalog'>> & Pick<StartOptions, 'logError' | 'lakeCatalog'> & { shutdownGraceMs: number }): Promise<RunningServer> {
   // The stores and the state the nodes of a deployment share (src/server-database.ts).
   const db = await openDatabase(config, { clock, logError: logAll ?? componentErrorLog(logger, 'database') });
   // What is started is stopped again, last first, when the start fails after it (a listener's port
   // taken meanwhile, ...): no job left running, no database connection left open.
   const started: (() => unknown)[] = [() => db.close()];
   try {
-    return await startOn(db, started, config, { clock, ids, shutdownGraceMs, logger, logError: logAll });
+    return await startOn(db, started, config, { clock, ids, shutdownGraceMs, logger, logError: logAll, lakeCatalog });
   } catch (e) {
     for (const stop of started.reverse()) {
       try {
@@ -98,7 +102,7 @@ async function startLocked(config: OpenTrailConfig, { clock, ids, shutdownGraceM
   }
 }
 
-async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError'>> & Pick<StartOptions, 'logError'> & { shutdownGraceMs: number }): Promise<RunningServer> {
+async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: OpenTrailConfig, { clock, ids, shutdownGraceMs, logger, logError: logAll, lakeCatalog }: Required<Omit<StartOptions, 'shutdownGraceMs' | 'logError' | 'lakeCatalog'>> & Pick<StartOptions, 'logError' | 'lakeCatalog'> & { shutdownGraceMs: number }): Promise<RunningServer> {
   const { events: store, control, signingKeys, bootstrap: b, leases } = db;
   const tokens = new NextTokenCodec(db.tokenKey);
   const accounts = b ? [b.account] : config.accounts;
@@ -124,6 +128,8 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   if (os.type === 'filesystem') mkdirSync(os.root ?? join(config.dataDir, 'buckets'), { recursive: true });
   const topics = config.sns ? new SnsTopicDirectory(config.sns) : undefined;
   started.push(() => topics?.destroy());
+  const lakeImports = lakeCatalog && createLakeImports(config, { control, catalog: lakeCatalog, clock, ids, logError: errorLog('lake-import') });
+  started.push(() => lakeImports?.close());
   const trails = new TrailService({ store: control, events: store, objects, topics, organization: config.organization, regions: config.regions, tokens });
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
@@ -131,6 +137,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     trails,
     tags: new TagService(trails, channels),
     publicKeys: new PublicKeyService({ keys: signingKeys, tokens }),
+    ...(lakeImports ? { imports: lakeImports.service } : {}),
   });
   // One budget of body bytes in flight for both listeners (API edge and gateway): src/aws/body.ts.
   const bodyBudget = new BodyBudget(config.ingest.maxInFlightBodyBytes);
@@ -217,6 +224,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   leases.start();
   delivery.start();
   digests.start();
+  lakeImports?.engine.start();
   const urlOf = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   const node = { host: hostname(), pid: process.pid, startedAt: new Date(clock.nowMs()).toISOString() };
   const healthReport = async () => {
@@ -258,6 +266,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         await delivery.stop();
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
+        await lakeImports?.close();
         await retentionStopped;
         await db.close();
         if (objects instanceof S3ObjectStore) objects.destroy();

@@ -328,6 +328,12 @@ export const configSchema = obj({
   webhooks: list(webhook).optional().describe('each delivered batch\'s notification body (the SNS `Message`, `{"s3Bucket":...,"s3ObjectKey":[...]}`) is POSTed as JSON to every webhook whose `trailArns` names the trail, with header `x-opentrail-trail-arn`; a non-2xx answer or timeout is reported like an SNS error (docs/compatibility.md)'),
   gateway: gateway.nullish().describe('the recording gateway, a second listener of the same server process that forwards AWS-protocol calls to their service and records each as a CloudTrail event (docs/gateway.md); `upstream` or at least one entry of `services` is required'),
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info').describe('least severe line the JSON-lines log on stdout writes: `fatal`, `error`, `warn`, `info` (one line per request), `debug`, `trace` or `silent` (docs/operations.md "Logs")'),
+  lakeImports: obj({
+    fileRoots: list(str()).default([]).describe('folders of this machine a CloudTrail Lake `StartImport` may read with a `file:///path` source (the path must be one of them or below one); none: only `s3://` sources (docs/lake.md "Imports")'),
+    batchFiles: num(1, 64).describe('source log files an import reads per DuckDB COPY'),
+    threads: num(1, 2).describe('DuckDB threads of the import engine'),
+    memoryLimitMiB: num(64, 1024).describe('DuckDB memory limit of the import engine (MiB)'),
+  }).prefault({}),
   metrics: obj({
     enabled: bool(true).describe('Prometheus `GET /metrics`, unauthenticated like `/health` (docs/operations.md); `false` turns it off (404)'),
     port: port().optional().describe('serve `/metrics` (and `/health`) on a listener of its own on `host` instead of the API port, so that only the monitoring network need reach it (`0`: any free port; the banner and the lock file say which); absent: the API port'),

@@ -138,10 +138,8 @@ test('one import in progress per account; a StopImport stops at a batch boundary
   const control = new SqliteControlStore(':memory:');
   let stopAt = 2;
   let batches = 0;
-  // eslint-disable-next-line prefer-const
-  let e: ImportEngine;
   let id = '';
-  e = engine(f, control, {
+  const e: ImportEngine = engine(f, control, {
     batchFiles: 2,
     onBatch: () => {
       if (++batches === stopAt) void e.stop(id);

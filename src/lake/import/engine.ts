@@ -149,6 +149,11 @@ export class ImportEngine {
     await this.loop;
   }
 
+  /** Throws ImportSourceError when this server cannot read `uri` (nothing is read). */
+  checkSource(uri: string, region: string): void {
+    this.deps.openSource(uri, region).close();
+  }
+
   get(importId: string): Promise<ImportDoc | undefined> {
     return this.deps.control.get<ImportDoc>(IMPORT_KIND, importId);
   }

@@ -16,6 +16,7 @@ import type { ChannelService } from './channels.ts';
 import type { TrailService } from './trails.ts';
 import type { TagService } from './tags.ts';
 import type { PublicKeyService } from './public-keys.ts';
+import type { ImportService } from './imports.ts';
 
 export type OperationHandler = (ctx: CallContext, input: Record<string, unknown>) => Promise<object>;
 export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHandler>>;
@@ -30,6 +31,8 @@ export interface CloudTrailProviderDeps {
   trails: TrailService;
   tags: TagService;
   publicKeys: PublicKeyService;
+  /** CloudTrail Lake imports (absent: the operations answer UnsupportedOperationException). */
+  imports?: ImportService;
 }
 
 export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTrailProvider {
@@ -60,11 +63,22 @@ export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTra
     ListChannels: (ctx, input) => ch.listChannels(ctx, input),
     UpdateChannel: (ctx, input) => ch.updateChannel(ctx, input),
     DeleteChannel: (ctx, input) => ch.deleteChannel(ctx, input),
+    ...(deps.imports ? importHandlers(deps.imports) : {}),
   };
   const provider: CloudTrailProvider = {};
   // handlers[op] is op's own handler (TypedHandlers maps each operation to its handler type).
   for (const op of CLOUDTRAIL_OPERATIONS) provider[op] = dispatch(op, handlers[op] as TypedHandler<CloudTrailOperation> | undefined);
   return provider;
+}
+
+function importHandlers(im: ImportService): TypedHandlers {
+  return {
+    StartImport: (ctx, input) => im.startImport(ctx, input),
+    GetImport: (ctx, input) => im.getImport(ctx, input),
+    ListImports: (ctx, input) => im.listImports(ctx, input),
+    ListImportFailures: (ctx, input) => im.listImportFailures(ctx, input),
+    StopImport: (ctx, input) => im.stopImport(ctx, input),
+  };
 }
 
 /** The model check, then the handler (or UnsupportedOperationException when there is none yet). */
