@@ -76,7 +76,7 @@ export function createLakeImports(config: OpenTrailConfig, deps: { control: Cont
     clock: deps.clock,
     ids: deps.ids,
     logError: deps.logError,
-  }, { batchFiles: li.batchFiles });
+  }, { batchFiles: li.batchFiles, maxFileBytes: li.maxFileMiB * 1024 * 1024 });
   return {
     service: new ImportService(engine, deps.catalog),
     engine,

@@ -14,6 +14,7 @@ const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DI
        opentrail validate-logs --trail-arn ARN --start-time TIME [...]   (opentrail validate-logs --help)
        opentrail migrate [--data-dir DIR]   convert an older events.db to this version's layout (opentrail migrate --help)
        opentrail status [--url URL]   a running server's health, event counts, consumer lags and failures (opentrail status --help)
+       opentrail import <s3://bucket/prefix | file:///path> --store ID   import trail log files into a Lake event data store (opentrail import --help)
        opentrail --version
 
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
@@ -135,6 +136,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./migrate.ts')).migrateCommand(rest);
       case 'status':
         return await (await import('./status.ts')).statusCommand(rest);
+      case 'import':
+        return await (await import('./import.ts')).importCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -332,7 +332,8 @@ export const configSchema = obj({
     fileRoots: list(str()).default([]).describe('folders of this machine a CloudTrail Lake `StartImport` may read with a `file:///path` source (the path must be one of them or below one); none: only `s3://` sources (docs/lake.md "Imports")'),
     batchFiles: num(1, 64).describe('source log files an import reads per DuckDB COPY'),
     threads: num(1, 2).describe('DuckDB threads of the import engine'),
-    memoryLimitMiB: num(64, 1024).describe('DuckDB memory limit of the import engine (MiB)'),
+    memoryLimitMiB: num(64, 1024).describe('DuckDB memory limit of the import engine (MiB); at least 4 x `maxFileMiB` x `threads`'),
+    maxFileMiB: num(1, 128).describe('largest log file an import reads, uncompressed (MiB); a larger one is a failed entry (DuckDB reserves twice this per thread)'),
   }).prefault({}),
   metrics: obj({
     enabled: bool(true).describe('Prometheus `GET /metrics`, unauthenticated like `/health` (docs/operations.md); `false` turns it off (404)'),

@@ -94,7 +94,7 @@ export interface ImportEngineDeps {
 export interface ImportEngineOptions {
   /** Source files per COPY (default 64). */
   batchFiles?: number;
-  /** Largest JSON document DuckDB reads (a whole log file, uncompressed; default 512 MiB). */
+  /** Largest JSON document DuckDB reads (a whole log file, uncompressed; default 128 MiB; DuckDB reserves twice this per thread). */
   maxFileBytes?: number;
   /** Called after each batch is saved (tests: to stop a run at a chosen point). */
   onBatch?: (doc: ImportDoc) => void | Promise<void>;
@@ -127,7 +127,7 @@ export class ImportEngine {
   constructor(deps: ImportEngineDeps, opts: ImportEngineOptions = {}) {
     this.deps = deps;
     this.batchFiles = opts.batchFiles ?? 64;
-    this.maxFileBytes = opts.maxFileBytes ?? 512 * 1024 * 1024;
+    this.maxFileBytes = opts.maxFileBytes ?? 128 * 1024 * 1024;
     this.onBatch = opts.onBatch;
   }
 
