@@ -22,7 +22,7 @@
  *   BENCH_DB=postgres  ingest and lookup against `opentrail serve` nodes on one PostgreSQL
  *                      (bench/pgserve.ts: 1, 2, 3 nodes, BENCH_PG_NODES), beside SQLite at the
  *                      same scale in the same run; other parts as named by BENCH_ONLY
- *   (delivery, validate, gateway, perf: see docs/performance.md)
+ *   (delivery, validate, gateway, perf, lakeimport: see docs/performance.md; lakeimport also bench/lakeimport.ts)
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -34,6 +34,7 @@ import { runValidate, runValidateLarge } from './validate.ts';
 import { runGateway } from './gateway.ts';
 import { runPgStore } from './pgstore.ts';
 import { runPgServe } from './pgserve.ts';
+import { runLakeImport } from './lakeimport.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -42,7 +43,7 @@ import { log, round } from './lib.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore'] as const;
+const PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway', 'pgstore', 'lakeimport'] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
 // pgstore (bench/pgstore.ts: the event stores on SQLite and PostgreSQL in process) runs only when named.
@@ -172,6 +173,14 @@ if (want('validate')) {
 
 if (want('gateway')) {
   report.gateway = await runGateway({ ...gatewayOpts, profileDir: env.BENCH_PROFILE === '1' ? join(profileDir, 'gateway') : undefined });
+}
+
+if (want('lakeimport')) {
+  // CloudTrail Lake import of trail log files (bench/lakeimport.ts), beside DuckDB's own COPY of the same files.
+  report.lakeimport = await runLakeImport({
+    events: num('BENCH_LAKEIMPORT_EVENTS', 1_000_000), perFile: num('BENCH_LAKEIMPORT_PER_FILE', 500),
+    batchFiles: num('BENCH_LAKEIMPORT_BATCH', 64), threads: num('BENCH_LAKEIMPORT_THREADS', cpus().length),
+  });
 }
 
 const lk = report.lookup as Record<string, LookupResult> | undefined;
