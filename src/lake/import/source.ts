@@ -56,8 +56,9 @@ export class LocalLogSource implements LogSource {
       entries = await readdir(join(this.root, dirKey), { withFileTypes: true });
     } catch (e) {
       const code = (e as { code?: string }).code;
-      if (dirKey !== '' && (code === 'ENOENT' || code === 'ENOTDIR')) return;
-      throw e;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+      if (dirKey !== '') return;
+      throw Object.assign(new Error(`The source folder ${this.locationBase} does not exist.`), { code: 'NoSuchBucket' });
     }
     // A folder `d` holds exactly the keys that start `d/`: sorted as `d/`, its keys fall where S3 puts them.
     const items = entries
