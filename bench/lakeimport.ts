@@ -151,6 +151,11 @@ export async function runLakeImport(o: LakeImportOptions): Promise<Record<string
         batches++;
       },
     });
+    // The event loop's delay with nothing running (the machine's own scheduling), then during the import.
+    const idle = monitorEventLoopDelay({ resolution: 10 });
+    idle.enable();
+    await new Promise((r) => setTimeout(r, 3000));
+    idle.disable();
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     t0 = performance.now();
@@ -182,6 +187,7 @@ export async function runLakeImport(o: LakeImportOptions): Promise<Record<string
         secondsIn: { duckdbCopy: round(copyMs / 1000), controlStoreSaves: round(saveMs / 1000), rest: round((importMs - copyMs - saveMs) / 1000) },
         vsLakeCopyFloor: round(importRate / perSecond(one.rows, lakeMs)),
         eventLoopDelayMs: { max: round(loop.max / 1e6, 1), p99: round(loop.percentile(99) / 1e6, 1), mean: round(loop.mean / 1e6, 1) },
+        eventLoopDelayIdleMs: { max: round(idle.max / 1e6, 1), p99: round(idle.percentile(99) / 1e6, 1), mean: round(idle.mean / 1e6, 1) },
       },
       target: { eventsPerSecond: 100_000 },
     };
