@@ -291,7 +291,7 @@ function runFlows(name: string, harness: Harness, skip: () => string | undefined
     const probe = await startServer(config as never, { dataDir: tempDir('lake-import-probe-') });
     const c = cloudTrailClient(probe.url, ALICE);
     try {
-      await c.send(new CreateEventDataStoreCommand({ Name: 'probe' }));
+      await c.send(new CreateEventDataStoreCommand({ Name: 'probe' }), { abortSignal: AbortSignal.timeout(30_000) });
       unsupported = undefined;
     } catch (e) {
       if ((e as Error).name !== 'UnsupportedOperationException') throw e;
