@@ -25,7 +25,7 @@
  *   BENCH_CONSOLE_SAMPLES  BENCH_ONLY=console: page loads timed per dataset (default 10; bench/console.ts)
  *   BENCH_INSIGHTS_EVENTS, BENCH_INSIGHTS_ROUNDS  BENCH_ONLY=insights (only when named): ingest with
  *                      Insights on and off, alternated (default 120000 events, 3 pairs)
- *   (delivery, validate, gateway, perf: see docs/performance.md)
+ *   (delivery, validate, gateway, perf, lakeimport: see docs/performance.md; lakeimport also bench/lakeimport.ts)
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -42,6 +42,7 @@ import { runConsoleBench } from './console.ts';
 import { runInsightsBench } from './insights.ts';
 import { runLakeIngest } from './lakeingest.ts';
 import { runLakeQuery } from './lakequery.ts';
+import { runLakeImport } from './lakeimport.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -65,6 +66,7 @@ const PARTS = [
   'metricscost',
   'eventbridge',
   'lakequery',
+  'lakeimport',
 ] as const;
 /**
  * Parts that run only when BENCH_ONLY names them: pgstore (bench/pgstore.ts: the event stores on
@@ -73,7 +75,8 @@ const PARTS = [
  * (bench/lakeingest.ts: ingest into one event data store), metricscost
  * (bench/metrics-cost.ts: the metrics hooks' CPU per ingested event), eventbridge
  * (bench/eventbridge.ts: acknowledged to SQS through EventBridge, on moto), lakequery
- * (bench/lakequery.ts: Lake queries over a large store).
+ * (bench/lakequery.ts: Lake queries over a large store), lakeimport
+ * (bench/lakeimport.ts: imports of trail log files).
  */
 const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
   'pgstore',
@@ -83,6 +86,7 @@ const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
   'metricscost',
   'eventbridge',
   'lakequery',
+  'lakeimport',
 ];
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
@@ -234,6 +238,14 @@ if (want('eventbridge')) {
 }
 if (want('gateway')) {
   report.gateway = await runGateway({ ...gatewayOpts, profileDir: env.BENCH_PROFILE === '1' ? join(profileDir, 'gateway') : undefined });
+}
+
+if (want('lakeimport')) {
+  // CloudTrail Lake import of trail log files (bench/lakeimport.ts), beside DuckDB's own COPY of the same files.
+  report.lakeimport = await runLakeImport({
+    events: num('BENCH_LAKEIMPORT_EVENTS', 1_000_000), perFile: num('BENCH_LAKEIMPORT_PER_FILE', 500),
+    batchFiles: num('BENCH_LAKEIMPORT_BATCH', 64), threads: num('BENCH_LAKEIMPORT_THREADS', cpus().length),
+  });
 }
 
 const lk = report.lookup as Record<string, LookupResult> | undefined;

@@ -39,6 +39,7 @@ import { BodyBudget } from './aws/body.ts';
 import { createRealtime } from './server-realtime.ts';
 import { componentErrorLog, createLogger, createMetricsListener, cursorLag, deliveryLags, digestLags, lakeIngestLags, ServerMetrics, type Logger } from './observability/index.ts';
 import { LakeIngestWorker, lazyDuckDB, startLakeRetentionJob } from './lake/ingest/index.ts';
+import { createLakeImports } from './server-lake-imports.ts';
 
 export interface RunningServer {
   url: string;
@@ -159,6 +160,8 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   const lakeRoot = config.lake.root ?? join(config.dataDir, 'lake');
   mkdirSync(lakeRoot, { recursive: true });
   const catalog = lakeCatalog ?? new ControlStoreLakeCatalog(control, lakeRoot);
+  const lakeImports = createLakeImports(config, { control, catalog, clock, ids, logError: errorLog('lake-import') });
+  started.push(() => lakeImports.close());
   // CloudTrail Lake queries (src/lake/query): results in the data dir, records in the control store.
   const lakeQueries = new LakeQueryEngine(
     { catalog, control, resultsDir: join(config.dataDir, 'lake-query-results'), nowMs: () => clock.nowMs(), newId: () => randomUUID(), logError: errorLog('lake-query') },
@@ -175,6 +178,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     publicKeys: new PublicKeyService({ keys: signingKeys, tokens }),
     insights: new InsightsService({ control, trails, history: { store, tokens, retentionDays: config.eventHistory.retentionDays }, intervalMs: config.insights.intervalMs }),
     queries: new QueryService({ engine: lakeQueries, catalog, tokens }),
+    imports: lakeImports.service,
   });
   // One budget of body bytes in flight for both listeners (API edge and gateway): src/aws/body.ts.
   const bodyBudget = new BodyBudget(config.ingest.maxInFlightBodyBytes);
@@ -285,6 +289,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   lakeIngest.start();
   digests.start();
   realtime.start();
+  lakeImports.engine.start();
   const urlOf = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   const node = { host: hostname(), pid: process.pid, startedAt: new Date(clock.nowMs()).toISOString() };
   const healthReport = async () => {
@@ -332,6 +337,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();
         await realtime.close(config.delivery.drainTimeoutMs);
+        await lakeImports.close();
         await retentionStopped;
         await lakeQueries.close();
         await db.close();

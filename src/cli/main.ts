@@ -15,6 +15,7 @@ const USAGE = `usage: opentrail serve [--host HOST] [--port PORT] [--data-dir DI
        opentrail status [--url URL]   a running server's health, event counts, consumer lags and failures (opentrail status --help)
        opentrail tail [--filter EventName=...] [--region R]   the caller's events as they are stored (opentrail tail --help)
        opentrail query "SELECT ... FROM <event data store id>" [--output table|json|csv]   a CloudTrail Lake query (opentrail query --help)
+       opentrail import <s3://bucket/prefix | file:///path> --store ID   import trail log files into a Lake event data store (opentrail import --help)
        opentrail --version
 
   --host      address to listen on (env OPENTRAIL_HOST; default 127.0.0.1)
@@ -41,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./tail.ts')).tailCommand(rest);
       case 'query':
         return await (await import('./query.ts')).queryCommand(rest);
+      case 'import':
+        return await (await import('./import.ts')).importCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -391,6 +391,13 @@ export const configSchema = obj({
     enabled: bool(true).describe('the web console at `/console/` on the API port (docs/console.md); `false`: not served (404)'),
     sessionMinutes: num(1, 60).describe('how long a console sign-in lasts; the session then ends and the browser must sign in again'),
   }).prefault({}).describe('the web console'),
+  lakeImports: obj({
+    fileRoots: list(str()).default([]).describe('folders of this machine a CloudTrail Lake `StartImport` may read with a `file:///path` source (the path must be one of them or below one); none: only `s3://` sources (docs/lake.md "Imports")'),
+    batchFiles: num(1, 64).describe('source log files an import reads per DuckDB COPY'),
+    threads: num(1, 2).describe('DuckDB threads of the import engine'),
+    memoryLimitMiB: num(64, 1024).describe('DuckDB memory limit of the import engine (MiB); at least 4 x `maxFileMiB` x `threads`'),
+    maxFileMiB: num(1, 128).describe('largest log file an import reads, uncompressed (MiB); a larger one is a failed entry (DuckDB reserves twice this per thread)'),
+  }).prefault({}),
   metrics: obj({
     enabled: bool(true).describe('Prometheus `GET /metrics`, unauthenticated like `/health` (docs/operations.md); `false` turns it off (404)'),
     port: port().optional().describe('serve `/metrics` (and `/health`) on a listener of its own on `host` instead of the API port, so that only the monitoring network need reach it (`0`: any free port; the banner and the lock file say which); absent: the API port'),

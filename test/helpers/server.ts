@@ -86,6 +86,8 @@ export interface StartOptions {
   /** Node flags placed before the script (e.g. --cpu-prof). */
   nodeFlags?: string[];
   startTimeoutMs?: number;
+  /** Run this script and its arguments instead of `opentrail serve` (no config file is written); it must print `listening on URL`. */
+  argv?: string[];
 }
 
 export function tempDir(prefix = 'opentrail-test-'): string {
@@ -96,8 +98,8 @@ export function tempDir(prefix = 'opentrail-test-'): string {
 export async function startServer(config: TestConfig = { accounts: [ACCOUNT_A, ACCOUNT_B] }, opts: StartOptions = {}): Promise<StartedServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const configFile = join(dataDir, '..', `${dataDir.split('/').pop()}-config.json`);
-  const args = [...(opts.nodeFlags ?? []), BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
-  if (!opts.noConfig) {
+  const args = [...(opts.nodeFlags ?? []), ...(opts.argv ?? [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir])];
+  if (!opts.noConfig && !opts.argv) {
     writeFileSync(configFile, JSON.stringify(config));
     args.push('--config', configFile);
   }

@@ -20,6 +20,7 @@ import type { InsightsService } from './insights.ts';
 import type { EventDataStoreService } from './event-data-stores.ts';
 import type { ResourcePolicyService } from './resource-policies.ts';
 import type { QueryService } from './queries.ts';
+import type { ImportService } from './imports.ts';
 
 export type OperationHandler = (ctx: CallContext, input: Record<string, unknown>) => Promise<object>;
 export type CloudTrailProvider = Partial<Record<CloudTrailOperation, OperationHandler>>;
@@ -39,6 +40,8 @@ export interface CloudTrailProviderDeps {
   resourcePolicies?: ResourcePolicyService;
   /** CloudTrail Lake queries (StartQuery ...); absent: those operations are unsupported. */
   queries?: QueryService;
+  /** CloudTrail Lake imports (absent: the operations answer UnsupportedOperationException). */
+  imports?: ImportService;
 }
 
 export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTrailProvider {
@@ -76,6 +79,7 @@ export function createCloudTrailProvider(deps: CloudTrailProviderDeps): CloudTra
     ...(deps.eventDataStores ? eventDataStoreHandlers(deps.eventDataStores) : {}),
     ...(deps.resourcePolicies ? resourcePolicyHandlers(deps.resourcePolicies) : {}),
     ...(deps.queries ? queryHandlers(deps.queries) : {}),
+    ...(deps.imports ? importHandlers(deps.imports) : {}),
   };
   const provider: CloudTrailProvider = {};
   // handlers[op] is op's own handler (TypedHandlers maps each operation to its handler type).
@@ -90,6 +94,16 @@ function queryHandlers(q: QueryService): TypedHandlers {
     GetQueryResults: (ctx, input) => q.getQueryResults(ctx, input),
     ListQueries: (ctx, input) => q.listQueries(ctx, input),
     CancelQuery: (ctx, input) => q.cancelQuery(ctx, input),
+  };
+}
+
+function importHandlers(im: ImportService): TypedHandlers {
+  return {
+    StartImport: (ctx, input) => im.startImport(ctx, input),
+    GetImport: (ctx, input) => im.getImport(ctx, input),
+    ListImports: (ctx, input) => im.listImports(ctx, input),
+    ListImportFailures: (ctx, input) => im.listImportFailures(ctx, input),
+    StopImport: (ctx, input) => im.stopImport(ctx, input),
   };
 }
 
