@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AddTagsCommand, CreateChannelCommand, ListTagsCommand, LookupEventsCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, cloudTrailClient, startServer, type StartedServer } from '../helpers/server.ts';
+import { channelStore } from '../helpers/lake.ts';
 import { signedFetch } from '../helpers/signed-fetch.ts';
 import { fails } from '../helpers/aws-errors.ts';
 import { assertAlive, whileProbing } from './liveness.ts';
@@ -94,11 +95,13 @@ describe('hostile: disk full', { skip: skipReason }, () => {
   let server: StartedServer;
   let ct: CloudTrailClient;
   let channelArn = '';
+  let storeArn = '';
 
   before(async () => {
     server = await startServer(undefined, { dataDir: mountPoint });
     ct = cloudTrailClient(server.url, ROOT);
-    const ch = await ct.send(new CreateChannelCommand({ Name: 'disk-full', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: 'arn:aws:cloudtrail:us-east-1:111111111111:eventdatastore/x' }] }));
+    storeArn = await channelStore(ct);
+    const ch = await ct.send(new CreateChannelCommand({ Name: 'disk-full', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: storeArn }] }));
     channelArn = ch.ChannelArn!;
     const res = await signedFetch(`${server.url}/ingest`, ALICE, { body: ndjson('warm', 2, 10), headers: { 'content-type': 'application/x-ndjson' } });
     assert.equal(res.status, 200);
@@ -131,7 +134,7 @@ describe('hostile: disk full', { skip: skipReason }, () => {
       failedIds.push(res.headers.get('x-amzn-requestid')!);
 
       // The event store is now known to be failing: a mutating call is refused before it is applied.
-      await fails(ct.send(new CreateChannelCommand({ Name: 'while-full', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: 'arn:aws:cloudtrail:us-east-1:111111111111:eventdatastore/y' }] })), 'ServiceUnavailableException', 503);
+      await fails(ct.send(new CreateChannelCommand({ Name: 'while-full', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: storeArn }] })), 'ServiceUnavailableException', 503);
 
       // PutAuditEvents: its events and its own record cannot be stored.
       const pae = await putAudit('failed-uid');
@@ -155,7 +158,7 @@ describe('hostile: disk full', { skip: skipReason }, () => {
     assert.equal(((await res.json()) as { accepted: number }).accepted, 200);
     const pae = await putAudit('retried-uid');
     assert.equal(pae.status, 200);
-    await ct.send(new CreateChannelCommand({ Name: 'after-full', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: 'arn:aws:cloudtrail:us-east-1:111111111111:eventdatastore/z' }] }));
+    await ct.send(new CreateChannelCommand({ Name: 'after-full', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: storeArn }] }));
 
     // Nothing of the failed requests was stored: not their records, not their self-audit records, not their changes.
     const tags = await ct.send(new ListTagsCommand({ ResourceIdList: [channelArn] }));
@@ -201,7 +204,7 @@ describe('hostile: disk full under the event store only (a change applied, its a
     server = await startServer(undefined, { dataDir });
     assert.ok(existsSync(join(eventsMount, 'events.db-wal')), 'the WAL lives beside the real events.db');
     ct = cloudTrailClient(server.url, ROOT);
-    const ch = await ct.send(new CreateChannelCommand({ Name: 'late-audit', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: 'arn:aws:cloudtrail:us-east-1:111111111111:eventdatastore/x' }] }));
+    const ch = await ct.send(new CreateChannelCommand({ Name: 'late-audit', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: await channelStore(ct) }] }));
     channelArn = ch.ChannelArn!;
   });
 

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { CreateChannelCommand, LookupEventsCommand } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer, type TestConfig, type TestIdentity } from '../helpers/server.ts';
+import { channelStore } from '../helpers/lake.ts';
 import { signRequest, signedFetch } from '../helpers/signed-fetch.ts';
 import { assertAlive, whileProbing } from './liveness.ts';
 import { rawPost, rssMiB, samplePeakRss } from './raw-http.ts';
@@ -295,6 +296,6 @@ describe('item 6: bounded answers', () => {
     const ct = cloudTrailClient(s.url, alice);
     const out = await ct.send(new LookupEventsCommand({ MaxResults: 50, LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'GetUser' }] }));
     assert.equal(out.Events?.length, 50);
-    await ct.send(new CreateChannelCommand({ Name: 'still-works', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: 'arn:aws:cloudtrail:us-east-1:111111111111:eventdatastore/x' }] }));
+    await ct.send(new CreateChannelCommand({ Name: 'still-works', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: await channelStore(ct) }] }));
   });
 });

@@ -17,6 +17,7 @@ import {
   GetTrailStatusCommand, ListTagsCommand, LookupEventsCommand, StartLoggingCommand, UpdateChannelCommand, UpdateTrailCommand, type CloudTrailClient,
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, tempDir, type StartedServer, type TestConfig } from '../helpers/server.ts';
+import { channelStore } from '../helpers/lake.ts';
 import { signedFetch } from '../helpers/signed-fetch.ts';
 import { fails } from '../helpers/aws-errors.ts';
 import { eventLog, filesBelow, sleep, waitFor, type Json } from '../helpers/delivery.ts';
@@ -126,7 +127,7 @@ describe('S3KeyPrefix, PutAuditEvents and channel isolation, /ingest regions', (
     const normalise = (text: string) => text.split(channelArn).join('<ARN>').split(missingArn).join('<ARN>');
 
     before(async () => {
-      channelArn = (await a.send(new CreateChannelCommand({ Name: 'secret-channel', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: 'eds-1234' }] }))).ChannelArn!;
+      channelArn = (await a.send(new CreateChannelCommand({ Name: 'secret-channel', Source: 'Custom', Destinations: [{ Type: 'EVENT_DATA_STORE', Location: await channelStore(a) }] }))).ChannelArn!;
       missingArn = channelArn.replace(/channel\/.*$/, 'channel/00000000-0000-4000-8000-000000000000');
     });
 
