@@ -17,7 +17,7 @@ let storeArn: string | undefined;
 let skip: string | undefined;
 
 before(async () => {
-  server = await startServer({ accounts: [ACCOUNT_A, ACCOUNT_B] });
+  server = await startServer({ accounts: [ACCOUNT_A, ACCOUNT_B], lake: { maxAgeMs: 200, pollMs: 50 } });
   ct = cloudTrailClient(server.url, ACCOUNT_A.identities[0]!);
   try {
     const made = await ct.send(new CreateEventDataStoreCommand({ Name: 'lake-query-e2e', RetentionPeriod: 7 }));
