@@ -78,7 +78,7 @@ export function createLakeImports(config: OpenTrailConfig, deps: { control: Cont
     logError: deps.logError,
   }, { batchFiles: li.batchFiles, maxFileBytes: li.maxFileMiB * 1024 * 1024 });
   return {
-    service: new ImportService(engine, deps.catalog),
+    service: new ImportService(engine, deps.catalog, config.organization),
     engine,
     close: async () => {
       await engine.close();

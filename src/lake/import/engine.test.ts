@@ -200,3 +200,23 @@ test('a run that dies after writing a batch but before saving it resumes at the 
   await second.close();
   await control.close();
 });
+
+test("another account's trail log files and events are not imported: neither B's folder nor B's records in A's folder", async () => {
+  const B = '444455556666';
+  const f = fixture(1, 1, 3);
+  // B's trail bucket content (in the same source), and a file in A's folder holding B's records.
+  writeLogFile(f.bucket, logKey('2026-11-01T05:10:00Z', 7, B), [trailRecord('b-1', '2026-11-01T05:00:00Z', B), trailRecord('b-2', '2026-11-01T05:01:00Z', B)]);
+  writeLogFile(f.bucket, logKey('2026-11-01T06:10:00Z', 8), [trailRecord('b-3', '2026-11-01T06:00:00Z', B), trailRecord('a-extra', '2026-11-01T06:01:00Z')]);
+  writeFileSync(join(f.bucket, logKey('2026-11-01T07:10:00Z', 9, B)), Buffer.from('not gzip: would be a failure naming B\'s key'));
+  f.records.set('a-extra', trailRecord('a-extra', '2026-11-01T06:01:00Z'));
+  const control = new SqliteControlStore(':memory:');
+  const e = engine(f, control);
+  const doc = await e.create({ accountId: LOG_ACCOUNT, destinations: [f.store], source });
+  const done = await until(e, doc!.ImportId, (d) => d.ImportStatus === 'COMPLETED');
+  assert.equal(done.stats.FailedEntries, 0);
+  assert.deepEqual(await e.failures(doc!.ImportId), []);
+  const { counts } = await stored(f);
+  assertExactlyOnce(counts, f.records.keys());
+  await e.close();
+  await control.close();
+});
