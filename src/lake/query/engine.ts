@@ -57,7 +57,16 @@ export interface LakeQueryLimits {
   memoryLimit: string;
   /** DuckDB threads of each query. */
   threads: number;
+  /** The most result rows a query may have (more: FAILED). Default DEFAULT_MAX_RESULT_ROWS. */
+  maxResultRows?: number;
+  /** The largest results file in MiB (past it the query is interrupted, FAILED). Default DEFAULT_MAX_RESULT_MIB. */
+  maxResultMiB?: number;
 }
+
+export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
+export const DEFAULT_MAX_RESULT_MIB = 1024;
+/** How often a running query's results file size is checked. */
+const RESULT_SIZE_CHECK_MS = 250;
 
 export interface LakeQueryDeps {
   catalog: LakeCatalog;
@@ -80,7 +89,7 @@ interface Active {
   outputSql: string;
   conn?: DuckDBConnection;
   /** Why it was interrupted. */
-  stop?: 'CANCELLED' | 'TIMED_OUT';
+  stop?: 'CANCELLED' | 'TIMED_OUT' | 'TOO_LARGE';
 }
 
 const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
@@ -253,6 +262,7 @@ export class LakeQueryEngine {
     r.status = 'RUNNING';
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
+    let sizeWatch: NodeJS.Timeout | undefined;
     try {
       const files = await Promise.all(a.translated.stores.map((s) => storeFiles(this.deps.catalog.root, s)));
       r.bytesScanned = files.flat().reduce((n, f) => n + f.bytes, 0);
@@ -265,22 +275,42 @@ export class LakeQueryEngine {
         a.stop ??= 'TIMED_OUT';
         conn.interrupt();
       }, this.limits.timeoutMs);
+      // The results file may not grow past maxResultMiB (a cross join would fill the disk until the time limit).
+      const maxBytes = (this.limits.maxResultMiB ?? DEFAULT_MAX_RESULT_MIB) * 1024 * 1024;
+      sizeWatch = setInterval(() => {
+        void stat(this.resultsFile(r)).then((st) => {
+          if (st.size > maxBytes && !a.stop) {
+            a.stop = 'TOO_LARGE';
+            conn.interrupt();
+          }
+        }, () => undefined);
+      }, RESULT_SIZE_CHECK_MS);
       r.eventsScanned = await this.rowsIn(conn, files.flat());
       // Each store is a CTE over the files it has now (the statement itself may have CTEs of its
-      // own: it is a subquery here, and sees these).
+      // own: it is a subquery here, and sees these). One row past the cap is asked for, to tell
+      // "exactly the cap" from "more".
+      const maxRows = this.limits.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS;
       const stores = files.map((list, i) => `${storeView(i)} AS (${list.length === 0 ? EMPTY_STORE_SQL : `SELECT * FROM read_parquet([${list.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false, union_by_name = true)`})`);
-      const out = await conn.run(`COPY (WITH ${stores.join(', ')} ${a.outputSql}) TO ${sqlString(this.resultsFile(r))} (FORMAT parquet, COMPRESSION zstd)`);
+      const out = await conn.run(`COPY (WITH ${stores.join(', ')} SELECT * FROM (${a.outputSql}) AS lake_capped LIMIT ${maxRows + 1}) TO ${sqlString(this.resultsFile(r))} (FORMAT parquet, COMPRESSION zstd)`);
       r.resultsCount = Number(out.rowsChanged);
       r.executionTimeMs = Math.round(performance.now() - started);
+      if (r.resultsCount > maxRows) {
+        await this.finish(a, { status: 'FAILED', errorMessage: `The query's results have more than ${maxRows} rows (lakeQueries.maxResultRows); add a LIMIT or narrow the query.` });
+        return;
+      }
+      if (((await stat(this.resultsFile(r)).catch(() => undefined))?.size ?? 0) > maxBytes) a.stop = 'TOO_LARGE';
+      if (a.stop === 'TOO_LARGE') throw new Error('results too large');
       await this.finish(a, { status: 'FINISHED' });
     } catch (e) {
       r.executionTimeMs = Math.round(performance.now() - started);
       if (a.stop === 'CANCELLED') await this.finish(a, { status: 'CANCELLED' });
       else if (this.closed) await this.finish(a, { status: 'FAILED', errorMessage: 'The query was interrupted: the server stopped.' });
       else if (a.stop === 'TIMED_OUT') await this.finish(a, { status: 'TIMED_OUT', errorMessage: `The query ran longer than ${this.limits.timeoutMs} ms and was stopped.` });
+      else if (a.stop === 'TOO_LARGE') await this.finish(a, { status: 'FAILED', errorMessage: `The query's results grew past ${this.limits.maxResultMiB ?? DEFAULT_MAX_RESULT_MIB} MiB (lakeQueries.maxResultMiB) and it was stopped; add a LIMIT or narrow the query.` });
       else await this.finish(a, { status: 'FAILED', errorMessage: failureMessage(e) });
     } finally {
       clearTimeout(timer);
+      clearInterval(sizeWatch);
       a.conn?.closeSync();
     }
   }
