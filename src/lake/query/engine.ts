@@ -100,6 +100,8 @@ const INSTANCE_OPTIONS = { autoinstall_known_extensions: 'false', autoload_known
 
 export class LakeQueryEngine {
   private readonly active = new Map<string, Active>();
+  /** Per account, StartQuery calls past the limit check that are not yet active (their slots are reserved). */
+  private readonly starting = new Map<string, number>();
   private readonly queue: Active[] = [];
   private running = 0;
   private closed = false;
@@ -118,10 +120,24 @@ export class LakeQueryEngine {
   /** Translates and binds the statement, records the query QUEUED, and schedules it. */
   async start(accountId: string, statement: string): Promise<LakeQueryRecord> {
     if (this.closed) throw new ServiceError('ServiceUnavailableException', 'The server is shutting down.', 503);
-    const activeHere = [...this.active.values()].filter((a) => a.record.accountId === accountId).length;
+    // The slot is taken before the first await (and given back in finally, or kept by the query
+    // once it is active): concurrent StartQuery calls of one account cannot all pass the check.
+    const activeHere = [...this.active.values()].filter((a) => a.record.accountId === accountId).length + (this.starting.get(accountId) ?? 0);
     if (activeHere >= MAX_ACTIVE_PER_ACCOUNT) {
       throw cloudTrailError('MaxConcurrentQueriesException', `You already have ${MAX_ACTIVE_PER_ACCOUNT} queries queued or running; wait for one to finish or cancel one.`);
     }
+    this.starting.set(accountId, (this.starting.get(accountId) ?? 0) + 1);
+    try {
+      return await this.startReserved(accountId, statement);
+    } finally {
+      const n = (this.starting.get(accountId) ?? 1) - 1;
+      if (n > 0) this.starting.set(accountId, n);
+      else this.starting.delete(accountId);
+    }
+  }
+
+  /** StartQuery once the account's slot is reserved (`starting`). */
+  private async startReserved(accountId: string, statement: string): Promise<LakeQueryRecord> {
     const conn = await (await this.parserInstance()).connect();
     let translated: TranslatedQuery;
     let columns: { name: string; type: string }[];
