@@ -171,6 +171,10 @@ describe('refusals', () => {
   test('a store of another account, and one that does not exist: EventDataStoreNotFoundException', async () => {
     await fails(ct.send(new StartQueryCommand({ QueryStatement: `SELECT count(*) FROM ${STORE_B}` })), 'EventDataStoreNotFoundException', 404, new RegExp(STORE_B));
     await fails(ct.send(new StartQueryCommand({ QueryStatement: `SELECT count(*) FROM ${STORE_A} JOIN ${STORE_B} USING (eventID)` })), 'EventDataStoreNotFoundException', 404);
+    // A's own store, asked from another Region: not found either.
+    const west = cloudTrailClient(server.url, ACCOUNT_A.identities[0]!, 'eu-west-1');
+    await fails(west.send(new StartQueryCommand({ QueryStatement: `SELECT count(*) FROM ${STORE_A}` })), 'EventDataStoreNotFoundException', 404, new RegExp(STORE_A));
+    await fails(west.send(new ListQueriesCommand({ EventDataStore: STORE_A })), 'EventDataStoreNotFoundException', 404);
     // B reads its own store.
     const { QueryId } = await ctB.send(new StartQueryCommand({ QueryStatement: `SELECT count(*) AS n FROM ${STORE_B}` }));
     assert.equal(await waitFor(QueryId!, ctB), 'FINISHED');

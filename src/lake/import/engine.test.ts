@@ -8,7 +8,7 @@ import { SqliteControlStore } from '../../stores/sqlite/sqlite-control-store.ts'
 import type { ControlStore } from '../../stores/control-store.ts';
 import { storeGlob } from '../layout.ts';
 import type { LakeStoreRef } from '../catalog.ts';
-import { TempLakeCatalog } from '../../../test/helpers/lake-catalog.ts';
+import { TestLakeCatalog } from '../../../test/helpers/lake.ts';
 import { LOG_ACCOUNT, logKey, trailRecord, writeLogFile } from '../../../test/helpers/trail-logs.ts';
 import { ImportEngine, type ImportDoc, type ImportEngineOptions } from './engine.ts';
 import { LocalLogSource } from './source.ts';
@@ -18,7 +18,7 @@ const db = await DuckDBInstance.create(':memory:');
 interface Fixture {
   dir: string;
   bucket: string;
-  catalog: TempLakeCatalog;
+  catalog: TestLakeCatalog;
   store: LakeStoreRef;
   /** eventID -> the record, of every event the files hold (corrupt ones aside). */
   records: Map<string, Record<string, unknown>>;
@@ -28,7 +28,7 @@ interface Fixture {
 function fixture(days: number, filesPerDay: number, perFile: number): Fixture {
   const dir = mkdtempSync(join(tmpdir(), 'lake-import-'));
   const bucket = join(dir, 'bucket');
-  const catalog = new TempLakeCatalog(join(dir, 'lake'));
+  const catalog = new TestLakeCatalog(join(dir, 'lake'));
   const records = new Map<string, Record<string, unknown>>();
   let n = 0;
   for (let d = 1; d <= days; d++) {

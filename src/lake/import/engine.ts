@@ -52,6 +52,8 @@ export interface ImportDoc {
    * `accountId`.
    */
   accounts?: string[];
+  /** The Region it was started in (its destinations'); absent (imports saved before): each destination ARN's. */
+  region?: string;
   /** The destination stores' ARNs, as answered. */
   Destinations: string[];
   ImportSource: ImportSourceSpec;
@@ -182,7 +184,7 @@ export class ImportEngine {
    * A new import, INITIALIZING; undefined when the account already has one running (AWS allows one
    * import in progress per account).
    */
-  async create(p: { accountId: string; accounts?: readonly string[]; destinations: readonly LakeStoreRef[]; source: ImportSourceSpec; startMs?: number; endMs?: number }): Promise<ImportDoc | undefined> {
+  async create(p: { accountId: string; accounts?: readonly string[]; region?: string; destinations: readonly LakeStoreRef[]; source: ImportSourceSpec; startMs?: number; endMs?: number }): Promise<ImportDoc | undefined> {
     const doc = await this.exclusive(async () => {
       if ((await this.list()).some((d) => d.accountId === p.accountId && RUNNABLE.has(d.ImportStatus))) return undefined;
       const now = this.deps.clock.nowMs();
@@ -190,6 +192,7 @@ export class ImportEngine {
         ImportId: this.deps.ids.uuid(),
         accountId: p.accountId,
         accounts: [...new Set([p.accountId, ...(p.accounts ?? [])])],
+        ...(p.region !== undefined ? { region: p.region } : {}),
         Destinations: p.destinations.map((d) => d.arn),
         ImportSource: p.source,
         ...(p.startMs !== undefined ? { StartEventTime: p.startMs } : {}),
@@ -319,7 +322,7 @@ export class ImportEngine {
     };
     const stores: LakeStoreRef[] = [];
     for (const arn of doc.Destinations) {
-      const ref = await this.deps.catalog.resolve(doc.accountId, arn);
+      const ref = await this.deps.catalog.resolve(doc.accountId, doc.region ?? arn.split(':')[3] ?? '', arn);
       if (!ref || ref.status === 'PENDING_DELETION') return fail(`The destination event data store ${arn} no longer exists.`);
       stores.push(ref);
     }

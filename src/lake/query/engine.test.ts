@@ -54,13 +54,13 @@ test('many concurrent StartQuery calls of one account: 10 are taken, the others 
   try {
     // A cross join that runs until stopped, so no accepted query ends (and frees a slot) during the test.
     const heavy = `SELECT count(DISTINCT a.eventID || b.eventID || c.eventID || d.eventID) FROM ${store} a, ${store} b, ${store} c, ${store} d`;
-    const outcomes = await Promise.allSettled(Array.from({ length: 200 }, () => engine.start('111122223333', heavy)));
+    const outcomes = await Promise.allSettled(Array.from({ length: 200 }, () => engine.start('111122223333', 'us-east-1', heavy)));
     const taken = outcomes.filter((o) => o.status === 'fulfilled');
     const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
     assert.equal(taken.length, MAX_ACTIVE_PER_ACCOUNT);
     assert.ok(refused.every((o) => (o.reason as { name?: string }).name === 'MaxConcurrentQueriesException'), String(refused[0]?.reason));
     // Another account is not limited by this one's queries.
-    await assert.rejects(engine.start('444455556666', heavy), { name: 'EventDataStoreNotFoundException' });
+    await assert.rejects(engine.start('444455556666', 'us-east-1', heavy), { name: 'EventDataStoreNotFoundException' });
   } finally {
     await engine.close();
     await control.close();

@@ -118,7 +118,7 @@ export class LakeQueryEngine {
   }
 
   /** Translates and binds the statement, records the query QUEUED, and schedules it. */
-  async start(accountId: string, statement: string): Promise<LakeQueryRecord> {
+  async start(accountId: string, region: string, statement: string): Promise<LakeQueryRecord> {
     if (this.closed) throw new ServiceError('ServiceUnavailableException', 'The server is shutting down.', 503);
     // The slot is taken before the first await (and given back in finally, or kept by the query
     // once it is active): concurrent StartQuery calls of one account cannot all pass the check.
@@ -128,7 +128,7 @@ export class LakeQueryEngine {
     }
     this.starting.set(accountId, (this.starting.get(accountId) ?? 0) + 1);
     try {
-      return await this.startReserved(accountId, statement);
+      return await this.startReserved(accountId, region, statement);
     } finally {
       const n = (this.starting.get(accountId) ?? 1) - 1;
       if (n > 0) this.starting.set(accountId, n);
@@ -137,12 +137,12 @@ export class LakeQueryEngine {
   }
 
   /** StartQuery once the account's slot is reserved (`starting`). */
-  private async startReserved(accountId: string, statement: string): Promise<LakeQueryRecord> {
+  private async startReserved(accountId: string, region: string, statement: string): Promise<LakeQueryRecord> {
     const conn = await (await this.parserInstance()).connect();
     let translated: TranslatedQuery;
     let columns: { name: string; type: string }[];
     try {
-      translated = await translateLakeSql(conn, statement, (name) => this.deps.catalog.resolve(accountId, name));
+      translated = await translateLakeSql(conn, statement, (name) => this.deps.catalog.resolve(accountId, region, name));
       // Binding against the stores' schema (empty tables) finds unknown columns and functions and
       // type errors now, as AWS's StartQuery does.
       columns = await describe(conn, translated);

@@ -69,7 +69,7 @@ export class ImportService {
     if (!(value.startsWith('arn:') ? EDS_ARN.test(value) : EDS_ID.test(value))) {
       throw cloudTrailError('EventDataStoreARNInvalidException', `The specified event data store ARN is not valid or does not map to an event data store in your account: ${value}`);
     }
-    const ref = await this.catalog.resolve(ctx.accountId, value);
+    const ref = await this.catalog.resolve(ctx.accountId, ctx.region, value);
     if (!ref) throw cloudTrailError('EventDataStoreNotFoundException', `The specified event data store ${value} was not found.`);
     if (ref.status === 'PENDING_DELETION') throw cloudTrailError('InactiveEventDataStoreException', `The event data store ${ref.arn} is pending deletion.`);
     return ref;
@@ -101,6 +101,7 @@ export class ImportService {
     const doc = await this.engine.create({
       accountId: ctx.accountId,
       accounts: this.readableAccounts(ctx.accountId),
+      region: ctx.region,
       destinations,
       source: { S3: { S3LocationUri: s3.S3LocationUri, S3BucketRegion: s3.S3BucketRegion, S3BucketAccessRoleArn: s3.S3BucketAccessRoleArn } },
       startMs: start === undefined ? undefined : Math.round(start * 1000),
@@ -128,7 +129,7 @@ export class ImportService {
       if (!(input.Destination.startsWith('arn:') ? EDS_ARN.test(input.Destination) : EDS_ID.test(input.Destination))) {
         throw cloudTrailError('EventDataStoreARNInvalidException', `The specified event data store ARN is not valid or does not map to an event data store in your account: ${input.Destination}`);
       }
-      destination = (await this.catalog.resolve(ctx.accountId, input.Destination))?.arn ?? input.Destination;
+      destination = (await this.catalog.resolve(ctx.accountId, ctx.region, input.Destination))?.arn ?? input.Destination;
     }
     const all = (await this.engine.list())
       .filter((d) => d.accountId === ctx.accountId)
