@@ -19,7 +19,7 @@
  */
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import type { ControlStore } from '../../stores/control-store.ts';
 import type { LakeCatalog, LakeStoreRef } from '../catalog.ts';
@@ -94,6 +94,12 @@ interface Active {
 
 const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 const ident = (s: string): string => `"${s.replaceAll('"', '""')}"`;
+
+/** An in-memory DuckDB instance; the native engine is loaded on the first query, not at the server's start. */
+async function createInstance(settings: Record<string, string>): Promise<DuckDBInstance> {
+  const { DuckDBInstance: Instance } = await import('@duckdb/node-api');
+  return Instance.create(':memory:', settings);
+}
 
 /** DuckDB settings every query instance starts with (no extension is ever installed or loaded). */
 const INSTANCE_OPTIONS = { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' };
@@ -373,7 +379,7 @@ export class LakeQueryEngine {
 
   private parserInstance(): Promise<DuckDBInstance> {
     return (this.parser ??= (async () => {
-      const db = await DuckDBInstance.create(':memory:', { ...INSTANCE_OPTIONS, threads: '1' });
+      const db = await createInstance({ ...INSTANCE_OPTIONS, threads: '1' });
       const c = await db.connect();
       await c.run(`SET TimeZone='UTC'`);
       for (const m of LAKE_MACROS) await c.run(m);
@@ -394,7 +400,7 @@ export class LakeQueryEngine {
  * instance's, shared by the queries running at once).
  */
 export async function lockedQueryInstance(lakeRoot: string, resultsDir: string, limits: Pick<LakeQueryLimits, 'threads' | 'memoryLimit'>): Promise<DuckDBInstance> {
-  const instance = await DuckDBInstance.create(':memory:', { ...INSTANCE_OPTIONS, threads: String(limits.threads), memory_limit: limits.memoryLimit });
+  const instance = await createInstance({ ...INSTANCE_OPTIONS, threads: String(limits.threads), memory_limit: limits.memoryLimit });
   try {
     const conn = await instance.connect();
     await conn.run(`SET TimeZone='UTC'`);
