@@ -18,7 +18,7 @@ const config = resolveConfig({ dataDir: process.argv[1], port: 0, logLevel: 'sil
 const server = await startServer(config, { logError: () => undefined });
 const res = await fetch(server.url + '/');
 await res.arrayBuffer();
-const loaded = readFileSync('/proc/self/maps', 'utf8').split('\\n').some((l) => /duckdb[^/]*\.node$|libduckdb/i.test(l));
+const loaded = readFileSync('/proc/self/maps', 'utf8').split('\\n').some((l) => /duckdb[^/]*\\.node$|libduckdb/i.test(l));
 await server.close();
 console.log(JSON.stringify({ loaded }));
 `;
