@@ -98,7 +98,7 @@ export async function runLakeQuery(): Promise<LakeQueryResult> {
   const eventId = String(record(params, Math.floor(events * 0.61)).eventID);
 
   const store: LakeStoreRef = { accountId: ACCOUNT, storeId: STORE_ID, arn: `arn:aws:cloudtrail:us-east-1:${ACCOUNT}:eventdatastore/${STORE_ID}`, status: 'ENABLED' };
-  const catalog: LakeCatalog = { root, resolve: (a, id) => Promise.resolve(a === ACCOUNT && (id === STORE_ID || id === store.arn) ? store : undefined) };
+  const catalog: LakeCatalog = { root, resolve: (a, region, id) => Promise.resolve(a === ACCOUNT && region === store.arn.split(':')[3] && (id === STORE_ID || id === store.arn) ? store : undefined) };
   const dataDir = join(OUT_DIR, 'work', `lakequery-${process.pid}`);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });

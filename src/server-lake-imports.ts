@@ -10,7 +10,7 @@
  */
 import { resolve, sep } from 'node:path';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Clock, IdSource } from './core/index.ts';
 import type { OpenTrailConfig } from './config/index.ts';
 import type { LakeCatalog } from './lake/catalog.ts';
@@ -70,7 +70,8 @@ export function createLakeImports(config: OpenTrailConfig, deps: { control: Cont
     catalog: deps.catalog,
     openSource: importSourceOpener(config),
     connect: async () => {
-      instance ??= DuckDBInstance.create(':memory:', { threads: String(li.threads), memory_limit: `${li.memoryLimitMiB}MiB` });
+      // Loaded on the first import, not at start (the native engine is large; most servers never import).
+      instance ??= import('@duckdb/node-api').then(({ DuckDBInstance: Instance }) => Instance.create(':memory:', { threads: String(li.threads), memory_limit: `${li.memoryLimitMiB}MiB` }));
       return (await instance).connect();
     },
     clock: deps.clock,
@@ -78,11 +79,11 @@ export function createLakeImports(config: OpenTrailConfig, deps: { control: Cont
     logError: deps.logError,
   }, { batchFiles: li.batchFiles, maxFileBytes: li.maxFileMiB * 1024 * 1024 });
   return {
-    service: new ImportService(engine, deps.catalog),
+    service: new ImportService(engine, deps.catalog, config.organization),
     engine,
     close: async () => {
       await engine.close();
-      (await instance)?.closeSync();
+      (await instance?.catch(() => undefined))?.closeSync();
     },
   };
 }

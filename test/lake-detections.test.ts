@@ -96,7 +96,7 @@ after(async () => {
 });
 
 async function run(name: string): Promise<Record<string, string>[]> {
-  const started = await engine.start(ACCOUNT, DETECTIONS[name]!.replaceAll('$EDS_ID', STORE));
+  const started = await engine.start(ACCOUNT, 'us-east-1', DETECTIONS[name]!.replaceAll('$EDS_ID', STORE));
   let r: LakeQueryRecord | undefined;
   for (;;) {
     r = await engine.get(ACCOUNT, started.queryId);

@@ -175,6 +175,10 @@ function runFlows(name: string, harness: Harness, skip: () => string | undefined
       const store = await harness.store(server);
       await fails(ct.send(new StartImportCommand({ Destinations: [`arn:aws:cloudtrail:us-east-1:${A}:eventdatastore/00000000-0000-4000-8000-000000000000`], ImportSource: source('s3://bulk/') })), 'EventDataStoreNotFoundException', 404);
       await fails(ct.send(new StartImportCommand({ Destinations: ['arn:aws:s3:::nope'], ImportSource: source('s3://bulk/') })), 'EventDataStoreARNInvalidException', 400);
+      // The store from another Region (the same account): not found, by ARN or id.
+      const west = cloudTrailClient(server.url, ALICE, 'eu-west-1');
+      await fails(west.send(new StartImportCommand({ Destinations: [store.arn], ImportSource: source('s3://bulk/') })), 'EventDataStoreNotFoundException', 404);
+      await fails(west.send(new StartImportCommand({ Destinations: [store.arn.split('/').at(-1)!], ImportSource: source('s3://bulk/') })), 'EventDataStoreNotFoundException', 404);
       await fails(ct.send(new StartImportCommand({ Destinations: [store.arn], ImportSource: source('ftp://bulk/') })), 'InvalidImportSourceException', 400);
       await fails(ct.send(new StartImportCommand({ Destinations: [store.arn], ImportSource: source('file:///etc') })), 'InvalidImportSourceException', 400, /lakeImports\.fileRoots/);
       await fails(ct.send(new StartImportCommand({ ImportSource: source('s3://bulk/') })), 'InvalidParameterException', 400);
@@ -265,7 +269,7 @@ function runFlows(name: string, harness: Harness, skip: () => string | undefined
   const stores: ReturnType<typeof lakeStore>[] = Array.from({ length: 5 }, () => lakeStore(A));
   let next = 0;
   const config = {
-    regions: ['us-east-1'], accounts: [ACCOUNT_A, ACCOUNT_B],
+    regions: ['us-east-1', 'eu-west-1'], accounts: [ACCOUNT_A, ACCOUNT_B],
     delivery: { maxAgeMs: 300, pollMs: 50 },
     lakeImports: { batchFiles: 4, fileRoots: [dataDir] },
   };
@@ -283,7 +287,7 @@ function runFlows(name: string, harness: Harness, skip: () => string | undefined
   let unsupported: string | undefined = 'not probed yet';
   const dataDir = tempDir('lake-import-serve-e2e-');
   const config = {
-    regions: ['us-east-1'], accounts: [ACCOUNT_A, ACCOUNT_B],
+    regions: ['us-east-1', 'eu-west-1'], accounts: [ACCOUNT_A, ACCOUNT_B],
     delivery: { maxAgeMs: 300, pollMs: 50 },
     lakeImports: { batchFiles: 4, fileRoots: [dataDir] },
   };

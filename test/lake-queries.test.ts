@@ -80,7 +80,7 @@ before(async () => {
   await catalog.addStore(ACCOUNT_B.id, STORE_B, lines.slice(0, 10));
   config = resolveConfig({
     dataDir: tempDir(), port: 0, accounts: [ACCOUNT_A, ACCOUNT_B], logLevel: 'silent',
-    lakeQueries: { maxConcurrent: 2, timeoutMs: 2500, memoryLimit: '512MB', threads: 1 },
+    lakeQueries: { maxConcurrent: 2, timeoutMs: 2500, memoryLimit: '512MB', threads: 1, maxResultRows: 10_000, maxResultMiB: 1 },
   }, defaultConfig(), new Date().toISOString());
   server = await startServer(config, { lakeCatalog: catalog, logError: process.env.LAKE_DEBUG ? (m, e) => console.error(m, e) : () => undefined });
   ct = cloudTrailClient(server.url, ACCOUNT_A.identities[0]!);
@@ -171,6 +171,10 @@ describe('refusals', () => {
   test('a store of another account, and one that does not exist: EventDataStoreNotFoundException', async () => {
     await fails(ct.send(new StartQueryCommand({ QueryStatement: `SELECT count(*) FROM ${STORE_B}` })), 'EventDataStoreNotFoundException', 404, new RegExp(STORE_B));
     await fails(ct.send(new StartQueryCommand({ QueryStatement: `SELECT count(*) FROM ${STORE_A} JOIN ${STORE_B} USING (eventID)` })), 'EventDataStoreNotFoundException', 404);
+    // A's own store, asked from another Region: not found either.
+    const west = cloudTrailClient(server.url, ACCOUNT_A.identities[0]!, 'eu-west-1');
+    await fails(west.send(new StartQueryCommand({ QueryStatement: `SELECT count(*) FROM ${STORE_A}` })), 'EventDataStoreNotFoundException', 404, new RegExp(STORE_A));
+    await fails(west.send(new ListQueriesCommand({ EventDataStore: STORE_A })), 'EventDataStoreNotFoundException', 404);
     // B reads its own store.
     const { QueryId } = await ctB.send(new StartQueryCommand({ QueryStatement: `SELECT count(*) AS n FROM ${STORE_B}` }));
     assert.equal(await waitFor(QueryId!, ctB), 'FINISHED');
@@ -197,6 +201,40 @@ describe('refusals', () => {
     ]) {
       await fails(ct.send(new StartQueryCommand({ QueryStatement: q })), 'InvalidQueryStatementException', 400, undefined);
     }
+  });
+
+  test('size-taking functions with large or non-literal sizes: InvalidQueryStatementException naming the function', async () => {
+    for (const [q, fn] of [
+      [`SELECT length(repeat(eventName, 2000000000)) FROM ${STORE_A}`, 'repeat'],
+      [`SELECT length(repeat('ab', 2000000000)) FROM ${STORE_A}`, 'repeat'],
+      [`SELECT lpad(eventName, 2000000000, 'x') FROM ${STORE_A}`, 'lpad'],
+      [`SELECT rpad(eventName, length(eventJson) * 100000, 'x') FROM ${STORE_A}`, 'rpad'],
+      [`SELECT x FROM ${STORE_A} CROSS JOIN UNNEST(sequence(1, 100000000)) AS t(x)`, 'sequence'],
+      [`SELECT len(range(0, 100000000)) FROM ${STORE_A}`, 'range'],
+      [`SELECT len(generate_series(1, 20000)) FROM ${STORE_A}`, 'generate_series'],
+      [`SELECT len(list_resize([1], 100000000)) FROM ${STORE_A}`, 'list_resize'],
+      [`SELECT format('{:>2000000000}', eventName) FROM ${STORE_A}`, 'format'],
+      [`SELECT transform(sequence(1, 100), x -> repeat('a', 100)) FROM ${STORE_A}`, 'repeat'],
+      [`SELECT len(sequence(1, 6000)) + len(sequence(1, 6000)) FROM ${STORE_A}`, 'sequence'],
+    ] as const) {
+      await fails(ct.send(new StartQueryCommand({ QueryStatement: q })), 'InvalidQueryStatementException', 400, new RegExp(`function ${fn}\\b`));
+    }
+    // Small literal sizes run as before.
+    const { rows } = await query(`SELECT lpad('7', 3, '0') AS p, repeat('-', 5) AS r, cardinality(sequence(1, 100)) AS n FROM ${STORE_A} LIMIT 1`);
+    assert.deepEqual(rows, [{ p: '007', r: '-----', n: '100' }]);
+  });
+
+  test('results past lakeQueries.maxResultRows or maxResultMiB: FAILED with a message naming the limit', async () => {
+    const { QueryId } = await ct.send(new StartQueryCommand({ QueryStatement: `SELECT a.eventID AS x, b.eventID AS y FROM ${STORE_A} a, ${STORE_A} b` }));
+    assert.equal(await waitFor(QueryId!), 'FAILED');
+    assert.match((await ct.send(new DescribeQueryCommand({ QueryId }))).ErrorMessage!, /more than 10000 rows \(lakeQueries\.maxResultRows\)/);
+    // 9,000 rows of about 2 KB of hex each (distinct, so little compression): more than 1 MiB.
+    const wide = Array.from({ length: 60 }, (_, i) => `md5(a.eventID || b.eventID || '${i}')`).join(' || ');
+    const big = await ct.send(new StartQueryCommand({ QueryStatement: `SELECT ${wide} AS w FROM ${STORE_A} a, ${STORE_A} b LIMIT 9000` }));
+    assert.equal(await waitFor(big.QueryId!), 'FAILED');
+    assert.match((await ct.send(new DescribeQueryCommand({ QueryId: big.QueryId }))).ErrorMessage!, /1 MiB \(lakeQueries\.maxResultMiB\)/);
+    // At the cap, not past it: FINISHED.
+    assert.equal((await query(`SELECT a.eventID AS x FROM ${STORE_A} a, ${STORE_A} b LIMIT 10000`)).rows.length, 10_000);
   });
 
   test('QueryAlias, DeliveryS3Uri and unknown query ids', async () => {

@@ -413,6 +413,8 @@ export const configSchema = obj({
     timeoutMs: num(1000, 10 * 60 * 1000).describe('a query still running after this long is stopped (`TIMED_OUT`)'),
     memoryLimit: str().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, { error: 'must be a size such as 512MB or 2GB' }).default('1GB').describe('memory the running queries of a node may use together (DuckDB `memory_limit`); a query that needs more than is left fails with an out-of-memory message'),
     threads: num(1, 2).describe('threads the running queries of a node share'),
+    maxResultRows: num(1, 1_000_000).describe('the most rows a query may answer; a query with more is `FAILED` (add a LIMIT or narrow it)'),
+    maxResultMiB: num(1, 1024).describe('the largest results file (Parquet, MiB) a query may write; a query whose results grow past it is stopped, `FAILED`'),
   }).prefault({}),
 }).superRefine((cfg, ctx) => {
   const anyName = cfg.allowNonAwsRegions;

@@ -18,21 +18,22 @@ export class ControlStoreLakeCatalog implements LakeCatalog {
   }
 
   /**
-   * The caller's own store (by id or ARN). Organization stores are created by the management
+   * The caller's own store (by id or ARN) of the caller's Region. Organization stores are created by the management
    * account and read by it alone, as AWS has it for accounts that are not delegated administrators.
    */
-  async resolve(callerAccountId: string, idOrArn: string): Promise<LakeStoreRef | undefined> {
+  async resolve(callerAccountId: string, callerRegion: string, idOrArn: string): Promise<LakeStoreRef | undefined> {
     let accountId = callerAccountId;
     let storeId = idOrArn;
     if (idOrArn.startsWith('arn:')) {
       const a = parseResourceArn(idOrArn, 'cloudtrail', 'eventdatastore');
-      if (!a) return undefined;
+      if (!a || a.region !== callerRegion) return undefined;
       accountId = a.accountId;
       storeId = a.id;
     }
     if (accountId !== callerAccountId || !STORE_ID.test(storeId)) return undefined;
     const s = await this.control.get<EventDataStoreDoc>(EVENT_DATA_STORE_KIND, eventDataStoreKey(accountId, storeId));
-    if (!s || s.accountId !== callerAccountId) return undefined;
+    // Another Region's store (multi-Region ones included: they live in their home Region) is not found.
+    if (!s || s.accountId !== callerAccountId || s.region !== callerRegion) return undefined;
     if (idOrArn.startsWith('arn:') && idOrArn !== s.EventDataStoreArn) return undefined;
     return { accountId: s.accountId, storeId: s.storeId, arn: s.EventDataStoreArn, status: s.Status };
   }

@@ -25,8 +25,10 @@ export interface LakeCatalog {
   readonly root: string;
   /**
    * The store an id (its UUID) or ARN names, when the caller's account may use it (it owns it, or
-   * reads it through its organization); undefined otherwise, with no difference between "does not
-   * exist" and "not yours".
+   * reads it through its organization) in the caller's Region (the store's home Region: a
+   * multi-Region store too is addressed only there, as the event data store API has it);
+   * undefined otherwise, with no difference between "does not exist", "not yours" and "another
+   * Region's".
    */
-  resolve(callerAccountId: string, idOrArn: string): Promise<LakeStoreRef | undefined>;
+  resolve(callerAccountId: string, callerRegion: string, idOrArn: string): Promise<LakeStoreRef | undefined>;
 }

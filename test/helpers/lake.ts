@@ -3,7 +3,8 @@
  * `LakeCatalog` over a temp folder whose stores' Parquet files are written by the one writer
  * ingestion uses (`writeLakeFiles`), from fixture records.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { CreateEventDataStoreCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
@@ -17,18 +18,30 @@ export function corpusRecords(...files: string[]): { lines: string[]; records: R
   return { lines, records: lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
+/**
+ * A real `LakeCatalog` over a folder, for tests that drive Lake readers and writers without the
+ * event data store control plane: the test adds the stores, with the ids (and Regions) it chooses.
+ */
 export class TestLakeCatalog implements LakeCatalog {
   readonly root: string;
   private readonly stores: LakeStoreRef[] = [];
 
   constructor(root = tempDir('lake-root-')) {
     this.root = root;
+    mkdirSync(root, { recursive: true });
+  }
+
+  /** A store of `accountId` (a new id unless told), ENABLED in us-east-1 unless told; no files. */
+  add(accountId: string, opts: { storeId?: string; region?: string; status?: EventDataStoreStatus } = {}): LakeStoreRef {
+    const storeId = opts.storeId ?? randomUUID();
+    const ref: LakeStoreRef = { accountId, storeId, arn: `arn:aws:cloudtrail:${opts.region ?? 'us-east-1'}:${accountId}:eventdatastore/${storeId}`, status: opts.status ?? 'ENABLED' };
+    this.stores.push(ref);
+    return ref;
   }
 
   /** A store of `accountId` (id `storeId`) holding `lines` (one record per line). */
-  async addStore(accountId: string, storeId: string, lines: readonly string[], status: EventDataStoreStatus = 'ENABLED'): Promise<LakeStoreRef> {
-    const ref: LakeStoreRef = { accountId, storeId, arn: `arn:aws:cloudtrail:us-east-1:${accountId}:eventdatastore/${storeId}`, status };
-    this.stores.push(ref);
+  async addStore(accountId: string, storeId: string, lines: readonly string[], status: EventDataStoreStatus = 'ENABLED', region = 'us-east-1'): Promise<LakeStoreRef> {
+    const ref = this.add(accountId, { storeId, status, region });
     if (lines.length === 0) return ref;
     const src = join(tempDir('lake-src-'), 'records.jsonl');
     writeFileSync(src, lines.join('\n') + '\n');
@@ -43,8 +56,10 @@ export class TestLakeCatalog implements LakeCatalog {
     return ref;
   }
 
-  resolve(callerAccountId: string, idOrArn: string): Promise<LakeStoreRef | undefined> {
-    return Promise.resolve(this.stores.find((s) => s.accountId === callerAccountId && (s.storeId === idOrArn || s.arn === idOrArn)));
+  /** The caller's store of the caller's Region (its ARN's), by id or ARN. */
+  resolve(callerAccountId: string, callerRegion: string, idOrArn: string): Promise<LakeStoreRef | undefined> {
+    const ref = this.stores.find((s) => s.storeId === idOrArn || s.arn === idOrArn);
+    return Promise.resolve(ref && ref.accountId === callerAccountId && ref.arn.split(':')[3] === callerRegion ? ref : undefined);
   }
 }
 

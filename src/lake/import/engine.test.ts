@@ -8,7 +8,7 @@ import { SqliteControlStore } from '../../stores/sqlite/sqlite-control-store.ts'
 import type { ControlStore } from '../../stores/control-store.ts';
 import { storeGlob } from '../layout.ts';
 import type { LakeStoreRef } from '../catalog.ts';
-import { TempLakeCatalog } from '../../../test/helpers/lake-catalog.ts';
+import { TestLakeCatalog } from '../../../test/helpers/lake.ts';
 import { LOG_ACCOUNT, logKey, trailRecord, writeLogFile } from '../../../test/helpers/trail-logs.ts';
 import { ImportEngine, type ImportDoc, type ImportEngineOptions } from './engine.ts';
 import { LocalLogSource } from './source.ts';
@@ -18,7 +18,7 @@ const db = await DuckDBInstance.create(':memory:');
 interface Fixture {
   dir: string;
   bucket: string;
-  catalog: TempLakeCatalog;
+  catalog: TestLakeCatalog;
   store: LakeStoreRef;
   /** eventID -> the record, of every event the files hold (corrupt ones aside). */
   records: Map<string, Record<string, unknown>>;
@@ -28,7 +28,7 @@ interface Fixture {
 function fixture(days: number, filesPerDay: number, perFile: number): Fixture {
   const dir = mkdtempSync(join(tmpdir(), 'lake-import-'));
   const bucket = join(dir, 'bucket');
-  const catalog = new TempLakeCatalog(join(dir, 'lake'));
+  const catalog = new TestLakeCatalog(join(dir, 'lake'));
   const records = new Map<string, Record<string, unknown>>();
   let n = 0;
   for (let d = 1; d <= days; d++) {
@@ -198,5 +198,25 @@ test('a run that dies after writing a batch but before saving it resumes at the 
   assert.equal(done.stats.EventsCompleted, f.records.size);
   assertExactlyOnce((await stored(f)).counts, f.records.keys());
   await second.close();
+  await control.close();
+});
+
+test("another account's trail log files and events are not imported: neither B's folder nor B's records in A's folder", async () => {
+  const B = '444455556666';
+  const f = fixture(1, 1, 3);
+  // B's trail bucket content (in the same source), and a file in A's folder holding B's records.
+  writeLogFile(f.bucket, logKey('2026-11-01T05:10:00Z', 7, B), [trailRecord('b-1', '2026-11-01T05:00:00Z', B), trailRecord('b-2', '2026-11-01T05:01:00Z', B)]);
+  writeLogFile(f.bucket, logKey('2026-11-01T06:10:00Z', 8), [trailRecord('b-3', '2026-11-01T06:00:00Z', B), trailRecord('a-extra', '2026-11-01T06:01:00Z')]);
+  writeFileSync(join(f.bucket, logKey('2026-11-01T07:10:00Z', 9, B)), Buffer.from('not gzip: would be a failure naming B\'s key'));
+  f.records.set('a-extra', trailRecord('a-extra', '2026-11-01T06:01:00Z'));
+  const control = new SqliteControlStore(':memory:');
+  const e = engine(f, control);
+  const doc = await e.create({ accountId: LOG_ACCOUNT, destinations: [f.store], source });
+  const done = await until(e, doc!.ImportId, (d) => d.ImportStatus === 'COMPLETED');
+  assert.equal(done.stats.FailedEntries, 0);
+  assert.deepEqual(await e.failures(doc!.ImportId), []);
+  const { counts } = await stored(f);
+  assertExactlyOnce(counts, f.records.keys());
+  await e.close();
   await control.close();
 });

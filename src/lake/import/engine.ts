@@ -46,6 +46,14 @@ export interface ImportDoc {
   ImportId: string;
   /** The account that started it (and owns the destination stores' rows it writes). */
   accountId: string;
+  /**
+   * The accounts whose log files and events it reads: the starting account, and for an
+   * organization's management account its member accounts. Absent (imports saved before): only
+   * `accountId`.
+   */
+  accounts?: string[];
+  /** The Region it was started in (its destinations'); absent (imports saved before): each destination ARN's. */
+  region?: string;
   /** The destination stores' ARNs, as answered. */
   Destinations: string[];
   ImportSource: ImportSourceSpec;
@@ -102,6 +110,11 @@ export interface ImportEngineOptions {
 
 const RUNNABLE = new Set<ImportStatus>(['INITIALIZING', 'IN_PROGRESS']);
 const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
+
+/** The accounts whose log files and events an import reads (see ImportDoc.accounts). */
+export function readableAccounts(doc: Pick<ImportDoc, 'accountId' | 'accounts'>): string[] {
+  return doc.accounts ?? [doc.accountId];
+}
 
 const emptyStats = (): ImportStats => ({ PrefixesFound: 0, PrefixesCompleted: 0, FilesCompleted: 0, EventsCompleted: 0, FailedEntries: 0 });
 
@@ -171,13 +184,15 @@ export class ImportEngine {
    * A new import, INITIALIZING; undefined when the account already has one running (AWS allows one
    * import in progress per account).
    */
-  async create(p: { accountId: string; destinations: readonly LakeStoreRef[]; source: ImportSourceSpec; startMs?: number; endMs?: number }): Promise<ImportDoc | undefined> {
+  async create(p: { accountId: string; accounts?: readonly string[]; region?: string; destinations: readonly LakeStoreRef[]; source: ImportSourceSpec; startMs?: number; endMs?: number }): Promise<ImportDoc | undefined> {
     const doc = await this.exclusive(async () => {
       if ((await this.list()).some((d) => d.accountId === p.accountId && RUNNABLE.has(d.ImportStatus))) return undefined;
       const now = this.deps.clock.nowMs();
       const created: ImportDoc = {
         ImportId: this.deps.ids.uuid(),
         accountId: p.accountId,
+        accounts: [...new Set([p.accountId, ...(p.accounts ?? [])])],
+        ...(p.region !== undefined ? { region: p.region } : {}),
         Destinations: p.destinations.map((d) => d.arn),
         ImportSource: p.source,
         ...(p.startMs !== undefined ? { StartEventTime: p.startMs } : {}),
@@ -307,7 +322,7 @@ export class ImportEngine {
     };
     const stores: LakeStoreRef[] = [];
     for (const arn of doc.Destinations) {
-      const ref = await this.deps.catalog.resolve(doc.accountId, arn);
+      const ref = await this.deps.catalog.resolve(doc.accountId, doc.region ?? arn.split(':')[3] ?? '', arn);
       if (!ref || ref.status === 'PENDING_DELETION') return fail(`The destination event data store ${arn} no longer exists.`);
       stores.push(ref);
     }
@@ -320,7 +335,8 @@ export class ImportEngine {
     }
     try {
       const listFailed = (e: unknown) => fail((e as Error).message, this.failure(s3.S3LocationUri, (e as { code?: string }).code ?? 'ListError', (e as Error).message));
-      const wants = (key: string) => wantsKey(key, doc.StartEventTime, doc.EndEventTime);
+      const accounts = new Set(readableAccounts(doc));
+      const wants = (key: string) => wantsKey(key, doc.StartEventTime, doc.EndEventTime, accounts);
       if (doc.ImportStatus === 'INITIALIZING') {
         // PrefixesFound: one listing of the whole source before anything is written.
         const prefixes = new Set<string>();
@@ -374,8 +390,11 @@ export class ImportEngine {
     const t = `TRY_CAST(json ->> 'eventTime' AS TIMESTAMPTZ)`;
     if (doc.StartEventTime !== undefined) range.push(`${t} >= make_timestamptz(${doc.StartEventTime * 1000})`);
     if (doc.EndEventTime !== undefined) range.push(`${t} <= make_timestamptz(${doc.EndEventTime * 1000})`);
+    // Only the events of the import's accounts, whatever folder their file was in.
+    const account = `coalesce(json ->> 'recipientAccountId', json -> 'userIdentity' ->> 'accountId')`;
+    range.push(`${account} IN (${readableAccounts(doc).map(sqlString).join(', ')})`);
     const records = `(SELECT unnest(json_extract(json, '$.Records[*]')) AS json FROM ${read})`;
-    return range.length === 0 ? records : `(SELECT json FROM ${records} WHERE ${range.join(' AND ')})`;
+    return `(SELECT json FROM ${records} WHERE ${range.join(' AND ')})`;
   }
 
   private connection(): Promise<DuckDBConnection> {

@@ -6,24 +6,32 @@
  */
 import { createHash } from 'node:crypto';
 
-const LOG_FILE = /(?:^|\/)AWSLogs\/(?:o-[a-z0-9]{10,32}\/)?\d{12}\/CloudTrail\/[a-z0-9-]+\/(\d{4})\/(\d{2})\/(\d{2})\/[^/]+\.json\.gz$/;
+const LOG_FILE = /(?:^|\/)AWSLogs\/(?:o-[a-z0-9]{10,32}\/)?(\d{12})\/CloudTrail\/[a-z0-9-]+\/(\d{4})\/(\d{2})\/(\d{2})\/[^/]+\.json\.gz$/;
 const DAY_MS = 86_400_000;
 
 /** The UTC day (ms at 00:00) of a log file key's folder, or undefined when the key is not a trail log file. */
 export function logFileDay(key: string): number | undefined {
   const m = LOG_FILE.exec(key);
   if (!m) return undefined;
-  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  const ms = Date.UTC(Number(m[2]), Number(m[3]) - 1, Number(m[4]));
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** The account of the `AWSLogs/[o-org/]<account>/` segment of a key, or undefined when it has none. */
+export function keyAccount(key: string): string | undefined {
+  return /(?:^|\/)AWSLogs\/(?:o-[a-z0-9]{10,32}\/)?(\d{12})\//.exec(key)?.[1];
 }
 
 /**
  * Whether an import of events from `startMs` to `endMs` (either open) reads the log file `key`: a
- * trail log file whose day folder is within the range widened by a day on each side (a file is
- * filed under its delivery time, which may be the day after its events; its events are then
- * filtered by eventTime).
+ * trail log file of one of `accounts` (the importing account's, or its organization's members' for
+ * the management account) whose day folder is within the range widened by a day on each side (a
+ * file is filed under its delivery time, which may be the day after its events; its events are
+ * then filtered by eventTime).
  */
-export function wantsKey(key: string, startMs: number | undefined, endMs: number | undefined): boolean {
+export function wantsKey(key: string, startMs: number | undefined, endMs: number | undefined, accounts: ReadonlySet<string>): boolean {
+  const m = LOG_FILE.exec(key);
+  if (!m || !accounts.has(m[1]!)) return false;
   const day = logFileDay(key);
   if (day === undefined) return false;
   if (startMs !== undefined && day < Math.floor(startMs / DAY_MS) * DAY_MS - DAY_MS) return false;

@@ -149,17 +149,21 @@ test('retention drops whole days older than the period, and a store 7 days after
   assert.ok(existsSync(join(root, A, 'pending', 'eventDate=2026-06-14')));
 });
 
-test('the catalog resolves the caller\'s stores by id or ARN, and nobody else\'s', async () => {
+test('the catalog resolves the caller\'s stores by id or ARN in the caller\'s Region, and nobody else\'s', async () => {
   const { root, control } = setup();
-  const s = storeDoc('c1');
+  const s = storeDoc('c1', { MultiRegionEnabled: true });
   await control.put(EVENT_DATA_STORE_KIND, eventDataStoreKey(A, 'c1'), s);
   const cat = new ControlStoreLakeCatalog(control, root);
   const want = { accountId: A, storeId: 'c1', arn: s.EventDataStoreArn, status: 'ENABLED' };
-  assert.deepEqual(await cat.resolve(A, 'c1'), want);
-  assert.deepEqual(await cat.resolve(A, s.EventDataStoreArn), want);
-  assert.equal(await cat.resolve(B, 'c1'), undefined);
-  assert.equal(await cat.resolve(B, s.EventDataStoreArn), undefined);
-  assert.equal(await cat.resolve(A, s.EventDataStoreArn.replace('us-east-1', 'eu-west-1')), undefined);
-  assert.equal(await cat.resolve(A, 'nope'), undefined);
+  assert.deepEqual(await cat.resolve(A, 'us-east-1', 'c1'), want);
+  assert.deepEqual(await cat.resolve(A, 'us-east-1', s.EventDataStoreArn), want);
+  assert.equal(await cat.resolve(B, 'us-east-1', 'c1'), undefined);
+  assert.equal(await cat.resolve(B, 'us-east-1', s.EventDataStoreArn), undefined);
+  assert.equal(await cat.resolve(A, 'us-east-1', s.EventDataStoreArn.replace('us-east-1', 'eu-west-1')), undefined);
+  assert.equal(await cat.resolve(A, 'us-east-1', 'nope'), undefined);
+  // Another Region's caller: not found, by id or by ARN (a multi-Region store lives in its home Region).
+  assert.equal(s.MultiRegionEnabled, true);
+  assert.equal(await cat.resolve(A, 'eu-west-1', 'c1'), undefined);
+  assert.equal(await cat.resolve(A, 'eu-west-1', s.EventDataStoreArn), undefined);
   assert.equal(cat.root, root);
 });

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lockedQueryInstance } from './engine.ts';
+import { randomUUID } from 'node:crypto';
+import { SqliteControlStore } from '../../stores/sqlite/sqlite-control-store.ts';
+import { corpusRecords, TestLakeCatalog } from '../../../test/helpers/lake.ts';
+import { LakeQueryEngine, lockedQueryInstance, MAX_ACTIVE_PER_ACCOUNT } from './engine.ts';
 
 test('the query instance is locked: it reads below the Lake root only, and no statement unlocks it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lake-lock-'));
@@ -35,5 +38,31 @@ test('the query instance is locked: it reads below the Lake root only, and no st
   } finally {
     conn.closeSync();
     db.closeSync();
+  }
+});
+
+test('many concurrent StartQuery calls of one account: 10 are taken, the others MaxConcurrentQueriesException', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lake-race-'));
+  const catalog = new TestLakeCatalog(join(dir, 'lake'));
+  const store = 'c0c0c0c0-0000-4000-8000-00000000000c';
+  await catalog.addStore('111122223333', store, corpusRecords('awsdocs-kms.jsonl').lines);
+  const control = new SqliteControlStore(':memory:');
+  const engine = new LakeQueryEngine(
+    { catalog, control, resultsDir: join(dir, 'results'), nowMs: () => Date.now(), newId: () => randomUUID(), logError: () => undefined },
+    { maxConcurrent: 1, timeoutMs: 120_000, memoryLimit: '256MB', threads: 1 },
+  );
+  try {
+    // A cross join that runs until stopped, so no accepted query ends (and frees a slot) during the test.
+    const heavy = `SELECT count(DISTINCT a.eventID || b.eventID || c.eventID || d.eventID) FROM ${store} a, ${store} b, ${store} c, ${store} d`;
+    const outcomes = await Promise.allSettled(Array.from({ length: 200 }, () => engine.start('111122223333', 'us-east-1', heavy)));
+    const taken = outcomes.filter((o) => o.status === 'fulfilled');
+    const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    assert.equal(taken.length, MAX_ACTIVE_PER_ACCOUNT);
+    assert.ok(refused.every((o) => (o.reason as { name?: string }).name === 'MaxConcurrentQueriesException'), String(refused[0]?.reason));
+    // Another account is not limited by this one's queries.
+    await assert.rejects(engine.start('444455556666', 'us-east-1', heavy), { name: 'EventDataStoreNotFoundException' });
+  } finally {
+    await engine.close();
+    await control.close();
   }
 });

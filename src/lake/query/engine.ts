@@ -19,7 +19,7 @@
  */
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import type { ControlStore } from '../../stores/control-store.ts';
 import type { LakeCatalog, LakeStoreRef } from '../catalog.ts';
@@ -57,7 +57,16 @@ export interface LakeQueryLimits {
   memoryLimit: string;
   /** DuckDB threads of each query. */
   threads: number;
+  /** The most result rows a query may have (more: FAILED). Default DEFAULT_MAX_RESULT_ROWS. */
+  maxResultRows?: number;
+  /** The largest results file in MiB (past it the query is interrupted, FAILED). Default DEFAULT_MAX_RESULT_MIB. */
+  maxResultMiB?: number;
 }
+
+export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
+export const DEFAULT_MAX_RESULT_MIB = 1024;
+/** How often a running query's results file size is checked. */
+const RESULT_SIZE_CHECK_MS = 250;
 
 export interface LakeQueryDeps {
   catalog: LakeCatalog;
@@ -80,17 +89,25 @@ interface Active {
   outputSql: string;
   conn?: DuckDBConnection;
   /** Why it was interrupted. */
-  stop?: 'CANCELLED' | 'TIMED_OUT';
+  stop?: 'CANCELLED' | 'TIMED_OUT' | 'TOO_LARGE';
 }
 
 const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 const ident = (s: string): string => `"${s.replaceAll('"', '""')}"`;
+
+/** An in-memory DuckDB instance; the native engine is loaded on the first query, not at the server's start. */
+async function createInstance(settings: Record<string, string>): Promise<DuckDBInstance> {
+  const { DuckDBInstance: Instance } = await import('@duckdb/node-api');
+  return Instance.create(':memory:', settings);
+}
 
 /** DuckDB settings every query instance starts with (no extension is ever installed or loaded). */
 const INSTANCE_OPTIONS = { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' };
 
 export class LakeQueryEngine {
   private readonly active = new Map<string, Active>();
+  /** Per account, StartQuery calls past the limit check that are not yet active (their slots are reserved). */
+  private readonly starting = new Map<string, number>();
   private readonly queue: Active[] = [];
   private running = 0;
   private closed = false;
@@ -107,17 +124,31 @@ export class LakeQueryEngine {
   }
 
   /** Translates and binds the statement, records the query QUEUED, and schedules it. */
-  async start(accountId: string, statement: string): Promise<LakeQueryRecord> {
+  async start(accountId: string, region: string, statement: string): Promise<LakeQueryRecord> {
     if (this.closed) throw new ServiceError('ServiceUnavailableException', 'The server is shutting down.', 503);
-    const activeHere = [...this.active.values()].filter((a) => a.record.accountId === accountId).length;
+    // The slot is taken before the first await (and given back in finally, or kept by the query
+    // once it is active): concurrent StartQuery calls of one account cannot all pass the check.
+    const activeHere = [...this.active.values()].filter((a) => a.record.accountId === accountId).length + (this.starting.get(accountId) ?? 0);
     if (activeHere >= MAX_ACTIVE_PER_ACCOUNT) {
       throw cloudTrailError('MaxConcurrentQueriesException', `You already have ${MAX_ACTIVE_PER_ACCOUNT} queries queued or running; wait for one to finish or cancel one.`);
     }
+    this.starting.set(accountId, (this.starting.get(accountId) ?? 0) + 1);
+    try {
+      return await this.startReserved(accountId, region, statement);
+    } finally {
+      const n = (this.starting.get(accountId) ?? 1) - 1;
+      if (n > 0) this.starting.set(accountId, n);
+      else this.starting.delete(accountId);
+    }
+  }
+
+  /** StartQuery once the account's slot is reserved (`starting`). */
+  private async startReserved(accountId: string, region: string, statement: string): Promise<LakeQueryRecord> {
     const conn = await (await this.parserInstance()).connect();
     let translated: TranslatedQuery;
     let columns: { name: string; type: string }[];
     try {
-      translated = await translateLakeSql(conn, statement, (name) => this.deps.catalog.resolve(accountId, name));
+      translated = await translateLakeSql(conn, statement, (name) => this.deps.catalog.resolve(accountId, region, name));
       // Binding against the stores' schema (empty tables) finds unknown columns and functions and
       // type errors now, as AWS's StartQuery does.
       columns = await describe(conn, translated);
@@ -253,6 +284,7 @@ export class LakeQueryEngine {
     r.status = 'RUNNING';
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
+    let sizeWatch: NodeJS.Timeout | undefined;
     try {
       const files = await Promise.all(a.translated.stores.map((s) => storeFiles(this.deps.catalog.root, s)));
       r.bytesScanned = files.flat().reduce((n, f) => n + f.bytes, 0);
@@ -265,22 +297,42 @@ export class LakeQueryEngine {
         a.stop ??= 'TIMED_OUT';
         conn.interrupt();
       }, this.limits.timeoutMs);
+      // The results file may not grow past maxResultMiB (a cross join would fill the disk until the time limit).
+      const maxBytes = (this.limits.maxResultMiB ?? DEFAULT_MAX_RESULT_MIB) * 1024 * 1024;
+      sizeWatch = setInterval(() => {
+        void stat(this.resultsFile(r)).then((st) => {
+          if (st.size > maxBytes && !a.stop) {
+            a.stop = 'TOO_LARGE';
+            conn.interrupt();
+          }
+        }, () => undefined);
+      }, RESULT_SIZE_CHECK_MS);
       r.eventsScanned = await this.rowsIn(conn, files.flat());
       // Each store is a CTE over the files it has now (the statement itself may have CTEs of its
-      // own: it is a subquery here, and sees these).
+      // own: it is a subquery here, and sees these). One row past the cap is asked for, to tell
+      // "exactly the cap" from "more".
+      const maxRows = this.limits.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS;
       const stores = files.map((list, i) => `${storeView(i)} AS (${list.length === 0 ? EMPTY_STORE_SQL : `SELECT * FROM read_parquet([${list.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false, union_by_name = true)`})`);
-      const out = await conn.run(`COPY (WITH ${stores.join(', ')} ${a.outputSql}) TO ${sqlString(this.resultsFile(r))} (FORMAT parquet, COMPRESSION zstd)`);
+      const out = await conn.run(`COPY (WITH ${stores.join(', ')} SELECT * FROM (${a.outputSql}) AS lake_capped LIMIT ${maxRows + 1}) TO ${sqlString(this.resultsFile(r))} (FORMAT parquet, COMPRESSION zstd)`);
       r.resultsCount = Number(out.rowsChanged);
       r.executionTimeMs = Math.round(performance.now() - started);
+      if (r.resultsCount > maxRows) {
+        await this.finish(a, { status: 'FAILED', errorMessage: `The query's results have more than ${maxRows} rows (lakeQueries.maxResultRows); add a LIMIT or narrow the query.` });
+        return;
+      }
+      if (((await stat(this.resultsFile(r)).catch(() => undefined))?.size ?? 0) > maxBytes) a.stop = 'TOO_LARGE';
+      if (a.stop === 'TOO_LARGE') throw new Error('results too large');
       await this.finish(a, { status: 'FINISHED' });
     } catch (e) {
       r.executionTimeMs = Math.round(performance.now() - started);
       if (a.stop === 'CANCELLED') await this.finish(a, { status: 'CANCELLED' });
       else if (this.closed) await this.finish(a, { status: 'FAILED', errorMessage: 'The query was interrupted: the server stopped.' });
       else if (a.stop === 'TIMED_OUT') await this.finish(a, { status: 'TIMED_OUT', errorMessage: `The query ran longer than ${this.limits.timeoutMs} ms and was stopped.` });
+      else if (a.stop === 'TOO_LARGE') await this.finish(a, { status: 'FAILED', errorMessage: `The query's results grew past ${this.limits.maxResultMiB ?? DEFAULT_MAX_RESULT_MIB} MiB (lakeQueries.maxResultMiB) and it was stopped; add a LIMIT or narrow the query.` });
       else await this.finish(a, { status: 'FAILED', errorMessage: failureMessage(e) });
     } finally {
       clearTimeout(timer);
+      clearInterval(sizeWatch);
       a.conn?.closeSync();
     }
   }
@@ -327,7 +379,7 @@ export class LakeQueryEngine {
 
   private parserInstance(): Promise<DuckDBInstance> {
     return (this.parser ??= (async () => {
-      const db = await DuckDBInstance.create(':memory:', { ...INSTANCE_OPTIONS, threads: '1' });
+      const db = await createInstance({ ...INSTANCE_OPTIONS, threads: '1' });
       const c = await db.connect();
       await c.run(`SET TimeZone='UTC'`);
       for (const m of LAKE_MACROS) await c.run(m);
@@ -348,7 +400,7 @@ export class LakeQueryEngine {
  * instance's, shared by the queries running at once).
  */
 export async function lockedQueryInstance(lakeRoot: string, resultsDir: string, limits: Pick<LakeQueryLimits, 'threads' | 'memoryLimit'>): Promise<DuckDBInstance> {
-  const instance = await DuckDBInstance.create(':memory:', { ...INSTANCE_OPTIONS, threads: String(limits.threads), memory_limit: limits.memoryLimit });
+  const instance = await createInstance({ ...INSTANCE_OPTIONS, threads: String(limits.threads), memory_limit: limits.memoryLimit });
   try {
     const conn = await instance.connect();
     await conn.run(`SET TimeZone='UTC'`);

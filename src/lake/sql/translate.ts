@@ -17,6 +17,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { cloudTrailError, type ServiceError } from '../../aws/errors.ts';
 import type { LakeStoreRef } from '../catalog.ts';
 import { ALLOWED_TABLE_FUNCTIONS, DATE_FORMAT_SPECIFIERS, REFUSED_FUNCTIONS, REFUSED_PREFIXES, RENAMED } from './functions.ts';
+import { checkGeneratedSizes } from './sizes.ts';
 import { quoteStoreNames, STORE_NAME } from './store-names.ts';
 
 export const MAX_STATEMENT_CHARS = 10_000;
@@ -59,6 +60,7 @@ export async function translateLakeSql(
 
   const ctes = new Set<string>();
   collectCtes(statements[0]!, ctes, 0);
+  checkGeneratedSizes(statements[0]!, invalidQuery);
   const stores: LakeStoreRef[] = [];
   const viewOf = new Map<string, string>();
   const tables: Node[] = [];

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { storeGlob } from '../layout.ts';
-import { writeLakeFiles } from './writer.ts';
+import { fsyncPath, writeLakeFiles } from './writer.ts';
 
 const record = (id: string, time: string, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({
@@ -41,4 +41,32 @@ test('writeLakeFiles: one file per event day, nested members queryable, a rerun 
     { eventID: 'e3', u: 'r', p: '{"Statement":[]}', n: '3', arn: 'arn:aws:s3:::b', readOnly: false },
   ]);
   await assert.rejects(writeLakeFiles(conn, { ...w, name: '../x' }), /bad file name/);
+});
+
+test('writeLakeFiles fsyncs each file before its rename, then each partition folder and the folders it made', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'lake-writer-sync-'));
+  const src = join(root, 'in.jsonl');
+  writeFileSync(src, [record('e1', '2026-12-01T10:00:00Z'), record('e2', '2026-12-02T10:00:00Z')].join('\n') + '\n');
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  const synced: string[] = [];
+  const w = {
+    root, accountId: '111122223333', storeId: 'abc', source: `read_json_objects('${src}', format='newline_delimited')`, name: 'batch-1',
+    sync: async (p: string) => {
+      synced.push(p.slice(root.length + 1));
+      // A file is synced where DuckDB wrote it (before it is renamed into place).
+      if (p.endsWith('.parquet')) assert.match(p, /\/\.tmp-batch-1\//);
+      await fsyncPath(p);
+    },
+  };
+  const out = await writeLakeFiles(conn, w);
+  assert.deepEqual(out.files, ['111122223333/abc/eventDate=2026-12-01/batch-1-0.parquet', '111122223333/abc/eventDate=2026-12-02/batch-1-0.parquet']);
+  const files = synced.filter((p) => p.endsWith('.parquet'));
+  assert.equal(files.length, 2);
+  assert.deepEqual(synced.filter((p) => !p.endsWith('.parquet')), [
+    '111122223333/abc/eventDate=2026-12-01', '111122223333/abc', '111122223333/abc/eventDate=2026-12-02', '111122223333/abc', '111122223333', '',
+  ]);
+  // Again into existing folders: the files and their partitions only.
+  synced.length = 0;
+  await writeLakeFiles(conn, w);
+  assert.deepEqual(synced.filter((p) => !p.endsWith('.parquet')), ['111122223333/abc/eventDate=2026-12-01', '111122223333/abc/eventDate=2026-12-02']);
 });

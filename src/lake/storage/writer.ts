@@ -7,8 +7,12 @@
  * partitions under `<name>-<n>.parquet`. A writer that crashed part way and is run again with the
  * same name and the same records replaces the same files, so a reader never sees an event twice
  * once the run completes. A reader during the renames may see a prefix of the days.
+ *
+ * Durable before it returns: each file is fsynced before its rename and each partition folder (and
+ * the store's folders, when they were made) after, so the caller may move its cursor past these
+ * records: after a power loss the files are there, not an empty or missing name.
  */
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { open, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { storeDir } from '../layout.ts';
@@ -23,6 +27,18 @@ export interface WriteLakeFiles {
   readonly source: string;
   /** The files' name, unique within the store: a rerun with the same name replaces them. `[A-Za-z0-9._-]` only. */
   readonly name: string;
+  /** fsyncs a file or folder (default `fsyncPath`; tests observe the calls). */
+  readonly sync?: (path: string) => Promise<void>;
+}
+
+/** fsync of a file or a folder (a folder's entries: a rename into it, a file made in it). */
+export async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export interface WrittenLakeFiles {
@@ -38,7 +54,10 @@ export async function writeLakeFiles(conn: DuckDBConnection, w: WriteLakeFiles):
   if (!NAME.test(w.name)) throw new Error(`writeLakeFiles: bad file name ${JSON.stringify(w.name)}`);
   const dir = storeDir(w.accountId, w.storeId);
   const tmp = join(w.root, dir, `.tmp-${w.name}`);
+  const sync = w.sync ?? fsyncPath;
   await rm(tmp, { recursive: true, force: true });
+  // The folders made here (account, store) are fsynced in their parents once the files are in.
+  const made = await madeFolders(w.root, [w.accountId, w.storeId]);
   await mkdir(join(w.root, dir), { recursive: true });
   const result = await conn.run(
     `COPY (SELECT *, strftime(coalesce("eventTime", TIMESTAMP '1970-01-01'), '%Y-%m-%d') AS "eventDate" FROM (${lakeRowsSql(w.source)}))\n` +
@@ -48,13 +67,33 @@ export async function writeLakeFiles(conn: DuckDBConnection, w: WriteLakeFiles):
   const files: string[] = [];
   for (const part of (await readdir(tmp).catch(() => [] as string[])).sort()) {
     const produced = (await readdir(join(tmp, part))).filter((f) => f.endsWith('.parquet')).sort();
-    await mkdir(join(w.root, dir, part), { recursive: true });
+    const partDir = join(w.root, dir, part);
+    const newPart = !(await exists(partDir));
+    await mkdir(partDir, { recursive: true });
     for (const [i, f] of produced.entries()) {
       const rel = `${dir}/${part}/${w.name}-${i}.parquet`;
+      await sync(join(tmp, part, f));
       await rename(join(tmp, part, f), join(w.root, rel));
       files.push(rel);
     }
+    await sync(partDir);
+    if (newPart) await sync(join(w.root, dir));
   }
+  for (const folder of made) await sync(folder);
   await rm(tmp, { recursive: true, force: true });
   return { files, rows };
+}
+
+const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+
+/** The parents of the folders `root/a`, `root/a/b`, ... that do not exist yet (each to fsync once it is made), deepest first. */
+async function madeFolders(root: string, parts: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  let path = root;
+  for (const p of parts) {
+    const next = join(path, p);
+    if (!(await exists(next))) out.unshift(path);
+    path = next;
+  }
+  return out;
 }

@@ -9,7 +9,9 @@ import type {
   ListImportsRequest, ListImportsResponse, StartImportRequest, StartImportResponse, StopImportRequest, StopImportResponse,
 } from '../../aws/protocol/index.ts';
 import type { LakeCatalog, LakeStoreRef } from '../../lake/catalog.ts';
-import { ImportSourceError, type ImportDoc, type ImportEngine } from '../../lake/import/engine.ts';
+import type { OrganizationConfig } from '../../core/index.ts';
+import { ImportSourceError, readableAccounts, type ImportDoc, type ImportEngine } from '../../lake/import/engine.ts';
+import { keyAccount } from '../../lake/import/keys.ts';
 import type { CallContext } from '../context.ts';
 
 const EDS_ARN = /^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:eventdatastore\/[A-Za-z0-9-]{1,128}$/;
@@ -38,10 +40,22 @@ const badToken = () => cloudTrailError('InvalidNextTokenException', 'The NextTok
 export class ImportService {
   private readonly engine: ImportEngine;
   private readonly catalog: LakeCatalog;
+  private readonly organization: OrganizationConfig | undefined;
 
-  constructor(engine: ImportEngine, catalog: LakeCatalog) {
+  constructor(engine: ImportEngine, catalog: LakeCatalog, organization?: OrganizationConfig) {
     this.engine = engine;
     this.catalog = catalog;
+    this.organization = organization;
+  }
+
+  /**
+   * The accounts whose trail log files an import of `accountId` reads: its own, and for the
+   * organization's management account every member account (whose logs its organization trails
+   * write), as AWS lets a trail's owner read what the trail logged.
+   */
+  private readableAccounts(accountId: string): string[] {
+    const org = this.organization;
+    return org && org.managementAccountId === accountId ? [accountId, ...org.memberAccountIds] : [accountId];
   }
 
   /** The caller's import, or ImportNotFoundException (another account's import is not found either). */
@@ -55,7 +69,7 @@ export class ImportService {
     if (!(value.startsWith('arn:') ? EDS_ARN.test(value) : EDS_ID.test(value))) {
       throw cloudTrailError('EventDataStoreARNInvalidException', `The specified event data store ARN is not valid or does not map to an event data store in your account: ${value}`);
     }
-    const ref = await this.catalog.resolve(ctx.accountId, value);
+    const ref = await this.catalog.resolve(ctx.accountId, ctx.region, value);
     if (!ref) throw cloudTrailError('EventDataStoreNotFoundException', `The specified event data store ${value} was not found.`);
     if (ref.status === 'PENDING_DELETION') throw cloudTrailError('InactiveEventDataStoreException', `The event data store ${ref.arn} is pending deletion.`);
     return ref;
@@ -86,6 +100,8 @@ export class ImportService {
     }
     const doc = await this.engine.create({
       accountId: ctx.accountId,
+      accounts: this.readableAccounts(ctx.accountId),
+      region: ctx.region,
       destinations,
       source: { S3: { S3LocationUri: s3.S3LocationUri, S3BucketRegion: s3.S3BucketRegion, S3BucketAccessRoleArn: s3.S3BucketAccessRoleArn } },
       startMs: start === undefined ? undefined : Math.round(start * 1000),
@@ -113,7 +129,7 @@ export class ImportService {
       if (!(input.Destination.startsWith('arn:') ? EDS_ARN.test(input.Destination) : EDS_ID.test(input.Destination))) {
         throw cloudTrailError('EventDataStoreARNInvalidException', `The specified event data store ARN is not valid or does not map to an event data store in your account: ${input.Destination}`);
       }
-      destination = (await this.catalog.resolve(ctx.accountId, input.Destination))?.arn ?? input.Destination;
+      destination = (await this.catalog.resolve(ctx.accountId, ctx.region, input.Destination))?.arn ?? input.Destination;
     }
     const all = (await this.engine.list())
       .filter((d) => d.accountId === ctx.accountId)
@@ -142,7 +158,12 @@ export class ImportService {
       if (input.NextToken !== undefined) throw badToken();
       return { Failures: [] };
     }
-    const all = await this.engine.failures(input.ImportId);
+    // A failure names a file: never one of an account the import may not read.
+    const accounts = new Set(readableAccounts(d));
+    const all = (await this.engine.failures(input.ImportId)).filter(({ doc: f }) => {
+      const account = keyAccount(f.Location);
+      return account === undefined || accounts.has(account);
+    });
     let from = 0;
     if (input.NextToken !== undefined) {
       const key = Buffer.from(input.NextToken, 'base64url').toString('utf8');

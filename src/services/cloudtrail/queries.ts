@@ -40,7 +40,7 @@ export class QueryService {
       throw cloudTrailError('InvalidParameterException', 'QueryAlias and QueryParameters name dashboard query templates, which OpenTrail does not have; send QueryStatement.');
     }
     if (input.QueryStatement === undefined) throw cloudTrailError('InvalidParameterException', 'QueryStatement is required.');
-    const r = await this.deps.engine.start(ctx.accountId, input.QueryStatement);
+    const r = await this.deps.engine.start(ctx.accountId, ctx.region, input.QueryStatement);
     return { QueryId: r.queryId, ...(input.EventDataStoreOwnerAccountId ? { EventDataStoreOwnerAccountId: input.EventDataStoreOwnerAccountId } : {}) };
   }
 
@@ -93,7 +93,7 @@ export class QueryService {
   }
 
   async listQueries(ctx: CallContext, input: ListQueriesRequest): Promise<ListQueriesResponse> {
-    const store = await this.deps.catalog.resolve(ctx.accountId, input.EventDataStore);
+    const store = await this.deps.catalog.resolve(ctx.accountId, ctx.region, input.EventDataStore);
     if (!store) throw cloudTrailError('EventDataStoreNotFoundException', `The event data store ${input.EventDataStore} was not found.`);
     const startMs = input.StartTime === undefined ? undefined : input.StartTime * 1000;
     const endMs = input.EndTime === undefined ? undefined : input.EndTime * 1000;
@@ -126,7 +126,7 @@ export class QueryService {
   /** The caller's query; with the deprecated EventDataStore member, that store must exist and be one the query read. */
   private async record(ctx: CallContext, queryId: string, storeName: string | undefined): Promise<LakeQueryRecord> {
     if (storeName !== undefined) {
-      const store = await this.deps.catalog.resolve(ctx.accountId, storeName);
+      const store = await this.deps.catalog.resolve(ctx.accountId, ctx.region, storeName);
       if (!store) throw cloudTrailError('EventDataStoreNotFoundException', `The event data store ${storeName} was not found.`);
       const r = await this.deps.engine.get(ctx.accountId, queryId);
       if (!r || !r.storeArns.includes(store.arn)) throw queryNotFound(queryId);
