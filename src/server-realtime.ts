@@ -12,7 +12,7 @@ import { FetchWebhookPoster } from './stores/http/index.ts';
 import { BuiltInRules, consumerLags, eventBridgeHandler, LIVE_TAIL_DEFAULTS, LiveTail, LogConsumer, LogSignal, type RuleTargetKind } from './realtime/index.ts';
 
 export interface RealtimeHooks {
-  eventBridge(outcome: 'sent' | 'failed' | 'too_large', count: number): void;
+  eventBridge(outcome: 'sent' | 'failed' | 'refused' | 'too_large', count: number): void;
   ruleTarget(target: RuleTargetKind, code: string | undefined): void;
 }
 

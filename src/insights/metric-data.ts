@@ -30,7 +30,9 @@ export async function insightsMetricData(control: ControlStore, q: MetricQuery, 
   const sums = new Map<number, number>();
   const docs: SeriesDoc[] = [];
   if (q.type === 'ApiErrorRateInsight' && q.errorCode === undefined) {
-    const prefix = `${seriesKey({ accountId: q.accountId, region: q.region, type: q.type, eventSource: q.eventSource, eventName: q.eventName })}`.slice(0, -1);
+    // The key without an error code ends in the separator after the event name: keeping it makes the
+    // prefix match this event name's series only (Put, not PutObject).
+    const prefix = seriesKey({ accountId: q.accountId, region: q.region, type: q.type, eventSource: q.eventSource, eventName: q.eventName });
     for (const { doc } of await control.list<SeriesDoc>(INSIGHTS_SERIES_KIND, prefix)) docs.push(doc);
   } else {
     const doc = await control.get<SeriesDoc>(INSIGHTS_SERIES_KIND, seriesKey({ ...q, errorCode: q.type === 'ApiErrorRateInsight' ? q.errorCode : undefined }));

@@ -108,13 +108,13 @@ export class ServerMetrics implements IngestObserver {
     this.notifyFailures = new Counter({ name: 'opentrail_notification_failures_total', help: 'Batches an after-delivery target did not take, by target and error code.', labelNames: ['target', 'code'], registers });
     this.gatewayCalls = new Counter({ name: 'opentrail_gateway_calls_total', help: 'Calls through the recording gateway, by service (signing name) and outcome (HTTP status or aborted).', labelNames: ['service', 'outcome'], registers });
     this.backgroundErrors = new Counter({ name: 'opentrail_background_errors_total', help: 'Failures logged by background work and unexpected request errors, by component.', labelNames: ['component'], registers });
-    this.eventBridgeEntries = new Counter({ name: 'opentrail_eventbridge_entries_total', help: 'PutEvents entries of the EventBridge forwarder, by outcome: sent (accepted by the bus), failed (refused or the call failed; sent again), too_large (over 256 KB, never sent).', labelNames: ['outcome'], registers });
+    this.eventBridgeEntries = new Counter({ name: 'opentrail_eventbridge_entries_total', help: 'PutEvents entries of the EventBridge forwarder, by outcome: sent (accepted by the bus), failed (refused with a retryable code or the call failed; sent again), refused (refused with a non-retryable code; not sent again), too_large (over 256 KB, never sent).', labelNames: ['outcome'], registers });
     this.ruleTargetCalls = new Counter({ name: 'opentrail_rule_target_calls_total', help: 'Envelopes built-in rules handed to a target, by target kind (webhook, sqs, sns) and outcome (sent, or the error code).', labelNames: ['target', 'outcome'], registers });
     this.defineScrapeGauges();
   }
 
   /** The EventBridge forwarder's entries (src/realtime/eventbridge-forwarder.ts). */
-  eventBridge(outcome: 'sent' | 'failed' | 'too_large', count: number): void {
+  eventBridge(outcome: 'sent' | 'failed' | 'refused' | 'too_large', count: number): void {
     if (count > 0) this.eventBridgeEntries.inc({ outcome }, count);
   }
 

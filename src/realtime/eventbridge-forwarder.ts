@@ -5,8 +5,13 @@
  * entries and 256 KB.
  *
  * MUST: at least once: the cursor passes an event only after PutEvents accepted it; a call that
- *   fails, or an entry the bus refused, is tried again (with the consumer's backoff) from that
- *   entry on, so the entries after it are sent again too.
+ *   fails, or an entry the bus refused with a retryable code (InternalFailure, ThrottlingException),
+ *   is tried again (with the consumer's backoff) from that entry on, so the entries after it are
+ *   sent again too.
+ * MUST: one refused event never blocks the others: an entry refused with any other code (the
+ *   PutEventsResultEntry reference calls them non-retryable: AccessDeniedException,
+ *   MalformedDetail, ...) would be refused forever, so it is counted (`refused`), logged and passed,
+ *   as an entry over 256 KB is.
  * MUST: in order per account and Region: the log is read in seq order and calls are made one after
  *   the other, each only after the one before it was accepted.
  */
@@ -14,6 +19,12 @@ import { compileTrailScope, scopeOfTrail, TRAIL_KIND, type CloudTrailRecord, typ
 import { DeliveryTargetError, type ControlStore, type EventPublisher, type PutEventsRequestEntry } from '../stores/index.ts';
 import { forwardsToEventBridge, putEventsEntry } from './envelope.ts';
 import type { PageHandler } from './log-consumer.ts';
+
+/**
+ * The per-entry error codes worth sending again (PutEventsResultEntry's "Retryable errors"); every
+ * other code is permanent for that entry.
+ */
+export const RETRYABLE_ENTRY_ERRORS: ReadonlySet<string> = new Set(['InternalFailure', 'ThrottlingException']);
 
 /** PutEvents limits (EventBridge API reference): 10 entries, 256 KB per request. */
 export const PUT_EVENTS_MAX_ENTRIES = 10;
@@ -26,12 +37,17 @@ export function entrySize(e: PutEventsRequestEntry): number {
   return n;
 }
 
+export type EventBridgeOutcome = 'sent' | 'failed' | 'refused' | 'too_large';
+
 export interface ForwarderDeps {
   publisher: EventPublisher;
   control: ControlStore;
   logError(msg: string, err?: unknown): void;
-  /** For metrics: entries accepted, refused or left out as too large (never throws). */
-  onOutcome?(outcome: 'sent' | 'failed' | 'too_large', count: number): void;
+  /**
+   * For metrics (never throws): entries accepted (sent), not taken and sent again (failed), refused
+   * for good with a non-retryable code (refused), left out as too large (too_large).
+   */
+  onOutcome?(outcome: EventBridgeOutcome, count: number): void;
 }
 
 export interface ForwarderOptions {
@@ -84,17 +100,26 @@ export function eventBridgeHandler(deps: ForwarderDeps, opts: ForwarderOptions):
         deps.onOutcome?.('failed', batch.length);
         throw e;
       }
-      const failedAt = out.entries.findIndex((e) => e.errorCode !== undefined);
-      if (failedAt >= 0 || out.entries.length < batch.length) {
-        const k = failedAt >= 0 ? failedAt : out.entries.length;
-        deps.onOutcome?.('sent', k);
+      let sent = 0;
+      for (let k = 0; k < batch.length; k++) {
+        const res = out.entries[k];
+        if (res !== undefined && res.errorCode === undefined) {
+          sent++;
+          continue;
+        }
+        if (res !== undefined && !RETRYABLE_ENTRY_ERRORS.has(res.errorCode!)) {
+          // Refused for good (the entry itself is wrong for this bus): sending it again cannot help.
+          deps.onOutcome?.('refused', 1);
+          deps.logError(`eventbridge: PutEvents refused the entry of event seq ${batch[k]!.seq} with ${res.errorCode} (not retryable; not sent again): ${res.errorMessage ?? ''}`);
+          continue;
+        }
+        deps.onOutcome?.('sent', sent);
         deps.onOutcome?.('failed', batch.length - k);
-        // Everything before the refused entry is on the bus; it and the rest are sent again.
+        // Everything before this entry is on the bus or refused for good; it and the rest are sent again.
         done(batch[k]!.seq - 1);
-        const err = out.entries[k];
-        throw new DeliveryTargetError(err?.errorCode ?? 'InternalFailure', `PutEvents refused an entry: ${err?.errorMessage ?? 'no result'}`);
+        throw new DeliveryTargetError(res?.errorCode ?? 'InternalFailure', `PutEvents refused an entry: ${res?.errorMessage ?? 'no result'}`);
       }
-      deps.onOutcome?.('sent', batch.length);
+      deps.onOutcome?.('sent', sent);
       done(batch[batch.length - 1]!.seq);
       i = j;
     }

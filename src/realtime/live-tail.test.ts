@@ -10,7 +10,8 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { normalizeRecord, randomIds } from '../core/index.ts';
 import { toAppendInput } from '../ingest/index.ts';
 import { SqliteEventStore } from '../stores/sqlite/index.ts';
@@ -83,4 +84,81 @@ test('streams are bounded per caller and in total, and given back', () => {
   assert.equal(tail.size, 2);
   tail.admit({ ...caller, principal: 'AKIACAROL' });
   assert.equal(tail.size, 3);
+});
+
+test('a stream on a quiet account while another account ingests: each commit costs a bounded read, and its own events still arrive once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ot-tail-'));
+  const events = new SqliteEventStore({ path: join(dir, 'events.db') });
+  const B = '222222222222';
+  const batch = (account: string, n: number, name: string) =>
+    Array.from({ length: n }, (_, i) => {
+      const r = normalizeRecord({ eventSource: 'ec2.amazonaws.com', eventName: `${name}${i}`, readOnly: false, awsRegion: 'us-east-1', recipientAccountId: account }, { defaultAccountId: account, defaultRegion: 'us-east-1', nowMs: Date.now(), ids: randomIds });
+      assert.ok(r.ok);
+      return toAppendInput(r.value);
+    });
+  // The span of the log each read walked (seq after its start to where it stopped): what the store decodes.
+  const spans: number[] = [];
+  let started = 0;
+  let finished = 0;
+  const counted = new Proxy(events, {
+    get(target, prop, receiver) {
+      if (prop === 'readAfter') {
+        return async (...a: Parameters<SqliteEventStore['readAfter']>) => {
+          const n = ++started;
+          const rows = await target.readAfter(...a);
+          const end = rows.length >= a[1] ? rows.at(-1)!.seq : await target.lastSeq();
+          spans.push(end - a[0]);
+          finished = Math.max(finished, n);
+          return rows;
+        };
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
+  const signal = new LogSignal();
+  const readBatch = 50;
+  const tail = new LiveTail(counted, signal, { ...LIVE_TAIL_DEFAULTS, readBatch, pollMs: 20 });
+  const server = createServer((req, res) => void tail.serve(res, caller, undefined, Number(req.headers['last-event-id'] ?? 0)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const ac = new AbortController();
+  let text = '';
+  let reading: Promise<void> = Promise.resolve();
+  const commits = 30;
+  const perCommit = 40;
+  let own: Awaited<ReturnType<SqliteEventStore['append']>> = [];
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    reading = (async () => {
+      const res = await fetch(url, { signal: ac.signal });
+      for await (const chunk of res.body!) text += Buffer.from(chunk).toString();
+    })().catch(() => {});
+    // After a commit: wait until a read that began after it has finished (the stream looked at it).
+    const looked = async () => {
+      const after = started;
+      for (let i = 0; i < 500 && finished <= after; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    for (let c = 0; c < commits; c++) {
+      await events.append(batch(B, perCommit, `B${c}-`));
+      signal.notify();
+      await looked();
+    }
+    own = await events.append(batch(A, 1, 'Mine'));
+    signal.notify();
+    for (let i = 0; i < 500 && !text.includes('"Mine0"'); i++) await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    ac.abort();
+    await reading;
+    tail.close();
+    server.close();
+    await events.close();
+  }
+  // Unfiltered pages of readBatch rows: no read walks more than a page, and all reads together walk
+  // the log about once (with the account filter each read walked the whole log after the start).
+  assert.ok(Math.max(...spans) <= readBatch, `widest read ${Math.max(...spans)} rows`);
+  const walked = spans.reduce((a, b) => a + b, 0);
+  assert.ok(walked <= (commits * perCommit + 1) * 1.5, `reads walked ${walked} rows for ${commits * perCommit + 1} written`);
+  // Its own event, once, with its seq as id; nothing of the other account.
+  assert.equal(text.match(/"Mine0"/g)?.length, 1);
+  assert.match(text, new RegExp(`id: ${own[0]!.seq}\\ndata: `));
+  assert.doesNotMatch(text, /"B\d+-\d+"/);
 });

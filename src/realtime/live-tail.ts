@@ -1,7 +1,9 @@
 /**
  * The live tail (GET /events/stream; docs/realtime.md "Live tail"): a caller's Event history as it
  * is written, as server-sent events. Each stream reads the event log by seq from its own position
- * (`readAfter` with the caller's account), so it is resumable from any event it sent
+ * (`readAfter` of every account: a page is bounded by rows scanned, not by rows the caller sees, and
+ * the position moves over every row read, so a quiet account's stream never re-reads the log after
+ * its start at each commit; tailEntry keeps the caller's rows), so it is resumable from any event it sent
  * (`Last-Event-ID`), and it shows what LookupEvents would show the caller: management events of
  * its account in its Region, with LookupEvents' attribute filter, each message one `Events[]`
  * entry of a LookupEvents answer with the same bytes.
@@ -140,7 +142,7 @@ export class LiveTail {
       let quietSince = performance.now();
       let idSent = cursor;
       while (!gone && !this.closing) {
-        const rows = await this.events.readAfter(cursor, this.opts.readBatch, caller.accountId, this.opts.readBytes);
+        const rows = await this.events.readAfter(cursor, this.opts.readBatch, undefined, this.opts.readBytes);
         let out = '';
         for (const row of rows) {
           const entry = tailEntry(row, caller, attribute);

@@ -110,6 +110,24 @@ describe('withTransaction', () => {
     assert.equal(pool.idleCount + pool.waitingCount <= pool.totalCount, true);
   });
 
+  test('a failing withBegin or beforeCommit statement leaves no aborted transaction on a pooled connection', async () => {
+    const url = await server.createDatabase('db');
+    // One connection: the next borrower gets the very connection the failed transaction used.
+    const pool = openPool(url, { max: 1 });
+    pools.push(pool);
+    await query(pool, 'CREATE TABLE t (k int PRIMARY KEY)');
+    // The statement sent with BEGIN fails (division by zero): the transaction is aborted.
+    await assert.rejects(withTransaction(pool, async () => 'unreached', { withBegin: 'SELECT 1/0' }), (e: unknown) => (e as { code?: string }).code === '22012');
+    assert.equal((await query<{ n: number }>(pool, 'SELECT 1 AS n')).rows[0]!.n, 1, 'the next statement on the pool works (no 25P02)');
+    // fn's work is done, the statement left for COMMIT's message fails: nothing of fn is committed.
+    await assert.rejects(withTransaction(pool, async (c, tx) => {
+      await c.query('INSERT INTO t VALUES (1)');
+      tx.beforeCommit = 'SELECT 1/0';
+    }), (e: unknown) => (e as { code?: string }).code === '22012');
+    assert.equal(await withTransaction(pool, async (c) => (await c.query('SELECT count(*)::int AS n FROM t')).rows[0].n), 0, 'a transaction after it runs, and sees nothing of the failed one');
+    assert.equal((await query<{ s: string }>(pool, "SELECT current_setting('synchronous_commit') AS s")).rows[0]!.s, 'on');
+  });
+
   test('sessions commit synchronously unless a transaction asks otherwise', async () => {
     const pool = await freshPool();
     assert.equal((await query<{ s: string }>(pool, "SELECT current_setting('synchronous_commit') AS s")).rows[0]!.s, 'on');

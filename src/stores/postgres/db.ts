@@ -282,13 +282,15 @@ async function withConnection<T>(pool: Pool, operation: string, fn: (client: Poo
 }
 
 /**
- * Runs `fn` with one connection inside BEGIN ... COMMIT; rolls back when `fn` throws. A broken
+ * Runs `fn` with one connection inside BEGIN ... COMMIT; rolls back when `fn` throws, or when the
+ * statement sent with BEGIN (`withBegin`) or with COMMIT (`beforeCommit`) fails. A broken
  * connection is destroyed, not given back to the pool. Failures of the database reject with
  * StoreUnavailableError (see `storeFailure`); `fn`'s own errors are rethrown as they are.
  */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient, tx: TransactionContext) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
   const operation = opts.operation ?? 'transaction';
   return withConnection(pool, operation, async (client, markBroken) => {
+    let rolledBack = false;
     try {
       const begin = [`BEGIN${opts.isolation ? ` ISOLATION LEVEL ${opts.isolation.toUpperCase()}` : ''}`];
       if (opts.synchronousCommit === false) begin.push('SET LOCAL synchronous_commit = off');
@@ -299,6 +301,7 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient, tx
       try {
         result = await fn(client, tx);
       } catch (err) {
+        rolledBack = true;
         await client.query('ROLLBACK').catch(markBroken);
         throw err;
       }
@@ -306,6 +309,13 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient, tx
       return result;
     } catch (err) {
       if (unavailableReason(err) && codeOf(err) !== '40001' && codeOf(err) !== '40P01') markBroken(err);
+      else if (!rolledBack) {
+        // The statement sent with BEGIN, or the one sent with COMMIT, failed: the transaction is
+        // open and aborted (the rest of that message was skipped). It is rolled back before the
+        // connection goes back to the pool (else the next borrower gets 25P02); if that fails the
+        // connection is destroyed. (After a COMMIT that failed by itself, ROLLBACK only warns.)
+        await client.query('ROLLBACK').catch(markBroken);
+      }
       throw storeFailure(err, operation);
     }
   });
