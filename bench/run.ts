@@ -52,22 +52,8 @@ import { runMetricsCost } from './metrics-cost.ts';
 
 const env = process.env;
 const scale = env.BENCH_SCALE ?? '1m';
-const PARTS = [
-  'floors',
-  'ingest',
-  'lookup',
-  'delivery',
-  'validate',
-  'gateway',
-  'pgstore',
-  'console',
-  'insights',
-  'lakeingest',
-  'metricscost',
-  'eventbridge',
-  'lakequery',
-  'lakeimport',
-] as const;
+/** Parts a plain `npm run bench` runs. */
+const DEFAULT_PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'gateway'] as const;
 /**
  * Parts that run only when BENCH_ONLY names them: pgstore (bench/pgstore.ts: the event stores on
  * SQLite and PostgreSQL in process), console (bench/console.ts: Event history's first page in a
@@ -78,19 +64,11 @@ const PARTS = [
  * (bench/lakequery.ts: Lake queries over a large store), lakeimport
  * (bench/lakeimport.ts: imports of trail log files).
  */
-const ONLY_WHEN_NAMED: ReadonlyArray<(typeof PARTS)[number]> = [
-  'pgstore',
-  'console',
-  'insights',
-  'lakeingest',
-  'metricscost',
-  'eventbridge',
-  'lakequery',
-  'lakeimport',
-];
+const ONLY_WHEN_NAMED = ['pgstore', 'console', 'insights', 'lakeingest', 'metricscost', 'eventbridge', 'lakequery', 'lakeimport'] as const;
+const PARTS = [...DEFAULT_PARTS, ...ONLY_WHEN_NAMED] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
-const want = (p: (typeof PARTS)[number]) => (only === undefined ? !ONLY_WHEN_NAMED.includes(p) : only.includes(p));
+const want = (p: (typeof PARTS)[number]) => (only === undefined ? (DEFAULT_PARTS as readonly string[]).includes(p) : only.includes(p));
 const num = (name: string, dflt: number) => {
   const v = env[name] ? Number(env[name]) : dflt;
   if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number >= 0, not ${env[name]}`);
