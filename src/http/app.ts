@@ -19,6 +19,7 @@ import { createAwsEdge, parseJsonBody, sendError, type AwsEdgeDeps, type AwsEndp
 import { ConsoleSessions } from './console-session.ts';
 import { registerConsoleStatic } from './console-static.ts';
 import { registerEventStream, type EventStreamDeps } from './event-stream.ts';
+import { readLogPage } from './log-page.ts';
 import { BodyBudget, bodyEncoding, decodedChunks, REQUEST_TIMEOUT_MS } from '../aws/body.ts';
 
 export interface AppDeps {
@@ -335,9 +336,8 @@ export function createApp(deps: AppDeps): FastifyInstance {
         return { after, limit };
       },
       call: async (ctx, { after, limit }) => {
-        const rows = await deps.store.readAfter(after, limit, ctx.accountId, limits.maxEventsPageBytes);
-        const last = rows[rows.length - 1];
-        return new JsonText(`{"events":[${rows.map((r) => `{"seq":${r.seq},"record":${r.json}}`).join(',')}],"next":${last ? last.seq : after}}`);
+        const { rows, next } = await readLogPage(deps.store, { after, limit, accountId: ctx.accountId, maxBytes: limits.maxEventsPageBytes });
+        return new JsonText(`{"events":[${rows.map((r) => `{"seq":${r.seq},"record":${r.json}}`).join(',')}],"next":${next}}`);
       },
       record: () => undefined,
     }),
