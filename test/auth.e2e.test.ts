@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cliEnv, cloudTrailClient, startServer, tempDir, type StartedServer, type TestIdentity } from './helpers/server.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
+import { waitFor } from './helpers/delivery.ts';
 
 type Json = Record<string, any>;
 
@@ -250,12 +251,11 @@ describe('SigV4 and the CloudTrail endpoint', () => {
     // Both calls were recorded as LookupEvents.
     // A read's record is committed just after its answer (selfAudit.readRecords after-answer).
     let recorded: string[] = [];
-    for (const until = Date.now() + 5000; ;) {
+    await waitFor(async () => {
       const out = await client(ROOT_A, 'us-west-2').send(new LookupEventsCommand({ StartTime: since, LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'LookupEvents' }] }));
       recorded = out.Events!.map((e) => JSON.parse(e.CloudTrailEvent!).requestID);
-      if (ids.every((id) => recorded.includes(id)) || Date.now() > until) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return ids.every((id) => recorded.includes(id));
+    }, 5000, 'the calls\' records', 50);
     for (const id of ids) assert.ok(recorded.includes(id), `request ${id} recorded`);
   });
 
