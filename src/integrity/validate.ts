@@ -183,6 +183,7 @@ async function readAll(body: Readable): Promise<Buffer> {
 type LogOutcome = 'valid' | 'hash' | 'format';
 
 /**
+ * The public-API path, taken where gunzip-hash.ts' in-place inflate is not available (another Node).
  * Log files up to this size (compressed) are read whole and inflated in one call on the libuv pool:
  * one round trip instead of one per network chunk, which costs the main thread a fraction of
  * streaming (docs/validate-logs.md "Speed"). Larger ones are inflated as they arrive, so memory stays
