@@ -222,7 +222,8 @@ export function noDigestHint(latestDigestDeliveryMs: number | undefined, startLo
 }
 
 /**
- * Every log file inflates into a new buffer outside V8's heap (200 MB for a day of 144k records);
+ * On the fallback path of src/integrity/validate.ts (a Node where log files cannot be inflated in
+ * place) every log file inflates into a new buffer outside V8's heap (200 MB for a day of 144k records);
  * by default V8 runs a full collection each time such memory grows by 64 MB, a fifth of this
  * command's CPU on a large bucket. Counting it in the heap's global limit instead cuts those
  * collections from 13 to 5 there (docs/validate-logs.md "Speed"). A V8 flag, checked on the V8
