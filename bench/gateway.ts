@@ -37,7 +37,7 @@ export interface GatewayBenchOptions {
 
 type Durability = 'disk' | 'process' | 'none';
 
-interface Case {
+export interface Case {
   name: string;
   /** What the gateway does with the call's record: durable append, process-durable append, nothing. */
   record: Durability;
@@ -100,7 +100,7 @@ const REGION = 'us-east-1';
 const pad = (n: number) => 'abcdefghijklmnopqrstuvwxyz0123456789 '.repeat(Math.ceil(n / 37)).slice(0, n);
 
 /** The calls measured, at about `size` bytes of body each. */
-function makeCases(size: number): Case[] {
+export function makeCases(size: number): Case[] {
   const label = size >= 1024 ? `${Math.round(size / 1024)}k` : `${size}b`;
   const json = (o: unknown) => Buffer.from(JSON.stringify(o));
   // Cloud Map ListNamespaces: a read (ReadOnly, recorded with 'process' durability); the filter
@@ -157,7 +157,7 @@ server.keepAliveTimeout = 120000;
 server.listen(0, '127.0.0.1', () => process.stdout.write('listening ' + server.address().port + '\\n'));
 `;
 
-async function startUpstream(): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
+export async function startUpstream(): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['-e', UPSTREAM_JS], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -180,7 +180,7 @@ async function startUpstream(): Promise<{ url: string; process: ChildProcess; st
 }
 
 /** SigV4 headers for a case, as an SDK client signs them for `host` (no x-amz-content-sha256). */
-async function sign(c: Case, host: string): Promise<Record<string, string>> {
+export async function sign(c: Case, host: string): Promise<Record<string, string>> {
   const signer = new SignatureV4({
     credentials: { accessKeyId: BENCH_IDENTITY.accessKeyId, secretAccessKey: BENCH_IDENTITY.secretAccessKey },
     region: REGION, service: c.service, sha256: NodeSha256, applyChecksum: false,
@@ -194,7 +194,7 @@ async function sign(c: Case, host: string): Promise<Record<string, string>> {
 }
 
 /** One call; resolves with its status once the whole answer arrived. */
-function call(agent: Agent, target: URL, path: string, headers: Record<string, string>, body: Buffer): Promise<number> {
+export function call(agent: Agent, target: URL, path: string, headers: Record<string, string>, body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({ agent, host: target.hostname, port: target.port, method: 'POST', path, headers }, (res) => {
       res.on('data', () => {});
@@ -297,13 +297,15 @@ async function throughputRun(server: GatewayServer, upstreamPid: number, target:
 interface GatewayServer {
   pid: number;
   gateway: URL;
+  /** The API port (its `/metrics`). */
+  api: URL;
   /** Stops the server; resolves with the count of events its store holds. */
   stop(): Promise<number>;
 }
 
 /** `opentrail serve` with the bench account and a gateway in front of `upstream` (startBenchServer's
  * config; started with startServer directly because the gateway's URL is needed). */
-async function startGatewayServer(upstream: string, recordBeforeAnswer: boolean, nodeFlags: string[] = []): Promise<GatewayServer> {
+export async function startGatewayServer(upstream: string, recordBeforeAnswer: boolean, nodeFlags: string[] = []): Promise<GatewayServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'opentrail-bench-gateway-'));
   const server = await startServer({
     regions: [REGION],
@@ -312,7 +314,7 @@ async function startGatewayServer(upstream: string, recordBeforeAnswer: boolean,
   }, { dataDir, nodeFlags, startTimeoutMs: 60_000 });
   if (!server.gatewayUrl) throw new Error(`no gateway URL in the server's output:\n${server.output()}`);
   return {
-    pid: server.process.pid!, gateway: new URL(server.gatewayUrl),
+    pid: server.process.pid!, gateway: new URL(server.gatewayUrl), api: new URL(server.url),
     stop: async () => {
       await server.stop();
       const out = server.output();

@@ -37,7 +37,7 @@ import { createGateway } from './capture/gateway/index.ts';
 import { apiCallRecorder } from './capture/self-audit.ts';
 import { BodyBudget } from './aws/body.ts';
 import { createRealtime } from './server-realtime.ts';
-import { componentErrorLog, createLogger, createMetricsListener, cursorLag, deliveryLags, digestLags, lakeIngestLags, ServerMetrics, type Logger } from './observability/index.ts';
+import { componentErrorLog, createLogger, createMetricsListener, factsLogger, cursorLag, deliveryLags, digestLags, lakeIngestLags, ServerMetrics, type Logger } from './observability/index.ts';
 import { LakeIngestWorker, lazyDuckDB, startLakeRetentionJob } from './lake/ingest/index.ts';
 import { createLakeImports } from './server-lake-imports.ts';
 
@@ -245,6 +245,8 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   );
 
   const gw = config.gateway;
+  // The per-call line holds only the gateway's own facts: no redaction pass (src/observability/log.ts).
+  const gatewayLog = gw && !logAll ? factsLogger(logger, { component: 'gateway' }) : undefined;
   const gateway = gw
     ? createGateway(
       {
@@ -252,7 +254,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         // One metrics observation and one log line per call, as for the API's requests.
         observe: (c) => {
           metrics?.gatewayCall(c.service, c.outcome);
-          if (!logAll) logger.info({ component: 'gateway', ...c, seconds: undefined, ms: Math.round(c.seconds * 1e5) / 100 }, 'gateway call');
+          gatewayLog?.info({ ...c, seconds: undefined, ms: Math.round(c.seconds * 1e5) / 100 }, 'gateway call');
         },
       },
       { upstreams: { services: gw.services, default: gw.upstream }, maxBodyBytes: gw.maxBodyBytes, maxUnverifiedBodyBytes: config.ingest.maxUnverifiedBodyBytes, recordBeforeAnswer: gw.recordBeforeAnswer, pathStyleHosts: gw.hostnames },

@@ -1,7 +1,7 @@
 /** The JSON-lines logger: level names, ISO times, causes, and secrets redacted wherever they sit in a line's objects. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { componentErrorLog, createLogger } from './log.ts';
+import { componentErrorLog, createLogger, factsLogger } from './log.ts';
 
 function capture(level = 'info') {
   const lines: Record<string, unknown>[] = [];
@@ -38,4 +38,14 @@ test('logLevel: lines below it are not written', () => {
   log.info('dropped');
   log.warn('kept');
   assert.deepEqual(lines.map((l) => l.msg), ['kept']);
+});
+
+test('factsLogger: the line keeps its bindings, level and format, skips redaction, and leaves the parent redacting', () => {
+  const { log, lines } = capture('warn');
+  const facts = factsLogger(log, { component: 'gateway' });
+  facts.info({ operation: 'dropped' }, 'below the level');
+  facts.warn({ service: 'xray', ms: 0.5, account: '111111111111' }, 'gateway call');
+  log.warn({ authorization: 'AWS4-HMAC-SHA256 Signature=abc' }, 'parent');
+  assert.deepEqual(lines.map((l) => [l.level, l.component, l.service, l.ms, l.account, l.msg]), [['warn', 'gateway', 'xray', 0.5, '111111111111', 'gateway call'], ['warn', undefined, undefined, undefined, undefined, 'parent']]);
+  assert.equal(lines[1]!.authorization, '[redacted]');
 });

@@ -36,6 +36,16 @@ export function createLogger(level: string, stream?: DestinationStream): Logger 
 }
 
 /**
+ * A child logger for lines whose fields are all the caller's own facts (short strings and numbers
+ * it computed, never a request's headers, body or credentials): no redaction pass. pino's redaction
+ * walks every line for the secret paths above at ~30 µs a line, which on a per-call line (the
+ * gateway's) is a tenth of the call's CPU. Never give it an object that came from a request.
+ */
+export function factsLogger(log: Logger, bindings: Record<string, string>): Logger {
+  return (log as unknown as PinoLogger).child(bindings, { redact: [] }) as unknown as Logger;
+}
+
+/**
  * A logError for a background component: one JSON line at level error with the component and the
  * cause (`err`: type, message, stack, code), counted by `count` (metrics). A store failure that
  * passes by itself (database gone, disk full) is its message only: one short line per job pass,

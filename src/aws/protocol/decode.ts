@@ -527,7 +527,14 @@ function matchRoute(model: ServiceModel, req: GatewayRequest, query: URLSearchPa
   const xId = query.get('x-id');
   if (query.getAll('x-id').length > 1) throw ambiguous("query parameter 'x-id' is sent more than once");
   const readings = pathReadings(req.path);
-  const decisions = readings.map((r) => matchRoutes(model, req, query, r.segs, r.foldCase ?? false));
+  // Most paths read the same several ways (no '//', dot segment or escape): each distinct reading is matched once.
+  const byReading = new Map<string, RouteMatch[]>();
+  const decisions = readings.map((r) => {
+    const key = `${r.foldCase ? 1 : 0}${JSON.stringify(r.segs)}`;
+    let d = byReading.get(key);
+    if (d === undefined) byReading.set(key, (d = matchRoutes(model, req, query, r.segs, r.foldCase ?? false)));
+    return d;
+  });
   const primaryIndex = decisions[0]!.length > 0 ? 0 : 1;
   const primary = decisions[primaryIndex]!;
   if (primary.length === 0) {

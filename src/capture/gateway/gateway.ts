@@ -90,9 +90,20 @@ export interface GatewayCallFacts {
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
 const RESIGNED = new Set(['authorization', 'x-amz-date', 'x-amz-security-token', 'host']);
 
-function single(h: IncomingMessage['headersDistinct']): Record<string, string | string[]> {
+/**
+ * The request's headers by lower-case name, a repeated one as the list of its values (what
+ * `headersDistinct` gives, one value unwrapped), built from the raw list in one pass.
+ */
+function single(raw: readonly string[]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = Object.create(null);
-  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = v.length === 1 ? v[0]! : v;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    const v = raw[i + 1]!;
+    const prev = out[k];
+    if (prev === undefined) out[k] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else out[k] = [prev, v];
+  }
   return out;
 }
 
@@ -312,7 +323,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const startedMs = deps.clock.nowMs();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const headers = single(req.headersDistinct);
+    const headers = single(req.rawHeaders);
     const ip = sourceIpAddress(req.socket.remoteAddress);
     const gatewayRequestId = deps.ids.uuid();
 
@@ -522,18 +533,34 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   async function forward(req: IncomingMessage, res: ServerResponse, p: Prepared, identity: Identity, upstream: UpstreamConfig, startedMs: number, ip: string, fail: (e: ServiceError) => void): Promise<void> {
     const target = endpointOf(upstream);
     const path = req.url ?? '/';
-    let headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(p.request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     // The gateway frames what it forwards: a body read whole goes with its own length.
-    if (!p.streamed && (headers['content-length'] !== undefined || (p.request.body?.length ?? 0) > 0)) headers['content-length'] = String(p.request.body?.length ?? 0);
-    if (upstream.accessKeyId && upstream.secretAccessKey && upstream.accessKeyId !== p.auth.accessKeyId) {
-      const sha = header(headers, 'x-amz-content-sha256');
+    const reframed = !p.streamed && (p.request.headers['content-length'] !== undefined || (p.request.body?.length ?? 0) > 0);
+    const resign = Boolean(upstream.accessKeyId && upstream.secretAccessKey) && upstream.accessKeyId !== p.auth.accessKeyId;
+    // Passed through, the headers go as a flat name/value list (node:http writes it as it is,
+    // without building its own header map); re-signed, as the signer's object.
+    let headers: Record<string, string | string[]> | string[];
+    if (!resign) {
+      const list: string[] = [];
+      for (const k in p.request.headers) {
+        const v = p.request.headers[k];
+        if (v === undefined || HOP_BY_HOP.has(k) || (reframed && k === 'content-length')) continue;
+        if (typeof v === 'string') list.push(k, v);
+        else for (const x of v) list.push(k, x);
+      }
+      if (reframed) list.push('content-length', String(p.request.body?.length ?? 0));
+      headers = list;
+    } else {
+      const copy: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(p.request.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) copy[k] = v;
+      if (reframed) copy['content-length'] = String(p.request.body?.length ?? 0);
+      headers = copy;
+      const sha = header(copy, 'x-amz-content-sha256');
       if (sha?.startsWith('STREAMING-AWS4-HMAC-SHA256')) {
         req.resume();
         return fail(new ServiceError('NotImplemented', 'Chunk-signed uploads cannot be re-signed for the upstream; sign the payload (or send it unsigned) instead.', 501));
       }
       const plain: Record<string, string> = {};
-      for (const [k, v] of Object.entries(headers)) if (!RESIGNED.has(k)) plain[k] = Array.isArray(v) ? v.join(',') : v;
+      for (const [k, v] of Object.entries(copy)) if (!RESIGNED.has(k)) plain[k] = Array.isArray(v) ? v.join(',') : v;
       plain.host = target.host;
       const signer = upstreamSigner(upstream, p.auth.region, p.auth.service);
       const signed = await signer.sign({ method: p.request.method, protocol: target.protocol, hostname: target.hostname, port: target.port ? Number(target.port) : undefined, path: p.request.path, query: signingQuery(p.request.rawQuery), headers: plain, body: p.request.body ?? undefined }, { signingDate: new Date(deps.clock.nowMs()) });
