@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { MessageChannel } from 'node:worker_threads';
 import { packBatch } from './append-batch.ts';
 import { decodeBlock, encodeBlock } from './event-format.ts';
 import type { AppendInput } from '../event-store.ts';
