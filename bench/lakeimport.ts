@@ -8,6 +8,8 @@
  *   records' JSON text (reading, unnesting, compressing: no columns);
  * - `duckdbLakeCopy`: the same one COPY through the Lake schema (`writeLakeFiles`: json_transform
  *   to CloudTrail Lake's columns, eventJson and its SHA-256, partitioned by day): the writer's floor;
+ *   then the same COPY at DuckDB's default zstd level, the writer's options against it in CPU-us
+ *   per event (`writerOptions`; CPU, not wall, as the machine may be shared);
  * - `import`: the import engine (src/lake/import/engine.ts) over the files as a filesystem bucket,
  *   into one store: batches of `BENCH_LAKEIMPORT_BATCH` files (default 64), its progress saved in
  *   a SQLite control store after each; with the event loop's largest delay while it ran.
@@ -29,7 +31,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { ACCOUNT_ID, GENERATOR_VERSION, REGION, record, type GenParams } from './gen.ts';
 import { OUT_DIR } from './dataset.ts';
 import { log, round } from './lib.ts';
-import { writeLakeFiles } from '../src/lake/storage/writer.ts';
+import { PARQUET_OPTIONS, writeLakeFiles } from '../src/lake/storage/writer.ts';
+import { lakeRowsSql } from '../src/lake/schema.ts';
 import { ImportEngine, type ImportDoc } from '../src/lake/import/engine.ts';
 import { LocalLogSource } from '../src/lake/import/source.ts';
 import type { LakeCatalog, LakeStoreRef } from '../src/lake/catalog.ts';
@@ -76,6 +79,11 @@ function ensureFiles(o: LakeImportOptions): { dir: string; files: string[]; byte
 }
 
 const perSecond = (n: number, ms: number) => Math.round((n * 1000) / ms);
+/** The process's CPU time since `from`, in microseconds, all threads (DuckDB's included). */
+const cpuUs = (from: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(from);
+  return d.user + d.system;
+};
 
 export async function runLakeImport(o: LakeImportOptions): Promise<Record<string, unknown>> {
   const { dir, files, bytes } = ensureFiles(o);
@@ -103,9 +111,18 @@ export async function runLakeImport(o: LakeImportOptions): Promise<Record<string
     log(`lakeimport: DuckDB raw COPY ${perSecond(events, rawMs)} events/s`);
     // Floor 3: one COPY through the Lake schema.
     t0 = performance.now();
+    let cpu0 = process.cpuUsage();
     const one = await writeLakeFiles(conn, { root: join(work, 'floor'), accountId: ACCOUNT_ID, storeId: 'floor', source: records, name: 'all' });
     const lakeMs = performance.now() - t0;
-    log(`lakeimport: DuckDB Lake COPY ${perSecond(one.rows, lakeMs)} events/s`);
+    const lakeCpuUs = cpuUs(cpu0);
+    log(`lakeimport: DuckDB Lake COPY ${perSecond(one.rows, lakeMs)} events/s, ${round(lakeCpuUs / one.rows, 1)} CPU-us/event`);
+    // The same COPY with DuckDB's default zstd level (3), what the writer used before issue 13's
+    // second round: the writer's PARQUET_OPTIONS against it, in CPU per event (the machine may be shared).
+    cpu0 = process.cpuUsage();
+    await conn.run(`COPY (SELECT *, strftime(coalesce("eventTime", TIMESTAMP '1970-01-01'), '%Y-%m-%d') AS "eventDate" FROM (${lakeRowsSql(records)})) ` +
+      `TO '${join(work, 'level3')}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY ("eventDate"), WRITE_PARTITION_COLUMNS false)`);
+    const level3CpuUs = cpuUs(cpu0);
+    log(`lakeimport: the same COPY at zstd level 3: ${round(level3CpuUs / one.rows, 1)} CPU-us/event`);
     conn.closeSync();
     instance.closeSync();
 
@@ -159,6 +176,7 @@ export async function runLakeImport(o: LakeImportOptions): Promise<Record<string
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     t0 = performance.now();
+    const importCpu0 = process.cpuUsage();
     const doc = await engine.create({ accountId: ACCOUNT_ID, destinations: [store], source: { S3: { S3LocationUri: 'file:///bench', S3BucketRegion: REGION, S3BucketAccessRoleArn: 'arn:aws:iam::111111111111:role/x' } } });
     const poll = setInterval(() => {
       void engine.get(doc!.ImportId).then((d) => {
@@ -168,6 +186,7 @@ export async function runLakeImport(o: LakeImportOptions): Promise<Record<string
     const done = await whenDone;
     clearInterval(poll);
     const importMs = performance.now() - t0;
+    const importCpuUs = cpuUs(importCpu0);
     loop.disable();
     await engine.close();
     await control.close();
@@ -180,10 +199,12 @@ export async function runLakeImport(o: LakeImportOptions): Promise<Record<string
       floors: {
         gunzipJsonParse: { eventsPerSecond: perSecond(events, parseMs), seconds: round(parseMs / 1000) },
         duckdbRawCopy: { eventsPerSecond: perSecond(events, rawMs), seconds: round(rawMs / 1000) },
-        duckdbLakeCopy: { eventsPerSecond: perSecond(one.rows, lakeMs), seconds: round(lakeMs / 1000) },
+        duckdbLakeCopy: { eventsPerSecond: perSecond(one.rows, lakeMs), seconds: round(lakeMs / 1000), cpuUsPerEvent: round(lakeCpuUs / one.rows, 1) },
       },
+      writerOptions: { parquetOptions: PARQUET_OPTIONS, cpuUsPerEvent: round(lakeCpuUs / one.rows, 1), zstdLevel3CpuUsPerEvent: round(level3CpuUs / one.rows, 1), vsLevel3: round(lakeCpuUs / level3CpuUs) },
       import: {
         status: done.ImportStatus, stats: done.stats, batches, eventsPerSecond: importRate, seconds: round(importMs / 1000),
+        cpuUsPerEvent: round(importCpuUs / Math.max(1, done.stats.EventsCompleted), 1),
         secondsIn: { duckdbCopy: round(copyMs / 1000), controlStoreSaves: round(saveMs / 1000), rest: round((importMs - copyMs - saveMs) / 1000) },
         vsLakeCopyFloor: round(importRate / perSecond(one.rows, lakeMs)),
         eventLoopDelayMs: { max: round(loop.max / 1e6, 1), p99: round(loop.percentile(99) / 1e6, 1), mean: round(loop.mean / 1e6, 1) },

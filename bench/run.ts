@@ -19,6 +19,7 @@
  *   BENCH_SAMPLES      timed LookupEvents per case, lean client (default 2000; warm-up BENCH_WARMUP=200)
  *   BENCH_SDK_SAMPLES  timed LookupEvents per case, SDK client (default 1000; 0: none)
  *   BENCH_PROFILE=1    also run ingest and the first dataset's lookups with `node --cpu-prof`
+ *   BENCH_READ_RECORDS  after-answer | before-answer: the lookup server's selfAudit.readRecords (default: the server's)
  *   BENCH_DB=postgres  ingest and lookup against `opentrail serve` nodes on one PostgreSQL
  *                      (bench/pgserve.ts: 1, 2, 3 nodes, BENCH_PG_NODES), beside SQLite at the
  *                      same scale in the same run; other parts as named by BENCH_ONLY
@@ -81,7 +82,12 @@ const label = (n: number) => (n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6}M` : n >= 1
 
 const ingestOpts = { events: num('BENCH_INGEST_EVENTS', 240_000), batch: num('BENCH_BATCH', 1000), connections: num('BENCH_CONNECTIONS', 8) };
 const flat = env.BENCH_FLAT !== '0';
-const lookupOpts = { samples: num('BENCH_SAMPLES', 2000), warmup: num('BENCH_WARMUP', 200), sdkSamples: num('BENCH_SDK_SAMPLES', 1000), pages: 20 };
+const readRecords = env.BENCH_READ_RECORDS;
+if (readRecords !== undefined && readRecords !== 'after-answer' && readRecords !== 'before-answer') throw new Error(`BENCH_READ_RECORDS must be after-answer or before-answer, not ${readRecords}`);
+const lookupOpts = {
+  samples: num('BENCH_SAMPLES', 2000), warmup: num('BENCH_WARMUP', 200), sdkSamples: num('BENCH_SDK_SAMPLES', 1000), pages: 20,
+  ...(readRecords ? { server: { env: {}, config: { selfAudit: { readRecords } } } } : {}),
+};
 const deliveryOpts = deliveryOptionsFromEnv(env);
 const validateOpts = {
   periodMs: num('BENCH_VALIDATE_PERIOD_MS', 1000), periods: num('BENCH_VALIDATE_PERIODS', 120),

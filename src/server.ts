@@ -202,6 +202,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     console: config.console.enabled ? { sessionMinutes: config.console.sessionMinutes } : undefined,
     ...(config.database.type === 'postgres' ? { health: () => healthReport() } : {}),
     eventStream: { tail: realtime.tail },
+    selfAudit: { readRecords: config.selfAudit.readRecords, logRecordFailure: errorLog('self-audit') },
   });
   const publisher = config.sns ? new SnsTopicPublisher(config.sns, config.sns) : undefined;
   const logSink = config.cloudWatchLogs ? new CloudWatchLogsSink(config.cloudWatchLogs, config.cloudWatchLogs) : undefined;

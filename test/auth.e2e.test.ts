@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-cloudtrail';
 import { ACCOUNT_A, ACCOUNT_B, cliEnv, cloudTrailClient, startServer, tempDir, type StartedServer, type TestIdentity } from './helpers/server.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
+import { waitFor } from './helpers/delivery.ts';
 
 type Json = Record<string, any>;
 
@@ -248,8 +249,13 @@ describe('SigV4 and the CloudTrail endpoint', () => {
       assert.ok(body.Events.length <= 3);
     }
     // Both calls were recorded as LookupEvents.
-    const out = await client(ROOT_A, 'us-west-2').send(new LookupEventsCommand({ StartTime: since, LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'LookupEvents' }] }));
-    const recorded = out.Events!.map((e) => JSON.parse(e.CloudTrailEvent!).requestID);
+    // A read's record is committed just after its answer (selfAudit.readRecords after-answer).
+    let recorded: string[] = [];
+    await waitFor(async () => {
+      const out = await client(ROOT_A, 'us-west-2').send(new LookupEventsCommand({ StartTime: since, LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'LookupEvents' }] }));
+      recorded = out.Events!.map((e) => JSON.parse(e.CloudTrailEvent!).requestID);
+      return ids.every((id) => recorded.includes(id));
+    }, 5000, 'the calls\' records', 50);
     for (const id of ids) assert.ok(recorded.includes(id), `request ${id} recorded`);
   });
 

@@ -154,7 +154,9 @@ describe('web console', () => {
     const ok = logins.find((r) => r.responseElements?.ConsoleLogin === 'Success');
     assert.ok(ok, 'a ConsoleLogin Success record');
     assert.deepEqual([ok.eventSource, ok.eventType, ok.readOnly, ok.recipientAccountId, ok.additionalEventData.MFAUsed], ['signin.amazonaws.com', 'AwsConsoleSignIn', false, ACCOUNT_A.id, 'No']);
-    const audited = (await lookupAll(sdk, { AttributeKey: 'EventName', AttributeValue: 'LookupEvents' })).map((e) => JSON.parse(e.json));
+    // A read's record is committed just after its answer (selfAudit.readRecords after-answer).
+    let audited: Json[] = [];
+    await waitFor(async () => (audited = (await lookupAll(sdk, { AttributeKey: 'EventName', AttributeValue: 'LookupEvents' })).map((e) => JSON.parse(e.json))).some((r) => r.userAgent === 'console.amazonaws.com'), 5000, 'the console\'s LookupEvents record', 50);
     const fromConsole = audited.find((r) => r.userAgent === 'console.amazonaws.com');
     assert.ok(fromConsole, 'the console\'s LookupEvents is self-audited with the console user agent');
     assert.equal(fromConsole.userIdentity.userName, 'alice');

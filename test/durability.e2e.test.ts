@@ -115,19 +115,28 @@ test('SIGTERM finishes in-flight requests, exits 0 and loses nothing', async () 
   }
 });
 
-test('the self-audit records of answered reads survive kill -9', async () => {
+/**
+ * LookupEvents one at a time (`reads`, and after an acknowledged /ingest write, `readsAfterWrite`
+ * more), then kill -9 at once after the last answer; the calls' records, by request id, in call
+ * order (undefined: lost).
+ */
+async function readsThenKill(readRecords: 'after-answer' | 'before-answer', reads: number, readsAfterWrite = 0): Promise<(({ eventName: string; readOnly: boolean }) | undefined)[]> {
   const dataDir = tempDir();
-  const first = await startServer(config, { dataDir });
+  const cfg = { ...config, selfAudit: { readRecords } };
+  const first = await startServer(cfg, { dataDir });
   const client = cloudTrailClient(first.url, producer);
   const requestIds: string[] = [];
-  for (let i = 0; i < 30; i++) {
-    const out = await client.send(new LookupEventsCommand({ MaxResults: 1 }));
-    requestIds.push(out.$metadata.requestId!);
+  const read = async () => requestIds.push((await client.send(new LookupEventsCommand({ MaxResults: 1 }))).$metadata.requestId!);
+  for (let i = 0; i < reads; i++) await read();
+  if (readsAfterWrite > 0) {
+    const res = await signedFetch(`${first.url}/ingest`, producer, { body: JSON.stringify({ Records: [record(randomUUID())] }), headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 200, await res.text());
+    for (let i = 0; i < readsAfterWrite; i++) await read();
   }
   await first.kill(); // at once after the last answer
   client.destroy();
 
-  const second = await startServer(config, { dataDir });
+  const second = await startServer(cfg, { dataDir });
   try {
     const records = new Map<string, { eventName: string; readOnly: boolean }>();
     let after = 0;
@@ -138,12 +147,26 @@ test('the self-audit records of answered reads survive kill -9', async () => {
       for (const e of page.events) records.set(e.record.requestID, e.record);
       after = page.next;
     }
-    const missing = requestIds.filter((id) => records.get(id)?.eventName !== 'LookupEvents');
-    assert.deepEqual(missing, [], 'answered LookupEvents calls whose audit record was lost');
-    assert.ok(requestIds.every((id) => records.get(id)?.readOnly === true));
+    return requestIds.map((id) => records.get(id));
   } finally {
     await second.stop();
   }
+}
+
+test('selfAudit.readRecords before-answer: the self-audit records of answered reads survive kill -9', async () => {
+  const records = await readsThenKill('before-answer', 30);
+  assert.deepEqual(records.flatMap((r, i) => (r?.eventName === 'LookupEvents' ? [] : [i])), [], 'answered LookupEvents calls whose audit record was lost');
+  assert.ok(records.every((r) => r?.readOnly === true));
+});
+
+test('selfAudit.readRecords after-answer (default): kill -9 can lose only the reads answered after the last acknowledged write, and only a tail of them', async () => {
+  const records = await readsThenKill('after-answer', 20, 10);
+  const lost = records.flatMap((r, i) => (r === undefined ? [i] : []));
+  // Records are handed to the store in call order before each answer and committed in that order,
+  // so the write's durable commit covers every read before it.
+  assert.ok(lost.every((i) => i >= 20), `a read answered before an acknowledged write lost its record: ${JSON.stringify(lost)}`);
+  assert.deepEqual(lost, Array.from({ length: lost.length }, (_, k) => records.length - lost.length + k), 'only a tail of the calls can be lost');
+  assert.ok(records.every((r) => r === undefined || (r.eventName === 'LookupEvents' && r.readOnly === true)));
 });
 
 test('kill -9 while the store thread is mid-commit: every acknowledged event survives, every request is stored whole or not at all', async () => {

@@ -15,6 +15,7 @@ import {
 import { ACCOUNT_A, ACCOUNT_B, cloudTrailClient, startServer, type StartedServer, type TestAccount, type TestIdentity } from './helpers/server.ts';
 import { channelStore } from './helpers/lake.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
+import { waitFor } from './helpers/delivery.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The corpus and what Event history must make of it, computed here without the server's code.
@@ -636,8 +637,14 @@ describe('LookupEvents over the ingested corpus (SDK)', () => {
         await expectError({ EventCategory: 'management' as 'insight' }, 'InvalidEventCategoryException'),
         await expectError({ NextToken: 'not-a-token' }, 'InvalidNextTokenException'),
       ];
-      const { events } = await lookupAll(clientFor(ROOT_A, region), { StartTime: new Date(TEST_START_MS), LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'LookupEvents' }] });
-      const records = events.map((e) => JSON.parse(e.CloudTrailEvent!));
+      // A read's record is committed just after its answer (selfAudit.readRecords after-answer): the
+      // last one may take a moment to show.
+      let records: Json[] = [];
+      await waitFor(async () => {
+        const { events } = await lookupAll(clientFor(ROOT_A, region), { StartTime: new Date(TEST_START_MS), LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'LookupEvents' }] });
+        records = events.map((e) => JSON.parse(e.CloudTrailEvent!));
+        return failures.every((f) => records.some((r) => r.requestID === f.$metadata.requestId));
+      }, 5000, 'the failed calls\' records', 50);
       for (const err of failures) {
         const mine = records.filter((r) => r.requestID === err.$metadata.requestId);
         assert.equal(mine.length, 1, `the failed call ${err.name} was recorded once`);
@@ -660,7 +667,9 @@ describe('LookupEvents over the ingested corpus (SDK)', () => {
     const region = 'us-east-1';
     const carol = clientFor(CAROL, region);
     await carol.send(new ListChannelsCommand({}));
-    const mine = await lookupAll(carol, { MaxResults: 50 });
+    // A read's record is committed just after its answer (selfAudit.readRecords after-answer).
+    let mine: { events: HistoryEvent[] } = { events: [] };
+    await waitFor(async () => (mine = await lookupAll(carol, { MaxResults: 50 })).events.some((e) => e.EventName === 'ListChannels'), 5000, 'carol\'s ListChannels record', 50);
     assert.ok(mine.events.length >= 1, 'carol sees her own calls');
     for (const e of mine.events) {
       const rec = JSON.parse(e.CloudTrailEvent!);

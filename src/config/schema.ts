@@ -347,6 +347,9 @@ export const configSchema = obj({
     retentionDays: num(1, 90).describe('how long Event history (and the event log) keep events; `/ingest` says which records fall outside it (docs/ingest.md)'),
     pruneIntervalMs: num(1000, 60 * 60 * 1000).describe('how often the pruning job runs'),
   }).prefault({}),
+  selfAudit: obj({
+    readRecords: z.enum(['after-answer', 'before-answer'], { error: 'must be after-answer or before-answer' }).default('after-answer').describe('when the record of a read-only call (LookupEvents, Describe*, Get*, List*) made by the API itself is committed: `after-answer` it is handed to the event store before the answer but the answer does not wait for its commit (a `kill -9` in the few milliseconds after the answer can lose it, as CloudTrail records reads asynchronously; a failure to store it is logged and counted); `before-answer` the answer waits until it is in the WAL. Records of changes are always durable on disk before their answer (docs/architecture.md, "Self-audit")'),
+  }).prefault({}).describe('the records of calls to OpenTrail\'s own API'),
   ingest: obj({
     maxBodyBytes: num(1024, 50 * 1024 * 1024).describe('largest `/ingest` body from a caller that signs its payload hash (hex `x-amz-content-sha256`; verified before the body is read)'),
     maxBatchEvents: num(1, 5000).describe('soft cap on events per group commit'),

@@ -15,10 +15,11 @@ import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
 import { sourceIp, type AuthDeps } from './auth.ts';
-import { createAwsEdge, parseJsonBody, sendError, type AwsEndpoint } from './aws-route.ts';
+import { createAwsEdge, parseJsonBody, sendError, type AwsEdgeDeps, type AwsEndpoint } from './aws-route.ts';
 import { ConsoleSessions } from './console-session.ts';
 import { registerConsoleStatic } from './console-static.ts';
 import { registerEventStream, type EventStreamDeps } from './event-stream.ts';
+import { readLogPage } from './log-page.ts';
 import { BodyBudget, bodyEncoding, decodedChunks, REQUEST_TIMEOUT_MS } from '../aws/body.ts';
 
 export interface AppDeps {
@@ -66,6 +67,11 @@ export interface AppDeps {
   metricsCallers?: 'loopback' | 'any';
   /** The web console under /console/ (config `console`; docs/console.md); undefined: off. */
   console?: { sessionMinutes: number; dir?: string };
+  /**
+   * The self-audit of reads (config `selfAudit`): when their records are committed, and where a
+   * read's record that failed after its answer is reported (default: `log`).
+   */
+  selfAudit?: Pick<AwsEdgeDeps, 'readRecords' | 'logRecordFailure'>;
   /** The live tail, GET /events/stream (src/http/event-stream.ts); absent: no such route. */
   eventStream?: Pick<EventStreamDeps, 'tail' | 'identify'>;
 }
@@ -202,6 +208,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
     auth: deps.auth, ids: deps.ids, clock: deps.clock, ingester: deps.ingester, budget, maxUnverifiedBodyBytes: limits.maxUnverifiedBodyBytes,
     onInternalError: deps.onInternalError, log: deps.log ?? ((m: string) => console.error(m)),
     onAuthenticated: logger ? (req, caller) => accounts.set(req.raw, caller.identity.accountId) : undefined,
+    ...deps.selfAudit,
   });
   app.addHook('onClose', async () => {
     await edge.close();
@@ -329,9 +336,8 @@ export function createApp(deps: AppDeps): FastifyInstance {
         return { after, limit };
       },
       call: async (ctx, { after, limit }) => {
-        const rows = await deps.store.readAfter(after, limit, ctx.accountId, limits.maxEventsPageBytes);
-        const last = rows[rows.length - 1];
-        return new JsonText(`{"events":[${rows.map((r) => `{"seq":${r.seq},"record":${r.json}}`).join(',')}],"next":${last ? last.seq : after}}`);
+        const { rows, next } = await readLogPage(deps.store, { after, limit, accountId: ctx.accountId, maxBytes: limits.maxEventsPageBytes });
+        return new JsonText(`{"events":[${rows.map((r) => `{"seq":${r.seq},"record":${r.json}}`).join(',')}],"next":${next}}`);
       },
       record: () => undefined,
     }),

@@ -17,19 +17,31 @@ import { randomIds, systemClock, type Identity } from '../core/index.ts';
 import { ingest, Ingester } from '../ingest/index.ts';
 import { SqliteEventStore } from '../stores/sqlite/sqlite-event-store.ts';
 import type { AppendFollow, AppendInput, AppendOutcome, Durability } from '../stores/index.ts';
-import { createAwsEdge, parseJsonBody, type AwsEdge, type AwsEndpoint } from './aws-route.ts';
+import { createAwsEdge, parseJsonBody, type AwsEdge, type AwsEdgeDeps, type AwsEndpoint } from './aws-route.ts';
 import { signRequest } from '../../test/helpers/signed-fetch.ts';
 
 const ROOT = { type: 'Root' as const, accessKeyId: 'AKIAROUTEAAAAAAAAAAA', secretAccessKey: 'route-secret' };
 const identity: Identity = { ...ROOT, accountId: '111111111111', principalId: '111111111111', mfaAuthenticated: false, isTrustedProducer: false };
 const JSON_11 = 'application/x-amz-json-1.1';
 
-/** A real store that remembers the durability each append asked for. */
+/** A real store that remembers the durability each append asked for, and whose commits can be held. */
 class Recording extends SqliteEventStore {
   readonly asked: Durability[] = [];
-  override append(batch: readonly AppendInput[], durability?: Durability, follow?: AppendFollow): Promise<AppendOutcome[]> {
+  /** While set, every append waits for it before it commits. */
+  held: Promise<void> | undefined;
+  override async append(batch: readonly AppendInput[], durability?: Durability, follow?: AppendFollow): Promise<AppendOutcome[]> {
     this.asked.push(durability ?? 'disk');
+    if (this.held) await this.held;
     return super.append(batch, durability, follow);
+  }
+  /** Holds every commit from now until the returned function is called. */
+  hold(): () => void {
+    let release!: () => void;
+    this.held = new Promise((r) => (release = r));
+    return () => {
+      this.held = undefined;
+      release();
+    };
   }
 }
 
@@ -39,8 +51,8 @@ let n = 0;
 
 interface Stored { eventID: string; eventName: string; requestID: string; readOnly: boolean; errorCode?: string; requestParameters: Record<string, unknown> | null; responseElements: Record<string, unknown> | null; [k: string]: unknown }
 
-async function setup(): Promise<{
-  url: string; store: Recording; budget: BodyBudget; applied: string[]; bugs: unknown[]; lines: string[]; edge: AwsEdge; app: FastifyInstance;
+async function setup(opts: Pick<AwsEdgeDeps, 'readRecords'> = {}): Promise<{
+  url: string; store: Recording; ingester: Ingester; budget: BodyBudget; applied: string[]; bugs: unknown[]; lines: string[]; lost: unknown[]; edge: AwsEdge; app: FastifyInstance;
   records(): Promise<Stored[]>; refuseWrites(): void; takeWrites(): void; close(): Promise<void>;
 }> {
   const store = new Recording({ path: join(dir, `events-${++n}.db`) });
@@ -50,10 +62,16 @@ async function setup(): Promise<{
   const bugs: unknown[] = [];
   const lines: string[] = [];
   const applied: string[] = [];
+  const lost: unknown[] = [];
   const edge = createAwsEdge({
     auth: { identities: new Map([[ROOT.accessKeyId, identity]]), regions: new Set(['us-east-1']), nowMs: () => Date.now() },
     ids: randomIds, clock: systemClock, ingester, budget, maxUnverifiedBodyBytes: 1024 * 1024,
     onInternalError: (e) => bugs.push(e), log: (m) => lines.push(m),
+    logRecordFailure: (m, err) => {
+      lines.push(m);
+      lost.push(err);
+    },
+    ...opts,
   });
   const app = Fastify();
   app.removeAllContentTypeParsers();
@@ -109,8 +127,11 @@ async function setup(): Promise<{
 
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
-    url, store, budget, applied, bugs, lines, edge, app,
-    records: async () => (await store.readAfter(0, 1000)).map((r) => JSON.parse(r.json) as Stored),
+    url, store, ingester, budget, applied, bugs, lines, lost, edge, app,
+    records: async () => {
+      await ingester.drain();
+      return (await store.readAfter(0, 1000)).map((r) => JSON.parse(r.json) as Stored);
+    },
     refuseWrites: () => db.exec('PRAGMA query_only = 1'),
     takeWrites: () => db.exec('PRAGMA query_only = 0'),
     close: async () => {
@@ -135,6 +156,24 @@ async function call(url: string, path: string, op: string | undefined, body: unk
   return { status: res.status, headers: res.headers, text: answer, json };
 }
 
+/** The promise's value, or a failure with `message` when it takes longer than `ms`. */
+async function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether the promise settles within `ms` (it is not cancelled). */
+async function answeredWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  return done;
+}
+
 /** An AWS-shaped error answer. */
 function isError(r: Awaited<ReturnType<typeof call>>, status: number, code: string, contentType: string): void {
   assert.equal(r.status, status, r.text);
@@ -146,7 +185,7 @@ function isError(r: Awaited<ReturnType<typeof call>>, status: number, code: stri
 }
 
 describe('the AWS route skeleton', () => {
-  test('a read: the answer encoded with the endpoint\'s content type and request id; its record stored before the answer, at process durability', async () => {
+  test('a read: the answer encoded with the endpoint\'s content type and request id; its record handed to the store before the answer, at process durability', async () => {
     const h = await setup();
     try {
       const r = await call(h.url, '/', 'GetTrail', { Name: 't1' });
@@ -155,7 +194,7 @@ describe('the AWS route skeleton', () => {
       assert.equal(r.headers.get('content-type'), JSON_11);
       const requestId = r.headers.get('x-amzn-requestid');
       const recs = await h.records();
-      assert.equal(recs.length, 1, 'recorded before the answer');
+      assert.equal(recs.length, 1, 'stored');
       assert.equal(recs[0]!.eventName, 'GetTrail');
       assert.equal(recs[0]!.requestID, requestId);
       assert.equal(recs[0]!.readOnly, true);
@@ -231,6 +270,68 @@ describe('the AWS route skeleton', () => {
       const names = (await h.records()).map((r) => `${r.eventName}:${(r.requestParameters as { name?: string } | null)?.name ?? ''}:${r.errorCode ?? ''}`);
       assert.deepEqual(names, ['GetTrail:warm:', 'AddTags:first:', 'AddTags:third:'], 'the waiting record went first, then the next change\'s; the refused calls stored nothing');
     } finally {
+      await h.close();
+    }
+  });
+
+  test('a read is answered while its record\'s commit is held (selfAudit.readRecords after-answer); its record follows, in call order; a write still waits for its own', async () => {
+    const h = await setup();
+    try {
+      const release = h.store.hold();
+      const first = await within(call(h.url, '/', 'GetTrail', { Name: 'one' }), 5000, 'the read\'s answer waited for its record\'s commit');
+      assert.equal(first.status, 200);
+      assert.deepEqual(await h.store.readAfter(0, 10), [], 'answered before its record was committed');
+      const second = await within(call(h.url, '/', 'GetTrail', { Name: 'two' }), 5000, 'the second read\'s answer waited');
+      assert.equal(second.status, 200);
+      const write = call(h.url, '/', 'AddTags', { Name: 'w' });
+      assert.equal(await answeredWithin(write, 300), false, 'a write\'s answer waits for its record');
+      release();
+      assert.equal((await write).status, 200);
+      const names = (await h.records()).map((r) => `${r.eventName}:${(r.requestParameters as { name?: string }).name}`);
+      assert.deepEqual(names, ['GetTrail:one', 'GetTrail:two', 'AddTags:w'], 'in the order of the calls');
+      assert.deepEqual(h.lost, []);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('selfAudit.readRecords before-answer: a read\'s answer waits for its record\'s commit', async () => {
+    const h = await setup({ readRecords: 'before-answer' });
+    try {
+      const release = h.store.hold();
+      const read = call(h.url, '/', 'GetTrail', { Name: 'r' });
+      assert.equal(await answeredWithin(read, 300), false, 'answered before its record was committed');
+      release();
+      assert.equal((await read).status, 200);
+      assert.equal((await h.records()).length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a read\'s record that fails after its answer is logged (whole) and reported, never an unhandled rejection; reads then wait for their record while the store fails', async () => {
+    const h = await setup();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      h.refuseWrites();
+      const r = await call(h.url, '/', 'GetTrail', { Name: 'lost' });
+      assert.equal(r.status, 200, 'answered before the store failed to take its record');
+      await h.ingester.drain();
+      await new Promise((res) => setImmediate(res));
+      assert.equal(h.lost.length, 1, 'the failure is reported once');
+      assert.ok(h.lines.some((l) => l.includes('not stored after its answer') && l.includes('"eventName":"GetTrail"') && l.includes(r.headers.get('x-amzn-requestid')!)), h.lines.join('\n'));
+      isError(await call(h.url, '/', 'GetTrail', { Name: 'refused' }), 503, 'ServiceUnavailableException', JSON_11);
+      h.takeWrites();
+      assert.equal((await call(h.url, '/', 'AddTags', { Name: 'back' })).status, 200);
+      assert.equal((await call(h.url, '/', 'GetTrail', { Name: 'after' })).status, 200);
+      const names = (await h.records()).map((r) => (r.requestParameters as { name?: string }).name);
+      assert.deepEqual(names, ['back', 'after']);
+      assert.equal(h.lost.length, 1);
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
       await h.close();
     }
   });

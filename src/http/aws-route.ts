@@ -15,9 +15,15 @@
  *   recorded (nobody was authenticated);
  * - a mutating call is refused with 503 before it is applied while the event store cannot take
  *   writes (`ensureWritable`), since its record could not follow;
- * - the self-audit: each recorded call's record is durable before its answer (reads at `process`
- *   durability, writes at `disk`); a change applied when the store then fails is answered as
- *   applied and its record waits in the `AuditBacklog`; an endpoint that stores data
+ * - the self-audit: each recorded call's record is handed to the group commit before its answer
+ *   (so records are stored in the order of the calls); a write's record (and a failed write's) is
+ *   durable (`disk`) before its answer; a read's, by default (`selfAudit.readRecords`
+ *   `after-answer`), is committed after its answer, at `process` durability: a `kill -9` in the
+ *   few milliseconds between can lose it (docs/architecture.md), and a failure to store it is
+ *   logged and counted (`logRecordFailure`); while the store is failing reads wait for their
+ *   record as before (503 when it cannot be stored); `before-answer`: reads wait too. A change
+ *   applied when the store then fails is answered as applied and its record waits in the
+ *   `AuditBacklog`; an endpoint that stores data
  *   (`recordWithData`) stores its own record in the same transaction as its data, and records only
  *   its failures afterwards;
  * - errors: a `ServiceError` is answered as it is, a `StoreUnavailableError` as a retryable 503
@@ -28,8 +34,8 @@ import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
 import { closeAfterAnswer, readBody, shouldClose, type BodyBudget, type BodyLease } from '../aws/body.ts';
 import type { Clock, IdSource } from '../core/index.ts';
-import type { Ingester } from '../ingest/index.ts';
-import { apiCallInput, apiCallRecorder, AuditBacklog, type ApiCall } from '../capture/self-audit.ts';
+import { append, type Ingester } from '../ingest/index.ts';
+import { apiCallInput, AuditBacklog, type ApiCall } from '../capture/self-audit.ts';
 import type { CallContext } from '../services/context.ts';
 import { StoreUnavailableError, type AppendInput } from '../stores/index.ts';
 import { RepeatLimitedLog } from './repeat-log.ts';
@@ -104,7 +110,21 @@ export interface AwsEdgeDeps {
   consoleCaller?(req: FastifyRequest): Caller | undefined;
   /** Told who a request's caller is once authenticated (the request log names the account). */
   onAuthenticated?(req: FastifyRequest, caller: Caller): void;
+  /**
+   * When a read's self-audit record is committed (config `selfAudit.readRecords`): `after-answer`
+   * (default) the answer does not wait for it; `before-answer` it does, as a write's.
+   */
+  readRecords?: ReadRecords;
+  /**
+   * A read's record that failed after its answer was sent (logged with the record's JSON, and
+   * counted by the caller: the server counts it as a background error of `self-audit`). Default:
+   * `log`.
+   */
+  logRecordFailure?(message: string, err: unknown): void;
 }
+
+/** When a read-only call's self-audit record is committed, relative to its answer. */
+export type ReadRecords = 'after-answer' | 'before-answer';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -163,8 +183,8 @@ export function createAwsEdge(deps: AwsEdgeDeps): AwsEdge {
   };
   const asServiceError = (err: unknown): ServiceError => (err instanceof ServiceError ? err : err instanceof StoreUnavailableError ? unavailable(err) : internal(err));
 
-  /** Appends a self-audit record durably (the caller answers only after). */
-  const audit = apiCallRecorder(deps.ingester, deps.ids);
+  const readsAfterAnswer = (deps.readRecords ?? 'after-answer') === 'after-answer';
+  const logRecordFailure = deps.logRecordFailure ?? ((message: string, err: unknown) => deps.log(`${message}: ${err instanceof Error ? err.message : String(err)}`));
   /** Self-audit records of applied changes that the event store could not take at the time. */
   const backlog = new AuditBacklog(deps.ingester, { log: deps.log });
   /**
@@ -253,17 +273,26 @@ export function createAwsEdge(deps: AwsEdgeDeps): AwsEdge {
     } catch (err) {
       failure = asServiceError(err);
     }
-    // self-audit: durable before the answer.
+    // self-audit: the record is handed to the group commit now, before the answer (in call
+    // order); a write's is durable before its answer, a read's by default only follows it.
     const record = failure || !endpoint.recordWithData ? apiCall(output, failure) : undefined;
     if (record) {
+      let audited: { input: AppendInput; stored: Promise<unknown> } | undefined;
       try {
-        await audit(record);
+        const { input, admitted, durability } = apiCallInput(record, deps.ids);
+        audited = { input, stored: append(deps.ingester, [admitted], { durability, path: 'self-audit' }) };
+        // A read while the store is not known to be failing: answered without waiting.
+        if (durability === 'process' && readsAfterAnswer && !deps.ingester.unavailable()) {
+          audited.stored.catch((err: unknown) => logRecordFailure(`self-audit record of a read (${record.eventName}, request ${requestId}) not stored after its answer, logged instead: ${input.json}`, err));
+        } else {
+          await audited.stored;
+        }
       } catch (err) {
-        if (!(call.mutating && !failure && err instanceof StoreUnavailableError)) return sendError(reply, asServiceError(err), requestId, ct);
+        if (!(audited && call.mutating && !failure && err instanceof StoreUnavailableError)) return sendError(reply, asServiceError(err), requestId, ct);
         // The change is applied and durable: answer it as applied, never an error after a commit;
         // its record waits in memory for the event store (logged).
         storeLog.log(`store unavailable after a change was applied (answered as applied): ${describeFailure(err)}`);
-        backlog.add(apiCallInput(record, deps.ids).input);
+        backlog.add(audited.input);
       }
     }
     if (failure) return sendError(reply, failure, requestId, ct);

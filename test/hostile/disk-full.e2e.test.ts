@@ -141,7 +141,8 @@ describe('hostile: disk full', { skip: skipReason }, () => {
       assert.equal(pae.status, 503);
       assert.equal(((await pae.json()) as { __type: string }).__type, 'ServiceUnavailableException');
 
-      // A read is answered only once its own record is stored: refused too, retryable.
+      // A read while the store is known to be failing waits for its own record (selfAudit.readRecords
+      // after-answer included): refused too, retryable.
       await fails(ct.send(new LookupEventsCommand({})), 'ServiceUnavailableException', 503);
     });
     assertAlive(server);

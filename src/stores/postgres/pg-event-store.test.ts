@@ -383,6 +383,20 @@ describe('PgEventStore: what is stored', () => {
       await s.close();
     }
   });
+
+  test('Event history values with the characters of an array literal (quotes, backslashes, braces, commas, spaces, NULL) are stored and found as they are', async () => {
+    const s = await PgEventStore.open({ url: await server.createDatabase('arrlit') });
+    try {
+      const values = ['a"b', 'a\\b', '\\', '"', '{x,y}', 'a, b', ' lead and trail ', 'NULL', '', 'caf\u00e9 \u{1F600}', '\\"{}'];
+      await s.append(values.map((v, i) => ev({ eventId: `arr-${i}`, history: [[...ALL], ['Username', v]] })));
+      for (const [i, v] of values.entries()) {
+        const got = await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['Username', v], startSec: 0, endSec: 4e9, limit: 10 });
+        assert.deepEqual(idsOf(got), [`arr-${i}`], `value ${JSON.stringify(v)}`);
+      }
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 describe('PgEventStore: large appends', () => {
