@@ -227,8 +227,14 @@ type HeaderRow = [number, string, string, string, number, 0 | 1, number, string 
 /** Where encodeBlock lays a block out before compressing it (reused: no Buffer per record; blocks over 1 MiB get their own). */
 let blockScratch = Buffer.allocUnsafe(64 * 1024);
 
-export function encodeBlock(events: readonly BlockEvent[]): Buffer {
-  const sizes = events.map((e) => Buffer.byteLength(e.json, 'utf8'));
+/**
+ * What encodeBlock takes: an event with its record as text (`json`) or as its UTF-8 bytes (`raw`,
+ * from the writer's packed batches, copied into the block as they are).
+ */
+export type BlockInput = Omit<BlockEvent, 'json'> & ({ json: string; raw?: undefined } | { raw: Uint8Array; json?: undefined });
+
+export function encodeBlock(events: readonly BlockInput[]): Buffer {
+  const sizes = events.map((e) => (e.raw !== undefined ? e.raw.length : Buffer.byteLength(e.json, 'utf8')));
   const header = JSON.stringify(events.map((e, i): HeaderRow => [
     e.seq, e.accountId, e.region, e.eventId, e.eventTimeSec, e.inHistory ? 1 : 0, sizes[i]!, e.summary ?? null,
   ]));
@@ -238,7 +244,12 @@ export function encodeBlock(events: readonly BlockEvent[]): Buffer {
   const buf = total <= blockScratch.length ? blockScratch : Buffer.allocUnsafe(total);
   buf.writeUInt32LE(headerLen, 0);
   let off = 4 + buf.write(header, 4, 'utf8');
-  for (const e of events) off += buf.write(e.json, off, 'utf8');
+  for (const e of events) {
+    if (e.raw !== undefined) {
+      buf.set(e.raw, off);
+      off += e.raw.length;
+    } else off += buf.write(e.json, off, 'utf8');
+  }
   return pack(buf.subarray(0, off));
 }
 

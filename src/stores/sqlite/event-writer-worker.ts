@@ -8,11 +8,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventWriter, type WriterOptions } from './event-writer.ts';
 import { storeFailure } from './errors.ts';
-import type { AppendInput, Durability } from '../event-store.ts';
+import type { Durability } from '../event-store.ts';
+import type { PackedBatch } from './append-batch.ts';
 
 export type WriterRequest =
-  | { id: number; op: 'append'; batch: AppendInput[]; durability: Durability; committedMs: number; follow: boolean }
-  | { id: number; op: 'follow'; events?: AppendInput[]; failed?: boolean }
+  | { id: number; op: 'append'; batch: PackedBatch; durability: Durability; committedMs: number; follow: boolean }
+  | { id: number; op: 'follow'; events?: PackedBatch; failed?: boolean }
   | { id: number; op: 'probe'; nowMs: number }
   | { id: number; op: 'pruneCutoff'; cutoffSec: number }
   | { id: number; op: 'pruneHistory'; cutoffSec: number }
@@ -64,7 +65,7 @@ try {
 }
 
 /** The follow reply an append in progress waits for. */
-let awaitingFollow: { id: number; resolve: (m: { events?: AppendInput[]; failed?: boolean }) => void } | undefined;
+let awaitingFollow: { id: number; resolve: (m: { events?: PackedBatch; failed?: boolean }) => void } | undefined;
 let queue: Promise<void> = Promise.resolve();
 let closed = false;
 
@@ -76,7 +77,7 @@ async function run(req: WriterRequest): Promise<unknown> {
       try {
         const out = writer.add(req.batch, req.committedMs);
         if (req.follow) {
-          const reply = await new Promise<{ events?: AppendInput[]; failed?: boolean }>((resolve) => {
+          const reply = await new Promise<{ events?: PackedBatch; failed?: boolean }>((resolve) => {
             awaitingFollow = { id: req.id, resolve };
             port.postMessage({ id: req.id, outcomes: out } satisfies WriterReply);
           });
@@ -84,7 +85,7 @@ async function run(req: WriterRequest): Promise<unknown> {
             writer.rollback();
             return undefined;
           }
-          out.push(...writer.add(reply.events ?? [], req.committedMs));
+          if (reply.events) out.push(...writer.add(reply.events, req.committedMs));
         }
         writer.commit();
         startMergeIfDue();

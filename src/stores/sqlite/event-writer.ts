@@ -7,10 +7,11 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
   CHUNK, IdTable, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
-  hashString, historyKeyText, idKeyText, type BlockEvent, type Pending,
+  hashString, historyKeyText, idKeyText, type BlockEvent, type BlockInput, type Pending,
 } from './event-format.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
-import type { AppendInput, AppendOutcome, Durability } from '../event-store.ts';
+import type { AppendOutcome, Durability } from '../event-store.ts';
+import type { PackedBatch } from './append-batch.ts';
 
 export interface WriterOptions {
   path: string;
@@ -66,12 +67,19 @@ export interface ImportOptions {
   lastSeq?: number | undefined;
 }
 
-/** One new event of the open transaction. */
-interface NewEvent extends BlockEvent {
-  history?: readonly (readonly [string, string])[] | undefined;
+/**
+ * One new event of the open transaction: its record as bytes (a packed batch's) or text (an
+ * import's), its history pairs as hist[hFrom..hTo) (attribute, value, ...).
+ */
+type NewEvent = BlockInput & {
+  hist: readonly string[];
+  hFrom: number;
+  hTo: number;
   idk: number;
   committedMs: number;
-}
+};
+
+const NO_HISTORY: readonly string[] = [];
 
 const PRUNE_ROWS = 500;
 
@@ -256,27 +264,32 @@ export class EventWriter {
   }
 
   /** Assigns seqs (or finds duplicates) for a part of the open transaction. */
-  add(batch: readonly AppendInput[], committedMs: number): AppendOutcome[] {
+  add(batch: PackedBatch, committedMs: number): AppendOutcome[] {
     const txn = this.txn!;
     const out: AppendOutcome[] = [];
-    for (const e of batch) {
-      const idText = idKeyText(e.accountId, e.eventId);
+    const { strs, bytes, ends, times, hist, histStart, histEnd } = batch;
+    for (let i = 0; i < batch.n; i++) {
+      const accountId = strs[4 * i]!;
+      const eventId = strs[4 * i + 2]!;
+      const idText = idKeyText(accountId, eventId);
       const inTxn = txn.ids.get(idText);
       if (inTxn !== undefined) {
         out.push({ seq: inTxn, duplicate: true });
         continue;
       }
       const idk = hashString(idText, this.opts.hashBits);
-      const existing = this.table.mayHave(idk) ? this.confirm(idk, e.accountId, e.eventId) : undefined;
+      const existing = this.table.mayHave(idk) ? this.confirm(idk, accountId, eventId) : undefined;
       if (existing !== undefined) {
         out.push({ seq: existing, duplicate: true });
         continue;
       }
       const seq = ++this.lastSeq;
       txn.ids.set(idText, seq);
+      const inHistory = histStart[i]! >= 0;
       txn.events.push({
-        seq, accountId: e.accountId, region: e.region, eventId: e.eventId, eventTimeSec: e.eventTimeSec, inHistory: e.history !== undefined,
-        json: e.json, summary: e.summary, history: e.history, idk, committedMs,
+        seq, accountId, region: strs[4 * i + 1]!, eventId, eventTimeSec: times[i]!, inHistory,
+        raw: bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!), summary: strs[4 * i + 3] ?? undefined,
+        hist, hFrom: inHistory ? histStart[i]! : 0, hTo: inHistory ? histEnd[i]! : 0, idk, committedMs,
       });
       out.push({ seq, duplicate: false });
     }
@@ -373,9 +386,9 @@ export class EventWriter {
       ids[3 * i] = e.idk;
       ids[3 * i + 1] = e.eventTimeSec;
       ids[3 * i + 2] = e.seq;
-      if (!e.history) continue;
-      for (const [attr, value] of e.history) {
-        const text = historyKeyText(e.accountId, e.region, attr, value);
+      const hist = e.hist;
+      for (let h = e.hFrom; h < e.hTo; h += 2) {
+        const text = historyKeyText(e.accountId, e.region, hist[h]!, hist[h + 1]!);
         let ki = keyIndex.get(text);
         if (ki === undefined) {
           ki = keys.length;
@@ -419,9 +432,10 @@ export class EventWriter {
     try {
       const txn = this.txn!;
       for (const e of events) {
+        const hist = e.history ? e.history.flat() : NO_HISTORY;
         txn.events.push({
           seq: e.seq, accountId: e.accountId, region: e.region, eventId: e.eventId, eventTimeSec: e.eventTimeSec, inHistory: e.history !== undefined,
-          json: e.json, summary: e.summary, history: e.history, idk: hashString(idKeyText(e.accountId, e.eventId), this.opts.hashBits), committedMs: e.committedMs,
+          json: e.json, summary: e.summary, hist, hFrom: 0, hTo: hist.length, idk: hashString(idKeyText(e.accountId, e.eventId), this.opts.hashBits), committedMs: e.committedMs,
         });
       }
       this.lastSeq = Math.max(prev, opts.lastSeq ?? prev);

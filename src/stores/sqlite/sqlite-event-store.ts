@@ -24,6 +24,7 @@ import { StoreUnavailableError } from '../errors.ts';
 import { HASH_BITS } from './event-format.ts';
 import { LAYOUT, prepareFile } from './event-schema.ts';
 import { EventReader } from './event-reader.ts';
+import { packBatch } from './append-batch.ts';
 import type { ImportEvent, ImportOptions, WriterOptions } from './event-writer.ts';
 import type { SerializedError, WriterReply, WriterRequestBody } from './event-writer-worker.ts';
 import type {
@@ -206,33 +207,36 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** Posts a request to the writer thread; resolves with its result. */
-  private request<T>(req: WriterRequestBody, onOutcomes?: (id: number, outcomes: AppendOutcome[]) => void): Promise<T> {
+  private request<T>(req: WriterRequestBody, onOutcomes?: (id: number, outcomes: AppendOutcome[]) => void, transfer?: ArrayBuffer[]): Promise<T> {
     if (this.dead) return Promise.reject(new StoreUnavailableError(this.dead));
     if (this.closed && (req as { op: string }).op !== 'close') return Promise.reject(new StoreUnavailableError('events.db: write after close'));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       if (this.waiting.size === 0) this.writer.ref();
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject, onOutcomes: onOutcomes && ((o) => onOutcomes(id, o)) });
-      this.writer.postMessage({ ...req, id });
+      this.writer.postMessage({ ...req, id }, transfer);
     });
   }
 
   async append(batch: readonly AppendInput[], durability: Durability = 'disk', follow?: AppendFollow): Promise<AppendOutcome[]> {
     if (batch.length === 0 && !follow) return [];
     let followError: { err: unknown } | undefined;
+    // The records travel as one transferred buffer of their UTF-8 bytes (append-batch.ts).
+    const { packed, transfer } = packBatch(batch);
     const out = await this.request<AppendOutcome[] | undefined>(
-      { op: 'append', batch: batch as AppendInput[], durability, committedMs: this.nowMs(), follow: follow !== undefined },
+      { op: 'append', batch: packed, durability, committedMs: this.nowMs(), follow: follow !== undefined },
       (id, outcomes) => {
-        let events: readonly AppendInput[];
+        let more: ReturnType<typeof packBatch>;
         try {
-          events = follow!(outcomes);
+          more = packBatch(follow!(outcomes));
         } catch (err) {
           followError = { err };
           this.writer.postMessage({ id, op: 'follow', failed: true });
           return;
         }
-        this.writer.postMessage({ id, op: 'follow', events });
+        this.writer.postMessage({ id, op: 'follow', events: more.packed }, more.transfer);
       },
+      transfer,
     );
     if (followError) throw followError.err;
     return out!;
