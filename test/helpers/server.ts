@@ -46,6 +46,7 @@ export interface TestConfig {
   sqs?: Record<string, unknown>;
   rules?: Record<string, unknown>[];
   liveTail?: Record<string, unknown>;
+  lakeQueries?: Record<string, unknown>;
 }
 
 /** Account 111111111111 with a root key, an IAM user and an assumed-role session. */
