@@ -161,7 +161,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   const lakeRoot = config.lake.root ?? join(config.dataDir, 'lake');
   mkdirSync(lakeRoot, { recursive: true });
   const catalog = lakeCatalog ?? new ControlStoreLakeCatalog(control, lakeRoot);
-  const lakeImports = createLakeImports(config, { control, catalog, clock, ids, logError: errorLog('lake-import') });
+  const lakeImports = createLakeImports(config, { control, catalog, clock, ids, logError: errorLog('lake-import'), leases });
   started.push(() => lakeImports.close());
   // CloudTrail Lake queries (src/lake/query): results in the data dir, records in the control store.
   const lakeQueries = new LakeQueryEngine(
