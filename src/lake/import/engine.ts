@@ -420,8 +420,14 @@ export class ImportEngine {
           if (!wants(next.value)) continue;
           batch.push(next.value);
           if (batch.length < this.batchFiles) continue;
-          // StopImport may have been answered by another node: its status is the stored one.
+          // StopImport may have been answered by another node: its status is the stored one. And
+          // a node that no longer holds the lease (paused past the ttl) starts no further batch.
           if (this.deps.leases) {
+            const held = await this.deps.leases.take(importLease(doc.ImportId));
+            if (!held || held.token !== run.fence?.token) {
+              run.stop = 'elsewhere';
+              break;
+            }
             const now = await this.get(doc.ImportId);
             if (!now || !RUNNABLE.has(now.ImportStatus)) {
               run.stop = 'elsewhere';
