@@ -14,7 +14,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Clock, IdSource } from './core/index.ts';
 import type { OpenTrailConfig } from './config/index.ts';
 import type { LakeCatalog } from './lake/catalog.ts';
-import { ImportEngine, ImportSourceError } from './lake/import/engine.ts';
+import { ImportEngine, ImportSourceError, type ImportLeases } from './lake/import/engine.ts';
 import { BucketLogSource, LocalLogSource, type LogSource } from './lake/import/source.ts';
 import { ImportService } from './services/cloudtrail/imports.ts';
 import type { ControlStore } from './stores/index.ts';
@@ -62,7 +62,7 @@ export interface LakeImports {
   close(): Promise<void>;
 }
 
-export function createLakeImports(config: OpenTrailConfig, deps: { control: ControlStore; catalog: LakeCatalog; clock: Clock; ids: IdSource; logError: (msg: string, err?: unknown) => void }): LakeImports {
+export function createLakeImports(config: OpenTrailConfig, deps: { control: ControlStore; catalog: LakeCatalog; clock: Clock; ids: IdSource; logError: (msg: string, err?: unknown) => void; leases?: ImportLeases }): LakeImports {
   const li = config.lakeImports;
   let instance: Promise<DuckDBInstance> | undefined;
   const engine = new ImportEngine({
@@ -77,6 +77,7 @@ export function createLakeImports(config: OpenTrailConfig, deps: { control: Cont
     clock: deps.clock,
     ids: deps.ids,
     logError: deps.logError,
+    ...(deps.leases ? { leases: deps.leases } : {}),
   }, { batchFiles: li.batchFiles, maxFileBytes: li.maxFileMiB * 1024 * 1024 });
   return {
     service: new ImportService(engine, deps.catalog, config.organization),

@@ -30,6 +30,7 @@ import { ANALYSIS_KEY, INSIGHTS_STATE_KIND, InsightsAnalysis, type AnalysisState
 import { InsightsService } from './services/cloudtrail/insights.ts';
 import { PublicKeyService } from './services/cloudtrail/public-keys.ts';
 import { QueryService } from './services/cloudtrail/queries.ts';
+import { QueryResultsDelivery } from './services/cloudtrail/query-delivery.ts';
 import { LakeQueryEngine } from './lake/query/engine.ts';
 import type { LakeCatalog } from './lake/catalog.ts';
 import { ControlStoreLakeCatalog } from './lake/catalog-store.ts';
@@ -160,13 +161,15 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   const lakeRoot = config.lake.root ?? join(config.dataDir, 'lake');
   mkdirSync(lakeRoot, { recursive: true });
   const catalog = lakeCatalog ?? new ControlStoreLakeCatalog(control, lakeRoot);
-  const lakeImports = createLakeImports(config, { control, catalog, clock, ids, logError: errorLog('lake-import') });
+  const lakeImports = createLakeImports(config, { control, catalog, clock, ids, logError: errorLog('lake-import'), leases });
   started.push(() => lakeImports.close());
   // CloudTrail Lake queries (src/lake/query): results in the data dir, records in the control store.
   const lakeQueries = new LakeQueryEngine(
-    { catalog, control, resultsDir: join(config.dataDir, 'lake-query-results'), nowMs: () => clock.nowMs(), newId: () => randomUUID(), logError: errorLog('lake-query') },
+    { catalog, control, resultsDir: join(config.dataDir, 'lake-query-results'), nowMs: () => clock.nowMs(), newId: () => randomUUID(), logError: errorLog('lake-query'), deliver: (r) => queryDelivery.deliver(r) },
     config.lakeQueries,
   );
+  // DeliveryS3Uri: results copied to the trails' bucket store, signed with the Regions' keys.
+  const queryDelivery = new QueryResultsDelivery({ engine: lakeQueries, objects, keys: signingKeys, nowMs: () => clock.nowMs(), defaultRegion: config.regions[0]! });
   started.push(() => lakeQueries.close());
   const provider = createCloudTrailProvider({
     history: { store, tokens, retentionDays: config.eventHistory.retentionDays },
@@ -177,7 +180,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     resourcePolicies: new ResourcePolicyService(control, channels, eventDataStores),
     publicKeys: new PublicKeyService({ keys: signingKeys, tokens }),
     insights: new InsightsService({ control, trails, history: { store, tokens, retentionDays: config.eventHistory.retentionDays }, intervalMs: config.insights.intervalMs }),
-    queries: new QueryService({ engine: lakeQueries, catalog, tokens }),
+    queries: new QueryService({ engine: lakeQueries, catalog, tokens, objects, templates: config.lakeQueries.templates }),
     imports: lakeImports.service,
   });
   // One budget of body bytes in flight for both listeners (API edge and gateway): src/aws/body.ts.

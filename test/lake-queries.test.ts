@@ -239,7 +239,8 @@ describe('refusals', () => {
 
   test('QueryAlias, DeliveryS3Uri and unknown query ids', async () => {
     await fails(ct.send(new StartQueryCommand({ QueryAlias: 'x' })), 'InvalidParameterException', 400);
-    await fails(ct.send(new StartQueryCommand({ QueryStatement: `SELECT 1 FROM ${STORE_A}`, DeliveryS3Uri: 's3://bucket/prefix' })), 'UnsupportedOperationException', 400);
+    // DeliveryS3Uri to a bucket that does not exist (deliveries themselves: test/lake-query-delivery.e2e.test.ts).
+    await fails(ct.send(new StartQueryCommand({ QueryStatement: `SELECT 1 FROM ${STORE_A}`, DeliveryS3Uri: 's3://bucket/prefix' })), 'S3BucketDoesNotExistException', 404);
     await fails(ct.send(new DescribeQueryCommand({ QueryId: '00000000-0000-4000-8000-000000000000' })), 'QueryIdNotFoundException', 404);
     await fails(ct.send(new GetQueryResultsCommand({ QueryId: '00000000-0000-4000-8000-000000000000' })), 'QueryIdNotFoundException', 404);
   });

@@ -47,6 +47,7 @@ export interface TestConfig {
   rules?: Record<string, unknown>[];
   liveTail?: Record<string, unknown>;
   selfAudit?: { readRecords?: 'after-answer' | 'before-answer' };
+  lakeQueries?: Record<string, unknown>;
 }
 
 /** Account 111111111111 with a root key, an IAM user and an assumed-role session. */

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Clock, IdSource } from '../../core/index.ts';
 import type { ControlStore } from '../../stores/control-store.ts';
+import { LeaseLostError, type Fence } from '../../stores/index.ts';
 import type { LakeCatalog, LakeStoreRef } from '../catalog.ts';
 import { writeLakeFiles } from '../storage/writer.ts';
 import { batchName, keyPrefix, wantsKey } from './keys.ts';
@@ -97,7 +98,24 @@ export interface ImportEngineDeps {
   clock: Clock;
   ids: IdSource;
   logError(message: string, err?: unknown): void;
+  /**
+   * Several nodes on one database (src/stores/lease-keeper.ts): an import runs only on the node
+   * holding its lease (`lake-import/<ImportId>`), every write of its state fenced by it, and a
+   * node looks for imports to take over every `ttlMs / 3`. Absent: one node.
+   */
+  leases?: ImportLeases;
 }
+
+/** What the engine needs of the node's LeaseKeeper. */
+export interface ImportLeases {
+  readonly ttlMs: number;
+  take(name: string): Promise<Fence | undefined>;
+  give(name: string): Promise<void>;
+  lost(name: string): void;
+}
+
+/** The lease of one import. */
+export const importLease = (importId: string): string => `lake-import/${importId}`;
 
 export interface ImportEngineOptions {
   /** Source files per COPY (default 64). */
@@ -120,8 +138,11 @@ const emptyStats = (): ImportStats => ({ PrefixesFound: 0, PrefixesCompleted: 0,
 
 interface ActiveRun {
   id: string;
-  stop?: 'stop' | 'shutdown';
+  /** `elsewhere`: StopImport on another node changed the import's status (nothing more is saved). */
+  stop?: 'stop' | 'shutdown' | 'elsewhere';
   done: Promise<void>;
+  /** The import's lease, with several nodes: every write of its state is fenced by it. */
+  fence?: Fence;
 }
 
 export class ImportEngine {
@@ -136,6 +157,7 @@ export class ImportEngine {
   private active?: ActiveRun;
   /** Status changes (start, stop, restart, a run taking its import) one at a time. */
   private lock: Promise<unknown> = Promise.resolve();
+  private takeoverTimer?: NodeJS.Timeout;
 
   constructor(deps: ImportEngineDeps, opts: ImportEngineOptions = {}) {
     this.deps = deps;
@@ -153,11 +175,17 @@ export class ImportEngine {
   /** Resumes the imports a previous run left INITIALIZING or IN_PROGRESS. */
   start(): void {
     this.kick();
+    // Several nodes: an import whose node died is taken over once its lease expires.
+    if (this.deps.leases && !this.takeoverTimer) {
+      this.takeoverTimer = setInterval(() => this.kick(), Math.max(100, this.deps.leases.ttlMs / 3));
+      this.takeoverTimer.unref();
+    }
   }
 
   /** Stops the running import at its next batch boundary, leaving it to resume at the next start. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.takeoverTimer);
     if (this.active) this.active.stop ??= 'shutdown';
     await this.loop;
   }
@@ -272,13 +300,24 @@ export class ImportEngine {
       let run: { doc: ImportDoc; run: ActiveRun; finish: () => void } | undefined;
       try {
         run = await this.exclusive(async () => {
-          const next = (await this.list()).filter((d) => RUNNABLE.has(d.ImportStatus)).sort((a, b) => a.CreatedTimestamp - b.CreatedTimestamp)[0];
-          if (!next) return undefined;
-          let finish!: () => void;
-          const done = new Promise<void>((resolve) => (finish = resolve));
-          const active: ActiveRun = { id: next.ImportId, done };
-          this.active = active;
-          return { doc: next, run: active, finish };
+          const runnable = (await this.list()).filter((d) => RUNNABLE.has(d.ImportStatus)).sort((a, b) => a.CreatedTimestamp - b.CreatedTimestamp);
+          for (const candidate of runnable) {
+            // With several nodes, the oldest import whose lease this node gets (another node runs the others).
+            const fence = this.deps.leases ? await this.deps.leases.take(importLease(candidate.ImportId)) : undefined;
+            if (this.deps.leases && !fence) continue;
+            // Read again under the lease: the node that held it may have moved it meanwhile.
+            const next = this.deps.leases ? await this.get(candidate.ImportId) : candidate;
+            if (!next || !RUNNABLE.has(next.ImportStatus)) {
+              if (fence) await this.deps.leases!.give(importLease(candidate.ImportId));
+              continue;
+            }
+            let finish!: () => void;
+            const done = new Promise<void>((resolve) => (finish = resolve));
+            const active: ActiveRun = { id: next.ImportId, done, ...(fence ? { fence } : {}) };
+            this.active = active;
+            return { doc: next, run: active, finish };
+          }
+          return undefined;
         });
       } catch (e) {
         this.deps.logError('imports: the control store could not be read', e);
@@ -291,23 +330,40 @@ export class ImportEngine {
       try {
         await this.runOne(run.doc, run.run);
       } catch (e) {
-        // The control store or the Lake folder failed: the import stays as it was saved and is
-        // tried again at the next start (or restarted with StartImport once FAILED).
-        this.deps.logError(`import ${run.doc.ImportId} failed`, e);
-        await this.save({ ...run.doc, ImportStatus: 'FAILED', error: (e as Error).message, UpdatedTimestamp: this.deps.clock.nowMs() }).catch(() => undefined);
+        if (e instanceof LeaseLostError) {
+          // Another node took the import over (this one was too slow to renew): it goes on there.
+          this.deps.leases?.lost(importLease(run.doc.ImportId));
+          this.deps.logError(`import ${run.doc.ImportId}: its lease was lost; another node goes on with it`, e);
+        } else {
+          // The control store or the Lake folder failed: the import stays as it was saved and is
+          // tried again at the next start (or restarted with StartImport once FAILED).
+          this.deps.logError(`import ${run.doc.ImportId} failed`, e);
+          await this.save({ ...run.doc, ImportStatus: 'FAILED', error: (e as Error).message, UpdatedTimestamp: this.deps.clock.nowMs() }).catch(() => undefined);
+        }
       } finally {
         this.active = undefined;
+        if (run.run.fence) await this.deps.leases?.give(importLease(run.doc.ImportId)).catch((e: unknown) => this.deps.logError('imports: giving a lease back failed', e));
         run.finish();
       }
     }
   }
 
-  private save(doc: ImportDoc, failures: ImportFailureDoc[] = []): Promise<void> {
+  private async save(doc: ImportDoc, failures: ImportFailureDoc[] = []): Promise<void> {
+    const run = this.active?.id === doc.ImportId ? this.active : undefined;
+    if (run?.fence && RUNNABLE.has(doc.ImportStatus)) {
+      // StopImport answered by another node wrote STOPPED: keep it (this run ends at its next boundary).
+      const stored = await this.get(doc.ImportId);
+      if (stored?.ImportStatus === 'STOPPED') {
+        doc = { ...doc, ImportStatus: 'STOPPED' };
+        run.stop ??= 'elsewhere';
+      }
+    }
     const docs = [
       { kind: IMPORT_KIND, key: doc.ImportId, doc },
       ...failures.map((f) => ({ kind: IMPORT_FAILURE_KIND, key: `${doc.ImportId}/${f.Location}`, doc: f })),
     ];
-    return this.deps.control.putMany(docs);
+    // The running import's writes are fenced by its lease (several nodes).
+    await this.deps.control.putMany(docs, run?.fence ? { fence: run.fence } : undefined);
   }
 
   private failure(location: string, type: string, message: string): ImportFailureDoc {
@@ -364,6 +420,20 @@ export class ImportEngine {
           if (!wants(next.value)) continue;
           batch.push(next.value);
           if (batch.length < this.batchFiles) continue;
+          // StopImport may have been answered by another node: its status is the stored one. And
+          // a node that no longer holds the lease (paused past the ttl) starts no further batch.
+          if (this.deps.leases) {
+            const held = await this.deps.leases.take(importLease(doc.ImportId));
+            if (!held || held.token !== run.fence?.token) {
+              run.stop = 'elsewhere';
+              break;
+            }
+            const now = await this.get(doc.ImportId);
+            if (!now || !RUNNABLE.has(now.ImportStatus)) {
+              run.stop = 'elsewhere';
+              break;
+            }
+          }
           doc = await this.writeBatch(doc, stores, source, batch);
           batch = [];
         }

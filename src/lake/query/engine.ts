@@ -46,6 +46,22 @@ export interface LakeQueryRecord {
   resultsCount: number;
   executionTimeMs: number;
   errorMessage?: string;
+  /** StartQuery's `DeliveryS3Uri`: the results are copied there once the query ends (src/services/cloudtrail/query-delivery.ts). */
+  deliveryS3Uri?: string;
+  /** DescribeQuery's `DeliveryStatus`, with a `deliveryS3Uri`. */
+  deliveryStatus?: DeliveryStatus;
+  /** StartQuery's `QueryAlias`, when the statement came from a query template. */
+  queryAlias?: string;
+  /** The Region StartQuery was called in. */
+  region?: string;
+}
+
+export type DeliveryStatus = 'SUCCESS' | 'FAILED' | 'FAILED_SIGNING_FILE' | 'PENDING' | 'RESOURCE_NOT_FOUND' | 'ACCESS_DENIED' | 'ACCESS_DENIED_SIGNING_FILE' | 'CANCELLED' | 'UNKNOWN';
+
+/** What StartQuery records besides the statement. */
+export interface StartQueryOptions {
+  deliveryS3Uri?: string;
+  queryAlias?: string;
 }
 
 export interface LakeQueryLimits {
@@ -76,6 +92,8 @@ export interface LakeQueryDeps {
   nowMs: () => number;
   newId: () => string;
   logError: (message: string, err?: unknown) => void;
+  /** Copies a finished query's results to its `deliveryS3Uri` and answers the DeliveryStatus (absent: such a query's delivery FAILED). */
+  deliver?: (record: LakeQueryRecord) => Promise<DeliveryStatus>;
 }
 
 export const MAX_ACTIVE_PER_ACCOUNT = 10;
@@ -115,6 +133,8 @@ export class LakeQueryEngine {
   private runner?: Promise<DuckDBInstance>;
   private readonly rowCounts = new Map<string, number>();
   private lastPruneMs = 0;
+  /** Deliveries under way (DeliveryS3Uri), awaited by close(). */
+  private readonly deliveries = new Set<Promise<void>>();
   private readonly deps: LakeQueryDeps;
   private readonly limits: LakeQueryLimits;
 
@@ -124,7 +144,7 @@ export class LakeQueryEngine {
   }
 
   /** Translates and binds the statement, records the query QUEUED, and schedules it. */
-  async start(accountId: string, region: string, statement: string): Promise<LakeQueryRecord> {
+  async start(accountId: string, region: string, statement: string, opts: StartQueryOptions = {}): Promise<LakeQueryRecord> {
     if (this.closed) throw new ServiceError('ServiceUnavailableException', 'The server is shutting down.', 503);
     // The slot is taken before the first await (and given back in finally, or kept by the query
     // once it is active): concurrent StartQuery calls of one account cannot all pass the check.
@@ -134,7 +154,7 @@ export class LakeQueryEngine {
     }
     this.starting.set(accountId, (this.starting.get(accountId) ?? 0) + 1);
     try {
-      return await this.startReserved(accountId, region, statement);
+      return await this.startReserved(accountId, region, statement, opts);
     } finally {
       const n = (this.starting.get(accountId) ?? 1) - 1;
       if (n > 0) this.starting.set(accountId, n);
@@ -143,7 +163,7 @@ export class LakeQueryEngine {
   }
 
   /** StartQuery once the account's slot is reserved (`starting`). */
-  private async startReserved(accountId: string, region: string, statement: string): Promise<LakeQueryRecord> {
+  private async startReserved(accountId: string, region: string, statement: string, opts: StartQueryOptions): Promise<LakeQueryRecord> {
     const conn = await (await this.parserInstance()).connect();
     let translated: TranslatedQuery;
     let columns: { name: string; type: string }[];
@@ -162,11 +182,14 @@ export class LakeQueryEngine {
       storeArns: translated.stores.map((s) => s.arn),
       status: 'QUEUED',
       creationTimeMs: this.deps.nowMs(),
+      region,
       columns: columns.map((c) => c.name),
       eventsScanned: 0,
       bytesScanned: 0,
       resultsCount: 0,
       executionTimeMs: 0,
+      ...(opts.deliveryS3Uri !== undefined ? { deliveryS3Uri: opts.deliveryS3Uri, deliveryStatus: 'PENDING' as const } : {}),
+      ...(opts.queryAlias !== undefined ? { queryAlias: opts.queryAlias } : {}),
     };
     await this.deps.control.put(KIND, key(record), record);
     const a: Active = { record, translated, outputSql: outputSql(translated.sql, columns) };
@@ -246,6 +269,7 @@ export class LakeQueryEngine {
     for (const a of this.queue.splice(0)) await this.finish(a, { status: 'FAILED', errorMessage: 'The server stopped before the query ran.' }).catch(() => undefined);
     for (const a of this.active.values()) a.conn?.interrupt();
     while (this.running > 0) await new Promise((r) => setTimeout(r, 10));
+    await Promise.allSettled([...this.deliveries]);
     for (const p of [this.parser, this.runner]) if (p) (await p).closeSync();
   }
 
@@ -260,6 +284,42 @@ export class LakeQueryEngine {
       for (const f of unknown) this.rowCounts.set(id(f), byPath.get(f.path) ?? 0);
     }
     return files.reduce((n, f) => n + (this.rowCounts.get(id(f)) ?? 0), 0);
+  }
+
+  /**
+   * Writes a finished query's results as gzip CSV files of at most `rowsPerFile` rows each (a header
+   * line of the column names first) into a new folder beside its results, and answers their paths
+   * in order; the caller removes the folder (`removeExport`).
+   */
+  async exportCsv(record: LakeQueryRecord, rowsPerFile: number): Promise<string[]> {
+    const dir = this.exportDir(record);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const conn = await (await this.queryInstance()).connect();
+    try {
+      const src = sqlString(this.resultsFile(record));
+      const cols = (record.columns ?? []).map((c, i) => `${ident(`c${i}`)} AS ${ident(c)}`).join(', ') || '*';
+      const files: string[] = [];
+      for (let offset = 0, n = 1; n === 1 || offset < record.resultsCount; offset += rowsPerFile, n++) {
+        const file = join(dir, `result_${n}.csv.gz`);
+        const rows = record.resultsCount === 0 ? `SELECT ${cols} FROM read_parquet(${src}) LIMIT 0` : `SELECT ${cols} FROM read_parquet(${src}) LIMIT ${Math.floor(rowsPerFile)} OFFSET ${offset}`;
+        await conn.run(`COPY (${rows}) TO ${sqlString(file)} (FORMAT csv, HEADER true, COMPRESSION gzip)`);
+        files.push(file);
+        if (record.resultsCount === 0) break;
+      }
+      return files;
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  /** Removes what exportCsv wrote. */
+  async removeExport(record: LakeQueryRecord): Promise<void> {
+    await rm(this.exportDir(record), { recursive: true, force: true });
+  }
+
+  private exportDir(r: LakeQueryRecord): string {
+    return join(this.deps.resultsDir, r.accountId, `${r.queryId}.delivery`);
   }
 
   private resultsFile(r: LakeQueryRecord): string {
@@ -345,12 +405,31 @@ export class LakeQueryEngine {
     if (end.status !== 'FINISHED') {
       r.resultsCount = 0;
       await rm(this.resultsFile(r), { force: true });
+      // A query that did not finish delivers nothing.
+      if (r.deliveryS3Uri !== undefined) r.deliveryStatus = end.status === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
     }
     try {
       await this.deps.control.put(KIND, key(r), r);
     } finally {
       this.active.delete(r.queryId);
     }
+    if (end.status === 'FINISHED' && r.deliveryS3Uri !== undefined) this.startDelivery(r);
+  }
+
+  /** Copies the results to the query's DeliveryS3Uri, then records the DeliveryStatus (PENDING until then). */
+  private startDelivery(r: LakeQueryRecord): void {
+    const p = (async () => {
+      let status: DeliveryStatus = 'FAILED';
+      try {
+        if (this.deps.deliver) status = await this.deps.deliver({ ...r });
+      } catch (e) {
+        this.deps.logError(`delivering the results of query ${r.queryId} failed`, e);
+      }
+      const latest = (await this.deps.control.get<LakeQueryRecord>(KIND, key(r))) ?? r;
+      await this.deps.control.put(KIND, key(r), { ...latest, deliveryStatus: status });
+    })().catch((e: unknown) => this.deps.logError(`recording the delivery of query ${r.queryId} failed`, e));
+    this.deliveries.add(p);
+    void p.finally(() => this.deliveries.delete(p));
   }
 
   /** Drops records and results older than 7 days, at most once an hour. */
@@ -362,6 +441,7 @@ export class LakeQueryEngine {
       for (const { key: k, doc } of await this.deps.control.list<LakeQueryRecord>(KIND, '')) {
         if (now - doc.creationTimeMs <= RETENTION_MS || ACTIVE.has(doc.status)) continue;
         await rm(this.resultsFile(doc), { force: true });
+        await this.removeExport(doc);
         await this.deps.control.delete(KIND, k);
       }
     } catch (e) {

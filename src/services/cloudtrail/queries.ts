@@ -2,9 +2,9 @@
  * CloudTrail Lake queries on the wire: StartQuery, DescribeQuery, GetQueryResults, ListQueries,
  * CancelQuery, over the query engine (src/lake/query). docs/lake.md "Queries".
  *
- * Not supported, and answered so: `QueryAlias` / `QueryParameters` (they name query templates of
- * CloudTrail Lake dashboards, which OpenTrail does not have) and `DeliveryS3Uri` (results are kept
- * by the server for 7 days and paged with GetQueryResults; nothing is copied to a bucket).
+ * `QueryAlias` / `QueryParameters` run an operator's query template (query-templates.ts);
+ * `DeliveryS3Uri` copies the results to a bucket once the query finished (query-delivery.ts).
+ * DescribeQuery's `RefreshId` (dashboard refreshes) is refused: OpenTrail has no dashboards.
  */
 import { cloudTrailError } from '../../aws/errors.ts';
 import type {
@@ -14,12 +14,19 @@ import type {
 import type { NextTokenCodec } from '../../history/index.ts';
 import type { LakeCatalog } from '../../lake/catalog.ts';
 import { queryNotFound, type LakeQueryEngine, type LakeQueryRecord } from '../../lake/query/engine.ts';
+import type { ObjectStore } from '../../stores/index.ts';
 import type { CallContext } from '../context.ts';
+import { checkDeliveryTarget } from './query-delivery.ts';
+import { statementOf } from './query-templates.ts';
 
 export interface QueryServiceDeps {
   engine: LakeQueryEngine;
   catalog: LakeCatalog;
   tokens: NextTokenCodec;
+  /** Where DeliveryS3Uri buckets are (absent: DeliveryS3Uri is refused). */
+  objects?: ObjectStore;
+  /** QueryAlias -> statement with `?` placeholders (`lakeQueries.templates`). */
+  templates?: Readonly<Record<string, string>>;
 }
 
 const DEFAULT_RESULTS_PAGE = 1000;
@@ -33,23 +40,25 @@ export class QueryService {
   }
 
   async startQuery(ctx: CallContext, input: StartQueryRequest): Promise<StartQueryResponse> {
+    const statement = statementOf(input, this.deps.templates ?? {});
     if (input.DeliveryS3Uri !== undefined) {
-      throw cloudTrailError('UnsupportedOperationException', 'OpenTrail does not deliver query results to S3 (DeliveryS3Uri); page them with GetQueryResults.');
+      if (!this.deps.objects) throw cloudTrailError('UnsupportedOperationException', 'This server has no bucket store to deliver query results to (DeliveryS3Uri).');
+      await checkDeliveryTarget(this.deps.objects, input.DeliveryS3Uri, ctx.accountId, ctx.region);
     }
-    if (input.QueryAlias !== undefined || input.QueryParameters !== undefined) {
-      throw cloudTrailError('InvalidParameterException', 'QueryAlias and QueryParameters name dashboard query templates, which OpenTrail does not have; send QueryStatement.');
-    }
-    if (input.QueryStatement === undefined) throw cloudTrailError('InvalidParameterException', 'QueryStatement is required.');
-    const r = await this.deps.engine.start(ctx.accountId, ctx.region, input.QueryStatement);
+    const r = await this.deps.engine.start(ctx.accountId, ctx.region, statement, {
+      ...(input.DeliveryS3Uri !== undefined ? { deliveryS3Uri: input.DeliveryS3Uri } : {}),
+      ...(input.QueryAlias !== undefined ? { queryAlias: input.QueryAlias } : {}),
+    });
     return { QueryId: r.queryId, ...(input.EventDataStoreOwnerAccountId ? { EventDataStoreOwnerAccountId: input.EventDataStoreOwnerAccountId } : {}) };
   }
 
   async describeQuery(ctx: CallContext, input: DescribeQueryRequest): Promise<DescribeQueryResponse> {
-    if (input.QueryAlias !== undefined || input.RefreshId !== undefined) {
-      throw cloudTrailError('InvalidParameterException', 'QueryAlias and RefreshId name dashboard refreshes, which OpenTrail does not have; send QueryId.');
+    if (input.RefreshId !== undefined) {
+      throw cloudTrailError('InvalidParameterException', 'RefreshId names a dashboard refresh, which OpenTrail does not have; send QueryId, or QueryAlias alone.');
     }
-    if (input.QueryId === undefined) throw cloudTrailError('InvalidParameterException', 'QueryId is required.');
-    const r = await this.record(ctx, input.QueryId, input.EventDataStore);
+    if (input.QueryId !== undefined && input.QueryAlias !== undefined) throw cloudTrailError('InvalidParameterException', 'Specify either QueryId or QueryAlias, not both.');
+    if (input.QueryId === undefined && input.QueryAlias === undefined) throw cloudTrailError('InvalidParameterException', 'QueryId or QueryAlias is required.');
+    const r = input.QueryId !== undefined ? await this.record(ctx, input.QueryId, input.EventDataStore) : await this.lastOfAlias(ctx, input.QueryAlias!);
     return {
       QueryId: r.queryId,
       QueryString: r.statement,
@@ -62,6 +71,7 @@ export class QueryService {
         CreationTime: r.creationTimeMs / 1000,
       },
       ...(r.errorMessage ? { ErrorMessage: r.errorMessage } : {}),
+      ...(r.deliveryS3Uri !== undefined ? { DeliveryS3Uri: r.deliveryS3Uri, DeliveryStatus: r.deliveryStatus ?? 'UNKNOWN' } : {}),
       ...(input.EventDataStoreOwnerAccountId ? { EventDataStoreOwnerAccountId: input.EventDataStoreOwnerAccountId } : {}),
     };
   }
@@ -121,6 +131,13 @@ export class QueryService {
     await this.record(ctx, input.QueryId, input.EventDataStore);
     const r = await this.deps.engine.cancel(ctx.accountId, input.QueryId);
     return { QueryId: r.queryId, QueryStatus: r.status, ...(input.EventDataStoreOwnerAccountId ? { EventDataStoreOwnerAccountId: input.EventDataStoreOwnerAccountId } : {}) };
+  }
+
+  /** DescribeQuery by QueryAlias: the caller's newest query run from that alias. */
+  private async lastOfAlias(ctx: CallContext, alias: string): Promise<LakeQueryRecord> {
+    const r = (await this.deps.engine.list(ctx.accountId)).find((q) => q.queryAlias === alias);
+    if (!r) throw cloudTrailError('QueryIdNotFoundException', `No query was run for the query alias ${alias}.`);
+    return r;
   }
 
   /** The caller's query; with the deprecated EventDataStore member, that store must exist and be one the query read. */
