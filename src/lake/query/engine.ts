@@ -409,6 +409,9 @@ export async function lockedQueryInstance(lakeRoot: string, resultsDir: string, 
     const conn = await instance.connect();
     await conn.run(`SET TimeZone='UTC'`);
     for (const m of LAKE_MACROS) await conn.run(m);
+    // Parquet footers are cached between queries (DuckDB checks each file's modification time;
+    // store files are only ever replaced whole, by rename).
+    await conn.run('SET parquet_metadata_cache = true');
     await conn.run(`SET allowed_directories = [${[lakeRoot, resultsDir].map((d) => sqlString(`${d.replace(/\/+$/, '')}/`)).join(', ')}]`);
     await conn.run('SET enable_external_access = false');
     await conn.run('SET lock_configuration = true');
