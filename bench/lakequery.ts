@@ -21,7 +21,7 @@ import { GENERATOR_VERSION, record, type GenParams } from './gen.ts';
 import { OUT_DIR } from './dataset.ts';
 import { log, round } from './lib.ts';
 import { writeLakeFiles } from '../src/lake/storage/writer.ts';
-import { storeGlob } from '../src/lake/layout.ts';
+import { LAKE_ROW_GROUP_SIZE, storeGlob } from '../src/lake/layout.ts';
 import type { LakeCatalog, LakeStoreRef } from '../src/lake/catalog.ts';
 import { defaultConfig, resolveConfig } from '../src/config/index.ts';
 import { startServer } from '../src/server.ts';
@@ -42,6 +42,9 @@ export interface LakeQueryFigure {
   /** DuckDB reading the same files directly. */
   floorMedianMs: number;
   floorMinMs: number;
+  /** CPU time of this process (the server, its DuckDB threads and the SDK client; the floor's DuckDB) per run, medians: on a loaded machine, the figure to compare. */
+  apiCpuMedianMs: number;
+  floorCpuMedianMs: number;
   targetMs: number;
 }
 
@@ -57,9 +60,9 @@ export interface LakeQueryResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-/** The store's root, built when missing. */
-async function ensureStore(events: number): Promise<{ root: string; buildSeconds?: number; params: GenParams }> {
-  const root = join(OUT_DIR, 'lake', `g${GENERATOR_VERSION}-${events}`);
+/** The store's root, built when missing (one per generator version, writer row group size and size). */
+export async function ensureStore(events: number): Promise<{ root: string; buildSeconds?: number; params: GenParams }> {
+  const root = join(OUT_DIR, 'lake', `g${GENERATOR_VERSION}-rg${LAKE_ROW_GROUP_SIZE}-${events}`);
   const done = join(root, 'complete');
   const params: GenParams = { seed: 13, count: events, endMs: Date.parse('2026-11-30T00:00:00Z'), spanMs: 30 * 24 * 3600 * 1000 };
   if (existsSync(done)) return { root, params };
@@ -93,7 +96,7 @@ export async function runLakeQuery(): Promise<LakeQueryResult> {
   const threads = Number(process.env.BENCH_LAKE_THREADS ?? cpus().length);
   const { root, buildSeconds, params } = await ensureStore(events);
   const dir = join(root, ACCOUNT, STORE_ID);
-  const files = readdirSync(dir).filter((p) => p.startsWith('eventDate=')).flatMap((p) => readdirSync(join(dir, p)).map((f) => join(dir, p, f)));
+  const files = readdirSync(dir).filter((p) => p.startsWith('eventDate=')).flatMap((p) => readdirSync(join(dir, p)).filter((f) => f.endsWith('.parquet')).map((f) => join(dir, p, f)));
   const storeBytes = files.reduce((n, f) => n + statSync(f).size, 0);
   const eventId = String(record(params, Math.floor(events * 0.61)).eventID);
 
@@ -116,9 +119,13 @@ export async function runLakeQuery(): Promise<LakeQueryResult> {
     const api: number[] = [];
     const direct: number[] = [];
     const engine: number[] = [];
+    const apiCpu: number[] = [];
+    const floorCpu: number[] = [];
+    const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
     let rows = 0;
     for (let i = 0; i <= repeat; i++) {
       let t = performance.now();
+      let cpu = process.cpuUsage();
       const { QueryId } = await ct.send(new StartQueryCommand({ QueryStatement: sql }));
       // Polls back off from 5 ms to 40 ms: each DescribeQuery is a call the server also records.
       for (let wait = 5; ; wait = Math.min(40, wait * 2)) {
@@ -132,21 +139,24 @@ export async function runLakeQuery(): Promise<LakeQueryResult> {
       }
       const page = await ct.send(new GetQueryResultsCommand({ QueryId }));
       if (i > 0) api.push(performance.now() - t);
+      if (i > 0) apiCpu.push(cpuMs(process.cpuUsage(cpu)));
       rows = page.QueryStatistics!.TotalResultsCount!;
       t = performance.now();
+      cpu = process.cpuUsage();
       const r = await floor.runAndReadAll(floorSql);
       if (i > 0) direct.push(performance.now() - t);
+      if (i > 0) floorCpu.push(cpuMs(process.cpuUsage(cpu)));
       if (r.getRows().length !== rows) throw new Error(`lakequery: the API answered ${rows} rows, DuckDB ${r.getRows().length}`);
     }
-    return { query: sql, rows, apiMedianMs: round(median(api), 1), apiMinMs: round(Math.min(...api), 1), executionMedianMs: median(engine), floorMedianMs: round(median(direct), 1), floorMinMs: round(Math.min(...direct), 1), targetMs };
+    return { query: sql, rows, apiMedianMs: round(median(api), 1), apiMinMs: round(Math.min(...api), 1), executionMedianMs: median(engine), floorMedianMs: round(median(direct), 1), floorMinMs: round(Math.min(...direct), 1), apiCpuMedianMs: round(median(apiCpu), 1), floorCpuMedianMs: round(median(floorCpu), 1), targetMs };
   };
   try {
     log(`lakequery: ${events.toLocaleString('en-US')} events in ${files.length} files (${round(storeBytes / 2 ** 20, 1)} MiB), ${threads} threads`);
     const direct = `read_parquet('${glob}', hive_partitioning = false, union_by_name = true)`;
     const groupBy = await measure(`SELECT eventName, count(*) AS n FROM ${STORE_ID} GROUP BY eventName ORDER BY n DESC`, `SELECT eventName, count(*) AS n FROM ${direct} GROUP BY eventName ORDER BY n DESC`, 1000);
-    log(`lakequery: GROUP BY eventName: API ${groupBy.apiMedianMs} ms, DuckDB directly ${groupBy.floorMedianMs} ms`);
+    log(`lakequery: GROUP BY eventName: API ${groupBy.apiMedianMs} ms (CPU ${groupBy.apiCpuMedianMs}), DuckDB directly ${groupBy.floorMedianMs} ms (CPU ${groupBy.floorCpuMedianMs})`);
     const point = await measure(`SELECT * FROM ${STORE_ID} WHERE eventID = '${eventId}'`, `SELECT * FROM ${direct} WHERE eventID = '${eventId}'`, 200);
-    log(`lakequery: WHERE eventID = ...: API ${point.apiMedianMs} ms, DuckDB directly ${point.floorMedianMs} ms`);
+    log(`lakequery: WHERE eventID = ...: API ${point.apiMedianMs} ms (CPU ${point.apiCpuMedianMs}), DuckDB directly ${point.floorMedianMs} ms (CPU ${point.floorCpuMedianMs})`);
     return { events, files: files.length, storeBytes, ...(buildSeconds !== undefined ? { buildSeconds } : {}), threads, groupBy, point };
   } finally {
     floor.closeSync();

@@ -17,6 +17,8 @@ import { promisify } from 'node:util';
 import { ACCOUNT_A, ACCOUNT_B, BIN, cliEnv, cloudTrailClient, tempDir } from './helpers/server.ts';
 import { fails } from './helpers/aws-errors.ts';
 import { corpusRecords, TestLakeCatalog } from './helpers/lake.ts';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 const STORE_A = 'a1b2c3d4-0000-4000-8000-00000000000a';
 const STORE_A2 = 'a1b2c3d4-0000-4000-8000-0000000000a2';
@@ -156,6 +158,54 @@ describe('answers compared with the fixture records', () => {
     const ids = countBy(records, (r) => String(r.eventID));
     const n = kms.records.reduce((s, r) => s + (ids.get(String(r.eventID)) ?? 0), 0);
     assert.deepEqual(rows, [{ n: String(n) }]);
+  });
+});
+
+describe('point queries (WHERE eventID = ...) and the eventID sidecars', () => {
+  const STORE_P = 'c1b2c3d4-0000-4000-8000-00000000000c';
+  const storeFiles = (): string[] => {
+    const dir = join(catalog.root, ACCOUNT_A.id, STORE_P);
+    return readdirSync(dir).filter((p) => p.startsWith('eventDate=')).flatMap((p) => readdirSync(join(dir, p)).map((f) => join(dir, p, f)));
+  };
+  /** The eventIDs of a data file, from the records: one file per UTC day of eventTime. */
+  const idsIn = (file: string): string[] => records.filter((r: Rec) => file.includes(`/eventDate=${String(r.eventTime).slice(0, 10)}/`)).map((r: Rec) => String(r.eventID));
+  const bytesScanned = async (statement: string): Promise<number> => {
+    const { QueryId } = await ct.send(new StartQueryCommand({ QueryStatement: statement }));
+    assert.equal(await waitFor(QueryId!), 'FINISHED');
+    return (await ct.send(new DescribeQueryCommand({ QueryId }))).QueryStatistics!.BytesScanned!;
+  };
+
+  test('only the files whose sidecar holds the id are read, files without a sidecar always are, and other forms read every file', async () => {
+    await catalog.addStore(ACCOUNT_A.id, STORE_P, lines);
+    const data = storeFiles().filter((f) => f.endsWith('.parquet'));
+    assert.ok(data.length >= 2, `the fixture spans ${data.length} files`);
+    for (const f of data) assert.ok(existsSync(`${f}.eventids`), `${f} has its sidecar`);
+    const all = data.reduce((n, f) => n + statSync(f).size, 0);
+    const expected = (id: string) => records.filter((r: Rec) => r.eventID === id).map((r: Rec) => ({ eventID: r.eventID, eventName: r.eventName }));
+
+    const target = records[Math.floor(records.length / 2)] as Rec;
+    const point = `SELECT eventID, eventName FROM ${STORE_P} WHERE eventID = '${target.eventID}'`;
+    assert.deepEqual((await query(point)).rows, expected(target.eventID));
+    const narrowed = await bytesScanned(point);
+    assert.ok(narrowed > 0 && narrowed < all, `read ${narrowed} of ${all} bytes`);
+    // The AND form and a qualified column narrow too; an id no file holds reads no file.
+    assert.equal(await bytesScanned(`SELECT count(*) FROM ${STORE_P} AS s WHERE s.eventName IS NOT NULL AND '${target.eventID}' = s.eventID`), narrowed);
+    assert.deepEqual((await query(`SELECT count(*) AS n FROM ${STORE_P} WHERE eventID = 'no-such-event'`)).rows, [{ n: '0' }]);
+    assert.equal(await bytesScanned(`SELECT count(*) AS n FROM ${STORE_P} WHERE eventID = 'no-such-event'`), 0);
+    // OR, or the store read twice: every file.
+    const other = records.find((r: Rec) => r.eventName !== target.eventName) as Rec;
+    const either = `SELECT eventID, eventName FROM ${STORE_P} WHERE eventID = '${target.eventID}' OR eventName = '${other.eventName}' ORDER BY eventID`;
+    const want = records.filter((r: Rec) => r.eventID === target.eventID || r.eventName === other.eventName).map((r: Rec) => ({ eventID: r.eventID, eventName: r.eventName }));
+    assert.deepEqual((await query(either)).rows, want.sort((a, b) => (a.eventID < b.eventID ? -1 : a.eventID > b.eventID ? 1 : 0)));
+    assert.equal(await bytesScanned(either), all);
+    assert.equal(await bytesScanned(`SELECT count(*) FROM ${STORE_P} WHERE eventID = '${target.eventID}' AND eventName IN (SELECT eventName FROM ${STORE_P})`), all);
+
+    // A file without its sidecar (written before sidecars, or a crash between the renames) is read.
+    const orphan = data.find((f) => !idsIn(f).includes(target.eventID))!;
+    const orphanId = idsIn(orphan)[0]!;
+    rmSync(`${orphan}.eventids`);
+    assert.deepEqual((await query(`SELECT eventID, eventName FROM ${STORE_P} WHERE eventID = '${orphanId}'`)).rows, expected(orphanId));
+    assert.equal(await bytesScanned(point), narrowed + statSync(orphan).size);
   });
 });
 

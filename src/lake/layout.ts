@@ -21,3 +21,12 @@ export function partitionDir(accountId: string, storeId: string, eventDate: stri
 export function storeGlob(accountId: string, storeId: string): string {
   return `${storeDir(accountId, storeId)}/eventDate=*/*.parquet`;
 }
+
+/**
+ * Rows per Parquet row group of a store's files (the writer's `ROW_GROUP_SIZE`; DuckDB's default is
+ * 122,880). A query that matches a few rows (`WHERE eventID = ...`) decodes every selected column
+ * of each row group it matches, so smaller groups make point queries cheaper; 8,192 keeps the
+ * per-group overhead of full scans (GROUP BY) small. Measured in docs/performance.md, "Issue 13:
+ * Lake queries, second round".
+ */
+export const LAKE_ROW_GROUP_SIZE = 8_192;

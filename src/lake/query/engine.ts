@@ -24,6 +24,7 @@ import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import type { ControlStore } from '../../stores/control-store.ts';
 import type { LakeCatalog, LakeStoreRef } from '../catalog.ts';
 import { storeDir } from '../layout.ts';
+import { EVENT_ID_INDEX_SUFFIX, filesHoldingEventId } from '../storage/eventid-index.ts';
 import { duckType, LAKE_COLUMNS, lakeTableColumnsSql } from '../schema.ts';
 import { LAKE_MACROS } from '../sql/functions.ts';
 import { invalidQuery, storeView, translateLakeSql, type TranslatedQuery } from '../sql/translate.ts';
@@ -347,11 +348,14 @@ export class LakeQueryEngine {
     let sizeWatch: NodeJS.Timeout | undefined;
     try {
       const files = await Promise.all(a.translated.stores.map((s) => storeFiles(this.deps.catalog.root, s)));
+      const conn = await (await this.queryInstance()).connect();
+      a.conn = conn;
+      const lookup = a.translated.pointLookup;
+      const narrowed = lookup ? a.translated.stores.findIndex((_, i) => storeView(i) === lookup.view) : -1;
+      if (lookup && narrowed >= 0) files[narrowed] = await narrowToEventId(conn, files[narrowed]!, lookup.eventId);
       r.bytesScanned = files.flat().reduce((n, f) => n + f.bytes, 0);
       const outDir = join(this.deps.resultsDir, r.accountId);
       await mkdir(outDir, { recursive: true });
-      const conn = await (await this.queryInstance()).connect();
-      a.conn = conn;
       if (a.stop || this.closed) throw new Error('interrupted');
       timer = setTimeout(() => {
         a.stop ??= 'TIMED_OUT';
@@ -485,6 +489,9 @@ export async function lockedQueryInstance(lakeRoot: string, resultsDir: string, 
     const conn = await instance.connect();
     await conn.run(`SET TimeZone='UTC'`);
     for (const m of LAKE_MACROS) await conn.run(m);
+    // Parquet footers are cached between queries (DuckDB checks each file's modification time;
+    // store files are only ever replaced whole, by rename).
+    await conn.run('SET parquet_metadata_cache = true');
     await conn.run(`SET allowed_directories = [${[lakeRoot, resultsDir].map((d) => sqlString(`${d.replace(/\/+$/, '')}/`)).join(', ')}]`);
     await conn.run('SET enable_external_access = false');
     await conn.run('SET lock_configuration = true');
@@ -530,6 +537,14 @@ interface StoreFile {
   path: string;
   bytes: number;
   mtimeMs: number;
+  /** It has an eventID sidecar (src/lake/storage/eventid-index.ts). */
+  indexed: boolean;
+}
+
+/** The files that can hold `eventId`: those whose sidecar holds it, and those without a sidecar. */
+async function narrowToEventId(conn: DuckDBConnection, files: StoreFile[], eventId: string): Promise<StoreFile[]> {
+  const holding = await filesHoldingEventId(conn, files.filter((f) => f.indexed).map((f) => f.path), eventId);
+  return files.filter((f) => !f.indexed || holding.has(f.path));
 }
 
 /** A relation with the stores' columns and no row: a store without files yet. */
@@ -541,10 +556,12 @@ async function storeFiles(root: string, s: LakeStoreRef): Promise<StoreFile[]> {
   const parts = (await readdir(dir).catch(() => [] as string[])).filter((p) => p.startsWith('eventDate=')).sort();
   const out: StoreFile[] = [];
   for (const p of parts) {
-    for (const f of (await readdir(join(dir, p)).catch(() => [] as string[])).filter((n) => n.endsWith('.parquet')).sort()) {
+    const names = await readdir(join(dir, p)).catch(() => [] as string[]);
+    const indexes = new Set(names.filter((n) => n.endsWith(EVENT_ID_INDEX_SUFFIX)));
+    for (const f of names.filter((n) => n.endsWith('.parquet')).sort()) {
       const path = join(dir, p, f);
       const st = await stat(path).catch(() => undefined);
-      if (st) out.push({ path, bytes: st.size, mtimeMs: st.mtimeMs });
+      if (st) out.push({ path, bytes: st.size, mtimeMs: st.mtimeMs, indexed: indexes.has(f + EVENT_ID_INDEX_SUFFIX) });
     }
   }
   return out;

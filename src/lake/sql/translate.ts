@@ -19,6 +19,7 @@ import type { LakeStoreRef } from '../catalog.ts';
 import { ALLOWED_TABLE_FUNCTIONS, DATE_FORMAT_SPECIFIERS, REFUSED_FUNCTIONS, REFUSED_PREFIXES, RENAMED } from './functions.ts';
 import { checkGeneratedSizes } from './sizes.ts';
 import { quoteStoreNames, STORE_NAME } from './store-names.ts';
+import { findPointLookup, type PointLookup } from './point-lookup.ts';
 
 export const MAX_STATEMENT_CHARS = 10_000;
 /** Nesting deeper than this is refused before DuckDB prints the tree back (its own recursion). */
@@ -29,6 +30,8 @@ export interface TranslatedQuery {
   readonly sql: string;
   /** The stores the statement reads, each once, in order of first mention. */
   readonly stores: readonly LakeStoreRef[];
+  /** A `WHERE eventID = '...'` on one store (src/lake/sql/point-lookup.ts): only its files that can hold the id need be read. */
+  readonly pointLookup?: PointLookup;
 }
 
 /** The view name the translated SQL reads store `i` through. */
@@ -67,6 +70,7 @@ export async function translateLakeSql(
   visit(statements[0]!, 0, tables);
   for (const t of tables) await replaceTable(t, ctes, resolve, stores, viewOf);
   if (stores.length === 0) throw invalidQuery('The query must read at least one event data store (FROM <event data store id>).');
+  const pointLookup = findPointLookup(statements[0]!, tables, new Set(stores.map((_, i) => storeView(i))));
 
   let sql: string;
   try {
@@ -76,7 +80,7 @@ export async function translateLakeSql(
     // A form DuckDB parses but cannot print back: refused rather than run some other way.
     throw invalidQuery(`The query statement uses a form OpenTrail cannot run: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
   }
-  return { sql, stores };
+  return { sql, stores, ...(pointLookup ? { pointLookup } : {}) };
 }
 
 /** JSON numbers beyond 2^53 (uint64 locations, large constants) kept as their digits, written back unchanged. */

@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { storeGlob } from '../layout.ts';
+import { LAKE_ROW_GROUP_SIZE, storeGlob } from '../layout.ts';
+import { eventIdIndexPath, filesHoldingEventId } from './eventid-index.ts';
 import { fsyncPath, writeLakeFiles } from './writer.ts';
 
 const record = (id: string, time: string, extra: Record<string, unknown> = {}): string =>
@@ -54,7 +55,7 @@ test('writeLakeFiles fsyncs each file before its rename, then each partition fol
     sync: async (p: string) => {
       synced.push(p.slice(root.length + 1));
       // A file is synced where DuckDB wrote it (before it is renamed into place).
-      if (p.endsWith('.parquet')) assert.match(p, /\/\.tmp-batch-1\//);
+      if (p.endsWith('.parquet') || p.endsWith('.eventids')) assert.match(p, /\/\.tmp-batch-1\//);
       await fsyncPath(p);
     },
   };
@@ -62,11 +63,35 @@ test('writeLakeFiles fsyncs each file before its rename, then each partition fol
   assert.deepEqual(out.files, ['111122223333/abc/eventDate=2026-12-01/batch-1-0.parquet', '111122223333/abc/eventDate=2026-12-02/batch-1-0.parquet']);
   const files = synced.filter((p) => p.endsWith('.parquet'));
   assert.equal(files.length, 2);
-  assert.deepEqual(synced.filter((p) => !p.endsWith('.parquet')), [
+  // Each file's eventID sidecar is synced before it, where it was written.
+  assert.deepEqual(synced.filter((p) => p.endsWith('.parquet') || p.endsWith('.eventids')), files.flatMap((f) => [`${f}.eventids`, f]));
+  const isFolder = (p: string) => !p.endsWith('.parquet') && !p.endsWith('.eventids');
+  assert.deepEqual(synced.filter(isFolder), [
     '111122223333/abc/eventDate=2026-12-01', '111122223333/abc', '111122223333/abc/eventDate=2026-12-02', '111122223333/abc', '111122223333', '',
   ]);
   // Again into existing folders: the files and their partitions only.
   synced.length = 0;
   await writeLakeFiles(conn, w);
-  assert.deepEqual(synced.filter((p) => !p.endsWith('.parquet')), ['111122223333/abc/eventDate=2026-12-01', '111122223333/abc/eventDate=2026-12-02']);
+  assert.deepEqual(synced.filter(isFolder), ['111122223333/abc/eventDate=2026-12-01', '111122223333/abc/eventDate=2026-12-02']);
+});
+
+test('writeLakeFiles writes with each file its eventID sidecar: the file\'s eventIDs, sorted, and row groups of LAKE_ROW_GROUP_SIZE', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'lake-writer-index-'));
+  const src = join(root, 'in.jsonl');
+  const ids = Array.from({ length: 3 * LAKE_ROW_GROUP_SIZE }, (_, i) => `id-${(i * 7919) % 100_003}`);
+  writeFileSync(src, ids.map((id, i) => record(id, i % 3 === 0 ? '2026-12-01T10:00:00Z' : '2026-12-02T10:00:00Z')).join('\n') + '\n');
+  const conn = await (await DuckDBInstance.create(':memory:')).connect();
+  const out = await writeLakeFiles(conn, { root, accountId: '111122223333', storeId: 'abc', source: `read_json_objects('${src}', format='newline_delimited')`, name: 'b' });
+  for (const f of out.files) {
+    const path = join(root, f);
+    const inFile = (await conn.runAndReadAll(`SELECT eventID FROM read_parquet('${path}')`)).getRows().map(([v]) => String(v));
+    const inIndex = (await conn.runAndReadAll(`SELECT eventID FROM read_parquet('${eventIdIndexPath(path)}')`)).getRows().map(([v]) => String(v));
+    assert.deepEqual(inIndex, [...inFile].sort());
+    assert.deepEqual(new Set(inFile), new Set(ids.filter((_, i) => (i % 3 === 0) === f.includes('2026-12-01'))));
+    assert.deepEqual(await filesHoldingEventId(conn, [path], inFile[5]!), new Set([path]));
+    assert.deepEqual(await filesHoldingEventId(conn, [path], 'not-there'), new Set());
+  }
+  // The second day's 2 * LAKE_ROW_GROUP_SIZE records are two full row groups.
+  const [largest, groups] = (await conn.runAndReadAll(`SELECT max(row_group_num_rows), count(DISTINCT row_group_id) FROM parquet_metadata('${join(root, out.files[1]!)}')`)).getRows()[0]!;
+  assert.deepEqual([Number(largest), Number(groups)], [LAKE_ROW_GROUP_SIZE, 2]);
 });

@@ -8,6 +8,8 @@
  * same name and the same records replaces the same files, so a reader never sees an event twice
  * once the run completes. A reader during the renames may see a prefix of the days.
  *
+ * With each file goes its eventID sidecar (src/lake/storage/eventid-index.ts), renamed in before it.
+ *
  * Durable before it returns: each file is fsynced before its rename and each partition folder (and
  * the store's folders, when they were made) after, so the caller may move its cursor past these
  * records: after a power loss the files are there, not an empty or missing name.
@@ -15,8 +17,9 @@
 import { open, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { storeDir } from '../layout.ts';
+import { LAKE_ROW_GROUP_SIZE, storeDir } from '../layout.ts';
 import { lakeRowsSql } from '../schema.ts';
+import { eventIdIndexPath, writeEventIdIndex } from './eventid-index.ts';
 
 export interface WriteLakeFiles {
   /** Absolute folder of the Lake root. */
@@ -69,7 +72,7 @@ export async function writeLakeFiles(conn: DuckDBConnection, w: WriteLakeFiles):
   await mkdir(join(w.root, dir), { recursive: true });
   const result = await conn.run(
     `COPY (SELECT *, strftime(coalesce("eventTime", TIMESTAMP '1970-01-01'), '%Y-%m-%d') AS "eventDate" FROM (${lakeRowsSql(w.source)}))\n` +
-      `TO ${sqlString(tmp)} (FORMAT parquet, ${PARQUET_OPTIONS}, PARTITION_BY ("eventDate"), WRITE_PARTITION_COLUMNS false)`,
+      `TO ${sqlString(tmp)} (FORMAT parquet, ${PARQUET_OPTIONS}, ROW_GROUP_SIZE ${LAKE_ROW_GROUP_SIZE}, PARTITION_BY ("eventDate"), WRITE_PARTITION_COLUMNS false)`,
   );
   const rows = Number(result.rowsChanged);
   const files: string[] = [];
@@ -80,6 +83,11 @@ export async function writeLakeFiles(conn: DuckDBConnection, w: WriteLakeFiles):
     await mkdir(partDir, { recursive: true });
     for (const [i, f] of produced.entries()) {
       const rel = `${dir}/${part}/${w.name}-${i}.parquet`;
+      // The eventID sidecar goes into place first: a data file in a partition has its sidecar.
+      const index = eventIdIndexPath(join(tmp, part, f));
+      await writeEventIdIndex(conn, join(tmp, part, f), index);
+      await sync(index);
+      await rename(index, eventIdIndexPath(join(w.root, rel)));
       await sync(join(tmp, part, f));
       await rename(join(tmp, part, f), join(w.root, rel));
       files.push(rel);
