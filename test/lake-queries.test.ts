@@ -82,7 +82,7 @@ before(async () => {
   await catalog.addStore(ACCOUNT_B.id, STORE_B, lines.slice(0, 10));
   config = resolveConfig({
     dataDir: tempDir(), port: 0, accounts: [ACCOUNT_A, ACCOUNT_B], logLevel: 'silent',
-    lakeQueries: { maxConcurrent: 2, timeoutMs: 2500, memoryLimit: '512MB', threads: 1, maxResultRows: 10_000, maxResultMiB: 1 },
+    lakeQueries: { maxConcurrent: 2, timeoutMs: 5000, memoryLimit: '512MB', threads: 1, maxResultRows: 10_000, maxResultMiB: 1 },
   }, defaultConfig(), new Date().toISOString());
   server = await startServer(config, { lakeCatalog: catalog, logError: process.env.LAKE_DEBUG ? (m, e) => console.error(m, e) : () => undefined });
   ct = cloudTrailClient(server.url, ACCOUNT_A.identities[0]!);
@@ -275,7 +275,8 @@ describe('refusals', () => {
   });
 
   test('results past lakeQueries.maxResultRows or maxResultMiB: FAILED with a message naming the limit', async () => {
-    const { QueryId } = await ct.send(new StartQueryCommand({ QueryStatement: `SELECT a.eventID AS x, b.eventID AS y FROM ${STORE_A} a, ${STORE_A} b` }));
+    // One row past the cap (an unbounded cross join could reach the 5 s time limit first on a loaded machine).
+    const { QueryId } = await ct.send(new StartQueryCommand({ QueryStatement: `SELECT a.eventID AS x, b.eventID AS y FROM ${STORE_A} a, ${STORE_A} b LIMIT 10001` }));
     assert.equal(await waitFor(QueryId!), 'FAILED');
     assert.match((await ct.send(new DescribeQueryCommand({ QueryId }))).ErrorMessage!, /more than 10000 rows \(lakeQueries\.maxResultRows\)/);
     // 9,000 rows of about 2 KB of hex each (distinct, so little compression): more than 1 MiB.
@@ -334,8 +335,8 @@ describe('running queries', () => {
     const { QueryId } = await ct.send(new StartQueryCommand({ QueryStatement: HEAVY }));
     assert.equal(await waitFor(QueryId!), 'TIMED_OUT');
     const d = await ct.send(new DescribeQueryCommand({ QueryId }));
-    assert.match(d.ErrorMessage!, /longer than 2500 ms/);
-    assert.ok(d.QueryStatistics!.ExecutionTimeInMillis! >= 2500);
+    assert.match(d.ErrorMessage!, /longer than 5000 ms/);
+    assert.ok(d.QueryStatistics!.ExecutionTimeInMillis! >= 5000);
   });
 
   test('a query that fails while running (a bad cast) is FAILED with DuckDB\'s message', async () => {
