@@ -178,6 +178,15 @@ export class S3BucketReader implements BucketReader {
     return new SignatureV4({ credentials: this.opts.credentials!, region, service: 's3', sha256: NodeSha256, uriEscapePath: false });
   }
 
+  /** The bucket's Region (GetBucketLocation, asked once), as requests to it are signed. */
+  async regionOf(bucket: string): Promise<string> {
+    try {
+      return await this.bucketRegion(bucket);
+    } catch (e) {
+      throw wrap(e, 'GetBucketLocation');
+    }
+  }
+
   /** The bucket's Region, asked once (GetBucketLocation in the caller's Region; none means us-east-1). */
   private bucketRegion(bucket: string): Promise<string> {
     let r = this.regions.get(bucket);
