@@ -9,6 +9,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateTrailCommand, GetTrailStatusCommand, StartLoggingCommand, StopLoggingCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
 import { gzipSync } from 'node:zlib';
@@ -37,9 +40,9 @@ let logs: string[];
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-function runOurs(args: string[]): Promise<CliResult> {
+function runOurs(args: string[], e = env, nodeArgs: string[] = []): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, 'validate-logs', ...args], { env, maxBuffer: 64 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...nodeArgs, BIN, 'validate-logs', ...args], { env: e, maxBuffer: 64 << 20, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -47,10 +50,10 @@ function runOurs(args: string[]): Promise<CliResult> {
 }
 
 /** Both tools on the same arguments. */
-async function both(extra: string[] = [], base = ['--trail-arn', ARN, ...range]): Promise<{ aws: CliResult; ours: CliResult }> {
+async function both(extra: string[] = [], base = ['--trail-arn', ARN, ...range], e = env): Promise<{ aws: CliResult; ours: CliResult }> {
   const [aws, ours] = await Promise.all([
-    runAws(['cloudtrail', 'validate-logs', '--endpoint-url', server.url, '--region', REGION, ...base, ...extra], env),
-    runOurs(['--endpoint-url', server.url, '--region', REGION, ...base, ...extra]),
+    runAws(['cloudtrail', 'validate-logs', '--endpoint-url', server.url, '--region', REGION, ...base, ...extra], e),
+    runOurs(['--endpoint-url', server.url, '--region', REGION, ...base, ...extra], e),
   ]);
   return { aws, ours };
 }
@@ -243,4 +246,61 @@ test('fatal errors: a malformed ARN, an unknown trail, a missing bucket - same m
   assert.equal(noBucket.aws.code, 255);
   const backwards = await both([], ['--trail-arn', ARN, '--start-time', '2026-01-02T00:00:00Z', '--end-time', '2026-01-01T00:00:00Z']);
   assertSame(backwards, 'end before start');
+});
+
+/** A --import hook: on exit, prints which @aws-sdk/client-* packages the process loaded. */
+const SDK_CLIENTS_HOOK = `data:text/javascript,${encodeURIComponent(
+  "import { createRequire } from 'node:module'; const r = createRequire('/');"
+  + " process.on('exit', () => process.stderr.write('sdk clients: ' + [...new Set(Object.keys(r.cache).map((k) => /@aws-sdk[\\/]client-([a-z0-9-]+)/.exec(k)?.[1]).filter(Boolean))].sort().join(',') + '\\n'));",
+)}`;
+
+function sdkClients(r: CliResult): string {
+  const m = /^sdk clients: (.*)$/m.exec(r.stderr);
+  assert.ok(m, `the hook's line: ${r.stderr}`);
+  return m[1]!;
+}
+
+test('start-up without the AWS SDK: keys from the environment or a profile file, our own signed requests; the SDK only where its chain is needed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ot-validate-profile-'));
+  try {
+    const args = ['--trail-arn', ARN, ...range];
+    const expected = (await both()).aws;
+    assert.equal(expected.code, 0, expected.stderr);
+
+    // Environment keys, --endpoint-url, a Region: neither SDK client is loaded.
+    const fromEnv = await runOurs(['--endpoint-url', server.url, '--region', REGION, ...args], env, ['--import', SDK_CLIENTS_HOOK]);
+    assert.equal(fromEnv.stdout, expected.stdout);
+    assert.equal(sdkClients(fromEnv), '');
+
+    // The keys in a shared credentials file's profile, as the AWS CLI reads them: the same, still no SDK.
+    const creds = join(dir, 'credentials');
+    writeFileSync(creds, `[other]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = nope\n\n[audit]\naws_access_key_id = ${ALICE.accessKeyId}\naws_secret_access_key = ${ALICE.secretAccessKey}\n`);
+    const profileEnv: Record<string, string> = { ...env, AWS_SHARED_CREDENTIALS_FILE: creds, AWS_PROFILE: 'audit' };
+    delete profileEnv.AWS_ACCESS_KEY_ID;
+    delete profileEnv.AWS_SECRET_ACCESS_KEY;
+    const profile = await both([], args, profileEnv);
+    assertSame(profile, 'credentials from a profile file');
+    assert.equal(profile.ours.stdout, expected.stdout);
+    const profileOurs = await runOurs(['--endpoint-url', server.url, '--region', REGION, ...args], profileEnv, ['--import', SDK_CLIENTS_HOOK]);
+    assert.equal(profileOurs.stdout, expected.stdout);
+    assert.equal(sdkClients(profileOurs), '');
+
+    // The Region only in the config file: the SDK's CloudTrail client reads it (S3 stays on the light path).
+    const config = join(dir, 'config');
+    writeFileSync(config, `[default]\nregion = ${REGION}\n`);
+    const sdkEnv: Record<string, string> = { ...env, AWS_CONFIG_FILE: config };
+    delete sdkEnv.AWS_DEFAULT_REGION;
+    delete sdkEnv.AWS_REGION;
+    const viaSdk = await runOurs(['--endpoint-url', server.url, ...args], sdkEnv, ['--import', SDK_CLIENTS_HOOK]);
+    assert.equal(viaSdk.stdout, expected.stdout, viaSdk.stderr);
+    assert.equal(sdkClients(viaSdk), 'cloudtrail');
+
+    // A refused signature on our own requests reads as the AWS CLI's (DescribeTrails' error, exit 255).
+    const badKey = await both([], args, { ...env, AWS_SECRET_ACCESS_KEY: 'wrong-secret' });
+    assertSame(badKey, 'a wrong secret key');
+    assert.equal(badKey.aws.code, 255);
+    assert.match(badKey.aws.stderr, /when calling the DescribeTrails operation/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -10,7 +10,13 @@
  *
  * `mode` `always` prints plain lines from the start; `never` prints nothing.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgress from 'cli-progress';
+
+// cli-progress is required when a bar is drawn (a terminal), not imported: loading it is ~20-30 ms
+// of CPU at the start of every command that takes a Progress (docs/performance.md, "validate-logs,
+// third round", "Start-up").
+const require = createRequire(import.meta.url);
 
 /** Where progress goes: process.stderr, or a stand-in with the same members (tests). */
 export interface ProgressStream {
@@ -81,7 +87,8 @@ export class Progress {
     this.startedMs = this.now();
     const mode = opts.mode ?? 'auto';
     if (mode !== 'never' && opts.stream.isTTY === true && opts.term !== 'dumb') {
-      this.bar = new cliProgress.SingleBar({
+      const { SingleBar } = require('cli-progress') as typeof cliProgress;
+      this.bar = new SingleBar({
         stream: opts.stream as NodeJS.WritableStream,
         format: (_options, _params, payload: { line?: string }) => this.fit(payload.line ?? ''),
         fps: opts.fps ?? 5,

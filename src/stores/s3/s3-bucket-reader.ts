@@ -9,11 +9,17 @@
  * request is signed by @smithy/signature-v4 with the client's credentials, and sent on the same
  * keep-alive agents; errors are read from S3's XML error body; connection failures and 5xx answers
  * are retried as the SDK retries them (3 attempts). docs/validate-logs.md "Speed".
+ *
+ * With a custom endpoint, path-style addressing and static credentials (the OpenTrail and moto
+ * case), GetBucketLocation is one more light GET and the bucket's URL is the endpoint's path plus
+ * the bucket, as the SDK's rules give it there: @aws-sdk/client-s3 is then never loaded (~50-60 ms
+ * of CPU at start-up; docs/performance.md "validate-logs, third round", "Start-up"). Otherwise the
+ * client is imported on first use and its endpoint rules and credential chain decide.
  */
 import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import { createRequire } from 'node:module';
-import { GetBucketLocationCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../../core/sha256.ts';
 import { RegionalClients } from '../aws-clients.ts';
@@ -29,12 +35,15 @@ export interface S3ReaderOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Connections per Region: how many objects can be fetched at once. */
   maxSockets?: number;
+  /** Use the S3 client's endpoint rules and GetBucketLocation even where the light path could do without them. */
+  sdkEndpointRules?: boolean;
 }
 
 function codeOf(e: unknown): string {
-  if (e instanceof S3ServiceException) {
-    if (e.name && e.name !== 'Error' && e.name !== 'S3ServiceException') return e.name;
-    const status = e.$metadata.httpStatusCode;
+  const sdk = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e instanceof Error && sdk.$metadata) {
+    if (sdk.name && sdk.name !== 'Error' && sdk.name !== 'S3ServiceException') return sdk.name;
+    const status = sdk.$metadata.httpStatusCode;
     if (status === 404) return 'NotFound';
     if (status === 403) return 'AccessDenied';
     return String(status ?? 'Unknown');
@@ -117,7 +126,7 @@ interface BucketEndpoint {
 
 export class S3BucketReader implements BucketReader {
   private readonly opts: S3ReaderOptions;
-  private readonly clients: RegionalClients<S3Client>;
+  private clients: Promise<RegionalClients<S3Client>> | undefined;
   private readonly regions = new Map<string, Promise<string>>();
   private readonly endpoints = new Map<string, Promise<BucketEndpoint>>();
   private readonly httpAgent: HttpAgent;
@@ -130,27 +139,71 @@ export class S3BucketReader implements BucketReader {
     const httpsAgent = new https.Agent({ keepAlive: true, maxSockets });
     this.httpAgent = httpAgent;
     this.httpsAgent = httpsAgent;
-    this.clients = new RegionalClients((region) => new S3Client({
-      region,
-      endpoint: opts.endpoint,
-      forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
-      credentials: opts.credentials,
+  }
+
+  /** The S3 client of a Region; @aws-sdk/client-s3 is loaded on the first call. */
+  private async client(region: string): Promise<S3Client> {
+    this.clients ??= import('@aws-sdk/client-s3').then(({ S3Client: Client }) => new RegionalClients((r) => new Client({
+      region: r,
+      endpoint: this.opts.endpoint,
+      forcePathStyle: this.opts.forcePathStyle ?? this.opts.endpoint !== undefined,
+      credentials: this.opts.credentials,
       maxAttempts: 3,
-      requestHandler: { httpAgent, httpsAgent, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS },
-    }));
+      requestHandler: { httpAgent: this.httpAgent, httpsAgent: this.httpsAgent, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS },
+    })));
+    return (await this.clients).get(region);
   }
 
-  private client(region: string): S3Client {
-    return this.clients.get(region);
+  /**
+   * The bucket's URL without the SDK: a custom endpoint, path-style, static credentials and a plain
+   * bucket name (not an access point ARN). There the SDK's rules give `{endpoint path}/{bucket}`,
+   * signed as `s3` in the bucket's Region.
+   */
+  private lightBase(bucket: string): URL | undefined {
+    const o = this.opts;
+    if (o.sdkEndpointRules || !o.endpoint || !o.credentials || o.forcePathStyle === false || bucket === '' || bucket.startsWith('arn:')) return undefined;
+    let url: URL;
+    try {
+      url = new URL(o.endpoint);
+    } catch {
+      return undefined;
+    }
+    if (url.search || url.hash || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined;
+    const path = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`;
+    url.pathname = `${path}${uriEscape(bucket)}`;
+    return url;
   }
 
-  /** The bucket's Region, asked once. */
+  private lightSigner(region: string): SignatureV4 {
+    return new SignatureV4({ credentials: this.opts.credentials!, region, service: 's3', sha256: NodeSha256, uriEscapePath: false });
+  }
+
+  /** The bucket's Region (GetBucketLocation, asked once), as requests to it are signed. */
+  async regionOf(bucket: string): Promise<string> {
+    try {
+      return await this.bucketRegion(bucket);
+    } catch (e) {
+      throw wrap(e, 'GetBucketLocation');
+    }
+  }
+
+  /** The bucket's Region, asked once (GetBucketLocation in the caller's Region; none means us-east-1). */
   private bucketRegion(bucket: string): Promise<string> {
     let r = this.regions.get(bucket);
     if (!r) {
-      r = this.client(this.opts.region)
-        .send(new GetBucketLocationCommand({ Bucket: bucket }))
-        .then((out) => (out.LocationConstraint as string | undefined) || 'us-east-1', (e: unknown) => {
+      const base = this.lightBase(bucket);
+      r = base
+        ? (async () => {
+          const ep = { url: base, signer: this.lightSigner(this.opts.region) };
+          const res = await this.request(ep, base.pathname, { location: '' }, 'GetBucketLocation');
+          const xml = await readText(res, 65_536, 'GetBucketLocation');
+          return xmlText(/<LocationConstraint[^>]*>([^<]*)<\/LocationConstraint>/.exec(xml)?.[1] ?? '').trim() || 'us-east-1';
+        })()
+        : (async () => {
+          const [client, { GetBucketLocationCommand }] = await Promise.all([this.client(this.opts.region), import('@aws-sdk/client-s3')]);
+          const out = await client.send(new GetBucketLocationCommand({ Bucket: bucket }));
+          return (out.LocationConstraint as string | undefined) || 'us-east-1';
+        })().catch((e: unknown) => {
           throw wrap(e, 'GetBucketLocation');
         });
       this.regions.set(bucket, r);
@@ -189,7 +242,9 @@ export class S3BucketReader implements BucketReader {
     if (!e) {
       e = (async () => {
         const region = await this.bucketRegion(bucket);
-        const client = this.client(region);
+        const base = this.lightBase(bucket);
+        if (base) return { url: base, signer: this.lightSigner(region) };
+        const client = await this.client(region);
         const config = client.config;
         const endpoint = config.endpointProvider({
           Bucket: bucket, Region: region, ForcePathStyle: config.forcePathStyle, Endpoint: this.opts.endpoint,
@@ -294,7 +349,7 @@ export class S3BucketReader implements BucketReader {
   }
 
   close(): void {
-    this.clients.destroy();
+    void this.clients?.then((c) => c.destroy(), () => undefined);
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
