@@ -10,7 +10,7 @@ import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
 import { isReadOnlyCall, type Clock, type IdSource } from '../core/index.ts';
-import { AdmissionGate, BULK_ADMISSION, BulkBodyError, BulkLimitError, ingestBulk, parseBulkChunks, type Ingester } from '../ingest/index.ts';
+import { AdmissionGate, bulkAdmission, BulkBodyError, BulkLimitError, ingestBulk, parseBulkChunks, type Ingester } from '../ingest/index.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
@@ -287,9 +287,10 @@ export function createApp(deps: AppDeps): FastifyInstance {
   // Bulk ingest for trusted producers: a log-file body or NDJSON, optionally gzip-encoded. The
   // records and the call's own record go in one transaction: all stored, or none. A failed call
   // is not recorded.
-  // Parsed records in memory are bounded: BULK_ADMISSION requests decode and commit at a time, the
-  // others wait their turn with their body read (src/ingest/admission.ts; docs/storage.md "Memory").
-  const bulkGate = new AdmissionGate(BULK_ADMISSION);
+  // Parsed records in memory are bounded: BULK_ADMISSION requests (or what the store asks for,
+  // `EventStore.admission`) decode and commit at a time, the others wait their turn with their
+  // body read (src/ingest/admission.ts; docs/storage.md "Memory").
+  const bulkGate = new AdmissionGate(bulkAdmission(deps.store.admission));
   const bulk: AwsEndpoint<unknown[], object> = {
     contentType: 'application/json', services: ['opentrail', 'cloudtrail'], maxBodyBytes: limits.maxBodyBytes, recordWithData: true,
     open: () => {

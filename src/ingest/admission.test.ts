@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdmissionGate } from './admission.ts';
+import { AdmissionGate, BULK_ADMISSION, bulkAdmission, MAX_BULK_ADMISSION } from './admission.ts';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -58,4 +58,12 @@ test('AdmissionGate.enter: the release is idempotent (a slot is given back once,
   assert.equal(gate.inUse, 1, 'the slot passed to the waiter, not freed twice');
   r2();
   assert.equal(gate.inUse, 0);
+});
+
+test('bulkAdmission: a store\'s hint within 1..MAX_BULK_ADMISSION, the default without a usable one', () => {
+  assert.equal(bulkAdmission(undefined), BULK_ADMISSION);
+  assert.equal(bulkAdmission(4), 4);
+  assert.equal(bulkAdmission(1), 1);
+  assert.equal(bulkAdmission(MAX_BULK_ADMISSION + 10), MAX_BULK_ADMISSION);
+  for (const bad of [0, -3, 2.5, Number.NaN, Number.POSITIVE_INFINITY]) assert.equal(bulkAdmission(bad), BULK_ADMISSION, String(bad));
 });

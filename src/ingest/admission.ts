@@ -53,3 +53,15 @@ export class AdmissionGate {
 
 /** Bulk requests parsed, normalised and committed at once: two keep a group commit fed (one commits while the next parses). */
 export const BULK_ADMISSION = 2;
+
+/**
+ * The admission a store asks for (`EventStore.admission`), within bounds: at least 1, at most
+ * `MAX_BULK_ADMISSION` (each admitted request may hold `ingest.maxDecodedBytes` parsed).
+ */
+export function bulkAdmission(hint: number | undefined): number {
+  if (hint === undefined || !Number.isSafeInteger(hint) || hint < 1) return BULK_ADMISSION;
+  return Math.min(hint, MAX_BULK_ADMISSION);
+}
+
+/** The most bulk requests ever admitted at once, whatever the store asks (docs/storage.md "Memory"). */
+export const MAX_BULK_ADMISSION = 8;

@@ -131,5 +131,12 @@ export interface EventStore {
    * position p has waited since committedMsAfter(p); committedMsAfter(0) is the oldest event's commit.
    */
   committedMsAfter?(afterSeq: number): Promise<number | undefined>;
+  /**
+   * Optional: how many bulk requests the ingest front door should parse and commit at once to keep
+   * this store's group commit fed (src/ingest/admission.ts; default `BULK_ADMISSION`, 2). A store
+   * whose append costs a fixed round-trip overhead per group (PostgreSQL) asks for more, so that
+   * several requests wait and commit as one group while the next parse. Bounds parsed records in memory.
+   */
+  readonly admission?: number;
   close(): Promise<void>;
 }

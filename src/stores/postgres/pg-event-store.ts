@@ -136,7 +136,18 @@ interface AppendContext {
   created: { table: PartitionedTable; start: number }[];
 }
 
+/** See PgEventStore.admission. */
+export const PG_BULK_ADMISSION = 4;
+
 export class PgEventStore implements EventStore {
+  /**
+   * Bulk requests admitted at once on PostgreSQL (EventStore.admission): an append pays a fixed
+   * cost per group (BEGIN + the state row's lock, UPDATE + COMMIT, the WAL flush), so with two
+   * admitted every group held one request (one committed while one parsed). With four, up to
+   * three requests wait behind the append in flight and commit as one group while the fourth
+   * parses (docs/performance.md "Issue 12, part 7").
+   */
+  readonly admission = PG_BULK_ADMISSION;
   private readonly pool: Pool;
   private readonly ownsPool: boolean;
   private readonly nowMs: () => number;
