@@ -66,3 +66,29 @@ test('many concurrent StartQuery calls of one account: 10 are taken, the others 
     await control.close();
   }
 });
+
+test('a query interrupted by a stopped server is FAILED, and so is its delivery (not PENDING for ever)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lake-interrupted-'));
+  const control = new SqliteControlStore(':memory:');
+  const now = Date.now();
+  const engine = new LakeQueryEngine(
+    { catalog: new TestLakeCatalog(join(dir, 'lake')), control, resultsDir: join(dir, 'results'), nowMs: () => now, newId: () => randomUUID(), logError: () => undefined },
+    { maxConcurrent: 1, timeoutMs: 1000, memoryLimit: '256MB', threads: 1 },
+  );
+  try {
+    // What StartQuery stored before a kill -9: QUEUED, its delivery PENDING, ten minutes ago.
+    const base = { accountId: '111122223333', statement: 'SELECT 1', storeArns: [], status: 'QUEUED', creationTimeMs: now - 600_000, columns: [], eventsScanned: 0, bytesScanned: 0, resultsCount: 0, executionTimeMs: 0 };
+    await control.put('lake-query', `111122223333/q-delivered`, { ...base, queryId: 'q-delivered', deliveryS3Uri: 's3://bucket/p', deliveryStatus: 'PENDING' });
+    await control.put('lake-query', `111122223333/q-plain`, { ...base, queryId: 'q-plain' });
+    const delivered = await engine.get('111122223333', 'q-delivered');
+    assert.equal(delivered?.status, 'FAILED');
+    assert.equal(delivered?.deliveryStatus, 'FAILED');
+    const plain = await engine.get('111122223333', 'q-plain');
+    assert.equal(plain?.status, 'FAILED');
+    assert.equal(plain?.deliveryStatus, undefined, 'a query without DeliveryS3Uri gets no DeliveryStatus');
+    assert.deepEqual((await engine.list('111122223333')).map((q) => [q.queryId, q.status, q.deliveryStatus]).sort(), [['q-delivered', 'FAILED', 'FAILED'], ['q-plain', 'FAILED', undefined]]);
+  } finally {
+    await engine.close();
+    await control.close();
+  }
+});

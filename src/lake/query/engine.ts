@@ -211,7 +211,8 @@ export class LakeQueryEngine {
     // one before a restart, or another). A query cannot be active past its time limit: past that
     // (and a minute), it is reported FAILED.
     if (ACTIVE.has(r.status) && this.deps.nowMs() - r.creationTimeMs > this.limits.timeoutMs + 60_000) {
-      return { ...r, status: 'FAILED', errorMessage: 'The query was interrupted: the server that ran it stopped.' };
+      // Its results were never delivered either (as finish() records for a query that did not finish).
+      return { ...r, status: 'FAILED', errorMessage: 'The query was interrupted: the server that ran it stopped.', ...(r.deliveryS3Uri !== undefined ? { deliveryStatus: 'FAILED' as const } : {}) };
     }
     return r;
   }
