@@ -75,16 +75,28 @@ function encodeKey(key: string): string {
   return key.split('/').map(uriEscape).join('/');
 }
 
+/** An answer no S3 writes (a numeric reference past U+10FFFF, a malformed %-escape): refused, never a raw RangeError. */
+function malformed(what: string): Error {
+  return Object.assign(new Error(`the endpoint answered ${what}`), { code: 'MalformedResponse' });
+}
+
 /** XML character data: the five named entities and numeric references. */
 function xmlText(s: string): string {
-  return s.replace(/&(lt|gt|quot|apos|amp|#\d+|#x[0-9a-fA-F]+);/g, (_, e: string) => e[0] === '#'
-    ? String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1)))
-    : ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' } as Record<string, string>)[e]!);
+  return s.replace(/&(lt|gt|quot|apos|amp|#\d+|#x[0-9a-fA-F]+);/g, (ref, e: string) => {
+    if (e[0] !== '#') return ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' } as Record<string, string>)[e]!;
+    const code = e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1));
+    if (!(code <= 0x10ffff)) throw malformed(`a character reference that is no character (${ref.slice(0, 24)})`);
+    return String.fromCodePoint(code);
+  });
 }
 
 /** A key of a listing with `encoding-type=url` (S3 may write a space as `+`; moto writes `%20`, and `+` as `%2B`). */
 function urlDecode(s: string): string {
-  return decodeURIComponent(s.replace(/\+/g, ' '));
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    throw malformed(`a key that is not URL-encoded (${JSON.stringify(s.slice(0, 64))})`);
+  }
 }
 
 /** A listing page (1,000 keys: ~300 KB) read whole, bounded. */
@@ -203,9 +215,10 @@ export class S3BucketReader implements BucketReader {
           const [client, { GetBucketLocationCommand }] = await Promise.all([this.client(this.opts.region), import('@aws-sdk/client-s3')]);
           const out = await client.send(new GetBucketLocationCommand({ Bucket: bucket }));
           return (out.LocationConstraint as string | undefined) || 'us-east-1';
-        })().catch((e: unknown) => {
-          throw wrap(e, 'GetBucketLocation');
-        });
+        })();
+      r = r.catch((e: unknown) => {
+        throw wrap(e, 'GetBucketLocation');
+      });
       this.regions.set(bucket, r);
     }
     return r;
@@ -226,10 +239,18 @@ export class S3BucketReader implements BucketReader {
       else if (startAfter) query['start-after'] = startAfter;
       const res = await this.request(ep, path, query, 'ListObjects');
       const xml = await readText(res, MAX_LISTING_BYTES, 'ListObjects');
-      for (const m of xml.matchAll(/<Key>([^<]*)<\/Key>/g)) yield urlDecode(xmlText(m[1]!));
-      if (xmlField(xml, 'IsTruncated') !== 'true') return;
-      token = xmlField(xml, 'NextContinuationToken');
-      if (!token) return;
+      let keys: string[];
+      let next: string | undefined;
+      try {
+        keys = Array.from(xml.matchAll(/<Key>([^<]*)<\/Key>/g), (m) => urlDecode(xmlText(m[1]!)));
+        next = xmlField(xml, 'IsTruncated') === 'true' ? xmlField(xml, 'NextContinuationToken') : undefined;
+        if (next !== undefined && next === token) throw malformed('the same continuation token twice (a listing that would never end)');
+      } catch (e) {
+        throw wrap(e, 'ListObjects');
+      }
+      yield* keys;
+      if (!next) return;
+      token = next;
     }
   }
 
@@ -300,8 +321,16 @@ export class S3BucketReader implements BucketReader {
         await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * Math.random()));
         continue;
       }
-      const code = xmlField(text, 'Code') ?? (status === 404 ? (operation === 'GetObject' ? 'NoSuchKey' : 'NoSuchBucket') : status === 403 ? 'AccessDenied' : String(status));
-      throw new BucketReadError(code, operation, xmlField(text, 'Message') ?? (res.statusMessage || ''));
+      let named: string | undefined;
+      let message: string | undefined;
+      try {
+        named = xmlField(text, 'Code');
+        message = xmlField(text, 'Message');
+      } catch (e) {
+        throw wrap(e, operation);
+      }
+      const code = named ?? (status === 404 ? (operation === 'GetObject' ? 'NoSuchKey' : 'NoSuchBucket') : status === 403 ? 'AccessDenied' : String(status));
+      throw new BucketReadError(code, operation, message ?? (res.statusMessage || ''));
     }
   }
 
