@@ -3,7 +3,7 @@
  * record validated on its own; the valid ones appended durably in one group commit.
  */
 import { historyCategory, type CloudTrailRecord, type IdSource, type Identity } from '../core/index.ts';
-import { ingest, type IngestResult } from './front-door.ts';
+import { admitAll, append, type Admission, type Refusal, type ResultOf } from './front-door.ts';
 import type { Ingester } from './ingester.ts';
 import type { AppendInput } from '../stores/index.ts';
 
@@ -74,13 +74,22 @@ export function eventHistoryNote(record: CloudTrailRecord, eventTimeSec: number,
 export type BulkCounts = Pick<BulkOutput, 'accepted' | 'duplicates' | 'rejected'>;
 
 /**
+ * What a bulk call keeps of an admitted record until its commit: the append input and the Event
+ * history note (worked out at admit), not the normalised record's objects, which so die young
+ * instead of being promoted while the group commit runs (docs/storage.md "Memory").
+ */
+type BulkKept = { ok: true; input: AppendInput; note: EventHistoryNote | undefined } | ({ ok: false } & Refusal);
+
+/**
  * Validates and appends the records through the front door (normalise -> route -> append). `audit`,
  * when given, builds the call's self-audit record from the counts; it is stored in the same
- * transaction as the records: both or neither.
+ * transaction as the records: both or neither. Each entry of `records` is cleared once admitted
+ * (the array keeps its length): the caller gives the parsed objects up.
  */
 export async function ingestBulk(ingester: Pick<Ingester, 'submit' | 'observer'>, ctx: BulkContext, records: unknown[], audit?: (counts: BulkCounts) => readonly AppendInput[]): Promise<BulkOutput> {
   const fctx = { defaultAccountId: ctx.identity.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: ctx.ids, servedRegions: ctx.servedRegions, anyAccount: ctx.identity.isTrustedProducer === true };
-  const counts = (stored: readonly IngestResult[]): BulkCounts => {
+  const total = records.length;
+  const counts = (stored: readonly ResultOf<BulkKept>[]): BulkCounts => {
     let accepted = 0;
     let duplicates = 0;
     for (const r of stored) {
@@ -88,15 +97,16 @@ export async function ingestBulk(ingester: Pick<Ingester, 'submit' | 'observer'>
       if (r.duplicate) duplicates++;
       else accepted++;
     }
-    return { accepted, duplicates, rejected: records.length - accepted - duplicates };
+    return { accepted, duplicates, rejected: total - accepted - duplicates };
   };
-  const stored = await ingest(ingester, records, fctx, { durability: 'disk', follow: audit && ((r) => audit(counts(r))), path: 'bulk' });
+  const keep = (a: Admission): BulkKept => (a.ok ? { ok: true, input: a.input, note: eventHistoryNote(a.normalized.record, a.normalized.eventTimeSec, ctx.nowMs, ctx.retentionDays) } : a);
+  const admitted = await admitAll(records, fctx, { keep, consume: true });
+  const stored = await append(ingester, admitted, { durability: 'disk', follow: audit && ((r) => audit(counts(r))), path: 'bulk' });
   let notInEventHistory = 0;
   const results = stored.map((r): BulkResult => {
     if (!r.ok) return { status: 'rejected', errorCode: r.errorCode, errorMessage: r.errorMessage };
-    const note = eventHistoryNote(r.normalized.record, r.normalized.eventTimeSec, ctx.nowMs, ctx.retentionDays);
-    if (note?.appears === 'never') notInEventHistory++;
-    return { status: r.duplicate ? 'duplicate' : 'accepted', eventID: r.input.eventId, ...(note ? { eventHistory: note } : {}) };
+    if (r.note?.appears === 'never') notInEventHistory++;
+    return { status: r.duplicate ? 'duplicate' : 'accepted', eventID: r.input.eventId, ...(r.note ? { eventHistory: r.note } : {}) };
   });
   return { ...counts(stored), notInEventHistory, results };
 }
