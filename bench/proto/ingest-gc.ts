@@ -19,7 +19,9 @@ const N = Number(process.argv[2] ?? 60_000);
 const PER = Number(process.argv[3] ?? 1000);
 const CONC = Number(process.argv[4] ?? 2);
 const SRC = resolve(process.env.SRC ?? join(import.meta.dirname, '../../src'));
-const { ingestBulk, parseBulkChunks, Ingester } = await import(join(SRC, 'ingest/index.ts'));
+const { ingestBulk, ingestAdmitted, bulkAdmitter, parseBulkChunks, Ingester } = await import(join(SRC, 'ingest/index.ts'));
+/** The tree's HTTP path: parse then admit (before), or admit while parsing (src/http/app.ts now). */
+const fused = typeof bulkAdmitter === 'function' && process.env.FUSED !== '0';
 const { SqliteEventStore } = await import(join(SRC, 'stores/sqlite/index.ts'));
 
 const TICK = 100; // USER_HZ
@@ -76,7 +78,7 @@ const KIND: Record<number, string> = {
 new PerformanceObserver((list) => {
   if (!measuring) return;
   for (const e of list.getEntries()) {
-    const kind = KIND[(e.detail as { kind: number }).kind] ?? 'other';
+    const kind = KIND[((e as unknown as { detail: { kind: number } }).detail).kind] ?? 'other';
     const g = gcs.get(kind) ?? gcs.set(kind, { n: 0, ms: 0 }).get(kind)!;
     g.n++;
     g.ms += e.duration;
@@ -87,8 +89,11 @@ async function client(upTo: number): Promise<void> {
   while (next < upTo) {
     const body = bodies[next]!;
     bodies[next++] = Buffer.alloc(0);
-    const records = await parseBulkChunks(once(body), { maxRecords: 5000, maxRecordChars: 1024 * 1024 });
-    const out = await ingestBulk(ingester, { identity, region: 'us-east-1', nowMs: Date.now(), ids }, records);
+    const limits = { maxRecords: 5000, maxRecordChars: 1024 * 1024 };
+    const ctx = { identity, region: 'us-east-1', nowMs: Date.now(), ids };
+    const out = fused
+      ? await ingestAdmitted(ingester, await parseBulkChunks(once(body), limits, bulkAdmitter(ctx)))
+      : await ingestBulk(ingester, ctx, await parseBulkChunks(once(body), limits));
     if (out.accepted !== PER) throw new Error(`accepted ${out.accepted} of ${PER}: ${JSON.stringify(out.results.find((r: { status: string }) => r.status !== 'accepted'))}`);
   }
 }
@@ -108,7 +113,7 @@ await new Promise((r) => setTimeout(r, 50)); // let the observer's last entries 
 const us = (s: number) => +((s * 1e6) / events).toFixed(1);
 const writerUs = +(((w1 - w0) * 1e3) / events).toFixed(1);
 console.log(JSON.stringify({
-  src: SRC, events, perRequest: PER, concurrent: CONC, seconds: +seconds.toFixed(1), eventsPerSec: Math.round(events / seconds),
+  src: SRC, fused, events, perRequest: PER, concurrent: CONC, seconds: +seconds.toFixed(1), eventsPerSec: Math.round(events / seconds),
   cpuUsPerEvent: { main: us(c1.main - c0.main), writer: writerUs, othersButWriter: +(us(c1.others - c0.others) - writerUs).toFixed(1), all: us(c1.main - c0.main + c1.others - c0.others) },
   mainGcPer1kEvents: Object.fromEntries([...gcs].map(([k, g]) => [k, { n: +((g.n * 1000) / events).toFixed(2), ms: +((g.ms * 1000) / events).toFixed(2) }])),
   rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
