@@ -98,11 +98,11 @@ export function bulkAdmitter(ctx: BulkContext): EntryMap<BulkAdmitted> {
 /**
  * Validates and appends the records through the front door (normalise -> route -> append). `audit`,
  * when given, builds the call's self-audit record from the counts; it is stored in the same
- * transaction as the records: both or neither. Each entry of `records` is cleared once admitted
- * (the array keeps its length): the caller gives the parsed objects up.
+ * transaction as the records: both or neither. (The HTTP endpoint admits while parsing instead:
+ * `bulkAdmitter`, then `ingestAdmitted`.)
  */
 export async function ingestBulk(ingester: Pick<Ingester, 'submit' | 'observer'>, ctx: BulkContext, records: unknown[], audit?: (counts: BulkCounts) => readonly AppendInput[]): Promise<BulkOutput> {
-  return ingestAdmitted(ingester, await admitAll(records, frontDoorContext(ctx), { keep: keepFor(ctx), consume: true }), audit);
+  return ingestAdmitted(ingester, await admitAll(records, frontDoorContext(ctx), { keep: keepFor(ctx) }), audit);
 }
 
 /** `ingestBulk` for entries already admitted (`bulkAdmitter`, while parsing): append and answer. */

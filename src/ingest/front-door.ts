@@ -94,13 +94,11 @@ export interface AdmitAllOptions<K extends Kept> {
    * young (the bulk endpoint: docs/storage.md "Memory").
    */
   keep?: (a: Admission) => K;
-  /** Clear each entry of `raws` once admitted, so the parsed objects die young (the caller gives the array up). */
-  consume?: boolean;
 }
 
 /** `admit` for each entry, in order, giving the event loop a turn every few ms (a large body never holds up other callers). */
 export async function admitAll(raws: readonly unknown[], ctx: FrontDoorContext): Promise<Admission[]>;
-export async function admitAll<K extends Kept>(raws: unknown[], ctx: FrontDoorContext, opts: AdmitAllOptions<K>): Promise<K[]>;
+export async function admitAll<K extends Kept>(raws: readonly unknown[], ctx: FrontDoorContext, opts: AdmitAllOptions<K>): Promise<K[]>;
 export async function admitAll<K extends Kept>(raws: readonly unknown[], ctx: FrontDoorContext, opts: AdmitAllOptions<K> = {}): Promise<K[]> {
   const out: K[] = new Array(raws.length);
   const keep = opts.keep ?? ((a: Admission) => a as K);
@@ -111,7 +109,6 @@ export async function admitAll<K extends Kept>(raws: readonly unknown[], ctx: Fr
       sliceStart = performance.now();
     }
     out[i] = keep(admit(raws[i], ctx));
-    if (opts.consume) (raws as unknown[])[i] = undefined;
   }
   return out;
 }
