@@ -8,12 +8,12 @@
  * SRC=/abs/path/to/src measures another tree's src (e.g. main's, exported with git archive), the
  * same bench against both.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { record } from '../gen.ts';
-import { PARAMS } from './engine-v2-pool.ts';
+import { PARAMS, threadCpu } from './engine-v2-pool.ts';
 
 const N = Number(process.argv[2] ?? 60_000);
 const PER = Number(process.argv[3] ?? 1000);
@@ -24,22 +24,6 @@ const { ingestBulk, ingestAdmitted, bulkAdmitter, parseBulkChunks, Ingester } = 
 const fused = typeof bulkAdmitter === 'function' && process.env.FUSED !== '0';
 const { SqliteEventStore } = await import(join(SRC, 'stores/sqlite/index.ts'));
 
-const TICK = 100; // USER_HZ
-function threadCpu(): { main: number; others: number } {
-  let main = 0;
-  let others = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      const s = (Number(f[11]) + Number(f[12])) / TICK;
-      if (Number(tid) === process.pid) main += s;
-      else others += s;
-    } catch {
-      // thread gone
-    }
-  }
-  return { main, others };
-}
 
 // Bodies built ahead (off-heap Buffers), so the run's garbage is the server path's alone.
 const WARM = 4;
