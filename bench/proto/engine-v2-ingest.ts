@@ -5,12 +5,12 @@
  * run, CPU on the main thread vs the other threads, lookup latencies.
  *   node bench/proto/engine-v2-ingest.ts [events=1000000] [batch=2000] [dir]
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '../../src/stores/sqlite/index.ts';
 import type { HistoryQuery } from '../../src/stores/index.ts';
-import { nth, pool } from './engine-v2-pool.ts';
+import { nth, pool, threadCpu } from './engine-v2-pool.ts';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const BATCH = Number(process.argv[3] ?? 2000);
@@ -18,22 +18,6 @@ const dir = process.argv[4] ?? mkdtempSync(join(tmpdir(), 'engine-v2-'));
 const path = join(dir, 'events.db');
 
 const writeBytes = () => Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
-const TICK = 100; // USER_HZ
-function threadCpu(): { main: number; others: number } {
-  let main = 0;
-  let others = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      const s = (Number(f[11]) + Number(f[12])) / TICK;
-      if (Number(tid) === process.pid) main += s;
-      else others += s;
-    } catch {
-      // thread gone
-    }
-  }
-  return { main, others };
-}
 const size = (p: string) => {
   try {
     return statSync(p).size;

@@ -1,4 +1,5 @@
 /** A pool of normalised bench/gen.ts records as AppendInputs, for the layout-2 prototypes. */
+import { readFileSync, readdirSync } from 'node:fs';
 import { record, type GenParams } from '../gen.ts';
 import { normalizeRecord } from '../../src/core/index.ts';
 import { toAppendInput } from '../../src/ingest/prepare.ts';
@@ -22,4 +23,23 @@ export function nth(p: AppendInput[], i: number): AppendInput {
   const base = p[i % p.length]!;
   const round = Math.floor(i / p.length);
   return round === 0 ? base : { ...base, eventId: `${base.eventId}-${round}`, eventTimeSec: base.eventTimeSec + round * 30 * 24 * 3600 };
+}
+
+const TICK = 100; // USER_HZ
+
+/** CPU seconds of this process so far: its main thread, and every other thread (workers, V8 helpers). */
+export function threadCpu(): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const f = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      const s = (Number(f[11]) + Number(f[12])) / TICK;
+      if (Number(tid) === process.pid) main += s;
+      else others += s;
+    } catch {
+      // thread gone
+    }
+  }
+  return { main, others };
 }

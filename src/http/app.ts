@@ -10,7 +10,7 @@ import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
 import { isReadOnlyCall, type Clock, type IdSource } from '../core/index.ts';
-import { AdmissionGate, bulkAdmission, BulkBodyError, BulkLimitError, ingestBulk, parseBulkChunks, type Ingester } from '../ingest/index.ts';
+import { AdmissionGate, bulkAdmission, BulkBodyError, BulkLimitError, bulkAdmitter, ingestAdmitted, parseBulkChunks, type BulkAdmitted, type Ingester } from '../ingest/index.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
@@ -291,17 +291,20 @@ export function createApp(deps: AppDeps): FastifyInstance {
   // `EventStore.admission`) decode and commit at a time, the others wait their turn with their
   // body read (src/ingest/admission.ts; docs/storage.md "Memory").
   const bulkGate = new AdmissionGate(bulkAdmission(deps.store.admission));
-  const bulk: AwsEndpoint<unknown[], object> = {
+  const bulk: AwsEndpoint<BulkAdmitted[], object> = {
     contentType: 'application/json', services: ['opentrail', 'cloudtrail'], maxBodyBytes: limits.maxBodyBytes, recordWithData: true,
     open: () => {
       let release = (): void => undefined;
       return {
-        decode: async (body, { req, lease }) => {
+        decode: async (body, { req, lease, ctx }) => {
           release = await bulkGate.enter();
           try {
-            // Decoded as a stream and parsed record by record, yielding to other requests as it goes.
+            // Decoded as a stream and parsed record by record, yielding to other requests as it goes;
+            // each record admitted (normalise -> route) as soon as it is parsed, so only what its
+            // commit needs waits for it (docs/storage.md "Memory").
             const chunks = decodedChunks(body, bodyEncoding(req.raw, body), limits.maxDecodedBytes, lease);
-            return await parseBulkChunks(chunks, { maxRecords: limits.maxRecordsPerRequest, maxRecordChars: MAX_RECORD_CHARS });
+            const admit = bulkAdmitter({ identity: ctx.identity, region: ctx.region, nowMs: ctx.nowMs, ids: deps.ids, servedRegions: deps.auth.regions, retentionDays: deps.historyRetentionDays });
+            return await parseBulkChunks(chunks, { maxRecords: limits.maxRecordsPerRequest, maxRecordChars: MAX_RECORD_CHARS }, admit);
           } catch (err) {
             release();
             if (err instanceof BulkBodyError) throw new ServiceError('SerializationException', err.message, 400);
@@ -310,9 +313,9 @@ export function createApp(deps: AppDeps): FastifyInstance {
           }
         },
         // A decoded body always reaches call (the endpoint is not `mutating`), which gives the slot back.
-        call: async (ctx, records, own) => {
+        call: async (_ctx, admitted, own) => {
           try {
-            return await ingestBulk(deps.ingester, { identity: ctx.identity, region: ctx.region, nowMs: ctx.nowMs, ids: deps.ids, servedRegions: deps.auth.regions, retentionDays: deps.historyRetentionDays }, records, own);
+            return await ingestAdmitted(deps.ingester, admitted, own);
           } finally {
             release();
           }

@@ -51,6 +51,8 @@ export type OwnRecord = (responseElements: unknown) => readonly AppendInput[];
 export interface Received {
   req: FastifyRequest;
   lease: BodyLease;
+  /** The call's context (who, where, when), as `call` gets it. */
+  ctx: CallContext;
 }
 
 /** One request to an endpoint, as `open` made it. */
@@ -267,7 +269,7 @@ export function createAwsEdge(deps: AwsEdgeDeps): AwsEdge {
     };
     // decode + call.
     try {
-      input = await call.decode(body, { req, lease });
+      input = await call.decode(body, { req, lease, ctx });
       if (call.mutating) await ensureWritable();
       output = await call.call(ctx, input, ownRecord);
     } catch (err) {

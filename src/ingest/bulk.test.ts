@@ -1,7 +1,7 @@
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BulkBodyError, ingestBulk, splitBody, type BulkContext } from './bulk.ts';
+import { BulkBodyError, bulkAdmitter, ingestAdmitted, ingestBulk, parseBulkChunks, splitBody, type BulkContext } from './bulk.ts';
 import { Ingester } from './ingester.ts';
 import { SqliteEventStore } from '../stores/sqlite/sqlite-event-store.ts';
 import type { Identity } from '../core/index.ts';
@@ -187,6 +187,28 @@ describe('ingestBulk', () => {
     const out = await ingestBulk(ingester, ctx(alice), records);
     assert.deepEqual(out.results.map((r) => r.status), ['accepted', 'rejected', 'accepted']);
     assert.equal(await store.count(), 2);
+  });
+
+  test('admitted while parsing (bulkAdmitter, ingestAdmitted: the HTTP path) answers and stores as parse-then-ingestBulk does', async () => {
+    const body = [
+      JSON.stringify(rec('p-1')), '{broken', JSON.stringify({ eventName: 'NoSource' }), JSON.stringify(rec('p-2', { awsRegion: 'BAD REGION' })),
+      JSON.stringify(rec('p-3', { eventCategory: 'Data', managementEvent: false })), JSON.stringify(rec('p-4', { eventTime: '2030-01-01T00:00:00Z' })),
+      JSON.stringify(rec('p-1')), JSON.stringify(rec('p-5', { recipientAccountId: '222222222222' })),
+    ].join('\n');
+    async function* chunks() {
+      yield Buffer.from(body);
+    }
+    const a = setup();
+    const b = setup();
+    for (const who of [alice, producer]) {
+      const twoStep = await ingestBulk(a.ingester, a.ctx(who), splitBody(body));
+      const fused = await ingestAdmitted(b.ingester, await parseBulkChunks(chunks(), { maxRecords: 100, maxRecordChars: 1 << 20 }, bulkAdmitter(b.ctx(who))));
+      assert.deepEqual(fused, twoStep);
+      assert.ok(fused.rejected >= 3 && fused.duplicates >= 1 && fused.notInEventHistory === 1, JSON.stringify(fused));
+    }
+    assert.equal(await b.store.count(), await a.store.count());
+    const q = { accountId: '111111111111', region: 'eu-west-1', startSec: 0, endSec: 4e9, limit: 10 };
+    assert.deepEqual((await b.store.lookup({ ...q, attribute: ['EventName', 'PutObject'] })).map((r) => r.json), (await a.store.lookup({ ...q, attribute: ['EventName', 'PutObject'] })).map((r) => r.json));
   });
 
   test('property: counts add up, results line up with input, and the store grows by exactly the accepted records', async () => {

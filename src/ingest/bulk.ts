@@ -3,8 +3,9 @@
  * record validated on its own; the valid ones appended durably in one group commit.
  */
 import { historyCategory, type CloudTrailRecord, type IdSource, type Identity } from '../core/index.ts';
-import { ingest, type IngestResult } from './front-door.ts';
+import { admit, admitAll, append, type Admission, type Refusal, type ResultOf } from './front-door.ts';
 import type { Ingester } from './ingester.ts';
+import type { EntryMap } from './stream-parse.ts';
 import type { AppendInput } from '../stores/index.ts';
 
 export type BulkResult =
@@ -31,7 +32,7 @@ export interface BulkOutput {
   results: BulkResult[];
 }
 
-export { BulkBodyError, BulkLimitError, RecordTooLargeEntry, splitBody, parseBulkChunks, DEFAULT_PARSE_LIMITS, type BulkParseLimits } from './stream-parse.ts';
+export { BulkBodyError, BulkLimitError, RecordTooLargeEntry, splitBody, parseBulkChunks, DEFAULT_PARSE_LIMITS, type BulkParseLimits, type EntryMap } from './stream-parse.ts';
 
 export interface BulkContext {
   identity: Identity;
@@ -74,13 +75,39 @@ export function eventHistoryNote(record: CloudTrailRecord, eventTimeSec: number,
 export type BulkCounts = Pick<BulkOutput, 'accepted' | 'duplicates' | 'rejected'>;
 
 /**
+ * What a bulk call keeps of an admitted record until its commit: the append input and the Event
+ * history note (worked out at admit), not the parsed or normalised record's objects, which so die
+ * young instead of being promoted while the group commit runs (docs/storage.md "Memory").
+ */
+export type BulkAdmitted = { ok: true; input: AppendInput; note: EventHistoryNote | undefined } | ({ ok: false } & Refusal);
+
+const frontDoorContext = (ctx: BulkContext) => ({ defaultAccountId: ctx.identity.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: ctx.ids, servedRegions: ctx.servedRegions, anyAccount: ctx.identity.isTrustedProducer === true });
+
+const keepFor = (ctx: BulkContext) => (a: Admission): BulkAdmitted => (a.ok ? { ok: true, input: a.input, note: eventHistoryNote(a.normalized.record, a.normalized.eventTimeSec, ctx.nowMs, ctx.retentionDays) } : a);
+
+/**
+ * normalise -> route for one parsed entry, keeping only what the commit and the answer need: the
+ * map to give parseBulkChunks, so each record is admitted as soon as it is parsed.
+ */
+export function bulkAdmitter(ctx: BulkContext): EntryMap<BulkAdmitted> {
+  const fctx = frontDoorContext(ctx);
+  const keep = keepFor(ctx);
+  return (raw) => keep(admit(raw, fctx));
+}
+
+/**
  * Validates and appends the records through the front door (normalise -> route -> append). `audit`,
  * when given, builds the call's self-audit record from the counts; it is stored in the same
- * transaction as the records: both or neither.
+ * transaction as the records: both or neither. (The HTTP endpoint admits while parsing instead:
+ * `bulkAdmitter`, then `ingestAdmitted`.)
  */
 export async function ingestBulk(ingester: Pick<Ingester, 'submit' | 'observer'>, ctx: BulkContext, records: unknown[], audit?: (counts: BulkCounts) => readonly AppendInput[]): Promise<BulkOutput> {
-  const fctx = { defaultAccountId: ctx.identity.accountId, defaultRegion: ctx.region, nowMs: ctx.nowMs, ids: ctx.ids, servedRegions: ctx.servedRegions, anyAccount: ctx.identity.isTrustedProducer === true };
-  const counts = (stored: readonly IngestResult[]): BulkCounts => {
+  return ingestAdmitted(ingester, await admitAll(records, frontDoorContext(ctx), { keep: keepFor(ctx) }), audit);
+}
+
+/** `ingestBulk` for entries already admitted (`bulkAdmitter`, while parsing): append and answer. */
+export async function ingestAdmitted(ingester: Pick<Ingester, 'submit' | 'observer'>, admitted: readonly BulkAdmitted[], audit?: (counts: BulkCounts) => readonly AppendInput[]): Promise<BulkOutput> {
+  const counts = (stored: readonly ResultOf<BulkAdmitted>[]): BulkCounts => {
     let accepted = 0;
     let duplicates = 0;
     for (const r of stored) {
@@ -88,15 +115,14 @@ export async function ingestBulk(ingester: Pick<Ingester, 'submit' | 'observer'>
       if (r.duplicate) duplicates++;
       else accepted++;
     }
-    return { accepted, duplicates, rejected: records.length - accepted - duplicates };
+    return { accepted, duplicates, rejected: admitted.length - accepted - duplicates };
   };
-  const stored = await ingest(ingester, records, fctx, { durability: 'disk', follow: audit && ((r) => audit(counts(r))), path: 'bulk' });
+  const stored = await append(ingester, admitted, { durability: 'disk', follow: audit && ((r) => audit(counts(r))), path: 'bulk' });
   let notInEventHistory = 0;
   const results = stored.map((r): BulkResult => {
     if (!r.ok) return { status: 'rejected', errorCode: r.errorCode, errorMessage: r.errorMessage };
-    const note = eventHistoryNote(r.normalized.record, r.normalized.eventTimeSec, ctx.nowMs, ctx.retentionDays);
-    if (note?.appears === 'never') notInEventHistory++;
-    return { status: r.duplicate ? 'duplicate' : 'accepted', eventID: r.input.eventId, ...(note ? { eventHistory: note } : {}) };
+    if (r.note?.appears === 'never') notInEventHistory++;
+    return { status: r.duplicate ? 'duplicate' : 'accepted', eventID: r.input.eventId, ...(r.note ? { eventHistory: r.note } : {}) };
   });
   return { ...counts(stored), notInEventHistory, results };
 }

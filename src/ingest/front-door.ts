@@ -47,7 +47,10 @@ export interface Admitted {
 export type Admission = Admitted | ({ ok: false } & Refusal);
 
 /** One entry's result after the append: stored (new or a duplicate of a stored event) or refused. */
-export type IngestResult = (Admitted & { duplicate: boolean }) | ({ ok: false } & Refusal);
+export type IngestResult = ResultOf<Admission>;
+
+/** The result of an entry kept as `K` (see admitAll's `keep`). */
+export type ResultOf<K extends Kept> = (Extract<K, { ok: true }> & { duplicate: boolean }) | ({ ok: false } & Refusal);
 
 export interface FrontDoorContext extends NormalizeContext {
   /**
@@ -81,21 +84,36 @@ export function admit(raw: unknown, ctx: FrontDoorContext): Admission {
 /** Work done between yields to the event loop while admitting, ms. */
 const SLICE_MS = 8;
 
+/** An admitted entry in whatever form its caller keeps until the commit: at least what the store appends. */
+export type Kept = { ok: true; input: AppendInput } | ({ ok: false } & Refusal);
+
+export interface AdmitAllOptions<K extends Kept> {
+  /**
+   * What is kept of each admission until the commit (default: all of it). A caller that needs
+   * little of the normalised record after the commit keeps only that, so the record's objects die
+   * young (the bulk endpoint: docs/storage.md "Memory").
+   */
+  keep?: (a: Admission) => K;
+}
+
 /** `admit` for each entry, in order, giving the event loop a turn every few ms (a large body never holds up other callers). */
-export async function admitAll(raws: readonly unknown[], ctx: FrontDoorContext): Promise<Admission[]> {
-  const out: Admission[] = new Array(raws.length);
+export async function admitAll(raws: readonly unknown[], ctx: FrontDoorContext): Promise<Admission[]>;
+export async function admitAll<K extends Kept>(raws: readonly unknown[], ctx: FrontDoorContext, opts: AdmitAllOptions<K>): Promise<K[]>;
+export async function admitAll<K extends Kept>(raws: readonly unknown[], ctx: FrontDoorContext, opts: AdmitAllOptions<K> = {}): Promise<K[]> {
+  const out: K[] = new Array(raws.length);
+  const keep = opts.keep ?? ((a: Admission) => a as K);
   let sliceStart = performance.now();
   for (let i = 0; i < raws.length; i++) {
     if ((i & 63) === 63 && performance.now() - sliceStart > SLICE_MS) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
     }
-    out[i] = admit(raws[i], ctx);
+    out[i] = keep(admit(raws[i], ctx));
   }
   return out;
 }
 
-export interface AppendOptions {
+export interface AppendOptions<K extends Kept = Admission> {
   /** Default `disk`; `process` for records nobody waits to see acknowledged (the self-audit of reads). */
   durability?: Durability;
   /**
@@ -103,7 +121,7 @@ export interface AppendOptions {
    * own self-audit record, which counts what was stored) are stored in the same transaction: all
    * or nothing.
    */
-  follow?: (results: readonly IngestResult[]) => readonly AppendInput[];
+  follow?: (results: readonly ResultOf<K>[]) => readonly AppendInput[];
   /** The capture path, for the ingester's metrics hooks (counted once the transaction committed). */
   path?: IngestPath;
 }
@@ -112,12 +130,12 @@ export interface AppendOptions {
  * append: the admitted entries in one transaction of the group commit; resolves once durable with
  * one result per entry (refused ones as they were), or rejects having stored none of them.
  */
-export async function append(ingester: Pick<Ingester, 'submit' | 'observer'>, admissions: readonly Admission[], opts: AppendOptions = {}): Promise<IngestResult[]> {
+export async function append<K extends Kept = Admission>(ingester: Pick<Ingester, 'submit' | 'observer'>, admissions: readonly K[], opts: AppendOptions<K> = {}): Promise<ResultOf<K>[]> {
   const inputs: AppendInput[] = [];
   for (const a of admissions) if (a.ok) inputs.push(a.input);
-  const resultsOf = (outcomes: readonly AppendOutcome[]): IngestResult[] => {
+  const resultsOf = (outcomes: readonly AppendOutcome[]): ResultOf<K>[] => {
     let j = 0;
-    return admissions.map((a) => (a.ok ? { ...a, duplicate: outcomes[j++]!.duplicate } : a));
+    return admissions.map((a) => (a.ok ? { ...a, duplicate: outcomes[j++]!.duplicate } : a) as ResultOf<K>);
   };
   const follow = opts.follow;
   const outcomes = await ingester.submit(inputs, opts.durability ?? 'disk', follow && ((out) => follow(resultsOf(out))));

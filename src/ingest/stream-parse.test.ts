@@ -73,6 +73,23 @@ describe('BulkBodyParser', () => {
     assert.deepEqual(await parseBulkChunks(chunks()), records);
   });
 
+  test('parseBulkChunks with a map: each entry (broken lines and oversize records too) is mapped as it is parsed, in order; the limits still hold', async () => {
+    const body = `{"a":1}\n{broken\n{"s":"${'x'.repeat(100)}"}\n{"b":2}\n`;
+    async function* chunks(text: string) {
+      yield Buffer.from(text);
+    }
+    const seen: unknown[] = [];
+    const out = await parseBulkChunks(chunks(body), { maxRecords: 10, maxRecordChars: 50 }, (e) => {
+      seen.push(e);
+      return e instanceof SyntaxError ? 'syntax' : e instanceof RecordTooLargeEntry ? 'large' : `ok:${JSON.stringify(e)}`;
+    });
+    assert.deepEqual(out, ['ok:{"a":1}', 'syntax', 'large', 'ok:{"b":2}']);
+    assert.equal(seen.length, 4);
+    let mapped = 0;
+    await assert.rejects(parseBulkChunks(chunks('{"a":1}\n{"a":2}\n{"a":3}\n'), { maxRecords: 2, maxRecordChars: 50 }, () => ++mapped), BulkLimitError);
+    assert.equal(mapped, 2, 'nothing past the limit is mapped');
+  });
+
   test('text after a log file\'s list is checked; other top-level keys are allowed', () => {
     assert.deepEqual(splitBody('{"Records":[{"a":1}], "other": {"x":[1]}}'), [{ a: 1 }]);
     assert.throws(() => splitBody('{"Records":[{"a":1}]'), BulkBodyError);
