@@ -76,8 +76,9 @@ async function storedIds(root: string, id: string): Promise<string[]> {
   }
 }
 
+/** The store's Parquet files (not the eventID index beside each: src/lake/storage/eventid-index.ts). */
 const parquetFiles = (root: string, id: string): string[] =>
-  readdirSync(join(root, A, id)).filter((d) => d.startsWith('eventDate=')).flatMap((d) => readdirSync(join(root, A, id, d)).map((f) => `${d}/${f}`)).sort();
+  readdirSync(join(root, A, id)).filter((d) => d.startsWith('eventDate=')).flatMap((d) => readdirSync(join(root, A, id, d)).filter((f) => f.endsWith('.parquet')).map((f) => `${d}/${f}`)).sort();
 
 test('a crash between the files and the cursor: the restart writes the same files again, every event once', async () => {
   const { root, events, control } = setup();
