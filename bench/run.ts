@@ -97,7 +97,7 @@ const validateOpts = {
 /** Issue 17's bucket: 24 hourly digests of 12 log files of 500 records (0 hours: not measured). */
 const validateLargeOpts = {
   hours: num('BENCH_VALIDATE_LARGE_HOURS', 24), filesPerHour: 12, recordsPerFile: 500,
-  repeat: num('BENCH_VALIDATE_LARGE_REPEAT', 5), concurrency: 16,
+  repeat: num('BENCH_VALIDATE_LARGE_REPEAT', 5), concurrency: num('BENCH_VALIDATE_CONCURRENCY', 16),
 };
 const validateSmall = env.BENCH_VALIDATE_SMALL !== '0';
 const gatewayOpts = {
