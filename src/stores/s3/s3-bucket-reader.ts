@@ -233,6 +233,7 @@ export class S3BucketReader implements BucketReader {
     const ep = await this.endpointFor(bucket, 'ListObjects');
     const path = ep.url.pathname || '/';
     let token: string | undefined;
+    const seen = new Set<string>();
     for (;;) {
       const query: Record<string, string> = { 'list-type': '2', prefix, 'encoding-type': 'url' };
       if (token) query['continuation-token'] = token;
@@ -244,12 +245,13 @@ export class S3BucketReader implements BucketReader {
       try {
         keys = Array.from(xml.matchAll(/<Key>([^<]*)<\/Key>/g), (m) => urlDecode(xmlText(m[1]!)));
         next = xmlField(xml, 'IsTruncated') === 'true' ? xmlField(xml, 'NextContinuationToken') : undefined;
-        if (next !== undefined && next === token) throw malformed('the same continuation token twice (a listing that would never end)');
+        if (next !== undefined && seen.has(next)) throw malformed('a continuation token it had answered before (a listing that would never end)');
       } catch (e) {
         throw wrap(e, 'ListObjects');
       }
       yield* keys;
       if (!next) return;
+      seen.add(next);
       token = next;
     }
   }
