@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../core/sha256.ts';
+import { readBoundedText, RETRYABLE_NET_CODES } from '../core/bounded-body.ts';
 
 /** Static credentials, as the environment or a profile file give them. */
 export interface StaticCredentials {
@@ -34,7 +35,6 @@ const http = require('node:http') as typeof import('node:http');
 const https = require('node:https') as typeof import('node:https');
 
 const TARGET = 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101';
-const RETRYABLE_NET = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED']);
 const RETRYABLE_CODES = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded', 'RequestTimeout']);
 /** CloudTrail's answers here are small (a page of trails or keys); anything larger is refused. */
 const MAX_ANSWER_BYTES = 16 << 20;
@@ -126,7 +126,7 @@ export class CloudTrailJsonClient {
         text = await readAnswer(res);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (attempt < 3 && code !== undefined && RETRYABLE_NET.has(code)) continue;
+        if (attempt < 3 && code !== undefined && RETRYABLE_NET_CODES.has(code)) continue;
         throw e;
       }
       const status = res.statusCode ?? 0;
@@ -173,16 +173,6 @@ export class CloudTrailJsonClient {
   }
 }
 
-async function readAnswer(res: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of res) {
-    n += (c as Buffer).length;
-    if (n > MAX_ANSWER_BYTES) {
-      res.destroy();
-      throw new CloudTrailJsonError('ResponseTooLarge', `the answer is over ${MAX_ANSWER_BYTES} bytes`, res.statusCode ?? 0);
-    }
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks, n).toString('utf8');
+function readAnswer(res: IncomingMessage): Promise<string> {
+  return readBoundedText(res, MAX_ANSWER_BYTES, () => new CloudTrailJsonError('ResponseTooLarge', `the answer is over ${MAX_ANSWER_BYTES} bytes`, res.statusCode ?? 0));
 }

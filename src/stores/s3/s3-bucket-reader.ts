@@ -22,6 +22,7 @@ import { createRequire } from 'node:module';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../../core/sha256.ts';
+import { readBoundedText, RETRYABLE_NET_CODES } from '../../core/bounded-body.ts';
 import { RegionalClients } from '../aws-clients.ts';
 import { BucketReadError, type BucketObject, type BucketReader } from '../bucket-reader.ts';
 
@@ -103,21 +104,11 @@ function urlDecode(s: string): string {
 const MAX_LISTING_BYTES = 16 << 20;
 
 async function readText(res: IncomingMessage, max: number, operation: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
   try {
-    for await (const c of res) {
-      n += (c as Buffer).length;
-      if (n > max) {
-        res.destroy();
-        throw new BucketReadError('ResponseTooLarge', operation, `the answer is over ${max} bytes`);
-      }
-      chunks.push(c as Buffer);
-    }
+    return await readBoundedText(res, max, () => new BucketReadError('ResponseTooLarge', operation, `the answer is over ${max} bytes`));
   } catch (e) {
     throw wrap(e, operation);
   }
-  return Buffer.concat(chunks, n).toString('utf8');
 }
 
 // node:http and node:https by require, not import: an ESM import of node:http makes Node evaluate
@@ -127,7 +118,6 @@ const require = createRequire(import.meta.url);
 const http = require('node:http') as typeof import('node:http');
 const https = require('node:https') as typeof import('node:https');
 
-const RETRYABLE_NET = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED']);
 const CONNECT_TIMEOUT_MS = 5000;
 const IDLE_TIMEOUT_MS = 120_000;
 
@@ -313,7 +303,7 @@ export class S3BucketReader implements BucketReader {
         res = await this.send(ep, path, query);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (attempt < 3 && code !== undefined && RETRYABLE_NET.has(code)) continue;
+        if (attempt < 3 && code !== undefined && RETRYABLE_NET_CODES.has(code)) continue;
         throw wrap(e, operation);
       }
       const status = res.statusCode ?? 0;
