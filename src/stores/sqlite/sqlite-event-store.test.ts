@@ -170,6 +170,14 @@ describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import',
         // Incompressible records, so the file grows by what is written.
         await store.append(Array.from({ length: 500 }, (_, i) => ({ ...ev(`w-${b}-${i}`), json: JSON.stringify({ eventID: `w-${b}-${i}`, pad: randomBytes(600).toString('base64') }) })), 'process');
         maxWal = Math.max(maxWal, statSync(`${path}-wal`).size);
+        // Give the checkpointer its turn before the next batch (a CPU-starved thread under a loaded
+        // test run is not what this test is about): it must have checkpointed since this append.
+        const before = (await store.checkpointerStats()).checkpoints;
+        const deadline = Date.now() + 10_000;
+        while ((await store.checkpointerStats()).checkpoints === before) {
+          assert.ok(Date.now() < deadline, `the checkpointer ran no checkpoint in 10 s after batch ${b}`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
       }
       const written = statSync(path).size;
       assert.ok(written > 4 * 1024 * 1024, `the database holds ${written} bytes: the checkpointer copied the WAL into it`);

@@ -15,6 +15,7 @@
  * reader, so it means a private file in a temporary directory, removed at close().
  */
 import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
 import { getHeapStatistics, getHeapSpaceStatistics, type HeapInfo } from 'node:v8';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -321,6 +322,13 @@ export class SqliteEventStore implements EventStore {
   /** For tests and measurements: the writer's id table capacity, merges (count, ms) and open time (ms, id table rebuild included). */
   writerStats(): Promise<{ tableCapacity: number; merges: number; mergeMsTotal: number; mergeMsMax: number; mergeWriteMsMax: number; openMs: number; cpuMs: number }> {
     return this.request({ op: 'stats' });
+  }
+
+  /** For tests and measurements: how many checkpoints the checkpointer thread has run, and the WAL's size now. */
+  async checkpointerStats(): Promise<{ checkpoints: number; walBytes: number }> {
+    const reply = once(this.checkpointer, 'message') as Promise<[{ checkpoints: number; walBytes: number }]>;
+    this.checkpointer.postMessage({ op: 'stats' });
+    return (await reply)[0];
   }
 
   /**
