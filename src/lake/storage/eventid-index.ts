@@ -18,7 +18,7 @@
  * A sidecar can also be summarized in memory (`EventIdSummary`, a Bloom filter of its eventIDs'
  * hashes): most files are then ruled out without being opened (src/lake/query/eventid-summaries.ts).
  */
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { listValue, type DuckDBConnection } from '@duckdb/node-api';
 
 export const EVENT_ID_INDEX_SUFFIX = '.eventids';
 /** Rows per row group of a sidecar (each group's min and max eventID narrow a lookup to one group). */
@@ -124,7 +124,11 @@ export class EventIdSummary {
 
 /** The hash halves `EventIdSummary` probes with, for one eventID (DuckDB's hash of the VARCHAR). */
 export async function eventIdHash(conn: DuckDBConnection, eventId: string): Promise<[number, number]> {
-  const r = await conn.runAndReadAll('SELECT (h >> 32)::UINTEGER, (h & 4294967295)::UINTEGER FROM (SELECT hash($1::VARCHAR) AS h)', [eventId]);
-  const [h1, h2] = r.getRows()[0]!;
-  return [Number(h1), Number(h2)];
+  return (await eventIdHashes(conn, [eventId]))[0]!;
+}
+
+/** `eventIdHash` of each of `eventIds`, in order. */
+export async function eventIdHashes(conn: DuckDBConnection, eventIds: readonly string[]): Promise<[number, number][]> {
+  const r = await conn.runAndReadAll('SELECT (h >> 32)::UINTEGER, (h & 4294967295)::UINTEGER FROM (SELECT hash(x) AS h, i FROM (SELECT unnest($1::VARCHAR[]) AS x, generate_subscripts($1::VARCHAR[], 1) AS i)) ORDER BY i', [listValue([...eventIds])]);
+  return r.getRows().map(([h1, h2]) => [Number(h1), Number(h2)]);
 }
