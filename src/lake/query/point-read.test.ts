@@ -14,7 +14,11 @@ const CORPUS = ['stratus-red-team.jsonl', 'awsdocs-kms.jsonl', 'awsdocs-iam.json
 const ACCOUNT = '111122223333';
 const STORE = 'd0d0d0d0-0000-4000-8000-00000000000d';
 
-async function storeOfCorpus(): Promise<{ files: PointFile[]; records: Record<string, unknown>[] }> {
+let corpusStore: Promise<{ files: PointFile[]; records: Record<string, unknown>[] }> | undefined;
+/** One store of the corpus for the file's tests (written once). */
+const storeOfCorpus = () => (corpusStore ??= writeCorpusStore());
+
+async function writeCorpusStore(): Promise<{ files: PointFile[]; records: Record<string, unknown>[] }> {
   const { lines, records } = corpusRecords(...CORPUS);
   const catalog = new TestLakeCatalog();
   await catalog.addStore(ACCOUNT, STORE, lines);
