@@ -6,7 +6,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
-  CHUNK, IdTable, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
+  CHUNK, FrameEncoder, IdTable, ZSTD_LEVEL, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
   hashString, historyKeyText, idKeyText, type BlockEvent, type BlockInput, type Pending,
 } from './event-format.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
@@ -22,6 +22,8 @@ export interface WriterOptions {
   /** Bits of the key hashes (tests use a few to force collisions). */
   hashBits: number;
   cacheMiB: number;
+  /** zstd level of the frames written (default ZSTD_LEVEL; a bench knob: the format does not depend on it). */
+  zstdLevel?: number | undefined;
   /**
    * Test hook (env OPENTRAIL_TEST_COMMIT_STALL_MS, read by SqliteEventStore): before each COMMIT of
    * an append, the writer thread prints "events.db: commit stalled" to stderr and sleeps this long
@@ -153,10 +155,13 @@ export class EventWriter {
   private count: number;
   private synchronous = '';
   private readonly st: Record<string, StatementSync>;
+  /** This writer's zstd context, kept for its life (FrameEncoder). */
+  private readonly encoder: FrameEncoder;
 
   constructor(opts: WriterOptions) {
     const openStart = performance.now();
     this.opts = opts;
+    this.encoder = new FrameEncoder(opts.zstdLevel ?? ZSTD_LEVEL);
     this.db = new DatabaseSync(opts.path);
     this.db.exec(`PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=${64 * 1024 * 1024};
       PRAGMA cache_size=-${opts.cacheMiB * 1024}; PRAGMA mmap_size=0; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=5000;`);
@@ -323,7 +328,7 @@ export class EventWriter {
     if (events.length > 0) {
       this.writeBlocks(events);
       pendingRow = this.buildPending(events);
-      this.st.insertPending!.run(pendingRow.firstSeq, pendingRow.lastSeq, pendingRow.n, encodePending(pendingRow));
+      this.st.insertPending!.run(pendingRow.firstSeq, pendingRow.lastSeq, pendingRow.n, encodePending(pendingRow, this.encoder));
       this.st.setMeta!.run('last_seq', this.lastSeq);
       this.st.setMeta!.run('count', this.count + events.length);
       if (this.opts.commitStallMs) {
@@ -371,7 +376,7 @@ export class EventWriter {
       let end = start + 1;
       while (end < events.length && end - start < this.opts.blockEvents && events[end]!.committedMs === events[start]!.committedMs) end++;
       const run = events.slice(start, end);
-      this.st.insertBlock!.run(run[0]!.seq, run[run.length - 1]!.seq, run.length, run[0]!.committedMs, encodeBlock(run));
+      this.st.insertBlock!.run(run[0]!.seq, run[run.length - 1]!.seq, run.length, run[0]!.committedMs, encodeBlock(run, this.encoder));
       start = end;
     }
   }
@@ -637,7 +642,7 @@ export class EventWriter {
         const update = this.db.prepare('UPDATE pending SET data = ? WHERE first_seq = ?');
         let n = 0;
         rewritten.forEach((p, i) => {
-          update.run(encodePending(p), p.firstSeq);
+          update.run(encodePending(p, this.encoder), p.firstSeq);
           n += (stale[i]!.postings.length - p.postings.length) / 3;
         });
         this.st.setMeta!.run('pending_version', (this.metaValue('pending_version') ?? 0) + 1);
