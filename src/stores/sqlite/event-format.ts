@@ -19,6 +19,14 @@ import zlib, { zstdCompressSync, zstdDecompressSync, constants } from 'node:zlib
 /** Bits of a key hash (53: the most a JS number holds exactly); tests inject fewer to force collisions. */
 export const HASH_BITS = 53;
 
+/** The last steps of hashString's cyrb53: the two lanes mixed and folded into `bits` bits. */
+function finishHash(h1: number, h2: number, bits: number): number {
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  const h = 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  return bits >= 53 ? h : h % 2 ** bits;
+}
+
 /** cyrb53-style string hash: two 32-bit lanes, folded into `bits` bits (<= 53). */
 export function hashString(s: string, bits = HASH_BITS): number {
   let h1 = 0xdeadbeef;
@@ -28,10 +36,28 @@ export function hashString(s: string, bits = HASH_BITS): number {
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  const h = 4294967296 * (2097151 & h2) + (h1 >>> 0);
-  return bits >= 53 ? h : h % 2 ** bits;
+  return finishHash(h1, h2, bits);
+}
+
+/** What idKeyText puts between the account and the event id. */
+const ID_SEPARATOR = '\u0000\u0000\u0000id\u0000';
+
+/**
+ * hashString(idKeyText(account, eventId), bits), without building the text: the writer hashes
+ * every event's id, and the text is needed for nothing else.
+ */
+export function hashIdKey(account: string, eventId: string, bits = HASH_BITS): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let part = 0; part < 3; part++) {
+    const s = part === 0 ? account : part === 1 ? ID_SEPARATOR : eventId;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+  }
+  return finishHash(h1, h2, bits);
 }
 
 /** The text of an Event history key, as kept beside its postings (collisions are told apart by it). */
@@ -39,7 +65,7 @@ export const historyKeyText = (account: string, region: string, attr: string, va
   `${account}\u0000${region}\u0000${attr}\u0000${value}`;
 
 /** The text hashed for an event id (duplicates are per account; collisions are told apart by the block header). */
-export const idKeyText = (account: string, eventId: string): string => `${account}\u0000\u0000\u0000id\u0000${eventId}`;
+export const idKeyText = (account: string, eventId: string): string => `${account}${ID_SEPARATOR}${eventId}`;
 
 /**
  * zstd level of the frames written from now on (blocks and pending rows). 3 until 2026-12-05; 1

@@ -7,8 +7,9 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
   CHUNK, FrameEncoder, IdTable, ZSTD_LEVEL, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
-  hashString, historyKeyText, idKeyText, type BlockEvent, type BlockInput, type Pending,
+  hashIdKey, type BlockEvent, type BlockInput, type Pending,
 } from './event-format.ts';
+import { GrowableFloat64, HistoryKeys, PendingIds } from './writer-memory.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
 import type { AppendOutcome, Durability } from '../event-store.ts';
 import type { PackedBatch } from './append-batch.ts';
@@ -150,7 +151,11 @@ export class EventWriter {
   private pending: Pending[] = [];
   private pendingEvents = 0;
   /** Id hash -> seqs, over the pending rows (confirms a table hit without reading SQLite). */
-  private pendingIds = new Map<number, number[]>();
+  private readonly pendingIds = new PendingIds();
+  /** The Event history keys of the last commits, their texts and hashes made once. */
+  private readonly historyKeys: HistoryKeys;
+  /** buildPending's postings, reused from one commit to the next. */
+  private readonly postingsScratch = new GrowableFloat64();
   private lastSeq: number;
   private count: number;
   private synchronous = '';
@@ -162,6 +167,7 @@ export class EventWriter {
     const openStart = performance.now();
     this.opts = opts;
     this.encoder = new FrameEncoder(opts.zstdLevel ?? ZSTD_LEVEL);
+    this.historyKeys = new HistoryKeys(opts.hashBits);
     this.db = new DatabaseSync(opts.path);
     this.db.exec(`PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=${64 * 1024 * 1024};
       PRAGMA cache_size=-${opts.cacheMiB * 1024}; PRAGMA mmap_size=0; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=5000;`);
@@ -209,18 +215,12 @@ export class EventWriter {
   }
 
   private reindexPending(): void {
-    this.pendingIds = new Map();
+    this.pendingIds.clear();
     this.pendingEvents = 0;
     for (const p of this.pending) {
       this.pendingEvents += p.n;
-      for (let i = 0; i < p.ids.length; i += 3) this.notePendingId(p.ids[i]!, p.ids[i + 2]!);
+      for (let i = 0; i < p.ids.length; i += 3) this.pendingIds.add(p.ids[i]!, p.ids[i + 2]!);
     }
-  }
-
-  private notePendingId(k: number, seq: number): void {
-    const list = this.pendingIds.get(k);
-    if (list) list.push(seq);
-    else this.pendingIds.set(k, [seq]);
   }
 
   /**
@@ -236,7 +236,7 @@ export class EventWriter {
     for (const b of this.db.prepare('SELECT ids FROM buckets ORDER BY id').iterate() as Iterable<{ ids: Uint8Array }>) {
       for (const k of decodeIds(b.ids)) table.add(k);
     }
-    for (const k of this.pendingIds.keys()) table.add(k);
+    this.pendingIds.forEachHash((k) => table.add(k));
     return table;
   }
 
@@ -260,7 +260,7 @@ export class EventWriter {
   // Appends
 
   /** A transaction in progress: its new events and ids. */
-  private txn: { events: NewEvent[]; ids: Map<string, number>; savedLastSeq: number } | undefined;
+  private txn: { events: NewEvent[]; ids: Map<string, Map<string, number>>; savedLastSeq: number } | undefined;
 
   begin(durability: Durability): void {
     this.setSync(durability);
@@ -276,20 +276,21 @@ export class EventWriter {
     for (let i = 0; i < batch.n; i++) {
       const accountId = strs[4 * i]!;
       const eventId = strs[4 * i + 2]!;
-      const idText = idKeyText(accountId, eventId);
-      const inTxn = txn.ids.get(idText);
+      let accountIds = txn.ids.get(accountId);
+      if (!accountIds) txn.ids.set(accountId, (accountIds = new Map()));
+      const inTxn = accountIds.get(eventId);
       if (inTxn !== undefined) {
         out.push({ seq: inTxn, duplicate: true });
         continue;
       }
-      const idk = hashString(idText, this.opts.hashBits);
+      const idk = hashIdKey(accountId, eventId, this.opts.hashBits);
       const existing = this.table.mayHave(idk) ? this.confirm(idk, accountId, eventId) : undefined;
       if (existing !== undefined) {
         out.push({ seq: existing, duplicate: true });
         continue;
       }
       const seq = ++this.lastSeq;
-      txn.ids.set(idText, seq);
+      accountIds.set(eventId, seq);
       const inHistory = histStart[i]! >= 0;
       txn.events.push({
         seq, accountId, region: strs[4 * i + 1]!, eventId, eventTimeSec: times[i]!, inHistory,
@@ -303,7 +304,7 @@ export class EventWriter {
 
   /** The seq of the stored event (account, eventId) with id hash k, or undefined (a false hit, or its block was pruned). */
   private confirm(k: number, account: string, eventId: string): number | undefined {
-    const seqs = [...(this.pendingIds.get(k) ?? [])];
+    const seqs = this.pendingIds.seqsOf(k);
     for (const { id } of this.st.bucketList!.all() as { id: number }[]) {
       for (const r of this.st.bucketIdsOf!.all(id, k) as { seq: number }[]) seqs.push(r.seq);
     }
@@ -346,12 +347,12 @@ export class EventWriter {
     this.pending.push(p);
     this.pendingEvents += p.n;
     if (this.table.size + p.n > this.table.capacity * 0.75) {
-      for (let i = 0; i < p.ids.length; i += 3) this.notePendingId(p.ids[i]!, p.ids[i + 2]!);
+      for (let i = 0; i < p.ids.length; i += 3) this.pendingIds.add(p.ids[i]!, p.ids[i + 2]!);
       this.table = this.buildTable(p.n);
       return;
     }
     for (let i = 0; i < p.ids.length; i += 3) {
-      this.notePendingId(p.ids[i]!, p.ids[i + 2]!);
+      this.pendingIds.add(p.ids[i]!, p.ids[i + 2]!);
       this.table.add(p.ids[i]!);
     }
   }
@@ -382,31 +383,26 @@ export class EventWriter {
   }
 
   private buildPending(events: readonly NewEvent[]): Pending {
-    const keyIndex = new Map<string, number>();
-    const keys: { text: string; k: number }[] = [];
-    const postings: number[] = [];
+    const keys = this.historyKeys;
+    keys.startCommit();
+    const postings = this.postingsScratch;
+    postings.reset();
     const ids = new Float64Array(events.length * 3);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       ids[3 * i] = e.idk;
       ids[3 * i + 1] = e.eventTimeSec;
       ids[3 * i + 2] = e.seq;
+      if (e.hFrom === e.hTo) continue;
       const hist = e.hist;
-      for (let h = e.hFrom; h < e.hTo; h += 2) {
-        const text = historyKeyText(e.accountId, e.region, hist[h]!, hist[h + 1]!);
-        let ki = keyIndex.get(text);
-        if (ki === undefined) {
-          ki = keys.length;
-          keyIndex.set(text, ki);
-          keys.push({ text, k: hashString(text, this.opts.hashBits) });
-        }
-        postings.push(ki, e.eventTimeSec, e.seq);
-      }
+      const scope = keys.scope(e.accountId, e.region);
+      for (let h = e.hFrom; h < e.hTo; h += 2) postings.push3(keys.indexOf(scope, e.accountId, e.region, hist[h]!, hist[h + 1]!), e.eventTimeSec, e.seq);
     }
     // Sorted by key, then newest first (ids by hash, then newest first), so the reader slices a
     // key's entries out of the row without sorting (on the writer thread, off the main one).
-    const sortedPostings = sortPostings(Float64Array.from(postings), keys.length);
-    return { firstSeq: events[0]!.seq, lastSeq: events[events.length - 1]!.seq, n: events.length, keys, postings: sortedPostings, ids: sortTriples(ids) };
+    const commitKeys = keys.commitKeys();
+    const sortedPostings = sortPostings(postings.view(), commitKeys.length);
+    return { firstSeq: events[0]!.seq, lastSeq: events[events.length - 1]!.seq, n: events.length, keys: commitKeys, postings: sortedPostings, ids: sortTriples(ids) };
   }
 
   probe(nowMs: number): void {
@@ -440,7 +436,7 @@ export class EventWriter {
         const hist = e.history ? e.history.flat() : NO_HISTORY;
         txn.events.push({
           seq: e.seq, accountId: e.accountId, region: e.region, eventId: e.eventId, eventTimeSec: e.eventTimeSec, inHistory: e.history !== undefined,
-          json: e.json, summary: e.summary, hist, hFrom: 0, hTo: hist.length, idk: hashString(idKeyText(e.accountId, e.eventId), this.opts.hashBits), committedMs: e.committedMs,
+          json: e.json, summary: e.summary, hist, hFrom: 0, hTo: hist.length, idk: hashIdKey(e.accountId, e.eventId, this.opts.hashBits), committedMs: e.committedMs,
         });
       }
       this.lastSeq = Math.max(prev, opts.lastSeq ?? prev);
