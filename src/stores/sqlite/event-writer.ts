@@ -86,6 +86,9 @@ const NO_HISTORY: readonly string[] = [];
 
 const PRUNE_ROWS = 500;
 
+/** `ids` rows per INSERT statement of a merge (insertIds). */
+const IDS_PER_INSERT = 64;
+
 /** 0..n-1 as a plain array (cheaper to fill and sort than Array.from with a callback). */
 function indices(n: number): number[] {
   const out = new Array<number>(n);
@@ -93,10 +96,17 @@ function indices(n: number): number[] {
   return out;
 }
 
+/**
+ * -1, 0 or 1 as a < b, a = b, a > b. Sort comparators return this rather than a difference: a
+ * difference of 53-bit hashes is no small integer, so every comparison allocated a heap number
+ * (measured: ~150 bytes of garbage per event in a commit's id sort, MBs in a merge's).
+ */
+const cmp = (a: number, b: number): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** (key, t, seq) triples sorted by key ascending, then t descending, then seq descending. */
 function sortTriples(a: Float64Array): Float64Array {
   const n = a.length / 3;
-  const order = indices(n).sort((x, y) => a[3 * x]! - a[3 * y]! || a[3 * y + 1]! - a[3 * x + 1]! || a[3 * y + 2]! - a[3 * x + 2]!);
+  const order = indices(n).sort((x, y) => cmp(a[3 * x]!, a[3 * y]!) || cmp(a[3 * y + 1]!, a[3 * x + 1]!) || cmp(a[3 * y + 2]!, a[3 * x + 2]!));
   const out = new Float64Array(a.length);
   for (let to = 0; to < n; to++) {
     const from = 3 * order[to]!;
@@ -184,6 +194,7 @@ export class EventWriter {
       insertBucket: p('INSERT INTO buckets(id, first_seq, last_seq, min_t, max_t, n, hist_min_t, ids, idf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       insertPosting: p('INSERT INTO postings(bucket, k, chunk, key, n, max_t, min_t, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       insertId: p('INSERT INTO ids(bucket, k, seq, t) VALUES (?, ?, ?, ?)'),
+      insertIds: p(`INSERT INTO ids(bucket, k, seq, t) VALUES ${Array.from({ length: IDS_PER_INSERT }, () => '(?, ?, ?, ?)').join(', ')}`),
       deletePendingUpTo: p('DELETE FROM pending WHERE first_seq <= ?'),
     };
     this.lastSeq = this.metaValue('last_seq') ?? 0;
@@ -521,9 +532,9 @@ export class EventWriter {
       ids.set(p.ids, o);
       o += p.ids.length;
     }
-    const idOrder = indices(nIds).sort((a, b) => ids[3 * a]! - ids[3 * b]! || ids[3 * a + 2]! - ids[3 * b + 2]!);
+    const idOrder = indices(nIds).sort((a, b) => cmp(ids[3 * a]!, ids[3 * b]!) || cmp(ids[3 * a + 2]!, ids[3 * b + 2]!));
     await maybePause();
-    const sortedKeys = [...groups.entries()].sort(([ta, a], [tb, b]) => a.k - b.k || (ta < tb ? -1 : ta > tb ? 1 : 0));
+    const sortedKeys = [...groups.entries()].sort(([ta, a], [tb, b]) => cmp(a.k, b.k) || (ta < tb ? -1 : ta > tb ? 1 : 0));
     const postings: PreparedMerge['postings'] = [];
     let prevK = NaN;
     let group = 0;
@@ -535,7 +546,7 @@ export class EventWriter {
       let sorted = true;
       for (let i = 1; i < t.length && sorted; i++) if (t[i]! > t[i - 1]! || (t[i] === t[i - 1] && seq[i]! > seq[i - 1]!)) sorted = false;
       if (!sorted) {
-        const idx = indices(t.length).sort((a, b) => g.t[b]! - g.t[a]! || g.seq[b]! - g.seq[a]!);
+        const idx = indices(t.length).sort((a, b) => cmp(g.t[b]!, g.t[a]!) || cmp(g.seq[b]!, g.seq[a]!));
         t = idx.map((i) => g.t[i]!);
         seq = idx.map((i) => g.seq[i]!);
       }
@@ -578,7 +589,7 @@ export class EventWriter {
     try {
       this.st.insertBucket!.run(bucketId, m.rows[0]!.firstSeq, m.rows[n - 1]!.lastSeq, m.minT, m.maxT, events, m.histMin, encodeIds(m.idBlob), idFilter);
       for (const [k, chunk, text, count, maxT, minT, data] of m.postings) this.st.insertPosting!.run(bucketId, k, chunk, text, count, maxT, minT, data);
-      for (let i = 0; i < m.ids.length; i += 3) this.st.insertId!.run(bucketId, m.ids[i]!, m.ids[i + 1]!, m.ids[i + 2]!);
+      this.insertIds(bucketId, m.ids);
       this.st.deletePendingUpTo!.run(m.rows[n - 1]!.firstSeq);
       this.db.exec('COMMIT');
     } catch (err) {
@@ -593,6 +604,25 @@ export class EventWriter {
     this.stats.mergeMsMax = Math.max(this.stats.mergeMsMax, m.busy + writeMs);
     this.stats.mergeWriteMsMax = Math.max(this.stats.mergeWriteMsMax, writeMs);
     return true;
+  }
+
+  /**
+   * A merge's `ids` rows, IDS_PER_INSERT to a statement (one row per event: 65,536 calls of a
+   * one-row INSERT cost ~0.9 µs a row here, ~0.55 µs in statements of 64 rows).
+   */
+  private insertIds(bucketId: number, ids: Float64Array): void {
+    const args = new Array<number>(4 * IDS_PER_INSERT);
+    let i = 0;
+    for (; i + 3 * IDS_PER_INSERT <= ids.length; i += 3 * IDS_PER_INSERT) {
+      for (let j = 0; j < IDS_PER_INSERT; j++) {
+        args[4 * j] = bucketId;
+        args[4 * j + 1] = ids[i + 3 * j]!;
+        args[4 * j + 2] = ids[i + 3 * j + 1]!;
+        args[4 * j + 3] = ids[i + 3 * j + 2]!;
+      }
+      this.st.insertIds!.run(...args);
+    }
+    for (; i < ids.length; i += 3) this.st.insertId!.run(bucketId, ids[i]!, ids[i + 1]!, ids[i + 2]!);
   }
 
   // -------------------------------------------------------------------------------------------
