@@ -481,7 +481,8 @@ async function describe(url: string, params: GenParams, load: BulkLoadResult): P
     const bytes = Number((await c.query<{ b: string }>('SELECT pg_database_size(current_database())::int8 AS b')).rows[0]!.b);
     const tableBytes: Record<string, number> = {};
     for (const t of ['event_log', 'event_history', 'event_ids']) {
-      const r = await c.query<{ b: string }>(`SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::int8 AS b FROM pg_partition_tree($1::regclass)`, [t]);
+      // pg_partition_tree has no rows for a table that is not partitioned (event_ids).
+      const r = await c.query<{ b: string }>(`SELECT greatest(pg_total_relation_size($1::regclass), (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($1::regclass)))::int8 AS b`, [t]);
       tableBytes[t] = Number(r.rows[0]!.b);
     }
     const tables = (await c.query<{ t: string }>("SELECT relname AS t FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY 1")).rows.map((r) => r.t);
