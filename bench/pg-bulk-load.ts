@@ -71,7 +71,7 @@ interface CopyConnection {
 /**
  * COPY ... FROM STDIN through node-pg as a Submittable: the client hands it the connection when
  * the statement's turn comes; on CopyInResponse it sends `data` (in 1 MiB CopyData messages) and
- * CopyDone; it settles at ReadyForQuery (or at the first error: a broken connection sends none).
+ * CopyDone; it settles at ReadyForQuery, or at the first error.
  */
 class CopyIn implements pg.Submittable {
   readonly done: Promise<number>;
@@ -101,6 +101,8 @@ class CopyIn implements pg.Submittable {
     this.rows = msg.rowCount ?? Number(/(\d+)$/.exec(msg.text ?? '')?.[1] ?? 0);
   }
   handleError(err: Error): void {
+    // node-pg drops the active query before this call, so ReadyForQuery will not reach it: settle
+    // now (the client sends the next statement after ReadyForQuery, as for its own queries).
     this.error ??= err;
     this.reject(err);
   }
@@ -450,9 +452,11 @@ export async function ensurePgDataset(count: number, settings = benchPgSettings(
   }
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  // During the load: no fsync (a crashed load is loaded again from scratch); the cluster is then
-  // stopped cleanly (a checkpoint), and every later start runs with fsync on.
-  let server = await startPostgres({ dataDir, settings: { ...settings, fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_wal_size: '16GB', checkpoint_timeout: '30min' } });
+  // During the load: no fsync (a crashed load is loaded again from scratch) and wal_level minimal
+  // (COPY into a table created or truncated in its transaction, and the index builds, then write
+  // no WAL: the dataset is not written twice); the cluster is then stopped cleanly (a checkpoint),
+  // and every later start runs with the settings given (fsync on, wal_level replica).
+  let server = await startPostgres({ dataDir, settings: { ...settings, fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', wal_level: 'minimal', max_wal_senders: '0', checkpoint_timeout: '30min' } });
   try {
     const params = datasetParams(count);
     const admin = new pg.Client({ connectionString: server.adminUrl });

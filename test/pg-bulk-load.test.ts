@@ -8,7 +8,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import { appendAll, datasetParams } from '../bench/dataset.ts';
 import { bulkLoad, copyIn, rewindPgDataset, type PgDatasetManifest } from '../bench/pg-bulk-load.ts';
 import { LOOKUP_CASES, makeInputs } from '../bench/lookup.ts';
@@ -16,7 +15,7 @@ import { ACCOUNT_ID, REGION } from '../bench/gen.ts';
 import { ALL_MANAGEMENT } from '../src/core/index.ts';
 import { PgEventStore } from '../src/stores/postgres/index.ts';
 import type { HistoryQuery, HistoryRow, LookupAttribute } from '../src/stores/index.ts';
-import { startPostgres, type StartedPostgres } from './helpers/postgres.ts';
+import { startPostgres, withSql, type StartedPostgres } from './helpers/postgres.ts';
 
 const EVENTS = 10_000;
 const params = datasetParams(EVENTS);
@@ -33,25 +32,12 @@ before(async () => {
   } finally {
     await store.close();
   }
-  const c = new pg.Client({ connectionString: appendedUrl });
-  await c.connect();
-  await c.query('VACUUM ANALYZE');
-  await c.end();
+  await withSql(appendedUrl, (c) => c.query('VACUUM ANALYZE'));
   const r = await bulkLoad(loadedUrl, params, { workers: 2 });
   assert.equal(r.events, EVENTS);
 });
 
 after(() => server?.destroy());
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 /** Count and an md5 of a table's rows (ingest_ms left out) in a total order. */
 const TABLE_DIGESTS = {
@@ -76,17 +62,17 @@ const SCHEMA = `
 
 test('the loaded tables hold row for row what the write path stored', async () => {
   for (const [table, sql] of Object.entries(TABLE_DIGESTS)) {
-    const [a, b] = await Promise.all([appendedUrl, loadedUrl].map((u) => withClient(u, async (c) => (await c.query<{ n: number; h: string }>(sql)).rows[0]!)));
+    const [a, b] = await Promise.all([appendedUrl, loadedUrl].map((u) => withSql(u, async (c) => (await c.query<{ n: number; h: string }>(sql)).rows[0]!)));
     assert.ok(a!.n > 0, `${table}: the appended store is empty`);
     assert.deepEqual(b, a, `${table} differs between the appended and the loaded store`);
   }
-  const history = await withClient(loadedUrl, async (c) => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM event_history')).rows[0]!.n);
+  const history = await withSql(loadedUrl, async (c) => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM event_history')).rows[0]!.n);
   assert.ok(history > EVENTS * 5, `only ${history} Event history rows for ${EVENTS} events`);
 });
 
 test('the loaded store has the write path\'s indexes, constraints and data partitions', async () => {
   const endSec = Math.ceil(params.endMs / 1000) + 86_400;
-  const [a, b] = await Promise.all([appendedUrl, loadedUrl].map((u) => withClient(u, async (c) => (await c.query<{ h: string }>(SCHEMA, [endSec])).rows[0]!.h)));
+  const [a, b] = await Promise.all([appendedUrl, loadedUrl].map((u) => withSql(u, async (c) => (await c.query<{ h: string }>(SCHEMA, [endSec])).rows[0]!.h)));
   assert.match(a!, /event_history_p\d+: CREATE UNIQUE INDEX/);
   assert.match(a!, /event_ids: PRIMARY KEY \(account_id, event_id\)/);
   assert.equal(b, a);
@@ -131,7 +117,7 @@ test('every lookup attribute answers the same pages from both stores', async () 
 });
 
 test('COPY through node-pg reports a bad row as the statement\'s error, and the connection stays usable', async () => {
-  await withClient(loadedUrl, async (c) => {
+  await withSql(loadedUrl, async (c) => {
     await c.query('CREATE TEMP TABLE t (a int8, b text)');
     assert.equal(await copyIn(c, 't (a, b)', Buffer.from('1\tone\n2\ttwo\\tand a tab\n')), 2);
     await assert.rejects(copyIn(c, 't (a, b)', Buffer.from('3\tthree\nnot a number\tx\n')), /invalid input syntax for type bigint/);
@@ -142,7 +128,7 @@ test('COPY through node-pg reports a bad row as the statement\'s error, and the 
 
 test('a store that holds events is refused, and a rewind takes a dataset back to its loaded state', async () => {
   await assert.rejects(bulkLoad(loadedUrl, params), /holds events/);
-  const describeState = () => withClient(loadedUrl, async (c) => ({
+  const describeState = () => withSql(loadedUrl, async (c) => ({
     tables: (await c.query<{ t: string }>("SELECT relname AS t FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY 1")).rows.map((r) => r.t),
     state: (await c.query<PgDatasetManifest['state']>('SELECT last_seq::text, events::text, history_cutoff_sec::text, probe_ms::text FROM event_state WHERE id = 1')).rows[0]!,
     digests: await Promise.all(Object.values(TABLE_DIGESTS).map(async (sql) => (await c.query(sql)).rows[0])),
@@ -156,7 +142,7 @@ test('a store that holds events is refused, and a rewind takes a dataset back to
   } finally {
     await store.close();
   }
-  await withClient(loadedUrl, (c) => c.query('CREATE TABLE control_things (id int PRIMARY KEY)'));
+  await withSql(loadedUrl, (c) => c.query('CREATE TABLE control_things (id int PRIMARY KEY)'));
   assert.notDeepEqual(await describeState(), loaded);
   assert.deepEqual(await rewindPgDataset(loadedUrl, manifest), { events: 1 });
   assert.deepEqual(await describeState(), loaded);

@@ -166,3 +166,14 @@ export async function startPostgres(opts: { settings?: Record<string, string>; d
     },
   };
 }
+
+/** Runs `fn` on a client of its own connected to `url`, ended after. */
+export async function withSql<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
