@@ -11,9 +11,10 @@
  *   (pg_current_wal_lsn), the database's growth (pg_database_size) and what PostgreSQL's
  *   processes alive at the end wrote (/proc/<pid>/io of the postmaster's children: backends that
  *   ended meanwhile are missing, so it is a lower bound); CPU seconds of PostgreSQL's processes.
- * - Lookups: the dataset of BENCH_SCALE events (bench/dataset.ts's generator) appended to an empty
- *   database through PgEventStore.append in batches of 5,000 (so it is exactly the store's layout,
- *   and its build rate is reported), then the lean and SDK lookups through one node; the SQLite
+ * - Lookups: the dataset of BENCH_SCALE events (bench/dataset.ts's generator) bulk-loaded with COPY
+ *   into the store's layout and cached (bench/pg-lookup-cached.ts, bench/pg-bulk-load.ts), or with
+ *   BENCH_PG_BUILD=append appended to an empty database through PgEventStore.append in batches of
+ *   5,000 (its build rate reported), then the lean and SDK lookups through one node; the SQLite
  *   lookups over the cached SQLite dataset of the same scale.
  *
  *   BENCH_DB=postgres BENCH_SCALE=50000 npm run bench

@@ -1,5 +1,5 @@
 /**
- * bench/pg-bulk-load.ts writes exactly what PgEventStore.append writes (issue 12): the same 10k
+ * bench/pg-bulk-load.ts writes exactly what PgEventStore.append writes (issue 12): the same 5k
  * generated events appended through the write path (bench/dataset.ts appendAll, batches of
  * 5,000) into one database and bulk-loaded with COPY into another, on one real PostgreSQL. Then:
  * every row of the log, Event history and ids tables (all columns but ingest_ms, which the load
@@ -17,7 +17,7 @@ import { PgEventStore } from '../src/stores/postgres/index.ts';
 import type { HistoryQuery, HistoryRow, LookupAttribute } from '../src/stores/index.ts';
 import { startPostgres, withSql, type StartedPostgres } from './helpers/postgres.ts';
 
-const EVENTS = 10_000;
+const EVENTS = 5_000;
 const params = datasetParams(EVENTS);
 let server: StartedPostgres;
 let appendedUrl: string;
@@ -131,7 +131,11 @@ test('a store that holds events is refused, and a rewind takes a dataset back to
   const describeState = () => withSql(loadedUrl, async (c) => ({
     tables: (await c.query<{ t: string }>("SELECT relname AS t FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY 1")).rows.map((r) => r.t),
     state: (await c.query<PgDatasetManifest['state']>('SELECT last_seq::text, events::text, history_cutoff_sec::text, probe_ms::text FROM event_state WHERE id = 1')).rows[0]!,
-    digests: await Promise.all(Object.values(TABLE_DIGESTS).map(async (sql) => (await c.query(sql)).rows[0])),
+    digests: await (async () => {
+      const out: unknown[] = [];
+      for (const sql of Object.values(TABLE_DIGESTS)) out.push((await c.query(sql)).rows[0]);
+      return out;
+    })(),
   }));
   const loaded = await describeState();
   const manifest = { tables: loaded.tables, state: loaded.state, maxEventTimeSec: Math.ceil(params.endMs / 1000) } as PgDatasetManifest;
