@@ -11,9 +11,10 @@
  *   (pg_current_wal_lsn), the database's growth (pg_database_size) and what PostgreSQL's
  *   processes alive at the end wrote (/proc/<pid>/io of the postmaster's children: backends that
  *   ended meanwhile are missing, so it is a lower bound); CPU seconds of PostgreSQL's processes.
- * - Lookups: the dataset of BENCH_SCALE events (bench/dataset.ts's generator) appended to an empty
- *   database through PgEventStore.append in batches of 5,000 (so it is exactly the store's layout,
- *   and its build rate is reported), then the lean and SDK lookups through one node; the SQLite
+ * - Lookups: the dataset of BENCH_SCALE events (bench/dataset.ts's generator) bulk-loaded with COPY
+ *   into the store's layout and cached (bench/pg-lookup-cached.ts, bench/pg-bulk-load.ts), or with
+ *   BENCH_PG_BUILD=append appended to an empty database through PgEventStore.append in batches of
+ *   5,000 (its build rate reported), then the lean and SDK lookups through one node; the SQLite
  *   lookups over the cached SQLite dataset of the same scale.
  *
  *   BENCH_DB=postgres BENCH_SCALE=50000 npm run bench
@@ -29,6 +30,7 @@ import { GENERATOR_VERSION } from './gen.ts';
 import { ioOf, log, round } from './lib.ts';
 import { startPostgres, type StartedPostgres } from '../test/helpers/postgres.ts';
 import { PgEventStore } from '../src/stores/postgres/index.ts';
+import { cachedPgLookups } from './pg-lookup-cached.ts';
 
 export interface PgServeOptions {
   sizes: number[];
@@ -146,8 +148,13 @@ export async function runPgServe(opts: PgServeOptions): Promise<Record<string, u
     }
 
     // Lookups at each scale: PostgreSQL (dataset appended through PgEventStore) and SQLite.
-    const lookup: Record<string, { postgres: LookupResult & { build: { seconds: number; eventsPerSecond: number; databaseBytesPerEvent: number } }; sqlite: LookupResult }> = {};
+    const lookup: Record<string, { postgres: LookupResult & { build: { seconds: number; eventsPerSecond: number; databaseBytesPerEvent: number } }; sqlite?: LookupResult }> = {};
     for (const n of opts.sizes) {
+      // The dataset bulk-loaded with COPY and cached (bench/pg-lookup-cached.ts); BENCH_PG_BUILD=append: built below.
+      if (process.env.BENCH_PG_BUILD !== 'append') {
+        lookup[String(n)] = await cachedPgLookups(n, opts.lookup, work, deploymentConfig);
+        continue;
+      }
       const params = datasetParams(n);
       const url = await server.createDatabase(`lookup${n}`);
       const store = await PgEventStore.open({ url });

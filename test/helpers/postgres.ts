@@ -5,7 +5,7 @@
  * each test takes a fresh, empty database from it (`createDatabase`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -62,15 +62,26 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let dbCounter = 0;
 
-export async function startPostgres(opts: { settings?: Record<string, string> } = {}): Promise<StartedPostgres> {
+/**
+ * `dataDir`: a data directory of the caller's (the bench's cached datasets, bench/pg-bulk-load.ts)
+ * instead of a temp one: initdb'd when it does not exist yet, reused as it is when it does, and
+ * left in place by `destroy` (which then removes only the socket directory).
+ */
+export async function startPostgres(opts: { settings?: Record<string, string>; dataDir?: string } = {}): Promise<StartedPostgres> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed (initdb not found): `.ci/run` installs Debian\'s postgresql package, or run `apt-get install -y postgresql`');
   const user = runAs();
   const root = mkdtempSync(join(tmpdir(), 'opentrail-pg-'));
-  const dataDir = join(root, 'data');
+  const dataDir = opts.dataDir ?? join(root, 'data');
   if (user.uid !== undefined) chownSync(root, user.uid, user.gid!);
-  const init = spawnSync(join(bin, 'initdb'), ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'], { encoding: 'utf8', ...user, cwd: root });
-  if (init.status !== 0) throw new Error(`initdb failed (${init.status}):\n${init.stdout}\n${init.stderr}`);
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    if (opts.dataDir) {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      if (user.uid !== undefined) chownSync(dataDir, user.uid, user.gid!);
+    }
+    const init = spawnSync(join(bin, 'initdb'), ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'], { encoding: 'utf8', ...user, cwd: root });
+    if (init.status !== 0) throw new Error(`initdb failed (${init.status}):\n${init.stdout}\n${init.stderr}`);
+  }
   const port = await freePort();
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
@@ -154,4 +165,15 @@ export async function startPostgres(opts: { settings?: Record<string, string> } 
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs `fn` on a client of its own connected to `url`, ended after. */
+export async function withSql<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
 }

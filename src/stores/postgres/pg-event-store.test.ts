@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startPostgres, type StartedPostgres } from '../../../test/helpers/postgres.ts';
+import { startPostgres, withSql, type StartedPostgres } from '../../../test/helpers/postgres.ts';
 import { runEventStoreContract } from '../event-store.suite.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import type { AppendInput, EventStore } from '../event-store.ts';
@@ -39,15 +39,6 @@ const ev = (fields: Partial<AppendInput> = {}): AppendInput => {
 const idsOf = (rows: { json: string }[]) => rows.map((r) => (JSON.parse(r.json) as { eventID: string }).eventID);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function withSql<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 const partitionsOf = (url: string, table: string) => withSql(url, async (c) => (await c.query<{ relname: string }>(
   'SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass ORDER BY c.relname', [table])).rows.map((r) => r.relname));
 /** Waits until a session of `url`'s database waits for a lock on a row or relation of `table`. */
