@@ -2,20 +2,23 @@
  * EventStore on PostgreSQL: the event log and Event history shared by every node of a deployment
  * (issue 12; docs/storage.md, "PostgreSQL event store"). Schema and partitions: pg-event-schema.ts.
  *
- * - seq follows COMMIT order across nodes: an append takes the lock of the one `event_state` row
- *   first and allocates its seqs from it; the lock is held until its COMMIT, so an append that
- *   allocated later commits later, and a reader at readAfter(cursor) never sees a higher seq
- *   before a lower one became visible.
- * - A group commit is one transaction: the lock, ONE statement (per 1,000 events) inserting the
- *   batch into event_ids (ON CONFLICT DO NOTHING: duplicates per account), event_log and
+ * - Appends run in parallel (parallelAppends at once per store, any number of nodes): an append's
+ *   seqs are allocated from the sequence event_seq together with its transaction id, under
+ *   event_seq_lock held only for that allocation (in BEGIN's round trip), so seq order is xid
+ *   order among appends; each log row keeps the xid. Appends then commit in any order, and
+ *   readers (readAfter, committedMsAfter, prune's boundary) take only rows whose xid is below the
+ *   oldest transaction still running (their statement's snapshot): those are a prefix of the log
+ *   in seq order, so a reader following by seq never passes a seq that an open append holds
+ *   (docs/storage.md, "Appends in parallel").
+ * - A group commit is one transaction: the allocation, ONE statement (per 1,000 events) inserting the
+ *   batch into event_ids (ON CONFLICT DO NOTHING, in key order: duplicates per account), event_log and
  *   event_history (one multi-row insert per table, from a JSON parameter of the events' fields,
  *   three array parameters of their Event history entries, and the records and summaries, compressed before the transaction began (pg-record-codec.ts), as one bytea each),
- *   then `follow`'s events the same way, the state row, COMMIT (the lock taken in BEGIN's round
- *   trip, the state row written in COMMIT's); acknowledged after COMMIT. `disk` commits with synchronous_commit on,
+ *   then `follow`'s events the same way (their seqs allocated with the batch's), the count (a row
+ *   of event_counts), COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
  *   `process` with it off (survives our kill -9 at once, power loss from the next synchronous
  *   commit on: it flushes the WAL up to itself).
- * - Appends and probes of one store run one at a time in call order (a queue); reads run on other
- *   connections of the pool, each one statement (one snapshot).
+ * - Reads run on other connections of the pool, each one statement (one snapshot).
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
