@@ -229,6 +229,8 @@ export class PgEventStore implements EventStore {
   private running = 0;
   private readonly turns: (() => void)[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** The partition creation in flight (appendOnce). */
+  private creating: Promise<unknown> = Promise.resolve();
   private closed = false;
   /**
    * Events encoded ahead of their append (prepare), or by it. A prepared batch waits behind the
@@ -405,11 +407,20 @@ export class PgEventStore implements EventStore {
 
   private async appendOnce(batch: readonly AppendInput[], durability: Durability, follow: AppendFollow | undefined, followReserve: number): Promise<AppendOutcome[]> {
     const ingestMs = Math.floor(this.nowMs());
-    const ahead = this.missing(batch, ingestMs);
-    if (ahead.length) {
-      const created: { table: PartitionedTable; start: number }[] = [];
-      await withTransaction(this.pool, (c) => this.createPartitions(c, ahead, created), { operation: 'create event partitions' });
-      for (const p of created) this.known[p.table].add(p.start);
+    if (this.missing(batch, ingestMs).length) {
+      // One creation at a time per store: an append beside it that needs partitions too waits
+      // here (not on the database's advisory lock, whose wait the statement timeout bounds), then
+      // creates only what is still missing.
+      const create = async () => {
+        const ahead = this.missing(batch, ingestMs);
+        if (!ahead.length) return;
+        const created: { table: PartitionedTable; start: number }[] = [];
+        await withTransaction(this.pool, (c) => this.createPartitions(c, ahead, created), { operation: 'create event partitions' });
+        for (const p of created) this.known[p.table].add(p.start);
+      };
+      const run = this.creating.then(create, create);
+      this.creating = run.catch(() => undefined);
+      await run;
     }
     // Compressed before the transaction, off the path of the database's work.
     const encoded = await this.encodeAll(batch);
