@@ -53,8 +53,8 @@ try {
       const sql = new pg.Client({ connectionString: url });
       await sql.connect();
       const pid = (await sql.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      await sql.end();
       const postmaster = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      await sql.end();
       await store.append(batches[0]!.slice(0, 10).map((e) => ({ ...e, eventId: `warm-${e.eventId}` })));
       const cpu0 = process.cpuUsage();
       const pg0 = pgCpu(postmaster);
