@@ -101,7 +101,11 @@ async function pgDelta(sql: pg.Client, a: PgCounters, events: number, seconds: n
 export async function runPgServe(opts: PgServeOptions): Promise<Record<string, unknown>> {
   const server: StartedPostgres = await startPostgres({ settings: { shared_buffers: process.env.BENCH_PG_SHARED_BUFFERS ?? '256MB', max_wal_size: '4GB' } });
   const work = mkdtempSync(join(tmpdir(), 'opentrail-bench-pgserve-'));
-  const deploymentConfig = { integrity: { keyEncryption: { type: 'file', path: join(work, 'deployment.kek') } } };
+  const deploymentConfig = {
+    integrity: { keyEncryption: { type: 'file', path: join(work, 'deployment.kek') } },
+    // Appends a node runs at once (issue 12, part 8); the URL comes from OPENTRAIL_DATABASE_URL.
+    ...(process.env.BENCH_PG_PARALLEL_APPENDS ? { database: { type: 'postgres', url: 'postgres://unused@localhost/unused', parallelAppends: Number(process.env.BENCH_PG_PARALLEL_APPENDS) } } : {}),
+  };
   const out: Record<string, unknown> = { postgres: { version: '', sharedBuffers: process.env.BENCH_PG_SHARED_BUFFERS ?? '256MB' } };
   try {
     const admin = new pg.Client({ connectionString: server.adminUrl });

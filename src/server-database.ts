@@ -222,7 +222,7 @@ async function openPostgres(config: OpenTrailConfig, url: string, { logError }: 
   let events: PgEventStore | undefined;
   try {
     controlStore = await PgControlStore.open(control);
-    events = await PgEventStore.open({ pool: eventPool, historyWindowSec: config.eventHistory.retentionDays * 86_400 });
+    events = await PgEventStore.open({ pool: eventPool, historyWindowSec: config.eventHistory.retentionDays * 86_400, ...(config.database.type === 'postgres' && config.database.parallelAppends !== undefined ? { parallelAppends: config.database.parallelAppends } : {}) });
     const leases = leaseKeeper(config, await PgLeaseStore.open(control), logError);
     const cs = controlStore;
     const shared = await withAdvisoryLock(control, FIRST_START_LOCK, async () => {

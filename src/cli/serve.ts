@@ -14,9 +14,16 @@ function withOverrides(doc: unknown, flags: { host?: string | undefined; port?: 
   const env = process.env;
   const over: Record<string, unknown> = {};
   const databaseUrl = env.OPENTRAIL_DATABASE_URL;
-  // The URL from the environment; the config file's lease time stays.
-  const lease = (doc as { database?: { leaseTtlMs?: unknown } } | null | undefined)?.database?.leaseTtlMs;
-  if (databaseUrl) over.database = { type: 'postgres', url: checkDatabaseUrl(databaseUrl, 'OPENTRAIL_DATABASE_URL'), ...(lease === undefined ? {} : { leaseTtlMs: lease }) };
+  // The URL from the environment; the config file's lease time and parallel appends stay.
+  const fileDb = (doc as { database?: { leaseTtlMs?: unknown; parallelAppends?: unknown } } | null | undefined)?.database;
+  const lease = fileDb?.leaseTtlMs;
+  const parallel = fileDb?.parallelAppends;
+  if (databaseUrl) {
+    over.database = {
+      type: 'postgres', url: checkDatabaseUrl(databaseUrl, 'OPENTRAIL_DATABASE_URL'),
+      ...(lease === undefined ? {} : { leaseTtlMs: lease }), ...(parallel === undefined ? {} : { parallelAppends: parallel }),
+    };
+  }
   for (const [key, flag, name] of [['host', flags.host, 'HOST'], ['dataDir', flags['data-dir'], 'DATA_DIR']] as const) {
     const value = flag || env[`OPENTRAIL_${name}`];
     if (value) over[key] = value;

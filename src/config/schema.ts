@@ -221,6 +221,8 @@ const database = byType([
       const problem = databaseUrlProblem(v);
       if (problem) ctx.addIssue({ code: 'custom', message: problem, input: v });
     }).describe('`postgres://USER:PASSWORD@HOST:5432/DB` (node-postgres\'s URL: `?sslmode=require` for TLS). `OPENTRAIL_DATABASE_URL` sets both keys and beats the file'),
+    parallelAppends: z.number({ error: 'must be a whole number from 1 to 4' }).int({ error: 'must be a whole number from 1 to 4' }).min(1, { error: 'must be a whole number from 1 to 4' }).max(4, { error: 'must be a whole number from 1 to 4' }).optional()
+      .describe('group commits a node runs at once, each on a connection of its own (default 2; docs/storage.md, "Appends in parallel"); 1 appends one after another'),
   }),
 ], 'sqlite or postgres');
 

@@ -21,6 +21,8 @@ class CountingStore implements EventStore {
   poison: string | undefined;
   /** Events durable at the moment each append resolved. */
   readonly durableAt: number[] = [];
+  /** Appends the ingester may run at once (EventStore.parallelAppends); undefined: one. */
+  parallelAppends: number | undefined;
   /** Batches the ingester said would be appended soon (prepare), their event ids. */
   readonly prepared: string[][] = [];
 
@@ -198,6 +200,32 @@ describe('Ingester: group commit', () => {
     const { store, ingester } = setup();
     assert.deepEqual(await ingester.submit([]), []);
     assert.equal(store.appends.length, 0);
+  });
+});
+
+describe('Ingester: a store that takes appends in parallel (EventStore.parallelAppends)', () => {
+  test('with 2, a second group goes out while the first is held; with the default, it waits; drain waits for both', async () => {
+    for (const parallel of [2, undefined]) {
+      const { store, ingester } = setup();
+      store.parallelAppends = parallel;
+      const gate = deferred();
+      store.gate = gate.promise;
+      const first = ingester.submit([ev('p-first')]);
+      await new Promise((r) => setImmediate(r)); // the first commit is now in flight, held at the gate
+      const second = ingester.submit([ev('p-second'), ev('p-third')]);
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      let drained = false;
+      const draining = ingester.drain().then(() => (drained = true));
+      if (parallel === 2) {
+        assert.deepEqual(store.appends, [['p-first'], ['p-second', 'p-third']], 'the second group went out beside the held one');
+        assert.equal((await second).length, 2, 'the second group resolved while the first was held');
+        assert.equal(drained, false, 'drain resolved while a group was in flight');
+      } else assert.deepEqual(store.appends, [['p-first']], 'one store without parallelAppends saw a second append in flight');
+      gate.resolve();
+      await Promise.all([first, second, draining]);
+      assert.equal(await store.count(), 3);
+    }
   });
 });
 

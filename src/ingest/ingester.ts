@@ -6,7 +6,8 @@
  * MUST: a submit() promise resolves only after the store confirmed its events durable (at the
  * durability asked for, or stronger when the group holds a `disk` submit), and
  * rejects (never resolves) when they could not be stored, and then stored none of them (nor what
- * its `follow` added). Order of appends follows submit order.
+ * its `follow` added). Order of appends follows submit order; with a store that takes several
+ * appends at once (EventStore.parallelAppends), groups in flight together may commit in either order.
  *
  * Failures: a failed transaction rejects every submit of its group and stores none of them; the
  * next group is tried as usual, so the ingester never stays stuck. When the failure passes by
@@ -67,6 +68,8 @@ export interface IngesterStats {
 export class Ingester {
   private queue: Pending[] = [];
   private flushing = false;
+  /** Groups being appended now (at most the store's parallelAppends). */
+  private lanes = 0;
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
   /** Set while the store is failing: the last commit failed for a reason that passes by itself. */
@@ -160,7 +163,7 @@ export class Ingester {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled || this.lanes >= Math.max(1, Math.floor(this.store.parallelAppends ?? 1))) return;
     this.scheduled = true;
     // setImmediate lets every request already read off the sockets join this commit.
     setImmediate(() => {
@@ -169,7 +172,20 @@ export class Ingester {
     });
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Starts groups while the store takes more appends at once (EventStore.parallelAppends, default
+   * 1: one group after another); `flushing` while any is in flight.
+   */
+  private flush(): Promise<void> {
+    const lanes = Math.max(1, Math.floor(this.store.parallelAppends ?? 1));
+    const starts: Promise<void>[] = [];
+    while (this.lanes < lanes && this.queue.length > 0) starts.push(this.lane());
+    return Promise.all(starts).then(() => undefined);
+  }
+
+  /** Appends queued groups one after another until the queue is empty. */
+  private async lane(): Promise<void> {
+    this.lanes++;
     this.flushing = true;
     try {
       while (this.queue.length > 0) {
@@ -208,10 +224,13 @@ export class Ingester {
         }
       }
     } finally {
-      this.flushing = false;
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
+      this.lanes--;
+      if (this.lanes === 0) {
+        this.flushing = false;
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      }
     }
   }
 }

@@ -10,13 +10,16 @@
  *   StoreUnavailableError (the driver's error as its cause), and a later append can succeed.
  * - Within one account an eventID is stored once: a second append of it is reported as a
  *   duplicate and changes nothing.
- * - seq numbers grow with append order and are never reused; readAfter returns events by seq.
+ * - seq numbers grow with append order and are never reused; readAfter returns events by seq, and
+ *   never one whose seq is above that of an event still to be stored (an append in flight). A store
+ *   with parallelAppends > 1 may run appends concurrently: those in flight together are ordered
+ *   either way.
  * - lookup returns Event history entries of one account and region, newest eventTime first
  *   (ties: higher seq first), within [startSec, endSec], strictly after the `before` position.
  * - No call holds the event loop for long: a large append (thousands of events) lets the loop
  *   turn while it runs. Operations may therefore overlap, and still: a read sees all of an append
  *   or none of it (never a part, never one that will fail); appends and probes apply one after
- *   another in call order; a prune may interleave with appends but never removes part of one.
+ *   another in call order (up to parallelAppends of them at once); a prune may interleave with appends but never removes part of one.
  */
 
 /** One Event history attribute an event can be found by (LookupEvents AttributeKey and value). */
@@ -138,5 +141,12 @@ export interface EventStore {
    * several requests wait and commit as one group while the next parse. Bounds parsed records in memory.
    */
   readonly admission?: number;
+  /**
+   * Optional: how many appends the ingester may have in flight at once (default 1: one after
+   * another). A store that says more runs them concurrently, and then appends in flight together
+   * may commit, and take their seqs, in either order; readAfter still never returns a seq while
+   * a lower one may yet appear (PostgreSQL: docs/storage.md, "Appends in parallel").
+   */
+  readonly parallelAppends?: number;
   close(): Promise<void>;
 }

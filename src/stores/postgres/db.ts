@@ -242,7 +242,7 @@ export interface TransactionOptions {
   operation?: string;
   /**
    * A statement without parameters sent in the same message as BEGIN (one round trip instead of
-   * two); its rows are `tx.first` for `fn`.
+   * two); its rows (those of its last SELECT, when it is several statements) are `tx.first` for `fn`.
    */
   withBegin?: string;
 }
@@ -296,7 +296,8 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient, tx
       if (opts.synchronousCommit === false) begin.push('SET LOCAL synchronous_commit = off');
       if (opts.withBegin) begin.push(opts.withBegin);
       const r = await client.query(begin.join('; ')) as pg.QueryResult | pg.QueryResult[];
-      const tx: TransactionContext = { first: opts.withBegin && Array.isArray(r) ? r.at(-1)!.rows : [] };
+      // The rows of withBegin's last SELECT (it may be several statements).
+      const tx: TransactionContext = { first: opts.withBegin && Array.isArray(r) ? (r.findLast((x) => x.command === 'SELECT') ?? r.at(-1)!).rows : [] };
       let result: T;
       try {
         result = await fn(client, tx);

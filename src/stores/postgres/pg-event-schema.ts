@@ -2,8 +2,10 @@
  * The PostgreSQL event store's schema (component `events` of migrations.ts) and its partitions.
  *
  * Tables (docs/storage.md, "PostgreSQL event store"):
- * - `event_state`: one row: the seq high-water mark (`last_seq`, allocated under this row's lock,
- *   so seqs follow commit order), the event count, the Event history cut-off, the partition widths.
+ * - `event_state`: one row: the event count (with `event_counts`' rows), the Event history
+ *   cut-off, the partition widths; `last_seq` was the seq high-water mark until v3 (now the
+ *   sequence `event_seq`, allocated under `event_seq_lock` with the append's xid, which each log
+ *   row keeps in `xid`: pg-event-store.ts).
  * - `event_log`: the log, partitioned by RANGE (ingest_ms). Since v2 the record is compressed by
  *   the node (pg-record-codec.ts) into `zrecord` (bytea, STORAGE EXTERNAL: PostgreSQL does not
  *   compress it again), its UTF-8 length in `record_bytes`; rows written by v1 keep `record` as
@@ -86,6 +88,19 @@ export function eventMigrations(widths: { logPartitionMs: number; historyPartiti
       ALTER TABLE event_log ALTER COLUMN record DROP NOT NULL;
       ALTER TABLE event_log ADD COLUMN zrecord bytea, ADD COLUMN record_bytes int4;
       ALTER TABLE event_log ALTER COLUMN zrecord SET STORAGE EXTERNAL;
+    `,
+    // v3: appends in parallel (docs/storage.md, "Appends in parallel"). Seqs come from event_seq,
+    // allocated with the append's transaction id under event_seq_lock (so seq order is xid
+    // order); each log row keeps that xid, and readers stop below the oldest running one. The
+    // count moves to event_counts (a row per slot, written at COMMIT), so appends take no lock on
+    // the state row. last_seq stays as it was (its value the sequence's start): nodes of v2 must
+    // be stopped before nodes of v3 start.
+    `
+      CREATE SEQUENCE event_seq AS bigint MINVALUE 0 START WITH 0;
+      SELECT setval('event_seq', last_seq, true) FROM event_state WHERE id = 1;
+      CREATE TABLE event_seq_lock ();
+      CREATE TABLE event_counts (slot smallint PRIMARY KEY, events bigint NOT NULL);
+      ALTER TABLE event_log ADD COLUMN xid xid8;
     `,
   ];
 }

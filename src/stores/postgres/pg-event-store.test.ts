@@ -54,7 +54,7 @@ async function waitForLockWait(url: string, table: string): Promise<void> {
 }
 
 describe('PgEventStore: seq in commit order across nodes', () => {
-  test('two stores (two pools: two nodes) append concurrently; a reader polling readAfter never skips an event', async () => {
+  test('two stores (two pools: two nodes) append concurrently, two appends in flight each; a reader polling readAfter never skips an event', async () => {
     const url = await server.createDatabase('order');
     const nodes = await Promise.all([PgEventStore.open({ url }), PgEventStore.open({ url })]);
     const reader = await PgEventStore.open({ url });
@@ -74,8 +74,9 @@ describe('PgEventStore: seq in commit order across nodes', () => {
         }
       })();
       const acked: number[] = [];
-      await Promise.all(nodes.map(async (s, n) => {
-        for (let i = 0; i < perNode; i++) {
+      // Two lanes per node: each node has two appends in flight at once (parallelAppends 2).
+      await Promise.all([...nodes, ...nodes].map(async (s, n) => {
+        for (let i = 0; i < perNode / 2; i++) {
           // Different sizes, so that the two nodes' transactions take different times.
           const batch = Array.from({ length: 1 + ((i * 7 + n * 3) % 40) }, () => ev({ history: [[...ALL], ['EventName', `n${n}`]] }));
           const out = await s.append(batch, i % 2 ? 'process' : 'disk');
@@ -91,6 +92,77 @@ describe('PgEventStore: seq in commit order across nodes', () => {
       assert.equal(await reader.count(), acked.length);
     } finally {
       await Promise.all([...nodes, reader].map((s) => s.close()));
+    }
+  });
+});
+
+describe('PgEventStore: appends in parallel', () => {
+  /** An open transaction holding the event_ids row of `eventId`: an append carrying it waits for it. */
+  async function holdId(url: string, eventId: string): Promise<{ release: () => Promise<void> }> {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('BEGIN');
+    await c.query('INSERT INTO event_ids (account_id, event_id, seq, ingest_ms) VALUES ($1, $2, -1, 0)', [A, eventId]);
+    return {
+      release: async () => {
+        await c.query('ROLLBACK');
+        await c.end();
+      },
+    };
+  }
+
+  test('an append that commits before one holding lower seqs is not returned by readAfter (nor counted by committedMsAfter) until the lower one ended: a reader following by seq misses nothing', async () => {
+    const url = await server.createDatabase('outoforder');
+    const store = await PgEventStore.open({ url });
+    const reader = await PgEventStore.open({ url });
+    try {
+      await store.append([ev({ eventId: 'first' })]);
+      const cursor = (await reader.readAfter(0, 10)).at(-1)!.seq;
+      const held = await holdId(url, 'slow-1');
+      // Allocates its seqs, then waits for the held id row inside its transaction.
+      const slow = store.append([ev({ eventId: 'slow-1' }), ev({ eventId: 'slow-2' })]);
+      await waitForLockWait(url, 'event_ids');
+      // A second append of the same store goes beside it and commits first, with higher seqs.
+      const fast = await store.append([ev({ eventId: 'fast' })]);
+      assert.equal(await reader.count(), 2, 'the fast append committed while the slow one is open');
+      assert.deepEqual(await reader.readAfter(cursor, 10), [], 'readAfter returned an event while an append holding lower seqs was still open');
+      assert.deepEqual(await reader.readAfter(cursor, 10, A, 1 << 20), [], 'readAfter (by account, by bytes) returned an event past an open append');
+      assert.equal(await reader.committedMsAfter(cursor), undefined);
+      assert.ok((await reader.lastSeq()) >= fast[0]!.seq, 'lastSeq is at or above every stored seq');
+      await held.release();
+      const slowOut = await slow;
+      assert.ok(slowOut.every((o) => !o.duplicate && o.seq < fast[0]!.seq), `the slow append took the lower seqs: ${JSON.stringify({ slowOut, fast })}`);
+      const after = await reader.readAfter(cursor, 10);
+      assert.deepEqual(idsOf(after), ['slow-1', 'slow-2', 'fast'], 'the follower sees every event once, in seq order');
+      assert.deepEqual(after.map((r) => r.seq), [slowOut[0]!.seq, slowOut[1]!.seq, fast[0]!.seq]);
+    } finally {
+      await Promise.all([store.close(), reader.close()]);
+    }
+  });
+
+  test('two appends in flight at once carrying the same eventID: it is stored once, the other append reports it as a duplicate with its seq; the count is exact', async () => {
+    const url = await server.createDatabase('pardup');
+    const a = await PgEventStore.open({ url });
+    const b = await PgEventStore.open({ url });
+    try {
+      const held = await holdId(url, 'both');
+      // Both wait for the held row; once it is gone one inserts 'both', the other waits for that
+      // one's COMMIT and finds the row committed after its statement's snapshot.
+      const fromA = a.append([ev({ eventId: 'a-own' }), ev({ eventId: 'both' })]);
+      const fromB = b.append([ev({ eventId: 'both' }), ev({ eventId: 'b-own' })]);
+      await waitForLockWait(url, 'event_ids');
+      await sleep(200);
+      await held.release();
+      const [outA, outB] = await Promise.all([fromA, fromB]);
+      const both = [outA[1]!, outB[0]!];
+      assert.deepEqual(both.map((o) => o.duplicate).sort(), [false, true], `exactly one append stored it: ${JSON.stringify({ outA, outB })}`);
+      assert.equal(both[0]!.seq, both[1]!.seq, 'the duplicate names the seq it is stored under');
+      assert.equal(outA[0]!.duplicate || outB[1]!.duplicate, false);
+      const rows = await a.readAfter(0, 10);
+      assert.deepEqual(idsOf(rows).sort(), ['a-own', 'b-own', 'both']);
+      assert.equal(await a.count(), 3);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 });

@@ -2,20 +2,23 @@
  * EventStore on PostgreSQL: the event log and Event history shared by every node of a deployment
  * (issue 12; docs/storage.md, "PostgreSQL event store"). Schema and partitions: pg-event-schema.ts.
  *
- * - seq follows COMMIT order across nodes: an append takes the lock of the one `event_state` row
- *   first and allocates its seqs from it; the lock is held until its COMMIT, so an append that
- *   allocated later commits later, and a reader at readAfter(cursor) never sees a higher seq
- *   before a lower one became visible.
- * - A group commit is one transaction: the lock, ONE statement (per 1,000 events) inserting the
- *   batch into event_ids (ON CONFLICT DO NOTHING: duplicates per account), event_log and
+ * - Appends run in parallel (parallelAppends at once per store, any number of nodes): an append's
+ *   seqs are allocated from the sequence event_seq together with its transaction id, under
+ *   event_seq_lock held only for that allocation (in BEGIN's round trip), so seq order is xid
+ *   order among appends; each log row keeps the xid. Appends then commit in any order, and
+ *   readers (readAfter, committedMsAfter, prune's boundary) take only rows whose xid is below the
+ *   oldest transaction still running (their statement's snapshot): those are a prefix of the log
+ *   in seq order, so a reader following by seq never passes a seq that an open append holds
+ *   (docs/storage.md, "Appends in parallel").
+ * - A group commit is one transaction: the allocation, ONE statement (per 1,000 events) inserting the
+ *   batch into event_ids (ON CONFLICT DO NOTHING, in key order: duplicates per account), event_log and
  *   event_history (one multi-row insert per table, from a JSON parameter of the events' fields,
  *   three array parameters of their Event history entries, and the records and summaries, compressed before the transaction began (pg-record-codec.ts), as one bytea each),
- *   then `follow`'s events the same way, the state row, COMMIT (the lock taken in BEGIN's round
- *   trip, the state row written in COMMIT's); acknowledged after COMMIT. `disk` commits with synchronous_commit on,
+ *   then `follow`'s events the same way (their seqs allocated with the batch's), the count (a row
+ *   of event_counts), COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
  *   `process` with it off (survives our kill -9 at once, power loss from the next synchronous
  *   commit on: it flushes the WAL up to itself).
- * - Appends and probes of one store run one at a time in call order (a queue); reads run on other
- *   connections of the pool, each one statement (one snapshot).
+ * - Reads run on other connections of the pool, each one statement (one snapshot).
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -31,7 +34,7 @@ import type {
   AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, StoredEvent,
 } from '../event-store.ts';
 
-export interface PgEventStoreOptions {
+export interface PgEventStoreOptions extends PgEventStoreLimits {
   /** A database URL (the store opens and, at close, ends its own pool) ... */
   url?: string;
   /** ... or a pool of the caller's (left open at close). */
@@ -108,6 +111,24 @@ function readStored(z: Buffer | null, text: string | null): string | null {
 /** Events per insert statement. */
 const INSERT_SLICE = 1000;
 
+/** Rows of event_counts appends spread their counts over. */
+const COUNT_SLOTS = 16;
+
+/**
+ * The statements sent with an append's BEGIN: `n` seqs allocated from event_seq together with the
+ * transaction's id (pg_current_xact_id() assigns it here, its first write), both under
+ * event_seq_lock, taken inside a savepoint and released by rolling back to it (PostgreSQL releases
+ * a lock taken after a savepoint when the savepoint is rolled back to; nextval and setval are not
+ * undone). So among appends, seq order is xid order. LOCK TABLE assigns no xid: an append that
+ * waits for the lock has none yet. Also the Event history cut-off (no lock).
+ */
+function allocation(n: number): string {
+  return `SAVEPOINT opentrail_seq; LOCK TABLE event_seq_lock IN EXCLUSIVE MODE;
+    SELECT pg_current_xact_id()::text AS xid, setval('event_seq', nextval('event_seq') + ${Math.trunc(n) - 1}) AS last,
+      (SELECT history_cutoff_sec FROM event_state WHERE id = 1) AS history_cutoff_sec;
+    ROLLBACK TO SAVEPOINT opentrail_seq`;
+}
+
 /** One named (prepared once per connection) statement on the pool, failures of the database as StoreUnavailableError. */
 async function named<R extends pg.QueryResultRow>(pool: Pool, name: string, text: string, values: unknown[], operation: string): Promise<pg.QueryResult<R>> {
   try {
@@ -127,6 +148,8 @@ interface LookupRow {
 
 interface AppendContext {
   nextSeq: number;
+  /** The last seq allocated to this append (its range ends there). */
+  lastSeq: number;
   ingestMs: number;
   historyCutoff: number;
   inserted: number;
@@ -139,6 +162,44 @@ interface AppendContext {
 /** See PgEventStore.admission. */
 export const PG_BULK_ADMISSION = 4;
 
+/** See PgEventStore.parallelAppends. */
+export const PG_PARALLEL_APPENDS = 2;
+
+/**
+ * Seqs allocated beyond the batch for what `follow` returns (the ingester's self-audit records:
+ * one per submit of the group). An append whose follow returns more starts again with the exact
+ * count (follow is called again). Unused seqs are gaps, which the contract allows.
+ */
+const FOLLOW_RESERVE = 8;
+
+/** `follow` returned more events than seqs were allocated for them: the append starts again with `need`. */
+class ReserveExceeded extends Error {
+  readonly need: number;
+  constructor(need: number) {
+    super(`follow returned ${need} events`);
+    this.need = need;
+  }
+}
+
+/**
+ * The filter of a log row whose seq is settled: its append's transaction (xid) is older than every
+ * transaction still running, so no append still running holds a lower seq (rows of v2, xid NULL,
+ * were appended one at a time). Evaluated with the statement's own snapshot (docs/storage.md,
+ * "Appends in parallel").
+ */
+const SETTLED = '(xid IS NULL OR xid < pg_snapshot_xmin(pg_current_snapshot()))';
+
+/** Whether `err` (or its cause) is PostgreSQL's deadlock error. */
+const isDeadlock = (err: unknown): boolean => {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  return e?.code === '40P01' || e?.cause?.code === '40P01';
+};
+
+export interface PgEventStoreLimits {
+  /** Appends of this store in flight at once, each on a connection of its own (default PG_PARALLEL_APPENDS). */
+  parallelAppends?: number;
+}
+
 export class PgEventStore implements EventStore {
   /**
    * Bulk requests admitted at once on PostgreSQL (EventStore.admission): an append pays a fixed
@@ -148,6 +209,12 @@ export class PgEventStore implements EventStore {
    * parses (docs/performance.md "Issue 12, part 7").
    */
   readonly admission = PG_BULK_ADMISSION;
+  /**
+   * Appends that may run at once (EventStore.parallelAppends), each in a transaction of its own:
+   * seqs are allocated under a lock held only for the allocation, and readers stop below any
+   * append still running (docs/storage.md, "Appends in parallel").
+   */
+  readonly parallelAppends: number;
   private readonly pool: Pool;
   private readonly ownsPool: boolean;
   private readonly nowMs: () => number;
@@ -158,7 +225,12 @@ export class PgEventStore implements EventStore {
   private readonly dropLockTimeoutMs: number;
   /** Partition starts known to exist, per table. */
   private readonly known: Record<PartitionedTable, Set<number>> = { event_log: new Set(), event_history: new Set() };
-  private writes: Promise<unknown> = Promise.resolve();
+  /** Appends and probes running, and those waiting for a turn (call order). */
+  private running = 0;
+  private readonly turns: (() => void)[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** The partition creation in flight (appendOnce). */
+  private creating: Promise<unknown> = Promise.resolve();
   private closed = false;
   /**
    * Events encoded ahead of their append (prepare), or by it. A prepared batch waits behind the
@@ -180,6 +252,7 @@ export class PgEventStore implements EventStore {
     this.historyWindowSec = opts.historyWindowSec ?? Number.POSITIVE_INFINITY;
     this.pruneChunk = opts.pruneChunk ?? 5000;
     this.dropLockTimeoutMs = opts.dropLockTimeoutMs ?? 5000;
+    this.parallelAppends = Math.max(1, Math.floor(opts.parallelAppends ?? PG_PARALLEL_APPENDS));
   }
 
   /** Opens the store: migrates the `events` schema (creating it in an empty database), reads the partitions. */
@@ -240,9 +313,23 @@ export class PgEventStore implements EventStore {
     }
   }
 
-  private serially<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.writes.then(fn, fn);
-    this.writes = run.catch(() => undefined);
+  /** Runs `fn` when fewer than parallelAppends appends and probes run (turns in call order). */
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = (async () => {
+      if (this.running >= this.parallelAppends) await new Promise<void>((resolve) => this.turns.push(resolve));
+      else this.running++;
+      try {
+        return await fn();
+      } finally {
+        // The turn passes to the next waiter (running stays counted), else it ends.
+        const next = this.turns.shift();
+        if (next) next();
+        else this.running--;
+      }
+    })();
+    const tracked = run.catch(() => undefined);
+    this.inFlight.add(tracked);
+    void tracked.then(() => this.inFlight.delete(tracked));
     return run;
   }
 
@@ -296,47 +383,70 @@ export class PgEventStore implements EventStore {
   append(batch: readonly AppendInput[], durability: Durability = 'disk', follow?: AppendFollow): Promise<AppendOutcome[]> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('PostgreSQL event store: closed'));
     if (batch.length === 0 && !follow) return Promise.resolve([]);
-    return this.serially(async () => {
-      try {
-        return await this.appendOnce(batch, durability, follow);
-      } catch (err) {
-        // A partition another node dropped (a node whose clock lags by more than a partition) or
-        // one we believed in wrongly: learn the partitions again and try once more.
-        if ((err as { code?: unknown }).code !== '23514') throw err;
-        await this.refreshPartitions();
-        return this.appendOnce(batch, durability, follow);
+    return this.inTurn(async () => {
+      let reserve = follow ? FOLLOW_RESERVE : 0;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.appendOnce(batch, durability, follow, reserve);
+        } catch (err) {
+          if (err instanceof ReserveExceeded && attempt < 3) {
+            reserve = err.need;
+            continue;
+          }
+          // Two appends in flight at once that carry the same event ids in different orders (across
+          // their insert slices) can deadlock; PostgreSQL fails one, which starts again.
+          if (isDeadlock(err) && attempt < 3) continue;
+          // A partition another node dropped (a node whose clock lags by more than a partition) or
+          // one we believed in wrongly: learn the partitions again and try once more.
+          if ((err as { code?: unknown }).code !== '23514' || attempt > 0) throw err;
+          await this.refreshPartitions();
+        }
       }
     });
   }
 
-  private async appendOnce(batch: readonly AppendInput[], durability: Durability, follow?: AppendFollow): Promise<AppendOutcome[]> {
+  private async appendOnce(batch: readonly AppendInput[], durability: Durability, follow: AppendFollow | undefined, followReserve: number): Promise<AppendOutcome[]> {
     const ingestMs = Math.floor(this.nowMs());
-    const ahead = this.missing(batch, ingestMs);
-    if (ahead.length) {
-      const created: { table: PartitionedTable; start: number }[] = [];
-      await withTransaction(this.pool, (c) => this.createPartitions(c, ahead, created), { operation: 'create event partitions' });
-      for (const p of created) this.known[p.table].add(p.start);
+    if (this.missing(batch, ingestMs).length) {
+      // One creation at a time per store: an append beside it that needs partitions too waits
+      // here (not on the database's advisory lock, whose wait the statement timeout bounds), then
+      // creates only what is still missing.
+      const create = async () => {
+        const ahead = this.missing(batch, ingestMs);
+        if (!ahead.length) return;
+        const created: { table: PartitionedTable; start: number }[] = [];
+        await withTransaction(this.pool, (c) => this.createPartitions(c, ahead, created), { operation: 'create event partitions' });
+        for (const p of created) this.known[p.table].add(p.start);
+      };
+      const run = this.creating.then(create, create);
+      this.creating = run.catch(() => undefined);
+      await run;
     }
-    // Compressed before the transaction: the state row's lock (which orders every node's commits)
-    // is not held while the node's CPU works.
+    // Compressed before the transaction, off the path of the database's work.
     const encoded = await this.encodeAll(batch);
-    const ctx: AppendContext = { nextSeq: 0, ingestMs, historyCutoff: MIN_T, inserted: 0, seen: new Map(), created: [] };
+    const reserve = batch.length + followReserve;
+    const ctx: AppendContext = { nextSeq: 0, lastSeq: 0, ingestMs, historyCutoff: MIN_T, inserted: 0, seen: new Map(), created: [] };
     const outcomes = await withTransaction(this.pool, async (c, tx) => {
-      // The row lock that orders seqs by commit (taken with BEGIN, held until COMMIT).
-      const st = tx.first[0] as { last_seq: string; history_cutoff_sec: string };
-      ctx.nextSeq = num(st.last_seq) + 1;
+      const st = tx.first[0] as { last: string; history_cutoff_sec: string };
+      ctx.lastSeq = num(st.last);
+      ctx.nextSeq = ctx.lastSeq - reserve + 1;
       ctx.historyCutoff = num(st.history_cutoff_sec);
       const out = await this.insert(c, batch, encoded, ctx);
       if (follow) {
         const more = follow(out.slice());
+        if (more.length > followReserve) throw new ReserveExceeded(more.length);
         const need = this.missing(more, ingestMs);
         if (need.length) await this.createPartitions(c, need, ctx.created);
         out.push(...await this.insert(c, more, more.map(encodeEvent), ctx));
       }
-      // Sent with COMMIT (integers: no parameters needed): the lock is held one round trip less.
-      tx.beforeCommit = `UPDATE event_state SET last_seq = ${Math.trunc(ctx.nextSeq - 1)}, events = events + ${Math.trunc(ctx.inserted)} WHERE id = 1`;
+      // Sent with COMMIT (integers: no parameters needed). A slot of its own most of the time, so
+      // that appends in flight together rarely wait for each other's row.
+      if (ctx.inserted > 0) {
+        tx.beforeCommit = `INSERT INTO event_counts (slot, events) VALUES (${Math.floor(Math.random() * COUNT_SLOTS)}, ${Math.trunc(ctx.inserted)})
+          ON CONFLICT (slot) DO UPDATE SET events = event_counts.events + EXCLUDED.events`;
+      }
       return out;
-    }, { synchronousCommit: durability === 'disk', operation: 'append', withBegin: 'SELECT last_seq, history_cutoff_sec FROM event_state WHERE id = 1 FOR UPDATE' });
+    }, { synchronousCommit: durability === 'disk', operation: 'append', withBegin: allocation(reserve) });
     for (const p of ctx.created) this.known[p.table].add(p.start);
     return outcomes;
   }
@@ -375,6 +485,7 @@ export class PgEventStore implements EventStore {
         continue;
       }
       const seq = ctx.nextSeq++;
+      if (seq > ctx.lastSeq) throw new Error('PostgreSQL event store: an append used more seqs than it allocated');
       ctx.seen.set(k, seq);
       tried.push(out.length);
       triedKeys.push(k);
@@ -411,7 +522,11 @@ export class PgEventStore implements EventStore {
     // literals of our own (~7 entries an event: PostgreSQL reads them as arrays for a third of the
     // CPU json_to_recordset took, 7 against 20 us an event, inside the section every append goes
     // through one at a time).
-    const r = await c.query<{ tried: string; seq: string }>({ name: 'opentrail_ev_insert3', text: `
+    // Ids are inserted in key order: two appends in flight that carry the same ids wait for each
+    // other in one order (no deadlock within a slice). The log rows keep the transaction's id
+    // (readers' horizon). Returned: the events not inserted with the seq already stored, or NULL
+    // when that row committed after this statement's snapshot (an append in flight beside it).
+    const r = await c.query<{ tried: string; seq: string | null }>({ name: 'opentrail_ev_insert4', text: `
       WITH u AS (
         SELECT m.a AS account_id, m.e AS event_id, m.s AS seq, m.r AS region, m.t AS event_time, m.h AS in_history, m.b AS record_bytes,
           substring($3::bytea FROM m.ro FOR m.rn) AS zrecord,
@@ -419,12 +534,12 @@ export class PgEventStore implements EventStore {
         FROM json_to_recordset($1::json) AS m(a text, e text, s int8, r text, t int8, h bool, b int4, ro int4, rn int4, so int4, sn int4)
       ), ids AS (
         INSERT INTO event_ids (account_id, event_id, seq, ingest_ms)
-        SELECT account_id, event_id, seq, $4::int8 FROM u
+        SELECT account_id, event_id, seq, $4::int8 FROM u ORDER BY account_id, event_id
         ON CONFLICT DO NOTHING
         RETURNING seq
       ), log AS (
-        INSERT INTO event_log (account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, zrecord, record_bytes)
-        SELECT account_id, seq, $4::int8, region, event_id, event_time, in_history, summary, zrecord, record_bytes FROM u
+        INSERT INTO event_log (account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, zrecord, record_bytes, xid)
+        SELECT account_id, seq, $4::int8, region, event_id, event_time, in_history, summary, zrecord, record_bytes, pg_current_xact_id() FROM u
         WHERE seq IN (SELECT seq FROM ids)
       ), hist AS (
         INSERT INTO event_history (account_id, region, attr, value, t, seq, ingest_ms)
@@ -432,11 +547,32 @@ export class PgEventStore implements EventStore {
         FROM unnest($5::int8[], $6::text[], $7::text[]) AS h(s, k, v) JOIN u ON u.seq = h.s
         WHERE h.s IN (SELECT seq FROM ids)
       )
-      SELECT u.seq AS tried, x.seq FROM u JOIN event_ids x ON x.account_id = u.account_id AND x.event_id = u.event_id
+      SELECT u.seq AS tried, x.seq FROM u LEFT JOIN event_ids x ON x.account_id = u.account_id AND x.event_id = u.event_id
       WHERE u.seq NOT IN (SELECT seq FROM ids)`,
     values: [JSON.stringify(meta), Buffer.concat(sums), Buffer.concat(recs), ctx.ingestMs, `{${hs.join(',')}}`, textArray(hk), textArray(hv)] });
     // Rows returned: the events already stored (before this append), with the seq they hold.
-    const stored = new Map(r.rows.map((row) => [num(row.tried), num(row.seq)]));
+    const stored = new Map<number, number>();
+    const late: { tried: number; key: string }[] = [];
+    const keyOfSeq = new Map(tried.map((i, j) => [out[i]!.seq, triedKeys[j]!]));
+    for (const row of r.rows) {
+      if (row.seq !== null) stored.set(num(row.tried), num(row.seq));
+      else late.push({ tried: num(row.tried), key: keyOfSeq.get(num(row.tried))! });
+    }
+    if (late.length) {
+      // Stored by an append that committed while this one waited for its id row: a new
+      // statement (a new snapshot) reads their seqs.
+      const accounts = late.map((l) => l.key.slice(0, l.key.indexOf('\u0000')));
+      const ids = late.map((l) => l.key.slice(l.key.indexOf('\u0000') + 1));
+      const again = await c.query<{ account_id: string; event_id: string; seq: string }>(
+        'SELECT account_id, event_id, seq FROM event_ids WHERE (account_id, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))', [accounts, ids]);
+      const byKey = new Map(again.rows.map((row) => [`${row.account_id}\u0000${row.event_id}`, num(row.seq)]));
+      for (const l of late) {
+        const seq = byKey.get(l.key);
+        // Deleted again since (a prune): the client tries again.
+        if (seq === undefined) throw new StoreUnavailableError('PostgreSQL event store: append raced with a prune of one of its event ids; try again');
+        stored.set(l.tried, seq);
+      }
+    }
     tried.forEach((i, j) => {
       const existing = stored.get(out[i]!.seq);
       if (existing === undefined) {
@@ -456,7 +592,7 @@ export class PgEventStore implements EventStore {
 
   probe(): Promise<void> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('PostgreSQL event store: closed'));
-    return this.serially(async () => {
+    return this.inTurn(async () => {
       await withTransaction(this.pool, async (c) => {
         await c.query('UPDATE event_state SET probe_ms = $1 WHERE id = 1', [Math.floor(this.nowMs())]);
       }, { operation: 'probe' });
@@ -525,7 +661,8 @@ export class PgEventStore implements EventStore {
     const params: unknown[] = [afterSeq, limit];
     if (accountId !== undefined) params.push(accountId);
     const cols = 'seq, account_id, region, event_time, record, zrecord';
-    let sql = `SELECT ${cols}, record_bytes FROM event_log WHERE seq > $1 ${byAccount} ORDER BY seq LIMIT $2`;
+    // Only settled rows: an append still running may hold lower seqs (docs/storage.md, "Appends in parallel").
+    let sql = `SELECT ${cols}, record_bytes FROM event_log WHERE seq > $1 ${byAccount} AND ${SETTLED} ORDER BY seq LIMIT $2`;
     if (maxBytes !== undefined) {
       params.push(maxBytes);
       // A v1 row's octet_length(record) reads its size from the TOAST header, without decompressing.
@@ -533,24 +670,26 @@ export class PgEventStore implements EventStore {
           SELECT *, sum(coalesce(record_bytes, octet_length(record))) OVER w AS run, row_number() OVER w AS n FROM (${sql}) page WINDOW w AS (ORDER BY seq)
         ) sized WHERE n = 1 OR run <= $${params.length} ORDER BY seq`;
     }
-    const name = `opentrail_ev_read2${accountId !== undefined ? '_account' : ''}${maxBytes !== undefined ? '_bytes' : ''}`;
+    const name = `opentrail_ev_read3${accountId !== undefined ? '_account' : ''}${maxBytes !== undefined ? '_bytes' : ''}`;
     const r = await named<{ seq: string; account_id: string; region: string; event_time: string; record: string | null; zrecord: Buffer | null }>(this.pool, name, sql, params, 'readAfter');
     return r.rows.map((row) => ({ seq: num(row.seq), accountId: row.account_id, region: row.region, eventTimeSec: num(row.event_time), json: readStored(row.zrecord, row.record)! }));
   }
 
+  /** The sequence's high-water mark: at or above every seq allocated (events of appends in flight included). */
   async lastSeq(): Promise<number> {
-    const r = await query<{ last_seq: string }>(this.pool, 'SELECT last_seq FROM event_state WHERE id = 1', [], 'lastSeq');
-    return num(r.rows[0]!.last_seq);
+    const r = await query<{ last_value: string }>(this.pool, 'SELECT last_value FROM event_seq', [], 'lastSeq');
+    return num(r.rows[0]!.last_value);
   }
 
   async count(): Promise<number> {
-    const r = await query<{ events: string }>(this.pool, 'SELECT events FROM event_state WHERE id = 1', [], 'count');
+    const r = await query<{ events: string }>(this.pool,
+      'SELECT (SELECT events FROM event_state WHERE id = 1) + (SELECT coalesce(sum(events), 0) FROM event_counts) AS events', [], 'count');
     return num(r.rows[0]!.events);
   }
 
   /** For metrics (consumer lag): the ingestion time of the first stored event after afterSeq. */
   async committedMsAfter(afterSeq: number): Promise<number | undefined> {
-    const r = await query<{ ingest_ms: string }>(this.pool, 'SELECT ingest_ms FROM event_log WHERE seq > $1 ORDER BY seq LIMIT 1', [afterSeq], 'committedMsAfter');
+    const r = await query<{ ingest_ms: string }>(this.pool, `SELECT ingest_ms FROM event_log WHERE seq > $1 AND ${SETTLED} ORDER BY seq LIMIT 1`, [afterSeq], 'committedMsAfter');
     return r.rows[0] ? num(r.rows[0].ingest_ms) : undefined;
   }
 
@@ -566,8 +705,11 @@ export class PgEventStore implements EventStore {
    */
   async prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }> {
     const b = await withTransaction(this.pool, async (c) => {
-      const r = await c.query<{ last_seq: string }>('UPDATE event_state SET history_cutoff_sec = GREATEST(history_cutoff_sec, $1) WHERE id = 1 RETURNING last_seq', [cutoffSec]);
-      return num(r.rows[0]!.last_seq);
+      // B: the highest settled seq (every seq up to it is committed or never will be): appends
+      // still running are never touched.
+      const r = await c.query<{ b: string | null }>(`UPDATE event_state SET history_cutoff_sec = GREATEST(history_cutoff_sec, $1) WHERE id = 1
+        RETURNING (SELECT seq FROM event_log WHERE ${SETTLED} ORDER BY seq DESC LIMIT 1) AS b`, [cutoffSec]);
+      return num(r.rows[0]!.b ?? 0);
     }, { operation: 'prune' });
     const parts = await withTransaction(this.pool, async (c) => ({ log: await listPartitions(c, 'event_log'), history: await listPartitions(c, 'event_history') }), { operation: 'prune' });
     const historyRows = await this.prunePartitions('event_history', parts.history, cutoffSec, cutoffSec,
@@ -680,7 +822,7 @@ export class PgEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.writes;
+    while (this.inFlight.size) await Promise.all([...this.inFlight]);
     if (this.ownsPool) await this.pool.end();
   }
 }
