@@ -8,8 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../core/sha256.ts';
+import { signRequest } from '../core/sigv4-sign.ts';
 import { readBoundedText, RETRYABLE_NET_CODES } from '../core/bounded-body.ts';
 
 /** Static credentials, as the environment or a profile file give them. */
@@ -71,12 +70,14 @@ function errorName(res: IncomingMessage, body: Record<string, unknown>): string 
 
 export class CloudTrailJsonClient {
   private readonly url: URL;
-  private readonly signer: SignatureV4;
+  private readonly region: string;
+  private readonly credentials: StaticCredentials;
   private readonly agent: import('node:http').Agent;
 
   constructor(opts: { endpoint: string; region: string; credentials: StaticCredentials }) {
     this.url = new URL(opts.endpoint);
-    this.signer = new SignatureV4({ credentials: opts.credentials, region: opts.region, service: 'cloudtrail', sha256: NodeSha256 });
+    this.region = opts.region;
+    this.credentials = opts.credentials;
     this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
@@ -152,19 +153,15 @@ export class CloudTrailJsonClient {
     const u = this.url;
     const port = u.port ? Number(u.port) : undefined;
     const path = u.pathname || '/';
-    const signed = await this.signer.sign({
-      method: 'POST', protocol: u.protocol, hostname: u.hostname, port, path, query: {},
-      headers: {
-        host: u.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${TARGET}.${operation}`,
-        'content-length': String(Buffer.byteLength(body)),
-      },
-      body,
-    });
+    const headers = signRequest({
+      method: 'POST', host: u.host, path, body,
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${TARGET}.${operation}`, 'content-length': String(Buffer.byteLength(body)) },
+    }, { credentials: this.credentials, region: this.region, service: 'cloudtrail' });
     const secure = u.protocol === 'https:';
     return await new Promise<IncomingMessage>((resolve, reject) => {
       const req = (secure ? https.request : http.request)({
         method: 'POST', protocol: u.protocol, hostname: u.hostname, port, path,
-        headers: signed.headers, agent: this.agent,
+        headers, agent: this.agent,
       }, resolve);
       req.setTimeout(TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`${u.host} did not answer in ${TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
       req.once('error', reject);

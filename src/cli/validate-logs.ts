@@ -7,8 +7,7 @@
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../core/sha256.ts';
+import { signRequest } from '../core/sigv4-sign.ts';
 import { parseArn } from '../core/arn.ts';
 import { digestTime } from '../integrity/digest.ts';
 import { validateLogs, ValidationFatalError, type PublicKeyInfo, type ValidationEvent, type ValidationProgress, type ValidationSummary } from '../integrity/validate.ts';
@@ -169,15 +168,12 @@ function progressDetail(p: ValidationProgress, seconds: number): string {
 async function describeOrganizationId(ct: TrailApi, env: NodeJS.ProcessEnv): Promise<string> {
   const endpoint = new URL(env.AWS_ENDPOINT_URL_ORGANIZATIONS ?? env.AWS_ENDPOINT_URL ?? 'https://organizations.us-east-1.amazonaws.com');
   const credentials = await ct.credentials();
-  const signer = new SignatureV4({ credentials, region: 'us-east-1', service: 'organizations', sha256: NodeSha256 });
   const body = '{}';
-  const signed = await signer.sign({
-    method: 'POST', protocol: endpoint.protocol, hostname: endpoint.hostname, port: endpoint.port ? Number(endpoint.port) : undefined,
-    path: endpoint.pathname || '/',
-    headers: { host: endpoint.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSOrganizationsV20161128.DescribeOrganization' },
-    body,
-  });
-  const res = await fetch(endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body });
+  const headers = signRequest({
+    method: 'POST', host: endpoint.host, path: endpoint.pathname || '/', body,
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSOrganizationsV20161128.DescribeOrganization' },
+  }, { credentials, region: 'us-east-1', service: 'organizations' });
+  const res = await fetch(endpoint, { method: 'POST', headers, body });
   const json = (await res.json().catch(() => ({}))) as { Organization?: { Id?: string }; __type?: string; message?: string; Message?: string };
   if (!res.ok || !json.Organization?.Id) {
     const code = (json.__type ?? `HTTP ${res.status}`).split('#').at(-1);
