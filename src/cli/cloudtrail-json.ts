@@ -97,19 +97,17 @@ export class CloudTrailJsonClient {
   }
 
   /** Every public key valid in the range, all pages. */
-  async listPublicKeys(startMs: number, endMs: number): Promise<{ fingerprint: string; value: Buffer }[]> {
-    const keys: { fingerprint: string; value: Buffer }[] = [];
-    let token: string | undefined;
-    do {
+  listPublicKeys(startMs: number, endMs: number): Promise<{ fingerprint: string; value: Buffer }[]> {
+    return allPages('ListPublicKeys', async (token) => {
       const out = await this.call('ListPublicKeys', { StartTime: startMs / 1000, EndTime: endMs / 1000, ...(token ? { NextToken: token } : {}) }) as {
         PublicKeyList?: { Fingerprint?: string; Value?: string }[]; NextToken?: string;
       };
-      for (const k of out.PublicKeyList ?? []) {
+      const keys: { fingerprint: string; value: Buffer }[] = [];
+      for (const k of Array.isArray(out.PublicKeyList) ? out.PublicKeyList : []) {
         if (k.Fingerprint && typeof k.Value === 'string' && k.Value) keys.push({ fingerprint: k.Fingerprint, value: Buffer.from(k.Value, 'base64') });
       }
-      token = typeof out.NextToken === 'string' && out.NextToken ? out.NextToken : undefined;
-    } while (token);
-    return keys;
+      return { items: keys, next: out.NextToken };
+    });
   }
 
   close(): void {
@@ -167,6 +165,30 @@ export class CloudTrailJsonClient {
       req.once('error', reject);
       req.end(body);
     });
+  }
+}
+
+/** Pages of one listing at most: far past any real one (CloudTrail's public keys fit in a page or two). */
+export const MAX_PAGES = 1000;
+
+/**
+ * Every item of a paged call (`page(undefined)`, then `page(next)` while a token comes back). An
+ * endpoint that answers a NextToken it answered before (a cycle, not only the same token twice), or
+ * more than MAX_PAGES pages, would make the listing go on forever: it ends with an error instead,
+ * as the S3 bucket reader ends such a listing (src/stores/s3/s3-bucket-reader.ts).
+ */
+export async function allPages<T>(operation: string, page: (token: string | undefined) => Promise<{ items: readonly T[]; next: unknown }>): Promise<T[]> {
+  const items: T[] = [];
+  const seen = new Set<string>();
+  let token: string | undefined;
+  for (let n = 1; ; n++) {
+    const out = await page(token);
+    items.push(...out.items);
+    if (typeof out.next !== 'string' || out.next === '') return items;
+    if (seen.has(out.next)) throw new CloudTrailJsonError('MalformedResponse', `the endpoint answered a NextToken it had answered before (a listing that would never end) on page ${n} of ${operation}`, 200);
+    if (n >= MAX_PAGES) throw new CloudTrailJsonError('MalformedResponse', `the endpoint answered more than ${MAX_PAGES} pages of ${operation}`, 200);
+    seen.add(out.next);
+    token = out.next;
   }
 }
 

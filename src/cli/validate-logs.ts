@@ -15,7 +15,7 @@ import { BucketReadError, type BucketReader } from '../stores/bucket-reader.ts';
 import { FsBucketReader } from '../stores/fs/fs-bucket-reader.ts';
 import { S3BucketReader } from '../stores/s3/s3-bucket-reader.ts';
 import { formatMB, Progress, type ProgressMode, type ProgressStream } from './progress.ts';
-import { CloudTrailJsonClient, type StaticCredentials, type TrailInfo, type TrailStatusInfo } from './cloudtrail-json.ts';
+import { allPages, CloudTrailJsonClient, type StaticCredentials, type TrailInfo, type TrailStatusInfo } from './cloudtrail-json.ts';
 import { staticCredentials } from './static-credentials.ts';
 
 export const VALIDATE_USAGE = `usage: opentrail validate-logs --trail-arn ARN --start-time TIME [--end-time TIME]
@@ -215,18 +215,14 @@ async function sdkTrailApi(region: string | undefined, endpoint: string | undefi
     credentials: () => ct.config.credentials(),
     describeTrails: async () => (await ct.send(new DescribeTrailsCommand({}))).trailList ?? [],
     getTrailStatus: (name) => ct.send(new GetTrailStatusCommand({ Name: name })),
-    listPublicKeys: async (startMs, endMs) => {
+    listPublicKeys: (startMs, endMs) => allPages('ListPublicKeys', async (token) => {
+      const out = await ct.send(new ListPublicKeysCommand({ StartTime: new Date(startMs), EndTime: new Date(endMs), NextToken: token }));
       const keys: PublicKeyInfo[] = [];
-      let token: string | undefined;
-      do {
-        const out = await ct.send(new ListPublicKeysCommand({ StartTime: new Date(startMs), EndTime: new Date(endMs), NextToken: token }));
-        for (const k of out.PublicKeyList ?? []) {
-          if (k.Fingerprint && k.Value) keys.push({ fingerprint: k.Fingerprint, value: Buffer.from(k.Value) });
-        }
-        token = out.NextToken;
-      } while (token);
-      return keys;
-    },
+      for (const k of out.PublicKeyList ?? []) {
+        if (k.Fingerprint && k.Value) keys.push({ fingerprint: k.Fingerprint, value: Buffer.from(k.Value) });
+      }
+      return { items: keys, next: out.NextToken };
+    }),
     close: () => ct.destroy(),
   };
 }
