@@ -31,7 +31,8 @@ export class CloudTrailJsonError extends Error {
 // By require, not import: see src/stores/s3/s3-bucket-reader.ts (an ESM import of node:http loads undici).
 const require = createRequire(import.meta.url);
 const http = require('node:http') as typeof import('node:http');
-const https = require('node:https') as typeof import('node:https');
+/** node:https (TLS) only for an https endpoint. */
+const https = (): typeof import('node:https') => require('node:https') as typeof import('node:https');
 
 const TARGET = 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101';
 const RETRYABLE_CODES = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded', 'RequestTimeout']);
@@ -78,7 +79,7 @@ export class CloudTrailJsonClient {
     this.url = new URL(opts.endpoint);
     this.region = opts.region;
     this.credentials = opts.credentials;
-    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.agent = this.url.protocol === 'https:' ? new (https().Agent)({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
   async describeTrails(): Promise<TrailInfo[]> {
@@ -157,7 +158,7 @@ export class CloudTrailJsonClient {
     }, { credentials: this.credentials, region: this.region, service: 'cloudtrail' });
     const secure = u.protocol === 'https:';
     return await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = (secure ? https.request : http.request)({
+      const req = (secure ? https().request : http.request)({
         method: 'POST', protocol: u.protocol, hostname: u.hostname, port, path,
         headers, agent: this.agent,
       }, resolve);

@@ -8,13 +8,10 @@ import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { signRequest } from '../core/sigv4-sign.ts';
-import { parseArn } from '../core/arn.ts';
 import { digestTime } from '../integrity/digest.ts';
-import { validateLogs, ValidationFatalError, type PublicKeyInfo, type ValidationEvent, type ValidationProgress, type ValidationSummary } from '../integrity/validate.ts';
-import { BucketReadError, type BucketReader } from '../stores/bucket-reader.ts';
-import { FsBucketReader } from '../stores/fs/fs-bucket-reader.ts';
-import { S3BucketReader } from '../stores/s3/s3-bucket-reader.ts';
-import { formatMB, Progress, type ProgressMode, type ProgressStream } from './progress.ts';
+import type { PublicKeyInfo, ValidationEvent, ValidationProgress, ValidationSummary } from '../integrity/validate.ts';
+import type { BucketReader } from '../stores/bucket-reader.ts';
+import type { Progress, ProgressMode, ProgressStream } from './progress.ts';
 import { allPages, CloudTrailJsonClient, type StaticCredentials, type TrailInfo, type TrailStatusInfo } from './cloudtrail-json.ts';
 import { staticCredentials } from './static-credentials.ts';
 
@@ -159,8 +156,22 @@ const defaultIo: ValidateCommandIo = {
   progress: process.stderr,
 };
 
+/**
+ * What the command needs once the trail is known: the engine, the bucket reader, the progress
+ * output. Imported while the first CloudTrail calls are answered, not before them (~40-60 ms of CPU
+ * of module loading that no longer delays the first request: docs/performance.md "validate-logs,
+ * fourth round"); the filesystem reader only for --bucket-root.
+ */
+async function loadRun(bucketRoot: string | undefined) {
+  const [engine, arn, progress, bucket, reader] = await Promise.all([
+    import('../integrity/validate.ts'), import('../core/arn.ts'), import('./progress.ts'), import('../stores/bucket-reader.ts'),
+    bucketRoot === undefined ? import('../stores/s3/s3-bucket-reader.ts') : import('../stores/fs/fs-bucket-reader.ts'),
+  ]);
+  return { engine, arn, progress, bucket, reader };
+}
+
 /** `3/24 digests, 95.1 MB read, 31.2 MB/s`. */
-function progressDetail(p: ValidationProgress, seconds: number): string {
+function progressDetail(formatMB: (bytes: number) => string, p: ValidationProgress, seconds: number): string {
   return `${p.digestsChecked}/${p.digestsPlanned} digests, ${formatMB(p.bytesRead)} read, ${seconds > 0 ? (p.bytesRead / 1e6 / seconds).toFixed(1) : '0.0'} MB/s`;
 }
 
@@ -308,6 +319,8 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
   let ct: TrailApi | undefined;
   let started = false;
   let progress: Progress | undefined;
+  /** The error classes the command reports as fatal (255 and the message), once their modules are loaded. */
+  const fatal: (abstract new (...args: never[]) => Error)[] = [CommandError];
   try {
     const startMs = parseCliTime(values['start-time']!);
     const endMs = values['end-time'] ? parseCliTime(values['end-time']) : io.nowMs();
@@ -327,18 +340,23 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
     if (!ARN_RE.test(trailArn)) throw new CommandError(`Invalid trail ARN provided: ${trailArn}`);
 
     const extended = !values['aws-compatible'];
+    let bucket = values['s3-bucket'];
+    // The trail's calls go out first, then the rest of the command loads while they are answered.
+    const described = bucket === undefined ? ct.describeTrails() : undefined;
+    described?.catch(() => undefined);
     // Not asked by the AWS CLI: tells how far digests should go (a deleted newest digest). Asked
     // while the trail is described: one round trip less before the first GET.
     const status = extended ? ct.getTrailStatus(trailArn).catch(() => undefined) : undefined;
+    const loading = loadRun(values['bucket-root']);
+    loading.catch(() => undefined);
 
-    let bucket = values['s3-bucket'];
     let prefix = values['s3-prefix'];
     let organizationId: string | undefined;
     let accountId = values['account-id'];
     if (bucket === undefined) {
       let trails: TrailInfo[];
       try {
-        trails = await ct.describeTrails();
+        trails = await described!;
       } catch (e) {
         throw new CommandError(sdkMessage(e, 'DescribeTrails'));
       }
@@ -351,35 +369,37 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
         organizationId = await describeOrganizationId(ct, env);
       }
     }
-    accountId ||= parseArn(trailArn)?.accountId;
+    const run = await loading;
+    fatal.push(run.engine.ValidationFatalError, run.bucket.BucketReadError);
+    accountId ||= run.arn.parseArn(trailArn)?.accountId;
 
     const st = await status;
     const latestDigestDeliveryMs = st?.LatestDigestDeliveryTime?.getTime();
     const startLoggingMs = st?.StartLoggingTime?.getTime();
     const stopLoggingMs = st?.IsLogging === false ? st.StopLoggingTime?.getTime() : undefined;
 
-    if (values['bucket-root'] !== undefined) {
-      reader = new FsBucketReader(values['bucket-root']);
+    if ('FsBucketReader' in run.reader) {
+      reader = new run.reader.FsBucketReader(values['bucket-root']!);
     } else {
       const endpoint = values['s3-endpoint-url'] ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
-      reader = new S3BucketReader({ region: sourceRegion, endpoint, maxSockets: Math.max(concurrency, 4), ...(credentials ? { credentials } : {}) });
+      reader = new run.reader.S3BucketReader({ region: sourceRegion, endpoint, maxSockets: Math.max(concurrency, 4), ...(credentials ? { credentials } : {}) });
     }
 
     const mode: ProgressMode = values['no-progress'] || !io.progress ? 'never' : values.progress ? 'always' : 'auto';
     const progressStarted = performance.now();
-    progress = new Progress({ label: 'validate-logs', unit: 'files', stream: io.progress ?? { write: () => true }, mode, term: env.TERM });
+    progress = new run.progress.Progress({ label: 'validate-logs', unit: 'files', stream: io.progress ?? { write: () => true }, mode, term: env.TERM });
     const shown = progress;
     // The command's lines go around the bar (on a terminal) and stay byte for byte what they are without it.
     const printer = new Printer(Boolean(values.verbose), (t) => shown.print(io.stdout, t), (t) => shown.print(io.stderr, t));
     printer.startup(trailArn, startMs, endMs);
     started = true;
     const client = ct;
-    const summary = await validateLogs({
+    const summary = await run.engine.validateLogs({
       trailArn, startMs, endMs, bucket, prefix, accountId, organizationId, sourceRegion,
       reader, extended, latestDigestDeliveryMs, stopLoggingMs, concurrency,
       onProgress: (p) => shown.update({
         done: p.digestsChecked + p.logsChecked, total: p.digestsPlanned + p.logsPlanned,
-        detail: progressDetail(p, (performance.now() - progressStarted) / 1000),
+        detail: progressDetail(run.progress.formatMB, p, (performance.now() - progressStarted) / 1000),
       }),
       keys: {
         listPublicKeys: async (s, e) => {
@@ -397,8 +417,8 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
     return invalid > 0 ? 1 : 0;
   } catch (e) {
     progress?.stop();
-    if (e instanceof CommandError || e instanceof ValidationFatalError || e instanceof BucketReadError) {
-      io.stderr(`\n${e.message}\n`);
+    if (fatal.some((c) => e instanceof c)) {
+      io.stderr(`\n${(e as Error).message}\n`);
       return 255;
     }
     if (started || (e as { $metadata?: unknown }).$metadata || (e as { code?: unknown }).code) {

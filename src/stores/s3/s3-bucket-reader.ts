@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { signRequest, uriEscape, type SigningCredentials } from '../../core/sigv4-sign.ts';
 import { readBoundedText, RETRYABLE_NET_CODES } from '../../core/bounded-body.ts';
-import { RegionalClients } from '../aws-clients.ts';
+import type { RegionalClients } from '../aws-clients.ts';
 import { BucketReadError, type BucketObject, type BucketReader } from '../bucket-reader.ts';
 
 export interface S3ReaderOptions {
@@ -110,7 +110,8 @@ async function readText(res: IncomingMessage, max: number, operation: string): P
 // of CPU at the start of `opentrail validate-logs`, against ~14 ms this way (docs/validate-logs.md "Speed").
 const require = createRequire(import.meta.url);
 const http = require('node:http') as typeof import('node:http');
-const https = require('node:https') as typeof import('node:https');
+/** node:https (TLS) only for an https endpoint. */
+const https = (): typeof import('node:https') => require('node:https') as typeof import('node:https');
 
 const CONNECT_TIMEOUT_MS = 5000;
 const IDLE_TIMEOUT_MS = 120_000;
@@ -130,20 +131,23 @@ export class S3BucketReader implements BucketReader {
   private readonly regions = new Map<string, Promise<string>>();
   private readonly endpoints = new Map<string, Promise<BucketEndpoint>>();
   private readonly httpAgent: HttpAgent;
-  private readonly httpsAgent: HttpsAgent;
+  private secureAgent: HttpsAgent | undefined;
+  private readonly maxSockets: number;
 
   constructor(opts: S3ReaderOptions) {
     this.opts = opts;
-    const maxSockets = opts.maxSockets ?? 32;
-    const httpAgent = new http.Agent({ keepAlive: true, maxSockets });
-    const httpsAgent = new https.Agent({ keepAlive: true, maxSockets });
-    this.httpAgent = httpAgent;
-    this.httpsAgent = httpsAgent;
+    this.maxSockets = opts.maxSockets ?? 32;
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
+  }
+
+  private get httpsAgent(): HttpsAgent {
+    this.secureAgent ??= new (https().Agent)({ keepAlive: true, maxSockets: this.maxSockets });
+    return this.secureAgent;
   }
 
   /** The S3 client of a Region; @aws-sdk/client-s3 is loaded on the first call. */
   private async client(region: string): Promise<S3Client> {
-    this.clients ??= import('@aws-sdk/client-s3').then(({ S3Client: Client }) => new RegionalClients((r) => new Client({
+    this.clients ??= Promise.all([import('@aws-sdk/client-s3'), import('../aws-clients.ts')]).then(([{ S3Client: Client }, { RegionalClients: Clients }]) => new Clients((r) => new Client({
       region: r,
       endpoint: this.opts.endpoint,
       forcePathStyle: this.opts.forcePathStyle ?? this.opts.endpoint !== undefined,
@@ -326,7 +330,7 @@ export class S3BucketReader implements BucketReader {
     const qs = Object.entries(query).map(([k, v]) => `${uriEscape(k)}=${uriEscape(v)}`).join('&');
     const secure = u.protocol === 'https:';
     return await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = (secure ? https.request : http.request)({
+      const req = (secure ? https().request : http.request)({
         method: 'GET', protocol: u.protocol, hostname: u.hostname, port, path: qs ? `${path}?${qs}` : path,
         headers, agent: secure ? this.httpsAgent : this.httpAgent,
       }, resolve);
@@ -361,6 +365,6 @@ export class S3BucketReader implements BucketReader {
   close(): void {
     void this.clients?.then((c) => c.destroy(), () => undefined);
     this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.secureAgent?.destroy();
   }
 }
