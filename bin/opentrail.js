@@ -3,7 +3,6 @@
 // system Node it re-runs itself with the Node 24 that `npm install` put in node_modules, as a
 // child that gets every signal this process gets, whose exit status this process exits with, and
 // that never outlives it (it watches the IPC channel to this process and shuts down when it closes).
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -29,6 +28,8 @@ if (major < 24) {
     console.error(`opentrail needs Node.js 24 or newer (this is ${process.version}); in a checkout, npm install brings it.`);
     process.exit(1);
   }
+  // Loaded here only: node:child_process is a few ms of every command's start on Node 24.
+  const { spawn } = await import('node:child_process');
   const child = spawn(local, [...(serving ? missingServeFlags((process.env.NODE_OPTIONS ?? '').split(/\s+/)) : []), fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: serving ? { ...SERVE_ENV, ...process.env } : process.env,
   });

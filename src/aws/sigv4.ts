@@ -7,12 +7,13 @@
  * node:crypto's, with signing keys cached (expectedSignature, below; a property test checks it
  * against SignatureV4.sign).
  */
-import { createHmac, createSecretKey, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import { ALGORITHM_IDENTIFIER, AMZ_DATE_HEADER, createScope, getCanonicalHeaders, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
 import { ServiceError } from './errors.ts';
 import { NodeSha256 } from '../core/sha256.ts';
+import { signingKey } from '../core/sigv4-sign.ts';
 
-export { NodeSha256 };
+export { NodeSha256, signingKey };
 
 
 export interface SignedRequest {
@@ -213,7 +214,8 @@ export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Prom
 // x-amz-date and token headers, payload hash, canonical headers, canonical request: its own
 // exported functions), minus what costs per request without changing a byte: a signer object per
 // request, its promise chain, the HMAC of the secret it keys its signing-key cache with, and the
-// body hash when the caller already has it. Signing keys are cached here, in a bounded LRU.
+// body hash when the caller already has it. Signing keys are cached in a bounded LRU (core/sigv4-sign.ts,
+// shared with the signer of our own outgoing requests).
 
 /** Dates, canonical path and canonical request by smithy's own code; its credentials and region are never used. */
 type HttpRequest = Parameters<typeof prepareRequest>[0];
@@ -231,32 +233,6 @@ class Canonicalizer extends SignatureV4Base {
   }
 }
 const canonicalizers = { escaped: new Canonicalizer(true), raw: new Canonicalizer(false) };
-
-const SIGNING_KEYS_MAX = 256;
-/**
- * Signing keys by date, region, service and secret; Map order is use order (least recent first).
- * Held as KeyObjects: an HMAC keyed by a KeyObject costs a fraction of one keyed by a Buffer.
- */
-const signingKeys = new Map<string, KeyObject>();
-
-/** The SigV4 signing key: HMAC chain of `AWS4` + secret over the scope's date, region, service, aws4_request. */
-export function signingKey(secret: string, shortDate: string, region: string, service: string): KeyObject {
-  const id = `${shortDate}\n${region}\n${service}\n${secret}`;
-  const cached = signingKeys.get(id);
-  if (cached !== undefined) {
-    signingKeys.delete(id);
-    signingKeys.set(id, cached);
-    return cached;
-  }
-  let key = createHmac('sha256', `AWS4${secret}`).update(shortDate).digest();
-  key = createHmac('sha256', key).update(region).digest();
-  key = createHmac('sha256', key).update(service).digest();
-  key = createHmac('sha256', key).update('aws4_request').digest();
-  const object = createSecretKey(key);
-  signingKeys.set(id, object);
-  if (signingKeys.size > SIGNING_KEYS_MAX) signingKeys.delete(signingKeys.keys().next().value!);
-  return object;
-}
 
 /**
  * The signature @smithy/signature-v4 computes when it re-signs the request as received: the

@@ -8,8 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../core/sha256.ts';
+import { signRequest } from '../core/sigv4-sign.ts';
 import { readBoundedText, RETRYABLE_NET_CODES } from '../core/bounded-body.ts';
 
 /** Static credentials, as the environment or a profile file give them. */
@@ -32,7 +31,8 @@ export class CloudTrailJsonError extends Error {
 // By require, not import: see src/stores/s3/s3-bucket-reader.ts (an ESM import of node:http loads undici).
 const require = createRequire(import.meta.url);
 const http = require('node:http') as typeof import('node:http');
-const https = require('node:https') as typeof import('node:https');
+/** node:https (TLS) only for an https endpoint. */
+const https = (): typeof import('node:https') => require('node:https') as typeof import('node:https');
 
 const TARGET = 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101';
 const RETRYABLE_CODES = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded', 'RequestTimeout']);
@@ -71,13 +71,15 @@ function errorName(res: IncomingMessage, body: Record<string, unknown>): string 
 
 export class CloudTrailJsonClient {
   private readonly url: URL;
-  private readonly signer: SignatureV4;
+  private readonly region: string;
+  private readonly credentials: StaticCredentials;
   private readonly agent: import('node:http').Agent;
 
   constructor(opts: { endpoint: string; region: string; credentials: StaticCredentials }) {
     this.url = new URL(opts.endpoint);
-    this.signer = new SignatureV4({ credentials: opts.credentials, region: opts.region, service: 'cloudtrail', sha256: NodeSha256 });
-    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.region = opts.region;
+    this.credentials = opts.credentials;
+    this.agent = this.url.protocol === 'https:' ? new (https().Agent)({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
   async describeTrails(): Promise<TrailInfo[]> {
@@ -96,19 +98,17 @@ export class CloudTrailJsonClient {
   }
 
   /** Every public key valid in the range, all pages. */
-  async listPublicKeys(startMs: number, endMs: number): Promise<{ fingerprint: string; value: Buffer }[]> {
-    const keys: { fingerprint: string; value: Buffer }[] = [];
-    let token: string | undefined;
-    do {
+  listPublicKeys(startMs: number, endMs: number): Promise<{ fingerprint: string; value: Buffer }[]> {
+    return allPages('ListPublicKeys', async (token) => {
       const out = await this.call('ListPublicKeys', { StartTime: startMs / 1000, EndTime: endMs / 1000, ...(token ? { NextToken: token } : {}) }) as {
         PublicKeyList?: { Fingerprint?: string; Value?: string }[]; NextToken?: string;
       };
-      for (const k of out.PublicKeyList ?? []) {
+      const keys: { fingerprint: string; value: Buffer }[] = [];
+      for (const k of Array.isArray(out.PublicKeyList) ? out.PublicKeyList : []) {
         if (k.Fingerprint && typeof k.Value === 'string' && k.Value) keys.push({ fingerprint: k.Fingerprint, value: Buffer.from(k.Value, 'base64') });
       }
-      token = typeof out.NextToken === 'string' && out.NextToken ? out.NextToken : undefined;
-    } while (token);
-    return keys;
+      return { items: keys, next: out.NextToken };
+    });
   }
 
   close(): void {
@@ -152,24 +152,44 @@ export class CloudTrailJsonClient {
     const u = this.url;
     const port = u.port ? Number(u.port) : undefined;
     const path = u.pathname || '/';
-    const signed = await this.signer.sign({
-      method: 'POST', protocol: u.protocol, hostname: u.hostname, port, path, query: {},
-      headers: {
-        host: u.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${TARGET}.${operation}`,
-        'content-length': String(Buffer.byteLength(body)),
-      },
-      body,
-    });
+    const headers = signRequest({
+      method: 'POST', host: u.host, path, body,
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `${TARGET}.${operation}`, 'content-length': String(Buffer.byteLength(body)) },
+    }, { credentials: this.credentials, region: this.region, service: 'cloudtrail' });
     const secure = u.protocol === 'https:';
     return await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = (secure ? https.request : http.request)({
+      const req = (secure ? https().request : http.request)({
         method: 'POST', protocol: u.protocol, hostname: u.hostname, port, path,
-        headers: signed.headers, agent: this.agent,
+        headers, agent: this.agent,
       }, resolve);
       req.setTimeout(TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`${u.host} did not answer in ${TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
       req.once('error', reject);
       req.end(body);
     });
+  }
+}
+
+/** Pages of one listing at most: far past any real one (CloudTrail's public keys fit in a page or two). */
+export const MAX_PAGES = 1000;
+
+/**
+ * Every item of a paged call (`page(undefined)`, then `page(next)` while a token comes back). An
+ * endpoint that answers a NextToken it answered before (a cycle, not only the same token twice), or
+ * more than MAX_PAGES pages, would make the listing go on forever: it ends with an error instead,
+ * as the S3 bucket reader ends such a listing (src/stores/s3/s3-bucket-reader.ts).
+ */
+export async function allPages<T>(operation: string, page: (token: string | undefined) => Promise<{ items: readonly T[]; next: unknown }>): Promise<T[]> {
+  const items: T[] = [];
+  const seen = new Set<string>();
+  let token: string | undefined;
+  for (let n = 1; ; n++) {
+    const out = await page(token);
+    items.push(...out.items);
+    if (typeof out.next !== 'string' || out.next === '') return items;
+    if (seen.has(out.next)) throw new CloudTrailJsonError('MalformedResponse', `the endpoint answered a NextToken it had answered before (a listing that would never end) on page ${n} of ${operation}`, 200);
+    if (n >= MAX_PAGES) throw new CloudTrailJsonError('MalformedResponse', `the endpoint answered more than ${MAX_PAGES} pages of ${operation}`, 200);
+    seen.add(out.next);
+    token = out.next;
   }
 }
 

@@ -7,16 +7,12 @@
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../core/sha256.ts';
-import { parseArn } from '../core/arn.ts';
+import { signRequest } from '../core/sigv4-sign.ts';
 import { digestTime } from '../integrity/digest.ts';
-import { validateLogs, ValidationFatalError, type PublicKeyInfo, type ValidationEvent, type ValidationProgress, type ValidationSummary } from '../integrity/validate.ts';
-import { BucketReadError, type BucketReader } from '../stores/bucket-reader.ts';
-import { FsBucketReader } from '../stores/fs/fs-bucket-reader.ts';
-import { S3BucketReader } from '../stores/s3/s3-bucket-reader.ts';
-import { formatMB, Progress, type ProgressMode, type ProgressStream } from './progress.ts';
-import { CloudTrailJsonClient, type StaticCredentials, type TrailInfo, type TrailStatusInfo } from './cloudtrail-json.ts';
+import type { PublicKeyInfo, ValidationEvent, ValidationProgress, ValidationSummary } from '../integrity/validate.ts';
+import type { BucketReader } from '../stores/bucket-reader.ts';
+import type { Progress, ProgressMode, ProgressStream } from './progress.ts';
+import { allPages, CloudTrailJsonClient, type StaticCredentials, type TrailInfo, type TrailStatusInfo } from './cloudtrail-json.ts';
 import { staticCredentials } from './static-credentials.ts';
 
 export const VALIDATE_USAGE = `usage: opentrail validate-logs --trail-arn ARN --start-time TIME [--end-time TIME]
@@ -160,8 +156,22 @@ const defaultIo: ValidateCommandIo = {
   progress: process.stderr,
 };
 
+/**
+ * What the command needs once the trail is known: the engine, the bucket reader, the progress
+ * output. Imported while the first CloudTrail calls are answered, not before them (~40-60 ms of CPU
+ * of module loading that no longer delays the first request: docs/performance.md "validate-logs,
+ * fourth round"); the filesystem reader only for --bucket-root.
+ */
+async function loadRun(bucketRoot: string | undefined) {
+  const [engine, arn, progress, bucket, reader] = await Promise.all([
+    import('../integrity/validate.ts'), import('../core/arn.ts'), import('./progress.ts'), import('../stores/bucket-reader.ts'),
+    bucketRoot === undefined ? import('../stores/s3/s3-bucket-reader.ts') : import('../stores/fs/fs-bucket-reader.ts'),
+  ]);
+  return { engine, arn, progress, bucket, reader };
+}
+
 /** `3/24 digests, 95.1 MB read, 31.2 MB/s`. */
-function progressDetail(p: ValidationProgress, seconds: number): string {
+function progressDetail(formatMB: (bytes: number) => string, p: ValidationProgress, seconds: number): string {
   return `${p.digestsChecked}/${p.digestsPlanned} digests, ${formatMB(p.bytesRead)} read, ${seconds > 0 ? (p.bytesRead / 1e6 / seconds).toFixed(1) : '0.0'} MB/s`;
 }
 
@@ -169,15 +179,12 @@ function progressDetail(p: ValidationProgress, seconds: number): string {
 async function describeOrganizationId(ct: TrailApi, env: NodeJS.ProcessEnv): Promise<string> {
   const endpoint = new URL(env.AWS_ENDPOINT_URL_ORGANIZATIONS ?? env.AWS_ENDPOINT_URL ?? 'https://organizations.us-east-1.amazonaws.com');
   const credentials = await ct.credentials();
-  const signer = new SignatureV4({ credentials, region: 'us-east-1', service: 'organizations', sha256: NodeSha256 });
   const body = '{}';
-  const signed = await signer.sign({
-    method: 'POST', protocol: endpoint.protocol, hostname: endpoint.hostname, port: endpoint.port ? Number(endpoint.port) : undefined,
-    path: endpoint.pathname || '/',
-    headers: { host: endpoint.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSOrganizationsV20161128.DescribeOrganization' },
-    body,
-  });
-  const res = await fetch(endpoint, { method: 'POST', headers: signed.headers as Record<string, string>, body });
+  const headers = signRequest({
+    method: 'POST', host: endpoint.host, path: endpoint.pathname || '/', body,
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSOrganizationsV20161128.DescribeOrganization' },
+  }, { credentials, region: 'us-east-1', service: 'organizations' });
+  const res = await fetch(endpoint, { method: 'POST', headers, body });
   const json = (await res.json().catch(() => ({}))) as { Organization?: { Id?: string }; __type?: string; message?: string; Message?: string };
   if (!res.ok || !json.Organization?.Id) {
     const code = (json.__type ?? `HTTP ${res.status}`).split('#').at(-1);
@@ -219,18 +226,14 @@ async function sdkTrailApi(region: string | undefined, endpoint: string | undefi
     credentials: () => ct.config.credentials(),
     describeTrails: async () => (await ct.send(new DescribeTrailsCommand({}))).trailList ?? [],
     getTrailStatus: (name) => ct.send(new GetTrailStatusCommand({ Name: name })),
-    listPublicKeys: async (startMs, endMs) => {
+    listPublicKeys: (startMs, endMs) => allPages('ListPublicKeys', async (token) => {
+      const out = await ct.send(new ListPublicKeysCommand({ StartTime: new Date(startMs), EndTime: new Date(endMs), NextToken: token }));
       const keys: PublicKeyInfo[] = [];
-      let token: string | undefined;
-      do {
-        const out = await ct.send(new ListPublicKeysCommand({ StartTime: new Date(startMs), EndTime: new Date(endMs), NextToken: token }));
-        for (const k of out.PublicKeyList ?? []) {
-          if (k.Fingerprint && k.Value) keys.push({ fingerprint: k.Fingerprint, value: Buffer.from(k.Value) });
-        }
-        token = out.NextToken;
-      } while (token);
-      return keys;
-    },
+      for (const k of out.PublicKeyList ?? []) {
+        if (k.Fingerprint && k.Value) keys.push({ fingerprint: k.Fingerprint, value: Buffer.from(k.Value) });
+      }
+      return { items: keys, next: out.NextToken };
+    }),
     close: () => ct.destroy(),
   };
 }
@@ -316,6 +319,8 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
   let ct: TrailApi | undefined;
   let started = false;
   let progress: Progress | undefined;
+  /** The error classes the command reports as fatal (255 and the message), once their modules are loaded. */
+  const fatal: (abstract new (...args: never[]) => Error)[] = [CommandError];
   try {
     const startMs = parseCliTime(values['start-time']!);
     const endMs = values['end-time'] ? parseCliTime(values['end-time']) : io.nowMs();
@@ -335,18 +340,23 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
     if (!ARN_RE.test(trailArn)) throw new CommandError(`Invalid trail ARN provided: ${trailArn}`);
 
     const extended = !values['aws-compatible'];
+    let bucket = values['s3-bucket'];
+    // The trail's calls go out first, then the rest of the command loads while they are answered.
+    const described = bucket === undefined ? ct.describeTrails() : undefined;
+    described?.catch(() => undefined);
     // Not asked by the AWS CLI: tells how far digests should go (a deleted newest digest). Asked
     // while the trail is described: one round trip less before the first GET.
     const status = extended ? ct.getTrailStatus(trailArn).catch(() => undefined) : undefined;
+    const loading = loadRun(values['bucket-root']);
+    loading.catch(() => undefined);
 
-    let bucket = values['s3-bucket'];
     let prefix = values['s3-prefix'];
     let organizationId: string | undefined;
     let accountId = values['account-id'];
     if (bucket === undefined) {
       let trails: TrailInfo[];
       try {
-        trails = await ct.describeTrails();
+        trails = await described!;
       } catch (e) {
         throw new CommandError(sdkMessage(e, 'DescribeTrails'));
       }
@@ -359,35 +369,37 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
         organizationId = await describeOrganizationId(ct, env);
       }
     }
-    accountId ||= parseArn(trailArn)?.accountId;
+    const run = await loading;
+    fatal.push(run.engine.ValidationFatalError, run.bucket.BucketReadError);
+    accountId ||= run.arn.parseArn(trailArn)?.accountId;
 
     const st = await status;
     const latestDigestDeliveryMs = st?.LatestDigestDeliveryTime?.getTime();
     const startLoggingMs = st?.StartLoggingTime?.getTime();
     const stopLoggingMs = st?.IsLogging === false ? st.StopLoggingTime?.getTime() : undefined;
 
-    if (values['bucket-root'] !== undefined) {
-      reader = new FsBucketReader(values['bucket-root']);
+    if ('FsBucketReader' in run.reader) {
+      reader = new run.reader.FsBucketReader(values['bucket-root']!);
     } else {
       const endpoint = values['s3-endpoint-url'] ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
-      reader = new S3BucketReader({ region: sourceRegion, endpoint, maxSockets: Math.max(concurrency, 4), ...(credentials ? { credentials } : {}) });
+      reader = new run.reader.S3BucketReader({ region: sourceRegion, endpoint, maxSockets: Math.max(concurrency, 4), ...(credentials ? { credentials } : {}) });
     }
 
     const mode: ProgressMode = values['no-progress'] || !io.progress ? 'never' : values.progress ? 'always' : 'auto';
     const progressStarted = performance.now();
-    progress = new Progress({ label: 'validate-logs', unit: 'files', stream: io.progress ?? { write: () => true }, mode, term: env.TERM });
+    progress = new run.progress.Progress({ label: 'validate-logs', unit: 'files', stream: io.progress ?? { write: () => true }, mode, term: env.TERM });
     const shown = progress;
     // The command's lines go around the bar (on a terminal) and stay byte for byte what they are without it.
     const printer = new Printer(Boolean(values.verbose), (t) => shown.print(io.stdout, t), (t) => shown.print(io.stderr, t));
     printer.startup(trailArn, startMs, endMs);
     started = true;
     const client = ct;
-    const summary = await validateLogs({
+    const summary = await run.engine.validateLogs({
       trailArn, startMs, endMs, bucket, prefix, accountId, organizationId, sourceRegion,
       reader, extended, latestDigestDeliveryMs, stopLoggingMs, concurrency,
       onProgress: (p) => shown.update({
         done: p.digestsChecked + p.logsChecked, total: p.digestsPlanned + p.logsPlanned,
-        detail: progressDetail(p, (performance.now() - progressStarted) / 1000),
+        detail: progressDetail(run.progress.formatMB, p, (performance.now() - progressStarted) / 1000),
       }),
       keys: {
         listPublicKeys: async (s, e) => {
@@ -405,8 +417,8 @@ export async function validateLogsCommand(argv: string[], io: ValidateCommandIo 
     return invalid > 0 ? 1 : 0;
   } catch (e) {
     progress?.stop();
-    if (e instanceof CommandError || e instanceof ValidationFatalError || e instanceof BucketReadError) {
-      io.stderr(`\n${e.message}\n`);
+    if (fatal.some((c) => e instanceof c)) {
+      io.stderr(`\n${(e as Error).message}\n`);
       return 255;
     }
     if (started || (e as { $metadata?: unknown }).$metadata || (e as { code?: unknown }).code) {

@@ -6,7 +6,7 @@
  * GetObject is the one call made hundreds of times a run (every log file of a trail), so it skips
  * the SDK's per-call middleware (a few ms of CPU a call, most of validate-logs' own CPU besides
  * gunzip and SHA-256): the URL comes from the S3 client's own endpoint rules for the bucket, the
- * request is signed by @smithy/signature-v4 with the client's credentials, and sent on the same
+ * request is signed by our own SigV4 signer (src/core/sigv4-sign.ts) with the client's credentials, and sent on the same
  * keep-alive agents; errors are read from S3's XML error body; connection failures and 5xx answers
  * are retried as the SDK retries them (3 attempts). docs/validate-logs.md "Speed".
  *
@@ -20,10 +20,9 @@ import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import { createRequire } from 'node:module';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../../core/sha256.ts';
+import { signRequest, uriEscape, type SigningCredentials } from '../../core/sigv4-sign.ts';
 import { readBoundedText, RETRYABLE_NET_CODES } from '../../core/bounded-body.ts';
-import { RegionalClients } from '../aws-clients.ts';
+import type { RegionalClients } from '../aws-clients.ts';
 import { BucketReadError, type BucketObject, type BucketReader } from '../bucket-reader.ts';
 
 export interface S3ReaderOptions {
@@ -64,11 +63,6 @@ function wrap(e: unknown, operation: string): BucketReadError {
 function xmlField(xml: string, name: string): string | undefined {
   const m = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml);
   return m?.[1] === undefined ? undefined : xmlText(m[1]);
-}
-
-/** RFC 3986 percent-encoding, as SigV4 canonicalizes (and the SDK sends) path segments and query values. */
-function uriEscape(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** As the SDK encodes a key in a path: each segment percent-encoded, `/` kept. */
@@ -116,14 +110,19 @@ async function readText(res: IncomingMessage, max: number, operation: string): P
 // of CPU at the start of `opentrail validate-logs`, against ~14 ms this way (docs/validate-logs.md "Speed").
 const require = createRequire(import.meta.url);
 const http = require('node:http') as typeof import('node:http');
-const https = require('node:https') as typeof import('node:https');
+/** node:https (TLS) only for an https endpoint. */
+const https = (): typeof import('node:https') => require('node:https') as typeof import('node:https');
 
 const CONNECT_TIMEOUT_MS = 5000;
 const IDLE_TIMEOUT_MS = 120_000;
 
 interface BucketEndpoint {
   url: URL;
-  signer: SignatureV4;
+  /** Signing Region and name (`s3`). */
+  region: string;
+  service: string;
+  /** Static credentials, or the S3 client's provider (it caches and refreshes them). */
+  credentials: SigningCredentials | (() => Promise<SigningCredentials>);
 }
 
 export class S3BucketReader implements BucketReader {
@@ -132,20 +131,23 @@ export class S3BucketReader implements BucketReader {
   private readonly regions = new Map<string, Promise<string>>();
   private readonly endpoints = new Map<string, Promise<BucketEndpoint>>();
   private readonly httpAgent: HttpAgent;
-  private readonly httpsAgent: HttpsAgent;
+  private secureAgent: HttpsAgent | undefined;
+  private readonly maxSockets: number;
 
   constructor(opts: S3ReaderOptions) {
     this.opts = opts;
-    const maxSockets = opts.maxSockets ?? 32;
-    const httpAgent = new http.Agent({ keepAlive: true, maxSockets });
-    const httpsAgent = new https.Agent({ keepAlive: true, maxSockets });
-    this.httpAgent = httpAgent;
-    this.httpsAgent = httpsAgent;
+    this.maxSockets = opts.maxSockets ?? 32;
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: this.maxSockets });
+  }
+
+  private get httpsAgent(): HttpsAgent {
+    this.secureAgent ??= new (https().Agent)({ keepAlive: true, maxSockets: this.maxSockets });
+    return this.secureAgent;
   }
 
   /** The S3 client of a Region; @aws-sdk/client-s3 is loaded on the first call. */
   private async client(region: string): Promise<S3Client> {
-    this.clients ??= import('@aws-sdk/client-s3').then(({ S3Client: Client }) => new RegionalClients((r) => new Client({
+    this.clients ??= Promise.all([import('@aws-sdk/client-s3'), import('../aws-clients.ts')]).then(([{ S3Client: Client }, { RegionalClients: Clients }]) => new Clients((r) => new Client({
       region: r,
       endpoint: this.opts.endpoint,
       forcePathStyle: this.opts.forcePathStyle ?? this.opts.endpoint !== undefined,
@@ -176,9 +178,6 @@ export class S3BucketReader implements BucketReader {
     return url;
   }
 
-  private lightSigner(region: string): SignatureV4 {
-    return new SignatureV4({ credentials: this.opts.credentials!, region, service: 's3', sha256: NodeSha256, uriEscapePath: false });
-  }
 
   /** The bucket's Region (GetBucketLocation, asked once), as requests to it are signed. */
   async regionOf(bucket: string): Promise<string> {
@@ -196,7 +195,7 @@ export class S3BucketReader implements BucketReader {
       const base = this.lightBase(bucket);
       r = base
         ? (async () => {
-          const ep = { url: base, signer: this.lightSigner(this.opts.region) };
+          const ep: BucketEndpoint = { url: base, region: this.opts.region, service: 's3', credentials: this.opts.credentials! };
           const res = await this.request(ep, base.pathname, { location: '' }, 'GetBucketLocation');
           const xml = await readText(res, 65_536, 'GetBucketLocation');
           return xmlText(/<LocationConstraint[^>]*>([^<]*)<\/LocationConstraint>/.exec(xml)?.[1] ?? '').trim() || 'us-east-1';
@@ -256,7 +255,7 @@ export class S3BucketReader implements BucketReader {
       e = (async () => {
         const region = await this.bucketRegion(bucket);
         const base = this.lightBase(bucket);
-        if (base) return { url: base, signer: this.lightSigner(region) };
+        if (base) return { url: base, region, service: 's3', credentials: this.opts.credentials! };
         const client = await this.client(region);
         const config = client.config;
         const endpoint = config.endpointProvider({
@@ -264,11 +263,7 @@ export class S3BucketReader implements BucketReader {
           UseFIPS: await config.useFipsEndpoint(), UseDualStack: await config.useDualstackEndpoint(), Accelerate: false,
         });
         const scheme = (endpoint.properties?.authSchemes as { signingRegion?: string; signingName?: string }[] | undefined)?.[0];
-        const signer = new SignatureV4({
-          credentials: config.credentials, region: scheme?.signingRegion ?? region, service: scheme?.signingName ?? 's3',
-          sha256: NodeSha256, uriEscapePath: false,
-        });
-        return { url: new URL(endpoint.url), signer };
+        return { url: new URL(endpoint.url), region: scheme?.signingRegion ?? region, service: scheme?.signingName ?? 's3', credentials: () => config.credentials() };
       })();
       e.catch(() => this.endpoints.delete(bucket));
       this.endpoints.set(bucket, e);
@@ -330,16 +325,14 @@ export class S3BucketReader implements BucketReader {
   private async send(ep: BucketEndpoint, path: string, query: Record<string, string>): Promise<IncomingMessage> {
     const u = ep.url;
     const port = u.port ? Number(u.port) : undefined;
-    const signed = await ep.signer.sign({
-      method: 'GET', protocol: u.protocol, hostname: u.hostname, port, path, query,
-      headers: { host: u.host },
-    });
+    const credentials = typeof ep.credentials === 'function' ? await ep.credentials() : ep.credentials;
+    const headers = signRequest({ method: 'GET', host: u.host, path, query }, { credentials, region: ep.region, service: ep.service, uriEscapePath: false });
     const qs = Object.entries(query).map(([k, v]) => `${uriEscape(k)}=${uriEscape(v)}`).join('&');
     const secure = u.protocol === 'https:';
     return await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = (secure ? https.request : http.request)({
+      const req = (secure ? https().request : http.request)({
         method: 'GET', protocol: u.protocol, hostname: u.hostname, port, path: qs ? `${path}?${qs}` : path,
-        headers: signed.headers, agent: secure ? this.httpsAgent : this.httpAgent,
+        headers, agent: secure ? this.httpsAgent : this.httpAgent,
       }, resolve);
       const connectTimer = setTimeout(() => req.destroy(Object.assign(new Error(`connection to ${u.host} timed out`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
       req.once('socket', (sock) => {
@@ -372,6 +365,6 @@ export class S3BucketReader implements BucketReader {
   close(): void {
     void this.clients?.then((c) => c.destroy(), () => undefined);
     this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.secureAgent?.destroy();
   }
 }

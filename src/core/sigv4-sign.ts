@@ -1,0 +1,122 @@
+/**
+ * SigV4 signing of our own outgoing requests (header form), byte for byte as @smithy/signature-v4's
+ * `SignatureV4.sign` signs them: the light clients of `opentrail validate-logs` (S3 GETs, CloudTrail
+ * and Organizations JSON POSTs) sign with this, so that the command does not load
+ * @smithy/signature-v4 and the @smithy/core submodules it requires (~50-70 ms of CPU before the
+ * first request: docs/performance.md "validate-logs, fourth round"). A property test holds it to
+ * the SDK's signer (src/core/sigv4-sign.test.ts). The signing key is also what src/aws/sigv4.ts
+ * (verification of incoming requests) derives, cached here once for both.
+ */
+import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
+
+export interface SigningCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface RequestToSign {
+  method: string;
+  /** The Host header's value (`hostname[:port]`). */
+  host: string;
+  /** The path as sent (its segments already percent-encoded). */
+  path: string;
+  /** Query parameters, unencoded. */
+  query?: Record<string, string>;
+  /** Headers to sign besides host, x-amz-date, x-amz-content-sha256 and the session token (lower-case names). */
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+export interface SignOptions {
+  credentials: SigningCredentials;
+  region: string;
+  service: string;
+  /** Escape the path once more for the canonical request (every service but S3); default true. */
+  uriEscapePath?: boolean;
+  /** Add `x-amz-content-sha256` (smithy's `applyChecksum`, on by default). */
+  contentSha256?: boolean;
+  /** Signing time (ms); default now. */
+  nowMs?: number;
+}
+
+const SIGNING_KEYS_MAX = 256;
+/**
+ * Signing keys by date, region, service and secret; Map order is use order (least recent first).
+ * Held as KeyObjects: an HMAC keyed by a KeyObject costs a fraction of one keyed by a Buffer.
+ */
+const signingKeys = new Map<string, KeyObject>();
+
+/** The SigV4 signing key: HMAC chain of `AWS4` + secret over the scope's date, region, service, aws4_request. */
+export function signingKey(secret: string, shortDate: string, region: string, service: string): KeyObject {
+  const id = `${shortDate}\n${region}\n${service}\n${secret}`;
+  const cached = signingKeys.get(id);
+  if (cached !== undefined) {
+    signingKeys.delete(id);
+    signingKeys.set(id, cached);
+    return cached;
+  }
+  let key = createHmac('sha256', `AWS4${secret}`).update(shortDate).digest();
+  key = createHmac('sha256', key).update(region).digest();
+  key = createHmac('sha256', key).update(service).digest();
+  key = createHmac('sha256', key).update('aws4_request').digest();
+  const object = createSecretKey(key);
+  signingKeys.set(id, object);
+  if (signingKeys.size > SIGNING_KEYS_MAX) signingKeys.delete(signingKeys.keys().next().value!);
+  return object;
+}
+
+/** RFC 3986 percent-encoding, as SigV4 canonicalizes path segments and query names and values. */
+export function uriEscape(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** Headers SigV4 signers leave out (smithy's ALWAYS_UNSIGNABLE_HEADERS, `proxy-*`, `sec-*`). */
+const UNSIGNABLE = new Set(['authorization', 'cache-control', 'connection', 'expect', 'from', 'keep-alive', 'max-forwards', 'pragma', 'referer', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'user-agent', 'x-amzn-trace-id']);
+
+/** The canonical path: with escaping, `.`/`..`/empty segments resolved and the result escaped once more (S3 signs the path as sent). */
+function canonicalPath(path: string, escape: boolean): string {
+  if (!escape) return path;
+  const segments: string[] = [];
+  for (const s of path.split('/')) {
+    if (s === '' || s === '.') continue;
+    if (s === '..') segments.pop();
+    else segments.push(s);
+  }
+  const normalized = `${path.startsWith('/') ? '/' : ''}${segments.join('/')}${segments.length > 0 && path.endsWith('/') ? '/' : ''}`;
+  return uriEscape(normalized).replace(/%2F/g, '/');
+}
+
+function canonicalQuery(query: Record<string, string> | undefined): string {
+  if (!query) return '';
+  const pairs: [string, string][] = [];
+  for (const k of Object.keys(query)) pairs.push([uriEscape(k), `${uriEscape(k)}=${uriEscape(query[k]!)}`]);
+  return pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((p) => p[1]).join('&');
+}
+
+/**
+ * The request's headers with SigV4's added: `host`, `x-amz-date`, `x-amz-content-sha256` (unless
+ * `contentSha256: false`), `x-amz-security-token` with a session token, and `authorization`.
+ */
+export function signRequest(req: RequestToSign, opts: SignOptions): Record<string, string> {
+  const longDate = new Date(opts.nowMs ?? Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  const shortDate = longDate.slice(0, 8);
+  const headers: Record<string, string> = { ...req.headers, host: req.host, 'x-amz-date': longDate };
+  if (opts.credentials.sessionToken) headers['x-amz-security-token'] = opts.credentials.sessionToken;
+  const payloadHash = headers['x-amz-content-sha256'] ?? hash('sha256', req.body ?? '');
+  if (opts.contentSha256 !== false) headers['x-amz-content-sha256'] = payloadHash;
+  const canonical: [string, string][] = [];
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (UNSIGNABLE.has(lower) || lower.startsWith('proxy-') || lower.startsWith('sec-')) continue;
+    canonical.push([lower, headers[name]!.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '')]);
+  }
+  canonical.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const signedHeaders = canonical.map((h) => h[0]).join(';');
+  const canonicalRequest = `${req.method}\n${canonicalPath(req.path, opts.uriEscapePath ?? true)}\n${canonicalQuery(req.query)}\n${canonical.map(([n, v]) => `${n}:${v}`).join('\n')}\n\n${signedHeaders}\n${payloadHash}`;
+  const scope = `${shortDate}/${opts.region}/${opts.service}/aws4_request`;
+  const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${hash('sha256', canonicalRequest)}`;
+  const signature = createHmac('sha256', signingKey(opts.credentials.secretAccessKey, shortDate, opts.region, opts.service)).update(stringToSign).digest('hex');
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${opts.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  return headers;
+}
