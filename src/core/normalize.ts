@@ -16,6 +16,7 @@ import { CURRENT_EVENT_VERSION, MAX_RECORD_BYTES, type CloudTrailRecord } from '
 import { formatEventTime, isEventTimeForm, parseIsoTime } from './time.ts';
 import type { IdSource } from './ids.ts';
 import { isReadOnlyCall } from './read-only.ts';
+import { isCanonicalJson } from './canonical-json.ts';
 
 export interface NormalizeContext {
   /** Account used when the record names no recipientAccountId. */
@@ -53,7 +54,6 @@ const FIELD_ORDER = [
   'eventCategory', 'addendum', 'sessionCredentialFromConsole', 'edgeDeviceDetails', 'tlsDetails',
   'insightDetails', 'eventContext',
 ] as const;
-const KNOWN = new Set<string>(FIELD_ORDER);
 
 const STRING_FIELDS = [
   'eventVersion', 'eventTime', 'eventSource', 'eventName', 'awsRegion', 'sourceIPAddress', 'userAgent',
@@ -87,8 +87,19 @@ function fail(errorMessage: string, errorCode = 'InvalidRecord'): NormalizeResul
   return { ok: false, errorCode, errorMessage };
 }
 
-/** Validates and normalises one record; see the module header for what it guarantees. */
-export function normalizeRecord(raw: unknown, ctx: NormalizeContext): NormalizeResult {
+const FIELD_INDEX = new Map<string, number>(FIELD_ORDER.map((f, i) => [f, i]));
+
+/**
+ * Validates and normalises one record; see the module header for what it guarantees.
+ *
+ * `sourceText`, when given, is the JSON text `raw` was parsed from (by JSON.parse). When
+ * normalising changes nothing (no quirk fixed, no field filled or dropped, the fields already in
+ * CloudTrail's order) and the text is proved canonical (`isCanonicalJson`: no white space, no
+ * repeated or digit keys, JSON.stringify's escapes and number forms), the stored JSON is that
+ * text itself, which is then exactly what JSON.stringify of the normalised record would have made;
+ * otherwise the record is stringified as without it. Either way the same bytes are stored.
+ */
+export function normalizeRecord(raw: unknown, ctx: NormalizeContext, sourceText?: string): NormalizeResult {
   if (!isPlainObject(raw)) return fail('a record must be a JSON object');
   const quirks = fixQuirks(raw);
   if (typeof quirks === 'string') return fail(quirks);
@@ -170,20 +181,39 @@ export function normalizeRecord(raw: unknown, ctx: NormalizeContext): NormalizeR
     eventVersion, eventTime, awsRegion, recipientAccountId, eventID, eventType, eventCategory,
     managementEvent, readOnly, requestID,
   };
+  // Whether `out` will be `input` as it came (same members, same order, same values): only then
+  // is the source text the stored JSON.
+  let unchanged = sourceText !== undefined && input === raw;
   for (const f of FIELD_ORDER) {
-    const v = f in filled ? filled[f] : input[f];
+    const filling = f in filled;
+    const v = filling ? filled[f] : input[f];
+    if (filling && v !== input[f]) unchanged = false;
     if (v !== undefined) out[f] = v;
   }
+  let lastKnown = -1;
+  let unknownSeen = false;
   for (const k of Object.keys(input)) {
-    // Defined, not assigned: a field named "__proto__" (JSON.parse makes it an own field) is kept as
-    // a field instead of becoming the record's prototype, whose members would be read as fields.
-    if (!KNOWN.has(k) && input[k] !== undefined) Object.defineProperty(out, k, { value: input[k], enumerable: true, writable: true, configurable: true });
+    const at = FIELD_INDEX.get(k);
+    if (at === undefined) {
+      unknownSeen = true;
+      // Defined, not assigned: a field named "__proto__" (JSON.parse makes it an own field) is kept as
+      // a field instead of becoming the record's prototype, whose members would be read as fields.
+      if (input[k] !== undefined) Object.defineProperty(out, k, { value: input[k], enumerable: true, writable: true, configurable: true });
+    } else {
+      // A known field after an unknown one, or out of CloudTrail's order, moves in `out`.
+      if (unknownSeen || at < lastKnown) unchanged = false;
+      lastKnown = at;
+    }
   }
   let json: string;
-  try {
-    json = JSON.stringify(out);
-  } catch {
-    return fail('the record is nested too deeply to store');
+  if (unchanged && isCanonicalJson(sourceText!)) {
+    json = sourceText!;
+  } else {
+    try {
+      json = JSON.stringify(out);
+    } catch {
+      return fail('the record is nested too deeply to store');
+    }
   }
   // Byte length only matters near the cap; string length bounds it from below.
   if (json.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(json) > MAX_RECORD_BYTES) {

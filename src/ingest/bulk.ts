@@ -92,7 +92,7 @@ const keepFor = (ctx: BulkContext) => (a: Admission): BulkAdmitted => (a.ok ? { 
 export function bulkAdmitter(ctx: BulkContext): EntryMap<BulkAdmitted> {
   const fctx = frontDoorContext(ctx);
   const keep = keepFor(ctx);
-  return (raw) => keep(admit(raw, fctx));
+  return (raw, text) => keep(admit(raw, fctx, text));
 }
 
 /**
