@@ -44,6 +44,10 @@ export function isCanonicalJson(text: string): boolean {
   let depth = 0;
   let top = 0; // next free slot in `hashes`
   let i = 0;
+  // The next backslash at or after the current string's scan position (n when there is none),
+  // found once for the text rather than once per string.
+  let bs = text.indexOf('\\');
+  if (bs < 0) bs = n;
   while (i < n) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
@@ -53,8 +57,12 @@ export function isCanonicalJson(text: string): boolean {
       for (;;) {
         const q = text.indexOf('"', j);
         if (q < 0) return false;
-        const b = text.indexOf('\\', j);
-        if (b < 0 || b > q) {
+        if (bs < j) {
+          bs = text.indexOf('\\', j);
+          if (bs < 0) bs = n;
+        }
+        const b = bs;
+        if (b > q) {
           j = q;
           break;
         }

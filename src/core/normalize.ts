@@ -176,41 +176,29 @@ export function normalizeRecord(raw: unknown, ctx: NormalizeContext, sourceText?
     return fail(`awsRegion ${awsRegion} is not served here; this OpenTrail serves ${[...ctx.servedRegions].join(', ')}`, 'InvalidRegion');
   }
 
-  const out: Record<string, unknown> = {};
   const filled: Record<string, unknown> = {
     eventVersion, eventTime, awsRegion, recipientAccountId, eventID, eventType, eventCategory,
     managementEvent, readOnly, requestID,
   };
-  // Whether `out` will be `input` as it came (same members, same order, same values): only then
-  // is the source text the stored JSON.
-  let unchanged = sourceText !== undefined && input === raw;
-  for (const f of FIELD_ORDER) {
-    const filling = f in filled;
-    const v = filling ? filled[f] : input[f];
-    if (filling && v !== input[f]) unchanged = false;
-    if (v !== undefined) out[f] = v;
-  }
-  let lastKnown = -1;
-  let unknownSeen = false;
-  for (const k of Object.keys(input)) {
-    const at = FIELD_INDEX.get(k);
-    if (at === undefined) {
-      unknownSeen = true;
+  let record: Record<string, unknown>;
+  let json: string;
+  if (sourceText !== undefined && input === raw && asItCame(input, filled) && isCanonicalJson(sourceText)) {
+    // The normalised record is the parsed one, and its JSON the text it was parsed from.
+    record = input;
+    json = sourceText;
+  } else {
+    record = {};
+    for (const f of FIELD_ORDER) {
+      const v = f in filled ? filled[f] : input[f];
+      if (v !== undefined) record[f] = v;
+    }
+    for (const k of Object.keys(input)) {
       // Defined, not assigned: a field named "__proto__" (JSON.parse makes it an own field) is kept as
       // a field instead of becoming the record's prototype, whose members would be read as fields.
-      if (input[k] !== undefined) Object.defineProperty(out, k, { value: input[k], enumerable: true, writable: true, configurable: true });
-    } else {
-      // A known field after an unknown one, or out of CloudTrail's order, moves in `out`.
-      if (unknownSeen || at < lastKnown) unchanged = false;
-      lastKnown = at;
+      if (!FIELD_INDEX.has(k) && input[k] !== undefined) Object.defineProperty(record, k, { value: input[k], enumerable: true, writable: true, configurable: true });
     }
-  }
-  let json: string;
-  if (unchanged && isCanonicalJson(sourceText!)) {
-    json = sourceText!;
-  } else {
     try {
-      json = JSON.stringify(out);
+      json = JSON.stringify(record);
     } catch {
       return fail('the record is nested too deeply to store');
     }
@@ -221,8 +209,26 @@ export function normalizeRecord(raw: unknown, ctx: NormalizeContext, sourceText?
   }
   return {
     ok: true,
-    value: { record: out as CloudTrailRecord, json, eventTimeSec: Math.floor(eventTimeMs / 1000) },
+    value: { record: record as CloudTrailRecord, json, eventTimeSec: Math.floor(eventTimeMs / 1000) },
   };
+}
+
+/**
+ * Whether normalising leaves `input` as it came: every filled field already holds its value (none
+ * added, none dropped, none changed) and the fields stand in CloudTrail's order, known before
+ * unknown, so the normalised record would have the same members in the same order.
+ */
+function asItCame(input: Record<string, unknown>, filled: Record<string, unknown>): boolean {
+  for (const f in filled) if (filled[f] !== input[f]) return false;
+  let lastKnown = -1;
+  let unknownSeen = false;
+  for (const k of Object.keys(input)) {
+    const at = FIELD_INDEX.get(k);
+    if (at === undefined) unknownSeen = true;
+    else if (unknownSeen || at < lastKnown) return false;
+    else lastKnown = at;
+  }
+  return true;
 }
 
 /**
