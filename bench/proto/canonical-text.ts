@@ -2,13 +2,15 @@
  * What the stored-as-it-came path costs and saves per bench record, on the main thread alone
  * (process.threadCpuUsage, so other processes' load does not count): JSON.parse of the record's
  * text, the canonical-text proof (isCanonicalJson), the JSON.stringify it replaces, and
- * normalizeRecord without and with the source text. Also how many records take the path.
+ * normalizeRecord without and with the source text, and Event history's attributes and summary
+ * built apart or at once (historyIndex). Also how many records take the path.
  *   node bench/proto/canonical-text.ts [records=5000] [rounds=40]
  */
 import { record } from '../gen.ts';
 import { PARAMS } from './engine-v2-pool.ts';
 import { isCanonicalJson } from '../../src/core/canonical-json.ts';
 import { normalizeRecord } from '../../src/core/normalize.ts';
+import { historyAttributes, historyIndex, historySummary } from '../../src/core/history-attributes.ts';
 
 const N = Number(process.argv[2] ?? 5000);
 const ROUNDS = Number(process.argv[3] ?? 40);
@@ -43,6 +45,7 @@ for (let i = 0; i < N; i++) {
   if (a.value.json === texts[i]) stored++;
 }
 
+const records = parsed.map((p) => { const r = normalizeRecord(p, ctx); if (!r.ok) throw new Error(r.errorMessage); return r.value.record; });
 const out = {
   records: N,
   meanChars: Math.round(texts.reduce((s, t) => s + t.length, 0) / N),
@@ -54,6 +57,8 @@ const out = {
     proof: measure((i) => { sink += isCanonicalJson(texts[i]!) ? 1 : 0; }),
     stringify: measure((i) => { sink += JSON.stringify(parsed[i]).length; }),
     normalize: measure((i) => { const r = normalizeRecord(parsed[i], ctx); sink += r.ok ? r.value.json.length : 0; }),
+    historyAttributesAndSummary: measure((i) => { const r = records[i]!; sink += (historyAttributes(r)?.length ?? 0) + (historySummary(r)?.length ?? 0); }),
+    historyIndex: measure((i) => { const x = historyIndex(records[i]!); sink += x ? x.history.length + x.summary.length : 0; }),
     normalizeWithText: measure((i) => { const r = normalizeRecord(parsed[i], ctx, texts[i]); sink += r.ok ? r.value.json.length : 0; }),
   },
 };
