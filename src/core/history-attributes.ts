@@ -48,7 +48,10 @@ const MAX_VALUE = 2000;
  */
 export function historyAttributes(r: CloudTrailRecord): [string, string][] | undefined {
   const category = historyCategory(r);
-  if (!category) return undefined;
+  return category && attributesOf(r, category, lookupUsername(r.userIdentity), Array.isArray(r.resources) ? r.resources : []);
+}
+
+function attributesOf(r: CloudTrailRecord, category: HistoryCategory, username: string | undefined, resources: readonly RecordResource[]): [string, string][] {
   const out: [string, string][] = [category === 'insight' ? [...ALL_INSIGHT] : [...ALL_MANAGEMENT]];
   const add = (key: LookupAttributeKey, value: unknown): void => {
     if (typeof value === 'string' && value.length > 0 && value.length <= MAX_VALUE) out.push([scopedAttributeKey(category, key), value]);
@@ -62,10 +65,10 @@ export function historyAttributes(r: CloudTrailRecord): [string, string][] | und
   add('EventName', r.eventName);
   add('EventSource', r.eventSource);
   if (typeof r.readOnly === 'boolean') add('ReadOnly', String(r.readOnly));
-  add('Username', lookupUsername(r.userIdentity));
+  add('Username', username);
   add('AccessKeyId', r.userIdentity?.accessKeyId);
   const seen = new Set<string>();
-  for (const res of Array.isArray(r.resources) ? r.resources : []) {
+  for (const res of resources) {
     for (const [key, value] of [['ResourceType', res.type], ['ResourceName', resourceName(res)]] as const) {
       const tag = `${key}\u0000${value}`;
       if (!seen.has(tag)) {
@@ -75,6 +78,19 @@ export function historyAttributes(r: CloudTrailRecord): [string, string][] | und
     }
   }
   return out;
+}
+
+/**
+ * `historyAttributes` and `historySummary` of a record at once (ingest: what the store appends),
+ * its username and resources worked out once for both; undefined when Event history does not keep
+ * the record.
+ */
+export function historyIndex(r: CloudTrailRecord): { history: [string, string][]; summary: string } | undefined {
+  const category = historyCategory(r);
+  if (!category) return undefined;
+  const username = lookupUsername(r.userIdentity);
+  const resources = Array.isArray(r.resources) ? r.resources : [];
+  return { history: attributesOf(r, category, username, resources), summary: summaryText(entryOf(r, username, resources), category) };
 }
 
 /** An Event history entry as LookupEvents answers it, without its CloudTrailEvent. */
@@ -94,9 +110,13 @@ export interface HistoryEntry {
  * insightDetails). Members without a value are undefined, so JSON leaves them out.
  */
 export function historyEntry(r: CloudTrailRecord): HistoryEntry {
+  return entryOf(r, lookupUsername(r.userIdentity), Array.isArray(r.resources) ? r.resources : []);
+}
+
+function entryOf(r: CloudTrailRecord, username: string | undefined, records: readonly RecordResource[]): HistoryEntry {
   const insight = r.insightDetails as { eventName?: string; eventSource?: string } | undefined;
   const resources: HistoryEntry['Resources'] = [];
-  for (const res of Array.isArray(r.resources) ? r.resources : []) {
+  for (const res of records) {
     resources.push({ ResourceType: typeof res.type === 'string' ? res.type : undefined, ResourceName: resourceName(res) });
   }
   return {
@@ -106,7 +126,7 @@ export function historyEntry(r: CloudTrailRecord): HistoryEntry {
     AccessKeyId: r.userIdentity?.accessKeyId || undefined,
     EventTime: Date.parse(r.eventTime) / 1000,
     EventSource: r.eventSource ?? insight?.eventSource,
-    Username: lookupUsername(r.userIdentity),
+    Username: username,
     Resources: resources,
   };
 }
@@ -124,8 +144,11 @@ export const INSIGHT_SUMMARY_MARK = '{"EventCategory":"insight",';
  * history does not keep the record.
  */
 export function historySummary(r: CloudTrailRecord, category: HistoryCategory | undefined = historyCategory(r)): string | undefined {
-  if (!category) return undefined;
-  const text = JSON.stringify(historyEntry(r));
+  return category && summaryText(historyEntry(r), category);
+}
+
+function summaryText(entry: HistoryEntry, category: HistoryCategory): string {
+  const text = JSON.stringify(entry);
   return category === 'insight' ? INSIGHT_SUMMARY_MARK + text.slice(1) : text;
 }
 

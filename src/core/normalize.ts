@@ -16,6 +16,7 @@ import { CURRENT_EVENT_VERSION, MAX_RECORD_BYTES, type CloudTrailRecord } from '
 import { formatEventTime, isEventTimeForm, parseIsoTime } from './time.ts';
 import type { IdSource } from './ids.ts';
 import { isReadOnlyCall } from './read-only.ts';
+import { isCanonicalJson } from './canonical-json.ts';
 
 export interface NormalizeContext {
   /** Account used when the record names no recipientAccountId. */
@@ -53,7 +54,6 @@ const FIELD_ORDER = [
   'eventCategory', 'addendum', 'sessionCredentialFromConsole', 'edgeDeviceDetails', 'tlsDetails',
   'insightDetails', 'eventContext',
 ] as const;
-const KNOWN = new Set<string>(FIELD_ORDER);
 
 const STRING_FIELDS = [
   'eventVersion', 'eventTime', 'eventSource', 'eventName', 'awsRegion', 'sourceIPAddress', 'userAgent',
@@ -87,8 +87,19 @@ function fail(errorMessage: string, errorCode = 'InvalidRecord'): NormalizeResul
   return { ok: false, errorCode, errorMessage };
 }
 
-/** Validates and normalises one record; see the module header for what it guarantees. */
-export function normalizeRecord(raw: unknown, ctx: NormalizeContext): NormalizeResult {
+const FIELD_INDEX = new Map<string, number>(FIELD_ORDER.map((f, i) => [f, i]));
+
+/**
+ * Validates and normalises one record; see the module header for what it guarantees.
+ *
+ * `sourceText`, when given, is the JSON text `raw` was parsed from (by JSON.parse). When
+ * normalising changes nothing (no quirk fixed, no field filled or dropped, the fields already in
+ * CloudTrail's order) and the text is proved canonical (`isCanonicalJson`: no white space, no
+ * repeated or digit keys, JSON.stringify's escapes and number forms), the stored JSON is that
+ * text itself, which is then exactly what JSON.stringify of the normalised record would have made;
+ * otherwise the record is stringified as without it. Either way the same bytes are stored.
+ */
+export function normalizeRecord(raw: unknown, ctx: NormalizeContext, sourceText?: string): NormalizeResult {
   if (!isPlainObject(raw)) return fail('a record must be a JSON object');
   const quirks = fixQuirks(raw);
   if (typeof quirks === 'string') return fail(quirks);
@@ -165,25 +176,32 @@ export function normalizeRecord(raw: unknown, ctx: NormalizeContext): NormalizeR
     return fail(`awsRegion ${awsRegion} is not served here; this OpenTrail serves ${[...ctx.servedRegions].join(', ')}`, 'InvalidRegion');
   }
 
-  const out: Record<string, unknown> = {};
   const filled: Record<string, unknown> = {
     eventVersion, eventTime, awsRegion, recipientAccountId, eventID, eventType, eventCategory,
     managementEvent, readOnly, requestID,
   };
-  for (const f of FIELD_ORDER) {
-    const v = f in filled ? filled[f] : input[f];
-    if (v !== undefined) out[f] = v;
-  }
-  for (const k of Object.keys(input)) {
-    // Defined, not assigned: a field named "__proto__" (JSON.parse makes it an own field) is kept as
-    // a field instead of becoming the record's prototype, whose members would be read as fields.
-    if (!KNOWN.has(k) && input[k] !== undefined) Object.defineProperty(out, k, { value: input[k], enumerable: true, writable: true, configurable: true });
-  }
+  let record: Record<string, unknown>;
   let json: string;
-  try {
-    json = JSON.stringify(out);
-  } catch {
-    return fail('the record is nested too deeply to store');
+  if (sourceText !== undefined && input === raw && asItCame(input, filled) && isCanonicalJson(sourceText)) {
+    // The normalised record is the parsed one, and its JSON the text it was parsed from.
+    record = input;
+    json = sourceText;
+  } else {
+    record = {};
+    for (const f of FIELD_ORDER) {
+      const v = f in filled ? filled[f] : input[f];
+      if (v !== undefined) record[f] = v;
+    }
+    for (const k of Object.keys(input)) {
+      // Defined, not assigned: a field named "__proto__" (JSON.parse makes it an own field) is kept as
+      // a field instead of becoming the record's prototype, whose members would be read as fields.
+      if (!FIELD_INDEX.has(k) && input[k] !== undefined) Object.defineProperty(record, k, { value: input[k], enumerable: true, writable: true, configurable: true });
+    }
+    try {
+      json = JSON.stringify(record);
+    } catch {
+      return fail('the record is nested too deeply to store');
+    }
   }
   // Byte length only matters near the cap; string length bounds it from below.
   if (json.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(json) > MAX_RECORD_BYTES) {
@@ -191,8 +209,26 @@ export function normalizeRecord(raw: unknown, ctx: NormalizeContext): NormalizeR
   }
   return {
     ok: true,
-    value: { record: out as CloudTrailRecord, json, eventTimeSec: Math.floor(eventTimeMs / 1000) },
+    value: { record: record as CloudTrailRecord, json, eventTimeSec: Math.floor(eventTimeMs / 1000) },
   };
+}
+
+/**
+ * Whether normalising leaves `input` as it came: every filled field already holds its value (none
+ * added, none dropped, none changed) and the fields stand in CloudTrail's order, known before
+ * unknown, so the normalised record would have the same members in the same order.
+ */
+function asItCame(input: Record<string, unknown>, filled: Record<string, unknown>): boolean {
+  for (const f in filled) if (filled[f] !== input[f]) return false;
+  let lastKnown = -1;
+  let unknownSeen = false;
+  for (const k of Object.keys(input)) {
+    const at = FIELD_INDEX.get(k);
+    if (at === undefined) unknownSeen = true;
+    else if (unknownSeen || at < lastKnown) return false;
+    else lastKnown = at;
+  }
+  return true;
 }
 
 /**

@@ -92,8 +92,21 @@ const keepFor = (ctx: BulkContext) => (a: Admission): BulkAdmitted => (a.ok ? { 
 export function bulkAdmitter(ctx: BulkContext): EntryMap<BulkAdmitted> {
   const fctx = frontDoorContext(ctx);
   const keep = keepFor(ctx);
-  return (raw) => keep(admit(raw, fctx));
+  return (raw, text) => {
+    const a = admit(raw, fctx, text);
+    // Stored as it came: a copy, so that the record does not hold the body's text around it
+    // (a slice keeps its whole 64 KB piece alive until the commit, records refused or stringified
+    // included).
+    if (a.ok && a.input.json === text) a.input.json = detached(text);
+    return keep(a);
+  };
 }
+
+/**
+ * A flat copy of a string that may be a slice of a larger one: V8 flattens the concatenation into a
+ * new string, of which the slice is then taken, so the result refers to that copy alone.
+ */
+const detached = (s: string): string => `${s} `.slice(0, -1);
 
 /**
  * Validates and appends the records through the front door (normalise -> route -> append). `audit`,

@@ -64,15 +64,16 @@ export interface FrontDoorContext extends NormalizeContext {
 const refused = (errorCode: string, errorMessage: string): Admission => ({ ok: false, errorCode, errorMessage });
 
 /**
- * normalise -> route, for one entry: its append input, or why it is refused. Synchronous, so a
+ * normalise -> route, for one entry: its append input, or why it is refused (`sourceText`: the
+ * JSON text a parser made `raw` from, see normalizeRecord). Synchronous, so a
  * `follow` can build its record inside the transaction. Entries a parser could not read
  * (`SyntaxError`, `RecordTooLargeEntry`) and entries refused upstream (`Refused`) stay refused.
  */
-export function admit(raw: unknown, ctx: FrontDoorContext): Admission {
+export function admit(raw: unknown, ctx: FrontDoorContext, sourceText?: string): Admission {
   if (raw instanceof SyntaxError) return refused('InvalidJson', raw.message);
   if (raw instanceof RecordTooLargeEntry) return refused('RecordTooLarge', raw.message);
   if (raw instanceof Refused) return refused(raw.errorCode, raw.errorMessage);
-  const n = normalizeRecord(raw, ctx);
+  const n = normalizeRecord(raw, ctx, sourceText);
   if (!n.ok) return refused(n.errorCode, n.errorMessage);
   const account = n.value.record.recipientAccountId;
   if (ctx.anyAccount === false && account !== ctx.defaultAccountId) {

@@ -3,19 +3,19 @@
  * history attributes, and the summary LookupEvents answers with (built here from the record
  * object normalising already made, so neither ingest nor a lookup parses the record for it).
  */
-import { historyAttributes, historySummary, type NormalizedRecord } from '../core/index.ts';
+import { historyIndex, type NormalizedRecord } from '../core/index.ts';
 import type { AppendInput } from '../stores/index.ts';
 
 export function toAppendInput(n: NormalizedRecord): AppendInput {
-  const history = historyAttributes(n.record);
+  const index = historyIndex(n.record);
   const input: AppendInput = {
     accountId: n.record.recipientAccountId,
     region: n.record.awsRegion,
     eventId: n.record.eventID,
     eventTimeSec: n.eventTimeSec,
     json: n.json,
-    history,
+    history: index?.history,
   };
-  if (history) input.summary = historySummary(n.record);
+  if (index) input.summary = index.summary;
   return input;
 }

@@ -54,9 +54,11 @@ const notJson = (why: string) => new BulkBodyError(`the body is not valid JSON: 
 
 /**
  * Turns each entry into what the caller keeps, as soon as it is parsed (the bulk endpoint admits
- * it there: the parsed objects then die young instead of waiting for the whole body).
+ * it there: the parsed objects then die young instead of waiting for the whole body). `text`, for
+ * an entry JSON.parse made, is the text it was parsed from (the record's own text in the body,
+ * which normalising may store as it is: src/core/normalize.ts).
  */
-export type EntryMap<T> = (entry: unknown) => T;
+export type EntryMap<T> = (entry: unknown, text?: string) => T;
 
 export class BulkBodyParser<T = unknown> {
   readonly records: T[] = [];
@@ -126,9 +128,9 @@ export class BulkBodyParser<T = unknown> {
     }
   }
 
-  private add(entry: unknown): void {
+  private add(entry: unknown, text?: string): void {
     this.room();
-    this.records.push(this.map ? this.map(entry) : (entry as T));
+    this.records.push(this.map ? this.map(entry, text) : (entry as T));
   }
 
   private detect(text: string, final: boolean): void {
@@ -253,7 +255,7 @@ export class BulkBodyParser<T = unknown> {
       } catch (e) {
         throw notJson((e as Error).message);
       }
-      this.add(v);
+      this.add(v, elem);
     }
     if (!last) this.commas++;
   }
@@ -303,11 +305,14 @@ export class BulkBodyParser<T = unknown> {
     }
     if (line.trim().length === 0) return;
     this.room();
+    let v: unknown;
     try {
-      this.add(JSON.parse(line));
+      v = JSON.parse(line);
     } catch {
       this.add(new SyntaxError('the line is not valid JSON'));
+      return;
     }
+    this.add(v, line);
   }
 }
 
