@@ -141,6 +141,16 @@ try {
     process.stderr.write(`${name}: client p50 ${c.client.p50} p99 ${c.client.p99} server p50 ${c.server.p50} p99 ${c.server.p99} gc ${JSON.stringify(c.serverGc)} nvp ${JSON.stringify((c as { nvp?: unknown }).nvp)} commits/lookup ${(c as { commitsPerLookup?: number }).commitsPerLookup} cpu ${JSON.stringify(c.serverCpuMsPerLookup)}\n`);
     for (const s of slow.slice(0, 6)) process.stderr.write(`   slow ${JSON.stringify(s)}\n`);
   }
+  // HEAP_SNAPSHOT=1 (with the node flags --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR; not with ALLOC_PROF): the
+  // server's main-thread heap after the cases, written by the server into DIR.
+  if (process.env.HEAP_SNAPSHOT === '1') {
+    process.kill(server.pid, 'SIGUSR2');
+    await new Promise((r) => setTimeout(r, 60_000));
+  }
+  const mem = server.memorySamples();
+  const peak = mem.reduce((a, b) => (b.rss > a.rss ? b : a), mem[0]!);
+  process.stderr.write(`memory at peak RSS: ${JSON.stringify(peak)}\n`);
+  results.memoryAtPeak = peak;
 } finally {
   await server.stop();
   rmSync(gcFile, { force: true });

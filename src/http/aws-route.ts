@@ -321,8 +321,8 @@ export function createAwsEdge(deps: AwsEdgeDeps): AwsEdge {
     // The call's own record committed with its data (counted here: the front door counted the data).
     if (ownRecords > 0) deps.ingester.observer?.appended('self-audit', ownRecords, 0, 0);
     // encode: an answer already written as JSON text (LookupEvents) is sent as it is.
-    const text = output instanceof JsonText ? output.text : JSON.stringify(output ?? {});
-    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(Buffer.from(text));
+    const bytes = output instanceof JsonText ? output.bytes() : Buffer.from(JSON.stringify(output ?? {}));
+    return reply.header('content-type', ct).header('x-amzn-requestid', requestId).send(bytes);
   };
 
   return {
