@@ -45,7 +45,9 @@ export class EventCache {
 
   /** `capacityBytes`: the slab (records and summaries); an event larger than a quarter of it is not kept. */
   constructor(capacityBytes: number) {
-    this.slab = Buffer.alloc(Math.max(64 * 1024, capacityBytes));
+    // Not zero-filled: its pages count in the RSS only once the ring has written them, and no
+    // byte is ever read that was not written.
+    this.slab = Buffer.allocUnsafeSlow(Math.max(64 * 1024, capacityBytes));
   }
 
   get size(): number {
