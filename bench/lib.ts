@@ -26,6 +26,8 @@ export interface BenchServer {
   stop(): Promise<void>;
   /** The server's memory samples so far (OPENTRAIL_MEMORY_TRACE_MS, every BENCH_MEMORY_TRACE_MS, default 250). */
   memorySamples(): MemorySample[];
+  /** Everything the server printed so far (stdout and stderr). */
+  output(): string;
 }
 
 /**
@@ -104,6 +106,7 @@ export async function startBenchServer(dataDir: string, nodeFlags: string[] = []
   return {
     url: server.url, pid: server.process.pid!, process: server.process,
     memorySamples: () => memorySamplesOf(server.output()),
+    output: () => server.output(),
     stop: async () => {
       await server.stop();
       removeServerConfig(dataDir);

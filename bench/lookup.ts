@@ -111,7 +111,7 @@ interface Signed {
   signedAt: number;
 }
 
-async function signLookup(url: URL, input: Input): Promise<Signed> {
+export async function signLookup(url: URL, input: Input): Promise<Signed> {
   const body = Buffer.from(JSON.stringify(input));
   const signer = new SignatureV4({
     credentials: { accessKeyId: BENCH_IDENTITY.accessKeyId, secretAccessKey: BENCH_IDENTITY.secretAccessKey },
@@ -126,7 +126,7 @@ async function signLookup(url: URL, input: Input): Promise<Signed> {
 }
 
 /** One request over the agent's connection; resolves when the whole answer arrived. */
-function send(agent: Agent, url: URL, s: Signed): Promise<{ ms: number; serverMs: number; events: number }> {
+export function send(agent: Agent, url: URL, s: Signed): Promise<{ ms: number; serverMs: number; events: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const req = request({ agent, host: url.hostname, port: url.port, method: 'POST', path: '/', headers: s.headers }, (res) => {

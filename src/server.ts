@@ -199,6 +199,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
     onInternalError: (err) => errorLog('api')('internal error', err),
     log: noteLog('api'),
     logger: logAll ? undefined : logger,
+    requestLogger: logAll ? undefined : factsLogger(logger, {}),
     observeRequest: metrics && ((operation, status, seconds) => metrics.request(operation, status, seconds)),
     metrics: metrics && !metricsListener ? () => metrics.scrape() : undefined,
     metricsCallers: config.metrics.apiPortCallers,

@@ -273,8 +273,14 @@ describe('SigV4 and the CloudTrail endpoint', () => {
     assert.equal(err.name, 'UnsupportedOperationException');
     assert.equal(err.$metadata.httpStatusCode, 400);
     assert.equal(cliErrorCode(await cli(['cloudtrail', 'list-dashboards'], ROOT_A, 'eu-west-1')), 'UnsupportedOperationException');
-    const out = await client(ROOT_A, 'eu-west-1').send(new LookupEventsCommand({ StartTime: new Date(TEST_START_MS), LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'ListDashboards' }] }));
-    const recs = out.Events!.map((e) => JSON.parse(e.CloudTrailEvent!));
+    // A read's record is committed just after its answer, with the other reads' of the next 20 ms
+    // (selfAudit.readRecords after-answer): the CLI call's may take a moment to show.
+    let recs: { requestID: string; userAgent: string; errorCode: string; readOnly: boolean; responseElements: unknown }[] = [];
+    await waitFor(async () => {
+      const out = await client(ROOT_A, 'eu-west-1').send(new LookupEventsCommand({ StartTime: new Date(TEST_START_MS), LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'ListDashboards' }] }));
+      recs = out.Events!.map((e) => JSON.parse(e.CloudTrailEvent!) as (typeof recs)[number]);
+      return recs.length >= 2;
+    }, 5000, 'the two calls\' records', 50);
     assert.equal(recs.length, 2, 'the SDK call and the CLI call');
     for (const r of recs) {
       assert.equal(r.errorCode, 'UnsupportedOperationException');

@@ -15,6 +15,7 @@ import {
 import { ACCOUNT_A, ACCOUNT_B, cliEnv, cloudTrailClient, startServer, type StartedServer, type TestIdentity } from './helpers/server.ts';
 import { channelStore } from './helpers/lake.ts';
 import { signedFetch } from './helpers/signed-fetch.ts';
+import { waitFor } from './helpers/delivery.ts';
 
 type Json = Record<string, any>;
 
@@ -156,10 +157,16 @@ describe('aws cloudtrail lookup-events', () => {
     assert.deepEqual(cli.Events.map((e: Json) => e.EventId), want);
     const viaSdk = await sdkAll(sdk(STRATUS_ROOT, STRATUS_REGION), { EndTime: END, MaxResults: 50 });
     assertSameEvents(cli.Events, viaSdk, 'no attribute');
-    // The CLI really paged: each of its requests is in Event history with MaxResults 7.
-    const calls = (await sdkAll(sdk(STRATUS_ROOT, STRATUS_REGION), { StartTime: new Date(TEST_START_MS), LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'LookupEvents' }] }))
-      .map((e) => JSON.parse(e.CloudTrailEvent!))
-      .filter((r) => /aws-cli/.test(r.userAgent) && r.requestParameters?.maxResults === 7);
+    // The CLI really paged: each of its requests is in Event history with MaxResults 7 (a read's
+    // record is committed just after its answer, with the other reads' of the next 20 ms: the
+    // last page's may take a moment to show).
+    let calls: Json[] = [];
+    await waitFor(async () => {
+      calls = (await sdkAll(sdk(STRATUS_ROOT, STRATUS_REGION), { StartTime: new Date(TEST_START_MS), LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'LookupEvents' }] }))
+        .map((e) => JSON.parse(e.CloudTrailEvent!) as Json)
+        .filter((r) => /aws-cli/.test(r.userAgent) && r.requestParameters?.maxResults === 7);
+      return calls.length >= Math.ceil(want.length / 7);
+    }, 5000, 'the CLI\'s page requests\' records', 50);
     assert.equal(calls.length, Math.ceil(want.length / 7), 'one request per page');
     assert.equal(calls.filter((r) => r.requestParameters.nextToken === undefined).length, 1, 'only the first page was asked without a token');
   });

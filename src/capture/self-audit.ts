@@ -224,3 +224,69 @@ export class AuditBacklog {
     for (const r of this.waiting.splice(0)) this.log(`self-audit record not stored before shutdown, logged instead: ${r.json}`);
   }
 }
+
+export interface ReadRecordGroupOptions {
+  /** How long the first record of a group waits for others before the group is appended (ms); 0: each record at once, alone. */
+  lingerMs: number;
+  /** Records a group holds at most: the one that fills it appends the group at once. */
+  maxRecords: number;
+  /** Told of each record of a group whose append failed (it is not stored). */
+  onFailure(input: AppendInput, err: unknown): void;
+}
+
+/**
+ * The self-audit records of reads answered before their commit (`selfAudit.readRecords`
+ * `after-answer`), appended in groups: one append (one commit on the store's writer thread, one
+ * event-history pending row) for the reads of up to `lingerMs`, instead of one per read. A burst
+ * of LookupEvents no longer makes one commit per answer beside it (docs/performance.md "Issue 11,
+ * fifth round: lookups"). Order: `flush()` hands the group to the ingester at once, so a caller
+ * that appends any other record calls it first and the records stay in the order of the calls.
+ * Durability: a record waits at most `lingerMs` plus its commit; a `kill -9` meanwhile loses it,
+ * as `after-answer` already allowed (docs/architecture.md "Self-audit").
+ */
+export class ReadRecordGroup {
+  private held: Admitted[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly ingester: Pick<Ingester, 'submit' | 'observer'>;
+  private readonly opts: ReadRecordGroupOptions;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(ingester: Pick<Ingester, 'submit' | 'observer'>, opts: ReadRecordGroupOptions) {
+    this.ingester = ingester;
+    this.opts = opts;
+  }
+
+  /** Records held, not yet handed to the ingester. */
+  get size(): number {
+    return this.held.length;
+  }
+
+  add(record: Admitted): void {
+    this.held.push(record);
+    if (this.held.length >= this.opts.maxRecords || this.opts.lingerMs <= 0) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.opts.lingerMs).unref();
+  }
+
+  /** Hands the held records to the ingester now (synchronously, in one append); never rejects. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.held.length === 0) return;
+    const group = this.held;
+    this.held = [];
+    const done = append(this.ingester, group, { durability: 'process', path: 'self-audit' }).then(
+      () => undefined,
+      (err: unknown) => {
+        for (const r of group) this.opts.onFailure(r.input, err);
+      },
+    );
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+  }
+
+  /** Appends what is held and waits for every group handed over. */
+  async close(): Promise<void> {
+    this.flush();
+    await Promise.all([...this.inFlight]);
+  }
+}

@@ -130,12 +130,15 @@ export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, i
     accountId: ctx.accountId, region: ctx.region, attribute: q.attribute, startSec, endSec, before, limit: q.maxResults + 1,
   });
   const page = rows.slice(0, q.maxResults);
-  const events: string[] = [];
+  // The answer's parts, written into its bytes one by one (JsonText): never joined into one string.
+  const parts: string[] = ['{"Events":['];
   for (const row of page) {
     const text = eventText(row, q);
-    if (text !== undefined) events.push(text);
+    if (text === undefined) continue;
+    if (parts.length > 1) parts.push(',');
+    parts.push(text);
   }
   const last = page[page.length - 1];
-  const nextToken = rows.length > q.maxResults && last ? `,"NextToken":${JSON.stringify(deps.tokens.encode({ t: last.t, seq: last.seq }, binding))}` : '';
-  return new JsonText(`{"Events":[${events.join(',')}]${nextToken}}`);
+  parts.push(rows.length > q.maxResults && last ? `],"NextToken":${JSON.stringify(deps.tokens.encode({ t: last.t, seq: last.seq }, binding))}}` : ']}');
+  return new JsonText(parts);
 }

@@ -51,7 +51,7 @@ let n = 0;
 
 interface Stored { eventID: string; eventName: string; requestID: string; readOnly: boolean; errorCode?: string; requestParameters: Record<string, unknown> | null; responseElements: Record<string, unknown> | null; [k: string]: unknown }
 
-async function setup(opts: Pick<AwsEdgeDeps, 'readRecords'> = {}): Promise<{
+async function setup(opts: Pick<AwsEdgeDeps, 'readRecords' | 'readRecordLingerMs'> = {}): Promise<{
   url: string; store: Recording; ingester: Ingester; budget: BodyBudget; applied: string[]; bugs: unknown[]; lines: string[]; lost: unknown[]; edge: AwsEdge; app: FastifyInstance;
   records(): Promise<Stored[]>; refuseWrites(): void; takeWrites(): void; close(): Promise<void>;
 }> {
@@ -71,6 +71,8 @@ async function setup(opts: Pick<AwsEdgeDeps, 'readRecords'> = {}): Promise<{
       lines.push(m);
       lost.push(err);
     },
+    // Each read's record handed over alone, at once, unless a test groups them.
+    readRecordLingerMs: 0,
     ...opts,
   });
   const app = Fastify();
@@ -290,6 +292,39 @@ describe('the AWS route skeleton', () => {
       const names = (await h.records()).map((r) => `${r.eventName}:${(r.requestParameters as { name?: string }).name}`);
       assert.deepEqual(names, ['GetTrail:one', 'GetTrail:two', 'AddTags:w'], 'in the order of the calls');
       assert.deepEqual(h.lost, []);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('reads\' records (after-answer) are appended in groups: one append for the reads of the linger, a change\'s record after the reads held before it, what is held at close appended', async () => {
+    const h = await setup({ readRecordLingerMs: 60_000 });
+    try {
+      for (const name of ['r1', 'r2', 'r3']) assert.equal((await call(h.url, '/', 'GetTrail', { Name: name })).status, 200);
+      await h.ingester.drain();
+      assert.deepEqual(h.store.asked, [], 'three answered reads, no append yet: their records wait for the group');
+      assert.equal((await call(h.url, '/', 'AddTags', { Name: 'w' })).status, 200);
+      assert.deepEqual(h.store.asked, ['disk'], 'the held reads handed over first, then the change\'s record: one group commit took both');
+      assert.equal((await call(h.url, '/', 'GetTrail', { Name: 'r4' })).status, 200);
+      await h.app.close();
+      await h.edge.close();
+      assert.deepEqual(h.store.asked, ['disk', 'process'], 'the read held at close appended by close()');
+      const names = (await h.records()).map((r) => `${r.eventName}:${(r.requestParameters as { name?: string }).name}`);
+      assert.deepEqual(names, ['GetTrail:r1', 'GetTrail:r2', 'GetTrail:r3', 'AddTags:w', 'GetTrail:r4'], 'in the order of the calls');
+      assert.deepEqual(h.lost, []);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('reads\' records (after-answer) with a short linger: appended together once it passes', async () => {
+    const h = await setup({ readRecordLingerMs: 40 });
+    try {
+      await Promise.all(['a', 'b', 'c', 'd'].map(async (name) => assert.equal((await call(h.url, '/', 'GetTrail', { Name: name })).status, 200)));
+      const deadline = Date.now() + 5000;
+      while (h.store.asked.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(h.store.asked, ['process'], 'four reads, one append');
+      assert.deepEqual((await h.records()).map((r) => (r.requestParameters as { name?: string }).name).sort(), ['a', 'b', 'c', 'd']);
     } finally {
       await h.close();
     }

@@ -392,6 +392,15 @@ class BlockRecord implements BlockEvent {
   get json(): string {
     return (this.text ??= this.raw.toString('utf8', this.off, this.off + this.len));
   }
+  /** The record's UTF-8 bytes as stored (a view of the decoded block: valid until the decoder's next reset()). */
+  bytes(): Uint8Array {
+    return this.raw.subarray(this.off, this.off + this.len);
+  }
+}
+
+/** A decoded event's record bytes (a view, valid while its block's decode is), or undefined for an event not from decodeBlock. */
+export function recordBytes(e: BlockEvent): Uint8Array | undefined {
+  return e instanceof BlockRecord ? e.bytes() : undefined;
 }
 
 /**

@@ -4,7 +4,8 @@
  * are one snapshot, and no read waits behind a commit (WAL).
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { FrameDecoder, IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, type BlockEvent, type Pending } from './event-format.ts';
+import { FrameDecoder, IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, recordBytes, type BlockEvent, type Pending } from './event-format.ts';
+import { EventCache } from './event-cache.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
 import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
 
@@ -138,33 +139,6 @@ class EntriesCursor implements Cursor {
   }
 }
 
-/** An event kept by the reader's cache: the header's fields and the record as a string, with the first seq of its block. */
-class CachedEvent implements BlockEvent {
-  readonly first: number;
-  readonly seq: number;
-  readonly accountId: string;
-  readonly region: string;
-  readonly eventId: string;
-  readonly eventTimeSec: number;
-  readonly inHistory: boolean;
-  readonly json: string;
-  readonly summary: string | undefined;
-  /** What it holds, roughly: the strings' characters and the object. */
-  readonly bytes: number;
-  constructor(first: number, e: BlockEvent) {
-    this.first = first;
-    this.seq = e.seq;
-    this.accountId = e.accountId;
-    this.region = e.region;
-    this.eventId = e.eventId;
-    this.eventTimeSec = e.eventTimeSec;
-    this.inHistory = e.inHistory;
-    this.json = e.json;
-    this.summary = e.summary;
-    this.bytes = this.json.length + (this.summary?.length ?? 0) + this.eventId.length + 160;
-  }
-}
-
 /** A source of candidate (t, seq) entries, newest first. */
 interface Cursor {
   /** Head entry, or undefined when exhausted. */
@@ -255,10 +229,8 @@ export class EventReader {
   /** Every bucket (newest max_t first) as of `bucketsKey`: the lowest id, the highest id and its first seq. */
   private bucketsAll: Bucket[] = [];
   private bucketsKey = '';
-  /** Events lookups returned, by seq (LRU by Map order): found again without SQL or a decode. */
-  private readonly events = new Map<number, CachedEvent>();
-  private eventBytes = 0;
-  private readonly eventCacheBytes: number;
+  /** Events lookups met, by seq (records and summaries as bytes in one slab: event-cache.ts): found again without SQL or a decode. */
+  private readonly events: EventCache;
   /** Bucket id -> its id filter (LRU by Map order), with the bucket's first seq (ids are reused after a prune emptied the buckets). */
   private readonly filters = new Map<number, { firstSeq: number; filter: IdFilter }>();
   private filterBytes = 0;
@@ -270,7 +242,7 @@ export class EventReader {
 
   constructor(opts: ReaderOptions) {
     this.hashBits = opts.hashBits;
-    this.eventCacheBytes = opts.blockCacheBytes;
+    this.events = new EventCache(opts.blockCacheBytes);
     this.filterCacheBytes = opts.idFilterCacheBytes ?? ID_FILTER_CACHE_BYTES;
     this.db = new DatabaseSync(opts.path, { readOnly: false });
     this.db.exec(`PRAGMA cache_size=-${opts.cacheMiB * 1024}; PRAGMA mmap_size=0; PRAGMA busy_timeout=5000; PRAGMA query_only=1;`);
@@ -390,8 +362,6 @@ export class EventReader {
     if (cached !== undefined) {
       if (cached.first < lowest) return undefined;
       this.stats.cachedEvents++;
-      this.events.delete(seq);
-      this.events.set(seq, cached);
       return cached;
     }
     let found = blocks.get(seq);
@@ -403,20 +373,9 @@ export class EventReader {
       found = blocks.get(seq);
       if (!found) return undefined;
     }
-    return this.keep(found.first, found.e);
-  }
-
-  /** A copy of the event (its record as a string: the block's bytes are not held) in the LRU, bounded by eventCacheBytes. */
-  private keep(first: number, e: BlockEvent): CachedEvent {
-    const c = new CachedEvent(first, e);
-    this.events.set(e.seq, c);
-    this.eventBytes += c.bytes;
-    while (this.eventBytes > this.eventCacheBytes && this.events.size > 1) {
-      const [oldest, ev] = this.events.entries().next().value as [number, CachedEvent];
-      this.events.delete(oldest);
-      this.eventBytes -= ev.bytes;
-    }
-    return c;
+    // Its bytes are copied into the cache now, while the decoded block is readable.
+    this.events.put(found.first, found.e, recordBytes(found.e));
+    return found.e;
   }
 
   lookup(q: HistoryQuery): HistoryRow[] {
@@ -425,8 +384,8 @@ export class EventReader {
   }
 
   private lookupIn(q: HistoryQuery): HistoryRow[] {
-    // Blocks this lookup decodes stay readable until it returns: what it returns, and what the
-    // event cache keeps, are strings by then (CachedEvent).
+    // Blocks this lookup decodes stay readable until it returns: what it returns are strings by
+    // then, and the event cache copied the bytes it keeps (event-cache.ts).
     this.decoder.reset();
     const heads = this.st.heads!.get() as unknown as Heads;
     const cutoff = heads.cutoff ?? Number.MIN_SAFE_INTEGER;
