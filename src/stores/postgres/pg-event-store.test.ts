@@ -339,7 +339,14 @@ describe('PgEventStore: partitions and retention', () => {
       // The prune drops the log's hour 12 whole (ended more than a partition ago on its clock);
       // Event history keeps everything (a cut-off older than its partitions).
       const pruning = pruner.prune(t - 86_400, prunerNow - HOUR);
-      await sleep(1000);
+      // Until the prune waits for hour 12's partition or the log (the lagging append holds both).
+      const partition = `event_log_p${start}`;
+      for (const deadline = Date.now() + 10_000; ;) {
+        const waits = await withSql(url, async (c) => (await c.query("SELECT 1 FROM pg_locks WHERE NOT granted AND relation IN ($1::regclass, 'event_log'::regclass)", [partition])).rowCount);
+        if (waits) break;
+        assert.ok(Date.now() < deadline, `the prune never waited for ${partition} or event_log`);
+        await sleep(20);
+      }
       await blocker.query('ROLLBACK');
       const [pruned, appended] = await Promise.allSettled([pruning, lagging]);
       assert.equal(pruned.status, 'fulfilled', pruned.status === 'rejected' ? String(pruned.reason) : '');
