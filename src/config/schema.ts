@@ -377,7 +377,7 @@ export const configSchema = obj({
     retentionIntervalMs: num(1000, 60 * 60 * 1000).describe('how often Lake retention drops partitions older than each store\'s RetentionPeriod and deletes stores 7 days after DeleteEventDataStore'),
     compaction: obj({
       enabled: bool(true).describe('merge each event data store\'s small Parquet files (ingestion\'s and imports\') into large ones in the background (docs/lake.md "Compaction"); `false`: files stay as written'),
-      intervalMs: num(1000, 60_000).describe('how often compaction looks at every store\'s partitions'),
+      intervalMs: num(10, 60_000).describe('how often compaction looks at every store\'s partitions'),
       targetMiB: num(1, 128).describe('files smaller than this are merged, into files of about this size (MiB of Parquet)'),
       minFiles: num(2, 32).describe('in a partition still being written, small files are merged once this many have gathered'),
       settleMs: num(0, 60 * 60 * 1000).describe('a partition with no new file for this long has all its small files merged (also fewer than `minFiles`, also earlier compaction outputs)'),

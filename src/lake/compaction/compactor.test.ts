@@ -107,7 +107,7 @@ const sameSet = (got: string[], want: string[], msg: string) => {
 test('every step of a compaction: the live files hold each event exactly once; inputs go after the grace, the manifest after another', async () => {
   const { root, control } = setup();
   await control.put(EVENT_DATA_STORE_KIND, eventDataStoreKey(A, 's1'), storeDoc('s1'));
-  const ids = await fill(root, 's1', 12, 50);
+  const ids = await fill(root, 's1', 8, 20);
   const now = { ms: Date.now() + 120_000 };
   const seen: string[] = [];
   const c = compactor(root, control, now, {}, async (s) => {
@@ -117,12 +117,12 @@ test('every step of a compaction: the live files hold each event exactly once; i
   const r = await c.runOnce();
   assert.deepEqual(seen, ['written', 'published', 'swapped']);
   assert.equal(r.compactions, 1);
-  assert.equal(r.inputFiles, 12);
-  assert.equal(r.rows, 600);
+  assert.equal(r.inputFiles, 8);
+  assert.equal(r.rows, 160);
   const dir = partDir(root, 's1');
   const outputs = dataFiles(dir).filter((f) => f.startsWith('compact-'));
   assert.equal(outputs.length, 1);
-  assert.equal(dataFiles(dir).length, 13, 'the inputs stay until the grace is over');
+  assert.equal(dataFiles(dir).length, 9, 'the inputs stay until the grace is over');
   assert.deepEqual(await liveDataFiles(dir, readdirSync(dir)), outputs);
   assert.ok(existsSync(join(dir, `${outputs[0]}.eventids`)), 'the output has its eventID sidecar');
   // Row groups of LAKE_ROW_GROUP_SIZE and the store's columns.
@@ -133,8 +133,8 @@ test('every step of a compaction: the live files hold each event exactly once; i
   assert.equal((await c.runOnce()).deletedFiles, 0);
   now.ms += 6_000;
   const r2 = await c.runOnce();
-  assert.equal(r2.deletedFiles, 12);
-  assert.ok(seen.filter((s) => s === 'deleting').length >= 12);
+  assert.equal(r2.deletedFiles, 8);
+  assert.ok(seen.filter((s) => s === 'deleting').length >= 8);
   assert.deepEqual(dataFiles(dir), outputs);
   assert.equal(readdirSync(dir).filter((f) => f.startsWith('ingest-')).length, 0, 'inputs and their sidecars are gone');
   assert.equal(typeof (await readManifest(join(dir, outputs[0]!)))?.inputsDeletedAtMs, 'number', 'the manifest stays, marked');
