@@ -19,7 +19,7 @@ import { cpus } from 'node:os';
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { CloudTrailClient, DescribeQueryCommand, GetQueryResultsCommand, StartQueryCommand } from '@aws-sdk/client-cloudtrail';
+import { DescribeQueryCommand, GetQueryResultsCommand, StartQueryCommand } from '@aws-sdk/client-cloudtrail';
 import { GENERATOR_VERSION, record, type GenParams } from './gen.ts';
 import { OUT_DIR } from './dataset.ts';
 import { log, round } from './lib.ts';
@@ -27,15 +27,11 @@ import { writeLakeFiles } from '../src/lake/storage/writer.ts';
 import { LAKE_ROW_GROUP_SIZE, storeDir } from '../src/lake/layout.ts';
 import { liveDataFiles } from '../src/lake/storage/live-files.ts';
 import { LakeCompactor } from '../src/lake/compaction/compactor.ts';
-import type { LakeCatalog, LakeStoreRef } from '../src/lake/catalog.ts';
-import { defaultConfig, resolveConfig } from '../src/config/index.ts';
-import { startServer } from '../src/server.ts';
+import { LAKE_BENCH_ACCOUNT as ACCOUNT, startLakeBenchServer } from './lake-server.ts';
 import { EVENT_DATA_STORE_KIND, eventDataStoreKey, type EventDataStoreDoc } from '../src/core/index.ts';
 import { SqliteControlStore } from '../src/stores/sqlite/index.ts';
 
-const ACCOUNT = '111111111111';
 const STORE_ID = 'c0c0a000-0000-4000-8000-00000000c0c0';
-const IDENTITY = { type: 'IAMUser' as const, userName: 'alice', accessKeyId: 'AKIAALICEAAAAAAAAAAA', secretAccessKey: 'alice-secret' };
 const DAY_END = Date.parse('2026-11-30T23:59:50Z');
 
 interface QueryFigure {
@@ -124,17 +120,8 @@ export async function runLakeCompact(): Promise<LakeCompactResult> {
   mkdirSync(dataDir, { recursive: true });
   const eventId = String(record(params, Math.floor(events * 0.61)).eventID);
 
-  const store: LakeStoreRef = { accountId: ACCOUNT, storeId: STORE_ID, arn: `arn:aws:cloudtrail:us-east-1:${ACCOUNT}:eventdatastore/${STORE_ID}`, status: 'ENABLED' };
-  const catalog: LakeCatalog = { root, resolve: (a, region, id) => Promise.resolve(a === ACCOUNT && region === 'us-east-1' && (id === STORE_ID || id === store.arn) ? store : undefined) };
-  const config = resolveConfig({
-    dataDir, port: 0, logLevel: 'silent', accounts: [{ id: ACCOUNT, identities: [IDENTITY] }],
-    lake: { compaction: { enabled: false } },
-    lakeQueries: { maxConcurrent: 1, timeoutMs: 600_000, memoryLimit: '4GB', threads },
-  }, defaultConfig(), new Date().toISOString());
-  const server = await startServer(config, { lakeCatalog: catalog, logError: () => undefined });
-  const ct = new CloudTrailClient({ endpoint: server.url, region: 'us-east-1', credentials: IDENTITY, maxAttempts: 1 });
-  const floorDb = await DuckDBInstance.create(':memory:', { threads: String(threads), memory_limit: '4GB' });
-  const floor = await floorDb.connect();
+  const bench = await startLakeBenchServer({ root, storeId: STORE_ID, dataDir, threads, config: { lake: { compaction: { enabled: false } } } });
+  const { ct, floor, store } = bench;
 
   const measure = async (sql: (from: string) => string): Promise<QueryFigure> => {
     const files = await liveFiles(root);
@@ -224,10 +211,7 @@ export async function runLakeCompact(): Promise<LakeCompactResult> {
     compactConn.closeSync();
     compactDb.closeSync();
     await control.close();
-    floor.closeSync();
-    floorDb.closeSync();
-    ct.destroy();
-    await server.close();
+    await bench.close();
     rmSync(work, { recursive: true, force: true });
   }
 }
