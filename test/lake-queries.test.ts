@@ -17,7 +17,8 @@ import { promisify } from 'node:util';
 import { ACCOUNT_A, ACCOUNT_B, BIN, cliEnv, cloudTrailClient, tempDir } from './helpers/server.ts';
 import { fails } from './helpers/aws-errors.ts';
 import { corpusRecords, TestLakeCatalog } from './helpers/lake.ts';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { join } from 'node:path';
 
 const STORE_A = 'a1b2c3d4-0000-4000-8000-00000000000a';
@@ -206,6 +207,35 @@ describe('point queries (WHERE eventID = ...) and the eventID sidecars', () => {
     rmSync(`${orphan}.eventids`);
     assert.deepEqual((await query(`SELECT eventID, eventName FROM ${STORE_P} WHERE eventID = '${orphanId}'`)).rows, expected(orphanId));
     assert.equal(await bytesScanned(point), narrowed + statSync(orphan).size);
+  });
+
+  test('SELECT * of a point query answers what reading every file answers, with sidecars of format 2, of format 1 (no times), and none', async () => {
+    const STORE_S = 'c1b2c3d4-0000-4000-8000-0000000000c5';
+    await catalog.addStore(ACCOUNT_A.id, STORE_S, lines);
+    const dir = join(catalog.root, ACCOUNT_A.id, STORE_S);
+    const data = readdirSync(dir).filter((p) => p.startsWith('eventDate=')).flatMap((p) => readdirSync(join(dir, p)).filter((f) => f.endsWith('.parquet')).map((f) => join(dir, p, f)));
+    const ids = [3, 90, 180, 300, records.length - 2].map((i) => String((records[i] as Rec).eventID));
+    const same = async () => {
+      for (const id of ids) {
+        // IN is not a point lookup: it reads every file as it is.
+        const whole = (await query(`SELECT * FROM ${STORE_S} WHERE eventID IN ('${id}')`)).rows;
+        assert.equal(whole.length, records.filter((r: Rec) => r.eventID === id).length);
+        assert.deepEqual((await query(`SELECT * FROM ${STORE_S} WHERE eventID = '${id}'`)).rows, whole, id);
+      }
+    };
+    await same();
+    // Sidecars as written before format 2 (eventID only), and one file without any.
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    try {
+      for (const f of data) await conn.run(`COPY (SELECT "eventID" FROM read_parquet('${f}.eventids')) TO '${f}.eventids.v1' (FORMAT parquet)`);
+    } finally {
+      conn.closeSync();
+      db.closeSync();
+    }
+    for (const f of data) renameSync(`${f}.eventids.v1`, `${f}.eventids`);
+    rmSync(`${data[0]}.eventids`);
+    await same();
   });
 });
 

@@ -4,6 +4,7 @@
  * (/proc/self/io write_bytes, every thread: WAL, checkpoints and all), events/s per slice of the
  * run, CPU on the main thread vs the other threads, lookup latencies.
  *   node bench/proto/engine-v2-ingest.ts [events=1000000] [batch=2000] [dir]
+ * ZSTD_LEVEL=n sets the writer's zstd level (the store's `zstdLevel`).
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +30,7 @@ const size = (p: string) => {
 const p = pool();
 const rawBytes = p.reduce((s, e) => s + Buffer.byteLength(e.json), 0) / p.length;
 const startStore = performance.now();
-const store = new SqliteEventStore({ path });
+const store = new SqliteEventStore({ path, ...(process.env.ZSTD_LEVEL ? { zstdLevel: Number(process.env.ZSTD_LEVEL) } : {}) });
 const before = await store.count();
 const writerCpu0 = (await store.writerStats()).cpuMs;
 const w0 = writeBytes();

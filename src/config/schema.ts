@@ -428,6 +428,7 @@ export const configSchema = obj({
     threads: num(1, 2).describe('threads the running queries of a node share'),
     maxResultRows: num(1, 1_000_000).describe('the most rows a query may answer; a query with more is `FAILED` (add a LIMIT or narrow it)'),
     maxResultMiB: num(1, 1024).describe('the largest results file (Parquet, MiB) a query may write; a query whose results grow past it is stopped, `FAILED`'),
+    eventIdSummaryMiB: num(0, 64).describe('memory (MiB) for in-memory summaries of the stores\' eventID sidecars (about 1.5 bytes per event), which let a point query (`WHERE eventID = ...`) skip most files without opening them; 0 turns them off (docs/lake.md "Point queries")'),
     templates: z.record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9._-]{0,255}$/, { error: 'a query alias is 1-256 letters, digits, ".", "_" and "-", starting with a letter' }), z.string().min(1).max(10000), { error: 'must map query aliases to SQL statements' })
       .default({}).describe('query templates StartQuery runs by `QueryAlias`: alias -> Lake SQL statement whose `?` are replaced, in order, by `QueryParameters` (docs/lake.md "Query templates")'),
   }).prefault({}),

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -89,6 +89,69 @@ test('a query interrupted by a stopped server is FAILED, and so is its delivery 
     assert.deepEqual((await engine.list('111122223333')).map((q) => [q.queryId, q.status, q.deliveryStatus]).sort(), [['q-delivered', 'FAILED', 'FAILED'], ['q-plain', 'FAILED', undefined]]);
   } finally {
     await engine.close();
+    await control.close();
+  }
+});
+
+test('point queries: the in-memory summaries rule files out without opening their sidecars; settled() answers when a query ends', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lake-summaries-'));
+  const catalog = new TestLakeCatalog(join(dir, 'lake'));
+  const store = 'c0c0c0c0-0000-4000-8000-0000000000d1';
+  const { lines, records } = corpusRecords('stratus-red-team.jsonl', 'awsdocs-kms.jsonl');
+  await catalog.addStore('111122223333', store, lines);
+  const storeDir = join(catalog.root, '111122223333', store);
+  const data = readdirSync(storeDir).flatMap((p) => readdirSync(join(storeDir, p)).filter((f) => f.endsWith('.parquet')).map((f) => join(storeDir, p, f)));
+  const target = records[200] as { eventID: string; eventTime: string };
+  const control = new SqliteControlStore(':memory:');
+  const engines: LakeQueryEngine[] = [];
+  const newEngine = (eventIdSummaryMiB?: number) => {
+    const e = new LakeQueryEngine(
+      { catalog, control, resultsDir: join(dir, 'results'), nowMs: () => Date.now(), newId: () => randomUUID(), logError: () => undefined },
+      { maxConcurrent: 1, timeoutMs: 60_000, memoryLimit: '256MB', threads: 1, ...(eventIdSummaryMiB !== undefined ? { eventIdSummaryMiB } : {}) },
+    );
+    engines.push(e);
+    return e;
+  };
+  const run = async (engine: LakeQueryEngine, statement: string) => {
+    const { queryId } = await engine.start('111122223333', 'us-east-1', statement);
+    for (;;) {
+      await engine.settled('111122223333', queryId, 1000);
+      const r = (await engine.get('111122223333', queryId))!;
+      if (r.status !== 'QUEUED' && r.status !== 'RUNNING') return r;
+    }
+  };
+  try {
+    assert.ok(data.length >= 3, `${data.length} files`);
+    const point = `SELECT eventID, eventTime FROM ${store} WHERE eventID = '${target.eventID}'`;
+    const engine = newEngine();
+    const first = await run(engine, point);
+    assert.equal(first.status, 'FINISHED', first.errorMessage);
+    assert.equal(first.resultsCount, 1);
+    assert.deepEqual(await engine.page(first, 0, 10), [[target.eventID, `${target.eventTime.slice(0, 10)} ${target.eventTime.slice(11, 19)}.000`]]);
+    await engine.eventIdSummaries().idle();
+    assert.equal(engine.eventIdSummaries().files, data.length);
+    assert.ok(engine.eventIdSummaries().bytes > 0);
+
+    // Every sidecar but the one of the file holding the id made unreadable: the summaries rule
+    // those files out, so they are never opened.
+    const day = `/eventDate=${target.eventTime.slice(0, 10)}/`;
+    for (const f of data.filter((x) => !x.includes(day))) writeFileSync(`${f}.eventids`, 'not parquet');
+    const again = await run(engine, point);
+    assert.equal(again.status, 'FINISHED', again.errorMessage);
+    assert.deepEqual([again.resultsCount, again.bytesScanned], [1, first.bytesScanned]);
+    // Without summaries the same query opens them all, and fails on one.
+    const failed = await run(newEngine(0), point);
+    assert.equal(failed.status, 'FAILED');
+
+    // settled(): at most maxMs while the query runs; at once when it ended.
+    const heavy = await engine.start('111122223333', 'us-east-1', `SELECT count(DISTINCT a.eventID || b.eventID || c.eventID) FROM ${store} a, ${store} b, ${store} c`);
+    await engine.settled('111122223333', heavy.queryId, 50);
+    assert.match((await engine.get('111122223333', heavy.queryId))!.status, /^(QUEUED|RUNNING)$/);
+    await engine.cancel('111122223333', heavy.queryId);
+    await engine.settled('111122223333', heavy.queryId, 60_000);
+    assert.equal((await engine.get('111122223333', heavy.queryId))!.status, 'CANCELLED');
+  } finally {
+    for (const e of engines) await e.close();
     await control.close();
   }
 });

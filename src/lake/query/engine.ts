@@ -24,11 +24,13 @@ import { cloudTrailError, ServiceError } from '../../aws/errors.ts';
 import type { ControlStore } from '../../stores/control-store.ts';
 import type { LakeCatalog, LakeStoreRef } from '../catalog.ts';
 import { storeDir } from '../layout.ts';
-import { EVENT_ID_INDEX_SUFFIX, filesHoldingEventId } from '../storage/eventid-index.ts';
+import { EVENT_ID_INDEX_SUFFIX, eventIdHash, eventIdHits } from '../storage/eventid-index.ts';
 import { liveDataFiles } from '../storage/live-files.ts';
-import { duckType, LAKE_COLUMNS, lakeTableColumnsSql } from '../schema.ts';
+import { lakeTableColumnsSql } from '../schema.ts';
 import { LAKE_MACROS } from '../sql/functions.ts';
 import { invalidQuery, storeView, translateLakeSql, type TranslatedQuery } from '../sql/translate.ts';
+import { EventIdSummaries } from './eventid-summaries.ts';
+import { EMPTY_STORE_SQL, PointReader, type PointFile } from './point-read.ts';
 
 export type QueryStatus = 'QUEUED' | 'RUNNING' | 'FINISHED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
 
@@ -79,10 +81,19 @@ export interface LakeQueryLimits {
   maxResultRows?: number;
   /** The largest results file in MiB (past it the query is interrupted, FAILED). Default DEFAULT_MAX_RESULT_MIB. */
   maxResultMiB?: number;
+  /** Memory for the in-memory summaries of eventID sidecars, MiB (eventid-summaries.ts; 0: none). Default DEFAULT_EVENT_ID_SUMMARY_MIB. */
+  eventIdSummaryMiB?: number;
 }
 
 export const DEFAULT_MAX_RESULT_ROWS = 1_000_000;
 export const DEFAULT_MAX_RESULT_MIB = 1024;
+export const DEFAULT_EVENT_ID_SUMMARY_MIB = 64;
+/**
+ * A DescribeQuery of a query running on this node answers when its status changes, or after this
+ * long at most: a client polling every few tens of milliseconds then sees FINISHED the moment it
+ * is, not up to one polling interval later.
+ */
+export const DESCRIBE_WAIT_MS = 100;
 /** How often a running query's results file size is checked. */
 const RESULT_SIZE_CHECK_MS = 250;
 
@@ -110,6 +121,9 @@ interface Active {
   conn?: DuckDBConnection;
   /** Why it was interrupted. */
   stop?: 'CANCELLED' | 'TIMED_OUT' | 'TOO_LARGE';
+  /** Resolved once it ended (its record written). */
+  ended: Promise<void>;
+  end: () => void;
 }
 
 const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
@@ -139,10 +153,17 @@ export class LakeQueryEngine {
   private readonly deliveries = new Set<Promise<void>>();
   private readonly deps: LakeQueryDeps;
   private readonly limits: LakeQueryLimits;
+  private readonly summaries: EventIdSummaries;
+  private readonly pointReader = new PointReader();
 
   constructor(deps: LakeQueryDeps, limits: LakeQueryLimits) {
     this.deps = deps;
     this.limits = limits;
+    this.summaries = new EventIdSummaries({
+      maxBytes: (limits.eventIdSummaryMiB ?? DEFAULT_EVENT_ID_SUMMARY_MIB) * 1024 * 1024,
+      connect: async () => (await this.queryInstance()).connect(),
+      logError: deps.logError,
+    });
   }
 
   /** Translates and binds the statement, records the query QUEUED, and schedules it. */
@@ -194,7 +215,9 @@ export class LakeQueryEngine {
       ...(opts.queryAlias !== undefined ? { queryAlias: opts.queryAlias } : {}),
     };
     await this.deps.control.put(KIND, key(record), record);
-    const a: Active = { record, translated, outputSql: outputSql(translated.sql, columns) };
+    let end = () => {};
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const a: Active = { record, translated, outputSql: outputSql(translated.sql, columns), ended, end };
     this.active.set(record.queryId, a);
     this.queue.push(a);
     this.pump();
@@ -216,6 +239,20 @@ export class LakeQueryEngine {
       return { ...r, status: 'FAILED', errorMessage: 'The query was interrupted: the server that ran it stopped.', ...(r.deliveryS3Uri !== undefined ? { deliveryStatus: 'FAILED' as const } : {}) };
     }
     return r;
+  }
+
+  /** Waits until the query, when it is queued or running on this node, ends, or `maxMs` passed. */
+  async settled(accountId: string, queryId: string, maxMs: number): Promise<void> {
+    const a = this.active.get(queryId);
+    if (!a || a.record.accountId !== accountId) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([a.ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** The in-memory eventID summaries: how many, their bytes, files waiting for one; `idle` resolves once none waits. */
+  eventIdSummaries(): { files: number; bytes: number; pending: number; idle: () => Promise<void> } {
+    return { ...this.summaries.stats(), idle: () => this.summaries.idle() };
   }
 
   /** The account's queries of the last 7 days, newest first. */
@@ -273,6 +310,7 @@ export class LakeQueryEngine {
     for (const a of this.active.values()) a.conn?.interrupt();
     while (this.running > 0) await new Promise((r) => setTimeout(r, 10));
     await Promise.allSettled([...this.deliveries]);
+    await this.summaries.close();
     for (const p of [this.parser, this.runner]) if (p) (await p).closeSync();
   }
 
@@ -354,7 +392,12 @@ export class LakeQueryEngine {
       a.conn = conn;
       const lookup = a.translated.pointLookup;
       const narrowed = lookup ? a.translated.stores.findIndex((_, i) => storeView(i) === lookup.view) : -1;
-      if (lookup && narrowed >= 0) files[narrowed] = await narrowToEventId(conn, files[narrowed]!, lookup.eventId);
+      let pointSql: string | undefined;
+      if (lookup && narrowed >= 0) {
+        const point = await this.pointFiles(conn, files[narrowed]!, lookup.eventId);
+        files[narrowed] = point;
+        pointSql = await this.pointReader.storeSql(conn, point, lookup.eventId);
+      }
       r.bytesScanned = files.flat().reduce((n, f) => n + f.bytes, 0);
       const outDir = join(this.deps.resultsDir, r.accountId);
       await mkdir(outDir, { recursive: true });
@@ -378,7 +421,7 @@ export class LakeQueryEngine {
       // own: it is a subquery here, and sees these). One row past the cap is asked for, to tell
       // "exactly the cap" from "more".
       const maxRows = this.limits.maxResultRows ?? DEFAULT_MAX_RESULT_ROWS;
-      const stores = files.map((list, i) => `${storeView(i)} AS (${list.length === 0 ? EMPTY_STORE_SQL : `SELECT * FROM read_parquet([${list.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false, union_by_name = true)`})`);
+      const stores = files.map((list, i) => `${storeView(i)} AS (${i === narrowed && pointSql !== undefined ? pointSql : list.length === 0 ? EMPTY_STORE_SQL : `SELECT * FROM read_parquet([${list.map((f) => sqlString(f.path)).join(', ')}], hive_partitioning = false, union_by_name = true)`})`);
       const out = await conn.run(`COPY (WITH ${stores.join(', ')} SELECT * FROM (${a.outputSql}) AS lake_capped LIMIT ${maxRows + 1}) TO ${sqlString(this.resultsFile(r))} (FORMAT parquet, COMPRESSION zstd)`);
       r.resultsCount = Number(out.rowsChanged);
       r.executionTimeMs = Math.round(performance.now() - started);
@@ -418,6 +461,7 @@ export class LakeQueryEngine {
       await this.deps.control.put(KIND, key(r), r);
     } finally {
       this.active.delete(r.queryId);
+      a.end();
     }
     if (end.status === 'FINISHED' && r.deliveryS3Uri !== undefined) this.startDelivery(r);
   }
@@ -436,6 +480,18 @@ export class LakeQueryEngine {
     })().catch((e: unknown) => this.deps.logError(`recording the delivery of query ${r.queryId} failed`, e));
     this.deliveries.add(p);
     void p.finally(() => this.deliveries.delete(p));
+  }
+
+  /**
+   * The files of a point query's store that can hold `eventId`: those the in-memory summaries do
+   * not rule out and whose sidecar holds it (with the times of its rows), and every file without a
+   * sidecar.
+   */
+  private async pointFiles(conn: DuckDBConnection, files: readonly StoreFile[], eventId: string): Promise<(StoreFile & PointFile)[]> {
+    const indexed = files.filter((f) => f.indexed);
+    const maybe = indexed.length === 0 ? [] : this.summaries.mayHold(indexed, await eventIdHash(conn, eventId));
+    const hits = await eventIdHits(conn, maybe.map((f) => f.path), eventId);
+    return files.filter((f) => !f.indexed || hits.has(f.path)).map((f) => ({ ...f, hit: hits.get(f.path) }));
   }
 
   /** Drops records and results older than 7 days, at most once an hour. */
@@ -542,15 +598,6 @@ interface StoreFile {
   /** It has an eventID sidecar (src/lake/storage/eventid-index.ts). */
   indexed: boolean;
 }
-
-/** The files that can hold `eventId`: those whose sidecar holds it, and those without a sidecar. */
-async function narrowToEventId(conn: DuckDBConnection, files: StoreFile[], eventId: string): Promise<StoreFile[]> {
-  const holding = await filesHoldingEventId(conn, files.filter((f) => f.indexed).map((f) => f.path), eventId);
-  return files.filter((f) => !f.indexed || holding.has(f.path));
-}
-
-/** A relation with the stores' columns and no row: a store without files yet. */
-const EMPTY_STORE_SQL = `SELECT ${Object.entries(LAKE_COLUMNS).map(([k, t]) => `CAST(NULL AS ${duckType(t)}) AS "${k}"`).join(', ')} WHERE false`;
 
 /** Every Parquet file of a store now, with its size (a `.tmp-*` folder of a writer is not a partition). */
 async function storeFiles(root: string, s: LakeStoreRef): Promise<StoreFile[]> {

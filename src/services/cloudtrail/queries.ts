@@ -13,7 +13,7 @@ import type {
 } from '../../aws/protocol/index.ts';
 import type { NextTokenCodec } from '../../history/index.ts';
 import type { LakeCatalog } from '../../lake/catalog.ts';
-import { queryNotFound, type LakeQueryEngine, type LakeQueryRecord } from '../../lake/query/engine.ts';
+import { DESCRIBE_WAIT_MS, queryNotFound, type LakeQueryEngine, type LakeQueryRecord } from '../../lake/query/engine.ts';
 import type { ObjectStore } from '../../stores/index.ts';
 import type { CallContext } from '../context.ts';
 import { checkDeliveryTarget } from './query-delivery.ts';
@@ -58,6 +58,8 @@ export class QueryService {
     }
     if (input.QueryId !== undefined && input.QueryAlias !== undefined) throw cloudTrailError('InvalidParameterException', 'Specify either QueryId or QueryAlias, not both.');
     if (input.QueryId === undefined && input.QueryAlias === undefined) throw cloudTrailError('InvalidParameterException', 'QueryId or QueryAlias is required.');
+    // A query running here answers the moment it ends (up to DESCRIBE_WAIT_MS), not a poll later.
+    if (input.QueryId !== undefined) await this.deps.engine.settled(ctx.accountId, input.QueryId, DESCRIBE_WAIT_MS);
     const r = input.QueryId !== undefined ? await this.record(ctx, input.QueryId, input.EventDataStore) : await this.lastOfAlias(ctx, input.QueryAlias!);
     return {
       QueryId: r.queryId,

@@ -1,10 +1,10 @@
 /** The byte formats of events.db layout 2: round trips, raw frames, id filters and the IdTable. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createZstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { constants, createZstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import {
-  FrameDecoder, IdFilter, IdTable, RAW_BELOW, frameContentSize, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
+  FrameDecoder, FrameEncoder, IdFilter, ZSTD_LEVEL, IdTable, RAW_BELOW, frameContentSize, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
   hashString, idKeyText, rawFrame, unpack,
 } from './event-format.ts';
 
@@ -194,4 +194,44 @@ test('a block decoded through a FrameDecoder reads as one decoded on its own', (
   const viaDecoder = decodeBlock(data, d).events.map((e) => [e.seq, e.json, e.summary]);
   assert.deepEqual(viaDecoder, decodeBlock(data).events.map((e) => [e.seq, e.json, e.summary]));
   assert.equal(d.stats.reused, 1);
+});
+
+test('FrameEncoder: standard frames (zstd itself reads them) declaring their size, one context kept across frames of any size, the level honoured', () => {
+  const enc = new FrameEncoder();
+  assert.equal(enc.level, ZSTD_LEVEL);
+  const text = Array.from({ length: 3000 }, (_, i) => `{"eventID":"${(i * 2654435761) % 1000003}","eventName":"Put${i % 7}","ü€😀":${i}}`).join(',');
+  const payloads = [Buffer.from('x'), Buffer.alloc(5000, 7), Buffer.from(text), Buffer.alloc(900_000, 'abc'), Buffer.alloc(5_000_000, 'z'), Buffer.from(text.slice(0, 20_000))];
+  const frames = payloads.map((b) => enc.compress(b));
+  for (let i = 0; i < payloads.length; i++) {
+    assert.ok(zstdDecompressSync(frames[i]!).equals(payloads[i]!), `payload ${i}`);
+    assert.equal(frameContentSize(frames[i]!), payloads[i]!.length, `payload ${i} declares its size`);
+  }
+  assert.deepEqual(enc.stats, { reused: payloads.length, fallback: 0 });
+  // Nothing carries over from one frame to the next: a frame is the same from a fresh encoder.
+  assert.ok(new FrameEncoder().compress(payloads[5]!).equals(frames[5]!));
+  // Each frame is its own buffer, not a view of the encoder's scratch.
+  assert.ok(zstdDecompressSync(frames[1]!).equals(payloads[1]!));
+  // The level is applied to every frame, not only the first (node's reset() would drop it).
+  const strong = new FrameEncoder(9);
+  strong.compress(payloads[1]!);
+  const a = strong.compress(Buffer.from(text));
+  const weak = new FrameEncoder(-5);
+  weak.compress(payloads[1]!);
+  const b = weak.compress(Buffer.from(text));
+  assert.ok(a.length < frames[2]!.length && frames[2]!.length < b.length, `${a.length} < ${frames[2]!.length} < ${b.length}`);
+  // As node's one-shot call at the same level would write it, within a few bytes.
+  assert.ok(Math.abs(frames[2]!.length - zstdCompressSync(Buffer.from(text), { params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }).length) < 64);
+});
+
+test('FrameEncoder: a context that fails is dropped, that frame compressed by the one-shot call, the next by a new context', () => {
+  const enc = new FrameEncoder();
+  const payload = Buffer.from('abc'.repeat(5000));
+  enc.compress(payload);
+  (enc as unknown as { engine: { _handle: null } }).engine._handle = null;
+  const frame = enc.compress(payload);
+  assert.ok(zstdDecompressSync(frame).equals(payload));
+  assert.deepEqual(enc.stats, { reused: 1, fallback: 1 });
+  assert.ok(zstdDecompressSync(enc.compress(payload)).equals(payload));
+  assert.deepEqual(enc.stats, { reused: 2, fallback: 1 });
+  assert.ok(zstdDecompressSync(enc.compress(Buffer.alloc(0))).length === 0, 'an empty payload is a valid frame');
 });

@@ -19,6 +19,14 @@ import zlib, { zstdCompressSync, zstdDecompressSync, constants } from 'node:zlib
 /** Bits of a key hash (53: the most a JS number holds exactly); tests inject fewer to force collisions. */
 export const HASH_BITS = 53;
 
+/** The last steps of hashString's cyrb53: the two lanes mixed and folded into `bits` bits. */
+function finishHash(h1: number, h2: number, bits: number): number {
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  const h = 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  return bits >= 53 ? h : h % 2 ** bits;
+}
+
 /** cyrb53-style string hash: two 32-bit lanes, folded into `bits` bits (<= 53). */
 export function hashString(s: string, bits = HASH_BITS): number {
   let h1 = 0xdeadbeef;
@@ -28,10 +36,28 @@ export function hashString(s: string, bits = HASH_BITS): number {
     h1 = Math.imul(h1 ^ c, 2654435761);
     h2 = Math.imul(h2 ^ c, 1597334677);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  const h = 4294967296 * (2097151 & h2) + (h1 >>> 0);
-  return bits >= 53 ? h : h % 2 ** bits;
+  return finishHash(h1, h2, bits);
+}
+
+/** What idKeyText puts between the account and the event id. */
+const ID_SEPARATOR = '\u0000\u0000\u0000id\u0000';
+
+/**
+ * hashString(idKeyText(account, eventId), bits), without building the text: the writer hashes
+ * every event's id, and the text is needed for nothing else.
+ */
+export function hashIdKey(account: string, eventId: string, bits = HASH_BITS): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let part = 0; part < 3; part++) {
+    const s = part === 0 ? account : part === 1 ? ID_SEPARATOR : eventId;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+  }
+  return finishHash(h1, h2, bits);
 }
 
 /** The text of an Event history key, as kept beside its postings (collisions are told apart by it). */
@@ -39,28 +65,113 @@ export const historyKeyText = (account: string, region: string, attr: string, va
   `${account}\u0000${region}\u0000${attr}\u0000${value}`;
 
 /** The text hashed for an event id (duplicates are per account; collisions are told apart by the block header). */
-export const idKeyText = (account: string, eventId: string): string => `${account}\u0000\u0000\u0000id\u0000${eventId}`;
+export const idKeyText = (account: string, eventId: string): string => `${account}${ID_SEPARATOR}${eventId}`;
 
-const ZSTD_LEVEL = 3;
 /**
- * zstd level 3 with its window and match tables sized to the input (window: the input rounded up
- * to a power of two, 1 KiB-2 MiB; hash and chain tables half of it, at most 2^16), not level 3's
- * defaults (2 MiB window, 2^17 hash): node's one-shot call does not pass the input size to zstd,
- * so it would allocate and clear full-size tables on every call. Measured on 8-record blocks of
- * ~11.4 KB: 96 -> 37 µs of CPU to compress, same ratio (4.153 -> 4.144), decompression no dearer.
- * Frames stay standard: any reader of older frames reads these.
+ * zstd level of the frames written from now on (blocks and pending rows). 3 until 2026-12-05; 1
+ * since issue 11's fifth round: with one reused context, 2.9 against 3.9 µs of CPU per event for
+ * 8-record blocks, 415 against 406 bytes an event (docs/performance.md "Issue 11, fifth round:
+ * the writer"). The level is not in the format: frames of any level read the same.
  */
-function zstd(b: Uint8Array): Buffer {
+export const ZSTD_LEVEL = 1;
+
+/**
+ * zstd at `level` with its window and match tables sized to the input (window: the input rounded
+ * up to a power of two, 1 KiB-2 MiB; hash and chain tables half of it, at most 2^16), not the
+ * level's defaults (2 MiB window, 2^17 hash): node's one-shot call does not pass the input size to
+ * zstd, so it would allocate and clear full-size tables on every call. Measured on 8-record blocks
+ * of ~11.4 KB at level 3: 96 -> 37 µs of CPU to compress, same ratio (4.153 -> 4.144). Used when
+ * the FrameEncoder's reused context is not available.
+ */
+function zstdOneShot(b: Uint8Array, level: number): Buffer {
   const windowLog = Math.max(10, Math.min(21, Math.ceil(Math.log2(Math.max(1, b.length)))));
   const tableLog = Math.min(windowLog - 1, 16);
   return zstdCompressSync(b, {
     params: {
-      [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
+      [constants.ZSTD_c_compressionLevel]: level,
       [constants.ZSTD_c_windowLog]: windowLog,
       [constants.ZSTD_c_hashLog]: tableLog,
       [constants.ZSTD_c_chainLog]: tableLog,
     },
   });
+}
+
+/** What node:zlib's zstd streams keep inside (not public API: used only when present and checked). */
+interface ZstdHandle {
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+  reset(): void;
+}
+type ZstdEngine<T> = T & { _handle?: ZstdHandle | null; _writeState?: Uint32Array; destroyed: boolean };
+const usableEngine = <T extends { _handle?: ZstdHandle | null; _writeState?: Uint32Array }>(e: T): boolean =>
+  typeof e._handle?.writeSync === 'function' && typeof e._handle.reset === 'function' && e._writeState instanceof Uint32Array;
+
+/** ZSTD_compressBound (zstd.h): the most a frame of `n` bytes can take. */
+const compressBound = (n: number): number => n + (n >>> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >>> 11 : 0);
+
+/**
+ * Compresses frames with one zstd context kept for the life of the thread, instead of node's
+ * `zstdCompressSync`, which builds a stream object, a context and its tables, and output chunks
+ * on every call (the writer makes ~125 calls per 1,000 events). node:zlib's own context, through
+ * its stream's handle (as FrameDecoder does): each frame is one ZSTD_e_end call with the whole
+ * input, so zstd knows the input's size (the frame declares it, and the window and tables are
+ * sized to it as zstdOneShot does by hand), and a frame ended leaves the context ready for the
+ * next with the same parameters (no reset: node's resets the parameters too). The frame is
+ * checked (input all taken, room left in the output, its declared size); anything else, or a Node
+ * whose zlib does not look as expected, goes to zstdOneShot. Frames are standard: any zstd
+ * decoder reads them.
+ */
+export class FrameEncoder {
+  /** Scratch output kept between calls up to this size (a larger frame gets its own). */
+  private static readonly KEEP = 4 * 1024 * 1024;
+  private engine: ZstdEngine<zlib.ZstdCompress> | undefined;
+  private out: Buffer = Buffer.alloc(0);
+  /** Frames compressed by the kept context / by zstdOneShot (for tests and measurements). */
+  readonly stats = { reused: 0, fallback: 0 };
+
+  readonly level: number;
+
+  constructor(level = ZSTD_LEVEL) {
+    this.level = level;
+  }
+
+  private newEngine(): void {
+    const e = new zlib.ZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: this.level } }) as ZstdEngine<zlib.ZstdCompress>;
+    e.on('error', () => undefined); // seen by `destroyed` after the call; the frame then goes to zstdOneShot
+    this.engine = usableEngine(e) ? e : undefined;
+  }
+
+  /** A zstd frame of `b` (a Buffer of its own). */
+  compress(b: Uint8Array): Buffer {
+    if (b.length === 0) return this.fallback(b);
+    if (!this.engine || this.engine.destroyed) this.newEngine();
+    const engine = this.engine;
+    if (!engine) return this.fallback(b);
+    const bound = compressBound(b.length) + 32;
+    let out = this.out;
+    if (out.length < bound) {
+      out = Buffer.allocUnsafe(bound);
+      if (bound <= FrameEncoder.KEEP) this.out = out;
+    }
+    try {
+      engine._handle!.writeSync(constants.ZSTD_e_end, b, 0, b.length, out, 0, out.length);
+    } catch {
+      this.engine = undefined;
+      return this.fallback(b);
+    }
+    const state = engine._writeState!;
+    const n = out.length - state[0]!;
+    if (engine.destroyed || state[1] !== 0 || state[0] === 0 || frameContentSize(out.subarray(0, n)) !== b.length) {
+      this.engine = undefined;
+      return this.fallback(b);
+    }
+    this.stats.reused++;
+    return Buffer.from(out.subarray(0, n));
+  }
+
+  private fallback(b: Uint8Array): Buffer {
+    this.stats.fallback++;
+    return zstdOneShot(b, this.level);
+  }
 }
 
 /** Payloads below this many bytes are stored in a raw zstd frame (no compression call either way). */
@@ -104,8 +215,12 @@ function rawPayload(data: Uint8Array): Buffer | undefined {
   return view.subarray(RAW_OVERHEAD);
 }
 
-/** A payload as stored: a raw frame when small, zstd otherwise. */
-export const pack = (b: Uint8Array): Buffer => (b.length > 0 && b.length < RAW_BELOW ? rawFrame(b) : zstd(b));
+/** The encoder of this thread's frames (each worker thread has its own module instance, so its own). */
+let threadEncoder: FrameEncoder | undefined;
+const defaultEncoder = (): FrameEncoder => (threadEncoder ??= new FrameEncoder());
+
+/** A payload as stored: a raw frame when small, zstd otherwise (through `encoder`, this thread's by default). */
+export const pack = (b: Uint8Array, encoder: FrameEncoder = defaultEncoder()): Buffer => (b.length > 0 && b.length < RAW_BELOW ? rawFrame(b) : encoder.compress(b));
 
 /** The payload of a stored frame, raw or zstd (every frame ever written: both kinds are standard zstd frames). */
 export const unpack = (data: Uint8Array): Buffer => rawPayload(data) ?? zstdDecompressSync(data);
@@ -128,12 +243,6 @@ export function frameContentSize(data: Uint8Array): number | undefined {
   return Number.isSafeInteger(v) ? v : undefined;
 }
 
-/** What node:zlib's zstd decompressor keeps inside (not public API: used only when present and checked). */
-interface ZstdHandle {
-  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
-  reset(): void;
-}
-
 /**
  * Decodes zstd frames into memory of its own, reused: a lookup decodes up to ~50 blocks of ~15 KB
  * to use one event of each, and node's `zstdDecompressSync` makes a stream object, a context and
@@ -147,7 +256,7 @@ interface ZstdHandle {
  */
 export class FrameDecoder {
   private static readonly CHUNK = 1024 * 1024;
-  private engine: (zlib.ZstdDecompress & { _handle?: ZstdHandle; _writeState?: Uint32Array }) | undefined;
+  private engine: ZstdEngine<zlib.ZstdDecompress> | undefined;
   private chunks: Buffer[] = [];
   private chunk = 0;
   private at = 0;
@@ -162,9 +271,9 @@ export class FrameDecoder {
   }
 
   private newEngine(): void {
-    const e = new zlib.ZstdDecompress() as NonNullable<FrameDecoder['engine']>;
+    const e = new zlib.ZstdDecompress() as ZstdEngine<zlib.ZstdDecompress>;
     e.on('error', () => undefined); // errors are seen by `destroyed` after the call, and decoded again by zstdDecompressSync to throw
-    this.engine = typeof e._handle?.writeSync === 'function' && typeof e._handle.reset === 'function' && e._writeState instanceof Uint32Array ? e : undefined;
+    this.engine = usableEngine(e) ? e : undefined;
   }
 
   /** The frame's payload: a view of the scratch area (valid until reset()), or a Buffer of its own. */
@@ -233,7 +342,7 @@ let blockScratch = Buffer.allocUnsafe(64 * 1024);
  */
 export type BlockInput = Omit<BlockEvent, 'json'> & ({ json: string; raw?: undefined } | { raw: Uint8Array; json?: undefined });
 
-export function encodeBlock(events: readonly BlockInput[]): Buffer {
+export function encodeBlock(events: readonly BlockInput[], encoder?: FrameEncoder): Buffer {
   const sizes = events.map((e) => (e.raw !== undefined ? e.raw.length : Buffer.byteLength(e.json, 'utf8')));
   const header = JSON.stringify(events.map((e, i): HeaderRow => [
     e.seq, e.accountId, e.region, e.eventId, e.eventTimeSec, e.inHistory ? 1 : 0, sizes[i]!, e.summary ?? null,
@@ -250,7 +359,7 @@ export function encodeBlock(events: readonly BlockInput[]): Buffer {
       off += e.raw.length;
     } else off += buf.write(e.json, off, 'utf8');
   }
-  return pack(buf.subarray(0, off));
+  return pack(buf.subarray(0, off), encoder);
 }
 
 export interface DecodedBlock {
@@ -318,14 +427,14 @@ export interface Pending {
   ids: Float64Array;
 }
 
-export function encodePending(p: Pending): Buffer {
+export function encodePending(p: Pending, encoder?: FrameEncoder): Buffer {
   const keys = Buffer.from(JSON.stringify(p.keys.map((x) => [x.text, x.k])), 'utf8');
   const head = Buffer.alloc(16);
   head.writeUInt32LE(keys.length, 0);
   head.writeUInt32LE(p.postings.length / 3, 4);
   head.writeUInt32LE(p.ids.length / 3, 8);
   head.writeUInt32LE(p.n, 12);
-  return pack(Buffer.concat([head, keys, Buffer.from(p.postings.buffer, p.postings.byteOffset, p.postings.byteLength), Buffer.from(p.ids.buffer, p.ids.byteOffset, p.ids.byteLength)]));
+  return pack(Buffer.concat([head, keys, Buffer.from(p.postings.buffer, p.postings.byteOffset, p.postings.byteLength), Buffer.from(p.ids.buffer, p.ids.byteOffset, p.ids.byteLength)]), encoder);
 }
 
 export function decodePending(firstSeq: number, lastSeq: number, data: Uint8Array): Pending {

@@ -52,6 +52,8 @@ export interface SqliteEventStoreOptions {
   bucketEvents?: number;
   /** Bits of the key hashes (default 53); tests inject a few to force collisions. */
   hashBits?: number;
+  /** zstd level of the blocks and pending rows written (default 1; a bench knob, not configuration: frames of any level read the same). */
+  zstdLevel?: number;
   /** WAL size that makes the checkpointer run a PASSIVE checkpoint (default 4 MiB). */
   checkpointBytes?: number;
   /** WAL size that makes it TRUNCATE the WAL (default 64 MiB). */
@@ -127,6 +129,7 @@ export class SqliteEventStore implements EventStore {
       bucketEvents: opts.bucketEvents ?? 65_536,
       hashBits,
       cacheMiB: opts.cacheMiB ?? 8,
+      zstdLevel: opts.zstdLevel,
       commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
     };
     this.reader = new EventReader({ path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 });
