@@ -4,10 +4,25 @@
  * exactly as POST /ingest maps them) written with COPY into exactly the layout PgEventStore.append
  * writes (src/stores/postgres/pg-event-schema.ts, read-only here): the log row of each event (its
  * record compressed by the store's own codec, its summary, in_history), its Event history rows
- * (keys as the store's keyText gives them, each (attribute, value) once), its id row, and the state
- * row's last_seq and events. Seqs are 1..N in generator order, as appending the dataset in order
- * gives them; every row of the load has one ingest_ms (the load's start), where appends stamp each
- * batch with its own: the one difference, and the lookups do not read it.
+ * (keys as the store's keyText gives them, each (attribute, value) once, by the store's own
+ * forEachHistoryPair), its id row, and migration 3's counters: event_seq set to N (as N appends
+ * leave it), the count in event_counts' 16 slots, the state row's last_seq and events left at 0 (as
+ * appends leave them). Seqs are 1..N in generator order, as appending the dataset in order gives
+ * them; every row of the load has one ingest_ms (the load's start), where appends stamp each batch
+ * with its own, and one xid (below): the two differences, and the lookups read neither.
+ *
+ * The xid column (migration 3): readers take a log row only when its xid is below the oldest
+ * running transaction's (pg_snapshot_xmin). The loader writes 2, FrozenTransactionId, on every
+ * row. Why not the loading transaction's own id: a transaction older than the load that is still
+ * running when the load commits would hold the rows back until it ends (not "at once"), and a
+ * value taken from this cluster's counter means nothing after a dump and restore into another.
+ * Why not NULL: NULL is the v2 rows' exception in the readers' filter, not a value of v3's layout.
+ * 2 is below every normal transaction id (3 and up) of every cluster, so the rows are settled for
+ * every reader from the COMMIT of the load on. Wraparound does not touch it: xid8 is the 64-bit,
+ * epoch-extended id (it never wraps), and the comparison is of a stored value, not of the tuple's
+ * xmin; the tuples themselves are written frozen by COPY FREEZE (their xmin FrozenTransactionId
+ * too), so neither VACUUM's freezing nor the 32-bit xid horizon ever changes their visibility.
+ * Loaded rows are "written by the frozen transaction", which is what they are.
  *
  * Why COPY this way: building 10M events through the write path takes about an hour on a 2-core
  * machine (the serial section of an append, docs/performance.md "Issue 12, part 4"). COPY runs
@@ -30,7 +45,9 @@
  * bench/out/datasets/<key>-pg<layout>/, manifest.json written last. 10M events are ~30 GB: no
  * scratch copy is made; runs use the cached database and rewindPgDataset() takes it back to the
  * loaded state afterwards (the self-audit events a run appended deleted, tables the server
- * created besides the event store's dropped, the state row restored).
+ * created besides the event store's dropped, the state row, event_seq and event_counts restored).
+ * The manifest records the events schema version (migrations) and the loader's version; a dataset
+ * of another version (a migration-2 one) is loaded again, never reused (staleManifest).
  *
  *   node bench/pg-bulk-load.ts 1000000      (builds or reuses the cached 1M dataset)
  */
@@ -552,7 +569,8 @@ async function describe(url: string, params: GenParams, load: BulkLoadResult): P
  * Takes a cached dataset's database back to its loaded state after a run: the events appended
  * since (seq above the load's: the run's self-audit) deleted from the log, their ids and their
  * Event history rows (eventTimes after the dataset's: only the partitions a run added are read),
- * partitions and tables the run created dropped, the state row restored.
+ * partitions and tables the run created dropped, the state row, the sequence's position and the
+ * event_counts rows restored.
  */
 export async function rewindPgDataset(url: string, manifest: PgDatasetManifest): Promise<{ events: number }> {
   const c = new pg.Client({ connectionString: url });
