@@ -16,19 +16,15 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, statSync
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { CloudTrailClient, DescribeQueryCommand, GetQueryResultsCommand, StartQueryCommand } from '@aws-sdk/client-cloudtrail';
+import { DescribeQueryCommand, GetQueryResultsCommand, StartQueryCommand } from '@aws-sdk/client-cloudtrail';
 import { GENERATOR_VERSION, record, type GenParams } from './gen.ts';
 import { OUT_DIR } from './dataset.ts';
 import { log, round } from './lib.ts';
 import { writeLakeFiles } from '../src/lake/storage/writer.ts';
 import { LAKE_ROW_GROUP_SIZE, storeGlob } from '../src/lake/layout.ts';
-import type { LakeCatalog, LakeStoreRef } from '../src/lake/catalog.ts';
-import { defaultConfig, resolveConfig } from '../src/config/index.ts';
-import { startServer } from '../src/server.ts';
+import { LAKE_BENCH_ACCOUNT as ACCOUNT, startLakeBenchServer } from './lake-server.ts';
 
-const ACCOUNT = '111111111111';
 const STORE_ID = 'be0c4000-0000-4000-8000-00000000be0c';
-const IDENTITY = { type: 'IAMUser' as const, userName: 'alice', accessKeyId: 'AKIAALICEAAAAAAAAAAA', secretAccessKey: 'alice-secret' };
 const CHUNK = 500_000;
 
 export interface LakeQueryFigure {
@@ -120,19 +116,11 @@ export async function runLakeQuery(): Promise<LakeQueryResult> {
   const storeBytes = files.reduce((n, f) => n + statSync(f).size, 0);
   const eventId = String(record(params, Math.floor(events * 0.61)).eventID);
 
-  const store: LakeStoreRef = { accountId: ACCOUNT, storeId: STORE_ID, arn: `arn:aws:cloudtrail:us-east-1:${ACCOUNT}:eventdatastore/${STORE_ID}`, status: 'ENABLED' };
-  const catalog: LakeCatalog = { root, resolve: (a, region, id) => Promise.resolve(a === ACCOUNT && region === store.arn.split(':')[3] && (id === STORE_ID || id === store.arn) ? store : undefined) };
   const dataDir = join(OUT_DIR, 'work', `lakequery-${process.pid}`);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-  const config = resolveConfig({
-    dataDir, port: 0, logLevel: 'silent', accounts: [{ id: ACCOUNT, identities: [IDENTITY] }],
-    lakeQueries: { maxConcurrent: 1, timeoutMs: 600_000, memoryLimit: '4GB', threads },
-  }, defaultConfig(), new Date().toISOString());
-  const server = await startServer(config, { lakeCatalog: catalog, logError: () => undefined });
-  const ct = new CloudTrailClient({ endpoint: server.url, region: 'us-east-1', credentials: IDENTITY, maxAttempts: 1 });
-  const floorDb = await DuckDBInstance.create(':memory:', { threads: String(threads), memory_limit: '4GB' });
-  const floor = await floorDb.connect();
+  const bench = await startLakeBenchServer({ root, storeId: STORE_ID, dataDir, threads });
+  const { ct, floor } = bench;
   const glob = join(root, storeGlob(ACCOUNT, STORE_ID));
 
   const measure = async (sql: string, floorSql: string, targetMs: number): Promise<LakeQueryFigure> => {
@@ -181,10 +169,7 @@ export async function runLakeQuery(): Promise<LakeQueryResult> {
     log(`lakequery: WHERE eventID = ...: API ${point.apiMedianMs} ms (CPU ${point.apiCpuMedianMs}; server ${point.executionMedianMs} ms), DuckDB directly ${point.floorMedianMs} ms (CPU ${point.floorCpuMedianMs}); after the warm-up, ${point.backgroundCpuMs} ms of CPU in the background (eventID summaries)`);
     return { events, files: files.length, storeBytes, ...(buildSeconds !== undefined ? { buildSeconds } : {}), threads, groupBy, point };
   } finally {
-    floor.closeSync();
-    floorDb.closeSync();
-    ct.destroy();
-    await server.close();
+    await bench.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

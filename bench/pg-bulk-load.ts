@@ -4,10 +4,25 @@
  * exactly as POST /ingest maps them) written with COPY into exactly the layout PgEventStore.append
  * writes (src/stores/postgres/pg-event-schema.ts, read-only here): the log row of each event (its
  * record compressed by the store's own codec, its summary, in_history), its Event history rows
- * (keys as the store's keyText gives them, each (attribute, value) once), its id row, and the state
- * row's last_seq and events. Seqs are 1..N in generator order, as appending the dataset in order
- * gives them; every row of the load has one ingest_ms (the load's start), where appends stamp each
- * batch with its own: the one difference, and the lookups do not read it.
+ * (keys as the store's keyText gives them, each (attribute, value) once, by the store's own
+ * forEachHistoryPair), its id row, and migration 3's counters: event_seq set to N (as N appends
+ * leave it), the count in event_counts' 16 slots, the state row's last_seq and events left at 0 (as
+ * appends leave them). Seqs are 1..N in generator order, as appending the dataset in order gives
+ * them; every row of the load has one ingest_ms (the load's start), where appends stamp each batch
+ * with its own, and one xid (below): the two differences, and the lookups read neither.
+ *
+ * The xid column (migration 3): readers take a log row only when its xid is below the oldest
+ * running transaction's (pg_snapshot_xmin). The loader writes 2, FrozenTransactionId, on every
+ * row. Why not the loading transaction's own id: a transaction older than the load that is still
+ * running when the load commits would hold the rows back until it ends (not "at once"), and a
+ * value taken from this cluster's counter means nothing after a dump and restore into another.
+ * Why not NULL: NULL is the v2 rows' exception in the readers' filter, not a value of v3's layout.
+ * 2 is below every normal transaction id (3 and up) of every cluster, so the rows are settled for
+ * every reader from the COMMIT of the load on. Wraparound does not touch it: xid8 is the 64-bit,
+ * epoch-extended id (it never wraps), and the comparison is of a stored value, not of the tuple's
+ * xmin; the tuples themselves are written frozen by COPY FREEZE (their xmin FrozenTransactionId
+ * too), so neither VACUUM's freezing nor the 32-bit xid horizon ever changes their visibility.
+ * Loaded rows are "written by the frozen transaction", which is what they are.
  *
  * Why COPY this way: building 10M events through the write path takes about an hour on a 2-core
  * machine (the serial section of an append, docs/performance.md "Issue 12, part 4"). COPY runs
@@ -30,7 +45,9 @@
  * bench/out/datasets/<key>-pg<layout>/, manifest.json written last. 10M events are ~30 GB: no
  * scratch copy is made; runs use the cached database and rewindPgDataset() takes it back to the
  * loaded state afterwards (the self-audit events a run appended deleted, tables the server
- * created besides the event store's dropped, the state row restored).
+ * created besides the event store's dropped, the state row, event_seq and event_counts restored).
+ * The manifest records the events schema version (migrations) and the loader's version; a dataset
+ * of another version (a migration-2 one) is loaded again, never reused (staleManifest).
  *
  *   node bench/pg-bulk-load.ts 1000000      (builds or reuses the cached 1M dataset)
  */
@@ -42,7 +59,7 @@ import pg from 'pg';
 import { appendInputOf, datasetKey, datasetParams, normalizeContext, OUT_DIR } from './dataset.ts';
 import { GENERATOR_VERSION, type GenParams } from './gen.ts';
 import { startPostgres, type StartedPostgres } from '../test/helpers/postgres.ts';
-import { PgEventStore, keyText } from '../src/stores/postgres/index.ts';
+import { COUNT_SLOTS, PgEventStore, forEachHistoryPair, keyText } from '../src/stores/postgres/index.ts';
 import { encodeText } from '../src/stores/postgres/pg-record-codec.ts';
 import { MIN_T, ensurePartitions, eventMigrations, partitionName, partitionStart } from '../src/stores/postgres/pg-event-schema.ts';
 
@@ -51,9 +68,14 @@ const COPY_CHUNK = 16 << 20;
 /** Events per worker message. */
 const BATCH = 2000;
 /** Bump when what the loader writes changes: part of the cache key. */
-export const LOADER_VERSION = 1;
+export const LOADER_VERSION = 2;
 
-const LOG_COLS = 'account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, zrecord, record_bytes';
+const LOG_COLS = 'account_id, seq, ingest_ms, region, event_id, event_time, in_history, summary, zrecord, record_bytes, xid';
+/**
+ * The xid of every loaded log row: 2, FrozenTransactionId (see the header: visible to every
+ * reader at once and forever).
+ */
+export const LOADED_XID = '2';
 const HISTORY_COLS = 'account_id, region, attr, value, t, seq, ingest_ms';
 const IDS_COLS = 'account_id, event_id, seq, ingest_ms';
 
@@ -151,19 +173,14 @@ export function rowsOf(params: GenParams, from: number, to: number, ingestMs: nu
     const acct = field(e.accountId);
     const id = field(keyText(e.eventId));
     const summary = e.summary ? field(e.summary) : '\\N';
-    logText += `${acct}\t${seq}\t${ingestMs}\t${field(e.region)}\t${id}\t${e.eventTimeSec}\t${e.history !== undefined ? 't' : 'f'}\t${summary}\t\\\\x${encodeText(e.json).toString('hex')}\t${Buffer.byteLength(e.json)}\n`;
+    logText += `${acct}\t${seq}\t${ingestMs}\t${field(e.region)}\t${id}\t${e.eventTimeSec}\t${e.history !== undefined ? 't' : 'f'}\t${summary}\t\\\\x${encodeText(e.json).toString('hex')}\t${Buffer.byteLength(e.json)}\t${LOADED_XID}\n`;
     idsText += `${acct}\t${id}\t${seq}\t${ingestMs}\n`;
     if (!e.history?.length || e.eventTimeSec < MIN_T) continue;
     const start = partitionStart(e.eventTimeSec, historyWidth);
     let h = history.get(start) ?? '';
-    const pairs = new Set<string>();
-    for (const [attr, value] of e.history) {
-      const v = keyText(value);
-      const pk = `${attr}\u0000${v}`;
-      if (pairs.has(pk)) continue;
-      pairs.add(pk);
+    forEachHistoryPair(e.history, (attr, v) => {
       h += `${acct}\t${field(e.region)}\t${field(attr)}\t${field(v)}\t${e.eventTimeSec}\t${seq}\t${ingestMs}\n`;
-    }
+    });
     history.set(start, h);
   }
   return { from, log: logText, ids: idsText, history: [...history] };
@@ -243,8 +260,13 @@ export async function bulkLoad(url: string, params: GenParams, opts: { workers?:
   await admin.connect();
   const conns: pg.Client[] = [];
   try {
-    const st = (await admin.query<{ events: string; last_seq: string; log_partition_ms: string; history_partition_sec: string }>('SELECT events, last_seq, log_partition_ms, history_partition_sec FROM event_state WHERE id = 1')).rows[0]!;
-    if (Number(st.events) !== 0 || Number(st.last_seq) !== 0) throw new Error(`bulkLoad: the event store at ${url} holds events (last_seq ${st.last_seq}): load only into an empty one`);
+    // Empty: no count (the state row's and event_counts'), no seq given out (the sequence's high-water mark, and v2's last_seq), no log row.
+    const st = (await admin.query<{ events: string; last_seq: string; seq: string; rows: boolean; log_partition_ms: string; history_partition_sec: string }>(`
+      SELECT events + (SELECT coalesce(sum(events), 0) FROM event_counts) AS events, last_seq, (SELECT last_value FROM event_seq) AS seq,
+        EXISTS (SELECT 1 FROM event_log) AS rows, log_partition_ms, history_partition_sec FROM event_state WHERE id = 1`)).rows[0]!;
+    if (Number(st.events) !== 0 || Number(st.last_seq) !== 0 || Number(st.seq) !== 0 || st.rows) {
+      throw new Error(`bulkLoad: the event store at ${url} holds events (${st.events} counted, last seq ${Math.max(Number(st.seq), Number(st.last_seq))}): load only into an empty one`);
+    }
     const logWidth = Number(st.log_partition_ms);
     const historyWidth = Number(st.history_partition_sec);
     const idsKey = (await admin.query<{ conname: string; def: string }>("SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'event_ids'::regclass AND contype = 'p'")).rows[0];
@@ -343,7 +365,11 @@ export async function bulkLoad(url: string, params: GenParams, opts: { workers?:
         await ensurePartitions(c, 'event_log', [logStart + logWidth], logWidth);
         const histNow = partitionStart(Math.floor(ingestMs / 1000), historyWidth);
         await ensurePartitions(c, 'event_history', [histNow, histNow + historyWidth].filter((s) => !histParts.has(s)), historyWidth);
-        await c.query('UPDATE event_state SET last_seq = $1, events = $1 WHERE id = 1', [logCopier.rows]);
+        // Migration 3's counters: the sequence at the last seq (as N appends leave it: last_value N,
+        // is_called), the count in event_counts (spread over its slots, as appends spread theirs);
+        // the state row's last_seq and events stay 0, as appends leave them.
+        await c.query("SELECT setval('event_seq', $1, true)", [logCopier.rows]);
+        await c.query(`INSERT INTO event_counts (slot, events) SELECT s, $1::int8 / ${COUNT_SLOTS} + (s < $1::int8 % ${COUNT_SLOTS})::int FROM generate_series(0, ${COUNT_SLOTS - 1}) s`, [logCopier.rows]);
         await c.query('COMMIT');
       } finally {
         c.release();
@@ -409,11 +435,29 @@ export interface PgDatasetManifest {
   tableBytes: Record<string, number>;
   /** Tables of the database after the load: a run's server adds its own, which the rewind drops. */
   tables: string[];
-  /** The state row after the load. */
-  state: { last_seq: string; events: string; history_cutoff_sec: string; probe_ms: string };
+  /** The state row after the load, with the sequence's last value and the event_counts rows (migration 3). */
+  state: PgDatasetState;
   /** The highest eventTime of the dataset (seconds): Event history rows above it were added by a run. */
   maxEventTimeSec: number;
   builtAt: string;
+}
+
+export interface PgDatasetState {
+  last_seq: string;
+  events: string;
+  history_cutoff_sec: string;
+  probe_ms: string;
+  /** event_seq's last_value. */
+  seq: string;
+  /** event_counts' rows, by slot. */
+  counts: { slot: number; events: string }[];
+}
+
+/** The state a rewind restores: the state row, the sequence and the counts. */
+export async function readPgDatasetState(c: pg.Client): Promise<PgDatasetState> {
+  const row = (await c.query<Omit<PgDatasetState, 'counts'>>('SELECT last_seq::text, events::text, history_cutoff_sec::text, probe_ms::text, (SELECT last_value::text FROM event_seq) AS seq FROM event_state WHERE id = 1')).rows[0]!;
+  const counts = (await c.query<{ slot: number; events: string }>('SELECT slot::int, events::text FROM event_counts ORDER BY slot')).rows;
+  return { ...row, counts };
 }
 
 export const PG_DATABASE = 'opentrail';
@@ -437,14 +481,33 @@ export function benchPgSettings(): Record<string, string> {
 }
 
 /**
+ * Why a cached dataset's manifest cannot be used by this code (undefined when it can): loaded at
+ * another events schema version (a migration-2 dataset has no xid column, no sequence position,
+ * no event_counts rows: a server would migrate it and misread its counts), by another loader or
+ * generator version, or of other events. The directory name carries the versions too; this
+ * guards a directory renamed or copied.
+ */
+export function staleManifest(m: Partial<PgDatasetManifest>, count: number): string | undefined {
+  if (m.schemaVersion !== eventsSchemaVersion()) return `loaded at events schema version ${m.schemaVersion}, this code writes ${eventsSchemaVersion()}`;
+  if (m.loaderVersion !== LOADER_VERSION) return `loader version ${m.loaderVersion}, this code is ${LOADER_VERSION}`;
+  if (m.generatorVersion !== GENERATOR_VERSION) return `generator version ${m.generatorVersion}, this code is ${GENERATOR_VERSION}`;
+  if (m.key !== datasetKey(datasetParams(count)) || m.events !== count) return `dataset ${m.key} of ${m.events} events, not ${count}`;
+  if (typeof m.state?.seq !== 'string' || !Array.isArray(m.state.counts)) return 'its state has no sequence position or counts';
+  return undefined;
+}
+
+/**
  * Starts PostgreSQL on the cached dataset of `count` events, loading it first if there is none
- * (an unfinished one, without manifest.json, is removed and loaded again). The caller stops it.
+ * (an unfinished one, without manifest.json, or a stale one (staleManifest), is removed and
+ * loaded again). The caller stops it.
  */
 export async function ensurePgDataset(count: number, settings = benchPgSettings()): Promise<{ server: StartedPostgres; url: string; manifest: PgDatasetManifest; reused: boolean }> {
   const dir = pgDatasetDir(count);
   const manifestFile = join(dir, 'manifest.json');
   const dataDir = join(dir, 'pgdata');
-  if (existsSync(manifestFile)) {
+  const stale = existsSync(manifestFile) ? staleManifest(JSON.parse(readFileSync(manifestFile, 'utf8')) as Partial<PgDatasetManifest>, count) : undefined;
+  if (stale) log(`not reusing ${dir}: ${stale}; loading it again`);
+  if (existsSync(manifestFile) && !stale) {
     const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as PgDatasetManifest;
     const server = await startPostgres({ dataDir, settings });
     log(`reusing ${dir} (${manifest.events} events, ${(manifest.bytes / 2 ** 30).toFixed(2)} GiB)`);
@@ -490,7 +553,7 @@ async function describe(url: string, params: GenParams, load: BulkLoadResult): P
       tableBytes[t] = Number(r.rows[0]!.b);
     }
     const tables = (await c.query<{ t: string }>("SELECT relname AS t FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY 1")).rows.map((r) => r.t);
-    const state = (await c.query<PgDatasetManifest['state']>('SELECT last_seq::text, events::text, history_cutoff_sec::text, probe_ms::text FROM event_state WHERE id = 1')).rows[0]!;
+    const state = await readPgDatasetState(c);
     const maxT = Number((await c.query<{ t: string }>('SELECT max(t)::int8 AS t FROM event_history')).rows[0]!.t);
     return {
       key: datasetKey(params), params, generatorVersion: GENERATOR_VERSION, loaderVersion: LOADER_VERSION, schemaVersion: eventsSchemaVersion(),
@@ -506,14 +569,15 @@ async function describe(url: string, params: GenParams, load: BulkLoadResult): P
  * Takes a cached dataset's database back to its loaded state after a run: the events appended
  * since (seq above the load's: the run's self-audit) deleted from the log, their ids and their
  * Event history rows (eventTimes after the dataset's: only the partitions a run added are read),
- * partitions and tables the run created dropped, the state row restored.
+ * partitions and tables the run created dropped, the state row, the sequence's position and the
+ * event_counts rows restored.
  */
 export async function rewindPgDataset(url: string, manifest: PgDatasetManifest): Promise<{ events: number }> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     await c.query('BEGIN');
-    const n = Number(manifest.state.last_seq);
+    const n = Number(manifest.state.seq);
     const r = await c.query(`
       WITH d AS (DELETE FROM event_log WHERE seq > $1 RETURNING account_id, event_id, seq)
       DELETE FROM event_ids x USING d WHERE x.account_id = d.account_id AND x.event_id = d.event_id AND x.seq = d.seq`, [n]);
@@ -524,6 +588,9 @@ export async function rewindPgDataset(url: string, manifest: PgDatasetManifest):
     await c.query("DELETE FROM opentrail_schema WHERE component <> 'events'");
     const s = manifest.state;
     await c.query('UPDATE event_state SET last_seq = $1, events = $2, history_cutoff_sec = $3, probe_ms = $4 WHERE id = 1', [s.last_seq, s.events, s.history_cutoff_sec, s.probe_ms]);
+    await c.query("SELECT setval('event_seq', $1, true)", [s.seq]);
+    await c.query('DELETE FROM event_counts');
+    await c.query('INSERT INTO event_counts (slot, events) SELECT * FROM unnest($1::int2[], $2::int8[])', [s.counts.map((x) => x.slot), s.counts.map((x) => x.events)]);
     await c.query('COMMIT');
     log(`rewound ${url.replace(/^.*\//, '')}: ${r.rowCount} events of the run removed`);
     return { events: r.rowCount ?? 0 };

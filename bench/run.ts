@@ -44,6 +44,7 @@ import { runInsightsBench } from './insights.ts';
 import { runLakeIngest } from './lakeingest.ts';
 import { runLakeQuery } from './lakequery.ts';
 import { runLakeImport } from './lakeimport.ts';
+import { runLakeCompact } from './lakecompact.ts';
 import { ensureDataset, removeScratch, scratchCopy, storeLayout, OUT_DIR } from './dataset.ts';
 import { measureFloors, vsFloor, type Floors, type VsFloor } from './floors.ts';
 import { summarizeProfile, type ProfileSummary } from './profile.ts';
@@ -63,9 +64,10 @@ const DEFAULT_PARTS = ['floors', 'ingest', 'lookup', 'delivery', 'validate', 'ga
  * (bench/metrics-cost.ts: the metrics hooks' CPU per ingested event), eventbridge
  * (bench/eventbridge.ts: acknowledged to SQS through EventBridge, on moto), lakequery
  * (bench/lakequery.ts: Lake queries over a large store), lakeimport
- * (bench/lakeimport.ts: imports of trail log files).
+ * (bench/lakeimport.ts: imports of trail log files), lakecompact (bench/lakecompact.ts: Lake
+ * compaction, and queries before and after it).
  */
-const ONLY_WHEN_NAMED = ['pgstore', 'console', 'insights', 'lakeingest', 'metricscost', 'eventbridge', 'lakequery', 'lakeimport'] as const;
+const ONLY_WHEN_NAMED = ['pgstore', 'console', 'insights', 'lakeingest', 'metricscost', 'eventbridge', 'lakequery', 'lakeimport', 'lakecompact'] as const;
 const PARTS = [...DEFAULT_PARTS, ...ONLY_WHEN_NAMED] as const;
 const only = env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
 for (const p of only ?? []) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY takes ${PARTS.join(', ')} (comma-separated), not ${p}`);
@@ -201,6 +203,8 @@ if (want('metricscost')) {
 }
 // lakequery (bench/lakequery.ts: Lake queries over a 10M-event store) runs only when named.
 if (want('lakequery')) report.lakequery = await runLakeQuery();
+// lakecompact (bench/lakecompact.ts: a store of a file a minute, queried before and after compaction) runs only when named.
+if (want('lakecompact')) report.lakecompact = await runLakeCompact();
 
 if (want('delivery')) report.delivery = await runDelivery(deliveryOpts);
 // BENCH_ONLY=insights: ingest with Insights on versus off, alternated (bench/insights.ts).

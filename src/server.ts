@@ -41,6 +41,7 @@ import { createRealtime } from './server-realtime.ts';
 import { componentErrorLog, createLogger, createMetricsListener, factsLogger, cursorLag, deliveryLags, digestLags, lakeIngestLags, ServerMetrics, type Logger } from './observability/index.ts';
 import { LakeIngestWorker, lazyDuckDB, startLakeRetentionJob } from './lake/ingest/index.ts';
 import { createLakeImports } from './server-lake-imports.ts';
+import { startLakeCompaction } from './server-lake-compaction.ts';
 
 export interface RunningServer {
   url: string;
@@ -290,6 +291,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   // The background work starts once every listener is up (nothing is left to fail).
   const retention = startRetentionJob(store, clock, config.eventHistory.retentionDays, config.eventHistory.pruneIntervalMs, (e) => errorLog('retention')('retention job failed', e), leases);
   const lakeRetention = startLakeRetentionJob(control, lakeRoot, clock, config.lake.retentionIntervalMs, (e) => errorLog('lake-retention')('lake retention job failed', e), leases);
+  const lakeCompaction = startLakeCompaction(config, { root: lakeRoot, control, clock, leases, logError: errorLog('lake-compaction') });
   leases.start();
   delivery.start();
   insights.start();
@@ -322,6 +324,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
       closing ??= (async () => {
         const retentionStopped = retention.stop();
         const lakeRetentionStopped = lakeRetention.stop();
+        const lakeCompactionStopped = lakeCompaction?.stop();
         // In-flight requests finish; connections still busy after the grace period are cut.
         const force = setTimeout(() => {
           app.server.closeAllConnections();
@@ -340,6 +343,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
         await delivery.stop();
         await lakeIngest.stop();
         await lakeRetentionStopped;
+        await lakeCompactionStopped;
         lakeDuck.close();
         await afterDelivery.close(config.delivery.drainTimeoutMs);
         await digests.stop();

@@ -1,5 +1,5 @@
 /**
- * bench/pg-bulk-load.ts writes exactly what PgEventStore.append writes (issue 12): the same 5k
+ * bench/pg-bulk-load.ts writes exactly what PgEventStore.append writes (issue 12): the same 3k
  * generated events appended through the write path (bench/dataset.ts appendAll, batches of
  * 5,000) into one database and bulk-loaded with COPY into another, on one real PostgreSQL. Then:
  * every row of the log, Event history and ids tables (all columns but ingest_ms, which the load
@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendAll, datasetParams } from '../bench/dataset.ts';
-import { bulkLoad, copyIn, rewindPgDataset, type PgDatasetManifest } from '../bench/pg-bulk-load.ts';
+import { bulkLoad, copyIn, LOADED_XID, readPgDatasetState, rewindPgDataset, staleManifest, type PgDatasetManifest } from '../bench/pg-bulk-load.ts';
 import { LOOKUP_CASES, makeInputs } from '../bench/lookup.ts';
 import { ACCOUNT_ID, REGION } from '../bench/gen.ts';
 import { ALL_MANAGEMENT } from '../src/core/index.ts';
@@ -17,7 +17,7 @@ import { PgEventStore } from '../src/stores/postgres/index.ts';
 import type { HistoryQuery, HistoryRow, LookupAttribute } from '../src/stores/index.ts';
 import { startPostgres, withSql, type StartedPostgres } from './helpers/postgres.ts';
 
-const EVENTS = 5_000;
+const EVENTS = 3_000;
 const params = datasetParams(EVENTS);
 let server: StartedPostgres;
 let appendedUrl: string;
@@ -45,6 +45,10 @@ const TABLE_DIGESTS = {
   event_history: `SELECT count(*)::int AS n, md5(string_agg(concat_ws('|', account_id, region, attr, value, t, seq), E'\\n' ORDER BY account_id, region, attr, value, t, seq)) AS h FROM event_history`,
   event_ids: `SELECT count(*)::int AS n, md5(string_agg(concat_ws('|', account_id, event_id, seq), E'\\n' ORDER BY account_id, event_id)) AS h FROM event_ids`,
   event_state: `SELECT 1 AS n, concat_ws('|', last_seq, events, history_cutoff_sec, log_partition_ms, history_partition_sec) AS h FROM event_state`,
+  // Migration 3: the sequence's position, and the count (the state row's and event_counts' slots:
+  // appends pick slots at random, so the total is compared, not the rows).
+  event_seq: `SELECT 1 AS n, concat_ws('|', last_value, is_called) AS h FROM event_seq`,
+  event_count: `SELECT 1 AS n, ((SELECT events FROM event_state WHERE id = 1) + (SELECT coalesce(sum(events), 0) FROM event_counts))::text AS h`,
 } as const;
 
 /** The indexes and constraints of the event store's parent tables and of the Event history partitions of the dataset's days. */
@@ -68,6 +72,29 @@ test('the loaded tables hold row for row what the write path stored', async () =
   }
   const history = await withSql(loadedUrl, async (c) => (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM event_history')).rows[0]!.n);
   assert.ok(history > EVENTS * 5, `only ${history} Event history rows for ${EVENTS} events`);
+  // The one column that legitimately differs besides ingest_ms: xid. The write path keeps its
+  // append's transaction id (set, and settled now); the loader writes FrozenTransactionId on
+  // every row, below any transaction's, and its counts sit in event_counts' own slots.
+  const xids = `SELECT count(*)::int AS n, count(*) FILTER (WHERE xid = '${LOADED_XID}')::int AS frozen,
+    count(*) FILTER (WHERE xid IS NOT NULL AND xid < pg_snapshot_xmin(pg_current_snapshot()))::int AS settled FROM event_log`;
+  const [ax, bx] = await Promise.all([appendedUrl, loadedUrl].map((u) => withSql(u, async (c) => (await c.query<{ n: number; frozen: number; settled: number }>(xids)).rows[0]!)));
+  assert.deepEqual(ax, { n: EVENTS, frozen: 0, settled: EVENTS });
+  assert.deepEqual(bx, { n: EVENTS, frozen: EVENTS, settled: EVENTS });
+  const slots = await withSql(loadedUrl, async (c) => (await c.query<{ slot: number }>('SELECT slot::int FROM event_counts ORDER BY slot')).rows.map((r) => r.slot));
+  assert.deepEqual(slots, Array.from({ length: 16 }, (_, i) => i));
+});
+
+test('the loaded store reads, counts and numbers as the appended one: readAfter, count, lastSeq, the next append', async () => {
+  const [appended, loaded] = await Promise.all([PgEventStore.open({ url: appendedUrl }), PgEventStore.open({ url: loadedUrl })]);
+  try {
+    const [a, b] = await Promise.all([appended.readAfter(0, EVENTS + 10), loaded.readAfter(0, EVENTS + 10)]);
+    assert.equal(a.length, EVENTS);
+    assert.deepEqual(b, a);
+    assert.deepEqual([await loaded.count(), await loaded.lastSeq()], [EVENTS, EVENTS]);
+    assert.deepEqual([await appended.count(), await appended.lastSeq()], [EVENTS, EVENTS]);
+  } finally {
+    await Promise.all([appended.close(), loaded.close()]);
+  }
 });
 
 test('the loaded store has the write path\'s indexes, constraints and data partitions', async () => {
@@ -130,7 +157,7 @@ test('a store that holds events is refused, and a rewind takes a dataset back to
   await assert.rejects(bulkLoad(loadedUrl, params), /holds events/);
   const describeState = () => withSql(loadedUrl, async (c) => ({
     tables: (await c.query<{ t: string }>("SELECT relname AS t FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY 1")).rows.map((r) => r.t),
-    state: (await c.query<PgDatasetManifest['state']>('SELECT last_seq::text, events::text, history_cutoff_sec::text, probe_ms::text FROM event_state WHERE id = 1')).rows[0]!,
+    state: await readPgDatasetState(c),
     digests: await (async () => {
       const out: unknown[] = [];
       for (const sql of Object.values(TABLE_DIGESTS)) out.push((await c.query(sql)).rows[0]);
@@ -142,12 +169,36 @@ test('a store that holds events is refused, and a rewind takes a dataset back to
   // What a run does: the server's own tables, and events appended now (with Event history).
   const store = await PgEventStore.open({ url: loadedUrl });
   try {
-    await store.append([{ accountId: ACCOUNT_ID, region: REGION, eventId: 'run-1', eventTimeSec: Math.floor(Date.now() / 1000), json: '{"eventID":"run-1"}', history: [['EventName', 'LookupEvents']] }]);
+    const [first] = await store.append([{ accountId: ACCOUNT_ID, region: REGION, eventId: 'run-1', eventTimeSec: Math.floor(Date.now() / 1000), json: '{"eventID":"run-1"}', history: [['EventName', 'LookupEvents']] }]);
+    // Numbered after the loaded events, and readable at once after them.
+    assert.equal(first!.seq, EVENTS + 1);
+    assert.deepEqual((await store.readAfter(EVENTS - 1, 10)).map((e) => e.seq), [EVENTS, EVENTS + 1]);
+    assert.equal(await store.count(), EVENTS + 1);
   } finally {
     await store.close();
   }
   await withSql(loadedUrl, (c) => c.query('CREATE TABLE control_things (id int PRIMARY KEY)'));
-  assert.notDeepEqual(await describeState(), loaded);
+  const run = await describeState();
+  assert.notDeepEqual(run.tables, loaded.tables);
+  assert.notEqual(run.state.seq, loaded.state.seq);
+  assert.notDeepEqual(run.state.counts, loaded.state.counts);
   assert.deepEqual(await rewindPgDataset(loadedUrl, manifest), { events: 1 });
   assert.deepEqual(await describeState(), loaded);
+  // Rewound: the next append takes the seq after the loaded ones again.
+  const again = await PgEventStore.open({ url: loadedUrl });
+  try {
+    assert.equal(await again.lastSeq(), EVENTS);
+    assert.equal(await again.count(), EVENTS);
+  } finally {
+    await again.close();
+  }
+});
+
+test('a cached dataset loaded at another schema or loader version is not reused', () => {
+  const good = { schemaVersion: 3, loaderVersion: 2 } as const;
+  const fresh = staleManifest({}, EVENTS);
+  assert.match(fresh!, /schema version undefined/);
+  // A migration-2 manifest (the pg10m12 1M dataset's fields): refused for its schema version.
+  assert.match(staleManifest({ ...good, schemaVersion: 2 }, EVENTS)!, /events schema version 2, this code writes 3/);
+  assert.match(staleManifest({ ...good, loaderVersion: 1 }, EVENTS)!, /loader version 1/);
 });

@@ -377,6 +377,16 @@ export const configSchema = obj({
     maxBytes: num(1024, 64 * 1024 * 1024).describe('... or when its records reach this size (uncompressed JSON); batches also close at shutdown'),
     pollMs: num(10, 1000).describe('how often Lake ingestion looks for new events'),
     retentionIntervalMs: num(1000, 60 * 60 * 1000).describe('how often Lake retention drops partitions older than each store\'s RetentionPeriod and deletes stores 7 days after DeleteEventDataStore'),
+    compaction: obj({
+      enabled: bool(true).describe('merge each event data store\'s small Parquet files (ingestion\'s and imports\') into large ones in the background (docs/lake.md "Compaction"); `false`: files stay as written'),
+      intervalMs: num(10, 60_000).describe('how often compaction looks at every store\'s partitions'),
+      targetMiB: num(1, 128).describe('files smaller than this are merged, into files of about this size (MiB of Parquet)'),
+      minFiles: num(2, 32).describe('in a partition still being written, small files are merged once this many have gathered'),
+      settleMs: num(0, 60 * 60 * 1000).describe('a partition with no new file for this long has all its small files merged (also fewer than `minFiles`, also earlier compaction outputs)'),
+      graceMs: num(0, 60_000).describe('replaced files are deleted `lakeQueries.timeoutMs` + this long after the merged file replaced them (a query that listed them before may still read them), and the merge\'s manifest as long after'),
+      threads: num(1, 1).describe('DuckDB threads of compaction'),
+      memoryLimitMiB: num(64, 512).describe('DuckDB memory limit of compaction (MiB)'),
+    }).prefault({}),
   }).prefault({}),
   integrity: obj({
     digestPeriodMs: num(1000, 60 * 60 * 1000).describe('how long each digest file covers (AWS: one hour); periods start at multiples of it (on the hour, UTC, by default) and a digest is written at each period\'s end, also for periods without log files, the first at the end of the period in which the trail started logging'),

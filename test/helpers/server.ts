@@ -37,7 +37,7 @@ export interface TestConfig {
   eventHistory?: { retentionDays?: number; pruneIntervalMs?: number };
   ingest?: { maxBodyBytes?: number; maxBatchEvents?: number; maxUnverifiedBodyBytes?: number; maxDecodedBytes?: number; maxInFlightBodyBytes?: number; maxRecordsPerRequest?: number; maxEventsPageBytes?: number };
   delivery?: { maxAgeMs?: number; maxBytes?: number; pollMs?: number };
-  lake?: { root?: string; maxAgeMs?: number; maxBytes?: number; pollMs?: number; retentionIntervalMs?: number };
+  lake?: { root?: string; maxAgeMs?: number; maxBytes?: number; pollMs?: number; retentionIntervalMs?: number; compaction?: Record<string, unknown> };
   objectStore?: Record<string, unknown>;
   sns?: Record<string, unknown>;
   organization?: { id: string; managementAccountId: string; memberAccountIds: string[] };

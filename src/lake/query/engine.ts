@@ -25,6 +25,7 @@ import type { ControlStore } from '../../stores/control-store.ts';
 import type { LakeCatalog, LakeStoreRef } from '../catalog.ts';
 import { storeDir } from '../layout.ts';
 import { EVENT_ID_INDEX_SUFFIX, eventIdHash, eventIdHits } from '../storage/eventid-index.ts';
+import { liveDataFiles } from '../storage/live-files.ts';
 import { lakeTableColumnsSql } from '../schema.ts';
 import { LAKE_MACROS } from '../sql/functions.ts';
 import { invalidQuery, storeView, translateLakeSql, type TranslatedQuery } from '../sql/translate.ts';
@@ -606,7 +607,8 @@ async function storeFiles(root: string, s: LakeStoreRef): Promise<StoreFile[]> {
   for (const p of parts) {
     const names = await readdir(join(dir, p)).catch(() => [] as string[]);
     const indexes = new Set(names.filter((n) => n.endsWith(EVENT_ID_INDEX_SUFFIX)));
-    for (const f of names.filter((n) => n.endsWith('.parquet')).sort()) {
+    // Compaction outputs replace their inputs as one rename (src/lake/storage/live-files.ts).
+    for (const f of await liveDataFiles(join(dir, p), names)) {
       const path = join(dir, p, f);
       const st = await stat(path).catch(() => undefined);
       if (st) out.push({ path, bytes: st.size, mtimeMs: st.mtimeMs, indexed: indexes.has(f + EVENT_ID_INDEX_SUFFIX) });

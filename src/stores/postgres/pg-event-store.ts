@@ -112,7 +112,23 @@ function readStored(z: Buffer | null, text: string | null): string | null {
 const INSERT_SLICE = 1000;
 
 /** Rows of event_counts appends spread their counts over. */
-const COUNT_SLOTS = 16;
+export const COUNT_SLOTS = 16;
+
+/**
+ * Calls `each` with the Event history keys of an event's entries, each (attribute, value) pair
+ * once (values as keyText gives them): the rows an event has in event_history. Shared with the
+ * bulk loader (bench/pg-bulk-load.ts), which must write the same rows.
+ */
+export function forEachHistoryPair(history: readonly (readonly [string, string])[], each: (attr: string, value: string) => void): void {
+  const pairs = new Set<string>();
+  for (const [attr, value] of history) {
+    const v = keyText(value);
+    const pk = `${attr}\u0000${v}`;
+    if (pairs.has(pk)) continue;
+    pairs.add(pk);
+    each(attr, v);
+  }
+}
 
 /**
  * The statements sent with an append's BEGIN: `n` seqs allocated from event_seq together with the
@@ -504,16 +520,11 @@ export class PgEventStore implements EventStore {
       // Entries older than the Event history cut-off are not written (a prune already passed them),
       // nor those outside the window around now (never returned; no partition made for them).
       if (e.history && e.eventTimeSec >= ctx.historyCutoff && this.inHistoryWindow(e, Math.floor(ctx.ingestMs / 1000))) {
-        const pairs = new Set<string>();
-        for (const [attr, value] of e.history) {
-          const v = keyText(value);
-          const pk = `${attr}\u0000${v}`;
-          if (pairs.has(pk)) continue;
-          pairs.add(pk);
+        forEachHistoryPair(e.history, (attr, v) => {
           hs.push(seq);
           hk.push(attr);
           hv.push(v);
-        }
+        });
       }
     }
     if (tried.length === 0) return out;
