@@ -313,6 +313,57 @@ describe('PgEventStore: partitions and retention', () => {
     }
   });
 
+  test('a log partition dropped while an append that wrote into it is still open (a node whose clock lags): the count stays exact, the dropped rows\' ids are free again', async () => {
+    const url = await server.createDatabase('droprace');
+    const HOUR = 3_600_000;
+    const start = Date.UTC(2026, 0, 10, 12);
+    let prunerNow = start;
+    const common = { url, logPartitionMs: HOUR, historyPartitionSec: 3600, pruneChunk: 4, dropLockTimeoutMs: 20_000 };
+    const pruner = await PgEventStore.open({ ...common, nowMs: () => prunerNow });
+    const lagger = await PgEventStore.open({ ...common, nowMs: () => start + 5 * 60_000 });
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      const t = Math.floor(start / 1000);
+      await pruner.append([ev({ eventId: 'old-0', eventTimeSec: t }), ev({ eventId: 'old-1', eventTimeSec: t })]);
+      prunerNow = start + 3 * HOUR;
+      const tNow = Math.floor(prunerNow / 1000);
+      await pruner.append([ev({ eventId: 'new', eventTimeSec: tNow })]);
+      // The test holds the id row of 'held'. The lagging node's append writes 'lagging' into the
+      // log's hour 12 (its clock's; the eventTimes are current, so Event history's partition is a
+      // current one), then its follow-up event 'held' waits for that row in the same transaction.
+      await blocker.query('BEGIN');
+      await blocker.query("INSERT INTO event_ids (account_id, event_id, seq, ingest_ms) VALUES ($1, 'held', -1, 0)", [A]);
+      const lagging = lagger.append([ev({ eventId: 'lagging', eventTimeSec: tNow })], 'disk', () => [ev({ eventId: 'held', eventTimeSec: tNow })]);
+      await waitForLockWait(url, 'event_ids');
+      // The prune drops the log's hour 12 whole (ended more than a partition ago on its clock);
+      // Event history keeps everything (a cut-off older than its partitions).
+      const pruning = pruner.prune(t - 86_400, prunerNow - HOUR);
+      // Until the prune waits for hour 12's partition or the log (the lagging append holds both).
+      const partition = `event_log_p${start}`;
+      for (const deadline = Date.now() + 10_000; ;) {
+        const waits = await withSql(url, async (c) => (await c.query("SELECT 1 FROM pg_locks WHERE NOT granted AND relation IN ($1::regclass, 'event_log'::regclass)", [partition])).rowCount);
+        if (waits) break;
+        assert.ok(Date.now() < deadline, `the prune never waited for ${partition} or event_log`);
+        await sleep(20);
+      }
+      await blocker.query('ROLLBACK');
+      const [pruned, appended] = await Promise.allSettled([pruning, lagging]);
+      assert.equal(pruned.status, 'fulfilled', pruned.status === 'rejected' ? String(pruned.reason) : '');
+      const stored = idsOf(await pruner.readAfter(0, 100)).sort();
+      assert.equal(await pruner.count(), stored.length, `count() agrees with the rows stored (${JSON.stringify(stored)}; the lagging append ${appended.status})`);
+      // Every id whose row is gone is free again: sent now by an up-to-date node, it is stored.
+      for (const id of ['old-0', 'lagging', 'held']) {
+        if (stored.includes(id)) continue;
+        const [o] = await pruner.append([ev({ eventId: id, eventTimeSec: tNow })]);
+        assert.equal(o!.duplicate, false, `${id}: its row was dropped, yet a new event with its id is refused as a duplicate of seq ${o!.seq}`);
+      }
+    } finally {
+      await blocker.end().catch(() => undefined);
+      await Promise.all([pruner.close(), lagger.close()]);
+    }
+  });
+
   test('the boundary partition is deleted in chunks, and ids go with their events', async () => {
     const url = await server.createDatabase('chunks');
     const s = await PgEventStore.open({ url, pruneChunk: 7 });

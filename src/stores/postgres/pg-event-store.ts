@@ -772,9 +772,11 @@ export class PgEventStore implements EventStore {
    * all before the state row (as this did before) deadlocked with an append that re-sent one of
    * the partition's ids: the append held the state row and waited for the deleted id row, the
    * drop held the id row and waited for the state row (test: "... re-sends one of its event ids").
-   * Then one transaction under the state row's lock (no append in flight): the ids of rows added
-   * since by a node whose clock lags, the rows counted, DROP (ACCESS EXCLUSIVE on the parent for a
-   * moment), the count lowered. When readers hold the parent longer than dropLockTimeoutMs the
+   * Then one transaction under the state row's lock and a SHARE lock on the partition (since v3
+   * the state row no longer keeps appends out; SHARE waits for an append still writing into the
+   * partition and keeps new rows out, readers go on): the ids of rows added since by a node whose
+   * clock lags, the rows counted, DROP (ACCESS EXCLUSIVE on the parent for a moment), the count
+   * lowered. When appends or readers hold the partition or the parent longer than dropLockTimeoutMs the
    * partition is left (undefined) and its rows are deleted instead; when another prune dropped it
    * first, it counts 0. An id is free again from its chunk's COMMIT, its event gone at the DROP
    * moments later: a re-send in between is stored as new, as it would be after the DROP.
@@ -786,12 +788,17 @@ export class PgEventStore implements EventStore {
       const n = await withTransaction(this.pool, async (c) => {
         await c.query('SET LOCAL statement_timeout = 0');
         // statement_timeout is off for this transaction; so is the client's limit (db.ts untimed).
+        await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.dropLockTimeoutMs))}`);
         if (isLog) {
           await c.query('SELECT 1 FROM event_state WHERE id = 1 FOR UPDATE');
+          // Since v3 appends do not take the state row: an append still open that wrote rows into
+          // this partition (a node whose clock lags) would commit them after the count and the ids
+          // below, and the DROP would remove them uncounted with their ids kept. SHARE waits for
+          // such appends to end and keeps new rows out (readers are not held back).
+          await c.query(`LOCK TABLE ${p.name} IN SHARE MODE`);
           await c.query(untimed(`DELETE FROM event_ids x USING ${p.name} l WHERE l.seq > $1 AND x.account_id = l.account_id AND x.event_id = l.event_id AND x.seq = l.seq`), [releasedTo]);
         }
         const counted = num((await c.query<{ n: string }>(untimed(`SELECT count(*) AS n FROM ${p.name}`))).rows[0]!.n);
-        await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.dropLockTimeoutMs))}`);
         await c.query(`DROP TABLE ${p.name}`);
         if (isLog) await c.query('UPDATE event_state SET events = events - $1 WHERE id = 1', [counted]);
         return counted;

@@ -1,7 +1,7 @@
 /** The byte formats of events.db layout 2: round trips, raw frames, id filters and the IdTable. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, createZstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import zlib, { constants, createZstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import {
   FrameDecoder, FrameEncoder, IdFilter, ZSTD_LEVEL, IdTable, RAW_BELOW, frameContentSize, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
@@ -234,4 +234,34 @@ test('FrameEncoder: a context that fails is dropped, that frame compressed by th
   assert.ok(zstdDecompressSync(enc.compress(payload)).equals(payload));
   assert.deepEqual(enc.stats, { reused: 2, fallback: 1 });
   assert.ok(zstdDecompressSync(enc.compress(Buffer.alloc(0))).length === 0, 'an empty payload is a valid frame');
+});
+
+test('FrameEncoder and FrameDecoder on a Node whose zstd streams do not look as expected: every frame by the one-shot calls, without a stream made per frame', () => {
+  const original = { ZstdCompress: zlib.ZstdCompress, ZstdDecompress: zlib.ZstdDecompress };
+  const made = { ZstdCompress: 0, ZstdDecompress: 0 };
+  const patched = zlib as unknown as Record<string, unknown>;
+  for (const name of ['ZstdCompress', 'ZstdDecompress'] as const) {
+    // Internals that differ: the stream keeps no _writeState.
+    patched[name] = class extends (original[name] as typeof zlib.ZstdCompress) {
+      constructor(opts?: zlib.ZstdOptions) {
+        super(opts);
+        made[name]++;
+        (this as unknown as { _writeState?: unknown })._writeState = undefined;
+      }
+    };
+  }
+  try {
+    const enc = new FrameEncoder();
+    const dec = new FrameDecoder();
+    const payload = Buffer.from('abc'.repeat(5000));
+    for (let i = 0; i < 20; i++) {
+      const frame = enc.compress(payload);
+      assert.ok(zstdDecompressSync(frame).equals(payload));
+      assert.ok(dec.decode(frame).equals(payload));
+    }
+    assert.deepEqual(enc.stats, { reused: 0, fallback: 20 });
+    assert.deepEqual(made, { ZstdCompress: 1, ZstdDecompress: 1 }, 'a zstd stream (a native context) made for every frame, then left for the one-shot call');
+  } finally {
+    Object.assign(patched, original);
+  }
 });

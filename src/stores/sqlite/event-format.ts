@@ -105,6 +105,13 @@ type ZstdEngine<T> = T & { _handle?: ZstdHandle | null; _writeState?: Uint32Arra
 const usableEngine = <T extends { _handle?: ZstdHandle | null; _writeState?: Uint32Array }>(e: T): boolean =>
   typeof e._handle?.writeSync === 'function' && typeof e._handle.reset === 'function' && e._writeState instanceof Uint32Array;
 
+/** The stream when its internals look as expected, else undefined (the stream destroyed: a caller then never makes another). */
+function kept<T extends zlib.ZstdCompress | zlib.ZstdDecompress>(e: ZstdEngine<T>): ZstdEngine<T> | undefined {
+  if (usableEngine(e)) return e;
+  e.destroy();
+  return undefined;
+}
+
 /** ZSTD_compressBound (zstd.h): the most a frame of `n` bytes can take. */
 const compressBound = (n: number): number => n + (n >>> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >>> 11 : 0);
 
@@ -134,15 +141,19 @@ export class FrameEncoder {
     this.level = level;
   }
 
+  /** Node's zstd stream does not look as expected: every frame goes to zstdOneShot (no stream made per frame). */
+  private unusable = false;
+
   private newEngine(): void {
     const e = new zlib.ZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: this.level } }) as ZstdEngine<zlib.ZstdCompress>;
     e.on('error', () => undefined); // seen by `destroyed` after the call; the frame then goes to zstdOneShot
-    this.engine = usableEngine(e) ? e : undefined;
+    this.engine = kept(e);
+    this.unusable = !this.engine;
   }
 
   /** A zstd frame of `b` (a Buffer of its own). */
   compress(b: Uint8Array): Buffer {
-    if (b.length === 0) return this.fallback(b);
+    if (b.length === 0 || this.unusable) return this.fallback(b);
     if (!this.engine || this.engine.destroyed) this.newEngine();
     const engine = this.engine;
     if (!engine) return this.fallback(b);
@@ -270,10 +281,14 @@ export class FrameDecoder {
     if (this.chunks.length > 1) this.chunks.length = 1;
   }
 
+  /** Node's zstd stream does not look as expected: every frame goes to zstdDecompressSync (no stream made per frame). */
+  private unusable = false;
+
   private newEngine(): void {
     const e = new zlib.ZstdDecompress() as ZstdEngine<zlib.ZstdDecompress>;
     e.on('error', () => undefined); // errors are seen by `destroyed` after the call, and decoded again by zstdDecompressSync to throw
-    this.engine = usableEngine(e) ? e : undefined;
+    this.engine = kept(e);
+    this.unusable = !this.engine;
   }
 
   /** The frame's payload: a view of the scratch area (valid until reset()), or a Buffer of its own. */
@@ -281,7 +296,7 @@ export class FrameDecoder {
     const raw = rawPayload(data);
     if (raw) return raw;
     const size = frameContentSize(data);
-    if (size === undefined || size === 0 || size > FrameDecoder.CHUNK) return this.fallback(data);
+    if (size === undefined || size === 0 || size > FrameDecoder.CHUNK || this.unusable) return this.fallback(data);
     if (this.chunks.length === 0 || this.at + size > FrameDecoder.CHUNK) {
       if (this.chunks.length > 0) this.chunk++;
       if (this.chunk >= this.chunks.length) this.chunks.push(Buffer.allocUnsafe(FrameDecoder.CHUNK));
