@@ -88,7 +88,9 @@ test('in-place gunzip + SHA-256: known answers (sound, cut, not gzip, empty), an
     assert.deepEqual(b.end(), { sha256: sha, complete: true });
   }
   const cut = hasher.start();
-  cut.write(gz.subarray(0, gz.length - 10));
+  // Cut in the middle of the deflate data (cutting only the trailer and a byte or two can leave every
+  // byte of the body inflated, and so the same hash, for some random bodies).
+  cut.write(gz.subarray(0, gz.length >> 1));
   const r = cut.end();
   assert.equal(r.complete, false);
   assert.notEqual(r.sha256, sha);

@@ -68,7 +68,8 @@ export function samplePeakRss(pid: number, from: number): { stop(): Promise<numb
   const sampler = (async () => {
     while (sampling) {
       peak = Math.max(peak, rssMiB(pid));
-      await new Promise((r) => setTimeout(r, 20));
+      // Unref'd: a test that fails before stop() must not keep its process alive (it hung a CI run).
+      await new Promise((r) => setTimeout(r, 20).unref());
     }
   })();
   return {

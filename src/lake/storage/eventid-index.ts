@@ -18,7 +18,8 @@
  * A sidecar can also be summarized in memory (`EventIdSummary`, a Bloom filter of its eventIDs'
  * hashes): most files are then ruled out without being opened (src/lake/query/eventid-summaries.ts).
  */
-import { listValue, type DuckDBConnection } from '@duckdb/node-api';
+// Types only at the top: a server start must not load DuckDB's native engine (test/lake-lazy-duckdb.test.ts).
+import type { DuckDBConnection } from '@duckdb/node-api';
 
 export const EVENT_ID_INDEX_SUFFIX = '.eventids';
 /** Rows per row group of a sidecar (each group's min and max eventID narrow a lookup to one group). */
@@ -129,6 +130,7 @@ export async function eventIdHash(conn: DuckDBConnection, eventId: string): Prom
 
 /** `eventIdHash` of each of `eventIds`, in order. */
 export async function eventIdHashes(conn: DuckDBConnection, eventIds: readonly string[]): Promise<[number, number][]> {
+  const { listValue } = await import('@duckdb/node-api'); // loaded already: `conn` is one of its connections
   const r = await conn.runAndReadAll('SELECT (h >> 32)::UINTEGER, (h & 4294967295)::UINTEGER FROM (SELECT hash(x) AS h, i FROM (SELECT unnest($1::VARCHAR[]) AS x, generate_subscripts($1::VARCHAR[], 1) AS i)) ORDER BY i', [listValue([...eventIds])]);
   return r.getRows().map(([h1, h2]) => [Number(h1), Number(h2)]);
 }
