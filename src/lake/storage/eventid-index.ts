@@ -71,11 +71,6 @@ export async function eventIdHits(conn: DuckDBConnection, files: readonly string
   return out;
 }
 
-/** Of `files` (data files that have a sidecar), those whose sidecar holds `eventId`. */
-export async function filesHoldingEventId(conn: DuckDBConnection, files: readonly string[], eventId: string): Promise<Set<string>> {
-  return new Set((await eventIdHits(conn, files, eventId)).keys());
-}
-
 /** Bits of a summary per eventID, and hash probes: a false positive rate of about 0.3 %. */
 const BITS_PER_ID = 12;
 const PROBES = 8;

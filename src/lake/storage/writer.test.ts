@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { LAKE_ROW_GROUP_SIZE, storeGlob } from '../layout.ts';
-import { eventIdIndexPath, filesHoldingEventId } from './eventid-index.ts';
+import { eventIdHits, eventIdIndexPath } from './eventid-index.ts';
 import { fsyncPath, writeLakeFiles } from './writer.ts';
 
 const record = (id: string, time: string, extra: Record<string, unknown> = {}): string =>
@@ -88,8 +88,8 @@ test('writeLakeFiles writes with each file its eventID sidecar: the file\'s even
     const inIndex = (await conn.runAndReadAll(`SELECT eventID FROM read_parquet('${eventIdIndexPath(path)}')`)).getRows().map(([v]) => String(v));
     assert.deepEqual(inIndex, [...inFile].sort());
     assert.deepEqual(new Set(inFile), new Set(ids.filter((_, i) => (i % 3 === 0) === f.includes('2026-12-01'))));
-    assert.deepEqual(await filesHoldingEventId(conn, [path], inFile[5]!), new Set([path]));
-    assert.deepEqual(await filesHoldingEventId(conn, [path], 'not-there'), new Set());
+    assert.deepEqual(new Set((await eventIdHits(conn, [path], inFile[5]!)).keys()), new Set([path]));
+    assert.deepEqual(new Set((await eventIdHits(conn, [path], 'not-there')).keys()), new Set());
   }
   // The second day's 2 * LAKE_ROW_GROUP_SIZE records are two full row groups.
   const [largest, groups] = (await conn.runAndReadAll(`SELECT max(row_group_num_rows), count(DISTINCT row_group_id) FROM parquet_metadata('${join(root, out.files[1]!)}')`)).getRows()[0]!;
