@@ -72,6 +72,14 @@ test('in-place gunzip + SHA-256 gives what a gunzip stream gives, for any chunki
   }), { numRuns: 400 });
 });
 
+test('padding then garbage: what follows zero padding is ignored however the chunks are cut (a one-shot gunzip never reads it)', async () => {
+  const body = Buffer.from('{"Records":[]}'.repeat(500));
+  const gz = Buffer.concat([gzipSync(body), gzipSync(body), Buffer.from([0, 0, 0, 1, 31, 139])]);
+  const expected = await reference(gz);
+  assert.deepEqual(expected, { sha256: createHash('sha256').update(body).update(body).digest('hex'), complete: true });
+  for (let cut = gz.length - 8; cut < gz.length; cut++) assert.deepEqual(viaHasher(gz, [cut]), expected, `cut at ${cut}`);
+});
+
 test('in-place gunzip + SHA-256: known answers (sound, cut, not gzip, empty), and inflaters reused across files', async () => {
   const body = randomBytes(300_000).toString('base64'); // inflates past the 256 KiB buffer several times
   const gz = gzipSync(body);

@@ -85,21 +85,25 @@ export class GunzipHasher {
     else inf.stream.close();
   }
 
-  /** Inflates `input` with `flush` into the shared buffer, hashing every byte out. */
-  private pump(inf: Inflater, hash: Hash, input: Uint8Array, flush: number): void {
+  /**
+   * Inflates `input` with `flush` into the shared buffer, hashing every byte out. Returns true when
+   * input was left over with output space to spare: the last member ended and the rest starts with a
+   * zero byte, which zlib (as Node drives it) takes for padding and never reads past.
+   */
+  private pump(inf: Inflater, hash: Hash, input: Uint8Array, flush: number): boolean {
     let inOff = 0;
     let inLen = input.length;
     const out = this.out;
     for (;;) {
       inf.handle.writeSync(flush, input, inOff, inLen, out, 0, out.length);
-      if (inf.error) return;
+      if (inf.error) return false;
       const availOut = inf.state[0]!;
       const availIn = inf.state[1]!;
       if (availOut < out.length) hash.update(out.subarray(0, out.length - availOut));
       inOff += inLen - availIn;
       inLen = availIn;
       // Output space left: zlib took what it could of the input (or the stream ended).
-      if (availOut !== 0) return;
+      if (availOut !== 0) return inLen > 0;
     }
   }
 
@@ -107,6 +111,10 @@ export class GunzipHasher {
     const inf = this.acquire();
     const hash = createHash('sha256');
     let done = false;
+    // Padding seen after the last member: what follows is ignored, wherever the chunks are cut, as a
+    // one-shot gunzip of the whole file ignores it (else a non-zero byte after the zeros, arriving in a
+    // later chunk, would be taken for the start of another member).
+    let padded = false;
     const fail = (): never => {
       done = true;
       const e = inf.error!;
@@ -115,14 +123,14 @@ export class GunzipHasher {
     };
     return {
       write: (chunk) => {
-        if (done) return;
-        this.pump(inf, hash, chunk, constants.Z_NO_FLUSH);
+        if (done || padded) return;
+        padded = this.pump(inf, hash, chunk, constants.Z_NO_FLUSH);
         if (inf.error) fail();
       },
       end: () => {
         if (done) throw new Error('gunzip job already ended');
         // Every byte the input can give has been taken out already; Z_FINISH says whether the stream ended.
-        this.pump(inf, hash, EMPTY, constants.Z_FINISH);
+        if (!padded) this.pump(inf, hash, EMPTY, constants.Z_FINISH);
         let complete = true;
         if (inf.error) {
           if (inf.error.code !== 'Z_BUF_ERROR') fail();

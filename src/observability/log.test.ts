@@ -27,9 +27,10 @@ test('an error line names its component and its cause chain, and is counted', ()
 
 test('secret keys, session tokens, signatures and Authorization are redacted at any depth up to two', () => {
   const { log, lines } = capture();
-  log.info({ secretAccessKey: 'S1', upstream: { secretAccessKey: 'S2', sessionToken: 'T1' }, a: { b: { authorization: 'AWS4-HMAC-SHA256 Signature=abc' } }, 'X-Amz-Signature': 'abc' }, 'x');
+  // Values no other field of a line can hold (a short 'T1' matched the line's own ISO time from 10:00 to 19:59).
+  log.info({ secretAccessKey: 'SECRET-ONE', upstream: { secretAccessKey: 'SECRET-TWO', sessionToken: 'SESSION-TOKEN' }, a: { b: { authorization: 'AWS4-HMAC-SHA256 Signature=abc' } }, 'X-Amz-Signature': 'abc' }, 'x');
   const text = JSON.stringify(lines);
-  for (const secret of ['S1', 'S2', 'T1', 'Signature=abc', '"abc"']) assert.ok(!text.includes(secret), secret);
+  for (const secret of ['SECRET-ONE', 'SECRET-TWO', 'SESSION-TOKEN', 'Signature=abc', '"abc"']) assert.ok(!text.includes(secret), secret);
   assert.match(text, /\[redacted\]/);
 });
 
