@@ -5,7 +5,8 @@
  *
  * The suite uses only the EventStore interface and the real clock (pruning by ingestion time
  * sleeps a few tens of milliseconds around its cutoff), so a PostgreSQL driver runs it unchanged.
- * Every test gets a fresh, empty store from `makeStore` and closes it.
+ * Every test gets a fresh, empty store from `makeStore` and closes it; the model-based property
+ * shares one among its runs, each run with accounts of its own.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
