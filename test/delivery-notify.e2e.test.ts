@@ -292,16 +292,29 @@ test('notifications, webhooks and CloudWatch Logs follow every delivered batch; 
   assert.equal(back.topicArn, doomed.topicArn);
   const more = traffic(20).map((r) => ({ ...r, recipientAccountId: A }));
   await ingest(more);
-  const later = await waitFor('a notification after the topic is back', async () => {
-    const got = await drain(back.queueUrl);
-    return got.length > 0 ? got : undefined;
+  // Every file holding the new events is notified. A file delivered after oldKeys was read but
+  // before the topic was back (the self-audit records of the GetTrailStatus calls above) had its
+  // notification fail, and is dropped as the failed batches are: it is in the bucket, not notified
+  // (on a loaded machine it was; comparing all new files with the notified ones failed then).
+  const later: Record<string, string>[] = [];
+  const keysOf = (envs: Record<string, string>[]) => envs.flatMap((e) => (JSON.parse(e.Message!) as { s3ObjectKey: string[] }).s3ObjectKey);
+  const newFilesOf = async () => [...(await bucketFiles('broken-bucket'))].filter(([k]) => !oldKeys.has(k));
+  const moreIds = new Set(more.map((r) => r.eventID));
+  const withMore = (files: [string, Rec[]][]) => files.filter(([, recs]) => recs.some((r) => moreIds.has(r.eventID))).map(([k]) => k);
+  await waitFor('a notification for every file of the new events', async () => {
+    later.push(...(await drain(back.queueUrl)));
+    const files = await newFilesOf();
+    const stored = new Set(files.flatMap(([, recs]) => recs.map((r) => r.eventID)));
+    const notified = new Set(keysOf(later));
+    return more.every((r) => stored.has(r.eventID)) && withMore(files).every((k) => notified.has(k)) ? true : undefined;
   });
   await sleep(500);
   later.push(...(await drain(back.queueUrl)));
-  const laterKeys = later.flatMap((e) => (JSON.parse(e.Message!) as { s3ObjectKey: string[] }).s3ObjectKey);
+  const laterKeys = keysOf(later);
   assert.ok(laterKeys.every((k) => !oldKeys.has(k)), 'failed notifications are dropped, not redelivered');
-  const newFiles = await bucketFiles('broken-bucket');
-  assert.deepEqual(new Set(laterKeys), new Set([...newFiles.keys()].filter((k) => !oldKeys.has(k))));
+  assert.equal(new Set(laterKeys).size, laterKeys.length, 'no file is notified twice');
+  const newKeys = new Set((await newFilesOf()).map(([k]) => k));
+  assert.ok(laterKeys.every((k) => newKeys.has(k)), 'only files in the bucket are notified');
   const healed = await waitFor('the SNS part of the error to clear', async () => {
     const s = await ct.send(new GetTrailStatusCommand({ Name: 'broken' }));
     return s.LatestNotificationError === 'WebhookHttp500' ? s : undefined;

@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import {
@@ -118,8 +118,13 @@ async function checkSigned(client: CloudTrailClient, sign: SignFile, files: Map<
   assert.ok(!verify('sha256', Buffer.from(`${signed.toString()} `), pub, Buffer.from(sign.hashSignature, 'hex')), 'and only for these hashes');
 }
 
+const utcDay = () => new Date().toISOString().slice(0, 10);
+/** The UTC days a query started on `dayBefore` may have ended on: that day, and today (midnight may pass meanwhile). */
+const queryDays = (dayBefore: string) => [...new Set([dayBefore, utcDay()])];
+
 test('DeliveryS3Uri to a filesystem bucket: gzip CSV results and a signed result_sign.json (AWS CLI)', async () => {
   const statement = `SELECT eventName, eventSource, recipientAccountId FROM ${storeId} WHERE eventName = 'LookupEvents' ORDER BY eventTime`;
+  const dayBefore = utcDay();
   const r = await cli(fsServer, ['cloudtrail', 'start-query', '--query-statement', statement, '--delivery-s3-uri', 's3://query-results/team/q/']);
   assert.equal(r.code, 0, r.stderr);
   const { QueryId } = JSON.parse(r.stdout) as { QueryId: string };
@@ -128,8 +133,10 @@ test('DeliveryS3Uri to a filesystem bucket: gzip CSV results and a signed result
   assert.equal(d.DeliveryS3Uri, 's3://query-results/team/q/');
   assert.equal(d.DeliveryStatus, 'SUCCESS');
 
-  const day = new Date().toISOString().slice(0, 10).split('-');
-  const dir = join(fsServer.dataDir, 'buckets', 'query-results', 'team', 'q', 'AWSLogs', ACCOUNT_A.id, 'CloudTrail-Lake', 'Query', ...day, QueryId);
+  const dirOf = (day: string) => join(fsServer.dataDir, 'buckets', 'query-results', 'team', 'q', 'AWSLogs', ACCOUNT_A.id, 'CloudTrail-Lake', 'Query', ...day.split('-'), QueryId);
+  const dirs = queryDays(dayBefore).map(dirOf).filter((d) => existsSync(d));
+  assert.equal(dirs.length, 1, `one folder for the query, under the UTC day it ended: ${dirs.join(', ')}`);
+  const dir = dirs[0]!;
   assert.deepEqual(readdirSync(dir).sort(), ['result_1.csv.gz', 'result_sign.json']);
   const gz = readFileSync(join(dir, 'result_1.csv.gz'));
   const csv = parseCsv(gunzipSync(gz).toString('utf8'));
@@ -141,13 +148,16 @@ test('DeliveryS3Uri to a filesystem bucket: gzip CSV results and a signed result
 });
 
 test('DeliveryS3Uri to S3 (moto): the same layout in the bucket (SDK)', async () => {
+  const dayBefore = utcDay();
   const { QueryId } = await ct3.send(new StartQueryCommand({ QueryStatement: `SELECT eventName, count(*) AS calls FROM ${store3Id} GROUP BY eventName ORDER BY eventName`, DeliveryS3Uri: 's3://lake-results' }));
   const d = await finished(ct3, QueryId!, true);
   assert.equal(d.DeliveryStatus, 'SUCCESS', JSON.stringify(d));
   assert.equal(d.DeliveryS3Uri, 's3://lake-results');
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'lake-results' }));
-  const day = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
-  const folder = `AWSLogs/${ACCOUNT_A.id}/CloudTrail-Lake/Query/${day}/${QueryId}/`;
+  const folderOf = (day: string) => `AWSLogs/${ACCOUNT_A.id}/CloudTrail-Lake/Query/${day.replaceAll('-', '/')}/${QueryId}/`;
+  const folders = queryDays(dayBefore).map(folderOf).filter((f) => listed.Contents!.some((o) => o.Key!.startsWith(f)));
+  assert.equal(folders.length, 1, `one folder for the query, under the UTC day it ended: ${folders.join(', ')}`);
+  const folder = folders[0]!;
   assert.deepEqual(listed.Contents!.map((o) => o.Key).sort(), [`${folder}result_1.csv.gz`, `${folder}result_sign.json`]);
   const get = async (key: string) => Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: 'lake-results', Key: key }))).Body!.transformToByteArray());
   const gz = await get(`${folder}result_1.csv.gz`);

@@ -229,12 +229,17 @@ test("a batch's age counts from before its first event's commit, not from the pa
 test('a started worker wakes when a batch is due, not only every pollMs', async () => {
   const s = setup(['bucket-one']);
   await addTrail(s.control, { Name: 'one', accountId: A, HomeRegion: 'us-east-1', deliverAfterSeq: await s.events.lastSeq() });
-  // maxAgeMs leaves the tick below time to finish before the batch is due, even on a loaded machine.
-  const w = worker({ control: s.control, events: s.events, objects: s.fs }, { maxAgeMs: 1500, pollMs: 600_000 });
+  // The worker's clock stands still until the tick below has finished, and runs from there: the
+  // batch cannot come due during the tick however slow the machine (a tick slower than maxAgeMs
+  // on a loaded CI machine delivered it then, and the test saw 3 files where it expected none).
+  const clock = { frozen: true, at: Date.now(), resumedAt: 0 };
+  const nowMs = () => (clock.frozen ? clock.at : clock.at + (Date.now() - clock.resumedAt));
+  const w = worker({ control: s.control, events: s.events, objects: s.fs }, { maxAgeMs: 1500, pollMs: 600_000 }, nowMs);
   w.start();
   try {
     const recs = await addEvents(s.events, 3, [[A, 'us-east-1']]);
     await w.tick(false); // sees them; the next poll would be 10 minutes away
+    Object.assign(clock, { frozen: false, resumedAt: Date.now() });
     assert.equal(delivered(s.dir, 'bucket-one').length, 0);
     const until = Date.now() + 10_000;
     while (delivered(s.dir, 'bucket-one').length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));

@@ -13,7 +13,7 @@ import type { AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, 
 
 /** A real SQLite store behind a thin wrapper that records every append (one append = one transaction). */
 class CountingStore implements EventStore {
-  readonly inner = new SqliteEventStore({ path: ':memory:' });
+  readonly inner: SqliteEventStore;
   readonly appends: string[][] = [];
   /** When set, the next append waits for this gate before writing. */
   gate: Promise<void> | undefined;
@@ -25,6 +25,13 @@ class CountingStore implements EventStore {
   parallelAppends: number | undefined;
   /** Batches the ingester said would be appended soon (prepare), their event ids. */
   readonly prepared: string[][] = [];
+
+  /** `inner`: a store to share (the property below); else a new in-memory one, closed with this. */
+  constructor(inner?: SqliteEventStore) {
+    this.inner = inner ?? new SqliteEventStore({ path: ':memory:' });
+    this.ownsInner = inner === undefined;
+  }
+  private readonly ownsInner: boolean;
 
   prepare(batch: readonly AppendInput[]): void {
     this.prepared.push(batch.map((e) => e.eventId));
@@ -46,7 +53,7 @@ class CountingStore implements EventStore {
   prune(cutoffSec: number, cutoffIngestMs: number) { return this.inner.prune(cutoffSec, cutoffIngestMs); }
   count() { return this.inner.count(); }
   lastSeq() { return this.inner.lastSeq(); }
-  close() { return this.inner.close(); }
+  close() { return this.ownsInner ? this.inner.close() : Promise.resolve(); }
 }
 
 let serial = 0;
@@ -70,8 +77,8 @@ afterEach(async () => {
   for (const s of stores.splice(0)) await s.close();
 });
 
-async function storedIds(store: EventStore): Promise<string[]> {
-  return (await store.readAfter(0, 100_000)).map((r) => (JSON.parse(r.json) as { eventID: string }).eventID);
+async function storedIds(store: EventStore, afterSeq = 0): Promise<string[]> {
+  return (await store.readAfter(afterSeq, 100_000)).map((r) => (JSON.parse(r.json) as { eventID: string }).eventID);
 }
 
 describe('Ingester: group commit', () => {
@@ -288,19 +295,25 @@ describe('Ingester: failures', () => {
   });
 
   test('property: for any interleaving of submits and failures, every caller settles exactly as its group did, and the log holds exactly the successful groups in order', async () => {
-    await fc.assert(fc.asyncProperty(
-      fc.array(fc.record({ size: fc.integer({ min: 1, max: 4 }), poison: fc.boolean(), waves: fc.nat({ max: 2 }) }), { minLength: 1, maxLength: 25 }),
-      fc.integer({ min: 1, max: 8 }),
-      async (plan, maxBatchEvents) => {
-        const store = new CountingStore();
-        try {
+    // One SQLite store under every run's counting wrapper (a store per run, with its writer
+    // threads, took minutes): each run's ids are its own, and it reads the log after its start.
+    const shared = new SqliteEventStore({ path: ':memory:' });
+    let run = 0;
+    try {
+      await fc.assert(fc.asyncProperty(
+        fc.array(fc.record({ size: fc.integer({ min: 1, max: 4 }), poison: fc.boolean(), waves: fc.nat({ max: 2 }) }), { minLength: 1, maxLength: 25 }),
+        fc.integer({ min: 1, max: 8 }),
+        async (plan, maxBatchEvents) => {
+          const store = new CountingStore(shared);
+          const startSeq = await shared.lastSeq();
+          const tag = `r${++run}`;
           const ingester = new Ingester(store, { maxBatchEvents });
           store.poison = 'poison';
           const submitted: { ids: string[]; settled: Promise<{ ok: boolean }> }[] = [];
           let n = 0;
           for (const step of plan) {
             for (let w = 0; w < step.waves; w++) await new Promise((r) => setImmediate(r));
-            const items = Array.from({ length: step.size }, (_, i) => ev(step.poison && i === 0 ? 'poison' : `p${n++}-${serial}`));
+            const items = Array.from({ length: step.size }, (_, i) => ev(step.poison && i === 0 ? 'poison' : `${tag}-p${n++}`));
             const settledP = ingester.submit(items).then(() => ({ ok: true }), () => ({ ok: false }));
             submitted.push({ ids: items.map((e) => e.eventId), settled: settledP });
           }
@@ -316,13 +329,13 @@ describe('Ingester: failures', () => {
             assert.equal(settled[i]!.ok, !failedGroups.has(g), `submit ${i} in group ${g}`);
             if (settled[i]!.ok) expectedLog.push(...s.ids);
           });
-          assert.deepEqual(await storedIds(store), expectedLog);
+          assert.deepEqual(await storedIds(shared, startSeq), expectedLog);
           assert.equal(ingester.stats.commits, store.appends.length - failedGroups.size);
-        } finally {
-          await store.close();
-        }
-      },
-    ), { numRuns: 100 });
+        },
+      ), { numRuns: 100 });
+    } finally {
+      await shared.close();
+    }
   });
 });
 

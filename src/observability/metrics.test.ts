@@ -97,7 +97,9 @@ test('a store that fails or does not answer leaves its gauges out; the scrape st
     await control.put(TRAIL_KIND, 'a', trail('one'));
     // The event store never answers its reads (a database that hangs): a real store, its reads held.
     const hung = Object.assign(Object.create(events) as SqliteEventStore, { count: () => new Promise<number>(() => undefined), lastSeq: () => new Promise<number>(() => undefined) });
-    const metrics = new ServerMetrics({ events: hung, dataDir: tmpdir(), writable: () => false, clock: { nowMs: () => clock.ms }, readTimeoutMs: 100 });
+    // The read time limit bounds every source, the disk's stat and statfs too: at 100 ms those
+    // missed it on a loaded CI machine, and the disk gauges were left out as if the disk had hung.
+    const metrics = new ServerMetrics({ events: hung, dataDir: tmpdir(), writable: () => false, clock: { nowMs: () => clock.ms }, readTimeoutMs: 1000 });
     metrics.addConsumer('delivery', deliveryLags(hung, control, () => clock.ms));
     metrics.addConsumer('digest', digestLags(control, HOUR, () => clock.ms));
     metrics.committed(3, 0.01, false);

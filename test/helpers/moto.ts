@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { reapOnExit } from './reap.ts';
 
 /** Credentials and region every client talking to moto uses (moto accepts anything). */
 export const MOTO_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' } as const;
@@ -44,6 +45,7 @@ async function startOnce(port: number, timeoutMs: number, accountId: string | un
   if (accountId) env.MOTO_ACCOUNT_ID = accountId;
   else delete env.MOTO_ACCOUNT_ID;
   const child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  reapOnExit(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -92,14 +94,22 @@ export interface MotoOptions {
   /** Every resource lives in this account (MOTO_ACCOUNT_ID), so that topic names given to OpenTrail resolve there. */
   accountId?: string;
   attempts?: number;
+  /** Default START_TIMEOUT_MS. */
   startTimeoutMs?: number;
 }
+
+/**
+ * How long a start may take before it counts as failed. Python importing moto takes seconds even
+ * idle and far more on a loaded machine (20 s was missed in a run beside other work); a healthy
+ * start never waits for it, and a crashed one is noticed at once by its exit.
+ */
+export const START_TIMEOUT_MS = 60_000;
 
 /** Starts moto server on a free port (another port if it was taken meanwhile) and waits until it answers HTTP. */
 export async function startMoto(opts: MotoOptions = {}): Promise<StartedMoto> {
   const attempts = opts.attempts ?? 5;
   for (let i = 0; i < attempts; i++) {
-    const started = await startOnce(await freePort(), opts.startTimeoutMs ?? 20_000, opts.accountId);
+    const started = await startOnce(await freePort(), opts.startTimeoutMs ?? START_TIMEOUT_MS, opts.accountId);
     if (started !== 'port-in-use') return started;
   }
   throw new Error(`moto server found no free port in ${attempts} attempts`);
@@ -110,7 +120,7 @@ export async function startMoto(opts: MotoOptions = {}): Promise<StartedMoto> {
  * socket may linger a moment) and waits until it answers.
  */
 export async function startMotoOnPort(port: number, opts: MotoOptions = {}): Promise<StartedMoto> {
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
+  const deadline = Date.now() + (opts.startTimeoutMs ?? START_TIMEOUT_MS);
   for (;;) {
     const started = await startOnce(port, Math.max(1000, deadline - Date.now()), opts.accountId);
     if (started !== 'port-in-use') return started;

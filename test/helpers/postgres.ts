@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './moto.ts';
+import { reapOnExit } from './reap.ts';
 
 export interface StartedPostgres {
   port: number;
@@ -101,6 +102,7 @@ export async function startPostgres(opts: { settings?: Record<string, string>; d
     const args = ['-D', dataDir, '-p', String(port)];
     for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
     const c = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...user, cwd: root });
+    reapOnExit(c);
     child = c;
     let exitCode: number | null | undefined;
     exited = new Promise<void>((resolve) => c.once('exit', (code) => {

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudTrailClient } from '@aws-sdk/client-cloudtrail';
+import { reapOnExit } from './reap.ts';
 
 export const BIN = new URL('../../bin/opentrail.js', import.meta.url).pathname;
 
@@ -106,12 +107,15 @@ export async function startServer(config: TestConfig = { accounts: [ACCOUNT_A, A
     args.push('--config', configFile);
   }
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  reapOnExit(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timeoutMs = opts.startTimeoutMs ?? 20_000;
+    // A healthy start takes a second or two; a loaded CI machine can take far longer, and a start
+    // that fails exits (noticed at once), so only a hung one ever waits this long.
+    const timeoutMs = opts.startTimeoutMs ?? 60_000;
     const timer = setTimeout(() => {
       // The server must not outlive the failed start: it would keep the test file's process alive.
       child.kill('SIGKILL');

@@ -41,7 +41,9 @@ const GROUP = 'arn:aws:logs:us-east-1:111111111111:log-group:g:*';
 
 test('SNS Publish to a silent endpoint fails with SnsTimeout after maxAttempts attempts', { timeout: 30_000 }, async () => {
   const hole = await blackHole();
-  const sns = new SnsTopicPublisher({ endpoint: hole.endpoint, ...creds }, { requestTimeoutMs: 200, maxAttempts: 2 });
+  // The whole call is bounded by requestTimeoutMs x maxAttempts: at 200 ms a loaded CI machine
+  // reached that bound before the client had written its first request (0 attempts seen).
+  const sns = new SnsTopicPublisher({ endpoint: hole.endpoint, ...creds }, { requestTimeoutMs: 1000, maxAttempts: 2 });
   try {
     await assert.rejects(sns.publish(TOPIC, 's', 'm'), code('SnsTimeout'));
     assert.ok(hole.requests() >= 1 && hole.requests() <= 2, `${hole.requests()} attempt(s)`);

@@ -19,8 +19,8 @@ before(async () => {
   admin = motoS3(moto);
 });
 after(async () => {
-  admin.destroy();
-  await moto.stop();
+  admin?.destroy();
+  await moto?.stop();
 });
 
 async function s3Fixture(): Promise<BucketFixture> {
