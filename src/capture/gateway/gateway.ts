@@ -17,11 +17,11 @@ import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { Transform } from 'node:stream';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { ServiceError } from '../../aws/errors.ts';
 import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
-import { checkPayloadHash, checkSigV4Headers, NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
+import { checkPayloadHash, checkSigV4Headers, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
 import { buildArn, partitionForRegion, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
+import { signRequest } from '../../core/sigv4-sign.ts';
 import type { ApiCall } from '../self-audit.ts';
 import { AMBIGUOUS, chooseModel, decodeAnswer, decodeRequest, header, requestProtocol, undecodedCall, type DecodedCall, type GatewayRequest } from '../../aws/protocol/decode.ts';
 import type { Protocol, ServiceModel } from '../../aws/protocol/model.ts';
@@ -88,7 +88,8 @@ export interface GatewayCallFacts {
 
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
-const RESIGNED = new Set(['authorization', 'x-amz-date', 'x-amz-security-token', 'host']);
+/** Headers a re-signed request gets anew; `date` is dropped, as the AWS SDK's signer drops it. */
+const RESIGNED = new Set(['authorization', 'x-amz-date', 'date', 'x-amz-security-token', 'host']);
 
 /**
  * The request's headers by lower-case name, a repeated one as the list of its values (what
@@ -233,27 +234,6 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   const maxUnverified = Math.min(opts.maxBodyBytes, opts.maxUnverifiedBodyBytes ?? 2 * 1024 * 1024);
   const budget = deps.budget ?? new BodyBudget(256 * 1024 * 1024);
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
-  /** Signers for upstreams with credentials of their own, per region and service (at most 256 each). */
-  const signers = new WeakMap<UpstreamConfig, Map<string, SignatureV4>>();
-  const upstreamSigner = (u: UpstreamConfig, region: string, service: string): SignatureV4 => {
-    let byScope = signers.get(u);
-    if (byScope === undefined) signers.set(u, (byScope = new Map()));
-    const id = `${region}\n${service}`;
-    let signer = byScope.get(id);
-    if (signer === undefined) {
-      if (byScope.size >= 256) byScope.clear();
-      signer = new SignatureV4({
-        credentials: { accessKeyId: u.accessKeyId!, secretAccessKey: u.secretAccessKey!, sessionToken: u.sessionToken },
-        region,
-        service,
-        sha256: NodeSha256,
-        uriEscapePath: service !== 's3',
-        applyChecksum: false,
-      });
-      byScope.set(id, signer);
-    }
-    return signer;
-  };
   /** Each upstream's endpoint, parsed once. */
   const endpoints = new WeakMap<UpstreamConfig, URL>();
   const endpointOf = (u: UpstreamConfig): URL => {
@@ -561,10 +541,12 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       }
       const plain: Record<string, string> = {};
       for (const [k, v] of Object.entries(copy)) if (!RESIGNED.has(k)) plain[k] = Array.isArray(v) ? v.join(',') : v;
-      plain.host = target.host;
-      const signer = upstreamSigner(upstream, p.auth.region, p.auth.service);
-      const signed = await signer.sign({ method: p.request.method, protocol: target.protocol, hostname: target.hostname, port: target.port ? Number(target.port) : undefined, path: p.request.path, query: signingQuery(p.request.rawQuery), headers: plain, body: p.request.body ?? undefined }, { signingDate: new Date(deps.clock.nowMs()) });
-      headers = signed.headers as Record<string, string>;
+      // Signed as the AWS SDK signs (src/core/sigv4-sign.ts, held to @smithy/signature-v4 by its
+      // property test), without the SDK signer's object and promise chain per request.
+      headers = signRequest(
+        { method: p.request.method, host: target.host, path: p.request.path, query: signingQuery(p.request.rawQuery), headers: plain, body: p.request.body ?? undefined },
+        { credentials: { accessKeyId: upstream.accessKeyId!, secretAccessKey: upstream.secretAccessKey!, sessionToken: upstream.sessionToken }, region: p.auth.region, service: p.auth.service, uriEscapePath: p.auth.service !== 's3', contentSha256: false, nowMs: deps.clock.nowMs() },
+      );
     }
 
     const capture = captureOfCall(p.rule, p.call!);
