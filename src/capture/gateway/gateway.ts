@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import { Transform } from 'node:stream';
 import { Agent as UpstreamAgent, type Dispatcher } from 'undici';
 import { ServiceError } from '../../aws/errors.ts';
@@ -219,6 +220,72 @@ function unmodelled(signingName: string, req: GatewayRequest): ServiceModel {
   return { source: 'none', signingName, endpointPrefix: signingName, protocol, apiVersion: '', operations: {}, shapes: {} };
 }
 
+/** Methods undici sends a zero `content-length` on; on any other it leaves a zero length out. */
+const PAYLOAD_METHODS = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
+
+interface UpstreamRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[]> | string[];
+  body: Buffer | null;
+}
+
+/**
+ * node:http's client driving the same dispatch handler, for the one request undici would not send
+ * as given: a `content-length: 0` on a method without a payload (a GET or DELETE whose client sent
+ * and maybe signed it), which undici leaves out.
+ */
+function dispatchByNodeHttp(agent: http.Agent, target: URL, r: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+  let res: IncomingMessage | undefined;
+  let paused = false;
+  let aborted = false;
+  let reason: Error | null = null;
+  let failed = false;
+  const req = (target.protocol === 'https:' ? https : http).request({ protocol: target.protocol, hostname: target.hostname, port: target.port || undefined, method: r.method, path: r.path, headers: r.headers, agent });
+  const controller: Dispatcher.DispatchController = {
+    get aborted() {
+      return aborted;
+    },
+    get paused() {
+      return paused;
+    },
+    get reason() {
+      return reason;
+    },
+    rawHeaders: null,
+    abort(err: Error) {
+      if (aborted) return;
+      aborted = true;
+      reason = err;
+      req.destroy(err);
+    },
+    pause() {
+      paused = true;
+      res?.pause();
+    },
+    resume() {
+      paused = false;
+      res?.resume();
+    },
+  };
+  const fail = (err: Error) => {
+    if (failed) return;
+    failed = true;
+    handler.onResponseError?.(controller, err);
+  };
+  handler.onRequestStart?.(controller, {});
+  req.on('response', (answer: IncomingMessage) => {
+    res = answer;
+    controller.rawHeaders = answer.rawHeaders;
+    handler.onResponseStart?.(controller, answer.statusCode ?? 502, answer.headers);
+    answer.on('data', (c: Buffer) => handler.onResponseData?.(controller, c));
+    answer.on('end', () => handler.onResponseEnd?.(controller, {}));
+    answer.on('error', fail);
+  });
+  req.on('error', fail);
+  req.end(r.body ?? undefined);
+}
+
 interface Prepared {
   auth: ParsedAuthorization;
   model: ServiceModel;
@@ -236,6 +303,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   // One keep-alive connection pool per upstream origin. No time limit on an upstream's answer, as
   // with node:http before: a long poll or a slow download is the caller's to give up on.
   const upstreamAgent = new UpstreamAgent({ headersTimeout: 0, bodyTimeout: 0 });
+  /** node:http's keep-alive agents, made on first use (dispatchByNodeHttp). */
+  let nodeAgents: { http: http.Agent; https: https.Agent } | undefined;
   /** Each upstream's endpoint, parsed once. */
   const endpoints = new WeakMap<UpstreamConfig, URL>();
   const endpointOf = (u: UpstreamConfig): URL => {
@@ -254,6 +323,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
 
   server.on('close', () => {
     void upstreamAgent.destroy();
+    nodeAgents?.http.destroy();
+    nodeAgents?.https.destroy();
   });
 
   /** Records a call, unless its service does not record it; never throws. */
@@ -690,7 +761,10 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
           })();
         },
       };
-      upstreamAgent.dispatch({ origin: target.origin, method: p.request.method, path, headers, body: meter ?? p.request.body ?? null }, handler);
+      if (!meter && reframed && (p.request.body?.length ?? 0) === 0 && !PAYLOAD_METHODS.has(p.request.method)) {
+        nodeAgents ??= { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+        dispatchByNodeHttp(target.protocol === 'https:' ? nodeAgents.https : nodeAgents.http, target, { method: p.request.method, path, headers, body: p.request.body }, handler);
+      } else upstreamAgent.dispatch({ origin: target.origin, method: p.request.method, path, headers, body: meter ?? p.request.body ?? null }, handler);
     });
 
     if (meter) {
