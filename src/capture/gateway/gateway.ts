@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { Transform } from 'node:stream';
-import { Agent as UpstreamAgent, type Dispatcher } from 'undici';
+import type { Agent as UpstreamAgent, Dispatcher } from 'undici';
 import { ServiceError } from '../../aws/errors.ts';
 import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
 import { checkPayloadHash, checkSigV4Headers, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
@@ -302,7 +302,12 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   const budget = deps.budget ?? new BodyBudget(256 * 1024 * 1024);
   // One keep-alive connection pool per upstream origin. No time limit on an upstream's answer, as
   // with node:http before: a long poll or a slow download is the caller's to give up on.
-  const upstreamAgent = new UpstreamAgent({ headersTimeout: 0, bodyTimeout: 0 });
+  // undici is loaded only by a server that has a gateway (~100 ms of CPU to load), from here on.
+  const upstreamAgentReady: Promise<UpstreamAgent> = import('undici').then(({ Agent }) => new Agent({ headersTimeout: 0, bodyTimeout: 0 }));
+  let upstreamAgent: UpstreamAgent | undefined;
+  void upstreamAgentReady.then((a) => {
+    upstreamAgent = a;
+  }, (err: unknown) => deps.logError('gateway: could not load its upstream client (undici)', err));
   /** node:http's keep-alive agents, made on first use (dispatchByNodeHttp). */
   let nodeAgents: { http: http.Agent; https: https.Agent } | undefined;
   /** Each upstream's endpoint, parsed once. */
@@ -322,7 +327,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   server.requestTimeout = REQUEST_TIMEOUT_MS;
 
   server.on('close', () => {
-    void upstreamAgent.destroy();
+    void upstreamAgentReady.then((a) => a.destroy(), () => undefined);
     nodeAgents?.http.destroy();
     nodeAgents?.https.destroy();
   });
@@ -654,6 +659,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     // undici's dispatch with a handler: the cheapest HTTP/1.1 client exchange Node has (no
     // ClientRequest/IncomingMessage streams per call; docs/performance.md "Issue 11, sixth round").
     let upstreamCall: Dispatcher.DispatchController | undefined;
+    const agent = upstreamAgent ?? await upstreamAgentReady;
     const done = new Promise<void>((resolve) => {
       let status = 502;
       let keep = false;
@@ -764,7 +770,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       if (!meter && reframed && (p.request.body?.length ?? 0) === 0 && !PAYLOAD_METHODS.has(p.request.method)) {
         nodeAgents ??= { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
         dispatchByNodeHttp(target.protocol === 'https:' ? nodeAgents.https : nodeAgents.http, target, { method: p.request.method, path, headers, body: p.request.body }, handler);
-      } else upstreamAgent.dispatch({ origin: target.origin, method: p.request.method, path, headers, body: meter ?? p.request.body ?? null }, handler);
+      } else agent.dispatch({ origin: target.origin, method: p.request.method, path, headers, body: meter ?? p.request.body ?? null }, handler);
     });
 
     if (meter) {
