@@ -21,8 +21,8 @@ export interface RequestToSign {
   host: string;
   /** The path as sent (its segments already percent-encoded). */
   path: string;
-  /** Query parameters, unencoded. */
-  query?: Record<string, string>;
+  /** Query parameters, unencoded; a repeated one as the list of its values. */
+  query?: Record<string, string | readonly string[]>;
   /** Headers to sign besides host, x-amz-date, x-amz-content-sha256 and the session token (lower-case names). */
   headers?: Record<string, string>;
   body?: string | Buffer;
@@ -87,10 +87,20 @@ function canonicalPath(path: string, escape: boolean): string {
   return uriEscape(normalized).replace(/%2F/g, '/');
 }
 
-function canonicalQuery(query: Record<string, string> | undefined): string {
+/**
+ * The canonical query string: pairs sorted by escaped name, a repeated name's pairs sorted among
+ * themselves; `X-Amz-Signature` (any case) is left out, as SigV4 signers leave it.
+ */
+function canonicalQuery(query: Record<string, string | readonly string[]> | undefined): string {
   if (!query) return '';
   const pairs: [string, string][] = [];
-  for (const k of Object.keys(query)) pairs.push([uriEscape(k), `${uriEscape(k)}=${uriEscape(query[k]!)}`]);
+  for (const k of Object.keys(query)) {
+    if (k.toLowerCase() === 'x-amz-signature') continue;
+    const name = uriEscape(k);
+    const v = query[k]!;
+    const text = typeof v === 'string' ? `${name}=${uriEscape(v)}` : v.map((x) => `${name}=${uriEscape(x)}`).sort().join('&');
+    if (text !== '') pairs.push([name, text]);
+  }
   return pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((p) => p[1]).join('&');
 }
 

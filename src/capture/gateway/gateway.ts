@@ -17,11 +17,12 @@ import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { Transform } from 'node:stream';
-import { SignatureV4 } from '@smithy/signature-v4';
+import type { Agent as UpstreamAgent, Dispatcher } from 'undici';
 import { ServiceError } from '../../aws/errors.ts';
 import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
-import { checkPayloadHash, checkSigV4Headers, NodeSha256, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
+import { checkPayloadHash, checkSigV4Headers, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
 import { buildArn, partitionForRegion, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
+import { signRequest } from '../../core/sigv4-sign.ts';
 import type { ApiCall } from '../self-audit.ts';
 import { AMBIGUOUS, chooseModel, decodeAnswer, decodeRequest, header, requestProtocol, undecodedCall, type DecodedCall, type GatewayRequest } from '../../aws/protocol/decode.ts';
 import type { Protocol, ServiceModel } from '../../aws/protocol/model.ts';
@@ -88,7 +89,8 @@ export interface GatewayCallFacts {
 
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
-const RESIGNED = new Set(['authorization', 'x-amz-date', 'x-amz-security-token', 'host']);
+/** Headers a re-signed request gets anew; `date` is dropped, as the AWS SDK's signer drops it. */
+const RESIGNED = new Set(['authorization', 'x-amz-date', 'date', 'x-amz-security-token', 'host']);
 
 /**
  * The request's headers by lower-case name, a repeated one as the list of its values (what
@@ -218,6 +220,72 @@ function unmodelled(signingName: string, req: GatewayRequest): ServiceModel {
   return { source: 'none', signingName, endpointPrefix: signingName, protocol, apiVersion: '', operations: {}, shapes: {} };
 }
 
+/** Methods undici sends a zero `content-length` on; on any other it leaves a zero length out. */
+const PAYLOAD_METHODS = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
+
+interface UpstreamRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[]> | string[];
+  body: Buffer | null;
+}
+
+/**
+ * node:http's client driving the same dispatch handler, for the one request undici would not send
+ * as given: a `content-length: 0` on a method without a payload (a GET or DELETE whose client sent
+ * and maybe signed it), which undici leaves out.
+ */
+function dispatchByNodeHttp(agent: http.Agent, target: URL, r: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+  let res: IncomingMessage | undefined;
+  let paused = false;
+  let aborted = false;
+  let reason: Error | null = null;
+  let failed = false;
+  const req = (target.protocol === 'https:' ? https : http).request({ protocol: target.protocol, hostname: target.hostname, port: target.port || undefined, method: r.method, path: r.path, headers: r.headers, agent });
+  const controller: Dispatcher.DispatchController = {
+    get aborted() {
+      return aborted;
+    },
+    get paused() {
+      return paused;
+    },
+    get reason() {
+      return reason;
+    },
+    rawHeaders: null,
+    abort(err: Error) {
+      if (aborted) return;
+      aborted = true;
+      reason = err;
+      req.destroy(err);
+    },
+    pause() {
+      paused = true;
+      res?.pause();
+    },
+    resume() {
+      paused = false;
+      res?.resume();
+    },
+  };
+  const fail = (err: Error) => {
+    if (failed) return;
+    failed = true;
+    handler.onResponseError?.(controller, err);
+  };
+  handler.onRequestStart?.(controller, {});
+  req.on('response', (answer: IncomingMessage) => {
+    res = answer;
+    controller.rawHeaders = answer.rawHeaders;
+    handler.onResponseStart?.(controller, answer.statusCode ?? 502, answer.headers);
+    answer.on('data', (c: Buffer) => handler.onResponseData?.(controller, c));
+    answer.on('end', () => handler.onResponseEnd?.(controller, {}));
+    answer.on('error', fail);
+  });
+  req.on('error', fail);
+  req.end(r.body ?? undefined);
+}
+
 interface Prepared {
   auth: ParsedAuthorization;
   model: ServiceModel;
@@ -232,28 +300,16 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   const maxAnswerBytes = opts.maxAnswerBytes ?? 1024 * 1024;
   const maxUnverified = Math.min(opts.maxBodyBytes, opts.maxUnverifiedBodyBytes ?? 2 * 1024 * 1024);
   const budget = deps.budget ?? new BodyBudget(256 * 1024 * 1024);
-  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
-  /** Signers for upstreams with credentials of their own, per region and service (at most 256 each). */
-  const signers = new WeakMap<UpstreamConfig, Map<string, SignatureV4>>();
-  const upstreamSigner = (u: UpstreamConfig, region: string, service: string): SignatureV4 => {
-    let byScope = signers.get(u);
-    if (byScope === undefined) signers.set(u, (byScope = new Map()));
-    const id = `${region}\n${service}`;
-    let signer = byScope.get(id);
-    if (signer === undefined) {
-      if (byScope.size >= 256) byScope.clear();
-      signer = new SignatureV4({
-        credentials: { accessKeyId: u.accessKeyId!, secretAccessKey: u.secretAccessKey!, sessionToken: u.sessionToken },
-        region,
-        service,
-        sha256: NodeSha256,
-        uriEscapePath: service !== 's3',
-        applyChecksum: false,
-      });
-      byScope.set(id, signer);
-    }
-    return signer;
-  };
+  // One keep-alive connection pool per upstream origin. No time limit on an upstream's answer, as
+  // with node:http before: a long poll or a slow download is the caller's to give up on.
+  // undici is loaded only by a server that has a gateway (~100 ms of CPU to load), from here on.
+  const upstreamAgentReady: Promise<UpstreamAgent> = import('undici').then(({ Agent }) => new Agent({ headersTimeout: 0, bodyTimeout: 0 }));
+  let upstreamAgent: UpstreamAgent | undefined;
+  void upstreamAgentReady.then((a) => {
+    upstreamAgent = a;
+  }, (err: unknown) => deps.logError('gateway: could not load its upstream client (undici)', err));
+  /** node:http's keep-alive agents, made on first use (dispatchByNodeHttp). */
+  let nodeAgents: { http: http.Agent; https: https.Agent } | undefined;
   /** Each upstream's endpoint, parsed once. */
   const endpoints = new WeakMap<UpstreamConfig, URL>();
   const endpointOf = (u: UpstreamConfig): URL => {
@@ -271,8 +327,9 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
   server.requestTimeout = REQUEST_TIMEOUT_MS;
 
   server.on('close', () => {
-    agents.http.destroy();
-    agents.https.destroy();
+    void upstreamAgentReady.then((a) => a.destroy(), () => undefined);
+    nodeAgents?.http.destroy();
+    nodeAgents?.https.destroy();
   });
 
   /** Records a call, unless its service does not record it; never throws. */
@@ -536,8 +593,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     // The gateway frames what it forwards: a body read whole goes with its own length.
     const reframed = !p.streamed && (p.request.headers['content-length'] !== undefined || (p.request.body?.length ?? 0) > 0);
     const resign = Boolean(upstream.accessKeyId && upstream.secretAccessKey) && upstream.accessKeyId !== p.auth.accessKeyId;
-    // Passed through, the headers go as a flat name/value list (node:http writes it as it is,
-    // without building its own header map); re-signed, as the signer's object.
+    // Passed through, the headers go as a flat name/value list (undici writes it as it is, without
+    // building a header map); re-signed, as the signer's object.
     let headers: Record<string, string | string[]> | string[];
     if (!resign) {
       const list: string[] = [];
@@ -561,49 +618,93 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       }
       const plain: Record<string, string> = {};
       for (const [k, v] of Object.entries(copy)) if (!RESIGNED.has(k)) plain[k] = Array.isArray(v) ? v.join(',') : v;
-      plain.host = target.host;
-      const signer = upstreamSigner(upstream, p.auth.region, p.auth.service);
-      const signed = await signer.sign({ method: p.request.method, protocol: target.protocol, hostname: target.hostname, port: target.port ? Number(target.port) : undefined, path: p.request.path, query: signingQuery(p.request.rawQuery), headers: plain, body: p.request.body ?? undefined }, { signingDate: new Date(deps.clock.nowMs()) });
-      headers = signed.headers as Record<string, string>;
+      // Signed as the AWS SDK signs (src/core/sigv4-sign.ts, held to @smithy/signature-v4 by its
+      // property test), without the SDK signer's object and promise chain per request.
+      headers = signRequest(
+        { method: p.request.method, host: target.host, path: p.request.path, query: signingQuery(p.request.rawQuery), headers: plain, body: p.request.body ?? undefined },
+        { credentials: { accessKeyId: upstream.accessKeyId!, secretAccessKey: upstream.secretAccessKey!, sessionToken: upstream.sessionToken }, region: p.auth.region, service: p.auth.service, uriEscapePath: p.auth.service !== 's3', contentSha256: false, nowMs: deps.clock.nowMs() },
+      );
     }
 
     const capture = captureOfCall(p.rule, p.call!);
     const recorded = capture !== 'none';
     const readOnly = readOnlyOf(p.rule, p.call!, p.request.method);
-    const client = target.protocol === 'https:' ? https : http;
-    const upReq = client.request({
-      protocol: target.protocol,
-      hostname: target.hostname,
-      port: target.port || undefined,
-      method: p.request.method,
-      path,
-      headers,
-      agent: target.protocol === 'https:' ? agents.https : agents.http,
-    });
-
     let bytesIn = p.request.body?.length ?? 0;
     let hashMismatch = false;
+    // The body that goes upstream: read whole, or streamed through a meter that hashes it and holds
+    // its last chunk back until the hash is checked, so a body that does not match its signed hash
+    // never reaches the upstream whole.
+    let meter: Transform | undefined;
+    if (p.streamed) {
+      const declared = header(p.request.headers, 'x-amz-content-sha256')!;
+      const hash = /^[0-9a-f]{64}$/.test(declared) ? createHash('sha256') : undefined;
+      let last: Buffer | undefined;
+      meter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          bytesIn += chunk.length;
+          hash?.update(chunk);
+          const previous = last;
+          last = chunk;
+          cb(null, previous);
+        },
+        flush(cb) {
+          if (hash && hash.digest('hex') !== declared) {
+            hashMismatch = true;
+            cb(new Error('payload hash mismatch'));
+          } else cb(null, last);
+        },
+      });
+    }
+
+    // undici's dispatch with a handler: the cheapest HTTP/1.1 client exchange Node has (no
+    // ClientRequest/IncomingMessage streams per call; docs/performance.md "Issue 11, sixth round").
+    let upstreamCall: Dispatcher.DispatchController | undefined;
+    const agent = upstreamAgent ?? await upstreamAgentReady;
     const done = new Promise<void>((resolve) => {
-      upReq.on('response', (upRes) => {
-        const status = upRes.statusCode ?? 502;
-        const keep = recorded && (status >= 300 || (!readOnly && p.call!.protocol !== 'awsQuery' && p.call!.protocol !== 'restXml'));
-        const kept: Buffer[] = [];
-        let keptBytes = 0;
-        let bytesOut = 0;
-        let complete = true;
-        const raw: string[] = [];
-        for (let i = 0; i + 1 < upRes.rawHeaders.length; i += 2) {
-          if (!HOP_BY_HOP.has(upRes.rawHeaders[i]!.toLowerCase())) raw.push(upRes.rawHeaders[i]!, upRes.rawHeaders[i + 1]!);
-        }
-        // When the answer must wait for the record, the client must not be able to see it complete
-        // before then: the headers (a body may be empty) and the last chunk are held back.
-        const holdBack = recorded && opts.recordBeforeAnswer;
-        let held: Buffer | undefined;
-        const flushHead = () => {
-          if (!res.headersSent) res.writeHead(status, raw);
-        };
-        if (!holdBack) flushHead();
-        upRes.on('data', (c: Buffer) => {
+      let status = 502;
+      let keep = false;
+      const kept: Buffer[] = [];
+      let keptBytes = 0;
+      let bytesOut = 0;
+      let complete = true;
+      let raw: string[] = [];
+      let distinct: Record<string, string[]> = {};
+      // When the answer must wait for the record, the client must not be able to see it complete
+      // before then: the headers (a body may be empty) and the last chunk are held back.
+      const holdBack = recorded && opts.recordBeforeAnswer;
+      let held: Buffer | undefined;
+      let started = false;
+      const flushHead = () => {
+        if (!res.headersSent) res.writeHead(status, raw);
+      };
+      const write = (c: Buffer, controller: Dispatcher.DispatchController) => {
+        // A client that went away no longer takes the answer; the upstream's is still read to its
+        // end, so that the call is recorded.
+        if (!res.destroyed && !res.write(c)) controller.pause();
+      };
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(controller) {
+          upstreamCall = controller;
+        },
+        onResponseStart(controller, statusCode) {
+          started = true;
+          status = statusCode;
+          keep = recorded && (status >= 300 || (!readOnly && p.call!.protocol !== 'awsQuery' && p.call!.protocol !== 'restXml'));
+          const rawHeaders = (controller.rawHeaders ?? []) as (Buffer | string)[];
+          raw = [];
+          distinct = Object.create(null) as Record<string, string[]>;
+          for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+            const name = rawHeaders[i]!.toString('latin1');
+            const value = rawHeaders[i + 1]!.toString('latin1');
+            const lower = name.toLowerCase();
+            (distinct[lower] ??= []).push(value);
+            if (!HOP_BY_HOP.has(lower)) raw.push(name, value);
+          }
+          res.on('drain', () => controller.resume());
+          res.once('close', () => controller.resume());
+          if (!holdBack) flushHead();
+        },
+        onResponseData(controller, c) {
           bytesOut += c.length;
           if (keep) {
             if (keptBytes + c.length <= maxAnswerBytes) {
@@ -611,31 +712,27 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
               keptBytes += c.length;
             } else complete = false;
           }
-          if (!holdBack) {
-            if (!res.write(c)) upRes.pause();
-            return;
-          }
+          if (!holdBack) return write(c, controller);
           if (held) {
             flushHead();
-            if (!res.write(held)) upRes.pause();
+            write(held, controller);
           }
           held = c;
-        });
-        res.on('drain', () => upRes.resume());
-        upRes.on('end', () => {
+        },
+        onResponseEnd() {
           void (async () => {
             if (recorded && !hashMismatch) {
               // A hostile or odd upstream answer must not leave the client without its answer nor
               // the call unrecorded: an answer that cannot be decoded is recorded without its elements.
               let a: ReturnType<typeof decodeAnswer> = {};
               try {
-                a = decodeAnswer(p.model, p.call!, status, upRes.headersDistinct as Record<string, string[]>, Buffer.concat(kept), complete, { memberCase: p.rule.memberCase });
+                a = decodeAnswer(p.model, p.call!, status, distinct, Buffer.concat(kept), complete, { memberCase: p.rule.memberCase });
               } catch (err) {
                 deps.logError(`gateway: could not decode the answer to ${p.rule.eventSource} ${p.call!.operation}`, err);
               }
               let stored: Promise<void> = Promise.resolve();
               try {
-                stored = record(p, identity, startedMs, ip, { ...a, bytesIn, bytesOut, amzId2: header(upRes.headers as Record<string, string>, 'x-amz-id-2') });
+                stored = record(p, identity, startedMs, ip, { ...a, bytesIn, bytesOut, amzId2: distinct['x-amz-id-2']?.[0] });
               } catch (err) {
                 deps.logError(`gateway: could not record ${p.rule.eventSource} ${p.call!.operation}`, err);
               }
@@ -645,63 +742,48 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
             res.end(held);
             resolve();
           })();
-        });
-        upRes.on('error', () => {
-          res.destroy();
-          resolve();
-        });
-      });
-      upReq.on('error', (err) => {
-        void (async () => {
-          // A body that did not match its signed hash cut the upstream request on purpose: that
-          // path answers (400, once recorded), not this one.
-          if (hashMismatch) {
+        },
+        onResponseError(_controller, err) {
+          if (started) {
+            // The answer broke off after it began: the client's is cut off too.
+            res.destroy();
             resolve();
             return;
           }
-          if (!res.headersSent) {
-            const e = new ServiceError('ServiceUnavailableException', `The upstream of the OpenTrail gateway did not answer: ${(err as NodeJS.ErrnoException).code ?? err.message}`, 503);
-            if (recorded) await record(p, identity, startedMs, ip, { error: { code: e.code, message: e.message } });
-            fail(e);
-          } else res.destroy();
-          resolve();
-        })();
-      });
+          void (async () => {
+            // A body that did not match its signed hash cut the upstream request on purpose: that
+            // path answers (400, once recorded), not this one.
+            if (hashMismatch) {
+              resolve();
+              return;
+            }
+            if (!res.headersSent) {
+              const cause = (err as { cause?: { code?: string } }).cause?.code;
+              const e = new ServiceError('ServiceUnavailableException', `The upstream of the OpenTrail gateway did not answer: ${(err as NodeJS.ErrnoException).code ?? cause ?? err.message}`, 503);
+              if (recorded) await record(p, identity, startedMs, ip, { error: { code: e.code, message: e.message } });
+              fail(e);
+            } else res.destroy();
+            resolve();
+          })();
+        },
+      };
+      if (!meter && reframed && (p.request.body?.length ?? 0) === 0 && !PAYLOAD_METHODS.has(p.request.method)) {
+        nodeAgents ??= { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+        dispatchByNodeHttp(target.protocol === 'https:' ? nodeAgents.https : nodeAgents.http, target, { method: p.request.method, path, headers, body: p.request.body }, handler);
+      } else agent.dispatch({ origin: target.origin, method: p.request.method, path, headers, body: meter ?? p.request.body ?? null }, handler);
     });
 
-    if (!p.streamed) {
-      upReq.end(p.request.body);
-    } else {
-      const declared = header(p.request.headers, 'x-amz-content-sha256')!;
-      const hash = /^[0-9a-f]{64}$/.test(declared) ? createHash('sha256') : undefined;
-      // The last chunk is held back until the hash is checked, so a body that does not match its
-      // signed hash never reaches the upstream whole.
-      let held: Buffer | undefined;
-      const meter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          bytesIn += chunk.length;
-          hash?.update(chunk);
-          const previous = held;
-          held = chunk;
-          cb(null, previous);
-        },
-        flush(cb) {
-          if (hash && hash.digest('hex') !== declared) {
-            hashMismatch = true;
-            cb(new Error('payload hash mismatch'));
-          } else cb(null, held);
-        },
-      });
-      req.pipe(meter).pipe(upReq);
+    if (meter) {
+      req.pipe(meter);
       meter.on('error', () => {
         // The upstream never gets a complete request: the connection is cut before the last byte.
-        upReq.destroy();
+        upstreamCall?.abort(new Error('request body refused'));
         if (hashMismatch) {
           const e = new ServiceError('XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.", 400);
           void record(p, identity, startedMs, ip, { error: { code: e.code, message: e.message } }).then(() => fail(e));
         }
       });
-      req.on('error', () => upReq.destroy());
+      req.on('error', () => upstreamCall?.abort(new Error('the client\'s request broke off')));
     }
     await done;
   }
