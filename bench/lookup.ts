@@ -58,6 +58,12 @@ export interface LookupCase extends Stats {
 export interface LeanCase extends LookupCase {
   /** Server-Timing app;dur of the same requests: the server's time, without client and network. */
   serverMs: Stats;
+  /**
+   * Each request's client time minus its own Server-Timing: what was spent outside the server's
+   * handling (the server's event loop before routing and after the answer was handed to the
+   * socket, the kernel, the client, waits for a core). wrk: from its script's own clock.
+   */
+  outsideMs?: Stats;
 }
 
 export type LeanClientChoice = 'wrk' | 'node' | 'both';
@@ -189,6 +195,7 @@ async function leanCase(url: URL, p: GenParams, name: string, opts: LookupOption
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const times: number[] = [];
   const server: number[] = [];
+  const outside: number[] = [];
   let events = 0;
   try {
     for (let i = 0; i < signed.length; i++) {
@@ -199,13 +206,14 @@ async function leanCase(url: URL, p: GenParams, name: string, opts: LookupOption
       if (i >= opts.warmup) {
         times.push(r.ms);
         server.push(r.serverMs);
+        if (!Number.isNaN(r.serverMs)) outside.push(r.ms - r.serverMs);
         events += r.events;
       }
     }
   } finally {
     agent.destroy();
   }
-  return { ...summarize(times), avgEvents: round(events / opts.samples, 1), serverMs: summarize(server.filter((x) => !Number.isNaN(x))) };
+  return { ...summarize(times), avgEvents: round(events / opts.samples, 1), serverMs: summarize(server.filter((x) => !Number.isNaN(x))), outsideMs: summarize(outside) };
 }
 
 const WRK_SCRIPT = new URL('./wrk-lookup.lua', import.meta.url).pathname;
@@ -228,6 +236,7 @@ interface WrkRun {
   errors: Record<string, number>;
   latencyUs: { values: number[]; counts: number[] };
   serverMs: number[];
+  clientUs: number[];
   events: number;
   notOk: number;
   firstNotOk: string;
@@ -238,7 +247,7 @@ interface WrkRun {
  * resolves with wrk's own latency of each (its histogram, exact to the microsecond) and the
  * server's Server-Timing of each. Any answer but 200 (an expired signature: 403) fails the run.
  */
-async function wrkRun(url: URL, inputs: Input[], file: string): Promise<{ ms: number[]; serverMs: number[]; events: number }> {
+export async function wrkRun(url: URL, inputs: Input[], file: string): Promise<{ ms: number[]; serverMs: number[]; outsideMs: number[]; events: number }> {
   const signed = await Promise.all(inputs.map((i) => signLookup(url, i)));
   writeFileSync(file, Buffer.concat(signed.flatMap((x) => {
     const r = rawRequest(x);
@@ -269,7 +278,8 @@ async function wrkRun(url: URL, inputs: Input[], file: string): Promise<{ ms: nu
   r.latencyUs.values.forEach((v, i) => {
     for (let k = 0; k < r.latencyUs.counts[i]!; k++) ms.push(v / 1000);
   });
-  return { ms, serverMs: r.serverMs.filter((x) => x >= 0), events: r.events };
+  const outsideMs = r.clientUs.length === r.serverMs.length ? r.clientUs.flatMap((us, i) => (r.serverMs[i]! >= 0 ? [us / 1000 - r.serverMs[i]!] : [])) : [];
+  return { ms, serverMs: r.serverMs.filter((x) => x >= 0), outsideMs, events: r.events };
 }
 
 /**
@@ -284,6 +294,7 @@ async function wrkCase(url: URL, p: GenParams, name: string, opts: LookupOptions
   const file = join(dir, `wrk-${name}-${process.pid}.http`);
   const times: number[] = [];
   const server: number[] = [];
+  const outside: number[] = [];
   let events = 0;
   try {
     if (opts.warmup > 0) await wrkRun(url, inputs.slice(0, opts.warmup), file);
@@ -291,12 +302,13 @@ async function wrkCase(url: URL, p: GenParams, name: string, opts: LookupOptions
       const r = await wrkRun(url, inputs.slice(at, Math.min(inputs.length, at + WRK_BATCH)), file);
       times.push(...r.ms);
       server.push(...r.serverMs);
+      outside.push(...r.outsideMs);
       events += r.events;
     }
   } finally {
     rmSync(file, { force: true });
   }
-  return { ...summarize(times), avgEvents: round(events / opts.samples, 1), serverMs: summarize(server) };
+  return { ...summarize(times), avgEvents: round(events / opts.samples, 1), serverMs: summarize(server), ...(outside.length > 0 ? { outsideMs: summarize(outside) } : {}) };
 }
 
 async function sdkCases(client: CloudTrailClient, p: GenParams, opts: LookupOptions, events: number): Promise<{ cases: Record<string, LookupCase>; walk: NonNullable<LookupResult['sdkPagedWalk']> }> {
@@ -380,7 +392,7 @@ export async function runLookups(dataDir: string, manifest: DatasetManifest, opt
   const children0 = reapedChildrenCpuSeconds();
   const wall0 = performance.now();
   try {
-    const line = (who: string, name: string, c: LeanCase) => log(`lookup ${manifest.events} ${who}: ${name} p50 ${c.p50} p99 ${c.p99} max ${c.max} ms; server p50 ${c.serverMs.p50} p99 ${c.serverMs.p99} ms (${c.avgEvents} events/page)`);
+    const line = (who: string, name: string, c: LeanCase) => log(`lookup ${manifest.events} ${who}: ${name} p50 ${c.p50} p99 ${c.p99} max ${c.max} ms; server p50 ${c.serverMs.p50} p99 ${c.serverMs.p99} ms; outside the server p50 ${c.outsideMs?.p50} p99 ${c.outsideMs?.p99} ms (${c.avgEvents} events/page)`);
     for (const name of LOOKUP_CASES) {
       if (choice === 'both') {
         // Its own draw of the case's inputs: on the same ones, wrk's would find the blocks node's had just read in the cache.
