@@ -18,6 +18,7 @@
  *   BENCH_METRICS=off  servers run with metrics.enabled false (compare ingest with metrics on and off)
  *   BENCH_SAMPLES      timed LookupEvents per case, lean client (default 2000; warm-up BENCH_WARMUP=200)
  *   BENCH_SDK_SAMPLES  timed LookupEvents per case, SDK client (default 1000; 0: none)
+ *   BENCH_DATASETS_DIR another checkout's bench/out/datasets, read only (bench/dataset.ts)
  *   BENCH_LEAN_CLIENT  wrk | node | both: the lean lookup client (default wrk when on PATH, else node;
  *                      bench/lookup.ts, bench/wrk-lookup.lua)
  *   BENCH_PROFILE=1    also run ingest and the first dataset's lookups with `node --cpu-prof`

@@ -91,10 +91,10 @@ for (const v of variants) {
       }
       const lag = Object.fromEntries(['min', 'mean', 'p50', 'p90', 'p99', 'max'].map((p) => [p, round((m1.get(`nodejs_eventloop_lag_${p}_seconds`) ?? NaN) * 1000, 2)]));
       res[name] = {
-        client: summarize(r.ms), server: summarize(r.serverMs), threads, gc, eventLoopLagMs: lag,
+        client: summarize(r.ms), server: summarize(r.serverMs), outside: summarize(r.outsideMs), threads, gc, eventLoopLagMs: lag,
         commitsPerLookup: round(d('opentrail_group_commit_events_count') / samples, 3),
       };
-      process.stderr.write(`${v.label} ${name}: wrk p50 ${summarize(r.ms).p50} p99 ${summarize(r.ms).p99}, server p50 ${summarize(r.serverMs).p50} p99 ${summarize(r.serverMs).p99}; ${JSON.stringify(threads)} gc ${JSON.stringify(gc)} lag ${JSON.stringify(lag)}\n`);
+      process.stderr.write(`${v.label} ${name}: wrk p50 ${summarize(r.ms).p50} p99 ${summarize(r.ms).p99}, server p50 ${summarize(r.serverMs).p50} p99 ${summarize(r.serverMs).p99}, outside p50 ${summarize(r.outsideMs).p50} p99 ${summarize(r.outsideMs).p99}; ${JSON.stringify(threads)} gc ${JSON.stringify(gc)} lag ${JSON.stringify(lag)}\n`);
     }
   } finally {
     await server.stop();
