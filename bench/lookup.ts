@@ -38,6 +38,8 @@ export interface LookupOptions {
   /** Timed requests per case, lean client (BENCH_SAMPLES). */
   samples: number;
   warmup: number;
+  /** Lookups of every case mixed, before the first case (BENCH_SERVER_WARMUP; 0: none). */
+  serverWarmup: number;
   /** Timed requests per case, SDK client (BENCH_SDK_SAMPLES; 0: no SDK run). */
   sdkSamples: number;
   /** Pages per SDK paged walk; walks = sdkSamples / pages. */
@@ -61,9 +63,9 @@ export interface LeanCase extends LookupCase {
   /**
    * Each request's client time minus its own Server-Timing: what was spent outside the server's
    * handling (the server's event loop before routing and after the answer was handed to the
-   * socket, the kernel, the client, waits for a core). wrk: from its script's own clock.
+   * socket, the kernel, the client, waits for a core).
    */
-  outsideMs?: Stats;
+  outsideMs: Stats;
 }
 
 export type LeanClientChoice = 'wrk' | 'node' | 'both';
@@ -234,7 +236,6 @@ interface WrkRun {
   requests: number;
   durationUs: number;
   errors: Record<string, number>;
-  latencyUs: { values: number[]; counts: number[] };
   serverMs: number[];
   clientUs: number[];
   events: number;
@@ -244,8 +245,9 @@ interface WrkRun {
 
 /**
  * One wrk run (`-t1 -c1`, one keep-alive connection) replaying `inputs` signed now, in order;
- * resolves with wrk's own latency of each (its histogram, exact to the microsecond) and the
- * server's Server-Timing of each. Any answer but 200 (an expired signature: 403) fails the run.
+ * resolves with each request's time (taken by the script's own clock: wrk's latency statistics
+ * hold made-up samples, bench/wrk-lookup.lua) and its Server-Timing, in request order. Any
+ * answer but 200 (an expired signature: 403) fails the run.
  */
 export async function wrkRun(url: URL, inputs: Input[], file: string): Promise<{ ms: number[]; serverMs: number[]; outsideMs: number[]; events: number }> {
   const signed = await Promise.all(inputs.map((i) => signLookup(url, i)));
@@ -274,18 +276,16 @@ export async function wrkRun(url: URL, inputs: Input[], file: string): Promise<{
   if (errors.length > 0 || r.requests !== inputs.length || r.serverMs.length !== inputs.length) {
     throw new Error(`wrk: ${r.requests} of ${inputs.length} requests answered (${r.serverMs.length} seen), errors ${JSON.stringify(r.errors)}`);
   }
-  const ms: number[] = [];
-  r.latencyUs.values.forEach((v, i) => {
-    for (let k = 0; k < r.latencyUs.counts[i]!; k++) ms.push(v / 1000);
-  });
-  const outsideMs = r.clientUs.length === r.serverMs.length ? r.clientUs.flatMap((us, i) => (r.serverMs[i]! >= 0 ? [us / 1000 - r.serverMs[i]!] : [])) : [];
+  if (r.clientUs.length !== inputs.length) throw new Error(`wrk: ${r.clientUs.length} request times for ${inputs.length} requests`);
+  const ms = r.clientUs.map((us) => us / 1000);
+  const outsideMs = ms.flatMap((m, i) => (r.serverMs[i]! >= 0 ? [m - r.serverMs[i]!] : []));
   return { ms, serverMs: r.serverMs.filter((x) => x >= 0), outsideMs, events: r.events };
 }
 
 /**
  * The lean case through wrk: the same inputs, warm-up and samples as `leanCase`; the warm-up is
- * a run of its own (wrk's histogram has no way to leave requests out), then the samples in runs of
- * at most WRK_BATCH, each on a new connection.
+ * a wrk run of its own (node's shares its samples' connection), then the samples in runs of at
+ * most WRK_BATCH, each on a new connection.
  */
 async function wrkCase(url: URL, p: GenParams, name: string, opts: LookupOptions): Promise<LeanCase> {
   const inputs = makeInputs(p, name, opts.warmup + opts.samples, caseSeed(name));
@@ -308,7 +308,7 @@ async function wrkCase(url: URL, p: GenParams, name: string, opts: LookupOptions
   } finally {
     rmSync(file, { force: true });
   }
-  return { ...summarize(times), avgEvents: round(events / opts.samples, 1), serverMs: summarize(server), ...(outside.length > 0 ? { outsideMs: summarize(outside) } : {}) };
+  return { ...summarize(times), avgEvents: round(events / opts.samples, 1), serverMs: summarize(server), outsideMs: summarize(outside) };
 }
 
 async function sdkCases(client: CloudTrailClient, p: GenParams, opts: LookupOptions, events: number): Promise<{ cases: Record<string, LookupCase>; walk: NonNullable<LookupResult['sdkPagedWalk']> }> {
@@ -386,13 +386,40 @@ export async function runLookups(dataDir: string, manifest: DatasetManifest, opt
     serverStartMs: round(serverStartMs, 0),
     lean: {}, sdk: {}, server: { rssMiB: 0, hwmMiB: 0, cpuSeconds: {} }, cpuCores: { server: 0, client: 0, otherProcesses: 0 },
   };
+  if (opts.serverWarmup > 0) {
+    // The request path's JIT settles over a few thousand requests: with only each case's warm-up,
+    // the first cases ran while V8 was still compiling and deoptimising (bench/proto/lookup-threads.ts
+    // with --trace-opt --trace-deopt: 374 compilations and 22 deoptimisations during the 2,000
+    // timed requests of the first case after 300 warm-up, 69 and 0 by the third case).
+    const t = performance.now();
+    const k = Math.ceil(opts.serverWarmup / LOOKUP_CASES.length);
+    const byCase = LOOKUP_CASES.map((name) => makeInputs(p, name, k, caseSeed(name) ^ 0x5eed));
+    const mixed = Array.from({ length: k }, (_, i) => byCase.map((c) => c[i]!)).flat();
+    if (out.leanClient === 'wrk') {
+      const file = join(OUT_DIR, 'work', `wrk-warmup-${process.pid}.http`);
+      mkdirSync(join(OUT_DIR, 'work'), { recursive: true });
+      try {
+        for (let at = 0; at < mixed.length; at += WRK_BATCH) await wrkRun(url, mixed.slice(at, at + WRK_BATCH), file);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    } else {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        for (const x of mixed) await send(agent, url, await signLookup(url, x));
+      } finally {
+        agent.destroy();
+      }
+    }
+    log(`lookup ${manifest.events}: server warm-up, ${mixed.length} lookups of every case mixed, in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
   const cpu0 = threadCpu(server.pid);
   const machine0 = machineBusySeconds();
   const client0 = process.cpuUsage();
   const children0 = reapedChildrenCpuSeconds();
   const wall0 = performance.now();
   try {
-    const line = (who: string, name: string, c: LeanCase) => log(`lookup ${manifest.events} ${who}: ${name} p50 ${c.p50} p99 ${c.p99} max ${c.max} ms; server p50 ${c.serverMs.p50} p99 ${c.serverMs.p99} ms; outside the server p50 ${c.outsideMs?.p50} p99 ${c.outsideMs?.p99} ms (${c.avgEvents} events/page)`);
+    const line = (who: string, name: string, c: LeanCase) => log(`lookup ${manifest.events} ${who}: ${name} p50 ${c.p50} p99 ${c.p99} max ${c.max} ms; server p50 ${c.serverMs.p50} p99 ${c.serverMs.p99} ms; outside the server p50 ${c.outsideMs.p50} p99 ${c.outsideMs.p99} ms (${c.avgEvents} events/page)`);
     for (const name of LOOKUP_CASES) {
       if (choice === 'both') {
         // Its own draw of the case's inputs: on the same ones, wrk's would find the blocks node's had just read in the cache.

@@ -10,11 +10,13 @@
  *
  *   node bench/proto/lookup-threads.ts DATA_DIR [samples=1000] [warmup=300] [cases=none,EventName] [variant...]
  *
+ * With `--trace-opt --trace-deopt` among a variant's flags, compilations and deoptimisations during
+ * the timed requests are counted (SERVER_OUTPUT_DIR=DIR: the server's output of each case kept there).
  * A variant is a label and node flags, e.g. `default` `single:--single-threaded-gc`
  * `young16:--min-semi-space-size=16` (flags separated by commas). DATA_DIR: a scratch copy of a
  * cached dataset with its manifest.json (the server writes self-audit records into it).
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execSync } from 'node:child_process';
 import { makeInputs, wrkRun } from '../lookup.ts';
@@ -72,9 +74,14 @@ for (const v of variants) {
       await wrkRun(url, inputs.slice(0, warmup), file);
       const m0 = await metrics(server.url);
       const s0 = sched(server.pid);
+      const out0 = server.output().length;
       const r = await wrkRun(url, inputs.slice(warmup), file);
       const s1 = sched(server.pid);
       const m1 = await metrics(server.url);
+      // With --trace-opt --trace-deopt: compilations and deoptimisations during the timed requests.
+      const text = server.output().slice(out0);
+      if (process.env.SERVER_OUTPUT_DIR) writeFileSync(join(process.env.SERVER_OUTPUT_DIR, `${v.label}-${name}.txt`), text);
+      const jit = { compiled: (text.match(/\[completed compiling/g) ?? []).length, deopts: (text.match(/\[bailout|deoptimiz/gi) ?? []).length };
       const d = (k: string) => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
       const threads: Record<string, { cpuMs: number; waitMs: number }> = {};
       for (const [k, b] of s1) {
@@ -92,9 +99,9 @@ for (const v of variants) {
       const lag = Object.fromEntries(['min', 'mean', 'p50', 'p90', 'p99', 'max'].map((p) => [p, round((m1.get(`nodejs_eventloop_lag_${p}_seconds`) ?? NaN) * 1000, 2)]));
       res[name] = {
         client: summarize(r.ms), server: summarize(r.serverMs), outside: summarize(r.outsideMs), threads, gc, eventLoopLagMs: lag,
-        commitsPerLookup: round(d('opentrail_group_commit_events_count') / samples, 3),
+        commitsPerLookup: round(d('opentrail_group_commit_events_count') / samples, 3), jit,
       };
-      process.stderr.write(`${v.label} ${name}: wrk p50 ${summarize(r.ms).p50} p99 ${summarize(r.ms).p99}, server p50 ${summarize(r.serverMs).p50} p99 ${summarize(r.serverMs).p99}, outside p50 ${summarize(r.outsideMs).p50} p99 ${summarize(r.outsideMs).p99}; ${JSON.stringify(threads)} gc ${JSON.stringify(gc)} lag ${JSON.stringify(lag)}\n`);
+      process.stderr.write(`${v.label} ${name}: wrk p50 ${summarize(r.ms).p50} p99 ${summarize(r.ms).p99}, server p50 ${summarize(r.serverMs).p50} p99 ${summarize(r.serverMs).p99}, outside p50 ${summarize(r.outsideMs).p50} p99 ${summarize(r.outsideMs).p99}; ${JSON.stringify(threads)} gc ${JSON.stringify(gc)} lag ${JSON.stringify(lag)} jit ${JSON.stringify(jit)}\n`);
     }
   } finally {
     await server.stop();
