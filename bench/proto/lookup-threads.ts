@@ -16,7 +16,7 @@
  * `young16:--min-semi-space-size=16` (flags separated by commas). DATA_DIR: a scratch copy of a
  * cached dataset with its manifest.json (the server writes self-audit records into it).
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execSync } from 'node:child_process';
 import { makeInputs, wrkRun } from '../lookup.ts';
@@ -105,6 +105,7 @@ for (const v of variants) {
     }
   } finally {
     await server.stop();
+    rmSync(join(dir, '..', `threads-${process.pid}.http`), { force: true });
   }
   out[v.label] = res;
 }
