@@ -19,6 +19,9 @@
  *
  * Runs never write into the cache: scratchCopy() copies a dataset to a data directory of its own,
  * which the server then opens (and adds self-audit and ingested events to).
+ * BENCH_DATASETS_DIR=<another checkout's bench/out/datasets> reads finished datasets from there
+ * (read only: a dataset missing there is an error, never built there); the scratch copies still go
+ * to this checkout's bench/out/work.
  *
  * Run alone: node bench/dataset.ts 1000000
  */
@@ -144,7 +147,9 @@ export const sumBytes = (files: Record<string, number>) => Object.values(files).
 export async function ensureDataset(count: number): Promise<{ dir: string; manifest: DatasetManifest; reused: boolean }> {
   const params = datasetParams(count);
   const key = datasetKey(params);
-  const dir = join(OUT_DIR, 'datasets', key);
+  // BENCH_DATASETS_DIR: another checkout's cache, read only (a run copies the dataset to its own bench/out/work).
+  const shared = process.env.BENCH_DATASETS_DIR;
+  const dir = join(shared ?? join(OUT_DIR, 'datasets'), key);
   const manifestFile = join(dir, 'manifest.json');
   const progressFile = join(dir, 'progress.json');
   if (existsSync(manifestFile)) {
@@ -152,6 +157,7 @@ export async function ensureDataset(count: number): Promise<{ dir: string; manif
     log(`reusing ${dir} (${manifest.events} events, ${(manifest.bytes / 2 ** 30).toFixed(2)} GiB, built at ${Math.round(manifest.eventsPerSecond)} ev/s)`);
     return { dir, manifest, reused: true };
   }
+  if (shared) throw new Error(`BENCH_DATASETS_DIR=${shared} holds no finished dataset ${key} (no manifest.json); it is only read: build it there with that checkout's node bench/dataset.ts ${count}, or unset BENCH_DATASETS_DIR to build one in this checkout's bench/out/datasets`);
   let progress: Progress = { key, buildSeconds: 0, resumedAt: [] };
   if (existsSync(progressFile)) {
     progress = JSON.parse(readFileSync(progressFile, 'utf8')) as Progress;

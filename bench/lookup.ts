@@ -6,6 +6,13 @@
  *   over one keep-alive node:http connection; the server's own time per request comes from its
  *   `Server-Timing: app;dur=<ms>` answer header;
  * - the AWS SDK (@aws-sdk/client-cloudtrail), what a user's tool sees.
+ * The lean client is wrk (`wrkCase`: bench/wrk-lookup.lua, a C client on one keep-alive
+ * connection, so no Node event loop or GC of the client shares the 2 cores with the server)
+ * when `wrk` is on PATH, else the node:http one (`leanCase`); BENCH_LEAN_CLIENT=wrk|node picks
+ * one, `both` runs the two on each case back to back (`lean` is wrk's, `leanNode` node's, on
+ * another draw of the case's inputs so that wrk's do not find node's blocks in the cache). Both
+ * send pre-signed requests back to back with no think time, the same warm-up and samples;
+ * `leanClient` in the result says which `lean` is.
  * Cases: each lookup attribute (EventId, EventName, EventSource, ReadOnly, Username,
  * AccessKeyId, ResourceType, ResourceName), no attribute, a 1-hour range; the SDK also an
  * EventName within one day and a paged walk. Values come from real records of the dataset,
@@ -17,22 +24,29 @@
  */
 import { CloudTrailClient, LookupEventsCommand, type LookupEventsCommandInput } from '@aws-sdk/client-cloudtrail';
 import { Agent, request } from 'node:http';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../src/aws/sigv4.ts';
 import { historyAttributes, normalizeRecord } from '../src/core/index.ts';
 import { Rng, record, type GenParams } from './gen.ts';
-import { normalizeContext, type DatasetManifest } from './dataset.ts';
+import { normalizeContext, OUT_DIR, type DatasetManifest } from './dataset.ts';
 import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, memoryBreakdown, memoryOf, round, startBenchServer, summarize, threadCpu } from './lib.ts';
 
 export interface LookupOptions {
   /** Timed requests per case, lean client (BENCH_SAMPLES). */
   samples: number;
   warmup: number;
+  /** Lookups of every case mixed, before the first case (BENCH_SERVER_WARMUP; 0: none). */
+  serverWarmup: number;
   /** Timed requests per case, SDK client (BENCH_SDK_SAMPLES; 0: no SDK run). */
   sdkSamples: number;
   /** Pages per SDK paged walk; walks = sdkSamples / pages. */
   pages: number;
   nodeFlags?: string[];
+  /** The lean client (BENCH_LEAN_CLIENT; default: wrk when on PATH, else node). */
+  leanClient?: LeanClientChoice;
   /** The server's environment and extra config (BENCH_DB=postgres: OPENTRAIL_DATABASE_URL, the deployment's key file). */
   server?: { env: Record<string, string>; config: Record<string, unknown> };
 }
@@ -46,13 +60,37 @@ export interface LookupCase extends Stats {
 export interface LeanCase extends LookupCase {
   /** Server-Timing app;dur of the same requests: the server's time, without client and network. */
   serverMs: Stats;
+  /**
+   * Each request's client time minus its own Server-Timing: what was spent outside the server's
+   * handling (the server's event loop before routing and after the answer was handed to the
+   * socket, the kernel, the client, waits for a core).
+   */
+  outsideMs: Stats;
+}
+
+export type LeanClientChoice = 'wrk' | 'node' | 'both';
+
+/** BENCH_LEAN_CLIENT, or wrk when `wrk` runs, else node. */
+export function leanClientFromEnv(env: NodeJS.ProcessEnv = process.env): LeanClientChoice {
+  const v = env.BENCH_LEAN_CLIENT;
+  if (v === 'wrk' || v === 'node' || v === 'both') return v;
+  if (v !== undefined && v !== '') throw new Error(`BENCH_LEAN_CLIENT must be wrk, node or both, not ${v}`);
+  return wrkAvailable() ? 'wrk' : 'node';
+}
+
+export function wrkAvailable(): boolean {
+  return spawnSync('wrk', ['-v'], { stdio: 'ignore' }).error === undefined;
 }
 
 export interface LookupResult {
   events: number;
+  /** Which client `lean` is: wrk (bench/wrk-lookup.lua) or node (node:http). */
+  leanClient: 'wrk' | 'node';
   dataset: { key: string; layout: string; bytes: number; bytesPerEvent: number; buildSeconds: number; buildEventsPerSecond: number };
   serverStartMs: number;
   lean: Record<string, LeanCase>;
+  /** BENCH_LEAN_CLIENT=both: the node:http client on the same cases (another draw of their inputs, as many), each run just before wrk's. */
+  leanNode?: Record<string, LeanCase>;
   sdk: Record<string, LookupCase>;
   sdkPagedWalk?: LookupCase & { pagesPerWalk: number; walks: number; walkMs: Stats };
   /** The server after the run: RSS now and its peak (VmHWM), CPU per thread over the run. */
@@ -148,12 +186,18 @@ export function send(agent: Agent, url: URL, s: Signed): Promise<{ ms: number; s
   });
 }
 
-async function leanCase(url: URL, p: GenParams, name: string, opts: LookupOptions): Promise<LeanCase> {
-  const inputs = makeInputs(p, name, opts.warmup + opts.samples, 0xbeef + name.length * 7919);
+/** The seed of a case's inputs; `other`: another draw of the same case (BENCH_LEAN_CLIENT=both's node run). */
+function caseSeed(name: string, other = false): number {
+  return 0xbeef + name.length * 7919 + (other ? 104729 : 0);
+}
+
+async function leanCase(url: URL, p: GenParams, name: string, opts: LookupOptions, otherDraw = false): Promise<LeanCase> {
+  const inputs = makeInputs(p, name, opts.warmup + opts.samples, caseSeed(name, otherDraw));
   let signed = await Promise.all(inputs.map((i) => signLookup(url, i)));
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const times: number[] = [];
   const server: number[] = [];
+  const outside: number[] = [];
   let events = 0;
   try {
     for (let i = 0; i < signed.length; i++) {
@@ -164,13 +208,107 @@ async function leanCase(url: URL, p: GenParams, name: string, opts: LookupOption
       if (i >= opts.warmup) {
         times.push(r.ms);
         server.push(r.serverMs);
+        if (!Number.isNaN(r.serverMs)) outside.push(r.ms - r.serverMs);
         events += r.events;
       }
     }
   } finally {
     agent.destroy();
   }
-  return { ...summarize(times), avgEvents: round(events / opts.samples, 1), serverMs: summarize(server.filter((x) => !Number.isNaN(x))) };
+  return { ...summarize(times), avgEvents: round(events / opts.samples, 1), serverMs: summarize(server.filter((x) => !Number.isNaN(x))), outsideMs: summarize(outside) };
+}
+
+const WRK_SCRIPT = new URL('./wrk-lookup.lua', import.meta.url).pathname;
+/**
+ * Requests per wrk run: each run's requests are signed just before it starts, so a signature is
+ * seconds old when sent (SigV4 allows 5 minutes of skew on AWS, 15 on our server); a batch of
+ * 1,000 at even 50 ms each takes under a minute.
+ */
+const WRK_BATCH = 1000;
+
+/** The bytes of one HTTP/1.1 request as node:http would send them for `s` (keep-alive is HTTP/1.1's default). */
+function rawRequest(s: Signed): Buffer {
+  const head = ['POST / HTTP/1.1', ...Object.entries(s.headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+  return Buffer.concat([Buffer.from(head, 'latin1'), s.body]);
+}
+
+interface WrkRun {
+  requests: number;
+  durationUs: number;
+  errors: Record<string, number>;
+  serverMs: number[];
+  clientUs: number[];
+  events: number;
+  notOk: number;
+  firstNotOk: string;
+}
+
+/**
+ * One wrk run (`-t1 -c1`, one keep-alive connection) replaying `inputs` signed now, in order;
+ * resolves with each request's time (taken by the script's own clock: wrk's latency statistics
+ * hold made-up samples, bench/wrk-lookup.lua) and its Server-Timing, in request order. Any
+ * answer but 200 (an expired signature: 403) fails the run.
+ */
+export async function wrkRun(url: URL, inputs: Input[], file: string): Promise<{ ms: number[]; serverMs: number[]; outsideMs: number[]; events: number }> {
+  const signed = await Promise.all(inputs.map((i) => signLookup(url, i)));
+  writeFileSync(file, Buffer.concat(signed.flatMap((x) => {
+    const r = rawRequest(x);
+    return [Buffer.from(`${r.length}\n`), r];
+  })));
+  const child = spawn('wrk', ['-t1', '-c1', '-d3600s', '--timeout', '60s', '-s', WRK_SCRIPT, url.origin + '/', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+    // The thread stopped after the last answer; wrk's main thread sleeps for -d until interrupted.
+    if (c.includes('wrk-lookup-answered')) child.kill('SIGINT');
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  const line = /^wrk-lookup (\{.*\})$/m.exec(out)?.[1];
+  if (!line) throw new Error(`wrk exited ${code} without its result: ${(err || out).slice(-500)}`);
+  const r = JSON.parse(line) as WrkRun;
+  if (r.notOk > 0) throw new Error(`wrk: ${r.notOk} of ${r.requests} LookupEvents not answered 200; the first: ${r.firstNotOk}`);
+  const errors = Object.entries(r.errors).filter(([, n]) => n > 0);
+  if (errors.length > 0 || r.requests !== inputs.length || r.serverMs.length !== inputs.length) {
+    throw new Error(`wrk: ${r.requests} of ${inputs.length} requests answered (${r.serverMs.length} seen), errors ${JSON.stringify(r.errors)}`);
+  }
+  if (r.clientUs.length !== inputs.length) throw new Error(`wrk: ${r.clientUs.length} request times for ${inputs.length} requests`);
+  const ms = r.clientUs.map((us) => us / 1000);
+  const outsideMs = ms.flatMap((m, i) => (r.serverMs[i]! >= 0 ? [m - r.serverMs[i]!] : []));
+  return { ms, serverMs: r.serverMs.filter((x) => x >= 0), outsideMs, events: r.events };
+}
+
+/**
+ * The lean case through wrk: the same inputs, warm-up and samples as `leanCase`; the warm-up is
+ * a wrk run of its own (node's shares its samples' connection), then the samples in runs of at
+ * most WRK_BATCH, each on a new connection.
+ */
+async function wrkCase(url: URL, p: GenParams, name: string, opts: LookupOptions): Promise<LeanCase> {
+  const inputs = makeInputs(p, name, opts.warmup + opts.samples, caseSeed(name));
+  const dir = join(OUT_DIR, 'work');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `wrk-${name}-${process.pid}.http`);
+  const times: number[] = [];
+  const server: number[] = [];
+  const outside: number[] = [];
+  let events = 0;
+  try {
+    if (opts.warmup > 0) await wrkRun(url, inputs.slice(0, opts.warmup), file);
+    for (let at = opts.warmup; at < inputs.length; at += WRK_BATCH) {
+      const r = await wrkRun(url, inputs.slice(at, Math.min(inputs.length, at + WRK_BATCH)), file);
+      times.push(...r.ms);
+      server.push(...r.serverMs);
+      outside.push(...r.outsideMs);
+      events += r.events;
+    }
+  } finally {
+    rmSync(file, { force: true });
+  }
+  return { ...summarize(times), avgEvents: round(events / opts.samples, 1), serverMs: summarize(server), outsideMs: summarize(outside) };
 }
 
 async function sdkCases(client: CloudTrailClient, p: GenParams, opts: LookupOptions, events: number): Promise<{ cases: Record<string, LookupCase>; walk: NonNullable<LookupResult['sdkPagedWalk']> }> {
@@ -180,7 +318,7 @@ async function sdkCases(client: CloudTrailClient, p: GenParams, opts: LookupOpti
   const cases: Record<string, LookupCase> = {};
   const warmup = Math.min(opts.warmup, opts.sdkSamples);
   for (const name of [...LOOKUP_CASES, 'EventName+TimeRange1d']) {
-    const inputs = makeInputs(p, name, warmup + opts.sdkSamples, 0xbeef + name.length * 7919).map(toSdk);
+    const inputs = makeInputs(p, name, warmup + opts.sdkSamples, caseSeed(name)).map(toSdk);
     const times: number[] = [];
     let got = 0;
     for (let i = 0; i < inputs.length; i++) {
@@ -226,6 +364,13 @@ async function sdkCases(client: CloudTrailClient, p: GenParams, opts: LookupOpti
   return { cases, walk };
 }
 
+/** CPU seconds of this process's children that have exited and been waited for (/proc/self/stat cutime + cstime). */
+function reapedChildrenCpuSeconds(): number {
+  const text = readFileSync('/proc/self/stat', 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
 /** Runs the lookups against a server on `dataDir` (a scratch copy of the dataset `manifest` describes). */
 export async function runLookups(dataDir: string, manifest: DatasetManifest, opts: LookupOptions): Promise<LookupResult> {
   const p = manifest.params;
@@ -233,21 +378,58 @@ export async function runLookups(dataDir: string, manifest: DatasetManifest, opt
   const server = await startBenchServer(dataDir, opts.nodeFlags ?? [], opts.server?.config, opts.server?.env);
   const serverStartMs = performance.now() - t0;
   const url = new URL(server.url);
+  const choice = opts.leanClient ?? leanClientFromEnv();
+  if (choice !== 'node' && !wrkAvailable()) throw new Error('BENCH_LEAN_CLIENT asks for wrk, which is not on PATH (Debian: apt-get install wrk)');
   const out: LookupResult = {
-    events: manifest.events,
+    events: manifest.events, leanClient: choice === 'node' ? 'node' : 'wrk',
     dataset: { key: manifest.key, layout: manifest.layout, bytes: manifest.bytes, bytesPerEvent: manifest.bytesPerEvent, buildSeconds: round(manifest.buildSeconds, 1), buildEventsPerSecond: Math.round(manifest.eventsPerSecond) },
     serverStartMs: round(serverStartMs, 0),
     lean: {}, sdk: {}, server: { rssMiB: 0, hwmMiB: 0, cpuSeconds: {} }, cpuCores: { server: 0, client: 0, otherProcesses: 0 },
   };
+  if (opts.serverWarmup > 0) {
+    // The request path's JIT settles over a few thousand requests: with only each case's warm-up,
+    // the first cases ran while V8 was still compiling and deoptimising (bench/proto/lookup-threads.ts
+    // with --trace-opt --trace-deopt: 374 compilations and 22 deoptimisations during the 2,000
+    // timed requests of the first case after 300 warm-up, 69 and 0 by the third case).
+    const t = performance.now();
+    const k = Math.ceil(opts.serverWarmup / LOOKUP_CASES.length);
+    const byCase = LOOKUP_CASES.map((name) => makeInputs(p, name, k, caseSeed(name) ^ 0x5eed));
+    const mixed = Array.from({ length: k }, (_, i) => byCase.map((c) => c[i]!)).flat();
+    if (out.leanClient === 'wrk') {
+      const file = join(OUT_DIR, 'work', `wrk-warmup-${process.pid}.http`);
+      mkdirSync(join(OUT_DIR, 'work'), { recursive: true });
+      try {
+        for (let at = 0; at < mixed.length; at += WRK_BATCH) await wrkRun(url, mixed.slice(at, at + WRK_BATCH), file);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    } else {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        for (const x of mixed) await send(agent, url, await signLookup(url, x));
+      } finally {
+        agent.destroy();
+      }
+    }
+    log(`lookup ${manifest.events}: server warm-up, ${mixed.length} lookups of every case mixed, in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
   const cpu0 = threadCpu(server.pid);
   const machine0 = machineBusySeconds();
   const client0 = process.cpuUsage();
+  const children0 = reapedChildrenCpuSeconds();
   const wall0 = performance.now();
   try {
+    const line = (who: string, name: string, c: LeanCase) => log(`lookup ${manifest.events} ${who}: ${name} p50 ${c.p50} p99 ${c.p99} max ${c.max} ms; server p50 ${c.serverMs.p50} p99 ${c.serverMs.p99} ms; outside the server p50 ${c.outsideMs.p50} p99 ${c.outsideMs.p99} ms (${c.avgEvents} events/page)`);
     for (const name of LOOKUP_CASES) {
-      const c = await leanCase(url, p, name, opts);
+      if (choice === 'both') {
+        // Its own draw of the case's inputs: on the same ones, wrk's would find the blocks node's had just read in the cache.
+        const c = await leanCase(url, p, name, opts, true);
+        (out.leanNode ??= {})[name] = c;
+        line('lean node', name, c);
+      }
+      const c = out.leanClient === 'wrk' ? await wrkCase(url, p, name, opts) : await leanCase(url, p, name, opts);
       out.lean[name] = c;
-      log(`lookup ${manifest.events} lean: ${name} p50 ${c.p50} p99 ${c.p99} max ${c.max} ms; server p50 ${c.serverMs.p50} p99 ${c.serverMs.p99} ms (${c.avgEvents} events/page)`);
+      line(`lean ${out.leanClient}`, name, c);
     }
     if (opts.sdkSamples > 0) {
       const client = new CloudTrailClient({
@@ -266,6 +448,8 @@ export async function runLookups(dataDir: string, manifest: DatasetManifest, opt
     const cpuSeconds = cpuDelta(cpu0, threadCpu(server.pid));
     const serverCpu = Object.values(cpuSeconds).reduce((a, v) => a + v.user + v.sys, 0);
     const clientCpu = process.cpuUsage(client0);
+    // wrk runs are child processes, reaped by now: their CPU counts as the client's.
+    clientCpu.user += (reapedChildrenCpuSeconds() - children0) * 1e6;
     const wall = (performance.now() - wall0) / 1000;
     out.server = { ...mem, memory: memoryBreakdown(server.memorySamples(), `lookup-${manifest.events}`), cpuSeconds };
     out.cpuCores = {

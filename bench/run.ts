@@ -18,6 +18,10 @@
  *   BENCH_METRICS=off  servers run with metrics.enabled false (compare ingest with metrics on and off)
  *   BENCH_SAMPLES      timed LookupEvents per case, lean client (default 2000; warm-up BENCH_WARMUP=200)
  *   BENCH_SDK_SAMPLES  timed LookupEvents per case, SDK client (default 1000; 0: none)
+ *   BENCH_SERVER_WARMUP  lookups of every case mixed before the first case (default 3000; 0: none)
+ *   BENCH_DATASETS_DIR another checkout's bench/out/datasets, read only (bench/dataset.ts)
+ *   BENCH_LEAN_CLIENT  wrk | node | both: the lean lookup client (default wrk when on PATH, else node;
+ *                      bench/lookup.ts, bench/wrk-lookup.lua)
  *   BENCH_PROFILE=1    also run ingest and the first dataset's lookups with `node --cpu-prof`
  *   BENCH_READ_RECORDS  after-answer | before-answer: the lookup server's selfAudit.readRecords (default: the server's)
  *   BENCH_DB=postgres  ingest and lookup against `opentrail serve` nodes on one PostgreSQL
@@ -32,7 +36,7 @@ import { cpus, totalmem } from 'node:os';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareBodies, runIngest, type IngestResult } from './ingest.ts';
-import { runLookups, type LookupResult } from './lookup.ts';
+import { leanClientFromEnv, runLookups, type LookupResult } from './lookup.ts';
 import { deliveryOptionsFromEnv, runDelivery, type CapacityResult } from './delivery.ts';
 import { runValidate, runValidateLarge } from './validate.ts';
 import { runGateway } from './gateway.ts';
@@ -87,7 +91,8 @@ const flat = env.BENCH_FLAT !== '0';
 const readRecords = env.BENCH_READ_RECORDS;
 if (readRecords !== undefined && readRecords !== 'after-answer' && readRecords !== 'before-answer') throw new Error(`BENCH_READ_RECORDS must be after-answer or before-answer, not ${readRecords}`);
 const lookupOpts = {
-  samples: num('BENCH_SAMPLES', 2000), warmup: num('BENCH_WARMUP', 200), sdkSamples: num('BENCH_SDK_SAMPLES', 1000), pages: 20,
+  samples: num('BENCH_SAMPLES', 2000), warmup: num('BENCH_WARMUP', 200), serverWarmup: num('BENCH_SERVER_WARMUP', 3000), sdkSamples: num('BENCH_SDK_SAMPLES', 1000), pages: 20,
+  leanClient: want('lookup') ? leanClientFromEnv(env) : undefined,
   ...(readRecords ? { server: { env: {}, config: { selfAudit: { readRecords } } } } : {}),
 };
 const deliveryOpts = deliveryOptionsFromEnv(env);

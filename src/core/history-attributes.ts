@@ -164,5 +164,15 @@ export function summaryMembers(summary: string): string {
 
 /** One LookupEvents `Events[]` entry as JSON text: the entry's members (text inside `{...}`) and the stored record as the CloudTrailEvent string. */
 export function historyEntryText(members: string, json: string): string {
-  return `{${members},"CloudTrailEvent":${JSON.stringify(json)}}`;
+  return historyEntryParts(members, json).join('');
+}
+
+/**
+ * historyEntryText's text in three parts, to be written one after the other: the record's escaped
+ * text stays a string of its own. An answer written part by part (LookupEvents' `JsonText`) then
+ * never copies it again into one string with the members (V8 flattens a concatenation before
+ * writing it: ~1.5 KB more garbage per event, a third of a lookup's).
+ */
+export function historyEntryParts(members: string, json: string): [string, string, string] {
+  return [`{${members},"CloudTrailEvent":`, JSON.stringify(json), '}'];
 }

@@ -2,7 +2,7 @@
  * Event history: LookupEvents over the store, with CloudTrail's validation and answer shape.
  */
 import {
-  ALL_INSIGHT, ALL_MANAGEMENT, DAY_MS, INSIGHT_LOOKUP_KEYS, historyCategory, historyEntry, historyEntryText,
+  ALL_INSIGHT, ALL_MANAGEMENT, DAY_MS, INSIGHT_LOOKUP_KEYS, historyCategory, historyEntry, historyEntryParts,
   scopedAttributeKey, summaryCategory, summaryMembers, type CloudTrailRecord, type HistoryCategory,
 } from '../core/index.ts';
 import { cloudTrailError, ServiceError } from '../aws/errors.ts';
@@ -90,12 +90,13 @@ function parseInput(input: LookupEventsRequest): ParsedQuery {
 }
 
 /**
- * One entry of the answer as JSON text, or undefined when an EventId lookup found a record of
- * another category (the event-id index holds every record). From the row's summary when the store
- * kept one: the record is not parsed, and goes out as the string it is (JSON.stringify of a
- * string is the escaping the answer needs). Without a summary, from the parsed record.
+ * One entry of the answer as the members of its JSON object (the text inside `{...}` before
+ * `"CloudTrailEvent"`), or undefined when an EventId lookup found a record of another category
+ * (the event-id index holds every record). From the row's summary when the store kept one: the
+ * record is not parsed. Without a summary, from the parsed record. The record goes out as the
+ * string it is (`historyEntryParts`: JSON.stringify of a string is the escaping the answer needs).
  */
-function eventText(row: HistoryRow, q: ParsedQuery): string | undefined {
+function entryMembers(row: HistoryRow, q: ParsedQuery): string | undefined {
   const byEventId = q.attribute[0] === 'EventId';
   let members: string;
   if (row.summary) {
@@ -106,7 +107,7 @@ function eventText(row: HistoryRow, q: ParsedQuery): string | undefined {
     if (byEventId && historyCategory(r) !== q.category) return undefined;
     members = JSON.stringify(historyEntry(r)).slice(1, -1);
   }
-  return historyEntryText(members, row.json);
+  return members;
 }
 
 /**
@@ -130,13 +131,15 @@ export async function lookupEvents(deps: LookupEventsDeps, ctx: LookupContext, i
     accountId: ctx.accountId, region: ctx.region, attribute: q.attribute, startSec, endSec, before, limit: q.maxResults + 1,
   });
   const page = rows.slice(0, q.maxResults);
-  // The answer's parts, written into its bytes one by one (JsonText): never joined into one string.
+  // The answer's parts, written into its bytes one by one (JsonText): never joined into one string,
+  // and each entry in its parts (historyEntryParts), so that the record's escaped text is not
+  // copied once more into one string with its members.
   const parts: string[] = ['{"Events":['];
   for (const row of page) {
-    const text = eventText(row, q);
-    if (text === undefined) continue;
+    const members = entryMembers(row, q);
+    if (members === undefined) continue;
     if (parts.length > 1) parts.push(',');
-    parts.push(text);
+    parts.push(...historyEntryParts(members, row.json));
   }
   const last = page[page.length - 1];
   parts.push(rows.length > q.maxResults && last ? `],"NextToken":${JSON.stringify(deps.tokens.encode({ t: last.t, seq: last.seq }, binding))}}` : ']}');

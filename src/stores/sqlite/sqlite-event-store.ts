@@ -133,7 +133,9 @@ export class SqliteEventStore implements EventStore {
       commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
     };
     this.reader = new EventReader({ path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 });
-    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 32 } });
+    // Named threads (Node gives a Worker's name to its OS thread, 15 characters): `top -H` and the
+    // bench's CPU per thread (/proc/<pid>/task/*/comm) tell the writer from the checkpointer.
+    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { name: 'events-writer', workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 32 } });
     this.writer.unref();
     this.writer.on('message', (m: WriterReply) => this.onReply(m));
     let lastError = '';
@@ -141,6 +143,7 @@ export class SqliteEventStore implements EventStore {
     this.writer.on('exit', (code) => this.onWriterExit(`events.db: the store's writer thread stopped (exit code ${code}${lastError})`));
     const checkpoint = opts.checkpointBytes ?? 4 * 1024 * 1024;
     this.checkpointer = new Worker(new URL('./event-checkpointer-worker.ts', import.meta.url), {
+      name: 'events-ckpt',
       workerData: { path: this.path, intervalMs: opts.checkpointIntervalMs ?? 50, passiveBytes: checkpoint, truncateBytes: opts.truncateBytes ?? Math.max(64 * 1024 * 1024, 16 * checkpoint) },
     });
     this.checkpointer.unref();
