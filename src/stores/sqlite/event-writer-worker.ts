@@ -10,7 +10,7 @@ import { EventWriter, type WriterOptions } from './event-writer.ts';
 import { storeFailure } from './errors.ts';
 import type { Durability } from '../event-store.ts';
 import type { PackedBatch } from './append-batch.ts';
-import { WANT } from './wal-sync.ts';
+import { SYNCED, WANT } from './wal-sync.ts';
 
 export type WriterRequest =
   | { id: number; op: 'append'; batch: PackedBatch; durability: Durability; committedMs: number; follow: boolean }
@@ -72,6 +72,18 @@ function askSync(): number | undefined {
   Atomics.store(syncCells, WANT, BigInt(tickets));
   Atomics.notify(syncCells, WANT);
   return tickets;
+}
+
+/**
+ * Before the connection closes: waits (at most 30 s) until the syncer has synced every ticket
+ * asked for. Closing may checkpoint and remove the WAL, which a sync still to come would not find.
+ */
+function awaitSyncs(): void {
+  if (!syncCells) return;
+  const deadline = Date.now() + 30_000;
+  for (let seen = Atomics.load(syncCells, SYNCED); seen < BigInt(tickets) && Date.now() < deadline; seen = Atomics.load(syncCells, SYNCED)) {
+    Atomics.wait(syncCells, SYNCED, seen, 100);
+  }
 }
 
 /** Whether a request that succeeded must be durable before it is answered. */
@@ -144,6 +156,7 @@ async function run(req: WriterRequest): Promise<unknown> {
       return undefined;
     case 'close':
       closed = true;
+      awaitSyncs();
       writer.close();
       return undefined;
     default:

@@ -157,7 +157,7 @@ export class SqliteEventStore implements EventStore {
       commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
       syncAtCommit: false,
     };
-    const syncShared = new SharedArrayBuffer(16);
+    const syncShared = new SharedArrayBuffer(24);
     this.syncCells = new BigInt64Array(syncShared);
     this.syncWaiters = new SyncWaiters(opts.traceSync ?? false);
     const syncerOptions: SyncerOptions = { path: this.path, shared: syncShared, stallMs: opts.syncStallMs ?? (Number(process.env.OPENTRAIL_TEST_FSYNC_STALL_MS ?? 0) || 0) };

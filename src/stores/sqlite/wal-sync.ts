@@ -10,7 +10,7 @@
 export interface SyncerOptions {
   /** The database file (its WAL is `${path}-wal`). */
   path: string;
-  /** [WANT, STOP] as BigInt64: the ticket asked for, and 1 to stop. */
+  /** [WANT, STOP, SYNCED] as BigInt64: the ticket asked for, 1 to stop, the ticket last synced (or failed). */
   shared: SharedArrayBuffer;
   /** Test hook: ms to wait before each fdatasync (an ack that did not wait for it shows up). */
   stallMs?: number;
@@ -24,6 +24,7 @@ export type SyncerMessage =
 /** Cells of the shared BigInt64Array. */
 export const WANT = 0;
 export const STOP = 1;
+export const SYNCED = 2;
 
 /** One step of the order of events the calling thread saw (SyncWaiters' trace, for tests). */
 export type SyncTraceStep = { step: 'reply'; ticket: number } | { step: 'synced'; upTo: number } | { step: 'ack'; ticket: number };

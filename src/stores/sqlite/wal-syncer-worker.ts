@@ -21,7 +21,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, fdatasyncSync, fstatSync, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { STOP, WANT, type SyncerMessage, type SyncerOptions } from './wal-sync.ts';
+import { STOP, SYNCED, WANT, type SyncerMessage, type SyncerOptions } from './wal-sync.ts';
 
 const opts = workerData as SyncerOptions;
 const port = parentPort!;
@@ -70,6 +70,8 @@ for (;;) {
   }
   if (failure) {
     synced = want;
+    Atomics.store(cells, SYNCED, want);
+    Atomics.notify(cells, SYNCED);
     port.postMessage({ failed: Number(want), ...failure } satisfies SyncerMessage);
     continue;
   }
@@ -77,9 +79,13 @@ for (;;) {
   try {
     fdatasyncSync(walFd());
     synced = want;
+    Atomics.store(cells, SYNCED, want);
+    Atomics.notify(cells, SYNCED);
     port.postMessage({ synced: Number(want), ms: performance.now() - start } satisfies SyncerMessage);
   } catch (err) {
     synced = want;
+    Atomics.store(cells, SYNCED, want);
+    Atomics.notify(cells, SYNCED);
     const e = err as NodeJS.ErrnoException;
     failure = { message: `events.db: fdatasync of the WAL failed, no commit can be promised durable until a restart: ${e.message}`, ...(e.code ? { code: e.code } : {}) };
     port.postMessage({ failed: Number(want), ...failure } satisfies SyncerMessage);
