@@ -207,3 +207,45 @@ test('kill -9 while the store thread is mid-commit: every acknowledged event sur
   assert.deepEqual(partial.length, 0, 'a request was stored in part');
   assert.ok(sent.some((ids) => !storedSet.has(ids[0]!)), 'every request sent was stored: the kill did not land in a commit');
 });
+
+test('kill -9 while a commit waits for its fdatasync: the request is not answered yet, every answered event survives', async () => {
+  const dataDir = tempDir();
+  // The syncer thread announces each fdatasync of the WAL and waits 300 ms before it (test hook):
+  // the commit is in the WAL (and survives kill -9 in the OS's cache) but not yet synced.
+  const first = await startServer(config, { dataDir, env: { OPENTRAIL_TEST_FSYNC_STALL_MS: '300' } });
+  const sent: string[][] = [];
+  const acked = new Set<string>();
+  let stopped = false;
+  const loops = Array.from({ length: 4 }, async () => {
+    while (!stopped) {
+      const ids = Array.from({ length: 100 }, () => randomUUID());
+      sent.push(ids);
+      try {
+        const res = await signedFetch(`${first.url}/ingest`, producer, { body: JSON.stringify({ Records: ids.map(record) }), headers: { 'content-type': 'application/json' } });
+        if (res.status !== 200) continue;
+        const out = (await res.json()) as { results: { status: string; eventID: string }[] };
+        for (const r of out.results) if (r.status === 'accepted') acked.add(r.eventID);
+      } catch {
+        return; // the server died under us
+      }
+    }
+  });
+  const stalls = () => first.output().split('events.db: fsync stalled').length - 1;
+  while (acked.size < 300) await new Promise((r) => setTimeout(r, 20));
+  const seen = stalls();
+  while (stalls() === seen) await new Promise((r) => setTimeout(r, 5));
+  await first.kill(); // the sync just began to wait
+  stopped = true;
+  await Promise.all(loops);
+
+  const storedSet = await restartAndCheck(dataDir, acked);
+  const partial = sent.filter((ids) => {
+    const n = ids.filter((id) => storedSet.has(id)).length;
+    return n !== 0 && n !== ids.length;
+  });
+  assert.deepEqual(partial.length, 0, 'a request was stored in part');
+  // The commit whose sync was waiting is in the log (kill -9 keeps what reached the OS) but its
+  // request was never answered: the answer waits for the sync.
+  const committedUnanswered = sent.filter((ids) => storedSet.has(ids[0]!) && !acked.has(ids[0]!));
+  assert.ok(committedUnanswered.length > 0, 'no committed request was left unanswered: the kill did not land while a sync was pending');
+});

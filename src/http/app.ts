@@ -10,7 +10,7 @@ import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
 import { isReadOnlyCall, type Clock, type IdSource } from '../core/index.ts';
-import { AdmissionGate, bulkAdmission, BulkBodyError, BulkLimitError, bulkAdmitter, ingestAdmitted, parseBulkChunks, type BulkAdmitted, type Ingester } from '../ingest/index.ts';
+import { AdmissionGate, bulkAdmission, PARSE_TURNS, BulkBodyError, BulkLimitError, bulkAdmitter, ingestAdmitted, parseBulkChunks, type BulkAdmitted, type Ingester } from '../ingest/index.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
@@ -299,6 +299,11 @@ export function createApp(deps: AppDeps): FastifyInstance {
   // `EventStore.admission`) decode and commit at a time, the others wait their turn with their
   // body read (src/ingest/admission.ts; docs/storage.md "Memory").
   const bulkGate = new AdmissionGate(bulkAdmission(deps.store.admission));
+  // Admitted requests parse one at a time, in the order admitted (PARSE_TURNS). Parsed side by side
+  // (in turns of a few ms) they all finished at about the same time, went into one group commit
+  // together, and then all waited for it while nothing parsed: main thread and writer took turns
+  // instead of overlapping (docs/performance.md, "Issue 11, sixth round").
+  const parseTurns = new AdmissionGate(PARSE_TURNS);
   const bulk: AwsEndpoint<BulkAdmitted[], object> = {
     contentType: 'application/json', services: ['opentrail', 'cloudtrail'], maxBodyBytes: limits.maxBodyBytes, recordWithData: true,
     open: () => {
@@ -306,7 +311,9 @@ export function createApp(deps: AppDeps): FastifyInstance {
       return {
         decode: async (body, { req, lease, ctx }) => {
           release = await bulkGate.enter();
+          let parsing: (() => void) | undefined;
           try {
+            parsing = await parseTurns.enter();
             // Decoded as a stream and parsed record by record, yielding to other requests as it goes;
             // each record admitted (normalise -> route) as soon as it is parsed, so only what its
             // commit needs waits for it (docs/storage.md "Memory").
@@ -318,6 +325,8 @@ export function createApp(deps: AppDeps): FastifyInstance {
             if (err instanceof BulkBodyError) throw new ServiceError('SerializationException', err.message, 400);
             if (err instanceof BulkLimitError) throw new ServiceError('RequestEntityTooLargeException', `The request has too many records: ${err.message}.`, 413);
             throw err;
+          } finally {
+            parsing?.();
           }
         },
         // A decoded body always reaches call (the endpoint is not `mutating`), which gives the slot back.

@@ -55,6 +55,13 @@ export class AdmissionGate {
 export const BULK_ADMISSION = 2;
 
 /**
+ * Of the admitted requests, how many parse at once: one, in the order admitted, so each request's
+ * parse ends as early as it can and its commit overlaps the next one's parse. Parsed side by side
+ * they ended together, committed as one group and waited for it together, with nothing parsing.
+ */
+export const PARSE_TURNS = 1;
+
+/**
  * The admission a store asks for (`EventStore.admission`), within bounds: at least 1, at most
  * `MAX_BULK_ADMISSION` (each admitted request may hold `ingest.maxDecodedBytes` parsed).
  */

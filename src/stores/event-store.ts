@@ -18,7 +18,9 @@
  *   (ties: higher seq first), within [startSec, endSec], strictly after the `before` position.
  * - No call holds the event loop for long: a large append (thousands of events) lets the loop
  *   turn while it runs. Operations may therefore overlap, and still: a read sees all of an append
- *   or none of it (never a part, never one that will fail); appends and probes apply one after
+ *   or none of it (never a part, never one whose transaction will fail; on SQLite a commit is
+ *   readable a few ms before its fdatasync, and a failed fdatasync answers its appends 503 with
+ *   their events stored: docs/storage.md "Durability"); appends and probes apply one after
  *   another in call order (up to parallelAppends of them at once); a prune may interleave with appends but never removes part of one.
  */
 

@@ -19,7 +19,11 @@ export interface CheckpointerOptions {
 
 const opts = workerData as CheckpointerOptions;
 const db = new DatabaseSync(opts.path);
-db.exec('PRAGMA busy_timeout=0; PRAGMA cache_size=-1024; PRAGMA mmap_size=0;');
+// synchronous=FULL (SQLite's default, said here because durability rests on it): a checkpoint
+// fsyncs the WAL before it copies frames into the database, and the database before it lets the
+// WAL start over, so a checkpoint never runs ahead of a commit the syncer thread has not synced yet
+// (the writer commits without syncing: wal-syncer-worker.ts).
+db.exec('PRAGMA busy_timeout=0; PRAGMA cache_size=-1024; PRAGMA mmap_size=0; PRAGMA synchronous=FULL;');
 
 function walBytes(): number {
   try {

@@ -10,6 +10,7 @@ import { EventWriter, type WriterOptions } from './event-writer.ts';
 import { storeFailure } from './errors.ts';
 import type { Durability } from '../event-store.ts';
 import type { PackedBatch } from './append-batch.ts';
+import { SYNCED, WANT } from './wal-sync.ts';
 
 export type WriterRequest =
   | { id: number; op: 'append'; batch: PackedBatch; durability: Durability; committedMs: number; follow: boolean }
@@ -34,7 +35,8 @@ export interface SerializedError {
 }
 
 export type WriterReply =
-  | { id: number; ok: true; result: unknown }
+  /** ticket: the request's commit must be durable; the calling thread answers once the syncer covered it. */
+  | { id: number; ok: true; result: unknown; ticket?: number }
   | { id: number; ok: false; error: SerializedError }
   | { id: number; outcomes: unknown };
 
@@ -55,7 +57,40 @@ const threadCpuMs = (): number => {
 };
 
 const port = parentPort!;
-const opts = workerData as WriterOptions;
+const opts = workerData as WriterOptions & { syncShared?: SharedArrayBuffer };
+/** The syncer thread's cells (wal-syncer-worker.ts): absent, `disk` commits sync inside COMMIT. */
+const syncCells = opts.syncShared ? new BigInt64Array(opts.syncShared) : undefined;
+let tickets = 0;
+
+/**
+ * After a commit that must be durable: a new ticket, asked of the syncer thread, which fdatasyncs
+ * the WAL after this point (so after this COMMIT wrote its frames) and reports it covered.
+ */
+function askSync(): number | undefined {
+  if (!syncCells) return undefined;
+  tickets++;
+  Atomics.store(syncCells, WANT, BigInt(tickets));
+  Atomics.notify(syncCells, WANT);
+  return tickets;
+}
+
+/**
+ * Before the connection closes: waits (at most 30 s) until the syncer has synced every ticket
+ * asked for. Closing may checkpoint and remove the WAL, which a sync still to come would not find.
+ */
+function awaitSyncs(): void {
+  if (!syncCells) return;
+  const deadline = Date.now() + 30_000;
+  for (let seen = Atomics.load(syncCells, SYNCED); seen < BigInt(tickets) && Date.now() < deadline; seen = Atomics.load(syncCells, SYNCED)) {
+    Atomics.wait(syncCells, SYNCED, seen, 100);
+  }
+}
+
+/** Whether a request that succeeded must be durable before it is answered. */
+function needsSync(req: WriterRequest, result: unknown): boolean {
+  if (req.op === 'append') return req.durability === 'disk' && result !== undefined;
+  return req.op === 'probe' || req.op === 'import';
+}
 let writer: EventWriter;
 let openError: unknown;
 try {
@@ -80,6 +115,8 @@ async function run(req: WriterRequest): Promise<unknown> {
           const reply = await new Promise<{ events?: PackedBatch; failed?: boolean }>((resolve) => {
             awaitingFollow = { id: req.id, resolve };
             port.postMessage({ id: req.id, outcomes: out } satisfies WriterReply);
+            // While the calling thread builds the follow (when its event loop gets to it).
+            writer.writeReadyBlocks();
           });
           if (reply.failed) {
             writer.rollback();
@@ -119,6 +156,7 @@ async function run(req: WriterRequest): Promise<unknown> {
       return undefined;
     case 'close':
       closed = true;
+      awaitSyncs();
       writer.close();
       return undefined;
     default:
@@ -200,7 +238,8 @@ port.on('message', (req: WriterRequest) => {
   queue = queue.then(async () => {
     try {
       const result = await run(req);
-      port.postMessage({ id: req.id, ok: true, result } satisfies WriterReply);
+      const ticket = needsSync(req, result) ? askSync() : undefined;
+      port.postMessage((ticket === undefined ? { id: req.id, ok: true, result } : { id: req.id, ok: true, result, ticket }) satisfies WriterReply);
     } catch (err) {
       port.postMessage({ id: req.id, ok: false, error: serialize(storeFailure(err, 'events.db', req.op === 'pruneHistory' || req.op === 'pruneLog' || req.op === 'pruneCutoff' || req.op === 'logBoundary' ? 'prune' : req.op)) } satisfies WriterReply);
     }

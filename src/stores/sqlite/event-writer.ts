@@ -31,6 +31,13 @@ export interface WriterOptions {
    * with the transaction open, so a kill -9 test can land mid-commit. 0 in production.
    */
   commitStallMs?: number;
+  /**
+   * false: `disk` transactions commit with synchronous=NORMAL like `process` ones, and the caller
+   * makes them durable with an fdatasync of the WAL after COMMIT (the store's syncer thread,
+   * wal-syncer-worker.ts). true (the default, for prototypes that use the writer alone): `disk`
+   * commits with synchronous=FULL, the fsync inside COMMIT.
+   */
+  syncAtCommit?: boolean;
 }
 
 export interface ImportEvent {
@@ -260,7 +267,7 @@ export class EventWriter {
   }
 
   setSync(durability: Durability): void {
-    const wanted = durability === 'disk' ? 'FULL' : 'NORMAL';
+    const wanted = durability === 'disk' && this.opts.syncAtCommit !== false ? 'FULL' : 'NORMAL';
     if (wanted !== this.synchronous) {
       this.db.exec(`PRAGMA synchronous=${wanted}`);
       this.synchronous = wanted;
@@ -271,12 +278,12 @@ export class EventWriter {
   // Appends
 
   /** A transaction in progress: its new events and ids. */
-  private txn: { events: NewEvent[]; ids: Map<string, Map<string, number>>; savedLastSeq: number } | undefined;
+  private txn: { events: NewEvent[]; ids: Map<string, Map<string, number>>; savedLastSeq: number; blocked: number } | undefined;
 
   begin(durability: Durability): void {
     this.setSync(durability);
     this.db.exec('BEGIN IMMEDIATE');
-    this.txn = { events: [], ids: new Map(), savedLastSeq: this.lastSeq };
+    this.txn = { events: [], ids: new Map(), savedLastSeq: this.lastSeq, blocked: 0 };
   }
 
   /** Assigns seqs (or finds duplicates) for a part of the open transaction. */
@@ -338,7 +345,7 @@ export class EventWriter {
     const events = txn.events;
     let pendingRow: Pending | undefined;
     if (events.length > 0) {
-      this.writeBlocks(events);
+      this.writeBlocks(events, txn.blocked, true);
       pendingRow = this.buildPending(events);
       this.st.insertPending!.run(pendingRow.firstSeq, pendingRow.lastSeq, pendingRow.n, encodePending(pendingRow, this.encoder));
       this.st.setMeta!.run('last_seq', this.lastSeq);
@@ -381,16 +388,31 @@ export class EventWriter {
     }
   }
 
-  /** Blocks of up to blockEvents consecutive events with one committed_ms each. */
-  private writeBlocks(events: readonly NewEvent[]): void {
-    let start = 0;
+  /**
+   * Writes the open transaction's whole blocks so far (a block the events still to come could
+   * fill is left for commit): run while an append waits for its follow's events, so that wait
+   * overlaps compression and inserts instead of idling with the transaction open.
+   */
+  writeReadyBlocks(): void {
+    const txn = this.txn;
+    if (txn) txn.blocked = this.writeBlocks(txn.events, txn.blocked, false);
+  }
+
+  /**
+   * Blocks of up to blockEvents consecutive events with one committed_ms each, from events[from];
+   * unless `all`, the last block is left unwritten when it is not full. Returns where it stopped.
+   */
+  private writeBlocks(events: readonly NewEvent[], from: number, all: boolean): number {
+    let start = from;
     while (start < events.length) {
       let end = start + 1;
       while (end < events.length && end - start < this.opts.blockEvents && events[end]!.committedMs === events[start]!.committedMs) end++;
+      if (!all && end === events.length && end - start < this.opts.blockEvents) break;
       const run = events.slice(start, end);
       this.st.insertBlock!.run(run[0]!.seq, run[run.length - 1]!.seq, run.length, run[0]!.committedMs, encodeBlock(run, this.encoder));
       start = end;
     }
+    return start;
   }
 
   private buildPending(events: readonly NewEvent[]): Pending {
@@ -747,6 +769,14 @@ export class EventWriter {
   }
 
   close(): void {
-    if (this.db.isOpen) this.db.close();
+    if (!this.db.isOpen) return;
+    // Should this connection be the last one, closing checkpoints the WAL into the database and
+    // removes it: with FULL that checkpoint syncs the WAL and the database first.
+    try {
+      this.db.exec('PRAGMA synchronous=FULL');
+    } catch {
+      // Closing anyway; SQLite recovers the WAL at the next open.
+    }
+    this.db.close();
   }
 }

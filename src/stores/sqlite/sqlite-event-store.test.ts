@@ -161,6 +161,36 @@ describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import',
     }
   });
 
+  test('a disk append is answered only after an fdatasync of the WAL that the syncer began after its COMMIT; the writer commits the next appends meanwhile', async () => {
+    const path = join(dir, `sync-${++n}.db`);
+    // Each fdatasync waits 40 ms first, so an answer that did not wait for its sync would come first.
+    const store = new SqliteEventStore({ path, traceSync: true, syncStallMs: 40 });
+    try {
+      const done: string[] = [];
+      const disk = [0, 1, 2, 3].map((b) => store.append(Array.from({ length: 50 }, (_, i) => ev(`s-${b}-${i}`))).then(() => done.push(`disk-${b}`)));
+      const proc = store.append([ev('s-process')], 'process').then(() => done.push('process'));
+      await Promise.all([...disk, proc]);
+      const stats = store.syncStats();
+      const trace = stats.trace!;
+      // The writer's replies, the syncer's reports and the answers, in the order this thread saw them.
+      const acks = trace.filter((t) => t.step === 'ack');
+      assert.deepEqual(acks.map((t) => t.ticket), [1, 2, 3, 4], 'each disk append answered once, in commit order');
+      let synced = 0;
+      let committedAhead = 0;
+      for (const t of trace) {
+        if (t.step === 'synced') synced = Math.max(synced, t.upTo);
+        else if (t.step === 'reply' && t.ticket > synced + 1) committedAhead++;
+        else if (t.step === 'ack') assert.ok(t.ticket <= synced, `ticket ${t.ticket} answered when the syncer had synced up to ${synced}: ${JSON.stringify(trace)}`);
+      }
+      assert.ok(committedAhead > 0, `the writer committed while an earlier commit's sync was pending: ${JSON.stringify(trace)}`);
+      assert.ok(stats.syncs >= 1 && stats.syncs <= 4, `${stats.syncs} syncs for 4 commits (one covers every commit before it)`);
+      assert.equal(done.indexOf('process') < done.indexOf('disk-3'), true, `a process append does not wait for a sync: ${done.join(', ')}`);
+      assert.equal(await store.count(), 201);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('the checkpointer keeps the WAL bounded under sustained ingest (writer never checkpoints)', async () => {
     const path = join(dir, `wal-${++n}.db`);
     const store = new SqliteEventStore({ path, checkpointBytes: 256 * 1024, checkpointIntervalMs: 5 });

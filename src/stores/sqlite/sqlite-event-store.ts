@@ -7,9 +7,11 @@
  * see a committed snapshot and never wait for a commit; a third thread checkpoints the WAL
  * (event-checkpointer-worker.ts), so no commit pays for a checkpoint.
  *
- * Durability: WAL; an append is one transaction and resolves after COMMIT: `disk` commits with
- * synchronous=FULL (the WAL is fsynced), `process` with NORMAL (the WAL reaches the OS, which
- * survives kill -9), and the next FULL commit's fsync covers its frames too.
+ * Durability: WAL; an append is one transaction committed with synchronous=NORMAL (the WAL
+ * reaches the OS, which survives kill -9); a `process` append resolves then, a `disk` one only
+ * after the syncer thread (wal-syncer-worker.ts) fdatasynced the WAL after its COMMIT, so the
+ * writer commits the next group while that sync runs (two appends in flight: parallelAppends).
+ * A `disk` append's sync covers every earlier commit too.
  *
  * `path` ':memory:' is kept for tests: a worker cannot share an in-memory database with the
  * reader, so it means a private file in a temporary directory, removed at close().
@@ -28,6 +30,7 @@ import { EventReader } from './event-reader.ts';
 import { packBatch } from './append-batch.ts';
 import type { ImportEvent, ImportOptions, WriterOptions } from './event-writer.ts';
 import type { SerializedError, WriterReply, WriterRequestBody } from './event-writer-worker.ts';
+import { STOP, SyncWaiters, WANT, type SyncerMessage, type SyncerOptions, type SyncTraceStep } from './wal-sync.ts';
 import type {
   AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
 } from '../event-store.ts';
@@ -77,6 +80,10 @@ export interface SqliteEventStoreOptions {
    * machine, and 32 is the bound that counts toward the process RSS (docs/storage.md "Memory").
    */
   writerYoungMiB?: number;
+  /** Tests: keep the order of replies, syncs and answers of `disk` requests (syncStats().trace). */
+  traceSync?: boolean;
+  /** Tests: the syncer waits this long before each fdatasync (default env OPENTRAIL_TEST_FSYNC_STALL_MS, else 0). */
+  syncStallMs?: number;
   /** Accepted for compatibility with layout 1 (no longer used: writes run on their own thread). */
   mmapMiB?: number;
   sliceMs?: number;
@@ -98,12 +105,29 @@ function rebuild(e: SerializedError): Error {
   return err;
 }
 
+/**
+ * Bulk requests parsed and committed at once on SQLite (EventStore.admission): one commits, one
+ * waits for the fdatasync of its commit or its turn on the writer, one parses (docs/storage.md "Memory").
+ */
+export const SQLITE_BULK_ADMISSION = 3;
+
 export class SqliteEventStore implements EventStore {
+  /** See SQLITE_BULK_ADMISSION. */
+  readonly admission = SQLITE_BULK_ADMISSION;
+  /**
+   * Two appends in flight: the writer inserts and commits the second while the first one's
+   * fdatasync runs on the syncer thread. The writer runs them in the order posted, so they
+   * commit (and take their seqs) in that order.
+   */
+  readonly parallelAppends = 2;
   private readonly path: string;
   private readonly tempDir: string | undefined;
   private readonly nowMs: () => number;
   private readonly writer: Worker;
   private readonly checkpointer: Worker;
+  private readonly syncer: Worker;
+  private readonly syncCells: BigInt64Array;
+  private readonly syncWaiters: SyncWaiters;
   private readonly reader: EventReader;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
@@ -131,11 +155,27 @@ export class SqliteEventStore implements EventStore {
       cacheMiB: opts.cacheMiB ?? 8,
       zstdLevel: opts.zstdLevel,
       commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
+      syncAtCommit: false,
     };
+    const syncShared = new SharedArrayBuffer(24);
+    this.syncCells = new BigInt64Array(syncShared);
+    this.syncWaiters = new SyncWaiters(opts.traceSync ?? false);
+    const syncerOptions: SyncerOptions = { path: this.path, shared: syncShared, stallMs: opts.syncStallMs ?? (Number(process.env.OPENTRAIL_TEST_FSYNC_STALL_MS ?? 0) || 0) };
+    this.syncer = new Worker(new URL('./wal-syncer-worker.ts', import.meta.url), { name: 'events-syncer', workerData: syncerOptions, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } });
+    this.syncer.unref();
+    this.syncer.on('message', (m: SyncerMessage) => this.syncWaiters.onMessage(m, (message, code) => new StoreUnavailableError(message, { cause: Object.assign(new Error(message), { code }) })));
+    let syncerError = '';
+    this.syncer.on('error', (err) => (syncerError = `: ${err.message}`));
+    this.syncer.on('exit', (code) => {
+      if (this.closing && this.syncWaiters.pending === 0) return;
+      const reason = `events.db: the store's syncer thread stopped (exit code ${code}${syncerError})`;
+      this.dead ??= reason;
+      this.syncWaiters.failAll(() => new StoreUnavailableError(reason));
+    });
     this.reader = new EventReader({ path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 });
     // Named threads (Node gives a Worker's name to its OS thread, 15 characters): `top -H` and the
     // bench's CPU per thread (/proc/<pid>/task/*/comm) tell the writer from the checkpointer.
-    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { name: 'events-writer', workerData: writerOptions, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 32 } });
+    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { name: 'events-writer', workerData: { ...writerOptions, syncShared }, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 32 } });
     this.writer.unref();
     this.writer.on('message', (m: WriterReply) => this.onReply(m));
     let lastError = '';
@@ -193,6 +233,18 @@ export class SqliteEventStore implements EventStore {
     if (!w) return;
     if ('outcomes' in m) {
       w.onOutcomes?.(m.outcomes as AppendOutcome[]);
+      return;
+    }
+    if (m.ok && m.ticket !== undefined) {
+      // Committed; answered once the syncer's fdatasync covers it (the request stays pending).
+      const result = m.result;
+      this.syncWaiters.wait(m.ticket, () => {
+        this.settle(m.id);
+        w.resolve(result);
+      }, (err) => {
+        this.settle(m.id);
+        w.reject(err);
+      });
       return;
     }
     this.settle(m.id);
@@ -330,6 +382,14 @@ export class SqliteEventStore implements EventStore {
     return this.request({ op: 'stats' });
   }
 
+  /**
+   * For tests and measurements: the syncer's fdatasyncs (count, ms), the `disk` answers and how
+   * many of them waited for a sync, and (with `traceSync`) the order of replies, syncs and answers.
+   */
+  syncStats(): SyncWaiters['stats'] & { trace?: SyncTraceStep[] } {
+    return { ...this.syncWaiters.stats, ...(this.syncWaiters.trace ? { trace: [...this.syncWaiters.trace] } : {}) };
+  }
+
   /** For tests and measurements: how many checkpoints the checkpointer thread has run, and the WAL's size now. */
   async checkpointerStats(): Promise<{ checkpoints: number; walBytes: number }> {
     const reply = once(this.checkpointer, 'message') as Promise<[{ checkpoints: number; walBytes: number }]>;
@@ -374,8 +434,13 @@ export class SqliteEventStore implements EventStore {
       if (this.traceTimer) clearInterval(this.traceTimer);
       try {
         if (!this.dead) await this.request({ op: 'close' }).catch(() => undefined);
+        // The writes before close are committed; the `disk` ones are answered after their sync.
+        if (!this.dead) await this.syncWaiters.whenIdle();
       } finally {
         await this.writer.terminate();
+        Atomics.store(this.syncCells, STOP, 1n);
+        Atomics.notify(this.syncCells, WANT);
+        await this.syncer.terminate();
         // A checkpoint cut short is safe (SQLite resumes it at the next one).
         await this.checkpointer.terminate();
         this.reader.close();
