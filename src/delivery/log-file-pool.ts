@@ -59,7 +59,8 @@ export class LogFilePool {
   constructor(opts: { size?: number; inProcessBelow?: number; newThread?: () => Worker } = {}) {
     this.size = opts.size ?? Math.max(1, Math.min(4, availableParallelism()));
     this.inProcessBelow = opts.inProcessBelow ?? 1 << 20;
-    this.newThread = opts.newThread ?? (() => new Worker(new URL('./log-file-worker.ts', import.meta.url)));
+    // Named: the thread's name in the OS too (/proc/<pid>/task/*/comm), which the bench's CPU by thread reads.
+    this.newThread = opts.newThread ?? (() => new Worker(new URL('./log-file-worker.ts', import.meta.url), { name: 'log-file' }));
   }
 
   /** Whether jobs go to the threads (false after repeated thread failures). */
