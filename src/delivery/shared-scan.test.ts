@@ -17,6 +17,7 @@ import { SqliteControlStore, SqliteEventStore } from '../stores/sqlite/index.ts'
 import { FsObjectStore } from '../stores/fs/index.ts';
 import { ObjectStoreError, type EventStore, type ObjectStore, type PutOptions } from '../stores/index.ts';
 import { DeliveryWorker, type DeliveryOptions } from './worker.ts';
+import { LogFilePool } from './log-file-pool.ts';
 
 const A = '111111111111';
 const B = '222222222222';
@@ -96,8 +97,8 @@ const delivered = (dir: string, bucket: string) => [...bucketFiles(join(dir, 'bu
 
 const opts = (o: Partial<DeliveryOptions> = {}): DeliveryOptions => ({ maxAgeMs: 0, maxBytes: 1 << 24, pollMs: 60_000, readBatch: 7, regions: REGIONS, ...o });
 
-function worker(s: Pick<Setup, 'control'> & { events: EventStore; objects: ObjectStore }, o?: Partial<DeliveryOptions>, nowMs: () => number = () => Date.now()) {
-  return new DeliveryWorker({ events: s.events, control: s.control, objects: s.objects, clock: { nowMs }, logError: (m, e) => { if (process.env.DEBUG_DELIVERY) console.error(m, e); } }, opts(o));
+function worker(s: Pick<Setup, 'control'> & { events: EventStore; objects: ObjectStore; logFiles?: LogFilePool }, o?: Partial<DeliveryOptions>, nowMs: () => number = () => Date.now()) {
+  return new DeliveryWorker({ events: s.events, control: s.control, objects: s.objects, logFiles: s.logFiles, clock: { nowMs }, logError: (m, e) => { if (process.env.DEBUG_DELIVERY) console.error(m, e); } }, opts(o));
 }
 
 async function cursorsAtEnd(control: SqliteControlStore, events: SqliteEventStore, trails: TrailDoc[]): Promise<boolean> {
@@ -174,7 +175,7 @@ test('a trail far behind catches up on its own reads while the others go on; bat
   await s.control.close();
 });
 
-test('a crash in the middle of a shared pass: the restart rewrites the same keys and bytes, nothing lost or repeated', async () => {
+test('a crash in the middle of a shared pass: the restart rewrites the same keys and bytes, nothing lost or repeated; files built by the pool\'s threads and rebuilt in process alike', async (t) => {
   const s = setup(['bucket-one', 'bucket-two', 'bucket-three']);
   const where: [string, string][] = [[A, 'us-east-1'], [A, 'eu-west-1']];
   const start = await s.events.lastSeq();
@@ -193,12 +194,19 @@ test('a crash in the middle of a shared pass: the restart rewrites the same keys
       if (b === 'bucket-two' && ++twoFiles === 3) throw new Error('process died here');
     },
   };
-  await worker({ control: s.control, events: s.events, objects: crashing }, { maxBytes }).tick(false);
+  // Before the crash every file is built by the pool's threads (from the records' shared bytes);
+  // after it, in process (from the intent, reading the log again): the same bytes.
+  const threads = new LogFilePool({ size: 2, inProcessBelow: 0 });
+  t.after(() => threads.close());
+  await worker({ control: s.control, events: s.events, objects: crashing, logFiles: threads }, { maxBytes }).tick(false);
+  assert.ok(threads.stats.pooled >= 3 && threads.stats.inProcess === 0, JSON.stringify(threads.stats));
   const pending = await s.control.get<DeliveryState>(DELIVERY_STATE_KIND, two.TrailARN);
   assert.ok(pending?.intent, 'trail two has a pending intent');
   const afterCrash = bucketFiles(join(s.dir, 'buckets', 'bucket-two'));
 
-  await worker({ control: s.control, events: s.events, objects: s.fs }, { maxBytes }).tick(false);
+  const here = new LogFilePool({ inProcessBelow: Number.POSITIVE_INFINITY });
+  await worker({ control: s.control, events: s.events, objects: s.fs, logFiles: here }, { maxBytes }).tick(false);
+  assert.ok(here.stats.inProcess >= 1 && here.stats.pooled === 0, JSON.stringify(here.stats));
   assert.ok(await cursorsAtEnd(s.control, s.events, [one, two, three]));
   const afterRestart = bucketFiles(join(s.dir, 'buckets', 'bucket-two'));
   for (const [k, v] of afterCrash) assert.ok(afterRestart.get(k)?.body.equals(v.body), `${k} rewritten with the same bytes`);

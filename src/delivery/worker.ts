@@ -16,8 +16,8 @@ import {
 } from '../core/index.ts';
 import { LeaseLostError, ObjectStoreError, type ControlStore, type EventStore, type Fence, type ObjectStore } from '../stores/index.ts';
 import type { LeaseKeeper } from '../stores/lease-keeper.ts';
-import { createHash } from 'node:crypto';
-import { logFileBody, logFileJsonSliced } from './log-file.ts';
+import { RecordArena, type RecordRef } from './log-file.ts';
+import { logFilePool, type LogFilePool } from './log-file-pool.ts';
 import { deliveryRange } from './lag.ts';
 
 export interface DeliveryOptions {
@@ -56,6 +56,8 @@ export interface DeliveryDeps {
    * worker delivers every trail (one node).
    */
   leases?: LeaseKeeper;
+  /** Where log files are assembled and compressed (default: the process's pool, log-file-pool.ts). */
+  logFiles?: LogFilePool;
 }
 
 /** The lease group of trail delivery: lease `delivery/<trail ARN>`. */
@@ -73,13 +75,14 @@ interface OpenBatch {
   firstMatchMs?: number;
 }
 
-interface Admitted {
-  accountId: string;
-  region: string;
+/** An admitted record; itself the ref to its bytes, written once for every trail that delivers it. */
+interface Admitted extends RecordRef {
+  /** The record's recipientAccountId and awsRegion: the file it goes to. */
+  recAccount: string;
+  recRegion: string;
   eventTime: string;
-  json: string;
   /** An Insights record: delivered in an Insights log file (`CloudTrail-Insight/`), not a log file. */
-  insight?: boolean;
+  insight: boolean;
 }
 
 /** Whether the trail (its scope `admits`, its Insights selectors) delivers the record; 'insight' for an Insights record. */
@@ -88,14 +91,26 @@ function admission(r: CloudTrailRecord, admits: (r: CloudTrailRecord) => boolean
   return admits(r) && 'log';
 }
 
-/** A row of the log as the shared scan holds it: read once, parsed at most once, for every trail. */
-interface ScanRow {
+/** Lanes whose verdicts fit in one number's bits (more: an array). */
+const VERDICT_BITS = 30;
+
+/**
+ * A row of the log as the shared scan holds it: read once, and judged once for every trail of the
+ * pass when the first of them reaches it (parsed at most once, its bytes written once to the
+ * arena when some trail delivers it); the parsed record and the text are dropped then, so they
+ * die young. An admitted row is its own `Admitted` entry in every batch that takes it.
+ */
+interface ScanRow extends Partial<Admitted> {
   seq: number;
   /** The store's routing columns (the record's recipientAccountId and awsRegion): a trail that covers neither never parses it. */
   accountId: string;
   region: string;
-  json: string;
-  rec?: CloudTrailRecord;
+  /** The record's text, until judged. */
+  json: string | undefined;
+  /** The text's length (UTF-16 units): what a batch's size counts. */
+  size: number;
+  /** Once judged: which lanes of the pass deliver it, bit i for lane i (an array of them past VERDICT_BITS lanes). */
+  verdicts?: number | boolean[];
 }
 
 /**
@@ -136,6 +151,8 @@ class ScanWindow {
 /** One logging trail in a pass: its delivery state, its open batch, where it is in the log. */
 interface Lane {
   t: TrailDoc;
+  /** Its index in the pass (a row's verdicts). */
+  i: number;
   /** The trail's delivery lease (several nodes): every write of its state is fenced by it. */
   fence?: Fence;
   state: DeliveryState;
@@ -198,11 +215,15 @@ export class DeliveryWorker {
   private readonly maxPassMs: number | undefined;
   /** The last pass stopped reading at maxPassMs: the next one is due now. */
   private cutShort = false;
+  /** Admitted records' bytes, shared by every trail's files. */
+  private readonly arena = new RecordArena();
+  private readonly logFiles: LogFilePool;
 
   constructor(deps: DeliveryDeps, opts: DeliveryOptions) {
     this.deps = deps;
     this.opts = opts;
     this.maxPassMs = deps.leases ? deps.leases.ttlMs / 3 : undefined;
+    this.logFiles = deps.logFiles ?? logFilePool();
     this.job = new PeriodicJob(() => this.loggedPass(false), {
       everyMs: opts.pollMs,
       onError: (e) => this.deps.logError('delivery pass failed', e),
@@ -274,7 +295,7 @@ export class DeliveryWorker {
     for (const t of trails) {
       try {
         const lane = await this.laneOf(t, force, held?.get(t.TrailARN));
-        if (lane) lanes.push(lane);
+        if (lane) lanes.push({ ...lane, i: lanes.length });
       } catch (e) {
         this.failed(t.TrailARN, e);
       }
@@ -298,7 +319,7 @@ export class DeliveryWorker {
   }
 
   /** The trail's place in this pass after a pending intent is redone; undefined when it has nothing to read. */
-  private async laneOf(t: TrailDoc, force: boolean, fence?: Fence): Promise<Lane | undefined> {
+  private async laneOf(t: TrailDoc, force: boolean, fence?: Fence): Promise<Omit<Lane, 'i'> | undefined> {
     const now = this.deps.clock.nowMs();
     const wait = this.backoff.get(t.TrailARN);
     if (wait && now < wait.untilMs && !force) return undefined;
@@ -370,10 +391,7 @@ export class DeliveryWorker {
         continue;
       }
       let moved = false;
-      // With one reader, a parsed record is dropped at once (it dies young); with several it is kept
-      // for the others until the window is trimmed.
-      const keepParsed = lanes.filter((l) => !l.done && !l.failed).length > 1;
-      for (const lane of ready) if (await this.step(lane, windows, cap, keepParsed)) moved = true;
+      for (const lane of ready) if (await this.step(lane, windows, cap, lanes)) moved = true;
       if (moved) {
         stalled = 0;
       } else if (writing().length > 0) {
@@ -392,7 +410,7 @@ export class DeliveryWorker {
    * Offers the lane up to readBatch rows after its position, reading the log only where no window
    * has them; false when the lane waits for a trail less than `cap` rows behind it to read up to it.
    */
-  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, keepParsed: boolean): Promise<boolean> {
+  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, lanes: readonly Lane[]): Promise<boolean> {
     const pos = lane.ob.scannedTo;
     let w: ScanWindow | undefined;
     for (const c of windows) if (c.lo <= pos && pos <= c.hi && (!w || c.hi > w.hi || (c.hi === w.hi && c === lane.window))) w = c;
@@ -414,7 +432,7 @@ export class DeliveryWorker {
     if (w.rows.length - i < this.opts.readBatch && !w.atEnd) {
       const readAtMs = this.deps.clock.nowMs();
       const got = await this.deps.events.readAfter(w.hi, this.opts.readBatch);
-      for (const r of got) w.rows.push({ seq: r.seq, accountId: r.accountId, region: r.region, json: r.json });
+      for (const r of got) w.rows.push({ seq: r.seq, accountId: r.accountId, region: r.region, json: r.json, size: r.json.length });
       if (got.length > 0) w.hi = got[got.length - 1]!.seq;
       if (got.length < this.opts.readBatch) {
         w.atEnd = true;
@@ -428,7 +446,7 @@ export class DeliveryWorker {
         lane.done = true;
         return true;
       }
-      this.offer(lane, row, keepParsed);
+      this.offer(lane, row, lanes);
       if (lane.ob.bytes >= this.opts.maxBytes) {
         this.seal(lane);
         return true;
@@ -438,19 +456,52 @@ export class DeliveryWorker {
     return true;
   }
 
-  private offer(lane: Lane, row: ScanRow, keepParsed: boolean): void {
+  private offer(lane: Lane, row: ScanRow, lanes: readonly Lane[]): void {
     const ob = lane.ob;
-    if (lane.regions.has(row.region) && lane.accounts.has(row.accountId) && isLoggedSeq(lane.t.skippedSeqs, row.seq)) {
-      const r = row.rec ?? (JSON.parse(row.json) as CloudTrailRecord);
-      if (keepParsed) row.rec = r;
-      const as = admission(r, lane.admits, lane.t.insightSelectors);
-      if (as) {
-        ob.bytes += row.json.length + 1;
-        ob.firstMatchMs ??= this.committedAfterMs(row.seq);
-        ob.admitted.push({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json, ...(as === 'insight' ? { insight: true } : {}) });
-      }
+    if (row.verdicts === undefined) this.judge(row, lanes);
+    const v = row.verdicts!;
+    if (typeof v === 'number' ? (v >>> lane.i) & 1 : v[lane.i]) {
+      ob.bytes += row.size + 1;
+      ob.firstMatchMs ??= this.committedAfterMs(row.seq);
+      ob.admitted.push(row as Admitted);
     }
     ob.scannedTo = row.seq;
+  }
+
+  /**
+   * Whether each lane still reading delivers the row: parsed once (only when some lane covers its
+   * account and region), its bytes written once to the arena when some lane takes it; then its text
+   * and the parsed record are dropped.
+   */
+  private judge(row: ScanRow, lanes: readonly Lane[]): void {
+    const bits = lanes.length <= VERDICT_BITS;
+    let mask = 0;
+    const each: boolean[] = bits ? [] : new Array<boolean>(lanes.length).fill(false);
+    let r: CloudTrailRecord | undefined;
+    let any = false;
+    let insight = false;
+    for (const l of lanes) {
+      if (l.done || l.failed || !l.regions.has(row.region) || !l.accounts.has(row.accountId) || !isLoggedSeq(l.t.skippedSeqs, row.seq)) continue;
+      r ??= JSON.parse(row.json!) as CloudTrailRecord;
+      const as = admission(r, l.admits, l.t.insightSelectors);
+      if (!as) continue;
+      if (bits) mask |= 1 << l.i;
+      else each[l.i] = true;
+      any = true;
+      insight = as === 'insight';
+    }
+    if (any) {
+      row.recAccount = r!.recipientAccountId;
+      row.recRegion = r!.awsRegion;
+      row.eventTime = r!.eventTime;
+      row.insight = insight;
+      const ref = this.arena.add(row.json!);
+      row.sab = ref.sab;
+      row.off = ref.off;
+      row.len = ref.len;
+    }
+    row.json = undefined;
+    row.verdicts = bits ? mask : each;
   }
 
   /** The lane's batch closed on size: written now, or after the one being written; the lane reads on. */
@@ -598,30 +649,30 @@ export class DeliveryWorker {
    * give the same records in the same order, hence the same keys and bytes.
    */
   private async build(trailArn: string, intent: DeliveryIntent, admitted: Admitted[] | undefined, hash: boolean): Promise<BuiltLogFile[]> {
-    const groups = new Map<string, { accountId: string; region: string; kind: LogFileKind; records: string[]; oldest: string; newest: string }>();
+    const groups = new Map<string, { accountId: string; region: string; kind: LogFileKind; records: RecordRef[]; oldest: string; newest: string }>();
     const add = (a: Admitted) => {
       const kind: LogFileKind = a.insight ? 'CloudTrail-Insight' : 'CloudTrail';
-      const k = `${kind}/${a.accountId}/${a.region}`;
+      const k = `${kind}/${a.recAccount}/${a.recRegion}`;
       let g = groups.get(k);
-      if (!g) groups.set(k, (g = { accountId: a.accountId, region: a.region, kind, records: [], oldest: a.eventTime, newest: a.eventTime }));
-      g.records.push(a.json);
+      if (!g) groups.set(k, (g = { accountId: a.recAccount, region: a.recRegion, kind, records: [], oldest: a.eventTime, newest: a.eventTime }));
+      g.records.push(a);
       if (a.eventTime < g.oldest) g.oldest = a.eventTime;
       if (a.eventTime > g.newest) g.newest = a.eventTime;
     };
     if (admitted) admitted.forEach(add);
     else await this.readIntent(intent, add);
-    // Every file of the batch compresses at once on the thread pool (and beside other trails' batches).
+    // Every file of the batch is assembled, compressed (and hashed) at once by the log-file pool's
+    // threads, beside other trails' batches: the main thread only lists its records' ranges.
     return Promise.all([...groups.values()].map(async (g) => {
-      // Built in slices of 1 MiB: a 16 MiB body never holds the event loop for long.
-      const json = await logFileJsonSliced(g.records);
+      const built = await this.logFiles.build(g.records, hash);
       return {
-        accountId: g.accountId, region: g.region, sha256: hash ? createHash('sha256').update(json).digest('hex') : undefined,
+        accountId: g.accountId, region: g.region, sha256: built.sha256,
         oldestEventTime: g.oldest, newestEventTime: g.newest,
         key: logFileKey({
           prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
           deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}${g.kind === 'CloudTrail' ? '' : `/${g.kind}`}`,
         }, g.kind),
-        body: await logFileBody(json),
+        body: built.body,
       };
     }));
   }
@@ -641,7 +692,7 @@ export class DeliveryWorker {
         if (!isLoggedSeq(intent.skippedSeqs, row.seq)) continue;
         const r = JSON.parse(row.json) as CloudTrailRecord;
         const as = admission(r, admits, intent.insightSelectors);
-        if (as) add({ accountId: r.recipientAccountId, region: r.awsRegion, eventTime: r.eventTime, json: row.json, ...(as === 'insight' ? { insight: true } : {}) });
+        if (as) add({ recAccount: r.recipientAccountId, recRegion: r.awsRegion, eventTime: r.eventTime, ...this.arena.add(row.json), insight: as === 'insight' });
       }
       if (rows.length < this.opts.readBatch) return;
     }

@@ -318,7 +318,10 @@ export class FrameDecoder {
       this.engine = undefined;
       return this.fallback(data);
     }
-    engine._handle!.reset();
+    // No reset: the frame ended (all of it taken, exactly its declared size out), which leaves the
+    // context ready for the next frame; node's reset() rebuilt the context's state, ~20 us a frame,
+    // as much as decoding one (docs/performance.md, "Delivery, 2026-12-05"). A frame that did not
+    // end would make the next decode fail, and that one goes to zstdDecompressSync.
     this.stats.reused++;
     const view = out.subarray(this.at, this.at + size);
     this.at += size;
