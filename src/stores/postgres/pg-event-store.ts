@@ -26,7 +26,7 @@ import { DAY_MS } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { openPool, query, storeFailure, untimed, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
-import { decodeText, encodeText } from './pg-record-codec.ts';
+import { decodeText, encodeRecord } from './pg-record-codec.ts';
 import {
   MIN_T, ensurePartitions, eventMigrations, listPartitions, partitionStart, type PartitionInfo, type PartitionedTable,
 } from './pg-event-schema.ts';
@@ -99,7 +99,8 @@ interface Encoded {
 }
 
 function encodeEvent(e: AppendInput): Encoded {
-  return { record: encodeText(e.json), summary: e.summary ? Buffer.from(e.summary, 'utf8') : undefined, recordBytes: Buffer.byteLength(e.json) };
+  const { stored, utf8Bytes } = encodeRecord(e.json);
+  return { record: stored, summary: e.summary ? Buffer.from(e.summary, 'utf8') : undefined, recordBytes: utf8Bytes };
 }
 
 
