@@ -19,7 +19,7 @@
  *
  *   BENCH_DB=postgres BENCH_SCALE=50000 npm run bench
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -31,12 +31,19 @@ import { ioOf, log, round } from './lib.ts';
 import { startPostgres, type StartedPostgres } from '../test/helpers/postgres.ts';
 import { PgEventStore } from '../src/stores/postgres/index.ts';
 import { cachedPgLookups } from './pg-lookup-cached.ts';
+import { summarizeProfile } from './profile.ts';
 
 export interface PgServeOptions {
   sizes: number[];
   nodes: number[];
   ingest: { events: number; batch: number; connections: number; bodies?: IngestBodies };
   lookup: LookupOptions;
+  /**
+   * BENCH_PROFILE=1: each PostgreSQL ingest node runs with --cpu-prof into this folder (one
+   * subfolder per run), and the report carries the first node's summary (bench/profile.ts). The
+   * profiler costs the node CPU: a profiled run's rate is not a figure.
+   */
+  profileDir?: string;
 }
 
 /** PostgreSQL's processes: the postmaster's children (found from a backend's parent). */
@@ -114,7 +121,7 @@ export async function runPgServe(opts: PgServeOptions): Promise<Record<string, u
     await admin.end();
 
     // Ingest: 1, 2, 3 nodes on an empty database each time; SQLite in the same run.
-    const ingest: Record<string, IngestResult & { postgres?: Awaited<ReturnType<typeof pgDelta>> }> = {};
+    const ingest: Record<string, IngestResult & { postgres?: Awaited<ReturnType<typeof pgDelta>>; profile?: ReturnType<typeof summarizeProfile> }> = {};
     for (const nodes of opts.nodes) {
       const url = await server.createDatabase(`ingest${nodes}`);
       const sql = new pg.Client({ connectionString: url });
@@ -125,8 +132,14 @@ export async function runPgServe(opts: PgServeOptions): Promise<Record<string, u
       try {
         log(`pgserve: ingest through ${nodes} node(s) on one PostgreSQL database`);
         const dataDir = mkdtempSync(join(work, `ingest${nodes}-`));
+        const profileDir = opts.profileDir ? join(opts.profileDir, `ingest${nodes}`) : undefined;
+        if (profileDir) {
+          rmSync(profileDir, { recursive: true, force: true });
+          mkdirSync(profileDir, { recursive: true });
+        }
         const r = await runIngest({
           ...opts.ingest, dataDir, keepDataDir: true,
+          ...(profileDir ? { nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', '200'] } : {}),
           deployment: { nodes, env: { OPENTRAIL_DATABASE_URL: url }, config: deploymentConfig },
           hooks: {
             start: async () => {
@@ -139,7 +152,8 @@ export async function runPgServe(opts: PgServeOptions): Promise<Record<string, u
             },
           },
         });
-        ingest[`postgres${nodes}node${nodes > 1 ? 's' : ''}`] = { ...r, postgres: pgSide };
+        const profile = profileDir ? readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort()[0] : undefined;
+        ingest[`postgres${nodes}node${nodes > 1 ? 's' : ''}`] = { ...r, postgres: pgSide, ...(profile ? { profile: summarizeProfile(join(profileDir!, profile), 40) } : {}) };
         log(`pgserve: ${nodes} node(s): ${r.eventsPerSecond} events/s; PostgreSQL: ${pgSide?.walBytesPerEvent} B WAL/event, +${pgSide?.databaseGrowthBytesPerEvent} B/event, ${pgSide?.cpuCoresUsed} cores`);
       } finally {
         await sql.end();

@@ -34,6 +34,10 @@ const STAGES: [string, (fn: string, url: string) => boolean][] = [
   ['toLookupEvent (JSON.parse of stored records)', (fn) => fn === 'toLookupEvent'],
   ['fastify / node:http', (_fn, url) => /fastify|find-my-way|light-my-request|node:_http|node:net|node:stream|avvio/.test(url)],
   ['gunzip/JSON body buffering (content parser)', (fn) => fn === 'rawBody' || fn === 'onData' || fn === 'onEnd'],
+  // PostgreSQL's append path (BENCH_DB=postgres with BENCH_PROFILE=1).
+  ['PgEventStore: records encoded (encodeEvent)', (fn, url) => fn === 'encodeEvent' && url.includes('pg-event-store')],
+  ['PgEventStore: rows and parameters built (insertSlice)', (fn, url) => fn === 'insertSlice' && url.includes('pg-event-store')],
+  ['node-postgres (parameters, protocol, results)', (_fn, url) => url.includes('node_modules/pg')],
 ];
 
 export interface ProfileSummary {

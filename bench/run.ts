@@ -154,6 +154,7 @@ if (db === 'postgres' && (want('ingest') || want('lookup'))) {
   report.postgres = await runPgServe({
     sizes: want('lookup') ? sizes : [], nodes: want('ingest') ? pgNodes : [],
     ingest: { ...ingestOpts, bodies }, lookup: lookupOpts,
+    ...(env.BENCH_PROFILE === '1' ? { profileDir: join(profileDir, 'pgserve') } : {}),
   });
 } else if (want('ingest')) {
   ingestEmpty = await runIngest({ ...ingestOpts, bodies });

@@ -26,7 +26,7 @@ import { DAY_MS } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { openPool, query, storeFailure, untimed, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
-import { decodeText, encodeText } from './pg-record-codec.ts';
+import { decodeText, encodeRecord } from './pg-record-codec.ts';
 import {
   MIN_T, ensurePartitions, eventMigrations, listPartitions, partitionStart, type PartitionInfo, type PartitionedTable,
 } from './pg-event-schema.ts';
@@ -88,18 +88,46 @@ export function textArray(xs: readonly string[]): string {
 }
 
 /**
- * An event's record as stored (pg-record-codec.ts), its summary's UTF-8 (an empty summary is none)
- * and the record's UTF-8 length. They travel as one bytea each (records, summaries: binary
- * parameters, no escaping) that the statement cuts at the offsets given in its JSON parameter.
+ * An event's record as stored (pg-record-codec.ts) and the record's UTF-8 length. Records and
+ * summaries travel as one bytea each (binary parameters, no escaping) that the statement cuts at
+ * the offsets given in its JSON parameter.
  */
 interface Encoded {
   record: Buffer;
-  summary: Buffer | undefined;
   recordBytes: number;
 }
 
 function encodeEvent(e: AppendInput): Encoded {
-  return { record: encodeText(e.json), summary: e.summary ? Buffer.from(e.summary, 'utf8') : undefined, recordBytes: Buffer.byteLength(e.json) };
+  const { stored, utf8Bytes } = encodeRecord(e.json);
+  return { record: stored, recordBytes: utf8Bytes };
+}
+
+/**
+ * The UTF-8 of summaries laid end to end in one buffer (an empty summary is none), each written
+ * in place: no Buffer per summary, no concatenation.
+ */
+class SummaryBytes {
+  private buf: Buffer;
+  /** Bytes written. */
+  length = 0;
+  constructor(events: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(4096, events * 512));
+  }
+  /** Appends `text`'s UTF-8; its length in bytes. */
+  add(text: string): number {
+    // At most 3 bytes of UTF-8 per UTF-16 unit.
+    if (this.length + text.length * 3 > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + text.length * 3));
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    const n = this.buf.write(text, this.length, 'utf8');
+    this.length += n;
+    return n;
+  }
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 
@@ -120,15 +148,35 @@ export const COUNT_SLOTS = 16;
  * bulk loader (bench/pg-bulk-load.ts), which must write the same rows.
  */
 export function forEachHistoryPair(history: readonly (readonly [string, string])[], each: (attr: string, value: string) => void): void {
-  const pairs = new Set<string>();
-  for (const [attr, value] of history) {
+  // An event has ~7-10 entries: the repeats are found by comparing with the pairs kept so far
+  // (no Set and no joined key per pair, garbage on the path every event takes); past SMALL_HISTORY
+  // entries, a Set.
+  if (history.length > SMALL_HISTORY) {
+    const pairs = new Set<string>();
+    for (const [attr, value] of history) {
+      const v = keyText(value);
+      const pk = `${attr}\u0000${v}`;
+      if (pairs.has(pk)) continue;
+      pairs.add(pk);
+      each(attr, v);
+    }
+    return;
+  }
+  let kept = 0;
+  outer: for (const [attr, value] of history) {
     const v = keyText(value);
-    const pk = `${attr}\u0000${v}`;
-    if (pairs.has(pk)) continue;
-    pairs.add(pk);
+    for (let i = 0; i < kept; i++) if (keptAttrs[i] === attr && keptValues[i] === v) continue outer;
+    keptAttrs[kept] = attr;
+    keptValues[kept++] = v;
     each(attr, v);
   }
 }
+
+/** Entries of an event up to which forEachHistoryPair finds repeats by comparison. */
+const SMALL_HISTORY = 24;
+/** forEachHistoryPair's pairs kept so far (reused: it runs to its end before it is called again). */
+const keptAttrs: string[] = new Array<string>(SMALL_HISTORY).fill('');
+const keptValues: string[] = new Array<string>(SMALL_HISTORY).fill('');
 
 /**
  * The statements sent with an append's BEGIN: `n` seqs allocated from event_seq together with the
@@ -488,8 +536,8 @@ export class PgEventStore implements EventStore {
      * summary (so, sn; sn 0: none) are in the bytea parameters (1-based offsets, lengths).
      */
     const meta: { a: string; e: string; s: number; r: string; t: number; h: boolean; b: number; ro: number; rn: number; so: number; sn: number }[] = [];
-    const sums: Buffer[] = [], recs: Buffer[] = [];
-    let recOff = 1, sumOff = 1;
+    const sums = new SummaryBytes(events.length), recs: Buffer[] = [];
+    let recOff = 1;
     /** The Event history entries: seq, attribute, value (three parallel arrays, sent as array literals). */
     const hs: number[] = [], hk: string[] = [], hv: string[] = [];
     for (const [n, e] of events.entries()) {
@@ -507,16 +555,13 @@ export class PgEventStore implements EventStore {
       triedKeys.push(k);
       out.push({ seq, duplicate: false });
       const z = encoded[n]!;
+      const so = sums.length + 1;
       meta.push({
         a: e.accountId, e: id, s: seq, r: e.region, t: e.eventTimeSec, h: e.history !== undefined, b: z.recordBytes,
-        ro: recOff, rn: z.record.length, so: sumOff, sn: z.summary?.length ?? 0,
+        ro: recOff, rn: z.record.length, so, sn: e.summary ? sums.add(e.summary) : 0,
       });
       recs.push(z.record);
       recOff += z.record.length;
-      if (z.summary) {
-        sums.push(z.summary);
-        sumOff += z.summary.length;
-      }
       // Entries older than the Event history cut-off are not written (a prune already passed them),
       // nor those outside the window around now (never returned; no partition made for them).
       if (e.history && e.eventTimeSec >= ctx.historyCutoff && this.inHistoryWindow(e, Math.floor(ctx.ingestMs / 1000))) {
@@ -560,14 +605,17 @@ export class PgEventStore implements EventStore {
       )
       SELECT u.seq AS tried, x.seq FROM u LEFT JOIN event_ids x ON x.account_id = u.account_id AND x.event_id = u.event_id
       WHERE u.seq NOT IN (SELECT seq FROM ids)`,
-    values: [JSON.stringify(meta), Buffer.concat(sums), Buffer.concat(recs), ctx.ingestMs, `{${hs.join(',')}}`, textArray(hk), textArray(hv)] });
+    values: [JSON.stringify(meta), sums.bytes(), Buffer.concat(recs), ctx.ingestMs, `{${hs.join(',')}}`, textArray(hk), textArray(hv)] });
     // Rows returned: the events already stored (before this append), with the seq they hold.
     const stored = new Map<number, number>();
     const late: { tried: number; key: string }[] = [];
-    const keyOfSeq = new Map(tried.map((i, j) => [out[i]!.seq, triedKeys[j]!]));
+    let keyOfSeq: Map<number, string> | undefined;
     for (const row of r.rows) {
       if (row.seq !== null) stored.set(num(row.tried), num(row.seq));
-      else late.push({ tried: num(row.tried), key: keyOfSeq.get(num(row.tried))! });
+      else {
+        keyOfSeq ??= new Map(tried.map((i, j) => [out[i]!.seq, triedKeys[j]!]));
+        late.push({ tried: num(row.tried), key: keyOfSeq.get(num(row.tried))! });
+      }
     }
     if (late.length) {
       // Stored by an append that committed while this one waited for its id row: a new

@@ -11,7 +11,8 @@
  * A format, once released, never changes (rows written by it live as long as the retention): a
  * better dictionary is a new format byte beside the old one.
  */
-import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { zstdDecompressSync } from 'node:zlib';
+import { FrameEncoder } from '../zstd-frames.ts';
 
 /** Format 1's dictionary: CloudTrail's record vocabulary. NEVER edit: rows decode with it. */
 const DICTIONARY_V1 = Buffer.from([
@@ -22,17 +23,36 @@ const DICTIONARY_V1 = Buffer.from([
 ].join('\n'));
 
 const FORMAT_ZSTD_V1 = 1;
-const COMPRESS_V1 = { dictionary: DICTIONARY_V1, params: { [constants.ZSTD_c_compressionLevel]: 1 } };
+const LEVEL_V1 = 1;
 const DECOMPRESS_V1 = { dictionary: DICTIONARY_V1 };
 
-/** The stored form of `text` (its UTF-8; a lone surrogate becomes U+FFFD, as in a text column). */
-export function encodeText(text: string): Buffer {
-  const z = zstdCompressSync(Buffer.from(text, 'utf8'), COMPRESS_V1);
-  const out = Buffer.allocUnsafe(z.length + 1);
-  out[0] = FORMAT_ZSTD_V1;
-  z.copy(out, 1);
-  return out;
+/**
+ * Format 1's encoder: one zstd context kept with the dictionary loaded (../zstd-frames.ts), where
+ * node's one-shot call built a context and loaded the dictionary for every record (per thread:
+ * each worker thread has its own module instance).
+ */
+const encoder = new FrameEncoder(LEVEL_V1, DICTIONARY_V1);
+
+/** Where a record's UTF-8 is laid out before compression (reused up to 1 MiB; a larger record gets memory of its own). */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/** The stored form of `text` (its UTF-8; a lone surrogate becomes U+FFFD, as in a text column) and that UTF-8's length. */
+export function encodeRecord(text: string): { stored: Buffer; utf8Bytes: number } {
+  let buf = scratch;
+  // At most 3 bytes of UTF-8 per UTF-16 unit: only a text that may not fit is measured.
+  if (text.length * 3 > buf.length) {
+    const need = Buffer.byteLength(text, 'utf8');
+    if (need > buf.length) {
+      buf = Buffer.allocUnsafe(need);
+      if (need <= 1024 * 1024) scratch = buf;
+    }
+  }
+  const n = buf.write(text, 0, 'utf8');
+  return { stored: encoder.compress(buf.subarray(0, n), FORMAT_ZSTD_V1), utf8Bytes: n };
 }
+
+/** The stored form of `text` (its UTF-8; a lone surrogate becomes U+FFFD, as in a text column). */
+export const encodeText = (text: string): Buffer => encodeRecord(text).stored;
 
 /** The text `stored` was made from, byte for byte. */
 export function decodeText(stored: Buffer): string {

@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import zlib, { constants, createZstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import {
-  FrameDecoder, FrameEncoder, IdFilter, ZSTD_LEVEL, IdTable, RAW_BELOW, frameContentSize, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
+  FrameDecoder, IdFilter, ZSTD_LEVEL, IdTable, RAW_BELOW, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
   hashString, idKeyText, rawFrame, unpack,
 } from './event-format.ts';
+import { FrameEncoder, frameContentSize } from '../zstd-frames.ts';
 
 test('a block round-trips its header and records byte for byte (unicode, summary or none)', () => {
   const events = [
@@ -197,7 +198,7 @@ test('a block decoded through a FrameDecoder reads as one decoded on its own', (
 });
 
 test('FrameEncoder: standard frames (zstd itself reads them) declaring their size, one context kept across frames of any size, the level honoured', () => {
-  const enc = new FrameEncoder();
+  const enc = new FrameEncoder(ZSTD_LEVEL);
   assert.equal(enc.level, ZSTD_LEVEL);
   const text = Array.from({ length: 3000 }, (_, i) => `{"eventID":"${(i * 2654435761) % 1000003}","eventName":"Put${i % 7}","ü€😀":${i}}`).join(',');
   const payloads = [Buffer.from('x'), Buffer.alloc(5000, 7), Buffer.from(text), Buffer.alloc(900_000, 'abc'), Buffer.alloc(5_000_000, 'z'), Buffer.from(text.slice(0, 20_000))];
@@ -208,7 +209,7 @@ test('FrameEncoder: standard frames (zstd itself reads them) declaring their siz
   }
   assert.deepEqual(enc.stats, { reused: payloads.length, fallback: 0 });
   // Nothing carries over from one frame to the next: a frame is the same from a fresh encoder.
-  assert.ok(new FrameEncoder().compress(payloads[5]!).equals(frames[5]!));
+  assert.ok(new FrameEncoder(ZSTD_LEVEL).compress(payloads[5]!).equals(frames[5]!));
   // Each frame is its own buffer, not a view of the encoder's scratch.
   assert.ok(zstdDecompressSync(frames[1]!).equals(payloads[1]!));
   // The level is applied to every frame, not only the first (node's reset() would drop it).
@@ -224,7 +225,7 @@ test('FrameEncoder: standard frames (zstd itself reads them) declaring their siz
 });
 
 test('FrameEncoder: a context that fails is dropped, that frame compressed by the one-shot call, the next by a new context', () => {
-  const enc = new FrameEncoder();
+  const enc = new FrameEncoder(ZSTD_LEVEL);
   const payload = Buffer.from('abc'.repeat(5000));
   enc.compress(payload);
   (enc as unknown as { engine: { _handle: null } }).engine._handle = null;
@@ -251,7 +252,7 @@ test('FrameEncoder and FrameDecoder on a Node whose zstd streams do not look as 
     };
   }
   try {
-    const enc = new FrameEncoder();
+    const enc = new FrameEncoder(ZSTD_LEVEL);
     const dec = new FrameDecoder();
     const payload = Buffer.from('abc'.repeat(5000));
     for (let i = 0; i < 20; i++) {

@@ -14,7 +14,8 @@
  *   self-audit record, a gateway call) is a zstd frame of one raw (stored) block, written and
  *   read without calling zstd.
  */
-import zlib, { zstdCompressSync, zstdDecompressSync, constants } from 'node:zlib';
+import zlib, { zstdDecompressSync, constants } from 'node:zlib';
+import { FrameEncoder, ZSTD_MAGIC, frameContentSize, kept, type ZstdEngine } from '../zstd-frames.ts';
 
 /** Bits of a key hash (53: the most a JS number holds exactly); tests inject fewer to force collisions. */
 export const HASH_BITS = 53;
@@ -75,121 +76,9 @@ export const idKeyText = (account: string, eventId: string): string => `${accoun
  */
 export const ZSTD_LEVEL = 1;
 
-/**
- * zstd at `level` with its window and match tables sized to the input (window: the input rounded
- * up to a power of two, 1 KiB-2 MiB; hash and chain tables half of it, at most 2^16), not the
- * level's defaults (2 MiB window, 2^17 hash): node's one-shot call does not pass the input size to
- * zstd, so it would allocate and clear full-size tables on every call. Measured on 8-record blocks
- * of ~11.4 KB at level 3: 96 -> 37 µs of CPU to compress, same ratio (4.153 -> 4.144). Used when
- * the FrameEncoder's reused context is not available.
- */
-function zstdOneShot(b: Uint8Array, level: number): Buffer {
-  const windowLog = Math.max(10, Math.min(21, Math.ceil(Math.log2(Math.max(1, b.length)))));
-  const tableLog = Math.min(windowLog - 1, 16);
-  return zstdCompressSync(b, {
-    params: {
-      [constants.ZSTD_c_compressionLevel]: level,
-      [constants.ZSTD_c_windowLog]: windowLog,
-      [constants.ZSTD_c_hashLog]: tableLog,
-      [constants.ZSTD_c_chainLog]: tableLog,
-    },
-  });
-}
-
-/** What node:zlib's zstd streams keep inside (not public API: used only when present and checked). */
-interface ZstdHandle {
-  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
-  reset(): void;
-}
-type ZstdEngine<T> = T & { _handle?: ZstdHandle | null; _writeState?: Uint32Array; destroyed: boolean };
-const usableEngine = <T extends { _handle?: ZstdHandle | null; _writeState?: Uint32Array }>(e: T): boolean =>
-  typeof e._handle?.writeSync === 'function' && typeof e._handle.reset === 'function' && e._writeState instanceof Uint32Array;
-
-/** The stream when its internals look as expected, else undefined (the stream destroyed: a caller then never makes another). */
-function kept<T extends zlib.ZstdCompress | zlib.ZstdDecompress>(e: ZstdEngine<T>): ZstdEngine<T> | undefined {
-  if (usableEngine(e)) return e;
-  e.destroy();
-  return undefined;
-}
-
-/** ZSTD_compressBound (zstd.h): the most a frame of `n` bytes can take. */
-const compressBound = (n: number): number => n + (n >>> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >>> 11 : 0);
-
-/**
- * Compresses frames with one zstd context kept for the life of the thread, instead of node's
- * `zstdCompressSync`, which builds a stream object, a context and its tables, and output chunks
- * on every call (the writer makes ~125 calls per 1,000 events). node:zlib's own context, through
- * its stream's handle (as FrameDecoder does): each frame is one ZSTD_e_end call with the whole
- * input, so zstd knows the input's size (the frame declares it, and the window and tables are
- * sized to it as zstdOneShot does by hand), and a frame ended leaves the context ready for the
- * next with the same parameters (no reset: node's resets the parameters too). The frame is
- * checked (input all taken, room left in the output, its declared size); anything else, or a Node
- * whose zlib does not look as expected, goes to zstdOneShot. Frames are standard: any zstd
- * decoder reads them.
- */
-export class FrameEncoder {
-  /** Scratch output kept between calls up to this size (a larger frame gets its own). */
-  private static readonly KEEP = 4 * 1024 * 1024;
-  private engine: ZstdEngine<zlib.ZstdCompress> | undefined;
-  private out: Buffer = Buffer.alloc(0);
-  /** Frames compressed by the kept context / by zstdOneShot (for tests and measurements). */
-  readonly stats = { reused: 0, fallback: 0 };
-
-  readonly level: number;
-
-  constructor(level = ZSTD_LEVEL) {
-    this.level = level;
-  }
-
-  /** Node's zstd stream does not look as expected: every frame goes to zstdOneShot (no stream made per frame). */
-  private unusable = false;
-
-  private newEngine(): void {
-    const e = new zlib.ZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: this.level } }) as ZstdEngine<zlib.ZstdCompress>;
-    e.on('error', () => undefined); // seen by `destroyed` after the call; the frame then goes to zstdOneShot
-    this.engine = kept(e);
-    this.unusable = !this.engine;
-  }
-
-  /** A zstd frame of `b` (a Buffer of its own). */
-  compress(b: Uint8Array): Buffer {
-    if (b.length === 0 || this.unusable) return this.fallback(b);
-    if (!this.engine || this.engine.destroyed) this.newEngine();
-    const engine = this.engine;
-    if (!engine) return this.fallback(b);
-    const bound = compressBound(b.length) + 32;
-    let out = this.out;
-    if (out.length < bound) {
-      out = Buffer.allocUnsafe(bound);
-      if (bound <= FrameEncoder.KEEP) this.out = out;
-    }
-    try {
-      engine._handle!.writeSync(constants.ZSTD_e_end, b, 0, b.length, out, 0, out.length);
-    } catch {
-      this.engine = undefined;
-      return this.fallback(b);
-    }
-    const state = engine._writeState!;
-    const n = out.length - state[0]!;
-    if (engine.destroyed || state[1] !== 0 || state[0] === 0 || frameContentSize(out.subarray(0, n)) !== b.length) {
-      this.engine = undefined;
-      return this.fallback(b);
-    }
-    this.stats.reused++;
-    return Buffer.from(out.subarray(0, n));
-  }
-
-  private fallback(b: Uint8Array): Buffer {
-    this.stats.fallback++;
-    return zstdOneShot(b, this.level);
-  }
-}
-
 /** Payloads below this many bytes are stored in a raw zstd frame (no compression call either way). */
 export const RAW_BELOW = 4096;
 
-/** zstd frame magic number, little-endian (RFC 8878 3.1.1). */
-const ZSTD_MAGIC = 0xfd2fb528;
 /** Frame header descriptor of a raw frame: Frame_Content_Size_Flag 2 (4 bytes), Single_Segment_Flag, no checksum, no dictionary. */
 const RAW_DESCRIPTOR = 0xa0;
 /** Magic, descriptor, 4-byte content size, one 3-byte block header. */
@@ -228,31 +117,13 @@ function rawPayload(data: Uint8Array): Buffer | undefined {
 
 /** The encoder of this thread's frames (each worker thread has its own module instance, so its own). */
 let threadEncoder: FrameEncoder | undefined;
-const defaultEncoder = (): FrameEncoder => (threadEncoder ??= new FrameEncoder());
+const defaultEncoder = (): FrameEncoder => (threadEncoder ??= new FrameEncoder(ZSTD_LEVEL));
 
 /** A payload as stored: a raw frame when small, zstd otherwise (through `encoder`, this thread's by default). */
 export const pack = (b: Uint8Array, encoder: FrameEncoder = defaultEncoder()): Buffer => (b.length > 0 && b.length < RAW_BELOW ? rawFrame(b) : encoder.compress(b));
 
 /** The payload of a stored frame, raw or zstd (every frame ever written: both kinds are standard zstd frames). */
 export const unpack = (data: Uint8Array): Buffer => rawPayload(data) ?? zstdDecompressSync(data);
-
-/** The Frame_Content_Size a zstd frame header declares (RFC 8878 3.1.1.1), or undefined when it declares none. */
-export function frameContentSize(data: Uint8Array): number | undefined {
-  if (data.length < 6) return undefined;
-  const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (view.readUInt32LE(0) !== ZSTD_MAGIC) return undefined;
-  const fhd = data[4]!;
-  const fcsFlag = fhd >> 6;
-  const single = (fhd >> 5) & 1;
-  const at = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]!;
-  const fcsBytes = [single, 2, 4, 8][fcsFlag]!;
-  if (fcsBytes === 0 || at + fcsBytes > data.length) return undefined;
-  if (fcsFlag === 0) return data[at];
-  if (fcsFlag === 1) return view.readUInt16LE(at) + 256;
-  if (fcsFlag === 2) return view.readUInt32LE(at);
-  const v = Number(view.readBigUInt64LE(at));
-  return Number.isSafeInteger(v) ? v : undefined;
-}
 
 /**
  * Decodes zstd frames into memory of its own, reused: a lookup decodes up to ~50 blocks of ~15 KB

@@ -6,9 +6,10 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
-  CHUNK, FrameEncoder, IdTable, ZSTD_LEVEL, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
+  CHUNK, IdTable, ZSTD_LEVEL, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
   hashIdKey, type BlockEvent, type BlockInput, type Pending,
 } from './event-format.ts';
+import { FrameEncoder } from '../zstd-frames.ts';
 import { GrowableFloat64, HistoryKeys, PendingIds } from './writer-memory.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
 import type { AppendOutcome, Durability } from '../event-store.ts';
