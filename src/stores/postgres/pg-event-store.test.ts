@@ -14,7 +14,8 @@ import { ensurePartitions, eventMigrations, partitionStart } from './pg-event-sc
 
 let server: StartedPostgres;
 before(async () => {
-  server = await startPostgres();
+  // pg_stat_statements: the blocks a lookup's statement reads (a test below).
+  server = await startPostgres({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
 });
 after(async () => {
   await server.destroy();
@@ -412,6 +413,35 @@ describe('PgEventStore: what is stored', () => {
       // at run time: the other one is never executed).
       assert.match(plan, /Index Scan (Backward )?using event_log_p\d+_(pkey|seq_idx) on event_log_p\d+ l_\d \(actual rows=1 loops=5\)/, plan);
       assert.match(plan, /event_log_p\d+ l_\d \(never executed\)/, plan);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a first page whose range ends in the past starts at the range\'s end: it reads no more blocks than a page of a range ending now (pg_stat_statements)', async () => {
+    const url = await server.createDatabase('rangeend');
+    const s = await PgEventStore.open({ url });
+    try {
+      // 6,000 entries of one value over one day (one partition): dozens of leaf pages of its key.
+      const n = 6000;
+      await s.append(Array.from({ length: n }, (_, i) => ev({ eventTimeSec: T0 + Math.floor((i * 86_400) / n) })));
+      await withSql(url, (c) => c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements'));
+      /** Shared blocks the Event history statement read over 8 lookups (past custom plans, into the generic one). */
+      const blocks = async (startSec: number, endSec: number) => {
+        await withSql(url, (c) => c.query('SELECT pg_stat_statements_reset()'));
+        for (let i = 0; i < 8; i++) {
+          const rows = await s.lookup({ accountId: A, region: 'us-east-1', attribute: [...ALL], startSec, endSec, limit: 2 });
+          assert.equal(rows.length, 2);
+          assert.ok(rows.every((r) => r.t <= endSec && r.t >= startSec));
+        }
+        return withSql(url, async (c) => Number((await c.query<{ b: string }>(`SELECT sum(shared_blks_hit + shared_blks_read) AS b FROM pg_stat_statements
+          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%FROM event_history%'`)).rows[0]!.b));
+      };
+      const now = await blocks(T0, T0 + 86_399);
+      // The first hour of the day: ~5,750 newer entries of the value that the scan must not step over.
+      const past = await blocks(T0, T0 + 3599);
+      assert.ok(now > 0);
+      assert.ok(past <= now + 16, `a range ending in the past read ${past} blocks in 8 lookups, one ending now ${now}`);
     } finally {
       await s.close();
     }

@@ -175,6 +175,15 @@ interface AppendContext {
   created: { table: PartitionedTable; start: number }[];
 }
 
+/**
+ * The upper end of an Event history scan as one (t, seq) position, rows strictly below it: the
+ * lower of the cursor's position and just past the range's end (t <= endSec is (t, seq) <
+ * (endSec + 1, any seq below every seq)). Seqs are 1 and up.
+ */
+export function historyUpperBound(endSec: number, beforeT: number, beforeSeq: number): [t: number, seq: number] {
+  return beforeT <= endSec ? [beforeT, beforeSeq] : [endSec + 1, 0];
+}
+
 /** See PgEventStore.admission. */
 export const PG_BULK_ADMISSION = 4;
 
@@ -639,10 +648,18 @@ export class PgEventStore implements EventStore {
    * joined every matching history row to the log and sorted them (0.1-1.4 s at 200k-1M events).
    * A history row whose record the log's retention already removed (a future-dated event) has no
    * probe result: the page goes on after it, so such rows never shorten a page.
+   *
+   * The scan's upper end is the row comparison (t, seq) < ($7, $8) alone, made the tighter of the
+   * cursor and the range's end by historyUpperBound; `t <= $6` stays for partition pruning only.
+   * PostgreSQL's B-tree starts a backward scan at the first upper bound of a column it is given,
+   * and a row comparison comes first: with the cursor's (MAX_SAFE_INTEGER, 0) there, a first page
+   * whose range ends in the past began at the newest entry of the value in the partition and
+   * stepped back over every entry newer than the range's end (docs/performance.md, "Issue 12,
+   * part 10").
    */
   private async lookupPage(q: HistoryQuery, key: string, value: string, beforeT: number, beforeSeq: number, cutoff: string): Promise<{ rows: LookupRow[] }> {
     const rows: LookupRow[] = [];
-    let [t, seq] = [beforeT, beforeSeq];
+    let [t, seq] = historyUpperBound(q.endSec, beforeT, beforeSeq);
     for (;;) {
       const want = q.limit - rows.length;
       const r = await named<LookupRow & { found: boolean }>(this.pool, 'opentrail_ev_lookup3', `
