@@ -61,7 +61,7 @@ import { GENERATOR_VERSION, type GenParams } from './gen.ts';
 import { startPostgres, type StartedPostgres } from '../test/helpers/postgres.ts';
 import { COUNT_SLOTS, PgEventStore, forEachHistoryPair, keyText } from '../src/stores/postgres/index.ts';
 import { encodeText } from '../src/stores/postgres/pg-record-codec.ts';
-import { MIN_T, ensurePartitions, eventMigrations, partitionName, partitionStart } from '../src/stores/postgres/pg-event-schema.ts';
+import { MIN_T, PARTITION_OPTIONS, ensurePartitions, eventMigrations, partitionName, partitionStart, type PartitionedTable } from '../src/stores/postgres/pg-event-schema.ts';
 
 /** Bytes of COPY text per COPY statement. */
 const COPY_CHUNK = 16 << 20;
@@ -282,7 +282,7 @@ export async function bulkLoad(url: string, params: GenParams, opts: { workers?:
     const [logConn, histConn, idsConn] = conns as [pg.Client, pg.Client, pg.Client];
     const logStart = partitionStart(ingestMs, logWidth);
     const logPart = partitionName('event_log', logStart);
-    const like = (table: string) => `(LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)`;
+    const like = (table: PartitionedTable) => `(LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION) ${PARTITION_OPTIONS[table]}`;
     await logConn.query(`CREATE TABLE ${logPart} ${like('event_log')}`);
     // The ids' key is dropped for the load (and the table truncated, for FREEZE) in this transaction.
     await idsConn.query(`ALTER TABLE event_ids DROP CONSTRAINT ${idsKey.conname}`);

@@ -51,7 +51,7 @@ const TABLE_DIGESTS = {
   event_count: `SELECT 1 AS n, ((SELECT events FROM event_state WHERE id = 1) + (SELECT coalesce(sum(events), 0) FROM event_counts))::text AS h`,
 } as const;
 
-/** The indexes and constraints of the event store's parent tables and of the Event history partitions of the dataset's days. */
+/** The indexes and constraints of the event store's parent tables and of the Event history partitions of the dataset's days, and those partitions' storage parameters. */
 const SCHEMA = `
   SELECT string_agg(d, E'\\n' ORDER BY d) AS h FROM (
     SELECT tablename || ': ' || indexdef AS d FROM pg_indexes
@@ -60,7 +60,7 @@ const SCHEMA = `
     SELECT conrelid::regclass::text || ': ' || pg_get_constraintdef(oid) FROM pg_constraint
     WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text IN ('event_log', 'event_history', 'event_ids', 'event_state')
     UNION ALL
-    SELECT 'partition ' || c.relname || ' ' || pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    SELECT 'partition ' || c.relname || ' ' || pg_get_expr(c.relpartbound, c.oid) || ' ' || coalesce(array_to_string(c.reloptions, ','), '') FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = 'event_history'::regclass AND substring(c.relname FROM '[0-9]+$')::int8 < $1
   ) x`;
 
@@ -195,10 +195,10 @@ test('a store that holds events is refused, and a rewind takes a dataset back to
 });
 
 test('a cached dataset loaded at another schema or loader version is not reused', () => {
-  const good = { schemaVersion: 3, loaderVersion: 2 } as const;
+  const good = { schemaVersion: 4, loaderVersion: 2 } as const;
   const fresh = staleManifest({}, EVENTS);
   assert.match(fresh!, /schema version undefined/);
   // A migration-2 manifest (the pg10m12 1M dataset's fields): refused for its schema version.
-  assert.match(staleManifest({ ...good, schemaVersion: 2 }, EVENTS)!, /events schema version 2, this code writes 3/);
+  assert.match(staleManifest({ ...good, schemaVersion: 2 }, EVENTS)!, /events schema version 2, this code writes 4/);
   assert.match(staleManifest({ ...good, loaderVersion: 1 }, EVENTS)!, /loader version 1/);
 });

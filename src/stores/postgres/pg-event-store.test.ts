@@ -6,7 +6,7 @@ import { startPostgres, withSql, type StartedPostgres } from '../../../test/help
 import { runEventStoreContract } from '../event-store.suite.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import type { AppendInput, EventStore } from '../event-store.ts';
-import { keyText, PgEventStore } from './pg-event-store.ts';
+import { keyText, LOOKUP_PAGE_SQL, PgEventStore } from './pg-event-store.ts';
 import { DAY_MS } from '../../core/index.ts';
 import { openPool, withTransaction } from './db.ts';
 import { migrate } from './migrations.ts';
@@ -14,7 +14,8 @@ import { ensurePartitions, eventMigrations, partitionStart } from './pg-event-sc
 
 let server: StartedPostgres;
 before(async () => {
-  server = await startPostgres();
+  // pg_stat_statements: the blocks a lookup's statement reads (a test below).
+  server = await startPostgres({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
 });
 after(async () => {
   await server.destroy();
@@ -405,13 +406,67 @@ describe('PgEventStore: what is stored', () => {
       // Event times span three daily partitions: an ordered Append, newest partition first, each a
       // backward scan of its primary key; the limit is met in the newest one, so the older ones
       // are never executed. No sort anywhere.
-      assert.match(plan, /Append \(actual rows=5 loops=1\)\n\s+-> {2}Index Scan Backward using event_history_p(\d+)_pkey on event_history_p\1 h_3 \(actual rows=5 loops=1\)/, plan);
+      // (Index-only since v4: ingest_ms is in the key.)
+      assert.match(plan, /Append \(actual rows=5 loops=1\)\n\s+-> {2}Index Only Scan Backward using event_history_p(\d+)_pkey on event_history_p\1 h_3 \(actual rows=5 loops=1\)/, plan);
       assert.match(plan, /event_history_p\d+ h_1 \(never executed\)/, plan);
       assert.doesNotMatch(plan, /Sort|Seq Scan/, plan);
       // Each answer's record is one index probe, in the log partition its ingest_ms names (pruned
       // at run time: the other one is never executed).
       assert.match(plan, /Index Scan (Backward )?using event_log_p\d+_(pkey|seq_idx) on event_log_p\d+ l_\d \(actual rows=1 loops=5\)/, plan);
       assert.match(plan, /event_log_p\d+ l_\d \(never executed\)/, plan);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a first page whose range ends in the past starts at the range\'s end: it reads no more blocks than a page of a range ending now (pg_stat_statements)', async () => {
+    const url = await server.createDatabase('rangeend');
+    const s = await PgEventStore.open({ url });
+    try {
+      // 6,000 entries of one value over one day (one partition): dozens of leaf pages of its key.
+      const n = 6000;
+      await s.append(Array.from({ length: n }, (_, i) => ev({ eventTimeSec: T0 + Math.floor((i * 86_400) / n) })));
+      await withSql(url, (c) => c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements'));
+      /** Shared blocks the Event history statement read over 8 lookups (past custom plans, into the generic one). */
+      const blocks = async (startSec: number, endSec: number) => {
+        await withSql(url, (c) => c.query('SELECT pg_stat_statements_reset()'));
+        for (let i = 0; i < 8; i++) {
+          const rows = await s.lookup({ accountId: A, region: 'us-east-1', attribute: [...ALL], startSec, endSec, limit: 2 });
+          assert.equal(rows.length, 2);
+          assert.ok(rows.every((r) => r.t <= endSec && r.t >= startSec));
+        }
+        return withSql(url, async (c) => Number((await c.query<{ b: string }>(`SELECT sum(shared_blks_hit + shared_blks_read) AS b FROM pg_stat_statements
+          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%FROM event_history%'`)).rows[0]!.b));
+      };
+      const now = await blocks(T0, T0 + 86_399);
+      // The first hour of the day: ~5,750 newer entries of the value that the scan must not step over.
+      const past = await blocks(T0, T0 + 3599);
+      assert.ok(now > 0);
+      assert.ok(past <= now + 16, `a range ending in the past read ${past} blocks in 8 lookups, one ending now ${now}`);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a page\'s Event history scan is index-only (ingest_ms in the key since v4): after VACUUM it reads no history heap page (EXPLAIN ANALYZE of the store\'s statement, generic plan)', async () => {
+    const url = await server.createDatabase('indexonly');
+    const s = await PgEventStore.open({ url });
+    try {
+      // A rare value (every 40th event) among other rows: its rows are far apart in the heap.
+      await s.append(Array.from({ length: 2000 }, (_, i) => ev({ eventTimeSec: T0 + i * 10, history: [[...ALL], ['EventName', `n${i % 40}`], ['Username', `u${i}`]] })));
+      const plan = await withSql(url, async (c) => {
+        await c.query('VACUUM (ANALYZE) event_history');
+        // A few thousand rows are read faster without an index; the plan at scale is what is checked.
+        await c.query('SET enable_seqscan = off');
+        await c.query('SET enable_bitmapscan = off');
+        await c.query('SET plan_cache_mode = force_generic_plan');
+        await c.query(`PREPARE page(text, text, text, text, int8, int8, int8, int8, int8) AS ${LOOKUP_PAGE_SQL}`);
+        const r = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+          EXECUTE page('${A}', 'us-east-1', 'EventName', 'n7', 0, ${T0 + 86_400}, ${T0 + 86_401}, 0, 21)`);
+        return r.rows.map((x) => x['QUERY PLAN']).join('\n');
+      });
+      assert.match(plan, /Index Only Scan Backward using event_history_p\d+_pkey on event_history_p\d+ \S+ \(actual rows=21 loops=1\)\n(.*\n)*?\s+Heap Fetches: 0\n/, plan);
+      assert.doesNotMatch(plan, /Sort|Seq Scan on event_history|Index Scan Backward using event_history/, plan);
     } finally {
       await s.close();
     }
@@ -440,7 +495,7 @@ describe('PgEventStore: what is stored', () => {
     }
   });
 
-  test('rows written by schema v1 (record and summary as text) are read as they are after the migration to v2, beside v2 rows', async () => {
+  test('rows written by schema v1 (record and summary as text) are read as they are after the migration to v2, beside v2 rows; v4 rebuilds the history key of a partition holding rows', async () => {
     const url = await server.createDatabase('v1rows');
     const pool = openPool(url);
     const v1json = JSON.stringify({ eventID: 'old', n: 'é'.repeat(10) });
@@ -472,6 +527,9 @@ describe('PgEventStore: what is stored', () => {
       assert.deepEqual((await s.readAfter(0, 10, undefined, Buffer.byteLength(v1json) + Buffer.byteLength(newJson) - 1)).map((e) => e.json), [v1json]);
       assert.equal((await s.readAfter(0, 10, undefined, Buffer.byteLength(v1json) + Buffer.byteLength(newJson))).length, 2);
       assert.deepEqual((await s.append([ev({ eventId: 'old' })]))[0], { seq: 1, duplicate: true });
+      // v4 rebuilt the key of the partition that held the v1 row, ingest_ms INCLUDEd.
+      const key = await withSql(url, async (c) => (await c.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [`event_history_p${partitionStart(T0, DAY_MS / 1000)}_pkey`])).rows[0]?.indexdef);
+      assert.match(key ?? '', /\(account_id, region, attr, value, t, seq\) INCLUDE \(ingest_ms\)$/);
     } finally {
       await s.close();
     }

@@ -223,6 +223,38 @@ interface AppendContext {
   created: { table: PartitionedTable; start: number }[];
 }
 
+/**
+ * The upper end of an Event history scan as one (t, seq) position, rows strictly below it: the
+ * lower of the cursor's position and just past the range's end (t <= endSec is (t, seq) <
+ * (endSec + 1, any seq below every seq)). Seqs are 1 and up.
+ */
+export function historyUpperBound(endSec: number, beforeT: number, beforeSeq: number): [t: number, seq: number] {
+  return beforeT <= endSec ? [beforeT, beforeSeq] : [endSec + 1, 0];
+}
+
+/** The Event history cut-off, read by the lookup statements themselves (one snapshot with their rows). */
+const HISTORY_CUTOFF = '(SELECT history_cutoff_sec FROM event_state WHERE id = 1)';
+
+/**
+ * One page of an attribute's lookup (PgEventStore.lookupPage): $1-$4 the key, $5-$6 the range,
+ * ($7, $8) the scan's upper end (historyUpperBound), $9 the limit. Exported for the test that
+ * reads its plan.
+ */
+export const LOOKUP_PAGE_SQL = `
+        SELECT h.t, h.seq, l.record, l.summary, l.zrecord, l.seq IS NOT NULL AS found
+        FROM (
+          SELECT account_id, t, seq, ingest_ms FROM event_history
+          WHERE account_id = $1 AND region = $2 AND attr = $3 AND value = $4
+            AND t >= GREATEST($5::int8, ${HISTORY_CUTOFF}) AND t <= $6 AND (t, seq) < ($7::int8, $8::int8)
+          ORDER BY t DESC, seq DESC
+          LIMIT $9
+        ) h
+        LEFT JOIN LATERAL (
+          SELECT seq, record, summary, zrecord FROM event_log l
+          WHERE l.account_id = h.account_id AND l.seq = h.seq AND l.ingest_ms = h.ingest_ms
+        ) l ON true
+        ORDER BY h.t DESC, h.seq DESC`;
+
 /** See PgEventStore.admission. */
 export const PG_BULK_ADMISSION = 4;
 
@@ -662,7 +694,6 @@ export class PgEventStore implements EventStore {
     const [key, value] = q.attribute;
     const beforeT = q.before ? q.before.t : Number.MAX_SAFE_INTEGER;
     const beforeSeq = q.before ? q.before.seq : 0;
-    const cutoff = '(SELECT history_cutoff_sec FROM event_state WHERE id = 1)';
     // Named statements: each connection plans them a few times, then keeps PostgreSQL's generic
     // plan, whose partitions are pruned when it runs (planning a lookup over ~30-90 partitions
     // took longer than running it).
@@ -671,9 +702,9 @@ export class PgEventStore implements EventStore {
         SELECT l.event_time AS t, l.seq, l.record, l.summary, l.zrecord
         FROM event_ids i JOIN event_log l ON l.account_id = i.account_id AND l.seq = i.seq AND l.ingest_ms = i.ingest_ms
         WHERE i.account_id = $1 AND i.event_id = $2 AND l.region = $3 AND l.in_history
-          AND l.event_time >= GREATEST($4::int8, ${cutoff}) AND l.event_time <= $5 AND (l.event_time, l.seq) < ($6::int8, $7::int8)
+          AND l.event_time >= GREATEST($4::int8, ${HISTORY_CUTOFF}) AND l.event_time <= $5 AND (l.event_time, l.seq) < ($6::int8, $7::int8)
         LIMIT $8`, [q.accountId, keyText(value), q.region, q.startSec, q.endSec, beforeT, beforeSeq, q.limit], 'lookup')
-      : await this.lookupPage(q, key, keyText(value), beforeT, beforeSeq, cutoff);
+      : await this.lookupPage(q, key, keyText(value), beforeT, beforeSeq);
     return r.rows.map((row) => {
       const out: HistoryRow = { t: num(row.t), seq: num(row.seq), json: readStored(row.zrecord, row.record)! };
       if (row.summary !== null) out.summary = row.summary;
@@ -687,26 +718,21 @@ export class PgEventStore implements EventStore {
    * joined every matching history row to the log and sorted them (0.1-1.4 s at 200k-1M events).
    * A history row whose record the log's retention already removed (a future-dated event) has no
    * probe result: the page goes on after it, so such rows never shorten a page.
+   *
+   * The scan's upper end is the row comparison (t, seq) < ($7, $8) alone, made the tighter of the
+   * cursor and the range's end by historyUpperBound; `t <= $6` stays for partition pruning only.
+   * PostgreSQL's B-tree starts a backward scan at the first upper bound of a column it is given,
+   * and a row comparison comes first: with the cursor's (MAX_SAFE_INTEGER, 0) there, a first page
+   * whose range ends in the past began at the newest entry of the value in the partition and
+   * stepped back over every entry newer than the range's end (docs/performance.md, "Issue 12,
+   * part 10").
    */
-  private async lookupPage(q: HistoryQuery, key: string, value: string, beforeT: number, beforeSeq: number, cutoff: string): Promise<{ rows: LookupRow[] }> {
+  private async lookupPage(q: HistoryQuery, key: string, value: string, beforeT: number, beforeSeq: number): Promise<{ rows: LookupRow[] }> {
     const rows: LookupRow[] = [];
-    let [t, seq] = [beforeT, beforeSeq];
+    let [t, seq] = historyUpperBound(q.endSec, beforeT, beforeSeq);
     for (;;) {
       const want = q.limit - rows.length;
-      const r = await named<LookupRow & { found: boolean }>(this.pool, 'opentrail_ev_lookup3', `
-        SELECT h.t, h.seq, l.record, l.summary, l.zrecord, l.seq IS NOT NULL AS found
-        FROM (
-          SELECT account_id, t, seq, ingest_ms FROM event_history
-          WHERE account_id = $1 AND region = $2 AND attr = $3 AND value = $4
-            AND t >= GREATEST($5::int8, ${cutoff}) AND t <= $6 AND (t, seq) < ($7::int8, $8::int8)
-          ORDER BY t DESC, seq DESC
-          LIMIT $9
-        ) h
-        LEFT JOIN LATERAL (
-          SELECT seq, record, summary, zrecord FROM event_log l
-          WHERE l.account_id = h.account_id AND l.seq = h.seq AND l.ingest_ms = h.ingest_ms
-        ) l ON true
-        ORDER BY h.t DESC, h.seq DESC`, [q.accountId, q.region, key, value, q.startSec, q.endSec, t, seq, want], 'lookup');
+      const r = await named<LookupRow & { found: boolean }>(this.pool, 'opentrail_ev_lookup3', LOOKUP_PAGE_SQL, [q.accountId, q.region, key, value, q.startSec, q.endSec, t, seq, want], 'lookup');
       for (const row of r.rows) if (row.found) rows.push(row);
       const last = r.rows.at(-1);
       if (r.rows.length < want || rows.length >= q.limit || !last) return { rows };
