@@ -81,7 +81,8 @@ export class RecordArena {
   private sab: SharedArrayBuffer | undefined;
   private view: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   private at = 0;
-  private readonly chunkBytes: number;
+  /** Bytes of a chunk (a record larger than a quarter of it gets a buffer of its own). */
+  readonly chunkBytes: number;
 
   constructor(chunkBytes = 4 << 20) {
     this.chunkBytes = chunkBytes;
@@ -108,6 +109,27 @@ export class RecordArena {
     this.at += len;
     return { sab: this.sab, off, len };
   }
+}
+
+/**
+ * Copies the records of `refs` (in place: each entry's sab, off, len) into one shared buffer of
+ * their own bytes, so they no longer keep alive the arena chunks they were written to (a batch
+ * that takes few of a pass's records would otherwise hold every chunk they landed in). Same bytes.
+ * Returns the new buffer's size.
+ */
+export function compactRefs(refs: RecordRef[]): number {
+  let size = 0;
+  for (const r of refs) size += r.len;
+  const sab = new SharedArrayBuffer(Math.max(1, size));
+  const out = new Uint8Array(sab);
+  let at = 0;
+  for (const r of refs) {
+    out.set(new Uint8Array(r.sab, r.off, r.len), at);
+    r.sab = sab;
+    r.off = at;
+    at += r.len;
+  }
+  return size;
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 } from '../core/index.ts';
 import { LeaseLostError, ObjectStoreError, type ControlStore, type EventStore, type Fence, type ObjectStore } from '../stores/index.ts';
 import type { LeaseKeeper } from '../stores/lease-keeper.ts';
-import { RecordArena, type RecordRef } from './log-file.ts';
+import { compactRefs, RecordArena, type RecordRef } from './log-file.ts';
 import { logFilePool, type LogFilePool } from './log-file-pool.ts';
 import { deliveryRange } from './lag.ts';
 
@@ -73,6 +73,14 @@ interface OpenBatch {
   scopeKey: string;
   /** A lower bound of the first admitted event's commit time: the batch's age counts from it. */
   firstMatchMs?: number;
+  /**
+   * Shared memory its records keep alive (the arena chunks they were in, counted as they come) and
+   * their own bytes: past a slack, the batch's records are copied to a buffer of their own
+   * (compactRefs), so a trail that takes few records does not hold every chunk of a pass.
+   */
+  pinnedBytes?: number;
+  ownBytes?: number;
+  lastSab?: SharedArrayBuffer;
 }
 
 /** An admitted record; itself the ref to its bytes, written once for every trail that delivers it. */
@@ -464,8 +472,25 @@ export class DeliveryWorker {
       ob.bytes += row.size + 1;
       ob.firstMatchMs ??= this.committedAfterMs(row.seq);
       ob.admitted.push(row as Admitted);
+      ob.ownBytes = (ob.ownBytes ?? 0) + row.len!;
+      if (row.sab !== ob.lastSab) {
+        ob.lastSab = row.sab;
+        ob.pinnedBytes = (ob.pinnedBytes ?? 0) + row.sab!.byteLength;
+        if (ob.pinnedBytes > 2 * ob.ownBytes + 2 * this.arena.chunkBytes) this.compact(ob);
+      }
     }
     ob.scannedTo = row.seq;
+  }
+
+  /**
+   * The batch's records copied to a buffer of their own bytes (compactRefs), in entries of its
+   * own: a row is shared by every batch that takes it, so it is not moved itself.
+   */
+  private compact(ob: OpenBatch): void {
+    const own = ob.admitted.map((a): Admitted => ({ recAccount: a.recAccount, recRegion: a.recRegion, eventTime: a.eventTime, insight: a.insight, sab: a.sab, off: a.off, len: a.len }));
+    ob.pinnedBytes = compactRefs(own);
+    ob.lastSab = undefined;
+    for (let i = 0; i < own.length; i++) ob.admitted[i] = own[i]!;
   }
 
   /**

@@ -106,9 +106,14 @@ export class SyncWaiters {
     this.checkIdle();
   }
 
-  /** Rejects every reply still waiting (the syncer stopped). */
+  /**
+   * Rejects every reply still waiting (the syncer stopped), and every reply still to come whose
+   * ticket was not synced: the writer may answer requests posted before the syncer stopped after
+   * it did, and no sync will ever cover them.
+   */
   failAll(err: () => Error): void {
-    for (const w of this.waiting.splice(0)) w.reject(err());
+    this.failed ??= err();
+    for (const w of this.waiting.splice(0)) w.reject(this.failed);
     this.checkIdle();
   }
 
