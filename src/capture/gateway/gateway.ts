@@ -783,7 +783,13 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
           void record(p, identity, startedMs, ip, { error: { code: e.code, message: e.message } }).then(() => fail(e));
         }
       });
-      req.on('error', () => upstreamCall?.abort(new Error('the client\'s request broke off')));
+      // Before undici has connected there is no call to abort: ending the body stream with an error
+      // makes undici give the request up (else it would wait for body bytes that never come).
+      req.on('error', () => {
+        const e = new Error('the client\'s request broke off');
+        upstreamCall?.abort(e);
+        meter.destroy(e);
+      });
     }
     await done;
   }

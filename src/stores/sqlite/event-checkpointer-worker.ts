@@ -7,7 +7,7 @@
  * WAL over at its next commit, and journal_size_limit caps what the file keeps.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 
 export interface CheckpointerOptions {
@@ -25,9 +25,13 @@ const db = new DatabaseSync(opts.path);
 // (the writer commits without syncing: wal-syncer-worker.ts).
 db.exec('PRAGMA busy_timeout=0; PRAGMA cache_size=-1024; PRAGMA mmap_size=0; PRAGMA synchronous=FULL;');
 
+// Beside the database file's real path, as SQLite keeps it (events.db may be a symlink); the
+// database is open, so the path resolves.
+const walPath = `${realpathSync(opts.path)}-wal`;
+
 function walBytes(): number {
   try {
-    return statSync(`${opts.path}-wal`).size;
+    return statSync(walPath).size;
   } catch {
     return 0;
   }

@@ -19,20 +19,26 @@
  * This thread blocks in Atomics.wait between syncs; it is stopped through `STOP`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { closeSync, fdatasyncSync, fstatSync, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, fsyncSync, openSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { STOP, SYNCED, WANT, type SyncerMessage, type SyncerOptions } from './wal-sync.ts';
 
 const opts = workerData as SyncerOptions;
 const port = parentPort!;
 const cells = new BigInt64Array(opts.shared);
-const walPath = `${opts.path}-wal`;
+/**
+ * The WAL's path, found at the first sync (the writer has opened the database by then): SQLite keeps
+ * the WAL beside the database file's real path, so a symlinked events.db has its WAL beside the
+ * link's target, not beside the link.
+ */
+let walPath = '';
 
 let fd = -1;
 let ino = -1;
 
 /** Our descriptor of the WAL file, (re)opened when the file at its path is not the one we hold. */
 function walFd(): number {
+  walPath ||= `${realpathSync(opts.path)}-wal`;
   const now = statSync(walPath);
   if (fd >= 0 && now.ino === ino && fstatSync(fd).nlink > 0) return fd;
   if (fd >= 0) closeSync(fd);
