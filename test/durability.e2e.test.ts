@@ -169,11 +169,14 @@ test('selfAudit.readRecords after-answer (default): kill -9 can lose only the re
   assert.ok(records.every((r) => r === undefined || (r.eventName === 'LookupEvents' && r.readOnly === true)));
 });
 
-test('kill -9 while the store thread is mid-commit: every acknowledged event survives, every request is stored whole or not at all', async () => {
+/**
+ * Four producers send 100-record requests until the server dies; once `minAcked` events are
+ * acknowledged, the server is killed (-9) right after its test hook next prints `stallText`
+ * (the hook then holds the work it announced for 300 ms). What was sent and acknowledged is returned.
+ */
+async function killInStall(env: Record<string, string>, stallText: string, minAcked: number): Promise<{ dataDir: string; sent: string[][]; acked: Set<string> }> {
   const dataDir = tempDir();
-  // The writer thread announces each commit and holds it open 300 ms (test hook), so the kill
-  // lands inside a transaction whose rows are written but not committed.
-  const first = await startServer(config, { dataDir, env: { OPENTRAIL_TEST_COMMIT_STALL_MS: '300' } });
+  const first = await startServer(config, { dataDir, env });
   const sent: string[][] = [];
   const acked = new Set<string>();
   let stopped = false;
@@ -191,13 +194,20 @@ test('kill -9 while the store thread is mid-commit: every acknowledged event sur
       }
     }
   });
-  const stalls = () => first.output().split('events.db: commit stalled').length - 1;
-  while (acked.size < 500) await new Promise((r) => setTimeout(r, 20));
+  const stalls = () => first.output().split(stallText).length - 1;
+  while (acked.size < minAcked) await new Promise((r) => setTimeout(r, 20));
   const seen = stalls();
   while (stalls() === seen) await new Promise((r) => setTimeout(r, 5));
-  await first.kill(); // mid-commit: the stall just began
+  await first.kill(); // the stall just began
   stopped = true;
   await Promise.all(loops);
+  return { dataDir, sent, acked };
+}
+
+test('kill -9 while the store thread is mid-commit: every acknowledged event survives, every request is stored whole or not at all', async () => {
+  // The writer thread announces each commit and holds it open 300 ms (test hook), so the kill
+  // lands inside a transaction whose rows are written but not committed.
+  const { dataDir, sent, acked } = await killInStall({ OPENTRAIL_TEST_COMMIT_STALL_MS: '300' }, 'events.db: commit stalled', 500);
 
   const storedSet = await restartAndCheck(dataDir, acked);
   const partial = sent.filter((ids) => {
@@ -209,34 +219,9 @@ test('kill -9 while the store thread is mid-commit: every acknowledged event sur
 });
 
 test('kill -9 while a commit waits for its fdatasync: the request is not answered yet, every answered event survives', async () => {
-  const dataDir = tempDir();
   // The syncer thread announces each fdatasync of the WAL and waits 300 ms before it (test hook):
   // the commit is in the WAL (and survives kill -9 in the OS's cache) but not yet synced.
-  const first = await startServer(config, { dataDir, env: { OPENTRAIL_TEST_FSYNC_STALL_MS: '300' } });
-  const sent: string[][] = [];
-  const acked = new Set<string>();
-  let stopped = false;
-  const loops = Array.from({ length: 4 }, async () => {
-    while (!stopped) {
-      const ids = Array.from({ length: 100 }, () => randomUUID());
-      sent.push(ids);
-      try {
-        const res = await signedFetch(`${first.url}/ingest`, producer, { body: JSON.stringify({ Records: ids.map(record) }), headers: { 'content-type': 'application/json' } });
-        if (res.status !== 200) continue;
-        const out = (await res.json()) as { results: { status: string; eventID: string }[] };
-        for (const r of out.results) if (r.status === 'accepted') acked.add(r.eventID);
-      } catch {
-        return; // the server died under us
-      }
-    }
-  });
-  const stalls = () => first.output().split('events.db: fsync stalled').length - 1;
-  while (acked.size < 300) await new Promise((r) => setTimeout(r, 20));
-  const seen = stalls();
-  while (stalls() === seen) await new Promise((r) => setTimeout(r, 5));
-  await first.kill(); // the sync just began to wait
-  stopped = true;
-  await Promise.all(loops);
+  const { dataDir, sent, acked } = await killInStall({ OPENTRAIL_TEST_FSYNC_STALL_MS: '300' }, 'events.db: fsync stalled', 300);
 
   const storedSet = await restartAndCheck(dataDir, acked);
   const partial = sent.filter((ids) => {
