@@ -101,7 +101,10 @@ export async function startPostgres(opts: { settings?: Record<string, string>; d
   const launch = async () => {
     const args = ['-D', dataDir, '-p', String(port)];
     for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
-    const c = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...user, cwd: root });
+    // A process group of its own: kill() ends the postmaster and its backends at once, as a crash of
+    // the database host would (a SIGKILLed postmaster alone leaves backends serving their open
+    // connections for a moment, and a restart on the same data directory refuses while they live).
+    const c = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...user, cwd: root, detached: true });
     reapOnExit(c);
     child = c;
     let exitCode: number | null | undefined;
@@ -137,7 +140,13 @@ export async function startPostgres(opts: { settings?: Record<string, string>; d
   const urlOf = (database: string) => `postgres://${SUPERUSER}@127.0.0.1:${port}/${database}`;
   const signal = async (sig: NodeJS.Signals) => {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill(sig);
+    if (sig === 'SIGKILL' && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill(sig);
+      }
+    } else child.kill(sig);
     await exited;
   };
   return {
