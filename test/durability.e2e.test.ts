@@ -204,17 +204,23 @@ async function killInStall(env: Record<string, string>, stallText: string, minAc
   return { dataDir, sent, acked };
 }
 
-test('kill -9 while the store thread is mid-commit: every acknowledged event survives, every request is stored whole or not at all', async () => {
-  // The writer thread announces each commit and holds it open 300 ms (test hook), so the kill
-  // lands inside a transaction whose rows are written but not committed.
-  const { dataDir, sent, acked } = await killInStall({ OPENTRAIL_TEST_COMMIT_STALL_MS: '300' }, 'events.db: commit stalled', 500);
-
+/** Restarts on `dataDir` (every acknowledged event there: restartAndCheck) and checks each request sent is stored whole or not at all. */
+async function restartStoredWhole(dataDir: string, sent: string[][], acked: Set<string>): Promise<Set<string>> {
   const storedSet = await restartAndCheck(dataDir, acked);
   const partial = sent.filter((ids) => {
     const n = ids.filter((id) => storedSet.has(id)).length;
     return n !== 0 && n !== ids.length;
   });
   assert.deepEqual(partial.length, 0, 'a request was stored in part');
+  return storedSet;
+}
+
+test('kill -9 while the store thread is mid-commit: every acknowledged event survives, every request is stored whole or not at all', async () => {
+  // The writer thread announces each commit and holds it open 300 ms (test hook), so the kill
+  // lands inside a transaction whose rows are written but not committed.
+  const { dataDir, sent, acked } = await killInStall({ OPENTRAIL_TEST_COMMIT_STALL_MS: '300' }, 'events.db: commit stalled', 500);
+
+  const storedSet = await restartStoredWhole(dataDir, sent, acked);
   assert.ok(sent.some((ids) => !storedSet.has(ids[0]!)), 'every request sent was stored: the kill did not land in a commit');
 });
 
@@ -223,12 +229,7 @@ test('kill -9 while a commit waits for its fdatasync: the request is not answere
   // the commit is in the WAL (and survives kill -9 in the OS's cache) but not yet synced.
   const { dataDir, sent, acked } = await killInStall({ OPENTRAIL_TEST_FSYNC_STALL_MS: '300' }, 'events.db: fsync stalled', 300);
 
-  const storedSet = await restartAndCheck(dataDir, acked);
-  const partial = sent.filter((ids) => {
-    const n = ids.filter((id) => storedSet.has(id)).length;
-    return n !== 0 && n !== ids.length;
-  });
-  assert.deepEqual(partial.length, 0, 'a request was stored in part');
+  const storedSet = await restartStoredWhole(dataDir, sent, acked);
   // The commit whose sync was waiting is in the log (kill -9 keeps what reached the OS) but its
   // request was never answered: the answer waits for the sync.
   const committedUnanswered = sent.filter((ids) => storedSet.has(ids[0]!) && !acked.has(ids[0]!));
