@@ -3,7 +3,7 @@
  * wires services, HTTP and jobs, and shuts everything down in order (stop accepting, finish
  * requests, drain the ingester, close stores).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,21 @@ import { componentErrorLog, createLogger, createMetricsListener, factsLogger, cu
 import { LakeIngestWorker, lazyDuckDB, startLakeRetentionJob } from './lake/ingest/index.ts';
 import { createLakeImports } from './server-lake-imports.ts';
 import { startLakeCompaction } from './server-lake-compaction.ts';
+
+/**
+ * The delivery stall test hook: while the file named by OPENTRAIL_TEST_DELIVERY_STALL_FILE exists,
+ * each batch waits the milliseconds it holds between its intent and its files.
+ */
+function deliveryStallHook(file: string | undefined): (() => number) | undefined {
+  if (!file) return undefined;
+  return () => {
+    try {
+      return Number(readFileSync(file, 'utf8')) || 0;
+    } catch {
+      return 0;
+    }
+  };
+}
 
 export interface RunningServer {
   url: string;
@@ -232,7 +247,7 @@ async function startOn(db: OpenedDatabase, started: (() => unknown)[], config: O
   metrics?.addConsumer('lake', lakeIngestLags(store, control, () => clock.nowMs()));
   const delivery = new DeliveryWorker(
     { events: store, control, objects: metrics ? metrics.countWrites(objects, 'log_files') : objects, clock, logError: errorLog('delivery'), logRefused: noteLog('delivery'), afterDelivery, leases },
-    { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization },
+    { ...config.delivery, readBatch: 2000, regions: config.regions, organization: config.organization, stallAfterIntentMs: deliveryStallHook(process.env.OPENTRAIL_TEST_DELIVERY_STALL_FILE) },
   );
   // CloudTrail Insights (docs/insights.md): one consumer of the log; its records go through the front door.
   const insights = new InsightsAnalysis(

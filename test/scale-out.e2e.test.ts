@@ -10,7 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
@@ -35,6 +35,12 @@ let moto: StartedMoto;
 let s3: S3Client;
 let db: pg.Client;
 let config: TestConfig;
+/**
+ * While this file exists, each batch pauses between its intent and its files for the milliseconds
+ * it holds (the server's test hook): a window wide enough to kill a node in.
+ */
+const stallFile = join(tempDir('ot-stall-'), 'delivery-stall');
+const STALL = { OPENTRAIL_TEST_DELIVERY_STALL_FILE: stallFile };
 const nodes: (StartedServer | undefined)[] = [];
 
 before(async () => {
@@ -56,7 +62,7 @@ before(async () => {
     database: { type: 'postgres', url, leaseTtlMs: LEASE_MS },
   } as TestConfig;
   // Three nodes starting together on an empty database: its schema is made once.
-  nodes.push(...(await Promise.all([0, 1, 2].map(() => startServer(config)))));
+  nodes.push(...(await Promise.all([0, 1, 2].map(() => startServer(config, { env: STALL })))));
 });
 
 after(async () => {
@@ -148,7 +154,10 @@ test('three nodes, one database: ingest on two, pages across nodes, kill -9 of t
 
   // kill -9 of the node holding the trail's delivery lease, while a batch is being written.
   let killed: StartedServer | undefined;
-  for (let attempt = 0; attempt < 200 && !killed; attempt++) {
+  // Each batch now waits between its intent and its files, so the kill lands inside one.
+  writeFileSync(stallFile, '300');
+  const killDeadline = Date.now() + 60_000;
+  while (!killed && Date.now() < killDeadline) {
     const holder = await deliveryHolder();
     const state = await deliveryState();
     if (!holder || !state?.intent) {
@@ -163,9 +172,10 @@ test('three nodes, one database: ingest on two, pages across nodes, kill -9 of t
     } else {
       // It committed the batch just before dying: start it again and try once more.
       const i = nodes.indexOf(holder);
-      nodes[i] = await startServer(config, { dataDir: holder.dataDir });
+      nodes[i] = await startServer(config, { dataDir: holder.dataDir, env: STALL });
     }
   }
+  rmSync(stallFile, { force: true });
   assert.ok(killed, 'the delivering node was killed in the middle of a batch');
   const pending = (await deliveryState())!.intent as Json;
 

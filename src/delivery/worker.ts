@@ -31,6 +31,11 @@ export interface DeliveryOptions {
   /** Regions served: a multi-region trail covers them all. */
   regions: string[];
   organization?: OrganizationConfig;
+  /**
+   * Test hook (env OPENTRAIL_TEST_DELIVERY_STALL_FILE, read by the server): how long a batch waits
+   * between recording its intent and writing its files, so a test can kill a node mid-batch.
+   */
+  stallAfterIntentMs?: () => number;
 }
 
 export interface DeliveryDeps {
@@ -592,6 +597,8 @@ export class DeliveryWorker {
     };
     delete (intent as { selectors?: unknown }).selectors;
     await this.deps.control.put(DELIVERY_STATE_KIND, t.TrailARN, { ...lane.state, intent }, { fence: lane.fence });
+    const stallMs = this.opts.stallAfterIntentMs?.() ?? 0;
+    if (stallMs > 0) await new Promise((r) => setTimeout(r, stallMs));
     const next = await this.write(t, lane.state, intent, lane.fence, ob.admitted);
     if (!next) return false;
     lane.state = next;

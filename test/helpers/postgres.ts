@@ -5,7 +5,7 @@
  * each test takes a fresh, empty database from it (`createDatabase`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -68,6 +68,55 @@ let dbCounter = 0;
  * instead of a temp one: initdb'd when it does not exist yet, reused as it is when it does, and
  * left in place by `destroy` (which then removes only the socket directory).
  */
+/** Whether the process `pid` still runs (a zombie has ended: only its parent's wait is left). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The pids whose parent is `pid` (from /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // Fields after the command's closing parenthesis: state, ppid, ...
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+/**
+ * kill -9 of the database host: the postmaster and every backend at once. A SIGKILLed postmaster
+ * alone leaves its backends (each in a session of its own: they call setsid) serving their open
+ * connections for a moment, and a restart on the same data directory refuses while they live. The
+ * postmaster is stopped first so it forks nothing while its children are listed.
+ */
+async function killAll(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGSTOP');
+  } catch {
+    return;
+  }
+  const kids = childrenOf(pid);
+  for (const p of [pid, ...kids]) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  for (const p of kids) while (running(p)) await sleep(5);
+}
+
 export async function startPostgres(opts: { settings?: Record<string, string>; dataDir?: string } = {}): Promise<StartedPostgres> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed (initdb not found): `.ci/run` installs Debian\'s postgresql package, or run `apt-get install -y postgresql`');
@@ -101,10 +150,7 @@ export async function startPostgres(opts: { settings?: Record<string, string>; d
   const launch = async () => {
     const args = ['-D', dataDir, '-p', String(port)];
     for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
-    // A process group of its own: kill() ends the postmaster and its backends at once, as a crash of
-    // the database host would (a SIGKILLed postmaster alone leaves backends serving their open
-    // connections for a moment, and a restart on the same data directory refuses while they live).
-    const c = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...user, cwd: root, detached: true });
+    const c = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...user, cwd: root });
     reapOnExit(c);
     child = c;
     let exitCode: number | null | undefined;
@@ -140,13 +186,8 @@ export async function startPostgres(opts: { settings?: Record<string, string>; d
   const urlOf = (database: string) => `postgres://${SUPERUSER}@127.0.0.1:${port}/${database}`;
   const signal = async (sig: NodeJS.Signals) => {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    if (sig === 'SIGKILL' && child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill(sig);
-      }
-    } else child.kill(sig);
+    if (sig === 'SIGKILL' && child.pid !== undefined) await killAll(child.pid);
+    else child.kill(sig);
     await exited;
   };
   return {
