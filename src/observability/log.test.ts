@@ -1,7 +1,8 @@
 /** The JSON-lines logger: level names, ISO times, causes, and secrets redacted wherever they sit in a line's objects. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { componentErrorLog, createLogger, factsLogger } from './log.ts';
+import { componentErrorLog, createLogger, factsLogger, REPEAT_QUIET_MS } from './log.ts';
+import { StoreUnavailableError } from '../stores/index.ts';
 
 function capture(level = 'info') {
   const lines: Record<string, unknown>[] = [];
@@ -23,6 +24,24 @@ test('an error line names its component and its cause chain, and is counted', ()
   assert.equal(first!.msg, 'delivery pass failed');
   assert.match(JSON.stringify(first!.err), /append failed.*caused by: Error: disk I\/O error/s);
   assert.deepEqual([second!.component, second!.msg, second!.err], ['digest', 'no cause', undefined]);
+});
+
+test('a store failure repeated word for word is logged once per quiet period, and counted every time', () => {
+  const { log, lines } = capture();
+  const counted: string[] = [];
+  let now = 1_000_000;
+  const logError = componentErrorLog(log, 'lake-ingest', (c) => counted.push(c), () => now);
+  const full = new StoreUnavailableError('control.db: lease acquire failed: SQLITE_FULL (database or disk is full)');
+  for (let pass = 0; pass < 5; pass++, now += 1000) logError('lake ingestion pass failed', full);
+  logError('lake ingestion pass failed', new StoreUnavailableError('events.db: readAfter failed: SQLITE_IOERR'));
+  now += REPEAT_QUIET_MS;
+  logError('lake ingestion pass failed', full);
+  assert.equal(counted.length, 7);
+  assert.deepEqual(lines.map((l) => l.msg), [
+    'lake ingestion pass failed: control.db: lease acquire failed: SQLITE_FULL (database or disk is full)',
+    'lake ingestion pass failed: events.db: readAfter failed: SQLITE_IOERR',
+    'lake ingestion pass failed: control.db: lease acquire failed: SQLITE_FULL (database or disk is full)',
+  ]);
 });
 
 test('secret keys, session tokens, signatures and Authorization are redacted at any depth up to two', () => {

@@ -45,18 +45,29 @@ export function factsLogger(log: Logger, bindings: Record<string, string>): Logg
   return (log as unknown as PinoLogger).child(bindings, { redact: [] }) as unknown as Logger;
 }
 
+/** How long a background component stays quiet about a store failure it just logged, word for word. */
+export const REPEAT_QUIET_MS = 60_000;
+
 /**
  * A logError for a background component: one JSON line at level error with the component and the
  * cause (`err`: type, message, stack, code), counted by `count` (metrics). A store failure that
- * passes by itself (database gone, disk full) is its message only: one short line per job pass,
- * not a stack.
+ * passes by itself (database gone, disk full) is its message only, not a stack, and the same line
+ * again within REPEAT_QUIET_MS is only counted: a job that fails every pass (every second) while
+ * the disk is full says so once a minute, and the metrics count every failure.
  */
-export function componentErrorLog(log: Logger, component: string, count?: (component: string) => void): (msg: string, err?: unknown) => void {
+export function componentErrorLog(log: Logger, component: string, count?: (component: string) => void, nowMs: () => number = Date.now): (msg: string, err?: unknown) => void {
   const child = log.child({ component });
+  const lastLogged = new Map<string, number>();
   return (msg, err) => {
     count?.(component);
     if (err === undefined) child.error(msg);
-    else if (err instanceof StoreUnavailableError) child.error(`${msg}: ${err.message}`);
-    else child.error({ err }, msg);
+    else if (err instanceof StoreUnavailableError) {
+      const line = `${msg}: ${err.message}`;
+      const now = nowMs();
+      if (now - (lastLogged.get(line) ?? -Infinity) < REPEAT_QUIET_MS) return;
+      if (lastLogged.size >= 64) lastLogged.clear();
+      lastLogged.set(line, now);
+      child.error(line);
+    } else child.error({ err }, msg);
   };
 }

@@ -10,7 +10,7 @@ import { EventWriter, type WriterOptions } from './event-writer.ts';
 import { storeFailure } from './errors.ts';
 import type { Durability } from '../event-store.ts';
 import type { PackedBatch } from './append-batch.ts';
-import { SYNCED, WANT } from './wal-sync.ts';
+import { askSyncFor, SYNCED, takeTicket } from './wal-sync.ts';
 
 export type WriterRequest =
   | { id: number; op: 'append'; batch: PackedBatch; durability: Durability; committedMs: number; follow: boolean }
@@ -60,7 +60,8 @@ const port = parentPort!;
 const opts = workerData as WriterOptions & { syncShared?: SharedArrayBuffer };
 /** The syncer thread's cells (wal-syncer-worker.ts): absent, `disk` commits sync inside COMMIT. */
 const syncCells = opts.syncShared ? new BigInt64Array(opts.syncShared) : undefined;
-let tickets = 0;
+/** The last ticket this thread asked the syncer for. */
+let asked = 0;
 
 /**
  * After a commit that must be durable: a new ticket, asked of the syncer thread, which fdatasyncs
@@ -68,10 +69,9 @@ let tickets = 0;
  */
 function askSync(): number | undefined {
   if (!syncCells) return undefined;
-  tickets++;
-  Atomics.store(syncCells, WANT, BigInt(tickets));
-  Atomics.notify(syncCells, WANT);
-  return tickets;
+  asked = takeTicket(syncCells);
+  askSyncFor(syncCells, asked);
+  return asked;
 }
 
 /**
@@ -81,7 +81,7 @@ function askSync(): number | undefined {
 function awaitSyncs(): void {
   if (!syncCells) return;
   const deadline = Date.now() + 30_000;
-  for (let seen = Atomics.load(syncCells, SYNCED); seen < BigInt(tickets) && Date.now() < deadline; seen = Atomics.load(syncCells, SYNCED)) {
+  for (let seen = Atomics.load(syncCells, SYNCED); seen < BigInt(asked) && Date.now() < deadline; seen = Atomics.load(syncCells, SYNCED)) {
     Atomics.wait(syncCells, SYNCED, seen, 100);
   }
 }

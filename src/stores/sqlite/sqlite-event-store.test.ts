@@ -191,6 +191,31 @@ describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import',
     }
   });
 
+  test('readAfter hands a consumer only events an fdatasync covered: a process append is read after a sync begun after the read', async () => {
+    const path = join(dir, `readsync-${++n}.db`);
+    const store = new SqliteEventStore({ path, traceSync: true, syncStallMs: 20 });
+    try {
+      await store.append([ev('r-1'), ev('r-2')], 'process');
+      assert.equal(store.syncStats().syncs, 0, 'a process append asks for no sync');
+      const rows = await store.readAfter(0, 10);
+      assert.deepEqual(idsOf(rows), ['r-1', 'r-2']);
+      const trace = store.syncStats().trace!;
+      const asked = trace.find((t) => t.step === 'reply')!;
+      assert.ok(asked && trace.some((t) => t.step === 'synced' && t.upTo >= asked.ticket), `the read waited for a sync covering its ticket: ${JSON.stringify(trace)}`);
+      // Seen durable once: reading them again asks for nothing.
+      const syncs = store.syncStats().syncs;
+      await store.readAfter(0, 10);
+      assert.equal(store.syncStats().syncs, syncs);
+      // A later disk append's ticket is above the reader's, and still waits for its own sync.
+      await store.append([ev('r-3')]);
+      const acks = store.syncStats().trace!.filter((t) => t.step === 'ack').map((t) => t.ticket);
+      assert.equal(acks.length, 2);
+      assert.ok(acks[1]! > acks[0]!, `tickets from one counter: ${acks.join(', ')}`);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('the checkpointer keeps the WAL bounded under sustained ingest (writer never checkpoints)', async () => {
     const path = join(dir, `wal-${++n}.db`);
     const store = new SqliteEventStore({ path, checkpointBytes: 256 * 1024, checkpointIntervalMs: 5 });

@@ -30,7 +30,7 @@ import { EventReader } from './event-reader.ts';
 import { packBatch } from './append-batch.ts';
 import type { ImportEvent, ImportOptions, WriterOptions } from './event-writer.ts';
 import type { SerializedError, WriterReply, WriterRequestBody } from './event-writer-worker.ts';
-import { STOP, SyncWaiters, WANT, type SyncerMessage, type SyncerOptions, type SyncTraceStep } from './wal-sync.ts';
+import { askSyncFor, STOP, SYNC_CELLS_BYTES, SyncWaiters, takeTicket, WANT, type SyncerMessage, type SyncerOptions, type SyncTraceStep } from './wal-sync.ts';
 import type {
   AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
 } from '../event-store.ts';
@@ -127,6 +127,8 @@ export class SqliteEventStore implements EventStore {
   private readonly checkpointer: Worker;
   private readonly syncer: Worker;
   private readonly syncCells: BigInt64Array;
+  /** The highest seq readAfter has seen covered by an fdatasync (what it may hand out without one). */
+  private durableSeq = 0;
   private readonly syncWaiters: SyncWaiters;
   private readonly reader: EventReader;
   private readonly waiting = new Map<number, Waiting>();
@@ -157,7 +159,7 @@ export class SqliteEventStore implements EventStore {
       commitStallMs: Number(process.env.OPENTRAIL_TEST_COMMIT_STALL_MS ?? 0) || 0,
       syncAtCommit: false,
     };
-    const syncShared = new SharedArrayBuffer(24);
+    const syncShared = new SharedArrayBuffer(SYNC_CELLS_BYTES);
     this.syncCells = new BigInt64Array(syncShared);
     this.syncWaiters = new SyncWaiters(opts.traceSync ?? false);
     const syncerOptions: SyncerOptions = { path: this.path, shared: syncShared, stallMs: opts.syncStallMs ?? (Number(process.env.OPENTRAIL_TEST_FSYNC_STALL_MS ?? 0) || 0) };
@@ -320,8 +322,23 @@ export class SqliteEventStore implements EventStore {
     return this.read('lookup', () => this.reader.lookup(q));
   }
 
-  readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): Promise<StoredEvent[]> {
-    return this.read('readAfter', () => this.reader.readAfter(afterSeq, limit, accountId, maxBytes));
+  /**
+   * Consumers (delivery, Lake, Insights, streams) get only events on disk: a commit is readable as
+   * soon as COMMIT returns, before the syncer's fdatasync, and an event delivered and then lost to
+   * a power cut would leave its seq to another event after recovery, which the consumer's cursor,
+   * already past it, would skip. So rows beyond what is known durable wait for a sync begun after
+   * the read (one fdatasync serves every waiter; under ingest one is always under way).
+   */
+  async readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): Promise<StoredEvent[]> {
+    const rows = await this.read('readAfter', () => this.reader.readAfter(afterSeq, limit, accountId, maxBytes));
+    const last = rows[rows.length - 1]?.seq;
+    if (last !== undefined && last > this.durableSeq) {
+      const ticket = takeTicket(this.syncCells);
+      askSyncFor(this.syncCells, ticket);
+      await new Promise<void>((resolve, reject) => this.syncWaiters.wait(ticket, resolve, reject));
+      this.durableSeq = Math.max(this.durableSeq, last);
+    }
+    return rows;
   }
 
   lastSeq(): Promise<number> {

@@ -2,15 +2,18 @@
  * Durability after COMMIT (docs/storage.md "Durability"): what the writer thread, the syncer
  * thread (wal-syncer-worker.ts) and the calling thread share, and the calling thread's side.
  *
- * A `disk` request's reply from the writer carries a ticket (the writer's count of such commits);
- * the syncer reports "synced up to w" after an fdatasync of the WAL that started after commit w
- * returned; a reply is answered only when its ticket is covered.
+ * A `disk` request's reply from the writer carries a ticket, taken after its COMMIT returned; the
+ * syncer reports "synced up to w" after an fdatasync of the WAL that started after ticket w was
+ * asked for; a reply is answered only when its ticket is covered. Tickets come from one counter
+ * shared by every thread (`takeTicket`), so a ticket covers every commit that returned before it
+ * was taken: a reader that took one after its read knows, once it is synced, that what it read is
+ * durable (SqliteEventStore.readAfter).
  */
 
 export interface SyncerOptions {
   /** The database file (its WAL is `${path}-wal`). */
   path: string;
-  /** [WANT, STOP, SYNCED] as BigInt64: the ticket asked for, 1 to stop, the ticket last synced (or failed). */
+  /** [WANT, STOP, SYNCED, TICKETS] as BigInt64: the ticket asked for, 1 to stop, the ticket last synced (or failed), the last ticket taken. */
   shared: SharedArrayBuffer;
   /** Test hook: ms to wait before each fdatasync (an ack that did not wait for it shows up). */
   stallMs?: number;
@@ -25,6 +28,23 @@ export type SyncerMessage =
 export const WANT = 0;
 export const STOP = 1;
 export const SYNCED = 2;
+export const TICKETS = 3;
+/** The shared cells' size in bytes. */
+export const SYNC_CELLS_BYTES = 4 * 8;
+
+/** A new ticket, above every ticket any thread took before. */
+export function takeTicket(cells: BigInt64Array): number {
+  return Number(Atomics.add(cells, TICKETS, 1n) + 1n);
+}
+
+/** Asks the syncer for an fdatasync covering `ticket` (WANT only goes up, whoever raises it). */
+export function askSyncFor(cells: BigInt64Array, ticket: number): void {
+  const t = BigInt(ticket);
+  for (let cur = Atomics.load(cells, WANT); cur < t; cur = Atomics.load(cells, WANT)) {
+    if (Atomics.compareExchange(cells, WANT, cur, t) === cur) break;
+  }
+  Atomics.notify(cells, WANT);
+}
 
 /** One step of the order of events the calling thread saw (SyncWaiters' trace, for tests). */
 export type SyncTraceStep = { step: 'reply'; ticket: number } | { step: 'synced'; upTo: number } | { step: 'ack'; ticket: number };
@@ -82,7 +102,10 @@ export class SyncWaiters {
       reject(this.failed);
       return;
     }
-    this.waiting.push({ ticket, resolve, reject });
+    // In ticket order: a reader's ticket may be taken before a writer's reply with a lower one arrives.
+    let at = this.waiting.length;
+    while (at > 0 && this.waiting[at - 1]!.ticket > ticket) at--;
+    this.waiting.splice(at, 0, { ticket, resolve, reject });
   }
 
   /** The syncer's report. */
