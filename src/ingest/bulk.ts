@@ -89,10 +89,9 @@ const keepFor = (ctx: BulkContext) => (a: Admission): BulkAdmitted => (a.ok ? { 
  * normalise -> route for one parsed entry, keeping only what the commit and the answer need: the
  * map to give parseBulkChunks, so each record is admitted as soon as it is parsed.
  */
-export function bulkAdmitter(ctx: BulkContext): EntryMap<BulkAdmitted> {
+export function bulkAdmitter(ctx: BulkContext, arena = new RecordArena()): EntryMap<BulkAdmitted> {
   const fctx = frontDoorContext(ctx);
   const keep = keepFor(ctx);
-  const arena = new RecordArena();
   return (raw, text) => {
     const a = admit(raw, fctx, text);
     // Kept as its UTF-8 bytes, written once into the request's buffers (what the store copies into
@@ -107,24 +106,41 @@ export function bulkAdmitter(ctx: BulkContext): EntryMap<BulkAdmitted> {
 /**
  * The UTF-8 bytes of a request's records, written one after another into buffers of ARENA_BYTES
  * (off the JS heap: the young-generation GC never copies them); a record's bytes are a view.
+ * `release()` gives the buffers back for the next requests' arenas: a buffer allocated per request
+ * lives until its commit, so it is promoted and, being external memory, is freed only by (and
+ * hastens) a full GC. After `release()` no record of the arena may be read: the bulk endpoint
+ * releases once its append settled (src/http/app.ts).
  */
-class RecordArena {
-  private buf: Buffer = Buffer.alloc(0);
+export class RecordArena {
+  private buf: Buffer = EMPTY;
   private off = 0;
+  private readonly taken: Buffer[] = [];
 
   encode(text: string): Uint8Array {
     // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair: 4 for 2).
     const most = text.length * 3;
     if (this.buf.length - this.off < most) {
-      this.buf = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, most));
+      this.buf = most <= ARENA_BYTES ? (spare.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES)) : Buffer.allocUnsafeSlow(most);
+      this.taken.push(this.buf);
       this.off = 0;
     }
     const start = this.off;
     this.off += this.buf.write(text, start, 'utf8');
     return this.buf.subarray(start, this.off);
   }
+
+  release(): void {
+    for (const b of this.taken) if (b.length === ARENA_BYTES && spare.length < MAX_SPARE) spare.push(b);
+    this.taken.length = 0;
+    this.buf = EMPTY;
+    this.off = 0;
+  }
 }
 
+const EMPTY = Buffer.alloc(0);
+/** Arena buffers given back, for the next requests (at most MAX_SPARE: 8 MiB). */
+const spare: Buffer[] = [];
+const MAX_SPARE = 32;
 const ARENA_BYTES = 256 * 1024;
 
 /**
