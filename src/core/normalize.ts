@@ -16,7 +16,6 @@ import { CURRENT_EVENT_VERSION, MAX_RECORD_BYTES, type CloudTrailRecord } from '
 import { formatEventTime, isEventTimeForm, parseIsoTime } from './time.ts';
 import type { IdSource } from './ids.ts';
 import { isReadOnlyCall } from './read-only.ts';
-import { isCanonicalJson } from './canonical-json.ts';
 
 export interface NormalizeContext {
   /** Account used when the record names no recipientAccountId. */
@@ -92,12 +91,12 @@ const FIELD_INDEX = new Map<string, number>(FIELD_ORDER.map((f, i) => [f, i]));
 /**
  * Validates and normalises one record; see the module header for what it guarantees.
  *
- * `sourceText`, when given, is the JSON text `raw` was parsed from (by JSON.parse). When
- * normalising changes nothing (no quirk fixed, no field filled or dropped, the fields already in
- * CloudTrail's order) and the text is proved canonical (`isCanonicalJson`: no white space, no
- * repeated or digit keys, JSON.stringify's escapes and number forms), the stored JSON is that
- * text itself, which is then exactly what JSON.stringify of the normalised record would have made;
- * otherwise the record is stringified as without it. Either way the same bytes are stored.
+ * `sourceText`, when given, is the JSON text `raw` was parsed from (by JSON.parse): when normalising
+ * changes nothing (no quirk fixed, no field filled or dropped, the fields already in CloudTrail's
+ * order), the parsed record is stringified as it is instead of being built again (a value JSON.parse
+ * made has no undefined member, so both give the same text). The text itself is not stored as it
+ * came: proving it is what JSON.stringify would write cost more than writing it (docs/performance.md,
+ * "Issue 11, seventh round"). Either way the same bytes are stored.
  */
 export function normalizeRecord(raw: unknown, ctx: NormalizeContext, sourceText?: string): NormalizeResult {
   if (!isPlainObject(raw)) return fail('a record must be a JSON object');
@@ -182,10 +181,14 @@ export function normalizeRecord(raw: unknown, ctx: NormalizeContext, sourceText?
   };
   let record: Record<string, unknown>;
   let json: string;
-  if (sourceText !== undefined && input === raw && asItCame(input, filled) && isCanonicalJson(sourceText)) {
-    // The normalised record is the parsed one, and its JSON the text it was parsed from.
+  if (sourceText !== undefined && input === raw && asItCame(input, filled)) {
+    // The normalised record is the parsed one: stringified as it is, without building it again.
     record = input;
-    json = sourceText;
+    try {
+      json = JSON.stringify(record);
+    } catch {
+      return fail('the record is nested too deeply to store');
+    }
   } else {
     record = {};
     for (const f of FIELD_ORDER) {

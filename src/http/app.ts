@@ -10,7 +10,7 @@ import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
 import { isReadOnlyCall, type Clock, type IdSource } from '../core/index.ts';
-import { AdmissionGate, bulkAdmission, PARSE_TURNS, BulkBodyError, BulkLimitError, bulkAdmitter, ingestAdmitted, parseBulkChunks, type BulkAdmitted, type Ingester } from '../ingest/index.ts';
+import { AdmissionGate, bulkAdmission, PARSE_TURNS, BulkBodyError, BulkLimitError, bulkAdmitter, ingestAdmitted, parseBulkChunks, RecordArena, type BulkAdmitted, type Ingester } from '../ingest/index.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
@@ -310,7 +310,13 @@ export function createApp(deps: AppDeps): FastifyInstance {
       let release = (): void => undefined;
       return {
         decode: async (body, { req, lease, ctx }) => {
-          release = await bulkGate.enter();
+          const leave = await bulkGate.enter();
+          // The records' bytes (bulkAdmitter), given back once the append settled.
+          const arena = new RecordArena();
+          release = () => {
+            arena.release();
+            leave();
+          };
           let parsing: (() => void) | undefined;
           try {
             parsing = await parseTurns.enter();
@@ -318,7 +324,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
             // each record admitted (normalise -> route) as soon as it is parsed, so only what its
             // commit needs waits for it (docs/storage.md "Memory").
             const chunks = decodedChunks(body, bodyEncoding(req.raw, body), limits.maxDecodedBytes, lease);
-            const admit = bulkAdmitter({ identity: ctx.identity, region: ctx.region, nowMs: ctx.nowMs, ids: deps.ids, servedRegions: deps.auth.regions, retentionDays: deps.historyRetentionDays });
+            const admit = bulkAdmitter({ identity: ctx.identity, region: ctx.region, nowMs: ctx.nowMs, ids: deps.ids, servedRegions: deps.auth.regions, retentionDays: deps.historyRetentionDays }, arena);
             return await parseBulkChunks(chunks, { maxRecords: limits.maxRecordsPerRequest, maxRecordChars: MAX_RECORD_CHARS }, admit);
           } catch (err) {
             release();

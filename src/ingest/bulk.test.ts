@@ -1,7 +1,7 @@
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BulkBodyError, bulkAdmitter, ingestAdmitted, ingestBulk, parseBulkChunks, splitBody, type BulkContext } from './bulk.ts';
+import { BulkBodyError, bulkAdmitter, ingestAdmitted, ingestBulk, parseBulkChunks, RecordArena, splitBody, type BulkContext } from './bulk.ts';
 import { Ingester } from './ingester.ts';
 import { SqliteEventStore } from '../stores/sqlite/sqlite-event-store.ts';
 import type { Identity } from '../core/index.ts';
@@ -258,5 +258,46 @@ describe('ingestBulk', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('RecordArena (the bulk path keeps records as UTF-8 bytes)', () => {
+  const identity: Identity = { secretAccessKey: 's', mfaAuthenticated: false, principalId: 'AIDA', type: 'IAMUser', accountId: '111111111111', accessKeyId: 'AKIAPROD', userName: 'producer', isTrustedProducer: true };
+  const ctx: BulkContext = { identity, region: 'eu-west-1', nowMs: Date.UTC(2026, 0, 1), ids: { uuid: () => 'gen' } };
+  const admitted = async (texts: readonly string[], arena: RecordArena) => {
+    const body = Buffer.from(`{"Records":[${texts.join(',')}]}`);
+    return parseBulkChunks((async function* () {
+      yield body;
+    })(), { maxRecords: 10_000, maxRecordChars: 1 << 20 }, bulkAdmitter(ctx, arena));
+  };
+
+  const asRecords = (xs: readonly string[], tag: string) => xs.map((userAgent, i) => JSON.stringify({ eventSource: 's3.amazonaws.com', eventName: 'GetObject', eventID: `${tag}-${i}`, eventTime: '2026-01-01T00:00:00Z', userAgent }));
+  const check = (entries: Awaited<ReturnType<typeof admitted>>, xs: readonly string[]) => {
+    assert.equal(entries.length, xs.length);
+    for (const [i, e] of entries.entries()) {
+      assert.ok(e.ok);
+      const json = e.input.json;
+      assert.equal(JSON.parse(json).userAgent, xs[i]);
+      assert.deepEqual(Buffer.from(e.input.utf8!), Buffer.from(json));
+    }
+  };
+
+  test('property: each record\'s bytes are its stored JSON\'s UTF-8, and stay so while a released arena\'s buffers serve the next request', async () => {
+    const text = fc.string({ unit: fc.constantFrom('a', 'é', '€', '😀', '"', '\\', '\n', 'z') });
+    await fc.assert(fc.asyncProperty(fc.array(text, { minLength: 1 }), fc.array(text, { minLength: 1 }), async (first, second) => {
+      const arena = new RecordArena();
+      check(await admitted(asRecords(first, 'a'), arena), first);
+      arena.release();
+      check(await admitted(asRecords(second, 'b'), arena), second);
+    }), { numRuns: 50 });
+  });
+
+  test('records of 3-byte characters across the ends of the arena\'s buffers are whole', async () => {
+    // ~3.1 KB records: one of them meets the end of each 256 KiB buffer.
+    const xs = Array.from({ length: 200 }, (_, i) => '€'.repeat(1000 + i));
+    const arena = new RecordArena();
+    check(await admitted(asRecords(xs, 'a'), arena), xs);
+    arena.release();
+    check(await admitted(asRecords(xs.slice(50), 'b'), arena), xs.slice(50));
   });
 });

@@ -89,24 +89,90 @@ const keepFor = (ctx: BulkContext) => (a: Admission): BulkAdmitted => (a.ok ? { 
  * normalise -> route for one parsed entry, keeping only what the commit and the answer need: the
  * map to give parseBulkChunks, so each record is admitted as soon as it is parsed.
  */
-export function bulkAdmitter(ctx: BulkContext): EntryMap<BulkAdmitted> {
+export function bulkAdmitter(ctx: BulkContext, arena = new RecordArena()): EntryMap<BulkAdmitted> {
   const fctx = frontDoorContext(ctx);
   const keep = keepFor(ctx);
   return (raw, text) => {
     const a = admit(raw, fctx, text);
-    // Stored as it came: a copy, so that the record does not hold the body's text around it
-    // (a slice keeps its whole 64 KB piece alive until the commit, records refused or stringified
-    // included).
-    if (a.ok && a.input.json === text) a.input.json = detached(text);
+    // Kept as its UTF-8 bytes, written once into the request's buffers (what the store copies into
+    // its block), not as a string: the record's text is often a slice of the body's text, which
+    // would keep its whole 64 KB piece alive until the commit, and a string kept that long is
+    // copied by every young-generation GC on the way (docs/performance.md, "Issue 11, seventh round").
+    if (a.ok) a.input = new Utf8Input(a.input, arena.encode(a.input.json));
     return keep(a);
   };
 }
 
 /**
- * A flat copy of a string that may be a slice of a larger one: V8 flattens the concatenation into a
- * new string, of which the slice is then taken, so the result refers to that copy alone.
+ * The UTF-8 bytes of a request's records, written one after another into buffers of ARENA_BYTES
+ * (off the JS heap: the young-generation GC never copies them); a record's bytes are a view.
+ * `release()` gives the buffers back for the next requests' arenas: a buffer allocated per request
+ * lives until its commit, so it is promoted and, being external memory, is freed only by (and
+ * hastens) a full GC. After `release()` no record of the arena may be read: the bulk endpoint
+ * releases once its append settled (src/http/app.ts).
  */
-const detached = (s: string): string => `${s} `.slice(0, -1);
+export class RecordArena {
+  private buf: Buffer = EMPTY;
+  private off = 0;
+  private readonly taken: Buffer[] = [];
+
+  encode(text: string): Uint8Array {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair: 4 for 2).
+    const most = text.length * 3;
+    if (this.buf.length - this.off < most) {
+      this.buf = most <= ARENA_BYTES ? (spare.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES)) : Buffer.allocUnsafeSlow(most);
+      this.taken.push(this.buf);
+      this.off = 0;
+    }
+    const start = this.off;
+    this.off += this.buf.write(text, start, 'utf8');
+    return this.buf.subarray(start, this.off);
+  }
+
+  release(): void {
+    for (const b of this.taken) if (b.length === ARENA_BYTES && spare.length < MAX_SPARE) spare.push(b);
+    this.taken.length = 0;
+    this.buf = EMPTY;
+    this.off = 0;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+/** Arena buffers given back, for the next requests (at most MAX_SPARE: 8 MiB). */
+const spare: Buffer[] = [];
+const MAX_SPARE = 32;
+const ARENA_BYTES = 256 * 1024;
+
+/**
+ * An admitted record's AppendInput whose record is kept as UTF-8 bytes (`utf8`); `json` is decoded
+ * from them when asked (the SQLite store never asks: it copies the bytes). The text is well formed
+ * (JSON.parse's source proved canonical, or JSON.stringify's output), so the round trip is exact.
+ */
+class Utf8Input implements AppendInput {
+  readonly accountId: string;
+  readonly region: string;
+  readonly eventId: string;
+  readonly eventTimeSec: number;
+  readonly utf8: Uint8Array;
+  readonly history: AppendInput['history'];
+  readonly summary: string | undefined;
+  private text: string | undefined;
+
+  constructor(input: AppendInput, utf8: Uint8Array) {
+    this.accountId = input.accountId;
+    this.region = input.region;
+    this.eventId = input.eventId;
+    this.eventTimeSec = input.eventTimeSec;
+    this.utf8 = utf8;
+    this.history = input.history;
+    this.summary = input.summary;
+  }
+
+  get json(): string {
+    this.text ??= Buffer.from(this.utf8.buffer, this.utf8.byteOffset, this.utf8.byteLength).toString('utf8');
+    return this.text;
+  }
+}
 
 /**
  * Validates and appends the records through the front door (normalise -> route -> append). `audit`,

@@ -35,6 +35,12 @@ export interface AppendInput {
   /** The record as stored and delivered (compact JSON). */
   json: string;
   /**
+   * `json` as UTF-8, when the producer already has it (the bulk endpoint encodes each record once,
+   * into its request's buffer: src/ingest/bulk.ts); exactly `Buffer.from(json)`. A store that
+   * writes bytes copies these instead of encoding `json` again.
+   */
+  utf8?: Uint8Array;
+  /**
    * The Event history attributes the event is found by (the caller includes a catch-all pair for
    * "every entry"); undefined when the event is not in Event history (data events, ...).
    */

@@ -7,7 +7,8 @@
  * then turned back into UTF-8 for its block. Here a batch is a few flat arrays instead: the
  * records' UTF-8 bytes in one buffer that is transferred (moved, not copied), their end offsets,
  * the short strings (account, region, eventId, summary) in one array, the history pairs flattened
- * into another. The writer copies each record's bytes into its block as they are.
+ * into another. The writer copies each record's bytes into its block as they are. A record whose
+ * bytes its producer already made (`AppendInput.utf8`) is copied, not encoded again.
  */
 import type { AppendInput } from '../event-store.ts';
 
@@ -34,7 +35,8 @@ export function packBatch(batch: readonly AppendInput[]): { packed: PackedBatch;
   const ends = new Uint32Array(n);
   let total = 0;
   for (let i = 0; i < n; i++) {
-    total += Buffer.byteLength(batch[i]!.json, 'utf8');
+    const e = batch[i]!;
+    total += e.utf8 !== undefined ? e.utf8.length : Buffer.byteLength(e.json, 'utf8');
     ends[i] = total;
   }
   const bytes = new Uint8Array(total);
@@ -47,7 +49,10 @@ export function packBatch(batch: readonly AppendInput[]): { packed: PackedBatch;
   let off = 0;
   for (let i = 0; i < n; i++) {
     const e = batch[i]!;
-    off += buf.write(e.json, off, 'utf8');
+    if (e.utf8 !== undefined) {
+      bytes.set(e.utf8, off);
+      off += e.utf8.length;
+    } else off += buf.write(e.json, off, 'utf8');
     strs[4 * i] = e.accountId;
     strs[4 * i + 1] = e.region;
     strs[4 * i + 2] = e.eventId;
