@@ -8,10 +8,10 @@
  * against SignatureV4.sign).
  */
 import { createHmac, hash, timingSafeEqual } from 'node:crypto';
-import { ALGORITHM_IDENTIFIER, AMZ_DATE_HEADER, createScope, getCanonicalHeaders, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
+import { ALGORITHM_IDENTIFIER, AMZ_DATE_HEADER, createScope, getCanonicalHeaders, getCanonicalQuery, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
 import { ServiceError } from './errors.ts';
 import { NodeSha256 } from '../core/sha256.ts';
-import { signingKey } from '../core/sigv4-sign.ts';
+import { canonicalPath, signingKey } from '../core/sigv4-sign.ts';
 
 export { NodeSha256, signingKey };
 
@@ -190,8 +190,9 @@ export function checkPayloadHash(declared: string, actual: string): void {
  * With `body: null` and a signed hex `x-amz-content-sha256` the signature is checked completely
  * without the body; the caller must then check the body against that hash (checkPayloadHash).
  */
-export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Promise<{ auth: ParsedAuthorization; credentials: Credentials }> {
-  const { auth, credentials } = checkSigV4Headers(req.headers, opts);
+export async function verifySigV4(req: SignedRequest, opts: VerifyOptions, checked?: HeaderCheck): Promise<{ auth: ParsedAuthorization; credentials: Credentials }> {
+  // `checked`: what checkSigV4Headers already said of these same headers and options (not redone).
+  const { auth, credentials } = checked ?? checkSigV4Headers(req.headers, opts);
   const headers: Record<string, string> = {};
   for (const name of auth.signedHeaders) {
     const v = headerValue(req.headers, name);
@@ -238,8 +239,46 @@ const canonicalizers = { escaped: new Canonicalizer(true), raw: new Canonicalize
  * The signature @smithy/signature-v4 computes when it re-signs the request as received: the
  * caller's signed headers (the session token as sent when it is signed) and date, the body (or
  * the signed x-amz-content-sha256), the path escaped unless `uriEscapePath` is false.
+ *
+ * Built directly for what every signer sends (lower-case signed header names, a 4-digit year):
+ * the same canonical request smithy builds, without its request clone, date round trip and header
+ * bags (docs/performance.md "gateway CPU, seventh round"); anything else goes through smithy's own
+ * functions (viaSmithy). The property test in sigv4.test.ts holds both to `SignatureV4.sign`.
  */
 export function expectedSignature(req: SignedRequest, auth: ParsedAuthorization, secretAccessKey: string, uriEscapePath: boolean): string {
+  const signedAt = amzDate(headerValue(req.headers, 'x-amz-date') ?? '') ?? NaN;
+  const iso = new Date(signedAt).toISOString();
+  for (const name of auth.signedHeaders) if (name !== name.toLowerCase()) return viaSmithy(req, auth, secretAccessKey, uriEscapePath, signedAt);
+  if (iso.length !== 24) return viaSmithy(req, auth, secretAccessKey, uriEscapePath, signedAt);
+  // smithy's iso8601 without milliseconds, '-' and ':'.
+  const longDate = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+  const shortDate = longDate.slice(0, 8);
+  // The signed headers as smithy's request holds them: in a plain object (where a header named
+  // __proto__ is lost), without the ones its signer generates (authorization, date, x-amz-date),
+  // then x-amz-date as the signing date. (Its session token header is the signed one's own value.)
+  const values: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const name of auth.signedHeaders) {
+    if (name === '__proto__' || name === 'authorization' || name === 'x-amz-date' || name === 'date') continue;
+    const v = headerValue(req.headers, name);
+    if (v !== undefined) values[name] = v;
+  }
+  values[AMZ_DATE_HEADER] = longDate;
+  const payloadHash = values[SHA256_HEADER] ?? req.bodySha256 ?? payloadHashOf(req.body ?? Buffer.alloc(0));
+  const names = Object.keys(values).sort();
+  let canonicalHeaders = '';
+  for (const name of names) {
+    const v = values[name]!;
+    // smithy's value form: CR and LF as spaces, runs of spaces and tabs as one, one leading and trailing space off.
+    canonicalHeaders += `${name}:${/[\r\n\t]| {2}|^ | $/.test(v) ? v.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '') : v}\n`;
+  }
+  const query = req.rawQuery === '' ? '' : getCanonicalQuery({ query: signingQuery(req.rawQuery) } as Parameters<typeof getCanonicalQuery>[0]);
+  const canonicalRequest = `${req.method}\n${canonicalPath(req.path, uriEscapePath)}\n${query}\n${canonicalHeaders}\n${names.join(';')}\n${payloadHash}`;
+  const stringToSign = `${ALGORITHM_IDENTIFIER}\n${longDate}\n${shortDate}/${auth.region}/${auth.service}/aws4_request\n${hash('sha256', canonicalRequest)}`;
+  return createHmac('sha256', signingKey(secretAccessKey, shortDate, auth.region, auth.service)).update(stringToSign).digest('hex');
+}
+
+/** expectedSignature by smithy's own functions, for signed header names in other cases and dates past year 9999. */
+function viaSmithy(req: SignedRequest, auth: ParsedAuthorization, secretAccessKey: string, uriEscapePath: boolean, signedAt: number): string {
   const signed = new Set(auth.signedHeaders);
   const headers: Record<string, string> = {};
   for (const name of auth.signedHeaders) {
@@ -247,7 +286,6 @@ export function expectedSignature(req: SignedRequest, auth: ParsedAuthorization,
     if (v !== undefined) headers[name] = v;
   }
   const token = signed.has('x-amz-security-token') ? headerValue(req.headers, 'x-amz-security-token') : undefined;
-  const signedAt = amzDate(headerValue(req.headers, 'x-amz-date') ?? '') ?? NaN;
   const base = uriEscapePath ? canonicalizers.escaped : canonicalizers.raw;
   const request = prepareRequest({ method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.path, query: signingQuery(req.rawQuery), headers });
   const { longDate, shortDate } = base.dates(new Date(signedAt));

@@ -32,6 +32,11 @@ export interface DecodeOptions {
   memberCase: 'model' | 'lowerCamel';
   /** Host names (lower case, no port) that address the gateway itself, path style, for S3. */
   pathStyleHosts?: readonly string[];
+  /**
+   * What requestProtocol already read for this same request and model (its checks then not
+   * redone); its checks need no body, so the gateway reads it once before and reuses it after.
+   */
+  protocol?: Protocol;
 }
 
 export interface DecodedCall {
@@ -607,7 +612,7 @@ function safeDecode(s: string): string {
  * model has no operation for it; a body that cannot be parsed leaves `bodyError` set.
  */
 export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: DecodeOptions): DecodedCall {
-  const protocol = requestProtocol(req, model, opts.pathStyleHosts);
+  const protocol = opts.protocol ?? requestProtocol(req, model, opts.pathStyleHosts);
   const query = new URLSearchParams(req.rawQuery);
   const walker = new Walker(model, opts, protocol === 'restJson1');
   const inputOf = (operation: string) => {
