@@ -211,6 +211,14 @@ function checkBodyAction(body: Buffer | null | undefined, protocol: Protocol): v
 
 const SIMPLE = new Set(['string', 'number', 'boolean', 'blob', 'stream', 'timestamp', 'document']);
 
+/** A structure's members as a list, made once per shape (models are loaded once and never change). */
+const memberLists = new WeakMap<Record<string, ModelMember>, [string, ModelMember][]>();
+function memberList(members: Record<string, ModelMember>): [string, ModelMember][] {
+  let list = memberLists.get(members);
+  if (list === undefined) memberLists.set(members, (list = Object.entries(members)));
+  return list;
+}
+
 class Walker {
   private readonly model: ServiceModel;
   private readonly opts: DecodeOptions;
@@ -253,7 +261,7 @@ class Walker {
   /** Body members of a structure, read by their wire names. */
   struct(members: Record<string, ModelMember>, obj: Record<string, unknown>, depth: number, bodyOnly = false): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const [name, m] of Object.entries(members)) {
+    for (const [name, m] of memberList(members)) {
       if (bodyOnly && m.location) continue;
       const wire = this.useJsonName && m.jsonName !== undefined ? m.jsonName : name;
       if (!Object.hasOwn(obj, wire)) continue;
