@@ -243,8 +243,9 @@ const canonicalizers = { escaped: new Canonicalizer(true), raw: new Canonicalize
  *
  * Built directly for what every signer sends (lower-case signed header names, a 4-digit year):
  * the same canonical request smithy builds, without its request clone, date round trip and header
- * bags (docs/performance.md "gateway CPU, seventh round"); anything else goes through smithy's own
- * functions (viaSmithy). The property test in sigv4.test.ts holds both to `SignatureV4.sign`.
+ * bags (docs/performance.md "Issue 11, seventh round: the gateway's CPU per recorded call");
+ * anything else goes through smithy's own functions (viaSmithy). The property test in
+ * sigv4.test.ts holds both to `SignatureV4.sign`.
  */
 export function expectedSignature(req: SignedRequest, auth: ParsedAuthorization, secretAccessKey: string, uriEscapePath: boolean): string {
   const dateText = headerValue(req.headers, 'x-amz-date') ?? '';
