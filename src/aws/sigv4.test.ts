@@ -679,7 +679,7 @@ describe('SigV4: the verifier computes what SignatureV4.sign computes', () => {
     return /Signature=([0-9a-f]{64})/.exec(String(out.headers.authorization))![1]!;
   }
 
-  const name = fc.constantFrom('host', 'x-amz-date', 'date', 'authorization', 'x-amz-security-token', 'x-amz-content-sha256', 'content-type', 'x-amz-target', 'user-agent', 'expect', 'x-forwarded-for', 'proxy-a', 'sec-b', '__proto__');
+  const name = fc.constantFrom('host', 'x-amz-date', 'date', 'authorization', 'x-amz-security-token', 'x-amz-content-sha256', 'content-type', 'x-amz-target', 'user-agent', 'expect', 'x-forwarded-for', 'proxy-a', 'sec-b', '__proto__', 'X-Mixed-Case');
   const value = fc.stringMatching(/^[ \t]*[\x21-\x7e]([\x21-\x7e \t]{0,20}[\x21-\x7e])?[ \t]*$/);
   const arb = fc.record({
     method: fc.constantFrom('GET', 'POST', 'PUT', 'HEAD'),
@@ -687,7 +687,8 @@ describe('SigV4: the verifier computes what SignatureV4.sign computes', () => {
     rawQuery: fc.constantFrom('', 'a=1&b=2', 'b=2&a=1&a=0', 'x-id=PutObject', '%E1%88%B4=bar&empty', 'Action=List&Version=2010'),
     headers: fc.dictionary(name, fc.oneof(value, fc.array(value, { minLength: 2, maxLength: 3 })), { maxKeys: 6 }),
     signed: fc.uniqueArray(name, { maxLength: 6 }),
-    date: fc.constantFrom('20260101T000000Z', '20261204T235959Z', '20261399T990000Z'),
+    // (the last two: no canonical form, and a year past 9999 once normalised)
+    date: fc.constantFrom('20260101T000000Z', '20261204T235959Z', '20261399T990000Z', '99991231T235960Z'),
     region: fc.constantFrom('us-east-1', 'eu-west-3', 'x'),
     service: fc.constantFrom('monitoring', 's3', 'servicediscovery'),
     secret: fc.constantFrom('s1', 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', 'ü-secret'),

@@ -1,17 +1,18 @@
 /**
  * SigV4 verification of incoming requests (Authorization header form).
  *
- * The canonical request is built by @smithy/signature-v4's own functions, as the signer the AWS
- * SDK for JavaScript itself uses builds it: we re-sign the request exactly as received, with the
- * caller's signed-header list and date, and compare signatures in constant time. The HMACs are
- * node:crypto's, with signing keys cached (expectedSignature, below; a property test checks it
- * against SignatureV4.sign).
+ * The canonical request is the one @smithy/signature-v4 (the signer of the AWS SDK for
+ * JavaScript) builds when it re-signs the request exactly as received, with the caller's
+ * signed-header list and date; signatures are compared in constant time. It is built here directly
+ * for what signers send (lower-case signed header names), and by smithy's own exported functions
+ * otherwise; the HMACs are node:crypto's, with signing keys cached (expectedSignature, below; a
+ * property test holds it to SignatureV4.sign).
  */
 import { createHmac, hash, timingSafeEqual } from 'node:crypto';
-import { ALGORITHM_IDENTIFIER, AMZ_DATE_HEADER, createScope, getCanonicalHeaders, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
+import { ALGORITHM_IDENTIFIER, AMZ_DATE_HEADER, createScope, getCanonicalHeaders, getCanonicalQuery, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
 import { ServiceError } from './errors.ts';
 import { NodeSha256 } from '../core/sha256.ts';
-import { signingKey } from '../core/sigv4-sign.ts';
+import { canonicalPath, signingKey } from '../core/sigv4-sign.ts';
 
 export { NodeSha256, signingKey };
 
@@ -190,8 +191,9 @@ export function checkPayloadHash(declared: string, actual: string): void {
  * With `body: null` and a signed hex `x-amz-content-sha256` the signature is checked completely
  * without the body; the caller must then check the body against that hash (checkPayloadHash).
  */
-export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Promise<{ auth: ParsedAuthorization; credentials: Credentials }> {
-  const { auth, credentials } = checkSigV4Headers(req.headers, opts);
+export async function verifySigV4(req: SignedRequest, opts: VerifyOptions, checked?: HeaderCheck): Promise<{ auth: ParsedAuthorization; credentials: Credentials }> {
+  // `checked`: what checkSigV4Headers already said of these same headers and options (not redone).
+  const { auth, credentials } = checked ?? checkSigV4Headers(req.headers, opts);
   const headers: Record<string, string> = {};
   for (const name of auth.signedHeaders) {
     const v = headerValue(req.headers, name);
@@ -211,10 +213,10 @@ export async function verifySigV4(req: SignedRequest, opts: VerifyOptions): Prom
 }
 
 // The signature is computed as @smithy/signature-v4's SignatureV4.sign computes it (prepareRequest,
-// x-amz-date and token headers, payload hash, canonical headers, canonical request: its own
-// exported functions), minus what costs per request without changing a byte: a signer object per
-// request, its promise chain, the HMAC of the secret it keys its signing-key cache with, and the
-// body hash when the caller already has it. Signing keys are cached in a bounded LRU (core/sigv4-sign.ts,
+// x-amz-date and token headers, payload hash, canonical headers, canonical request), minus what
+// costs per request without changing a byte: a signer object per request, its promise chain, the
+// HMAC of the secret it keys its signing-key cache with, the body hash when the caller already has
+// it, and (expectedSignature's direct path) its request clone, date round trip and header bags. Signing keys are cached in a bounded LRU (core/sigv4-sign.ts,
 // shared with the signer of our own outgoing requests).
 
 /** Dates, canonical path and canonical request by smithy's own code; its credentials and region are never used. */
@@ -238,8 +240,66 @@ const canonicalizers = { escaped: new Canonicalizer(true), raw: new Canonicalize
  * The signature @smithy/signature-v4 computes when it re-signs the request as received: the
  * caller's signed headers (the session token as sent when it is signed) and date, the body (or
  * the signed x-amz-content-sha256), the path escaped unless `uriEscapePath` is false.
+ *
+ * Built directly for what every signer sends (lower-case signed header names, a 4-digit year):
+ * the same canonical request smithy builds, without its request clone, date round trip and header
+ * bags (docs/performance.md "Issue 11, seventh round: the gateway's CPU per recorded call");
+ * anything else goes through smithy's own functions (viaSmithy). The property test in
+ * sigv4.test.ts holds both to `SignatureV4.sign`.
  */
 export function expectedSignature(req: SignedRequest, auth: ParsedAuthorization, secretAccessKey: string, uriEscapePath: boolean): string {
+  const dateText = headerValue(req.headers, 'x-amz-date') ?? '';
+  for (const name of auth.signedHeaders) if (name !== name.toLowerCase()) return viaSmithy(req, auth, secretAccessKey, uriEscapePath, dateText);
+  const longDate = signingDateOf(dateText);
+  if (longDate === undefined) return viaSmithy(req, auth, secretAccessKey, uriEscapePath, dateText);
+  const shortDate = longDate.slice(0, 8);
+  // The signed headers as smithy's request holds them: in a plain object (where a header named
+  // __proto__ is lost; a name listed twice is one), without the ones its signer generates
+  // (authorization, date, x-amz-date), then x-amz-date as the signing date. (Its session token
+  // header is the signed one's own value.)
+  const pairs: [string, string][] = [[AMZ_DATE_HEADER, longDate]];
+  let payloadHash: string | undefined;
+  for (const name of auth.signedHeaders) {
+    if (name === '__proto__' || name === 'authorization' || name === 'x-amz-date' || name === 'date') continue;
+    const v = headerValue(req.headers, name);
+    if (v === undefined || pairs.some((p) => p[0] === name)) continue;
+    pairs.push([name, v]);
+    if (name === SHA256_HEADER) payloadHash = v;
+  }
+  payloadHash ??= req.bodySha256 ?? payloadHashOf(req.body ?? Buffer.alloc(0));
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  let canonicalHeaders = '';
+  let signedNames = '';
+  for (const [name, v] of pairs) {
+    // smithy's value form: CR and LF as spaces, runs of spaces and tabs as one, one leading and trailing space off.
+    canonicalHeaders += `${name}:${/[\r\n\t]| {2}|^ | $/.test(v) ? v.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '') : v}\n`;
+    signedNames += signedNames === '' ? name : `;${name}`;
+  }
+  const query = req.rawQuery === '' ? '' : getCanonicalQuery({ query: signingQuery(req.rawQuery) } as Parameters<typeof getCanonicalQuery>[0]);
+  const canonicalRequest = `${req.method}\n${canonicalPath(req.path, uriEscapePath)}\n${query}\n${canonicalHeaders}\n${signedNames}\n${payloadHash}`;
+  const stringToSign = `${ALGORITHM_IDENTIFIER}\n${longDate}\n${shortDate}/${auth.region}/${auth.service}/aws4_request\n${hash('sha256', canonicalRequest)}`;
+  return createHmac('sha256', signingKey(secretAccessKey, shortDate, auth.region, auth.service)).update(stringToSign).digest('hex');
+}
+
+/** The last x-amz-date text seen and the signing date smithy makes of it (requests of one second share it). */
+let lastDate: { text: string; longDate: string | undefined } = { text: '', longDate: undefined };
+
+/**
+ * The signing date smithy's signer makes of an x-amz-date text (parsed as a UTC time, normalised:
+ * 20261399T990000Z is a date of 2027), or undefined when smithy's form has no 4-digit year.
+ */
+function signingDateOf(text: string): string | undefined {
+  if (text === lastDate.text) return lastDate.longDate;
+  const iso = new Date(amzDate(text) ?? NaN).toISOString();
+  // smithy's iso8601 without milliseconds, '-' and ':'.
+  const longDate = iso.length === 24 ? `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z` : undefined;
+  lastDate = { text, longDate };
+  return longDate;
+}
+
+/** expectedSignature by smithy's own functions, for signed header names in other cases and dates past year 9999. */
+function viaSmithy(req: SignedRequest, auth: ParsedAuthorization, secretAccessKey: string, uriEscapePath: boolean, dateText: string): string {
+  const signedAt = amzDate(dateText) ?? NaN;
   const signed = new Set(auth.signedHeaders);
   const headers: Record<string, string> = {};
   for (const name of auth.signedHeaders) {
@@ -247,7 +307,6 @@ export function expectedSignature(req: SignedRequest, auth: ParsedAuthorization,
     if (v !== undefined) headers[name] = v;
   }
   const token = signed.has('x-amz-security-token') ? headerValue(req.headers, 'x-amz-security-token') : undefined;
-  const signedAt = amzDate(headerValue(req.headers, 'x-amz-date') ?? '') ?? NaN;
   const base = uriEscapePath ? canonicalizers.escaped : canonicalizers.raw;
   const request = prepareRequest({ method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.path, query: signingQuery(req.rawQuery), headers });
   const { longDate, shortDate } = base.dates(new Date(signedAt));

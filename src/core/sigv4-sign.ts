@@ -75,8 +75,8 @@ export function uriEscape(s: string): string {
 const UNSIGNABLE = new Set(['authorization', 'cache-control', 'connection', 'expect', 'from', 'keep-alive', 'max-forwards', 'pragma', 'referer', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'user-agent', 'x-amzn-trace-id']);
 
 /** The canonical path: with escaping, `.`/`..`/empty segments resolved and the result escaped once more (S3 signs the path as sent). */
-function canonicalPath(path: string, escape: boolean): string {
-  if (!escape) return path;
+export function canonicalPath(path: string, escape: boolean): string {
+  if (!escape || path === '/') return path;
   const segments: string[] = [];
   for (const s of path.split('/')) {
     if (s === '' || s === '.') continue;

@@ -57,11 +57,12 @@ function verifyOptions(services: readonly string[], deps: AuthDeps, mustSign: re
  */
 export async function authenticateHeaders(req: FastifyRequest, services: readonly string[], deps: AuthDeps, mustSign: readonly string[] = []): Promise<HeaderAuth> {
   const opts = verifyOptions(services, deps, mustSign);
-  const { auth, payloadHash } = checkSigV4Headers(req.raw.headersDistinct, opts);
+  const checked = checkSigV4Headers(req.raw.headersDistinct, opts);
+  const { auth, payloadHash } = checked;
   if (!deps.regions.has(auth.region)) {
     throw new ServiceError('SignatureDoesNotMatch', `Credential should be scoped to a valid region, not '${auth.region}'. This OpenTrail serves ${[...deps.regions].join(', ')}.`, 403);
   }
-  if (payloadHash !== undefined) await verifySigV4(signedRequest(req, null), opts);
+  if (payloadHash !== undefined) await verifySigV4(signedRequest(req, null), opts, checked);
   return { caller: { identity: deps.identities.get(auth.accessKeyId)!, region: auth.region }, payloadHash };
 }
 

@@ -32,6 +32,11 @@ export interface DecodeOptions {
   memberCase: 'model' | 'lowerCamel';
   /** Host names (lower case, no port) that address the gateway itself, path style, for S3. */
   pathStyleHosts?: readonly string[];
+  /**
+   * What requestProtocol already read for this same request and model (its checks then not
+   * redone); its checks need no body, so the gateway reads it once before and reuses it after.
+   */
+  protocol?: Protocol;
 }
 
 export interface DecodedCall {
@@ -206,6 +211,14 @@ function checkBodyAction(body: Buffer | null | undefined, protocol: Protocol): v
 
 const SIMPLE = new Set(['string', 'number', 'boolean', 'blob', 'stream', 'timestamp', 'document']);
 
+/** A structure's members as a list, made once per shape (models are loaded once and never change). */
+const memberLists = new WeakMap<Record<string, ModelMember>, [string, ModelMember][]>();
+function memberList(members: Record<string, ModelMember>): [string, ModelMember][] {
+  let list = memberLists.get(members);
+  if (list === undefined) memberLists.set(members, (list = Object.entries(members)));
+  return list;
+}
+
 class Walker {
   private readonly model: ServiceModel;
   private readonly opts: DecodeOptions;
@@ -248,7 +261,7 @@ class Walker {
   /** Body members of a structure, read by their wire names. */
   struct(members: Record<string, ModelMember>, obj: Record<string, unknown>, depth: number, bodyOnly = false): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const [name, m] of Object.entries(members)) {
+    for (const [name, m] of memberList(members)) {
       if (bodyOnly && m.location) continue;
       const wire = this.useJsonName && m.jsonName !== undefined ? m.jsonName : name;
       if (!Object.hasOwn(obj, wire)) continue;
@@ -607,7 +620,7 @@ function safeDecode(s: string): string {
  * model has no operation for it; a body that cannot be parsed leaves `bodyError` set.
  */
 export function decodeRequest(model: ServiceModel, req: GatewayRequest, opts: DecodeOptions): DecodedCall {
-  const protocol = requestProtocol(req, model, opts.pathStyleHosts);
+  const protocol = opts.protocol ?? requestProtocol(req, model, opts.pathStyleHosts);
   const query = new URLSearchParams(req.rawQuery);
   const walker = new Walker(model, opts, protocol === 'restJson1');
   const inputOf = (operation: string) => {

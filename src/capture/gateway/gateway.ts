@@ -20,11 +20,11 @@ import { Transform } from 'node:stream';
 import type { Agent as UpstreamAgent, Dispatcher } from 'undici';
 import { ServiceError } from '../../aws/errors.ts';
 import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
-import { checkPayloadHash, checkSigV4Headers, parseAuthorization, signingQuery, verifySigV4, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
+import { checkPayloadHash, checkSigV4Headers, parseAuthorization, signingQuery, verifySigV4, type HeaderCheck, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
 import { buildArn, partitionForRegion, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import { signRequest } from '../../core/sigv4-sign.ts';
 import type { ApiCall } from '../self-audit.ts';
-import { AMBIGUOUS, chooseModel, decodeAnswer, decodeRequest, header, requestProtocol, undecodedCall, type DecodedCall, type GatewayRequest } from '../../aws/protocol/decode.ts';
+import { AMBIGUOUS, chooseModel, decodeAnswer, decodeRequest, header, requestProtocol, undecodedCall, type DecodedCall, type DecodeOptions, type GatewayRequest } from '../../aws/protocol/decode.ts';
 import type { Protocol, ServiceModel } from '../../aws/protocol/model.ts';
 import { encodeError } from '../../aws/protocol/encode.ts';
 import { captureOf, readOnlyOf, rulesOf, type Capture, type ServiceRule } from './rules.ts';
@@ -382,7 +382,9 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const q = url.indexOf('?');
     const headers = single(req.rawHeaders);
     const ip = sourceIpAddress(req.socket.remoteAddress);
-    const gatewayRequestId = deps.ids.uuid();
+    // The gateway's own request id, made only for an answer or record of its own (an error).
+    let gatewayRequestId: string | undefined;
+    const ownRequestId = () => (gatewayRequestId ??= deps.ids.uuid());
 
     // The gateway's own liveness, for load balancers and supervisors: only unsigned (a signed
     // GET /health is an S3 call on bucket "health"), and unsigned calls reach no upstream anyway.
@@ -408,7 +410,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     } catch (e) {
       const err = e as ServiceError;
       const format = errorFormat(headers, undefined, undefined);
-      return sendError(res, format, errorCodeFor(err, format, undefined), err, gatewayRequestId, dropUnread(req));
+      return sendError(res, format, errorCodeFor(err, format, undefined), err, ownRequestId(), dropUnread(req));
     }
     const request: GatewayRequest = { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers, body: null };
     // The model of the service the request signed for (of several sharing its signing name, the one
@@ -418,7 +420,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     let model = chosen?.model ?? unmodelled(auth.service, request);
     let rule = rulesOf(chosen?.id ?? auth.service, auth.service);
     const format = errorFormat(headers, auth.service, model, request.rawQuery);
-    const fail = (e: ServiceError, close = false) => sendError(res, format, errorCodeFor(e, format, auth.service), e, gatewayRequestId, close);
+    const fail = (e: ServiceError, close = false) => sendError(res, format, errorCodeFor(e, format, auth.service), e, ownRequestId(), close);
     /** A refusal before (or instead of) reading the body: the rest of it is cut off unless small. */
     const refuse = (e: ServiceError) => fail(e, dropUnread(req));
     // Declared dotted host names count as path style only when the gateway re-signs for the upstream
@@ -426,7 +428,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const upstreamOf = opts.upstreams.services?.[auth.service] ?? opts.upstreams.default;
     const resigned = upstreamOf?.accessKeyId !== undefined && upstreamOf.secretAccessKey !== undefined && upstreamOf.accessKeyId !== auth.accessKeyId;
     const pathStyleHosts = resigned ? opts.pathStyleHosts : [];
-    let opts0 = { memberCase: rule.memberCase, pathStyleHosts };
+    let opts0: DecodeOptions = { memberCase: rule.memberCase, pathStyleHosts };
 
     // Signals that could make the upstream read another operation than the gateway would are
     // refused before anything is read or forwarded (nothing is recorded: no call was made).
@@ -438,6 +440,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       if (!(e instanceof ServiceError)) throw e;
       return refuse(e);
     }
+    // Decoding this request with this model reuses the protocol just read (its checks not redone).
+    opts0 = { ...opts0, protocol };
 
     // Object bodies stream through; everything else is read whole to verify and decode it.
     // A REST call decodes from its path, query and headers alone; a streamed one is decoded once, here.
@@ -464,7 +468,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     const verifyOpts: VerifyOptions = { nowMs: startedMs, services: [auth.service], credentialsFor: (id) => deps.identities.get(id), uriEscapePath: auth.service !== 's3', allowUnsignedPayload: auth.service === 's3' };
     /** A known key's failed call is recorded as that identity's, as AWS records it; then refused. */
     const refuseSigned = async (e: ServiceError, early: boolean) => {
-      if (identity) await record(p, identity, startedMs, ip, { requestId: gatewayRequestId, error: { code: errorCodeFor(e, format, auth.service), message: e.message } });
+      if (identity) await record(p, identity, startedMs, ip, { requestId: ownRequestId(), error: { code: errorCodeFor(e, format, auth.service), message: e.message } });
       return early ? refuse(e) : fail(e);
     };
 
@@ -474,8 +478,11 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     let headError: ServiceError | undefined;
     let verified = false;
     let payloadHash: string | undefined;
+    // What the headers established, reused by both signature checks below (not redone).
+    let checked: HeaderCheck | undefined;
     try {
-      ({ payloadHash } = checkSigV4Headers(headers, verifyOpts));
+      checked = checkSigV4Headers(headers, verifyOpts);
+      payloadHash = checked.payloadHash;
       if (!deps.regions.has(auth.region)) {
         throw new ServiceError('SignatureDoesNotMatch', `Credential should be scoped to a valid region, not '${auth.region}'. This OpenTrail serves ${[...deps.regions].join(', ')}.`, 403);
       }
@@ -483,7 +490,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       // signature be checked in full without the body.
       const hashSigned = sha !== undefined && p.auth.signedHeaders.includes('x-amz-content-sha256');
       if (hashSigned || streamed) {
-        await verifySigV4({ ...request, body: null }, verifyOpts);
+        await verifySigV4({ ...request, body: null }, verifyOpts, checked);
         verified = true;
       }
     } catch (e) {
@@ -523,7 +530,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     let signatureError = headError;
     if (!signatureError && !verified) {
       try {
-        await verifySigV4({ ...request, bodySha256 }, verifyOpts);
+        await verifySigV4({ ...request, bodySha256 }, verifyOpts, checked);
       } catch (e) {
         if (!(e instanceof ServiceError)) throw e;
         signatureError = e;
@@ -569,7 +576,7 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       if (again && again.model !== model) {
         model = p.model = again.model;
         rule = p.rule = rulesOf(again.id, auth.service);
-        opts0 = { memberCase: rule.memberCase, pathStyleHosts };
+        opts0 = { memberCase: rule.memberCase, pathStyleHosts };  // another model: its protocol is read anew
       }
     }
     try {
