@@ -13,7 +13,8 @@ test('EventCache: every event still kept reads back exactly as put, however the 
   const put = new Map<number, BlockEvent>();
   let x = 12345;
   const rnd = (n: number) => ((x = (x * 1103515245 + 12345) % 2 ** 31) % n);
-  for (let seq = 1; seq <= 3000; seq++) {
+  // 9,000 puts: more than the 4,096 evictions after which the eviction order is compacted.
+  for (let seq = 1; seq <= 9000; seq++) {
     const e = event(seq, 200 + rnd(3000), rnd(4) === 0 ? undefined : rnd(5) === 0 ? '' : `{"s":${seq}}`);
     put.set(seq, e);
     // Bytes given (as a decoded block has them) or not (encoded from json).

@@ -40,6 +40,14 @@ export interface CachedEvent extends BlockEvent {
 export class EventCache {
   private readonly slab: Buffer;
   private readonly slots = new Map<number, Slot>();
+  /**
+   * The cached seqs in the order they were written (oldest from `orderHead`), for eviction. Not
+   * the Map's own order: V8 leaves a deleted Map entry as a hole until the table is rebuilt, and a
+   * loop from the Map's start skipped every hole the evictions left, thousands per put at 10k
+   * events cached (8 µs a put, measured; 0.2-0.4 ms of a scattered lookup's CPU).
+   */
+  private order: number[] = [];
+  private orderHead = 0;
   /** Virtual position where the next event's bytes go. */
   private head = 0;
 
@@ -81,14 +89,21 @@ export class EventCache {
     if ((pos % cap) + need > cap) pos += cap - (pos % cap);
     // Events whose bytes the new ones overwrite are the oldest (written less than a lap before).
     const floor = pos + need - cap;
-    for (const [seq, s] of this.slots) {
-      if (s.pos >= floor) break;
+    while (this.orderHead < this.order.length) {
+      const seq = this.order[this.orderHead]!;
+      if (this.slots.get(seq)!.pos >= floor) break;
       this.slots.delete(seq);
+      this.orderHead++;
+    }
+    if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) {
+      this.order = this.order.slice(this.orderHead);
+      this.orderHead = 0;
     }
     const at = pos % cap;
     if (jsonBytes) this.slab.set(jsonBytes, at);
     else this.slab.write(e.json, at, jsonLen, 'utf8');
     if (sumLen > 0) this.slab.write(e.summary!, at + jsonLen, sumLen, 'utf8');
+    this.order.push(e.seq);
     this.slots.set(e.seq, { first, accountId: e.accountId, region: e.region, eventId: e.eventId, eventTimeSec: e.eventTimeSec, inHistory: e.inHistory, pos, jsonBytes: jsonLen, summaryBytes: sumLen });
     this.head = pos + need;
   }
