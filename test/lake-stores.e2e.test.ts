@@ -66,7 +66,7 @@ async function rows(dataDir: string, arn: string, select = 'eventID', where = 't
 }
 
 /** Waits until the store holds the wanted event ids (ingestion is asynchronous), then answers its rows of them. */
-async function waitFor(dataDir: string, arn: string, ids: readonly string[], timeoutMs = 20_000): Promise<Set<string>> {
+async function waitFor(dataDir: string, arn: string, ids: readonly string[], timeoutMs = 60_000): Promise<Set<string>> {
   const want = new Set(ids);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
