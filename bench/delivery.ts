@@ -12,7 +12,7 @@
  *    polled every 25 ms), p50/p99, with the default maxAgeMs (30 s) and with maxAgeMs 1000.
  * 3. Capacity (in process): the DeliveryWorker draining a backlog of N events already in the log,
  *    nothing else running, for 1 and 3 trails; beside it the gzip floor measured in the same run
- *    (gzip level 6 of the same uncompressed files, on libuv's thread pool, as many at a time as
+ *    (gzip of the same uncompressed files at the level delivery uses, LOG_FILE_GZIP, on libuv's thread pool, as many at a time as
  *    there are trails) and the ratio (target for 3 trails <= 1.5), of wall times and of CPU times.
  */
 import { Agent } from 'node:http';
@@ -27,7 +27,7 @@ import { toAppendInput } from '../src/ingest/index.ts';
 import { SqliteControlStore, SqliteEventStore } from '../src/stores/sqlite/index.ts';
 import { FsObjectStore } from '../src/stores/fs/index.ts';
 import type { EventStore, ObjectStore } from '../src/stores/index.ts';
-import { DeliveryWorker, RecordArena } from '../src/delivery/index.ts';
+import { DeliveryWorker, LOG_FILE_GZIP, RecordArena } from '../src/delivery/index.ts';
 import { record, type GenParams } from './gen.ts';
 import { BENCH_IDENTITY, cpuDelta, log, machineBusySeconds, post, round, signPost, startBenchServer, summarize, threadCpu } from './lib.ts';
 
@@ -273,9 +273,28 @@ export async function runDeliveryThroughput(opts: DeliveryOptions): Promise<Thro
     const cpu0 = threadCpu(server.pid);
     const { t0, t1, ...run } = await ingestAll(server, opts.events, bodies, opts.connections, () => watcher.start(50));
     const ingestEventsPerSecond = run.ingestEventsPerSecond;
+    // The drain: the bucket is listed every 50 ms (a file's time is when a listing first saw it),
+    // and the files are read only once the trail's delivery lag (GET /metrics) is 0: reading them
+    // meanwhile (gunzip and parse of ~280 MB) took a core from the drain it measures and, being
+    // synchronous, held back the next listing by seconds (the 3.55 s of 2026-12-05 noon included it).
     const deadline = performance.now() + 120_000;
-    const seenAll = () => mine.every((id) => watcher.seenAt.has(id));
-    while (performance.now() < deadline && !seenAll()) {
+    const lagZero = async (): Promise<boolean> => {
+      const text = await fetch(`${server.url}/metrics`).then((r) => r.text(), () => '');
+      const line = text.split('\n').find((l) => l.startsWith('opentrail_consumer_lag_events{') && l.includes('consumer="delivery"'));
+      return line !== undefined && Number(line.slice(line.lastIndexOf(' ') + 1)) === 0;
+    };
+    let lastScrape = 0;
+    while (performance.now() < deadline) {
+      await sleep(50);
+      watcher.list();
+      if (performance.now() - lastScrape < 250) continue;
+      lastScrape = performance.now();
+      if (await lagZero()) break;
+    }
+    watcher.list();
+    watcher.read();
+    // Files written after the lag was scraped as 0 (none expected): read until every event is seen or the deadline.
+    while (performance.now() < deadline && !mine.every((id) => watcher.seenAt.has(id))) {
       await sleep(100);
       watcher.list();
       watcher.read();
@@ -388,10 +407,10 @@ export interface CapacityResult {
   files: number;
   mibWritten: number;
   /**
-   * gzip level 6 of the same uncompressed files on libuv's thread pool, as many at a time as there
+   * gzip of the same uncompressed files at delivery's level (`level`: LOG_FILE_GZIP) on libuv's thread pool, as many at a time as there
    * are trails (the worker compresses the trails' batches side by side): the floor of the drain.
    */
-  gzipFloor: { seconds: number; concurrency: number; mibIn: number; mibPerSecond: number; cpuSeconds: number };
+  gzipFloor: { level: number; seconds: number; concurrency: number; mibIn: number; mibPerSecond: number; cpuSeconds: number };
   /** seconds / gzipFloor.seconds (target for 3 trails: <= 1.5). */
   overGzipFloor: number;
   /**
@@ -496,13 +515,13 @@ export async function runDeliveryCapacity(events: number): Promise<CapacityResul
       }
       const seconds = (performance.now() - t) / 1000;
       const cpuSeconds = cpuDelta(cpu0, threadCpu(process.pid));
-      // The floor: gzip level 6 of the same uncompressed files, on the thread pool, `trails` at a time.
+      // The floor: gzip of the same uncompressed files at delivery's level, on the thread pool, `trails` at a time.
       const walk = (d: string): string[] => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : [join(d, n)]));
       const jsons = await Promise.all(walk(join(run, 'buckets')).filter((f) => f.endsWith('.json.gz')).map((f) => gunzipAsync(readFileSync(f))));
       const mibIn = jsons.reduce((a, j) => a + j.length, 0) / 2 ** 20;
       const floorCpu0 = threadCpu(process.pid);
       t = performance.now();
-      await pooled(jsons, trails, (j) => gzipAsync(j, { level: 6 }));
+      await pooled(jsons, trails, (j) => gzipAsync(j, LOG_FILE_GZIP));
       const floorSeconds = (performance.now() - t) / 1000;
       const total = (c: Record<string, { user: number; sys: number }>) => Object.values(c).reduce((a, v) => a + v.user + v.sys, 0);
       const floorCpu = total(cpuDelta(floorCpu0, threadCpu(process.pid)));
@@ -513,7 +532,7 @@ export async function runDeliveryCapacity(events: number): Promise<CapacityResul
         cpuSeconds,
         files: timing.files,
         mibWritten: round(timing.bytes / 2 ** 20, 1),
-        gzipFloor: { seconds: round(floorSeconds, 2), concurrency: trails, mibIn: round(mibIn, 1), mibPerSecond: round(mibIn / floorSeconds, 1), cpuSeconds: round(floorCpu, 2) },
+        gzipFloor: { level: LOG_FILE_GZIP.level, seconds: round(floorSeconds, 2), concurrency: trails, mibIn: round(mibIn, 1), mibPerSecond: round(mibIn / floorSeconds, 1), cpuSeconds: round(floorCpu, 2) },
         overGzipFloor: round(seconds / floorSeconds, 2),
         overGzipFloorCpu: round(total(cpuSeconds) / floorCpu, 2),
         breakdownSeconds: {

@@ -260,7 +260,7 @@ if (floors) {
     vs.ingestRequestsVsFsync = vsFloor(i.requests / i.seconds, 'requests/s', floors.fsync.opsPerSecond, 'fsync.opsPerSecond', 'durable answers per second against fdatasync calls per second (below 1: fewer commits than the disk could sync)');
     vs.ingestEventsPerSecondVsJsonParse = vsFloor(i.eventsPerSecond, 'events/s', floors.jsonParse.eventsPerSecondPerCore, 'jsonParse.eventsPerSecondPerCore', 'events/s against parsing alone the request bodies on one core');
   }
-  if (capacity) vs.deliveryOneTrailVsGzip = vsFloor(capacity.eventsPerSecond, 'events/s', perEventFloor(floors.gzip6.MBpsPerCore), 'gzip6.MBpsPerCore / recordBytes', 'one trail\'s drain against gzip-6 of the records on one core');
+  if (capacity) vs.deliveryOneTrailVsGzip = vsFloor(capacity.eventsPerSecond, 'events/s', perEventFloor(floors.gzipLog.MBpsPerCore), 'gzipLog.MBpsPerCore / recordBytes', `one trail's drain against gzip-${floors.gzipLog.level} (the log files' level) of the records on one core`);
   if (recordedRun?.recordedCallsPerSecond !== undefined) vs.gatewayRecordedCallsVsFsync = vsFloor(recordedRun.recordedCallsPerSecond, 'calls/s', floors.fsync.opsPerSecond, 'fsync.opsPerSecond', 'recorded write calls/s (disk durability, recordBeforeAnswer on) against fdatasync calls/s: above 1 only when commits are grouped');
   report.vsFloors = vs;
 }

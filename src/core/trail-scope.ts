@@ -3,7 +3,7 @@
  * its selectors. Pure; compiled once per batch and called for every event read from the log.
  */
 import type { CloudTrailRecord } from './record.ts';
-import { compileSelectors, type TrailSelectors } from './event-selectors/index.ts';
+import { compileSelectors, selectsEveryManagementEvent, type TrailSelectors } from './event-selectors/index.ts';
 import type { OrganizationConfig } from './organization.ts';
 import type { TrailDoc } from './trail.ts';
 
@@ -31,6 +31,15 @@ export function compileTrailScope(scope: TrailScope): (r: CloudTrailRecord) => b
     if (!scope.includeGlobalServiceEvents && r.eventSource !== undefined && GLOBAL_SERVICE_EVENT_SOURCES.has(r.eventSource)) return false;
     return selected(r);
   };
+}
+
+/**
+ * Whether compileTrailScope(scope) holds for every management event of the scope's regions and
+ * accounts, whatever its other fields (global service events included, selectors that take every
+ * management event): delivery then judges such an event without parsing it.
+ */
+export function scopeAdmitsEveryManagementEvent(scope: TrailScope): boolean {
+  return scope.includeGlobalServiceEvents && selectsEveryManagementEvent(scope.selectors);
 }
 
 /** A stored trail's scope on a server serving `regions` (a multi-region trail covers them all; an organization trail every member). */

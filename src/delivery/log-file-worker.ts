@@ -1,13 +1,30 @@
 /**
  * A thread of the log-file pool (log-file-pool.ts): assembles a log file from record ranges of
- * shared memory, compresses it (gzip level 6, the bytes logFileBody gives) and, for a trail with
+ * shared memory, compresses it (gzip at LOG_FILE_GZIP's level, the bytes logFileBody gives) and, for a trail with
  * log file validation, hashes the uncompressed file. Nothing else runs here.
  */
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { assembleLogFile, LOG_FILE_GZIP } from './log-file.ts';
 import type { PoolJob, PoolReply } from './log-file-pool.ts';
+
+/**
+ * This thread's nice value (Linux): above the process's, so that on a busy machine the request
+ * path and the event store's threads run first and compression takes the CPU they leave (a log
+ * file can wait a few ms; an ingest answer should not). Linux applies setpriority to one thread
+ * when given its id (/proc/thread-self). Elsewhere, or when refused, the thread keeps the
+ * process's priority. (docs/performance.md, "Delivery end to end, 2026-12-05 afternoon".)
+ */
+export const LOG_FILE_THREAD_NICE = 10;
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isInteger(tid) && tid > 0 && getPriority(tid) < LOG_FILE_THREAD_NICE) setPriority(tid, LOG_FILE_THREAD_NICE);
+} catch {
+  // Not Linux, or not allowed: the process's priority.
+}
 
 /** Kept between jobs, up to this size (a batch's file is at most delivery.maxBytes, 16 MiB by default, plus commas). */
 const KEEP_BYTES = 24 * 1024 * 1024;

@@ -7,8 +7,14 @@ import { promisify } from 'node:util';
 
 const gzipAsync = promisify(gzip);
 
-/** gzip of a log file: level 6 (the same bytes whichever thread compresses: the thread pool, a worker thread). */
-export const LOG_FILE_GZIP = { level: 6 } as const;
+/**
+ * gzip of a log file: level 3 (the same bytes whichever thread compresses: the thread pool, a
+ * worker thread). CloudTrail does not say which level its files use; any reader inflates them.
+ * On CloudTrail records level 3 costs about half of level 6's CPU for files ~20 % larger (ratio
+ * ~7.2 against ~8.9): delivery shares 2 cores with ingest, and its gzip CPU comes out of ingest's
+ * (docs/performance.md, "Delivery end to end, 2026-12-05 afternoon"; docs/compatibility.md).
+ */
+export const LOG_FILE_GZIP = { level: 3 } as const;
 
 const HEAD = '{"Records":[';
 const TAIL = ']}';

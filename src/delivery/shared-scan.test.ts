@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DELIVERY_STATE_KIND, normalizeRecord, randomIds, trailKey, TRAIL_KIND, type CloudTrailRecord, type DeliveryState, type TrailDoc } from '../core/index.ts';
+import { DELIVERED_FILE_KIND, DELIVERY_STATE_KIND, normalizeRecord, randomIds, trailKey, TRAIL_KIND, type CloudTrailRecord, type DeliveryState, type TrailDoc } from '../core/index.ts';
 import { toAppendInput } from '../ingest/index.ts';
 import { SqliteControlStore, SqliteEventStore } from '../stores/sqlite/index.ts';
 import { FsObjectStore } from '../stores/fs/index.ts';
@@ -325,6 +325,57 @@ test('a started worker: a poll that comes during a long pass runs one more pass 
     assert.deepEqual(delivered(s.dir, 'bucket-one').sort(), ids([...first, ...second], () => true));
   } finally {
     await w.stop();
+    await s.events.close();
+    await s.control.close();
+  }
+});
+
+test('management events of Event history go unparsed to a trail that takes every management event (same files, same digest times); a narrower trail parses them; data events are judged as before', async () => {
+  const s = setup(['bucket-all', 'bucket-writes']);
+  const start = await s.events.lastSeq();
+  const all = await addTrail(s.control, { Name: 'all', accountId: A, HomeRegion: 'us-east-1', LogFileValidationEnabled: true, deliverAfterSeq: start });
+  const base = Date.parse('2026-12-05T10:00:00Z');
+  const recs: CloudTrailRecord[] = [];
+  const inputs = Array.from({ length: 30 }, (_, i) => {
+    const data = i % 10 === 9;
+    const r = normalizeRecord(
+      {
+        eventSource: data ? 's3.amazonaws.com' : 'ec2.amazonaws.com', eventName: data ? 'GetObject' : i % 2 ? 'RunInstances' : 'DescribeInstances',
+        eventTime: new Date(base + ((i * 7919) % 30) * 1000 + (i % 3) * 250).toISOString(), ...(data ? { managementEvent: false, eventCategory: 'Data' } : {}),
+        awsRegion: 'us-east-1', recipientAccountId: A, requestParameters: { note: 'é✓' },
+      },
+      { defaultAccountId: A, defaultRegion: 'us-east-1', nowMs: Date.now(), ids: randomIds },
+    );
+    assert.ok(r.ok);
+    recs.push(r.value.record);
+    return toAppendInput(r.value);
+  });
+  await s.events.append(inputs);
+  const management = recs.filter((r) => r.eventCategory === 'Management');
+  // Record texts JSON.parse is given while the worker runs.
+  const parse = JSON.parse;
+  let parsed = 0;
+  JSON.parse = ((text: string, reviver?: never) => {
+    if (typeof text === 'string' && text.startsWith('{"eventVersion"')) parsed++;
+    return parse(text, reviver);
+  }) as typeof JSON.parse;
+  try {
+    await worker({ control: s.control, events: s.events, objects: s.fs }).tick(true);
+    assert.equal(parsed, recs.length - management.length, 'only the data events were parsed');
+    assert.deepEqual(delivered(s.dir, 'bucket-all').sort(), ids(recs, (r) => r.eventCategory === 'Management'));
+    const docs = (await s.control.list<{ oldestEventTime: string; newestEventTime: string }>(DELIVERED_FILE_KIND, '')).map((d) => d.doc);
+    const times = management.map((r) => r.eventTime).sort();
+    assert.deepEqual(docs.map((d) => [d.oldestEventTime, d.newestEventTime]), [[times[0], times.at(-1)]]);
+
+    // A trail that takes write events only needs each record: parsed (once for both trails).
+    const writes = await addTrail(s.control, { Name: 'writes', accountId: A, HomeRegion: 'us-east-1', eventSelectors: [{ ReadWriteType: 'WriteOnly' }], deliverAfterSeq: start });
+    parsed = 0;
+    await worker({ control: s.control, events: s.events, objects: s.fs }).tick(true);
+    assert.equal(parsed, recs.length);
+    assert.deepEqual(delivered(s.dir, 'bucket-writes').sort(), ids(recs, (r) => r.eventCategory === 'Management' && r.readOnly === false));
+    assert.ok(await cursorsAtEnd(s.control, s.events, [all, writes]));
+  } finally {
+    JSON.parse = parse;
     await s.events.close();
     await s.control.close();
   }

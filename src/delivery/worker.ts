@@ -11,7 +11,7 @@
  * partitioned, taken over) moves no cursor and records no intent (docs/design/delivery.md).
  */
 import {
-  compileTrailScope, scopeOfTrail, DELIVERED_FILE_KIND, trailDeliversInsight, type LogFileKind, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, PeriodicJob, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
+  compileTrailScope, formatEventTime, scopeAdmitsEveryManagementEvent, scopeOfTrail, summaryCategory, DELIVERED_FILE_KIND, trailDeliversInsight, type LogFileKind, DELIVERY_STATE_KIND, isLoggedSeq, type DeliveredFile, logFileKey, PeriodicJob, s3KeyPrefixProblem, TRAIL_KIND, type Clock, type CloudTrailRecord, type DeliveryIntent,
   type DeliveryState, type OrganizationConfig, type TrailDoc,
 } from '../core/index.ts';
 import { LeaseLostError, ObjectStoreError, type ControlStore, type EventStore, type Fence, type ObjectStore } from '../stores/index.ts';
@@ -90,10 +90,14 @@ interface OpenBatch {
 
 /** An admitted record; itself the ref to its bytes, written once for every trail that delivers it. */
 interface Admitted extends RecordRef {
-  /** The record's recipientAccountId and awsRegion: the file it goes to. */
+  /** The record's recipientAccountId and awsRegion (the store's routing columns): the file it goes to. */
   recAccount: string;
   recRegion: string;
-  eventTime: string;
+  /**
+   * The record's eventTime as the store's epoch seconds (normalising keeps eventTime in the form
+   * formatEventTime gives: whole seconds, UTC), so judging a record needs no parse for it.
+   */
+  eventTimeSec: number;
   /** An Insights record: delivered in an Insights log file (`CloudTrail-Insight/`), not a log file. */
   insight: boolean;
 }
@@ -120,6 +124,11 @@ interface ScanRow extends Partial<Admitted> {
   region: string;
   /** The record's text, until judged. */
   json: string | undefined;
+  /**
+   * The store filed it in Event history as a management event (its summary, StoredEvent.summary): a
+   * trail that takes every management event of its regions and accounts takes it unparsed.
+   */
+  management: boolean;
   /** The text's length (UTF-16 units): what a batch's size counts. */
   size: number;
   /** Once judged: which lanes of the pass deliver it, bit i for lane i (an array of them past VERDICT_BITS lanes). */
@@ -170,6 +179,8 @@ interface Lane {
   fence?: Fence;
   state: DeliveryState;
   admits: (r: CloudTrailRecord) => boolean;
+  /** `admits` holds for every management event of the trail's regions and accounts (scopeAdmitsEveryManagementEvent). */
+  everyManagement: boolean;
   regions: ReadonlySet<string>;
   accounts: ReadonlySet<string>;
   limit: number;
@@ -356,7 +367,7 @@ export class DeliveryWorker {
     let ob = this.open.get(t.TrailARN);
     if (!ob || ob.fromSeq !== start || ob.scopeKey !== scopeKey) ob = newBatch(start, scopeKey);
     this.open.delete(t.TrailARN);
-    return { t, fence, state, admits: compileTrailScope(scope), regions: new Set(scope.regions), accounts: new Set(scope.accountIds), limit, ob, done: false, failed: false };
+    return { t, fence, state, admits: compileTrailScope(scope), everyManagement: scopeAdmitsEveryManagementEvent(scope), regions: new Set(scope.regions), accounts: new Set(scope.accountIds), limit, ob, done: false, failed: false };
   }
 
   /**
@@ -445,7 +456,7 @@ export class DeliveryWorker {
     if (w.rows.length - i < this.opts.readBatch && !w.atEnd) {
       const readAtMs = this.deps.clock.nowMs();
       const got = await this.deps.events.readAfter(w.hi, this.opts.readBatch);
-      for (const r of got) w.rows.push({ seq: r.seq, accountId: r.accountId, region: r.region, json: r.json, size: r.json.length });
+      for (const r of got) w.rows.push({ seq: r.seq, accountId: r.accountId, region: r.region, eventTimeSec: r.eventTimeSec, json: r.json, size: r.json.length, management: r.summary !== undefined && summaryCategory(r.summary) === 'management' });
       if (got.length > 0) w.hi = got[got.length - 1]!.seq;
       if (got.length < this.opts.readBatch) {
         w.atEnd = true;
@@ -492,7 +503,7 @@ export class DeliveryWorker {
    * own: a row is shared by every batch that takes it, so it is not moved itself.
    */
   private compact(ob: OpenBatch): void {
-    const own = ob.admitted.map((a): Admitted => ({ recAccount: a.recAccount, recRegion: a.recRegion, eventTime: a.eventTime, insight: a.insight, sab: a.sab, off: a.off, len: a.len }));
+    const own = ob.admitted.map((a): Admitted => ({ recAccount: a.recAccount, recRegion: a.recRegion, eventTimeSec: a.eventTimeSec, insight: a.insight, sab: a.sab, off: a.off, len: a.len }));
     ob.pinnedBytes = compactRefs(own);
     ob.lastSab = undefined;
     for (let i = 0; i < own.length; i++) ob.admitted[i] = own[i]!;
@@ -500,8 +511,9 @@ export class DeliveryWorker {
 
   /**
    * Whether each lane still reading delivers the row: parsed once (only when some lane covers its
-   * account and region), its bytes written once to the arena when some lane takes it; then its text
-   * and the parsed record are dropped.
+   * account and region and needs the record to judge it: a management event of the store's Event
+   * history goes unparsed to a trail that takes every management event), its bytes written once to
+   * the arena when some lane takes it; then its text and the parsed record are dropped.
    */
   private judge(row: ScanRow, lanes: readonly Lane[]): void {
     const bits = lanes.length <= VERDICT_BITS;
@@ -512,8 +524,13 @@ export class DeliveryWorker {
     let insight = false;
     for (const l of lanes) {
       if (l.done || l.failed || !l.regions.has(row.region) || !l.accounts.has(row.accountId) || !isLoggedSeq(l.t.skippedSeqs, row.seq)) continue;
-      r ??= JSON.parse(row.json!) as CloudTrailRecord;
-      const as = admission(r, l.admits, l.t.insightSelectors);
+      let as: false | 'log' | 'insight';
+      if (row.management && l.everyManagement) {
+        as = 'log';
+      } else {
+        r ??= JSON.parse(row.json!) as CloudTrailRecord;
+        as = admission(r, l.admits, l.t.insightSelectors);
+      }
       if (!as) continue;
       if (bits) mask |= 1 << l.i;
       else each[l.i] = true;
@@ -521,9 +538,9 @@ export class DeliveryWorker {
       insight = as === 'insight';
     }
     if (any) {
-      row.recAccount = r!.recipientAccountId;
-      row.recRegion = r!.awsRegion;
-      row.eventTime = r!.eventTime;
+      // The store's routing columns are the record's recipientAccountId and awsRegion.
+      row.recAccount = row.accountId;
+      row.recRegion = row.region;
       row.insight = insight;
       const ref = this.arena.add(row.json!);
       row.sab = ref.sab;
@@ -681,15 +698,15 @@ export class DeliveryWorker {
    * give the same records in the same order, hence the same keys and bytes.
    */
   private async build(trailArn: string, intent: DeliveryIntent, admitted: Admitted[] | undefined, hash: boolean): Promise<BuiltLogFile[]> {
-    const groups = new Map<string, { accountId: string; region: string; kind: LogFileKind; records: RecordRef[]; oldest: string; newest: string }>();
+    const groups = new Map<string, { accountId: string; region: string; kind: LogFileKind; records: RecordRef[]; oldest: number; newest: number }>();
     const add = (a: Admitted) => {
       const kind: LogFileKind = a.insight ? 'CloudTrail-Insight' : 'CloudTrail';
       const k = `${kind}/${a.recAccount}/${a.recRegion}`;
       let g = groups.get(k);
-      if (!g) groups.set(k, (g = { accountId: a.recAccount, region: a.recRegion, kind, records: [], oldest: a.eventTime, newest: a.eventTime }));
+      if (!g) groups.set(k, (g = { accountId: a.recAccount, region: a.recRegion, kind, records: [], oldest: a.eventTimeSec, newest: a.eventTimeSec }));
       g.records.push(a);
-      if (a.eventTime < g.oldest) g.oldest = a.eventTime;
-      if (a.eventTime > g.newest) g.newest = a.eventTime;
+      if (a.eventTimeSec < g.oldest) g.oldest = a.eventTimeSec;
+      if (a.eventTimeSec > g.newest) g.newest = a.eventTimeSec;
     };
     if (admitted) admitted.forEach(add);
     else await this.readIntent(intent, add);
@@ -699,7 +716,7 @@ export class DeliveryWorker {
       const built = await this.logFiles.build(g.records, hash);
       return {
         accountId: g.accountId, region: g.region, sha256: built.sha256,
-        oldestEventTime: g.oldest, newestEventTime: g.newest,
+        oldestEventTime: formatEventTime(g.oldest * 1000), newestEventTime: formatEventTime(g.newest * 1000),
         key: logFileKey({
           prefix: intent.prefix, organizationId: intent.organizationId, accountId: g.accountId, region: g.region,
           deliveredMs: intent.deliveredMs, batchIdentity: `${trailArn}/${intent.fromSeq}-${intent.toSeq}/${g.accountId}/${g.region}${g.kind === 'CloudTrail' ? '' : `/${g.kind}`}`,
@@ -724,7 +741,7 @@ export class DeliveryWorker {
         if (!isLoggedSeq(intent.skippedSeqs, row.seq)) continue;
         const r = JSON.parse(row.json) as CloudTrailRecord;
         const as = admission(r, admits, intent.insightSelectors);
-        if (as) add({ recAccount: r.recipientAccountId, recRegion: r.awsRegion, eventTime: r.eventTime, ...this.arena.add(row.json), insight: as === 'insight' });
+        if (as) add({ recAccount: row.accountId, recRegion: row.region, eventTimeSec: row.eventTimeSec, ...this.arena.add(row.json), insight: as === 'insight' });
       }
       if (rows.length < this.opts.readBatch) return;
     }

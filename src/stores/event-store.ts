@@ -65,6 +65,13 @@ export interface StoredEvent {
   region: string;
   eventTimeSec: number;
   json: string;
+  /**
+   * readAfter (optional): the row's Event history summary (AppendInput.summary, as appended) when
+   * the store has it at hand; undefined for an event not in Event history, or when the store does
+   * not return it. Delivery tells a management event from it (summaryCategory) without parsing
+   * the record, for a trail that takes every management event.
+   */
+  summary?: string;
 }
 
 /** A position in Event history order: events strictly older than it come next. */

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  compileSelectors, DEFAULT_EVENT_SELECTORS, eventCategoryOf, eventMatchesTrail, validateAdvancedEventSelectors, validateEventSelectors,
+  compileSelectors, DEFAULT_EVENT_SELECTORS, eventCategoryOf, eventMatchesTrail, selectsEveryManagementEvent, validateAdvancedEventSelectors, validateEventSelectors,
   type AdvancedEventSelector, type AdvancedFieldSelector, type EventSelector, type SelectorValidation,
 } from './index.ts';
 import type { CloudTrailRecord, RecordResource } from '../record.ts';
@@ -366,6 +366,31 @@ describe('property: basic selectors and their advanced form agree', () => {
         else assert.equal(basicP(r), advancedP(r), JSON.stringify({ basic: basic.value, record: r }));
       }
     }), { numRuns: 300 });
+  });
+
+  test('selectsEveryManagementEvent: when it says so, every management event is selected (delivery then judges them unparsed)', () => {
+    const checked = { every: 0, not: 0 };
+    fc.assert(fc.property(selectors, fc.array(record, { minLength: 1, maxLength: 20 }), (raw, records) => {
+      const basic = validateEventSelectors(raw);
+      assert.ok(basic.ok);
+      for (const sel of [{ eventSelectors: basic.value }, { advancedEventSelectors: basicToAdvanced(basic.value) }]) {
+        if (sel.advancedEventSelectors?.length === 0) continue;
+        if (!selectsEveryManagementEvent(sel)) {
+          checked.not++;
+          continue;
+        }
+        checked.every++;
+        const p = compileSelectors(sel);
+        for (const r of records) if (r.eventCategory === 'Management') assert.ok(p(r), JSON.stringify({ sel, record: r }));
+      }
+    }), { numRuns: 300 });
+    assert.ok(checked.every > 0 && checked.not > 0, JSON.stringify(checked));
+    assert.equal(selectsEveryManagementEvent({}), true, 'the default selectors');
+    assert.equal(selectsEveryManagementEvent({ eventSelectors: [{ ReadWriteType: 'ReadOnly' }, { ReadWriteType: 'WriteOnly' }] }), false, 'read and write apart: judged by parsing (a sound answer, not an exact one)');
+    assert.equal(selectsEveryManagementEvent({ eventSelectors: [{ IncludeManagementEvents: false, DataResources: [{ Type: 'AWS::S3::Object', Values: ['arn:aws:s3'] }] }] }), false);
+    assert.equal(selectsEveryManagementEvent({ advancedEventSelectors: [{ FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'] }] }] }), true);
+    assert.equal(selectsEveryManagementEvent({ advancedEventSelectors: [{ FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'] }, { Field: 'readOnly', Equals: ['true'] }] }] }), false);
+    assert.equal(selectsEveryManagementEvent({ advancedEventSelectors: [{ FieldSelectors: [{ Field: 'eventCategory', Equals: ['Management'], NotEquals: ['Management'] }] }] }), false);
   });
 });
 

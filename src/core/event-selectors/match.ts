@@ -280,6 +280,26 @@ export function compileSelectors(selectors: TrailSelectors): EventPredicate {
   return compileList(rulingList(selectors), selectors);
 }
 
+/**
+ * Whether these selectors log every management event, whatever its other fields (source, name,
+ * readOnly, identity, resources): the default selectors, a basic selector with management events,
+ * ReadWriteType All and no excluded source, or an advanced selector whose only condition is
+ * `eventCategory` equal to Management. A consumer that knows a record is a management event
+ * (delivery, from the store's Event history category) then need not parse it to judge it.
+ */
+export function selectsEveryManagementEvent(selectors: TrailSelectors): boolean {
+  const list = rulingList(selectors);
+  if (list === selectors.advancedEventSelectors) {
+    return (list as readonly AdvancedEventSelector[]).some((s) => s.FieldSelectors.length === 1 && onlyEquals(s.FieldSelectors[0]!, 'eventCategory', 'Management'));
+  }
+  return (list as readonly EventSelector[]).some((s) => (s.IncludeManagementEvents ?? true) && (s.ReadWriteType ?? 'All') === 'All' && (s.ExcludeManagementEventSources ?? []).length === 0);
+}
+
+function onlyEquals(fs: AdvancedFieldSelector, field: string, value: string): boolean {
+  return fs.Field === field && (fs.Equals ?? []).includes(value)
+    && !fs.StartsWith?.length && !fs.EndsWith?.length && !fs.NotEquals?.length && !fs.NotStartsWith?.length && !fs.NotEndsWith?.length;
+}
+
 /** Compiled predicates by the selector list they were compiled from. Lists must not be mutated after use. */
 const compiledCache = new WeakMap<object, EventPredicate>();
 

@@ -512,7 +512,9 @@ export class EventReader {
             bytes += Buffer.byteLength(e.json);
             if (out.length > 0 && bytes > maxBytes) return out;
           }
-          out.push({ seq: e.seq, accountId: e.accountId, region: e.region, eventTimeSec: e.eventTimeSec, json: e.json });
+          const ev: StoredEvent = { seq: e.seq, accountId: e.accountId, region: e.region, eventTimeSec: e.eventTimeSec, json: e.json };
+          if (e.inHistory && e.summary !== undefined) ev.summary = e.summary;
+          out.push(ev);
           if (out.length >= limit) return out;
         }
       }
