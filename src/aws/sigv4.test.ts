@@ -710,6 +710,16 @@ describe('SigV4: the verifier computes what SignatureV4.sign computes', () => {
     }), { numRuns: 400 });
   });
 
+  test('a path without a leading slash (absolute-form target "GET http://h/x", "OPTIONS *": Node hands it on as sent) is canonicalised as smithy does it', async () => {
+    for (const path of ['http://h/x', 'http://h/a/../b/', '*', 'x/y']) {
+      for (const escape of [true, false]) {
+        const req: SignedRequest = { method: 'GET', path, rawQuery: '', headers: { host: 'h', 'x-amz-date': '20260101T000000Z' }, body: null };
+        const auth: ParsedAuthorization = { accessKeyId: 'AKID', date: '20260101', region: 'us-east-1', service: 's3', signedHeaders: ['host', 'x-amz-date'], signature: '0'.repeat(64) };
+        assert.equal(expectedSignature(req, auth, 's1', escape), await viaSigner(req, auth, 's1', escape), `${path} (escape ${escape})`);
+      }
+    }
+  });
+
   test('the signing-key cache gives each (secret, date, region, service) its own key, past its bound', () => {
     const derive = (secret: string, date: string, region: string, service: string) => {
       let k = createHmac('sha256', `AWS4${secret}`).update(date).digest();

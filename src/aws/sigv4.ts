@@ -250,6 +250,8 @@ const canonicalizers = { escaped: new Canonicalizer(true), raw: new Canonicalize
 export function expectedSignature(req: SignedRequest, auth: ParsedAuthorization, secretAccessKey: string, uriEscapePath: boolean): string {
   const dateText = headerValue(req.headers, 'x-amz-date') ?? '';
   for (const name of auth.signedHeaders) if (name !== name.toLowerCase()) return viaSmithy(req, auth, secretAccessKey, uriEscapePath, dateText);
+  // smithy's request puts a '/' before a path without one (an absolute-form target, '*'), which canonicalPath does not.
+  if (req.path.charCodeAt(0) !== 0x2f) return viaSmithy(req, auth, secretAccessKey, uriEscapePath, dateText);
   const longDate = signingDateOf(dateText);
   if (longDate === undefined) return viaSmithy(req, auth, secretAccessKey, uriEscapePath, dateText);
   const shortDate = longDate.slice(0, 8);
@@ -297,7 +299,7 @@ function signingDateOf(text: string): string | undefined {
   return longDate;
 }
 
-/** expectedSignature by smithy's own functions, for signed header names in other cases and dates past year 9999. */
+/** expectedSignature by smithy's own functions, for signed header names in other cases, paths without a leading '/' and dates past year 9999. */
 function viaSmithy(req: SignedRequest, auth: ParsedAuthorization, secretAccessKey: string, uriEscapePath: boolean, dateText: string): string {
   const signedAt = amzDate(dateText) ?? NaN;
   const signed = new Set(auth.signedHeaders);
