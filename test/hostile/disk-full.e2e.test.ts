@@ -229,6 +229,8 @@ describe('hostile: disk full under the event store only (a change applied, its a
     rmSync(eventsFiller);
     await ct.send(new AddTagsCommand({ ResourceId: channelArn, TagsList: [{ Key: 'after', Value: 'space-returned' }] }));
     assert.deepEqual((await ct.send(new ListTagsCommand({ ResourceIdList: [channelArn] }))).ResourceTagList![0]!.TagsList, [{ Key: 'applied', Value: 'record-late' }, { Key: 'after', Value: 'space-returned' }], 'the refused change was not applied');
+    // The server's log reaches this process through a pipe, maybe after the answer that followed it.
+    for (const deadline = Date.now() + 10_000; !/stored 1 record\(s\) that waited for the event store/.test(server.output()) && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
     assert.match(server.output(), /stored 1 record\(s\) that waited for the event store/);
     assert.match(server.output(), /event store takes writes again/);
     const events = (await ct.send(new LookupEventsCommand({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'AddTags' }] }))).Events ?? [];
