@@ -10,7 +10,7 @@ import { ServiceError } from '../aws/errors.ts';
 import { JsonText } from '../aws/json-text.ts';
 import { CLOUDTRAIL_OPERATIONS, type CloudTrailOperation } from '../aws/cloudtrail-operations.ts';
 import { isReadOnlyCall, type Clock, type IdSource } from '../core/index.ts';
-import { AdmissionGate, bulkAdmission, PARSE_TURNS, BulkBodyError, BulkLimitError, bulkAdmitter, ingestAdmitted, parseBulkChunks, RecordArena, type BulkAdmitted, type Ingester } from '../ingest/index.ts';
+import { AdmissionGate, bulkAdmission, PARSE_TURNS, BulkBodyError, BulkLimitError, bulkAdmitter, ingestAdmitted, parseBulkChunks, RequestRecordBuffers, type BulkAdmitted, type Ingester } from '../ingest/index.ts';
 import { putAuditEvents, type PutAuditEventsDeps } from '../services/cloudtrail-data/put-audit-events.ts';
 import type { CloudTrailProvider } from '../services/cloudtrail/provider.ts';
 import type { EventStore } from '../stores/index.ts';
@@ -312,7 +312,7 @@ export function createApp(deps: AppDeps): FastifyInstance {
         decode: async (body, { req, lease, ctx }) => {
           const leave = await bulkGate.enter();
           // The records' bytes (bulkAdmitter), given back once the append settled.
-          const arena = new RecordArena();
+          const arena = new RequestRecordBuffers();
           release = () => {
             arena.release();
             leave();

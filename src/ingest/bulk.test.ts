@@ -1,7 +1,7 @@
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BulkBodyError, bulkAdmitter, ingestAdmitted, ingestBulk, parseBulkChunks, RecordArena, splitBody, type BulkContext } from './bulk.ts';
+import { BulkBodyError, bulkAdmitter, ingestAdmitted, ingestBulk, parseBulkChunks, RequestRecordBuffers, splitBody, type BulkContext } from './bulk.ts';
 import { Ingester } from './ingester.ts';
 import { SqliteEventStore } from '../stores/sqlite/sqlite-event-store.ts';
 import type { Identity } from '../core/index.ts';
@@ -261,10 +261,10 @@ describe('ingestBulk', () => {
   });
 });
 
-describe('RecordArena (the bulk path keeps records as UTF-8 bytes)', () => {
+describe('RequestRecordBuffers (the bulk path keeps records as UTF-8 bytes)', () => {
   const identity: Identity = { secretAccessKey: 's', mfaAuthenticated: false, principalId: 'AIDA', type: 'IAMUser', accountId: '111111111111', accessKeyId: 'AKIAPROD', userName: 'producer', isTrustedProducer: true };
   const ctx: BulkContext = { identity, region: 'eu-west-1', nowMs: Date.UTC(2026, 0, 1), ids: { uuid: () => 'gen' } };
-  const admitted = async (texts: readonly string[], arena: RecordArena) => {
+  const admitted = async (texts: readonly string[], arena: RequestRecordBuffers) => {
     const body = Buffer.from(`{"Records":[${texts.join(',')}]}`);
     return parseBulkChunks((async function* () {
       yield body;
@@ -285,7 +285,7 @@ describe('RecordArena (the bulk path keeps records as UTF-8 bytes)', () => {
   test('property: each record\'s bytes are its stored JSON\'s UTF-8, and stay so while a released arena\'s buffers serve the next request', async () => {
     const text = fc.string({ unit: fc.constantFrom('a', 'é', '€', '😀', '"', '\\', '\n', 'z') });
     await fc.assert(fc.asyncProperty(fc.array(text, { minLength: 1 }), fc.array(text, { minLength: 1 }), async (first, second) => {
-      const arena = new RecordArena();
+      const arena = new RequestRecordBuffers();
       check(await admitted(asRecords(first, 'a'), arena), first);
       arena.release();
       check(await admitted(asRecords(second, 'b'), arena), second);
@@ -295,7 +295,7 @@ describe('RecordArena (the bulk path keeps records as UTF-8 bytes)', () => {
   test('records of 3-byte characters across the ends of the arena\'s buffers are whole', async () => {
     // ~3.1 KB records: one of them meets the end of each 256 KiB buffer.
     const xs = Array.from({ length: 200 }, (_, i) => '€'.repeat(1000 + i));
-    const arena = new RecordArena();
+    const arena = new RequestRecordBuffers();
     check(await admitted(asRecords(xs, 'a'), arena), xs);
     arena.release();
     check(await admitted(asRecords(xs.slice(50), 'b'), arena), xs.slice(50));

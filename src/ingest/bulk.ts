@@ -89,7 +89,7 @@ const keepFor = (ctx: BulkContext) => (a: Admission): BulkAdmitted => (a.ok ? { 
  * normalise -> route for one parsed entry, keeping only what the commit and the answer need: the
  * map to give parseBulkChunks, so each record is admitted as soon as it is parsed.
  */
-export function bulkAdmitter(ctx: BulkContext, arena = new RecordArena()): EntryMap<BulkAdmitted> {
+export function bulkAdmitter(ctx: BulkContext, arena = new RequestRecordBuffers()): EntryMap<BulkAdmitted> {
   const fctx = frontDoorContext(ctx);
   const keep = keepFor(ctx);
   return (raw, text) => {
@@ -111,7 +111,7 @@ export function bulkAdmitter(ctx: BulkContext, arena = new RecordArena()): Entry
  * hastens) a full GC. After `release()` no record of the arena may be read: the bulk endpoint
  * releases once its append settled (src/http/app.ts).
  */
-export class RecordArena {
+export class RequestRecordBuffers {
   private buf: Buffer = EMPTY;
   private off = 0;
   private readonly taken: Buffer[] = [];
