@@ -8,11 +8,11 @@
  * otherwise; the HMACs are node:crypto's, with signing keys cached (expectedSignature, below; a
  * property test holds it to SignatureV4.sign).
  */
-import { createHmac, hash, timingSafeEqual } from 'node:crypto';
-import { ALGORITHM_IDENTIFIER, AMZ_DATE_HEADER, createScope, getCanonicalHeaders, getCanonicalQuery, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
+import { hash, timingSafeEqual } from 'node:crypto';
+import { AMZ_DATE_HEADER, getCanonicalHeaders, getCanonicalQuery, prepareRequest, SHA256_HEADER, SignatureV4Base, TOKEN_HEADER } from '@smithy/signature-v4';
 import { ServiceError } from './errors.ts';
 import { NodeSha256 } from '../core/sha256.ts';
-import { canonicalPath, signingKey } from '../core/sigv4-sign.ts';
+import { canonicalHeaderValue, canonicalPath, signatureOf, signingKey } from '../core/sigv4-sign.ts';
 
 export { NodeSha256, signingKey };
 
@@ -273,14 +273,12 @@ export function expectedSignature(req: SignedRequest, auth: ParsedAuthorization,
   let canonicalHeaders = '';
   let signedNames = '';
   for (const [name, v] of pairs) {
-    // smithy's value form: CR and LF as spaces, runs of spaces and tabs as one, one leading and trailing space off.
-    canonicalHeaders += `${name}:${/[\r\n\t]| {2}|^ | $/.test(v) ? v.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '') : v}\n`;
+    canonicalHeaders += `${name}:${canonicalHeaderValue(v)}\n`;
     signedNames += signedNames === '' ? name : `;${name}`;
   }
   const query = req.rawQuery === '' ? '' : getCanonicalQuery({ query: signingQuery(req.rawQuery) } as Parameters<typeof getCanonicalQuery>[0]);
   const canonicalRequest = `${req.method}\n${canonicalPath(req.path, uriEscapePath)}\n${query}\n${canonicalHeaders}\n${signedNames}\n${payloadHash}`;
-  const stringToSign = `${ALGORITHM_IDENTIFIER}\n${longDate}\n${shortDate}/${auth.region}/${auth.service}/aws4_request\n${hash('sha256', canonicalRequest)}`;
-  return createHmac('sha256', signingKey(secretAccessKey, shortDate, auth.region, auth.service)).update(stringToSign).digest('hex');
+  return signatureOf(canonicalRequest, longDate, shortDate, auth.region, auth.service, secretAccessKey);
 }
 
 /** The last x-amz-date text seen and the signing date smithy makes of it (requests of one second share it). */
@@ -312,7 +310,6 @@ function viaSmithy(req: SignedRequest, auth: ParsedAuthorization, secretAccessKe
   const base = uriEscapePath ? canonicalizers.escaped : canonicalizers.raw;
   const request = prepareRequest({ method: req.method, protocol: 'http:', hostname: headers.host ?? '', path: req.path, query: signingQuery(req.rawQuery), headers });
   const { longDate, shortDate } = base.dates(new Date(signedAt));
-  const scope = createScope(shortDate, auth.region, auth.service);
   request.headers[AMZ_DATE_HEADER] = longDate;
   if (token) request.headers[TOKEN_HEADER] = token;
   let payloadHash: string | undefined;
@@ -324,6 +321,5 @@ function viaSmithy(req: SignedRequest, auth: ParsedAuthorization, secretAccessKe
   }
   payloadHash ??= req.bodySha256 ?? payloadHashOf(req.body ?? Buffer.alloc(0));
   const canonicalRequest = base.canonicalRequest(request, getCanonicalHeaders(request, new Set(), signed), payloadHash);
-  const stringToSign = `${ALGORITHM_IDENTIFIER}\n${longDate}\n${scope}\n${hash('sha256', canonicalRequest)}`;
-  return createHmac('sha256', signingKey(secretAccessKey, shortDate, auth.region, auth.service)).update(stringToSign).digest('hex');
+  return signatureOf(canonicalRequest, longDate, shortDate, auth.region, auth.service, secretAccessKey);
 }

@@ -104,6 +104,17 @@ function canonicalQuery(query: Record<string, string | readonly string[]> | unde
   return pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((p) => p[1]).join('&');
 }
 
+/** A header's value as SigV4 canonicalises it: CR and LF as spaces, runs of spaces and tabs as one, one leading and trailing space off. */
+export function canonicalHeaderValue(v: string): string {
+  return /[\r\n\t]| {2}|^ | $/.test(v) ? v.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '') : v;
+}
+
+/** SigV4's signature (hex) of a canonical request: the HMAC of its string to sign under the (cached) signing key. */
+export function signatureOf(canonicalRequest: string, longDate: string, shortDate: string, region: string, service: string, secret: string): string {
+  const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${shortDate}/${region}/${service}/aws4_request\n${hash('sha256', canonicalRequest)}`;
+  return createHmac('sha256', signingKey(secret, shortDate, region, service)).update(stringToSign).digest('hex');
+}
+
 /**
  * The request's headers with SigV4's added: `host`, `x-amz-date`, `x-amz-content-sha256` (unless
  * `contentSha256: false`), `x-amz-security-token` with a session token, and `authorization`.
@@ -119,14 +130,12 @@ export function signRequest(req: RequestToSign, opts: SignOptions): Record<strin
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
     if (UNSIGNABLE.has(lower) || lower.startsWith('proxy-') || lower.startsWith('sec-')) continue;
-    canonical.push([lower, headers[name]!.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '')]);
+    canonical.push([lower, canonicalHeaderValue(headers[name]!)]);
   }
   canonical.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const signedHeaders = canonical.map((h) => h[0]).join(';');
   const canonicalRequest = `${req.method}\n${canonicalPath(req.path, opts.uriEscapePath ?? true)}\n${canonicalQuery(req.query)}\n${canonical.map(([n, v]) => `${n}:${v}`).join('\n')}\n\n${signedHeaders}\n${payloadHash}`;
-  const scope = `${shortDate}/${opts.region}/${opts.service}/aws4_request`;
-  const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${hash('sha256', canonicalRequest)}`;
-  const signature = createHmac('sha256', signingKey(opts.credentials.secretAccessKey, shortDate, opts.region, opts.service)).update(stringToSign).digest('hex');
-  headers.authorization = `AWS4-HMAC-SHA256 Credential=${opts.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  const signature = signatureOf(canonicalRequest, longDate, shortDate, opts.region, opts.service, opts.credentials.secretAccessKey);
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${opts.credentials.accessKeyId}/${shortDate}/${opts.region}/${opts.service}/aws4_request, SignedHeaders=${signedHeaders}, Signature=${signature}`;
   return headers;
 }
