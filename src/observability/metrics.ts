@@ -87,6 +87,12 @@ export class ServerMetrics implements IngestObserver {
   private sourceErrors!: Counter<'source'>;
   private sourceUp!: Gauge<'source'>;
   private readonly consumers = new Map<string, ConsumerSource>();
+  /**
+   * The labelled series the per-request and per-append hooks move, looked up once: prom-client
+   * hashes a label object on every call otherwise (operations and statuses are a bounded set).
+   */
+  private readonly requestChildren = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<'operation'> }>();
+  private readonly ingestedChildren = new Map<string, Record<'accepted' | 'duplicate' | 'rejected', Counter.Internal>>();
   private readonly codes = new BoundedLabel();
   private readonly services = new BoundedLabel();
 
@@ -144,14 +150,22 @@ export class ServerMetrics implements IngestObserver {
 
   /** One answered API request. */
   request(operation: string, status: number, seconds: number): void {
-    this.requests.inc({ operation, status: String(status) });
-    this.latency.observe({ operation }, seconds);
+    const key = `${operation} ${status}`;
+    let child = this.requestChildren.get(key);
+    if (!child) this.requestChildren.set(key, (child = { count: this.requests.labels({ operation, status: String(status) }), latency: this.latency.labels({ operation }) }));
+    child.count.inc();
+    child.latency.observe(seconds);
   }
 
   appended(path: IngestPath, accepted: number, duplicates: number, rejected: number): void {
-    if (accepted > 0) this.ingested.inc({ path, result: 'accepted' }, accepted);
-    if (duplicates > 0) this.ingested.inc({ path, result: 'duplicate' }, duplicates);
-    if (rejected > 0) this.ingested.inc({ path, result: 'rejected' }, rejected);
+    let child = this.ingestedChildren.get(path);
+    if (!child) {
+      const of = (result: string) => this.ingested.labels({ path, result });
+      this.ingestedChildren.set(path, (child = { accepted: of('accepted'), duplicate: of('duplicate'), rejected: of('rejected') }));
+    }
+    if (accepted > 0) child.accepted.inc(accepted);
+    if (duplicates > 0) child.duplicate.inc(duplicates);
+    if (rejected > 0) child.rejected.inc(rejected);
   }
 
   committed(events: number, seconds: number, ok: boolean): void {
