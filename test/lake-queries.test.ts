@@ -384,6 +384,11 @@ describe('opentrail query', () => {
     const counts = [...countBy(records, (r) => String(r.eventName))].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).slice(0, 3);
     const csv = await run(sql, '--output', 'csv');
     assert.equal(csv.stdout, ['eventName,n', ...counts.map(([k, n]) => `${k},${n}`)].join('\n') + '\n');
+    // --progress: plain progress lines on stderr (not a terminal), the rows on stdout unchanged.
+    const shown = await run(sql, '--output', 'csv', '--progress');
+    assert.equal(shown.stdout, csv.stdout);
+    assert.match(shown.stderr, new RegExp(`^query: ${counts.length}/${counts.length} rows \\(100%\\), done in \\d+s$`, 'm'));
+    assert.equal(csv.stderr, '', 'no progress lines for a short run by default');
     const bad = await run(`SELECT * FROM read_csv('/etc/passwd')`).then(() => assert.fail('should exit 1'), (e: { code: number; stderr: string }) => e);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /InvalidQueryStatementException: The table function read_csv is not allowed/);

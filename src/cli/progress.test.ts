@@ -111,3 +111,25 @@ test('durations read like a person writes them', () => {
   assert.equal(formatDuration(7380), '2h 03m');
   assert.equal(formatDuration(Number.POSITIVE_INFINITY), '?');
 });
+
+test('a phase with nothing to count yet: `label: phase for 4s`, a plain line every everyMs although done stays, then the count', () => {
+  let now = 0;
+  const s = stream(false);
+  const p = new Progress({ label: 'query', unit: 'rows', stream: s, mode: 'always', everyMs: 2000, nowMs: () => now });
+  p.update({ done: 0, total: 0, phase: 'running' });
+  now = 1000;
+  p.update({ done: 0, total: 0, phase: 'running' });
+  now = 4000;
+  p.update({ done: 0, total: 0, phase: 'running' });
+  now = 5000;
+  p.update({ done: 1000, total: 3000 });
+  p.update({ done: 3000, total: 3000 });
+  p.stop();
+  assert.deepEqual(s.text.trimEnd().split('\n'), [
+    'query: running for 0s',
+    'query: running for 4s',
+    'query: 1,000/3,000 rows (33%), ETA 10s',
+    'query: 3,000/3,000 rows (100%), ETA 0s',
+    'query: 3,000/3,000 rows (100%), done in 5s',
+  ]);
+});

@@ -1,5 +1,5 @@
 /**
- * Progress of a long command (`opentrail validate-logs`, `opentrail migrate`) on stderr:
+ * Progress of a long command (`opentrail validate-logs`, `migrate`, `import`, `query`) on stderr:
  *
  * - on a terminal, a bar (cli-progress) redrawn in place: done of total, what the command adds
  *   (digests, bytes, rate), ETA; erased when the command ends, so what the command prints stays
@@ -50,6 +50,11 @@ export interface ProgressState {
   total: number;
   /** Shown after the count: `3/24 digests, 95.1 MB read, 31.2 MB/s`. */
   detail?: string;
+  /**
+   * A stage with nothing to count yet (a query the server still runs): the line is `label: phase
+   * for 4s` instead of the count, and a plain line is due every `everyMs` although `done` stays.
+   */
+  phase?: string;
 }
 
 /** `1m 05s`, `42s`, `2h 03m`. */
@@ -119,7 +124,9 @@ export class Progress {
    * line is cut at the terminal's width, so what matters most comes first).
    */
   private line(final = false): string {
-    const { done, total, detail } = this.state;
+    const { done, total, detail, phase } = this.state;
+    const elapsedText = formatDuration(this.elapsedSeconds());
+    if (phase !== undefined) return `${this.o.label}: ${phase} ${final ? 'ended after' : 'for'} ${elapsedText}${detail ? `, ${detail}` : ''}`;
     const pct = total > 0 ? Math.min(100, Math.floor((100 * done) / total)) : 0;
     const elapsed = this.elapsedSeconds();
     const eta = done > 0 && total >= done ? formatDuration(((total - done) * elapsed) / done) : '?';
@@ -154,7 +161,7 @@ export class Progress {
     const tenth = total > 0 && done - this.lastLineDone >= total / 10;
     const due = this.lastLineMs === undefined || now - this.lastLineMs >= (this.o.everyMs ?? 10_000);
     if (!tenth && !due) return;
-    if (done === this.lastLineDone && this.lastLineMs !== undefined) return;
+    if (done === this.lastLineDone && this.lastLineMs !== undefined && (this.state.phase === undefined || !due)) return;
     this.lastLineMs = now;
     this.lastLineDone = done;
     this.linesPrinted++;
