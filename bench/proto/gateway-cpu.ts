@@ -9,6 +9,7 @@
  *   node bench/proto/gateway-cpu.ts [calls=8000] [clients=16] [recordBeforeAnswer=1] [cases=unrecorded-1k,read-1k,write-1k]
  *   GATEWAY_CPU_PROFILE=dir: the server runs under --cpu-prof (written to dir when it stops).
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { call, makeCases, sign, startGatewayServer, startUpstream } from '../gateway.ts';
 import { cpuDelta, ioOf, threadCpu } from '../lib.ts';
@@ -19,6 +20,27 @@ const recordBeforeAnswer = (process.argv[4] ?? '1') !== '0';
 const names = (process.argv[5] ?? 'unrecorded-1k,read-1k,write-1k').split(',');
 const warmup = Math.max(1000, Math.round(calls / 3));
 const profileDir = process.env.GATEWAY_CPU_PROFILE;
+
+/**
+ * Context switches of the server so far (/proc/<pid>/task/* /status): the main thread's and all
+ * threads', voluntary (the thread slept: each is a wake-up later) and not.
+ */
+const switches = (pid: number): { mainVoluntary: number; allVoluntary: number; allInvoluntary: number } => {
+  const out = { mainVoluntary: 0, allVoluntary: 0, allInvoluntary: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    } catch {
+      continue;
+    }
+    const v = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(text)?.[1] ?? 0);
+    out.allVoluntary += v;
+    out.allInvoluntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(text)?.[1] ?? 0);
+    if (tid === String(pid)) out.mainVoluntary += v;
+  }
+  return out;
+};
 
 const upstream = await startUpstream();
 const server = await startGatewayServer(upstream.url, recordBeforeAnswer, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', '100'] : []);
@@ -49,10 +71,12 @@ try {
     const before = threadCpu(server.pid);
     const io0 = ioOf(server.pid);
     const c0 = await commits();
+    const s0 = switches(server.pid);
     const t0 = performance.now();
     await run(calls);
     const wall = (performance.now() - t0) / 1000;
     const d = cpuDelta(before, threadCpu(server.pid));
+    const s1 = switches(server.pid);
     const io1 = ioOf(server.pid);
     const c1 = await commits();
     agent.destroy();
@@ -62,6 +86,8 @@ try {
       allThreadsUsPerCall: Math.round((total * 1e6) / calls), mainThreadUsPerCall: Math.round((main * 1e6) / calls),
       groupCommits: c1.commits - c0.commits, eventsPerCommit: Math.round((10 * (c1.events - c0.events)) / Math.max(1, c1.commits - c0.commits)) / 10,
       writeSyscallsPerCall: Math.round((100 * (io1.syscw - io0.syscw)) / calls) / 100,
+      // Sleeps per call (each one a wake-up): the main thread's, all threads'; preemptions of all threads.
+      wakeupsPerCall: { main: Math.round((100 * (s1.mainVoluntary - s0.mainVoluntary)) / calls) / 100, all: Math.round((100 * (s1.allVoluntary - s0.allVoluntary)) / calls) / 100, preempted: Math.round((100 * (s1.allInvoluntary - s0.allInvoluntary)) / calls) / 100 },
       callsPerSecond: Math.round(calls / wall), threads: d,
     };
     process.stderr.write(`${name}: ${JSON.stringify(out[name])}\n`);

@@ -19,7 +19,7 @@ import https from 'node:https';
 import { Transform } from 'node:stream';
 import type { Agent as UpstreamAgent, Dispatcher } from 'undici';
 import { ServiceError } from '../../aws/errors.ts';
-import { BodyBudget, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
+import { BodyBudget, type BodyLease, closeAfterAnswer, decodedChunks, readBody, REQUEST_TIMEOUT_MS, shouldClose } from '../../aws/body.ts';
 import { checkPayloadHash, checkSigV4Headers, parseAuthorization, signingQuery, verifySigV4, type HeaderCheck, type ParsedAuthorization, type VerifyOptions } from '../../aws/sigv4.ts';
 import { buildArn, partitionForRegion, sourceIpAddress, type Clock, type IdSource, type Identity, type RecordResource } from '../../core/index.ts';
 import { signRequest } from '../../core/sigv4-sign.ts';
@@ -396,14 +396,16 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
     }
 
     let service = 'none';
-    const seen: { p?: Prepared; account?: string } = {};
-    if (deps.observe) {
-      const t0 = performance.now();
-      res.once('close', () => deps.observe!({
+    const seen: { p?: Prepared; account?: string; lease?: BodyLease } = {};
+    // One 'close' listener per answer: the body's lease given back and the call observed (log line, metrics).
+    const t0 = deps.observe ? performance.now() : 0;
+    res.once('close', () => {
+      seen.lease?.release();
+      deps.observe?.({
         service, outcome: res.writableFinished ? String(res.statusCode) : 'aborted', seconds: (performance.now() - t0) / 1000,
         method: req.method ?? 'GET', account: seen.account, operation: seen.p?.call?.operation,
-      }));
-    }
+      });
+    });
     let auth: ParsedAuthorization;
     try {
       auth = parseAuthorization(headers);
@@ -509,8 +511,8 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       return forward(req, res, p, identity!, upstream, startedMs, ip, fail);
     }
 
-    const lease = budget.lease();
-    res.once('close', () => lease.release());
+    const lease = (seen.lease = budget.lease());
+    if (res.closed) lease.release();
     const limit = verified ? opts.maxBodyBytes : maxUnverified;
     const hint = verified || limit >= opts.maxBodyBytes ? '' : `; sign the payload hash (a hex x-amz-content-sha256 header) to send up to ${opts.maxBodyBytes} bytes`;
     let bodySha256: string | undefined;
@@ -684,10 +686,23 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
       const flushHead = () => {
         if (!res.headersSent) res.writeHead(status, raw);
       };
+      // Backpressure: the upstream's answer is paused while the client's socket is full, and
+      // resumed when it drains or closes (the listeners are added only when a write fills it).
+      let resumeOn: (() => void) | undefined;
       const write = (c: Buffer, controller: Dispatcher.DispatchController) => {
         // A client that went away no longer takes the answer; the upstream's is still read to its
         // end, so that the call is recorded.
-        if (!res.destroyed && !res.write(c)) controller.pause();
+        if (res.destroyed || res.write(c)) return;
+        if (resumeOn || res.closed) return;
+        controller.pause();
+        const resume = (resumeOn = () => {
+          res.off('drain', resume);
+          res.off('close', resume);
+          resumeOn = undefined;
+          controller.resume();
+        });
+        res.once('drain', resume);
+        res.once('close', resume);
       };
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart(controller) {
@@ -699,16 +714,15 @@ export function createGateway(deps: GatewayDeps, opts: GatewayOptions): http.Ser
           keep = recorded && (status >= 300 || (!readOnly && p.call!.protocol !== 'awsQuery' && p.call!.protocol !== 'restXml'));
           const rawHeaders = (controller.rawHeaders ?? []) as (Buffer | string)[];
           raw = [];
+          // The headers by name are read only to record the call (decodeAnswer, x-amz-id-2).
           distinct = Object.create(null) as Record<string, string[]>;
           for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
             const name = rawHeaders[i]!.toString('latin1');
             const value = rawHeaders[i + 1]!.toString('latin1');
             const lower = name.toLowerCase();
-            (distinct[lower] ??= []).push(value);
+            if (recorded) (distinct[lower] ??= []).push(value);
             if (!HOP_BY_HOP.has(lower)) raw.push(name, value);
           }
-          res.on('drain', () => controller.resume());
-          res.once('close', () => controller.resume());
           if (!holdBack) flushHead();
         },
         onResponseData(controller, c) {
