@@ -2,8 +2,11 @@
  * The server's log: JSON lines on stdout through Fastify's own logger, pino (taken from Fastify's
  * dependencies, so it is the very pino Fastify was built and tested with: docs/dependencies.md).
  * One line per request (src/http/app.ts) and one per background failure with its cause; the
- * level from config `logLevel`. Writes are synchronous (pino's default for stdout), so a line is
- * out before the process can die and lines keep their order with the start-up banner.
+ * level from config `logLevel`. Writes are asynchronous (pino's default stdout destination, a
+ * sonic-boom with `sync: false`: each line is handed to libuv's pool, in order, and flushed at a
+ * normal exit); a `kill -9` can lose the lines of its last milliseconds. Synchronous writes were
+ * measured on the gateway's one line per call and were no cheaper (docs/performance.md, the
+ * gateway's eighth round), so the default stays.
  *
  * Nothing secret is written: request lines carry the path without its query string and no
  * headers, and the paths where a secret could appear anyway (credentials, signatures, session
