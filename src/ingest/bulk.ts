@@ -169,6 +169,8 @@ class ArenaInput implements AppendInput {
   /** End of the history pairs' bytes; -1: not in Event history. */
   private readonly historyEnd: number;
   private text: string | undefined;
+  private summaryText: string | undefined;
+  private pairs: AppendInput['history'];
 
   constructor(input: AppendInput, arena: RequestRecordBuffers) {
     this.accountId = input.accountId;
@@ -209,12 +211,18 @@ class ArenaInput implements AppendInput {
     return this.text;
   }
 
+  // Made once when asked, then kept: a store that asks (PostgreSQL) asks several times during its
+  // append, after which the input is dropped; the SQLite store never asks.
   get summary(): string | undefined {
-    return this.summaryEnd < 0 ? undefined : this.buf.toString('utf8', this.jsonEnd, this.summaryEnd);
+    if (this.summaryEnd < 0) return undefined;
+    this.summaryText ??= this.buf.toString('utf8', this.jsonEnd, this.summaryEnd);
+    return this.summaryText;
   }
 
   get history(): AppendInput['history'] {
-    return this.historyEnd < 0 ? undefined : readHistory(this.buf, this.summaryEnd < 0 ? this.jsonEnd : this.summaryEnd, this.historyEnd);
+    if (this.historyEnd < 0) return undefined;
+    this.pairs ??= readHistory(this.buf, this.summaryEnd < 0 ? this.jsonEnd : this.summaryEnd, this.historyEnd);
+    return this.pairs;
   }
 }
 

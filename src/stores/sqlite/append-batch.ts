@@ -13,7 +13,7 @@
  * `AppendInput.utf8`) is copied, not encoded again.
  */
 import { flatTailBytes, putHistory } from '../flat-append.ts';
-import type { AppendInput } from '../event-store.ts';
+import type { AppendInput, FlatAppend } from '../event-store.ts';
 
 export interface PackedBatch {
   n: number;
@@ -40,9 +40,11 @@ export const packedStart = (p: PackedBatch, i: number): number => (i === 0 ? 0 :
 export function packBatch(batch: readonly AppendInput[]): { packed: PackedBatch; transfer: ArrayBuffer[] } {
   const n = batch.length;
   let total = 0;
+  // Each `flat` asked once (a producer may make it when asked: src/ingest/bulk.ts).
+  const flats: (FlatAppend | undefined)[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const e = batch[i]!;
-    const flat = e.flat;
+    const flat = (flats[i] = e.flat);
     if (flat !== undefined) total += flat.bytes.length;
     else total += (e.utf8 !== undefined ? e.utf8.length : Buffer.byteLength(e.json, 'utf8')) + flatTailBytes(e.summary, e.history);
   }
@@ -60,7 +62,7 @@ export function packBatch(batch: readonly AppendInput[]): { packed: PackedBatch;
     strs[3 * i + 1] = e.region;
     strs[3 * i + 2] = e.eventId;
     times[i] = e.eventTimeSec;
-    const flat = e.flat;
+    const flat = flats[i];
     if (flat !== undefined) {
       // The producer's run, copied whole (the bulk endpoint's records).
       bytes.set(flat.bytes, off);
