@@ -19,7 +19,7 @@ const worker = new Worker(`
     if (m === 'cpu') return parentPort.postMessage(cpu());
     let n = 0;
     if (m.objects) for (const e of m.objects) n += e.json.length + (e.history ? e.history.length : 0);
-    else n = m.packed.bytes.length + m.packed.strs.length;
+    else n = m.packed.bytes.length + m.packed.hist.length;
     parentPort.postMessage(n);
   });`, { eval: true });
 const ask = <T>(msg: unknown, transfer?: ArrayBuffer[]) => new Promise<T>((resolve) => { worker.once('message', resolve); worker.postMessage(msg, transfer); });

@@ -6,7 +6,7 @@ import { historyCategory, type CloudTrailRecord, type IdSource, type Identity } 
 import { admit, admitAll, append, type Admission, type Refusal, type ResultOf } from './front-door.ts';
 import type { Ingester } from './ingester.ts';
 import type { EntryMap } from './stream-parse.ts';
-import { flatTailMost, putHistory, readHistory, type AppendInput, type FlatAppend } from '../stores/index.ts';
+import type { AppendInput } from '../stores/index.ts';
 
 export type BulkResult =
   | { status: 'accepted' | 'duplicate'; eventID: string; eventHistory?: EventHistoryNote }
@@ -94,41 +94,36 @@ export function bulkAdmitter(ctx: BulkContext, arena = new RequestRecordBuffers(
   const keep = keepFor(ctx);
   return (raw, text) => {
     const a = admit(raw, fctx, text);
-    // Kept as UTF-8 bytes written once into the request's buffers (the record, its summary and its
-    // Event history pairs: what the store copies), not as strings and arrays: the record's text is
-    // often a slice of the body's text, which would keep its whole 64 KB piece alive until the
-    // commit, and whatever is kept that long on the heap is copied by every young-generation GC on
-    // the way and then promoted (docs/performance.md, "Issue 11, seventh round" and "eighth round").
-    if (a.ok) a.input = new ArenaInput(a.input, arena);
+    // Kept as its UTF-8 bytes, written once into the request's buffers (what the store copies into
+    // its block), not as a string: the record's text is often a slice of the body's text, which
+    // would keep its whole 64 KB piece alive until the commit, and a string kept that long is
+    // copied by every young-generation GC on the way (docs/performance.md, "Issue 11, seventh round").
+    if (a.ok) a.input = new Utf8Input(a.input, arena.encode(a.input.json));
     return keep(a);
   };
 }
 
 /**
  * The UTF-8 bytes of a request's records, written one after another into buffers of ARENA_BYTES
- * (off the JS heap: the young-generation GC never copies them). `release()` gives the buffers back
- * for the next requests' arenas: a buffer allocated per request lives until its commit, so it is
- * promoted and, being external memory, is freed only by (and hastens) a full GC. After `release()`
- * no record of the arena may be read: the bulk endpoint releases once its append settled
- * (src/http/app.ts).
+ * (off the JS heap: the young-generation GC never copies them); a record's bytes are a view.
+ * `release()` gives the buffers back for the next requests' arenas: a buffer allocated per request
+ * lives until its commit, so it is promoted and, being external memory, is freed only by (and
+ * hastens) a full GC. After `release()` no record of the arena may be read: the bulk endpoint
+ * releases once its append settled (src/http/app.ts).
  */
 export class RequestRecordBuffers {
-  /** The buffer being written (ArenaInput writes into it at `off`, after `reserve`). */
-  buf: Buffer = EMPTY;
-  off = 0;
+  private buf: Buffer = EMPTY;
+  private off = 0;
   private readonly taken: Buffer[] = [];
 
-  /** Makes room for `most` bytes at `off` in `buf` (a new buffer when the current one is short). */
-  reserve(most: number): void {
-    if (this.buf.length - this.off >= most) return;
-    this.buf = most <= ARENA_BYTES ? (spare.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES)) : Buffer.allocUnsafeSlow(most);
-    this.taken.push(this.buf);
-    this.off = 0;
-  }
-
-  /** `text` as UTF-8 in the arena: a view of its bytes. */
   encode(text: string): Uint8Array {
-    this.reserve(text.length * 3);
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair: 4 for 2).
+    const most = text.length * 3;
+    if (this.buf.length - this.off < most) {
+      this.buf = most <= ARENA_BYTES ? (spare.pop() ?? Buffer.allocUnsafeSlow(ARENA_BYTES)) : Buffer.allocUnsafeSlow(most);
+      this.taken.push(this.buf);
+      this.off = 0;
+    }
     const start = this.off;
     this.off += this.buf.write(text, start, 'utf8');
     return this.buf.subarray(start, this.off);
@@ -149,80 +144,33 @@ const MAX_SPARE = 32;
 const ARENA_BYTES = 256 * 1024;
 
 /**
- * An admitted record's AppendInput kept in its request's buffers in the flat form
- * (src/stores/flat-append.ts: the record's UTF-8, its summary's, its history pairs, one after
- * another); the object itself holds only offsets and the routing strings. The SQLite store copies
- * the run whole (`flat`); `json`, `summary` and `history` are made from the bytes when asked (the
- * PostgreSQL store asks). The texts are well formed (JSON.parse's source proved canonical, or
- * JSON.stringify's output, and strings of a parsed record), so the round trips are exact.
+ * An admitted record's AppendInput whose record is kept as UTF-8 bytes (`utf8`); `json` is decoded
+ * from them when asked (the SQLite store never asks: it copies the bytes). The text is well formed
+ * (JSON.parse's source proved canonical, or JSON.stringify's output), so the round trip is exact.
  */
-class ArenaInput implements AppendInput {
+class Utf8Input implements AppendInput {
   readonly accountId: string;
   readonly region: string;
   readonly eventId: string;
   readonly eventTimeSec: number;
-  private readonly buf: Buffer;
-  private readonly start: number;
-  private readonly jsonEnd: number;
-  /** End of the summary's bytes; -1: no summary. */
-  private readonly summaryEnd: number;
-  /** End of the history pairs' bytes; -1: not in Event history. */
-  private readonly historyEnd: number;
+  readonly utf8: Uint8Array;
+  readonly history: AppendInput['history'];
+  readonly summary: string | undefined;
   private text: string | undefined;
-  private summaryText: string | undefined;
-  private pairs: AppendInput['history'];
 
-  constructor(input: AppendInput, arena: RequestRecordBuffers) {
+  constructor(input: AppendInput, utf8: Uint8Array) {
     this.accountId = input.accountId;
     this.region = input.region;
     this.eventId = input.eventId;
     this.eventTimeSec = input.eventTimeSec;
-    const { json, summary, history } = input;
-    // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair: 4 for 2).
-    arena.reserve(json.length * 3 + flatTailMost(summary, history));
-    const buf = arena.buf;
-    let off = arena.off;
-    this.buf = buf;
-    this.start = off;
-    off += buf.write(json, off, 'utf8');
-    this.jsonEnd = off;
-    if (summary !== undefined) off += buf.write(summary, off, 'utf8');
-    this.summaryEnd = summary === undefined ? -1 : off;
-    if (history !== undefined) off = putHistory(buf, off, history);
-    this.historyEnd = history === undefined ? -1 : off;
-    arena.off = off;
-  }
-
-  get flat(): FlatAppend {
-    const end = Math.max(this.jsonEnd, this.summaryEnd, this.historyEnd);
-    return {
-      bytes: this.buf.subarray(this.start, end), jsonBytes: this.jsonEnd - this.start,
-      summaryBytes: this.summaryEnd < 0 ? -1 : this.summaryEnd - this.jsonEnd,
-      historyBytes: this.historyEnd < 0 ? -1 : this.historyEnd - (this.summaryEnd < 0 ? this.jsonEnd : this.summaryEnd),
-    };
-  }
-
-  get utf8(): Uint8Array {
-    return this.buf.subarray(this.start, this.jsonEnd);
+    this.utf8 = utf8;
+    this.history = input.history;
+    this.summary = input.summary;
   }
 
   get json(): string {
-    this.text ??= this.buf.toString('utf8', this.start, this.jsonEnd);
+    this.text ??= Buffer.from(this.utf8.buffer, this.utf8.byteOffset, this.utf8.byteLength).toString('utf8');
     return this.text;
-  }
-
-  // Made once when asked, then kept: a store that asks (PostgreSQL) asks several times during its
-  // append, after which the input is dropped; the SQLite store never asks.
-  get summary(): string | undefined {
-    if (this.summaryEnd < 0) return undefined;
-    this.summaryText ??= this.buf.toString('utf8', this.jsonEnd, this.summaryEnd);
-    return this.summaryText;
-  }
-
-  get history(): AppendInput['history'] {
-    if (this.historyEnd < 0) return undefined;
-    this.pairs ??= readHistory(this.buf, this.summaryEnd < 0 ? this.jsonEnd : this.summaryEnd, this.historyEnd);
-    return this.pairs;
   }
 }
 

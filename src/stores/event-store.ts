@@ -52,25 +52,6 @@ export interface AppendInput {
    * without parsing the record. Optional: a row without it is answered by parsing `json`.
    */
   summary?: string;
-  /**
-   * The record, its summary and its history pairs in the flat form (src/stores/flat-append.ts),
-   * when the producer already has them so (the bulk endpoint: src/ingest/bulk.ts): the same values
-   * as `utf8`, `summary` and `history`. A store that writes bytes copies the run whole instead of
-   * asking for the strings.
-   */
-  readonly flat?: FlatAppend;
-}
-
-/** What `AppendInput.flat` gives: the whole run of bytes and where its parts end. */
-export interface FlatAppend {
-  /** The record's UTF-8, its summary's, its history pairs'. */
-  bytes: Uint8Array;
-  /** Length of the record's UTF-8 (the run's first part). */
-  jsonBytes: number;
-  /** Length of the summary's UTF-8; -1: no summary. */
-  summaryBytes: number;
-  /** Length of the history pairs; -1: not in Event history. */
-  historyBytes: number;
 }
 
 export interface AppendOutcome {

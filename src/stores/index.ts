@@ -7,6 +7,5 @@ export type * from './lease-store.ts';
 export { NeighbourUnavailableError, ObjectStoreError } from './object-store.ts';
 export { DeliveryTargetError } from './delivery-targets.ts';
 export { StoreUnavailableError } from './errors.ts';
-export { flatTailBytes, flatTailMost, putHistory, readHistory, readHistoryInto } from './flat-append.ts';
 export { KeyServiceError } from './key-service.ts';
 export { LeaseLostError } from './lease-store.ts';

@@ -13,8 +13,7 @@ import { FrameEncoder } from '../zstd-frames.ts';
 import { GrowableFloat64, HistoryKeys, PendingIds } from './writer-memory.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
 import type { AppendOutcome, Durability } from '../event-store.ts';
-import { packedStart, type PackedBatch } from './append-batch.ts';
-import { readHistoryInto } from '../flat-append.ts';
+import type { PackedBatch } from './append-batch.ts';
 
 export interface WriterOptions {
   path: string;
@@ -292,13 +291,10 @@ export class EventWriter {
   add(batch: PackedBatch, committedMs: number): AppendOutcome[] {
     const txn = this.txn!;
     const out: AppendOutcome[] = [];
-    const { strs, bytes, ends, summaryEnds, historyEnds, times } = batch;
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    // The history pairs of this part's new events, flat (attribute, value, ...), read from the bytes.
-    const hist: string[] = [];
+    const { strs, bytes, ends, times, hist, histStart, histEnd } = batch;
     for (let i = 0; i < batch.n; i++) {
-      const accountId = strs[3 * i]!;
-      const eventId = strs[3 * i + 2]!;
+      const accountId = strs[4 * i]!;
+      const eventId = strs[4 * i + 2]!;
       let accountIds = txn.ids.get(accountId);
       if (!accountIds) txn.ids.set(accountId, (accountIds = new Map()));
       const inTxn = accountIds.get(eventId);
@@ -314,16 +310,11 @@ export class EventWriter {
       }
       const seq = ++this.lastSeq;
       accountIds.set(eventId, seq);
-      const jsonEnd = ends[i]!;
-      const summaryEnd = summaryEnds[i]!;
-      const historyEnd = historyEnds[i]!;
-      const inHistory = historyEnd >= 0;
-      const hFrom = hist.length;
-      if (inHistory) readHistoryInto(buf, summaryEnd < 0 ? jsonEnd : summaryEnd, historyEnd, hist);
+      const inHistory = histStart[i]! >= 0;
       txn.events.push({
-        seq, accountId, region: strs[3 * i + 1]!, eventId, eventTimeSec: times[i]!, inHistory,
-        raw: bytes.subarray(packedStart(batch, i), jsonEnd), summary: summaryEnd < 0 ? undefined : buf.toString('utf8', jsonEnd, summaryEnd),
-        hist, hFrom: inHistory ? hFrom : 0, hTo: inHistory ? hist.length : 0, idk, committedMs,
+        seq, accountId, region: strs[4 * i + 1]!, eventId, eventTimeSec: times[i]!, inHistory,
+        raw: bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!), summary: strs[4 * i + 3] ?? undefined,
+        hist, hFrom: inHistory ? histStart[i]! : 0, hTo: inHistory ? histEnd[i]! : 0, idk, committedMs,
       });
       out.push({ seq, duplicate: false });
     }
