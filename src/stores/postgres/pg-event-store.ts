@@ -26,7 +26,7 @@ import { DAY_MS } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { openPool, query, storeFailure, untimed, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
-import { decodeText, encodeRecord } from './pg-record-codec.ts';
+import { decodeText, encodeRecord, encodeRecordBytes } from './pg-record-codec.ts';
 import {
   MIN_T, ensurePartitions, eventMigrations, listPartitions, partitionStart, type PartitionInfo, type PartitionedTable,
 } from './pg-event-schema.ts';
@@ -98,6 +98,8 @@ interface Encoded {
 }
 
 function encodeEvent(e: AppendInput): Encoded {
+  // The record's UTF-8 made at admit, when there is one (no string decoded from it, none encoded again).
+  if (e.utf8 !== undefined) return { record: encodeRecordBytes(e.utf8), recordBytes: e.utf8.length };
   const { stored, utf8Bytes } = encodeRecord(e.json);
   return { record: stored, recordBytes: utf8Bytes };
 }
