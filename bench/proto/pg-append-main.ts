@@ -7,8 +7,9 @@
  * tree's src/stores/postgres/index.ts, e.g. main's copied out with `git archive`), that store is
  * measured too, the two alternated round by round: before/after in one process, one load.
  * Also the record encoding alone, both ways (from the record's text; from its admit-time UTF-8).
- * CPU of the main thread (process.threadCpuUsage) and of the whole node process
- * (process.cpuUsage: the main thread, V8's GC helpers, libuv), µs per event, median of rounds.
+ * CPU of the main thread (process.threadCpuUsage), of the whole node process (process.cpuUsage:
+ * the main thread, V8's GC helpers, libuv) and, for the appends, of PostgreSQL's processes (the
+ * postmaster's children, /proc), µs per event, median of rounds.
  *
  *   PG_BASELINE=/tmp/main/src/stores/postgres/index.ts node bench/proto/pg-append-main.ts [events=30000] [rounds=5]
  */
@@ -19,6 +20,8 @@ import { PgEventStore } from '../../src/stores/postgres/index.ts';
 import { encodeRecord, encodeRecordBytes } from '../../src/stores/postgres/pg-record-codec.ts';
 import type { AppendInput, EventStore } from '../../src/stores/index.ts';
 import { startPostgres } from '../../test/helpers/postgres.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import pg from 'pg';
 
 const events = Number(process.argv[2] ?? 30_000);
 const rounds = Number(process.argv[3] ?? 5);
@@ -37,17 +40,41 @@ async function admitted(b: Buffer, arena: RequestRecordBuffers): Promise<AppendI
 }
 
 const server = await startPostgres();
+const admin = new pg.Client({ connectionString: server.adminUrl });
+await admin.connect();
+const parentOf = (pid: string) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+const postmaster = parentOf(String((await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
+/** CPU µs of PostgreSQL's processes alive now, by pid. */
+function pgCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(f[1]) === postmaster || Number(d) === postmaster) out.set(d, (Number(f[11]) + Number(f[12])) * 1e4);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+const pgSince = (a: Map<string, number>) => {
+  let t = 0;
+  for (const [pid, c] of pgCpu()) t += c - (a.get(pid) ?? 0);
+  return t;
+};
 type Opener = (url: string) => Promise<EventStore>;
 const openers: Record<string, Opener> = { branch: (url) => PgEventStore.open({ url }) };
 if (process.env.PG_BASELINE) {
   const mod = await import(process.env.PG_BASELINE) as { PgEventStore: { open(o: { url: string }): Promise<EventStore> } };
   openers.baseline = (url) => mod.PgEventStore.open({ url });
 }
-const results: Record<string, { main: number[]; all: number[] }> = {};
-const add = (name: string, main: number, all: number) => {
-  results[name] ??= { main: [], all: [] };
+const results: Record<string, { main: number[]; all: number[]; postgres: number[] }> = {};
+const add = (name: string, main: number, all: number, postgres?: number) => {
+  results[name] ??= { main: [], all: [], postgres: [] };
   results[name].main.push(main / events);
   results[name].all.push(all / events);
+  if (postgres !== undefined) results[name].postgres.push(postgres / events);
 };
 try {
   for (let r = 0; r < rounds; r++) {
@@ -65,14 +92,14 @@ try {
     for (const [name, open] of order) {
       const store = await open(await server.createDatabase(`r${r}${name}`));
       try {
-        const t0 = threadCpu(), p0 = processCpu();
+        const g0 = pgCpu(), t0 = threadCpu(), p0 = processCpu();
         for (const b of bodies) {
           const arena = new RequestRecordBuffers();
           const inputs = await admitted(b, arena);
           await store.append(inputs, 'disk');
           arena.release();
         }
-        add(`parse+admit+append ${name}`, threadCpu() - t0, processCpu() - p0);
+        add(`parse+admit+append ${name}`, threadCpu() - t0, processCpu() - p0, pgSince(g0));
       } finally {
         await store.close();
       }
@@ -94,8 +121,9 @@ try {
     }
   }
 } finally {
+  await admin.end();
   await server.destroy();
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const r1 = (x: number) => Math.round(x * 10) / 10;
-console.log(JSON.stringify({ events, rounds, cpuUsPerEventMedian: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { main: r1(median(v.main)), process: r1(median(v.all)) }])) }));
+console.log(JSON.stringify({ events, rounds, cpuUsPerEventMedian: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { main: r1(median(v.main)), process: r1(median(v.all)), ...(v.postgres.length ? { postgres: r1(median(v.postgres)) } : {}) }])) }));
