@@ -565,6 +565,28 @@ describe('PgEventStore: what is stored', () => {
         const got = await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['Username', v], startSec: 0, endSec: 4e9, limit: 10 });
         assert.deepEqual(idsOf(got), [`arr-${i}`], `value ${JSON.stringify(v)}`);
       }
+      // The events' own fields travel as array literals too: event ids and regions with those characters.
+      const odd = ['e"1', 'e\\2', '{e,3}', 'NULL', ' e 5 '];
+      const out = await s.append(odd.map((id, i) => ev({ eventId: id, region: i % 2 ? 'r"\\{,}' : 'us-east-1', history: [[...ALL], ['EventName', 'Odd']] })));
+      assert.ok(out.every((o) => !o.duplicate));
+      assert.deepEqual(idsOf(await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['EventId', '{e,3}'], startSec: 0, endSec: 4e9, limit: 10 })), ['{e,3}']);
+      assert.deepEqual(idsOf(await s.lookup({ accountId: A, region: 'r"\\{,}', attribute: ['EventName', 'Odd'], startSec: 0, endSec: 4e9, limit: 10 })).sort(), ['NULL', 'e\\2'].sort());
+      assert.ok((await s.append(odd.map((id) => ev({ eventId: id })))).every((o) => o.duplicate));
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a record given as its UTF-8 (AppendInput.utf8, as the bulk endpoint admits it) is stored from those bytes: its text is never asked for', async () => {
+    const s = await PgEventStore.open({ url: await server.createDatabase('utf8in') });
+    try {
+      const json = JSON.stringify({ eventID: 'u8', note: 'ü€😀 \u2028' });
+      const input = { ...ev({ eventId: 'u8', history: [[...ALL], ['EventName', 'U8']] }), utf8: Buffer.from(json) } as AppendInput;
+      Object.defineProperty(input, 'json', { get: () => assert.fail('the store asked for the record\'s text') });
+      await s.append([input]);
+      const [found] = await s.lookup({ accountId: A, region: 'us-east-1', attribute: ['EventName', 'U8'], startSec: 0, endSec: 4e9, limit: 10 });
+      assert.equal(found!.json, json);
+      assert.equal((await s.readAfter(0, 10))[0]!.json, json);
     } finally {
       await s.close();
     }

@@ -12,7 +12,7 @@
  *   (docs/storage.md, "Appends in parallel").
  * - A group commit is one transaction: the allocation, ONE statement (per 1,000 events) inserting the
  *   batch into event_ids (ON CONFLICT DO NOTHING, in key order: duplicates per account), event_log and
- *   event_history (one multi-row insert per table, from a JSON parameter of the events' fields,
+ *   event_history (one multi-row insert per table, from array parameters of the events' fields,
  *   three array parameters of their Event history entries, and the records and summaries, compressed before the transaction began (pg-record-codec.ts), as one bytea each),
  *   then `follow`'s events the same way (their seqs allocated with the batch's), the count (a row
  *   of event_counts), COMMIT; acknowledged after COMMIT. `disk` commits with synchronous_commit on,
@@ -26,7 +26,7 @@ import { DAY_MS } from '../../core/index.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { openPool, query, storeFailure, untimed, withTransaction, type Pool, type PoolClient, type PoolOptions } from './db.ts';
 import { migrate } from './migrations.ts';
-import { decodeText, encodeRecord } from './pg-record-codec.ts';
+import { decodeText, encodeRecord, encodeRecordBytes } from './pg-record-codec.ts';
 import {
   MIN_T, ensurePartitions, eventMigrations, listPartitions, partitionStart, type PartitionInfo, type PartitionedTable,
 } from './pg-event-schema.ts';
@@ -90,7 +90,7 @@ export function textArray(xs: readonly string[]): string {
 /**
  * An event's record as stored (pg-record-codec.ts) and the record's UTF-8 length. Records and
  * summaries travel as one bytea each (binary parameters, no escaping) that the statement cuts at
- * the offsets given in its JSON parameter.
+ * the offsets given in its array parameters.
  */
 interface Encoded {
   record: Buffer;
@@ -98,6 +98,8 @@ interface Encoded {
 }
 
 function encodeEvent(e: AppendInput): Encoded {
+  // The record's UTF-8 made at admit, when there is one (no string decoded from it, none encoded again).
+  if (e.utf8 !== undefined) return { record: encodeRecordBytes(e.utf8), recordBytes: e.utf8.length };
   const { stored, utf8Bytes } = encodeRecord(e.json);
   return { record: stored, recordBytes: utf8Bytes };
 }
@@ -394,7 +396,13 @@ export class PgEventStore implements EventStore {
     const nowSec = Math.floor(ingestMs / 1000);
     const histNow = partitionStart(nowSec, this.historyWidth);
     need.event_history.add(histNow).add(histNow + this.historyWidth);
-    for (const e of events) if (this.inHistoryWindow(e, nowSec)) need.event_history.add(partitionStart(e.eventTimeSec, this.historyWidth));
+    // Events of a batch mostly share a partition: a start is added only when it differs from the last one added.
+    let last = histNow;
+    for (const e of events) {
+      if (!this.inHistoryWindow(e, nowSec)) continue;
+      const start = partitionStart(e.eventTimeSec, this.historyWidth);
+      if (start !== last) need.event_history.add(last = start);
+    }
     const out: { table: PartitionedTable; starts: number[] }[] = [];
     for (const table of ['event_log', 'event_history'] as const) {
       const starts = [...need[table]].filter((s) => !this.known[table].has(s)).sort((a, b) => a - b);
@@ -564,15 +572,25 @@ export class PgEventStore implements EventStore {
     const tried: number[] = [];
     const triedKeys: string[] = [];
     /**
-     * The tried events' fields (sent as JSON, one parameter), with where their record (ro, rn) and
-     * summary (so, sn; sn 0: none) are in the bytea parameters (1-based offsets, lengths).
+     * The tried events' fields, one array per field (sent as array literals), with where their
+     * record (ro, rn) and summary (so, sn; sn 0: none) are in the bytea parameters (1-based
+     * offsets, lengths).
      */
-    const meta: { a: string; e: string; s: number; r: string; t: number; h: boolean; b: number; ro: number; rn: number; so: number; sn: number }[] = [];
+    const ma: string[] = [], me: string[] = [], mr: string[] = [];
+    const ms: number[] = [], mt: number[] = [], mb: number[] = [], mro: number[] = [], mrn: number[] = [], mso: number[] = [], msn: number[] = [];
+    let mh = '';
     const sums = new SummaryBytes(events.length), recs: Buffer[] = [];
     let recOff = 1;
-    /** The Event history entries: seq, attribute, value (three parallel arrays, sent as array literals). */
-    const hs: number[] = [], hk: string[] = [], hv: string[] = [];
-    for (const [n, e] of events.entries()) {
+    /**
+     * The Event history entries: seq, attribute, value (three parallel arrays, sent as array
+     * literals); the attribute as its 1-based index in `attrs`, the slice's distinct attribute
+     * names (a handful: no text and no escaping per entry).
+     */
+    const hs: number[] = [], hk: number[] = [], hv: string[] = [];
+    const attrs: string[] = [];
+    const attrIndex = new Map<string, number>();
+    for (let n = 0; n < events.length; n++) {
+      const e = events[n]!;
       const id = keyText(e.eventId);
       const k = `${e.accountId}\u0000${id}`;
       const prior = ctx.seen.get(k);
@@ -588,38 +606,53 @@ export class PgEventStore implements EventStore {
       out.push({ seq, duplicate: false });
       const z = encoded[n]!;
       const so = sums.length + 1;
-      meta.push({
-        a: e.accountId, e: id, s: seq, r: e.region, t: e.eventTimeSec, h: e.history !== undefined, b: z.recordBytes,
-        ro: recOff, rn: z.record.length, so, sn: e.summary ? sums.add(e.summary) : 0,
-      });
+      ma.push(e.accountId);
+      me.push(id);
+      ms.push(seq);
+      mr.push(e.region);
+      mt.push(e.eventTimeSec);
+      mh += e.history !== undefined ? (mh ? ',t' : 't') : (mh ? ',f' : 'f');
+      mb.push(z.recordBytes);
+      mro.push(recOff);
+      mrn.push(z.record.length);
+      mso.push(so);
+      msn.push(e.summary ? sums.add(e.summary) : 0);
       recs.push(z.record);
       recOff += z.record.length;
       // Entries older than the Event history cut-off are not written (a prune already passed them),
       // nor those outside the window around now (never returned; no partition made for them).
       if (e.history && e.eventTimeSec >= ctx.historyCutoff && this.inHistoryWindow(e, Math.floor(ctx.ingestMs / 1000))) {
         forEachHistoryPair(e.history, (attr, v) => {
+          let k = attrIndex.get(attr);
+          if (k === undefined) {
+            k = attrs.push(attr);
+            attrIndex.set(attr, k);
+          }
           hs.push(seq);
-          hk.push(attr);
+          hk.push(k);
           hv.push(v);
         });
       }
     }
     if (tried.length === 0) return out;
-    // Parameters: the events' fields as JSON (JSON.stringify is native, node-pg's array literals
-    // are not), records and summaries as one bytea each, the Event history entries as three array
-    // literals of our own (~7 entries an event: PostgreSQL reads them as arrays for a third of the
-    // CPU json_to_recordset took, 7 against 20 us an event, inside the section every append goes
-    // through one at a time).
+    // Parameters: the events' fields as array literals of our own (node-pg's are slower; PostgreSQL
+    // reads arrays for less CPU than json_to_recordset: docs/performance.md "Issue 12, part 12"
+    // and "part 14"), records and summaries as one bytea each, the Event history entries as three
+    // array literals (~7 entries an event: PostgreSQL reads them as arrays for a third of the CPU
+    // json_to_recordset took, 7 against 20 us an event, inside the section every append goes
+    // through one at a time); an entry's attribute as its index in an array of the slice's
+    // attribute names (a few names, not ~7 quoted names an event).
     // Ids are inserted in key order: two appends in flight that carry the same ids wait for each
     // other in one order (no deadlock within a slice). The log rows keep the transaction's id
     // (readers' horizon). Returned: the events not inserted with the seq already stored, or NULL
     // when that row committed after this statement's snapshot (an append in flight beside it).
-    const r = await c.query<{ tried: string; seq: string | null }>({ name: 'opentrail_ev_insert4', text: `
+    const r = await c.query<{ tried: string; seq: string | null }>({ name: 'opentrail_ev_insert5', text: `
       WITH u AS (
         SELECT m.a AS account_id, m.e AS event_id, m.s AS seq, m.r AS region, m.t AS event_time, m.h AS in_history, m.b AS record_bytes,
           substring($3::bytea FROM m.ro FOR m.rn) AS zrecord,
           CASE WHEN m.sn > 0 THEN convert_from(substring($2::bytea FROM m.so FOR m.sn), 'UTF8') END AS summary
-        FROM json_to_recordset($1::json) AS m(a text, e text, s int8, r text, t int8, h bool, b int4, ro int4, rn int4, so int4, sn int4)
+        FROM unnest($1::text[], $9::text[], $10::int8[], $11::text[], $12::int8[], $13::bool[], $14::int4[], $15::int4[], $16::int4[], $17::int4[], $18::int4[])
+          AS m(a, e, s, r, t, h, b, ro, rn, so, sn)
       ), ids AS (
         INSERT INTO event_ids (account_id, event_id, seq, ingest_ms)
         SELECT account_id, event_id, seq, $4::int8 FROM u ORDER BY account_id, event_id
@@ -631,13 +664,14 @@ export class PgEventStore implements EventStore {
         WHERE seq IN (SELECT seq FROM ids)
       ), hist AS (
         INSERT INTO event_history (account_id, region, attr, value, t, seq, ingest_ms)
-        SELECT u.account_id, u.region, h.k, h.v, u.event_time, u.seq, $4::int8
-        FROM unnest($5::int8[], $6::text[], $7::text[]) AS h(s, k, v) JOIN u ON u.seq = h.s
+        SELECT u.account_id, u.region, ($8::text[])[h.k], h.v, u.event_time, u.seq, $4::int8
+        FROM unnest($5::int8[], $6::int4[], $7::text[]) AS h(s, k, v) JOIN u ON u.seq = h.s
         WHERE h.s IN (SELECT seq FROM ids)
       )
       SELECT u.seq AS tried, x.seq FROM u LEFT JOIN event_ids x ON x.account_id = u.account_id AND x.event_id = u.event_id
       WHERE u.seq NOT IN (SELECT seq FROM ids)`,
-    values: [JSON.stringify(meta), sums.bytes(), Buffer.concat(recs), ctx.ingestMs, `{${hs.join(',')}}`, textArray(hk), textArray(hv)] });
+    values: [textArray(ma), sums.bytes(), Buffer.concat(recs), ctx.ingestMs, `{${hs.join(',')}}`, `{${hk.join(',')}}`, textArray(hv), textArray(attrs),
+      textArray(me), `{${ms.join(',')}}`, textArray(mr), `{${mt.join(',')}}`, `{${mh}}`, `{${mb.join(',')}}`, `{${mro.join(',')}}`, `{${mrn.join(',')}}`, `{${mso.join(',')}}`, `{${msn.join(',')}}`] });
     // Rows returned: the events already stored (before this append), with the seq they hold.
     const stored = new Map<number, number>();
     const late: { tried: number; key: string }[] = [];

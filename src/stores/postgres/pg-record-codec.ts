@@ -36,6 +36,15 @@ const encoder = new FrameEncoder(LEVEL_V1, DICTIONARY_V1);
 /** Where a record's UTF-8 is laid out before compression (reused up to 1 MiB; a larger record gets memory of its own). */
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
+/**
+ * The stored form of a record given as its UTF-8 bytes (`AppendInput.utf8`: the bulk endpoint
+ * writes each record's UTF-8 once, at admit): compressed as they are, no text made from them and
+ * no second encoding.
+ */
+export function encodeRecordBytes(utf8: Uint8Array): Buffer {
+  return encoder.compress(utf8, FORMAT_ZSTD_V1);
+}
+
 /** The stored form of `text` (its UTF-8; a lone surrogate becomes U+FFFD, as in a text column) and that UTF-8's length. */
 export function encodeRecord(text: string): { stored: Buffer; utf8Bytes: number } {
   let buf = scratch;
