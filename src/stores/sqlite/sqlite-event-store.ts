@@ -5,7 +5,9 @@
  * thread (event-writer-worker.ts), one at a time in call order; reads (lookup, readAfter, count,
  * lastSeq) run on the calling thread on a second connection, each in one read transaction, so they
  * see a committed snapshot and never wait for a commit; a third thread checkpoints the WAL
- * (event-checkpointer-worker.ts), so no commit pays for a checkpoint.
+ * (event-checkpointer-worker.ts), so no commit pays for a checkpoint; delivery's reads of the log
+ * (readAfterShared) run on a log-reader thread with a connection of its own
+ * (event-log-reader-worker.ts), started by the first of them.
  *
  * Durability: WAL; an append is one transaction committed with synchronous=NORMAL (the WAL
  * reaches the OS, which survives kill -9); a `process` append resolves then, a `disk` one only
@@ -392,7 +394,8 @@ export class SqliteEventStore implements EventStore {
     if (this.logReader || this.logReaderGone) return this.logReader;
     let w: Worker;
     try {
-      w = new Worker(new URL('./event-log-reader-worker.ts', import.meta.url), { name: 'events-logread', workerData: this.readerOptions, resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 } });
+      // Its page cache is small: it reads blocks once, in order, from the end of the log.
+      w = new Worker(new URL('./event-log-reader-worker.ts', import.meta.url), { name: 'events-logread', workerData: { ...this.readerOptions, cacheMiB: 2 }, resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 } });
     } catch {
       this.logReaderGone = true;
       return undefined;
