@@ -44,6 +44,7 @@ try {
 }
 
 const reader = new EventReader(workerData as ReaderOptions);
+parentPort!.postMessage({ ready: true });
 
 parentPort!.on('message', (m: LogReadRequest | { op: 'close' }) => {
   if ('op' in m) {

@@ -197,7 +197,13 @@ describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import',
     const threads = () => readdirSync('/proc/self/task').map((t) => { try { return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim(); } catch { return ''; } });
     try {
       await store.append([ev('s-1'), ev('s-2')], 'process');
-      const rows = await store.readAfterShared(0, 10);
+      // The first reads run here while the thread starts; then they go to it.
+      let rows = await store.readAfterShared(0, 10);
+      for (let i = 0; i < 500 && store.logReadStats.onThread === 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        rows = await store.readAfterShared(0, 10);
+      }
+      assert.ok(store.logReadStats.onThread > 0, JSON.stringify(store.logReadStats));
       assert.deepEqual(Array.from({ length: rows.n }, (_, i) => (JSON.parse(Buffer.from(rows.bytes, rows.off[i], rows.len[i]).toString()) as { eventID: string }).eventID), ['s-1', 's-2']);
       assert.ok(threads().includes('events-logread'), `the read ran on its own thread: ${threads().join(', ')}`);
       const trace = store.syncStats().trace!;
