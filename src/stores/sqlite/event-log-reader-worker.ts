@@ -7,12 +7,11 @@
  * end, 2026-12-05 afternoon"). Which rows it may hand out (an fdatasync covers them) is decided by
  * the store on the calling thread, after the answer, as for readAfter.
  *
- * Runs at nice 10 (Linux, this thread only), like the log-file pool's threads: on a busy machine
- * the request path and the store's writer and syncer run first, and delivery's read takes what
- * they leave.
+ * It runs at the process's priority, unlike the log-file pool's threads (nice 10): the scan waits
+ * for each read, one at a time, so a starved reader holds delivery back; at nice 10 on a saturated
+ * machine (load average ~34 on 2 cores) the drain after ingest took 17.8 s against 1.6 s for the
+ * main thread's read (docs/performance.md, "Delivery's log read off the main thread").
  */
-import { readlinkSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventReader, type ReaderOptions } from './event-reader.ts';
 import type { SharedEventRows } from '../event-store.ts';
@@ -32,16 +31,6 @@ export interface LogReadError {
 }
 
 export type LogReadReply = { id: number; rows: SharedEventRows; error?: undefined } | { id: number; error: LogReadError };
-
-/** Nice value of this thread (see above). */
-export const LOG_READER_NICE = 10;
-
-try {
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  if (Number.isInteger(tid) && tid > 0 && getPriority(tid) < LOG_READER_NICE) setPriority(tid, LOG_READER_NICE);
-} catch {
-  // Not Linux, or not allowed: the process's priority.
-}
 
 const reader = new EventReader(workerData as ReaderOptions);
 parentPort!.postMessage({ ready: true });
