@@ -491,6 +491,15 @@ export async function runDeliveryCapacity(events: number): Promise<CapacityResul
           timing.storeRead += performance.now() - s;
         }
       };
+      // (Called on the store itself: the store keeps its log-reader thread on itself, not on this wrapper.)
+      timedEvents.readAfterShared = async (after: number, limit: number) => {
+        const s = performance.now();
+        try {
+          return await store.readAfterShared(after, limit);
+        } finally {
+          timing.storeRead += performance.now() - s;
+        }
+      };
       const timedObjects: ObjectStore = {
         kind: 'filesystem', bucketExists: (b) => objects.bucketExists(b), bucketPolicy: () => objects.bucketPolicy(),
         putObject: async (b, k, body, o) => {

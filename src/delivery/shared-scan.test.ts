@@ -28,7 +28,7 @@ interface Setup {
   events: SqliteEventStore;
   control: SqliteControlStore;
   fs: FsObjectStore;
-  /** Rows returned by readAfter, all calls together. */
+  /** Rows returned by readAfter and readAfterShared, all calls together. */
   rowsRead: () => number;
   counted: EventStore;
 }
@@ -44,6 +44,11 @@ function setup(buckets: string[]): Setup {
   counted.readAfter = async (after, limit, account, maxBytes) => {
     const got = await events.readAfter(after, limit, account, maxBytes);
     rows += got.length;
+    return got;
+  };
+  counted.readAfterShared = async (after, limit) => {
+    const got = await events.readAfterShared(after, limit);
+    rows += got.n;
     return got;
   };
   return { dir, events, control, fs, counted, rowsRead: () => rows };

@@ -122,15 +122,17 @@ interface ScanRow extends Partial<Admitted> {
   /** The store's routing columns (the record's recipientAccountId and awsRegion): a trail that covers neither never parses it. */
   accountId: string;
   region: string;
-  /** The record's text, until judged. */
+  /**
+   * The record's text, until judged, when the store handed it over as text (readAfter); undefined
+   * when it handed over the record's bytes in shared memory (readAfterShared: `sab`, `off`, `len`
+   * are set from the start, and the text is decoded only for a trail that must parse it).
+   */
   json: string | undefined;
   /**
    * The store filed it in Event history as a management event (its summary, StoredEvent.summary): a
    * trail that takes every management event of its regions and accounts takes it unparsed.
    */
   management: boolean;
-  /** The text's length (UTF-16 units): what a batch's size counts. */
-  size: number;
   /** Once judged: which lanes of the pass deliver it, bit i for lane i (an array of them past VERDICT_BITS lanes). */
   verdicts?: number | boolean[];
 }
@@ -455,10 +457,9 @@ export class DeliveryWorker {
     lane.window = w;
     if (w.rows.length - i < this.opts.readBatch && !w.atEnd) {
       const readAtMs = this.deps.clock.nowMs();
-      const got = await this.deps.events.readAfter(w.hi, this.opts.readBatch);
-      for (const r of got) w.rows.push({ seq: r.seq, accountId: r.accountId, region: r.region, eventTimeSec: r.eventTimeSec, json: r.json, size: r.json.length, management: r.summary !== undefined && summaryCategory(r.summary) === 'management' });
-      if (got.length > 0) w.hi = got[got.length - 1]!.seq;
-      if (got.length < this.opts.readBatch) {
+      const got = await this.readRows(w);
+      if (got > 0) w.hi = w.rows[w.rows.length - 1]!.seq;
+      if (got < this.opts.readBatch) {
         w.atEnd = true;
         this.markEnd(w.hi, readAtMs);
       }
@@ -480,12 +481,36 @@ export class DeliveryWorker {
     return true;
   }
 
+  /**
+   * Reads up to readBatch rows after the window's end onto it; how many. With the store's readAfterShared (SQLite), the
+   * read runs off this thread and the rows come with their records' bytes in shared memory, which
+   * the log-file pool reads as they are: no string per record here, no copy into the arena.
+   */
+  private async readRows(w: ScanWindow): Promise<number> {
+    const after = w.hi;
+    const events = this.deps.events;
+    if (events.readAfterShared) {
+      const got = await events.readAfterShared(after, this.opts.readBatch);
+      const { names, bytes } = got;
+      for (let k = 0; k < got.n; k++) {
+        w.rows.push({
+          seq: got.seq[k]!, accountId: names[got.account[k]!]!, region: names[got.region[k]!]!, eventTimeSec: got.eventTimeSec[k]!,
+          json: undefined, management: got.category[k] === 1, sab: bytes, off: got.off[k]!, len: got.len[k]!,
+        });
+      }
+      return got.n;
+    }
+    const got = await events.readAfter(after, this.opts.readBatch);
+    for (const r of got) w.rows.push({ seq: r.seq, accountId: r.accountId, region: r.region, eventTimeSec: r.eventTimeSec, json: r.json, management: r.summary !== undefined && summaryCategory(r.summary) === 'management' });
+    return got.length;
+  }
+
   private offer(lane: Lane, row: ScanRow, lanes: readonly Lane[]): void {
     const ob = lane.ob;
     if (row.verdicts === undefined) this.judge(row, lanes);
     const v = row.verdicts!;
     if (typeof v === 'number' ? (v >>> lane.i) & 1 : v[lane.i]) {
-      ob.bytes += row.size + 1;
+      ob.bytes += row.len! + 1;
       ob.firstMatchMs ??= this.committedAfterMs(row.seq);
       ob.admitted.push(row as Admitted);
       ob.ownBytes = (ob.ownBytes ?? 0) + row.len!;
@@ -528,7 +553,7 @@ export class DeliveryWorker {
       if (row.management && l.everyManagement) {
         as = 'log';
       } else {
-        r ??= JSON.parse(row.json!) as CloudTrailRecord;
+        r ??= JSON.parse(row.json ?? Buffer.from(row.sab!, row.off, row.len).toString('utf8')) as CloudTrailRecord;
         as = admission(r, l.admits, l.t.insightSelectors);
       }
       if (!as) continue;
@@ -542,10 +567,15 @@ export class DeliveryWorker {
       row.recAccount = row.accountId;
       row.recRegion = row.region;
       row.insight = insight;
-      const ref = this.arena.add(row.json!);
-      row.sab = ref.sab;
-      row.off = ref.off;
-      row.len = ref.len;
+      if (row.sab === undefined) {
+        const ref = this.arena.add(row.json!);
+        row.sab = ref.sab;
+        row.off = ref.off;
+        row.len = ref.len;
+      }
+    } else {
+      // Bytes nobody delivers are not held by this row any longer.
+      row.sab = undefined;
     }
     row.json = undefined;
     row.verdicts = bits ? mask : each;

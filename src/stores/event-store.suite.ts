@@ -11,6 +11,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { INSIGHT_SUMMARY_MARK } from '../core/history-attributes.ts';
 import type { AppendInput, AppendOutcome, EventStore, HistoryPosition, HistoryQuery, HistoryRow, LookupAttribute } from './event-store.ts';
 
 export interface EventStoreContractOptions {
@@ -327,6 +328,28 @@ export function runEventStoreContract(name: string, makeStore: () => Promise<Eve
           after = page[page.length - 1]!.seq;
         }
         assert.deepEqual(seen, batch.map((e) => e.eventId));
+      }));
+
+      test('readAfterShared (when the driver has it) gives readAfter\'s rows: routing, times, category, and the records\' bytes exactly', () => withStore(async (s) => {
+        if (!s.readAfterShared) return;
+        const batch = [
+          ev({ accountId: A, region: R1, eventTimeSec: T0 + 1, summary: '{"EventName":"m"}' }), ev({ accountId: B, region: R2, eventTimeSec: T0 + 2, history: undefined }),
+          ev({ accountId: A, region: R2, eventTimeSec: T0 + 3, variant: 'é✓'.repeat(50), summary: `${INSIGHT_SUMMARY_MARK}"EventName":"i"}` }), ev({ accountId: B, region: R1, eventTimeSec: T0 + 4 }),
+        ];
+        const out = await s.append(batch);
+        const plain = await s.readAfter(0, 10);
+        const got = await s.readAfterShared(0, 10);
+        assert.equal(got.n, 4);
+        const rows = Array.from({ length: got.n }, (_, i) => ({
+          seq: got.seq[i], accountId: got.names[got.account[i]!], region: got.names[got.region[i]!], eventTimeSec: got.eventTimeSec[i],
+          json: Buffer.from(got.bytes, got.off[i], got.len[i]).toString('utf8'), category: got.category[i],
+        }));
+        assert.deepEqual(rows.map(({ category: _, ...r }) => r), plain.map((r) => ({ seq: r.seq, accountId: r.accountId, region: r.region, eventTimeSec: r.eventTimeSec, json: r.json })));
+        // What the summary says where the driver keeps it (SQLite); 0 where it does not return summaries.
+        const categories = rows.map((r) => r.category);
+        assert.ok(JSON.stringify(categories) === '[1,0,2,0]' || JSON.stringify(categories) === '[0,0,0,0]', JSON.stringify(categories));
+        assert.deepEqual(Array.from((await s.readAfterShared(out[1]!.seq, 1)).seq), [out[2]!.seq], 'afterSeq is exclusive, limit applies');
+        assert.equal((await s.readAfterShared(out[3]!.seq, 10)).n, 0);
       }));
 
       test('events outside Event history are in the log', () => withStore(async (s) => {

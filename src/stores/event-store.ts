@@ -74,6 +74,32 @@ export interface StoredEvent {
   summary?: string;
 }
 
+/**
+ * Rows of the log as readAfterShared hands them over: columns (one entry per row, in seq order)
+ * and the records' UTF-8 bytes (as stored, exactly the bytes of StoredEvent.json) in one shared
+ * buffer, so that a consumer on the main thread gets them without a string per record and can pass
+ * them on to other threads without copying (delivery's log-file pool).
+ */
+export interface SharedEventRows {
+  /** How many rows. */
+  n: number;
+  seq: Float64Array;
+  eventTimeSec: Float64Array;
+  /** Row i's record is bytes [off[i], off[i] + len[i]) of `bytes`. */
+  bytes: SharedArrayBuffer;
+  off: Float64Array;
+  len: Float64Array;
+  /** Row i's accountId is names[account[i]], its region names[region[i]]. */
+  names: string[];
+  account: Uint32Array;
+  region: Uint32Array;
+  /**
+   * What the row's Event history summary says (StoredEvent.summary, summaryCategory): 1 a
+   * management event, 2 an Insights event, 0 no summary (not in Event history, e.g. data events).
+   */
+  category: Uint8Array;
+}
+
 /** A position in Event history order: events strictly older than it come next. */
 export interface HistoryPosition {
   t: number;
@@ -134,6 +160,13 @@ export interface EventStore {
    * event when there is one, however large. The driver never holds more than that in memory.
    */
   readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): Promise<StoredEvent[]>;
+  /**
+   * Optional: readAfter's rows (no account filter, no byte cap) as SharedEventRows, read off the
+   * calling thread where the driver can (SQLite: its log-reader thread), under the same rule: never
+   * a row above one still to be stored, and (like readAfter) only rows the driver hands out to
+   * consumers (SQLite: covered by an fdatasync). Delivery uses it when present, readAfter otherwise.
+   */
+  readAfterShared?(afterSeq: number, limit: number): Promise<SharedEventRows>;
   /** Removes Event history entries older than cutoffSec and log entries ingested before cutoffIngestMs. */
   prune(cutoffSec: number, cutoffIngestMs: number): Promise<{ historyRows: number; events: number }>;
   /**

@@ -7,7 +7,8 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { FrameDecoder, IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, recordBytes, type BlockEvent, type Pending } from './event-format.ts';
 import { EventCache } from './event-cache.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
-import type { HistoryQuery, HistoryRow, StoredEvent } from '../event-store.ts';
+import { summaryCategory } from '../../core/history-attributes.ts';
+import type { HistoryQuery, HistoryRow, SharedEventRows, StoredEvent } from '../event-store.ts';
 
 interface Bucket { id: number; firstSeq: number; minT: number; maxT: number }
 
@@ -217,6 +218,9 @@ export interface ReaderOptions {
   /** Bytes of bucket id filters kept between lookups (10 bits an event: 16 MiB hold 13M events' filters). */
   idFilterCacheBytes?: number;
 }
+
+/** readAfterShared keeps a staging buffer up to this size between reads (2,000 records of ~1.5 KB take ~3 MB). */
+const STAGE_KEEP_BYTES = 8 * 1024 * 1024;
 
 /** Default bound of the id filters held by the reader. */
 export const ID_FILTER_CACHE_BYTES = 16 * 1024 * 1024;
@@ -521,6 +525,72 @@ export class EventReader {
       return out;
     });
   }
+
+  /**
+   * readAfter's rows (no account filter, no byte cap) as SharedEventRows: each record's bytes as
+   * stored, copied from the decoded block into a staging buffer (no string per record) and then
+   * once into one shared buffer of their exact size. Runs on the store's log-reader thread
+   * (event-log-reader-worker.ts), or on the calling thread when that thread is gone.
+   */
+  readAfterShared(afterSeq: number, limit: number): SharedEventRows {
+    const seq = new Float64Array(limit);
+    const eventTimeSec = new Float64Array(limit);
+    const off = new Float64Array(limit);
+    const len = new Float64Array(limit);
+    const account = new Uint32Array(limit);
+    const region = new Uint32Array(limit);
+    const category = new Uint8Array(limit);
+    const names: string[] = [];
+    const nameIndex = new Map<string, number>();
+    const nameOf = (s: string) => {
+      let i = nameIndex.get(s);
+      if (i === undefined) {
+        i = names.length;
+        names.push(s);
+        nameIndex.set(s, i);
+      }
+      return i;
+    };
+    let n = 0;
+    let at = 0;
+    this.snapshot(() => {
+      for (const row of this.st.readBlocks!.iterate(afterSeq) as Iterable<{ first_seq: number; data: Uint8Array }>) {
+        // Each event kept is copied to the staging buffer below before the next block is decoded.
+        this.decoder.reset();
+        for (const e of decodeBlock(row.data, this.decoder).events) {
+          if (e.seq <= afterSeq) continue;
+          const b = recordBytes(e) ?? Buffer.from(e.json, 'utf8');
+          if (at + b.length > this.stage.length) {
+            const grown = Buffer.allocUnsafe(Math.max(2 * this.stage.length, at + b.length));
+            this.stage.copy(grown, 0, 0, at);
+            this.stage = grown;
+          }
+          this.stage.set(b, at);
+          seq[n] = e.seq;
+          eventTimeSec[n] = e.eventTimeSec;
+          off[n] = at;
+          len[n] = b.length;
+          account[n] = nameOf(e.accountId);
+          region[n] = nameOf(e.region);
+          category[n] = e.inHistory && e.summary !== undefined ? (summaryCategory(e.summary) === 'insight' ? 2 : 1) : 0;
+          at += b.length;
+          if (++n >= limit) return;
+        }
+      }
+    });
+    const bytes = new SharedArrayBuffer(Math.max(1, at));
+    new Uint8Array(bytes).set(this.stage.subarray(0, at));
+    // A staging buffer grown by one large read is not kept for ever.
+    if (this.stage.length > STAGE_KEEP_BYTES) this.stage = Buffer.allocUnsafe(STAGE_KEEP_BYTES);
+    return {
+      n, bytes, names,
+      seq: seq.slice(0, n), eventTimeSec: eventTimeSec.slice(0, n), off: off.slice(0, n), len: len.slice(0, n),
+      account: account.slice(0, n), region: region.slice(0, n), category: category.slice(0, n),
+    };
+  }
+
+  /** readAfterShared's staging area, reused from one read to the next. */
+  private stage = Buffer.allocUnsafe(1 << 20);
 
   close(): void {
     if (this.db.isOpen) this.db.close();

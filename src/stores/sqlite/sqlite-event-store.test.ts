@@ -2,7 +2,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -186,6 +186,32 @@ describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import',
       assert.ok(stats.syncs >= 1 && stats.syncs <= 4, `${stats.syncs} syncs for 4 commits (one covers every commit before it)`);
       assert.equal(done.indexOf('process') < done.indexOf('disk-3'), true, `a process append does not wait for a sync: ${done.join(', ')}`);
       assert.equal(await store.count(), 201);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('readAfterShared reads on the log-reader thread and, like readAfter, hands out only events an fdatasync covered', async () => {
+    const path = join(dir, `readshared-${++n}.db`);
+    const store = new SqliteEventStore({ path, traceSync: true, syncStallMs: 20 });
+    const threads = () => readdirSync('/proc/self/task').map((t) => { try { return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim(); } catch { return ''; } });
+    try {
+      await store.append([ev('s-1'), ev('s-2')], 'process');
+      // The first reads run here while the thread starts; then they go to it.
+      let rows = await store.readAfterShared(0, 10);
+      for (let i = 0; i < 500 && store.logReadStats.onThread === 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        rows = await store.readAfterShared(0, 10);
+      }
+      assert.ok(store.logReadStats.onThread > 0, JSON.stringify(store.logReadStats));
+      assert.deepEqual(Array.from({ length: rows.n }, (_, i) => (JSON.parse(Buffer.from(rows.bytes, rows.off[i], rows.len[i]).toString()) as { eventID: string }).eventID), ['s-1', 's-2']);
+      assert.ok(threads().includes('events-logread'), `the read ran on its own thread: ${threads().join(', ')}`);
+      const trace = store.syncStats().trace!;
+      const asked = trace.find((t) => t.step === 'reply')!;
+      assert.ok(asked && trace.some((t) => t.step === 'synced' && t.upTo >= asked.ticket), `the read waited for a sync covering its ticket: ${JSON.stringify(trace)}`);
+      const syncs = store.syncStats().syncs;
+      assert.equal((await store.readAfterShared(0, 10)).n, 2);
+      assert.equal(store.syncStats().syncs, syncs, 'seen durable once: no sync asked again');
     } finally {
       await store.close();
     }

@@ -5,7 +5,9 @@
  * thread (event-writer-worker.ts), one at a time in call order; reads (lookup, readAfter, count,
  * lastSeq) run on the calling thread on a second connection, each in one read transaction, so they
  * see a committed snapshot and never wait for a commit; a third thread checkpoints the WAL
- * (event-checkpointer-worker.ts), so no commit pays for a checkpoint.
+ * (event-checkpointer-worker.ts), so no commit pays for a checkpoint; delivery's reads of the log
+ * (readAfterShared) run on a log-reader thread with a connection of its own
+ * (event-log-reader-worker.ts), started by the first of them.
  *
  * Durability: WAL; an append is one transaction committed with synchronous=NORMAL (the WAL
  * reaches the OS, which survives kill -9); a `process` append resolves then, a `disk` one only
@@ -31,8 +33,10 @@ import { packBatch } from './append-batch.ts';
 import type { ImportEvent, ImportOptions, WriterOptions } from './event-writer.ts';
 import type { SerializedError, WriterReply, WriterRequestBody } from './event-writer-worker.ts';
 import { askSyncFor, STOP, SYNC_CELLS_BYTES, SyncWaiters, takeTicket, WANT, type SyncerMessage, type SyncerOptions, type SyncTraceStep } from './wal-sync.ts';
+import type { LogReadReply, LogReadRequest } from './event-log-reader-worker.ts';
+import type { ReaderOptions } from './event-reader.ts';
 import type {
-  AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, StoredEvent,
+  AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, SharedEventRows, StoredEvent,
 } from '../event-store.ts';
 
 export type { ImportEvent, ImportOptions };
@@ -131,6 +135,17 @@ export class SqliteEventStore implements EventStore {
   private durableSeq = 0;
   private readonly syncWaiters: SyncWaiters;
   private readonly reader: EventReader;
+  private readonly readerOptions: ReaderOptions;
+  /**
+   * The log-reader thread (event-log-reader-worker.ts), started by the first readAfterShared;
+   * undefined before, and after it stopped (reads then run on the calling thread).
+   */
+  private logReader: Worker | undefined;
+  /** The log-reader thread failed to start or stopped: readAfterShared reads on the calling thread. */
+  private logReaderGone = false;
+  /** The log-reader thread has opened its connection: reads go to it from now on. */
+  private logReaderReady = false;
+  private readonly logReads = new Map<number, { req: LogReadRequest; resolve: (r: SharedEventRows) => void; reject: (e: unknown) => void }>();
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
   /** Set when the writer thread has stopped: every call rejects as unavailable. */
@@ -174,7 +189,8 @@ export class SqliteEventStore implements EventStore {
       this.dead ??= reason;
       this.syncWaiters.failAll(() => new StoreUnavailableError(reason));
     });
-    this.reader = new EventReader({ path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 });
+    this.readerOptions = { path: this.path, hashBits, cacheMiB: opts.cacheMiB ?? 8, blockCacheBytes: (opts.blockCacheMiB ?? 16) * 1024 * 1024 };
+    this.reader = new EventReader(this.readerOptions);
     // Named threads (Node gives a Worker's name to its OS thread, 15 characters): `top -H` and the
     // bench's CPU per thread (/proc/<pid>/task/*/comm) tell the writer from the checkpointer.
     this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { name: 'events-writer', workerData: { ...writerOptions, syncShared }, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 32 } });
@@ -341,6 +357,96 @@ export class SqliteEventStore implements EventStore {
     return rows;
   }
 
+  /**
+   * readAfter's rows with their records' bytes in shared memory (EventStore.readAfterShared), read
+   * on the log-reader thread: its own connection decodes the blocks and copies the records' bytes
+   * once; this thread gets columns and one shared buffer. The same rule as readAfter for what is
+   * handed out: rows beyond what is known durable wait for a sync begun after the read (the ticket
+   * is taken here, once the answer arrived, so after the read). When the thread cannot run, the
+   * read runs here (the same rows and bytes).
+   */
+  async readAfterShared(afterSeq: number, limit: number): Promise<SharedEventRows> {
+    if (this.closing) throw new StoreUnavailableError('events.db: readAfter after close');
+    const rows = await this.readOnLogReader({ id: this.nextLogRead++, afterSeq, limit }).catch((err: unknown) => {
+      throw storeFailure(err, 'events.db', 'readAfter');
+    });
+    const last = rows.n > 0 ? rows.seq[rows.n - 1]! : undefined;
+    if (last !== undefined && last > this.durableSeq) {
+      const ticket = takeTicket(this.syncCells);
+      askSyncFor(this.syncCells, ticket);
+      await new Promise<void>((resolve, reject) => this.syncWaiters.wait(ticket, resolve, reject));
+      this.durableSeq = Math.max(this.durableSeq, last);
+    }
+    return rows;
+  }
+
+  private nextLogRead = 1;
+  /** readAfterShared calls answered by the log-reader thread / on the calling thread (tests, measurements). */
+  readonly logReadStats = { onThread: 0, here: 0 };
+
+  private readOnLogReader(req: LogReadRequest): Promise<SharedEventRows> {
+    const w = this.logReaderThread();
+    // Until the thread is ready (it loads its code and opens its connection: a second or more on a
+    // busy machine), reads run here, so that starting it never delays delivery.
+    if (!w || !this.logReaderReady) {
+      this.logReadStats.here++;
+      return Promise.resolve().then(() => this.reader.readAfterShared(req.afterSeq, req.limit));
+    }
+    this.logReadStats.onThread++;
+    return new Promise((resolve, reject) => {
+      if (this.logReads.size === 0) w.ref();
+      this.logReads.set(req.id, { req, resolve, reject });
+      w.postMessage(req);
+    });
+  }
+
+  private logReaderThread(): Worker | undefined {
+    if (this.logReader || this.logReaderGone) return this.logReader;
+    let w: Worker;
+    try {
+      // Its page cache is small: it reads blocks once, in order, from the end of the log.
+      w = new Worker(new URL('./event-log-reader-worker.ts', import.meta.url), { name: 'events-logread', workerData: { ...this.readerOptions, cacheMiB: 2 }, resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 } });
+    } catch {
+      this.logReaderGone = true;
+      return undefined;
+    }
+    w.unref();
+    w.on('message', (m: LogReadReply | { ready: true }) => {
+      if ('ready' in m) {
+        this.logReaderReady = true;
+        return;
+      }
+      const p = this.logReads.get(m.id);
+      if (!p) return;
+      this.logReads.delete(m.id);
+      if (this.logReads.size === 0) w.unref();
+      if (m.error === undefined) p.resolve(m.rows);
+      else p.reject(Object.assign(new Error(m.error.message), { code: m.error.code, errcode: m.error.errcode, errstr: m.error.errstr }));
+    });
+    const gone = () => {
+      if (this.logReader !== w) return;
+      this.logReader = undefined;
+      this.logReaderGone = true;
+      this.logReaderReady = false;
+      // Reads it had not answered run here instead.
+      for (const [id, p] of [...this.logReads]) {
+        this.logReads.delete(id);
+        if (this.closing) p.reject(new StoreUnavailableError('events.db: readAfter after close'));
+        else {
+          try {
+            p.resolve(this.reader.readAfterShared(p.req.afterSeq, p.req.limit));
+          } catch (err) {
+            p.reject(err);
+          }
+        }
+      }
+    };
+    w.on('error', gone);
+    w.on('exit', gone);
+    this.logReader = w;
+    return w;
+  }
+
   lastSeq(): Promise<number> {
     return this.read('lastSeq', () => this.reader.lastSeq());
   }
@@ -460,6 +566,9 @@ export class SqliteEventStore implements EventStore {
         await this.syncer.terminate();
         // A checkpoint cut short is safe (SQLite resumes it at the next one).
         await this.checkpointer.terminate();
+        const logReader = this.logReader;
+        this.logReaderGone = true;
+        if (logReader) await logReader.terminate();
         this.reader.close();
         if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
       }
