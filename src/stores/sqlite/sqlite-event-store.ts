@@ -347,14 +347,20 @@ export class SqliteEventStore implements EventStore {
    */
   async readAfter(afterSeq: number, limit: number, accountId?: string, maxBytes?: number): Promise<StoredEvent[]> {
     const rows = await this.read('readAfter', () => this.reader.readAfter(afterSeq, limit, accountId, maxBytes));
-    const last = rows[rows.length - 1]?.seq;
-    if (last !== undefined && last > this.durableSeq) {
-      const ticket = takeTicket(this.syncCells);
-      askSyncFor(this.syncCells, ticket);
-      await new Promise<void>((resolve, reject) => this.syncWaiters.wait(ticket, resolve, reject));
-      this.durableSeq = Math.max(this.durableSeq, last);
-    }
+    await this.durableUpTo(rows[rows.length - 1]?.seq);
     return rows;
+  }
+
+  /**
+   * Waits, when `last` (the highest seq a read just returned) is beyond what is known durable, for
+   * an fdatasync begun after that read: the ticket is taken here, after the read's answer.
+   */
+  private async durableUpTo(last: number | undefined): Promise<void> {
+    if (last === undefined || last <= this.durableSeq) return;
+    const ticket = takeTicket(this.syncCells);
+    askSyncFor(this.syncCells, ticket);
+    await new Promise<void>((resolve, reject) => this.syncWaiters.wait(ticket, resolve, reject));
+    this.durableSeq = Math.max(this.durableSeq, last);
   }
 
   /**
@@ -370,13 +376,7 @@ export class SqliteEventStore implements EventStore {
     const rows = await this.readOnLogReader({ id: this.nextLogRead++, afterSeq, limit }).catch((err: unknown) => {
       throw storeFailure(err, 'events.db', 'readAfter');
     });
-    const last = rows.n > 0 ? rows.seq[rows.n - 1]! : undefined;
-    if (last !== undefined && last > this.durableSeq) {
-      const ticket = takeTicket(this.syncCells);
-      askSyncFor(this.syncCells, ticket);
-      await new Promise<void>((resolve, reject) => this.syncWaiters.wait(ticket, resolve, reject));
-      this.durableSeq = Math.max(this.durableSeq, last);
-    }
+    await this.durableUpTo(rows.n > 0 ? rows.seq[rows.n - 1]! : undefined);
     return rows;
   }
 
