@@ -7,19 +7,14 @@
  *
  *   node bench/proto/ingest-main.ts [events=100000] [rounds=5]
  */
-import { prepareBodies } from '../ingest.ts';
+import { bulkBodies, chunks, identity, limits } from './bulk-fixture.ts';
 import { bulkAdmitter, parseBulkChunks, type BulkAdmitted } from '../../src/ingest/index.ts';
 import { packBatch } from '../../src/stores/sqlite/append-batch.ts';
-import { randomIds, type Identity } from '../../src/core/index.ts';
+import { randomIds } from '../../src/core/index.ts';
 
 const events = Number(process.argv[2] ?? 100_000);
 const rounds = Number(process.argv[3] ?? 5);
-const { bodies } = prepareBodies(events, 1000);
-const identity = { type: 'IAMUser', accountId: '111111111111', accessKeyId: 'AKIAEXAMPLE000000001', principalId: 'AIDAEXAMPLE', isTrustedProducer: true } as unknown as Identity;
-const limits = { maxRecords: 5000, maxRecordChars: 1024 * 1024 };
-async function* chunks(b: Buffer): AsyncIterable<Uint8Array> {
-  for (let off = 0; off < b.length; off += 65536) yield b.subarray(off, Math.min(b.length, off + 65536));
-}
+const bodies = bulkBodies(events);
 const cpu = () => { const u = process.threadCpuUsage(); return u.user + u.system; };
 const stages: Record<string, (b: Buffer) => Promise<unknown>> = {
   parse: (b) => parseBulkChunks(chunks(b), limits),

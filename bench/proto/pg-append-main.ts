@@ -13,9 +13,9 @@
  *
  *   PG_BASELINE=/tmp/main/src/stores/postgres/index.ts node bench/proto/pg-append-main.ts [events=30000] [rounds=5]
  */
-import { prepareBodies } from '../ingest.ts';
+import { bulkBodies, chunks, identity, limits } from './bulk-fixture.ts';
 import { bulkAdmitter, parseBulkChunks, RequestRecordBuffers, type BulkAdmitted } from '../../src/ingest/index.ts';
-import { randomIds, type Identity } from '../../src/core/index.ts';
+import { randomIds } from '../../src/core/index.ts';
 import { PgEventStore } from '../../src/stores/postgres/index.ts';
 import { encodeRecord, encodeRecordBytes } from '../../src/stores/postgres/pg-record-codec.ts';
 import type { AppendInput, EventStore } from '../../src/stores/index.ts';
@@ -25,12 +25,7 @@ import pg from 'pg';
 
 const events = Number(process.argv[2] ?? 30_000);
 const rounds = Number(process.argv[3] ?? 5);
-const { bodies } = prepareBodies(events, 1000);
-const identity = { type: 'IAMUser', accountId: '111111111111', accessKeyId: 'AKIAEXAMPLE000000001', principalId: 'AIDAEXAMPLE', isTrustedProducer: true } as unknown as Identity;
-const limits = { maxRecords: 5000, maxRecordChars: 1024 * 1024 };
-async function* chunks(b: Buffer): AsyncIterable<Uint8Array> {
-  for (let off = 0; off < b.length; off += 65536) yield b.subarray(off, Math.min(b.length, off + 65536));
-}
+const bodies = bulkBodies(events);
 const threadCpu = () => { const u = process.threadCpuUsage(); return u.user + u.system; };
 const processCpu = () => { const u = process.cpuUsage(); return u.user + u.system; };
 
