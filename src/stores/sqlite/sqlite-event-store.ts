@@ -324,11 +324,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** Runs a read on the calling thread's connection. */
-  private async read<T>(operation: string, work: () => T): Promise<T> {
+  private async read<T>(operation: string, work: () => T | Promise<T>): Promise<T> {
     // A read that arrives while the store shuts down (a handler still running) is unavailable, not a bug.
     if (this.closing) throw new StoreUnavailableError(`events.db: ${operation} after close`);
     try {
-      return work();
+      return await work();
     } catch (err) {
       throw storeFailure(err, 'events.db', operation);
     }
@@ -372,10 +372,7 @@ export class SqliteEventStore implements EventStore {
    * read runs here (the same rows and bytes).
    */
   async readAfterShared(afterSeq: number, limit: number): Promise<SharedEventRows> {
-    if (this.closing) throw new StoreUnavailableError('events.db: readAfter after close');
-    const rows = await this.readOnLogReader({ id: this.nextLogRead++, afterSeq, limit }).catch((err: unknown) => {
-      throw storeFailure(err, 'events.db', 'readAfter');
-    });
+    const rows = await this.read('readAfter', () => this.readOnLogReader({ id: this.nextLogRead++, afterSeq, limit }));
     await this.durableUpTo(rows.n > 0 ? rows.seq[rows.n - 1]! : undefined);
     return rows;
   }
