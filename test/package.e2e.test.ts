@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, existsSync, realpathSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, existsSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { freePort } from './helpers/moto.ts';
@@ -48,8 +48,9 @@ test('README.md has an install block that installs the package and starts it', (
   assert.match(block, /^opentrail serve --port 4580/m);
 });
 
-test('npm pack ships what runs, and npm install -g of it gives a working opentrail (README install block)', { skip: why ? `cannot install the package: ${why}` : false, timeout: 240_000 }, async () => {
+test('npm pack ships what runs, and npm install -g of it gives a working opentrail (README install block)', { skip: why ? `cannot install the package: ${why}` : false, timeout: 240_000 }, async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'opentrail-package-'));
+  t.after(() => rmSync(tmp, { recursive: true, force: true })); // ~180 MB a run: the tree, the tarball, the installed prefix
   // A copy of the working tree: tracked and new files, not what git ignores (node_modules is linked).
   const tree = join(tmp, 'tree');
   const listed = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
