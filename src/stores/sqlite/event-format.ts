@@ -337,6 +337,11 @@ export class BlockView {
   /** The header parsed whole, when the scan did not hold. */
   private rows: HeaderRow[] | undefined;
 
+  /** Whether the header had to be parsed whole (tests: encodeBlock's headers never are). */
+  get parsedWhole(): boolean {
+    return this.rows !== undefined;
+  }
+
   constructor(first: number, last: number, data: Uint8Array, decoder?: FrameDecoder) {
     this.first = first;
     this.last = last;
@@ -429,8 +434,13 @@ export class BlockView {
       if (this.seqs[this.seqs.length - 1] === seq) i = this.seqs.length - 1;
     }
     if (i < 0) return undefined;
-    let row = this.rows ? this.rows[i]! : (JSON.parse(this.raw.toString('utf8', this.rowAt[i], this.rowEnd[i])) as HeaderRow);
-    if (row[0] !== seq || row[6] !== this.recLen[i]) {
+    let row: HeaderRow | undefined;
+    try {
+      row = this.rows ? this.rows[i]! : (JSON.parse(this.raw.toString('utf8', this.rowAt[i], this.rowEnd[i])) as HeaderRow);
+    } catch {
+      row = undefined;
+    }
+    if (!row || row[0] !== seq || row[6] !== this.recLen[i]) {
       // Not as scanned (never seen): the whole header decides, as decodeBlock reads it.
       i = this.parseWhole().findIndex((r) => r[0] === seq);
       if (i < 0) return undefined;
