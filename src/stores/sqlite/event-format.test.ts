@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import zlib, { constants, createZstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import {
-  FrameDecoder, IdFilter, ZSTD_LEVEL, IdTable, RAW_BELOW, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
+  BlockView, FrameDecoder, IdFilter, ZSTD_LEVEL, IdTable, RAW_BELOW, decodeBlock, decodeChunk, decodeIds, decodePending, encodeBlock, encodeChunk, encodeIdFilter, encodeIds, encodePending,
   hashString, idKeyText, rawFrame, unpack,
 } from './event-format.ts';
 import { FrameEncoder, frameContentSize } from '../zstd-frames.ts';
@@ -264,5 +264,39 @@ test('FrameEncoder and FrameDecoder on a Node whose zstd streams do not look as 
     assert.deepEqual(made, { ZstdCompress: 1, ZstdDecompress: 1 }, 'a zstd stream (a native context) made for every frame, then left for the one-shot call');
   } finally {
     Object.assign(patched, original);
+  }
+});
+
+const fields = (e: { seq: number; accountId: string; region: string; eventId: string; eventTimeSec: number; inHistory: boolean; json: string; summary?: string | undefined } | undefined) =>
+  e && [e.seq, e.accountId, e.region, e.eventId, e.eventTimeSec, e.inHistory, e.json, e.summary];
+
+test('BlockView reads every event of a block as decodeBlock does, whatever the strings (quotes, backslashes, brackets) and the order asked (property)', () => {
+  const text = fc.string({ unit: fc.constantFrom('"', '\\', '[', ']', ',', 'a', 'ü', '😀', '\n', '\u2028', '0', 'null') });
+  const event = fc.record({ accountId: text, region: text, eventId: text, eventTimeSec: fc.integer({ min: -1e10, max: 1e10 }), inHistory: fc.boolean(), json: text, summary: fc.option(text, { nil: undefined }) });
+  fc.assert(fc.property(fc.array(event, { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 2 ** 40 }), fc.boolean(), (events, base, viaDecoder) => {
+    const block = encodeBlock(events.map((e, i) => ({ ...e, seq: base + i })));
+    const d = viaDecoder ? new FrameDecoder() : undefined;
+    const view = new BlockView(base, base + events.length - 1, block, d);
+    const want = decodeBlock(block).events;
+    for (const i of [...want.keys()].reverse()) assert.deepEqual(fields(view.event(base + i)), fields(want[i]));
+    assert.equal(view.event(base + events.length), undefined);
+    assert.equal(view.event(base - 1), undefined);
+    assert.equal(view.parsedWhole, false, 'scanned, not parsed whole');
+  }), { numRuns: 300 });
+});
+
+test('BlockView reads a header it cannot scan (not JSON.stringify\'s text) by parsing it whole', () => {
+  // Spaces before the first row, and then only between the rows (the first row scans, the second does not).
+  for (const text of [' [ [5, "a", "r", "e5", 10, 1, 3, null] , [6,"a","r","e6",11,0,2,"{\\"S\\":1}"] ] ', '[[5,"a","r","e5",10,1,3,null], [6,"a","r","e6",11,0,2,"{\\"S\\":1}"]]']) {
+    const header = Buffer.from(text);
+    const payload = Buffer.concat([Buffer.alloc(4), header, Buffer.from('abcde')]);
+    payload.writeUInt32LE(header.length, 0);
+    for (const order of [[5, 6], [6, 5]]) {
+      const view = new BlockView(5, 6, rawFrame(payload));
+      for (const seq of order) {
+        assert.deepEqual(fields(view.event(seq)), seq === 6 ? [6, 'a', 'r', 'e6', 11, false, 'de', '{"S":1}'] : [5, 'a', 'r', 'e5', 10, true, 'abc', undefined]);
+      }
+      assert.equal(view.parsedWhole, true);
+    }
   }
 });

@@ -309,6 +309,147 @@ export function decodeBlock(data: Uint8Array, decoder?: FrameDecoder): DecodedBl
   return { events, bytes: raw.length };
 }
 
+/**
+ * A decoded block read one event at a time, for lookups (event-reader.ts): a scattered page uses
+ * one event of each block it decodes, and decodeBlock's JSON.parse of the whole header (every
+ * row's ids and summary, ~3.5 KB of text at 10M) made ~8 KB of garbage a block for that one event,
+ * three quarters of what a scattered lookup allocates beyond a dense one (docs/performance.md
+ * "Issue 11, ninth round"). Here the header is scanned once as bytes for each row's place, seq and
+ * record length (no string made), and only a row asked for is parsed. The header is
+ * JSON.stringify's text of numbers, strings and null (encodeBlock), so the scan needs only to step
+ * over strings (a `"` not escaped ends one) and count brackets and commas outside them; a header
+ * that does not look as expected is parsed whole (`rows` below), as decodeBlock does.
+ */
+export class BlockView {
+  readonly first: number;
+  readonly last: number;
+  private readonly raw: Buffer;
+  private readonly headerLen: number;
+  /** Per row scanned so far: seq, where its header text starts and ends, where its record starts, the record's length. */
+  private readonly seqs: number[] = [];
+  private readonly rowAt: number[] = [];
+  private readonly rowEnd: number[] = [];
+  private readonly recAt: number[] = [];
+  private readonly recLen: number[] = [];
+  /** Where the scan goes on (the next row's `[`), and where that row's record starts; -1 once every row is known. */
+  private scanAt: number;
+  private recNext: number;
+  /** The header parsed whole, when the scan did not hold. */
+  private rows: HeaderRow[] | undefined;
+
+  /** Whether the header had to be parsed whole (tests: encodeBlock's headers never are). */
+  get parsedWhole(): boolean {
+    return this.rows !== undefined;
+  }
+
+  constructor(first: number, last: number, data: Uint8Array, decoder?: FrameDecoder) {
+    this.first = first;
+    this.last = last;
+    const raw = decoder ? decoder.decode(data) : unpack(data);
+    this.raw = raw;
+    this.headerLen = raw.readUInt32LE(0);
+    const end = 4 + this.headerLen;
+    this.recNext = end;
+    this.scanAt = 5;
+    if (end > raw.length || end < 6 || raw[4] !== 0x5b /* [ */ || raw[end - 1] !== 0x5d /* ] */) this.parseWhole();
+    else if (end === 6) this.scanAt = -1;
+  }
+
+  /** The header parsed whole, as decodeBlock does. */
+  private parseWhole(): HeaderRow[] {
+    const rows = JSON.parse(this.raw.toString('utf8', 4, 4 + this.headerLen)) as HeaderRow[];
+    this.seqs.length = this.rowAt.length = this.rowEnd.length = this.recAt.length = this.recLen.length = 0;
+    let off = 4 + this.headerLen;
+    for (const row of rows) {
+      this.seqs.push(row[0]);
+      this.recAt.push(off);
+      this.recLen.push(row[6]);
+      off += row[6];
+    }
+    this.scanAt = -1;
+    return (this.rows = rows);
+  }
+
+  /** Scans the next row of the header; false when it is not as encodeBlock writes it (the caller then parses it whole). */
+  private scanRow(): boolean {
+    const b = this.raw;
+    const to = 4 + this.headerLen - 1; // the closing ]
+    let at = this.scanAt;
+    if (b[at] !== 0x5b) return false;
+    const start = at++;
+    let field = 0;
+    let seq = -1;
+    let len = -1;
+    // Fields separated by commas; a string is stepped over to its closing quote (a backslash escapes the byte after it).
+    for (;;) {
+      let c = b[at]!;
+      if (c === 0x22 /* " */) {
+        for (at++; at < to; at++) {
+          c = b[at]!;
+          if (c === 0x5c /* \ */) at++;
+          else if (c === 0x22) break;
+        }
+        if (at >= to) return false;
+        at++;
+      } else if (c >= 0x30 && c <= 0x39 && (field === 0 || field === 6)) {
+        let v = 0;
+        while (b[at]! >= 0x30 && b[at]! <= 0x39) v = v * 10 + (b[at++]! - 0x30);
+        if (field === 0) seq = v;
+        else len = v;
+      } else {
+        // Another number, or null: nothing nested.
+        while (at < to && b[at] !== 0x2c && b[at] !== 0x5d && b[at] !== 0x5b && b[at] !== 0x22) at++;
+        if (at >= to || b[at] === 0x5b || b[at] === 0x22) return false;
+      }
+      if (b[at] === 0x2c) {
+        field++;
+        at++;
+      } else if (b[at] === 0x5d) break;
+      else return false;
+    }
+    at++;
+    if (field < 6 || seq < 0 || len < 0 || !Number.isSafeInteger(seq) || this.recNext + len > b.length) return false;
+    this.seqs.push(seq);
+    this.rowAt.push(start);
+    this.rowEnd.push(at);
+    this.recAt.push(this.recNext);
+    this.recLen.push(len);
+    this.recNext += len;
+    if (b[at] === 0x2c && at + 1 < to) this.scanAt = at + 1;
+    else if (at === to) this.scanAt = -1;
+    else return false;
+    return true;
+  }
+
+  /** The event with this seq, or undefined when the block does not hold it. */
+  event(seq: number): BlockEvent | undefined {
+    let i = this.seqs.indexOf(seq);
+    // Rows are scanned only as far as the one asked for (on average half the header, for a scattered page's one event).
+    while (i < 0 && this.scanAt >= 0) {
+      if (!this.scanRow()) {
+        this.parseWhole();
+        i = this.seqs.indexOf(seq);
+        break;
+      }
+      if (this.seqs[this.seqs.length - 1] === seq) i = this.seqs.length - 1;
+    }
+    if (i < 0) return undefined;
+    let row: HeaderRow | undefined;
+    try {
+      row = this.rows ? this.rows[i]! : (JSON.parse(this.raw.toString('utf8', this.rowAt[i], this.rowEnd[i])) as HeaderRow);
+    } catch {
+      row = undefined;
+    }
+    if (!row || row[0] !== seq || row[6] !== this.recLen[i]) {
+      // Not as scanned (never seen): the whole header decides, as decodeBlock reads it.
+      i = this.parseWhole().findIndex((r) => r[0] === seq);
+      if (i < 0) return undefined;
+      row = this.rows![i]!;
+    }
+    return new BlockRecord(row, this.raw, this.recAt[i]!);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pending rows (L0): one group commit's postings and id hashes
 

@@ -4,7 +4,7 @@
  * are one snapshot, and no read waits behind a commit (WAL).
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { FrameDecoder, IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, recordBytes, type BlockEvent, type Pending } from './event-format.ts';
+import { BlockView, FrameDecoder, IdFilter, decodeBlock, decodeChunk, decodePending, hashString, historyKeyText, idKeyText, recordBytes, type BlockEvent, type Pending } from './event-format.ts';
 import { EventCache } from './event-cache.ts';
 import { GROUP_STRIDE } from './event-schema.ts';
 import { summaryCategory } from '../../core/history-attributes.ts';
@@ -358,28 +358,38 @@ export class EventReader {
    * The stored event with this seq in this snapshot, or undefined (its block was pruned). From the
    * event cache (no SQL): `lowest` is the snapshot's oldest block, and prune removes blocks from
    * the oldest end only, so a cached event whose block is below it is gone. Else from `blocks`,
-   * the blocks this lookup decoded (by seq: neighbours in one block cost one query and one decode),
-   * else one query and one decode; the event is then cached.
+   * the blocks this lookup decoded (neighbours in one block cost one query and one decode), else
+   * one query and one decode; the event is then cached. A block is read as a BlockView: only the
+   * events taken from it are made objects (a scattered page takes one of each).
    */
-  private eventAt(seq: number, lowest: number, blocks: Map<number, { first: number; e: BlockEvent }>): BlockEvent | undefined {
+  private eventAt(seq: number, lowest: number, blocks: BlockView[]): BlockEvent | undefined {
     const cached = this.events.get(seq);
     if (cached !== undefined) {
       if (cached.first < lowest) return undefined;
       this.stats.cachedEvents++;
       return cached;
     }
-    let found = blocks.get(seq);
-    if (!found) {
+    let block: BlockView | undefined;
+    // Newest decoded first: a page walks from the newest events down.
+    for (let i = blocks.length - 1; i >= 0; i--) {
+      const b = blocks[i]!;
+      if (b.first <= seq && seq <= b.last) {
+        block = b;
+        break;
+      }
+    }
+    if (!block) {
       const row = this.st.blockWith!.get(seq) as { first_seq: number; last_seq: number; data: Uint8Array } | undefined;
       if (!row || row.last_seq < seq) return undefined;
       this.stats.blockReads++;
-      for (const e of decodeBlock(row.data, this.decoder).events) blocks.set(e.seq, { first: row.first_seq, e });
-      found = blocks.get(seq);
-      if (!found) return undefined;
+      block = new BlockView(row.first_seq, row.last_seq, row.data, this.decoder);
+      blocks.push(block);
     }
+    const e = block.event(seq);
+    if (!e) return undefined;
     // Its bytes are copied into the cache now, while the decoded block is readable.
-    this.events.put(found.first, found.e, recordBytes(found.e));
-    return found.e;
+    this.events.put(block.first, e, recordBytes(e));
+    return e;
   }
 
   lookup(q: HistoryQuery): HistoryRow[] {
@@ -410,7 +420,7 @@ export class EventReader {
     const buckets = this.bucketList(heads).filter((b) => b.maxT >= lower && b.minT <= upper);
     let nextBucket = 0;
     const lowest = heads.lowest ?? Number.POSITIVE_INFINITY;
-    const decoded = new Map<number, { first: number; e: BlockEvent }>();
+    const decoded: BlockView[] = [];
     const out: HistoryRow[] = [];
     while (out.length < q.limit) {
       let best: Cursor | undefined;
