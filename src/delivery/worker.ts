@@ -32,6 +32,11 @@ export interface DeliveryOptions {
   regions: string[];
   organization?: OrganizationConfig;
   /**
+   * How long trails wait for the slowest trail of their window while only its batch's write holds
+   * it back, before going on alone (default SHARE_WAIT_MS; tests set less).
+   */
+  shareWaitMs?: number;
+  /**
    * Test hook (env OPENTRAIL_TEST_DELIVERY_STALL_FILE, read by the server): how long a batch waits
    * between recording its intent and writing its files, so a test can kill a node mid-batch.
    */
@@ -190,6 +195,8 @@ interface Lane {
   window?: ScanWindow;
   /** A batch closed on size while the one before it was still being written: written next. */
   sealed?: OpenBatch;
+  /** When `sealed` was set (performance.now()): how long the lane has waited for its write. */
+  sealedAtMs?: number;
   /** The batch being written (files, then cursor); the next one waits for it. */
   inflight?: Promise<void>;
   /** Read to the end of the log (or of what the trail delivers) in this pass. */
@@ -218,6 +225,13 @@ const MAX_BACKOFF_MS = 60_000;
  * behind (new, resumed after a failure) reads on its own and holds nobody back.
  */
 const SHARE_ROWS_PER_BATCH = 8;
+/**
+ * How long trails further ahead than that wait for the slowest trail of their window when it only
+ * waits for its batch to be written (its next one is full), instead of going on alone and reading
+ * the same rows a second time for it: a write takes tens of ms; a bucket that is slow for longer
+ * than this holds nobody back.
+ */
+const SHARE_WAIT_MS = 2000;
 /** End-of-log observations kept for commit-time lower bounds. */
 const MAX_END_MARKS = 64;
 
@@ -379,6 +393,7 @@ export class DeliveryWorker {
   private async scan(lanes: Lane[], force: boolean): Promise<void> {
     const windows = new Set<ScanWindow>();
     const cap = SHARE_ROWS_PER_BATCH * this.opts.readBatch;
+    const shareWaitMs = this.opts.shareWaitMs ?? SHARE_WAIT_MS;
     const finishing = new Map<Lane, Promise<void>>();
     const finishDone = () => {
       for (const lane of lanes) {
@@ -417,12 +432,15 @@ export class DeliveryWorker {
         continue;
       }
       let moved = false;
-      for (const lane of ready) if (await this.step(lane, windows, cap, lanes)) moved = true;
+      for (const lane of ready) if (await this.step(lane, windows, cap, lanes, shareWaitMs)) moved = true;
       if (moved) {
         stalled = 0;
       } else if (writing().length > 0) {
-        // Every reader waits for a trail behind it whose batch is being written.
-        await Promise.race(writing());
+        // Every reader waits for a trail behind it whose batch is being written (at most
+        // SHARE_WAIT_MS for one whose write is slow: then the others go on alone).
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([...writing(), new Promise<void>((r) => (timer = setTimeout(r, shareWaitMs)))]);
+        clearTimeout(timer);
       } else if (++stalled > 1) {
         // (Once is possible: the trail waited for failed in this round; the trim above drops its window.)
         throw new Error('delivery scan made no progress');
@@ -434,9 +452,10 @@ export class DeliveryWorker {
 
   /**
    * Offers the lane up to readBatch rows after its position, reading the log only where no window
-   * has them; false when the lane waits for a trail less than `cap` rows behind it to read up to it.
+   * has them; false when the lane waits for a trail less than `cap` rows behind it to read up to it,
+   * or (for up to `shareWaitMs`) for the slowest trail of its window, held back by its batch's write.
    */
-  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, lanes: readonly Lane[]): Promise<boolean> {
+  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, lanes: readonly Lane[], shareWaitMs: number): Promise<boolean> {
     const pos = lane.ob.scannedTo;
     let w: ScanWindow | undefined;
     for (const c of windows) if (c.lo <= pos && pos <= c.hi && (!w || c.hi > w.hi || (c.hi === w.hi && c === lane.window))) w = c;
@@ -445,6 +464,13 @@ export class DeliveryWorker {
       windows.add((w = new ScanWindow(pos)));
     }
     let i = w.indexAfter(pos);
+    const at = w;
+    if (i + this.opts.readBatch > cap && lanes.some((l) => l.window === at && l.sealed !== undefined && !l.done && !l.failed && l.ob.scannedTo <= at.lo && performance.now() - l.sealedAtMs! < shareWaitMs)) {
+      // The slowest reader of this window is held only by its batch being written (its next one
+      // is full): wait for it, within reach (so that when it moves again, everyone moves together),
+      // rather than go on alone and read these rows a second time for it.
+      return false;
+    }
     if (i > cap) {
       // Far ahead of the slowest reader of this window: go on alone, with the rows already at hand.
       const alone = new ScanWindow(pos);
@@ -585,8 +611,10 @@ export class DeliveryWorker {
   private seal(lane: Lane): void {
     const full = lane.ob;
     lane.ob = newBatch(full.scannedTo, full.scopeKey);
-    if (lane.inflight) lane.sealed = full;
-    else this.startWrite(lane, full);
+    if (lane.inflight) {
+      lane.sealed = full;
+      lane.sealedAtMs = performance.now();
+    } else this.startWrite(lane, full);
   }
 
   private startWrite(lane: Lane, ob: OpenBatch): void {
