@@ -33,7 +33,7 @@ export interface DeliveryOptions {
   organization?: OrganizationConfig;
   /**
    * How long trails wait for the slowest trail of their window while only its batch's write holds
-   * it back, before going on alone (default SHARE_WAIT_MS; tests set less).
+   * it back, before going on alone (in all in one pass; default SHARE_WAIT_MS; tests set less).
    */
   shareWaitMs?: number;
   /**
@@ -197,6 +197,8 @@ interface Lane {
   sealed?: OpenBatch;
   /** When `sealed` was set (performance.now()): how long the lane has waited for its write. */
   sealedAtMs?: number;
+  /** Time this pass the lane spent waiting for its own writes (with a batch sealed), before the current wait. */
+  sealedMs?: number;
   /** The batch being written (files, then cursor); the next one waits for it. */
   inflight?: Promise<void>;
   /** Read to the end of the log (or of what the trail delivers) in this pass. */
@@ -226,10 +228,10 @@ const MAX_BACKOFF_MS = 60_000;
  */
 const SHARE_ROWS_PER_BATCH = 8;
 /**
- * How long trails further ahead than that wait for the slowest trail of their window when it only
- * waits for its batch to be written (its next one is full), instead of going on alone and reading
- * the same rows a second time for it: a write takes tens of ms; a bucket that is slow for longer
- * than this holds nobody back.
+ * How long, in all in one pass, trails further ahead than that wait for the slowest trail of their
+ * window while it only waits for its batch to be written (its next one is full), instead of going
+ * on alone and reading the same rows a second time for it: a write takes tens of ms; a bucket that
+ * is slow or hangs holds the others back for at most this long per pass, then they go on alone.
  */
 const SHARE_WAIT_MS = 2000;
 /** End-of-log observations kept for commit-time lower bounds. */
@@ -436,8 +438,8 @@ export class DeliveryWorker {
       if (moved) {
         stalled = 0;
       } else if (writing().length > 0) {
-        // Every reader waits for a trail behind it whose batch is being written (at most
-        // SHARE_WAIT_MS for one whose write is slow: then the others go on alone).
+        // Every reader waits for a trail behind it whose batch is being written (for one whose
+        // writes are slow, at most shareWaitMs in all this pass: then the others go on alone).
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([...writing(), new Promise<void>((r) => (timer = setTimeout(r, shareWaitMs)))]);
         clearTimeout(timer);
@@ -465,7 +467,7 @@ export class DeliveryWorker {
     }
     let i = w.indexAfter(pos);
     const at = w;
-    if (i + this.opts.readBatch > cap && lanes.some((l) => l.window === at && l.sealed !== undefined && !l.done && !l.failed && l.ob.scannedTo <= at.lo && performance.now() - l.sealedAtMs! < shareWaitMs)) {
+    if (i + this.opts.readBatch > cap && lanes.some((l) => l.window === at && l.sealed !== undefined && !l.done && !l.failed && l.ob.scannedTo <= at.lo && (l.sealedMs ?? 0) + performance.now() - l.sealedAtMs! < shareWaitMs)) {
       // The slowest reader of this window is held only by its batch being written (its next one
       // is full): wait for it, within reach (so that when it moves again, everyone moves together),
       // rather than go on alone and read these rows a second time for it.
@@ -628,6 +630,7 @@ export class DeliveryWorker {
       .finally(() => {
         lane.inflight = undefined;
         const next = lane.sealed;
+        if (next) lane.sealedMs = (lane.sealedMs ?? 0) + performance.now() - lane.sealedAtMs!;
         lane.sealed = undefined;
         if (next && !lane.failed) this.startWrite(lane, next);
       });
