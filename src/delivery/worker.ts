@@ -33,7 +33,7 @@ export interface DeliveryOptions {
   organization?: OrganizationConfig;
   /**
    * How long trails wait for the slowest trail of their window while only its batch's write holds
-   * it back, before going on alone (in all in one pass; default SHARE_WAIT_MS; tests set less).
+   * it back, before going on alone (in all in one pass, or a tenth of the pass so far if more; default SHARE_WAIT_MS; tests set less).
    */
   shareWaitMs?: number;
   /**
@@ -230,10 +230,12 @@ const SHARE_ROWS_PER_BATCH = 8;
 /**
  * How long, in all in one pass, trails further ahead than that wait for the slowest trail of their
  * window while it only waits for its batch to be written (its next one is full), instead of going
- * on alone and reading the same rows a second time for it: a write takes tens of ms; a bucket that
- * is slow or hangs holds the others back for at most this long per pass, then they go on alone.
+ * on alone and reading the same rows a second time for it: 2 s, or a tenth of the pass so far if
+ * that is more (a long catch-up pass). A write takes tens of ms; a bucket that is slow or hangs
+ * holds the others back for at most that long, then they go on alone.
  */
 const SHARE_WAIT_MS = 2000;
+const SHARE_WAIT_FRACTION = 0.1;
 /** End-of-log observations kept for commit-time lower bounds. */
 const MAX_END_MARKS = 64;
 
@@ -396,6 +398,8 @@ export class DeliveryWorker {
     const windows = new Set<ScanWindow>();
     const cap = SHARE_ROWS_PER_BATCH * this.opts.readBatch;
     const shareWaitMs = this.opts.shareWaitMs ?? SHARE_WAIT_MS;
+    const scanStartMs = performance.now();
+    const waitBudgetMs = () => Math.max(shareWaitMs, (performance.now() - scanStartMs) * SHARE_WAIT_FRACTION);
     const finishing = new Map<Lane, Promise<void>>();
     const finishDone = () => {
       for (const lane of lanes) {
@@ -434,14 +438,14 @@ export class DeliveryWorker {
         continue;
       }
       let moved = false;
-      for (const lane of ready) if (await this.step(lane, windows, cap, lanes, shareWaitMs)) moved = true;
+      for (const lane of ready) if (await this.step(lane, windows, cap, lanes, waitBudgetMs())) moved = true;
       if (moved) {
         stalled = 0;
       } else if (writing().length > 0) {
         // Every reader waits for a trail behind it whose batch is being written (for one whose
-        // writes are slow, at most shareWaitMs in all this pass: then the others go on alone).
+        // writes are slow, at most the pass's wait budget in all: then the others go on alone).
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([...writing(), new Promise<void>((r) => (timer = setTimeout(r, shareWaitMs)))]);
+        await Promise.race([...writing(), new Promise<void>((r) => (timer = setTimeout(r, waitBudgetMs())))]);
         clearTimeout(timer);
       } else if (++stalled > 1) {
         // (Once is possible: the trail waited for failed in this round; the trim above drops its window.)
@@ -455,9 +459,9 @@ export class DeliveryWorker {
   /**
    * Offers the lane up to readBatch rows after its position, reading the log only where no window
    * has them; false when the lane waits for a trail less than `cap` rows behind it to read up to it,
-   * or (for up to `shareWaitMs`) for the slowest trail of its window, held back by its batch's write.
+   * or (within `waitBudgetMs` in all) for the slowest trail of its window, held back by its batch's write.
    */
-  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, lanes: readonly Lane[], shareWaitMs: number): Promise<boolean> {
+  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, lanes: readonly Lane[], waitBudgetMs: number): Promise<boolean> {
     const pos = lane.ob.scannedTo;
     let w: ScanWindow | undefined;
     for (const c of windows) if (c.lo <= pos && pos <= c.hi && (!w || c.hi > w.hi || (c.hi === w.hi && c === lane.window))) w = c;
@@ -467,7 +471,7 @@ export class DeliveryWorker {
     }
     let i = w.indexAfter(pos);
     const at = w;
-    if (i + this.opts.readBatch > cap && lanes.some((l) => l.window === at && l.sealed !== undefined && !l.done && !l.failed && l.ob.scannedTo <= at.lo && (l.sealedMs ?? 0) + performance.now() - l.sealedAtMs! < shareWaitMs)) {
+    if (i + this.opts.readBatch > cap && lanes.some((l) => l.window === at && l.sealed !== undefined && !l.done && !l.failed && l.ob.scannedTo <= at.lo && (l.sealedMs ?? 0) + performance.now() - l.sealedAtMs! < waitBudgetMs)) {
       // The slowest reader of this window is held only by its batch being written (its next one
       // is full): wait for it, within reach (so that when it moves again, everyone moves together),
       // rather than go on alone and read these rows a second time for it.
