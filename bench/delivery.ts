@@ -425,6 +425,8 @@ export interface CapacityResult {
    * log-file threads assemble each trail's files from them).
    */
   breakdownSeconds: { storeRead: number; jsonParseOnce: number; recordBytesOnce: number; putObject: number };
+  /** Rows the worker read from the store (readAfter and readAfterShared) per event of the backlog: 1 when every row is read once for all trails. */
+  rowsReadPerEvent: number;
 }
 
 /** 3. The DeliveryWorker alone draining a backlog, for 1 and 3 trails (each trail a bucket of its own), with its gzip floor. */
@@ -481,12 +483,14 @@ export async function runDeliveryCapacity(events: number): Promise<CapacityResul
         };
         await control.put(TRAIL_KIND, trailKey(ACCOUNT, REGION, doc.Name), doc);
       }
-      const timing = { storeRead: 0, putObject: 0, files: 0, bytes: 0 };
+      const timing = { storeRead: 0, rowsRead: 0, putObject: 0, files: 0, bytes: 0 };
       const timedEvents: EventStore = Object.create(store) as EventStore;
       timedEvents.readAfter = async (after: number, limit: number, account?: string, max?: number) => {
         const s = performance.now();
         try {
-          return await store.readAfter(after, limit, account, max);
+          const got = await store.readAfter(after, limit, account, max);
+          timing.rowsRead += got.length;
+          return got;
         } finally {
           timing.storeRead += performance.now() - s;
         }
@@ -495,7 +499,9 @@ export async function runDeliveryCapacity(events: number): Promise<CapacityResul
       timedEvents.readAfterShared = async (after: number, limit: number) => {
         const s = performance.now();
         try {
-          return await store.readAfterShared(after, limit);
+          const got = await store.readAfterShared(after, limit);
+          timing.rowsRead += got.n;
+          return got;
         } finally {
           timing.storeRead += performance.now() - s;
         }
@@ -544,12 +550,13 @@ export async function runDeliveryCapacity(events: number): Promise<CapacityResul
         gzipFloor: { level: LOG_FILE_GZIP.level, seconds: round(floorSeconds, 2), concurrency: trails, mibIn: round(mibIn, 1), mibPerSecond: round(mibIn / floorSeconds, 1), cpuSeconds: round(floorCpu, 2) },
         overGzipFloor: round(seconds / floorSeconds, 2),
         overGzipFloorCpu: round(total(cpuSeconds) / floorCpu, 2),
+        rowsReadPerEvent: round(timing.rowsRead / events, 2),
         breakdownSeconds: {
           storeRead: round(timing.storeRead / 1000, 2), jsonParseOnce: round(parseOnce, 2), recordBytesOnce: round(recordBytesOnce, 2), putObject: round(timing.putObject / 1000, 2),
         },
       });
       const r = results.at(-1)!;
-      log(`delivery capacity (${trails} trail(s)): ${r.eventsPerSecond} events/s, ${r.seconds} s against a gzip floor of ${r.gzipFloor.seconds} s (${r.overGzipFloor}x; CPU ${round(total(cpuSeconds), 2)} s against ${r.gzipFloor.cpuSeconds} s: ${r.overGzipFloorCpu}x)`);
+      log(`delivery capacity (${trails} trail(s)): ${r.eventsPerSecond} events/s, ${r.seconds} s against a gzip floor of ${r.gzipFloor.seconds} s (${r.overGzipFloor}x; CPU ${round(total(cpuSeconds), 2)} s against ${r.gzipFloor.cpuSeconds} s: ${r.overGzipFloorCpu}x); rows read per event ${r.rowsReadPerEvent}`);
       await control.close();
     }
     await store.close();

@@ -13,6 +13,8 @@ const gzipAsync = promisify(gzip);
  * On CloudTrail records level 3 costs about half of level 6's CPU for files ~20 % larger (ratio
  * ~7.2 against ~8.9): delivery shares 2 cores with ingest, and its gzip CPU comes out of ingest's
  * (docs/performance.md, "Delivery end to end, 2026-12-05 afternoon"; docs/compatibility.md).
+ * Level 1 would save only ~7 % of it for 5 % larger files (Node's zlib: levels 1-3 share one
+ * fast matcher; docs/performance.md, "Delivery: one read of the log for three trails").
  */
 export const LOG_FILE_GZIP = { level: 3 } as const;
 

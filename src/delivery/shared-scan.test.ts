@@ -385,3 +385,43 @@ test('management events of Event history go unparsed to a trail that takes every
     await s.control.close();
   }
 });
+
+test('trails that run ahead while the slowest one waits for its batch to be written wait for it, not read the log again for it (up to shareWaitMs in a pass)', async () => {
+  // Three trails of one scope, 15 files of 10 records each; the first write to one bucket is slow
+  // (until the first trail wrote 8 files, or `slowMs`), so that trail's next batch fills while it
+  // is written and it waits, while the others could run more than 8 reads (56 rows) ahead.
+  const run = async (shareWaitMs: number, slowMs: number) => {
+    const s = setup(['bucket-a', 'bucket-b', 'bucket-slow']);
+    const where: [string, string][] = [[A, 'us-east-1']];
+    const trails = [];
+    for (const name of ['a', 'b', 'slow']) trails.push(await addTrail(s.control, { Name: name, accountId: A, HomeRegion: 'us-east-1', deliverAfterSeq: 0 }));
+    const all = await addEvents(s.events, 150, where);
+    const writes = new Map<string, number>();
+    const objects: ObjectStore = {
+      kind: 'filesystem', bucketExists: (b) => s.fs.bucketExists(b), bucketPolicy: () => s.fs.bucketPolicy(),
+      putObject: async (b: string, k: string, body: Buffer, o?: PutOptions) => {
+        if (b === 'bucket-slow' && !writes.has(b)) {
+          const until = performance.now() + slowMs;
+          while ((writes.get('bucket-a') ?? 0) < 8 && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+        }
+        await s.fs.putObject(b, k, body, o);
+        writes.set(b, (writes.get(b) ?? 0) + 1);
+      },
+    };
+    const w = worker({ control: s.control, events: s.counted, objects }, { maxBytes: 10 * (all[0]!.eventID.length + 400), shareWaitMs });
+    await w.tick(false);
+    assert.ok(await cursorsAtEnd(s.control, s.events, trails), 'all drained in one pass');
+    for (const b of ['bucket-a', 'bucket-b', 'bucket-slow']) assert.deepEqual(delivered(s.dir, b).sort(), ids(all, () => true), b);
+    const rows = s.rowsRead();
+    await s.events.close();
+    await s.control.close();
+    return rows;
+  };
+  // Waiting for the write (within shareWaitMs): every row read once for all three. (The first
+  // trail stops within 56 rows of the slow one, so it never writes 8 files: the write takes slowMs.
+  // Going on alone, it would have: 80 rows ahead.)
+  assert.equal(await run(60_000, 1_500), 150);
+  // A write slower than shareWaitMs holds nobody back: the others went on alone, and the slow
+  // trail read its rows again (each trail still got every event exactly once).
+  assert.ok((await run(20, 10_000)) > 150);
+});

@@ -32,6 +32,11 @@ export interface DeliveryOptions {
   regions: string[];
   organization?: OrganizationConfig;
   /**
+   * How long trails wait for the slowest trail of their window while only its batch's write holds
+   * it back, before going on alone (in all in one pass, or a tenth of the pass so far if more; default SHARE_WAIT_MS; tests set less).
+   */
+  shareWaitMs?: number;
+  /**
    * Test hook (env OPENTRAIL_TEST_DELIVERY_STALL_FILE, read by the server): how long a batch waits
    * between recording its intent and writing its files, so a test can kill a node mid-batch.
    */
@@ -190,6 +195,10 @@ interface Lane {
   window?: ScanWindow;
   /** A batch closed on size while the one before it was still being written: written next. */
   sealed?: OpenBatch;
+  /** When `sealed` was set (performance.now()): how long the lane has waited for its write. */
+  sealedAtMs?: number;
+  /** Time this pass the lane spent waiting for its own writes (with a batch sealed), before the current wait. */
+  sealedMs?: number;
   /** The batch being written (files, then cursor); the next one waits for it. */
   inflight?: Promise<void>;
   /** Read to the end of the log (or of what the trail delivers) in this pass. */
@@ -218,6 +227,15 @@ const MAX_BACKOFF_MS = 60_000;
  * behind (new, resumed after a failure) reads on its own and holds nobody back.
  */
 const SHARE_ROWS_PER_BATCH = 8;
+/**
+ * How long, in all in one pass, trails further ahead than that wait for the slowest trail of their
+ * window while it only waits for its batch to be written (its next one is full), instead of going
+ * on alone and reading the same rows a second time for it: 2 s, or a tenth of the pass so far if
+ * that is more (a long catch-up pass). A write takes tens of ms; a bucket that is slow or hangs
+ * holds the others back for at most that long, then they go on alone.
+ */
+const SHARE_WAIT_MS = 2000;
+const SHARE_WAIT_FRACTION = 0.1;
 /** End-of-log observations kept for commit-time lower bounds. */
 const MAX_END_MARKS = 64;
 
@@ -379,6 +397,9 @@ export class DeliveryWorker {
   private async scan(lanes: Lane[], force: boolean): Promise<void> {
     const windows = new Set<ScanWindow>();
     const cap = SHARE_ROWS_PER_BATCH * this.opts.readBatch;
+    const shareWaitMs = this.opts.shareWaitMs ?? SHARE_WAIT_MS;
+    const scanStartMs = performance.now();
+    const waitBudgetMs = () => Math.max(shareWaitMs, (performance.now() - scanStartMs) * SHARE_WAIT_FRACTION);
     const finishing = new Map<Lane, Promise<void>>();
     const finishDone = () => {
       for (const lane of lanes) {
@@ -417,12 +438,15 @@ export class DeliveryWorker {
         continue;
       }
       let moved = false;
-      for (const lane of ready) if (await this.step(lane, windows, cap, lanes)) moved = true;
+      for (const lane of ready) if (await this.step(lane, windows, cap, lanes, waitBudgetMs())) moved = true;
       if (moved) {
         stalled = 0;
       } else if (writing().length > 0) {
-        // Every reader waits for a trail behind it whose batch is being written.
-        await Promise.race(writing());
+        // Every reader waits for a trail behind it whose batch is being written (for one whose
+        // writes are slow, at most the pass's wait budget in all: then the others go on alone).
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([...writing(), new Promise<void>((r) => (timer = setTimeout(r, waitBudgetMs())))]);
+        clearTimeout(timer);
       } else if (++stalled > 1) {
         // (Once is possible: the trail waited for failed in this round; the trim above drops its window.)
         throw new Error('delivery scan made no progress');
@@ -434,9 +458,10 @@ export class DeliveryWorker {
 
   /**
    * Offers the lane up to readBatch rows after its position, reading the log only where no window
-   * has them; false when the lane waits for a trail less than `cap` rows behind it to read up to it.
+   * has them; false when the lane waits for a trail less than `cap` rows behind it to read up to it,
+   * or (within `waitBudgetMs` in all) for the slowest trail of its window, held back by its batch's write.
    */
-  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, lanes: readonly Lane[]): Promise<boolean> {
+  private async step(lane: Lane, windows: Set<ScanWindow>, cap: number, lanes: readonly Lane[], waitBudgetMs: number): Promise<boolean> {
     const pos = lane.ob.scannedTo;
     let w: ScanWindow | undefined;
     for (const c of windows) if (c.lo <= pos && pos <= c.hi && (!w || c.hi > w.hi || (c.hi === w.hi && c === lane.window))) w = c;
@@ -445,6 +470,13 @@ export class DeliveryWorker {
       windows.add((w = new ScanWindow(pos)));
     }
     let i = w.indexAfter(pos);
+    const at = w;
+    if (i + this.opts.readBatch > cap && lanes.some((l) => l.window === at && l.sealed !== undefined && !l.done && !l.failed && l.ob.scannedTo <= at.lo && (l.sealedMs ?? 0) + performance.now() - l.sealedAtMs! < waitBudgetMs)) {
+      // The slowest reader of this window is held only by its batch being written (its next one
+      // is full): wait for it, within reach (so that when it moves again, everyone moves together),
+      // rather than go on alone and read these rows a second time for it.
+      return false;
+    }
     if (i > cap) {
       // Far ahead of the slowest reader of this window: go on alone, with the rows already at hand.
       const alone = new ScanWindow(pos);
@@ -585,8 +617,10 @@ export class DeliveryWorker {
   private seal(lane: Lane): void {
     const full = lane.ob;
     lane.ob = newBatch(full.scannedTo, full.scopeKey);
-    if (lane.inflight) lane.sealed = full;
-    else this.startWrite(lane, full);
+    if (lane.inflight) {
+      lane.sealed = full;
+      lane.sealedAtMs = performance.now();
+    } else this.startWrite(lane, full);
   }
 
   private startWrite(lane: Lane, ob: OpenBatch): void {
@@ -600,6 +634,7 @@ export class DeliveryWorker {
       .finally(() => {
         lane.inflight = undefined;
         const next = lane.sealed;
+        if (next) lane.sealedMs = (lane.sealedMs ?? 0) + performance.now() - lane.sealedAtMs!;
         lane.sealed = undefined;
         if (next && !lane.failed) this.startWrite(lane, next);
       });
