@@ -15,8 +15,8 @@ import { randomIds } from '../../src/core/index.ts';
 import { PgEventStore } from '../../src/stores/postgres/index.ts';
 import type { AppendInput } from '../../src/stores/index.ts';
 import { startPostgres } from '../../test/helpers/postgres.ts';
-import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
+import { postgresCpu } from './pg-cpu.ts';
 
 const events = Number(process.argv[2] ?? 20_000);
 const rounds = Number(process.argv[3] ?? 3);
@@ -52,26 +52,9 @@ const threadCpu = () => { const u = process.threadCpuUsage(); return u.user + u.
 const server = await startPostgres();
 const admin = new pg.Client({ connectionString: server.adminUrl });
 await admin.connect();
-const parentOf = (pid: string) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-const postmaster = parentOf(String((await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
-function pgCpu(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      if (Number(f[1]) === postmaster || Number(d) === postmaster) out.set(d, (Number(f[11]) + Number(f[12])) * 1e4);
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out;
-}
-const pgSince = (a: Map<string, number>) => {
-  let t = 0;
-  for (const [pid, c] of pgCpu()) t += c - (a.get(pid) ?? 0);
-  return t;
-};
+const cpu = await postgresCpu(admin);
+const pgCpu = cpu.now;
+const pgSince = cpu.since;
 const lsn = async () => (await admin.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
 const walBytes = async (a: string, b: string) => Number((await admin.query<{ d: string }>('SELECT pg_wal_lsn_diff($1, $2) AS d', [b, a])).rows[0]!.d);
 // Admitted once: the same inputs go to every variant.
