@@ -53,8 +53,6 @@ const server = await startPostgres();
 const admin = new pg.Client({ connectionString: server.adminUrl });
 await admin.connect();
 const cpu = await postgresCpu(admin);
-const pgCpu = cpu.now;
-const pgSince = cpu.since;
 const lsn = async () => (await admin.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
 const walBytes = async (a: string, b: string) => Number((await admin.query<{ d: string }>('SELECT pg_wal_lsn_diff($1, $2) AS d', [b, a])).rows[0]!.d);
 // Admitted once: the same inputs go to every variant.
@@ -87,9 +85,9 @@ try {
         const leave = LEAVE_OUT[name];
         const batches = leave ? inputs.map((b) => b.map((e) => (e.history ? { ...e, history: e.history.filter(([a]) => !leave(a)) } : e))) : inputs;
         await admin.query('CHECKPOINT');
-        const l0 = await lsn(), g0 = pgCpu(), t0 = threadCpu();
+        const l0 = await lsn(), g0 = cpu.now(), t0 = threadCpu();
         for (const batch of batches) await store.append(batch, 'disk');
-        const node = threadCpu() - t0, postgres = pgSince(g0), wal = await walBytes(l0, await lsn());
+        const node = threadCpu() - t0, postgres = cpu.since(g0), wal = await walBytes(l0, await lsn());
         if (setting) await admin.query(`ALTER SYSTEM RESET ${setting[0]}`);
         if (setting) await admin.query('SELECT pg_reload_conf()');
         (results[name] ??= { node: [], postgres: [], wal: [] });
