@@ -52,7 +52,7 @@
  *   node bench/pg-bulk-load.ts 1000000      (builds or reuses the cached 1M dataset)
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -440,6 +440,8 @@ export interface PgDatasetManifest {
   /** The highest eventTime of the dataset (seconds): Event history rows above it were added by a run. */
   maxEventTimeSec: number;
   builtAt: string;
+  /** Set when the dataset was loaded at an older schema version and migrated in place (migrateOlderPgDataset). */
+  migrated?: { from: number; ms: number; at: string };
 }
 
 export interface PgDatasetState {
@@ -463,7 +465,7 @@ export async function readPgDatasetState(c: pg.Client): Promise<PgDatasetState> 
 export const PG_DATABASE = 'opentrail';
 
 /** The events schema version this code writes (the count of the store's migrations). */
-function eventsSchemaVersion(): number {
+export function eventsSchemaVersion(): number {
   return eventMigrations({ logPartitionMs: 1, historyPartitionSec: 1 }).length;
 }
 
@@ -505,6 +507,7 @@ export async function ensurePgDataset(count: number, settings = benchPgSettings(
   const dir = pgDatasetDir(count);
   const manifestFile = join(dir, 'manifest.json');
   const dataDir = join(dir, 'pgdata');
+  if (!existsSync(manifestFile)) await migrateOlderPgDataset(count, dir, settings);
   const stale = existsSync(manifestFile) ? staleManifest(JSON.parse(readFileSync(manifestFile, 'utf8')) as Partial<PgDatasetManifest>, count) : undefined;
   if (stale) log(`not reusing ${dir}: ${stale}; loading it again`);
   if (existsSync(manifestFile) && !stale) {
@@ -541,17 +544,71 @@ export async function ensurePgDataset(count: number, settings = benchPgSettings(
   }
 }
 
+/** The oldest events schema version a cached dataset is migrated from (v3 gave the state its sequence and counts). */
+const MIGRATABLE_FROM = 4;
+
+/**
+ * When no dataset of this schema version is cached but one of an older version (at least
+ * MIGRATABLE_FROM) is, of the same events, loader and generator: migrates it in place, as a
+ * user's database is migrated on upgrade (PgEventStore.open runs the migrations it lacks, with
+ * the bench's settings: fsync on, WAL written), and renames its directory to this version's, its
+ * manifest saying so. Instead of loading again: a 10M dataset is ~27 GB and an hour to load.
+ */
+export async function migrateOlderPgDataset(count: number, dir: string, settings: Record<string, string>): Promise<void> {
+  const version = eventsSchemaVersion();
+  for (let from = version - 1; from >= MIGRATABLE_FROM; from--) {
+    const old = dir.replace(/-pg\d+(-l\d+)$/, `-pg${from}$1`);
+    const file = join(old, 'manifest.json');
+    if (old === dir || !existsSync(file)) continue;
+    const m = JSON.parse(readFileSync(file, 'utf8')) as PgDatasetManifest;
+    const stale = m.schemaVersion === from ? staleManifest({ ...m, schemaVersion: version }, count) : `its manifest says version ${m.schemaVersion}`;
+    if (stale) {
+      log(`not migrating ${old}: ${stale}`);
+      continue;
+    }
+    log(`migrating ${old} from events schema version ${from} to ${version} in place`);
+    const server = await startPostgres({ dataDir: join(old, 'pgdata'), settings });
+    let ms: number, bytes: number, tableBytes: Record<string, number>;
+    try {
+      const t0 = performance.now();
+      await (await PgEventStore.open({ url: server.urlOf(m.database) })).close();
+      ms = Math.round(performance.now() - t0);
+      const c = new pg.Client({ connectionString: server.urlOf(m.database) });
+      await c.connect();
+      try {
+        bytes = Number((await c.query<{ b: string }>('SELECT pg_database_size(current_database())::int8 AS b')).rows[0]!.b);
+        tableBytes = await tableSizes(c);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await server.stop();
+    }
+    renameSync(old, dir);
+    const manifest: PgDatasetManifest = { ...m, schemaVersion: version, bytes, tableBytes, bytesPerEvent: Math.round(bytes / m.events), migrated: { from, ms, at: new Date().toISOString() } };
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+    log(`migrated ${dir} in ${(ms / 1000).toFixed(1)} s: ${(bytes / 2 ** 30).toFixed(2)} GiB`);
+    return;
+  }
+}
+
+/** Bytes per table, with its partitions, indexes and TOAST. */
+async function tableSizes(c: pg.Client): Promise<Record<string, number>> {
+  const tableBytes: Record<string, number> = {};
+  for (const t of ['event_log', 'event_history', 'event_ids']) {
+    // pg_partition_tree has no rows for a table that is not partitioned (event_ids).
+    const r = await c.query<{ b: string }>(`SELECT greatest(pg_total_relation_size($1::regclass), (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($1::regclass)))::int8 AS b`, [t]);
+    tableBytes[t] = Number(r.rows[0]!.b);
+  }
+  return tableBytes;
+}
+
 async function describe(url: string, params: GenParams, load: BulkLoadResult): Promise<PgDatasetManifest> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     const bytes = Number((await c.query<{ b: string }>('SELECT pg_database_size(current_database())::int8 AS b')).rows[0]!.b);
-    const tableBytes: Record<string, number> = {};
-    for (const t of ['event_log', 'event_history', 'event_ids']) {
-      // pg_partition_tree has no rows for a table that is not partitioned (event_ids).
-      const r = await c.query<{ b: string }>(`SELECT greatest(pg_total_relation_size($1::regclass), (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($1::regclass)))::int8 AS b`, [t]);
-      tableBytes[t] = Number(r.rows[0]!.b);
-    }
+    const tableBytes = await tableSizes(c);
     const tables = (await c.query<{ t: string }>("SELECT relname AS t FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY 1")).rows.map((r) => r.t);
     const state = await readPgDatasetState(c);
     const maxT = Number((await c.query<{ t: string }>('SELECT max(t)::int8 AS t FROM event_history')).rows[0]!.t);

@@ -8,8 +8,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendAll, datasetParams } from '../bench/dataset.ts';
-import { bulkLoad, copyIn, LOADED_XID, readPgDatasetState, rewindPgDataset, staleManifest, type PgDatasetManifest } from '../bench/pg-bulk-load.ts';
+import { appendAll, datasetKey, datasetParams } from '../bench/dataset.ts';
+import { GENERATOR_VERSION } from '../bench/gen.ts';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { migrate, openPool } from '../src/stores/postgres/index.ts';
+import { eventMigrations } from '../src/stores/postgres/pg-event-schema.ts';
+import { bulkLoad, copyIn, eventsSchemaVersion, LOADED_XID, migrateOlderPgDataset, PG_DATABASE, readPgDatasetState, rewindPgDataset, staleManifest, type PgDatasetManifest } from '../bench/pg-bulk-load.ts';
 import { LOOKUP_CASES, makeInputs } from '../bench/lookup.ts';
 import { ACCOUNT_ID, REGION } from '../bench/gen.ts';
 import { ALL_MANAGEMENT } from '../src/core/index.ts';
@@ -195,10 +201,54 @@ test('a store that holds events is refused, and a rewind takes a dataset back to
 });
 
 test('a cached dataset loaded at another schema or loader version is not reused', () => {
-  const good = { schemaVersion: 4, loaderVersion: 2 } as const;
+  const good = { schemaVersion: eventsSchemaVersion(), loaderVersion: 2 } as const;
   const fresh = staleManifest({}, EVENTS);
   assert.match(fresh!, /schema version undefined/);
   // A migration-2 manifest (the pg10m12 1M dataset's fields): refused for its schema version.
-  assert.match(staleManifest({ ...good, schemaVersion: 2 }, EVENTS)!, /events schema version 2, this code writes 4/);
+  assert.match(staleManifest({ ...good, schemaVersion: 2 }, EVENTS)!, new RegExp(`events schema version 2, this code writes ${eventsSchemaVersion()}`));
   assert.match(staleManifest({ ...good, loaderVersion: 1 }, EVENTS)!, /loader version 1/);
+});
+
+test('a cached dataset of the previous schema version is migrated in place (as a user\'s database) and renamed, not loaded again', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'opentrail-pgmig-'));
+  chmodSync(root, 0o755); // PostgreSQL runs as another user when the tests run as root
+  const version = eventsSchemaVersion();
+  const count = 7;
+  const dir = join(root, `${datasetKey(datasetParams(count))}-pg${version}-l2`);
+  const old = join(root, `${datasetKey(datasetParams(count))}-pg${version - 1}-l2`);
+  mkdirSync(old);
+  const older = await startPostgres({ dataDir: join(old, 'pgdata') });
+  try {
+    await withSql(older.adminUrl, (c) => c.query(`CREATE DATABASE ${PG_DATABASE}`));
+    const pool = openPool(older.urlOf(PG_DATABASE));
+    try {
+      await migrate(pool, 'events', eventMigrations({ logPartitionMs: 86_400_000, historyPartitionSec: 86_400 }).slice(0, version - 1));
+    } finally {
+      await pool.end();
+    }
+  } finally {
+    await older.stop();
+  }
+  const manifest: Partial<PgDatasetManifest> = {
+    key: datasetKey(datasetParams(count)), events: count, schemaVersion: version - 1, loaderVersion: 2, generatorVersion: GENERATOR_VERSION,
+    database: PG_DATABASE, state: { last_seq: '0', events: '0', history_cutoff_sec: '0', probe_ms: '0', seq: '0', counts: [] },
+  };
+  writeFileSync(join(old, 'manifest.json'), JSON.stringify(manifest));
+  try {
+    await migrateOlderPgDataset(count, dir, {});
+    assert.equal(existsSync(old), false, 'the old directory is renamed');
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as PgDatasetManifest;
+    assert.equal(m.schemaVersion, version);
+    assert.equal(m.migrated?.from, version - 1);
+    assert.equal(staleManifest(m, count), undefined);
+    const again = await startPostgres({ dataDir: join(dir, 'pgdata') });
+    try {
+      const v = await withSql(again.urlOf(PG_DATABASE), async (c) => (await c.query<{ version: number }>("SELECT version FROM opentrail_schema WHERE component = 'events'")).rows[0]?.version);
+      assert.equal(v, version);
+    } finally {
+      await again.stop();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

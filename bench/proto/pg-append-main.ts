@@ -20,8 +20,8 @@ import { PgEventStore } from '../../src/stores/postgres/index.ts';
 import { encodeRecord, encodeRecordBytes } from '../../src/stores/postgres/pg-record-codec.ts';
 import type { AppendInput, EventStore } from '../../src/stores/index.ts';
 import { startPostgres } from '../../test/helpers/postgres.ts';
-import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
+import { postgresCpu } from './pg-cpu.ts';
 
 const events = Number(process.argv[2] ?? 30_000);
 const rounds = Number(process.argv[3] ?? 5);
@@ -37,27 +37,9 @@ async function admitted(b: Buffer, arena: RequestRecordBuffers): Promise<AppendI
 const server = await startPostgres();
 const admin = new pg.Client({ connectionString: server.adminUrl });
 await admin.connect();
-const parentOf = (pid: string) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-const postmaster = parentOf(String((await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
-/** CPU µs of PostgreSQL's processes alive now, by pid. */
-function pgCpu(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      if (Number(f[1]) === postmaster || Number(d) === postmaster) out.set(d, (Number(f[11]) + Number(f[12])) * 1e4);
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out;
-}
-const pgSince = (a: Map<string, number>) => {
-  let t = 0;
-  for (const [pid, c] of pgCpu()) t += c - (a.get(pid) ?? 0);
-  return t;
-};
+const cpu = await postgresCpu(admin);
+const pgCpu = cpu.now;
+const pgSince = cpu.since;
 type Opener = (url: string) => Promise<EventStore>;
 const openers: Record<string, Opener> = { branch: (url) => PgEventStore.open({ url }) };
 if (process.env.PG_BASELINE) {

@@ -6,7 +6,8 @@
  *   cut-off, the partition widths; `last_seq` was the seq high-water mark until v3 (now the
  *   sequence `event_seq`, allocated under `event_seq_lock` with the append's xid, which each log
  *   row keeps in `xid`: pg-event-store.ts).
- * - `event_log`: the log, partitioned by RANGE (ingest_ms). Since v2 the record is compressed by
+ * - `event_log`: the log, partitioned by RANGE (ingest_ms), keyed (seq, account_id, ingest_ms) since v5
+ *   (until then (account_id, seq, ingest_ms) and a second index on seq). Since v2 the record is compressed by
  *   the node (pg-record-codec.ts) into `zrecord` (bytea, STORAGE EXTERNAL: PostgreSQL does not
  *   compress it again), its UTF-8 length in `record_bytes`; rows written by v1 keep `record` as
  *   text (lz4) and are read as they are. The summary stays text (lz4 past ~2 KB): compressing
@@ -119,6 +120,18 @@ export function eventMigrations(widths: { logPartitionMs: number; historyPartiti
           EXECUTE format('ALTER TABLE %s SET (autovacuum_vacuum_insert_scale_factor = 0.02)', p);
         END LOOP;
       END $$;
+    `,
+    // v5: the log's two B-trees as one (issue 12 part 15). Until v4 each log row had an entry in its
+    // primary key (account_id, seq, ingest_ms) and in event_log_seq (seq); every reader of the log
+    // goes by seq (readAfter, committedMsAfter, prune's bounds) or names the whole key (the probes
+    // of lookups and EventId lookups), so the key now starts with seq and event_log_seq goes: one
+    // index entry less per event, the key of every log partition rebuilt in this migration's
+    // transaction (docs/storage.md, "PostgreSQL event store"). account_id stays in the key (the
+    // distribution column of docs/scale-out.md); the key stays unique (seqs are).
+    `
+      DROP INDEX event_log_seq;
+      ALTER TABLE event_log DROP CONSTRAINT event_log_pkey;
+      ALTER TABLE event_log ADD CONSTRAINT event_log_pkey PRIMARY KEY (seq, account_id, ingest_ms);
     `,
   ];
 }

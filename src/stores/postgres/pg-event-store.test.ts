@@ -414,6 +414,15 @@ describe('PgEventStore: what is stored', () => {
       // at run time: the other one is never executed).
       assert.match(plan, /Index Scan (Backward )?using event_log_p\d+_(pkey|seq_idx) on event_log_p\d+ l_\d \(actual rows=1 loops=5\)/, plan);
       assert.match(plan, /event_log_p\d+ l_\d \(never executed\)/, plan);
+      // readAfter's order is the log's key (seq first since v5): no sort, the key of each partition
+      // read in order, merged.
+      const read = await withSql(url, async (c) => {
+        await c.query('SET enable_seqscan = off');
+        const r = await c.query<{ 'QUERY PLAN': string }>('EXPLAIN (COSTS OFF) SELECT seq, record, zrecord FROM event_log WHERE seq > 10 ORDER BY seq LIMIT 20');
+        return r.rows.map((x) => x['QUERY PLAN']).join('\n');
+      });
+      assert.match(read, /Index Scan using event_log_p\d+_pkey on event_log_p\d+/, read);
+      assert.doesNotMatch(read, /^\s*(-> {2})?Sort$|Seq Scan|Bitmap/m, read);
     } finally {
       await s.close();
     }
@@ -495,7 +504,7 @@ describe('PgEventStore: what is stored', () => {
     }
   });
 
-  test('rows written by schema v1 (record and summary as text) are read as they are after the migration to v2, beside v2 rows; v4 rebuilds the history key of a partition holding rows', async () => {
+  test('rows written by schema v1 (record and summary as text) are read as they are after the migration to v2, beside v2 rows; v4 rebuilds the history key and v5 the log key of partitions holding rows', async () => {
     const url = await server.createDatabase('v1rows');
     const pool = openPool(url);
     const v1json = JSON.stringify({ eventID: 'old', n: 'é'.repeat(10) });
@@ -530,6 +539,12 @@ describe('PgEventStore: what is stored', () => {
       // v4 rebuilt the key of the partition that held the v1 row, ingest_ms INCLUDEd.
       const key = await withSql(url, async (c) => (await c.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [`event_history_p${partitionStart(T0, DAY_MS / 1000)}_pkey`])).rows[0]?.indexdef);
       assert.match(key ?? '', /\(account_id, region, attr, value, t, seq\) INCLUDE \(ingest_ms\)$/);
+      // v5 rebuilt the key of the log partition that held the v1 row, seq first, and dropped its
+      // seq index: the partition's B-trees are its key alone (and the BRIN on ingest_ms).
+      const logIndexes = await withSql(url, async (c) => (await c.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname', [`event_log_p${partitionStart(T0 * 1000, DAY_MS)}`])).rows.map((r) => r.indexdef));
+      assert.equal(logIndexes.length, 2, logIndexes.join('\n'));
+      assert.match(logIndexes[0]!, /USING brin \(ingest_ms\)$/);
+      assert.match(logIndexes[1]!, /_pkey ON .* USING btree \(seq, account_id, ingest_ms\)$/);
     } finally {
       await s.close();
     }
