@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeText, encodeRecord, encodeText } from './pg-record-codec.ts';
+import { decodeText, encodeRecord, encodeText, recordDecodeStats } from './pg-record-codec.ts';
 
 test('records round-trip as their UTF-8 (lone surrogates as U+FFFD), with their UTF-8 length, at any size', () => {
   fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => {
@@ -28,4 +28,17 @@ test('a record stored by an earlier build (one zstd call per record) reads the s
   assert.equal(now[0], 1);
   assert.ok(Math.abs(now.length - old.length) <= 8, `${now.length} vs ${old.length}`);
   assert.throws(() => decodeText(Buffer.from([2, 0, 0])), /unknown format 2/);
+});
+
+test('records are read through one kept zstd context into reused memory (no context, dictionary load and ArrayBuffer per record); a damaged one throws and the next reads', () => {
+  const texts = Array.from({ length: 50 }, (_, i) => JSON.stringify({ eventName: `Get${i}`, requestParameters: { key: 'k'.repeat(i * 97), note: 'ü€😀' } }));
+  const stored = texts.map(encodeText);
+  const before = { ...recordDecodeStats };
+  for (let round = 0; round < 3; round++) stored.forEach((z, i) => assert.equal(decodeText(z), texts[i]));
+  assert.deepEqual({ reused: recordDecodeStats.reused - before.reused, fallback: recordDecodeStats.fallback - before.fallback }, { reused: 150, fallback: 0 });
+  const damaged = Buffer.from(stored[7]!);
+  damaged.fill(0xff, 8, 14);
+  assert.throws(() => decodeText(damaged));
+  assert.equal(decodeText(stored[8]!), texts[8]);
+  assert.equal(decodeText(stored[7]!), texts[7]);
 });

@@ -11,8 +11,7 @@
  * A format, once released, never changes (rows written by it live as long as the retention): a
  * better dictionary is a new format byte beside the old one.
  */
-import { zstdDecompressSync } from 'node:zlib';
-import { FrameEncoder } from '../zstd-frames.ts';
+import { FrameDecoder, FrameEncoder } from '../zstd-frames.ts';
 
 /** Format 1's dictionary: CloudTrail's record vocabulary. NEVER edit: rows decode with it. */
 const DICTIONARY_V1 = Buffer.from([
@@ -24,7 +23,6 @@ const DICTIONARY_V1 = Buffer.from([
 
 const FORMAT_ZSTD_V1 = 1;
 const LEVEL_V1 = 1;
-const DECOMPRESS_V1 = { dictionary: DICTIONARY_V1 };
 
 /**
  * Format 1's encoder: one zstd context kept with the dictionary loaded (../zstd-frames.ts), where
@@ -32,6 +30,17 @@ const DECOMPRESS_V1 = { dictionary: DICTIONARY_V1 };
  * each worker thread has its own module instance).
  */
 const encoder = new FrameEncoder(LEVEL_V1, DICTIONARY_V1);
+
+/**
+ * Format 1's decoder, likewise one per thread: node's `zstdDecompressSync` made a context, loaded
+ * the dictionary and allocated a 16 KiB ArrayBuffer for every record read. That memory is outside
+ * V8's heap, and each 64 MiB of it started a full collection of the main thread's: one every ~80
+ * lookups of 50 records, each a pause of ~10 ms (docs/performance.md, "Issue 12, part 16").
+ */
+const decoder = new FrameDecoder(DICTIONARY_V1);
+
+/** Records this thread read through its kept context / by the one-shot call (tests and measurements). */
+export const recordDecodeStats: Readonly<{ reused: number; fallback: number }> = decoder.stats;
 
 /** Where a record's UTF-8 is laid out before compression (reused up to 1 MiB; a larger record gets memory of its own). */
 let scratch = Buffer.allocUnsafe(64 * 1024);
@@ -66,5 +75,7 @@ export const encodeText = (text: string): Buffer => encodeRecord(text).stored;
 /** The text `stored` was made from, byte for byte. */
 export function decodeText(stored: Buffer): string {
   if (stored[0] !== FORMAT_ZSTD_V1) throw new Error(`PostgreSQL event store: a stored record of unknown format ${stored[0]} (written by a newer OpenTrail?)`);
-  return zstdDecompressSync(stored.subarray(1), DECOMPRESS_V1).toString('utf8');
+  // The text is made at once: the scratch memory it was decoded into is reused by the next call.
+  decoder.reset();
+  return decoder.decode(stored.subarray(1)).toString('utf8');
 }

@@ -14,8 +14,8 @@
  *   self-audit record, a gateway call) is a zstd frame of one raw (stored) block, written and
  *   read without calling zstd.
  */
-import zlib, { zstdDecompressSync, constants } from 'node:zlib';
-import { FrameEncoder, ZSTD_MAGIC, frameContentSize, kept, type ZstdEngine } from '../zstd-frames.ts';
+import { zstdDecompressSync } from 'node:zlib';
+import { FrameDecoder as ZstdFrameDecoder, FrameEncoder, ZSTD_MAGIC } from '../zstd-frames.ts';
 
 /** Bits of a key hash (53: the most a JS number holds exactly); tests inject fewer to force collisions. */
 export const HASH_BITS = 53;
@@ -126,82 +126,13 @@ export const pack = (b: Uint8Array, encoder: FrameEncoder = defaultEncoder()): B
 export const unpack = (data: Uint8Array): Buffer => rawPayload(data) ?? zstdDecompressSync(data);
 
 /**
- * Decodes zstd frames into memory of its own, reused: a lookup decodes up to ~50 blocks of ~15 KB
- * to use one event of each, and node's `zstdDecompressSync` makes a stream object, a context and
- * a new 15 KB ArrayBuffer per call (garbage that drives the main thread's collections). This keeps
- * one decompression context (node:zlib's own, through its stream's handle: no dependency, same
- * zstd) and writes each frame at the next free place of a scratch area the caller resets between
- * reads (`reset()`: what was decoded before is overwritten from then on, so callers turn what they
- * keep into strings first). A frame without a declared content size, one larger than a chunk, an
- * error, or a Node whose zlib does not look as expected: `zstdDecompressSync`, as before.
- * Measured in process on 10M-event blocks (15 KB decoded): 21 -> 16 µs of CPU a block.
+ * zstd-frames.ts's FrameDecoder (one kept zstd context, frames written into reused scratch memory:
+ * a lookup decodes up to ~50 blocks of ~15 KB to use one event of each) that reads this format's
+ * raw frames without calling zstd.
  */
-export class FrameDecoder {
-  private static readonly CHUNK = 1024 * 1024;
-  private engine: ZstdEngine<zlib.ZstdDecompress> | undefined;
-  private chunks: Buffer[] = [];
-  private chunk = 0;
-  private at = 0;
-  /** Frames decoded in place / by zstdDecompressSync (for tests and measurements). */
-  readonly stats = { reused: 0, fallback: 0 };
-
-  /** Everything decoded before may be overwritten from now on. */
-  reset(): void {
-    this.chunk = 0;
-    this.at = 0;
-    if (this.chunks.length > 1) this.chunks.length = 1;
-  }
-
-  /** Node's zstd stream does not look as expected: every frame goes to zstdDecompressSync (no stream made per frame). */
-  private unusable = false;
-
-  private newEngine(): void {
-    const e = new zlib.ZstdDecompress() as ZstdEngine<zlib.ZstdDecompress>;
-    e.on('error', () => undefined); // errors are seen by `destroyed` after the call, and decoded again by zstdDecompressSync to throw
-    this.engine = kept(e);
-    this.unusable = !this.engine;
-  }
-
-  /** The frame's payload: a view of the scratch area (valid until reset()), or a Buffer of its own. */
-  decode(data: Uint8Array): Buffer {
-    const raw = rawPayload(data);
-    if (raw) return raw;
-    const size = frameContentSize(data);
-    if (size === undefined || size === 0 || size > FrameDecoder.CHUNK || this.unusable) return this.fallback(data);
-    if (this.chunks.length === 0 || this.at + size > FrameDecoder.CHUNK) {
-      if (this.chunks.length > 0) this.chunk++;
-      if (this.chunk >= this.chunks.length) this.chunks.push(Buffer.allocUnsafe(FrameDecoder.CHUNK));
-      this.at = 0;
-    }
-    if (!this.engine || this.engine.destroyed) this.newEngine();
-    const engine = this.engine;
-    if (!engine) return this.fallback(data);
-    const out = this.chunks[this.chunk]!;
-    try {
-      engine._handle!.writeSync(constants.ZSTD_e_end, data, 0, data.length, out, this.at, size);
-    } catch {
-      this.engine = undefined;
-      return this.fallback(data);
-    }
-    const state = engine._writeState!;
-    if (engine.destroyed || state[0] !== 0 || state[1] !== 0) {
-      // An error, a frame longer than it declared, or input left over: not ours to judge here.
-      this.engine = undefined;
-      return this.fallback(data);
-    }
-    // No reset: the frame ended (all of it taken, exactly its declared size out), which leaves the
-    // context ready for the next frame; node's reset() rebuilt the context's state, ~20 us a frame,
-    // as much as decoding one (docs/performance.md, "Delivery, 2026-12-05"). A frame that did not
-    // end would make the next decode fail, and that one goes to zstdDecompressSync.
-    this.stats.reused++;
-    const view = out.subarray(this.at, this.at + size);
-    this.at += size;
-    return view;
-  }
-
-  private fallback(data: Uint8Array): Buffer {
-    this.stats.fallback++;
-    return zstdDecompressSync(data);
+export class FrameDecoder extends ZstdFrameDecoder {
+  override decode(data: Uint8Array): Buffer {
+    return rawPayload(data) ?? super.decode(data);
   }
 }
 
