@@ -15,6 +15,8 @@ export interface CheckpointerOptions {
   intervalMs: number;
   passiveBytes: number;
   truncateBytes: number;
+  /** Measurements: keep when each checkpoint began and ended (ms since the epoch), sent with `stats`. */
+  traceStages?: boolean;
 }
 
 const opts = workerData as CheckpointerOptions;
@@ -38,20 +40,23 @@ function walBytes(): number {
 }
 
 let checkpoints = 0;
+const spans: [number, number][] = [];
 const timer = setInterval(() => {
   const size = walBytes();
   if (size < opts.passiveBytes) return;
+  const began = performance.timeOrigin + performance.now();
   try {
     db.exec(`PRAGMA wal_checkpoint(${size >= opts.truncateBytes ? 'TRUNCATE' : 'PASSIVE'})`);
     checkpoints++;
   } catch {
     // Busy or failing now (disk full, ...): the next tick tries again; the WAL keeps every frame.
   }
+  if (opts.traceStages && spans.length < 100_000) spans.push([began, performance.timeOrigin + performance.now()]);
 }, opts.intervalMs);
 
 parentPort!.on('message', (m: { op: 'close' | 'stats' }) => {
   if (m.op === 'stats') {
-    parentPort!.postMessage({ checkpoints, walBytes: walBytes() });
+    parentPort!.postMessage({ checkpoints, walBytes: walBytes(), ...(opts.traceStages ? { spans } : {}) });
     return;
   }
   clearInterval(timer);
