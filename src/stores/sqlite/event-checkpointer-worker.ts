@@ -1,13 +1,22 @@
 /**
  * The event store's checkpointer thread: its own connection, off the commit path (the writer runs
- * with wal_autocheckpoint=0). Every `intervalMs` it looks at the WAL's size: past `passiveBytes`
- * it runs a PASSIVE checkpoint (copies what no reader still needs, never waits); past
- * `truncateBytes` a TRUNCATE one that does not wait either (busy_timeout 0: when a reader or the
- * writer is in the way it tries again next time). After a complete checkpoint the writer starts the
- * WAL over at its next commit, and journal_size_limit caps what the file keeps.
+ * with wal_autocheckpoint=0). Every `intervalMs` it looks at how much of the WAL is not yet in the
+ * database (the frames past the last checkpoint: `mxFrame - nBackfill` of the wal-index header in
+ * the `-shm` file, sqlite.org/walformat.html); past `passiveBytes` it runs a PASSIVE checkpoint
+ * (copies what no reader still needs, never waits), or a TRUNCATE one when the WAL file is past
+ * `truncateBytes` (which does not wait either: busy_timeout 0, when a reader or the writer is in
+ * the way it tries again next time). After a complete checkpoint the writer starts the WAL over at
+ * its next commit, and journal_size_limit caps what the file keeps.
+ *
+ * Not the WAL file's size: the file keeps its size when the WAL starts over (up to
+ * journal_size_limit), and under a steady stream of commits a PASSIVE checkpoint is seldom complete
+ * (a commit lands while it runs), so the WAL does not start over either; a file past
+ * `passiveBytes` once made every tick a checkpoint, two fsyncs every 50 ms on the disk the syncer's
+ * fdatasync waits for (docs/performance.md, "the gateway's p99").
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { realpathSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
 
 export interface CheckpointerOptions {
@@ -39,14 +48,37 @@ function walBytes(): number {
   }
 }
 
+/** The wal-index (shared memory) file, beside the WAL; its first header is at offset 0, the checkpoint info at 96. */
+const shmPath = `${realpathSync(opts.path)}-shm`;
+let shmFd = -1;
+const header = Buffer.alloc(100);
+const little = endianness() === 'LE';
+
+/**
+ * Bytes of WAL frames not yet copied into the database: (mxFrame - nBackfill) frames of (page size
+ * + 24) bytes, read from the wal-index header (native byte order). The file size when the header
+ * cannot be read (the whole file counts then, as before).
+ */
+function pendingBytes(): number {
+  try {
+    if (shmFd < 0) shmFd = openSync(shmPath, 'r');
+    if (readSync(shmFd, header, 0, 100, 0) < 100) return walBytes();
+    const u32 = (at: number) => (little ? header.readUInt32LE(at) : header.readUInt32BE(at));
+    const pageSize = little ? header.readUInt16LE(14) : header.readUInt16BE(14);
+    const frames = u32(16) - u32(96);
+    return Math.max(0, frames) * ((pageSize === 1 ? 65_536 : pageSize) + 24);
+  } catch {
+    return walBytes();
+  }
+}
+
 let checkpoints = 0;
 const spans: [number, number][] = [];
 const timer = setInterval(() => {
-  const size = walBytes();
-  if (size < opts.passiveBytes) return;
+  if (pendingBytes() < opts.passiveBytes) return;
   const began = performance.timeOrigin + performance.now();
   try {
-    db.exec(`PRAGMA wal_checkpoint(${size >= opts.truncateBytes ? 'TRUNCATE' : 'PASSIVE'})`);
+    db.exec(`PRAGMA wal_checkpoint(${walBytes() >= opts.truncateBytes ? 'TRUNCATE' : 'PASSIVE'})`);
     checkpoints++;
   } catch {
     // Busy or failing now (disk full, ...): the next tick tries again; the WAL keeps every frame.
@@ -60,6 +92,7 @@ parentPort!.on('message', (m: { op: 'close' | 'stats' }) => {
     return;
   }
   clearInterval(timer);
+  if (shmFd >= 0) closeSync(shmFd);
   db.close();
   parentPort!.close();
 });
