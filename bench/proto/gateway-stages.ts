@@ -31,6 +31,7 @@ import { createLogger, factsLogger } from '../../src/observability/index.ts';
 import { SqliteEventStore, type StoreStages } from '../../src/stores/sqlite/sqlite-event-store.ts';
 import { BENCH_IDENTITY } from '../lib.ts';
 import { call, makeCases, sign, startUpstream } from '../gateway.ts';
+import { fsyncRate } from '../floors.ts';
 
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -98,6 +99,8 @@ async function main(): Promise<void> {
     const c = makeCases(1024).find((x) => x.name === name);
     if (!c) throw new Error(`no case ${name}`);
     const dir = mkdtempSync(join(tmpdir(), 'gateway-stages-'));
+    // The disk's fdatasync in the same minute (bench/floors.ts: 16 KiB appended, then fdatasync).
+    const floor = fsyncRate(dir, 1);
     const stages: StoreStages[] = [];
     const store = new SqliteEventStore({ path: join(dir, 'events.db'), onStages: (s) => stages.push(s) });
     const ingester = new Ingester(store, { maxBatchEvents: 5000 });
@@ -225,6 +228,12 @@ async function main(): Promise<void> {
       allWith: { gc: rows.filter((r) => r.t.gcMs > 0).length, checkpoint: rows.filter((r) => r.t.ckpt).length, of: rows.length },
       mainGc: { count: gcs.length, msTotal: Math.round(gcs.reduce((a, g) => a + g.ms, 0)), maxMs: Math.round(100 * Math.max(0, ...gcs.map((g) => g.ms))) / 100 },
       checkpoints: ckpt.length,
+      // The store's fdatasyncs of the timed calls against the floor's, ms.
+      fdatasyncMs: (() => {
+        const v = rows.map((r) => r.s.fdatasync).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+        return v.length ? { p50: pct(v, 0.5), p90: pct(v, 0.9), p99: pct(v, 0.99) } : null;
+      })(),
+      floorFdatasyncMs: { p50: floor.latencyMs.p50, p90: floor.latencyMs.p90, p99: floor.latencyMs.p99, perSecond: floor.opsPerSecond },
       slowest: slow.slice(-8).map((r) => ({ ...Object.fromEntries(keys.map((k) => [k, Math.round(1000 * r.s[k]) / 1000])), gcs: r.t.gcs.join(' '), ckpt: r.t.ckpt })),
     };
     process.stderr.write(`${name}: ${JSON.stringify(result[name], null, 1)}\n`);

@@ -72,14 +72,30 @@ function pendingBytes(): number {
   }
 }
 
+/**
+ * Follow-up checkpoints still allowed after one that left frames behind (a commit landed while it
+ * ran, or a reader held them). Each follow-up copies only what came since, a few pages; the one
+ * that completes lets the writer start the WAL over, so the WAL file is then overwritten in place
+ * rather than extended, and the syncer's fdatasync has no file size to journal (measured: fdatasync
+ * p50 0.34-0.39 ms when the WAL starts over, 0.43-0.69 when it only grows; docs/performance.md).
+ */
+const FOLLOW_UPS = 5;
+let followUps = 0;
 let checkpoints = 0;
 const spans: [number, number][] = [];
 const timer = setInterval(() => {
-  if (pendingBytes() < opts.passiveBytes) return;
+  const pending = pendingBytes();
+  if (pending < opts.passiveBytes && (followUps === 0 || pending === 0)) return;
   const began = performance.timeOrigin + performance.now();
   try {
+    const fresh = pending >= opts.passiveBytes;
+    // db.exec, not a prepared statement's get(): a statement left unreset keeps this connection's
+    // read lock, and while any connection reads the WAL the writer cannot start it over (measured).
     db.exec(`PRAGMA wal_checkpoint(${walBytes() >= opts.truncateBytes ? 'TRUNCATE' : 'PASSIVE'})`);
     checkpoints++;
+    // Complete when no frame is left to copy (a commit that landed meanwhile counts as left).
+    const complete = pendingBytes() === 0;
+    followUps = complete ? 0 : fresh ? FOLLOW_UPS : Math.max(0, followUps - 1);
   } catch {
     // Busy or failing now (disk full, ...): the next tick tries again; the WAL keeps every frame.
   }
