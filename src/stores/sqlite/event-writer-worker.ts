@@ -37,7 +37,7 @@ export interface SerializedError {
 export type WriterReply =
   /**
    * ticket: the request's commit must be durable; the calling thread answers once the syncer covered it.
-   * stages (only with WriterOptions.traceStages): when this thread received the request, began it
+   * stages (only when the store asked for them, workerData.traceStages): when this thread received the request, began it
    * and finished it, in ms since the epoch (performance.timeOrigin + now), and whether a merge was
    * being prepared when it arrived.
    */

@@ -88,8 +88,9 @@ export interface SqliteEventStoreOptions {
   traceSync?: boolean;
   /**
    * Measurements (bench/proto/gateway-stages.ts): the writer, syncer and checkpointer threads say
-   * when each request, fdatasync and checkpoint began and ended; `onStages` is told (default env
-   * OPENTRAIL_TRACE_STAGES=1, else off).
+   * when each request, fdatasync and checkpoint began and ended, and `onStages` is told of each
+   * request and fdatasync as its reply or report arrives (checkpoints: `checkpointerStats().spans`).
+   * Default: off (the threads take no timestamps).
    */
   onStages?: (s: StoreStages) => void;
   /** Tests: the syncer waits this long before each fdatasync (default env OPENTRAIL_TEST_FSYNC_STALL_MS, else 0). */
