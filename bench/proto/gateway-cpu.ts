@@ -13,10 +13,9 @@
  * instead, a bare node:http + undici proxy to the same upstream (no SigV4, decoding, record, log
  * line): the floor of the two HTTP legs, measured the same way in the same run.
  */
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { call, makeCases, sign, startGatewayServer, startUpstream } from '../gateway.ts';
+import { call, makeCases, sign, startGatewayServer, startListener, startUpstream } from '../gateway.ts';
 import { cpuDelta, ioOf, threadCpu } from '../lib.ts';
 
 const calls = Number(process.argv[2] ?? 8000);
@@ -50,20 +49,7 @@ const switches = (pid: number): { mainVoluntary: number; allVoluntary: number; a
 const upstream = await startUpstream();
 const server = await startGatewayServer(upstream.url, recordBeforeAnswer, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', '100'] : []);
 /** The bare proxy (bare-proxy.ts), started for the first `bare-*` case. */
-let bare: { pid: number; url: URL; stop(): void } | undefined;
-const startBare = async (): Promise<NonNullable<typeof bare>> => {
-  const child = spawn(process.execPath, [new URL('./bare-proxy.ts', import.meta.url).pathname, upstream.url], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stdout!.on('data', (d) => {
-      text += d;
-      const m = /listening (\d+)/.exec(text);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`bare proxy exited with ${code}`)));
-  });
-  return { pid: child.pid!, url: new URL(`http://127.0.0.1:${port}`), stop: () => child.kill() };
-};
+let bare: Awaited<ReturnType<typeof startListener>> | undefined;
 const out: Record<string, unknown> = {};
 /** Group commits so far and the events they held, from the server's /metrics. */
 const commits = async (): Promise<{ commits: number; events: number }> => {
@@ -77,9 +63,9 @@ try {
     const isBare = name.startsWith('bare-');
     const c = cases.find((x) => x.name === name.replace(/^bare-/, ''));
     if (!c) throw new Error(`no case ${name}`);
-    if (isBare) bare ??= await startBare();
-    const target = isBare ? bare!.url : server.gateway;
-    const pid = isBare ? bare!.pid : server.pid;
+    if (isBare) bare ??= await startListener([new URL('./bare-proxy.ts', import.meta.url).pathname, upstream.url], 'bare proxy');
+    const target = isBare ? new URL(bare!.url) : server.gateway;
+    const pid = isBare ? bare!.process.pid! : server.pid;
     const headers = await sign(c, target.host);
     const agent = new Agent({ keepAlive: true, maxSockets: clients });
     const run = async (n: number) => {
@@ -117,7 +103,7 @@ try {
     process.stderr.write(`${name}: ${JSON.stringify(out[name])}\n`);
   }
 } finally {
-  bare?.stop();
+  await bare?.stop();
   const stored = await server.stop();
   await upstream.stop();
   out.storedEvents = stored;

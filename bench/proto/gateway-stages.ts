@@ -109,24 +109,17 @@ async function main(): Promise<void> {
     const traces: CallTrace[] = [];
     let current: CallTrace | undefined;
     // The points on the main thread, by wrapping the instances' methods (one call in flight: the current trace).
-    const submit = ingester.submit.bind(ingester);
-    ingester.submit = (...a) => {
+    /** `fn` with the current call's times of its start and its promise's end noted under `start` and `end`. */
+    const noting = <A extends unknown[], R>(fn: (...a: A) => Promise<R>, start: 'submit' | 'append', end: 'submitDone' | 'appendDone') => (...a: A): Promise<R> => {
       const t = current;
-      if (t) t.submit = now();
-      return submit(...a).then((r) => {
-        if (t) t.submitDone = now();
+      if (t) t[start] = now();
+      return fn(...a).then((r) => {
+        if (t) t[end] = now();
         return r;
       });
     };
-    const append = store.append.bind(store);
-    store.append = (...a) => {
-      const t = current;
-      if (t) t.append = now();
-      return append(...a).then((r) => {
-        if (t) t.appendDone = now();
-        return r;
-      });
-    };
+    ingester.submit = noting(ingester.submit.bind(ingester), 'submit', 'submitDone');
+    store.append = noting(store.append.bind(store), 'append', 'appendDone');
     const gateway = createGateway(
       {
         identities: new Map([[identity.accessKeyId, identity]]), regions: new Set(['us-east-1']), clock: systemClock, ids: randomIds,
