@@ -157,8 +157,13 @@ server.keepAliveTimeout = 120000;
 server.listen(0, '127.0.0.1', () => process.stdout.write('listening ' + server.address().port + '\\n'));
 `;
 
-export async function startUpstream(): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['-e', UPSTREAM_JS], { stdio: ['ignore', 'pipe', 'inherit'] });
+export function startUpstream(): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
+  return startListener(['-e', UPSTREAM_JS], 'upstream');
+}
+
+/** A node child process run with `args` that prints `listening PORT` once it serves on 127.0.0.1:PORT. */
+export async function startListener(args: string[], what: string): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -166,7 +171,7 @@ export async function startUpstream(): Promise<{ url: string; process: ChildProc
       const m = /listening (\d+)/.exec(out);
       if (m) resolve(m[1]!);
     });
-    child.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
   });
   return {
     url: `http://127.0.0.1:${port}`, process: child,

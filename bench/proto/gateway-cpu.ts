@@ -8,10 +8,14 @@
  *
  *   node bench/proto/gateway-cpu.ts [calls=8000] [clients=16] [recordBeforeAnswer=1] [cases=unrecorded-1k,read-1k,write-1k]
  *   GATEWAY_CPU_PROFILE=dir: the server runs under --cpu-prof (written to dir when it stops).
+ *
+ * A case named `bare-<case>` (bare-write-1k) sends that case's request to bench/proto/bare-proxy.ts
+ * instead, a bare node:http + undici proxy to the same upstream (no SigV4, decoding, record, log
+ * line): the floor of the two HTTP legs, measured the same way in the same run.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { call, makeCases, sign, startGatewayServer, startUpstream } from '../gateway.ts';
+import { call, makeCases, sign, startGatewayServer, startListener, startUpstream } from '../gateway.ts';
 import { cpuDelta, ioOf, threadCpu } from '../lib.ts';
 
 const calls = Number(process.argv[2] ?? 8000);
@@ -44,6 +48,8 @@ const switches = (pid: number): { mainVoluntary: number; allVoluntary: number; a
 
 const upstream = await startUpstream();
 const server = await startGatewayServer(upstream.url, recordBeforeAnswer, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', '100'] : []);
+/** The bare proxy (bare-proxy.ts), started for the first `bare-*` case. */
+let bare: Awaited<ReturnType<typeof startListener>> | undefined;
 const out: Record<string, unknown> = {};
 /** Group commits so far and the events they held, from the server's /metrics. */
 const commits = async (): Promise<{ commits: number; events: number }> => {
@@ -54,30 +60,34 @@ const commits = async (): Promise<{ commits: number; events: number }> => {
 try {
   const cases = makeCases(1024).concat(makeCases(60 * 1024));
   for (const name of names) {
-    const c = cases.find((x) => x.name === name);
+    const isBare = name.startsWith('bare-');
+    const c = cases.find((x) => x.name === name.replace(/^bare-/, ''));
     if (!c) throw new Error(`no case ${name}`);
-    const headers = await sign(c, server.gateway.host);
+    if (isBare) bare ??= await startListener([new URL('./bare-proxy.ts', import.meta.url).pathname, upstream.url], 'bare proxy');
+    const target = isBare ? new URL(bare!.url) : server.gateway;
+    const pid = isBare ? bare!.process.pid! : server.pid;
+    const headers = await sign(c, target.host);
     const agent = new Agent({ keepAlive: true, maxSockets: clients });
     const run = async (n: number) => {
       let left = n;
       await Promise.all(Array.from({ length: clients }, async () => {
         while (left-- > 0) {
-          const status = await call(agent, server.gateway, c.path, headers, c.body);
+          const status = await call(agent, target, c.path, headers, c.body);
           if (status !== 200) throw new Error(`${name}: HTTP ${status}`);
         }
       }));
     };
     await run(warmup);
-    const before = threadCpu(server.pid);
-    const io0 = ioOf(server.pid);
+    const before = threadCpu(pid);
+    const io0 = ioOf(pid);
     const c0 = await commits();
-    const s0 = switches(server.pid);
+    const s0 = switches(pid);
     const t0 = performance.now();
     await run(calls);
     const wall = (performance.now() - t0) / 1000;
-    const d = cpuDelta(before, threadCpu(server.pid));
-    const s1 = switches(server.pid);
-    const io1 = ioOf(server.pid);
+    const d = cpuDelta(before, threadCpu(pid));
+    const s1 = switches(pid);
+    const io1 = ioOf(pid);
     const c1 = await commits();
     agent.destroy();
     const total = Object.values(d).reduce((a, v) => a + v.user + v.sys, 0);
@@ -93,6 +103,7 @@ try {
     process.stderr.write(`${name}: ${JSON.stringify(out[name])}\n`);
   }
 } finally {
+  await bare?.stop();
   const stored = await server.stop();
   await upstream.stop();
   out.storedEvents = stored;

@@ -35,8 +35,13 @@ export interface SerializedError {
 }
 
 export type WriterReply =
-  /** ticket: the request's commit must be durable; the calling thread answers once the syncer covered it. */
-  | { id: number; ok: true; result: unknown; ticket?: number }
+  /**
+   * ticket: the request's commit must be durable; the calling thread answers once the syncer covered it.
+   * stages (only when the store asked for them, workerData.traceStages): when this thread received the request, began it
+   * and finished it, in ms since the epoch (performance.timeOrigin + now), and whether a merge was
+   * being prepared when it arrived.
+   */
+  | { id: number; ok: true; result: unknown; ticket?: number; stages?: [number, number, number, number] }
   | { id: number; ok: false; error: SerializedError }
   | { id: number; outcomes: unknown };
 
@@ -57,7 +62,9 @@ const threadCpuMs = (): number => {
 };
 
 const port = parentPort!;
-const opts = workerData as WriterOptions & { syncShared?: SharedArrayBuffer };
+const opts = workerData as WriterOptions & { syncShared?: SharedArrayBuffer; traceStages?: boolean };
+/** Now in ms since the epoch, comparable across threads (tracing only). */
+const epochMs = (): number => performance.timeOrigin + performance.now();
 /** The syncer thread's cells (wal-syncer-worker.ts): absent, `disk` commits sync inside COMMIT. */
 const syncCells = opts.syncShared ? new BigInt64Array(opts.syncShared) : undefined;
 /** The last ticket this thread asked the syncer for. */
@@ -235,11 +242,16 @@ port.on('message', (req: WriterRequest) => {
     }
     return;
   }
+  const received = opts.traceStages ? epochMs() : 0;
+  const mergingAtArrival = merging ? 1 : 0;
   queue = queue.then(async () => {
     try {
+      const began = opts.traceStages ? epochMs() : 0;
       const result = await run(req);
       const ticket = needsSync(req, result) ? askSync() : undefined;
-      port.postMessage((ticket === undefined ? { id: req.id, ok: true, result } : { id: req.id, ok: true, result, ticket }) satisfies WriterReply);
+      const reply: WriterReply = ticket === undefined ? { id: req.id, ok: true, result } : { id: req.id, ok: true, result, ticket };
+      if (opts.traceStages) reply.stages = [received, began, epochMs(), mergingAtArrival];
+      port.postMessage(reply);
     } catch (err) {
       port.postMessage({ id: req.id, ok: false, error: serialize(storeFailure(err, 'events.db', req.op === 'pruneHistory' || req.op === 'pruneLog' || req.op === 'pruneCutoff' || req.op === 'logBoundary' ? 'prune' : req.op)) } satisfies WriterReply);
     }

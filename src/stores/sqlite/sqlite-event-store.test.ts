@@ -248,12 +248,14 @@ describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import',
     try {
       let maxWal = 0;
       for (let b = 0; b < 40; b++) {
+        // Counted before the append: the checkpoint this batch makes due may run before the append's
+        // promise resolves here, and the checkpointer runs none while nothing new is written.
+        const before = (await store.checkpointerStats()).checkpoints;
         // Incompressible records, so the file grows by what is written.
         await store.append(Array.from({ length: 500 }, (_, i) => ({ ...ev(`w-${b}-${i}`), json: JSON.stringify({ eventID: `w-${b}-${i}`, pad: randomBytes(600).toString('base64') }) })), 'process');
         maxWal = Math.max(maxWal, statSync(`${path}-wal`).size);
         // Give the checkpointer its turn before the next batch (a CPU-starved thread under a loaded
         // test run is not what this test is about): it must have checkpointed since this append.
-        const before = (await store.checkpointerStats()).checkpoints;
         const deadline = Date.now() + 10_000;
         while ((await store.checkpointerStats()).checkpoints === before) {
           assert.ok(Date.now() < deadline, `the checkpointer ran no checkpoint in 10 s after batch ${b}`);
@@ -263,6 +265,34 @@ describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import',
       const written = statSync(path).size;
       assert.ok(written > 4 * 1024 * 1024, `the database holds ${written} bytes: the checkpointer copied the WAL into it`);
       assert.ok(maxWal < written / 2, `WAL reached ${maxWal} bytes for a ${written}-byte database`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('the checkpointer checkpoints what was written since the last checkpoint, not again while the WAL file stays large', async () => {
+    const path = join(dir, `wal-${++n}.db`);
+    const store = new SqliteEventStore({ path, checkpointBytes: 128 * 1024, checkpointIntervalMs: 5 });
+    try {
+      await store.append(Array.from({ length: 500 }, (_, i) => ({ ...ev(`c-${i}`), json: JSON.stringify({ eventID: `c-${i}`, pad: randomBytes(600).toString('base64') }) })), 'process');
+      const deadline = Date.now() + 10_000;
+      while ((await store.checkpointerStats()).checkpoints === 0) {
+        assert.ok(Date.now() < deadline, 'the checkpointer ran no checkpoint in 10 s');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // Nothing written since: the WAL file keeps its size (journal_size_limit), but a checkpoint
+      // has nothing to copy and must not run (each is two fsyncs on the disk the commits sync to).
+      const { checkpoints, walBytes } = await store.checkpointerStats();
+      assert.ok(walBytes >= 128 * 1024, `the WAL file kept its size (${walBytes} bytes)`);
+      await new Promise((r) => setTimeout(r, 150));
+      const later = (await store.checkpointerStats()).checkpoints;
+      assert.ok(later - checkpoints <= 1, `${later - checkpoints} checkpoints in 150 ms with nothing written`);
+      // Written again past the threshold: checkpointed again.
+      await store.append(Array.from({ length: 500 }, (_, i) => ({ ...ev(`d-${i}`), json: JSON.stringify({ eventID: `d-${i}`, pad: randomBytes(600).toString('base64') }) })), 'process');
+      while ((await store.checkpointerStats()).checkpoints === later) {
+        assert.ok(Date.now() < deadline + 10_000, 'no checkpoint after the second write');
+        await new Promise((r) => setTimeout(r, 5));
+      }
     } finally {
       await store.close();
     }

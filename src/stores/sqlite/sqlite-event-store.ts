@@ -86,6 +86,13 @@ export interface SqliteEventStoreOptions {
   writerYoungMiB?: number;
   /** Tests: keep the order of replies, syncs and answers of `disk` requests (syncStats().trace). */
   traceSync?: boolean;
+  /**
+   * Measurements (bench/proto/gateway-stages.ts): the writer, syncer and checkpointer threads say
+   * when each request, fdatasync and checkpoint began and ended, and `onStages` is told of each
+   * request and fdatasync as its reply or report arrives (checkpoints: `checkpointerStats().spans`).
+   * Default: off (the threads take no timestamps).
+   */
+  onStages?: (s: StoreStages) => void;
   /** Tests: the syncer waits this long before each fdatasync (default env OPENTRAIL_TEST_FSYNC_STALL_MS, else 0). */
   syncStallMs?: number;
   /** Accepted for compatibility with layout 1 (no longer used: writes run on their own thread). */
@@ -93,6 +100,11 @@ export interface SqliteEventStoreOptions {
   sliceMs?: number;
   sliceRows?: number;
 }
+
+/** One traced step of the store's threads, times in ms since the epoch (SqliteEventStoreOptions.onStages). */
+export type StoreStages =
+  | { kind: 'writer'; id: number; received: number; began: number; done: number; mergingAtArrival: boolean; replyAt: number; ticket?: number }
+  | { kind: 'sync'; upTo: number; began: number; ms: number; reportAt: number };
 
 interface Waiting {
   resolve: (v: unknown) => void;
@@ -177,10 +189,15 @@ export class SqliteEventStore implements EventStore {
     const syncShared = new SharedArrayBuffer(SYNC_CELLS_BYTES);
     this.syncCells = new BigInt64Array(syncShared);
     this.syncWaiters = new SyncWaiters(opts.traceSync ?? false);
-    const syncerOptions: SyncerOptions = { path: this.path, shared: syncShared, stallMs: opts.syncStallMs ?? (Number(process.env.OPENTRAIL_TEST_FSYNC_STALL_MS ?? 0) || 0) };
+    this.onStages = opts.onStages;
+    const traceStages = this.onStages !== undefined;
+    const syncerOptions: SyncerOptions = { path: this.path, shared: syncShared, stallMs: opts.syncStallMs ?? (Number(process.env.OPENTRAIL_TEST_FSYNC_STALL_MS ?? 0) || 0), traceStages };
     this.syncer = new Worker(new URL('./wal-syncer-worker.ts', import.meta.url), { name: 'events-syncer', workerData: syncerOptions, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } });
     this.syncer.unref();
-    this.syncer.on('message', (m: SyncerMessage) => this.syncWaiters.onMessage(m, (message, code) => new StoreUnavailableError(message, { cause: Object.assign(new Error(message), { code }) })));
+    this.syncer.on('message', (m: SyncerMessage) => {
+      if (this.onStages && 'synced' in m && m.at !== undefined) this.onStages({ kind: 'sync', upTo: m.synced, began: m.at, ms: m.ms, reportAt: performance.timeOrigin + performance.now() });
+      this.syncWaiters.onMessage(m, (message, code) => new StoreUnavailableError(message, { cause: Object.assign(new Error(message), { code }) }));
+    });
     let syncerError = '';
     this.syncer.on('error', (err) => (syncerError = `: ${err.message}`));
     this.syncer.on('exit', (code) => {
@@ -193,7 +210,7 @@ export class SqliteEventStore implements EventStore {
     this.reader = new EventReader(this.readerOptions);
     // Named threads (Node gives a Worker's name to its OS thread, 15 characters): `top -H` and the
     // bench's CPU per thread (/proc/<pid>/task/*/comm) tell the writer from the checkpointer.
-    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { name: 'events-writer', workerData: { ...writerOptions, syncShared }, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 32 } });
+    this.writer = new Worker(new URL('./event-writer-worker.ts', import.meta.url), { name: 'events-writer', workerData: { ...writerOptions, syncShared, traceStages }, resourceLimits: { maxOldGenerationSizeMb: opts.writerHeapMiB ?? 384, maxYoungGenerationSizeMb: opts.writerYoungMiB ?? 32 } });
     this.writer.unref();
     this.writer.on('message', (m: WriterReply) => this.onReply(m));
     let lastError = '';
@@ -202,7 +219,7 @@ export class SqliteEventStore implements EventStore {
     const checkpoint = opts.checkpointBytes ?? 4 * 1024 * 1024;
     this.checkpointer = new Worker(new URL('./event-checkpointer-worker.ts', import.meta.url), {
       name: 'events-ckpt',
-      workerData: { path: this.path, intervalMs: opts.checkpointIntervalMs ?? 50, passiveBytes: checkpoint, truncateBytes: opts.truncateBytes ?? Math.max(64 * 1024 * 1024, 16 * checkpoint) },
+      workerData: { path: this.path, intervalMs: opts.checkpointIntervalMs ?? 50, passiveBytes: checkpoint, truncateBytes: opts.truncateBytes ?? Math.max(64 * 1024 * 1024, 16 * checkpoint), traceStages },
     });
     this.checkpointer.unref();
     this.checkpointer.on('error', () => undefined);
@@ -217,6 +234,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   private traceTimer: NodeJS.Timeout | undefined;
+  private readonly onStages: ((s: StoreStages) => void) | undefined;
 
   /**
    * Where the process's memory is, MiB (docs/performance.md "What bounds memory"): the process
@@ -247,6 +265,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   private onReply(m: WriterReply): void {
+    if (this.onStages && 'ok' in m && m.ok && m.stages) {
+      const [received, began, done, merging] = m.stages;
+      this.onStages({ kind: 'writer', id: m.id, received, began, done, mergingAtArrival: merging === 1, replyAt: performance.timeOrigin + performance.now(), ...(m.ticket !== undefined ? { ticket: m.ticket } : {}) });
+    }
     const w = this.waiting.get(m.id);
     if (!w) return;
     if ('outcomes' in m) {
@@ -511,8 +533,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** For tests and measurements: how many checkpoints the checkpointer thread has run, and the WAL's size now. */
-  async checkpointerStats(): Promise<{ checkpoints: number; walBytes: number }> {
-    const reply = once(this.checkpointer, 'message') as Promise<[{ checkpoints: number; walBytes: number }]>;
+  async checkpointerStats(): Promise<{ checkpoints: number; walBytes: number; spans?: [number, number][] }> {
+    const reply = once(this.checkpointer, 'message') as Promise<[{ checkpoints: number; walBytes: number; spans?: [number, number][] }]>;
     this.checkpointer.postMessage({ op: 'stats' });
     return (await reply)[0];
   }

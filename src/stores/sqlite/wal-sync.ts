@@ -17,11 +17,13 @@ export interface SyncerOptions {
   shared: SharedArrayBuffer;
   /** Test hook: ms to wait before each fdatasync (an ack that did not wait for it shows up). */
   stallMs?: number;
+  /** Measurements: each report says when its fdatasync began (`at`, ms since the epoch). */
+  traceStages?: boolean;
 }
 
 /** What the calling thread is told after each sync. */
 export type SyncerMessage =
-  | { synced: number; ms: number }
+  | { synced: number; ms: number; at?: number }
   | { failed: number; message: string; code?: string };
 
 /** Cells of the shared BigInt64Array. */

@@ -87,7 +87,9 @@ for (;;) {
     synced = want;
     Atomics.store(cells, SYNCED, want);
     Atomics.notify(cells, SYNCED);
-    port.postMessage({ synced: Number(want), ms: performance.now() - start } satisfies SyncerMessage);
+    const report: SyncerMessage = { synced: Number(want), ms: performance.now() - start };
+    if (opts.traceStages) report.at = performance.timeOrigin + start;
+    port.postMessage(report);
   } catch (err) {
     synced = want;
     Atomics.store(cells, SYNCED, want);
