@@ -131,6 +131,33 @@ test('a store admits its Regions, its selectors and not its stopped window; a ne
   assert.equal(new Set(parquetFiles(root, 's2').map((f) => f.split('/')[1]!.replace(/-\d+\.parquet$/, ''))).size, 2, 'two batches, two names');
 });
 
+test('a stop saved while a pass holds the store as ingesting: what is appended after the stop is not ingested, by that pass or the next', async () => {
+  const { root, events, control } = setup();
+  const before = await addEvents(events, 4);
+  const key = eventDataStoreKey(A, 's5');
+  await control.put(EVENT_DATA_STORE_KIND, key, storeDoc('s5'));
+  // The pass reads the stores; StopEventDataStoreIngestion is saved right after that read and
+  // events arrive while stopped, before the pass reads the log (the interleaving of a slow pass).
+  let during: string[] = [];
+  let raced = false;
+  const racing: ControlStore = Object.create(control) as ControlStore;
+  racing.list = async <T,>(kind: string, prefix: string) => {
+    const listed = await control.list<T>(kind, prefix);
+    if (kind === EVENT_DATA_STORE_KIND && !raced) {
+      raced = true;
+      await control.put(EVENT_DATA_STORE_KIND, key, storeDoc('s5', { Status: 'STOPPED_INGESTION', isIngesting: false, ingestThroughSeq: await events.lastSeq() }));
+      during = await addEvents(events, 3);
+    }
+    return listed;
+  };
+  const { w, close } = worker(root, events, racing);
+  await w.tick(false);
+  await w.tick(true);
+  close();
+  assert.equal(raced, true);
+  assert.deepEqual(await storedIds(root, 's5'), [...before].sort(), `none of the ${during.length} events appended after the stop`);
+});
+
 test('retention drops whole days older than the period, and a store 7 days after its deletion', async () => {
   assert.deepEqual(expiredPartitions(['eventDate=2026-01-01', 'eventDate=2026-01-02', 'eventDate=2026-01-03', 'x', '.tmp-a'], 7, Date.parse('2026-01-09T12:00:00Z')), ['eventDate=2026-01-01']);
   const { root, control } = setup();

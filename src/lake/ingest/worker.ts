@@ -127,6 +127,10 @@ export class LakeIngestWorker {
   }
 
   private async pass(force: boolean): Promise<void> {
+    // The log's end before the stores are read: a pass scans no further. A StopEventDataStoreIngestion
+    // saved after the list below is not seen by this pass, but its ingestThroughSeq was read after
+    // this end, so nothing appended after the stop is scanned as if the store still ingested.
+    const head = await this.deps.events.lastSeq();
     let stores = (await this.deps.control.list<EventDataStoreDoc>(EVENT_DATA_STORE_KIND, '')).map((r) => r.doc);
     const held = await this.deps.leases?.share(LAKE_INGEST_LEASES, stores.map((s) => s.EventDataStoreArn));
     if (held) stores = stores.filter((s) => held.has(s.EventDataStoreArn));
@@ -137,7 +141,7 @@ export class LakeIngestWorker {
     const stopAt = this.maxPassMs === undefined || force ? Number.POSITIVE_INFINITY : performance.now() + this.maxPassMs;
     for (const s of stores) {
       try {
-        await this.ingest(s, channels, force, stopAt, held?.get(s.EventDataStoreArn));
+        await this.ingest(s, channels, force, stopAt, head, held?.get(s.EventDataStoreArn));
       } catch (e) {
         this.failed(s, e);
       }
@@ -171,7 +175,7 @@ export class LakeIngestWorker {
     };
   }
 
-  private async ingest(s: EventDataStoreDoc, channels: readonly ChannelDestinations[], force: boolean, stopAt: number, fence?: Fence): Promise<void> {
+  private async ingest(s: EventDataStoreDoc, channels: readonly ChannelDestinations[], force: boolean, stopAt: number, head: number, fence?: Fence): Promise<void> {
     const key = eventDataStoreKey(s.accountId, s.storeId);
     const wait = this.backoff.get(s.EventDataStoreArn);
     if (wait && this.deps.clock.nowMs() < wait.untilMs && !force) return;
@@ -179,7 +183,9 @@ export class LakeIngestWorker {
     // State left by a deleted store of the same key is not this store's.
     let state: LakeIngestState = stored?.storeCreatedMs === s.createdMs ? stored : { storeCreatedMs: s.createdMs, cursor: 0 };
     if (state.intent) state = await this.write(s, state, state.intent, fence);
-    const { start, limit } = ingestRange(s, state.cursor);
+    const range = ingestRange(s, state.cursor);
+    const start = range.start;
+    const limit = Math.min(range.limit, head);
     if (start >= limit) {
       this.open.delete(key);
       return;
