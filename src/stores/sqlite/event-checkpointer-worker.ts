@@ -15,7 +15,7 @@
  * fdatasync waits for (docs/performance.md, "the gateway's p99").
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { closeSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
+import { readSync, realpathSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
 
@@ -24,6 +24,13 @@ export interface CheckpointerOptions {
   intervalMs: number;
   passiveBytes: number;
   truncateBytes: number;
+  /**
+   * A descriptor of the `-shm` file opened by the store on its own thread, or -1 (then the WAL
+   * file's size decides, as before). Never closed here: on Linux, closing any descriptor of a file
+   * drops every POSIX lock the process holds on it, SQLite's own on the wal-index among them
+   * (sqlite.org/howtocorrupt.html, 2.2); the store closes it after its last connection.
+   */
+  shmFd: number;
   /** Measurements: keep when each checkpoint began and ended (ms since the epoch), sent with `stats`. */
   traceStages?: boolean;
 }
@@ -49,8 +56,7 @@ function walBytes(): number {
 }
 
 /** The wal-index (shared memory) file, beside the WAL; its first header is at offset 0, the checkpoint info at 96. */
-const shmPath = `${realpathSync(opts.path)}-shm`;
-let shmFd = -1;
+const shmFd = opts.shmFd;
 const header = Buffer.alloc(100);
 const little = endianness() === 'LE';
 
@@ -60,8 +66,8 @@ const little = endianness() === 'LE';
  * cannot be read (the whole file counts then, as before).
  */
 function pendingBytes(): number {
+  if (shmFd < 0) return walBytes();
   try {
-    if (shmFd < 0) shmFd = openSync(shmPath, 'r');
     if (readSync(shmFd, header, 0, 100, 0) < 100) return walBytes();
     const u32 = (at: number) => (little ? header.readUInt32LE(at) : header.readUInt32BE(at));
     const pageSize = little ? header.readUInt16LE(14) : header.readUInt16BE(14);
@@ -108,7 +114,6 @@ parentPort!.on('message', (m: { op: 'close' | 'stats' }) => {
     return;
   }
   clearInterval(timer);
-  if (shmFd >= 0) closeSync(shmFd);
   db.close();
   parentPort!.close();
 });

@@ -298,6 +298,26 @@ describe('SqliteEventStore layout 2: threads, WAL, crash, layout check, import',
     }
   });
 
+  test('the process keeps SQLite\'s POSIX locks on the wal-index when the checkpointer thread ends (its descriptor of -shm is the store\'s, closed after the last connection)', async () => {
+    const path = join(dir, `shm-${++n}.db`);
+    const store = new SqliteEventStore({ path });
+    try {
+      await store.append([ev('shm-1')], 'disk');
+      const ino = statSync(`${path}-shm`).ino;
+      // /proc/locks: "1: POSIX  ADVISORY  READ 4242 fd:01:123456 128 128", a line per lock held.
+      const held = () => readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => l.includes(` ${process.pid} `) && l.includes(`:${ino} `)).length;
+      const before = held();
+      assert.ok(before > 0, 'SQLite holds a lock on the -shm file');
+      // A checkpointer that ends (a crash, or close() ending it before the other connections):
+      // closing a descriptor of the file would drop every lock of the process on it.
+      await (store as unknown as { checkpointer: { terminate(): Promise<number> } }).checkpointer.terminate();
+      assert.equal(held(), before, 'the locks are still held');
+      assert.deepEqual(idsOf(await store.lookup(q(['EventId', 'shm-1']))), ['shm-1']);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a writer thread that dies rejects the pending and every later write with StoreUnavailableError, never hangs', async () => {
     const store = new SqliteEventStore({ path: join(dir, `crash-${++n}.db`) });
     try {

@@ -21,7 +21,7 @@
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { getHeapStatistics, getHeapSpaceStatistics, type HeapInfo } from 'node:v8';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { storeFailure } from './errors.ts';
@@ -34,6 +34,7 @@ import type { ImportEvent, ImportOptions, WriterOptions } from './event-writer.t
 import type { SerializedError, WriterReply, WriterRequestBody } from './event-writer-worker.ts';
 import { askSyncFor, STOP, SYNC_CELLS_BYTES, SyncWaiters, takeTicket, WANT, type SyncerMessage, type SyncerOptions, type SyncTraceStep } from './wal-sync.ts';
 import type { LogReadReply, LogReadRequest } from './event-log-reader-worker.ts';
+import type { CheckpointerOptions } from './event-checkpointer-worker.ts';
 import type { ReaderOptions } from './event-reader.ts';
 import type {
   AppendFollow, AppendInput, AppendOutcome, Durability, EventStore, HistoryQuery, HistoryRow, LookupAttribute, SharedEventRows, StoredEvent,
@@ -141,6 +142,8 @@ export class SqliteEventStore implements EventStore {
   private readonly nowMs: () => number;
   private readonly writer: Worker;
   private readonly checkpointer: Worker;
+  /** The `-shm` file's descriptor the checkpointer reads (-1: none); closed after every connection. */
+  private readonly shmFd: number;
   private readonly syncer: Worker;
   private readonly syncCells: BigInt64Array;
   /** The highest seq readAfter has seen covered by an fdatasync (what it may hand out without one). */
@@ -217,10 +220,19 @@ export class SqliteEventStore implements EventStore {
     this.writer.on('error', (err) => (lastError = `: ${err.message}`));
     this.writer.on('exit', (code) => this.onWriterExit(`events.db: the store's writer thread stopped (exit code ${code}${lastError})`));
     const checkpoint = opts.checkpointBytes ?? 4 * 1024 * 1024;
-    this.checkpointer = new Worker(new URL('./event-checkpointer-worker.ts', import.meta.url), {
-      name: 'events-ckpt',
-      workerData: { path: this.path, intervalMs: opts.checkpointIntervalMs ?? 50, passiveBytes: checkpoint, truncateBytes: opts.truncateBytes ?? Math.max(64 * 1024 * 1024, 16 * checkpoint), traceStages },
-    });
+    // The checkpointer reads the wal-index header through a descriptor of this thread's, closed by
+    // close() after the last connection: a descriptor closed while SQLite connections of this
+    // process are open would drop their POSIX locks on the file (event-checkpointer-worker.ts).
+    // The reader's connection has opened the WAL, so the file exists.
+    try {
+      this.shmFd = openSync(`${realpathSync(this.path)}-shm`, 'r');
+    } catch {
+      this.shmFd = -1;
+    }
+    const checkpointerOptions: CheckpointerOptions = {
+      path: this.path, intervalMs: opts.checkpointIntervalMs ?? 50, passiveBytes: checkpoint, truncateBytes: opts.truncateBytes ?? Math.max(64 * 1024 * 1024, 16 * checkpoint), shmFd: this.shmFd, traceStages,
+    };
+    this.checkpointer = new Worker(new URL('./event-checkpointer-worker.ts', import.meta.url), { name: 'events-ckpt', workerData: checkpointerOptions });
     this.checkpointer.unref();
     this.checkpointer.on('error', () => undefined);
     const traceMs = Number(process.env.OPENTRAIL_MEMORY_TRACE_MS ?? 0);
@@ -589,6 +601,7 @@ export class SqliteEventStore implements EventStore {
         this.logReaderGone = true;
         if (logReader) await logReader.terminate();
         this.reader.close();
+        if (this.shmFd >= 0) closeSync(this.shmFd);
         if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
       }
     })();
