@@ -87,6 +87,9 @@ export function textArray(xs: readonly string[]): string {
   return `${out}}`;
 }
 
+/** A PostgreSQL array literal of whole numbers (int4[], int8[]: nothing to quote). */
+const intArray = (xs: readonly number[]): string => `{${xs.join(',')}}`;
+
 /**
  * An event's record as stored (pg-record-codec.ts) and the record's UTF-8 length. Records and
  * summaries travel as one bytea each (binary parameters, no escaping) that the statement cuts at
@@ -670,8 +673,8 @@ export class PgEventStore implements EventStore {
       )
       SELECT u.seq AS tried, x.seq FROM u LEFT JOIN event_ids x ON x.account_id = u.account_id AND x.event_id = u.event_id
       WHERE u.seq NOT IN (SELECT seq FROM ids)`,
-    values: [textArray(ma), sums.bytes(), Buffer.concat(recs), ctx.ingestMs, `{${hs.join(',')}}`, `{${hk.join(',')}}`, textArray(hv), textArray(attrs),
-      textArray(me), `{${ms.join(',')}}`, textArray(mr), `{${mt.join(',')}}`, `{${mh}}`, `{${mb.join(',')}}`, `{${mro.join(',')}}`, `{${mrn.join(',')}}`, `{${mso.join(',')}}`, `{${msn.join(',')}}`] });
+    values: [textArray(ma), sums.bytes(), Buffer.concat(recs), ctx.ingestMs, intArray(hs), intArray(hk), textArray(hv), textArray(attrs),
+      textArray(me), intArray(ms), textArray(mr), intArray(mt), `{${mh}}`, intArray(mb), intArray(mro), intArray(mrn), intArray(mso), intArray(msn)] });
     // Rows returned: the events already stored (before this append), with the seq they hold.
     const stored = new Map<number, number>();
     const late: { tried: number; key: string }[] = [];
